@@ -1,0 +1,98 @@
+import parse from 'co-body';
+import Koa from 'koa';
+import type { Context } from 'koa';
+import { readFile } from 'node:fs/promises';
+import { ssePlugin, type SsePlugin, type SseUser } from '../lib/index.js';
+
+/**
+ * The demo app: two systems (`/sse/hr`, `/sse/hunter`), a page at `/`, and `POST /api/notify`.
+ * Demo login: `access-token` query parameter or cookie, `<userId>` or `<userId>@<tenantId>`;
+ * the user `admin` is the only admin. Never use this login scheme for real.
+ */
+export interface ExampleApp {
+  app: Koa;
+  plugins: Record<'hr' | 'hunter', SsePlugin>;
+}
+
+export function demoUser(ctx: Context): SseUser | null {
+  const token = (ctx.query['access-token'] as string | undefined) ?? ctx.cookies.get('access-token');
+  if (!token || token.length > 128) return null;
+  const [id, tenantId] = token.split('@');
+  if (!id) return null;
+  return { id, tenantId: tenantId || null, accessToken: token, name: id === 'admin' ? 'Administrator' : `User ${id}` };
+}
+
+function isAdmin(user: SseUser): boolean {
+  return user.id === 'admin';
+}
+
+export function createExampleApp(): ExampleApp {
+  const app = new Koa();
+  const common = {
+    authenticate: demoUser,
+    authorizeAdmin: (_ctx: Context, user: SseUser) => isAdmin(user),
+    onMessage: async (path: string, _ctx: Context, connection: { send(e: string, d: unknown): Promise<boolean> }, body: unknown) => {
+      if (path === 'echo') {
+        await connection.send('echo', body);
+        return body;
+      }
+      return { path, received: body };
+    },
+    onUpload: (path: string, _ctx: Context, _c: unknown, fields: Record<string, unknown>, files: { filename: string; size: number }[]) =>
+      path === 'files' ? { fields, files: files.map((f) => ({ name: f.filename, size: f.size })) } : { path },
+  };
+  const plugins = {
+    hr: ssePlugin('/sse/hr', { ...common, primary: true }),
+    hunter: ssePlugin('/sse/hunter', common),
+  };
+  app.use(plugins.hr);
+  app.use(plugins.hunter);
+
+  app.use(async (ctx, next) => {
+    if (ctx.method === 'GET' && (ctx.path === '/' || ctx.path === '/index.html')) {
+      ctx.type = 'html';
+      ctx.body = await readFile(new URL('./public/index.html', import.meta.url), 'utf8');
+      return;
+    }
+    if (ctx.path === '/api/notify') return notify(ctx);
+    return next();
+  });
+  return { app, plugins };
+}
+
+interface NotifyBody {
+  system?: 'hr' | 'hunter';
+  userId?: string | number;
+  tenantId?: string | number;
+  channel?: string;
+  accessToken?: string;
+  all?: boolean;
+  event?: string;
+  data?: unknown;
+}
+
+/** `POST /api/notify` (admin only): pushes `event` to the given target and answers `{count}`. */
+async function notify(ctx: Context): Promise<void> {
+  if (ctx.method !== 'POST') ctx.throw(405);
+  const user = demoUser(ctx);
+  if (!user) ctx.throw(401, 'login required');
+  if (!isAdmin(user)) ctx.throw(403, 'admin only');
+  let body: NotifyBody;
+  try {
+    body = (await parse.json(ctx.req, { limit: '1mb' })) as NotifyBody;
+  } catch {
+    ctx.throw(400, 'malformed JSON');
+  }
+  const hub = ctx.sseHubs[body.system ?? 'hr'];
+  if (!hub) ctx.throw(400, 'unknown system');
+  if (typeof body.event !== 'string' || !body.event) ctx.throw(400, 'event is required');
+  const { event, data } = body;
+  let count: number;
+  if (body.all) count = await hub.sendAll(event, data);
+  else if (body.userId !== undefined) count = await hub.sendByUserId(body.userId, event, data);
+  else if (body.tenantId !== undefined) count = await hub.sendByTenantId(body.tenantId, event, data);
+  else if (body.channel !== undefined) count = await hub.sendByChannel(body.channel, event, data);
+  else if (body.accessToken !== undefined) count = await hub.sendByAccessToken(body.accessToken, event, data);
+  else ctx.throw(400, 'one of all, userId, tenantId, channel, accessToken is required');
+  ctx.body = { count };
+}

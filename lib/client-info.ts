@@ -1,0 +1,98 @@
+import { SseBadRequestError } from './errors.js';
+
+/** What a client tells about itself when it connects (query string, or JSON body for POST). */
+export interface ClientInfo {
+  clientId?: string;
+  clientVersion?: string;
+  /** The client's own clock when it connected (ms since epoch), if it sent one. */
+  accessTime?: number;
+  listeners: string[];
+  channel?: string;
+  /** Stream lifetime the client asked for, in ms (the server clamps it). */
+  keepaliveTime?: number;
+  /** Seconds of online time the client had accumulated before this stream. */
+  sessionDuration?: number;
+  screen?: string;
+  locationHref?: string;
+  /** The client acknowledges durable messages (`ack=1`). */
+  ack: boolean;
+  /** Resume point: `Last-Event-ID` header or `lastEventId` parameter. */
+  lastEventId?: string;
+  /** Any other parameters, kept as connection attributes. */
+  attributes: Record<string, string>;
+}
+
+const KNOWN = new Set([
+  'clientId', 'clientVersion', 'accessTime', 'listeners', 'listener', 'channel', 'keepaliveTime',
+  'sessionDuration', 'screen', 'locationHref', 'ack', 'lastEventId', 'access-token',
+]);
+const MAX_ATTRIBUTES = 32;
+const MAX_VALUE = 1024;
+const MAX_LISTENERS = 256;
+const NAME = /^[^\r\n\0,]{1,128}$/;
+
+/** Validates and normalizes connect parameters. Throws {@link SseBadRequestError} on bad input. */
+export function parseClientInfo(params: Record<string, unknown>, lastEventIdHeader?: string): ClientInfo {
+  const info: ClientInfo = {
+    listeners: parseListenerNames(params.listeners ?? params.listener),
+    ack: ['1', 'true'].includes(text(params, 'ack', 8) ?? ''),
+    attributes: {},
+  };
+  const set = <K extends keyof ClientInfo>(key: K, value: ClientInfo[K] | undefined): void => {
+    if (value !== undefined) info[key] = value;
+  };
+  set('clientId', text(params, 'clientId', 128));
+  set('clientVersion', text(params, 'clientVersion', 64));
+  set('channel', text(params, 'channel', 256));
+  set('screen', text(params, 'screen', 64));
+  set('locationHref', text(params, 'locationHref', 2048));
+  set('accessTime', num(params, 'accessTime'));
+  set('keepaliveTime', num(params, 'keepaliveTime'));
+  set('sessionDuration', num(params, 'sessionDuration'));
+  const lastEventId = text(params, 'lastEventId', 128) ?? lastEventIdHeader?.slice(0, 128);
+  if (lastEventId !== undefined && /[\r\n\0]/.test(lastEventId)) throw new SseBadRequestError('Invalid lastEventId');
+  set('lastEventId', lastEventId || undefined);
+  let count = 0;
+  for (const [key, value] of Object.entries(params)) {
+    if (KNOWN.has(key) || value === undefined || value === null) continue;
+    if (++count > MAX_ATTRIBUTES) throw new SseBadRequestError(`At most ${MAX_ATTRIBUTES} extra connect parameters`);
+    const str = typeof value === 'string' ? value : Array.isArray(value) ? value.join(',') : JSON.stringify(value);
+    if (key.length > 128 || str.length > MAX_VALUE) throw new SseBadRequestError(`Connect parameter ${key.slice(0, 32)} is too long`);
+    info.attributes[key] = str;
+  }
+  return info;
+}
+
+/** A listener list: an array of names or a comma-separated string. */
+export function parseListenerNames(value: unknown): string[] {
+  if (value === undefined || value === null || value === '') return [];
+  const raw: unknown[] = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',') : [value];
+  if (raw.length > MAX_LISTENERS) throw new SseBadRequestError(`At most ${MAX_LISTENERS} listeners`);
+  const names = new Set<string>();
+  for (const item of raw) {
+    if (typeof item !== 'string') throw new SseBadRequestError('Listener names must be strings');
+    const name = item.trim();
+    if (name === '') continue;
+    if (!NAME.test(name)) throw new SseBadRequestError('Invalid listener name');
+    names.add(name);
+  }
+  return [...names];
+}
+
+function text(params: Record<string, unknown>, key: string, max: number): string | undefined {
+  let value = params[key];
+  if (Array.isArray(value)) value = value[0];
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value === 'number' || typeof value === 'boolean') value = String(value);
+  if (typeof value !== 'string') throw new SseBadRequestError(`${key} must be a string`);
+  if (value.length > max) throw new SseBadRequestError(`${key} is longer than ${max} characters`);
+  return value;
+}
+
+function num(params: Record<string, unknown>, key: string): number | undefined {
+  const value = text(params, key, 32);
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new SseBadRequestError(`${key} must be a non-negative number`);
+  return n;
+}

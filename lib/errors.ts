@@ -1,0 +1,124 @@
+/**
+ * The error hierarchy. Every error the library throws or answers with has a stable string
+ * `code` (never rename one: clients match on it) and the HTTP `status` it maps to.
+ *
+ * | code                          | status | when |
+ * |-------------------------------|--------|------|
+ * | `ERR_SSE_BAD_REQUEST`         | 400    | malformed JSON, missing or invalid parameter |
+ * | `ERR_SSE_UNAUTHORIZED`        | 401    | `authenticate` returned null |
+ * | `ERR_SSE_FORBIDDEN`           | 403    | not an admin, or the connection belongs to another user |
+ * | `ERR_SSE_UNKNOWN_CONNECTION`  | 404    | no live connection with that id |
+ * | `ERR_SSE_NOT_FOUND`           | 404    | no endpoint at that path (under the base path) |
+ * | `ERR_SSE_METHOD_NOT_ALLOWED`  | 405    | endpoint exists, wrong method |
+ * | `ERR_SSE_PAYLOAD_TOO_LARGE`   | 413    | body or upload over its limit |
+ * | `ERR_SSE_UNSUPPORTED_MEDIA`   | 415    | body of a content type the endpoint does not read |
+ * | `ERR_SSE_TOO_MANY_CONNECTIONS`| 429    | per-user or global connection cap reached |
+ * | `ERR_SSE_INVALID_FIELD`       | —      | (thrown, programming error) event name / id with CR, LF or NUL |
+ * | `ERR_SSE_CLOSED`              | 503    | the hub is shutting down |
+ */
+export class SseError extends Error {
+  /** Stable machine-readable code, e.g. `ERR_SSE_UNAUTHORIZED`. */
+  readonly code: string;
+  /** HTTP status this error is answered with. */
+  readonly status: number;
+  /** Whether `message` may be shown to the client (true for 4xx). */
+  readonly expose: boolean;
+
+  constructor(message: string, code: string, status: number, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.status = status;
+    this.expose = status >= 400 && status < 500;
+  }
+}
+
+export class SseBadRequestError extends SseError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_SSE_BAD_REQUEST', 400, options);
+  }
+}
+
+export class SseUnauthorizedError extends SseError {
+  constructor(message = 'Authentication required') {
+    super(message, 'ERR_SSE_UNAUTHORIZED', 401);
+  }
+}
+
+export class SseForbiddenError extends SseError {
+  constructor(message = 'Forbidden') {
+    super(message, 'ERR_SSE_FORBIDDEN', 403);
+  }
+}
+
+export class SseUnknownConnectionError extends SseError {
+  constructor(connectionId: string) {
+    // The id is echoed truncated: it is the caller's own input, but keep logs short.
+    super(`Unknown connection: ${connectionId.slice(0, 64)}`, 'ERR_SSE_UNKNOWN_CONNECTION', 404);
+  }
+}
+
+export class SseNotFoundError extends SseError {
+  constructor(path: string) {
+    super(`No endpoint at ${path.slice(0, 200)}`, 'ERR_SSE_NOT_FOUND', 404);
+  }
+}
+
+export class SseMethodNotAllowedError extends SseError {
+  /** Methods the endpoint accepts, for the `Allow` header. */
+  readonly allow: string[];
+  constructor(allow: string[]) {
+    super(`Method not allowed; use ${allow.join(', ')}`, 'ERR_SSE_METHOD_NOT_ALLOWED', 405);
+    this.allow = allow;
+  }
+}
+
+export class SsePayloadTooLargeError extends SseError {
+  /** The limit that was exceeded, in bytes. */
+  readonly limit: number;
+  constructor(what: string, limit: number) {
+    super(`${what} exceeds the limit of ${limit} bytes`, 'ERR_SSE_PAYLOAD_TOO_LARGE', 413);
+    this.limit = limit;
+  }
+}
+
+export class SseUnsupportedMediaTypeError extends SseError {
+  constructor(message: string) {
+    super(message, 'ERR_SSE_UNSUPPORTED_MEDIA', 415);
+  }
+}
+
+export class SseTooManyConnectionsError extends SseError {
+  constructor(message: string) {
+    super(message, 'ERR_SSE_TOO_MANY_CONNECTIONS', 429);
+  }
+}
+
+/** A programming error: a field that would break the SSE framing. */
+export class SseInvalidFieldError extends SseError {
+  constructor(field: string) {
+    super(`SSE ${field} must not contain CR, LF or NUL`, 'ERR_SSE_INVALID_FIELD', 500);
+  }
+}
+
+export class SseClosedError extends SseError {
+  constructor(what: string) {
+    super(`${what} is closed`, 'ERR_SSE_CLOSED', 503);
+  }
+}
+
+/**
+ * Errors that only mean "the peer went away". They are not reported to `app.emit('error')`:
+ * a client closing its tab is normal operation for a push server.
+ */
+export function isClientGoneError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return (
+    code === 'ERR_STREAM_PREMATURE_CLOSE' ||
+    code === 'ECONNRESET' ||
+    code === 'EPIPE' ||
+    code === 'ECONNABORTED' ||
+    code === 'ERR_STREAM_DESTROYED' ||
+    code === 'ERR_STREAM_WRITE_AFTER_END'
+  );
+}

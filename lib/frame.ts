@@ -1,0 +1,70 @@
+import { SseInvalidFieldError } from './errors.js';
+
+/** One SSE event, before encoding. */
+export interface FrameInit {
+  /** Event name (`event:` field). Omitted means the browser's default `message` event. */
+  event?: string;
+  /** Payload. Strings are sent verbatim (multi-line strings become several `data:` lines); anything else as JSON. */
+  data?: unknown;
+  /** Event id (`id:` field). Only durable messages carry one, so `Last-Event-ID` names the last of them. */
+  id?: string;
+  /** Reconnection delay for the browser (`retry:` field), in ms. */
+  retry?: number;
+}
+
+const FORBIDDEN = /[\r\n\0]/;
+const LINE_BREAK = /\r\n|\r|\n/;
+
+/** A heartbeat comment. One shared Buffer: writing it allocates nothing. */
+export const HEARTBEAT_FRAME: Buffer = Buffer.from(':\n\n');
+
+/**
+ * JSON with bigint written as a string: ids beyond 2^53 must not lose precision in the
+ * browser (a Java-library defect), and JSON.stringify throws on bigint otherwise.
+ */
+export function toJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) ?? 'null';
+}
+
+/** The text an event carries: strings verbatim, `undefined` as empty, anything else as JSON. */
+export function serializeData(data: unknown): string {
+  if (typeof data === 'string') return data;
+  if (data === undefined) return '';
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  return toJson(data);
+}
+
+/** Throws a TypeError-like {@link SseInvalidFieldError} if `value` would break the framing. */
+export function assertFieldValue(field: string, value: string): void {
+  if (FORBIDDEN.test(value)) throw new SseInvalidFieldError(field);
+}
+
+/**
+ * Encodes one event into the single Buffer that every recipient is written.
+ * Serializing once per send (not per connection) is what makes a broadcast cheap.
+ */
+export function encodeFrame(init: FrameInit): Buffer {
+  let out = '';
+  if (init.event !== undefined) {
+    if (typeof init.event !== 'string' || init.event === '') throw new TypeError('event must be a non-empty string');
+    assertFieldValue('event name', init.event);
+    out += `event: ${init.event}\n`;
+  }
+  if (init.id !== undefined) {
+    assertFieldValue('id', init.id);
+    out += `id: ${init.id}\n`;
+  }
+  if (init.retry !== undefined) {
+    if (!Number.isInteger(init.retry) || init.retry < 0) throw new TypeError('retry must be a non-negative integer');
+    out += `retry: ${init.retry}\n`;
+  }
+  const text = serializeData(init.data);
+  // A single line is by far the common case (JSON never contains a raw newline).
+  if (!LINE_BREAK.test(text)) {
+    out += `data: ${text}\n\n`;
+  } else {
+    for (const line of text.split(LINE_BREAK)) out += `data: ${line}\n`;
+    out += '\n';
+  }
+  return Buffer.from(out, 'utf8');
+}

@@ -1,0 +1,38 @@
+/**
+ * koa-sse-server: the public surface. Everything importable is listed here by name.
+ */
+export { ssePlugin } from './plugin.js';
+export type { SsePlugin } from './plugin.js';
+export { Hub, createHub } from './hub.js';
+export type {
+  SendOptions,
+  DisconnectOptions,
+  ConnectionFilter,
+  ListenersChange,
+  HubEvents,
+  OpenStreamInit,
+} from './hub.js';
+export { Connection } from './connection.js';
+export type { CloseReason, ConnectionInfo, RequestInfo } from './connection.js';
+export type { ClientInfo } from './client-info.js';
+export type { HubOptions, SsePluginOptions, UploadedFile, UploadFields } from './options.js';
+export type { SseUser, Key } from './user.js';
+export type { Page } from './routes/admin.js';
+export { encodeFrame, serializeData } from './frame.js';
+export type { FrameInit } from './frame.js';
+export { defaultWrapOkResponse } from './response.js';
+export {
+  SseError,
+  SseBadRequestError,
+  SseUnauthorizedError,
+  SseForbiddenError,
+  SseUnknownConnectionError,
+  SseNotFoundError,
+  SseMethodNotAllowedError,
+  SsePayloadTooLargeError,
+  SseUnsupportedMediaTypeError,
+  SseTooManyConnectionsError,
+  SseInvalidFieldError,
+  SseClosedError,
+} from './errors.js';
+export { VERSION } from './version.js';

@@ -1,0 +1,39 @@
+import type { Context } from 'koa';
+import { isClientGoneError, SseError, SseMethodNotAllowedError } from './errors.js';
+import { toJson } from './frame.js';
+
+/** The Java library's success envelope, kept so that its pages read our answers unchanged. */
+export function defaultWrapOkResponse(result: unknown): unknown {
+  return { success: true, code: 200, data: result ?? null, message: null, errorMessage: null };
+}
+
+/** Writes a JSON body (bigint-safe). */
+export function sendJson(ctx: Context, status: number, body: unknown): void {
+  ctx.status = status;
+  ctx.type = 'application/json; charset=utf-8';
+  ctx.body = toJson(body);
+}
+
+/**
+ * Answers an error as JSON with a stable code. Client errors (4xx, or an `expose`d error
+ * thrown by an app handler) keep their message; anything else becomes a generic 500 and is
+ * reported through `report` — never a stack trace to the client.
+ */
+export function sendError(ctx: Context, err: unknown, report: (err: unknown) => void): void {
+  const e = err as { status?: unknown; statusCode?: unknown; expose?: unknown; code?: unknown; message?: unknown } | null;
+  const rawStatus = typeof e?.status === 'number' ? e.status : typeof e?.statusCode === 'number' ? e.statusCode : 500;
+  const status = rawStatus >= 400 && rawStatus < 600 ? rawStatus : 500;
+  const clientError = status < 500 && (err instanceof SseError || e?.expose !== false);
+  if (!clientError && !isClientGoneError(err)) report(err);
+  const code = err instanceof SseError ? err.code : clientError && typeof e?.code === 'string' ? e.code : clientError ? 'ERR_SSE_REQUEST' : 'ERR_SSE_INTERNAL';
+  const message = clientError && typeof e?.message === 'string' ? e.message : 'Internal server error';
+  if (err instanceof SseMethodNotAllowedError) ctx.set('Allow', err.allow.join(', '));
+  sendJson(ctx, clientError ? status : 500, {
+    success: false,
+    code,
+    status: clientError ? status : 500,
+    data: null,
+    message,
+    errorMessage: message,
+  });
+}

@@ -1,0 +1,77 @@
+import type { Context } from 'koa';
+import { SseBadRequestError } from '../errors.js';
+import type { SseUser } from '../user.js';
+import { ok, requireAdmin, type Endpoint } from './endpoint.js';
+
+/** One page of an admin listing. `pageNum` is 1-based. */
+export interface Page<T> {
+  pageNum: number;
+  pageSize: number;
+  total: number;
+  list: T[];
+}
+
+const MAX_PAGE_SIZE = 1000;
+
+/** `GET {base}/connect/users.json?pageNum&pageSize&name`: online users, redacted. */
+export const users: Endpoint = async (ctx, env) => {
+  await requireAdmin(ctx, env);
+  const paging = pagingOf(ctx);
+  const name = text(ctx, 'name');
+  const all = (await env.hub.getUsers()).filter((u) => matchesName(u, name));
+  ok(ctx, env, page(all, paging, (u) => env.options.redactUser(u)));
+};
+
+/** `GET {base}/connect/connections.json?pageNum&pageSize&name&clientId&id`: connections, redacted. */
+export const connections: Endpoint = async (ctx, env) => {
+  await requireAdmin(ctx, env);
+  const paging = pagingOf(ctx);
+  const name = text(ctx, 'name');
+  const id = text(ctx, 'id');
+  const clientId = text(ctx, 'clientId');
+  const filter = clientId === undefined ? {} : { clientId };
+  const all = (await env.hub.getConnections(filter)).filter(
+    (c) => (id === undefined || c.id === id) && matchesName(c.user, name),
+  );
+  all.sort((a, b) => a.createdAt - b.createdAt);
+  // The user object may hold anything the app put in it (tokens, e-mail): show only the redacted view.
+  ok(ctx, env, page(all, paging, (c) => ({ ...c, user: env.options.redactUser(c.user) })));
+};
+
+/** The default admin view of a user: never its token or other fields. */
+export function defaultRedactUser(user: SseUser): unknown {
+  return { id: user.id ?? null, name: user.name ?? null, tenantId: user.tenantId ?? null };
+}
+
+function pagingOf(ctx: Context): { pageNum: number; pageSize: number } {
+  const pageNum = int(ctx, 'pageNum', 1);
+  const pageSize = int(ctx, 'pageSize', 20);
+  if (pageNum < 1) throw new SseBadRequestError('pageNum must be >= 1');
+  if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw new SseBadRequestError(`pageSize must be 1..${MAX_PAGE_SIZE}`);
+  return { pageNum, pageSize };
+}
+
+function page<T, R>(all: T[], { pageNum, pageSize }: { pageNum: number; pageSize: number }, map: (item: T) => R): Page<R> {
+  const start = (pageNum - 1) * pageSize;
+  return { pageNum, pageSize, total: all.length, list: all.slice(start, start + pageSize).map(map) };
+}
+
+function matchesName(user: SseUser, name: string | undefined): boolean {
+  if (name === undefined) return true;
+  return typeof user.name === 'string' && user.name.toLowerCase().includes(name.toLowerCase());
+}
+
+function text(ctx: Context, key: string): string | undefined {
+  const value = ctx.query[key];
+  const v = Array.isArray(value) ? value[0] : value;
+  if (v === undefined || v === '') return undefined;
+  if (v.length > 256) throw new SseBadRequestError(`${key} is too long`);
+  return v;
+}
+
+function int(ctx: Context, key: string, fallback: number): number {
+  const v = text(ctx, key);
+  if (v === undefined) return fallback;
+  if (!/^\d{1,9}$/.test(v)) throw new SseBadRequestError(`${key} must be a whole number`);
+  return Number(v);
+}

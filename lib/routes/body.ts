@@ -1,0 +1,179 @@
+import busboy from 'busboy';
+import parse from 'co-body';
+import type { Context } from 'koa';
+import {
+  SseBadRequestError,
+  SsePayloadTooLargeError,
+  SseUnsupportedMediaTypeError,
+} from '../errors.js';
+import type { UploadedFile, UploadFields } from '../options.js';
+
+/** Limits of a multipart upload. */
+export interface MultipartLimits {
+  /** Total bytes of all files. */
+  totalBytes: number;
+  /** Most files. */
+  maxFiles: number;
+}
+
+const FIELD_LIMIT = 64 * 1024;
+const MAX_FIELDS = 100;
+
+/** Reads a JSON body of at most `limit` bytes. An empty body gives `undefined`. */
+export async function readJson(ctx: Context, limit: number): Promise<unknown> {
+  const length = Number(ctx.get('content-length') || NaN);
+  if (length > limit) throw tooLarge(ctx, 'JSON body', limit);
+  try {
+    const raw = await parse.text(ctx.req, { limit, encoding: 'utf8' });
+    if (raw.trim() === '') return undefined;
+    return JSON.parse(raw) as unknown;
+  } catch (err) {
+    throw mapBodyError(ctx, err, 'JSON body', limit);
+  }
+}
+
+/** Reads a JSON body that must be an object. */
+export async function readJsonObject(ctx: Context, limit: number): Promise<Record<string, unknown>> {
+  const body = await readJson(ctx, limit);
+  if (body === undefined) return {};
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new SseBadRequestError('The body must be a JSON object');
+  }
+  return body as Record<string, unknown>;
+}
+
+/**
+ * Reads the small form a beacon sends: multipart (FormData), urlencoded, JSON or text.
+ * Files in it are skipped. Bounded by `limit`.
+ */
+export async function readBeaconForm(ctx: Context, limit: number): Promise<Record<string, unknown>> {
+  const type = ctx.get('content-type').toLowerCase();
+  if (type.startsWith('multipart/') || type.startsWith('application/x-www-form-urlencoded')) {
+    return (await readMultipart(ctx, { totalBytes: 0, maxFiles: 0 }, limit)).fields;
+  }
+  const length = Number(ctx.get('content-length') || NaN);
+  if (length > limit) throw tooLarge(ctx, 'Body', limit);
+  let raw: string;
+  try {
+    raw = await parse.text(ctx.req, { limit, encoding: 'utf8' });
+  } catch (err) {
+    throw mapBodyError(ctx, err, 'Body', limit);
+  }
+  const text = raw.trim();
+  if (text === '') return {};
+  if (text.startsWith('{')) {
+    try {
+      const body = JSON.parse(text) as unknown;
+      if (body !== null && typeof body === 'object' && !Array.isArray(body)) return body as Record<string, unknown>;
+    } catch {
+      // not JSON: fall through to a query string
+    }
+    throw new SseBadRequestError('Malformed JSON body');
+  }
+  return Object.fromEntries(new URLSearchParams(text));
+}
+
+/**
+ * Streams a multipart (or urlencoded) body through busboy. Files are collected in memory,
+ * bounded by `limits.totalBytes`; past a limit the rest of the body is drained and a 413
+ * thrown, so the client still gets an answer.
+ */
+export async function readMultipart(
+  ctx: Context,
+  limits: MultipartLimits,
+  fieldBytes = FIELD_LIMIT,
+): Promise<{ fields: UploadFields; files: UploadedFile[] }> {
+  const length = Number(ctx.get('content-length') || NaN);
+  // Multipart framing adds some bytes per part: allow generous room before refusing up front.
+  if (length > limits.totalBytes + fieldBytes * 4 + 64 * 1024) throw tooLarge(ctx, 'Upload', limits.totalBytes);
+  let bb: busboy.Busboy;
+  try {
+    bb = busboy({
+      headers: ctx.req.headers,
+      limits: {
+        fileSize: limits.totalBytes + 1,
+        files: limits.maxFiles,
+        fields: MAX_FIELDS,
+        fieldSize: fieldBytes,
+      },
+    });
+  } catch (err) {
+    throw new SseUnsupportedMediaTypeError(`Expected a multipart/form-data body (${(err as Error).message})`);
+  }
+  const fields: UploadFields = {};
+  const files: UploadedFile[] = [];
+  let total = 0;
+
+  return new Promise((resolve, reject) => {
+    let failed = false;
+    const fail = (err: unknown): void => {
+      if (failed) return;
+      failed = true;
+      ctx.req.unpipe(bb);
+      ctx.req.resume(); // drain, so the answer reaches the client instead of a reset
+      reject(err);
+    };
+    bb.on('file', (fieldName, stream, info) => {
+      if (limits.maxFiles === 0) {
+        stream.resume();
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      stream.on('data', (chunk: Buffer) => {
+        if (failed) return;
+        size += chunk.length;
+        total += chunk.length;
+        if (total > limits.totalBytes) {
+          stream.resume();
+          fail(tooLarge(ctx, 'Upload', limits.totalBytes));
+          return;
+        }
+        chunks.push(chunk);
+      });
+      stream.on('limit', () => fail(tooLarge(ctx, 'Upload', limits.totalBytes)));
+      stream.on('end', () => {
+        if (failed) return;
+        files.push({
+          fieldName,
+          filename: info.filename ?? '',
+          mimeType: info.mimeType,
+          encoding: info.encoding,
+          size,
+          data: Buffer.concat(chunks, size),
+        });
+      });
+    });
+    bb.on('field', (name, value, info) => {
+      if (info.valueTruncated || info.nameTruncated) {
+        fail(tooLarge(ctx, `Form field ${name.slice(0, 32)}`, fieldBytes));
+        return;
+      }
+      const prev = fields[name];
+      fields[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+    });
+    bb.on('filesLimit', () => fail(tooLarge(ctx, `More than ${limits.maxFiles} files`, limits.totalBytes)));
+    bb.on('fieldsLimit', () => fail(new SseBadRequestError(`More than ${MAX_FIELDS} form fields`)));
+    bb.on('error', (err: Error) => fail(new SseBadRequestError(`Malformed form body: ${err.message}`)));
+    bb.on('close', () => {
+      if (!failed) resolve({ fields, files });
+    });
+    ctx.req.on('aborted', () => fail(Object.assign(new Error('Request aborted'), { code: 'ECONNABORTED' })));
+    ctx.req.pipe(bb);
+  });
+}
+
+function tooLarge(ctx: Context, what: string, limit: number): SsePayloadTooLargeError {
+  // The rest of the body is not read: close the socket after the answer rather than reuse it.
+  ctx.set('Connection', 'close');
+  return new SsePayloadTooLargeError(what, limit);
+}
+
+function mapBodyError(ctx: Context, err: unknown, what: string, limit: number): Error {
+  const e = err as { status?: number; type?: string; message?: string };
+  if (e.status === 413 || e.type === 'entity.too.large') return tooLarge(ctx, what, limit);
+  if (e.status === 415 || e.type === 'encoding.unsupported') return new SseUnsupportedMediaTypeError(e.message ?? 'Unsupported encoding');
+  if (err instanceof SyntaxError) return new SseBadRequestError(`Malformed ${what}`, { cause: err });
+  if (e.status === 400) return new SseBadRequestError(`Malformed ${what}`, { cause: err });
+  return err as Error;
+}

@@ -1,0 +1,77 @@
+import type { Context } from 'koa';
+import type { Connection } from '../connection.js';
+import { SseBadRequestError, SseForbiddenError, SseUnauthorizedError, SseUnknownConnectionError } from '../errors.js';
+import { toJson } from '../frame.js';
+import type { Hub } from '../hub.js';
+import type { SsePluginOptions } from '../options.js';
+import { keyOf, type SseUser } from '../user.js';
+
+/** Plugin options with defaults applied, as the endpoints read them. */
+export interface EndpointOptions extends SsePluginOptions {
+  wrapOkResponse: (result: unknown) => unknown;
+  redactUser: (user: SseUser) => unknown;
+  jsonLimit: number;
+  uploadLimit: number;
+  uploadMaxFiles: number;
+}
+
+/** What every endpoint handler receives besides the Koa context. */
+export interface EndpointEnv {
+  hub: Hub;
+  options: EndpointOptions;
+  /** Reports an unexpected error (to `app.emit('error')`). */
+  report: (err: unknown) => void;
+}
+
+export type Endpoint = (ctx: Context, env: EndpointEnv) => Promise<void>;
+
+/** Runs `authenticate`; 401 when it gives no user. */
+export async function requireUser(ctx: Context, env: EndpointEnv): Promise<SseUser> {
+  const user = await env.options.authenticate(ctx);
+  if (user === null || user === undefined) throw new SseUnauthorizedError();
+  if (typeof user !== 'object') throw new TypeError('authenticate must return an object, null or undefined');
+  return user;
+}
+
+/** Authenticates, then asks `authorizeAdmin` (absent means nobody is admin). */
+export async function requireAdmin(ctx: Context, env: EndpointEnv): Promise<SseUser> {
+  const user = await requireUser(ctx, env);
+  const allowed = env.options.authorizeAdmin ? await env.options.authorizeAdmin(ctx, user) : false;
+  if (allowed !== true) throw new SseForbiddenError('Admin rights required');
+  return user;
+}
+
+/** Reads a connection id parameter: a non-empty string of sane length. */
+export function connectionIdOf(value: unknown): string {
+  if (Array.isArray(value)) value = value[0];
+  if (typeof value !== 'string' || value === '' || value.length > 128) {
+    throw new SseBadRequestError('connectionId is required');
+  }
+  return value;
+}
+
+/**
+ * The caller's own live connection. Another user's connection is refused (403) even with
+ * its id: ids travel in URLs and logs, so knowing one must not be enough to act as its owner.
+ * A connection whose user has neither id nor token is matched by its id alone.
+ */
+export async function requireOwnConnection(ctx: Context, env: EndpointEnv, id: string): Promise<Connection> {
+  const user = await requireUser(ctx, env);
+  const conn = env.hub.getLocalConnection(id);
+  if (conn === undefined) throw new SseUnknownConnectionError(id);
+  const userId = keyOf(user.id);
+  const token = keyOf(user.accessToken);
+  const owns =
+    conn.userId !== undefined ? conn.userId === userId :
+    conn.accessToken !== undefined ? conn.accessToken === token :
+    true;
+  if (!owns) throw new SseForbiddenError('This connection belongs to another user');
+  return conn;
+}
+
+/** Answers a result through the configured envelope. */
+export function ok(ctx: Context, env: EndpointEnv, result: unknown): void {
+  ctx.status = 200;
+  ctx.type = 'application/json; charset=utf-8';
+  ctx.body = toJson(env.options.wrapOkResponse(result));
+}
