@@ -54,7 +54,18 @@ export function createExampleApp(): ExampleApp {
       ctx.body = await readFile(new URL('./public/index.html', import.meta.url), 'utf8');
       return;
     }
-    if (ctx.path === '/api/notify') return notify(ctx);
+    if (ctx.path === '/api/notify') {
+      try {
+        await notify(ctx);
+      } catch (err) {
+        // Client mistakes answer JSON; anything else is a bug for app.on('error').
+        const e = err as { status?: number; expose?: boolean; message?: string };
+        if (!e.expose) throw err;
+        ctx.status = e.status ?? 400;
+        ctx.body = { error: e.message };
+      }
+      return;
+    }
     return next();
   });
   return { app, plugins };

@@ -23,7 +23,9 @@ export function sendError(ctx: Context, err: unknown, report: (err: unknown) => 
   const e = err as { status?: unknown; statusCode?: unknown; expose?: unknown; code?: unknown; message?: unknown } | null;
   const rawStatus = typeof e?.status === 'number' ? e.status : typeof e?.statusCode === 'number' ? e.statusCode : 500;
   const status = rawStatus >= 400 && rawStatus < 600 ? rawStatus : 500;
-  const clientError = status < 500 && (err instanceof SseError || e?.expose !== false);
+  // Our own errors carry their status (4xx, or 503 while shutting down); a foreign error is
+  // shown only if it is a 4xx that does not say otherwise (koa's ctx.throw convention).
+  const clientError = err instanceof SseError ? err.status !== 500 : status < 500 && e?.expose !== false;
   if (!clientError && !isClientGoneError(err)) report(err);
   const code = err instanceof SseError ? err.code : clientError && typeof e?.code === 'string' ? e.code : clientError ? 'ERR_SSE_REQUEST' : 'ERR_SSE_INTERNAL';
   const message = clientError && typeof e?.message === 'string' ? e.message : 'Internal server error';

@@ -1,0 +1,68 @@
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { postJson } from './helpers/server.js';
+import { RawStream } from './helpers/stream.js';
+
+/** Starts `example/server.ts` as `npm start` does, on a random loopback port. */
+async function startExample(t: import('ava').ExecutionContext): Promise<{ origin: string; stop: () => Promise<number | null> }> {
+  const child = spawn(process.execPath, ['--import=tsx', 'example/server.ts'], {
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  t.teardown(() => {
+    child.kill('SIGKILL');
+  });
+  const lines = createInterface({ input: child.stdout! });
+  const origin = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('example did not start')), 20_000);
+    lines.on('line', (line) => {
+      const m = /listening on (http:\/\/[\d.]+:\d+)\//.exec(line);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+  });
+  return {
+    origin,
+    stop: async () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+test('the example: a user receives what the admin sends; non-admins are refused; SIGTERM closes cleanly', async (t) => {
+  const { origin, stop } = await startExample(t);
+  const page = await fetch(`${origin}/`);
+  t.is(page.status, 200);
+  t.regex(await page.text(), /<html/i);
+
+  const user7 = await RawStream.open(t, `${origin}/sse/hr/connect?access-token=7`);
+  const hunter7 = await RawStream.open(t, `${origin}/sse/hunter/connect?access-token=7@2`);
+  const sent = await postJson(`${origin}/api/notify?access-token=admin`, { userId: 7, event: 'bell', data: { count: 3 } });
+  t.deepEqual(sent, { status: 200, body: { count: 1 } });
+  t.deepEqual(JSON.parse((await user7.next('bell')).data), { count: 3 });
+
+  const toHunter = await postJson(`${origin}/api/notify?access-token=admin`, { system: 'hunter', tenantId: 2, event: 'notice', data: 'hi' });
+  t.deepEqual(toHunter.body, { count: 1 });
+  t.is((await hunter7.next('notice')).data, 'hi');
+  t.is(user7.named('notice').length, 0);
+
+  t.is((await postJson(`${origin}/api/notify?access-token=7`, { userId: 7, event: 'bell', data: 1 })).status, 403);
+  t.is((await postJson(`${origin}/api/notify`, { userId: 7, event: 'bell', data: 1 })).status, 401);
+  t.is((await postJson(`${origin}/api/notify?access-token=admin`, '{bad')).status, 400);
+
+  // The login cookie works like the query parameter.
+  const byCookie = await RawStream.open(t, `${origin}/sse/hr/connect`, { headers: { cookie: 'access-token=8@1' } });
+  t.is(byCookie.status, 200);
+  t.deepEqual((await postJson(`${origin}/api/notify?access-token=admin`, { tenantId: 1, event: 'x', data: 1 })).body, { count: 1 });
+
+  const code = await stop();
+  await user7.waitEnd();
+  t.is(JSON.parse((await user7.next('connect-close')).data).reason, 'shutdown');
+  t.is(code, 0);
+});
