@@ -2,6 +2,7 @@ import parse from 'co-body';
 import Koa from 'koa';
 import type { Context } from 'koa';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ssePlugin, type SsePlugin, type SseUser } from '../lib/index.js';
 
 /**
@@ -26,8 +27,15 @@ function isAdmin(user: SseUser): boolean {
   return user.id === 'admin';
 }
 
-export function createExampleApp(): ExampleApp {
+/** Options of the demo. */
+export interface ExampleOptions {
+  /** Folder of the durable queues (`hr-qos.db`, `hunter-qos.db`). Default `./data`, or env SSE_DATA_DIR. */
+  dataDir?: string;
+}
+
+export function createExampleApp(options: ExampleOptions = {}): ExampleApp {
   const app = new Koa();
+  const dataDir = options.dataDir ?? process.env.SSE_DATA_DIR ?? './data';
   const common = {
     authenticate: demoUser,
     authorizeAdmin: (_ctx: Context, user: SseUser) => isAdmin(user),
@@ -42,8 +50,8 @@ export function createExampleApp(): ExampleApp {
       path === 'files' ? { fields, files: files.map((f) => ({ name: f.filename, size: f.size })) } : { path },
   };
   const plugins = {
-    hr: ssePlugin('/sse/hr', { ...common, primary: true }),
-    hunter: ssePlugin('/sse/hunter', common),
+    hr: ssePlugin('/sse/hr', { ...common, primary: true, qos: { file: join(dataDir, 'hr-qos.db') } }),
+    hunter: ssePlugin('/sse/hunter', { ...common, qos: { file: join(dataDir, 'hunter-qos.db') } }),
   };
   app.use(plugins.hr);
   app.use(plugins.hunter);
@@ -78,6 +86,8 @@ interface NotifyBody {
   channel?: string;
   accessToken?: string;
   all?: boolean;
+  /** Durable: stored in SQLite, resent until acknowledged (users, tokens) or replayable (groups). */
+  qos?: boolean;
   event?: string;
   data?: unknown;
 }
@@ -98,6 +108,16 @@ async function notify(ctx: Context): Promise<void> {
   if (!hub) ctx.throw(400, 'unknown system');
   if (typeof body.event !== 'string' || !body.event) ctx.throw(400, 'event is required');
   const { event, data } = body;
+  if (body.qos) {
+    const q = hub.qos;
+    if (body.all) ctx.body = await q.sendAll(event, data);
+    else if (body.userId !== undefined) ctx.body = await q.sendByUserId(body.userId, event, data);
+    else if (body.tenantId !== undefined) ctx.body = await q.sendByTenantId(body.tenantId, event, data);
+    else if (body.channel !== undefined) ctx.body = await q.sendByChannel(body.channel, event, data);
+    else if (body.accessToken !== undefined) ctx.body = await q.sendByAccessToken(body.accessToken, event, data);
+    else ctx.throw(400, 'one of all, userId, tenantId, channel, accessToken is required');
+    return;
+  }
   let count: number;
   if (body.all) count = await hub.sendAll(event, data);
   else if (body.userId !== undefined) count = await hub.sendByUserId(body.userId, event, data);

@@ -138,6 +138,21 @@ export class Connection {
     return true;
   }
 
+  /** Resolves once everything written has been taken by the kernel, or the connection closed. */
+  whenDrained(): Promise<void> {
+    const res = this.#res;
+    if (this.#closed || res.writableLength === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        res.off('drain', done);
+        res.off('close', done);
+        resolve();
+      };
+      res.on('drain', done);
+      res.on('close', done);
+    });
+  }
+
   /** Sends one event to this connection only. Resolves to true if it was written. */
   async send(event: string, data?: unknown): Promise<boolean> {
     return this.write(encodeFrame({ event, data }));
@@ -204,6 +219,7 @@ export class Connection {
   }
 }
 
-function hashToken(token: string): string {
+/** First 12 hex digits of SHA-256: correlates tokens in admin views without revealing them. */
+export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex').slice(0, 12);
 }

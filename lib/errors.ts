@@ -15,6 +15,8 @@
  * | `ERR_SSE_TOO_MANY_CONNECTIONS`| 429    | per-user or global connection cap reached |
  * | `ERR_SSE_INVALID_FIELD`       | —      | (thrown, programming error) event name / id with CR, LF or NUL |
  * | `ERR_SSE_CLOSED`              | 503    | the hub is shutting down |
+ * | `ERR_SSE_QUEUE_FULL`          | 507    | a durable send over the per-target or total cap |
+ * | `ERR_SSE_QOS_DISABLED`        | —      | (thrown) `hub.qos` used without the `qos` option |
  */
 export class SseError extends Error {
   /** Stable machine-readable code, e.g. `ERR_SSE_UNAUTHORIZED`. */
@@ -104,6 +106,20 @@ export class SseInvalidFieldError extends SseError {
 export class SseClosedError extends SseError {
   constructor(what: string) {
     super(`${what} is closed`, 'ERR_SSE_CLOSED', 503);
+  }
+}
+
+/** A durable send refused because a queue cap is reached; nothing was stored. */
+export class SseQueueFullError extends SseError {
+  constructor(message: string) {
+    super(message, 'ERR_SSE_QUEUE_FULL', 507);
+  }
+}
+
+/** `hub.qos` used on a hub configured without `qos`. */
+export class SseQosDisabledError extends SseError {
+  constructor() {
+    super('Durable delivery is not configured: pass the `qos: { file }` option', 'ERR_SSE_QOS_DISABLED', 500);
   }
 }
 

@@ -7,6 +7,9 @@ import { SseClosedError, SseTooManyConnectionsError } from './errors.js';
 import { encodeFrame, HEARTBEAT_FRAME } from './frame.js';
 import { KeyIndex } from './key-index.js';
 import { resolveHubOptions, type HubOptions, type ResolvedHubOptions } from './options.js';
+import { Qos, type QosAckedEvent, type QosExpiredEvent } from './qos/qos.js';
+import type { TargetKind } from './qos/store.js';
+import { SseQosDisabledError } from './errors.js';
 import { keyOf, keysOf, type Key, type SseUser } from './user.js';
 import { VERSION } from './version.js';
 
@@ -47,6 +50,10 @@ export interface HubEvents {
   /** A stream ended and has left every index. */
   disconnect: [connection: Connection, reason: CloseReason];
   'listeners-change': [change: ListenersChange];
+  /** A target acknowledged a durable message (or it was written to a client that cannot ack). */
+  'qos-acked': [event: QosAckedEvent];
+  /** A durable message expired before a target acknowledged it. */
+  'qos-expired': [event: QosExpiredEvent];
   /** A listener of the hub threw; the plugin forwards these to `app.emit('error')`. */
   error: [error: unknown];
 }
@@ -75,6 +82,7 @@ const STREAM_HEADERS = {
  */
 export class Hub extends EventEmitter<HubEvents> {
   readonly options: ResolvedHubOptions;
+  readonly #qos: Qos | undefined;
   readonly #byId = new Map<string, Connection>();
   readonly #byUser = new KeyIndex<Connection>();
   readonly #byToken = new KeyIndex<Connection>();
@@ -91,6 +99,18 @@ export class Hub extends EventEmitter<HubEvents> {
   constructor(options: HubOptions = {}) {
     super();
     this.options = resolveHubOptions(options, VERSION);
+    this.#qos = options.qos === undefined ? undefined : new Qos(this, options.qos);
+  }
+
+  /** Durable delivery (see {@link Qos}). Throws `ERR_SSE_QOS_DISABLED` without the `qos` option. */
+  get qos(): Qos {
+    if (this.#qos === undefined) throw new SseQosDisabledError();
+    return this.#qos;
+  }
+
+  /** Whether durable delivery is configured. */
+  get hasQos(): boolean {
+    return this.#qos !== undefined;
   }
 
   get name(): string {
@@ -179,6 +199,7 @@ export class Hub extends EventEmitter<HubEvents> {
 
     const pending = this.#takePendingDuration(conn);
     if (pending !== undefined) this.#writeDuration(conn, pending);
+    this.#qos?._onOpen(conn);
     this.#emitSafe('connect', conn);
     return conn;
   }
@@ -221,9 +242,11 @@ export class Hub extends EventEmitter<HubEvents> {
 
   #changeListeners(conn: Connection, names: readonly string[], add: boolean): string[] {
     const before = [...conn.listeners];
+    const added: string[] = [];
     for (const name of names) {
       if (add && !conn.listeners.has(name)) {
         conn.listeners.add(name);
+        added.push(name);
         if (!conn.closed) this.#byListener.add(name, conn);
       } else if (!add && conn.listeners.delete(name)) {
         this.#byListener.delete(name, conn);
@@ -231,6 +254,7 @@ export class Hub extends EventEmitter<HubEvents> {
     }
     const after = [...conn.listeners];
     if (after.length !== before.length) this.#emitSafe('listeners-change', { connection: conn, before, after });
+    if (added.length > 0 && !conn.closed) this.#qos?._onListenersAdded(conn, added);
     return after;
   }
 
@@ -265,6 +289,22 @@ export class Hub extends EventEmitter<HubEvents> {
       if (conn !== undefined) conns.push(conn);
     }
     return this.#deliver(conns, event, data, options);
+  }
+
+  /** @internal The live connections a durable message of this kind and keys targets. */
+  _targets(kind: TargetKind, keys: string[]): Iterable<Connection> {
+    switch (kind) {
+      case 'all': return [...this.#byId.values()];
+      case 'user': return this.#collect(this.#byUser, keys);
+      case 'token': return this.#collect(this.#byToken, keys);
+      case 'tenant': return this.#collect(this.#byTenant, keys);
+      case 'channel': return this.#collect(this.#byChannel, keys);
+    }
+  }
+
+  /** @internal Emits a durable-delivery event; a throwing listener is reported, not propagated. */
+  _emitQos<K extends 'qos-acked' | 'qos-expired'>(event: K, ...args: HubEvents[K]): void {
+    this.#emitSafe(event, ...args);
   }
 
   /** Distinct connections under any of the keys: one send reaches each connection once. */
@@ -534,6 +574,7 @@ export class Hub extends EventEmitter<HubEvents> {
     this.#closed = true;
     for (const conn of [...this.#byId.values()]) conn.close('shutdown', true);
     this.#stopTimer();
+    this.#qos?.close();
   }
 
   #clientKey(conn: Connection): string | undefined {
@@ -542,7 +583,7 @@ export class Hub extends EventEmitter<HubEvents> {
     return JSON.stringify([conn.userId ?? conn.accessToken ?? null, clientId, conn.request.domain, conn.tenantId ?? null]);
   }
 
-  #emitSafe<K extends 'connect' | 'disconnect' | 'listeners-change'>(event: K, ...args: HubEvents[K]): void {
+  #emitSafe<K extends Exclude<keyof HubEvents, 'error'>>(event: K, ...args: HubEvents[K]): void {
     try {
       (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
     } catch (err) {

@@ -18,6 +18,9 @@ export type { ClientInfo } from './client-info.js';
 export type { HubOptions, SsePluginOptions, UploadedFile, UploadFields } from './options.js';
 export type { SseUser, Key } from './user.js';
 export type { Page } from './routes/admin.js';
+export { Qos } from './qos/qos.js';
+export type { QosOptions, QosSendOptions, QosSendResult, QosAckedEvent, QosExpiredEvent, QosStatus } from './qos/qos.js';
+export type { TargetKind, TargetRef } from './qos/store.js';
 export { encodeFrame, serializeData } from './frame.js';
 export type { FrameInit } from './frame.js';
 export { defaultWrapOkResponse } from './response.js';
@@ -34,5 +37,7 @@ export {
   SseTooManyConnectionsError,
   SseInvalidFieldError,
   SseClosedError,
+  SseQueueFullError,
+  SseQosDisabledError,
 } from './errors.js';
 export { VERSION } from './version.js';

@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
 import type { Connection } from './connection.js';
+import type { QosOptions } from './qos/qos.js';
 import type { SseUser } from './user.js';
 
 /** A file received by an upload endpoint, held in memory (bounded by `uploadLimit`). */
@@ -51,6 +52,8 @@ export interface HubOptions {
   writeBufferLimit?: number;
   /** Sent in `connect-finish.version`. Default: this package's version. */
   version?: string;
+  /** Durable at-least-once delivery through SQLite (`hub.qos`). Default: off. */
+  qos?: QosOptions;
 }
 
 /** Options of {@link ssePlugin}. Every option is optional except `authenticate`. */
@@ -87,7 +90,7 @@ export interface SsePluginOptions extends HubOptions {
 }
 
 /** Hub options with every default applied. */
-export type ResolvedHubOptions = Required<HubOptions>;
+export type ResolvedHubOptions = Required<Omit<HubOptions, 'qos'>>;
 
 export const DEFAULT_HEARTBEAT_MS = 15_000;
 

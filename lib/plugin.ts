@@ -6,7 +6,8 @@ import type { SsePluginOptions } from './options.js';
 import { positive } from './options.js';
 import { isRegistered, registerHub } from './registry.js';
 import { defaultWrapOkResponse, sendError } from './response.js';
-import { connections, defaultRedactUser, users } from './routes/admin.js';
+import { ack } from './routes/ack.js';
+import { connections, defaultRedactUser, repositoryMessages, users } from './routes/admin.js';
 import { disconnect } from './routes/disconnect.js';
 import type { Endpoint, EndpointEnv, EndpointOptions } from './routes/endpoint.js';
 import { addListener, removeListener } from './routes/listeners.js';
@@ -39,6 +40,8 @@ const ROUTES: Record<string, Record<string, Endpoint>> = {
   '/connect/disconnect.do': { POST: disconnect },
   '/connect/users.json': { GET: users },
   '/connect/connections.json': { GET: connections },
+  '/connect/ack.do': { POST: ack },
+  '/connect/repositoryMessages.json': { GET: repositoryMessages },
 };
 const MESSAGE_PREFIX = '/connect/message/';
 const UPLOAD_PREFIX = '/connect/upload/';

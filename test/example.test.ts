@@ -1,14 +1,19 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { postJson } from './helpers/server.js';
 import { RawStream } from './helpers/stream.js';
 
 /** Starts `example/server.ts` as `npm start` does, on a random loopback port. */
 async function startExample(t: import('ava').ExecutionContext): Promise<{ origin: string; stop: () => Promise<number | null> }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'sse-example-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
   const child = spawn(process.execPath, ['--import=tsx', 'example/server.ts'], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1' },
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', SSE_DATA_DIR: dataDir },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = once(child, 'exit').then(([code]) => code as number | null);
@@ -60,6 +65,13 @@ test('the example: a user receives what the admin sends; non-admins are refused;
   const byCookie = await RawStream.open(t, `${origin}/sse/hr/connect`, { headers: { cookie: 'access-token=8@1' } });
   t.is(byCookie.status, 200);
   t.deepEqual((await postJson(`${origin}/api/notify?access-token=admin`, { tenantId: 1, event: 'x', data: 1 })).body, { count: 1 });
+
+  // Durable: sent while user 9 is offline, delivered with its id when they connect.
+  const durable = await postJson(`${origin}/api/notify?access-token=admin`, { userId: 9, event: 'offer', data: { id: 1 }, qos: true });
+  t.is(durable.status, 200);
+  t.is(durable.body.delivered, 0);
+  const user9 = await RawStream.open(t, `${origin}/sse/hr/connect?access-token=9`);
+  t.is((await user9.next('offer')).id, durable.body.messageId);
 
   const code = await stop();
   await user7.waitEnd();

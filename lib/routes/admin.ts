@@ -1,5 +1,7 @@
 import type { Context } from 'koa';
-import { SseBadRequestError } from '../errors.js';
+import { hashToken } from '../connection.js';
+import { SseBadRequestError, SseNotFoundError } from '../errors.js';
+import type { StoreFilter } from '../qos/store.js';
 import type { SseUser } from '../user.js';
 import { ok, requireAdmin, type Endpoint } from './endpoint.js';
 
@@ -36,6 +38,33 @@ export const connections: Endpoint = async (ctx, env) => {
   all.sort((a, b) => a.createdAt - b.createdAt);
   // The user object may hold anything the app put in it (tokens, e-mail): show only the redacted view.
   ok(ctx, env, page(all, paging, (c) => ({ ...c, user: env.options.redactUser(c.user) })));
+};
+
+/**
+ * `GET {base}/connect/repositoryMessages.json?pageNum&pageSize&userId&tenantId&channel&accessToken`:
+ * stored durable messages, oldest first. Token targets are shown as hashes.
+ */
+export const repositoryMessages: Endpoint = async (ctx, env) => {
+  await requireAdmin(ctx, env);
+  if (!env.hub.hasQos) throw new SseNotFoundError(ctx.path);
+  const { pageNum, pageSize } = pagingOf(ctx);
+  const filter: StoreFilter = {};
+  for (const key of ['userId', 'tenantId', 'channel', 'accessToken'] as const) {
+    const value = text(ctx, key);
+    if (value !== undefined) filter[key] = value;
+  }
+  const { total, items } = env.hub.qos.list(filter, (pageNum - 1) * pageSize, pageSize);
+  const list = items.map(({ message, targets }) => ({
+    id: message.id,
+    kind: message.kind,
+    event: message.event,
+    data: message.data,
+    listening: message.listening,
+    createdAt: message.createdAt,
+    expiresAt: message.expiresAt,
+    targets: targets.map((t) => (t.kind === 'token' ? { kind: t.kind, keyHash: hashToken(t.key) } : t)),
+  }));
+  ok(ctx, env, { pageNum, pageSize, total, list } satisfies Page<unknown>);
 };
 
 /** The default admin view of a user: never its token or other fields. */

@@ -1,0 +1,31 @@
+import { randomBytes } from 'node:crypto';
+
+/**
+ * Ids of durable messages: 12 hex digits of the millisecond clock, 6 of a per-process
+ * sequence, 8 of a per-process random tag. They sort by time as plain strings, so a
+ * `Last-Event-ID` is a resume point that means the same on every node of a cluster.
+ */
+export class MessageIdGenerator {
+  readonly #tag = randomBytes(4).toString('hex');
+  #lastMs = 0;
+  #seq = 0;
+
+  next(now = Date.now()): string {
+    // A clock that steps back must not produce an id that sorts before one already issued.
+    if (now > this.#lastMs) {
+      this.#lastMs = now;
+      this.#seq = 0;
+    } else if (++this.#seq > 0xffffff) {
+      this.#lastMs++;
+      this.#seq = 0;
+    }
+    return this.#lastMs.toString(16).padStart(12, '0') + this.#seq.toString(16).padStart(6, '0') + this.#tag;
+  }
+}
+
+const ID = /^[0-9a-f]{26}$/;
+
+/** Whether `value` has the shape of a message id (it may still be unknown). */
+export function isMessageId(value: unknown): value is string {
+  return typeof value === 'string' && ID.test(value);
+}

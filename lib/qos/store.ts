@@ -1,0 +1,298 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+/** Who a durable message is for. `user` and `token` are queues; the rest a retained log. */
+export type TargetKind = 'user' | 'token' | 'tenant' | 'channel' | 'all';
+
+export const QUEUE_KINDS: ReadonlySet<TargetKind> = new Set(['user', 'token']);
+
+/** One target of a message: `key` is the user id, token, tenant id or channel (`''` for all). */
+export interface TargetRef {
+  kind: TargetKind;
+  key: string;
+}
+
+/** A message as stored. `data` is the payload already serialized (strings verbatim, else JSON). */
+export interface StoredMessage {
+  id: string;
+  kind: TargetKind;
+  event: string;
+  data: string;
+  listening: boolean;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** A target row removed by an ack or by expiry. */
+export interface RemovedTarget extends TargetRef {
+  messageId: string;
+  /** No target of the message is left: the message itself is gone. */
+  last: boolean;
+}
+
+/** Filter of admin listings: every given field must match a target of the message. */
+export interface StoreFilter {
+  userId?: string;
+  accessToken?: string;
+  tenantId?: string;
+  channel?: string;
+}
+
+interface Row {
+  id: string;
+  kind: TargetKind;
+  event: string;
+  data: string;
+  listening: number;
+  created_at: number;
+  expires_at: number;
+}
+
+type Op =
+  | { type: 'insert'; message: StoredMessage; keys: string[]; resolve: (seq: number) => void; reject: (err: unknown) => void }
+  | { type: 'remove'; messageId: string; targets: TargetRef[]; resolve: (removed: RemovedTarget[]) => void; reject: (err: unknown) => void };
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS messages (
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  event TEXT NOT NULL,
+  data TEXT NOT NULL,
+  listening INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS messages_expiry ON messages (expires_at);
+CREATE TABLE IF NOT EXISTS targets (
+  kind TEXT NOT NULL,
+  key TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  PRIMARY KEY (kind, key, message_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS targets_message ON targets (message_id);
+`;
+
+/**
+ * The SQLite side of durable delivery. Writes are batched: every insert and ack made in one
+ * turn of the event loop is committed in a single transaction (group commit), and each
+ * caller's promise resolves only once its write is committed. Reads first commit whatever
+ * is waiting, so they always see every accepted send.
+ */
+export class QosStore {
+  readonly #db: Database.Database;
+  readonly #batch: Op[] = [];
+  #scheduled = false;
+  #closed = false;
+  /** Increases with every committed batch; lets the caller order commits against reads. */
+  commitSeq = 0;
+  readonly #s;
+
+  constructor(file: string, synchronous: 'NORMAL' | 'FULL') {
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    this.#db = new Database(file);
+    this.#db.pragma('journal_mode = WAL');
+    this.#db.pragma(`synchronous = ${synchronous}`);
+    this.#db.exec(SCHEMA);
+    const db = this.#db;
+    this.#s = {
+      insertMessage: db.prepare(
+        'INSERT INTO messages (id, kind, event, data, listening, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
+      insertTarget: db.prepare('INSERT OR IGNORE INTO targets (kind, key, message_id) VALUES (?, ?, ?)'),
+      deleteTarget: db.prepare('DELETE FROM targets WHERE kind = ? AND key = ? AND message_id = ?'),
+      remaining: db.prepare('SELECT 1 FROM targets WHERE message_id = ? LIMIT 1'),
+      deleteMessage: db.prepare('DELETE FROM messages WHERE id = ?'),
+      deleteTargetsOf: db.prepare('DELETE FROM targets WHERE message_id = ?'),
+      targetsOf: db.prepare('SELECT kind, key FROM targets WHERE message_id = ?'),
+      message: db.prepare('SELECT * FROM messages WHERE id = ?'),
+      expired: db.prepare('SELECT * FROM messages WHERE expires_at <= ? ORDER BY expires_at LIMIT ?'),
+      queueCounts: db.prepare("SELECT kind, key, count(*) AS n FROM targets WHERE kind IN ('user', 'token') GROUP BY kind, key"),
+      total: db.prepare('SELECT count(*) AS n FROM messages'),
+    };
+  }
+
+  // ---- writes (group commit) ---------------------------------------------------------
+
+  /** Stores a message and its target keys. Resolves, once committed, to the commit's sequence number. */
+  insert(message: StoredMessage, keys: string[]): Promise<number> {
+    return new Promise((resolve, reject) => this.#enqueue({ type: 'insert', message, keys, resolve, reject }));
+  }
+
+  /** Removes targets of one message (an ack). Resolves to the rows that existed, once committed. */
+  remove(messageId: string, targets: TargetRef[]): Promise<RemovedTarget[]> {
+    return new Promise((resolve, reject) => this.#enqueue({ type: 'remove', messageId, targets, resolve, reject }));
+  }
+
+  #enqueue(op: Op): void {
+    if (this.#closed) {
+      op.reject(new Error('The durable queue is closed'));
+      return;
+    }
+    this.#batch.push(op);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      // setImmediate, not a microtask: sends made across several awaits of one burst share a commit.
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Commits everything waiting, in one transaction. */
+  flush(): void {
+    this.#scheduled = false;
+    if (this.#batch.length === 0) return;
+    const ops = this.#batch.splice(0);
+    const results: RemovedTarget[][] = [];
+    const s = this.#s;
+    try {
+      this.#db.transaction(() => {
+        for (const op of ops) {
+          if (op.type === 'insert') {
+            const m = op.message;
+            s.insertMessage.run(m.id, m.kind, m.event, m.data, m.listening ? 1 : 0, m.createdAt, m.expiresAt);
+            for (const key of op.keys) s.insertTarget.run(m.kind, key, m.id);
+          } else {
+            const removed: RemovedTarget[] = [];
+            for (const t of op.targets) {
+              if (s.deleteTarget.run(t.kind, t.key, op.messageId).changes > 0) {
+                removed.push({ ...t, messageId: op.messageId, last: false });
+              }
+            }
+            if (removed.length > 0 && s.remaining.get(op.messageId) === undefined) {
+              s.deleteMessage.run(op.messageId);
+              removed[removed.length - 1]!.last = true;
+            }
+            results.push(removed);
+          }
+        }
+      })();
+    } catch (err) {
+      for (const op of ops) op.reject(err);
+      return;
+    }
+    this.commitSeq++;
+    let r = 0;
+    for (const op of ops) {
+      if (op.type === 'insert') op.resolve(this.commitSeq);
+      else op.resolve(results[r++]!);
+    }
+  }
+
+  // ---- reads -------------------------------------------------------------------------
+
+  /**
+   * Messages after `afterId` that have a target among `refs`, oldest first. For queue
+   * targets these are the pending ones; for log targets the retained ones.
+   */
+  messagesFor(refs: TargetRef[], afterId: string, limit: number, now: number, events?: string[]): StoredMessage[] {
+    if (refs.length === 0) return [];
+    this.flush();
+    const where = refs.map(() => '(t.kind = ? AND t.key = ?)').join(' OR ');
+    const params: unknown[] = refs.flatMap((r) => [r.kind, r.key]);
+    params.push(afterId, now);
+    let eventClause = '';
+    if (events !== undefined) {
+      if (events.length === 0) return [];
+      eventClause = ` AND m.listening = 1 AND m.event IN (${events.map(() => '?').join(', ')})`;
+      params.push(...events);
+    }
+    params.push(limit);
+    const sql =
+      `SELECT DISTINCT m.* FROM targets t JOIN messages m ON m.id = t.message_id ` +
+      `WHERE (${where}) AND t.message_id > ? AND m.expires_at > ?${eventClause} ORDER BY m.id LIMIT ?`;
+    return (this.#statement(sql).all(...params) as Row[]).map(toMessage);
+  }
+
+  readonly #cache = new Map<string, Database.Statement>();
+
+  /** Prepared statements of the dynamic queries, by their SQL (a handful of shapes). */
+  #statement(sql: string): Database.Statement {
+    let stmt = this.#cache.get(sql);
+    if (stmt === undefined) {
+      if (this.#cache.size > 256) this.#cache.clear();
+      stmt = this.#db.prepare(sql);
+      this.#cache.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  get(id: string): { message: StoredMessage; targets: TargetRef[] } | undefined {
+    this.flush();
+    const row = this.#s.message.get(id) as Row | undefined;
+    if (row === undefined) return undefined;
+    return { message: toMessage(row), targets: this.#s.targetsOf.all(id) as TargetRef[] };
+  }
+
+  /** Deletes a message and all its targets. Returns the targets it had. */
+  delete(id: string): TargetRef[] | undefined {
+    this.flush();
+    return this.#db.transaction(() => {
+      const targets = this.#s.targetsOf.all(id) as TargetRef[];
+      const changes = this.#s.deleteMessage.run(id).changes;
+      this.#s.deleteTargetsOf.run(id);
+      return changes > 0 ? targets : undefined;
+    })();
+  }
+
+  /** Removes up to `limit` messages whose time is up; answers them with the targets they still had. */
+  expire(now: number, limit: number): { message: StoredMessage; targets: TargetRef[] }[] {
+    this.flush();
+    return this.#db.transaction(() => {
+      const rows = this.#s.expired.all(now, limit) as Row[];
+      return rows.map((row) => {
+        const targets = this.#s.targetsOf.all(row.id) as TargetRef[];
+        this.#s.deleteTargetsOf.run(row.id);
+        this.#s.deleteMessage.run(row.id);
+        return { message: toMessage(row), targets };
+      });
+    })();
+  }
+
+  /** Pending queue entries per target, to rebuild the in-memory caps at start. */
+  queueCounts(): { kind: TargetKind; key: string; n: number }[] {
+    return this.#s.queueCounts.all() as { kind: TargetKind; key: string; n: number }[];
+  }
+
+  totalMessages(): number {
+    return (this.#s.total.get() as { n: number }).n;
+  }
+
+  /** A page of stored messages matching `filter`, oldest first, with their targets. */
+  list(filter: StoreFilter, offset: number, limit: number): { total: number; items: { message: StoredMessage; targets: TargetRef[] }[] } {
+    this.flush();
+    const conds: string[] = [];
+    const params: unknown[] = [];
+    const add = (kind: TargetKind, key: string | undefined): void => {
+      if (key === undefined) return;
+      conds.push('EXISTS (SELECT 1 FROM targets t WHERE t.message_id = m.id AND t.kind = ? AND t.key = ?)');
+      params.push(kind, key);
+    };
+    add('user', filter.userId);
+    add('token', filter.accessToken);
+    add('tenant', filter.tenantId);
+    add('channel', filter.channel);
+    const where = conds.length ? `WHERE ${conds.join(' AND ')}` : '';
+    const total = (this.#statement(`SELECT count(*) AS n FROM messages m ${where}`).get(...params) as { n: number }).n;
+    const rows = this.#statement(`SELECT m.* FROM messages m ${where} ORDER BY m.id LIMIT ? OFFSET ?`).all(...params, limit, offset) as Row[];
+    return { total, items: rows.map((row) => ({ message: toMessage(row), targets: this.#s.targetsOf.all(row.id) as TargetRef[] })) };
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.flush();
+    this.#closed = true;
+    this.#db.close();
+  }
+}
+
+function toMessage(row: Row): StoredMessage {
+  return {
+    id: row.id,
+    kind: row.kind,
+    event: row.event,
+    data: row.data,
+    listening: row.listening === 1,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+  };
+}
