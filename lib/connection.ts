@@ -124,13 +124,13 @@ export class Connection {
   }
 
   /**
-   * Writes an encoded frame. Returns false if the connection is closed or was just closed
+   * Writes an encoded frame (or `events` frames joined in one Buffer). Returns false if the connection is closed or was just closed
    * for exceeding its write-buffer limit (a slow reader never grows memory without bound).
    */
-  write(frame: Buffer): boolean {
+  write(frame: Buffer, events = 1): boolean {
     if (this.#closed) return false;
     this.#res.write(frame);
-    this.eventsWritten++;
+    this.eventsWritten += events;
     if (this.#res.writableLength > this.#limit) {
       this.close('slow');
       return false;

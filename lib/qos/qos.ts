@@ -218,7 +218,7 @@ export class Qos {
       }
       if (!conn.write(frame)) continue;
       delivered++;
-      if (queue && !conn.client.ack) this.#ackByWrite(conn, message);
+      if (queue && !conn.client.ack) this.#ackByWrite(conn, [message]);
     }
     return delivered;
   }
@@ -233,18 +233,19 @@ export class Qos {
   async ack(conn: Connection, messageIds: readonly string[]): Promise<number> {
     const refs = queueRefs(conn);
     if (refs.length === 0) return 0;
-    const results = await Promise.all(
-      messageIds.filter(isMessageId).map((id) => this.#store.remove(id, refs)),
-    );
-    let count = 0;
-    for (const removed of results) count += this.#onRemoved(removed, conn.id, 'ack');
-    return count;
+    const items = messageIds.filter(isMessageId).map((messageId) => ({ messageId, targets: refs }));
+    if (items.length === 0) return 0;
+    return this.#onRemoved(await this.#store.remove(items), conn.id, 'ack');
   }
 
-  #ackByWrite(conn: Connection, message: StoredMessage): void {
-    const key = message.kind === 'user' ? conn.userId : conn.accessToken;
-    if (key === undefined) return;
-    this.#store.remove(message.id, [{ kind: message.kind, key }]).then(
+  #ackByWrite(conn: Connection, messages: StoredMessage[]): void {
+    const items: { messageId: string; targets: TargetRef[] }[] = [];
+    for (const message of messages) {
+      const key = message.kind === 'user' ? conn.userId : conn.accessToken;
+      if (key !== undefined) items.push({ messageId: message.id, targets: [{ kind: message.kind, key }] });
+    }
+    if (items.length === 0) return;
+    this.#store.remove(items).then(
       (removed) => this.#onRemoved(removed, conn.id, 'write'),
       (err: unknown) => this.#hub.reportError(err),
     );
@@ -299,18 +300,39 @@ export class Qos {
    * waits for the socket to drain between pages: a backlog never trips the slow-reader cap.
    */
   async #replayPages(conn: Connection, refs: TargetRef[], cursor: string, state: ReplayState | undefined, events: string[] | undefined): Promise<void> {
-    const drainAt = Math.max(16 * 1024, this.#hub.options.writeBufferLimit / 2);
+    const limit = this.#hub.options.writeBufferLimit;
+    const drainAt = limit / 2;
+    // Frames are joined into chunks: one write per chunk, not per message, and a chunk is
+    // small enough that buffer + chunk stays under the slow-reader limit.
+    const chunkBytes = Math.max(1024, Math.min(64 * 1024, limit / 4));
+    const writeAcked = !conn.client.ack;
     for (;;) {
       if (conn.closed || this.#closed) return;
       const rows = this.#store.messagesFor(refs, cursor, REPLAY_PAGE, Date.now(), events);
       if (state !== undefined) state.seq = this.#store.commitSeq;
+      let frames: Buffer[] = [];
+      let bytes = 0;
+      let written: StoredMessage[] = [];
+      const flush = async (): Promise<boolean> => {
+        if (frames.length === 0) return true;
+        if (conn.bufferedAmount > drainAt) await conn.whenDrained();
+        const ok = conn.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames, bytes), frames.length);
+        if (ok && writeAcked) this.#ackByWrite(conn, written.filter((m) => QUEUE_KINDS.has(m.kind)));
+        frames = [];
+        written = [];
+        bytes = 0;
+        return ok;
+      };
       for (const row of rows) {
         cursor = row.id;
         if (row.listening && !conn.listeners.has(row.event)) continue;
-        if (conn.bufferedAmount > drainAt) await conn.whenDrained();
-        if (!conn.write(encodeFrame({ event: row.event, data: row.data, id: row.id }))) return;
-        if (QUEUE_KINDS.has(row.kind) && !conn.client.ack) this.#ackByWrite(conn, row);
+        const frame = encodeFrame({ event: row.event, data: row.data, id: row.id });
+        frames.push(frame);
+        written.push(row);
+        bytes += frame.length;
+        if (bytes >= chunkBytes && !(await flush())) return;
       }
+      if (!(await flush())) return;
       if (rows.length < REPLAY_PAGE) return;
     }
   }

@@ -51,7 +51,7 @@ interface Row {
 
 type Op =
   | { type: 'insert'; message: StoredMessage; keys: string[]; resolve: (seq: number) => void; reject: (err: unknown) => void }
-  | { type: 'remove'; messageId: string; targets: TargetRef[]; resolve: (removed: RemovedTarget[]) => void; reject: (err: unknown) => void };
+  | { type: 'remove'; items: { messageId: string; targets: TargetRef[] }[]; resolve: (removed: RemovedTarget[]) => void; reject: (err: unknown) => void };
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS messages (
@@ -119,9 +119,9 @@ export class QosStore {
     return new Promise((resolve, reject) => this.#enqueue({ type: 'insert', message, keys, resolve, reject }));
   }
 
-  /** Removes targets of one message (an ack). Resolves to the rows that existed, once committed. */
-  remove(messageId: string, targets: TargetRef[]): Promise<RemovedTarget[]> {
-    return new Promise((resolve, reject) => this.#enqueue({ type: 'remove', messageId, targets, resolve, reject }));
+  /** Removes targets of messages (acks). Resolves to the rows that existed, once committed. */
+  remove(items: { messageId: string; targets: TargetRef[] }[]): Promise<RemovedTarget[]> {
+    return new Promise((resolve, reject) => this.#enqueue({ type: 'remove', items, resolve, reject }));
   }
 
   #enqueue(op: Op): void {
@@ -153,14 +153,17 @@ export class QosStore {
             for (const key of op.keys) s.insertTarget.run(m.kind, key, m.id);
           } else {
             const removed: RemovedTarget[] = [];
-            for (const t of op.targets) {
-              if (s.deleteTarget.run(t.kind, t.key, op.messageId).changes > 0) {
-                removed.push({ ...t, messageId: op.messageId, last: false });
+            for (const { messageId, targets } of op.items) {
+              const before = removed.length;
+              for (const t of targets) {
+                if (s.deleteTarget.run(t.kind, t.key, messageId).changes > 0) {
+                  removed.push({ kind: t.kind, key: t.key, messageId, last: false });
+                }
               }
-            }
-            if (removed.length > 0 && s.remaining.get(op.messageId) === undefined) {
-              s.deleteMessage.run(op.messageId);
-              removed[removed.length - 1]!.last = true;
+              if (removed.length > before && s.remaining.get(messageId) === undefined) {
+                s.deleteMessage.run(messageId);
+                removed[removed.length - 1]!.last = true;
+              }
             }
             results.push(removed);
           }
