@@ -13,10 +13,10 @@
  * | `ERR_SSE_PAYLOAD_TOO_LARGE`   | 413    | body or upload over its limit |
  * | `ERR_SSE_UNSUPPORTED_MEDIA`   | 415    | body of a content type the endpoint does not read |
  * | `ERR_SSE_TOO_MANY_CONNECTIONS`| 429    | per-user or global connection cap reached |
- * | `ERR_SSE_INVALID_FIELD`       | —      | (thrown, programming error) event name / id with CR, LF or NUL |
+ * | `ERR_SSE_INVALID_FIELD`       | 500    | (thrown, programming error) event name / id with CR, LF or NUL |
  * | `ERR_SSE_CLOSED`              | 503    | the hub is shutting down |
  * | `ERR_SSE_QUEUE_FULL`          | 507    | a durable send over the per-target or total cap |
- * | `ERR_SSE_QOS_DISABLED`        | —      | (thrown) `hub.qos` used without the `qos` option |
+ * | `ERR_SSE_QOS_DISABLED`        | 500    | (thrown) `hub.qos` used without the `qos` option |
  */
 export class SseError extends Error {
   /** Stable machine-readable code, e.g. `ERR_SSE_UNAUTHORIZED`. */

@@ -281,7 +281,7 @@ export class Hub extends EventEmitter<HubEvents> {
     return this.#deliver(this.#collect(this.#byChannel, keysOf(channels, 'channels')), event, data, options);
   }
 
-  /** Sends to one connection by id. Resolves to 1 if written, 0 if unknown or closed. */
+  /** Sends to connections by id. Resolves to the number written (unknown or closed ids count 0). */
   async sendByConnectionId(ids: string | readonly string[], event: string, data?: unknown, options?: SendOptions): Promise<number> {
     const conns: Connection[] = [];
     for (const id of keysOf(ids, 'connectionIds')) {
@@ -561,7 +561,7 @@ export class Hub extends EventEmitter<HubEvents> {
     }
     if (now - this.#lastHeartbeat >= this.options.heartbeatMs - 5) {
       this.#lastHeartbeat = now;
-      for (const conn of this.#byId.values()) conn.write(HEARTBEAT_FRAME);
+      for (const conn of this.#byId.values()) conn.write(HEARTBEAT_FRAME, 0);
     }
   }
 
@@ -579,7 +579,8 @@ export class Hub extends EventEmitter<HubEvents> {
 
   #clientKey(conn: Connection): string | undefined {
     const clientId = conn.client.clientId;
-    if (clientId === undefined) return undefined;
+    // Fully anonymous clients share no identity: a known clientId must not let one evict another.
+    if (clientId === undefined || (conn.userId === undefined && conn.accessToken === undefined)) return undefined;
     return JSON.stringify([conn.userId ?? conn.accessToken ?? null, clientId, conn.request.domain, conn.tenantId ?? null]);
   }
 

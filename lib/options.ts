@@ -99,7 +99,8 @@ export function resolveHubOptions(options: HubOptions, version: string): Resolve
   const resolved: ResolvedHubOptions = {
     name: options.name ?? 'default',
     heartbeatMs: positive(options.heartbeatMs, 'heartbeatMs', DEFAULT_HEARTBEAT_MS),
-    reconnectTimeMs: positive(options.reconnectTimeMs, 'reconnectTimeMs', 5_000),
+    // `retry:` takes an integer: a fractional value would break every connect.
+    reconnectTimeMs: Math.round(positive(options.reconnectTimeMs, 'reconnectTimeMs', 5_000)),
     maxLifetimeMs,
     minLifetimeMs: Math.min(positive(options.minLifetimeMs, 'minLifetimeMs', 10_000), maxLifetimeMs),
     lifetimeJitter: fraction(options.lifetimeJitter, 'lifetimeJitter', 0.1),

@@ -89,8 +89,11 @@ export function ssePlugin(basePath: string, options: SsePluginOptions): SsePlugi
     const path = ctx.path;
     if (path !== base && !path.startsWith(base + '/')) return next();
     const env: EndpointEnv = { hub, options: endpointOptions, report: (err) => report(err) };
+    const sub = path.slice(base.length) || '/';
+    // Mounted at the root, the plugin must not swallow the app's own routes.
+    if (base === '' && !isOwnPath(sub)) return next();
     try {
-      await dispatch(ctx, env, path.slice(base.length) || '/');
+      await dispatch(ctx, env, sub);
     } catch (err) {
       sendError(ctx, err, (e) => {
         if (!isClientGoneError(e)) ctx.app.emit('error', e, ctx);
@@ -119,6 +122,10 @@ async function dispatch(ctx: Context, env: EndpointEnv, sub: string): Promise<vo
     return handle(ctx, env, appPath);
   }
   throw new SseNotFoundError(ctx.path);
+}
+
+function isOwnPath(sub: string): boolean {
+  return ROUTES[sub] !== undefined || sub.startsWith(MESSAGE_PREFIX) || sub.startsWith(UPLOAD_PREFIX);
 }
 
 function normalizeBasePath(basePath: string): string {

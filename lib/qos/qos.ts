@@ -1,5 +1,5 @@
 import type { Connection } from '../connection.js';
-import { SsePayloadTooLargeError, SseQueueFullError } from '../errors.js';
+import { SseClosedError, SsePayloadTooLargeError, SseQueueFullError } from '../errors.js';
 import { encodeFrame, serializeData } from '../frame.js';
 import type { Hub, SendOptions } from '../hub.js';
 import { positive } from '../options.js';
@@ -150,7 +150,7 @@ export class Qos {
   }
 
   async #send(kind: TargetKind, keys: string[], event: string, data: unknown, options: QosSendOptions | undefined): Promise<QosSendResult> {
-    if (this.#closed) throw new SseQueueFullError('The durable queue is closed');
+    if (this.#closed) throw new SseClosedError('The durable queue');
     if (typeof event !== 'string' || event === '') throw new TypeError('event must be a non-empty string');
     const ttlMs = positive(options?.ttlMs, 'ttlMs', this.#ttlMs);
     const text = serializeData(data);

@@ -37,7 +37,7 @@ export const connections: Endpoint = async (ctx, env) => {
   );
   all.sort((a, b) => a.createdAt - b.createdAt);
   // The user object may hold anything the app put in it (tokens, e-mail): show only the redacted view.
-  ok(ctx, env, page(all, paging, (c) => ({ ...c, user: env.options.redactUser(c.user) })));
+  ok(ctx, env, page(all, paging, (c) => ({ ...c, user: env.options.redactUser(c.user), locationHref: withoutQuery(c.locationHref) })));
 };
 
 /**
@@ -70,6 +70,11 @@ export const repositoryMessages: Endpoint = async (ctx, env) => {
 /** The default admin view of a user: never its token or other fields. */
 export function defaultRedactUser(user: SseUser): unknown {
   return { id: user.id ?? null, name: user.name ?? null, tenantId: user.tenantId ?? null };
+}
+
+/** A page URL may carry a token in its query or fragment: admins see origin and path only. */
+function withoutQuery(href: string | undefined): string | undefined {
+  return href?.replace(/[?#].*$/s, '');
 }
 
 function pagingOf(ctx: Context): { pageNum: number; pageSize: number } {

@@ -92,7 +92,8 @@ export async function readMultipart(
       headers: ctx.req.headers,
       limits: {
         fileSize: limits.totalBytes + 1,
-        files: limits.maxFiles,
+        // maxFiles 0 means "skip files" (a beacon form), not "refuse a form that has one".
+        files: limits.maxFiles === 0 ? Infinity : limits.maxFiles,
         fields: MAX_FIELDS,
         fieldSize: fieldBytes,
       },
@@ -114,6 +115,9 @@ export async function readMultipart(
       reject(err);
     };
     bb.on('file', (fieldName, stream, info) => {
+      // A form that ends inside a file destroys the file stream with an error: without this
+      // listener that error is uncaught and takes the process down.
+      stream.on('error', (err: Error) => fail(new SseBadRequestError(`Malformed form body: ${err.message}`)));
       if (limits.maxFiles === 0) {
         stream.resume();
         return;
@@ -175,5 +179,8 @@ function mapBodyError(ctx: Context, err: unknown, what: string, limit: number): 
   if (e.status === 415 || e.type === 'encoding.unsupported') return new SseUnsupportedMediaTypeError(e.message ?? 'Unsupported encoding');
   if (err instanceof SyntaxError) return new SseBadRequestError(`Malformed ${what}`, { cause: err });
   if (e.status === 400) return new SseBadRequestError(`Malformed ${what}`, { cause: err });
+  // zlib (Content-Encoding: gzip/deflate/br) refusing corrupt or truncated data: the client's fault.
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && code.startsWith('Z_')) return new SseBadRequestError(`Malformed ${what} (bad content encoding)`, { cause: err });
   return err as Error;
 }

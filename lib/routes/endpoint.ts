@@ -61,7 +61,9 @@ export async function requireOwnConnection(ctx: Context, env: EndpointEnv, id: s
   if (conn === undefined) throw new SseUnknownConnectionError(id);
   const userId = keyOf(user.id);
   const token = keyOf(user.accessToken);
+  // The same user id in another tenant is another person where ids are per tenant.
   const owns =
+    conn.tenantId !== keyOf(user.tenantId) ? false :
     conn.userId !== undefined ? conn.userId === userId :
     conn.accessToken !== undefined ? conn.accessToken === token :
     true;
