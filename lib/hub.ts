@@ -4,11 +4,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ClientInfo } from './client-info.js';
 import { Connection, type CloseReason, type ConnectionInfo, type RequestInfo } from './connection.js';
 import { SseClosedError, SseTooManyConnectionsError } from './errors.js';
-import { encodeFrame, HEARTBEAT_FRAME } from './frame.js';
+import { Cluster } from './cluster/cluster.js';
+import { createTransport, type ClusterOptions } from './cluster/cluster-options.js';
+import { mergeQuery } from './cluster/merge.js';
+import type { ClusterTargetKind, HelloAnswer, QueryName, SendItem } from './cluster/messages.js';
+import { encodeFrame, HEARTBEAT_FRAME, serializeData } from './frame.js';
 import { KeyIndex } from './key-index.js';
 import { resolveHubOptions, type HubOptions, type ResolvedHubOptions } from './options.js';
 import { Qos, type QosAckedEvent, type QosExpiredEvent } from './qos/qos.js';
-import type { TargetKind } from './qos/store.js';
+import type { TargetRef } from './qos/store.js';
 import { SseQosDisabledError } from './errors.js';
 import { keyOf, keysOf, type Key, type SseUser } from './user.js';
 import { VERSION } from './version.js';
@@ -54,6 +58,12 @@ export interface HubEvents {
   'qos-acked': [event: QosAckedEvent];
   /** A durable message expired before a target acknowledged it. */
   'qos-expired': [event: QosExpiredEvent];
+  /** A cluster peer proved it knows the secret and now takes part. */
+  'peer-up': [peer: HelloAnswer];
+  /** A cluster peer left or stopped answering. */
+  'peer-down': [nodeId: string];
+  /** A peer failed one operation (timeout, refusal): that operation's result is partial. */
+  'peer-error': [info: { nodeId: string; operation: string; error: unknown }];
   /** A listener of the hub threw; the plugin forwards these to `app.emit('error')`. */
   error: [error: unknown];
 }
@@ -83,6 +93,8 @@ const STREAM_HEADERS = {
 export class Hub extends EventEmitter<HubEvents> {
   readonly options: ResolvedHubOptions;
   readonly #qos: Qos | undefined;
+  readonly #cluster: Cluster | undefined;
+  readonly #ready: Promise<void>;
   readonly #byId = new Map<string, Connection>();
   readonly #byUser = new KeyIndex<Connection>();
   readonly #byToken = new KeyIndex<Connection>();
@@ -100,6 +112,25 @@ export class Hub extends EventEmitter<HubEvents> {
     super();
     this.options = resolveHubOptions(options, VERSION);
     this.#qos = options.qos === undefined ? undefined : new Qos(this, options.qos);
+    if (options.cluster === undefined) {
+      this.#cluster = undefined;
+      this.#ready = Promise.resolve();
+    } else {
+      const { transport, timeoutMs, group } = createTransport(options.cluster, this.options.name);
+      this.#cluster = new Cluster(this, transport, { timeoutMs, group });
+      this.#ready = this.#cluster.start(this.#qos?.tag);
+      this.#ready.catch((err: unknown) => this.reportError(err));
+    }
+  }
+
+  /** Resolves once the hub's cluster node is listening (at once without a cluster); rejects if it cannot start. */
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  /** The cluster side of this hub, if clustered: its node id and peers. */
+  get cluster(): Cluster | undefined {
+    return this.#cluster;
   }
 
   /** Durable delivery (see {@link Qos}). Throws `ERR_SSE_QOS_DISABLED` without the `qos` option. */
@@ -183,7 +214,7 @@ export class Hub extends EventEmitter<HubEvents> {
           serverTime: Date.now(),
           reconnectTime: o.reconnectTimeMs,
           name: o.name,
-          enableCluster: false,
+          enableCluster: this.#cluster !== undefined,
           version: o.version,
           heartbeatMs: o.heartbeatMs,
           expiresAt: conn.expiresAt,
@@ -200,6 +231,7 @@ export class Hub extends EventEmitter<HubEvents> {
     const pending = this.#takePendingDuration(conn);
     if (pending !== undefined) this.#writeDuration(conn, pending);
     this.#qos?._onOpen(conn);
+    if (this.#cluster !== undefined) this.#cluster.onOpen(conn).catch((err: unknown) => this.reportError(err));
     this.#emitSafe('connect', conn);
     return conn;
   }
@@ -254,56 +286,92 @@ export class Hub extends EventEmitter<HubEvents> {
     }
     const after = [...conn.listeners];
     if (after.length !== before.length) this.#emitSafe('listeners-change', { connection: conn, before, after });
-    if (added.length > 0 && !conn.closed) this.#qos?._onListenersAdded(conn, added);
+    if (added.length > 0 && !conn.closed) {
+      this.#qos?._onListenersAdded(conn, added);
+      // Listening-mode messages owned by peers may have become deliverable too.
+      this.#cluster?.onOpen(conn, added).catch((err: unknown) => this.reportError(err));
+    }
     return after;
   }
 
   // ---- sending -------------------------------------------------------------------------
 
-  /** Sends to every connection. Resolves to the number of connections written to. */
+  /** Sends to every connection. Resolves to the number of connections written to (cluster-wide). */
   async sendAll(event: string, data?: unknown, options?: SendOptions): Promise<number> {
-    return this.#deliver(this.#byId.values(), event, data, options);
+    return this.#send('all', [''], event, data, options);
   }
 
   async sendByUserId(userIds: Key | readonly Key[], event: string, data?: unknown, options?: SendOptions): Promise<number> {
-    return this.#deliver(this.#collect(this.#byUser, keysOf(userIds, 'userIds')), event, data, options);
+    return this.#send('user', keysOf(userIds, 'userIds'), event, data, options);
   }
 
   async sendByAccessToken(tokens: string | readonly string[], event: string, data?: unknown, options?: SendOptions): Promise<number> {
-    return this.#deliver(this.#collect(this.#byToken, keysOf(tokens, 'accessTokens')), event, data, options);
+    return this.#send('token', keysOf(tokens, 'accessTokens'), event, data, options);
   }
 
   async sendByTenantId(tenantIds: Key | readonly Key[], event: string, data?: unknown, options?: SendOptions): Promise<number> {
-    return this.#deliver(this.#collect(this.#byTenant, keysOf(tenantIds, 'tenantIds')), event, data, options);
+    return this.#send('tenant', keysOf(tenantIds, 'tenantIds'), event, data, options);
   }
 
   async sendByChannel(channels: string | readonly string[], event: string, data?: unknown, options?: SendOptions): Promise<number> {
-    return this.#deliver(this.#collect(this.#byChannel, keysOf(channels, 'channels')), event, data, options);
+    return this.#send('channel', keysOf(channels, 'channels'), event, data, options);
   }
 
   /** Sends to connections by id. Resolves to the number written (unknown or closed ids count 0). */
   async sendByConnectionId(ids: string | readonly string[], event: string, data?: unknown, options?: SendOptions): Promise<number> {
-    const conns: Connection[] = [];
-    for (const id of keysOf(ids, 'connectionIds')) {
-      const conn = this.#byId.get(id);
-      if (conn !== undefined) conns.push(conn);
-    }
-    return this.#deliver(conns, event, data, options);
+    return this.#send('connection', keysOf(ids, 'connectionIds'), event, data, options);
   }
 
-  /** @internal The live connections a durable message of this kind and keys targets. */
-  _targets(kind: TargetKind, keys: string[]): Iterable<Connection> {
-    switch (kind) {
-      case 'all': return [...this.#byId.values()];
+  /**
+   * Writes locally (one encoded Buffer for every recipient), then, when clustered, has the
+   * peers do the same; only connection ids not found here are asked of the peers.
+   */
+  async #send(kind: ClusterTargetKind, keys: string[], event: string, data: unknown, options: SendOptions | undefined): Promise<number> {
+    if (typeof event !== 'string' || event === '') throw new TypeError('event must be a non-empty string');
+    const listening = options?.listening === true;
+    const frame = encodeFrame({ event, data });
+    let count = this.#deliver(this._targets(kind, keys), frame, event, listening);
+    const cluster = this.#cluster;
+    if (cluster === undefined || keys.length === 0) return count;
+    const remoteKeys = kind === 'connection' ? keys.filter((id) => !this.#byId.has(id)) : keys;
+    if (remoteKeys.length === 0) return count;
+    const result = await cluster.send({ kind, keys: remoteKeys, event, data: serializeData(data), listening });
+    for (const n of result.values) count += n;
+    return count;
+  }
+
+  /** @internal Delivers a send forwarded by a peer; `onWritten` sees each connection written. */
+  _localSend(item: SendItem, onWritten?: (conn: Connection) => void): number {
+    const frame = encodeFrame({ event: item.event, data: item.data, id: item.id });
+    return this.#deliver(this._targets(item.kind, item.keys), frame, item.event, item.listening, onWritten);
+  }
+
+  /** @internal The live local connections a target of this kind and keys reaches, each once. */
+  _targets(kind: ClusterTargetKind, keys: string[]): Iterable<Connection> {
+    switch (kind as ClusterTargetKind) {
+      case 'all': return this.#byId.values();
       case 'user': return this.#collect(this.#byUser, keys);
       case 'token': return this.#collect(this.#byToken, keys);
       case 'tenant': return this.#collect(this.#byTenant, keys);
       case 'channel': return this.#collect(this.#byChannel, keys);
+      case 'connection': {
+        const conns: Connection[] = [];
+        for (const id of keys) {
+          const conn = this.#byId.get(id);
+          if (conn !== undefined) conns.push(conn);
+        }
+        return conns;
+      }
     }
   }
 
   /** @internal Emits a durable-delivery event; a throwing listener is reported, not propagated. */
   _emitQos<K extends 'qos-acked' | 'qos-expired'>(event: K, ...args: HubEvents[K]): void {
+    this.#emitSafe(event, ...args);
+  }
+
+  /** @internal Emits a cluster event. */
+  _emitCluster<K extends 'peer-up' | 'peer-down' | 'peer-error'>(event: K, ...args: HubEvents[K]): void {
     this.#emitSafe(event, ...args);
   }
 
@@ -315,87 +383,135 @@ export class Hub extends EventEmitter<HubEvents> {
     return out;
   }
 
-  #deliver(targets: Iterable<Connection>, event: string, data: unknown, options: SendOptions | undefined): number {
-    if (typeof event !== 'string' || event === '') throw new TypeError('event must be a non-empty string');
-    const frame = encodeFrame({ event, data });
-    const listening = options?.listening === true;
+  #deliver(targets: Iterable<Connection>, frame: Buffer, event: string, listening: boolean, onWritten?: (conn: Connection) => void): number {
     let count = 0;
     for (const conn of targets) {
       if (listening && !conn.listeners.has(event)) continue;
-      if (conn.write(frame)) count++;
+      if (!conn.write(frame)) continue;
+      count++;
+      onWritten?.(conn);
     }
     return count;
   }
 
   // ---- queries -------------------------------------------------------------------------
+  // Each answers for the whole cluster when clustered: local first, then merged with the
+  // peers'. A peer that fails is left out and reported through `peer-error`.
 
   async isOnline(userId: Key): Promise<boolean> {
     const key = keyOf(userId);
-    return key !== undefined && this.#byUser.has(key);
+    if (key === undefined) return false;
+    if (this.#byUser.has(key)) return true;
+    return (await this.#query<boolean>('isOnline', [key])).value.some(Boolean);
   }
 
   /** The user object of one of this user's connections. */
   async getUser(userId: Key): Promise<SseUser | undefined> {
     const key = keyOf(userId);
     if (key === undefined) return undefined;
-    for (const conn of this.#byUser.get(key) ?? []) return conn.user;
-    return undefined;
+    const local = this._localQuery('user', [key]) as SseUser | null;
+    if (local !== null) return local;
+    return (await this.#query<SseUser | null>('user', [key])).value.find((u) => u !== null) ?? undefined;
   }
 
   /** Online users, one entry per user id (anonymous connections are not users). */
   async getUsers(): Promise<SseUser[]> {
-    return this.#usersOf(this.#byUser.keys());
+    return (await this.queryDetailed('users')).value as SseUser[];
   }
 
   async getUserIds(): Promise<string[]> {
-    return [...this.#byUser.keys()];
+    return (await this.queryDetailed('userIds')).value as string[];
   }
 
   async getAccessTokens(): Promise<string[]> {
-    return [...this.#byToken.keys()];
+    return (await this.queryDetailed('accessTokens')).value as string[];
   }
 
   async getTenantIds(): Promise<string[]> {
-    return [...this.#byTenant.keys()];
+    return (await this.queryDetailed('tenantIds')).value as string[];
   }
 
   async getChannels(): Promise<string[]> {
-    return [...this.#byChannel.keys()];
+    return (await this.queryDetailed('channels')).value as string[];
   }
 
+  /** Distinct online user ids. */
   async getUserCount(): Promise<number> {
-    return this.#byUser.size;
+    return (await this.getUserIds()).length;
   }
 
   async getAccessTokenCount(): Promise<number> {
-    return this.#byToken.size;
+    return (await this.getAccessTokens()).length;
   }
 
   async getConnectionCount(): Promise<number> {
-    return this.#byId.size;
+    return (await this.queryDetailed('connectionCount')).value as number;
   }
 
   /** Users with a connection listening to `event`, optionally within one tenant. */
   async getUsersListening(event: string, tenantId?: Key): Promise<SseUser[]> {
-    return this.#usersOf(await this.getUserIdsListening(event, tenantId));
+    const ids = new Set(await this.getUserIdsListening(event, tenantId));
+    return (await this.getUsers()).filter((u) => ids.has(String(keyOf(u.id))));
   }
 
   async getUserIdsListening(event: string, tenantId?: Key): Promise<string[]> {
-    const tenant = keyOf(tenantId);
-    const ids = new Set<string>();
-    for (const conn of this.#byListener.get(event) ?? []) {
-      if (conn.userId !== undefined && (tenant === undefined || conn.tenantId === tenant)) ids.add(conn.userId);
-    }
-    return [...ids];
+    return (await this.queryDetailed('userIdsListening', [event, keyOf(tenantId) ?? null])).value as string[];
   }
 
   /** Snapshots of the connections that match every field of `filter`. */
   async getConnections(filter: ConnectionFilter = {}): Promise<ConnectionInfo[]> {
-    return this.#filter(filter).map((conn) => conn.toInfo());
+    return (await this.queryDetailed('connections', [normalizeFilter(filter)])).value as ConnectionInfo[];
   }
 
   async getConnectionById(id: string): Promise<ConnectionInfo | undefined> {
-    return this.getLocalConnection(id)?.toInfo();
+    const local = this.getLocalConnection(id);
+    if (local !== undefined) return local.toInfo();
+    if (typeof id !== 'string') return undefined;
+    return (await this.#query<ConnectionInfo | null>('connectionById', [id])).value.find((c) => c !== null) ?? undefined;
+  }
+
+  /**
+   * Runs a query on this node and every peer and merges the answers. `partial` is true
+   * when a peer did not answer (its part is missing).
+   */
+  async queryDetailed(name: QueryName, args: unknown[] = []): Promise<{ value: unknown; partial: boolean; failed: string[] }> {
+    const local = this._localQuery(name, args);
+    if (this.#cluster === undefined) return { value: local, partial: false, failed: [] };
+    const remote = await this.#query<unknown>(name, args);
+    return { value: mergeQuery(name, [local, ...remote.value]), partial: remote.failed.length > 0, failed: remote.failed };
+  }
+
+  async #query<T>(name: QueryName, args: unknown[]): Promise<{ value: T[]; failed: string[] }> {
+    if (this.#cluster === undefined) return { value: [], failed: [] };
+    const result = await this.#cluster.query<T>(name, args);
+    return { value: result.values, failed: result.failed };
+  }
+
+  /** @internal Answers a query from this node's connections only. */
+  _localQuery(name: QueryName, args: unknown[]): unknown {
+    switch (name) {
+      case 'userIds': return [...this.#byUser.keys()];
+      case 'users': return this.#usersOf(this.#byUser.keys());
+      case 'accessTokens': return [...this.#byToken.keys()];
+      case 'tenantIds': return [...this.#byTenant.keys()];
+      case 'channels': return [...this.#byChannel.keys()];
+      case 'connectionCount': return this.#byId.size;
+      case 'isOnline': return this.#byUser.has(String(args[0]));
+      case 'user': {
+        for (const conn of this.#byUser.get(String(args[0])) ?? []) return conn.user;
+        return null;
+      }
+      case 'userIdsListening': {
+        const [event, tenant] = args as [string, string | null];
+        const ids = new Set<string>();
+        for (const conn of this.#byListener.get(event) ?? []) {
+          if (conn.userId !== undefined && (tenant === null || conn.tenantId === tenant)) ids.add(conn.userId);
+        }
+        return [...ids];
+      }
+      case 'connections': return this.#filter((args[0] ?? {}) as ConnectionFilter).map((c) => c.toInfo());
+      case 'connectionById': return this.getLocalConnection(String(args[0]))?.toInfo() ?? null;
+    }
   }
 
   #usersOf(userIds: Iterable<string>): SseUser[] {
@@ -436,22 +552,17 @@ export class Hub extends EventEmitter<HubEvents> {
 
   // ---- control -------------------------------------------------------------------------
 
-  /** Closes every connection of these users with `reason: 'kick'`. Resolves to the count closed. */
+  /** Closes every connection of these users with `reason: 'kick'`. Resolves to the count closed (cluster-wide). */
   async disconnectByUserId(userIds: Key | readonly Key[], options?: DisconnectOptions): Promise<number> {
-    return this.#kick(this.#collect(this.#byUser, keysOf(userIds, 'userIds')), options);
+    return this.#disconnect('user', keysOf(userIds, 'userIds'), options?.reconnect ?? false, 'kick');
   }
 
   async disconnectByAccessToken(tokens: string | readonly string[], options?: DisconnectOptions): Promise<number> {
-    return this.#kick(this.#collect(this.#byToken, keysOf(tokens, 'accessTokens')), options);
+    return this.#disconnect('token', keysOf(tokens, 'accessTokens'), options?.reconnect ?? false, 'kick');
   }
 
   async disconnectByConnectionId(ids: string | readonly string[], options?: DisconnectOptions): Promise<number> {
-    const conns: Connection[] = [];
-    for (const id of keysOf(ids, 'connectionIds')) {
-      const conn = this.#byId.get(id);
-      if (conn !== undefined) conns.push(conn);
-    }
-    return this.#kick(conns, options);
+    return this.#disconnect('connection', keysOf(ids, 'connectionIds'), options?.reconnect ?? false, 'kick');
   }
 
   /** Same as {@link Hub.disconnectByConnectionId}; kept for the Java API's plural name. */
@@ -459,11 +570,33 @@ export class Hub extends EventEmitter<HubEvents> {
     return this.disconnectByConnectionId(ids, options);
   }
 
-  #kick(conns: Iterable<Connection>, options: DisconnectOptions | undefined): number {
+  /** @internal Acknowledges durable messages for these targets: here, and at the owning peers. */
+  async _ack(refs: TargetRef[], messageIds: string[], connectionId: string): Promise<number> {
+    if (this.#qos !== undefined) return this.#qos.ackFor(refs, messageIds, connectionId);
+    if (this.#cluster === undefined || refs.length === 0) return 0;
+    return this.#cluster.forwardAcks(messageIds.map((messageId) => ({ messageId, targets: refs })), connectionId, 'ack');
+  }
+
+  /** @internal Ends a connection the client says it left (`disconnect.do`), wherever it is. */
+  async _clientLeft(connectionId: string): Promise<number> {
+    return this.#disconnect('connection', [connectionId], true, 'client');
+  }
+
+  async #disconnect(kind: ClusterTargetKind, keys: string[], reconnect: boolean, reason: 'kick' | 'client'): Promise<number> {
+    let count = this._localDisconnect(kind, keys, reconnect, reason);
+    if (this.#cluster === undefined || keys.length === 0) return count;
+    const remoteKeys = kind === 'connection' ? keys.filter((id) => !this.#byId.has(id)) : keys;
+    if (remoteKeys.length === 0) return count;
+    for (const n of (await this.#cluster.disconnect(kind, remoteKeys, reconnect, reason)).values) count += n;
+    return count;
+  }
+
+  /** @internal */
+  _localDisconnect(kind: ClusterTargetKind, keys: string[], reconnect: boolean, reason: 'kick' | 'client'): number {
     let count = 0;
-    for (const conn of [...conns]) {
+    for (const conn of [...this._targets(kind, keys)]) {
       if (conn.closed) continue;
-      conn.close('kick', options?.reconnect ?? false);
+      conn.close(reason, reconnect);
       count++;
     }
     return count;
@@ -473,42 +606,46 @@ export class Hub extends EventEmitter<HubEvents> {
 
   /**
    * Tells these users' clients their accumulated online time (`sse-set-duration`). A user
-   * who is offline gets it on their next connect. Resolves to the connections written now.
+   * who is offline everywhere gets it on their next connect to this node. Resolves to the
+   * connections written now.
    */
   async setDurationByUserId(userIds: Key | readonly Key[], seconds: number): Promise<number> {
-    return this.#setDuration(this.#byUser, 'u:', keysOf(userIds, 'userIds'), seconds);
+    return this.#setDuration('user', 'u:', keysOf(userIds, 'userIds'), seconds);
   }
 
   async setDurationByAccessToken(tokens: string | readonly string[], seconds: number): Promise<number> {
-    return this.#setDuration(this.#byToken, 't:', keysOf(tokens, 'accessTokens'), seconds);
+    return this.#setDuration('token', 't:', keysOf(tokens, 'accessTokens'), seconds);
   }
 
   /** A connection that is gone cannot come back under the same id: nothing is kept for later. */
   async setDurationByConnectionId(ids: string | readonly string[], seconds: number): Promise<number> {
-    assertSeconds(seconds);
-    let count = 0;
-    for (const id of keysOf(ids, 'connectionIds')) {
-      const conn = this.#byId.get(id);
-      if (conn !== undefined && this.#writeDuration(conn, seconds)) count++;
-    }
-    return count;
+    return this.#setDuration('connection', undefined, keysOf(ids, 'connectionIds'), seconds);
   }
 
-  #setDuration(index: KeyIndex<Connection>, prefix: string, keys: string[], seconds: number): number {
+  async #setDuration(kind: ClusterTargetKind, prefix: string | undefined, keys: string[], seconds: number): Promise<number> {
     assertSeconds(seconds);
-    let count = 0;
+    let total = 0;
     for (const key of keys) {
-      const conns = index.get(key);
-      if (conns === undefined) {
+      let count = this._localDuration(kind, [key], seconds);
+      if (this.#cluster !== undefined && !(kind === 'connection' && count > 0)) {
+        for (const n of (await this.#cluster.duration(kind, [key], seconds)).values) count += n;
+      }
+      if (count === 0 && prefix !== undefined) {
         this.#pendingDurations.delete(prefix + key);
         this.#pendingDurations.set(prefix + key, seconds);
         if (this.#pendingDurations.size > PENDING_DURATIONS_MAX) {
           this.#pendingDurations.delete(this.#pendingDurations.keys().next().value!);
         }
-        continue;
       }
-      for (const conn of [...conns]) if (this.#writeDuration(conn, seconds)) count++;
+      total += count;
     }
+    return total;
+  }
+
+  /** @internal */
+  _localDuration(kind: ClusterTargetKind, keys: string[], seconds: number): number {
+    let count = 0;
+    for (const conn of [...this._targets(kind, keys)]) if (this.#writeDuration(conn, seconds)) count++;
     return count;
   }
 
@@ -574,6 +711,7 @@ export class Hub extends EventEmitter<HubEvents> {
     this.#closed = true;
     for (const conn of [...this.#byId.values()]) conn.close('shutdown', true);
     this.#stopTimer();
+    await this.#cluster?.close();
     this.#qos?.close();
   }
 
@@ -602,6 +740,13 @@ export class Hub extends EventEmitter<HubEvents> {
 /** A hub without Koa: to push from a process that serves streams by other means, or none. */
 export function createHub(options: HubOptions = {}): Hub {
   return new Hub(options);
+}
+
+/** A filter that crosses the wire: keys as strings (bigint does not survive JSON). */
+function normalizeFilter(filter: ConnectionFilter): ConnectionFilter {
+  const out: ConnectionFilter = {};
+  for (const [k, v] of Object.entries(filter)) if (v !== undefined && v !== null) (out as Record<string, unknown>)[k] = keyOf(v);
+  return out;
 }
 
 function assertSeconds(seconds: number): void {

@@ -13,6 +13,17 @@ export type {
   OpenStreamInit,
 } from './hub.js';
 export { Connection } from './connection.js';
+export { RemoteConnection } from './remote-connection.js';
+export { Cluster } from './cluster/cluster.js';
+export type { FanOut } from './cluster/cluster.js';
+export type { ClusterOptions } from './cluster/cluster-options.js';
+export { StaticDiscovery } from './cluster/discovery.js';
+export type { Discovery, DiscoveryEvents, PeerAddress, SelfDescription } from './cluster/discovery.js';
+export { MdnsDiscovery } from './cluster/mdns-discovery.js';
+export type { MdnsOptions } from './cluster/mdns-discovery.js';
+export { MemoryBus, MemoryTransport } from './cluster/memory-transport.js';
+export type { ClusterTransport, RequestHandler, TransportEvents } from './cluster/transport.js';
+export type { ClusterRequest, HelloAnswer, QueryName, SendItem } from './cluster/messages.js';
 export type { CloseReason, ConnectionInfo, RequestInfo } from './connection.js';
 export type { ClientInfo } from './client-info.js';
 export type { HubOptions, SsePluginOptions, UploadedFile, UploadFields } from './options.js';

@@ -1,5 +1,7 @@
 import type { Context } from 'koa';
 import type { Connection } from './connection.js';
+import type { RemoteConnection } from './remote-connection.js';
+import type { ClusterOptions } from './cluster/cluster-options.js';
 import type { QosOptions } from './qos/qos.js';
 import type { SseUser } from './user.js';
 
@@ -54,6 +56,8 @@ export interface HubOptions {
   version?: string;
   /** Durable at-least-once delivery through SQLite (`hub.qos`). Default: off. */
   qos?: QosOptions;
+  /** Join a LAN cluster of nodes that act as one hub. Default: off. */
+  cluster?: ClusterOptions;
 }
 
 /** Options of {@link ssePlugin}. Every option is optional except `authenticate`. */
@@ -66,12 +70,12 @@ export interface SsePluginOptions extends HubOptions {
   /** Whether this user may use the admin endpoints. Default: nobody (403). */
   authorizeAdmin?: (ctx: Context, user: SseUser) => boolean | Promise<boolean>;
   /** Handles `POST {base}/connect/message/{path}.do`; the result is sent through `wrapOkResponse`. */
-  onMessage?: (path: string, ctx: Context, connection: Connection, body: unknown) => unknown;
+  onMessage?: (path: string, ctx: Context, connection: Connection | RemoteConnection, body: unknown) => unknown;
   /** Handles `POST {base}/connect/upload/{path}.do`; the result is sent through `wrapOkResponse`. */
   onUpload?: (
     path: string,
     ctx: Context,
-    connection: Connection,
+    connection: Connection | RemoteConnection,
     fields: UploadFields,
     files: UploadedFile[],
   ) => unknown;
@@ -90,7 +94,7 @@ export interface SsePluginOptions extends HubOptions {
 }
 
 /** Hub options with every default applied. */
-export type ResolvedHubOptions = Required<Omit<HubOptions, 'qos'>>;
+export type ResolvedHubOptions = Required<Omit<HubOptions, 'qos' | 'cluster'>>;
 
 export const DEFAULT_HEARTBEAT_MS = 15_000;
 

@@ -99,7 +99,7 @@ test('users.json: one entry per online user (anonymous excluded), paged', async 
   t.deepEqual(seen.sort(), ['1', '2', '3', '4', '5'], 'pages neither repeat nor skip a user');
 
   const beyond = pageOf(t, await get(`${url}&pageNum=4&pageSize=2`));
-  t.deepEqual(beyond, { pageNum: 4, pageSize: 2, total: 5, list: [] });
+  t.deepEqual(beyond, { pageNum: 4, pageSize: 2, total: 5, list: [], partial: false });
   const far = pageOf(t, await get(`${url}&pageNum=999999999&pageSize=1000`));
   t.is(far.total, 5);
   t.deepEqual(far.list, []);

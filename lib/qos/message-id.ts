@@ -6,9 +6,15 @@ import { randomBytes } from 'node:crypto';
  * `Last-Event-ID` is a resume point that means the same on every node of a cluster.
  */
 export class MessageIdGenerator {
-  readonly #tag = randomBytes(4).toString('hex');
+  readonly #tag: string;
   #lastMs = 0;
   #seq = 0;
+
+  /** `tag`: 8 hex digits naming the store that owns the ids. */
+  constructor(tag: string = randomBytes(4).toString('hex')) {
+    if (!/^[0-9a-f]{8}$/.test(tag)) throw new TypeError('tag must be 8 hex digits');
+    this.#tag = tag;
+  }
 
   next(now = Date.now()): string {
     // A clock that steps back must not produce an id that sorts before one already issued.

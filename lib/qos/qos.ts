@@ -4,6 +4,7 @@ import { encodeFrame, serializeData } from '../frame.js';
 import type { Hub, SendOptions } from '../hub.js';
 import { positive } from '../options.js';
 import { keysOf, type Key } from '../user.js';
+import type { WireMessage } from '../cluster/messages.js';
 import { isMessageId, MessageIdGenerator } from './message-id.js';
 import { QUEUE_KINDS, QosStore, type RemovedTarget, type StoreFilter, type StoredMessage, type TargetKind, type TargetRef } from './store.js';
 
@@ -95,7 +96,9 @@ interface ReplayState {
 export class Qos {
   readonly #hub: Hub;
   readonly #store: QosStore;
-  readonly #ids = new MessageIdGenerator();
+  readonly #ids: MessageIdGenerator;
+  /** Ends every message id of this store (see {@link QosStore.tag}). */
+  readonly tag: string;
   readonly #ttlMs: number;
   readonly #maxPerTarget: number;
   readonly #maxMessages: number;
@@ -121,6 +124,8 @@ export class Qos {
     this.#maxBytes = positive(options.maxMessageBytes, 'qos.maxMessageBytes', 256 * 1024);
     const interval = positive(options.expiryIntervalMs, 'qos.expiryIntervalMs', 60_000);
     this.#store = new QosStore(options.file, options.synchronous ?? 'NORMAL');
+    this.tag = this.#store.tag();
+    this.#ids = new MessageIdGenerator(this.tag);
     for (const { kind, key, n } of this.#store.queueCounts()) this.#pending.set(countKey(kind, key), n);
     this.#total = this.#store.totalMessages();
     this.#timer = setInterval(() => this.expireNow(), interval);
@@ -175,7 +180,14 @@ export class Qos {
       this.#release(kind, keys);
       throw err;
     }
-    return { messageId: message.id, delivered: this.#deliverLive(message, keys, frame, seq) };
+    let delivered = this.#deliverLive(message, keys, frame, seq);
+    const cluster = this.#hub.cluster;
+    if (cluster !== undefined) {
+      // Peers write it to their connections; their acks come back to this node, the owner.
+      const remote = await cluster.send({ kind, keys, event, data: text, listening: message.listening, id: message.id });
+      for (const n of remote.values) delivered += n;
+    }
+    return { messageId: message.id, delivered };
   }
 
   /** Checks and takes the caps before anything is stored, so a full queue stores nothing. */
@@ -231,11 +243,22 @@ export class Qos {
    * pending entries removed.
    */
   async ack(conn: Connection, messageIds: readonly string[]): Promise<number> {
-    const refs = queueRefs(conn);
+    return this.ackFor(queueRefs(conn), messageIds, conn.id);
+  }
+
+  /** Acknowledges for these user / token targets; messages owned by peers are acked at their owner. */
+  async ackFor(refs: TargetRef[], messageIds: readonly string[], connectionId: string): Promise<number> {
     if (refs.length === 0) return 0;
     const items = messageIds.filter(isMessageId).map((messageId) => ({ messageId, targets: refs }));
     if (items.length === 0) return 0;
-    return this.#onRemoved(await this.#store.remove(items), conn.id, 'ack');
+    const own = items.filter((i) => i.messageId.endsWith(this.tag));
+    const foreign = items.filter((i) => !i.messageId.endsWith(this.tag));
+    const cluster = this.#hub.cluster;
+    const [local, remote] = await Promise.all([
+      own.length > 0 ? this.#store.remove(own).then((removed) => this.#onRemoved(removed, connectionId, 'ack')) : 0,
+      foreign.length > 0 && cluster !== undefined ? cluster.forwardAcks(foreign, connectionId, 'ack') : 0,
+    ]);
+    return local + remote;
   }
 
   #ackByWrite(conn: Connection, messages: StoredMessage[]): void {
@@ -265,6 +288,23 @@ export class Qos {
       });
     }
     return removed.length;
+  }
+
+  /** @internal A peer forwards acks of messages this node owns. */
+  async _ackForwarded(items: { messageId: string; targets: TargetRef[] }[], connectionId: string, by: 'ack' | 'write'): Promise<number> {
+    const valid = items.filter((i) => isMessageId(i.messageId) && i.targets.every((t) => QUEUE_KINDS.has(t.kind)));
+    if (valid.length === 0) return 0;
+    return this.#onRemoved(await this.#store.remove(valid), connectionId, by);
+  }
+
+  /** @internal What a peer's new connection should get from this node: pending queue messages, then the log after its resume point. */
+  _pendingFor(refs: TargetRef[], logRefs: TargetRef[], lastEventId: string | undefined, events: string[] | undefined, limit: number): WireMessage[] {
+    const now = Date.now();
+    const rows = this.#store.messagesFor(refs.filter((r) => QUEUE_KINDS.has(r.kind)), '', limit, now, events);
+    if (lastEventId !== undefined && isMessageId(lastEventId) && events === undefined) {
+      rows.push(...this.#store.messagesFor(logRefs.filter((r) => !QUEUE_KINDS.has(r.kind)), lastEventId, limit, now));
+    }
+    return rows.map((m) => ({ id: m.id, kind: m.kind, event: m.event, data: m.data, listening: m.listening }));
   }
 
   // ---- replay ------------------------------------------------------------------------

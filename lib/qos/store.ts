@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 
@@ -71,6 +72,7 @@ CREATE TABLE IF NOT EXISTS targets (
   PRIMARY KEY (kind, key, message_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS targets_message ON targets (message_id);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 `;
 
 /**
@@ -110,6 +112,18 @@ export class QosStore {
       queueCounts: db.prepare("SELECT kind, key, count(*) AS n FROM targets WHERE kind IN ('user', 'token') GROUP BY kind, key"),
       total: db.prepare('SELECT count(*) AS n FROM messages'),
     };
+  }
+
+  /**
+   * This database's tag: it ends every message id stored here, so that in a cluster the
+   * node owning a message is known from its id alone. Kept in the file: it survives restarts.
+   */
+  tag(): string {
+    const row = this.#db.prepare("SELECT value FROM meta WHERE name = 'tag'").get() as { value: string } | undefined;
+    if (row !== undefined) return row.value;
+    const tag = randomBytes(4).toString('hex');
+    this.#db.prepare("INSERT INTO meta (name, value) VALUES ('tag', ?)").run(tag);
+    return tag;
   }
 
   // ---- writes (group commit) ---------------------------------------------------------

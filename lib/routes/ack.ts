@@ -1,7 +1,10 @@
 import { SseBadRequestError, SseNotFoundError } from '../errors.js';
 import { isMessageId } from '../qos/message-id.js';
 import { readJsonObject } from './body.js';
-import { connectionIdOf, ok, requireOwnConnection, type Endpoint } from './endpoint.js';
+import type { TargetRef } from '../qos/store.js';
+import { RemoteConnection } from '../remote-connection.js';
+import { keyOf } from '../user.js';
+import { connectionIdOf, ok, requireOwnConnection, requireUser, type Endpoint } from './endpoint.js';
 
 const MAX_IDS = 1000;
 
@@ -11,13 +14,19 @@ const MAX_IDS = 1000;
  * removes entries of that connection's user and token: someone else's id does nothing.
  */
 export const ack: Endpoint = async (ctx, env) => {
-  if (!env.hub.hasQos) throw new SseNotFoundError(ctx.path);
+  if (!env.hub.hasQos && env.hub.cluster === undefined) throw new SseNotFoundError(ctx.path);
   const body = await readJsonObject(ctx, env.options.jsonLimit);
   const id = connectionIdOf(body.connectionId ?? ctx.query.connectionId);
   const ids = body.ids;
   if (!Array.isArray(ids) || ids.length > MAX_IDS || !ids.every(isMessageId)) {
     throw new SseBadRequestError(`ids must be an array of at most ${MAX_IDS} message ids`);
   }
-  const conn = await requireOwnConnection(ctx, env, id);
-  ok(ctx, env, { acked: await env.hub.qos.ack(conn, ids) });
+  const user = await requireUser(ctx, env);
+  const conn = await requireOwnConnection(ctx, env, id, user);
+  // An ack only ever removes entries of the connection's own user and token.
+  const refs: TargetRef[] = [];
+  if (conn.userId !== undefined) refs.push({ kind: 'user', key: conn.userId });
+  const token = conn instanceof RemoteConnection ? keyOf(user.accessToken) : conn.accessToken;
+  if (token !== undefined) refs.push({ kind: 'token', key: token });
+  ok(ctx, env, { acked: await env.hub._ack(refs, ids, conn.id) });
 };

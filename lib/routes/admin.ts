@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { hashToken } from '../connection.js';
+import { hashToken, type ConnectionInfo } from '../connection.js';
 import { SseBadRequestError, SseNotFoundError } from '../errors.js';
 import type { StoreFilter } from '../qos/store.js';
 import type { SseUser } from '../user.js';
@@ -11,6 +11,8 @@ export interface Page<T> {
   pageSize: number;
   total: number;
   list: T[];
+  /** In a cluster: a node did not answer, its part is missing. */
+  partial?: boolean;
 }
 
 const MAX_PAGE_SIZE = 1000;
@@ -20,8 +22,9 @@ export const users: Endpoint = async (ctx, env) => {
   await requireAdmin(ctx, env);
   const paging = pagingOf(ctx);
   const name = text(ctx, 'name');
-  const all = (await env.hub.getUsers()).filter((u) => matchesName(u, name));
-  ok(ctx, env, page(all, paging, (u) => env.options.redactUser(u)));
+  const { value, partial } = await env.hub.queryDetailed('users');
+  const all = (value as SseUser[]).filter((u) => matchesName(u, name));
+  ok(ctx, env, { ...page(all, paging, (u) => env.options.redactUser(u)), partial });
 };
 
 /** `GET {base}/connect/connections.json?pageNum&pageSize&name&clientId&id`: connections, redacted. */
@@ -32,12 +35,16 @@ export const connections: Endpoint = async (ctx, env) => {
   const id = text(ctx, 'id');
   const clientId = text(ctx, 'clientId');
   const filter = clientId === undefined ? {} : { clientId };
-  const all = (await env.hub.getConnections(filter)).filter(
+  const { value, partial } = await env.hub.queryDetailed('connections', [filter]);
+  const all = (value as ConnectionInfo[]).filter(
     (c) => (id === undefined || c.id === id) && matchesName(c.user, name),
   );
   all.sort((a, b) => a.createdAt - b.createdAt);
   // The user object may hold anything the app put in it (tokens, e-mail): show only the redacted view.
-  ok(ctx, env, page(all, paging, (c) => ({ ...c, user: env.options.redactUser(c.user), locationHref: withoutQuery(c.locationHref) })));
+  ok(ctx, env, {
+    ...page(all, paging, (c) => ({ ...c, user: env.options.redactUser(c.user), locationHref: withoutQuery(c.locationHref) })),
+    partial,
+  });
 };
 
 /**

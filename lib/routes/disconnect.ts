@@ -13,7 +13,14 @@ export const disconnect: Endpoint = async (ctx, env) => {
   const form = await readBeaconForm(ctx, BEACON_LIMIT);
   const id = connectionIdOf(form.connectionId ?? ctx.query.connectionId);
   const conn = env.hub.getLocalConnection(id);
-  if (conn === undefined) throw new SseUnknownConnectionError(id);
+  if (conn === undefined) {
+    // The stream may be on another node of the cluster: end it there.
+    if (env.hub.cluster !== undefined && (await env.hub._clientLeft(id)) > 0) {
+      ok(ctx, env, { connectionId: id, closed: true });
+      return;
+    }
+    throw new SseUnknownConnectionError(id);
+  }
   // Online-time accounting: record what the client measured before `disconnect` fires.
   const sessionDuration = Number(form.sessionDuration);
   if (Number.isFinite(sessionDuration) && sessionDuration >= 0) conn.sessionDuration = sessionDuration;

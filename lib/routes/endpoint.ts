@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
-import type { Connection } from '../connection.js';
+import { hashToken, type Connection } from '../connection.js';
+import { RemoteConnection } from '../remote-connection.js';
 import { SseBadRequestError, SseForbiddenError, SseUnauthorizedError, SseUnknownConnectionError } from '../errors.js';
 import { toJson } from '../frame.js';
 import type { Hub } from '../hub.js';
@@ -55,20 +56,34 @@ export function connectionIdOf(value: unknown): string {
  * its id: ids travel in URLs and logs, so knowing one must not be enough to act as its owner.
  * A connection whose user has neither id nor token is matched by its id alone.
  */
-export async function requireOwnConnection(ctx: Context, env: EndpointEnv, id: string): Promise<Connection> {
-  const user = await requireUser(ctx, env);
-  const conn = env.hub.getLocalConnection(id);
-  if (conn === undefined) throw new SseUnknownConnectionError(id);
-  const userId = keyOf(user.id);
+export async function requireOwnConnection(
+  ctx: Context,
+  env: EndpointEnv,
+  id: string,
+  user?: SseUser,
+): Promise<Connection | RemoteConnection> {
+  user ??= await requireUser(ctx, env);
+  const local = env.hub.getLocalConnection(id);
+  if (local !== undefined) {
+    assertOwner(user, local.userId, local.tenantId, local.accessToken === undefined ? undefined : hashToken(local.accessToken));
+    return local;
+  }
+  // In a cluster the stream may be held by another node (the load balancer chose it).
+  const info = env.hub.cluster === undefined ? undefined : await env.hub.getConnectionById(id);
+  if (info === undefined) throw new SseUnknownConnectionError(id);
+  assertOwner(user, info.userId, info.tenantId, info.accessTokenHash);
+  return new RemoteConnection(env.hub, info);
+}
+
+function assertOwner(user: SseUser, userId: string | undefined, tenantId: string | undefined, tokenHash: string | undefined): void {
   const token = keyOf(user.accessToken);
   // The same user id in another tenant is another person where ids are per tenant.
   const owns =
-    conn.tenantId !== keyOf(user.tenantId) ? false :
-    conn.userId !== undefined ? conn.userId === userId :
-    conn.accessToken !== undefined ? conn.accessToken === token :
+    tenantId !== keyOf(user.tenantId) ? false :
+    userId !== undefined ? userId === keyOf(user.id) :
+    tokenHash !== undefined ? token !== undefined && hashToken(token) === tokenHash :
     true;
   if (!owns) throw new SseForbiddenError('This connection belongs to another user');
-  return conn;
 }
 
 /** Answers a result through the configured envelope. */

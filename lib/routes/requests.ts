@@ -1,4 +1,5 @@
 import { SseNotFoundError } from '../errors.js';
+import { RemoteConnection } from '../remote-connection.js';
 import { readJson, readMultipart } from './body.js';
 import { connectionIdOf, ok, requireOwnConnection, type EndpointEnv } from './endpoint.js';
 import type { Context } from 'koa';
@@ -13,8 +14,10 @@ export async function message(ctx: Context, env: EndpointEnv, path: string): Pro
   if (handler === undefined) throw new SseNotFoundError(ctx.path);
   const conn = await requireOwnConnection(ctx, env, connectionIdOf(ctx.query.connectionId));
   const body = await readJson(ctx, env.options.jsonLimit);
-  conn.requests++;
-  conn.lastRequestAt = Date.now();
+  if (!(conn instanceof RemoteConnection)) {
+    conn.requests++;
+    conn.lastRequestAt = Date.now();
+  }
   ok(ctx, env, await handler(path, ctx, conn, body));
 }
 
@@ -27,7 +30,9 @@ export async function upload(ctx: Context, env: EndpointEnv, path: string): Prom
     totalBytes: env.options.uploadLimit,
     maxFiles: env.options.uploadMaxFiles,
   });
-  conn.uploads++;
-  conn.lastRequestAt = Date.now();
+  if (!(conn instanceof RemoteConnection)) {
+    conn.uploads++;
+    conn.lastRequestAt = Date.now();
+  }
   ok(ctx, env, await handler(path, ctx, conn, fields, files));
 }

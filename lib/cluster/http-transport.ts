@@ -1,0 +1,249 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { got, type Got } from 'got';
+import { open, seal } from './cipher.js';
+import type { Discovery, PeerAddress } from './discovery.js';
+import type { ClusterKeys } from './keys.js';
+import { PROTOCOL_VERSION, type ClusterRequest, type HelloAnswer } from './messages.js';
+import { H_NODE, H_SIG, NonceCache, signRequest, signResponse, verifyRequest, verifyResponse } from './signature.js';
+import type { ClusterTransport, RequestHandler, TransportEvents } from './transport.js';
+
+export interface HttpTransportOptions {
+  nodeId: string;
+  group: string;
+  keys: ClusterKeys;
+  /** Encrypt payloads with AES-256-GCM. */
+  encrypt: boolean;
+  host: string;
+  port: number;
+  discovery: Discovery;
+  /** How often every known address is probed, in ms. */
+  healthIntervalMs: number;
+  /** Timeout of a probe, in ms. */
+  timeoutMs: number;
+  /** Largest request or answer body, in bytes. */
+  maxBodyBytes: number;
+}
+
+const PATH = '/rpc';
+
+interface Candidate {
+  address: PeerAddress;
+  peer: HelloAnswer | undefined;
+  failures: number;
+  probing: boolean;
+}
+
+/**
+ * The cluster over HTTP: a node:http server on its own (by default random) port, and a got
+ * client with keep-alive. Every request and answer is signed (HMAC-SHA256 over method, path,
+ * time, nonce, node and body hash) and, by default, encrypted. A discovered address becomes
+ * a peer only after it answered a signed `hello` with a valid signature: a node that does
+ * not know the secret is never sent a payload.
+ */
+export class HttpTransport extends EventEmitter<TransportEvents> implements ClusterTransport {
+  readonly nodeId: string;
+  readonly #o: HttpTransportOptions;
+  readonly #nonces = new NonceCache();
+  readonly #candidates = new Map<string, Candidate>();
+  readonly #peers = new Map<string, { answer: HelloAnswer; address: PeerAddress }>();
+  readonly #agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+  readonly #got: Got;
+  #server: http.Server | undefined;
+  #handler: RequestHandler | undefined;
+  #self: HelloAnswer | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(options: HttpTransportOptions) {
+    super();
+    this.#o = options;
+    this.nodeId = options.nodeId;
+    this.#got = got.extend({ retry: { limit: 0 }, throwHttpErrors: false, responseType: 'buffer', agent: { http: this.#agent } });
+  }
+
+  /** Where this node's internal endpoint listens (after start). */
+  get address(): PeerAddress {
+    const addr = this.#server?.address() as AddressInfo | null | undefined;
+    return { host: this.#o.host, port: addr?.port ?? this.#o.port };
+  }
+
+  async start(handler: RequestHandler, self: HelloAnswer): Promise<void> {
+    this.#handler = handler;
+    this.#self = self;
+    const server = http.createServer((req, res) => void this.#serve(req, res));
+    server.keepAliveTimeout = 60_000;
+    this.#server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.#o.port, this.#o.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.emit('error', err));
+    await this.#o.discovery.start(
+      { nodeId: this.nodeId, group: this.#o.group, host: this.#o.host, port: this.address.port },
+      { found: (a) => this.#found(a), lost: (a) => this.#lost(a) },
+    );
+    this.#timer = setInterval(() => {
+      for (const c of this.#candidates.values()) void this.#probe(c);
+    }, this.#o.healthIntervalMs);
+    this.#timer.unref();
+  }
+
+  peers(): HelloAnswer[] {
+    return [...this.#peers.values()].map((p) => p.answer);
+  }
+
+  async request(peerId: string, request: ClusterRequest, timeoutMs: number): Promise<unknown> {
+    const peer = this.#peers.get(peerId);
+    if (peer === undefined) throw Object.assign(new Error(`Unknown peer ${peerId}`), { code: 'ERR_SSE_UNKNOWN_PEER' });
+    return (await this.#call(peer.address, request, timeoutMs)).result;
+  }
+
+  // ---- client ------------------------------------------------------------------------
+
+  async #call(address: PeerAddress, request: ClusterRequest, timeoutMs: number): Promise<{ result: unknown; from: string }> {
+    const plain = Buffer.from(JSON.stringify(request));
+    // The nonce is both the signature's and the encryption's AAD: choose it first.
+    const nonce = randomBytes(16).toString('hex');
+    const body = this.#o.encrypt ? seal(this.#o.keys.enc, plain, nonce) : plain;
+    const signed = signRequest(this.#o.keys.mac, 'POST', PATH, this.nodeId, body, Date.now(), nonce);
+    const host = address.host.includes(':') ? `[${address.host}]` : address.host;
+    const res = await this.#got.post(`http://${host}:${address.port}${PATH}`, {
+      body,
+      headers: { ...signed, 'content-type': 'application/octet-stream' },
+      timeout: { request: timeoutMs },
+    });
+    const answer = res.body as unknown as Buffer;
+    const from = res.headers[H_NODE];
+    if (res.statusCode !== 200) throw Object.assign(new Error(`Peer answered ${res.statusCode}`), { code: 'ERR_SSE_PEER_REFUSED' });
+    if (typeof from !== 'string' || !verifyResponse(this.#o.keys.mac, nonce, from, answer, res.headers[H_SIG] as string | undefined)) {
+      throw Object.assign(new Error('Peer answer has no valid signature'), { code: 'ERR_SSE_PEER_UNVERIFIED' });
+    }
+    const text = this.#o.encrypt ? open(this.#o.keys.enc, answer, `response:${nonce}`) : answer;
+    return { result: JSON.parse(text.toString('utf8')) as unknown, from };
+  }
+
+  #found(address: PeerAddress): void {
+    const key = `${address.host}:${address.port}`;
+    let c = this.#candidates.get(key);
+    if (c === undefined) {
+      c = { address, peer: undefined, failures: 0, probing: false };
+      this.#candidates.set(key, c);
+    }
+    void this.#probe(c);
+  }
+
+  #lost(address: PeerAddress): void {
+    const key = `${address.host}:${address.port}`;
+    const c = this.#candidates.get(key);
+    if (c === undefined) return;
+    this.#candidates.delete(key);
+    if (c.peer !== undefined) this.#down(c.peer.nodeId);
+  }
+
+  /** Asks the address to prove it knows the secret; only then is it a peer. */
+  async #probe(c: Candidate): Promise<void> {
+    if (c.probing || this.#closed) return;
+    c.probing = true;
+    try {
+      const { result } = await this.#call(c.address, { type: 'hello' }, this.#o.timeoutMs);
+      const answer = result as HelloAnswer;
+      c.failures = 0;
+      if (answer.nodeId === this.nodeId || answer.group !== this.#o.group || answer.protocol !== PROTOCOL_VERSION) return;
+      const known = this.#peers.get(answer.nodeId);
+      c.peer = answer;
+      this.#peers.set(answer.nodeId, { answer, address: c.address });
+      if (known === undefined) this.emit('peer-up', answer);
+    } catch {
+      c.failures++;
+      if (c.peer !== undefined && c.failures >= 2) {
+        const nodeId = c.peer.nodeId;
+        c.peer = undefined;
+        this.#down(nodeId);
+      }
+    } finally {
+      c.probing = false;
+    }
+  }
+
+  #down(nodeId: string): void {
+    if (this.#peers.delete(nodeId)) this.emit('peer-down', nodeId);
+  }
+
+  // ---- server ------------------------------------------------------------------------
+
+  async #serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const refuse = (status: number, text: string): void => {
+      res.writeHead(status, { 'content-type': 'text/plain' }).end(text);
+    };
+    if (req.method !== 'POST' || req.url !== PATH) return refuse(404, 'not found');
+    let body: Buffer;
+    try {
+      body = await readBody(req, this.#o.maxBodyBytes);
+    } catch {
+      return refuse(413, 'too large');
+    }
+    const verdict = verifyRequest(this.#o.keys.mac, 'POST', PATH, req.headers, body, this.#nonces);
+    // Nothing about why: an attacker learns only that it failed.
+    if (!verdict.ok) return refuse(401, 'unauthorized');
+    let request: ClusterRequest;
+    try {
+      const plain = this.#o.encrypt ? open(this.#o.keys.enc, body, verdict.nonce) : body;
+      request = JSON.parse(plain.toString('utf8')) as ClusterRequest;
+      if (request === null || typeof request !== 'object' || typeof request.type !== 'string') throw new Error('not a request');
+    } catch {
+      return refuse(400, 'bad request');
+    }
+    let result: unknown;
+    try {
+      result = request.type === 'hello' ? this.#self : await this.#handler!(verdict.nodeId, request);
+    } catch (err) {
+      this.emit('error', err);
+      return refuse(500, 'failed');
+    }
+    const plain = Buffer.from(JSON.stringify(result ?? null));
+    const out = this.#o.encrypt ? seal(this.#o.keys.enc, plain, `response:${verdict.nonce}`) : plain;
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      [H_NODE]: this.nodeId,
+      [H_SIG]: signResponse(this.#o.keys.mac, verdict.nonce, this.nodeId, out),
+    });
+    res.end(out);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    await this.#o.discovery.close();
+    this.#agent.destroy();
+    const server = this.#server;
+    if (server !== undefined) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }
+}
+
+function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.destroy();
+        reject(new Error('too large'));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks, size)));
+    req.on('error', reject);
+  });
+}

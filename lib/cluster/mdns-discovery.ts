@@ -1,0 +1,137 @@
+import makeMdns from 'multicast-dns';
+import type { Discovery, DiscoveryEvents, PeerAddress, SelfDescription } from './discovery.js';
+
+/** Options of mDNS discovery (passed to multicast-dns). */
+export interface MdnsOptions {
+  /** Interface address to send multicast on, e.g. the node's LAN address. Default: the OS's choice. */
+  interface?: string;
+  /** Address to bind the mDNS socket to. Default `0.0.0.0`. */
+  bind?: string;
+  /** Receive our own packets (needed when several nodes share one host or namespace). Default `true`. */
+  loopback?: boolean;
+  /** mDNS port. Default `5353`. */
+  port?: number;
+  /** Record TTL in seconds; a peer not heard from for this long is lost. Default `30`. */
+  ttlSeconds?: number;
+  /** How often to announce and query, in ms. Default `5000`. */
+  intervalMs?: number;
+}
+
+export const SERVICE = '_koa-sse._tcp.local';
+
+interface Seen {
+  address: PeerAddress;
+  lastSeen: number;
+}
+
+/**
+ * Finds peers with mDNS: each node announces `<nodeId>._koa-sse._tcp.local` (SRV = internal
+ * port, TXT = node id, group and protocol version, A = address) and queries for the others.
+ * Sends a goodbye (TTL 0) on close; a peer not heard from within the TTL is lost.
+ */
+export class MdnsDiscovery implements Discovery {
+  readonly #options: MdnsOptions;
+  #mdns: ReturnType<typeof makeMdns> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #seen = new Map<string, Seen>();
+  #self: SelfDescription | undefined;
+
+  constructor(options: MdnsOptions = {}) {
+    this.#options = options;
+  }
+
+  start(self: SelfDescription, events: DiscoveryEvents): void {
+    this.#self = self;
+    const o = this.#options;
+    const mdnsOptions: Record<string, unknown> = { bind: o.bind ?? '0.0.0.0', loopback: o.loopback ?? true, reuseAddr: true };
+    if (o.interface !== undefined) mdnsOptions.interface = o.interface;
+    if (o.port !== undefined) mdnsOptions.port = o.port;
+    const mdns = makeMdns(mdnsOptions as makeMdns.Options);
+    this.#mdns = mdns;
+    const ttl = o.ttlSeconds ?? 30;
+    const instance = `${self.nodeId}.${SERVICE}`;
+
+    mdns.on('error', () => {
+      // A lost packet or a transient socket error: the next interval retries.
+    });
+    mdns.on('query', (query) => {
+      if (query.questions.some((q) => q.name === SERVICE || q.name === instance)) this.#announce(ttl);
+    });
+    mdns.on('response', (response) => {
+      const records = [...response.answers, ...(response.additionals ?? [])];
+      const srv = new Map<string, { port: number; target: string }>();
+      const txt = new Map<string, Record<string, string>>();
+      const a = new Map<string, string>();
+      const goodbyes = new Set<string>();
+      for (const r of records) {
+        if (r.type === 'SRV' && r.name.endsWith(`.${SERVICE}`)) {
+          srv.set(r.name, { port: (r.data as { port: number }).port, target: (r.data as { target: string }).target });
+          if (r.ttl === 0) goodbyes.add(r.name);
+        } else if (r.type === 'TXT' && r.name.endsWith(`.${SERVICE}`)) {
+          const fields: Record<string, string> = {};
+          for (const item of ([] as (Buffer | string)[]).concat(r.data as Buffer[])) {
+            const [k, ...v] = item.toString().split('=');
+            if (k) fields[k] = v.join('=');
+          }
+          txt.set(r.name, fields);
+        } else if (r.type === 'A') {
+          a.set(r.name, r.data as string);
+        }
+      }
+      for (const [name, service] of srv) {
+        const fields = txt.get(name);
+        if (fields === undefined || fields.group !== self.group || fields.id === self.nodeId) continue;
+        const host = a.get(service.target);
+        if (host === undefined) continue;
+        const address = { host, port: service.port };
+        if (goodbyes.has(name)) {
+          if (this.#seen.delete(name)) events.lost(address);
+          continue;
+        }
+        const known = this.#seen.get(name);
+        this.#seen.set(name, { address, lastSeen: Date.now() });
+        if (known === undefined || known.address.host !== host || known.address.port !== address.port) events.found(address);
+      }
+    });
+
+    const tick = (): void => {
+      const now = Date.now();
+      for (const [name, seen] of this.#seen) {
+        if (now - seen.lastSeen > ttl * 1000) {
+          this.#seen.delete(name);
+          events.lost(seen.address);
+        }
+      }
+      mdns.query({ questions: [{ name: SERVICE, type: 'PTR' }] });
+      this.#announce(ttl);
+    };
+    tick();
+    this.#timer = setInterval(tick, o.intervalMs ?? 5000);
+    this.#timer.unref();
+  }
+
+  #announce(ttl: number): void {
+    const self = this.#self;
+    if (self === undefined || this.#mdns === undefined) return;
+    const instance = `${self.nodeId}.${SERVICE}`;
+    const target = `${self.nodeId}.koa-sse.local`;
+    this.#mdns.respond({
+      answers: [
+        { name: SERVICE, type: 'PTR', ttl, data: instance },
+        { name: instance, type: 'SRV', ttl, data: { port: self.port, target, priority: 0, weight: 0 } },
+        { name: instance, type: 'TXT', ttl, data: [`id=${self.nodeId}`, `group=${self.group}`, 'v=1'] },
+        { name: target, type: 'A', ttl, data: self.host },
+      ],
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    const mdns = this.#mdns;
+    if (mdns === undefined) return;
+    this.#announce(0); // goodbye: peers drop us at once instead of after the TTL
+    await new Promise<void>((resolve) => setTimeout(resolve, 50));
+    await new Promise<void>((resolve) => mdns.destroy(() => resolve()));
+    this.#mdns = undefined;
+  }
+}

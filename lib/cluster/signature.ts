@@ -1,0 +1,114 @@
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/** Headers of a signed cluster request. */
+export const H_NODE = 'x-sse-node';
+export const H_TIME = 'x-sse-time';
+export const H_NONCE = 'x-sse-nonce';
+export const H_SIG = 'x-sse-signature';
+
+/** Largest clock difference (and nonce memory) accepted, in ms. */
+export const MAX_SKEW_MS = 30_000;
+
+export interface SignedHeaders {
+  [H_NODE]: string;
+  [H_TIME]: string;
+  [H_NONCE]: string;
+  [H_SIG]: string;
+}
+
+function digest(body: Buffer): string {
+  return createHash('sha256').update(body).digest('hex');
+}
+
+function mac(key: Buffer, text: string): Buffer {
+  return createHmac('sha256', key).update(text).digest();
+}
+
+/** Signs method, path, time, nonce, sender and the body's hash. */
+export function signRequest(
+  key: Buffer,
+  method: string,
+  path: string,
+  nodeId: string,
+  body: Buffer,
+  now = Date.now(),
+  nonce = randomBytes(16).toString('hex'),
+): SignedHeaders {
+  const time = String(now);
+  const sig = mac(key, `${method}\n${path}\n${time}\n${nonce}\n${nodeId}\n${digest(body)}`).toString('hex');
+  return { [H_NODE]: nodeId, [H_TIME]: time, [H_NONCE]: nonce, [H_SIG]: sig };
+}
+
+/**
+ * Remembers nonces seen within the skew window so a captured request cannot be replayed.
+ * Bounded: entries older than the window are dropped, and past `max` entries new requests
+ * are refused rather than memory growing (a flood is an attack, not traffic).
+ */
+export class NonceCache {
+  readonly #seen = new Map<string, number>();
+  readonly #max: number;
+
+  constructor(max = 200_000) {
+    this.#max = max;
+  }
+
+  /** Records the nonce; false if it was seen already or the cache is full. */
+  add(nonce: string, now: number): boolean {
+    if (this.#seen.has(nonce)) return false;
+    if (this.#seen.size >= this.#max) this.#prune(now);
+    if (this.#seen.size >= this.#max) return false;
+    this.#seen.set(nonce, now);
+    if (this.#seen.size % 1024 === 0) this.#prune(now);
+    return true;
+  }
+
+  #prune(now: number): void {
+    // Insertion order is time order: stop at the first entry still inside the window.
+    for (const [nonce, at] of this.#seen) {
+      if (now - at <= 2 * MAX_SKEW_MS) break;
+      this.#seen.delete(nonce);
+    }
+  }
+}
+
+export type Verdict = { ok: true; nodeId: string; nonce: string } | { ok: false; reason: string };
+
+/** Checks a request's signature, age and nonce, in constant time where it matters. */
+export function verifyRequest(
+  key: Buffer,
+  method: string,
+  path: string,
+  headers: Record<string, string | string[] | undefined>,
+  body: Buffer,
+  nonces: NonceCache,
+  now = Date.now(),
+): Verdict {
+  const one = (name: string): string | undefined => {
+    const v = headers[name];
+    return typeof v === 'string' ? v : undefined;
+  };
+  const nodeId = one(H_NODE);
+  const time = one(H_TIME);
+  const nonce = one(H_NONCE);
+  const sig = one(H_SIG);
+  if (!nodeId || !time || !nonce || !sig) return { ok: false, reason: 'unsigned' };
+  if (!/^[0-9a-f]{32}$/.test(nonce) || !/^[0-9a-f]{64}$/.test(sig) || !/^\d{1,16}$/.test(time) || nodeId.length > 64) {
+    return { ok: false, reason: 'malformed signature' };
+  }
+  if (Math.abs(now - Number(time)) > MAX_SKEW_MS) return { ok: false, reason: 'stale' };
+  const expected = mac(key, `${method}\n${path}\n${time}\n${nonce}\n${nodeId}\n${digest(body)}`);
+  if (!timingSafeEqual(expected, Buffer.from(sig, 'hex'))) return { ok: false, reason: 'bad signature' };
+  // Only a valid signature may spend a nonce: otherwise anyone could burn nonces.
+  if (!nonces.add(nonce, now)) return { ok: false, reason: 'replayed' };
+  return { ok: true, nodeId, nonce };
+}
+
+/** Signs a response, bound to the request's nonce: a rogue server cannot forge an answer. */
+export function signResponse(key: Buffer, requestNonce: string, nodeId: string, body: Buffer): string {
+  return mac(key, `response\n${requestNonce}\n${nodeId}\n${digest(body)}`).toString('hex');
+}
+
+export function verifyResponse(key: Buffer, requestNonce: string, nodeId: string, body: Buffer, sig: string | undefined): boolean {
+  if (typeof sig !== 'string' || !/^[0-9a-f]{64}$/.test(sig)) return false;
+  return timingSafeEqual(mac(key, `response\n${requestNonce}\n${nodeId}\n${digest(body)}`), Buffer.from(sig, 'hex'));
+}

@@ -1,0 +1,154 @@
+import test, { type ExecutionContext } from 'ava';
+import { MemoryBus, type QosAckedEvent } from '../lib/index.js';
+import { getJson, postJson, startPlugin, type StartedPlugin } from './helpers/server.js';
+import { RawStream } from './helpers/stream.js';
+
+/** Three nodes (a, b, c) of one hub in this process, joined by an in-memory bus. */
+async function threeNodes(t: ExecutionContext, extra: Record<string, object> = {}): Promise<{ bus: MemoryBus; a: StartedPlugin; b: StartedPlugin; c: StartedPlugin }> {
+  const bus = new MemoryBus();
+  const node = async (id: string) => {
+    const started = await startPlugin(t, { cluster: { transport: bus.transport(id), timeoutMs: 200 }, ...(extra[id] ?? {}) });
+    await started.plugin.hub.ready();
+    return started;
+  };
+  const a = await node('a');
+  const b = await node('b');
+  const c = await node('c');
+  return { bus, a, b, c };
+}
+
+test('a send on one node reaches users on the others; counts are summed', async (t) => {
+  const { a, b, c } = await threeNodes(t);
+  const onB = await RawStream.open(t, `${b.base}/connect?access-token=7@1&channel=x`);
+  const onC = await RawStream.open(t, `${c.base}/connect?access-token=8@1&channel=x`);
+  const onA = await RawStream.open(t, `${a.base}/connect?access-token=9@2`);
+  t.is(JSON.parse(onB.events[0]!.data).enableCluster, true);
+  t.is(await a.plugin.hub.sendByUserId(8, 'bell', { n: 1 }), 1);
+  t.deepEqual(JSON.parse((await onC.next('bell')).data), { n: 1 });
+  t.is(await a.plugin.hub.sendByTenantId(1, 'tenant', 't'), 2);
+  t.is(await c.plugin.hub.sendByChannel('x', 'chan', 'c'), 2);
+  t.is(await b.plugin.hub.sendAll('all', 'everyone'), 3);
+  t.is(await a.plugin.hub.sendByConnectionId(onB.connectionId, 'direct', 'd'), 1);
+  t.is(await a.plugin.hub.sendByUserId(7, 'only-listeners', 1, { listening: true }), 0);
+  await onB.next('direct');
+  for (const s of [onA, onB, onC]) await s.next('all');
+  t.is(onA.named('tenant').length, 0);
+  t.is(onB.named('tenant').length + onC.named('tenant').length, 2);
+});
+
+test('sends in one tick travel to each peer as one request', async (t) => {
+  const { bus, a, c } = await threeNodes(t);
+  const onC = await RawStream.open(t, `${c.base}/connect?access-token=1`);
+  let requests = 0;
+  const deliver = bus._deliver.bind(bus);
+  bus._deliver = async (from, to, request, timeout) => {
+    if (request.type === 'send') requests++;
+    return deliver(from, to, request, timeout);
+  };
+  const counts = await Promise.all(Array.from({ length: 50 }, (_, i) => a.plugin.hub.sendByUserId(1, 'burst', i)));
+  t.deepEqual(counts, Array(50).fill(1));
+  t.is(requests, 2, 'one request to b and one to c');
+  await onC.until(() => onC.named('burst').length === 50, '50 events');
+  t.deepEqual(onC.named('burst').map((e) => Number(e.data)), [...Array(50).keys()]);
+});
+
+test('queries merge the cluster: users de-duplicated, counts summed, remote lookups', async (t) => {
+  const { a, b, c } = await threeNodes(t);
+  await RawStream.open(t, `${a.base}/connect?access-token=1@1&channel=p`);
+  await RawStream.open(t, `${b.base}/connect?access-token=1@1&channel=q&listeners=bell`);
+  const onC = await RawStream.open(t, `${c.base}/connect?access-token=2@2`);
+  const hub = a.plugin.hub;
+  t.deepEqual((await hub.getUserIds()).sort(), ['1', '2']);
+  t.deepEqual((await hub.getUsers()).map((u) => u.id).sort(), ['1', '2']);
+  t.is(await hub.getUserCount(), 2);
+  t.is(await hub.getConnectionCount(), 3);
+  t.deepEqual((await hub.getChannels()).sort(), ['p', 'q']);
+  t.deepEqual((await hub.getTenantIds()).sort(), ['1', '2']);
+  t.true(await hub.isOnline(2));
+  t.false(await hub.isOnline(3));
+  t.is((await hub.getUser(2))?.name, 'User 2');
+  t.deepEqual(await hub.getUserIdsListening('bell'), ['1']);
+  t.is((await hub.getConnections({ userId: 1 })).length, 2);
+  t.is((await hub.getConnectionById(onC.connectionId))?.userId, '2');
+  const users = await getJson(`${a.base}/connect/users.json?access-token=admin`);
+  t.is(users.body.data.total, 2);
+  t.is(users.body.data.partial, false);
+});
+
+test('disconnects and durations reach the node holding the connection', async (t) => {
+  const { a, b, c } = await threeNodes(t);
+  const onB = await RawStream.open(t, `${b.base}/connect?access-token=5`);
+  const onC = await RawStream.open(t, `${c.base}/connect?access-token=6`);
+  t.is(await a.plugin.hub.setDurationByUserId(5, 42), 1);
+  t.deepEqual(JSON.parse((await onB.next('sse-set-duration')).data), { duration: 42 });
+  t.is(await a.plugin.hub.disconnectByUserId(5), 1);
+  await onB.waitEnd();
+  t.is(await a.plugin.hub.disconnectByConnectionId(onC.connectionId, { reconnect: true }), 1);
+  await onC.waitEnd();
+  t.is(JSON.parse((await onC.next('connect-close')).data).reconnect, true);
+  t.is(await a.plugin.hub.getConnectionCount(), 0);
+});
+
+test('requests that reach a node without the stream are served for their owner only', async (t) => {
+  const { a, b } = await threeNodes(t);
+  const onB = await RawStream.open(t, `${b.base}/connect?access-token=3`);
+  // The browser's request lands on node a, its stream is on b.
+  const msg = await postJson(`${a.base}/connect/message/echo.do?connectionId=${onB.connectionId}&access-token=3`, { hi: 1 });
+  t.is(msg.status, 200);
+  t.deepEqual(msg.body.data.body, { hi: 1 });
+  t.is((await postJson(`${a.base}/connect/message/echo.do?connectionId=${onB.connectionId}&access-token=4`, {})).status, 403);
+  const added = await postJson(`${a.base}/connect/addListener.do?access-token=3`, { connectionId: onB.connectionId, listener: ['bell'] });
+  t.deepEqual(added.body.data, { listener: ['bell'] });
+  t.is(await a.plugin.hub.sendAll('bell', 1, { listening: true }), 1);
+  await onB.next('bell');
+  const left = await postJson(`${a.base}/connect/disconnect.do`, { connectionId: onB.connectionId });
+  t.is(left.status, 200);
+  await onB.waitEnd();
+  t.is((await postJson(`${a.base}/connect/disconnect.do`, { connectionId: 'nope' })).status, 404);
+});
+
+test('a node that does not answer costs at most the timeout, is reported, and rejoins', async (t) => {
+  const { bus, a, b, c } = await threeNodes(t);
+  await RawStream.open(t, `${b.base}/connect?access-token=1`);
+  const onC = await RawStream.open(t, `${c.base}/connect?access-token=2`);
+  const errors: string[] = [];
+  a.plugin.hub.on('peer-error', (e) => errors.push(`${e.nodeId}:${e.operation}`));
+  bus.cut('b');
+  const started = Date.now();
+  t.is(await a.plugin.hub.sendAll('news', 1), 1, 'c still gets it');
+  const detailed = await a.plugin.hub.queryDetailed('userIds');
+  const elapsed = Date.now() - started;
+  t.deepEqual(detailed.value, ['2']);
+  t.true(detailed.partial);
+  t.deepEqual(detailed.failed, ['b']);
+  t.true(elapsed < 2000, `took ${elapsed} ms`);
+  t.true(errors.includes('b:send') && errors.includes('b:query'));
+  const users = await getJson(`${a.base}/connect/users.json?access-token=admin`);
+  t.is(users.body.data.partial, true);
+  await onC.next('news');
+  bus.heal('b');
+  t.deepEqual((await a.plugin.hub.getUserIds()).sort(), ['1', '2']);
+});
+
+test('durable: stored on the sending node, delivered on another, acked back to the owner', async (t) => {
+  const { a, b } = await threeNodes(t, { a: { qos: { file: ':memory:' } }, b: { qos: { file: ':memory:' } } });
+  const qosA = a.plugin.hub.qos;
+  // Offline: pending on a; the user connects to b.
+  const offline = await qosA.sendByUserId(7, 'offer', { id: 1 });
+  const acked = new Promise<QosAckedEvent>((resolve) => a.plugin.hub.once('qos-acked', resolve));
+  const onB = await RawStream.open(t, `${b.base}/connect?access-token=7`);
+  t.is((await onB.next('offer')).id, offline.messageId);
+  t.like(await acked, { messageId: offline.messageId, by: 'write', complete: true });
+  t.is(qosA.pendingCount({ userId: 7 }), 0);
+
+  // Online elsewhere, with acks: delivered live through b, acked through b's ack.do.
+  const tab = await RawStream.open(t, `${b.base}/connect?access-token=8&ack=1`);
+  const live = await qosA.sendByUserId(8, 'offer', { id: 2 });
+  t.is(live.delivered, 1);
+  t.is((await tab.next('offer')).id, live.messageId);
+  t.is(qosA.pendingCount({ userId: 8 }), 1);
+  const res = await postJson(`${b.base}/connect/ack.do?access-token=8`, { connectionId: tab.connectionId, ids: [live.messageId] });
+  t.deepEqual(res.body.data, { acked: 1 });
+  t.is(qosA.pendingCount({ userId: 8 }), 0);
+  t.is(qosA.status(live.messageId), undefined);
+});
