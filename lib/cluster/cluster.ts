@@ -49,6 +49,11 @@ export class Cluster {
     return this.#transport.nodeId;
   }
 
+  /** Where this node's internal endpoint listens, when it has one (HTTP transport). */
+  get address(): { host: string; port: number } | undefined {
+    return (this.#transport as { address?: { host: string; port: number } }).address;
+  }
+
   /** Verified peers that are up. */
   peers(): HelloAnswer[] {
     return this.#transport.peers();

@@ -1,0 +1,191 @@
+import test, { type ExecutionContext } from 'ava';
+import http from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { createHub, ssePlugin, type SsePluginOptions } from '../lib/index.js';
+import { eventually, freePort, recordingProxy, SECRET } from './helpers/cluster.js';
+import { startPlugin, tokenUser, type StartedPlugin } from './helpers/server.js';
+import { RawStream } from './helpers/stream.js';
+
+type ClusterOpts = NonNullable<SsePluginOptions['cluster']>;
+
+async function node(t: ExecutionContext, cluster: ClusterOpts): Promise<StartedPlugin> {
+  const started = await startPlugin(t, { cluster: { secret: SECRET, timeoutMs: 300, healthIntervalMs: 100, ...cluster } });
+  await started.plugin.hub.ready();
+  return started;
+}
+
+/** Three nodes on loopback with a static peer list. */
+async function threeNodes(t: ExecutionContext, extra: Partial<ClusterOpts> = {}) {
+  const ports = [await freePort(), await freePort(), await freePort()];
+  const peers = ports.map((p) => `127.0.0.1:${p}`);
+  const nodes = [];
+  for (const port of ports) nodes.push(await node(t, { port, peers, ...extra }));
+  for (const n of nodes) await eventually(() => n.plugin.hub.cluster!.peers().length === 2, 'peers up');
+  return { nodes, ports, peers };
+}
+
+test('real nodes over loopback: a send on A reaches a user on C, queries merge', async (t) => {
+  const { nodes: [a, b, c] } = await threeNodes(t);
+  const onC = await RawStream.open(t, `${c!.base}/connect?access-token=7@1`);
+  await RawStream.open(t, `${b!.base}/connect?access-token=7@1`);
+  t.is(await a!.plugin.hub.sendByUserId(7, 'bell', { n: 1 }), 2);
+  t.deepEqual(JSON.parse((await onC.next('bell')).data), { n: 1 });
+  t.deepEqual(await a!.plugin.hub.getUserIds(), ['7']);
+  t.is(await a!.plugin.hub.getConnectionCount(), 2);
+});
+
+test('a killed node costs at most the timeout, is reported, and rejoins when back', async (t) => {
+  const { nodes: [a, b], ports, peers } = await threeNodes(t);
+  await RawStream.open(t, `${b!.base}/connect?access-token=1`);
+  await b!.plugin.close();
+  const started = Date.now();
+  const detailed = await a!.plugin.hub.queryDetailed('userIds');
+  t.true(Date.now() - started < 1500);
+  // Either already known down (health check) or timed out: never a silent success with b's users.
+  t.deepEqual(detailed.value, []);
+  await eventually(() => a!.plugin.hub.cluster!.peers().length === 1, 'b down');
+  const back = await node(t, { port: ports[1]!, peers });
+  await eventually(() => a!.plugin.hub.cluster!.peers().length === 2, 'b back');
+  await RawStream.open(t, `${back.base}/connect?access-token=2`);
+  t.deepEqual(await a!.plugin.hub.getUserIds(), ['2']);
+});
+
+test('a push-only member (no HTTP server) can send and query', async (t) => {
+  const { nodes: [a], peers } = await threeNodes(t);
+  const pusher = createHub({ name: 'test', cluster: { secret: SECRET, peers, timeoutMs: 300, healthIntervalMs: 100 } });
+  t.teardown(() => pusher.close());
+  await pusher.ready();
+  await eventually(() => pusher.cluster!.peers().length === 3, 'pusher sees 3 peers');
+  const onA = await RawStream.open(t, `${a!.base}/connect?access-token=5`);
+  t.true(await pusher.isOnline(5));
+  t.is(await pusher.sendByUserId(5, 'from-pusher', 'hi'), 1);
+  t.is((await onA.next('from-pusher')).data, 'hi');
+});
+
+test('the cluster refuses to start without a secret of at least 32 bytes', (t) => {
+  t.throws(() => ssePlugin('/x', { authenticate: tokenUser, cluster: {} }), { instanceOf: TypeError, message: /secret/ });
+  t.throws(() => ssePlugin('/x', { authenticate: tokenUser, cluster: { secret: 'short' } }), { instanceOf: TypeError, message: /32 bytes/ });
+});
+
+/** Builds a request to a node's internal endpoint, signed with `secret` as a peer would. */
+function signed(secret: string, group: string, body: Buffer, opts: { time?: number; nonce?: string } = {}) {
+  const mac = Buffer.from(hkdfSync('sha256', Buffer.from(secret), Buffer.from('koa-sse-server cluster v1'), `mac:${group}`, 32));
+  const time = String(opts.time ?? Date.now());
+  const nonce = opts.nonce ?? randomBytes(16).toString('hex');
+  const digest = createHash('sha256').update(body).digest('hex');
+  const sig = createHmac('sha256', mac).update(`POST\n/rpc\n${time}\n${nonce}\nattacker\n${digest}`).digest('hex');
+  return { 'x-sse-node': 'attacker', 'x-sse-time': time, 'x-sse-nonce': nonce, 'x-sse-signature': sig };
+}
+
+function post(port: number, headers: Record<string, string>, body: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: '/rpc', method: 'POST', headers: { ...headers, 'content-length': body.length } }, (res) => {
+      res.resume();
+      resolve(res.statusCode!);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+test('unsigned, wrongly signed, stale, replayed and tampered requests are refused and do nothing', async (t) => {
+  // Without encryption, so that a correctly signed forged request would be readable: only the signature protects it.
+  const { nodes: [a] } = await threeNodes(t, { encrypt: false });
+  const onA = await RawStream.open(t, `${a!.base}/connect?access-token=9`);
+  const port = a!.plugin.hub.cluster!.address!.port;
+  const body = Buffer.from(JSON.stringify({ type: 'send', items: [{ kind: 'all', keys: [''], event: 'injected', data: 'x', listening: false }] }));
+  t.is(await post(port, {}, body), 401, 'unsigned');
+  t.is(await post(port, signed('another-secret-0123456789-abcdefghijkl', 'test', body), body), 401, 'wrong secret');
+  t.is(await post(port, signed(SECRET, 'test', body, { time: Date.now() - 60_000 }), body), 401, 'stale');
+  const tampered = Buffer.from(body.toString().replace('injected', 'tampered'));
+  t.is(await post(port, signed(SECRET, 'test', body), tampered), 401, 'tampered');
+  t.is(await post(port, signed(SECRET, 'other-group', body), body), 401, 'other group');
+  // A correctly signed request works once (proves the test can tell), and its replay is refused.
+  const headers = signed(SECRET, 'test', body);
+  t.is(await post(port, headers, body), 200);
+  await onA.next('injected');
+  t.is(await post(port, headers, body), 401, 'replayed');
+  await a!.plugin.hub.sendByUserId(9, 'end', 1);
+  await onA.next('end');
+  t.is(onA.named('injected').length, 1);
+  t.is(onA.named('tampered').length, 0);
+});
+
+test('traffic on the wire between nodes does not show message bodies', async (t) => {
+  for (const encrypt of [true, false]) {
+    const portA = await freePort();
+    const portB = await freePort();
+    const proxy = await recordingProxy(t, portB);
+    const a = await node(t, { port: portA, peers: [`127.0.0.1:${proxy.port}`], encrypt });
+    const b = await node(t, { port: portB, peers: [`127.0.0.1:${portA}`], encrypt });
+    await eventually(() => a.plugin.hub.cluster!.peers().length === 1, 'a sees b');
+    const onB = await RawStream.open(t, `${b.base}/connect?access-token=3`);
+    const secretText = `salary-offer-${randomBytes(6).toString('hex')}`;
+    t.is(await a.plugin.hub.sendByUserId(3, 'offer', { secretText }), 1);
+    t.is(JSON.parse((await onB.next('offer')).data).secretText, secretText);
+    const wire = proxy.captured().toString('latin1');
+    t.true(wire.includes('POST /rpc'), 'the proxy saw the traffic');
+    t.is(wire.includes(secretText), !encrypt, encrypt ? 'encrypted: body not visible' : 'plain: body visible (control)');
+    t.false(wire.includes(SECRET));
+    await a.plugin.close();
+    await b.plugin.close();
+  }
+});
+
+test('an endpoint that does not know the secret is never a peer and receives no payload', async (t) => {
+  const received: Buffer[] = [];
+  const rogue = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c)).on('end', () => {
+      received.push(Buffer.concat(chunks));
+      // Answers like a node would, but cannot sign: it does not know the secret.
+      res.writeHead(200, { 'x-sse-node': 'rogue', 'x-sse-signature': '0'.repeat(64) }).end('{"nodeId":"rogue","group":"test","protocol":1}');
+    });
+  });
+  await new Promise<void>((resolve) => rogue.listen(0, '127.0.0.1', () => resolve()));
+  t.teardown(() => new Promise<void>((resolve) => rogue.close(() => resolve())));
+  const roguePort = (rogue.address() as { port: number }).port;
+  const a = await node(t, { port: await freePort(), peers: [`127.0.0.1:${roguePort}`] });
+  await eventually(() => received.length >= 2, 'probes');
+  t.deepEqual(a.plugin.hub.cluster!.peers(), []);
+  const text = `payload-${randomBytes(6).toString('hex')}`;
+  t.is(await a.plugin.hub.sendAll('x', text), 0);
+  await a.plugin.hub.getUserIds();
+  t.false(Buffer.concat(received).toString('latin1').includes(text));
+});
+
+test('durable across nodes: sent on A while offline, A restarts, the user connects to B, acks, A deletes', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sse-cluster-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = `${dir}/a.db`;
+  const portA = await freePort();
+  const portB = await freePort();
+  const peers = [`127.0.0.1:${portA}`, `127.0.0.1:${portB}`];
+  const start = async (port: number, qosFile?: string) => {
+    const started = await startPlugin(t, {
+      cluster: { secret: SECRET, port, peers, timeoutMs: 300, healthIntervalMs: 100 },
+      ...(qosFile ? { qos: { file: qosFile } } : {}),
+    });
+    await started.plugin.hub.ready();
+    return started;
+  };
+  const a1 = await start(portA, file);
+  const sent = await a1.plugin.hub.qos.sendByUserId(11, 'offer', { candidate: 'Grace' });
+  await a1.plugin.close();
+  const a2 = await start(portA, file);
+  const b = await start(portB);
+  await eventually(() => b.plugin.hub.cluster!.peers().length === 1, 'b sees a');
+  t.is(a2.plugin.hub.qos.pendingCount({ userId: 11 }), 1);
+  const tab = await RawStream.open(t, `${b.base}/connect?access-token=11&ack=1`);
+  t.is((await tab.next('offer')).id, sent.messageId);
+  const res = await (await fetch(`${b.base}/connect/ack.do?access-token=11`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ connectionId: tab.connectionId, ids: [sent.messageId] }),
+  })).json() as { data: unknown };
+  t.deepEqual(res.data, { acked: 1 });
+  t.is(a2.plugin.hub.qos.pendingCount({ userId: 11 }), 0);
+});
