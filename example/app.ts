@@ -3,7 +3,7 @@ import Koa from 'koa';
 import type { Context } from 'koa';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ssePlugin, type SsePlugin, type SseUser } from '../lib/index.js';
+import { ssePlugin, type ClusterOptions, type SsePlugin, type SseUser } from '../lib/index.js';
 
 /**
  * The demo app: two systems (`/sse/hr`, `/sse/hunter`), a page at `/`, and `POST /api/notify`.
@@ -31,11 +31,41 @@ function isAdmin(user: SseUser): boolean {
 export interface ExampleOptions {
   /** Folder of the durable queues (`hr-qos.db`, `hunter-qos.db`). Default `./data`, or env SSE_DATA_DIR. */
   dataDir?: string;
+  /** Environment to read the cluster settings from. Default `process.env`. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Cluster settings of one system from the environment, or undefined (single node) when
+ * SSE_CLUSTER_SECRET is not set. The hunter system uses the next port of each node.
+ */
+export function clusterFromEnv(env: NodeJS.ProcessEnv, portOffset: number): ClusterOptions | undefined {
+  const secret = env.SSE_CLUSTER_SECRET;
+  if (!secret) return undefined;
+  const discovery = env.SSE_DISCOVERY ?? 'static';
+  if (discovery !== 'static' && discovery !== 'mdns') throw new TypeError('SSE_DISCOVERY must be static or mdns');
+  const port = Number(env.SSE_NODE_PORT ?? 0);
+  const peers = (env.SSE_PEERS ?? '').split(',').map((p) => p.trim()).filter(Boolean).map((peer) => {
+    const i = peer.lastIndexOf(':');
+    return `${peer.slice(0, i)}:${Number(peer.slice(i + 1)) + portOffset}`;
+  });
+  return {
+    secret,
+    discovery,
+    peers,
+    host: env.SSE_NODE_HOST ?? '127.0.0.1',
+    port: port === 0 ? 0 : port + portOffset,
+  };
 }
 
 export function createExampleApp(options: ExampleOptions = {}): ExampleApp {
   const app = new Koa();
-  const dataDir = options.dataDir ?? process.env.SSE_DATA_DIR ?? './data';
+  const env = options.env ?? process.env;
+  const dataDir = options.dataDir ?? env.SSE_DATA_DIR ?? './data';
+  const hrDb = env.SSE_DB ?? join(dataDir, 'hr-qos.db');
+  const hunterDb = env.SSE_DB ? `${env.SSE_DB}.hunter` : join(dataDir, 'hunter-qos.db');
+  const hrCluster = clusterFromEnv(env, 0);
+  const hunterCluster = clusterFromEnv(env, 1);
   const common = {
     authenticate: demoUser,
     authorizeAdmin: (_ctx: Context, user: SseUser) => isAdmin(user),
@@ -50,8 +80,8 @@ export function createExampleApp(options: ExampleOptions = {}): ExampleApp {
       path === 'files' ? { fields, files: files.map((f) => ({ name: f.filename, size: f.size })) } : { path },
   };
   const plugins = {
-    hr: ssePlugin('/sse/hr', { ...common, primary: true, qos: { file: join(dataDir, 'hr-qos.db') } }),
-    hunter: ssePlugin('/sse/hunter', { ...common, qos: { file: join(dataDir, 'hunter-qos.db') } }),
+    hr: ssePlugin('/sse/hr', { ...common, primary: true, qos: { file: hrDb }, ...(hrCluster ? { cluster: hrCluster } : {}) }),
+    hunter: ssePlugin('/sse/hunter', { ...common, qos: { file: hunterDb }, ...(hunterCluster ? { cluster: hunterCluster } : {}) }),
   };
   app.use(plugins.hr);
   app.use(plugins.hunter);

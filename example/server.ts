@@ -15,6 +15,14 @@ const server: Server = app.listen(port, host, () => {
   const addr = server.address();
   const actual = typeof addr === 'object' && addr ? addr.port : port;
   console.log(`koa-sse-server example listening on http://${host}:${actual}/`);
+  const cluster = plugins.hr.hub.cluster;
+  if (cluster) {
+    void plugins.hr.hub.ready().then(() => {
+      console.log(`cluster node ${cluster.nodeId} (hr) internal endpoint ${cluster.address?.host}:${cluster.address?.port}`);
+    });
+    plugins.hr.hub.on('peer-up', (peer) => console.log(`peer up: ${peer.nodeId}`));
+    plugins.hr.hub.on('peer-down', (nodeId) => console.log(`peer down: ${nodeId}`));
+  }
 });
 
 let stopping = false;

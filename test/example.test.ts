@@ -5,15 +5,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { eventually, freePort, SECRET } from './helpers/cluster.js';
 import { postJson } from './helpers/server.js';
 import { RawStream } from './helpers/stream.js';
 
 /** Starts `example/server.ts` as `npm start` does, on a random loopback port. */
-async function startExample(t: import('ava').ExecutionContext): Promise<{ origin: string; stop: () => Promise<number | null> }> {
+async function startExample(t: import('ava').ExecutionContext, extraEnv: Record<string, string> = {}): Promise<{ origin: string; stop: () => Promise<number | null> }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sse-example-'));
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
   const child = spawn(process.execPath, ['--import=tsx', 'example/server.ts'], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', SSE_DATA_DIR: dataDir },
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', SSE_DATA_DIR: dataDir, ...extraEnv },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = once(child, 'exit').then(([code]) => code as number | null);
@@ -77,4 +78,25 @@ test('the example: a user receives what the admin sends; non-admins are refused;
   await user7.waitEnd();
   t.is(JSON.parse((await user7.next('connect-close')).data).reason, 'shutdown');
   t.is(code, 0);
+});
+
+test('the example as a cluster: an admin send on node 1 reaches a user on node 2', async (t) => {
+  const ports = [await freePort(), await freePort(), await freePort(), await freePort()];
+  // hr uses the given port, hunter the next one: reserve pairs.
+  const internal = [ports[0]!, ports[2]!];
+  const peers = internal.map((p) => `127.0.0.1:${p}`).join(',');
+  const env = (i: number) => ({ SSE_CLUSTER_SECRET: SECRET, SSE_DISCOVERY: 'static', SSE_PEERS: peers, SSE_NODE_PORT: String(internal[i]) });
+  const node1 = await startExample(t, env(0));
+  const node2 = await startExample(t, env(1));
+  const user7 = await RawStream.open(t, `${node2.origin}/sse/hr/connect?access-token=7`);
+  t.true(JSON.parse(user7.events[0]!.data).enableCluster);
+  let body: unknown;
+  await eventually(async () => {
+    body = (await postJson(`${node1.origin}/api/notify?access-token=admin`, { userId: 7, event: 'bell', data: 'via node 1' })).body;
+    return (body as { count: number }).count === 1;
+  }, 'node 1 reaches node 2');
+  t.is((await user7.next('bell')).data, 'via node 1');
+  const hunter = await RawStream.open(t, `${node2.origin}/sse/hunter/connect?access-token=8`);
+  await eventually(async () => (await postJson(`${node1.origin}/api/notify?access-token=admin`, { system: 'hunter', userId: 8, event: 'x', data: 1 })).body.count === 1, 'hunter cluster');
+  await hunter.next('x');
 });
