@@ -151,7 +151,8 @@ export class Cluster {
     if (lastEventId !== undefined) request.lastEventId = lastEventId;
     if (events !== undefined) request.events = events;
     await Promise.all(
-      this.#transport.peers().map(async (peer) => {
+      // Only nodes with a durable store can own pending messages.
+      this.#transport.peers().filter((peer) => peer.qosTag !== undefined).map(async (peer) => {
         let messages: WireMessage[];
         try {
           messages = (await this.#transport.request(peer.nodeId, request, this.#timeoutMs)) as WireMessage[];
