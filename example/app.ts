@@ -3,7 +3,7 @@ import Koa from 'koa';
 import type { Context } from 'koa';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ssePlugin, type ClusterOptions, type SsePlugin, type SseUser } from '../lib/index.js';
+import { collectMetrics, ssePlugin, type ClusterOptions, type SsePlugin, type SseUser } from '../lib/index.js';
 
 /**
  * The demo app: two systems (`/sse/hr`, `/sse/hunter`), a page at `/`, and `POST /api/notify`.
@@ -85,11 +85,19 @@ export function createExampleApp(options: ExampleOptions = {}): ExampleApp {
   };
   app.use(plugins.hr);
   app.use(plugins.hunter);
+  const metrics = collectMetrics([plugins.hr.hub, plugins.hunter.hub]);
 
   app.use(async (ctx, next) => {
     if (ctx.method === 'GET' && (ctx.path === '/' || ctx.path === '/index.html')) {
       ctx.type = 'html';
       ctx.body = await readFile(new URL('./public/index.html', import.meta.url), 'utf8');
+      return;
+    }
+    if (ctx.method === 'GET' && ctx.path === '/metrics') {
+      // Prometheus text format. Keep it off the public internet (or behind auth) in a real app.
+      const { registry } = await metrics;
+      ctx.type = registry.contentType;
+      ctx.body = await registry.metrics();
       return;
     }
     if (ctx.path === '/api/notify') {

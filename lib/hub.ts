@@ -64,6 +64,8 @@ export interface HubEvents {
   'peer-down': [nodeId: string];
   /** A peer failed one operation (timeout, refusal): that operation's result is partial. */
   'peer-error': [info: { nodeId: string; operation: string; error: unknown }];
+  /** One request to a peer finished (for metrics): how long it took and whether it succeeded. */
+  'peer-rpc': [info: { nodeId: string; operation: string; ms: number; ok: boolean }];
   /** A listener of the hub threw; the plugin forwards these to `app.emit('error')`. */
   error: [error: unknown];
 }
@@ -90,8 +92,24 @@ const STREAM_HEADERS = {
  * {@link createHub}. Every method returns a Promise so that code keeps working unchanged
  * once the hub is clustered and answers come from other nodes.
  */
+/** Running totals of a hub, for metrics. Local to this node. */
+export interface HubStats {
+  /** Events written to connections by sends (one per connection reached). */
+  eventsSent: number;
+  /** Targeted connections a send could not write to (closed, or just closed as slow). */
+  eventsFailed: number;
+  /** Bytes of those events. */
+  bytesSent: number;
+  connects: number;
+  disconnects: number;
+  /** Connections closed for not reading (write buffer over `writeBufferLimit`). */
+  slowCloses: number;
+}
+
 export class Hub extends EventEmitter<HubEvents> {
   readonly options: ResolvedHubOptions;
+  /** Running totals since the hub was created (this node only). */
+  readonly stats: HubStats = { eventsSent: 0, eventsFailed: 0, bytesSent: 0, connects: 0, disconnects: 0, slowCloses: 0 };
   readonly #qos: Qos | undefined;
   readonly #cluster: Cluster | undefined;
   readonly #ready: Promise<void>;
@@ -194,6 +212,7 @@ export class Hub extends EventEmitter<HubEvents> {
     init.res.writeHead(200, STREAM_HEADERS);
     init.res.on('close', () => conn._lost());
 
+    this.stats.connects++;
     this.#byId.set(conn.id, conn);
     this.#byUser.add(conn.userId, conn);
     this.#byToken.add(conn.accessToken, conn);
@@ -240,6 +259,8 @@ export class Hub extends EventEmitter<HubEvents> {
   _remove(conn: Connection, reason: CloseReason): void {
     if (this.#byId.get(conn.id) !== conn) return;
     this.#byId.delete(conn.id);
+    this.stats.disconnects++;
+    if (reason === 'slow') this.stats.slowCloses++;
     this.#byUser.delete(conn.userId, conn);
     this.#byToken.delete(conn.accessToken, conn);
     this.#byTenant.delete(conn.tenantId, conn);
@@ -371,7 +392,7 @@ export class Hub extends EventEmitter<HubEvents> {
   }
 
   /** @internal Emits a cluster event. */
-  _emitCluster<K extends 'peer-up' | 'peer-down' | 'peer-error'>(event: K, ...args: HubEvents[K]): void {
+  _emitCluster<K extends 'peer-up' | 'peer-down' | 'peer-error' | 'peer-rpc'>(event: K, ...args: HubEvents[K]): void {
     this.#emitSafe(event, ...args);
   }
 
@@ -385,12 +406,20 @@ export class Hub extends EventEmitter<HubEvents> {
 
   #deliver(targets: Iterable<Connection>, frame: Buffer, event: string, listening: boolean, onWritten?: (conn: Connection) => void): number {
     let count = 0;
+    let failed = 0;
     for (const conn of targets) {
       if (listening && !conn.listeners.has(event)) continue;
-      if (!conn.write(frame)) continue;
+      if (!conn.write(frame)) {
+        failed++;
+        continue;
+      }
       count++;
       onWritten?.(conn);
     }
+    const stats = this.stats;
+    stats.eventsSent += count;
+    stats.eventsFailed += failed;
+    stats.bytesSent += count * frame.length;
     return count;
   }
 

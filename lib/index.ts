@@ -4,6 +4,9 @@
 export { ssePlugin } from './plugin.js';
 export type { SsePlugin } from './plugin.js';
 export { Hub, createHub } from './hub.js';
+export type { HubStats } from './hub.js';
+export { collectMetrics } from './metrics.js';
+export type { MetricsOptions, SseMetrics } from './metrics.js';
 export type {
   SendOptions,
   DisconnectOptions,

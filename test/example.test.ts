@@ -67,6 +67,10 @@ test('the example: a user receives what the admin sends; non-admins are refused;
   t.is(byCookie.status, 200);
   t.deepEqual((await postJson(`${origin}/api/notify?access-token=admin`, { tenantId: 1, event: 'x', data: 1 })).body, { count: 1 });
 
+  const metrics = await (await fetch(`${origin}/metrics`)).text();
+  t.regex(metrics, /^sse_connections\{hub="hr",node="[^"]+"\} [1-9]/m);
+  t.regex(metrics, /^sse_events_sent_total\{hub="hunter",node="[^"]+"\} 1$/m);
+
   // Durable: sent while user 9 is offline, delivered with its id when they connect.
   const durable = await postJson(`${origin}/api/notify?access-token=admin`, { userId: 9, event: 'offer', data: { id: 1 }, qos: true });
   t.is(durable.status, 200);

@@ -179,10 +179,13 @@ export class Cluster {
     const failed: string[] = [];
     await Promise.all(
       peers.map(async (peer) => {
+        const started = performance.now();
         try {
           values.push((await this.#transport.request(peer.nodeId, request, this.#timeoutMs)) as T);
+          this.#hub._emitCluster('peer-rpc', { nodeId: peer.nodeId, operation: request.type, ms: performance.now() - started, ok: true });
         } catch (err) {
           failed.push(peer.nodeId);
+          this.#hub._emitCluster('peer-rpc', { nodeId: peer.nodeId, operation: request.type, ms: performance.now() - started, ok: false });
           this.#hub._emitCluster('peer-error', { nodeId: peer.nodeId, operation: request.type, error: err });
         }
       }),
