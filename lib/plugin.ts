@@ -12,6 +12,7 @@ import { disconnect } from './routes/disconnect.js';
 import type { Endpoint, EndpointEnv, EndpointOptions } from './routes/endpoint.js';
 import { addListener, removeListener } from './routes/listeners.js';
 import { message, upload } from './routes/requests.js';
+import { script } from './routes/script.js';
 import { connect } from './routes/stream.js';
 
 /** The middleware returned by {@link ssePlugin}, with its hub attached. */
@@ -34,6 +35,8 @@ declare module 'koa' {
 }
 
 const ROUTES: Record<string, Record<string, Endpoint>> = {
+  '/': { GET: script, HEAD: script },
+  '/sse.js': { GET: script, HEAD: script },
   '/connect': { GET: connect, POST: connect },
   '/connect/addListener.do': { POST: addListener },
   '/connect/removeListener.do': { POST: removeListener },

@@ -1,0 +1,30 @@
+import type { SseListenerInput } from './listeners.js';
+import type { SseOptions } from './options.js';
+import Sse, { type SseConnection } from './sse.js';
+
+/**
+ * Connects to the system at `url` with these listeners and resolves once connected
+ * (`connect-finish` received). In a hidden tab that is when the tab is first shown.
+ *
+ * @param url the plugin's base path, e.g. `/sse/hr`
+ * @param listeners listeners by event name (see {@link SseOptions.eventListeners})
+ * @param query extra parameters on every request, e.g. `{ 'access-token': token }`
+ * @param options any other {@link SseOptions}
+ *
+ * @example
+ * const { sseEventListener } = await import('/sse/hr/sse.js');
+ * const conn = await sseEventListener('/sse/hr', { bell: (e) => show(JSON.parse(e.data)) });
+ * await conn.send('read-all', { ids: [1, 2] });
+ */
+export function sseEventListener(
+  url: string,
+  listeners: SseListenerInput | readonly string[] = {},
+  query?: SseOptions['query'],
+  options: Omit<SseOptions, 'url' | 'eventListeners' | 'query'> = {},
+): Promise<SseConnection> {
+  try {
+    return new Sse({ ...options, url, eventListeners: listeners, query }).ready();
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}

@@ -1,0 +1,157 @@
+import { Backoff } from './backoff.js';
+import { SseClientError, isNetworkError, isUnknownConnection } from './errors.js';
+import { Outbox, PendingCall } from './outbox.js';
+
+/** What the pipeline needs from the client that owns it. */
+export interface PipelineHost {
+  /** The connection requests go over, or undefined while not connected. */
+  connectionId(): string | undefined;
+  /** The server no longer knows `connectionId`: the connection is gone, whatever the stream shows. */
+  connectionLost(connectionId: string, error: unknown): void;
+  /** The number of pending calls changed (a hidden tab may open or close its stream). */
+  changed(): void;
+  /** An attempt failed and will be retried (for diagnostics). */
+  failed(error: unknown): void;
+}
+
+/** Limits of the pipeline, read on use (options can change). */
+export interface PipelineLimits {
+  maxQueueSize(): number;
+  queueTimeout(): number;
+  /** Backoff of retries after a network failure. */
+  retryBase(): number;
+  retryMax(): number;
+}
+
+/**
+ * The browser-to-server requests of one client (`send`, `upload`, listener changes). While
+ * connected and idle a call goes out at once; otherwise it waits in the bounded outbox and is
+ * sent after the next connect, one at a time in call order. A call that did not reach the
+ * server (network failure, or a connection the server forgot) goes back to its place and is
+ * retried; any answer, success or error, settles it. Every call settles: answered, rejected,
+ * timed out in the queue, refused when the queue is full, or rejected by {@link stop}.
+ */
+export class RequestPipeline {
+  readonly #outbox: Outbox;
+  readonly #retryBackoff: Backoff;
+  readonly #abort = new AbortController();
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #inflight = 0;
+  #draining = false;
+  #seq = 0;
+
+  constructor(
+    private readonly host: PipelineHost,
+    private readonly limits: PipelineLimits,
+  ) {
+    this.#outbox = new Outbox(() => limits.maxQueueSize());
+    this.#retryBackoff = new Backoff(() => limits.retryBase(), () => limits.retryMax());
+  }
+
+  /** Calls waiting or in flight. */
+  get pending(): number {
+    return this.#outbox.size + this.#inflight;
+  }
+
+  /**
+   * Makes a call: `run` performs the HTTP request over the given connection. Resolves or
+   * rejects with the answer.
+   */
+  submit(run: PendingCall['run']): Promise<unknown> {
+    if (this.#abort.signal.aborted) return Promise.reject(this.#abort.signal.reason);
+    return new Promise((resolve, reject) => {
+      const call = new PendingCall(++this.#seq, this.limits.queueTimeout(), run, resolve, reject);
+      const idle = this.#outbox.size === 0 && !this.#draining && this.#retryTimer === undefined;
+      if (idle && this.host.connectionId() !== undefined) {
+        void this.#execute(call);
+        return;
+      }
+      if (!this.#outbox.push(call)) {
+        call.reject(new SseClientError('ERR_SSE_QUEUE_FULL', `Not connected and ${this.limits.maxQueueSize()} requests are already waiting`));
+        return;
+      }
+      this.host.changed();
+      void this.drain();
+    });
+  }
+
+  /** Sends the waiting calls, oldest first, one at a time (so the server gets them in call order). */
+  async drain(): Promise<void> {
+    if (this.#draining) return;
+    this.#draining = true;
+    try {
+      while (this.#retryTimer === undefined && this.host.connectionId() !== undefined) {
+        const call = this.#outbox.shift();
+        if (call === undefined) break;
+        if (!(await this.#execute(call))) break;
+      }
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  /** A new connection: retry at once, with the backoff from the start. */
+  connected(): void {
+    this.#retryBackoff.reset();
+    this.#clearRetryTimer();
+    void this.drain();
+  }
+
+  /** The network is back: skip the rest of the retry backoff. */
+  retryNow(): void {
+    if (this.#retryTimer === undefined) return;
+    this.#clearRetryTimer();
+    void this.drain();
+  }
+
+  /** Rejects the waiting calls (not those in flight). */
+  rejectWaiting(reason: unknown): void {
+    this.#outbox.rejectAll(reason);
+  }
+
+  /** For good: aborts the calls in flight, rejects the waiting ones and refuses new ones, all with `reason`. */
+  stop(reason: unknown): void {
+    this.#clearRetryTimer();
+    this.#abort.abort(reason);
+    this.#outbox.rejectAll(reason);
+  }
+
+  /** One attempt. Resolves false if the call went back to the outbox. */
+  async #execute(call: PendingCall): Promise<boolean> {
+    const connectionId = this.host.connectionId()!;
+    this.#inflight++;
+    try {
+      call.resolve(await call.run(connectionId, this.#abort.signal));
+      this.#retryBackoff.reset();
+      return true;
+    } catch (err) {
+      const notDelivered = isNetworkError(err) || isUnknownConnection(err);
+      if (!notDelivered || this.#abort.signal.aborted) {
+        call.reject(err);
+        return true;
+      }
+      this.host.failed(err);
+      this.#outbox.requeue(call);
+      if (isNetworkError(err)) this.#scheduleRetry();
+      else this.host.connectionLost(connectionId, err);
+      return false;
+    } finally {
+      this.#inflight--;
+      this.host.changed();
+    }
+  }
+
+  #scheduleRetry(): void {
+    if (this.#retryTimer !== undefined || this.#abort.signal.aborted) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      void this.drain();
+    }, this.#retryBackoff.next());
+  }
+
+  #clearRetryTimer(): void {
+    if (this.#retryTimer === undefined) return;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+  }
+}
