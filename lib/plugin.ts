@@ -7,7 +7,7 @@ import { positive } from './options.js';
 import { isRegistered, registerHub } from './registry.js';
 import { defaultWrapOkResponse, sendError } from './response.js';
 import { ack } from './routes/ack.js';
-import { connections, defaultRedactUser, repositoryMessages, users } from './routes/admin.js';
+import { connections, defaultRedactUser, kick, repositoryMessages, stats, users } from './routes/admin.js';
 import { disconnect } from './routes/disconnect.js';
 import type { Endpoint, EndpointEnv, EndpointOptions } from './routes/endpoint.js';
 import { addListener, removeListener } from './routes/listeners.js';
@@ -45,6 +45,8 @@ const ROUTES: Record<string, Record<string, Endpoint>> = {
   '/connect/connections.json': { GET: connections },
   '/connect/ack.do': { POST: ack },
   '/connect/repositoryMessages.json': { GET: repositoryMessages },
+  '/connect/stats.json': { GET: stats },
+  '/connect/kick.do': { POST: kick },
 };
 const MESSAGE_PREFIX = '/connect/message/';
 const UPLOAD_PREFIX = '/connect/upload/';

@@ -3,7 +3,7 @@
 import test, { type ExecutionContext } from 'ava';
 import type { Context } from 'koa';
 import type { SseUser } from '../lib/index.js';
-import { startPlugin, tokenUser } from './helpers/server.js';
+import { getJson, postJson, startPlugin, tokenUser } from './helpers/server.js';
 import { RawStream } from './helpers/stream.js';
 
 interface Reply {
@@ -258,4 +258,23 @@ test('a custom redactUser decides what admin listings show', async (t) => {
   const connections = pageOf(t, await get(`${base}/connect/connections.json?access-token=admin`));
   t.deepEqual(connections.list[0].user, { who: '#7' });
   t.false(JSON.stringify(connections).includes('do-not-leak'));
+});
+
+test('stats.json and kick.do are for admins; kick closes the connection with reason kick', async (t) => {
+  const { base, plugin } = await startPlugin(t, { qos: { file: ':memory:' } });
+  const s = await RawStream.open(t, `${base}/connect?access-token=7`);
+  await RawStream.open(t, `${base}/connect?access-token=8`);
+  await plugin.hub.sendAll('x', 1);
+  const stats = await getJson(`${base}/connect/stats.json?access-token=admin`);
+  t.is(stats.status, 200);
+  t.like(stats.body.data, { name: 'test', users: 2, connections: 2, partial: false, qos: { pending: 0 }, cluster: null });
+  t.like(stats.body.data.local, { connections: 2, eventsSent: 2, connects: 2 });
+  t.is((await getJson(`${base}/connect/stats.json?access-token=7`)).status, 403);
+  t.is((await postJson(`${base}/connect/kick.do?access-token=7`, { connectionId: s.connectionId })).status, 403);
+  t.is((await postJson(`${base}/connect/kick.do?access-token=admin`, {})).status, 400);
+  const kicked = await postJson(`${base}/connect/kick.do?access-token=admin`, { connectionId: s.connectionId });
+  t.deepEqual(kicked.body.data, { closed: 1 });
+  await s.waitEnd();
+  t.like(JSON.parse((await s.next('connect-close')).data), { reason: 'kick', reconnect: false });
+  t.deepEqual((await postJson(`${base}/connect/kick.do?access-token=admin`, { userId: 8 })).body.data, { closed: 1 });
 });

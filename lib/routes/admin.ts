@@ -3,6 +3,7 @@ import { hashToken, type ConnectionInfo } from '../connection.js';
 import { SseBadRequestError, SseNotFoundError } from '../errors.js';
 import type { StoreFilter } from '../qos/store.js';
 import type { SseUser } from '../user.js';
+import { readJsonObject } from './body.js';
 import { ok, requireAdmin, type Endpoint } from './endpoint.js';
 
 /** One page of an admin listing. `pageNum` is 1-based. */
@@ -72,6 +73,46 @@ export const repositoryMessages: Endpoint = async (ctx, env) => {
     targets: targets.map((t) => (t.kind === 'token' ? { kind: t.kind, keyHash: hashToken(t.key) } : t)),
   }));
   ok(ctx, env, { pageNum, pageSize, total, list } satisfies Page<unknown>);
+};
+
+/**
+ * `GET {base}/connect/stats.json`: live figures for the dashboard: cluster-wide counts,
+ * this node's running totals (`hub.stats`), durable queue depth and the cluster's peers.
+ */
+export const stats: Endpoint = async (ctx, env) => {
+  await requireAdmin(ctx, env);
+  const hub = env.hub;
+  const [users, connections] = await Promise.all([hub.queryDetailed('userIds'), hub.queryDetailed('connectionCount')]);
+  ok(ctx, env, {
+    name: hub.name,
+    time: Date.now(),
+    users: (users.value as string[]).length,
+    connections: connections.value as number,
+    partial: users.partial || connections.partial,
+    local: { connections: [...hub.connections()].length, ...hub.stats },
+    qos: hub.hasQos ? { pending: hub.qos.pendingCount() } : null,
+    cluster: hub.cluster === undefined ? null : { nodeId: hub.cluster.nodeId, peers: hub.cluster.peers() },
+  });
+};
+
+/**
+ * `POST {base}/connect/kick.do` with `{connectionId}` or `{userId}` (admin): closes the
+ * connection(s), anywhere in the cluster, with `connect-close {reason: 'kick'}`;
+ * `reconnect` (default false) says whether the client may come back by itself.
+ */
+export const kick: Endpoint = async (ctx, env) => {
+  await requireAdmin(ctx, env);
+  const body = await readJsonObject(ctx, env.options.jsonLimit);
+  const reconnect = body.reconnect === true;
+  let closed: number;
+  if (typeof body.connectionId === 'string' && body.connectionId !== '') {
+    closed = await env.hub.disconnectByConnectionId(body.connectionId, { reconnect });
+  } else if ((typeof body.userId === 'string' && body.userId !== '') || typeof body.userId === 'number') {
+    closed = await env.hub.disconnectByUserId(body.userId, { reconnect });
+  } else {
+    throw new SseBadRequestError('connectionId or userId is required');
+  }
+  ok(ctx, env, { closed });
 };
 
 /** The default admin view of a user: never its token or other fields. */
