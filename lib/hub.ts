@@ -732,14 +732,20 @@ export class Hub extends EventEmitter<HubEvents> {
   }
 
   /**
-   * Closes every stream with `reason: 'shutdown', reconnect: true` (clients come back, to
-   * another node if there is one) and refuses new ones.
+   * Graceful shutdown: refuses new streams; tells every client `connect-close {reason:
+   * 'shutdown', reconnect: true}` with a random `retry:` (so that they come back spread over
+   * `reconnectTimeMs`, to another node if there is one); waits up to `drainMs` for those last
+   * frames to be written; leaves the cluster (mDNS goodbye); commits and closes the durable
+   * store. A send accepted before `close` was called is committed, never lost.
    */
-  async close(): Promise<void> {
+  async close(options: { drainMs?: number } = {}): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const conn of [...this.#byId.values()]) conn.close('shutdown', true);
+    const conns = [...this.#byId.values()];
+    const spread = this.options.reconnectTimeMs;
+    for (const conn of conns) conn.close('shutdown', true, Math.round(250 + Math.random() * spread));
     this.#stopTimer();
+    await Promise.all(conns.map((conn) => conn._ended(options.drainMs ?? 2000)));
     await this.#cluster?.close();
     this.#qos?.close();
   }

@@ -8,6 +8,7 @@ import { isRegistered, registerHub } from './registry.js';
 import { defaultWrapOkResponse, sendError } from './response.js';
 import { ack } from './routes/ack.js';
 import { connections, defaultRedactUser, kick, repositoryMessages, stats, users } from './routes/admin.js';
+import { dashboard } from './routes/dashboard.js';
 import { disconnect } from './routes/disconnect.js';
 import type { Endpoint, EndpointEnv, EndpointOptions } from './routes/endpoint.js';
 import { addListener, removeListener } from './routes/listeners.js';
@@ -21,8 +22,8 @@ export interface SsePlugin extends Koa.Middleware {
   readonly hub: Hub;
   /** The normalized base path, e.g. `/sse/hr`. */
   readonly basePath: string;
-  /** Closes every stream (clients are told to reconnect) and refuses new ones. */
-  close(): Promise<void>;
+  /** Graceful shutdown (see {@link Hub.close}): clients are told to reconnect, the cluster is left, the store closed. */
+  close(options?: { drainMs?: number }): Promise<void>;
 }
 
 declare module 'koa' {
@@ -47,6 +48,7 @@ const ROUTES: Record<string, Record<string, Endpoint>> = {
   '/connect/repositoryMessages.json': { GET: repositoryMessages },
   '/connect/stats.json': { GET: stats },
   '/connect/kick.do': { POST: kick },
+  '/dashboard': { GET: dashboard },
 };
 const MESSAGE_PREFIX = '/connect/message/';
 const UPLOAD_PREFIX = '/connect/upload/';
@@ -108,7 +110,7 @@ export function ssePlugin(basePath: string, options: SsePluginOptions): SsePlugi
   return Object.assign(middleware, {
     hub,
     basePath: base,
-    close: () => hub.close(),
+    close: (closeOptions?: { drainMs?: number }) => hub.close(closeOptions),
   });
 }
 

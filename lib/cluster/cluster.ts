@@ -41,7 +41,17 @@ export class Cluster {
     this.#timeoutMs = options.timeoutMs;
     this.#group = options.group;
     transport.on('error', (err) => hub.reportError(err));
-    transport.on('peer-up', (peer) => hub._emitCluster('peer-up', peer));
+    transport.on('peer-up', (peer) => {
+      hub._emitCluster('peer-up', peer);
+      // A node that (re)joins may hold durable messages for users connected here meanwhile.
+      if (peer.qosTag !== undefined) {
+        for (const conn of hub.connections()) {
+          if (conn.userId !== undefined || conn.accessToken !== undefined) {
+            this.onOpen(conn, undefined, peer.nodeId).catch((err: unknown) => hub.reportError(err));
+          }
+        }
+      }
+    });
     transport.on('peer-down', (nodeId) => hub._emitCluster('peer-down', nodeId));
   }
 
@@ -135,12 +145,12 @@ export class Cluster {
    * A stream opened here: ask every owner of durable messages for what is pending for its
    * user and token (and the retained log after its resume point), and write it.
    */
-  async onOpen(conn: Connection, events?: string[]): Promise<void> {
+  async onOpen(conn: Connection, events?: string[], onlyPeer?: string): Promise<void> {
     const refs: TargetRef[] = [];
     if (conn.userId !== undefined) refs.push({ kind: 'user', key: conn.userId });
     if (conn.accessToken !== undefined) refs.push({ kind: 'token', key: conn.accessToken });
     const logRefs: TargetRef[] = [];
-    const lastEventId = events === undefined ? conn.client.lastEventId : undefined;
+    const lastEventId = events === undefined && onlyPeer === undefined ? conn.client.lastEventId : undefined;
     if (lastEventId !== undefined) {
       logRefs.push({ kind: 'all', key: '' });
       if (conn.tenantId !== undefined) logRefs.push({ kind: 'tenant', key: conn.tenantId });
@@ -152,7 +162,7 @@ export class Cluster {
     if (events !== undefined) request.events = events;
     await Promise.all(
       // Only nodes with a durable store can own pending messages.
-      this.#transport.peers().filter((peer) => peer.qosTag !== undefined).map(async (peer) => {
+      this.#transport.peers().filter((peer) => peer.qosTag !== undefined && (onlyPeer === undefined || peer.nodeId === onlyPeer)).map(async (peer) => {
         let messages: WireMessage[];
         try {
           messages = (await this.#transport.request(peer.nodeId, request, this.#timeoutMs)) as WireMessage[];
