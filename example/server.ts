@@ -1,20 +1,25 @@
 import type { Server } from 'node:http';
+import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
 import { createExampleApp } from './app.js';
+import { localhostCertificate } from './certificate.js';
 
 /**
  * Starts the demo: `npm start`. Env: PORT (default 3000), HOST (default 127.0.0.1).
- * Single node, no cluster.
+ * Single node, no cluster. HTTP2=1: HTTPS with HTTP/2 (HTTP/1.1 too), with a self-signed
+ * certificate for localhost and 127.0.0.1 made on first run and kept in `<data>/tls/`.
  */
 const { app, plugins } = createExampleApp();
 const port = Number(process.env.PORT ?? 3000);
 const host = process.env.HOST ?? '127.0.0.1';
+const http2 = process.env.HTTP2 === '1';
 
 app.on('error', (err: unknown) => console.error('[app error]', err));
 
-const server: Server = app.listen(port, host, () => {
+const onListening = (): void => {
   const addr = server.address();
   const actual = typeof addr === 'object' && addr ? addr.port : port;
-  console.log(`koa-sse-server example listening on http://${host}:${actual}/`);
+  console.log(`koa-sse-server example listening on ${http2 ? 'https' : 'http'}://${host}:${actual}/`);
   const cluster = plugins.hr.hub.cluster;
   if (cluster) {
     void plugins.hr.hub.ready().then(() => {
@@ -23,7 +28,37 @@ const server: Server = app.listen(port, host, () => {
     plugins.hr.hub.on('peer-up', (peer) => console.log(`peer up: ${peer.nodeId}`));
     plugins.hr.hub.on('peer-down', (nodeId) => console.log(`peer down: ${nodeId}`));
   }
-});
+};
+
+/** HTTP2 mode: the open HTTP/2 sessions and TLS sockets, ended at shutdown (an HTTP/2 server has no closeAllConnections). */
+const h2Sessions = new Set<ServerHttp2Session>();
+const tlsSockets = new Set<TLSSocket>();
+
+/** Ends HTTP/2 sessions gracefully (GOAWAY once their last frames are out) and HTTP/1.1 sockets; destroys what is left after 2 s. */
+function closeHttp2Connections(): void {
+  for (const session of h2Sessions) session.close();
+  for (const socket of tlsSockets) if (socket.alpnProtocol !== 'h2') socket.end();
+  setTimeout(() => {
+    for (const socket of tlsSockets) socket.destroy();
+  }, 2000).unref();
+}
+
+async function listenHttp2(): Promise<Http2SecureServer> {
+  const { key, cert, file, created } = await localhostCertificate(process.env.SSE_DATA_DIR ?? './data');
+  console.log(`${created ? 'made a self-signed certificate' : 'self-signed certificate'} for localhost and 127.0.0.1: ${file}`);
+  const secure = createSecureServer({ allowHTTP1: true, key, cert }, app.callback());
+  secure.on('session', (session: ServerHttp2Session) => {
+    h2Sessions.add(session);
+    session.once('close', () => h2Sessions.delete(session));
+  });
+  secure.on('secureConnection', (socket: TLSSocket) => {
+    tlsSockets.add(socket);
+    socket.once('close', () => tlsSockets.delete(socket));
+  });
+  return secure.listen(port, host, onListening);
+}
+
+const server: Server | Http2SecureServer = http2 ? await listenHttp2() : app.listen(port, host, onListening);
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
@@ -32,7 +67,8 @@ async function shutdown(signal: string): Promise<void> {
   console.log(`${signal}: closing streams (clients are told to reconnect)`);
   await Promise.all([plugins.hr.close(), plugins.hunter.close()]);
   server.close();
-  server.closeAllConnections();
+  if ('closeAllConnections' in server) server.closeAllConnections();
+  else closeHttp2Connections();
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 process.on('SIGINT', () => void shutdown('SIGINT'));
