@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { ClientInfo } from './client-info.js';
 import { encodeFrame } from './frame.js';
 import type { Hub } from './hub.js';
@@ -45,6 +46,59 @@ export interface ConnectionInfo {
   attributes: Record<string, unknown>;
 }
 
+// ---- the write path ---------------------------------------------------------------------
+// An HTTP/1.1 stream is chunked: `res.write(frame)` makes Node write four pieces per call
+// (the length in hex, CRLF, the frame, CRLF), each a buffered socket write, and allocate the
+// hex string, for every recipient. Once the head is on the wire the stream writes the whole
+// chunk itself instead: the same bytes, framed once per frame (a broadcast writes one Buffer to
+// every socket), one socket write per recipient. Sockets written in one tick are corked and
+// uncorked together in one nextTick, so a burst of events leaves as one writev per socket.
+
+/** Sockets corked by a write in this tick; uncorked together at the next tick. */
+let corked: Socket[] = [];
+let flushScheduled = false;
+/** The last frame written in this tick and its HTTP/1.1 chunk (a broadcast frames it once). */
+let chunkFrame: Buffer | undefined;
+let chunkBytes: Buffer | undefined;
+
+function flushCorked(): void {
+  const list = corked;
+  corked = [];
+  flushScheduled = false;
+  // The chunk cache lives for one tick only: a caller may reuse a Buffer once it was flushed.
+  chunkFrame = chunkBytes = undefined;
+  for (let i = 0; i < list.length; i++) list[i]!.uncork();
+}
+
+function scheduleFlush(): void {
+  if (flushScheduled) return;
+  flushScheduled = true;
+  process.nextTick(flushCorked);
+}
+
+/** `<hex length>\r\n<frame>\r\n`: one HTTP/1.1 chunk. */
+function chunkOf(frame: Buffer): Buffer {
+  if (frame === chunkFrame) return chunkBytes!;
+  const hex = frame.length.toString(16);
+  const out = Buffer.allocUnsafe(hex.length + frame.length + 4);
+  let at = out.write(hex, 0, 'latin1');
+  out[at++] = 13;
+  out[at++] = 10;
+  at += frame.copy(out, at);
+  out[at++] = 13;
+  out[at] = 10;
+  chunkFrame = frame;
+  chunkBytes = out;
+  scheduleFlush();
+  return out;
+}
+
+/** Node's private fields that tell whether a chunked response may be written to its socket directly. */
+interface Http1Response {
+  _headerSent?: boolean;
+  outputData?: unknown[];
+}
+
 /**
  * One open SSE response. Created by the hub, never directly. Holds what the client said about
  * itself and counters; the write path ({@link Connection.write}) is the hot path of every send.
@@ -62,8 +116,6 @@ export class Connection {
   readonly createdAt: number;
   /** When the server will close the stream with `reason: 'expired'` (ms since epoch). */
   readonly expiresAt: number;
-  /** Application attributes: connect parameters the library does not know, plus your own. */
-  readonly attributes = new Map<string, unknown>();
   /** Events currently listened to (the `listening` send option matches against it). */
   readonly listeners: Set<string>;
   eventsWritten = 0;
@@ -77,6 +129,10 @@ export class Connection {
   readonly #res: ServerResponse;
   readonly #hub: Hub;
   readonly #limit: number;
+  /** Created on first use: most connections never get an attribute. */
+  #attributes: Map<string, unknown> | undefined;
+  /** The socket, once the head is sent and chunks may be written to it directly (HTTP/1.1). */
+  #socket: Socket | undefined;
 
   /** @internal */
   constructor(init: {
@@ -107,7 +163,12 @@ export class Connection {
     this.createdAt = Date.now();
     this.expiresAt = init.expiresAt;
     this.#limit = init.writeBufferLimit;
-    for (const [k, v] of Object.entries(init.client.attributes)) this.attributes.set(k, v);
+    for (const k in init.client.attributes) this.attributes.set(k, init.client.attributes[k]);
+  }
+
+  /** Application attributes: connect parameters the library does not know, plus your own. */
+  get attributes(): Map<string, unknown> {
+    return (this.#attributes ??= new Map());
   }
 
   get closed(): boolean {
@@ -129,27 +190,66 @@ export class Connection {
    */
   write(frame: Buffer, events = 1): boolean {
     if (this.#closed) return false;
-    this.#res.write(frame);
+    const socket = this.#socket ?? this.#directSocket();
+    if (socket === undefined) {
+      this.#res.write(frame);
+    } else if (!socket.writable) {
+      return false; // ended or destroyed under us (client left); 'close' is on its way
+    } else if (frame.length > 0) {
+      if (!socket.writableCorked) {
+        socket.cork();
+        corked.push(socket);
+        scheduleFlush();
+      }
+      socket.write(chunkOf(frame));
+    }
     this.eventsWritten += events;
-    if (this.#res.writableLength > this.#limit) {
+    if ((socket ?? this.#res).writableLength > this.#limit) {
       this.close('slow');
       return false;
     }
     return true;
   }
 
+  /**
+   * The socket, if chunks may go to it directly: HTTP/1.1 chunked response, head already on the
+   * wire, nothing of it still queued in the response, socket assigned to it. Otherwise (HTTP/2,
+   * HTTP/1.0, before the first write) writes go through `res.write`.
+   */
+  #directSocket(): Socket | undefined {
+    const res = this.#res as ServerResponse & Http1Response;
+    const socket = res.socket as (Socket & { _httpMessage?: unknown }) | null;
+    if (
+      socket !== null &&
+      res._headerSent === true &&
+      res.chunkedEncoding === true &&
+      Array.isArray(res.outputData) &&
+      res.outputData.length === 0 &&
+      socket._httpMessage === res &&
+      !res.writableEnded
+    ) {
+      this.#socket = socket;
+      return socket;
+    }
+    return undefined;
+  }
+
   /** Resolves once everything written has been taken by the kernel, or the connection closed. */
   whenDrained(): Promise<void> {
     const res = this.#res;
     if (this.#closed || res.writableLength === 0) return Promise.resolve();
+    const socket = this.#socket;
     return new Promise((resolve) => {
       const done = (): void => {
         res.off('drain', done);
         res.off('close', done);
+        socket?.off('drain', done);
         resolve();
       };
       res.on('drain', done);
       res.on('close', done);
+      // Direct writes make the socket, not the response, emit 'drain'.
+      socket?.on('drain', done);
     });
   }
 
@@ -162,25 +262,45 @@ export class Connection {
    * Ends the stream. Unless the client left or is too slow to read it, the client is told
    * why in a `connect-close` frame and whether it should come back by itself.
    */
-  close(reason: CloseReason = 'kick', reconnect = reason !== 'kick' && reason !== 'evicted'): void {
+  close(reason: CloseReason = 'kick', reconnect = reason !== 'kick' && reason !== 'evicted', retryMs?: number): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#closeReason = reason;
+    this.#socket = undefined;
     const res = this.#res;
     if (reason === 'slow' || reason === 'error') {
       res.destroy();
     } else if (reason === 'client') {
       res.end();
     } else {
-      res.end(encodeFrame({ event: 'connect-close', data: { connectionId: this.id, reason, reconnect } }));
+      // `retry:` spreads the reconnects of a shutdown over time (the browser waits that long).
+      res.end(encodeFrame({ event: 'connect-close', retry: retryMs, data: { connectionId: this.id, reason, reconnect } }));
     }
     this.#hub._remove(this, reason);
+  }
+
+  /** @internal Resolves once the response is finished and its socket released (or after `ms`). */
+  _ended(ms: number): Promise<void> {
+    const res = this.#res;
+    if (res.writableFinished || res.destroyed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        res.off('finish', done);
+        res.off('close', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      res.on('finish', done);
+      res.on('close', done);
+    });
   }
 
   /** @internal Called when the socket closed under us (client left, network error). */
   _lost(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#socket = undefined;
     this.#closeReason = 'client';
     this.#hub._remove(this, 'client');
   }
@@ -199,7 +319,7 @@ export class Connection {
       requests: this.requests,
       uploads: this.uploads,
       bufferedAmount: this.closed ? 0 : this.bufferedAmount,
-      attributes: Object.fromEntries(this.attributes),
+      attributes: this.#attributes === undefined ? {} : Object.fromEntries(this.#attributes),
     };
     const optional = {
       userId: this.userId,

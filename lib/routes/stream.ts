@@ -1,3 +1,5 @@
+import type { EventEmitter } from 'node:events';
+import type { ServerResponse } from 'node:http';
 import { parseClientInfo } from '../client-info.js';
 import { readJsonObject } from './body.js';
 import { requireUser, type Endpoint } from './endpoint.js';
@@ -20,4 +22,34 @@ export const connect: Endpoint = async (ctx, env) => {
   });
   // The hub owns the response from here on: Koa must not write or compress it.
   ctx.respond = false;
+  releaseKoaContext(ctx.res);
 };
+
+/**
+ * Koa waits for the end of every response to report errors (`onFinished(res, onerror)`): that
+ * closure keeps the whole Koa context alive, and on-finished keeps four listeners (ee-first's
+ * `onevent`) on the response and its socket. For a stream that lasts minutes that is a few KB
+ * per connection for nothing: the hub handles the stream's end, and a client that goes away
+ * is not an error. So when Koa's handler is the only one waiting (no other middleware uses
+ * on-finished on this response), it is detached. A later `onFinished(res, fn)` still works:
+ * it finds no pending listener and attaches afresh. The URL that Koa (parseurl) parsed and
+ * cached on the request goes too; it is parsed again if anyone asks.
+ */
+function releaseKoaContext(res: ServerResponse): void {
+  const req = res.req as (ServerResponse['req'] & { _parsedUrl?: unknown }) | undefined;
+  if (req?._parsedUrl !== undefined) req._parsedUrl = undefined;
+  const r = res as ServerResponse & { __onFinished?: { queue?: unknown[] | null } | null };
+  const waiting = r.__onFinished;
+  if (!Array.isArray(waiting?.queue) || waiting.queue.length !== 1) return;
+  waiting.queue = null;
+  r.__onFinished = null;
+  const detach = (emitter: EventEmitter | null, events: string[]): void => {
+    for (const event of events) {
+      for (const fn of emitter?.listeners(event) ?? []) {
+        if (fn.name === 'onevent') emitter!.removeListener(event, fn as (...args: unknown[]) => void);
+      }
+    }
+  };
+  detach(res, ['end', 'finish']);
+  detach(res.socket, ['error', 'close']);
+}

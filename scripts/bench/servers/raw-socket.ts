@@ -1,0 +1,68 @@
+// (b') A hand-tuned raw node:http server, for reference: the same head and frames as raw.ts,
+// but each event is framed once as an HTTP/1.1 chunk and written straight to every socket
+// (corked for the tick) -- what koa-sse-server's write path does, with nothing else around it.
+import { createServer, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { runServer } from './harness.js';
+
+const HEADERS = {
+  'Content-Type': 'text/event-stream; charset=utf-8',
+  'Cache-Control': 'no-cache, no-transform',
+  'X-Accel-Buffering': 'no',
+};
+const all = new Set<Socket>();
+const byUser = new Map<string, Socket>();
+let corked: Socket[] = [];
+
+function chunk(event: string, data: object): Buffer {
+  const frame = Buffer.from(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  return Buffer.concat([Buffer.from(`${frame.length.toString(16)}\r\n`), frame, Buffer.from('\r\n')]);
+}
+
+function write(socket: Socket, buf: Buffer): void {
+  if (!socket.writableCorked) {
+    if (corked.length === 0) {
+      process.nextTick(() => {
+        const list = corked;
+        corked = [];
+        for (const s of list) s.uncork();
+      });
+    }
+    socket.cork();
+    corked.push(socket);
+  }
+  socket.write(buf);
+}
+
+const server = createServer((req, res: ServerResponse) => {
+  const url = new URL(req.url ?? '/', 'http://x');
+  if (url.pathname !== '/sse/connect') {
+    res.writeHead(404).end();
+    return;
+  }
+  const user = url.searchParams.get('access-token') ?? '';
+  const socket = req.socket;
+  socket.setNoDelay(true);
+  socket.setKeepAlive(true);
+  socket.setTimeout(0);
+  res.writeHead(200, HEADERS);
+  res.write(`event: connect-finish\ndata: ${JSON.stringify({ connectionId: user })}\n\n`);
+  all.add(socket);
+  byUser.set(user, socket);
+  res.on('close', () => {
+    all.delete(socket);
+    if (byUser.get(user) === socket) byUser.delete(user);
+  });
+});
+
+await runServer(server, {
+  broadcast: (event, data) => {
+    const buf = chunk(event, data);
+    for (const socket of all) write(socket, buf);
+  },
+  sendToUser: (userId, event, data) => {
+    const socket = byUser.get(userId);
+    if (socket !== undefined) write(socket, chunk(event, data));
+  },
+  count: () => all.size,
+});

@@ -1,0 +1,183 @@
+// The stream's write path: HTTP/1.1 chunks written straight to the socket (one framed Buffer
+// per event, corked per tick) must put on the wire exactly what res.write would, and handing
+// the response to the hub releases Koa's per-request state without breaking other users of
+// on-finished.
+import test from 'ava';
+import { createRequire } from 'node:module';
+import { connect as tcpConnect } from 'node:net';
+import type { ServerResponse } from 'node:http';
+import type { Connection } from '../lib/index.js';
+import { sleep, startPlugin } from './helpers/server.js';
+
+/** Strictly de-chunks an HTTP/1.1 body; throws on any framing error. */
+function dechunk(body: Buffer): { text: string; ended: boolean } {
+  let at = 0;
+  const parts: Buffer[] = [];
+  for (;;) {
+    const eol = body.indexOf('\r\n', at);
+    if (eol < 0) return { text: Buffer.concat(parts).toString('utf8'), ended: false };
+    const line = body.subarray(at, eol).toString('latin1');
+    if (!/^[0-9a-f]+$/.test(line)) throw new Error(`bad chunk size line ${JSON.stringify(line)}`);
+    const size = parseInt(line, 16);
+    if (size === 0) {
+      if (body.subarray(eol, eol + 4).toString('latin1') !== '\r\n\r\n') throw new Error('bad last chunk');
+      return { text: Buffer.concat(parts).toString('utf8'), ended: true };
+    }
+    const start = eol + 2;
+    if (body.length < start + size + 2) return { text: Buffer.concat(parts).toString('utf8'), ended: false };
+    parts.push(body.subarray(start, start + size));
+    if (body.subarray(start + size, start + size + 2).toString('latin1') !== '\r\n') throw new Error('chunk not followed by CRLF');
+    at = start + size + 2;
+  }
+}
+
+/** Opens a stream over a plain TCP socket and collects the raw response. */
+function rawStream(
+  port: number,
+  path: string,
+): { head: () => string; body: () => { text: string; ended: boolean }; close: () => void; end: () => void; ready: Promise<void> } {
+  const sock = tcpConnect({ host: '127.0.0.1', port });
+  let raw = Buffer.alloc(0);
+  let resolveReady!: () => void;
+  const ready = new Promise<void>((r) => (resolveReady = r));
+  sock.on('connect', () => sock.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n`));
+  sock.on('data', (d: Buffer) => {
+    raw = Buffer.concat([raw, d]);
+    if (raw.includes('connect-finish')) resolveReady();
+  });
+  sock.on('error', () => undefined);
+  const split = (): number => raw.indexOf('\r\n\r\n');
+  return {
+    ready,
+    head: () => raw.subarray(0, split()).toString('latin1'),
+    body: () => dechunk(raw.subarray(split() + 4)),
+    close: () => sock.destroy(),
+    end: () => sock.end(),
+  };
+}
+
+async function until(check: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await sleep(5);
+  }
+}
+
+test('chunks written to the socket are well-framed and in order: bursts, targeted, multi-line, close', async (t) => {
+  const { server, plugin, errors } = await startPlugin(t);
+  const port = (server.address() as { port: number }).port;
+  const a = rawStream(port, '/sse/test/connect?access-token=7');
+  const b = rawStream(port, '/sse/test/connect?access-token=8');
+  t.teardown(() => {
+    a.close();
+    b.close();
+  });
+  await Promise.all([a.ready, b.ready]);
+  t.regex(a.head(), /Transfer-Encoding: chunked/i);
+
+  const hub = plugin.hub;
+  // One tick: a burst of broadcasts and targeted sends, interleaved.
+  void hub.sendAll('one', { n: 1 });
+  void hub.sendByUserId('7', 'only-7', 'for seven');
+  void hub.sendAll('two', 'line 1\nline 2');
+  void hub.sendAll('three', { big: 'é'.repeat(5000) });
+  await sleep(20);
+  // Later ticks, one at a time.
+  t.is(await hub.sendAll('four', 4), 2);
+  t.is(await hub.sendByUserId('8', 'only-8', ''), 1);
+  await hub.disconnectByUserId(['7', '8']);
+  await until(() => a.body().ended && b.body().ended);
+
+  const frames = (text: string): string[] => text.split('\n\n').filter(Boolean).slice(1); // without connect-finish
+  const common = ['event: one\ndata: {"n":1}'];
+  const after = [`event: two\ndata: line 1\ndata: line 2`, `event: three\ndata: {"big":"${'é'.repeat(5000)}"}`, 'event: four\ndata: 4'];
+  const gotA = frames(a.body().text);
+  const gotB = frames(b.body().text);
+  t.deepEqual(gotA.slice(0, -1), [...common, 'event: only-7\ndata: for seven', ...after]);
+  t.deepEqual(gotB.slice(0, -1), [...common, ...after, 'event: only-8\ndata: ']);
+  t.regex(gotA.at(-1)!, /^event: connect-close\ndata: \{"connectionId":"[\w-]+","reason":"kick","reconnect":false\}$/);
+  t.regex(gotB.at(-1)!, /^event: connect-close\n/);
+  t.deepEqual(errors, []);
+});
+
+test('a write from a later tick is not framed with a stale chunk of a reused Buffer', async (t) => {
+  const { server, plugin } = await startPlugin(t);
+  const port = (server.address() as { port: number }).port;
+  const a = rawStream(port, '/sse/test/connect?access-token=7');
+  t.teardown(() => a.close());
+  await a.ready;
+  const conn = [...plugin.hub.connections()][0] as Connection;
+  const frame = Buffer.from('event: x\ndata: AAAA\n\n');
+  conn.write(frame);
+  await sleep(10);
+  frame.write('BBBB', frame.indexOf('AAAA'));
+  conn.write(frame);
+  await until(() => a.body().text.includes('BBBB'));
+  t.true(a.body().text.endsWith('event: x\ndata: AAAA\n\nevent: x\ndata: BBBB\n\n'));
+});
+
+test('the stream releases Koa: no on-finished listeners left, and a client leaving is not an error', async (t) => {
+  let res: ServerResponse | undefined;
+  const { base, plugin, errors } = await startPlugin(t, {}, (app) => {
+    app.middleware.unshift(async (ctx, next) => {
+      res = ctx.res;
+      await next();
+    });
+  });
+  const ac = new AbortController();
+  const response = await fetch(`${base}/connect?access-token=7`, { signal: ac.signal });
+  t.is(response.status, 200);
+  await until(() => [...plugin.hub.connections()].length === 1);
+  const r = res as ServerResponse & { __onFinished?: unknown };
+  t.is(r.__onFinished, null);
+  for (const [emitter, event] of [[r, 'finish'], [r, 'end'], [r.socket!, 'close'], [r.socket!, 'error']] as const) {
+    t.false(emitter.listeners(event).some((fn) => fn.name === 'onevent'), `${event} listener left`);
+  }
+  const gone = new Promise((resolve) => plugin.hub.once('disconnect', resolve));
+  ac.abort();
+  await gone;
+  await sleep(50);
+  t.deepEqual(errors, []);
+});
+
+test('another middleware waiting on on-finished for the stream is still told when it ends', async (t) => {
+  // on-finished is Koa's own dependency: load the copy Koa uses.
+  const onFinished = createRequire(createRequire(import.meta.url).resolve('koa'))('on-finished') as (
+    res: ServerResponse,
+    cb: (err: unknown) => void,
+  ) => void;
+  let finished = 0;
+  const { base, plugin } = await startPlugin(t, {}, (app) => {
+    app.middleware.unshift(async (ctx, next) => {
+      onFinished(ctx.res, () => finished++);
+      await next();
+    });
+  });
+  const ac = new AbortController();
+  await fetch(`${base}/connect?access-token=7`, { signal: ac.signal });
+  await until(() => [...plugin.hub.connections()].length === 1);
+  t.is(finished, 0);
+  ac.abort();
+  await until(() => finished === 1);
+  t.pass();
+});
+
+test('a client that half-closes its socket is removed; sends meanwhile neither throw nor report errors', async (t) => {
+  const { server, plugin, errors } = await startPlugin(t);
+  const port = (server.address() as { port: number }).port;
+  const a = rawStream(port, '/sse/test/connect?access-token=7');
+  t.teardown(() => a.close());
+  await a.ready;
+  const gone = new Promise((resolve) => plugin.hub.once('disconnect', resolve));
+  const conn = [...plugin.hub.connections()][0] as Connection;
+  a.end();
+  for (let i = 0; i < 20; i++) {
+    await plugin.hub.sendAll('tick', { i });
+    await sleep(2);
+  }
+  await gone;
+  t.true(conn.closed);
+  t.is(await plugin.hub.sendAll('tick', 'after'), 0);
+  t.deepEqual(errors, []);
+});
