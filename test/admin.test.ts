@@ -5,31 +5,9 @@ import type { Context } from 'koa';
 import type { SseUser } from '../lib/index.js';
 import { getJson, postJson, startPlugin, tokenUser } from './helpers/server.js';
 import { RawStream } from './helpers/stream.js';
+import { assertError, request, type Reply } from './helpers/reply.js';
 
-interface Reply {
-  status: number;
-  text: string;
-  body: any;
-}
-
-async function get(url: string, headers: Record<string, string> = {}): Promise<Reply> {
-  const res = await fetch(url, { headers });
-  const text = await res.text();
-  let body: unknown;
-  try {
-    body = text === '' ? undefined : JSON.parse(text);
-  } catch {
-    body = undefined;
-  }
-  return { status: res.status, text, body };
-}
-
-function assertError(t: ExecutionContext, reply: Reply, status: number, code: string): void {
-  t.is(reply.status, status, reply.text);
-  t.is(reply.body?.success, false, reply.text);
-  t.is(reply.body?.code, code, reply.text);
-  t.false(/\n\s*at |\\n\s*at |node:internal/.test(reply.text), `stack trace in ${reply.text}`);
-}
+const get = (url: string, headers: Record<string, string> = {}): Promise<Reply> => request(url, { headers });
 
 /** The page inside the success envelope. */
 function pageOf(t: ExecutionContext, reply: Reply): { pageNum: number; pageSize: number; total: number; list: any[] } {

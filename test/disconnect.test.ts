@@ -4,31 +4,8 @@ import test, { type ExecutionContext } from 'ava';
 import type { CloseReason, ConnectionInfo, Hub } from '../lib/index.js';
 import { startPlugin } from './helpers/server.js';
 import { RawStream } from './helpers/stream.js';
+import { assertError, request, type Reply } from './helpers/reply.js';
 
-interface Reply {
-  status: number;
-  text: string;
-  body: any;
-}
-
-async function request(url: string, init: RequestInit = {}): Promise<Reply> {
-  const res = await fetch(url, init);
-  const text = await res.text();
-  let body: unknown;
-  try {
-    body = text === '' ? undefined : JSON.parse(text);
-  } catch {
-    body = undefined;
-  }
-  return { status: res.status, text, body };
-}
-
-function assertError(t: ExecutionContext, reply: Reply, status: number, code: string): void {
-  t.is(reply.status, status, reply.text);
-  t.is(reply.body?.success, false, reply.text);
-  t.is(reply.body?.code, code, reply.text);
-  t.false(/\n\s*at |\\n\s*at |node:internal/.test(reply.text), `stack trace in ${reply.text}`);
-}
 
 /** What a `disconnect` listener saw, read inside the listener itself. */
 interface Seen {

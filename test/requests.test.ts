@@ -5,25 +5,7 @@ import { EventSource } from 'eventsource';
 import type { Connection, ListenersChange, RemoteConnection, UploadedFile, UploadFields } from '../lib/index.js';
 import { startPlugin } from './helpers/server.js';
 import { RawStream } from './helpers/stream.js';
-
-interface Reply {
-  status: number;
-  headers: Headers;
-  text: string;
-  body: any;
-}
-
-async function request(url: string, init: RequestInit = {}): Promise<Reply> {
-  const res = await fetch(url, init);
-  const text = await res.text();
-  let body: unknown;
-  try {
-    body = text === '' ? undefined : JSON.parse(text);
-  } catch {
-    body = undefined;
-  }
-  return { status: res.status, headers: res.headers, text, body };
-}
+import { assertError, request, type Reply } from './helpers/reply.js';
 
 function postJson(url: string, body: unknown): Promise<Reply> {
   return request(url, {
@@ -33,13 +15,6 @@ function postJson(url: string, body: unknown): Promise<Reply> {
   });
 }
 
-/** A coded JSON error, never a stack trace. */
-function assertError(t: ExecutionContext, reply: Reply, status: number, code: string): void {
-  t.is(reply.status, status, reply.text);
-  t.is(reply.body?.success, false, reply.text);
-  t.is(reply.body?.code, code, reply.text);
-  t.false(/\n\s*at |\\n\s*at |node:internal|\.ts:\d+/.test(reply.text), `stack trace in ${reply.text}`);
-}
 
 const envelope = (data: unknown) => ({ success: true, code: 200, data, message: null, errorMessage: null });
 

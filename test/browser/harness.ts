@@ -38,25 +38,29 @@ export const browserTest: TestFn = skipReason === undefined ? test : (test.skip 
 let context: BrowserContext | undefined;
 let profileDir: string | undefined;
 
+/** Flags that keep Chromium off every network but loopback (see shared/TOOLCHAIN.md). */
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
+];
+
+/** Debian's Chromium, headless, with a fresh profile folder. */
+export function launchChromium(profileDir: string, options: { ignoreHTTPSErrors?: boolean } = {}): Promise<BrowserContext> {
+  return chromium.launchPersistentContext(profileDir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, ...options });
+}
+
 /** Launches the file's Chromium before its tests and closes it after them. */
 export function useChromium(): void {
   test.before(async () => {
     if (skipReason !== undefined) return;
     profileDir = await mkdtemp(join(tmpdir(), 'sse-chromium-'));
-    context = await chromium.launchPersistentContext(profileDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
-      ],
-    });
+    context = await launchChromium(profileDir);
   });
   test.after.always(async () => {
     await context?.close();

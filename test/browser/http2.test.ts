@@ -11,11 +11,11 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { localhostCertificate } from '../../example/certificate.js';
 import { ssePlugin } from '../../lib/index.js';
 import { tokenUser } from '../helpers/server.js';
-import { browserTest, CHROMIUM, nextConnect, skipReason, waitFor } from './harness.js';
+import { browserTest, launchChromium, nextConnect, skipReason, waitFor } from './harness.js';
 
 // The harness's Chromium, but accepting the test's self-signed certificate.
 let context: BrowserContext | undefined;
@@ -24,21 +24,7 @@ test.before(async () => {
   if (skipReason !== undefined) return;
   const profileDir = await mkdtemp(join(tmpdir(), 'sse-chromium-h2-'));
   dirs.push(profileDir);
-  context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    ignoreHTTPSErrors: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
-    ],
-  });
+  context = await launchChromium(profileDir, { ignoreHTTPSErrors: true });
 });
 test.after.always(async () => {
   await context?.close();
