@@ -3,17 +3,17 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ClientInfo } from './client-info.js';
 import { Connection, type CloseReason, type ConnectionInfo, type RequestInfo } from './connection.js';
-import { SseClosedError, SseTooManyConnectionsError } from './errors.js';
+import { SseClosedError, SseQosDisabledError, SseTooManyConnectionsError } from './errors.js';
 import { Cluster } from './cluster/cluster.js';
-import { createTransport, type ClusterOptions } from './cluster/cluster-options.js';
+import { createTransport } from './cluster/cluster-options.js';
 import { mergeQuery } from './cluster/merge.js';
 import type { ClusterTargetKind, HelloAnswer, QueryName, SendItem } from './cluster/messages.js';
 import { encodeFrame, HEARTBEAT_FRAME, serializeData } from './frame.js';
-import { KeyIndex } from './key-index.js';
+import { ConnectionIndex, type ConnectionFilter } from './connection-index.js';
+import { PendingDurations } from './pending-durations.js';
 import { resolveHubOptions, type HubOptions, type ResolvedHubOptions } from './options.js';
 import { Qos, type QosAckedEvent, type QosExpiredEvent } from './qos/qos.js';
 import type { TargetRef } from './qos/store.js';
-import { SseQosDisabledError } from './errors.js';
 import { keyOf, keysOf, type Key, type SseUser } from './user.js';
 import { VERSION } from './version.js';
 
@@ -27,17 +27,6 @@ export interface SendOptions {
 export interface DisconnectOptions {
   /** Whether the client should reconnect by itself. Default `false`: a kick keeps it out. */
   reconnect?: boolean;
-}
-
-/** Filter of {@link Hub.getConnections}; every given field must match. */
-export interface ConnectionFilter {
-  userId?: Key;
-  tenantId?: Key;
-  accessToken?: string;
-  channel?: string;
-  clientId?: string;
-  /** Only connections listening to this event. */
-  listening?: string;
 }
 
 /** Payload of the `listeners-change` event. */
@@ -79,7 +68,6 @@ export interface OpenStreamInit {
   request: RequestInfo;
 }
 
-const PENDING_DURATIONS_MAX = 10_000;
 const STREAM_HEADERS = {
   'Content-Type': 'text/event-stream; charset=utf-8',
   'Cache-Control': 'no-cache, no-transform',
@@ -113,14 +101,8 @@ export class Hub extends EventEmitter<HubEvents> {
   readonly #qos: Qos | undefined;
   readonly #cluster: Cluster | undefined;
   readonly #ready: Promise<void>;
-  readonly #byId = new Map<string, Connection>();
-  readonly #byUser = new KeyIndex<Connection>();
-  readonly #byToken = new KeyIndex<Connection>();
-  readonly #byTenant = new KeyIndex<Connection>();
-  readonly #byChannel = new KeyIndex<Connection>();
-  readonly #byListener = new KeyIndex<Connection>();
-  readonly #byClient = new KeyIndex<Connection>();
-  readonly #pendingDurations = new Map<string, number>();
+  readonly #index = new ConnectionIndex();
+  readonly #pendingDurations = new PendingDurations();
   #timer: NodeJS.Timeout | undefined;
   #lastHeartbeat = 0;
   #nextExpiry = Infinity;
@@ -180,12 +162,12 @@ export class Hub extends EventEmitter<HubEvents> {
   open(init: OpenStreamInit): Connection {
     if (this.#closed) throw new SseClosedError('Hub');
     const o = this.options;
-    if (this.#byId.size >= o.maxConnections) {
+    if (this.#index.size >= o.maxConnections) {
       throw new SseTooManyConnectionsError(`This server holds its maximum of ${o.maxConnections} connections`);
     }
     const { user, client } = init;
     const userId = keyOf(user.id);
-    if (userId !== undefined && (this.#byUser.get(userId)?.size ?? 0) >= o.maxConnectionsPerUser) {
+    if (userId !== undefined && this.#index.countOfUser(userId) >= o.maxConnectionsPerUser) {
       throw new SseTooManyConnectionsError(`At most ${o.maxConnectionsPerUser} connections per user`);
     }
     const requested = client.keepaliveTime;
@@ -213,14 +195,7 @@ export class Hub extends EventEmitter<HubEvents> {
     init.res.on('close', () => conn._lost());
 
     this.stats.connects++;
-    this.#byId.set(conn.id, conn);
-    this.#byUser.add(conn.userId, conn);
-    this.#byToken.add(conn.accessToken, conn);
-    this.#byTenant.add(conn.tenantId, conn);
-    this.#byChannel.add(conn.channel, conn);
-    for (const name of conn.listeners) this.#byListener.add(name, conn);
-    const clientKey = this.#clientKey(conn);
-    this.#byClient.add(clientKey, conn);
+    this.#index.add(conn);
     if (conn.expiresAt < this.#nextExpiry) this.#nextExpiry = conn.expiresAt;
     this.#startTimer();
 
@@ -242,12 +217,10 @@ export class Hub extends EventEmitter<HubEvents> {
     );
 
     // The cap is per browser (clientId) and site: the oldest tab of that browser goes.
-    const siblings = clientKey === undefined ? undefined : this.#byClient.get(clientKey);
-    if (siblings !== undefined && siblings.size > o.clientIdMaxConnections) {
-      for (const old of [...siblings].slice(0, siblings.size - o.clientIdMaxConnections)) old.close('evicted', false);
-    }
+    const siblings = this.#index.siblings(conn);
+    for (const old of siblings.slice(0, Math.max(0, siblings.length - o.clientIdMaxConnections))) old.close('evicted', false);
 
-    const pending = this.#takePendingDuration(conn);
+    const pending = this.#pendingDurations.take(conn);
     if (pending !== undefined) this.#writeDuration(conn, pending);
     this.#qos?._onOpen(conn);
     if (this.#cluster !== undefined) this.#cluster.onOpen(conn).catch((err: unknown) => this.reportError(err));
@@ -257,28 +230,22 @@ export class Hub extends EventEmitter<HubEvents> {
 
   /** @internal Removes a closed connection from every index, then emits `disconnect`. */
   _remove(conn: Connection, reason: CloseReason): void {
-    if (this.#byId.get(conn.id) !== conn) return;
-    this.#byId.delete(conn.id);
+    if (!this.#index.has(conn)) return;
+    this.#index.delete(conn);
     this.stats.disconnects++;
     if (reason === 'slow') this.stats.slowCloses++;
-    this.#byUser.delete(conn.userId, conn);
-    this.#byToken.delete(conn.accessToken, conn);
-    this.#byTenant.delete(conn.tenantId, conn);
-    this.#byChannel.delete(conn.channel, conn);
-    for (const name of conn.listeners) this.#byListener.delete(name, conn);
-    this.#byClient.delete(this.#clientKey(conn), conn);
-    if (this.#byId.size === 0) this.#stopTimer();
+    if (this.#index.size === 0) this.#stopTimer();
     this.#emitSafe('disconnect', conn, reason);
   }
 
   /** Live local connections. */
   connections(): IterableIterator<Connection> {
-    return this.#byId.values();
+    return this.#index.values();
   }
 
   /** The live local connection with this id. */
   getLocalConnection(id: string): Connection | undefined {
-    return typeof id === 'string' ? this.#byId.get(id) : undefined;
+    return typeof id === 'string' ? this.#index.get(id) : undefined;
   }
 
   // ---- listeners -----------------------------------------------------------------------
@@ -300,9 +267,9 @@ export class Hub extends EventEmitter<HubEvents> {
       if (add && !conn.listeners.has(name)) {
         conn.listeners.add(name);
         added.push(name);
-        if (!conn.closed) this.#byListener.add(name, conn);
+        if (!conn.closed) this.#index.addListener(conn, name);
       } else if (!add && conn.listeners.delete(name)) {
-        this.#byListener.delete(name, conn);
+        this.#index.deleteListener(conn, name);
       }
     }
     const after = [...conn.listeners];
@@ -354,7 +321,7 @@ export class Hub extends EventEmitter<HubEvents> {
     let count = this.#deliver(this._targets(kind, keys), frame, event, listening);
     const cluster = this.#cluster;
     if (cluster === undefined || keys.length === 0) return count;
-    const remoteKeys = kind === 'connection' ? keys.filter((id) => !this.#byId.has(id)) : keys;
+    const remoteKeys = kind === 'connection' ? keys.filter((id) => this.#index.get(id) === undefined) : keys;
     if (remoteKeys.length === 0) return count;
     const result = await cluster.send({ kind, keys: remoteKeys, event, data: serializeData(data), listening });
     for (const n of result.values) count += n;
@@ -369,21 +336,7 @@ export class Hub extends EventEmitter<HubEvents> {
 
   /** @internal The live local connections a target of this kind and keys reaches, each once. */
   _targets(kind: ClusterTargetKind, keys: string[]): Iterable<Connection> {
-    switch (kind as ClusterTargetKind) {
-      case 'all': return this.#byId.values();
-      case 'user': return this.#collect(this.#byUser, keys);
-      case 'token': return this.#collect(this.#byToken, keys);
-      case 'tenant': return this.#collect(this.#byTenant, keys);
-      case 'channel': return this.#collect(this.#byChannel, keys);
-      case 'connection': {
-        const conns: Connection[] = [];
-        for (const id of keys) {
-          const conn = this.#byId.get(id);
-          if (conn !== undefined) conns.push(conn);
-        }
-        return conns;
-      }
-    }
+    return this.#index.targets(kind, keys);
   }
 
   /** @internal Emits a durable-delivery event; a throwing listener is reported, not propagated. */
@@ -394,14 +347,6 @@ export class Hub extends EventEmitter<HubEvents> {
   /** @internal Emits a cluster event. */
   _emitCluster<K extends 'peer-up' | 'peer-down' | 'peer-error' | 'peer-rpc'>(event: K, ...args: HubEvents[K]): void {
     this.#emitSafe(event, ...args);
-  }
-
-  /** Distinct connections under any of the keys: one send reaches each connection once. */
-  #collect(index: KeyIndex<Connection>, keys: string[]): Iterable<Connection> {
-    if (keys.length === 1) return [...(index.get(keys[0]!) ?? [])];
-    const out = new Set<Connection>();
-    for (const key of keys) for (const conn of index.get(key) ?? []) out.add(conn);
-    return out;
   }
 
   #deliver(targets: Iterable<Connection>, frame: Buffer, event: string, listening: boolean, onWritten?: (conn: Connection) => void): number {
@@ -430,7 +375,7 @@ export class Hub extends EventEmitter<HubEvents> {
   async isOnline(userId: Key): Promise<boolean> {
     const key = keyOf(userId);
     if (key === undefined) return false;
-    if (this.#byUser.has(key)) return true;
+    if (this.#index.query('isOnline', [key]) === true) return true;
     return (await this.#query<boolean>('isOnline', [key])).value.some(Boolean);
   }
 
@@ -518,65 +463,7 @@ export class Hub extends EventEmitter<HubEvents> {
 
   /** @internal Answers a query from this node's connections only. */
   _localQuery(name: QueryName, args: unknown[]): unknown {
-    switch (name) {
-      case 'userIds': return [...this.#byUser.keys()];
-      case 'users': return this.#usersOf(this.#byUser.keys());
-      case 'accessTokens': return [...this.#byToken.keys()];
-      case 'tenantIds': return [...this.#byTenant.keys()];
-      case 'channels': return [...this.#byChannel.keys()];
-      case 'connectionCount': return this.#byId.size;
-      case 'isOnline': return this.#byUser.has(String(args[0]));
-      case 'user': {
-        for (const conn of this.#byUser.get(String(args[0])) ?? []) return conn.user;
-        return null;
-      }
-      case 'userIdsListening': {
-        const [event, tenant] = args as [string, string | null];
-        const ids = new Set<string>();
-        for (const conn of this.#byListener.get(event) ?? []) {
-          if (conn.userId !== undefined && (tenant === null || conn.tenantId === tenant)) ids.add(conn.userId);
-        }
-        return [...ids];
-      }
-      case 'connections': return this.#filter((args[0] ?? {}) as ConnectionFilter).map((c) => c.toInfo());
-      case 'connectionById': return this.getLocalConnection(String(args[0]))?.toInfo() ?? null;
-    }
-  }
-
-  #usersOf(userIds: Iterable<string>): SseUser[] {
-    const users: SseUser[] = [];
-    for (const id of userIds) {
-      for (const conn of this.#byUser.get(id) ?? []) {
-        users.push(conn.user);
-        break;
-      }
-    }
-    return users;
-  }
-
-  #filter(filter: ConnectionFilter): Connection[] {
-    const userId = keyOf(filter.userId);
-    const tenantId = keyOf(filter.tenantId);
-    const token = keyOf(filter.accessToken);
-    // Start from the narrowest index given, then check the remaining fields.
-    const source: Iterable<Connection> =
-      userId !== undefined ? this.#byUser.get(userId) ?? [] :
-      token !== undefined ? this.#byToken.get(token) ?? [] :
-      filter.channel !== undefined ? this.#byChannel.get(filter.channel) ?? [] :
-      tenantId !== undefined ? this.#byTenant.get(tenantId) ?? [] :
-      filter.listening !== undefined ? this.#byListener.get(filter.listening) ?? [] :
-      this.#byId.values();
-    const out: Connection[] = [];
-    for (const c of source) {
-      if (userId !== undefined && c.userId !== userId) continue;
-      if (tenantId !== undefined && c.tenantId !== tenantId) continue;
-      if (token !== undefined && c.accessToken !== token) continue;
-      if (filter.channel !== undefined && c.channel !== filter.channel) continue;
-      if (filter.clientId !== undefined && c.client.clientId !== filter.clientId) continue;
-      if (filter.listening !== undefined && !c.listeners.has(filter.listening)) continue;
-      out.push(c);
-    }
-    return out;
+    return this.#index.query(name, args);
   }
 
   // ---- control -------------------------------------------------------------------------
@@ -614,7 +501,7 @@ export class Hub extends EventEmitter<HubEvents> {
   async #disconnect(kind: ClusterTargetKind, keys: string[], reconnect: boolean, reason: 'kick' | 'client'): Promise<number> {
     let count = this._localDisconnect(kind, keys, reconnect, reason);
     if (this.#cluster === undefined || keys.length === 0) return count;
-    const remoteKeys = kind === 'connection' ? keys.filter((id) => !this.#byId.has(id)) : keys;
+    const remoteKeys = kind === 'connection' ? keys.filter((id) => this.#index.get(id) === undefined) : keys;
     if (remoteKeys.length === 0) return count;
     for (const n of (await this.#cluster.disconnect(kind, remoteKeys, reconnect, reason)).values) count += n;
     return count;
@@ -639,19 +526,19 @@ export class Hub extends EventEmitter<HubEvents> {
    * connections written now.
    */
   async setDurationByUserId(userIds: Key | readonly Key[], seconds: number): Promise<number> {
-    return this.#setDuration('user', 'u:', keysOf(userIds, 'userIds'), seconds);
+    return this.#setDuration('user', keysOf(userIds, 'userIds'), seconds);
   }
 
   async setDurationByAccessToken(tokens: string | readonly string[], seconds: number): Promise<number> {
-    return this.#setDuration('token', 't:', keysOf(tokens, 'accessTokens'), seconds);
+    return this.#setDuration('token', keysOf(tokens, 'accessTokens'), seconds);
   }
 
   /** A connection that is gone cannot come back under the same id: nothing is kept for later. */
   async setDurationByConnectionId(ids: string | readonly string[], seconds: number): Promise<number> {
-    return this.#setDuration('connection', undefined, keysOf(ids, 'connectionIds'), seconds);
+    return this.#setDuration('connection', keysOf(ids, 'connectionIds'), seconds);
   }
 
-  async #setDuration(kind: ClusterTargetKind, prefix: string | undefined, keys: string[], seconds: number): Promise<number> {
+  async #setDuration(kind: 'user' | 'token' | 'connection', keys: string[], seconds: number): Promise<number> {
     assertSeconds(seconds);
     let total = 0;
     for (const key of keys) {
@@ -659,13 +546,7 @@ export class Hub extends EventEmitter<HubEvents> {
       if (this.#cluster !== undefined && !(kind === 'connection' && count > 0)) {
         for (const n of (await this.#cluster.duration(kind, [key], seconds)).values) count += n;
       }
-      if (count === 0 && prefix !== undefined) {
-        this.#pendingDurations.delete(prefix + key);
-        this.#pendingDurations.set(prefix + key, seconds);
-        if (this.#pendingDurations.size > PENDING_DURATIONS_MAX) {
-          this.#pendingDurations.delete(this.#pendingDurations.keys().next().value!);
-        }
-      }
+      if (count === 0 && kind !== 'connection') this.#pendingDurations.set(kind, key, seconds);
       total += count;
     }
     return total;
@@ -681,18 +562,6 @@ export class Hub extends EventEmitter<HubEvents> {
   #writeDuration(conn: Connection, seconds: number): boolean {
     conn.sessionDuration = seconds;
     return conn.write(encodeFrame({ event: 'sse-set-duration', data: { duration: seconds } }));
-  }
-
-  #takePendingDuration(conn: Connection): number | undefined {
-    for (const key of [conn.userId && 'u:' + conn.userId, conn.accessToken && 't:' + conn.accessToken]) {
-      if (!key) continue;
-      const seconds = this.#pendingDurations.get(key);
-      if (seconds !== undefined) {
-        this.#pendingDurations.delete(key);
-        return seconds;
-      }
-    }
-    return undefined;
   }
 
   // ---- timer, shutdown -----------------------------------------------------------------
@@ -719,7 +588,7 @@ export class Hub extends EventEmitter<HubEvents> {
     const now = Date.now();
     if (now >= this.#nextExpiry) {
       let next = Infinity;
-      for (const conn of [...this.#byId.values()]) {
+      for (const conn of [...this.#index.values()]) {
         if (conn.expiresAt <= now) conn.close('expired', true);
         else if (conn.expiresAt < next) next = conn.expiresAt;
       }
@@ -727,7 +596,7 @@ export class Hub extends EventEmitter<HubEvents> {
     }
     if (now - this.#lastHeartbeat >= this.options.heartbeatMs - 5) {
       this.#lastHeartbeat = now;
-      for (const conn of this.#byId.values()) conn.write(HEARTBEAT_FRAME, 0);
+      for (const conn of this.#index.values()) conn.write(HEARTBEAT_FRAME, 0);
     }
   }
 
@@ -741,20 +610,13 @@ export class Hub extends EventEmitter<HubEvents> {
   async close(options: { drainMs?: number } = {}): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const conns = [...this.#byId.values()];
+    const conns = [...this.#index.values()];
     const spread = this.options.reconnectTimeMs;
     for (const conn of conns) conn.close('shutdown', true, Math.round(250 + Math.random() * spread));
     this.#stopTimer();
     await Promise.all(conns.map((conn) => conn._ended(options.drainMs ?? 2000)));
     await this.#cluster?.close();
     this.#qos?.close();
-  }
-
-  #clientKey(conn: Connection): string | undefined {
-    const clientId = conn.client.clientId;
-    // Fully anonymous clients share no identity: a known clientId must not let one evict another.
-    if (clientId === undefined || (conn.userId === undefined && conn.accessToken === undefined)) return undefined;
-    return JSON.stringify([conn.userId ?? conn.accessToken ?? null, clientId, conn.request.domain, conn.tenantId ?? null]);
   }
 
   #emitSafe<K extends Exclude<keyof HubEvents, 'error'>>(event: K, ...args: HubEvents[K]): void {

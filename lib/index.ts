@@ -10,11 +10,11 @@ export type { MetricsOptions, SseMetrics } from './metrics.js';
 export type {
   SendOptions,
   DisconnectOptions,
-  ConnectionFilter,
   ListenersChange,
   HubEvents,
   OpenStreamInit,
 } from './hub.js';
+export type { ConnectionFilter } from './connection-index.js';
 export { Connection } from './connection.js';
 export { RemoteConnection } from './remote-connection.js';
 export { Cluster } from './cluster/cluster.js';

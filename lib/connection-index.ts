@@ -1,0 +1,182 @@
+import type { Connection } from './connection.js';
+import type { ClusterTargetKind, QueryName } from './cluster/messages.js';
+import { KeyIndex } from './key-index.js';
+import { keyOf, type Key, type SseUser } from './user.js';
+
+/** Filter of {@link Hub.getConnections}; every given field must match. */
+export interface ConnectionFilter {
+  userId?: Key;
+  tenantId?: Key;
+  accessToken?: string;
+  channel?: string;
+  clientId?: string;
+  /** Only connections listening to this event. */
+  listening?: string;
+}
+
+/**
+ * The live connections of one node, indexed by id, user id, access token, tenant, channel,
+ * listened event and browser (clientId). Answers which connections a target reaches and the
+ * local side of every query; the hub owns the lifecycle and the cluster the merging.
+ */
+export class ConnectionIndex {
+  readonly #byId = new Map<string, Connection>();
+  readonly #byUser = new KeyIndex<Connection>();
+  readonly #byToken = new KeyIndex<Connection>();
+  readonly #byTenant = new KeyIndex<Connection>();
+  readonly #byChannel = new KeyIndex<Connection>();
+  readonly #byListener = new KeyIndex<Connection>();
+  readonly #byClient = new KeyIndex<Connection>();
+
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  get(id: string): Connection | undefined {
+    return this.#byId.get(id);
+  }
+
+  has(conn: Connection): boolean {
+    return this.#byId.get(conn.id) === conn;
+  }
+
+  values(): IterableIterator<Connection> {
+    return this.#byId.values();
+  }
+
+  /** Connections of one user id right now. */
+  countOfUser(userId: string): number {
+    return this.#byUser.get(userId)?.size ?? 0;
+  }
+
+  add(conn: Connection): void {
+    this.#byId.set(conn.id, conn);
+    this.#byUser.add(conn.userId, conn);
+    this.#byToken.add(conn.accessToken, conn);
+    this.#byTenant.add(conn.tenantId, conn);
+    this.#byChannel.add(conn.channel, conn);
+    for (const name of conn.listeners) this.#byListener.add(name, conn);
+    this.#byClient.add(clientKey(conn), conn);
+  }
+
+  delete(conn: Connection): void {
+    this.#byId.delete(conn.id);
+    this.#byUser.delete(conn.userId, conn);
+    this.#byToken.delete(conn.accessToken, conn);
+    this.#byTenant.delete(conn.tenantId, conn);
+    this.#byChannel.delete(conn.channel, conn);
+    for (const name of conn.listeners) this.#byListener.delete(name, conn);
+    this.#byClient.delete(clientKey(conn), conn);
+  }
+
+  /** Files a connection under a listened event (the connection's own set is the caller's). */
+  addListener(conn: Connection, name: string): void {
+    this.#byListener.add(name, conn);
+  }
+
+  deleteListener(conn: Connection, name: string): void {
+    this.#byListener.delete(name, conn);
+  }
+
+  /** Streams of the same browser (user + clientId + domain + tenant), oldest first. */
+  siblings(conn: Connection): Connection[] {
+    const key = clientKey(conn);
+    return key === undefined ? [] : [...(this.#byClient.get(key) ?? [])];
+  }
+
+  /** The connections a target of this kind and keys reaches, each once. */
+  targets(kind: ClusterTargetKind, keys: string[]): Iterable<Connection> {
+    switch (kind) {
+      case 'all': return this.#byId.values();
+      case 'user': return collect(this.#byUser, keys);
+      case 'token': return collect(this.#byToken, keys);
+      case 'tenant': return collect(this.#byTenant, keys);
+      case 'channel': return collect(this.#byChannel, keys);
+      case 'connection': {
+        const conns: Connection[] = [];
+        for (const id of keys) {
+          const conn = this.#byId.get(id);
+          if (conn !== undefined) conns.push(conn);
+        }
+        return conns;
+      }
+    }
+  }
+
+  /** Answers a query from these connections only (the cluster merges the nodes' answers). */
+  query(name: QueryName, args: unknown[]): unknown {
+    switch (name) {
+      case 'userIds': return [...this.#byUser.keys()];
+      case 'users': return this.#usersOf(this.#byUser.keys());
+      case 'accessTokens': return [...this.#byToken.keys()];
+      case 'tenantIds': return [...this.#byTenant.keys()];
+      case 'channels': return [...this.#byChannel.keys()];
+      case 'connectionCount': return this.#byId.size;
+      case 'isOnline': return this.#byUser.has(String(args[0]));
+      case 'user': return this.#usersOf([String(args[0])])[0] ?? null;
+      case 'userIdsListening': {
+        const [event, tenant] = args as [string, string | null];
+        const ids = new Set<string>();
+        for (const conn of this.#byListener.get(event) ?? []) {
+          if (conn.userId !== undefined && (tenant === null || conn.tenantId === tenant)) ids.add(conn.userId);
+        }
+        return [...ids];
+      }
+      case 'connections': return this.#filter((args[0] ?? {}) as ConnectionFilter).map((c) => c.toInfo());
+      case 'connectionById': return this.#byId.get(String(args[0]))?.toInfo() ?? null;
+    }
+  }
+
+  /** One user object per user id: the first connection's. */
+  #usersOf(userIds: Iterable<string>): SseUser[] {
+    const users: SseUser[] = [];
+    for (const id of userIds) {
+      for (const conn of this.#byUser.get(id) ?? []) {
+        users.push(conn.user);
+        break;
+      }
+    }
+    return users;
+  }
+
+  #filter(filter: ConnectionFilter): Connection[] {
+    const userId = keyOf(filter.userId);
+    const tenantId = keyOf(filter.tenantId);
+    const token = keyOf(filter.accessToken);
+    // Start from the narrowest index given, then check the remaining fields.
+    const source: Iterable<Connection> =
+      userId !== undefined ? this.#byUser.get(userId) ?? [] :
+      token !== undefined ? this.#byToken.get(token) ?? [] :
+      filter.channel !== undefined ? this.#byChannel.get(filter.channel) ?? [] :
+      tenantId !== undefined ? this.#byTenant.get(tenantId) ?? [] :
+      filter.listening !== undefined ? this.#byListener.get(filter.listening) ?? [] :
+      this.#byId.values();
+    const out: Connection[] = [];
+    for (const c of source) {
+      if (userId !== undefined && c.userId !== userId) continue;
+      if (tenantId !== undefined && c.tenantId !== tenantId) continue;
+      if (token !== undefined && c.accessToken !== token) continue;
+      if (filter.channel !== undefined && c.channel !== filter.channel) continue;
+      if (filter.clientId !== undefined && c.client.clientId !== filter.clientId) continue;
+      if (filter.listening !== undefined && !c.listeners.has(filter.listening)) continue;
+      out.push(c);
+    }
+    return out;
+  }
+}
+
+/** Distinct connections under any of the keys: one send reaches each connection once. */
+function collect(index: KeyIndex<Connection>, keys: string[]): Iterable<Connection> {
+  if (keys.length === 1) return [...(index.get(keys[0]!) ?? [])];
+  const out = new Set<Connection>();
+  for (const key of keys) for (const conn of index.get(key) ?? []) out.add(conn);
+  return out;
+}
+
+/** The browser a stream comes from, for the clientId cap; undefined when it has no identity. */
+function clientKey(conn: Connection): string | undefined {
+  const clientId = conn.client.clientId;
+  // Fully anonymous clients share no identity: a known clientId must not let one evict another.
+  if (clientId === undefined || (conn.userId === undefined && conn.accessToken === undefined)) return undefined;
+  return JSON.stringify([conn.userId ?? conn.accessToken ?? null, clientId, conn.request.domain, conn.tenantId ?? null]);
+}
