@@ -2,6 +2,7 @@ import type { Connection } from '../connection.js';
 import { encodeFrame } from '../frame.js';
 import type { Hub } from '../hub.js';
 import type { TargetRef } from '../qos/store.js';
+import { logRefsOf, queueRefFor, queueRefsOf } from '../qos/target-refs.js';
 import type { ClusterRequest, ClusterTargetKind, HelloAnswer, QueryName, SendItem, WireMessage } from './messages.js';
 import type { ClusterTransport } from './transport.js';
 
@@ -146,16 +147,9 @@ export class Cluster {
    * user and token (and the retained log after its resume point), and write it.
    */
   async onOpen(conn: Connection, events?: string[], onlyPeer?: string): Promise<void> {
-    const refs: TargetRef[] = [];
-    if (conn.userId !== undefined) refs.push({ kind: 'user', key: conn.userId });
-    if (conn.accessToken !== undefined) refs.push({ kind: 'token', key: conn.accessToken });
-    const logRefs: TargetRef[] = [];
+    const refs = queueRefsOf(conn);
     const lastEventId = events === undefined && onlyPeer === undefined ? conn.client.lastEventId : undefined;
-    if (lastEventId !== undefined) {
-      logRefs.push({ kind: 'all', key: '' });
-      if (conn.tenantId !== undefined) logRefs.push({ kind: 'tenant', key: conn.tenantId });
-      if (conn.channel !== undefined) logRefs.push({ kind: 'channel', key: conn.channel });
-    }
+    const logRefs = lastEventId === undefined ? [] : logRefsOf(conn);
     if ((refs.length === 0 && logRefs.length === 0) || this.#transport.peers().length === 0) return;
     const request: ClusterRequest = { type: 'qos-pending', refs, logRefs };
     if (lastEventId !== undefined) request.lastEventId = lastEventId;
@@ -175,7 +169,7 @@ export class Cluster {
           if (m.listening && !conn.listeners.has(m.event)) continue;
           if (conn.bufferedAmount > this.#hub.options.writeBufferLimit / 2) await conn.whenDrained();
           if (!conn.write(encodeFrame({ event: m.event, data: m.data, id: m.id }))) return;
-          const target = queueTarget(conn, m.kind);
+          const target = queueRefFor(conn, m.kind);
           if (target !== undefined) written.push({ messageId: m.id, targets: [target] });
         }
         if (!conn.client.ack && written.length > 0) await this.forwardAcks(written, conn.id, 'write');
@@ -235,7 +229,7 @@ export class Cluster {
     const writeAcked: { connectionId: string; target: TargetRef }[] = [];
     const count = this.#hub._localSend(item, (conn) => {
       if (item.id === undefined || conn.client.ack) return;
-      const target = queueTarget(conn, item.kind);
+      const target = queueRefFor(conn, item.kind);
       if (target !== undefined) writeAcked.push({ connectionId: conn.id, target });
     });
     for (const { connectionId, target } of writeAcked) {
@@ -250,10 +244,4 @@ export class Cluster {
     this.#closed = true;
     await this.#transport.close();
   }
-}
-
-function queueTarget(conn: Connection, kind: string): TargetRef | undefined {
-  if (kind === 'user' && conn.userId !== undefined) return { kind: 'user', key: conn.userId };
-  if (kind === 'token' && conn.accessToken !== undefined) return { kind: 'token', key: conn.accessToken };
-  return undefined;
 }

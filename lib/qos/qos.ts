@@ -6,6 +6,7 @@ import { positive } from '../options.js';
 import { keysOf, type Key } from '../user.js';
 import type { WireMessage } from '../cluster/messages.js';
 import { isMessageId, MessageIdGenerator } from './message-id.js';
+import { logRefsOf, queueRefFor, queueRefsOf } from './target-refs.js';
 import { QUEUE_KINDS, QosStore, type RemovedTarget, type StoreFilter, type StoredMessage, type TargetKind, type TargetRef } from './store.js';
 
 /** Options of durable delivery (`qos` option of the plugin or hub). */
@@ -243,7 +244,7 @@ export class Qos {
    * pending entries removed.
    */
   async ack(conn: Connection, messageIds: readonly string[]): Promise<number> {
-    return this.ackFor(queueRefs(conn), messageIds, conn.id);
+    return this.ackFor(queueRefsOf(conn), messageIds, conn.id);
   }
 
   /** Acknowledges for these user / token targets; messages owned by peers are acked at their owner. */
@@ -264,8 +265,8 @@ export class Qos {
   #ackByWrite(conn: Connection, messages: StoredMessage[]): void {
     const items: { messageId: string; targets: TargetRef[] }[] = [];
     for (const message of messages) {
-      const key = message.kind === 'user' ? conn.userId : conn.accessToken;
-      if (key !== undefined) items.push({ messageId: message.id, targets: [{ kind: message.kind, key }] });
+      const target = queueRefFor(conn, message.kind);
+      if (target !== undefined) items.push({ messageId: message.id, targets: [target] });
     }
     if (items.length === 0) return;
     this.#store.remove(items).then(
@@ -320,15 +321,15 @@ export class Qos {
 
   /** @internal Listeners were added: listening-mode messages for them may now be deliverable. */
   _onListenersAdded(conn: Connection, names: string[]): void {
-    if (names.length === 0 || queueRefs(conn).length === 0) return;
-    void this.#replayPages(conn, queueRefs(conn), '', undefined, names).catch((err: unknown) => this.#hub.reportError(err));
+    if (names.length === 0 || queueRefsOf(conn).length === 0) return;
+    void this.#replayPages(conn, queueRefsOf(conn), '', undefined, names).catch((err: unknown) => this.#hub.reportError(err));
   }
 
   async #replay(conn: Connection, state: ReplayState, resume: string | undefined): Promise<void> {
     try {
-      await this.#replayPages(conn, queueRefs(conn), '', state, undefined);
+      await this.#replayPages(conn, queueRefsOf(conn), '', state, undefined);
       state.queue = false;
-      if (resume !== undefined) await this.#replayPages(conn, logRefs(conn), resume, state, undefined);
+      if (resume !== undefined) await this.#replayPages(conn, logRefsOf(conn), resume, state, undefined);
     } finally {
       state.queue = false;
       state.log = false;
@@ -445,18 +446,4 @@ export class Qos {
 
 function countKey(kind: TargetKind, key: string): string {
   return `${kind}\u0000${key}`;
-}
-
-function queueRefs(conn: Connection): TargetRef[] {
-  const refs: TargetRef[] = [];
-  if (conn.userId !== undefined) refs.push({ kind: 'user', key: conn.userId });
-  if (conn.accessToken !== undefined) refs.push({ kind: 'token', key: conn.accessToken });
-  return refs;
-}
-
-function logRefs(conn: Connection): TargetRef[] {
-  const refs: TargetRef[] = [{ kind: 'all', key: '' }];
-  if (conn.tenantId !== undefined) refs.push({ kind: 'tenant', key: conn.tenantId });
-  if (conn.channel !== undefined) refs.push({ kind: 'channel', key: conn.channel });
-  return refs;
 }

@@ -1,7 +1,7 @@
 import { SseBadRequestError, SseNotFoundError } from '../errors.js';
 import { isMessageId } from '../qos/message-id.js';
 import { readJsonObject } from './body.js';
-import type { TargetRef } from '../qos/store.js';
+import { queueRefsOf } from '../qos/target-refs.js';
 import { RemoteConnection } from '../remote-connection.js';
 import { keyOf } from '../user.js';
 import { connectionIdOf, ok, requireOwnConnection, requireUser, type Endpoint } from './endpoint.js';
@@ -24,9 +24,8 @@ export const ack: Endpoint = async (ctx, env) => {
   const user = await requireUser(ctx, env);
   const conn = await requireOwnConnection(ctx, env, id, user);
   // An ack only ever removes entries of the connection's own user and token.
-  const refs: TargetRef[] = [];
-  if (conn.userId !== undefined) refs.push({ kind: 'user', key: conn.userId });
-  const token = conn instanceof RemoteConnection ? keyOf(user.accessToken) : conn.accessToken;
-  if (token !== undefined) refs.push({ kind: 'token', key: token });
+  // A remote connection shows only its token's hash; the caller's own token matched it.
+  const accessToken = conn instanceof RemoteConnection ? keyOf(user.accessToken) : conn.accessToken;
+  const refs = queueRefsOf({ userId: conn.userId, accessToken });
   ok(ctx, env, { acked: await env.hub._ack(refs, ids, conn.id) });
 };

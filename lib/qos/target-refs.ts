@@ -1,0 +1,32 @@
+import type { TargetKind, TargetRef } from './store.js';
+
+/** What identifies a connection for durable delivery. */
+export interface Recipient {
+  userId?: string | undefined;
+  accessToken?: string | undefined;
+  tenantId?: string | undefined;
+  channel?: string | undefined;
+}
+
+/** The queues a connection answers for (and may acknowledge): its user id and its access token. */
+export function queueRefsOf(who: Recipient): TargetRef[] {
+  const refs: TargetRef[] = [];
+  if (who.userId !== undefined) refs.push({ kind: 'user', key: who.userId });
+  if (who.accessToken !== undefined) refs.push({ kind: 'token', key: who.accessToken });
+  return refs;
+}
+
+/** The retained logs a connection reads after its resume point: all, its tenant, its channel. */
+export function logRefsOf(who: Recipient): TargetRef[] {
+  const refs: TargetRef[] = [{ kind: 'all', key: '' }];
+  if (who.tenantId !== undefined) refs.push({ kind: 'tenant', key: who.tenantId });
+  if (who.channel !== undefined) refs.push({ kind: 'channel', key: who.channel });
+  return refs;
+}
+
+/** The one queue of `who` that a message sent to targets of `kind` was for, if it is a queue. */
+export function queueRefFor(who: Recipient, kind: TargetKind | 'connection'): TargetRef | undefined {
+  if (kind === 'user' && who.userId !== undefined) return { kind, key: who.userId };
+  if (kind === 'token' && who.accessToken !== undefined) return { kind, key: who.accessToken };
+  return undefined;
+}
