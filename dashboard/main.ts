@@ -71,9 +71,9 @@ const messages = new PagedTable<StoredMessageView>(byId('messages'), {
   columns: [
     { title: 'Message', cell: (m) => h('code', { title: m.id }, m.id), className: 'mono' },
     { title: 'Event', cell: (m) => m.event },
-    { title: 'To', cell: (m) => m.targets.map((t) => `${t.kind} ${t.key ?? t.keyHash ?? ''}`.trim()).join(', ') || '–' },
+    { title: 'To', cell: (m) => m.targets.map((t) => `${t.kind} ${'key' in t ? t.key : t.keyHash}`.trim()).join(', ') || '–' },
     // Stored as the JSON text that goes on the wire: show it as it is.
-    { title: 'Data', cell: (m) => h('code', { class: 'sub' }, typeof m.data === 'string' ? preview(m.data, 80, false) : preview(m.data)) },
+    { title: 'Data', cell: (m) => h('code', { class: 'sub' }, preview(m.data, 80, false)) },
     { title: 'Created', cell: (m) => formatTime(m.createdAt), className: 'num' },
     { title: 'Expires', cell: (m) => formatTime(m.expiresAt), className: 'num' },
   ],

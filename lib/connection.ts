@@ -4,7 +4,10 @@ import type { Socket } from 'node:net';
 import type { ClientInfo } from './client-info.js';
 import { encodeFrame } from './frame.js';
 import type { Hub } from './hub.js';
+import type { ConnectionInfo } from './connection-info.js';
 import type { SseUser } from './user.js';
+
+export type { ConnectionInfo } from './connection-info.js';
 
 /** Why a stream ended. Sent as `connect-close.reason` when the server closes on purpose. */
 export type CloseReason = 'kick' | 'evicted' | 'expired' | 'shutdown' | 'slow' | 'client' | 'error';
@@ -14,36 +17,6 @@ export interface RequestInfo {
   ip: string;
   domain: string;
   userAgent: string;
-}
-
-/** A serializable snapshot of a connection, as queries and admin listings return it. */
-export interface ConnectionInfo {
-  id: string;
-  userId?: string;
-  tenantId?: string;
-  channel?: string;
-  user: SseUser;
-  /** First 12 hex digits of SHA-256 of the access token: lets you correlate, never reveals it. */
-  accessTokenHash?: string;
-  listeners: string[];
-  clientId?: string;
-  clientVersion?: string;
-  screen?: string;
-  locationHref?: string;
-  accessTime?: number;
-  ip: string;
-  domain: string;
-  userAgent: string;
-  createdAt: number;
-  expiresAt: number;
-  sessionDuration?: number;
-  eventsWritten: number;
-  requests: number;
-  uploads: number;
-  lastRequestAt?: number;
-  /** Bytes queued in user space, not yet taken by the kernel. */
-  bufferedAmount: number;
-  attributes: Record<string, unknown>;
 }
 
 // ---- the write path ---------------------------------------------------------------------

@@ -16,6 +16,9 @@ import { Qos, type QosAckedEvent, type QosExpiredEvent } from './qos/qos.js';
 import type { TargetRef } from './qos/store.js';
 import { keyOf, keysOf, type Key, type SseUser } from './user.js';
 import { VERSION } from './version.js';
+import type { HubStats } from './admin-api.js';
+
+export type { HubStats } from './admin-api.js';
 
 /** Options of every `send*` call. */
 export interface SendOptions {
@@ -80,20 +83,6 @@ const STREAM_HEADERS = {
  * {@link createHub}. Every method returns a Promise so that code keeps working unchanged
  * once the hub is clustered and answers come from other nodes.
  */
-/** Running totals of a hub, for metrics. Local to this node. */
-export interface HubStats {
-  /** Events written to connections by sends (one per connection reached). */
-  eventsSent: number;
-  /** Targeted connections a send could not write to (closed, or just closed as slow). */
-  eventsFailed: number;
-  /** Bytes of those events. */
-  bytesSent: number;
-  connects: number;
-  disconnects: number;
-  /** Connections closed for not reading (write buffer over `writeBufferLimit`). */
-  slowCloses: number;
-}
-
 export class Hub extends EventEmitter<HubEvents> {
   readonly options: ResolvedHubOptions;
   /** Running totals since the hub was created (this node only). */

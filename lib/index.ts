@@ -31,7 +31,7 @@ export type { CloseReason, ConnectionInfo, RequestInfo } from './connection.js';
 export type { ClientInfo } from './client-info.js';
 export type { HubOptions, SsePluginOptions, UploadedFile, UploadFields } from './options.js';
 export type { SseUser, Key } from './user.js';
-export type { Page } from './routes/admin.js';
+export type { Page, AdminStats, ConnectionView, RedactedUser, StoredMessageView } from './admin-api.js';
 export { Qos } from './qos/qos.js';
 export type { QosOptions, QosSendOptions, QosSendResult, QosAckedEvent, QosExpiredEvent, QosStatus } from './qos/qos.js';
 export type { TargetKind, TargetRef } from './qos/store.js';

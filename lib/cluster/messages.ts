@@ -52,13 +52,6 @@ export type ClusterRequest =
   | { type: 'qos-pending'; refs: TargetRef[]; logRefs: TargetRef[]; lastEventId?: string; events?: string[] }
   | { type: 'qos-ack'; items: { messageId: string; targets: TargetRef[] }[]; connectionId: string; by: 'ack' | 'write' };
 
-/** What a node says about itself in answer to `hello`. */
-export interface HelloAnswer {
-  nodeId: string;
-  group: string;
-  /** Tag that ends the ids of the durable messages this node owns. */
-  qosTag?: string;
-  protocol: number;
-}
+export type { HelloAnswer } from './hello.js';
 
 export const PROTOCOL_VERSION = 1;

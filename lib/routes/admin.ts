@@ -3,18 +3,10 @@ import { hashToken, type ConnectionInfo } from '../connection.js';
 import { SseBadRequestError, SseNotFoundError } from '../errors.js';
 import type { StoreFilter } from '../qos/store.js';
 import type { SseUser } from '../user.js';
+import type { AdminStats, Page, RedactedUser, StoredMessageView } from '../admin-api.js';
 import { readJsonObject } from './body.js';
 import { ok, requireAdmin, type Endpoint } from './endpoint.js';
 
-/** One page of an admin listing. `pageNum` is 1-based. */
-export interface Page<T> {
-  pageNum: number;
-  pageSize: number;
-  total: number;
-  list: T[];
-  /** In a cluster: a node did not answer, its part is missing. */
-  partial?: boolean;
-}
 
 const MAX_PAGE_SIZE = 1000;
 
@@ -62,7 +54,7 @@ export const repositoryMessages: Endpoint = async (ctx, env) => {
     if (value !== undefined) filter[key] = value;
   }
   const { total, items } = env.hub.qos.list(filter, (pageNum - 1) * pageSize, pageSize);
-  const list = items.map(({ message, targets }) => ({
+  const list = items.map(({ message, targets }): StoredMessageView => ({
     id: message.id,
     kind: message.kind,
     event: message.event,
@@ -72,7 +64,7 @@ export const repositoryMessages: Endpoint = async (ctx, env) => {
     expiresAt: message.expiresAt,
     targets: targets.map((t) => (t.kind === 'token' ? { kind: t.kind, keyHash: hashToken(t.key) } : t)),
   }));
-  ok(ctx, env, { pageNum, pageSize, total, list } satisfies Page<unknown>);
+  ok(ctx, env, { pageNum, pageSize, total, list } satisfies Page<StoredMessageView>);
 };
 
 /**
@@ -83,16 +75,17 @@ export const stats: Endpoint = async (ctx, env) => {
   await requireAdmin(ctx, env);
   const hub = env.hub;
   const [users, connections] = await Promise.all([hub.queryDetailed('userIds'), hub.queryDetailed('connectionCount')]);
-  ok(ctx, env, {
+  const answer: AdminStats = {
     name: hub.name,
     time: Date.now(),
     users: (users.value as string[]).length,
     connections: connections.value as number,
     partial: users.partial || connections.partial,
-    local: { connections: [...hub.connections()].length, ...hub.stats },
+    local: { connections: hub._localQuery('connectionCount', []) as number, ...hub.stats },
     qos: hub.hasQos ? { pending: hub.qos.pendingCount() } : null,
     cluster: hub.cluster === undefined ? null : { nodeId: hub.cluster.nodeId, peers: hub.cluster.peers() },
-  });
+  };
+  ok(ctx, env, answer);
 };
 
 /**
@@ -116,7 +109,7 @@ export const kick: Endpoint = async (ctx, env) => {
 };
 
 /** The default admin view of a user: never its token or other fields. */
-export function defaultRedactUser(user: SseUser): unknown {
+export function defaultRedactUser(user: SseUser): RedactedUser {
   return { id: user.id ?? null, name: user.name ?? null, tenantId: user.tenantId ?? null };
 }
 

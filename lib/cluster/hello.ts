@@ -1,0 +1,10 @@
+// Dependency-free: the admin API types (and the dashboard) use it too.
+
+/** What a node says about itself in answer to `hello`. */
+export interface HelloAnswer {
+  nodeId: string;
+  group: string;
+  /** Tag that ends the ids of the durable messages this node owns. */
+  qosTag?: string;
+  protocol: number;
+}
