@@ -2,18 +2,14 @@
 // Channel, targeted sends through a Map of sessions by user id.
 import { createServer } from 'node:http';
 import { createChannel, createSession, type Session } from 'better-sse';
-import { runServer } from './harness.js';
+import { runServer, streamUser } from './harness.js';
 
 const channel = createChannel();
 const byUser = new Map<string, Session>();
 
 const server = createServer((req, res) => {
-  const url = new URL(req.url ?? '/', 'http://x');
-  if (url.pathname !== '/sse/connect') {
-    res.writeHead(404).end();
-    return;
-  }
-  const user = url.searchParams.get('access-token') ?? '';
+  const user = streamUser(req, res);
+  if (user === undefined) return;
   void createSession(req, res).then((session) => {
     channel.register(session);
     byUser.set(user, session);

@@ -1,12 +1,25 @@
 // The part every server under test shares: listening on loopback, and the commands the
 // orchestrator sends over IPC (memory after GC, CPU time, burst / paced broadcasts, targeted
 // sends). Each server file only says how to accept a stream, broadcast and send to one user.
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { writeHeapSnapshot } from 'node:v8';
 import type { AddressInfo } from 'node:net';
 import { setImmediate as turn, setTimeout as sleep } from 'node:timers/promises';
 import { serveIpc } from '../ipc.js';
 import { nowUs, payload } from '../stats.js';
+
+/**
+ * The user of a stream request (`GET /sse/connect?access-token=<user>`), as every server under
+ * test reads it; anything else is answered 404 and gives undefined.
+ */
+export function streamUser(req: IncomingMessage, res: ServerResponse): string | undefined {
+  const url = new URL(req.url ?? '/', 'http://x');
+  if (url.pathname !== '/sse/connect') {
+    res.writeHead(404).end();
+    return undefined;
+  }
+  return url.searchParams.get('access-token') ?? '';
+}
 
 export interface Adapter {
   /** Sends one event to every connection. */

@@ -3,7 +3,7 @@
 // (corked for the tick) -- what koa-sse-server's write path does, with nothing else around it.
 import { createServer, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { runServer } from './harness.js';
+import { runServer, streamUser } from './harness.js';
 
 const HEADERS = {
   'Content-Type': 'text/event-stream; charset=utf-8',
@@ -35,12 +35,8 @@ function write(socket: Socket, buf: Buffer): void {
 }
 
 const server = createServer((req, res: ServerResponse) => {
-  const url = new URL(req.url ?? '/', 'http://x');
-  if (url.pathname !== '/sse/connect') {
-    res.writeHead(404).end();
-    return;
-  }
-  const user = url.searchParams.get('access-token') ?? '';
+  const user = streamUser(req, res);
+  if (user === undefined) return;
   const socket = req.socket;
   socket.setNoDelay(true);
   socket.setKeepAlive(true);

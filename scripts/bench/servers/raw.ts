@@ -2,7 +2,7 @@
 // library; one pre-encoded Buffer per event written to every response; a Set for broadcasts
 // and a Map for targeted sends (a lookup + a write).
 import { createServer, type ServerResponse } from 'node:http';
-import { runServer } from './harness.js';
+import { runServer, streamUser } from './harness.js';
 
 const HEADERS = {
   'Content-Type': 'text/event-stream; charset=utf-8',
@@ -17,12 +17,8 @@ function frame(event: string, data: object): Buffer {
 }
 
 const server = createServer((req, res) => {
-  const url = new URL(req.url ?? '/', 'http://x');
-  if (url.pathname !== '/sse/connect') {
-    res.writeHead(404).end();
-    return;
-  }
-  const user = url.searchParams.get('access-token') ?? '';
+  const user = streamUser(req, res);
+  if (user === undefined) return;
   req.socket.setNoDelay(true);
   req.socket.setKeepAlive(true);
   req.socket.setTimeout(0);
