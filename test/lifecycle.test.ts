@@ -273,3 +273,18 @@ test('two plugins with the same name in one app are refused loudly', async (t) =
   t.is(res.status, 500);
   t.regex(String(errors[0]), /named "hr"/);
 });
+
+test('lifetimes are spread by the jitter and a too-short keepaliveTime is raised to the minimum', async (t) => {
+  const { base } = await startPlugin(t, { maxLifetimeMs: 100_000, minLifetimeMs: 20_000, lifetimeJitter: 0.5 });
+  const lifetimes: number[] = [];
+  for (let i = 0; i < 8; i++) {
+    const s = await RawStream.open(t, `${base}/connect?access-token=${i}`);
+    const finish = JSON.parse(s.events[0]!.data);
+    lifetimes.push(finish.expiresAt - finish.serverTime);
+  }
+  for (const ms of lifetimes) t.true(ms > 50_000 - 50 && ms <= 100_000, `lifetime ${ms}`);
+  t.true(new Set(lifetimes.map((ms) => Math.round(ms / 1000))).size > 1, `spread: ${lifetimes}`);
+  const short = await RawStream.open(t, `${base}/connect?access-token=x&keepaliveTime=1000`);
+  const finish = JSON.parse(short.events[0]!.data);
+  t.true(finish.expiresAt - finish.serverTime > 10_000 - 50, 'raised to minLifetimeMs (less jitter)');
+});

@@ -261,3 +261,11 @@ test('hub.qos without the qos option is a clear error; endpoints answer 404', as
   t.throws(() => ssePlugin('/x', { authenticate: tokenUser, qos: { file: '' } }), { instanceOf: TypeError });
   t.throws(() => ssePlugin('/x', { authenticate: tokenUser, qos: { file: ':memory:', synchronous: 'OFF' as never } }), { instanceOf: TypeError });
 });
+
+test('the expiry timer removes expired messages by itself', async (t) => {
+  const { plugin } = await startPlugin(t, { qos: { file: ':memory:', expiryIntervalMs: 30 } });
+  const expired = new Promise<QosExpiredEvent>((resolve) => plugin.hub.once('qos-expired', resolve));
+  const sent = await plugin.hub.qos.sendByUserId(1, 'brief', 1, { ttlMs: 10 });
+  t.is((await expired).messageId, sent.messageId);
+  t.is(plugin.hub.qos.pendingCount(), 0);
+});
