@@ -87,6 +87,7 @@ export function ssePlugin(basePath: string, options: SsePluginOptions): SsePlugi
     else console.error(err);
   };
   hub.on('error', report);
+  const env: EndpointEnv = { hub, options: endpointOptions };
 
   const middleware = async (ctx: Context, next: Next): Promise<void> => {
     if (!isRegistered(ctx.app, hub)) {
@@ -95,7 +96,6 @@ export function ssePlugin(basePath: string, options: SsePluginOptions): SsePlugi
     }
     const path = ctx.path;
     if (path !== base && !path.startsWith(base + '/')) return next();
-    const env: EndpointEnv = { hub, options: endpointOptions, report: (err) => report(err) };
     const sub = path.slice(base.length) || '/';
     // Mounted at the root, the plugin must not swallow the app's own routes.
     if (base === '' && !isOwnPath(sub)) return next();

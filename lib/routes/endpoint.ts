@@ -20,8 +20,6 @@ export interface EndpointOptions extends SsePluginOptions {
 export interface EndpointEnv {
   hub: Hub;
   options: EndpointOptions;
-  /** Reports an unexpected error (to `app.emit('error')`). */
-  report: (err: unknown) => void;
 }
 
 export type Endpoint = (ctx: Context, env: EndpointEnv) => Promise<void>;
