@@ -310,7 +310,7 @@ export class Hub extends EventEmitter<HubEvents> {
     let count = this.#deliver(this._targets(kind, keys), frame, event, listening);
     const cluster = this.#cluster;
     if (cluster === undefined || keys.length === 0) return count;
-    const remoteKeys = kind === 'connection' ? keys.filter((id) => this.#index.get(id) === undefined) : keys;
+    const remoteKeys = this.#remoteKeys(kind, keys);
     if (remoteKeys.length === 0) return count;
     const result = await cluster.send({ kind, keys: remoteKeys, event, data: serializeData(data), listening });
     for (const n of result.values) count += n;
@@ -490,7 +490,7 @@ export class Hub extends EventEmitter<HubEvents> {
   async #disconnect(kind: ClusterTargetKind, keys: string[], reconnect: boolean, reason: 'kick' | 'client'): Promise<number> {
     let count = this._localDisconnect(kind, keys, reconnect, reason);
     if (this.#cluster === undefined || keys.length === 0) return count;
-    const remoteKeys = kind === 'connection' ? keys.filter((id) => this.#index.get(id) === undefined) : keys;
+    const remoteKeys = this.#remoteKeys(kind, keys);
     if (remoteKeys.length === 0) return count;
     for (const n of (await this.#cluster.disconnect(kind, remoteKeys, reconnect, reason)).values) count += n;
     return count;
@@ -529,16 +529,25 @@ export class Hub extends EventEmitter<HubEvents> {
 
   async #setDuration(kind: 'user' | 'token' | 'connection', keys: string[], seconds: number): Promise<number> {
     assertSeconds(seconds);
-    let total = 0;
-    for (const key of keys) {
-      let count = this._localDuration(kind, [key], seconds);
-      if (this.#cluster !== undefined && !(kind === 'connection' && count > 0)) {
-        for (const n of (await this.#cluster.duration(kind, [key], seconds)).values) count += n;
+    const counts = new Map(keys.map((key) => [key, this._localDuration(kind, [key], seconds)]));
+    const remoteKeys = this.#cluster === undefined ? [] : this.#remoteKeys(kind, keys);
+    if (remoteKeys.length > 0) {
+      // One round trip for all keys; each peer answers a count per key.
+      for (const perKey of (await this.#cluster!.duration(kind, remoteKeys, seconds)).values) {
+        remoteKeys.forEach((key, i) => counts.set(key, counts.get(key)! + Number(perKey[i] ?? 0)));
       }
+    }
+    let total = 0;
+    for (const [key, count] of counts) {
       if (count === 0 && kind !== 'connection') this.#pendingDurations.set(kind, key, seconds);
       total += count;
     }
     return total;
+  }
+
+  /** The keys peers must be asked about: all of them, except connection ids held here. */
+  #remoteKeys(kind: ClusterTargetKind, keys: string[]): string[] {
+    return kind === 'connection' ? keys.filter((id) => this.#index.get(id) === undefined) : keys;
   }
 
   /** @internal */

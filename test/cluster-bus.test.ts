@@ -79,8 +79,12 @@ test('disconnects and durations reach the node holding the connection', async (t
   const { a, b, c } = await threeNodes(t);
   const onB = await RawStream.open(t, `${b.base}/connect?access-token=5`);
   const onC = await RawStream.open(t, `${c.base}/connect?access-token=6`);
-  t.is(await a.plugin.hub.setDurationByUserId(5, 42), 1);
+  // One call for an online user (on b) and an offline one: the offline one gets it on connect.
+  t.is(await a.plugin.hub.setDurationByUserId([5, 99], 42), 1);
   t.deepEqual(JSON.parse((await onB.next('sse-set-duration')).data), { duration: 42 });
+  const late = await RawStream.open(t, `${a.base}/connect?access-token=99`);
+  t.deepEqual(JSON.parse((await late.next('sse-set-duration')).data), { duration: 42 });
+  t.is(onB.named('sse-set-duration').length, 1, 'the online user is not kept pending');
   t.is(await a.plugin.hub.disconnectByUserId(5), 1);
   await onB.waitEnd();
   t.is(await a.plugin.hub.disconnectByConnectionId(onC.connectionId, { reconnect: true }), 1);

@@ -110,8 +110,9 @@ export class Cluster {
     return this.#fanOut<number>({ type: 'disconnect', kind, keys, reconnect, reason });
   }
 
-  duration(kind: ClusterTargetKind, keys: string[], seconds: number): Promise<FanOut<number>> {
-    return this.#fanOut<number>({ type: 'duration', kind, keys, seconds });
+  /** Sets online time on the peers; each answers a count per key (so that offline keys are known). */
+  duration(kind: ClusterTargetKind, keys: string[], seconds: number): Promise<FanOut<number[]>> {
+    return this.#fanOut<number[]>({ type: 'duration', kind, keys, seconds });
   }
 
   /** Changes the listeners of a connection held by a peer. Undefined if no peer holds it. */
@@ -211,7 +212,7 @@ export class Cluster {
       case 'disconnect':
         return hub._localDisconnect(request.kind, request.keys, request.reconnect, request.reason);
       case 'duration':
-        return hub._localDuration(request.kind, request.keys, request.seconds);
+        return request.keys.map((key) => hub._localDuration(request.kind, [key], request.seconds));
       case 'listeners': {
         const conn = hub.getLocalConnection(request.connectionId);
         if (conn === undefined) return null;
