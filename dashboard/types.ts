@@ -1,5 +1,5 @@
 /**
- * The shapes of the admin endpoints' answers: the server's own types (lib/admin-api.ts is
+ * The shapes of the admin endpoints' answers: the server's own types (lib/core/admin-api.ts is
  * free of runtime dependencies), so the page and the endpoints cannot drift apart.
  */
 export type {
@@ -8,4 +8,4 @@ export type {
   Page,
   RedactedUser as UserView,
   StoredMessageView,
-} from '../lib/admin-api.js';
+} from '../lib/core/admin-api.js';

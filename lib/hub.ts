@@ -1,24 +1,24 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ClientInfo } from './client-info.js';
-import { Connection, type CloseReason, type ConnectionInfo, type RequestInfo } from './connection.js';
-import { SseClosedError, SseQosDisabledError, SseTooManyConnectionsError } from './errors.js';
+import type { ClientInfo } from './core/client-info.js';
+import { Connection, type CloseReason, type ConnectionInfo, type RequestInfo } from './local/connection.js';
+import { SseClosedError, SseQosDisabledError, SseTooManyConnectionsError } from './core/errors.js';
 import { Cluster } from './cluster/cluster.js';
 import { createTransport } from './cluster/cluster-options.js';
 import { mergeQuery } from './cluster/merge.js';
 import type { ClusterTargetKind, HelloAnswer, QueryName, SendItem } from './cluster/messages.js';
-import { encodeFrame, HEARTBEAT_FRAME, serializeData } from './frame.js';
-import { ConnectionIndex, type ConnectionFilter } from './connection-index.js';
-import { PendingDurations } from './pending-durations.js';
+import { encodeFrame, HEARTBEAT_FRAME, serializeData } from './core/frame.js';
+import { ConnectionIndex, type ConnectionFilter } from './local/connection-index.js';
+import { PendingDurations } from './local/pending-durations.js';
 import { resolveHubOptions, type HubOptions, type ResolvedHubOptions } from './options.js';
 import { Qos, type QosAckedEvent, type QosExpiredEvent } from './qos/qos.js';
 import type { TargetRef } from './qos/store.js';
-import { keyOf, keysOf, type Key, type SseUser } from './user.js';
-import { VERSION } from './version.js';
-import type { HubStats } from './admin-api.js';
+import { keyOf, keysOf, type Key, type SseUser } from './core/user.js';
+import { VERSION } from './core/version.js';
+import type { HubStats } from './core/admin-api.js';
 
-export type { HubStats } from './admin-api.js';
+export type { HubStats } from './core/admin-api.js';
 
 /** Options of every `send*` call. */
 export interface SendOptions {

@@ -14,9 +14,9 @@ export type {
   HubEvents,
   OpenStreamInit,
 } from './hub.js';
-export type { ConnectionFilter } from './connection-index.js';
-export { Connection } from './connection.js';
-export { RemoteConnection } from './remote-connection.js';
+export type { ConnectionFilter } from './local/connection-index.js';
+export { Connection } from './local/connection.js';
+export { RemoteConnection } from './cluster/remote-connection.js';
 export { Cluster } from './cluster/cluster.js';
 export type { FanOut } from './cluster/cluster.js';
 export type { ClusterOptions } from './cluster/cluster-options.js';
@@ -27,17 +27,17 @@ export type { MdnsOptions } from './cluster/mdns-discovery.js';
 export { MemoryBus, MemoryTransport } from './cluster/memory-transport.js';
 export type { ClusterTransport, RequestHandler, TransportEvents } from './cluster/transport.js';
 export type { ClusterRequest, HelloAnswer, QueryName, SendItem } from './cluster/messages.js';
-export type { CloseReason, ConnectionInfo, RequestInfo } from './connection.js';
-export type { ClientInfo } from './client-info.js';
+export type { CloseReason, ConnectionInfo, RequestInfo } from './local/connection.js';
+export type { ClientInfo } from './core/client-info.js';
 export type { HubOptions, SsePluginOptions, UploadedFile, UploadFields } from './options.js';
-export type { SseUser, Key } from './user.js';
-export type { Page, AdminStats, ConnectionView, RedactedUser, StoredMessageView } from './admin-api.js';
+export type { SseUser, Key } from './core/user.js';
+export type { Page, AdminStats, ConnectionView, RedactedUser, StoredMessageView } from './core/admin-api.js';
 export { Qos } from './qos/qos.js';
 export type { QosOptions, QosSendOptions, QosSendResult, QosAckedEvent, QosExpiredEvent, QosStatus } from './qos/qos.js';
 export type { TargetKind, TargetRef } from './qos/store.js';
-export { encodeFrame, serializeData } from './frame.js';
-export type { FrameInit } from './frame.js';
-export { defaultWrapOkResponse } from './response.js';
+export { encodeFrame, serializeData } from './core/frame.js';
+export type { FrameInit } from './core/frame.js';
+export { defaultWrapOkResponse } from './http/response.js';
 export {
   SseError,
   SseBadRequestError,
@@ -53,5 +53,5 @@ export {
   SseClosedError,
   SseQueueFullError,
   SseQosDisabledError,
-} from './errors.js';
-export { VERSION } from './version.js';
+} from './core/errors.js';
+export { VERSION } from './core/version.js';

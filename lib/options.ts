@@ -1,9 +1,9 @@
 import type { Context } from 'koa';
-import type { Connection } from './connection.js';
-import type { RemoteConnection } from './remote-connection.js';
+import type { Connection } from './local/connection.js';
+import type { RemoteConnection } from './cluster/remote-connection.js';
 import type { ClusterOptions } from './cluster/cluster-options.js';
 import type { QosOptions } from './qos/qos.js';
-import type { SseUser } from './user.js';
+import type { SseUser } from './core/user.js';
 
 /** A file received by an upload endpoint, held in memory (bounded by `uploadLimit`). */
 export interface UploadedFile {

@@ -1,20 +1,20 @@
 import type Koa from 'koa';
 import type { Context, Next } from 'koa';
-import { isClientGoneError, SseMethodNotAllowedError, SseNotFoundError } from './errors.js';
+import { isClientGoneError, SseMethodNotAllowedError, SseNotFoundError } from './core/errors.js';
 import { Hub } from './hub.js';
 import type { SsePluginOptions } from './options.js';
 import { positive } from './options.js';
-import { isRegistered, registerHub } from './registry.js';
-import { defaultWrapOkResponse, sendError } from './response.js';
-import { ack } from './routes/ack.js';
-import { connections, defaultRedactUser, kick, repositoryMessages, stats, users } from './routes/admin.js';
-import { dashboard } from './routes/dashboard.js';
-import { disconnect } from './routes/disconnect.js';
-import type { Endpoint, EndpointEnv, EndpointOptions } from './routes/endpoint.js';
-import { addListener, removeListener } from './routes/listeners.js';
-import { message, upload } from './routes/requests.js';
-import { script } from './routes/script.js';
-import { connect } from './routes/stream.js';
+import { isRegistered, registerHub } from './http/registry.js';
+import { defaultWrapOkResponse, sendError } from './http/response.js';
+import { ack } from './http/ack.js';
+import { connections, defaultRedactUser, kick, repositoryMessages, stats, users } from './http/admin.js';
+import { dashboard } from './http/dashboard.js';
+import { disconnect } from './http/disconnect.js';
+import type { Endpoint, EndpointEnv, EndpointOptions } from './http/endpoint.js';
+import { addListener, removeListener } from './http/listeners.js';
+import { message, upload } from './http/requests.js';
+import { script } from './http/script.js';
+import { connect } from './http/stream.js';
 
 /** The middleware returned by {@link ssePlugin}, with its hub attached. */
 export interface SsePlugin extends Koa.Middleware {

@@ -2,7 +2,7 @@
 // Builds the admin dashboard (dashboard/*.ts, its CSS and uPlot's) into one self-contained
 // page, dist/dashboard/dashboard.html: script and styles inline, nothing loaded from elsewhere,
 // locked down by a Content-Security-Policy that allows exactly that script and those styles
-// (by hash) and requests to the page's own origin. lib/routes/dashboard.ts serves it at
+// (by hash) and requests to the page's own origin. lib/http/dashboard.ts serves it at
 // `{base}/dashboard`. `--sizes` prints raw/gzip sizes.
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';

@@ -1,5 +1,5 @@
-import type { Connection } from '../connection.js';
-import { encodeFrame } from '../frame.js';
+import type { Connection } from '../local/connection.js';
+import { encodeFrame } from '../core/frame.js';
 import type { Hub } from '../hub.js';
 import type { TargetRef } from '../qos/store.js';
 import { logRefsOf, queueRefFor, queueRefsOf } from '../qos/target-refs.js';

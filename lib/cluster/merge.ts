@@ -1,5 +1,5 @@
-import type { ConnectionInfo } from '../connection.js';
-import { keyOf, type SseUser } from '../user.js';
+import type { ConnectionInfo } from '../local/connection.js';
+import { keyOf, type SseUser } from '../core/user.js';
 import type { QueryName } from './messages.js';
 
 /** Merges the answers of several nodes to one query: sets are unioned, users de-duplicated, counts summed. */

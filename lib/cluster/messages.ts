@@ -52,6 +52,6 @@ export type ClusterRequest =
   | { type: 'qos-pending'; refs: TargetRef[]; logRefs: TargetRef[]; lastEventId?: string; events?: string[] }
   | { type: 'qos-ack'; items: { messageId: string; targets: TargetRef[] }[]; connectionId: string; by: 'ack' | 'write' };
 
-export type { HelloAnswer } from './hello.js';
+export type { HelloAnswer } from '../core/hello.js';
 
 export const PROTOCOL_VERSION = 1;

@@ -1,9 +1,9 @@
-import type { Connection } from '../connection.js';
-import { SseClosedError, SsePayloadTooLargeError, SseQueueFullError } from '../errors.js';
-import { encodeFrame, serializeData } from '../frame.js';
+import type { Connection } from '../local/connection.js';
+import { SseClosedError, SsePayloadTooLargeError, SseQueueFullError } from '../core/errors.js';
+import { encodeFrame, serializeData } from '../core/frame.js';
 import type { Hub, SendOptions } from '../hub.js';
 import { positive } from '../options.js';
-import { keysOf, type Key } from '../user.js';
+import { keysOf, type Key } from '../core/user.js';
 import type { WireMessage } from '../cluster/messages.js';
 import { isMessageId, MessageIdGenerator } from './message-id.js';
 import { logRefsOf, queueRefFor, queueRefsOf } from './target-refs.js';

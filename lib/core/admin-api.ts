@@ -2,7 +2,7 @@
  * The JSON shapes of the admin endpoints (inside the `wrapOkResponse` envelope). Free of
  * runtime dependencies: the dashboard, a browser bundle, imports these types too.
  */
-import type { HelloAnswer } from './cluster/hello.js';
+import type { HelloAnswer } from './hello.js';
 import type { ConnectionInfo } from './connection-info.js';
 
 /** One page of an admin listing. `pageNum` is 1-based. */

@@ -1,8 +1,8 @@
-import { parseListenerNames } from '../client-info.js';
+import { parseListenerNames } from '../core/client-info.js';
 import { readJsonObject } from './body.js';
-import type { Connection } from '../connection.js';
-import { SseUnknownConnectionError } from '../errors.js';
-import { RemoteConnection } from '../remote-connection.js';
+import type { Connection } from '../local/connection.js';
+import { SseUnknownConnectionError } from '../core/errors.js';
+import { RemoteConnection } from '../cluster/remote-connection.js';
 import { connectionIdOf, ok, requireOwnConnection, type Endpoint, type EndpointEnv } from './endpoint.js';
 
 /** `POST {base}/connect/addListener.do` with `{connectionId, listener: [names]}`; answers `{listener: [current]}`. */

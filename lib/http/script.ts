@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Context } from 'koa';
-import { sendJson } from '../response.js';
+import { sendJson } from './response.js';
 import type { Endpoint } from './endpoint.js';
 
 /** One built variant of the browser client, read once and kept in memory. */
@@ -14,8 +14,8 @@ const FILES = { module: 'sse.js', classic: 'sse.classic.js' } as const;
 type Variant = keyof typeof FILES;
 
 /**
- * Where `npm run build` puts the bundle, seen from this file: `lib/routes/` when running from
- * source (→ `dist/browser/`), `dist/lib/routes/` when running the build (→ `dist/browser/`).
+ * Where `npm run build` puts the bundle, seen from this file: `lib/http/` when running from
+ * source (→ `dist/browser/`), `dist/lib/http/` when running the build (→ `dist/browser/`).
  */
 const DIRS = [new URL('../../dist/browser/', import.meta.url), new URL('../../browser/', import.meta.url)];
 

@@ -1,5 +1,5 @@
-import { SseNotFoundError } from '../errors.js';
-import { RemoteConnection } from '../remote-connection.js';
+import { SseNotFoundError } from '../core/errors.js';
+import { RemoteConnection } from '../cluster/remote-connection.js';
 import { readJson, readMultipart } from './body.js';
 import { connectionIdOf, ok, requireOwnConnection, type EndpointEnv } from './endpoint.js';
 import type { Context } from 'koa';

@@ -1,9 +1,9 @@
-import { SseBadRequestError, SseNotFoundError } from '../errors.js';
+import { SseBadRequestError, SseNotFoundError } from '../core/errors.js';
 import { isMessageId } from '../qos/message-id.js';
 import { readJsonObject } from './body.js';
 import { queueRefsOf } from '../qos/target-refs.js';
-import { RemoteConnection } from '../remote-connection.js';
-import { keyOf } from '../user.js';
+import { RemoteConnection } from '../cluster/remote-connection.js';
+import { keyOf } from '../core/user.js';
 import { connectionIdOf, ok, requireOwnConnection, requireUser, type Endpoint } from './endpoint.js';
 
 const MAX_IDS = 1000;

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { ClientInfo } from './client-info.js';
-import { encodeFrame } from './frame.js';
-import type { Hub } from './hub.js';
-import type { ConnectionInfo } from './connection-info.js';
-import type { SseUser } from './user.js';
+import type { ClientInfo } from '../core/client-info.js';
+import { encodeFrame } from '../core/frame.js';
+import type { Hub } from '../hub.js';
+import type { ConnectionInfo } from '../core/connection-info.js';
+import type { SseUser } from '../core/user.js';
 
-export type { ConnectionInfo } from './connection-info.js';
+export type { ConnectionInfo } from '../core/connection-info.js';
 
 /** Why a stream ended. Sent as `connect-close.reason` when the server closes on purpose. */
 export type CloseReason = 'kick' | 'evicted' | 'expired' | 'shutdown' | 'slow' | 'client' | 'error';

@@ -1,6 +1,6 @@
-import type { ConnectionInfo } from './connection.js';
-import type { Hub } from './hub.js';
-import type { SseUser } from './user.js';
+import type { ConnectionInfo } from '../local/connection.js';
+import type { Hub } from '../hub.js';
+import type { SseUser } from '../core/user.js';
 
 /**
  * A connection held by another node of the cluster, as a request handler sees it when the

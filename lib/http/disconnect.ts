@@ -1,4 +1,4 @@
-import { SseUnknownConnectionError } from '../errors.js';
+import { SseUnknownConnectionError } from '../core/errors.js';
 import { readBeaconForm } from './body.js';
 import { connectionIdOf, ok, type Endpoint } from './endpoint.js';
 

@@ -1,5 +1,5 @@
 import type Koa from 'koa';
-import type { Hub } from './hub.js';
+import type { Hub } from '../hub.js';
 
 interface Registry {
   hubs: Record<string, Hub>;

@@ -1,7 +1,7 @@
 import type { Connection } from './connection.js';
-import type { ClusterTargetKind, QueryName } from './cluster/messages.js';
+import type { ClusterTargetKind, QueryName } from '../cluster/messages.js';
 import { KeyIndex } from './key-index.js';
-import { keyOf, type Key, type SseUser } from './user.js';
+import { keyOf, type Key, type SseUser } from '../core/user.js';
 
 /** Filter of {@link Hub.getConnections}; every given field must match. */
 export interface ConnectionFilter {

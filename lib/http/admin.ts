@@ -1,9 +1,9 @@
 import type { Context } from 'koa';
-import { hashToken, type ConnectionInfo } from '../connection.js';
-import { SseBadRequestError, SseNotFoundError } from '../errors.js';
+import { hashToken, type ConnectionInfo } from '../local/connection.js';
+import { SseBadRequestError, SseNotFoundError } from '../core/errors.js';
 import type { StoreFilter } from '../qos/store.js';
-import type { SseUser } from '../user.js';
-import type { AdminStats, Page, RedactedUser, StoredMessageView } from '../admin-api.js';
+import type { SseUser } from '../core/user.js';
+import type { AdminStats, Page, RedactedUser, StoredMessageView } from '../core/admin-api.js';
 import { readJsonObject } from './body.js';
 import { ok, requireAdmin, type Endpoint } from './endpoint.js';
 

@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
-import { isClientGoneError, SseError, SseMethodNotAllowedError } from './errors.js';
-import { toJson } from './frame.js';
+import { isClientGoneError, SseError, SseMethodNotAllowedError } from '../core/errors.js';
+import { toJson } from '../core/frame.js';
 
 /** The Java library's success envelope, kept so that its pages read our answers unchanged. */
 export function defaultWrapOkResponse(result: unknown): unknown {

@@ -5,7 +5,7 @@ import {
   SseBadRequestError,
   SsePayloadTooLargeError,
   SseUnsupportedMediaTypeError,
-} from '../errors.js';
+} from '../core/errors.js';
 import type { UploadedFile, UploadFields } from '../options.js';
 
 /** Limits of a multipart upload. */

@@ -1,6 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
-import { parseClientInfo } from '../client-info.js';
+import { parseClientInfo } from '../core/client-info.js';
 import { readJsonObject } from './body.js';
 import { requireUser, type Endpoint } from './endpoint.js';
 

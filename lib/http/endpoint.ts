@@ -1,11 +1,11 @@
 import type { Context } from 'koa';
-import { hashToken, type Connection } from '../connection.js';
-import { RemoteConnection } from '../remote-connection.js';
-import { SseBadRequestError, SseForbiddenError, SseUnauthorizedError, SseUnknownConnectionError } from '../errors.js';
-import { toJson } from '../frame.js';
+import { hashToken, type Connection } from '../local/connection.js';
+import { RemoteConnection } from '../cluster/remote-connection.js';
+import { SseBadRequestError, SseForbiddenError, SseUnauthorizedError, SseUnknownConnectionError } from '../core/errors.js';
+import { toJson } from '../core/frame.js';
 import type { Hub } from '../hub.js';
 import type { SsePluginOptions } from '../options.js';
-import { keyOf, type SseUser } from '../user.js';
+import { keyOf, type SseUser } from '../core/user.js';
 
 /** Plugin options with defaults applied, as the endpoints read them. */
 export interface EndpointOptions extends SsePluginOptions {

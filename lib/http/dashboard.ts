@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
-import { sendJson } from '../response.js';
+import { sendJson } from './response.js';
 import { requireAdmin, type Endpoint } from './endpoint.js';
 
 /**
- * Where `npm run build` puts the page, seen from this file: `lib/routes/` when running from
- * source (→ `dist/dashboard/`), `dist/lib/routes/` when running the build (→ `dist/dashboard/`).
+ * Where `npm run build` puts the page, seen from this file: `lib/http/` when running from
+ * source (→ `dist/dashboard/`), `dist/lib/http/` when running the build (→ `dist/dashboard/`).
  */
 const DIRS = [new URL('../../dist/dashboard/', import.meta.url), new URL('../../dashboard/', import.meta.url)];
 const FILE = 'dashboard.html';
