@@ -1,24 +1,25 @@
-import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ClientInfo } from './core/client-info.js';
-import { Connection, type CloseReason, type ConnectionInfo, type RequestInfo } from './local/connection.js';
-import { SseClosedError, SseQosDisabledError, SseTooManyConnectionsError } from './core/errors.js';
 import { Cluster } from './cluster/cluster.js';
 import { createTransport } from './cluster/cluster-options.js';
 import { mergeQuery } from './cluster/merge.js';
-import type { ClusterTargetKind, HelloAnswer, QueryName, SendItem } from './cluster/messages.js';
-import { encodeFrame, HEARTBEAT_FRAME, serializeData } from './core/frame.js';
-import { ConnectionIndex, type ConnectionFilter } from './local/connection-index.js';
-import { PendingDurations } from './local/pending-durations.js';
-import { resolveHubOptions, type HubOptions, type ResolvedHubOptions } from './options.js';
-import { Qos, type QosAckedEvent, type QosExpiredEvent } from './qos/qos.js';
-import type { TargetRef } from './qos/store.js';
+import { RemoteConnection } from './cluster/remote-connection.js';
+import type { HubStats } from './core/admin-api.js';
+import type { HelloAnswer } from './core/hello.js';
+import type { ConnectionHandle } from './core/connection-handle.js';
+import type { ConnectionInfo } from './core/connection-info.js';
+import { SseQosDisabledError, SseUnknownConnectionError } from './core/errors.js';
+import { encodeFrame, serializeData } from './core/frame.js';
+import type { ConnectionFilter, QueryAnswer, QueryArgs, QueryName } from './core/queries.js';
+import type { SendTargetKind } from './core/targets.js';
 import { keyOf, keysOf, type Key, type SseUser } from './core/user.js';
 import { VERSION } from './core/version.js';
-import type { HubStats } from './core/admin-api.js';
+import { resolveHubOptions, type HubOptions } from './hub-options.js';
+import type { CloseReason, Connection } from './local/connection.js';
+import { LocalNode, type ListenersChange, type LocalNodeOptions, type OpenStreamInit } from './local/local-node.js';
+import { Qos, type QosAckedEvent, type QosExpiredEvent } from './qos/qos.js';
 
 export type { HubStats } from './core/admin-api.js';
+export type { ListenersChange, OpenStreamInit } from './local/local-node.js';
 
 /** Options of every `send*` call. */
 export interface SendOptions {
@@ -32,12 +33,17 @@ export interface DisconnectOptions {
   reconnect?: boolean;
 }
 
-/** Payload of the `listeners-change` event. */
-export interface ListenersChange {
-  connection: Connection;
-  before: string[];
-  after: string[];
+/** A query's merged answer, and whether a peer's part is missing. */
+export interface DetailedAnswer<T> {
+  value: T;
+  /** A peer did not answer: its part is missing. */
+  partial: boolean;
+  /** Node ids of the peers that did not answer. */
+  failed: string[];
 }
+
+/** The arguments of query `N` as a parameter: optional for the queries that take none. */
+export type ArgsParam<N extends QueryName> = QueryArgs<N> extends [] ? [args?: []] : [args: QueryArgs<N>];
 
 /** Events of a hub. */
 export interface HubEvents {
@@ -58,57 +64,67 @@ export interface HubEvents {
   'peer-error': [info: { nodeId: string; operation: string; error: unknown }];
   /** One request to a peer finished (for metrics): how long it took and whether it succeeded. */
   'peer-rpc': [info: { nodeId: string; operation: string; ms: number; ok: boolean }];
-  /** A listener of the hub threw; the plugin forwards these to `app.emit('error')`. */
+  /** A listener of the hub threw, or a background task failed; the plugin forwards these to `app.emit('error')`. */
   error: [error: unknown];
 }
 
-/** How a stream is opened: everything the hub needs from the HTTP layer. */
-export interface OpenStreamInit {
-  req: IncomingMessage;
-  res: ServerResponse;
-  user: SseUser;
-  client: ClientInfo;
-  request: RequestInfo;
-}
-
-const STREAM_HEADERS = {
-  'Content-Type': 'text/event-stream; charset=utf-8',
-  'Cache-Control': 'no-cache, no-transform',
-  'X-Accel-Buffering': 'no',
-};
-
 /**
- * The registry of one system's connections (one per mounted base path) and its API:
- * send, query, disconnect, online-time. Reachable as `ctx.sse`, `plugin.hub` or through
- * {@link createHub}. Every method returns a Promise so that code keeps working unchanged
- * once the hub is clustered and answers come from other nodes.
+ * One system's push API (one per mounted base path): send, query, disconnect, online time,
+ * durable delivery, and the layers' events. Reachable as `ctx.sse`, `plugin.hub` or through
+ * {@link createHub}. Every method returns a Promise so that code keeps working unchanged once
+ * the hub is clustered and answers come from other nodes.
+ *
+ * The hub is a facade: it wires the layers (the local node, durable delivery, the cluster)
+ * and answers "here, then at the peers"; each layer does its own work.
  */
 export class Hub extends EventEmitter<HubEvents> {
-  readonly options: ResolvedHubOptions;
-  /** Running totals since the hub was created (this node only). */
-  readonly stats: HubStats = { eventsSent: 0, eventsFailed: 0, bytesSent: 0, connects: 0, disconnects: 0, slowCloses: 0 };
+  readonly options: LocalNodeOptions;
+  readonly #local: LocalNode;
   readonly #qos: Qos | undefined;
   readonly #cluster: Cluster | undefined;
   readonly #ready: Promise<void>;
-  readonly #index = new ConnectionIndex();
-  readonly #pendingDurations = new PendingDurations();
-  #timer: NodeJS.Timeout | undefined;
-  #lastHeartbeat = 0;
-  #nextExpiry = Infinity;
-  #closed = false;
 
   constructor(options: HubOptions = {}) {
     super();
     this.options = resolveHubOptions(options, VERSION);
-    this.#qos = options.qos === undefined ? undefined : new Qos(this, options.qos);
-    if (options.cluster === undefined) {
-      this.#cluster = undefined;
+    const local = (this.#local = new LocalNode(this.options));
+    let cluster: Cluster | undefined;
+    if (options.cluster !== undefined) {
+      const { transport, timeoutMs, group } = createTransport(options.cluster, this.options.name);
+      cluster = new Cluster(local, transport, { timeoutMs, group });
+      local.clustered = true;
+    }
+    this.#cluster = cluster;
+    // Durable delivery runs with a store of its own, or in a cluster for the messages peers own.
+    // It subscribes to the local node before the hub does: a replay is under way before any
+    // `connect` listener of the app can send.
+    const qos = options.qos !== undefined || cluster !== undefined ? new Qos(local, options.qos, cluster) : undefined;
+    this.#qos = qos;
+
+    const report = (err: unknown): void => this.reportError(err);
+    local.on('error', report);
+    local.on('connect', (conn) => this.#emitSafe('connect', conn));
+    local.on('disconnect', (conn, reason) => this.#emitSafe('disconnect', conn, reason));
+    local.on('listeners-change', (change) => this.#emitSafe('listeners-change', change));
+    if (qos !== undefined) {
+      qos.on('error', report);
+      qos.on('qos-acked', (event) => this.#emitSafe('qos-acked', event));
+      qos.on('qos-expired', (event) => this.#emitSafe('qos-expired', event));
+    }
+    if (cluster === undefined) {
       this.#ready = Promise.resolve();
     } else {
-      const { transport, timeoutMs, group } = createTransport(options.cluster, this.options.name);
-      this.#cluster = new Cluster(this, transport, { timeoutMs, group });
-      this.#ready = this.#cluster.start(this.#qos?.tag);
-      this.#ready.catch((err: unknown) => this.reportError(err));
+      cluster.on('error', report);
+      cluster.on('peer-up', (peer) => {
+        this.#emitSafe('peer-up', peer);
+        // A node that (re)joins may hold durable messages for users connected here meanwhile.
+        if (peer.qosTag !== undefined) qos!.pullFrom(peer.nodeId);
+      });
+      cluster.on('peer-down', (nodeId) => this.#emitSafe('peer-down', nodeId));
+      cluster.on('peer-error', (info) => this.#emitSafe('peer-error', info));
+      cluster.on('peer-rpc', (info) => this.#emitSafe('peer-rpc', info));
+      this.#ready = cluster.start(qos!);
+      this.#ready.catch(report);
     }
   }
 
@@ -124,13 +140,13 @@ export class Hub extends EventEmitter<HubEvents> {
 
   /** Durable delivery (see {@link Qos}). Throws `ERR_SSE_QOS_DISABLED` without the `qos` option. */
   get qos(): Qos {
-    if (this.#qos === undefined) throw new SseQosDisabledError();
+    if (this.#qos?.hasStore !== true) throw new SseQosDisabledError();
     return this.#qos;
   }
 
-  /** Whether durable delivery is configured. */
+  /** Whether durable delivery is configured (the `qos` option). */
   get hasQos(): boolean {
-    return this.#qos !== undefined;
+    return this.#qos?.hasStore === true;
   }
 
   get name(): string {
@@ -138,7 +154,12 @@ export class Hub extends EventEmitter<HubEvents> {
   }
 
   get closed(): boolean {
-    return this.#closed;
+    return this.#local.closed;
+  }
+
+  /** Running totals since the hub was created (this node only). */
+  get stats(): HubStats {
+    return this.#local.stats;
   }
 
   // ---- streams -------------------------------------------------------------------------
@@ -149,126 +170,52 @@ export class Hub extends EventEmitter<HubEvents> {
    * `node:http` too.
    */
   open(init: OpenStreamInit): Connection {
-    if (this.#closed) throw new SseClosedError('Hub');
-    const o = this.options;
-    if (this.#index.size >= o.maxConnections) {
-      throw new SseTooManyConnectionsError(`This server holds its maximum of ${o.maxConnections} connections`);
-    }
-    const { user, client } = init;
-    const userId = keyOf(user.id);
-    if (userId !== undefined && this.#index.countOfUser(userId) >= o.maxConnectionsPerUser) {
-      throw new SseTooManyConnectionsError(`At most ${o.maxConnectionsPerUser} connections per user`);
-    }
-    const requested = client.keepaliveTime;
-    const base = requested ? Math.min(Math.max(requested, o.minLifetimeMs), o.maxLifetimeMs) : o.maxLifetimeMs;
-    const lifetime = Math.round(base * (1 - Math.random() * o.lifetimeJitter));
-    const conn = new Connection({
-      id: randomBytes(18).toString('base64url'),
-      hub: this,
-      res: init.res,
-      user,
-      userId,
-      accessToken: keyOf(user.accessToken),
-      tenantId: keyOf(user.tenantId),
-      client,
-      request: init.request,
-      expiresAt: Date.now() + lifetime,
-      writeBufferLimit: o.writeBufferLimit,
-    });
-
-    const socket = init.req.socket;
-    socket.setNoDelay(true);
-    socket.setKeepAlive(true);
-    socket.setTimeout(0);
-    init.res.writeHead(200, STREAM_HEADERS);
-    init.res.on('close', () => conn._lost());
-
-    this.stats.connects++;
-    this.#index.add(conn);
-    if (conn.expiresAt < this.#nextExpiry) this.#nextExpiry = conn.expiresAt;
-    this.#startTimer();
-
-    conn.write(
-      encodeFrame({
-        event: 'connect-finish',
-        retry: o.reconnectTimeMs,
-        data: {
-          connectionId: conn.id,
-          serverTime: Date.now(),
-          reconnectTime: o.reconnectTimeMs,
-          name: o.name,
-          enableCluster: this.#cluster !== undefined,
-          version: o.version,
-          heartbeatMs: o.heartbeatMs,
-          expiresAt: conn.expiresAt,
-        },
-      }),
-    );
-
-    // The cap is per browser (clientId) and site: the oldest tab of that browser goes.
-    const siblings = this.#index.siblings(conn);
-    for (const old of siblings.slice(0, Math.max(0, siblings.length - o.clientIdMaxConnections))) old.close('evicted', false);
-
-    const pending = this.#pendingDurations.take(conn);
-    if (pending !== undefined) this.#writeDuration(conn, pending);
-    this.#qos?._onOpen(conn);
-    if (this.#cluster !== undefined) this.#cluster.onOpen(conn).catch((err: unknown) => this.reportError(err));
-    this.#emitSafe('connect', conn);
-    return conn;
-  }
-
-  /** @internal Removes a closed connection from every index, then emits `disconnect`. */
-  _remove(conn: Connection, reason: CloseReason): void {
-    if (!this.#index.has(conn)) return;
-    this.#index.delete(conn);
-    this.stats.disconnects++;
-    if (reason === 'slow') this.stats.slowCloses++;
-    if (this.#index.size === 0) this.#stopTimer();
-    this.#emitSafe('disconnect', conn, reason);
+    return this.#local.open(init);
   }
 
   /** Live local connections. */
   connections(): IterableIterator<Connection> {
-    return this.#index.values();
+    return this.#local.connections();
   }
 
   /** The live local connection with this id. */
   getLocalConnection(id: string): Connection | undefined {
-    return typeof id === 'string' ? this.#index.get(id) : undefined;
+    return this.#local.get(id);
+  }
+
+  /**
+   * A handle on the connection with this id wherever it is held: this node's own
+   * `Connection`, or a {@link RemoteConnection} snapshot from the peer that holds it.
+   * `accessToken`: the caller's token, given to a remote handle once its hash matched.
+   */
+  async findConnection(id: string, accessToken?: string): Promise<ConnectionHandle | undefined> {
+    const local = this.#local.get(id);
+    if (local !== undefined) return local;
+    if (this.#cluster === undefined || typeof id !== 'string') return undefined;
+    const info = await this.getConnectionById(id);
+    if (info === undefined) return undefined;
+    return new RemoteConnection(info, accessToken, async (event, data) => (await this.sendByConnectionId(id, event, data)) > 0);
   }
 
   // ---- listeners -----------------------------------------------------------------------
 
   /** Adds event names to a connection's listener set; emits `listeners-change`. Returns the new set. */
   addListeners(conn: Connection, names: readonly string[]): string[] {
-    return this.#changeListeners(conn, names, true);
+    return this.#local.changeListeners(conn, names, true);
   }
 
   /** Removes event names from a connection's listener set; emits `listeners-change`. */
   removeListeners(conn: Connection, names: readonly string[]): string[] {
-    return this.#changeListeners(conn, names, false);
+    return this.#local.changeListeners(conn, names, false);
   }
 
-  #changeListeners(conn: Connection, names: readonly string[], add: boolean): string[] {
-    const before = [...conn.listeners];
-    const added: string[] = [];
-    for (const name of names) {
-      if (add && !conn.listeners.has(name)) {
-        conn.listeners.add(name);
-        added.push(name);
-        if (!conn.closed) this.#index.addListener(conn, name);
-      } else if (!add && conn.listeners.delete(name)) {
-        this.#index.deleteListener(conn, name);
-      }
-    }
-    const after = [...conn.listeners];
-    if (after.length !== before.length) this.#emitSafe('listeners-change', { connection: conn, before, after });
-    if (added.length > 0 && !conn.closed) {
-      this.#qos?._onListenersAdded(conn, added);
-      // Listening-mode messages owned by peers may have become deliverable too.
-      this.#cluster?.onOpen(conn, added).catch((err: unknown) => this.reportError(err));
-    }
-    return after;
+  /** Changes the listener set of a connection wherever it is held. Rejects with `ERR_SSE_UNKNOWN_CONNECTION` when it is gone. */
+  async changeListeners(connectionId: string, names: readonly string[], add: boolean): Promise<string[]> {
+    const local = this.#local.get(connectionId);
+    if (local !== undefined) return this.#local.changeListeners(local, names, add);
+    const current = await this.#cluster?.changeListeners(connectionId, [...names], add);
+    if (current === undefined) throw new SseUnknownConnectionError(connectionId);
+    return current;
   }
 
   // ---- sending -------------------------------------------------------------------------
@@ -303,57 +250,14 @@ export class Hub extends EventEmitter<HubEvents> {
    * Writes locally (one encoded Buffer for every recipient), then, when clustered, has the
    * peers do the same; only connection ids not found here are asked of the peers.
    */
-  async #send(kind: ClusterTargetKind, keys: string[], event: string, data: unknown, options: SendOptions | undefined): Promise<number> {
+  async #send(kind: SendTargetKind, keys: string[], event: string, data: unknown, options: SendOptions | undefined): Promise<number> {
     if (typeof event !== 'string' || event === '') throw new TypeError('event must be a non-empty string');
     const listening = options?.listening === true;
-    const frame = encodeFrame({ event, data });
-    let count = this.#deliver(this._targets(kind, keys), frame, event, listening);
-    const cluster = this.#cluster;
-    if (cluster === undefined || keys.length === 0) return count;
+    let count = this.#local.deliver(kind, keys, encodeFrame({ event, data }), event, listening);
     const remoteKeys = this.#remoteKeys(kind, keys);
     if (remoteKeys.length === 0) return count;
-    const result = await cluster.send({ kind, keys: remoteKeys, event, data: serializeData(data), listening });
+    const result = await this.#cluster!.send({ kind, keys: remoteKeys, event, data: serializeData(data), listening });
     for (const n of result.values) count += n;
-    return count;
-  }
-
-  /** @internal Delivers a send forwarded by a peer; `onWritten` sees each connection written. */
-  _localSend(item: SendItem, onWritten?: (conn: Connection) => void): number {
-    const frame = encodeFrame({ event: item.event, data: item.data, id: item.id });
-    return this.#deliver(this._targets(item.kind, item.keys), frame, item.event, item.listening, onWritten);
-  }
-
-  /** @internal The live local connections a target of this kind and keys reaches, each once. */
-  _targets(kind: ClusterTargetKind, keys: string[]): Iterable<Connection> {
-    return this.#index.targets(kind, keys);
-  }
-
-  /** @internal Emits a durable-delivery event; a throwing listener is reported, not propagated. */
-  _emitQos<K extends 'qos-acked' | 'qos-expired'>(event: K, ...args: HubEvents[K]): void {
-    this.#emitSafe(event, ...args);
-  }
-
-  /** @internal Emits a cluster event. */
-  _emitCluster<K extends 'peer-up' | 'peer-down' | 'peer-error' | 'peer-rpc'>(event: K, ...args: HubEvents[K]): void {
-    this.#emitSafe(event, ...args);
-  }
-
-  #deliver(targets: Iterable<Connection>, frame: Buffer, event: string, listening: boolean, onWritten?: (conn: Connection) => void): number {
-    let count = 0;
-    let failed = 0;
-    for (const conn of targets) {
-      if (listening && !conn.listeners.has(event)) continue;
-      if (!conn.write(frame)) {
-        failed++;
-        continue;
-      }
-      count++;
-      onWritten?.(conn);
-    }
-    const stats = this.stats;
-    stats.eventsSent += count;
-    stats.eventsFailed += failed;
-    stats.bytesSent += count * frame.length;
     return count;
   }
 
@@ -364,38 +268,36 @@ export class Hub extends EventEmitter<HubEvents> {
   async isOnline(userId: Key): Promise<boolean> {
     const key = keyOf(userId);
     if (key === undefined) return false;
-    if (this.#index.query('isOnline', [key]) === true) return true;
-    return (await this.#query<boolean>('isOnline', [key])).value.some(Boolean);
+    if (this.#local.query('isOnline', [key])) return true;
+    return (await this.queryDetailed('isOnline', [key])).value;
   }
 
   /** The user object of one of this user's connections. */
   async getUser(userId: Key): Promise<SseUser | undefined> {
     const key = keyOf(userId);
     if (key === undefined) return undefined;
-    const local = this._localQuery('user', [key]) as SseUser | null;
-    if (local !== null) return local;
-    return (await this.#query<SseUser | null>('user', [key])).value.find((u) => u !== null) ?? undefined;
+    return (this.#local.query('user', [key]) ?? (await this.queryDetailed('user', [key])).value) ?? undefined;
   }
 
   /** Online users, one entry per user id (anonymous connections are not users). */
   async getUsers(): Promise<SseUser[]> {
-    return (await this.queryDetailed('users')).value as SseUser[];
+    return (await this.queryDetailed('users', [])).value;
   }
 
   async getUserIds(): Promise<string[]> {
-    return (await this.queryDetailed('userIds')).value as string[];
+    return (await this.queryDetailed('userIds', [])).value;
   }
 
   async getAccessTokens(): Promise<string[]> {
-    return (await this.queryDetailed('accessTokens')).value as string[];
+    return (await this.queryDetailed('accessTokens', [])).value;
   }
 
   async getTenantIds(): Promise<string[]> {
-    return (await this.queryDetailed('tenantIds')).value as string[];
+    return (await this.queryDetailed('tenantIds', [])).value;
   }
 
   async getChannels(): Promise<string[]> {
-    return (await this.queryDetailed('channels')).value as string[];
+    return (await this.queryDetailed('channels', [])).value;
   }
 
   /** Distinct online user ids. */
@@ -408,7 +310,7 @@ export class Hub extends EventEmitter<HubEvents> {
   }
 
   async getConnectionCount(): Promise<number> {
-    return (await this.queryDetailed('connectionCount')).value as number;
+    return (await this.queryDetailed('connectionCount', [])).value;
   }
 
   /** Users with a connection listening to `event`, optionally within one tenant. */
@@ -418,41 +320,36 @@ export class Hub extends EventEmitter<HubEvents> {
   }
 
   async getUserIdsListening(event: string, tenantId?: Key): Promise<string[]> {
-    return (await this.queryDetailed('userIdsListening', [event, keyOf(tenantId) ?? null])).value as string[];
+    return (await this.queryDetailed('userIdsListening', [event, keyOf(tenantId) ?? null])).value;
   }
 
   /** Snapshots of the connections that match every field of `filter`. */
   async getConnections(filter: ConnectionFilter = {}): Promise<ConnectionInfo[]> {
-    return (await this.queryDetailed('connections', [normalizeFilter(filter)])).value as ConnectionInfo[];
+    return (await this.queryDetailed('connections', [normalizeFilter(filter)])).value;
   }
 
   async getConnectionById(id: string): Promise<ConnectionInfo | undefined> {
-    const local = this.getLocalConnection(id);
-    if (local !== undefined) return local.toInfo();
     if (typeof id !== 'string') return undefined;
-    return (await this.#query<ConnectionInfo | null>('connectionById', [id])).value.find((c) => c !== null) ?? undefined;
+    const local = this.#local.get(id);
+    if (local !== undefined) return local.toInfo();
+    return (await this.queryDetailed('connectionById', [id])).value ?? undefined;
   }
 
   /**
    * Runs a query on this node and every peer and merges the answers. `partial` is true
    * when a peer did not answer (its part is missing).
    */
-  async queryDetailed(name: QueryName, args: unknown[] = []): Promise<{ value: unknown; partial: boolean; failed: string[] }> {
-    const local = this._localQuery(name, args);
+  async queryDetailed<N extends QueryName>(name: N, ...rest: ArgsParam<N>): Promise<DetailedAnswer<QueryAnswer<N>>> {
+    const args = (rest[0] ?? []) as QueryArgs<N>;
+    const local = this.#local.query(name, args);
     if (this.#cluster === undefined) return { value: local, partial: false, failed: [] };
-    const remote = await this.#query<unknown>(name, args);
-    return { value: mergeQuery(name, [local, ...remote.value]), partial: remote.failed.length > 0, failed: remote.failed };
+    const remote = await this.#cluster.query(name, args);
+    return { value: mergeQuery(name, [local, ...remote.values]), partial: remote.failed.length > 0, failed: remote.failed };
   }
 
-  async #query<T>(name: QueryName, args: unknown[]): Promise<{ value: T[]; failed: string[] }> {
-    if (this.#cluster === undefined) return { value: [], failed: [] };
-    const result = await this.#cluster.query<T>(name, args);
-    return { value: result.values, failed: result.failed };
-  }
-
-  /** @internal Answers a query from this node's connections only. */
-  _localQuery(name: QueryName, args: unknown[]): unknown {
-    return this.#index.query(name, args);
+  /** Answers a query from this node's connections only. */
+  localQuery<N extends QueryName>(name: N, ...rest: ArgsParam<N>): QueryAnswer<N> {
+    return this.#local.query(name, (rest[0] ?? []) as QueryArgs<N>);
   }
 
   // ---- control -------------------------------------------------------------------------
@@ -475,35 +372,25 @@ export class Hub extends EventEmitter<HubEvents> {
     return this.disconnectByConnectionId(ids, options);
   }
 
-  /** @internal Acknowledges durable messages for these targets: here, and at the owning peers. */
-  async _ack(refs: TargetRef[], messageIds: string[], connectionId: string): Promise<number> {
-    if (this.#qos !== undefined) return this.#qos.ackFor(refs, messageIds, connectionId);
-    if (this.#cluster === undefined || refs.length === 0) return 0;
-    return this.#cluster.forwardAcks(messageIds.map((messageId) => ({ messageId, targets: refs })), connectionId, 'ack');
+  /**
+   * Acknowledges durable messages for a connection's user and token (the `ack.do` endpoint):
+   * entries of messages this node owns are removed here, the others at their owners.
+   * Resolves to the number of pending entries removed.
+   */
+  async ack(conn: Pick<ConnectionHandle, 'id' | 'userId' | 'accessToken'>, messageIds: readonly string[]): Promise<number> {
+    return this.#qos === undefined ? 0 : this.#qos.ack(conn, messageIds);
   }
 
-  /** @internal Ends a connection the client says it left (`disconnect.do`), wherever it is. */
-  async _clientLeft(connectionId: string): Promise<number> {
+  /** Ends a connection the client says it left (`disconnect.do`), wherever it is. Resolves to the count closed. */
+  async clientLeft(connectionId: string): Promise<number> {
     return this.#disconnect('connection', [connectionId], true, 'client');
   }
 
-  async #disconnect(kind: ClusterTargetKind, keys: string[], reconnect: boolean, reason: 'kick' | 'client'): Promise<number> {
-    let count = this._localDisconnect(kind, keys, reconnect, reason);
-    if (this.#cluster === undefined || keys.length === 0) return count;
+  async #disconnect(kind: SendTargetKind, keys: string[], reconnect: boolean, reason: 'kick' | 'client'): Promise<number> {
+    let count = this.#local.disconnect(kind, keys, reconnect, reason);
     const remoteKeys = this.#remoteKeys(kind, keys);
     if (remoteKeys.length === 0) return count;
-    for (const n of (await this.#cluster.disconnect(kind, remoteKeys, reconnect, reason)).values) count += n;
-    return count;
-  }
-
-  /** @internal */
-  _localDisconnect(kind: ClusterTargetKind, keys: string[], reconnect: boolean, reason: 'kick' | 'client'): number {
-    let count = 0;
-    for (const conn of [...this._targets(kind, keys)]) {
-      if (conn.closed) continue;
-      conn.close(reason, reconnect);
-      count++;
-    }
+    for (const n of (await this.#cluster!.disconnect(kind, remoteKeys, reconnect, reason)).values) count += n;
     return count;
   }
 
@@ -529,8 +416,8 @@ export class Hub extends EventEmitter<HubEvents> {
 
   async #setDuration(kind: 'user' | 'token' | 'connection', keys: string[], seconds: number): Promise<number> {
     assertSeconds(seconds);
-    const counts = new Map(keys.map((key) => [key, this._localDuration(kind, [key], seconds)]));
-    const remoteKeys = this.#cluster === undefined ? [] : this.#remoteKeys(kind, keys);
+    const counts = new Map(keys.map((key) => [key, this.#local.setDuration(kind, [key], seconds)]));
+    const remoteKeys = this.#remoteKeys(kind, keys);
     if (remoteKeys.length > 0) {
       // One round trip for all keys; each peer answers a count per key.
       for (const perKey of (await this.#cluster!.duration(kind, remoteKeys, seconds)).values) {
@@ -539,64 +426,19 @@ export class Hub extends EventEmitter<HubEvents> {
     }
     let total = 0;
     for (const [key, count] of counts) {
-      if (count === 0 && kind !== 'connection') this.#pendingDurations.set(kind, key, seconds);
+      if (count === 0 && kind !== 'connection') this.#local.keepDuration(kind, key, seconds);
       total += count;
     }
     return total;
   }
 
-  /** The keys peers must be asked about: all of them, except connection ids held here. */
-  #remoteKeys(kind: ClusterTargetKind, keys: string[]): string[] {
-    return kind === 'connection' ? keys.filter((id) => this.#index.get(id) === undefined) : keys;
+  /** The keys peers must be asked about: none without peers; all, except connection ids held here. */
+  #remoteKeys(kind: SendTargetKind, keys: string[]): string[] {
+    if (this.#cluster === undefined || keys.length === 0) return [];
+    return kind === 'connection' ? keys.filter((id) => this.#local.get(id) === undefined) : keys;
   }
 
-  /** @internal */
-  _localDuration(kind: ClusterTargetKind, keys: string[], seconds: number): number {
-    let count = 0;
-    for (const conn of [...this._targets(kind, keys)]) if (this.#writeDuration(conn, seconds)) count++;
-    return count;
-  }
-
-  #writeDuration(conn: Connection, seconds: number): boolean {
-    conn.sessionDuration = seconds;
-    return conn.write(encodeFrame({ event: 'sse-set-duration', data: { duration: seconds } }));
-  }
-
-  // ---- timer, shutdown -----------------------------------------------------------------
-
-  /**
-   * One timer per hub, not per connection: heartbeats and lifetime expiry. Runs only while
-   * there are connections, and never keeps the process alive by itself.
-   */
-  #startTimer(): void {
-    if (this.#timer !== undefined) return;
-    const tick = Math.min(this.options.heartbeatMs, 1000);
-    this.#lastHeartbeat = Date.now();
-    this.#timer = setInterval(() => this.#onTick(), tick);
-    this.#timer.unref();
-  }
-
-  #stopTimer(): void {
-    if (this.#timer === undefined) return;
-    clearInterval(this.#timer);
-    this.#timer = undefined;
-  }
-
-  #onTick(): void {
-    const now = Date.now();
-    if (now >= this.#nextExpiry) {
-      let next = Infinity;
-      for (const conn of [...this.#index.values()]) {
-        if (conn.expiresAt <= now) conn.close('expired', true);
-        else if (conn.expiresAt < next) next = conn.expiresAt;
-      }
-      this.#nextExpiry = next;
-    }
-    if (now - this.#lastHeartbeat >= this.options.heartbeatMs - 5) {
-      this.#lastHeartbeat = now;
-      for (const conn of this.#index.values()) conn.write(HEARTBEAT_FRAME, 0);
-    }
-  }
+  // ---- shutdown ------------------------------------------------------------------------
 
   /**
    * Graceful shutdown: refuses new streams; tells every client `connect-close {reason:
@@ -606,13 +448,8 @@ export class Hub extends EventEmitter<HubEvents> {
    * store. A send accepted before `close` was called is committed, never lost.
    */
   async close(options: { drainMs?: number } = {}): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    const conns = [...this.#index.values()];
-    const spread = this.options.reconnectTimeMs;
-    for (const conn of conns) conn.close('shutdown', true, Math.round(250 + Math.random() * spread));
-    this.#stopTimer();
-    await Promise.all(conns.map((conn) => conn._ended(options.drainMs ?? 2000)));
+    if (this.#local.closed) return;
+    await this.#local.close(options.drainMs ?? 2000);
     await this.#cluster?.close();
     this.#qos?.close();
   }

@@ -13,8 +13,10 @@ export type {
   ListenersChange,
   HubEvents,
   OpenStreamInit,
+  DetailedAnswer,
 } from './hub.js';
-export type { ConnectionFilter } from './local/connection-index.js';
+export type { ConnectionFilter, Queries, QueryName, QueryArgs, QueryAnswer } from './core/queries.js';
+export type { ConnectionHandle } from './core/connection-handle.js';
 export { Connection } from './local/connection.js';
 export { RemoteConnection } from './cluster/remote-connection.js';
 export { Cluster } from './cluster/cluster.js';
@@ -26,15 +28,19 @@ export { MdnsDiscovery } from './cluster/mdns-discovery.js';
 export type { MdnsOptions } from './cluster/mdns-discovery.js';
 export { MemoryBus, MemoryTransport } from './cluster/memory-transport.js';
 export type { ClusterTransport, RequestHandler, TransportEvents } from './cluster/transport.js';
-export type { ClusterRequest, HelloAnswer, QueryName, SendItem } from './cluster/messages.js';
+export type { ClusterRequest, HelloAnswer, SendItem } from './cluster/messages.js';
+export type { ClusterEvents } from './cluster/cluster.js';
+export type { QosCluster, DurableMessage, DurableSend, AckItem, AckedBy, PendingRequest } from './qos/qos-cluster.js';
+export type { QosEvents } from './qos/qos.js';
 export type { CloseReason, ConnectionInfo, RequestInfo } from './local/connection.js';
 export type { ClientInfo } from './core/client-info.js';
-export type { HubOptions, SsePluginOptions, UploadedFile, UploadFields } from './options.js';
+export type { HubOptions } from './hub-options.js';
+export type { SsePluginOptions, UploadedFile, UploadFields } from './http/plugin-options.js';
 export type { SseUser, Key } from './core/user.js';
 export type { Page, AdminStats, ConnectionView, RedactedUser, StoredMessageView } from './core/admin-api.js';
 export { Qos } from './qos/qos.js';
 export type { QosOptions, QosSendOptions, QosSendResult, QosAckedEvent, QosExpiredEvent, QosStatus } from './qos/qos.js';
-export type { TargetKind, TargetRef } from './qos/store.js';
+export type { TargetKind, TargetRef, SendTargetKind } from './core/targets.js';
 export { encodeFrame, serializeData } from './core/frame.js';
 export type { FrameInit } from './core/frame.js';
 export { defaultWrapOkResponse } from './http/response.js';

@@ -2,7 +2,7 @@
 // removeListener.do, and who may use a connection id.
 import test, { type ExecutionContext } from 'ava';
 import { EventSource } from 'eventsource';
-import type { Connection, ListenersChange, RemoteConnection, UploadedFile, UploadFields } from '../lib/index.js';
+import type { ConnectionHandle, ListenersChange, UploadedFile, UploadFields } from '../lib/index.js';
 import { startPlugin } from './helpers/server.js';
 import { RawStream } from './helpers/stream.js';
 import { assertError, request, type Reply } from './helpers/reply.js';
@@ -20,13 +20,13 @@ const envelope = (data: unknown) => ({ success: true, code: 200, data, message: 
 
 interface MessageCall {
   path: string;
-  connection: Connection | RemoteConnection;
+  connection: ConnectionHandle;
   body: unknown;
 }
 
 interface UploadCall {
   path: string;
-  connection: Connection | RemoteConnection;
+  connection: ConnectionHandle;
   fields: UploadFields;
   files: UploadedFile[];
 }

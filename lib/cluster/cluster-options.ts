@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { positive } from '../options.js';
+import { positive } from '../core/option-checks.js';
 import { StaticDiscovery, type Discovery } from './discovery.js';
 import { HttpTransport } from './http-transport.js';
 import { deriveKeys } from './keys.js';

@@ -1,9 +1,12 @@
-import type { Connection } from '../local/connection.js';
+import { EventEmitter } from 'node:events';
 import { encodeFrame } from '../core/frame.js';
-import type { Hub } from '../hub.js';
-import type { TargetRef } from '../qos/store.js';
-import { logRefsOf, queueRefFor, queueRefsOf } from '../qos/target-refs.js';
-import type { ClusterRequest, ClusterTargetKind, HelloAnswer, QueryName, SendItem, WireMessage } from './messages.js';
+import type { HelloAnswer } from '../core/hello.js';
+import type { QueryAnswer, QueryArgs, QueryName } from '../core/queries.js';
+import type { SendTargetKind } from '../core/targets.js';
+import type { LocalNode } from '../local/local-node.js';
+import type { Qos } from '../qos/qos.js';
+import type { AckedBy, AckItem, DurableMessage, DurableSend, PendingRequest, QosCluster } from '../qos/qos-cluster.js';
+import type { ClusterRequest, QueryRequest, SendItem } from './messages.js';
 import type { ClusterTransport } from './transport.js';
 
 /** The answers of the peers to one fan-out, and which peers failed to answer. */
@@ -11,6 +14,19 @@ export interface FanOut<T> {
   values: T[];
   /** Node ids that failed or timed out: the result is partial. */
   failed: string[];
+}
+
+/** Events of the cluster (the hub re-emits them). */
+export interface ClusterEvents {
+  /** A peer proved it knows the secret and now takes part. */
+  'peer-up': [peer: HelloAnswer];
+  /** A peer left or stopped answering. */
+  'peer-down': [nodeId: string];
+  /** A peer failed one operation (timeout, refusal): that operation's result is partial. */
+  'peer-error': [info: { nodeId: string; operation: string; error: unknown }];
+  /** One request to a peer finished (for metrics): how long it took and whether it succeeded. */
+  'peer-rpc': [info: { nodeId: string; operation: string; ms: number; ok: boolean }];
+  error: [error: unknown];
 }
 
 interface PendingSend {
@@ -21,39 +37,32 @@ interface PendingSend {
 const PENDING_PAGE = 10_000;
 
 /**
- * The cluster side of a hub: forwards operations to the peers and answers theirs.
- * Sends made in one turn of the event loop go to each peer as one request (coalescing),
- * every peer is asked in parallel, and a peer that does not answer within the timeout
- * only costs that timeout and is reported as failed — never a hang, never a silent success.
+ * The cluster side of a hub: forwards operations to the peers and answers theirs from the
+ * local node (and durable delivery). Sends made in one turn of the event loop go to each
+ * peer as one request (coalescing), every peer is asked in parallel, and a peer that does
+ * not answer within the timeout only costs that timeout and is reported as failed — never a
+ * hang, never a silent success. Implements {@link QosCluster}, what durable delivery needs.
  */
-export class Cluster {
-  readonly #hub: Hub;
+export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
+  readonly #local: LocalNode;
   readonly #transport: ClusterTransport;
   readonly #timeoutMs: number;
   readonly #group: string;
+  #qos: Qos | undefined;
   #batch: PendingSend[] = [];
   #scheduled = false;
   #closed = false;
 
   /** @internal Created by the hub from its `cluster` option. */
-  constructor(hub: Hub, transport: ClusterTransport, options: { timeoutMs: number; group: string }) {
-    this.#hub = hub;
+  constructor(local: LocalNode, transport: ClusterTransport, options: { timeoutMs: number; group: string }) {
+    super();
+    this.#local = local;
     this.#transport = transport;
     this.#timeoutMs = options.timeoutMs;
     this.#group = options.group;
-    transport.on('error', (err) => hub.reportError(err));
-    transport.on('peer-up', (peer) => {
-      hub._emitCluster('peer-up', peer);
-      // A node that (re)joins may hold durable messages for users connected here meanwhile.
-      if (peer.qosTag !== undefined) {
-        for (const conn of hub.connections()) {
-          if (conn.userId !== undefined || conn.accessToken !== undefined) {
-            this.onOpen(conn, undefined, peer.nodeId).catch((err: unknown) => hub.reportError(err));
-          }
-        }
-      }
-    });
-    transport.on('peer-down', (nodeId) => hub._emitCluster('peer-down', nodeId));
+    transport.on('error', (err) => this.emit('error', err));
+    transport.on('peer-up', (peer) => this.emit('peer-up', peer));
+    transport.on('peer-down', (nodeId) => this.emit('peer-down', nodeId));
   }
 
   get nodeId(): string {
@@ -70,10 +79,11 @@ export class Cluster {
     return this.#transport.peers();
   }
 
-  /** @internal */
-  async start(qosTag: string | undefined): Promise<void> {
+  /** @internal Starts answering peers; durable requests go to `qos`. */
+  async start(qos: Qos): Promise<void> {
+    this.#qos = qos;
     const self: HelloAnswer = { nodeId: this.#transport.nodeId, group: this.#group, protocol: 1 };
-    if (qosTag !== undefined) self.qosTag = qosTag;
+    if (qos.tag !== undefined) self.qosTag = qos.tag;
     await this.#transport.start((from, request) => this.#handle(from, request), self);
   }
 
@@ -102,31 +112,43 @@ export class Cluster {
     });
   }
 
-  query<T>(name: QueryName, args: unknown[]): Promise<FanOut<T>> {
-    return this.#fanOut<T>({ type: 'query', name, args });
+  /** Runs a query on every peer. */
+  query<N extends QueryName>(name: N, args: QueryArgs<N>): Promise<FanOut<QueryAnswer<N>>> {
+    return this.#fanOut<QueryAnswer<N>>({ type: 'query', name, args } as QueryRequest);
   }
 
-  disconnect(kind: ClusterTargetKind, keys: string[], reconnect: boolean, reason: 'kick' | 'client'): Promise<FanOut<number>> {
+  disconnect(kind: SendTargetKind, keys: string[], reconnect: boolean, reason: 'kick' | 'client'): Promise<FanOut<number>> {
     return this.#fanOut<number>({ type: 'disconnect', kind, keys, reconnect, reason });
   }
 
   /** Sets online time on the peers; each answers a count per key (so that offline keys are known). */
-  duration(kind: ClusterTargetKind, keys: string[], seconds: number): Promise<FanOut<number[]>> {
+  duration(kind: SendTargetKind, keys: string[], seconds: number): Promise<FanOut<number[]>> {
     return this.#fanOut<number[]>({ type: 'duration', kind, keys, seconds });
   }
 
   /** Changes the listeners of a connection held by a peer. Undefined if no peer holds it. */
-  async listeners(connectionId: string, names: string[], add: boolean): Promise<string[] | undefined> {
+  async changeListeners(connectionId: string, names: string[], add: boolean): Promise<string[] | undefined> {
     const result = await this.#fanOut<string[] | null>({ type: 'listeners', connectionId, names, add });
     return result.values.find((v): v is string[] => Array.isArray(v));
   }
 
-  /** Sends acks of durable messages to the node that owns them (found by the id's tag). */
-  async forwardAcks(items: { messageId: string; targets: TargetRef[] }[], connectionId: string, by: 'ack' | 'write'): Promise<number> {
-    const byOwner = new Map<string, typeof items>();
+  // ---- what durable delivery needs (QosCluster) ----------------------------------------
+
+  /** @internal */
+  async forwardSend(send: DurableSend): Promise<number> {
+    const { id, kind, keys, event, data, listening } = send;
+    let count = 0;
+    for (const n of (await this.send({ kind, keys, event, data, listening, id })).values) count += n;
+    return count;
+  }
+
+  /** @internal Sends acks of durable messages to the node that owns them (found by the id's tag). */
+  async forwardAcks(items: AckItem[], connectionId: string, by: AckedBy): Promise<number> {
+    const byOwner = new Map<string, AckItem[]>();
     for (const peer of this.#transport.peers()) {
-      if (peer.qosTag === undefined) continue;
-      const own = items.filter((i) => i.messageId.endsWith(peer.qosTag!));
+      const tag = peer.qosTag;
+      if (tag === undefined) continue;
+      const own = items.filter((i) => i.messageId.endsWith(tag));
       if (own.length > 0) byOwner.set(peer.nodeId, own);
     }
     let count = 0;
@@ -136,46 +158,27 @@ export class Cluster {
           count += Number(await this.#transport.request(nodeId, { type: 'qos-ack', items: own, connectionId, by }, this.#timeoutMs));
         } catch (err) {
           // The owner keeps the message pending: it is resent on the next connection (at-least-once).
-          this.#hub._emitCluster('peer-error', { nodeId, operation: 'qos-ack', error: err });
+          this.emit('peer-error', { nodeId, operation: 'qos-ack', error: err });
         }
       }),
     );
     return count;
   }
 
-  /**
-   * A stream opened here: ask every owner of durable messages for what is pending for its
-   * user and token (and the retained log after its resume point), and write it.
-   */
-  async onOpen(conn: Connection, events?: string[], onlyPeer?: string): Promise<void> {
-    const refs = queueRefsOf(conn);
-    const lastEventId = events === undefined && onlyPeer === undefined ? conn.client.lastEventId : undefined;
-    const logRefs = lastEventId === undefined ? [] : logRefsOf(conn);
-    if ((refs.length === 0 && logRefs.length === 0) || this.#transport.peers().length === 0) return;
-    const request: ClusterRequest = { type: 'qos-pending', refs, logRefs };
-    if (lastEventId !== undefined) request.lastEventId = lastEventId;
-    if (events !== undefined) request.events = events;
+  /** @internal Asks the peers that have a durable store (only those can own messages). */
+  async pullPending(request: PendingRequest, peerId?: string): Promise<DurableMessage[][]> {
+    const owners = this.#transport.peers().filter((peer) => peer.qosTag !== undefined && (peerId === undefined || peer.nodeId === peerId));
+    const lists: DurableMessage[][] = [];
     await Promise.all(
-      // Only nodes with a durable store can own pending messages.
-      this.#transport.peers().filter((peer) => peer.qosTag !== undefined && (onlyPeer === undefined || peer.nodeId === onlyPeer)).map(async (peer) => {
-        let messages: WireMessage[];
+      owners.map(async (peer) => {
         try {
-          messages = (await this.#transport.request(peer.nodeId, request, this.#timeoutMs)) as WireMessage[];
+          lists.push((await this.#transport.request(peer.nodeId, { type: 'qos-pending', ...request }, this.#timeoutMs)) as DurableMessage[]);
         } catch (err) {
-          this.#hub._emitCluster('peer-error', { nodeId: peer.nodeId, operation: 'qos-pending', error: err });
-          return;
+          this.emit('peer-error', { nodeId: peer.nodeId, operation: 'qos-pending', error: err });
         }
-        const written: { messageId: string; targets: TargetRef[] }[] = [];
-        for (const m of messages) {
-          if (m.listening && !conn.listeners.has(m.event)) continue;
-          if (conn.bufferedAmount > this.#hub.options.writeBufferLimit / 2) await conn.whenDrained();
-          if (!conn.write(encodeFrame({ event: m.event, data: m.data, id: m.id }))) return;
-          const target = queueRefFor(conn, m.kind);
-          if (target !== undefined) written.push({ messageId: m.id, targets: [target] });
-        }
-        if (!conn.client.ack && written.length > 0) await this.forwardAcks(written, conn.id, 'write');
       }),
     );
+    return lists;
   }
 
   async #fanOut<T>(request: ClusterRequest): Promise<FanOut<T>> {
@@ -187,11 +190,11 @@ export class Cluster {
         const started = performance.now();
         try {
           values.push((await this.#transport.request(peer.nodeId, request, this.#timeoutMs)) as T);
-          this.#hub._emitCluster('peer-rpc', { nodeId: peer.nodeId, operation: request.type, ms: performance.now() - started, ok: true });
+          this.emit('peer-rpc', { nodeId: peer.nodeId, operation: request.type, ms: performance.now() - started, ok: true });
         } catch (err) {
           failed.push(peer.nodeId);
-          this.#hub._emitCluster('peer-rpc', { nodeId: peer.nodeId, operation: request.type, ms: performance.now() - started, ok: false });
-          this.#hub._emitCluster('peer-error', { nodeId: peer.nodeId, operation: request.type, error: err });
+          this.emit('peer-rpc', { nodeId: peer.nodeId, operation: request.type, ms: performance.now() - started, ok: false });
+          this.emit('peer-error', { nodeId: peer.nodeId, operation: request.type, error: err });
         }
       }),
     );
@@ -201,42 +204,35 @@ export class Cluster {
   // ---- incoming ----------------------------------------------------------------------
 
   async #handle(_from: string, request: ClusterRequest): Promise<unknown> {
-    const hub = this.#hub;
+    const local = this.#local;
     switch (request.type) {
       case 'hello':
         return null;
       case 'send':
-        return request.items.map((item) => this.#deliverForwarded(item));
+        return request.items.map((item) => this.#deliver(item));
       case 'query':
-        return hub._localQuery(request.name, request.args);
+        return local.query(request.name, request.args);
       case 'disconnect':
-        return hub._localDisconnect(request.kind, request.keys, request.reconnect, request.reason);
+        return local.disconnect(request.kind, request.keys, request.reconnect, request.reason);
       case 'duration':
-        return request.keys.map((key) => hub._localDuration(request.kind, [key], request.seconds));
+        return request.keys.map((key) => local.setDuration(request.kind, [key], request.seconds));
       case 'listeners': {
-        const conn = hub.getLocalConnection(request.connectionId);
-        if (conn === undefined) return null;
-        return request.add ? hub.addListeners(conn, request.names) : hub.removeListeners(conn, request.names);
+        const conn = local.get(request.connectionId);
+        return conn === undefined ? null : local.changeListeners(conn, request.names, request.add);
       }
       case 'qos-pending':
-        return hub.hasQos ? hub.qos._pendingFor(request.refs, request.logRefs, request.lastEventId, request.events, PENDING_PAGE) : [];
+        return this.#qos?.pendingFor(request, PENDING_PAGE) ?? [];
       case 'qos-ack':
-        return hub.hasQos ? hub.qos._ackForwarded(request.items, request.connectionId, request.by) : 0;
+        return this.#qos?.ackForwarded(request.items, request.connectionId, request.by) ?? 0;
     }
   }
 
-  /** Writes a forwarded send here; durable ones written to clients that cannot ack are acked to their owner. */
-  #deliverForwarded(item: SendItem): number {
-    const writeAcked: { connectionId: string; target: TargetRef }[] = [];
-    const count = this.#hub._localSend(item, (conn) => {
-      if (item.id === undefined || conn.client.ack) return;
-      const target = queueRefFor(conn, item.kind);
-      if (target !== undefined) writeAcked.push({ connectionId: conn.id, target });
-    });
-    for (const { connectionId, target } of writeAcked) {
-      void this.forwardAcks([{ messageId: item.id!, targets: [target] }], connectionId, 'write');
+  /** Writes a forwarded send here; a durable one goes through durable delivery (acks to its owner). */
+  #deliver(item: SendItem): number {
+    if (item.id !== undefined && item.kind !== 'connection' && this.#qos !== undefined) {
+      return this.#qos.deliverForwarded({ id: item.id, kind: item.kind, keys: item.keys, event: item.event, data: item.data, listening: item.listening });
     }
-    return count;
+    return this.#local.deliver(item.kind, item.keys, encodeFrame({ event: item.event, data: item.data, id: item.id }), item.event, item.listening);
   }
 
   /** @internal */

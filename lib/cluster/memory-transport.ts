@@ -18,6 +18,8 @@ export class MemoryBus {
   readonly #down = new Set<string>();
   /** Extra latency of every request, in ms. */
   latencyMs = 0;
+  /** Sees every request before it is delivered (to count or inspect traffic in a test). */
+  onRequest: ((from: string, to: string, request: ClusterRequest) => void) | undefined;
 
   transport(nodeId: string): MemoryTransport {
     return new MemoryTransport(this, nodeId);
@@ -50,6 +52,7 @@ export class MemoryBus {
 
   /** @internal */
   async _deliver(from: string, to: string, request: ClusterRequest, timeoutMs: number): Promise<unknown> {
+    this.onRequest?.(from, to, request);
     const member = this.#members.get(to);
     if (member === undefined || this.#down.has(to) || this.#down.has(from)) {
       // An unreachable node looks like one that never answers: the caller's timeout decides.

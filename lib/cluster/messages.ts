@@ -1,11 +1,12 @@
-import type { TargetKind, TargetRef } from '../qos/store.js';
+import type { QueryArgs, QueryName } from '../core/queries.js';
+import type { SendTargetKind } from '../core/targets.js';
+import type { AckedBy, AckItem, PendingRequest } from '../qos/qos-cluster.js';
 
-/** Who a cluster operation is for: a send target kind, or connection ids. */
-export type ClusterTargetKind = TargetKind | 'connection';
+export type { QueryName } from '../core/queries.js';
 
 /** One send, as forwarded to peers: the payload is already serialized. */
 export interface SendItem {
-  kind: ClusterTargetKind;
+  kind: SendTargetKind;
   keys: string[];
   event: string;
   /** Serialized payload (strings verbatim, else JSON). */
@@ -15,28 +16,8 @@ export interface SendItem {
   id?: string;
 }
 
-/** A durable message as an owner hands it to the node holding the connection. */
-export interface WireMessage {
-  id: string;
-  kind: TargetKind;
-  event: string;
-  data: string;
-  listening: boolean;
-}
-
-/** Names of the cluster-wide queries. */
-export type QueryName =
-  | 'userIds'
-  | 'users'
-  | 'accessTokens'
-  | 'tenantIds'
-  | 'channels'
-  | 'connectionCount'
-  | 'isOnline'
-  | 'user'
-  | 'userIdsListening'
-  | 'connections'
-  | 'connectionById';
+/** A query as it crosses the wire: a name of the query map and its arguments. */
+export type QueryRequest = { [N in QueryName]: { type: 'query'; name: N; args: QueryArgs<N> } }[QueryName];
 
 /**
  * Every request between nodes: a discriminated union, so the handler's switch is exhaustive
@@ -45,12 +26,12 @@ export type QueryName =
 export type ClusterRequest =
   | { type: 'hello' }
   | { type: 'send'; items: SendItem[] }
-  | { type: 'query'; name: QueryName; args: unknown[] }
-  | { type: 'disconnect'; kind: ClusterTargetKind; keys: string[]; reconnect: boolean; reason: 'kick' | 'client' }
-  | { type: 'duration'; kind: ClusterTargetKind; keys: string[]; seconds: number }
+  | QueryRequest
+  | { type: 'disconnect'; kind: SendTargetKind; keys: string[]; reconnect: boolean; reason: 'kick' | 'client' }
+  | { type: 'duration'; kind: SendTargetKind; keys: string[]; seconds: number }
   | { type: 'listeners'; connectionId: string; names: string[]; add: boolean }
-  | { type: 'qos-pending'; refs: TargetRef[]; logRefs: TargetRef[]; lastEventId?: string; events?: string[] }
-  | { type: 'qos-ack'; items: { messageId: string; targets: TargetRef[] }[]; connectionId: string; by: 'ack' | 'write' };
+  | ({ type: 'qos-pending' } & PendingRequest)
+  | { type: 'qos-ack'; items: AckItem[]; connectionId: string; by: AckedBy };
 
 export type { HelloAnswer } from '../core/hello.js';
 

@@ -1,9 +1,6 @@
 import { SseBadRequestError, SseNotFoundError } from '../core/errors.js';
 import { isMessageId } from '../qos/message-id.js';
 import { readJsonObject } from './body.js';
-import { queueRefsOf } from '../qos/target-refs.js';
-import { RemoteConnection } from '../cluster/remote-connection.js';
-import { keyOf } from '../core/user.js';
 import { connectionIdOf, ok, requireOwnConnection, requireUser, type Endpoint } from './endpoint.js';
 
 const MAX_IDS = 1000;
@@ -24,8 +21,5 @@ export const ack: Endpoint = async (ctx, env) => {
   const user = await requireUser(ctx, env);
   const conn = await requireOwnConnection(ctx, env, id, user);
   // An ack only ever removes entries of the connection's own user and token.
-  // A remote connection shows only its token's hash; the caller's own token matched it.
-  const accessToken = conn instanceof RemoteConnection ? keyOf(user.accessToken) : conn.accessToken;
-  const refs = queueRefsOf({ userId: conn.userId, accessToken });
-  ok(ctx, env, { acked: await env.hub._ack(refs, ids, conn.id) });
+  ok(ctx, env, { acked: await env.hub.ack(conn, ids) });
 };

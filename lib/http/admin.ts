@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
-import { hashToken, type ConnectionInfo } from '../local/connection.js';
+import type { ConnectionInfo } from '../core/connection-info.js';
+import { hashToken } from '../core/token-hash.js';
 import { SseBadRequestError, SseNotFoundError } from '../core/errors.js';
 import type { StoreFilter } from '../qos/store.js';
 import type { SseUser } from '../core/user.js';
@@ -15,8 +16,8 @@ export const users: Endpoint = async (ctx, env) => {
   await requireAdmin(ctx, env);
   const paging = pagingOf(ctx);
   const name = text(ctx, 'name');
-  const { value, partial } = await env.hub.queryDetailed('users');
-  const all = (value as SseUser[]).filter((u) => matchesName(u, name));
+  const { value, partial } = await env.hub.queryDetailed('users', []);
+  const all = value.filter((u) => matchesName(u, name));
   ok(ctx, env, { ...page(all, paging, (u) => env.options.redactUser(u)), partial });
 };
 
@@ -29,7 +30,7 @@ export const connections: Endpoint = async (ctx, env) => {
   const clientId = text(ctx, 'clientId');
   const filter = clientId === undefined ? {} : { clientId };
   const { value, partial } = await env.hub.queryDetailed('connections', [filter]);
-  const all = (value as ConnectionInfo[]).filter(
+  const all = value.filter(
     (c) => (id === undefined || c.id === id) && matchesName(c.user, name),
   );
   all.sort((a, b) => a.createdAt - b.createdAt);
@@ -74,14 +75,14 @@ export const repositoryMessages: Endpoint = async (ctx, env) => {
 export const stats: Endpoint = async (ctx, env) => {
   await requireAdmin(ctx, env);
   const hub = env.hub;
-  const [users, connections] = await Promise.all([hub.queryDetailed('userIds'), hub.queryDetailed('connectionCount')]);
+  const [users, connections] = await Promise.all([hub.queryDetailed('userIds', []), hub.queryDetailed('connectionCount', [])]);
   const answer: AdminStats = {
     name: hub.name,
     time: Date.now(),
-    users: (users.value as string[]).length,
-    connections: connections.value as number,
+    users: users.value.length,
+    connections: connections.value,
     partial: users.partial || connections.partial,
-    local: { connections: hub._localQuery('connectionCount', []) as number, ...hub.stats },
+    local: { connections: hub.localQuery('connectionCount', []), ...hub.stats },
     qos: hub.hasQos ? { pending: hub.qos.pendingCount() } : null,
     cluster: hub.cluster === undefined ? null : { nodeId: hub.cluster.nodeId, peers: hub.cluster.peers() },
   };

@@ -6,7 +6,7 @@ import {
   SsePayloadTooLargeError,
   SseUnsupportedMediaTypeError,
 } from '../core/errors.js';
-import type { UploadedFile, UploadFields } from '../options.js';
+import type { UploadedFile, UploadFields } from './plugin-options.js';
 
 /** Limits of a multipart upload. */
 export interface MultipartLimits {

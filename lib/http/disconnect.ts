@@ -15,7 +15,7 @@ export const disconnect: Endpoint = async (ctx, env) => {
   const conn = env.hub.getLocalConnection(id);
   if (conn === undefined) {
     // The stream may be on another node of the cluster: end it there.
-    if (env.hub.cluster !== undefined && (await env.hub._clientLeft(id)) > 0) {
+    if (env.hub.cluster !== undefined && (await env.hub.clientLeft(id)) > 0) {
       ok(ctx, env, { connectionId: id, closed: true });
       return;
     }

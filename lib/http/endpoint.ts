@@ -1,11 +1,11 @@
 import type { Context } from 'koa';
-import { hashToken, type Connection } from '../local/connection.js';
-import { RemoteConnection } from '../cluster/remote-connection.js';
+import type { ConnectionHandle } from '../core/connection-handle.js';
 import { SseBadRequestError, SseForbiddenError, SseUnauthorizedError, SseUnknownConnectionError } from '../core/errors.js';
 import { toJson } from '../core/frame.js';
-import type { Hub } from '../hub.js';
-import type { SsePluginOptions } from '../options.js';
+import { hashToken } from '../core/token-hash.js';
 import { keyOf, type SseUser } from '../core/user.js';
+import type { Hub } from '../hub.js';
+import type { SsePluginOptions } from './plugin-options.js';
 
 /** Plugin options with defaults applied, as the endpoints read them. */
 export interface EndpointOptions extends SsePluginOptions {
@@ -59,18 +59,16 @@ export async function requireOwnConnection(
   env: EndpointEnv,
   id: string,
   user?: SseUser,
-): Promise<Connection | RemoteConnection> {
+): Promise<ConnectionHandle> {
   user ??= await requireUser(ctx, env);
-  const local = env.hub.getLocalConnection(id);
-  if (local !== undefined) {
-    assertOwner(user, local.userId, local.tenantId, local.accessToken === undefined ? undefined : hashToken(local.accessToken));
-    return local;
-  }
-  // In a cluster the stream may be held by another node (the load balancer chose it).
-  const info = env.hub.cluster === undefined ? undefined : await env.hub.getConnectionById(id);
-  if (info === undefined) throw new SseUnknownConnectionError(id);
-  assertOwner(user, info.userId, info.tenantId, info.accessTokenHash);
-  return new RemoteConnection(env.hub, info);
+  // In a cluster the stream may be held by another node (the load balancer chose it). A remote
+  // snapshot shows only its token's hash: the caller's own token stands for it once they match.
+  const conn = await env.hub.findConnection(id, keyOf(user.accessToken));
+  if (conn === undefined) throw new SseUnknownConnectionError(id);
+  const info = conn.remote ? conn.toInfo() : undefined;
+  const tokenHash = info !== undefined ? info.accessTokenHash : conn.accessToken === undefined ? undefined : hashToken(conn.accessToken);
+  assertOwner(user, conn.userId, conn.tenantId, tokenHash);
+  return conn;
 }
 
 function assertOwner(user: SseUser, userId: string | undefined, tenantId: string | undefined, tokenHash: string | undefined): void {

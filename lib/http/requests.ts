@@ -1,5 +1,4 @@
 import { SseNotFoundError } from '../core/errors.js';
-import { RemoteConnection } from '../cluster/remote-connection.js';
 import { readJson, readMultipart } from './body.js';
 import { connectionIdOf, ok, requireOwnConnection, type EndpointEnv } from './endpoint.js';
 import type { Context } from 'koa';
@@ -14,10 +13,7 @@ export async function message(ctx: Context, env: EndpointEnv, path: string): Pro
   if (handler === undefined) throw new SseNotFoundError(ctx.path);
   const conn = await requireOwnConnection(ctx, env, connectionIdOf(ctx.query.connectionId));
   const body = await readJson(ctx, env.options.jsonLimit);
-  if (!(conn instanceof RemoteConnection)) {
-    conn.requests++;
-    conn.lastRequestAt = Date.now();
-  }
+  conn.countRequest('message');
   ok(ctx, env, await handler(path, ctx, conn, body));
 }
 
@@ -30,9 +26,6 @@ export async function upload(ctx: Context, env: EndpointEnv, path: string): Prom
     totalBytes: env.options.uploadLimit,
     maxFiles: env.options.uploadMaxFiles,
   });
-  if (!(conn instanceof RemoteConnection)) {
-    conn.uploads++;
-    conn.lastRequestAt = Date.now();
-  }
+  conn.countRequest('upload');
   ok(ctx, env, await handler(path, ctx, conn, fields, files));
 }

@@ -1,18 +1,11 @@
+import type { ConnectionFilter, QueryAnswer, QueryArgs, QueryName, Queries } from '../core/queries.js';
+import type { SendTargetKind } from '../core/targets.js';
+import { keyOf, type SseUser } from '../core/user.js';
 import type { Connection } from './connection.js';
-import type { ClusterTargetKind, QueryName } from '../cluster/messages.js';
 import { KeyIndex } from './key-index.js';
-import { keyOf, type Key, type SseUser } from '../core/user.js';
 
-/** Filter of {@link Hub.getConnections}; every given field must match. */
-export interface ConnectionFilter {
-  userId?: Key;
-  tenantId?: Key;
-  accessToken?: string;
-  channel?: string;
-  clientId?: string;
-  /** Only connections listening to this event. */
-  listening?: string;
-}
+/** One answering function per query, typed by the query map. */
+type QueryHandlers = { [N in QueryName]: (...args: Queries[N]['args']) => Queries[N]['answer'] };
 
 /**
  * The live connections of one node, indexed by id, user id, access token, tenant, channel,
@@ -85,7 +78,7 @@ export class ConnectionIndex {
   }
 
   /** The connections a target of this kind and keys reaches, each once. */
-  targets(kind: ClusterTargetKind, keys: string[]): Iterable<Connection> {
+  targets(kind: SendTargetKind, keys: string[]): Iterable<Connection> {
     switch (kind) {
       case 'all': return this.#byId.values();
       case 'user': return collect(this.#byUser, keys);
@@ -104,28 +97,30 @@ export class ConnectionIndex {
   }
 
   /** Answers a query from these connections only (the cluster merges the nodes' answers). */
-  query(name: QueryName, args: unknown[]): unknown {
-    switch (name) {
-      case 'userIds': return [...this.#byUser.keys()];
-      case 'users': return this.#usersOf(this.#byUser.keys());
-      case 'accessTokens': return [...this.#byToken.keys()];
-      case 'tenantIds': return [...this.#byTenant.keys()];
-      case 'channels': return [...this.#byChannel.keys()];
-      case 'connectionCount': return this.#byId.size;
-      case 'isOnline': return this.#byUser.has(String(args[0]));
-      case 'user': return this.#usersOf([String(args[0])])[0] ?? null;
-      case 'userIdsListening': {
-        const [event, tenant] = args as [string, string | null];
-        const ids = new Set<string>();
-        for (const conn of this.#byListener.get(event) ?? []) {
-          if (conn.userId !== undefined && (tenant === null || conn.tenantId === tenant)) ids.add(conn.userId);
-        }
-        return [...ids];
-      }
-      case 'connections': return this.#filter((args[0] ?? {}) as ConnectionFilter).map((c) => c.toInfo());
-      case 'connectionById': return this.#byId.get(String(args[0]))?.toInfo() ?? null;
-    }
+  query<N extends QueryName>(name: N, args: QueryArgs<N>): QueryAnswer<N> {
+    const handler = this.#queries[name] as (...a: QueryArgs<N>) => QueryAnswer<N>;
+    return handler(...args);
   }
+
+  readonly #queries: QueryHandlers = {
+    userIds: () => [...this.#byUser.keys()],
+    users: () => this.#usersOf(this.#byUser.keys()),
+    accessTokens: () => [...this.#byToken.keys()],
+    tenantIds: () => [...this.#byTenant.keys()],
+    channels: () => [...this.#byChannel.keys()],
+    connectionCount: () => this.#byId.size,
+    isOnline: (userId) => this.#byUser.has(String(userId)),
+    user: (userId) => this.#usersOf([String(userId)])[0] ?? null,
+    userIdsListening: (event, tenant) => {
+      const ids = new Set<string>();
+      for (const conn of this.#byListener.get(event) ?? []) {
+        if (conn.userId !== undefined && (tenant === null || conn.tenantId === tenant)) ids.add(conn.userId);
+      }
+      return [...ids];
+    },
+    connections: (filter) => this.#filter(filter ?? {}).map((c) => c.toInfo()),
+    connectionById: (id) => this.#byId.get(String(id))?.toInfo() ?? null,
+  };
 
   /** One user object per user id: the first connection's. */
   #usersOf(userIds: Iterable<string>): SseUser[] {

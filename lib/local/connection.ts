@@ -1,11 +1,12 @@
-import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ClientInfo } from '../core/client-info.js';
-import { encodeFrame } from '../core/frame.js';
-import type { Hub } from '../hub.js';
+import type { ConnectionHandle } from '../core/connection-handle.js';
 import type { ConnectionInfo } from '../core/connection-info.js';
+import { encodeFrame } from '../core/frame.js';
+import { hashToken } from '../core/token-hash.js';
 import type { SseUser } from '../core/user.js';
+import { directSocketOf, writeChunk } from './write-path.js';
 
 export type { ConnectionInfo } from '../core/connection-info.js';
 
@@ -19,64 +20,17 @@ export interface RequestInfo {
   userAgent: string;
 }
 
-// ---- the write path ---------------------------------------------------------------------
-// An HTTP/1.1 stream is chunked: `res.write(frame)` makes Node write four pieces per call
-// (the length in hex, CRLF, the frame, CRLF), each a buffered socket write, and allocate the
-// hex string, for every recipient. Once the head is on the wire the stream writes the whole
-// chunk itself instead: the same bytes, framed once per frame (a broadcast writes one Buffer to
-// every socket), one socket write per recipient. Sockets written in one tick are corked and
-// uncorked together in one nextTick, so a burst of events leaves as one writev per socket.
-
-/** Sockets corked by a write in this tick; uncorked together at the next tick. */
-let corked: Socket[] = [];
-let flushScheduled = false;
-/** The last frame written in this tick and its HTTP/1.1 chunk (a broadcast frames it once). */
-let chunkFrame: Buffer | undefined;
-let chunkBytes: Buffer | undefined;
-
-function flushCorked(): void {
-  const list = corked;
-  corked = [];
-  flushScheduled = false;
-  // The chunk cache lives for one tick only: a caller may reuse a Buffer once it was flushed.
-  chunkFrame = chunkBytes = undefined;
-  for (let i = 0; i < list.length; i++) list[i]!.uncork();
-}
-
-function scheduleFlush(): void {
-  if (flushScheduled) return;
-  flushScheduled = true;
-  process.nextTick(flushCorked);
-}
-
-/** `<hex length>\r\n<frame>\r\n`: one HTTP/1.1 chunk. */
-function chunkOf(frame: Buffer): Buffer {
-  if (frame === chunkFrame) return chunkBytes!;
-  const hex = frame.length.toString(16);
-  const out = Buffer.allocUnsafe(hex.length + frame.length + 4);
-  let at = out.write(hex, 0, 'latin1');
-  out[at++] = 13;
-  out[at++] = 10;
-  at += frame.copy(out, at);
-  out[at++] = 13;
-  out[at] = 10;
-  chunkFrame = frame;
-  chunkBytes = out;
-  scheduleFlush();
-  return out;
-}
-
-/** Node's private fields that tell whether a chunked response may be written to its socket directly. */
-interface Http1Response {
-  _headerSent?: boolean;
-  outputData?: unknown[];
-}
+/** Told once when a connection ends, whoever ended it; the local node removes it from its indexes. */
+export type ConnectionEndHandler = (conn: Connection, reason: CloseReason) => void;
 
 /**
- * One open SSE response. Created by the hub, never directly. Holds what the client said about
- * itself and counters; the write path ({@link Connection.write}) is the hot path of every send.
+ * One open SSE response. Created by the local node, never directly. Holds what the client said
+ * about itself and counters; the write path ({@link Connection.write}) is the hot path of every
+ * send. It knows nothing of the node that holds it: it reports its end through a callback.
  */
-export class Connection {
+export class Connection implements ConnectionHandle {
+  /** Always held by this node. */
+  readonly remote = false;
   /** Unguessable id (144 random bits), the client's handle for requests and disconnect. */
   readonly id: string;
   readonly user: SseUser;
@@ -100,7 +54,7 @@ export class Connection {
   #closed = false;
   #closeReason: CloseReason | undefined;
   readonly #res: ServerResponse;
-  readonly #hub: Hub;
+  readonly #onEnd: ConnectionEndHandler;
   readonly #limit: number;
   /** Created on first use: most connections never get an attribute. */
   #attributes: Map<string, unknown> | undefined;
@@ -110,8 +64,8 @@ export class Connection {
   /** @internal */
   constructor(init: {
     id: string;
-    hub: Hub;
     res: ServerResponse;
+    onEnd: ConnectionEndHandler;
     user: SseUser;
     userId: string | undefined;
     accessToken: string | undefined;
@@ -122,7 +76,7 @@ export class Connection {
     writeBufferLimit: number;
   }) {
     this.id = init.id;
-    this.#hub = init.hub;
+    this.#onEnd = init.onEnd;
     this.#res = init.res;
     this.user = init.user;
     this.userId = init.userId;
@@ -137,6 +91,7 @@ export class Connection {
     this.expiresAt = init.expiresAt;
     this.#limit = init.writeBufferLimit;
     for (const k in init.client.attributes) this.attributes.set(k, init.client.attributes[k]);
+    init.res.on('close', () => this.#lost());
   }
 
   /** Application attributes: connect parameters the library does not know, plus your own. */
@@ -169,12 +124,7 @@ export class Connection {
     } else if (!socket.writable) {
       return false; // ended or destroyed under us (client left); 'close' is on its way
     } else if (frame.length > 0) {
-      if (!socket.writableCorked) {
-        socket.cork();
-        corked.push(socket);
-        scheduleFlush();
-      }
-      socket.write(chunkOf(frame));
+      writeChunk(socket, frame);
     }
     this.eventsWritten += events;
     if ((socket ?? this.#res).writableLength > this.#limit) {
@@ -184,27 +134,10 @@ export class Connection {
     return true;
   }
 
-  /**
-   * The socket, if chunks may go to it directly: HTTP/1.1 chunked response, head already on the
-   * wire, nothing of it still queued in the response, socket assigned to it. Otherwise (HTTP/2,
-   * HTTP/1.0, before the first write) writes go through `res.write`.
-   */
   #directSocket(): Socket | undefined {
-    const res = this.#res as ServerResponse & Http1Response;
-    const socket = res.socket as (Socket & { _httpMessage?: unknown }) | null;
-    if (
-      socket !== null &&
-      res._headerSent === true &&
-      res.chunkedEncoding === true &&
-      Array.isArray(res.outputData) &&
-      res.outputData.length === 0 &&
-      socket._httpMessage === res &&
-      !res.writableEnded
-    ) {
-      this.#socket = socket;
-      return socket;
-    }
-    return undefined;
+    const socket = directSocketOf(this.#res);
+    if (socket !== undefined) this.#socket = socket;
+    return socket;
   }
 
   /** Resolves once everything written has been taken by the kernel, or the connection closed. */
@@ -249,11 +182,18 @@ export class Connection {
       // `retry:` spreads the reconnects of a shutdown over time (the browser waits that long).
       res.end(encodeFrame({ event: 'connect-close', retry: retryMs, data: { connectionId: this.id, reason, reconnect } }));
     }
-    this.#hub._remove(this, reason);
+    this.#onEnd(this, reason);
   }
 
-  /** @internal Resolves once the response is finished and its socket released (or after `ms`). */
-  _ended(ms: number): Promise<void> {
+  /** Counts a browser request or upload made over this connection. */
+  countRequest(kind: 'message' | 'upload'): void {
+    if (kind === 'message') this.requests++;
+    else this.uploads++;
+    this.lastRequestAt = Date.now();
+  }
+
+  /** Resolves once the response is finished and its socket released, or after `ms` at the latest. */
+  finished(ms: number): Promise<void> {
     const res = this.#res;
     if (res.writableFinished || res.destroyed) return Promise.resolve();
     return new Promise((resolve) => {
@@ -269,13 +209,13 @@ export class Connection {
     });
   }
 
-  /** @internal Called when the socket closed under us (client left, network error). */
-  _lost(): void {
+  /** The socket closed under us (client left, network error). */
+  #lost(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#socket = undefined;
     this.#closeReason = 'client';
-    this.#hub._remove(this, 'client');
+    this.#onEnd(this, 'client');
   }
 
   toInfo(): ConnectionInfo {
@@ -310,9 +250,4 @@ export class Connection {
     for (const [k, v] of Object.entries(optional)) if (v !== undefined) (info as unknown as Record<string, unknown>)[k] = v;
     return info;
   }
-}
-
-/** First 12 hex digits of SHA-256: correlates tokens in admin views without revealing them. */
-export function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('hex').slice(0, 12);
 }

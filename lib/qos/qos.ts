@@ -1,13 +1,18 @@
-import type { Connection } from '../local/connection.js';
-import { SseClosedError, SsePayloadTooLargeError, SseQueueFullError } from '../core/errors.js';
+import { EventEmitter } from 'node:events';
+import { SseClosedError, SsePayloadTooLargeError, SseQosDisabledError } from '../core/errors.js';
 import { encodeFrame, serializeData } from '../core/frame.js';
-import type { Hub, SendOptions } from '../hub.js';
-import { positive } from '../options.js';
+import { positive } from '../core/option-checks.js';
+import type { TargetKind, TargetRef } from '../core/targets.js';
 import { keysOf, type Key } from '../core/user.js';
-import type { WireMessage } from '../cluster/messages.js';
+import type { Connection } from '../local/connection.js';
+import type { ListenersChange, LocalNode } from '../local/local-node.js';
+import { ackedByWrite } from './ack-policy.js';
 import { isMessageId, MessageIdGenerator } from './message-id.js';
-import { logRefsOf, queueRefFor, queueRefsOf } from './target-refs.js';
-import { QUEUE_KINDS, QosStore, type RemovedTarget, type StoreFilter, type StoredMessage, type TargetKind, type TargetRef } from './store.js';
+import { PendingCounts } from './pending-counts.js';
+import type { AckedBy, AckItem, DurableMessage, DurableSend, PendingRequest, QosCluster } from './qos-cluster.js';
+import { writeMessages } from './replay-writer.js';
+import { QUEUE_KINDS, QosStore, type RemovedTarget, type StoreFilter, type StoredMessage } from './store.js';
+import { logRefsOf, queueRefsOf } from './target-refs.js';
 
 /** Options of durable delivery (`qos` option of the plugin or hub). */
 export interface QosOptions {
@@ -28,7 +33,9 @@ export interface QosOptions {
 }
 
 /** Options of a durable send. */
-export interface QosSendOptions extends SendOptions {
+export interface QosSendOptions {
+  /** Deliver only to connections whose listener set contains the event name. Default `false`. */
+  listening?: boolean;
   /** Time to keep the message, in ms. Default: the `ttlMs` option. */
   ttlMs?: number;
 }
@@ -74,6 +81,16 @@ export interface QosStatus {
   targets: TargetRef[];
 }
 
+/** Events of durable delivery (the hub re-emits them). */
+export interface QosEvents {
+  /** A target acknowledged a durable message (or it was written to a client that cannot ack). */
+  'qos-acked': [event: QosAckedEvent];
+  /** A durable message expired before a target acknowledged it. */
+  'qos-expired': [event: QosExpiredEvent];
+  /** Something failed in the background (a replay, a store write); the hub reports it. */
+  error: [error: unknown];
+}
+
 const REPLAY_PAGE = 1000;
 const EXPIRE_PAGE = 5000;
 const DAY = 24 * 60 * 60 * 1000;
@@ -93,44 +110,70 @@ interface ReplayState {
  * before its promise resolves, then written to the live targets. Users and tokens are
  * queues (pending until acknowledged); tenants, channels and "all" are a retained log that
  * a connection resuming with `Last-Event-ID` replays.
+ *
+ * It sits on the local node (whose events it listens to) and, when clustered, on the
+ * {@link QosCluster} interface: messages owned by peers are pulled from them when a
+ * connection opens and acknowledged back to them. A node of a cluster without a store of its
+ * own still runs this layer for the messages its peers own.
  */
-export class Qos {
-  readonly #hub: Hub;
-  readonly #store: QosStore;
-  readonly #ids: MessageIdGenerator;
-  /** Ends every message id of this store (see {@link QosStore.tag}). */
-  readonly tag: string;
+export class Qos extends EventEmitter<QosEvents> {
+  readonly #local: LocalNode;
+  readonly #cluster: QosCluster | undefined;
+  readonly #store: QosStore | undefined;
+  readonly #ids: MessageIdGenerator | undefined;
+  /** Ends every message id of this node's store (see {@link QosStore.tag}); undefined without a store. */
+  readonly tag: string | undefined;
   readonly #ttlMs: number;
-  readonly #maxPerTarget: number;
-  readonly #maxMessages: number;
   readonly #maxBytes: number;
-  readonly #pending = new Map<string, number>();
+  readonly #counts: PendingCounts;
   readonly #replays = new WeakMap<Connection, ReplayState>();
-  #total: number;
-  #timer: NodeJS.Timeout;
+  readonly #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
-  /** @internal Created by the hub from its `qos` option. */
-  constructor(hub: Hub, options: QosOptions) {
-    if (options === null || typeof options !== 'object' || typeof options.file !== 'string' || options.file === '') {
-      throw new TypeError('qos.file must be a path or ":memory:"');
+  /**
+   * @internal Created by the hub: with `options` (its `qos` option) it owns a store; with
+   * `cluster` it also serves the messages peers own.
+   */
+  constructor(local: LocalNode, options: QosOptions | undefined, cluster: QosCluster | undefined) {
+    super();
+    this.#local = local;
+    this.#cluster = cluster;
+    if (options === undefined) {
+      this.#ttlMs = 0;
+      this.#maxBytes = 0;
+      this.#counts = new PendingCounts([], 0, 0, 0);
+    } else {
+      if (options === null || typeof options !== 'object' || typeof options.file !== 'string' || options.file === '') {
+        throw new TypeError('qos.file must be a path or ":memory:"');
+      }
+      if (options.synchronous !== undefined && options.synchronous !== 'NORMAL' && options.synchronous !== 'FULL') {
+        throw new TypeError('qos.synchronous must be "NORMAL" or "FULL"');
+      }
+      this.#ttlMs = positive(options.ttlMs, 'qos.ttlMs', 7 * DAY);
+      const maxPerTarget = positive(options.maxPendingPerTarget, 'qos.maxPendingPerTarget', 10_000);
+      const maxMessages = positive(options.maxMessages, 'qos.maxMessages', 1_000_000);
+      this.#maxBytes = positive(options.maxMessageBytes, 'qos.maxMessageBytes', 256 * 1024);
+      const interval = positive(options.expiryIntervalMs, 'qos.expiryIntervalMs', 60_000);
+      this.#store = new QosStore(options.file, options.synchronous ?? 'NORMAL');
+      this.tag = this.#store.tag();
+      this.#ids = new MessageIdGenerator(this.tag);
+      this.#counts = new PendingCounts(this.#store.queueCounts(), this.#store.totalMessages(), maxPerTarget, maxMessages);
+      this.#timer = setInterval(() => this.expireNow(), interval);
+      this.#timer.unref();
     }
-    if (options.synchronous !== undefined && options.synchronous !== 'NORMAL' && options.synchronous !== 'FULL') {
-      throw new TypeError('qos.synchronous must be "NORMAL" or "FULL"');
-    }
-    this.#hub = hub;
-    this.#ttlMs = positive(options.ttlMs, 'qos.ttlMs', 7 * DAY);
-    this.#maxPerTarget = positive(options.maxPendingPerTarget, 'qos.maxPendingPerTarget', 10_000);
-    this.#maxMessages = positive(options.maxMessages, 'qos.maxMessages', 1_000_000);
-    this.#maxBytes = positive(options.maxMessageBytes, 'qos.maxMessageBytes', 256 * 1024);
-    const interval = positive(options.expiryIntervalMs, 'qos.expiryIntervalMs', 60_000);
-    this.#store = new QosStore(options.file, options.synchronous ?? 'NORMAL');
-    this.tag = this.#store.tag();
-    this.#ids = new MessageIdGenerator(this.tag);
-    for (const { kind, key, n } of this.#store.queueCounts()) this.#pending.set(countKey(kind, key), n);
-    this.#total = this.#store.totalMessages();
-    this.#timer = setInterval(() => this.expireNow(), interval);
-    this.#timer.unref();
+    local.on('connect', (conn) => this.#onOpen(conn));
+    local.on('listeners-change', (change) => this.#onListenersAdded(change));
+  }
+
+  /** Whether this node has a durable store of its own (the `qos` option). */
+  get hasStore(): boolean {
+    return this.#store !== undefined;
+  }
+
+  #requireStore(): QosStore {
+    if (this.#store === undefined) throw new SseQosDisabledError();
+    if (this.#closed) throw new SseClosedError('The durable queue');
+    return this.#store;
   }
 
   // ---- sending -----------------------------------------------------------------------
@@ -156,14 +199,14 @@ export class Qos {
   }
 
   async #send(kind: TargetKind, keys: string[], event: string, data: unknown, options: QosSendOptions | undefined): Promise<QosSendResult> {
-    if (this.#closed) throw new SseClosedError('The durable queue');
+    const store = this.#requireStore();
     if (typeof event !== 'string' || event === '') throw new TypeError('event must be a non-empty string');
     const ttlMs = positive(options?.ttlMs, 'ttlMs', this.#ttlMs);
     const text = serializeData(data);
     if (Buffer.byteLength(text) > this.#maxBytes) throw new SsePayloadTooLargeError('Durable message', this.#maxBytes);
     const now = Date.now();
     const message: StoredMessage = {
-      id: this.#ids.next(now),
+      id: this.#ids!.next(now),
       kind,
       event,
       data: text,
@@ -171,58 +214,28 @@ export class Qos {
       createdAt: now,
       expiresAt: now + ttlMs,
     };
-    const frame = encodeFrame({ event, data: text, id: message.id });
     if (keys.length === 0) return { messageId: message.id, delivered: 0 };
-    this.#reserve(kind, keys);
+    this.#counts.reserve(kind, keys);
     let seq: number;
     try {
-      seq = await this.#store.insert(message, keys);
+      seq = await store.insert(message, keys);
     } catch (err) {
-      this.#release(kind, keys);
+      this.#counts.release(kind, keys);
       throw err;
     }
-    let delivered = this.#deliverLive(message, keys, frame, seq);
-    const cluster = this.#hub.cluster;
-    if (cluster !== undefined) {
+    let delivered = this.#deliverLive(message, keys, seq);
+    if (this.#cluster !== undefined) {
       // Peers write it to their connections; their acks come back to this node, the owner.
-      const remote = await cluster.send({ kind, keys, event, data: text, listening: message.listening, id: message.id });
-      for (const n of remote.values) delivered += n;
+      delivered += await this.#cluster.forwardSend({ id: message.id, kind, keys, event, data: text, listening: message.listening });
     }
     return { messageId: message.id, delivered };
   }
 
-  /** Checks and takes the caps before anything is stored, so a full queue stores nothing. */
-  #reserve(kind: TargetKind, keys: string[]): void {
-    if (this.#total >= this.#maxMessages) {
-      throw new SseQueueFullError(`The durable queue holds its maximum of ${this.#maxMessages} messages`);
-    }
-    if (QUEUE_KINDS.has(kind)) {
-      for (const key of keys) {
-        if ((this.#pending.get(countKey(kind, key)) ?? 0) >= this.#maxPerTarget) {
-          throw new SseQueueFullError(`${kind} ${key.slice(0, 64)} has ${this.#maxPerTarget} pending durable messages`);
-        }
-      }
-      for (const key of keys) this.#count(kind, key, 1);
-    }
-    this.#total++;
-  }
-
-  #release(kind: TargetKind, keys: string[]): void {
-    this.#total--;
-    if (QUEUE_KINDS.has(kind)) for (const key of keys) this.#count(kind, key, -1);
-  }
-
-  #count(kind: TargetKind, key: string, delta: number): void {
-    const k = countKey(kind, key);
-    const n = (this.#pending.get(k) ?? 0) + delta;
-    if (n > 0) this.#pending.set(k, n);
-    else this.#pending.delete(k);
-  }
-
-  #deliverLive(message: StoredMessage, keys: string[], frame: Buffer, seq: number): number {
+  #deliverLive(message: StoredMessage, keys: string[], seq: number): number {
     const queue = QUEUE_KINDS.has(message.kind);
+    const frame = encodeFrame({ event: message.event, data: message.data, id: message.id });
     let delivered = 0;
-    for (const conn of this.#hub._targets(message.kind, keys)) {
+    for (const conn of this.#local.targets(message.kind, keys)) {
       if (message.listening && !conn.listeners.has(message.event)) continue;
       const replay = this.#replays.get(conn);
       if (replay !== undefined && ((queue ? replay.queue : replay.log) || replay.seq >= seq)) {
@@ -231,9 +244,18 @@ export class Qos {
       }
       if (!conn.write(frame)) continue;
       delivered++;
-      if (queue && !conn.client.ack) this.#ackByWrite(conn, [message]);
+      this.#ackWritten(conn, [message]);
     }
     return delivered;
+  }
+
+  /**
+   * @internal A peer forwarded a durable send it owns: write it to the connections here and
+   * acknowledge it back to its owner for clients that cannot ack. Returns the count written.
+   */
+  deliverForwarded(send: DurableSend): number {
+    const frame = encodeFrame({ event: send.event, data: send.data, id: send.id });
+    return this.#local.deliver(send.kind, send.keys, frame, send.event, send.listening, (conn) => this.#ackWritten(conn, [send]));
   }
 
   // ---- acknowledgement ---------------------------------------------------------------
@@ -243,43 +265,45 @@ export class Qos {
    * messages, unknown or already acknowledged ids do nothing. Resolves to the number of
    * pending entries removed.
    */
-  async ack(conn: Connection, messageIds: readonly string[]): Promise<number> {
-    return this.ackFor(queueRefsOf(conn), messageIds, conn.id);
-  }
-
-  /** Acknowledges for these user / token targets; messages owned by peers are acked at their owner. */
-  async ackFor(refs: TargetRef[], messageIds: readonly string[], connectionId: string): Promise<number> {
+  async ack(conn: { id: string; userId?: string | undefined; accessToken?: string | undefined }, messageIds: readonly string[]): Promise<number> {
+    const refs = queueRefsOf(conn);
     if (refs.length === 0) return 0;
     const items = messageIds.filter(isMessageId).map((messageId) => ({ messageId, targets: refs }));
+    return this.#acknowledge(items, conn.id, 'ack');
+  }
+
+  /** Removes acknowledged entries: at this node's store for its own messages, at their owners for the rest. */
+  async #acknowledge(items: AckItem[], connectionId: string, by: AckedBy): Promise<number> {
     if (items.length === 0) return 0;
-    const own = items.filter((i) => i.messageId.endsWith(this.tag));
-    const foreign = items.filter((i) => !i.messageId.endsWith(this.tag));
-    const cluster = this.#hub.cluster;
+    const tag = this.tag;
+    const own = tag === undefined ? [] : items.filter((i) => i.messageId.endsWith(tag));
+    const foreign = tag === undefined ? items : items.filter((i) => !i.messageId.endsWith(tag));
     const [local, remote] = await Promise.all([
-      own.length > 0 ? this.#store.remove(own).then((removed) => this.#onRemoved(removed, connectionId, 'ack')) : 0,
-      foreign.length > 0 && cluster !== undefined ? cluster.forwardAcks(foreign, connectionId, 'ack') : 0,
+      own.length > 0 && !this.#closed ? this.#store!.remove(own).then((removed) => this.#onRemoved(removed, connectionId, by)) : 0,
+      foreign.length > 0 && this.#cluster !== undefined ? this.#cluster.forwardAcks(foreign, connectionId, by) : 0,
     ]);
     return local + remote;
   }
 
-  #ackByWrite(conn: Connection, messages: StoredMessage[]): void {
-    const items: { messageId: string; targets: TargetRef[] }[] = [];
-    for (const message of messages) {
-      const target = queueRefFor(conn, message.kind);
-      if (target !== undefined) items.push({ messageId: message.id, targets: [target] });
+  /**
+   * Messages were just written to `conn`: those it cannot acknowledge itself are done now
+   * ({@link ackedByWrite}), here or at their owner. A failure leaves them pending (resent later).
+   */
+  #ackWritten(conn: Connection, messages: readonly DurableMessage[]): void {
+    const items: AckItem[] = [];
+    for (const m of messages) {
+      const target = ackedByWrite(conn, m.kind);
+      if (target !== undefined) items.push({ messageId: m.id, targets: [target] });
     }
     if (items.length === 0) return;
-    this.#store.remove(items).then(
-      (removed) => this.#onRemoved(removed, conn.id, 'write'),
-      (err: unknown) => this.#hub.reportError(err),
-    );
+    this.#acknowledge(items, conn.id, 'write').catch((err: unknown) => this.emit('error', err));
   }
 
-  #onRemoved(removed: RemovedTarget[], connectionId: string, by: 'ack' | 'write'): number {
+  #onRemoved(removed: RemovedTarget[], connectionId: string, by: AckedBy): number {
     for (const r of removed) {
-      this.#count(r.kind, r.key, -1);
-      if (r.last) this.#total--;
-      this.#hub._emitQos('qos-acked', {
+      this.#counts.add(r.kind, r.key, -1);
+      if (r.last) this.#counts.total--;
+      this.emit('qos-acked', {
         messageId: r.messageId,
         kind: r.kind as 'user' | 'token',
         key: r.key,
@@ -292,15 +316,18 @@ export class Qos {
   }
 
   /** @internal A peer forwards acks of messages this node owns. */
-  async _ackForwarded(items: { messageId: string; targets: TargetRef[] }[], connectionId: string, by: 'ack' | 'write'): Promise<number> {
+  async ackForwarded(items: AckItem[], connectionId: string, by: AckedBy): Promise<number> {
+    if (this.#store === undefined || this.#closed) return 0;
     const valid = items.filter((i) => isMessageId(i.messageId) && i.targets.every((t) => QUEUE_KINDS.has(t.kind)));
     if (valid.length === 0) return 0;
     return this.#onRemoved(await this.#store.remove(valid), connectionId, by);
   }
 
-  /** @internal What a peer's new connection should get from this node: pending queue messages, then the log after its resume point. */
-  _pendingFor(refs: TargetRef[], logRefs: TargetRef[], lastEventId: string | undefined, events: string[] | undefined, limit: number): WireMessage[] {
+  /** @internal What a peer's connection should get from this node: pending queue messages, then the log after its resume point. */
+  pendingFor(request: PendingRequest, limit: number): DurableMessage[] {
+    if (this.#store === undefined || this.#closed) return [];
     const now = Date.now();
+    const { refs, logRefs, lastEventId, events } = request;
     const rows = this.#store.messagesFor(refs.filter((r) => QUEUE_KINDS.has(r.kind)), '', limit, now, events);
     if (lastEventId !== undefined && isMessageId(lastEventId) && events === undefined) {
       rows.push(...this.#store.messagesFor(logRefs.filter((r) => !QUEUE_KINDS.has(r.kind)), lastEventId, limit, now));
@@ -310,19 +337,58 @@ export class Qos {
 
   // ---- replay ------------------------------------------------------------------------
 
-  /** @internal A stream opened: resend its user's and token's pending messages, then resume the log. */
-  _onOpen(conn: Connection): void {
+  /** A stream opened: resend its user's and token's pending messages, then resume the log; the same from every peer. */
+  #onOpen(conn: Connection): void {
     const lastEventId = conn.client.lastEventId;
     const resume = lastEventId !== undefined && isMessageId(lastEventId) ? lastEventId : undefined;
-    const state: ReplayState = { queue: true, log: resume !== undefined, seq: 0 };
-    this.#replays.set(conn, state);
-    void this.#replay(conn, state, resume).catch((err: unknown) => this.#hub.reportError(err));
+    if (this.#store !== undefined) {
+      const state: ReplayState = { queue: true, log: resume !== undefined, seq: 0 };
+      this.#replays.set(conn, state);
+      void this.#replay(conn, state, resume).catch((err: unknown) => this.emit('error', err));
+    }
+    this.#pullFromPeers(conn, undefined, undefined, true);
   }
 
-  /** @internal Listeners were added: listening-mode messages for them may now be deliverable. */
-  _onListenersAdded(conn: Connection, names: string[]): void {
-    if (names.length === 0 || queueRefsOf(conn).length === 0) return;
-    void this.#replayPages(conn, queueRefsOf(conn), '', undefined, names).catch((err: unknown) => this.#hub.reportError(err));
+  /** Listeners were added: listening-mode messages for them may now be deliverable, here and at peers. */
+  #onListenersAdded({ connection: conn, added }: ListenersChange): void {
+    if (added.length === 0 || conn.closed || queueRefsOf(conn).length === 0) return;
+    if (this.#store !== undefined) {
+      void this.#replayPages(conn, queueRefsOf(conn), '', undefined, added).catch((err: unknown) => this.emit('error', err));
+    }
+    this.#pullFromPeers(conn, added, undefined, false);
+  }
+
+  /**
+   * @internal A peer with a store (re)joined: it may hold messages for the connections here
+   * (they connected while it was away). Pull them from that peer only.
+   */
+  pullFrom(peerId: string): void {
+    for (const conn of this.#local.connections()) {
+      if (conn.userId !== undefined || conn.accessToken !== undefined) this.#pullFromPeers(conn, undefined, peerId, false);
+    }
+  }
+
+  /** Asks the owners of durable messages what they hold for `conn`, and writes it through the one replay writer. */
+  #pullFromPeers(conn: Connection, events: string[] | undefined, peerId: string | undefined, withLog: boolean): void {
+    const cluster = this.#cluster;
+    if (cluster === undefined) return;
+    const refs = queueRefsOf(conn);
+    const lastEventId = withLog ? conn.client.lastEventId : undefined;
+    const logRefs = lastEventId === undefined ? [] : logRefsOf(conn);
+    if (refs.length === 0 && logRefs.length === 0) return;
+    const request: PendingRequest = { refs, logRefs };
+    if (lastEventId !== undefined) request.lastEventId = lastEventId;
+    if (events !== undefined) request.events = events;
+    const pull = async (): Promise<void> => {
+      const lists = await cluster.pullPending(request, peerId);
+      await Promise.all(lists.map((messages) => this.#write(conn, messages)));
+    };
+    void pull().catch((err: unknown) => this.emit('error', err));
+  }
+
+  /** Writes stored messages through the replay writer; queue messages written to a client that cannot ack are acknowledged. */
+  #write(conn: Connection, messages: readonly DurableMessage[]): Promise<boolean> {
+    return writeMessages(conn, messages, this.#local.options.writeBufferLimit, (written) => this.#ackWritten(conn, written));
   }
 
   async #replay(conn: Connection, state: ReplayState, resume: string | undefined): Promise<void> {
@@ -336,45 +402,16 @@ export class Qos {
     }
   }
 
-  /**
-   * Writes stored messages for `refs` after `cursor`, oldest first, a page at a time, and
-   * waits for the socket to drain between pages: a backlog never trips the slow-reader cap.
-   */
+  /** Writes this node's stored messages for `refs` after `cursor`, oldest first, a page at a time. */
   async #replayPages(conn: Connection, refs: TargetRef[], cursor: string, state: ReplayState | undefined, events: string[] | undefined): Promise<void> {
-    const limit = this.#hub.options.writeBufferLimit;
-    const drainAt = limit / 2;
-    // Frames are joined into chunks: one write per chunk, not per message, and a chunk is
-    // small enough that buffer + chunk stays under the slow-reader limit.
-    const chunkBytes = Math.max(1024, Math.min(64 * 1024, limit / 4));
-    const writeAcked = !conn.client.ack;
     for (;;) {
       if (conn.closed || this.#closed) return;
-      const rows = this.#store.messagesFor(refs, cursor, REPLAY_PAGE, Date.now(), events);
-      if (state !== undefined) state.seq = this.#store.commitSeq;
-      let frames: Buffer[] = [];
-      let bytes = 0;
-      let written: StoredMessage[] = [];
-      const flush = async (): Promise<boolean> => {
-        if (frames.length === 0) return true;
-        if (conn.bufferedAmount > drainAt) await conn.whenDrained();
-        const ok = conn.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames, bytes), frames.length);
-        if (ok && writeAcked) this.#ackByWrite(conn, written.filter((m) => QUEUE_KINDS.has(m.kind)));
-        frames = [];
-        written = [];
-        bytes = 0;
-        return ok;
-      };
-      for (const row of rows) {
-        cursor = row.id;
-        if (row.listening && !conn.listeners.has(row.event)) continue;
-        const frame = encodeFrame({ event: row.event, data: row.data, id: row.id });
-        frames.push(frame);
-        written.push(row);
-        bytes += frame.length;
-        if (bytes >= chunkBytes && !(await flush())) return;
-      }
-      if (!(await flush())) return;
+      const rows = this.#store!.messagesFor(refs, cursor, REPLAY_PAGE, Date.now(), events);
+      if (state !== undefined) state.seq = this.#store!.commitSeq;
+      if (rows.length === 0) return;
+      if (!(await this.#write(conn, rows))) return;
       if (rows.length < REPLAY_PAGE) return;
+      cursor = rows[rows.length - 1]!.id;
     }
   }
 
@@ -383,7 +420,7 @@ export class Qos {
   /** A stored message and the targets still pending (or retained), or undefined when gone. */
   status(messageId: string): QosStatus | undefined {
     if (!isMessageId(messageId)) return undefined;
-    const found = this.#store.get(messageId);
+    const found = this.#requireStore().get(messageId);
     if (found === undefined) return undefined;
     const m = found.message;
     return { messageId: m.id, kind: m.kind, event: m.event, listening: m.listening, createdAt: m.createdAt, expiresAt: m.expiresAt, targets: found.targets };
@@ -392,45 +429,45 @@ export class Qos {
   /** Deletes a message: it will not be resent. Resolves to whether it existed. */
   async cancel(messageId: string): Promise<boolean> {
     if (!isMessageId(messageId)) return false;
-    const targets = this.#store.delete(messageId);
+    const targets = this.#requireStore().delete(messageId);
     if (targets === undefined) return false;
-    this.#total--;
-    for (const t of targets) if (QUEUE_KINDS.has(t.kind)) this.#count(t.kind, t.key, -1);
+    this.#counts.total--;
+    for (const t of targets) this.#counts.add(t.kind, t.key, -1);
     return true;
   }
 
   /** Pending messages of one user or token, or in total when no target is given. */
   pendingCount(target?: { userId?: Key; accessToken?: string }): number {
-    if (target?.userId !== undefined) return this.#pending.get(countKey('user', String(target.userId))) ?? 0;
-    if (target?.accessToken !== undefined) return this.#pending.get(countKey('token', target.accessToken)) ?? 0;
-    return this.#total;
+    if (target?.userId !== undefined) return this.#counts.of('user', String(target.userId));
+    if (target?.accessToken !== undefined) return this.#counts.of('token', target.accessToken);
+    return this.#counts.total;
   }
 
   /** A page of stored messages for admin listings. */
   list(filter: StoreFilter, offset: number, limit: number): ReturnType<QosStore['list']> {
-    return this.#store.list(filter, offset, limit);
+    return this.#requireStore().list(filter, offset, limit);
   }
 
   /** Removes expired messages now and fires `qos-expired` for every target still pending. */
   expireNow(): number {
-    if (this.#closed) return 0;
+    if (this.#closed || this.#store === undefined) return 0;
     let removed = 0;
     try {
       for (;;) {
         const expired = this.#store.expire(Date.now(), EXPIRE_PAGE);
         for (const { message, targets } of expired) {
-          this.#total--;
+          this.#counts.total--;
           for (const t of targets) {
             if (!QUEUE_KINDS.has(t.kind)) continue;
-            this.#count(t.kind, t.key, -1);
-            this.#hub._emitQos('qos-expired', { messageId: message.id, kind: t.kind as 'user' | 'token', key: t.key, event: message.event });
+            this.#counts.add(t.kind, t.key, -1);
+            this.emit('qos-expired', { messageId: message.id, kind: t.kind as 'user' | 'token', key: t.key, event: message.event });
           }
         }
         removed += expired.length;
         if (expired.length < EXPIRE_PAGE) break;
       }
     } catch (err) {
-      this.#hub.reportError(err);
+      this.emit('error', err);
     }
     return removed;
   }
@@ -440,10 +477,6 @@ export class Qos {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
-    this.#store.close();
+    this.#store?.close();
   }
-}
-
-function countKey(kind: TargetKind, key: string): string {
-  return `${kind}\u0000${key}`;
 }

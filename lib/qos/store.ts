@@ -3,16 +3,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 
-/** Who a durable message is for. `user` and `token` are queues; the rest a retained log. */
-export type TargetKind = 'user' | 'token' | 'tenant' | 'channel' | 'all';
+import type { TargetKind, TargetRef } from '../core/targets.js';
 
+export type { TargetKind, TargetRef } from '../core/targets.js';
+
+/** Kinds of target that are queues (pending until acknowledged); the others are a retained log. */
 export const QUEUE_KINDS: ReadonlySet<TargetKind> = new Set(['user', 'token']);
-
-/** One target of a message: `key` is the user id, token, tenant id or channel (`''` for all). */
-export interface TargetRef {
-  kind: TargetKind;
-  key: string;
-}
 
 /** A message as stored. `data` is the payload already serialized (strings verbatim, else JSON). */
 export interface StoredMessage {

@@ -1,4 +1,4 @@
-import type { TargetKind, TargetRef } from './store.js';
+import type { SendTargetKind, TargetRef } from '../core/targets.js';
 
 /** What identifies a connection for durable delivery. */
 export interface Recipient {
@@ -25,7 +25,7 @@ export function logRefsOf(who: Recipient): TargetRef[] {
 }
 
 /** The one queue of `who` that a message sent to targets of `kind` was for, if it is a queue. */
-export function queueRefFor(who: Recipient, kind: TargetKind | 'connection'): TargetRef | undefined {
+export function queueRefFor(who: Recipient, kind: SendTargetKind): TargetRef | undefined {
   if (kind === 'user' && who.userId !== undefined) return { kind, key: who.userId };
   if (kind === 'token' && who.accessToken !== undefined) return { kind, key: who.accessToken };
   return undefined;

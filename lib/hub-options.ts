@@ -1,0 +1,69 @@
+import type { ClusterOptions } from './cluster/cluster-options.js';
+import { fraction, positive } from './core/option-checks.js';
+import type { LocalNodeOptions } from './local/local-node.js';
+import type { QosOptions } from './qos/qos.js';
+
+/** Options of a hub: the part of {@link SsePluginOptions} that does not need Koa. */
+export interface HubOptions {
+  /** Name of the system, e.g. `hr`. Default: the last segment of the plugin's base path, else `default`. */
+  name?: string;
+  /** Interval of the heartbeat comment, in ms. Default `15000`. */
+  heartbeatMs?: number;
+  /** Reconnect delay told to browsers (`retry:` and `connect-finish.reconnectTime`), in ms. Default `5000`. */
+  reconnectTimeMs?: number;
+  /**
+   * Longest a stream stays open before the server closes it with `reason: 'expired',
+   * reconnect: true`, in ms. A client's `keepaliveTime` can only shorten it. Default 15 min.
+   */
+  maxLifetimeMs?: number;
+  /** Shortest lifetime a client may request, in ms. Default `10000` (or `maxLifetimeMs` if smaller). */
+  minLifetimeMs?: number;
+  /**
+   * Random fraction taken off each lifetime so that a deploy's worth of clients do not all
+   * reconnect in the same second. `0` disables. Default `0.1`.
+   */
+  lifetimeJitter?: number;
+  /** Most streams per user + clientId + domain + tenant; the oldest is evicted. Default `3`. */
+  clientIdMaxConnections?: number;
+  /** Most streams per user id (429 beyond). Default `Infinity`. */
+  maxConnectionsPerUser?: number;
+  /** Most streams on this hub (429 beyond). Default `Infinity`. */
+  maxConnections?: number;
+  /**
+   * Bytes a connection may have queued in user space before it is closed as a slow reader
+   * (`reason: 'slow'`). Default 1 MiB.
+   */
+  writeBufferLimit?: number;
+  /** Sent in `connect-finish.version`. Default: this package's version. */
+  version?: string;
+  /** Durable at-least-once delivery through SQLite (`hub.qos`). Default: off. */
+  qos?: QosOptions;
+  /** Join a LAN cluster of nodes that act as one hub. Default: off. */
+  cluster?: ClusterOptions;
+}
+
+/** The default heartbeat interval, in ms. */
+export const DEFAULT_HEARTBEAT_MS = 15_000;
+
+/** Applies every default and checks every value; a TypeError names a bad option. */
+export function resolveHubOptions(options: HubOptions, version: string): LocalNodeOptions {
+  const maxLifetimeMs = positive(options.maxLifetimeMs, 'maxLifetimeMs', 15 * 60_000);
+  const resolved: LocalNodeOptions = {
+    name: options.name ?? 'default',
+    heartbeatMs: positive(options.heartbeatMs, 'heartbeatMs', DEFAULT_HEARTBEAT_MS),
+    // `retry:` takes an integer: a fractional value would break every connect.
+    reconnectTimeMs: Math.round(positive(options.reconnectTimeMs, 'reconnectTimeMs', 5_000)),
+    maxLifetimeMs,
+    minLifetimeMs: Math.min(positive(options.minLifetimeMs, 'minLifetimeMs', 10_000), maxLifetimeMs),
+    lifetimeJitter: fraction(options.lifetimeJitter, 'lifetimeJitter', 0.1),
+    clientIdMaxConnections: positive(options.clientIdMaxConnections, 'clientIdMaxConnections', 3),
+    maxConnectionsPerUser: positive(options.maxConnectionsPerUser, 'maxConnectionsPerUser', Infinity),
+    maxConnections: positive(options.maxConnections, 'maxConnections', Infinity),
+    writeBufferLimit: positive(options.writeBufferLimit, 'writeBufferLimit', 1024 * 1024),
+    version: options.version ?? version,
+  };
+  if (typeof resolved.name !== 'string' || !/^[\w.-]{1,64}$/.test(resolved.name)) {
+    throw new TypeError(`name must be 1-64 characters of [A-Za-z0-9_.-], got ${String(options.name)}`);
+  }
+  return resolved;
+}

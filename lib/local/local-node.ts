@@ -1,0 +1,330 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { HubStats } from '../core/admin-api.js';
+import type { ClientInfo } from '../core/client-info.js';
+import { SseClosedError, SseTooManyConnectionsError } from '../core/errors.js';
+import { encodeFrame, HEARTBEAT_FRAME } from '../core/frame.js';
+import type { QueryAnswer, QueryArgs, QueryName } from '../core/queries.js';
+import type { SendTargetKind } from '../core/targets.js';
+import { keyOf, type SseUser } from '../core/user.js';
+import { Connection, type CloseReason, type RequestInfo } from './connection.js';
+import { ConnectionIndex } from './connection-index.js';
+import { PendingDurations } from './pending-durations.js';
+
+/** The settings the local node works with: the hub's options with every default applied. */
+export interface LocalNodeOptions {
+  name: string;
+  version: string;
+  heartbeatMs: number;
+  reconnectTimeMs: number;
+  maxLifetimeMs: number;
+  minLifetimeMs: number;
+  lifetimeJitter: number;
+  clientIdMaxConnections: number;
+  maxConnectionsPerUser: number;
+  maxConnections: number;
+  writeBufferLimit: number;
+}
+
+/** How a stream is opened: everything the node needs from the HTTP layer. */
+export interface OpenStreamInit {
+  req: IncomingMessage;
+  res: ServerResponse;
+  user: SseUser;
+  client: ClientInfo;
+  request: RequestInfo;
+}
+
+/** Payload of the `listeners-change` event. */
+export interface ListenersChange {
+  connection: Connection;
+  before: string[];
+  after: string[];
+  /** Names that were not in the set before. */
+  added: string[];
+}
+
+/** Events of the local node. */
+export interface LocalNodeEvents {
+  /** A stream opened and is in every index; `connect-finish` has been written. */
+  connect: [connection: Connection];
+  /** A stream ended and has left every index. */
+  disconnect: [connection: Connection, reason: CloseReason];
+  'listeners-change': [change: ListenersChange];
+  /** A listener threw; reported, never propagated into the code that emitted. */
+  error: [error: unknown];
+}
+
+/** Stream headers: never cached, transformed or buffered by a proxy. */
+const STREAM_HEADERS = {
+  'Content-Type': 'text/event-stream; charset=utf-8',
+  'Cache-Control': 'no-cache, no-transform',
+  'X-Accel-Buffering': 'no',
+};
+
+/**
+ * The connections of this process, and everything done to them here: opening a stream,
+ * delivering a frame to the connections a target reaches, answering queries from them,
+ * disconnecting, online time, heartbeats and lifetimes (one timer), and running totals.
+ * Knows nothing of durable delivery or the cluster: those layers sit above and listen to
+ * its events.
+ */
+export class LocalNode extends EventEmitter<LocalNodeEvents> {
+  readonly options: LocalNodeOptions;
+  /** Running totals since the node was created. */
+  readonly stats: HubStats = { eventsSent: 0, eventsFailed: 0, bytesSent: 0, connects: 0, disconnects: 0, slowCloses: 0 };
+  /** Sent in `connect-finish.enableCluster`. */
+  clustered = false;
+  readonly #index = new ConnectionIndex();
+  readonly #pendingDurations = new PendingDurations();
+  readonly #onEnd = (conn: Connection, reason: CloseReason): void => this.#remove(conn, reason);
+  #timer: NodeJS.Timeout | undefined;
+  #lastHeartbeat = 0;
+  #nextExpiry = Infinity;
+  #closed = false;
+
+  constructor(options: LocalNodeOptions) {
+    super();
+    this.options = options;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Open streams on this node. */
+  get size(): number {
+    return this.#index.size;
+  }
+
+  /**
+   * Opens a stream on `res` and registers it. Throws (before any byte is written) when the
+   * node is closed or a connection cap is reached.
+   */
+  open(init: OpenStreamInit): Connection {
+    if (this.#closed) throw new SseClosedError('Hub');
+    const o = this.options;
+    if (this.#index.size >= o.maxConnections) {
+      throw new SseTooManyConnectionsError(`This server holds its maximum of ${o.maxConnections} connections`);
+    }
+    const { user, client } = init;
+    const userId = keyOf(user.id);
+    if (userId !== undefined && this.#index.countOfUser(userId) >= o.maxConnectionsPerUser) {
+      throw new SseTooManyConnectionsError(`At most ${o.maxConnectionsPerUser} connections per user`);
+    }
+    const requested = client.keepaliveTime;
+    const base = requested ? Math.min(Math.max(requested, o.minLifetimeMs), o.maxLifetimeMs) : o.maxLifetimeMs;
+    const lifetime = Math.round(base * (1 - Math.random() * o.lifetimeJitter));
+    const socket = init.req.socket;
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true);
+    socket.setTimeout(0);
+    init.res.writeHead(200, STREAM_HEADERS);
+    const conn = new Connection({
+      id: randomBytes(18).toString('base64url'),
+      res: init.res,
+      onEnd: this.#onEnd,
+      user,
+      userId,
+      accessToken: keyOf(user.accessToken),
+      tenantId: keyOf(user.tenantId),
+      client,
+      request: init.request,
+      expiresAt: Date.now() + lifetime,
+      writeBufferLimit: o.writeBufferLimit,
+    });
+
+    this.stats.connects++;
+    this.#index.add(conn);
+    if (conn.expiresAt < this.#nextExpiry) this.#nextExpiry = conn.expiresAt;
+    this.#startTimer();
+
+    conn.write(
+      encodeFrame({
+        event: 'connect-finish',
+        retry: o.reconnectTimeMs,
+        data: {
+          connectionId: conn.id,
+          serverTime: Date.now(),
+          reconnectTime: o.reconnectTimeMs,
+          name: o.name,
+          enableCluster: this.clustered,
+          version: o.version,
+          heartbeatMs: o.heartbeatMs,
+          expiresAt: conn.expiresAt,
+        },
+      }),
+    );
+
+    // The cap is per browser (clientId) and site: the oldest tab of that browser goes.
+    const siblings = this.#index.siblings(conn);
+    for (const old of siblings.slice(0, Math.max(0, siblings.length - o.clientIdMaxConnections))) old.close('evicted', false);
+
+    const pending = this.#pendingDurations.take(conn);
+    if (pending !== undefined) this.#writeDuration(conn, pending);
+    this.#emitSafe('connect', conn);
+    return conn;
+  }
+
+  #remove(conn: Connection, reason: CloseReason): void {
+    if (!this.#index.has(conn)) return;
+    this.#index.delete(conn);
+    this.stats.disconnects++;
+    if (reason === 'slow') this.stats.slowCloses++;
+    if (this.#index.size === 0) this.#stopTimer();
+    this.#emitSafe('disconnect', conn, reason);
+  }
+
+  /** Live connections of this node. */
+  connections(): IterableIterator<Connection> {
+    return this.#index.values();
+  }
+
+  /** The live connection with this id. */
+  get(id: string): Connection | undefined {
+    return typeof id === 'string' ? this.#index.get(id) : undefined;
+  }
+
+  /** The live connections a target of this kind and keys reaches, each once. */
+  targets(kind: SendTargetKind, keys: string[]): Iterable<Connection> {
+    return this.#index.targets(kind, keys);
+  }
+
+  // ---- listeners -----------------------------------------------------------------------
+
+  /** Adds or removes event names of a connection's listener set; emits `listeners-change`. Returns the new set. */
+  changeListeners(conn: Connection, names: readonly string[], add: boolean): string[] {
+    const before = [...conn.listeners];
+    const added: string[] = [];
+    for (const name of names) {
+      if (add && !conn.listeners.has(name)) {
+        conn.listeners.add(name);
+        added.push(name);
+        if (!conn.closed) this.#index.addListener(conn, name);
+      } else if (!add && conn.listeners.delete(name)) {
+        this.#index.deleteListener(conn, name);
+      }
+    }
+    const after = [...conn.listeners];
+    if (after.length !== before.length) this.#emitSafe('listeners-change', { connection: conn, before, after, added });
+    return after;
+  }
+
+  // ---- delivery, queries, control --------------------------------------------------------
+
+  /**
+   * Writes one encoded frame to every connection the target reaches (with `listening`, only
+   * those listening to `event`); `onWritten` sees each connection written. Returns the count.
+   */
+  deliver(kind: SendTargetKind, keys: string[], frame: Buffer, event: string, listening: boolean, onWritten?: (conn: Connection) => void): number {
+    let count = 0;
+    let failed = 0;
+    for (const conn of this.#index.targets(kind, keys)) {
+      if (listening && !conn.listeners.has(event)) continue;
+      if (!conn.write(frame)) {
+        failed++;
+        continue;
+      }
+      count++;
+      onWritten?.(conn);
+    }
+    const stats = this.stats;
+    stats.eventsSent += count;
+    stats.eventsFailed += failed;
+    stats.bytesSent += count * frame.length;
+    return count;
+  }
+
+  /** Answers a query from this node's connections only. */
+  query<N extends QueryName>(name: N, args: QueryArgs<N>): QueryAnswer<N> {
+    return this.#index.query(name, args);
+  }
+
+  /** Closes the connections a target reaches. Returns the count closed. */
+  disconnect(kind: SendTargetKind, keys: string[], reconnect: boolean, reason: 'kick' | 'client'): number {
+    let count = 0;
+    for (const conn of [...this.#index.targets(kind, keys)]) {
+      if (conn.closed) continue;
+      conn.close(reason, reconnect);
+      count++;
+    }
+    return count;
+  }
+
+  /** Tells the connections a target reaches their online time (`sse-set-duration`). Returns the count written. */
+  setDuration(kind: SendTargetKind, keys: string[], seconds: number): number {
+    let count = 0;
+    for (const conn of [...this.#index.targets(kind, keys)]) if (this.#writeDuration(conn, seconds)) count++;
+    return count;
+  }
+
+  /** Keeps an online-time value for a user or token that is offline, for its next connect. */
+  keepDuration(kind: 'user' | 'token', key: string, seconds: number): void {
+    this.#pendingDurations.set(kind, key, seconds);
+  }
+
+  #writeDuration(conn: Connection, seconds: number): boolean {
+    conn.sessionDuration = seconds;
+    return conn.write(encodeFrame({ event: 'sse-set-duration', data: { duration: seconds } }));
+  }
+
+  // ---- timer, shutdown -----------------------------------------------------------------
+
+  /**
+   * One timer per node, not per connection: heartbeats and lifetime expiry. Runs only while
+   * there are connections, and never keeps the process alive by itself.
+   */
+  #startTimer(): void {
+    if (this.#timer !== undefined) return;
+    const tick = Math.min(this.options.heartbeatMs, 1000);
+    this.#lastHeartbeat = Date.now();
+    this.#timer = setInterval(() => this.#onTick(), tick);
+    this.#timer.unref();
+  }
+
+  #stopTimer(): void {
+    if (this.#timer === undefined) return;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #onTick(): void {
+    const now = Date.now();
+    if (now >= this.#nextExpiry) {
+      let next = Infinity;
+      for (const conn of [...this.#index.values()]) {
+        if (conn.expiresAt <= now) conn.close('expired', true);
+        else if (conn.expiresAt < next) next = conn.expiresAt;
+      }
+      this.#nextExpiry = next;
+    }
+    if (now - this.#lastHeartbeat >= this.options.heartbeatMs - 5) {
+      this.#lastHeartbeat = now;
+      for (const conn of this.#index.values()) conn.write(HEARTBEAT_FRAME, 0);
+    }
+  }
+
+  /**
+   * Refuses new streams, tells every client to come back (`connect-close {reason:
+   * 'shutdown', reconnect: true}` with a random `retry:` so that they return spread over
+   * `reconnectTimeMs`), and waits up to `drainMs` for those last frames to be written.
+   */
+  async close(drainMs: number): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const conns = [...this.#index.values()];
+    const spread = this.options.reconnectTimeMs;
+    for (const conn of conns) conn.close('shutdown', true, Math.round(250 + Math.random() * spread));
+    this.#stopTimer();
+    await Promise.all(conns.map((conn) => conn.finished(drainMs)));
+  }
+
+  #emitSafe<K extends Exclude<keyof LocalNodeEvents, 'error'>>(event: K, ...args: LocalNodeEvents[K]): void {
+    try {
+      (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
+    } catch (err) {
+      this.emit('error', err);
+    }
+  }
+}
