@@ -14,7 +14,9 @@ export type {
   HubEvents,
   OpenStreamInit,
   DetailedAnswer,
+  ArgsParam,
 } from './hub.js';
+export type { LocalNodeOptions } from './local/local-node.js';
 export type { ConnectionFilter, Queries, QueryName, QueryArgs, QueryAnswer } from './core/queries.js';
 export type { ConnectionHandle } from './core/connection-handle.js';
 export { Connection } from './local/connection.js';

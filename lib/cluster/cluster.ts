@@ -134,7 +134,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
 
   // ---- what durable delivery needs (QosCluster) ----------------------------------------
 
-  /** @internal */
+  /** Forwards a durable send to every peer; resolves to the connections they wrote it to. */
   async forwardSend(send: DurableSend): Promise<number> {
     const { id, kind, keys, event, data, listening } = send;
     let count = 0;
@@ -142,7 +142,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
     return count;
   }
 
-  /** @internal Sends acks of durable messages to the node that owns them (found by the id's tag). */
+  /** Sends acks of durable messages to the node that owns them (found by the id's tag). */
   async forwardAcks(items: AckItem[], connectionId: string, by: AckedBy): Promise<number> {
     const byOwner = new Map<string, AckItem[]>();
     for (const peer of this.#transport.peers()) {
@@ -165,7 +165,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
     return count;
   }
 
-  /** @internal Asks the peers that have a durable store (only those can own messages). */
+  /** Asks the peers that have a durable store (only those can own messages) what they hold for a connection. */
   async pullPending(request: PendingRequest, peerId?: string): Promise<DurableMessage[][]> {
     const owners = this.#transport.peers().filter((peer) => peer.qosTag !== undefined && (peerId === undefined || peer.nodeId === peerId));
     const lists: DurableMessage[][] = [];

@@ -139,7 +139,7 @@ export function tables(results: Results, config: ReportConfig): string {
   const t = targets(results, config);
   const mark = (ok: boolean): string => (ok ? '✅' : '❌');
 
-  out.push(`### Targets (DESIGN §11), at ${int(t.n)} connections`, '');
+  out.push(`### Targets (see "Targets" above), at ${int(t.n)} connections`, '');
   out.push('| target | required | reached | |', '|---|---|---|---|');
   out.push(`| broadcast deliveries/s vs raw node:http | ≥ 1.00× | ${fix(t.libVsRaw)}× | ${mark(t.libVsRaw >= 1)} |`);
   out.push(`| broadcast deliveries/s vs better-sse | ≥ 2.00× | ${fix(t.libVsBetterSse)}× | ${mark(t.libVsBetterSse >= 2)} |`);
