@@ -33,6 +33,16 @@ export interface DisconnectOptions {
   reconnect?: boolean;
 }
 
+/** What a client reports when it leaves (`disconnect.do`), for online-time accounting. */
+export interface ClientLeaving {
+  /** Online seconds of the whole session. */
+  sessionDuration?: number;
+  /** Seconds of this stream. Kept as the connection attribute `duration`. */
+  duration?: number;
+  /** The client's reason (≤ 64 characters). Kept as the attribute `disconnectReason`. */
+  reason?: string;
+}
+
 /** A query's merged answer, and whether a peer's part is missing. */
 export interface DetailedAnswer<T> {
   value: T;
@@ -381,9 +391,19 @@ export class Hub extends EventEmitter<HubEvents> {
     return this.#qos === undefined ? 0 : this.#qos.ack(conn, messageIds);
   }
 
-  /** Ends a connection the client says it left (`disconnect.do`), wherever it is. Resolves to the count closed. */
-  async clientLeft(connectionId: string): Promise<number> {
-    return this.#disconnect('connection', [connectionId], true, 'client');
+  /**
+   * Ends a connection the client says it left (`disconnect.do`), wherever it is. What the
+   * client measured is recorded before `disconnect` fires (on the node holding it). Resolves
+   * to the count closed (0: no such connection).
+   */
+  async clientLeft(connectionId: string, report: ClientLeaving = {}): Promise<number> {
+    const conn = this.#local.get(connectionId);
+    if (conn === undefined) return this.#disconnect('connection', [connectionId], true, 'client');
+    if (report.sessionDuration !== undefined) conn.sessionDuration = report.sessionDuration;
+    if (report.duration !== undefined) conn.attributes.set('duration', report.duration);
+    if (report.reason !== undefined) conn.attributes.set('disconnectReason', report.reason);
+    conn.close('client');
+    return 1;
   }
 
   async #disconnect(kind: SendTargetKind, keys: string[], reconnect: boolean, reason: 'kick' | 'client'): Promise<number> {

@@ -15,6 +15,7 @@ export type {
   OpenStreamInit,
   DetailedAnswer,
   ArgsParam,
+  ClientLeaving,
 } from './hub.js';
 export type { LocalNodeOptions } from './local/local-node.js';
 export type { ConnectionFilter, Queries, QueryName, QueryArgs, QueryAnswer } from './core/queries.js';

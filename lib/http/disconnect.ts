@@ -1,5 +1,6 @@
 import { SseUnknownConnectionError } from '../core/errors.js';
 import { readBeaconForm } from './body.js';
+import type { ClientLeaving } from '../hub.js';
 import { connectionIdOf, ok, type Endpoint } from './endpoint.js';
 
 const BEACON_LIMIT = 16 * 1024;
@@ -12,21 +13,12 @@ const BEACON_LIMIT = 16 * 1024;
 export const disconnect: Endpoint = async (ctx, env) => {
   const form = await readBeaconForm(ctx, BEACON_LIMIT);
   const id = connectionIdOf(form.connectionId ?? ctx.query.connectionId);
-  const conn = env.hub.getLocalConnection(id);
-  if (conn === undefined) {
-    // The stream may be on another node of the cluster: end it there.
-    if (env.hub.cluster !== undefined && (await env.hub.clientLeft(id)) > 0) {
-      ok(ctx, env, { connectionId: id, closed: true });
-      return;
-    }
-    throw new SseUnknownConnectionError(id);
-  }
-  // Online-time accounting: record what the client measured before `disconnect` fires.
   const sessionDuration = Number(form.sessionDuration);
-  if (Number.isFinite(sessionDuration) && sessionDuration >= 0) conn.sessionDuration = sessionDuration;
   const duration = Number(form.duration);
-  if (Number.isFinite(duration) && duration >= 0) conn.attributes.set('duration', duration);
-  if (typeof form.reason === 'string') conn.attributes.set('disconnectReason', form.reason.slice(0, 64));
-  conn.close('client');
+  const report: ClientLeaving = {};
+  if (Number.isFinite(sessionDuration) && sessionDuration >= 0) report.sessionDuration = sessionDuration;
+  if (Number.isFinite(duration) && duration >= 0) report.duration = duration;
+  if (typeof form.reason === 'string') report.reason = form.reason.slice(0, 64);
+  if ((await env.hub.clientLeft(id, report)) === 0) throw new SseUnknownConnectionError(id);
   ok(ctx, env, { connectionId: id, closed: true });
 };
