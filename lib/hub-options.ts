@@ -34,6 +34,12 @@ export interface HubOptions {
    * (`reason: 'slow'`). Default 1 MiB.
    */
   writeBufferLimit?: number;
+  /**
+   * Most event names one connection may listen to, in total (connect parameter plus every
+   * `addListener.do`). Past it an addition is refused with `ERR_SSE_TOO_MANY_LISTENERS` (400)
+   * and nothing changes. Default `256`.
+   */
+  maxListenersPerConnection?: number;
   /** Sent in `connect-finish.version`. Default: this package's version. */
   version?: string;
   /** Durable at-least-once delivery through SQLite (`hub.qos`). Default: off. */
@@ -60,6 +66,7 @@ export function resolveHubOptions(options: HubOptions, version: string): LocalNo
     maxConnectionsPerUser: positive(options.maxConnectionsPerUser, 'maxConnectionsPerUser', Infinity),
     maxConnections: positive(options.maxConnections, 'maxConnections', Infinity),
     writeBufferLimit: positive(options.writeBufferLimit, 'writeBufferLimit', 1024 * 1024),
+    maxListenersPerConnection: Math.floor(positive(options.maxListenersPerConnection, 'maxListenersPerConnection', 256)),
     version: options.version ?? version,
   };
   if (typeof resolved.name !== 'string' || !/^[\w.-]{1,64}$/.test(resolved.name)) {

@@ -58,6 +58,8 @@ export {
   SsePayloadTooLargeError,
   SseUnsupportedMediaTypeError,
   SseTooManyConnectionsError,
+  SseTooManyListenersError,
+  SseStoreError,
   SseInvalidFieldError,
   SseClosedError,
   SseQueueFullError,

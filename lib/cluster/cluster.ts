@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { SseTooManyListenersError } from '../core/errors.js';
 import { encodeFrame } from '../core/frame.js';
 import type { HelloAnswer } from '../core/hello.js';
 import type { QueryAnswer, QueryArgs, QueryName } from '../core/queries.js';
@@ -33,6 +34,9 @@ interface PendingSend {
   item: SendItem;
   resolve: (result: FanOut<number>) => void;
 }
+
+/** A peer's answer to `listeners`: the new set, null (not held there), or the cap that refused it. */
+type ListenersAnswer = string[] | null | { refusedAt: number };
 
 const PENDING_PAGE = 10_000;
 
@@ -126,10 +130,17 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
     return this.#fanOut<number[]>({ type: 'duration', kind, keys, seconds });
   }
 
-  /** Changes the listeners of a connection held by a peer. Undefined if no peer holds it. */
+  /**
+   * Changes the listeners of a connection held by a peer. Undefined if no peer holds it;
+   * throws `ERR_SSE_TOO_MANY_LISTENERS` when its node refused the addition.
+   */
   async changeListeners(connectionId: string, names: string[], add: boolean): Promise<string[] | undefined> {
-    const result = await this.#fanOut<string[] | null>({ type: 'listeners', connectionId, names, add });
-    return result.values.find((v): v is string[] => Array.isArray(v));
+    const result = await this.#fanOut<ListenersAnswer>({ type: 'listeners', connectionId, names, add });
+    for (const answer of result.values) {
+      if (Array.isArray(answer)) return answer;
+      if (answer !== null && typeof answer === 'object' && typeof answer.refusedAt === 'number') throw new SseTooManyListenersError(answer.refusedAt);
+    }
+    return undefined;
   }
 
   // ---- what durable delivery needs (QosCluster) ----------------------------------------
@@ -218,7 +229,14 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
         return request.keys.map((key) => local.setDuration(request.kind, [key], request.seconds));
       case 'listeners': {
         const conn = local.get(request.connectionId);
-        return conn === undefined ? null : local.changeListeners(conn, request.names, request.add);
+        if (conn === undefined) return null;
+        try {
+          return local.changeListeners(conn, request.names, request.add);
+        } catch (err) {
+          // The refusal is the asker's answer, not a failure of this node.
+          if (err instanceof SseTooManyListenersError) return { refusedAt: local.options.maxListenersPerConnection } satisfies ListenersAnswer;
+          throw err;
+        }
       }
       case 'qos-pending':
         return this.#qos?.pendingFor(request, PENDING_PAGE) ?? [];

@@ -36,7 +36,7 @@ export function parseClientInfo(params: Record<string, unknown>, lastEventIdHead
   const info: ClientInfo = {
     listeners: parseListenerNames(params.listeners ?? params.listener),
     ack: ['1', 'true'].includes(text(params, 'ack', 8) ?? ''),
-    attributes: {},
+    attributes: Object.create(null) as Record<string, string>,
   };
   const set = <K extends keyof ClientInfo>(key: K, value: ClientInfo[K] | undefined): void => {
     if (value !== undefined) info[key] = value;

@@ -12,11 +12,14 @@
  * | `ERR_SSE_METHOD_NOT_ALLOWED`  | 405    | endpoint exists, wrong method |
  * | `ERR_SSE_PAYLOAD_TOO_LARGE`   | 413    | body or upload over its limit |
  * | `ERR_SSE_UNSUPPORTED_MEDIA`   | 415    | body of a content type the endpoint does not read |
+ * | `ERR_SSE_TOO_MANY_LISTENERS`  | 400    | a connection's listener set would exceed `maxListenersPerConnection` |
  * | `ERR_SSE_TOO_MANY_CONNECTIONS`| 429    | per-user or global connection cap reached |
  * | `ERR_SSE_INVALID_FIELD`       | 500    | (thrown, programming error) event name / id with CR, LF or NUL |
  * | `ERR_SSE_CLOSED`              | 503    | the hub is shutting down |
  * | `ERR_SSE_QUEUE_FULL`          | 507    | a durable send over the per-target or total cap |
  * | `ERR_SSE_QOS_DISABLED`        | 500    | (thrown) `hub.qos` used without the `qos` option |
+ * | `ERR_SSE_STORE_LOCKED`        | 500    | (thrown at start) another process holds the durable store file |
+ * | `ERR_SSE_STORE_CORRUPT`       | 500    | (thrown at start) the durable store file fails its integrity check |
  * | `ERR_SSE_CLIENT_NOT_BUILT`    | 503    | the browser client bundle is missing (lib/http/script.ts) |
  * | `ERR_SSE_DASHBOARD_NOT_BUILT` | 503    | the dashboard bundle is missing (lib/http/dashboard.ts) |
  * | `ERR_SSE_PEER_*`              | —      | cluster peer failures, reported in `peer-error` (lib/cluster/http-transport.ts) |
@@ -100,6 +103,19 @@ export class SseTooManyConnectionsError extends SseError {
 }
 
 /** A programming error: a field that would break the SSE framing. */
+export class SseTooManyListenersError extends SseError {
+  constructor(limit: number) {
+    super(`A connection may listen to at most ${limit} events`, 'ERR_SSE_TOO_MANY_LISTENERS', 400);
+  }
+}
+
+/** The durable store cannot be used: `ERR_SSE_STORE_LOCKED` or `ERR_SSE_STORE_CORRUPT`. */
+export class SseStoreError extends SseError {
+  constructor(message: string, code: 'ERR_SSE_STORE_LOCKED' | 'ERR_SSE_STORE_CORRUPT', options?: { cause?: unknown }) {
+    super(message, code, 500, options);
+  }
+}
+
 export class SseInvalidFieldError extends SseError {
   constructor(field: string) {
     super(`SSE ${field} must not contain CR, LF or NUL`, 'ERR_SSE_INVALID_FIELD', 500);

@@ -18,6 +18,8 @@ export interface MultipartLimits {
 
 const FIELD_LIMIT = 64 * 1024;
 const MAX_FIELDS = 100;
+/** Deepest nesting of arrays and objects a JSON body may have: deeper ones are refused (400) before parsing. */
+export const MAX_JSON_DEPTH = 64;
 
 /** Reads a JSON body of at most `limit` bytes. An empty body gives `undefined`. */
 export async function readJson(ctx: Context, limit: number): Promise<unknown> {
@@ -26,6 +28,9 @@ export async function readJson(ctx: Context, limit: number): Promise<unknown> {
   try {
     const raw = await parse.text(ctx.req, { limit, encoding: 'utf8' });
     if (raw.trim() === '') return undefined;
+    // Parsing a deep body works, but anything that walks it later (JSON.stringify, a clone)
+    // overflows the stack: refuse it here, where it is the client's mistake.
+    if (jsonDepth(raw) > MAX_JSON_DEPTH) throw new SseBadRequestError(`The JSON body is nested deeper than ${MAX_JSON_DEPTH} levels`);
     return JSON.parse(raw) as unknown;
   } catch (err) {
     throw mapBodyError(ctx, err, 'JSON body', limit);
@@ -62,6 +67,7 @@ export async function readBeaconForm(ctx: Context, limit: number): Promise<Recor
   const text = raw.trim();
   if (text === '') return {};
   if (text.startsWith('{')) {
+    if (jsonDepth(text) > MAX_JSON_DEPTH) throw new SseBadRequestError(`The JSON body is nested deeper than ${MAX_JSON_DEPTH} levels`);
     try {
       const body = JSON.parse(text) as unknown;
       if (body !== null && typeof body === 'object' && !Array.isArray(body)) return body as Record<string, unknown>;
@@ -70,7 +76,38 @@ export async function readBeaconForm(ctx: Context, limit: number): Promise<Recor
     }
     throw new SseBadRequestError('Malformed JSON body');
   }
-  return Object.fromEntries(new URLSearchParams(text));
+  return fieldMap(new URLSearchParams(text));
+}
+
+/**
+ * Fields as a map without a prototype: a field named `toString`, `hasOwnProperty` or
+ * `__proto__` is just a value, never a built-in method or a prototype change.
+ */
+function fieldMap(entries: Iterable<[string, string]>): Record<string, string> {
+  const out = Object.create(null) as Record<string, string>;
+  for (const [name, value] of entries) out[name] = value;
+  return out;
+}
+
+/** The deepest nesting of `[` and `{` outside strings (linear, no allocation). */
+export function jsonDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92 /* backslash */) i++;
+      else if (c === 34 /* " */) inString = false;
+    } else if (c === 34) {
+      inString = true;
+    } else if (c === 91 /* [ */ || c === 123 /* { */) {
+      if (++depth > max) max = depth;
+    } else if (c === 93 /* ] */ || c === 125 /* } */) {
+      depth--;
+    }
+  }
+  return max;
 }
 
 /**
@@ -101,7 +138,8 @@ export async function readMultipart(
   } catch (err) {
     throw new SseUnsupportedMediaTypeError(`Expected a multipart/form-data body (${(err as Error).message})`);
   }
-  const fields: UploadFields = {};
+  // No prototype: see fieldMap.
+  const fields = Object.create(null) as UploadFields;
   const files: UploadedFile[] = [];
   let total = 0;
 

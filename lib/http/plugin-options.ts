@@ -16,7 +16,7 @@ export interface UploadedFile {
   data: Buffer;
 }
 
-/** Form fields of an upload; a repeated field gives an array. */
+/** Form fields of an upload; a repeated field gives an array. A map without a prototype: `fields.toString` is a field or undefined, never a method. */
 export type UploadFields = Record<string, string | string[]>;
 
 /** Options of {@link ssePlugin}. Every option is optional except `authenticate`. */

@@ -10,8 +10,10 @@ import { requireUser, type Endpoint } from './endpoint.js';
  */
 export const connect: Endpoint = async (ctx, env) => {
   const user = await requireUser(ctx, env);
-  const params: Record<string, unknown> = { ...ctx.query };
-  if (ctx.method === 'POST') Object.assign(params, await readJsonObject(ctx, env.options.jsonLimit));
+  // No prototype: a body key `__proto__` is a parameter like any other, never a prototype change.
+  const params = Object.create(null) as Record<string, unknown>;
+  for (const [k, v] of Object.entries(ctx.query)) params[k] = v;
+  if (ctx.method === 'POST') for (const [k, v] of Object.entries(await readJsonObject(ctx, env.options.jsonLimit))) params[k] = v;
   const client = parseClientInfo(params, ctx.get('last-event-id') || undefined);
   env.hub.open({
     req: ctx.req,

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HubStats } from '../core/admin-api.js';
 import type { ClientInfo } from '../core/client-info.js';
-import { SseClosedError, SseTooManyConnectionsError } from '../core/errors.js';
+import { SseClosedError, SseTooManyConnectionsError, SseTooManyListenersError } from '../core/errors.js';
 import { encodeFrame, HEARTBEAT_FRAME } from '../core/frame.js';
 import type { QueryAnswer, QueryArgs, QueryName } from '../core/queries.js';
 import type { SendTargetKind } from '../core/targets.js';
@@ -25,6 +25,7 @@ export interface LocalNodeOptions {
   maxConnectionsPerUser: number;
   maxConnections: number;
   writeBufferLimit: number;
+  maxListenersPerConnection: number;
 }
 
 /** How a stream is opened: everything the node needs from the HTTP layer. */
@@ -113,6 +114,7 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     if (userId !== undefined && this.#index.countOfUser(userId) >= o.maxConnectionsPerUser) {
       throw new SseTooManyConnectionsError(`At most ${o.maxConnectionsPerUser} connections per user`);
     }
+    if (client.listeners.length > o.maxListenersPerConnection) throw new SseTooManyListenersError(o.maxListenersPerConnection);
     const requested = client.keepaliveTime;
     const base = requested ? Math.min(Math.max(requested, o.minLifetimeMs), o.maxLifetimeMs) : o.maxLifetimeMs;
     const lifetime = Math.round(base * (1 - Math.random() * o.lifetimeJitter));
@@ -193,8 +195,18 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
 
   // ---- listeners -----------------------------------------------------------------------
 
-  /** Adds or removes event names of a connection's listener set; emits `listeners-change`. Returns the new set. */
+  /**
+   * Adds or removes event names of a connection's listener set; emits `listeners-change`.
+   * Returns the new set. An addition that would take the set past `maxListenersPerConnection`
+   * changes nothing and throws `ERR_SSE_TOO_MANY_LISTENERS`.
+   */
   changeListeners(conn: Connection, names: readonly string[], add: boolean): string[] {
+    if (add) {
+      let fresh = 0;
+      for (const name of new Set(names)) if (!conn.listeners.has(name)) fresh++;
+      const limit = this.options.maxListenersPerConnection;
+      if (conn.listeners.size + fresh > limit) throw new SseTooManyListenersError(limit);
+    }
     const before = [...conn.listeners];
     const added: string[] = [];
     for (const name of names) {

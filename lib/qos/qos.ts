@@ -30,6 +30,18 @@ export interface QosOptions {
   maxMessageBytes?: number;
   /** How often expired messages are removed (and `qos-expired` fired), in ms. Default `60000`. */
   expiryIntervalMs?: number;
+  /**
+   * The file belongs to one process. How long a second process waits for it at start (e.g.
+   * a rolling restart whose old process is still closing) before failing with
+   * `ERR_SSE_STORE_LOCKED`, in ms. The wait blocks start-up, not requests. Default `5000`.
+   */
+  lockTimeoutMs?: number;
+  /**
+   * Run SQLite's `quick_check` when the store opens, so that a damaged file fails at start
+   * with `ERR_SSE_STORE_CORRUPT` instead of on every ack later. Linear in the file's size
+   * (about a second per GB). Default `true`.
+   */
+  integrityCheck?: boolean;
 }
 
 /** Options of a durable send. */
@@ -154,7 +166,11 @@ export class Qos extends EventEmitter<QosEvents> {
       const maxMessages = positive(options.maxMessages, 'qos.maxMessages', 1_000_000);
       this.#maxBytes = positive(options.maxMessageBytes, 'qos.maxMessageBytes', 256 * 1024);
       const interval = positive(options.expiryIntervalMs, 'qos.expiryIntervalMs', 60_000);
-      this.#store = new QosStore(options.file, options.synchronous ?? 'NORMAL');
+      this.#store = new QosStore(options.file, {
+        synchronous: options.synchronous ?? 'NORMAL',
+        lockTimeoutMs: positive(options.lockTimeoutMs, 'qos.lockTimeoutMs', 5000),
+        integrityCheck: options.integrityCheck ?? true,
+      });
       this.tag = this.#store.tag();
       this.#ids = new MessageIdGenerator(this.tag);
       this.#counts = new PendingCounts(this.#store.queueCounts(), this.#store.totalMessages(), maxPerTarget, maxMessages);

@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { SseStoreError } from '../core/errors.js';
 
 import type { TargetKind, TargetRef } from '../core/targets.js';
 
@@ -86,13 +87,35 @@ export class QosStore {
   commitSeq = 0;
   readonly #s;
 
-  constructor(file: string, synchronous: 'NORMAL' | 'FULL') {
+  /**
+   * Opens (or creates) the store. The file is locked for this process alone: a second
+   * process waits up to `lockTimeoutMs` for it (a rolling restart whose old process is still
+   * closing), then fails with `ERR_SSE_STORE_LOCKED` — two processes on one file would mint
+   * equal message ids and keep diverging counts. With `integrityCheck`, a damaged file fails
+   * here with `ERR_SSE_STORE_CORRUPT` instead of on every later ack.
+   */
+  constructor(file: string, options: { synchronous: 'NORMAL' | 'FULL'; lockTimeoutMs: number; integrityCheck: boolean }) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-    this.#db = new Database(file);
-    this.#db.pragma('journal_mode = WAL');
-    this.#db.pragma(`synchronous = ${synchronous}`);
-    this.#db.exec(SCHEMA);
-    const db = this.#db;
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(file, { timeout: options.lockTimeoutMs });
+      // EXCLUSIVE before WAL: the lock is taken by the first write below and held until close.
+      db.pragma('locking_mode = EXCLUSIVE');
+      db.pragma('journal_mode = WAL');
+      db.pragma(`synchronous = ${options.synchronous}`);
+      db.exec(SCHEMA);
+      if (options.integrityCheck) {
+        const rows = db.pragma('quick_check', { simple: false }) as { quick_check: string }[];
+        if (rows.length !== 1 || rows[0]!.quick_check !== 'ok') {
+          const detail = rows.slice(0, 3).map((r) => r.quick_check).join('; ');
+          throw new SseStoreError(`The durable store ${file} is damaged (${detail}): restore it from a backup or move it away`, 'ERR_SSE_STORE_CORRUPT');
+        }
+      }
+    } catch (err) {
+      db?.close();
+      throw storeError(file, err, options.lockTimeoutMs);
+    }
+    this.#db = db;
     this.#s = {
       insertMessage: db.prepare(
         'INSERT INTO messages (id, kind, event, data, listening, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
@@ -308,4 +331,21 @@ function toMessage(row: Row): StoredMessage {
     createdAt: row.created_at,
     expiresAt: row.expires_at,
   };
+}
+
+/** Turns SQLite's answer at open into an error that says what to do. */
+function storeError(file: string, err: unknown, lockTimeoutMs: number): unknown {
+  if (err instanceof SseStoreError) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+    return new SseStoreError(
+      `The durable store ${file} is in use by another process (waited ${lockTimeoutMs} ms): give every process its own qos.file`,
+      'ERR_SSE_STORE_LOCKED',
+      { cause: err },
+    );
+  }
+  if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB') {
+    return new SseStoreError(`The durable store ${file} is damaged or not a database: restore it from a backup or move it away`, 'ERR_SSE_STORE_CORRUPT', { cause: err });
+  }
+  return err;
 }
