@@ -52,6 +52,7 @@ export {
   SseBadRequestError,
   SseUnauthorizedError,
   SseForbiddenError,
+  SseCrossSiteError,
   SseUnknownConnectionError,
   SseNotFoundError,
   SseMethodNotAllowedError,

@@ -78,6 +78,7 @@ export function ssePlugin(basePath: string, options: SsePluginOptions): SsePlugi
     jsonLimit: positive(options.jsonLimit, 'jsonLimit', 1024 * 1024),
     uploadLimit: positive(options.uploadLimit, 'uploadLimit', 10 * 1024 * 1024),
     uploadMaxFiles: positive(options.uploadMaxFiles, 'uploadMaxFiles', 20),
+    adminOrigins: originsOf(options.adminOrigins),
   };
   const primary = options.primary === true;
   let app: Koa | undefined;
@@ -141,4 +142,12 @@ function normalizeBasePath(basePath: string): string {
   }
   if (/[?#\s]/.test(basePath)) throw new TypeError(`basePath must be a plain path, got ${JSON.stringify(basePath)}`);
   return basePath.replace(/\/+$/, '');
+}
+
+function originsOf(value: string[] | undefined): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || !value.every((o) => typeof o === 'string' && /^https?:\/\/[^/?#\s]+$/.test(o))) {
+    throw new TypeError('adminOrigins must be an array of origins like "https://admin.example.com"');
+  }
+  return [...value];
 }

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createHub, SseStoreError } from '../lib/index.js';
-import { assertError, request } from './helpers/reply.js';
+import http from 'node:http';
+import { assertError, request, type Reply } from './helpers/reply.js';
 import { postJson, startPlugin } from './helpers/server.js';
 import { RawStream } from './helpers/stream.js';
 
@@ -138,3 +139,45 @@ test('a damaged store file fails at start with ERR_SSE_STORE_CORRUPT, not on eve
   t.is(error?.code, 'ERR_SSE_STORE_CORRUPT');
   t.regex(error!.message, /damaged/);
 });
+
+test('cross-site admin calls: a form on another site cannot kick; Sec-Fetch-Site and Origin of other sites are refused', async (t) => {
+  const { base, origin } = await startPlugin(t, { adminOrigins: ['https://admin.example.com'] });
+  const victim = await RawStream.open(t, `${base}/connect?access-token=77`);
+  // node:http, not fetch: fetch drops the browser-only headers Origin and Sec-Fetch-Site.
+  const kick = (headers: Record<string, string>, body = JSON.stringify({ userId: '77', x: '=' })) =>
+    raw(`${base}/connect/kick.do?access-token=admin`, 'POST', headers, body);
+  // The plain HTML form of the report: text/plain, a body that parses as JSON.
+  assertError(t, await kick({ 'content-type': 'text/plain' }), 415, 'ERR_SSE_UNSUPPORTED_MEDIA');
+  assertError(t, await kick({ 'content-type': 'application/x-www-form-urlencoded' }), 415, 'ERR_SSE_UNSUPPORTED_MEDIA');
+  // A browser marks the request as coming from another site, or names its origin.
+  assertError(t, await kick({ 'content-type': 'application/json', 'sec-fetch-site': 'cross-site' }), 403, 'ERR_SSE_CROSS_SITE');
+  assertError(t, await kick({ 'content-type': 'application/json', origin: 'https://evil.example' }), 403, 'ERR_SSE_CROSS_SITE');
+  assertError(t, await raw(`${base}/connect/users.json?access-token=admin`, 'GET', { 'sec-fetch-site': 'cross-site' }), 403, 'ERR_SSE_CROSS_SITE');
+  t.false(victim.ended, 'nothing was kicked');
+  t.is((await raw(`${base}/connect/users.json?access-token=admin`, 'GET', { origin })).status, 200, 'the own origin is fine');
+  t.is((await raw(`${base}/connect/users.json?access-token=admin`, 'GET', { origin: 'https://admin.example.com', 'sec-fetch-site': 'cross-site' })).status, 200, 'a configured admin origin is fine');
+  const ok = await kick({ 'content-type': 'application/json', 'sec-fetch-site': 'same-origin', origin });
+  t.is(ok.status, 200, ok.text);
+  t.deepEqual(ok.body.data, { closed: 1 });
+});
+
+/** A request through node:http, which sends every header given. */
+function raw(url: string, method: string, headers: Record<string, string>, body?: string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c)).on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          parsed = undefined;
+        }
+        resolve({ status: res.statusCode ?? 0, headers: new Headers(res.headers as Record<string, string>), text, body: parsed });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}

@@ -7,6 +7,7 @@
  * | `ERR_SSE_BAD_REQUEST`         | 400    | malformed JSON, missing or invalid parameter |
  * | `ERR_SSE_UNAUTHORIZED`        | 401    | `authenticate` returned null |
  * | `ERR_SSE_FORBIDDEN`           | 403    | not an admin, or the connection belongs to another user |
+ * | `ERR_SSE_CROSS_SITE`          | 403    | an admin endpoint called from another site (`Sec-Fetch-Site` / `Origin`) |
  * | `ERR_SSE_UNKNOWN_CONNECTION`  | 404    | no live connection with that id |
  * | `ERR_SSE_NOT_FOUND`           | 404    | no endpoint at that path (under the base path) |
  * | `ERR_SSE_METHOD_NOT_ALLOWED`  | 405    | endpoint exists, wrong method |
@@ -56,6 +57,12 @@ export class SseUnauthorizedError extends SseError {
 export class SseForbiddenError extends SseError {
   constructor(message = 'Forbidden') {
     super(message, 'ERR_SSE_FORBIDDEN', 403);
+  }
+}
+
+export class SseCrossSiteError extends SseError {
+  constructor(message = 'Cross-site requests to admin endpoints are refused') {
+    super(message, 'ERR_SSE_CROSS_SITE', 403);
   }
 }
 

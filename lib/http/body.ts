@@ -21,8 +21,18 @@ const MAX_FIELDS = 100;
 /** Deepest nesting of arrays and objects a JSON body may have: deeper ones are refused (400) before parsing. */
 export const MAX_JSON_DEPTH = 64;
 
-/** Reads a JSON body of at most `limit` bytes. An empty body gives `undefined`. */
+/**
+ * Reads a JSON body of at most `limit` bytes. An empty body gives `undefined`. A body must
+ * say `Content-Type: application/json` (or `+json`): an HTML form or a `no-cors` fetch of
+ * another site cannot send that without a CORS preflight, which this server never grants,
+ * so a state-changing JSON endpoint cannot be triggered cross-site.
+ */
 export async function readJson(ctx: Context, limit: number): Promise<unknown> {
+  // An empty body (no length, or length 0) has nothing to parse and needs no type.
+  const hasBody = ctx.get('transfer-encoding') !== '' || Number(ctx.get('content-length') || 0) > 0;
+  if (hasBody && !ctx.request.is('application/json', '+json')) {
+    throw new SseUnsupportedMediaTypeError('Send this body as JSON with Content-Type: application/json');
+  }
   const length = Number(ctx.get('content-length') || NaN);
   if (length > limit) throw tooLarge(ctx, 'JSON body', limit);
   try {

@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import type { ConnectionHandle } from '../core/connection-handle.js';
-import { SseBadRequestError, SseForbiddenError, SseUnauthorizedError, SseUnknownConnectionError } from '../core/errors.js';
+import { SseBadRequestError, SseCrossSiteError, SseForbiddenError, SseUnauthorizedError, SseUnknownConnectionError } from '../core/errors.js';
 import { toJson } from '../core/frame.js';
 import { hashToken } from '../core/token-hash.js';
 import { keyOf, type SseUser } from '../core/user.js';
@@ -14,6 +14,7 @@ export interface EndpointOptions extends SsePluginOptions {
   jsonLimit: number;
   uploadLimit: number;
   uploadMaxFiles: number;
+  adminOrigins: string[];
 }
 
 /** What every endpoint handler receives besides the Koa context. */
@@ -32,8 +33,24 @@ export async function requireUser(ctx: Context, env: EndpointEnv): Promise<SseUs
   return user;
 }
 
-/** Authenticates, then asks `authorizeAdmin` (absent means nobody is admin). */
+/**
+ * Refuses a request that a browser says comes from another site (`Sec-Fetch-Site`), or whose
+ * `Origin` is neither this server's nor one of `adminOrigins`: a page of another site visited
+ * by a logged-in admin must not act with the admin's cookies.
+ */
+export function assertSameSite(ctx: Context, env: EndpointEnv): void {
+  const origin = ctx.get('origin');
+  // Not ctx.origin: in Koa 3 that is the request's Origin header, not this server's origin.
+  const own = `${ctx.protocol}://${ctx.host}`;
+  const trusted = origin !== '' && (origin === own || env.options.adminOrigins.includes(origin));
+  const site = ctx.get('sec-fetch-site');
+  if ((site === 'cross-site' || site === 'same-site') && !trusted) throw new SseCrossSiteError();
+  if (origin !== '' && !trusted) throw new SseCrossSiteError();
+}
+
+/** Authenticates, then asks `authorizeAdmin` (absent means nobody is admin). Refuses cross-site calls first. */
 export async function requireAdmin(ctx: Context, env: EndpointEnv): Promise<SseUser> {
+  assertSameSite(ctx, env);
   const user = await requireUser(ctx, env);
   const allowed = env.options.authorizeAdmin ? await env.options.authorizeAdmin(ctx, user) : false;
   if (allowed !== true) throw new SseForbiddenError('Admin rights required');

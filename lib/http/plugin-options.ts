@@ -48,6 +48,12 @@ export interface SsePluginOptions extends HubOptions {
   uploadLimit?: number;
   /** Most files in one upload. Default `20`. */
   uploadMaxFiles?: number;
+  /**
+   * Origins besides this server's own that may call the admin endpoints (e.g.
+   * `https://admin.example.com`). Any other cross-site call is refused with
+   * `ERR_SSE_CROSS_SITE` (403). Default `[]`.
+   */
+  adminOrigins?: string[];
   /** Makes this hub `ctx.sse` when several plugins are mounted. Default: the first mounted. */
   primary?: boolean;
 }
