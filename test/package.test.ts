@@ -152,9 +152,12 @@ process.on('SIGTERM', () => {
 });
 `;
 
+// A Node project: no DOM lib, so server types must not lean on browser globals (and
+// checking lib.dom.d.ts would cost a third of the type-check).
 const TSCONFIG = {
   compilerOptions: {
     target: 'ES2022',
+    lib: ['ES2022'],
     module: 'NodeNext',
     moduleResolution: 'NodeNext',
     strict: true,
