@@ -6,7 +6,7 @@ export type { SsePlugin } from './plugin.js';
 export { Hub, createHub } from './hub.js';
 export type { HubStats } from './hub.js';
 export { collectMetrics } from './metrics.js';
-export type { MetricsOptions, SseMetrics } from './metrics.js';
+export type { MetricsOptions, MetricsRegistry, SseMetrics } from './metrics.js';
 export type {
   SendOptions,
   DisconnectOptions,

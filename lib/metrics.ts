@@ -1,18 +1,43 @@
 import { hostname } from 'node:os';
-import type { Registry } from 'prom-client';
+// Type-only and never referenced by an exported type: the emitted .d.ts must not import
+// prom-client, an optional peer dependency that a TypeScript user may not have installed.
+import type { OpenMetricsContentType, Registry as PromRegistry } from 'prom-client';
 import type { Hub } from './hub.js';
+
+/**
+ * The part of a prom-client `Registry` that {@link collectMetrics} and its callers use,
+ * declared here so that this package's types compile without prom-client installed.
+ * prom-client's `Registry` fits it; at run time it must be one, since the metrics register
+ * themselves in it. To keep prom-client's own type (e.g. for `Registry.merge`), create the
+ * registry yourself and pass it in {@link MetricsOptions.registry}.
+ */
+export interface MetricsRegistry {
+  /** The current values of every registered metric, in the format {@link MetricsRegistry.contentType} names. */
+  metrics(): Promise<string>;
+  /** The `Content-Type` to serve {@link MetricsRegistry.metrics} with. */
+  readonly contentType: string;
+  /** Adds a prom-client metric (the metrics {@link collectMetrics} creates do this themselves). */
+  registerMetric(metric: object): void;
+}
+
+// Fails the type-check (of this repo, not of users) if a prom-client release stops fitting.
+type Assert<T extends true> = T;
+type PromRegistryFits = Assert<
+  PromRegistry extends MetricsRegistry ? (PromRegistry<OpenMetricsContentType> extends MetricsRegistry ? true : false) : false
+>;
 
 /** Options of {@link collectMetrics}. */
 export interface MetricsOptions {
-  /** Registry to register in. Default: a new `Registry` (prom-client's global one is never touched). */
-  registry?: Registry;
+  /** A prom-client `Registry` to register in. Default: a new `Registry` (prom-client's global one is never touched). */
+  registry?: MetricsRegistry;
   /** Prefix of every metric name. Default `sse_`. */
   prefix?: string;
 }
 
 /** What {@link collectMetrics} returns: the registry, and a way to stop observing. */
 export interface SseMetrics {
-  registry: Registry;
+  /** The registry the metrics are in: {@link MetricsOptions.registry} if given, else a new prom-client `Registry`. */
+  registry: MetricsRegistry;
   /** Removes the hub event listeners (the metrics stay registered). */
   stop(): void;
 }
@@ -46,11 +71,12 @@ export async function collectMetrics(hubs: Hub | Hub[], options: MetricsOptions 
     throw new Error('collectMetrics needs the optional peer dependency prom-client: npm install prom-client', { cause: err });
   }
   const list = Array.isArray(hubs) ? hubs : [hubs];
-  const registry = options.registry ?? new client.Registry();
+  const registry: MetricsRegistry = options.registry ?? new client.Registry();
   const p = options.prefix ?? 'sse_';
   const labels = ['hub', 'node'] as const;
   const labelsOf = (hub: Hub): { hub: string; node: string } => ({ hub: hub.name, node: hub.cluster?.nodeId ?? hostname() });
-  const registers = [registry];
+  // MetricsRegistry stands in for prom-client's type only in the published signature.
+  const registers = [registry as PromRegistry];
 
   const gauge = (name: string, help: string, read: (hub: Hub) => number): void => {
     new client.Gauge({
