@@ -193,7 +193,9 @@ test('ack by write, pulled from the cluster: foreign ids acknowledged at their o
   const f1 = message(peerIds.next(), 'user', 'offer', 'f1');
   const f2 = message(peerIds.next(), 'token', 'offer', 'f2');
   const log = message(peerIds.next(), 'tenant', 'news', 'log');
-  // Two peers answer; one list also carries a message of this node's own store.
+  // Two peers answer; one list also carries a message of this node's own store (which the
+  // replay from the store writes too): whichever writes it first removes it here, and its id
+  // must never be sent to the cluster as an ack.
   cluster.pending = () => [[f1, f2], [log, message(own.messageId, 'user', 'offer', 'own')]];
   const { conn, res } = open({ user: user7 });
   await res.until(() => res.named('offer').length >= 3 && res.named('news').length === 1, 'the pulled messages');
