@@ -86,10 +86,11 @@ export class ConnectionIndex {
       case 'tenant': return collect(this.#byTenant, keys);
       case 'channel': return collect(this.#byChannel, keys);
       case 'connection': {
-        const conns: Connection[] = [];
+        // A Set: an id given twice still reaches its connection once.
+        const conns = new Set<Connection>();
         for (const id of keys) {
           const conn = this.#byId.get(id);
-          if (conn !== undefined) conns.push(conn);
+          if (conn !== undefined) conns.add(conn);
         }
         return conns;
       }

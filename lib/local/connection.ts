@@ -147,6 +147,7 @@ export class Connection implements ConnectionHandle {
     const socket = this.#socket;
     return new Promise((resolve) => {
       const done = (): void => {
+        clearInterval(poll);
         res.off('drain', done);
         res.off('close', done);
         socket?.off('drain', done);
@@ -156,6 +157,12 @@ export class Connection implements ConnectionHandle {
       res.on('close', done);
       // Direct writes make the socket, not the response, emit 'drain'.
       socket?.on('drain', done);
+      // 'drain' follows only a write that went over the stream's highWaterMark (16 KiB): a
+      // smaller backlog empties without any event, so its length is also checked on a timer.
+      const poll = setInterval(() => {
+        if (this.#closed || res.writableLength === 0) done();
+      }, 10);
+      poll.unref();
     });
   }
 

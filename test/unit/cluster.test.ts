@@ -1,0 +1,287 @@
+// Clusters over the in-process MemoryBus, each node a LocalNode with its own Qos (store-less
+// or with a SQLite file) and fake responses. No HTTP server.
+import test, { type ExecutionContext } from 'ava';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Cluster } from '../../lib/cluster/cluster.js';
+import { MemoryBus } from '../../lib/cluster/memory-transport.js';
+import { mergeQuery } from '../../lib/cluster/merge.js';
+import type { ClusterRequest, SendItem } from '../../lib/cluster/messages.js';
+import type { QueryArgs, QueryAnswer, QueryName } from '../../lib/core/queries.js';
+import { resolveHubOptions } from '../../lib/hub-options.js';
+import type { CloseReason, Connection } from '../../lib/local/connection.js';
+import { LocalNode } from '../../lib/local/local-node.js';
+import { Qos, type QosAckedEvent } from '../../lib/qos/qos.js';
+import { openStream, waitUntil, type OpenOptions } from '../helpers/fake-stream.js';
+
+interface Node {
+  id: string;
+  local: LocalNode;
+  qos: Qos;
+  cluster: Cluster;
+  errors: unknown[];
+  peerErrors: { nodeId: string; operation: string; error: unknown }[];
+  acked: QosAckedEvent[];
+  disconnects: { conn: Connection; reason: CloseReason }[];
+  open: (options?: OpenOptions) => ReturnType<typeof openStream>;
+}
+
+async function makeNode(t: ExecutionContext, bus: MemoryBus, id: string, options: { store?: boolean; timeoutMs?: number } = {}): Promise<Node> {
+  const local = new LocalNode(resolveHubOptions({ clientIdMaxConnections: 100 }, '0.0.0'));
+  local.clustered = true;
+  const cluster = new Cluster(local, bus.transport(id), { timeoutMs: options.timeoutMs ?? 1000, group: 'unit' });
+  let dir: string | undefined;
+  if (options.store === true) dir = mkdtempSync(join(tmpdir(), `sse-unit-cluster-${id}-`));
+  const qos = new Qos(local, dir === undefined ? undefined : { file: join(dir, 'qos.db') }, cluster);
+  const node: Node = { id, local, qos, cluster, errors: [], peerErrors: [], acked: [], disconnects: [], open: (o) => openStream(local, o) };
+  for (const emitter of [local, qos, cluster]) emitter.on('error', (err: unknown) => node.errors.push(err));
+  cluster.on('peer-error', (info) => node.peerErrors.push(info));
+  qos.on('qos-acked', (event) => node.acked.push(event));
+  local.on('disconnect', (conn, reason) => node.disconnects.push({ conn, reason }));
+  t.teardown(async () => {
+    await local.close(0);
+    await cluster.close();
+    qos.close();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+  await cluster.start(qos);
+  return node;
+}
+
+async function threeNodes(t: ExecutionContext, options: Record<string, { store?: boolean; timeoutMs?: number }> = {}): Promise<{ bus: MemoryBus; a: Node; b: Node; c: Node }> {
+  const bus = new MemoryBus();
+  const a = await makeNode(t, bus, 'a', options.a);
+  const b = await makeNode(t, bus, 'b', options.b);
+  const c = await makeNode(t, bus, 'c', options.c);
+  return { bus, a, b, c };
+}
+
+const item = (kind: SendItem['kind'], keys: string[], event: string, data: unknown = 1, listening = false): SendItem => ({ kind, keys, event, data: JSON.stringify(data), listening });
+const sum = (values: number[]): number => values.reduce((n, v) => n + v, 0);
+
+/**
+ * Resolves with `promise`, or rejects once `ms` passed. Its timer is a ref'd one: the bus
+ * waits on unref'd timers, which alone would let the test process look idle.
+ */
+async function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+test('a send reaches the nodes holding its targets; the FanOut carries each peer\'s count', async (t) => {
+  const { a, b, c } = await threeNodes(t);
+  const onA = a.open({ user: { id: 1 } });
+  const onB = b.open({ user: { id: 1 }, params: { listeners: 'bell', channel: 'x' } });
+  const onC1 = c.open({ user: { id: 1 } });
+  const onC2 = c.open({ user: { id: 2 } });
+
+  const toUser1 = await a.cluster.send(item('user', ['1'], 'bell', { n: 1 }));
+  t.deepEqual(toUser1.failed, []);
+  t.deepEqual([...toUser1.values].sort(), [1, 1], 'b and c each wrote it once');
+  t.deepEqual(onB.res.dataOf('bell'), [{ n: 1 }]);
+  t.deepEqual(onC1.res.dataOf('bell'), [{ n: 1 }]);
+  t.deepEqual(onA.res.named('bell'), [], 'the cluster only forwards: the sender delivers locally itself');
+  t.deepEqual(onC2.res.named('bell'), []);
+
+  t.is(sum((await a.cluster.send(item('user', ['2'], 'e'))).values), 1);
+  t.is(sum((await a.cluster.send(item('user', ['1'], 'bell', 2, true))).values), 1, 'listening is applied by the peer');
+  t.is(sum((await a.cluster.send(item('connection', [onC2.conn.id], 'direct'))).values), 1);
+  t.is(sum((await a.cluster.send(item('channel', ['x'], 'chan'))).values), 1);
+  t.is(sum((await a.cluster.send(item('all', [''], 'all'))).values), 3);
+  t.is(sum((await c.cluster.send(item('user', ['1'], 'from-c'))).values), 2, 'a and b');
+  t.is(onA.res.named('from-c').length, 1);
+  t.is((await onC2.res.event('direct')).data, '1');
+  t.is(b.local.stats.eventsSent, 5, 'bell, bell (listening), chan, all, from-c');
+  for (const n of [a, b, c]) t.deepEqual(n.errors, []);
+});
+
+test('a cluster without peers answers at once with nothing', async (t) => {
+  const bus = new MemoryBus();
+  const alone = await makeNode(t, bus, 'alone');
+  let requests = 0;
+  bus.onRequest = () => requests++;
+  t.deepEqual(await alone.cluster.send(item('all', [''], 'x')), { values: [], failed: [] });
+  t.deepEqual(await alone.cluster.query('userIds', []), { values: [], failed: [] });
+  t.is(requests, 0);
+});
+
+test('sends in one tick travel to each peer as one request, in order; the next tick makes a new one', async (t) => {
+  const { bus, a, c } = await threeNodes(t);
+  const onC = c.open({ user: { id: 1 } });
+  const requests: { to: string; items: number }[] = [];
+  bus.onRequest = (from, to, request: ClusterRequest) => {
+    if (from === 'a' && request.type === 'send') requests.push({ to, items: request.items.length });
+  };
+  const burst = (from: number) => Promise.all(Array.from({ length: 50 }, (_, i) => a.cluster.send(item('user', ['1'], 'burst', from + i))));
+  const first = await burst(0);
+  t.true(first.every((fan) => sum(fan.values) === 1 && fan.failed.length === 0), 'each send gets its own count back');
+  t.deepEqual(requests.sort((x, y) => x.to.localeCompare(y.to)), [{ to: 'b', items: 50 }, { to: 'c', items: 50 }]);
+  await burst(50);
+  t.is(requests.length, 4);
+  t.deepEqual(onC.res.dataOf('burst'), [...Array(100).keys()]);
+});
+
+test('queries: the peers\' answers merge with the local one (users de-duplicated, counts summed)', async (t) => {
+  const { a, b, c } = await threeNodes(t);
+  a.open({ user: { id: 1, name: 'Ada', accessToken: 'ta' }, params: { channel: 'p' } });
+  b.open({ user: { id: 1, name: 'Ada', accessToken: 'tb' }, params: { channel: 'q', listeners: 'bell' } });
+  const bob = c.open({ user: { id: 2, name: 'Bob', accessToken: 'tc', tenantId: 't2' } }).conn;
+  c.open({ user: { accessToken: 'anon' } });
+  const merged = async <N extends QueryName>(name: N, args: QueryArgs<N>): Promise<QueryAnswer<N>> => {
+    const fan = await a.cluster.query(name, args);
+    t.deepEqual(fan.failed, []);
+    t.is(fan.values.length, 2);
+    return mergeQuery(name, [a.local.query(name, args), ...fan.values]);
+  };
+  t.deepEqual((await merged('userIds', [])).sort(), ['1', '2']);
+  const users = await merged('users', []);
+  t.deepEqual(users.map((u) => u.name).sort(), ['Ada', 'Bob'], 'user 1 is on two nodes, listed once');
+  const count: number = await merged('connectionCount', []);
+  t.is(count, 4);
+  t.deepEqual((await merged('accessTokens', [])).sort(), ['anon', 'ta', 'tb', 'tc']);
+  t.deepEqual((await merged('channels', [])).sort(), ['p', 'q']);
+  t.deepEqual(await merged('tenantIds', []), ['t2']);
+  t.true(await merged('isOnline', ['2']));
+  t.false(await merged('isOnline', ['3']));
+  t.is((await merged('user', ['2']))?.name, 'Bob');
+  t.is(await merged('user', ['3']), null);
+  t.deepEqual(await merged('userIdsListening', ['bell', null]), ['1']);
+  t.is((await merged('connections', [{ userId: '1' }])).length, 2);
+  t.is((await merged('connectionById', [bob.id]))?.userId, '2');
+  t.is(await merged('connectionById', ['nope']), null);
+  // A peer's malformed answer counts as none.
+  t.deepEqual(mergeQuery('userIds', [['1'], null as unknown as string[], ['1', '2']]), ['1', '2']);
+  t.is(mergeQuery('connectionCount', [1, 'x' as unknown as number, 2]), 3);
+});
+
+test('changeListeners reaches the connection on the peer that holds it', async (t) => {
+  const { a, b } = await threeNodes(t);
+  const onB = b.open({ user: { id: 1 }, params: { listeners: 'a' } });
+  const changes: string[][] = [];
+  b.local.on('listeners-change', (change) => changes.push(change.added));
+  t.deepEqual(await a.cluster.changeListeners(onB.conn.id, ['bell', 'chat'], true), ['a', 'bell', 'chat']);
+  t.deepEqual([...onB.conn.listeners], ['a', 'bell', 'chat']);
+  t.deepEqual(changes, [['bell', 'chat']]);
+  t.is(sum((await a.cluster.send(item('all', [''], 'bell', 1, true))).values), 1);
+  t.deepEqual(await a.cluster.changeListeners(onB.conn.id, ['a', 'bell'], false), ['chat']);
+  t.is(sum((await a.cluster.send(item('all', [''], 'bell', 2, true))).values), 0);
+  t.deepEqual(onB.res.dataOf('bell'), [1]);
+  t.is(await a.cluster.changeListeners('unknown', ['x'], true), undefined);
+});
+
+test('disconnect and online time reach the peers holding the connections', async (t) => {
+  const { a, b, c } = await threeNodes(t);
+  const five = b.open({ user: { id: 5 } });
+  const six = c.open({ user: { id: 6 } });
+  const seven = b.open({ user: { id: 7 } });
+  const kicked = await a.cluster.disconnect('user', ['5'], false, 'kick');
+  t.deepEqual(kicked.failed, []);
+  t.is(sum(kicked.values), 1);
+  t.deepEqual(five.res.dataOf('connect-close'), [{ connectionId: five.conn.id, reason: 'kick', reconnect: false }]);
+  t.deepEqual(b.disconnects.map((d) => [d.conn.id, d.reason]), [[five.conn.id, 'kick']]);
+  t.is(sum((await a.cluster.disconnect('connection', [six.conn.id], true, 'kick')).values), 1);
+  t.deepEqual(six.res.dataOf('connect-close'), [{ connectionId: six.conn.id, reason: 'kick', reconnect: true }]);
+  t.is(sum((await a.cluster.disconnect('user', ['5', '6'], false, 'kick')).values), 0, 'nothing left to close');
+
+  const durations = await a.cluster.duration('user', ['7', '99'], 42);
+  const perKey = [0, 1].map((i) => sum(durations.values.map((v) => v[i]!)));
+  t.deepEqual(perKey, [1, 0], 'a count per key, so that the caller knows 99 is offline');
+  t.deepEqual(seven.res.dataOf('sse-set-duration'), [{ duration: 42 }]);
+  t.is(seven.conn.sessionDuration, 42);
+});
+
+test('a peer that does not answer costs at most the timeout, is reported failed, and works again once healed', async (t) => {
+  const { bus, a, b, c } = await threeNodes(t, { a: { timeoutMs: 100 } });
+  b.open({ user: { id: 1 } });
+  const onC = c.open({ user: { id: 2 } });
+  const rpcs: { nodeId: string; operation: string; ok: boolean }[] = [];
+  a.cluster.on('peer-rpc', ({ nodeId, operation, ok }) => rpcs.push({ nodeId, operation, ok }));
+  bus.cut('b');
+
+  const query = await within(2000, a.cluster.query('userIds', []), 'a query with a peer down');
+  t.deepEqual(query.failed, ['b']);
+  t.deepEqual(query.values.flat().sort(), ['2'], 'the other peers still answer');
+  const send = await within(2000, a.cluster.send(item('all', [''], 'news')), 'a send with a peer down');
+  t.deepEqual(send.failed, ['b']);
+  t.is(sum(send.values), 1);
+  t.is((await onC.res.event('news')).data, '1');
+  t.deepEqual(a.peerErrors.map((e) => [e.nodeId, e.operation, (e.error as { code?: string }).code]), [
+    ['b', 'query', 'ETIMEDOUT'],
+    ['b', 'send', 'ETIMEDOUT'],
+  ]);
+  t.true(rpcs.some((r) => r.nodeId === 'b' && !r.ok) && rpcs.some((r) => r.nodeId === 'c' && r.ok));
+
+  bus.heal('b');
+  const healed = await a.cluster.query('userIds', []);
+  t.deepEqual(healed.failed, []);
+  t.deepEqual(healed.values.flat().sort(), ['1', '2']);
+  t.is(a.peerErrors.length, 2, 'no new error once healed');
+});
+
+test('durable: a message owned by A is written on B and acknowledged back to A', async (t) => {
+  const { bus, a, b } = await threeNodes(t, { a: { store: true } });
+  t.true(a.qos.hasStore);
+  t.false(b.qos.hasStore);
+  const requests: string[] = [];
+  bus.onRequest = (from, to, request) => {
+    if (request.type.startsWith('qos-')) requests.push(`${from}>${to}:${request.type}`);
+  };
+
+  // Online on B, without acks: forwarded, written, acknowledged by write at A.
+  const online = b.open({ user: { id: 7 } });
+  const sent = await a.qos.sendByUserId(7, 'offer', { x: 1 });
+  t.is(sent.delivered, 1);
+  const got = await online.res.event('offer');
+  t.is(got.id, sent.messageId);
+  t.deepEqual(JSON.parse(got.data), { x: 1 });
+  await waitUntil(() => a.acked.length === 1, 'qos-acked at A');
+  t.like(a.acked[0], { messageId: sent.messageId, kind: 'user', key: '7', by: 'write', complete: true, connectionId: online.conn.id });
+  t.is(a.qos.pendingCount({ userId: 7 }), 0);
+  t.is(a.qos.status(sent.messageId), undefined);
+
+  // Offline, then connecting to B: B pulls it from A, writes it, acknowledges it.
+  const offline = await a.qos.sendByUserId(8, 'offer', 2);
+  t.is(offline.delivered, 0);
+  t.is(a.qos.pendingCount({ userId: 8 }), 1);
+  const late = b.open({ user: { id: 8 } });
+  t.is((await late.res.event('offer')).id, offline.messageId);
+  await waitUntil(() => a.acked.length === 2, 'the second qos-acked at A');
+  t.like(a.acked[1], { messageId: offline.messageId, by: 'write', connectionId: late.conn.id });
+  t.is(a.qos.status(offline.messageId), undefined);
+
+  // A client that acks: pending at A until B forwards its ack.
+  const acking = b.open({ user: { id: 9 }, params: { ack: '1' } });
+  const third = await a.qos.sendByUserId(9, 'offer', 3);
+  t.is((await acking.res.event('offer')).id, third.messageId);
+  t.is(a.qos.pendingCount({ userId: 9 }), 1);
+  t.is(await b.qos.ack(acking.conn, [third.messageId]), 1);
+  t.like(a.acked[2], { messageId: third.messageId, by: 'ack', complete: true, connectionId: acking.conn.id });
+  t.is(a.qos.pendingCount(), 0);
+
+  // Only A owns messages: connections on A never ask the store-less nodes.
+  a.open({ user: { id: 10 } });
+  await waitUntil(() => requests.filter((r) => r === 'b>a:qos-pending').length === 3, 'the pulls of B');
+  t.false(requests.some((r) => r.startsWith('a>')), `A asked a peer: ${requests.join(', ')}`);
+  t.true(requests.includes('b>a:qos-ack'));
+  t.false(requests.some((r) => r.endsWith('>b:qos-ack') || r.endsWith('>c:qos-ack')), 'acks go to the owner only');
+  for (const n of [a, b]) t.deepEqual(n.errors, []);
+});
+
+test('durable: an ack to an owner that does not answer stays pending there and is reported', async (t) => {
+  const { bus, a, b } = await threeNodes(t, { a: { store: true }, b: { timeoutMs: 100 } });
+  const acking = b.open({ user: { id: 9 }, params: { ack: '1' } });
+  const sent = await a.qos.sendByUserId(9, 'offer', 1);
+  await acking.res.event('offer');
+  bus.cut('a');
+  t.is(await within(2000, b.qos.ack(acking.conn, [sent.messageId]), 'an ack to a peer down'), 0);
+  t.deepEqual(b.peerErrors.map((e) => [e.nodeId, e.operation]), [['a', 'qos-ack']]);
+  bus.heal('a');
+  t.is(a.qos.pendingCount({ userId: 9 }), 1, 'still pending: it is resent on the next connection');
+  t.is(await b.qos.ack(acking.conn, [sent.messageId]), 1);
+  t.is(a.qos.pendingCount({ userId: 9 }), 0);
+});
