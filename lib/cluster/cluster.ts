@@ -3,6 +3,7 @@ import { encodeFrame } from '../core/frame.js';
 import type { Hub } from '../hub.js';
 import type { TargetRef } from '../qos/store.js';
 import { logRefsOf, queueRefFor, queueRefsOf } from '../qos/target-refs.js';
+import { StaticDiscovery } from './discovery.js';
 import type { ClusterRequest, ClusterTargetKind, HelloAnswer, QueryName, SendItem, WireMessage } from './messages.js';
 import type { ClusterTransport } from './transport.js';
 
@@ -63,6 +64,17 @@ export class Cluster {
   /** Where this node's internal endpoint listens, when it has one (HTTP transport). */
   get address(): { host: string; port: number } | undefined {
     return (this.#transport as { address?: { host: string; port: number } }).address;
+  }
+
+  /**
+   * Replaces the static peer list (`host:port`, like the `peers` option), also after start:
+   * new addresses are probed at once and become peers once verified; removed ones go down.
+   * @throws TypeError for a bad list, or if this node does not use static discovery.
+   */
+  setPeers(peers: readonly string[]): void {
+    const discovery = (this.#transport as { discovery?: unknown }).discovery;
+    if (!(discovery instanceof StaticDiscovery)) throw new TypeError('cluster.setPeers needs static discovery');
+    discovery.setPeers(peers);
   }
 
   /** Verified peers that are up. */

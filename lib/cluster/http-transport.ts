@@ -70,6 +70,11 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
     return { host: this.#o.host, port: addr?.port ?? this.#o.port };
   }
 
+  /** The discovery given in the options, e.g. to update a `StaticDiscovery`'s list after start. */
+  get discovery(): Discovery {
+    return this.#o.discovery;
+  }
+
   async start(handler: RequestHandler, self: HelloAnswer): Promise<void> {
     this.#handler = handler;
     this.#self = self;

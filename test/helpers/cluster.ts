@@ -1,7 +1,25 @@
 import type { ExecutionContext } from 'ava';
 import net from 'node:net';
+import type { Hub } from '../../lib/index.js';
 
 export const SECRET = 'test-secret-0123456789-abcdefghijklmnop';
+
+/**
+ * `host:port` of a node's internal endpoint. Nodes listen on port 0, so this is known only
+ * once `hub.ready()` resolved: a port guessed free beforehand may be taken by then.
+ */
+export function addressOf(hub: Hub): string {
+  const address = hub.cluster?.address;
+  if (address === undefined || address.port === 0) throw new Error('not a started node of an HTTP cluster');
+  return `${address.host}:${address.port}`;
+}
+
+/** Gives every node (started, listening) the addresses of all; each skips its own. Answers the list. */
+export function introduce(hubs: Hub[]): string[] {
+  const peers = hubs.map(addressOf);
+  for (const hub of hubs) hub.cluster!.setPeers(peers);
+  return peers;
+}
 
 /** A free loopback port (for static peer lists that must be known before start). */
 export async function freePort(): Promise<number> {
