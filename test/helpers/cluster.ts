@@ -58,13 +58,15 @@ export async function eventually(predicate: () => boolean | Promise<boolean>, wh
 
 /**
  * A TCP proxy on loopback that records every byte in both directions: what someone on the
- * wire between two nodes would see.
+ * wire between two nodes would see. `retarget` sends new connections elsewhere, so that a
+ * node restarted on another port keeps the address its peers know.
  */
-export async function recordingProxy(t: ExecutionContext, targetPort: number): Promise<{ port: number; captured: () => Buffer }> {
+export async function recordingProxy(t: ExecutionContext, targetPort: number): Promise<{ port: number; captured: () => Buffer; retarget: (port: number) => void }> {
   const chunks: Buffer[] = [];
   const sockets = new Set<net.Socket>();
+  let target = targetPort;
   const server = net.createServer((client) => {
-    const upstream = net.connect(targetPort, '127.0.0.1');
+    const upstream = net.connect(target, '127.0.0.1');
     sockets.add(client).add(upstream);
     client.on('data', (d: Buffer) => chunks.push(d));
     upstream.on('data', (d: Buffer) => chunks.push(d));
@@ -72,6 +74,8 @@ export async function recordingProxy(t: ExecutionContext, targetPort: number): P
     const end = (): void => {
       client.destroy();
       upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
     };
     client.on('error', end).on('close', end);
     upstream.on('error', end).on('close', end);
@@ -81,5 +85,11 @@ export async function recordingProxy(t: ExecutionContext, targetPort: number): P
     for (const s of sockets) s.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
-  return { port: (server.address() as net.AddressInfo).port, captured: () => Buffer.concat(chunks) };
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    captured: () => Buffer.concat(chunks),
+    retarget: (port) => {
+      target = port;
+    },
+  };
 }
