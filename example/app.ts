@@ -37,7 +37,9 @@ export interface ExampleOptions {
 
 /**
  * Cluster settings of one system from the environment, or undefined (single node) when
- * SSE_CLUSTER_SECRET is not set. The hunter system uses the next port of each node.
+ * SSE_CLUSTER_SECRET is not set. With SSE_NODE_PORT the hunter system uses the next port of
+ * each node (and of each peer); without it both listen on a random port, printed at start,
+ * and peers are given at run time with `POST /api/cluster/peers`.
  */
 export function clusterFromEnv(env: NodeJS.ProcessEnv, portOffset: number): ClusterOptions | undefined {
   const secret = env.SSE_CLUSTER_SECRET;
@@ -100,9 +102,9 @@ export function createExampleApp(options: ExampleOptions = {}): ExampleApp {
       ctx.body = await registry.metrics();
       return;
     }
-    if (ctx.path === '/api/notify') {
+    if (ctx.path === '/api/notify' || ctx.path === '/api/cluster/peers') {
       try {
-        await notify(ctx);
+        await (ctx.path === '/api/notify' ? notify(ctx) : setPeers(ctx));
       } catch (err) {
         // Client mistakes answer JSON; anything else is a bug for app.on('error').
         const e = err as { status?: number; expose?: boolean; message?: string };
@@ -130,18 +132,40 @@ interface NotifyBody {
   data?: unknown;
 }
 
-/** `POST /api/notify` (admin only): pushes `event` to the given target and answers `{count}`. */
-async function notify(ctx: Context): Promise<void> {
+/**
+ * `POST /api/cluster/peers` (admin only), `{system?, peers: ["host:port", …]}`: replaces the
+ * static peer list of one system's cluster node (new peers are probed at once, removed ones
+ * dropped). For nodes on random ports, whose addresses are known only once they listen.
+ */
+async function setPeers(ctx: Context): Promise<void> {
+  const body = (await adminJson(ctx)) as { system?: 'hr' | 'hunter'; peers?: unknown };
+  const cluster = ctx.sseHubs[body.system ?? 'hr']?.cluster;
+  if (!cluster) ctx.throw(400, 'unknown system, or not a cluster');
+  try {
+    cluster.setPeers(body.peers as string[]);
+  } catch (err) {
+    if (err instanceof TypeError) ctx.throw(400, err.message);
+    throw err;
+  }
+  ctx.body = { peers: body.peers };
+}
+
+/** The JSON body of an admin request; throws 405, 401, 403 or 400. */
+async function adminJson(ctx: Context): Promise<unknown> {
   if (ctx.method !== 'POST') ctx.throw(405);
   const user = demoUser(ctx);
   if (!user) ctx.throw(401, 'login required');
   if (!isAdmin(user)) ctx.throw(403, 'admin only');
-  let body: NotifyBody;
   try {
-    body = (await parse.json(ctx.req, { limit: '1mb' })) as NotifyBody;
+    return await parse.json(ctx.req, { limit: '1mb' });
   } catch {
     ctx.throw(400, 'malformed JSON');
   }
+}
+
+/** `POST /api/notify` (admin only): pushes `event` to the given target and answers `{count}`. */
+async function notify(ctx: Context): Promise<void> {
+  const body = (await adminJson(ctx)) as NotifyBody;
   const hub = ctx.sseHubs[body.system ?? 'hr'];
   if (!hub) ctx.throw(400, 'unknown system');
   if (typeof body.event !== 'string' || !body.event) ctx.throw(400, 'event is required');

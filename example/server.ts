@@ -20,13 +20,15 @@ const onListening = (): void => {
   const addr = server.address();
   const actual = typeof addr === 'object' && addr ? addr.port : port;
   console.log(`koa-sse-server example listening on ${http2 ? 'https' : 'http'}://${host}:${actual}/`);
-  const cluster = plugins.hr.hub.cluster;
-  if (cluster) {
-    void plugins.hr.hub.ready().then(() => {
-      console.log(`cluster node ${cluster.nodeId} (hr) internal endpoint ${cluster.address?.host}:${cluster.address?.port}`);
+  for (const [system, { hub }] of Object.entries(plugins)) {
+    const cluster = hub.cluster;
+    if (!cluster) continue;
+    // The port may be random (SSE_NODE_PORT unset): it is known once the node listens.
+    void hub.ready().then(() => {
+      console.log(`cluster node ${cluster.nodeId} (${system}) internal endpoint ${cluster.address?.host}:${cluster.address?.port}`);
     });
-    plugins.hr.hub.on('peer-up', (peer) => console.log(`peer up: ${peer.nodeId}`));
-    plugins.hr.hub.on('peer-down', (nodeId) => console.log(`peer down: ${nodeId}`));
+    hub.on('peer-up', (peer) => console.log(`peer up (${system}): ${peer.nodeId}`));
+    hub.on('peer-down', (nodeId) => console.log(`peer down (${system}): ${nodeId}`));
   }
 };
 

@@ -5,12 +5,19 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { eventually, freePortPair, SECRET } from './helpers/cluster.js';
+import { eventually, SECRET } from './helpers/cluster.js';
 import { postJson } from './helpers/server.js';
 import { RawStream } from './helpers/stream.js';
 
+interface RunningExample {
+  origin: string;
+  /** Waits for a line of its output that matches `pattern`; answers the match. */
+  line: (pattern: RegExp) => Promise<RegExpExecArray>;
+  stop: () => Promise<number | null>;
+}
+
 /** Starts `example/server.ts` as `npm start` does, on a random loopback port. */
-async function startExample(t: import('ava').ExecutionContext, extraEnv: Record<string, string> = {}): Promise<{ origin: string; stop: () => Promise<number | null> }> {
+async function startExample(t: import('ava').ExecutionContext, extraEnv: Record<string, string> = {}): Promise<RunningExample> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sse-example-'));
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
   const child = spawn(process.execPath, ['--import=tsx', 'example/server.ts'], {
@@ -21,19 +28,35 @@ async function startExample(t: import('ava').ExecutionContext, extraEnv: Record<
   t.teardown(() => {
     child.kill('SIGKILL');
   });
-  const lines = createInterface({ input: child.stdout! });
-  const origin = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('example did not start')), 20_000);
-    lines.on('line', (line) => {
-      const m = /listening on (http:\/\/[\d.]+:\d+)\//.exec(line);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
+  const seen: string[] = [];
+  const waiters = new Set<() => void>();
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    seen.push(line);
+    for (const w of waiters) w();
   });
+  const line = (pattern: RegExp): Promise<RegExpExecArray> => new Promise((resolve, reject) => {
+    const check = (): void => {
+      for (const l of seen) {
+        const m = pattern.exec(l);
+        if (m) {
+          waiters.delete(check);
+          clearTimeout(timer);
+          resolve(m);
+          return;
+        }
+      }
+    };
+    const timer = setTimeout(() => {
+      waiters.delete(check);
+      reject(new Error(`example printed no line matching ${pattern}; got ${JSON.stringify(seen)}`));
+    }, 20_000);
+    waiters.add(check);
+    check();
+  });
+  const origin = (await line(/listening on (http:\/\/[\d.]+:\d+)\//))[1]!;
   return {
     origin,
+    line,
     stop: async () => {
       child.kill('SIGTERM');
       return exited;
@@ -85,16 +108,20 @@ test('the example: a user receives what the admin sends; non-admins are refused;
 });
 
 test('the example as a cluster: an admin send on node 1 reaches a user on node 2', async (t) => {
-  // hr uses the given port, hunter the next one.
-  const internal = [await freePortPair()];
-  while (internal.length < 2) {
-    const port = await freePortPair();
-    if (Math.abs(port - internal[0]!) > 1) internal.push(port);
+  // No SSE_NODE_PORT: both systems of each node listen on a random port, which it prints;
+  // then each node is given the others' addresses.
+  const env = { SSE_CLUSTER_SECRET: SECRET, SSE_DISCOVERY: 'static' };
+  const nodes = [await startExample(t, env), await startExample(t, env)];
+  for (const system of ['hr', 'hunter']) {
+    const endpoint = new RegExp(`\\(${system}\\) internal endpoint (\\S+:\\d+)$`);
+    const peers = await Promise.all(nodes.map(async (n) => (await n.line(endpoint))[1]!));
+    for (const n of nodes) {
+      t.deepEqual(await postJson(`${n.origin}/api/cluster/peers?access-token=admin`, { system, peers }), { status: 200, body: { peers } });
+    }
   }
-  const peers = internal.map((p) => `127.0.0.1:${p}`).join(',');
-  const env = (i: number) => ({ SSE_CLUSTER_SECRET: SECRET, SSE_DISCOVERY: 'static', SSE_PEERS: peers, SSE_NODE_PORT: String(internal[i]) });
-  const node1 = await startExample(t, env(0));
-  const node2 = await startExample(t, env(1));
+  const [node1, node2] = nodes as [RunningExample, RunningExample];
+  t.is((await postJson(`${node1.origin}/api/cluster/peers?access-token=admin`, { peers: ['nonsense'] })).status, 400);
+  t.is((await postJson(`${node1.origin}/api/cluster/peers?access-token=7`, { peers: [] })).status, 403);
   const user7 = await RawStream.open(t, `${node2.origin}/sse/hr/connect?access-token=7`);
   t.true(JSON.parse(user7.events[0]!.data).enableCluster);
   let body: unknown;

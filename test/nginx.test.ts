@@ -1,11 +1,12 @@
 import test from 'ava';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createExampleApp } from '../example/app.js';
-import { eventually, freePort } from './helpers/cluster.js';
+import { eventually } from './helpers/cluster.js';
 import { listen } from './helpers/server.js';
 import { RawStream } from './helpers/stream.js';
 
@@ -34,22 +35,36 @@ if (missing) console.log(`# nginx: skipped: ${missing}`);
     await plugins.hunter.close();
   });
   const { origin } = await listen(t, app);
-  const port = await freePort();
+  // nginx takes over a socket that this test listens on, by the variable through which nginx
+  // hands its sockets to a new binary on upgrade (NGINX="fd;"): the port is held throughout,
+  // never guessed free and bound later.
+  const socket = net.createServer();
+  await new Promise<void>((resolve) => socket.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = socket.address() as net.AddressInfo;
+  // Node has no public accessor for a listening server's file descriptor.
+  const fd = (socket as unknown as { _handle: { fd: number } })._handle.fd;
   const conf = readFileSync('example/nginx.conf', 'utf8')
     .replaceAll('{{prefix}}', prefix)
     .replaceAll('{{upstream}}', new URL(origin).host)
     .replaceAll('{{listen}}', `127.0.0.1:${port}`);
   writeFileSync(join(prefix, 'nginx.conf'), conf);
-  const nginx = spawn('nginx', ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-e', 'stderr', '-g', 'daemon off; master_process off;'], { stdio: ['ignore', 'inherit', 'inherit'] });
-  t.teardown(() => {
-    nginx.kill('SIGKILL');
+  // With a master process: nginx 1.22 crashes (SIGSEGV) on inherited sockets with `master_process off`.
+  const nginx = spawn('nginx', ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-e', 'stderr', '-g', 'daemon off;'], {
+    stdio: ['ignore', 'inherit', 'inherit', fd],
+    env: { ...process.env, NGINX: '3;' },
   });
-  await eventually(() => new Promise<boolean>((resolve) => {
-    const s = net.connect(port, '127.0.0.1', () => {
-      s.destroy();
-      resolve(true);
-    }).on('error', () => resolve(false));
-  }), 'nginx listening', 10_000);
+  const exited = once(nginx, 'exit');
+  // SIGTERM, not SIGKILL: the master stops its worker on the way out.
+  t.teardown(async () => {
+    nginx.kill('SIGTERM');
+    const timer = setTimeout(() => nginx.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  });
+  // nginx holds its copy now; connections wait in the socket's backlog until it accepts them.
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  await eventually(() => existsSync(join(prefix, 'nginx.pid')) || nginx.exitCode !== null, 'nginx started', 10_000);
+  t.is(nginx.exitCode, null, 'nginx is running');
 
   const proxied = `http://127.0.0.1:${port}`;
   const stream = await RawStream.open(t, `${proxied}/sse/hr/connect?access-token=7`);

@@ -3,7 +3,7 @@ import { createParser } from 'eventsource-parser';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventually, freePort, SECRET } from './helpers/cluster.js';
+import { eventually, introduce, SECRET } from './helpers/cluster.js';
 import { startPlugin } from './helpers/server.js';
 
 /**
@@ -79,19 +79,18 @@ class MovingClient {
 test('graceful shutdown: clients move to another node of the cluster, spread in time, with no durable message lost', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'sse-shutdown-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const ports = [await freePort(), await freePort()];
-  const peers = ports.map((p) => `127.0.0.1:${p}`);
   const node = async (i: number) => {
     const started = await startPlugin(t, {
       reconnectTimeMs: 400,
       qos: { file: join(dir, `node${i}.db`) },
-      cluster: { secret: SECRET, port: ports[i]!, peers, timeoutMs: 300, healthIntervalMs: 100 },
+      cluster: { secret: SECRET, timeoutMs: 300, healthIntervalMs: 100 },
     });
     await started.plugin.hub.ready();
     return started;
   };
   const a = await node(0);
   const b = await node(1);
+  introduce([a.plugin.hub, b.plugin.hub]);
   await eventually(() => a.plugin.hub.cluster!.peers().length === 1 && b.plugin.hub.cluster!.peers().length === 1, 'cluster formed');
 
   const client = new MovingClient([a.base, b.base], '21');

@@ -10,9 +10,12 @@ import type { ClusterTransport } from './transport.js';
 export interface ClusterOptions {
   /** Shared secret of the cluster, at least 32 bytes. Required: the cluster refuses to start without one. */
   secret?: string | Buffer;
-  /** How peers are found: `static` (the `peers` list), `mdns`, or your own {@link Discovery}. Default `static`. */
+  /**
+   * How peers are found: `static` (the `peers` list, replaceable with `hub.cluster.setPeers`),
+   * `mdns`, or your own {@link Discovery} (e.g. a `StaticDiscovery` you keep to update). Default `static`.
+   */
   discovery?: 'static' | 'mdns' | Discovery;
-  /** Peers for static discovery, as `host:port`. Default `[]`. */
+  /** Peers for static discovery, as `host:port`; may be replaced after start with `hub.cluster.setPeers`. Default `[]`. */
   peers?: string[];
   /** Address the internal endpoint binds to and announces. Default `127.0.0.1`. */
   host?: string;

@@ -7,6 +7,7 @@ import type { SendTargetKind } from '../core/targets.js';
 import type { LocalNode } from '../local/local-node.js';
 import type { Qos } from '../qos/qos.js';
 import type { AckedBy, AckItem, DurableMessage, DurableSend, PendingRequest, QosCluster } from '../qos/qos-cluster.js';
+import { StaticDiscovery } from './discovery.js';
 import type { ClusterRequest, QueryRequest, SendItem } from './messages.js';
 import type { ClusterTransport } from './transport.js';
 
@@ -76,6 +77,17 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
   /** Where this node's internal endpoint listens, when it has one (HTTP transport). */
   get address(): { host: string; port: number } | undefined {
     return (this.#transport as { address?: { host: string; port: number } }).address;
+  }
+
+  /**
+   * Replaces the static peer list (`host:port`, like the `peers` option), also after start:
+   * new addresses are probed at once and become peers once verified; removed ones go down.
+   * @throws TypeError for a bad list, or if this node does not use static discovery.
+   */
+  setPeers(peers: readonly string[]): void {
+    const discovery = (this.#transport as { discovery?: unknown }).discovery;
+    if (!(discovery instanceof StaticDiscovery)) throw new TypeError('cluster.setPeers needs static discovery');
+    discovery.setPeers(peers);
   }
 
   /** Verified peers that are up. */

@@ -32,21 +32,67 @@ export function parsePeerAddress(text: string): PeerAddress {
   return { host: m[1]!, port };
 }
 
-/** A fixed list of peers, e.g. from configuration. Down peers are retried by the health check. */
+/**
+ * A list of peers, e.g. from configuration. Down peers are retried by the health check.
+ * The list may be replaced at any time with {@link StaticDiscovery.setPeers}, before or after
+ * start: nodes that listen on port 0 learn each other's addresses only once they listen.
+ */
 export class StaticDiscovery implements Discovery {
-  readonly #peers: PeerAddress[];
+  #peers: Map<string, PeerAddress>;
+  #self: SelfDescription | undefined;
+  #events: DiscoveryEvents | undefined;
 
-  constructor(peers: readonly string[]) {
-    if (!Array.isArray(peers)) throw new TypeError('cluster.peers must be an array of "host:port"');
-    this.#peers = peers.map(parsePeerAddress);
+  /** @param peers `host:port` of each peer (IPv6 as `[::1]:port`). Default `[]`. */
+  constructor(peers: readonly string[] = []) {
+    this.#peers = parseList(peers, 'cluster.peers');
+  }
+
+  /** The current list, as `host:port`. */
+  get peers(): string[] {
+    return [...this.#peers.values()].map(formatPeerAddress);
+  }
+
+  /**
+   * Replaces the list. Once started, addresses new to the list are `found` (probed at once)
+   * and addresses no longer in it are `lost` (a peer there goes down); before start the list
+   * is only stored. This node's own address is skipped, so the same list fits every node.
+   * @throws TypeError if `peers` is not an array of `host:port`; the list is then unchanged.
+   */
+  setPeers(peers: readonly string[]): void {
+    const next = parseList(peers, 'peers');
+    const previous = this.#peers;
+    this.#peers = next;
+    const events = this.#events;
+    if (events === undefined) return;
+    for (const [key, address] of previous) if (!next.has(key) && !this.#isSelf(address)) events.lost(address);
+    for (const [key, address] of next) if (!previous.has(key) && !this.#isSelf(address)) events.found(address);
   }
 
   start(self: SelfDescription, events: DiscoveryEvents): void {
-    for (const peer of this.#peers) {
-      if (peer.host === self.host && peer.port === self.port) continue;
-      events.found(peer);
-    }
+    this.#self = self;
+    this.#events = events;
+    for (const peer of this.#peers.values()) if (!this.#isSelf(peer)) events.found(peer);
   }
 
-  close(): void {}
+  close(): void {
+    this.#events = undefined;
+  }
+
+  #isSelf(peer: PeerAddress): boolean {
+    return peer.host === this.#self?.host && peer.port === this.#self.port;
+  }
+}
+
+/** `host:port`, the inverse of {@link parsePeerAddress}. */
+function formatPeerAddress({ host, port }: PeerAddress): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Parses a whole list first, so that a bad entry changes nothing; duplicates count once. */
+function parseList(peers: readonly string[], name: string): Map<string, PeerAddress> {
+  if (!Array.isArray(peers)) throw new TypeError(`${name} must be an array of "host:port"`);
+  return new Map(peers.map((text) => {
+    const address = parsePeerAddress(text);
+    return [formatPeerAddress(address), address];
+  }));
 }

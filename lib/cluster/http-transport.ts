@@ -70,6 +70,11 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
     return { host: this.#o.host, port: addr?.port ?? this.#o.port };
   }
 
+  /** The discovery given in the options, e.g. to update a `StaticDiscovery`'s list after start. */
+  get discovery(): Discovery {
+    return this.#o.discovery;
+  }
+
   async start(handler: RequestHandler, self: HelloAnswer): Promise<void> {
     this.#handler = handler;
     this.#self = self;
@@ -129,7 +134,7 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
   }
 
   #found(address: PeerAddress): void {
-    const key = `${address.host}:${address.port}`;
+    const key = keyOf(address);
     let c = this.#candidates.get(key);
     if (c === undefined) {
       c = { address, peer: undefined, failures: 0, probing: false };
@@ -139,7 +144,7 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
   }
 
   #lost(address: PeerAddress): void {
-    const key = `${address.host}:${address.port}`;
+    const key = keyOf(address);
     const c = this.#candidates.get(key);
     if (c === undefined) return;
     this.#candidates.delete(key);
@@ -152,6 +157,7 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
     c.probing = true;
     try {
       const { result } = await this.#call(c.address, { type: 'hello' }, this.#o.timeoutMs);
+      if (!this.#isCandidate(c)) return;
       const answer = result as HelloAnswer;
       c.failures = 0;
       if (answer.nodeId === this.nodeId || answer.group !== this.#o.group || answer.protocol !== PROTOCOL_VERSION) return;
@@ -160,6 +166,7 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
       this.#peers.set(answer.nodeId, { answer, address: c.address });
       if (known === undefined) this.emit('peer-up', answer);
     } catch {
+      if (!this.#isCandidate(c)) return;
       c.failures++;
       if (c.peer !== undefined && c.failures >= 2) {
         const nodeId = c.peer.nodeId;
@@ -169,6 +176,11 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
     } finally {
       c.probing = false;
     }
+  }
+
+  /** False once discovery lost the address: a probe that was under way then changes nothing. */
+  #isCandidate(c: Candidate): boolean {
+    return this.#candidates.get(keyOf(c.address)) === c;
   }
 
   #down(nodeId: string): void {
@@ -228,6 +240,10 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   }
+}
+
+function keyOf(address: PeerAddress): string {
+  return `${address.host}:${address.port}`;
 }
 
 function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {

@@ -1,22 +1,32 @@
-// One node of the cluster benchmark (forked by scripts/bench/cluster.ts).
-//   argv: WEB_PORT INTERNAL_PORT PEERS(comma) ; env SSE_CLUSTER_SECRET
+// One node of the cluster benchmark (forked by scripts/bench/cluster.ts). env SSE_CLUSTER_SECRET.
+// Listens on random ports (web and internal) and answers them over IPC (`address`); its peers
+// come later (`setPeers`), once every node listens.
 import Koa from 'koa';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { ssePlugin } from '../../lib/index.js';
 import { serveIpc } from './ipc.js';
 import { nowUs, payload } from './stats.js';
 
-const [webPort, internalPort, peers] = process.argv.slice(2);
 const app = new Koa();
 const plugin = ssePlugin('/sse', {
   authenticate: (ctx) => ({ id: String(ctx.query.u) }),
-  cluster: { secret: process.env.SSE_CLUSTER_SECRET!, port: Number(internalPort), peers: peers!.split(','), healthIntervalMs: 500 },
+  cluster: { secret: process.env.SSE_CLUSTER_SECRET!, healthIntervalMs: 500 },
 });
 app.use(plugin);
-const server = app.listen(Number(webPort), '127.0.0.1');
+const server = app.listen(0, '127.0.0.1');
 const hub = plugin.hub;
-await hub.ready();
+await Promise.all([hub.ready(), once(server, 'listening')]);
 
 serveIpc({
+  address: () => {
+    const internal = hub.cluster!.address!;
+    return { web: (server.address() as AddressInfo).port, internal: `${internal.host}:${internal.port}` };
+  },
+  setPeers: ({ peers }) => {
+    hub.cluster!.setPeers(peers as string[]);
+    return true;
+  },
   peers: () => hub.cluster!.peers().length,
   connections: () => hub.getConnectionCount(),
   /** Sends to `user` at `rate` per second for `seconds`, each stamped with its send time. */

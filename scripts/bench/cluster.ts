@@ -17,32 +17,27 @@ const SECONDS = quick ? 3 : 10;
 const CLIENTS = quick ? 300 : 900;
 const BROADCASTS = quick ? 50 : 200;
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 interface Node {
   rpc: Rpc;
   web: number;
 }
 
+/** Starts the nodes on random ports, then gives each the others' internal addresses. */
 async function startNodes(count: number): Promise<Node[]> {
-  const web = await Promise.all(Array.from({ length: count }, freePort));
-  const internal = await Promise.all(Array.from({ length: count }, freePort));
-  const peers = internal.map((p) => `127.0.0.1:${p}`).join(',');
   const secret = randomBytes(32).toString('base64');
-  const nodes = web.map((port, i) => {
-    const child = fork('scripts/bench/cluster-node.ts', [String(port), String(internal[i]), peers], {
+  const rpcs = Array.from({ length: count }, (_, i) => {
+    const child = fork('scripts/bench/cluster-node.ts', [], {
       execArgv: ['--import=tsx'],
       env: { ...process.env, SSE_CLUSTER_SECRET: secret },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    return { rpc: new Rpc(child, `node${i + 1}`), web: port };
+    return new Rpc(child, `node${i + 1}`);
   });
+  // Answered once the node listens (IPC messages wait for the child's handler).
+  const addresses = await Promise.all(rpcs.map((rpc) => rpc.call<{ web: number; internal: string }>('address')));
+  const peers = addresses.map((a) => a.internal);
+  await Promise.all(rpcs.map((rpc) => rpc.call('setPeers', { peers })));
+  const nodes = rpcs.map((rpc, i) => ({ rpc, web: addresses[i]!.web }));
   for (const n of nodes) {
     const deadline = Date.now() + 20_000;
     while ((await n.rpc.call<number>('peers').catch(() => -1)) !== count - 1) {

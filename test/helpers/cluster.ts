@@ -1,32 +1,24 @@
 import type { ExecutionContext } from 'ava';
 import net from 'node:net';
+import type { Hub } from '../../lib/index.js';
 
 export const SECRET = 'test-secret-0123456789-abcdefghijklmnop';
 
-/** A free loopback port (for static peer lists that must be known before start). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+/**
+ * `host:port` of a node's internal endpoint. Nodes listen on port 0, so this is known only
+ * once `hub.ready()` resolved: a port guessed free beforehand may be taken by then.
+ */
+export function addressOf(hub: Hub): string {
+  const address = hub.cluster?.address;
+  if (address === undefined || address.port === 0) throw new Error('not a started node of an HTTP cluster');
+  return `${address.host}:${address.port}`;
 }
 
-/** A free loopback port whose next port is free too (the example's hunter system uses port + 1). */
-export async function freePortPair(): Promise<number> {
-  for (;;) {
-    const port = await freePort();
-    if (port >= 65535) continue;
-    const probe = net.createServer();
-    const free = await new Promise<boolean>((resolve) => {
-      probe.once('error', () => resolve(false));
-      probe.listen(port + 1, '127.0.0.1', () => resolve(true));
-    });
-    if (free) {
-      await new Promise<void>((resolve) => probe.close(() => resolve()));
-      return port;
-    }
-  }
+/** Gives every node (started, listening) the addresses of all; each skips its own. Answers the list. */
+export function introduce(hubs: Hub[]): string[] {
+  const peers = hubs.map(addressOf);
+  for (const hub of hubs) hub.cluster!.setPeers(peers);
+  return peers;
 }
 
 /** Waits until `predicate` holds, polling; fails after `timeoutMs`. */
@@ -40,13 +32,15 @@ export async function eventually(predicate: () => boolean | Promise<boolean>, wh
 
 /**
  * A TCP proxy on loopback that records every byte in both directions: what someone on the
- * wire between two nodes would see.
+ * wire between two nodes would see. `retarget` sends new connections elsewhere, so that a
+ * node restarted on another port keeps the address its peers know.
  */
-export async function recordingProxy(t: ExecutionContext, targetPort: number): Promise<{ port: number; captured: () => Buffer }> {
+export async function recordingProxy(t: ExecutionContext, targetPort: number): Promise<{ port: number; captured: () => Buffer; retarget: (port: number) => void }> {
   const chunks: Buffer[] = [];
   const sockets = new Set<net.Socket>();
+  let target = targetPort;
   const server = net.createServer((client) => {
-    const upstream = net.connect(targetPort, '127.0.0.1');
+    const upstream = net.connect(target, '127.0.0.1');
     sockets.add(client).add(upstream);
     client.on('data', (d: Buffer) => chunks.push(d));
     upstream.on('data', (d: Buffer) => chunks.push(d));
@@ -54,6 +48,8 @@ export async function recordingProxy(t: ExecutionContext, targetPort: number): P
     const end = (): void => {
       client.destroy();
       upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
     };
     client.on('error', end).on('close', end);
     upstream.on('error', end).on('close', end);
@@ -63,5 +59,11 @@ export async function recordingProxy(t: ExecutionContext, targetPort: number): P
     for (const s of sockets) s.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
-  return { port: (server.address() as net.AddressInfo).port, captured: () => Buffer.concat(chunks) };
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    captured: () => Buffer.concat(chunks),
+    retarget: (port) => {
+      target = port;
+    },
+  };
 }
