@@ -81,13 +81,14 @@ test('the cluster refuses to start without a secret of at least 32 bytes', (t) =
 });
 
 /** Builds a request to a node's internal endpoint, signed with `secret` as a peer would. */
-function signed(secret: string, group: string, body: Buffer, opts: { time?: number; nonce?: string } = {}) {
+function signed(secret: string, group: string, body: Buffer, opts: { time?: number; nonce?: string; to?: string } = {}) {
   const mac = Buffer.from(hkdfSync('sha256', Buffer.from(secret), Buffer.from('koa-sse-server cluster v1'), `mac:${group}`, 32));
   const time = String(opts.time ?? Date.now());
   const nonce = opts.nonce ?? randomBytes(16).toString('hex');
+  const to = opts.to ?? '';
   const digest = createHash('sha256').update(body).digest('hex');
-  const sig = createHmac('sha256', mac).update(`POST\n/rpc\n${time}\n${nonce}\nattacker\n${digest}`).digest('hex');
-  return { 'x-sse-node': 'attacker', 'x-sse-time': time, 'x-sse-nonce': nonce, 'x-sse-signature': sig };
+  const sig = createHmac('sha256', mac).update(`POST\n/rpc\n${time}\n${nonce}\nattacker\n${to}\n${body.length}\n${digest}`).digest('hex');
+  return { 'x-sse-node': 'attacker', 'x-sse-to': to, 'x-sse-time': time, 'x-sse-nonce': nonce, 'x-sse-digest': digest, 'x-sse-signature': sig };
 }
 
 function post(port: number, headers: Record<string, string>, body: Buffer): Promise<number> {
@@ -113,8 +114,11 @@ test('unsigned, wrongly signed, stale, replayed and tampered requests are refuse
   const tampered = Buffer.from(body.toString().replace('injected', 'tampered'));
   t.is(await post(port, signed(SECRET, 'test', body), tampered), 401, 'tampered');
   t.is(await post(port, signed(SECRET, 'other-group', body), body), 401, 'other group');
+  const self = a!.plugin.hub.cluster!.nodeId;
+  t.is(await post(port, signed(SECRET, 'test', body, { to: 'another-node' }), body), 401, 'signed for another node');
+  t.is(await post(port, signed(SECRET, 'test', body, { to: '' }), body), 401, 'no recipient: only a hello may');
   // A correctly signed request works once (proves the test can tell), and its replay is refused.
-  const headers = signed(SECRET, 'test', body);
+  const headers = signed(SECRET, 'test', body, { to: self });
   t.is(await post(port, headers, body), 200);
   await onA.next('injected');
   t.is(await post(port, headers, body), 401, 'replayed');
@@ -195,4 +199,46 @@ test('durable across nodes: sent on A while offline, A restarts, the user connec
   })).json() as { data: unknown };
   t.deepEqual(res.data, { acked: 1 });
   t.is(a2.plugin.hub.qos.pendingCount({ userId: 11 }), 0);
+});
+
+/** The HTTP requests in a raw byte capture of one direction of a connection (Content-Length bodies). */
+function parseRequests(raw: Buffer): { head: string; headers: Record<string, string>; body: Buffer }[] {
+  const out: { head: string; headers: Record<string, string>; body: Buffer }[] = [];
+  let at = 0;
+  while (at < raw.length) {
+    const end = raw.indexOf('\r\n\r\n', at);
+    if (end < 0) break;
+    const [head, ...lines] = raw.subarray(at, end).toString('latin1').split('\r\n');
+    const headers: Record<string, string> = {};
+    for (const line of lines) {
+      const i = line.indexOf(':');
+      headers[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim();
+    }
+    const length = Number(headers['content-length'] ?? 0);
+    out.push({ head: head!, headers, body: raw.subarray(end + 4, end + 4 + length) });
+    at = end + 4 + length;
+  }
+  return out;
+}
+
+test('cross-node replay: a request captured on its way from A to B is refused by C, by A itself and by B again', async (t) => {
+  // Unencrypted, so that the test can pick the send out of the capture (encryption does not matter to the attack).
+  const { nodes: [a, b, c] } = await threeNodes(t, { encrypt: false });
+  const proxy = await recordingProxy(t, b!.plugin.hub.cluster!.address!.port);
+  a!.plugin.hub.cluster!.setPeers([addressOf(c!.plugin.hub), `127.0.0.1:${proxy.port}`]);
+  await eventually(() => a!.plugin.hub.cluster!.peers().length === 2, 'a sees b through the proxy');
+  const streams = await Promise.all([a, b, c].map((n) => RawStream.open(t, `${n!.base}/connect?access-token=5`)));
+  t.is(await a!.plugin.hub.sendAll('bcast', 'once'), 3);
+  for (const s of streams) await s.next('bcast');
+  const captured = parseRequests(proxy.requests()).find((r) => r.body.toString('utf8').includes('"bcast"'));
+  t.truthy(captured, 'the send from a to b was captured');
+  const headers = { ...captured!.headers };
+  delete headers['host'];
+  delete headers['connection'];
+  for (const target of [c, a, b]) t.is(await post(target!.plugin.hub.cluster!.address!.port, headers, captured!.body), 401);
+  await a!.plugin.hub.sendAll('end', 1);
+  for (const s of streams) {
+    await s.next('end');
+    t.is(s.named('bcast').length, 1, 'delivered once, never again through a replay');
+  }
 });

@@ -7,7 +7,7 @@ import { open, seal } from './cipher.js';
 import type { Discovery, PeerAddress } from './discovery.js';
 import type { ClusterKeys } from './keys.js';
 import { PROTOCOL_VERSION, type ClusterRequest, type HelloAnswer } from './messages.js';
-import { H_NODE, H_SIG, NonceCache, signRequest, signResponse, verifyRequest, verifyResponse } from './signature.js';
+import { bodyMatches, H_NODE, H_SIG, NonceCache, signRequest, signResponse, verifyRequest, verifyResponse } from './signature.js';
 import type { ClusterTransport, RequestHandler, TransportEvents } from './transport.js';
 
 export interface HttpTransportOptions {
@@ -28,6 +28,8 @@ export interface HttpTransportOptions {
 }
 
 const PATH = '/rpc';
+/** Verified request bodies read at once; more are answered 503 (the sender's timeout decides). */
+const MAX_CONCURRENT_READS = 32;
 
 interface Candidate {
   address: PeerAddress;
@@ -56,6 +58,7 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
   #self: HelloAnswer | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  #reading = 0;
 
   constructor(options: HttpTransportOptions) {
     super();
@@ -80,6 +83,9 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
     this.#self = self;
     const server = http.createServer((req, res) => void this.#serve(req, res));
     server.keepAliveTimeout = 60_000;
+    // A peer sends small requests at once: a slow sender is an attack, not traffic.
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
     this.#server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -106,17 +112,18 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
   async request(peerId: string, request: ClusterRequest, timeoutMs: number): Promise<unknown> {
     const peer = this.#peers.get(peerId);
     if (peer === undefined) throw Object.assign(new Error(`Unknown peer ${peerId}`), { code: 'ERR_SSE_UNKNOWN_PEER' });
-    return (await this.#call(peer.address, request, timeoutMs)).result;
+    return (await this.#call(peer.address, peerId, request, timeoutMs)).result;
   }
 
   // ---- client ------------------------------------------------------------------------
 
-  async #call(address: PeerAddress, request: ClusterRequest, timeoutMs: number): Promise<{ result: unknown; from: string }> {
+  /** `to`: the recipient's node id, bound into the signature; empty for the `hello` that learns it. */
+  async #call(address: PeerAddress, to: string, request: ClusterRequest, timeoutMs: number): Promise<{ result: unknown; from: string }> {
     const plain = Buffer.from(JSON.stringify(request));
     // The nonce is both the signature's and the encryption's AAD: choose it first.
     const nonce = randomBytes(16).toString('hex');
     const body = this.#o.encrypt ? seal(this.#o.keys.enc, plain, nonce) : plain;
-    const signed = signRequest(this.#o.keys.mac, 'POST', PATH, this.nodeId, body, Date.now(), nonce);
+    const signed = signRequest(this.#o.keys.mac, 'POST', PATH, this.nodeId, to, body, Date.now(), nonce);
     const host = address.host.includes(':') ? `[${address.host}]` : address.host;
     const res = await this.#got.post(`http://${host}:${address.port}${PATH}`, {
       body,
@@ -156,7 +163,7 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
     if (c.probing || this.#closed) return;
     c.probing = true;
     try {
-      const { result } = await this.#call(c.address, { type: 'hello' }, this.#o.timeoutMs);
+      const { result } = await this.#call(c.address, '', { type: 'hello' }, this.#o.timeoutMs);
       if (!this.#isCandidate(c)) return;
       const answer = result as HelloAnswer;
       c.failures = 0;
@@ -190,19 +197,31 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
   // ---- server ------------------------------------------------------------------------
 
   async #serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    // A refused request's body is never read: the connection closes after the answer.
     const refuse = (status: number, text: string): void => {
-      res.writeHead(status, { 'content-type': 'text/plain' }).end(text);
+      res.writeHead(status, { 'content-type': 'text/plain', connection: 'close' }).end(text);
     };
     if (req.method !== 'POST' || req.url !== PATH) return refuse(404, 'not found');
-    let body: Buffer;
-    try {
-      body = await readBody(req, this.#o.maxBodyBytes);
-    } catch {
-      return refuse(413, 'too large');
-    }
-    const verdict = verifyRequest(this.#o.keys.mac, 'POST', PATH, req.headers, body, this.#nonces);
+    // Everything is checked on the headers first (length, signature over the declared length
+    // and body hash, recipient, age, nonce): without the secret, nobody makes this node buffer
+    // a byte. Bodies are read only for verified requests, and only so many at once.
+    const length = Number(req.headers['content-length']);
+    if (req.headers['transfer-encoding'] !== undefined || !Number.isSafeInteger(length) || length < 0) return refuse(411, 'length required');
+    if (length > this.#o.maxBodyBytes) return refuse(413, 'too large');
+    const verdict = verifyRequest(this.#o.keys.mac, 'POST', PATH, req.headers, this.nodeId, this.#nonces);
     // Nothing about why: an attacker learns only that it failed.
     if (!verdict.ok) return refuse(401, 'unauthorized');
+    if (this.#reading >= MAX_CONCURRENT_READS) return refuse(503, 'busy');
+    let body: Buffer;
+    this.#reading++;
+    try {
+      body = await readBody(req, length);
+    } catch {
+      return refuse(400, 'bad request');
+    } finally {
+      this.#reading--;
+    }
+    if (!bodyMatches(verdict, body)) return refuse(401, 'unauthorized');
     let request: ClusterRequest;
     try {
       const plain = this.#o.encrypt ? open(this.#o.keys.enc, body, verdict.nonce) : body;
@@ -211,6 +230,8 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
     } catch {
       return refuse(400, 'bad request');
     }
+    // Only a hello may go to an address whose node the sender does not know yet.
+    if (verdict.to === '' && request.type !== 'hello') return refuse(401, 'unauthorized');
     let result: unknown;
     try {
       result = request.type === 'hello' ? this.#self : await this.#handler!(verdict.nodeId, request);
@@ -246,20 +267,20 @@ function keyOf(address: PeerAddress): string {
   return `${address.host}:${address.port}`;
 }
 
-function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+/** Reads a body of exactly `length` bytes (the declared Content-Length, already checked). */
+function readBody(req: http.IncomingMessage, length: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
+    const out = Buffer.allocUnsafe(length);
     let size = 0;
     req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
+      if (size + chunk.length > length) {
         req.destroy();
-        reject(new Error('too large'));
+        reject(new Error('longer than declared'));
         return;
       }
-      chunks.push(chunk);
+      size += chunk.copy(out, size);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks, size)));
+    req.on('end', () => (size === length ? resolve(out) : reject(new Error('shorter than declared'))));
     req.on('error', reject);
   });
 }

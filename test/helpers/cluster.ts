@@ -35,14 +35,21 @@ export async function eventually(predicate: () => boolean | Promise<boolean>, wh
  * wire between two nodes would see. `retarget` sends new connections elsewhere, so that a
  * node restarted on another port keeps the address its peers know.
  */
-export async function recordingProxy(t: ExecutionContext, targetPort: number): Promise<{ port: number; captured: () => Buffer; retarget: (port: number) => void }> {
+export async function recordingProxy(
+  t: ExecutionContext,
+  targetPort: number,
+): Promise<{ port: number; captured: () => Buffer; requests: () => Buffer; retarget: (port: number) => void }> {
   const chunks: Buffer[] = [];
+  const sent: Buffer[] = [];
   const sockets = new Set<net.Socket>();
   let target = targetPort;
   const server = net.createServer((client) => {
     const upstream = net.connect(target, '127.0.0.1');
     sockets.add(client).add(upstream);
-    client.on('data', (d: Buffer) => chunks.push(d));
+    client.on('data', (d: Buffer) => {
+      chunks.push(d);
+      sent.push(d);
+    });
     upstream.on('data', (d: Buffer) => chunks.push(d));
     client.pipe(upstream).pipe(client);
     const end = (): void => {
@@ -62,6 +69,8 @@ export async function recordingProxy(t: ExecutionContext, targetPort: number): P
   return {
     port: (server.address() as net.AddressInfo).port,
     captured: () => Buffer.concat(chunks),
+    /** What the proxied node was sent (requests only, in order). */
+    requests: () => Buffer.concat(sent),
     retarget: (port) => {
       target = port;
     },
