@@ -16,15 +16,25 @@ const interval = Number.isFinite(requested) && requested > 0 ? Math.min(60_000, 
 const chart = new Chart(byId('chart'));
 let previous: Stats | undefined;
 
+/**
+ * A field of the app's user object as text. Those are whatever the app put there: an object
+ * shows as JSON, not as "[object Object]".
+ */
+function asText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  return JSON.stringify(value) ?? ''; // undefined for a function or a symbol
+}
+
 function userLabel(user: UserView | undefined): string {
   if (user === undefined) return '–';
   const name = typeof user.name === 'string' && user.name !== '' ? user.name : undefined;
-  const id = user.id === null || user.id === undefined ? undefined : String(user.id);
+  const id = user.id === null || user.id === undefined ? undefined : asText(user.id);
   if (name !== undefined && id !== undefined) return `${name} (${id})`;
   return name ?? id ?? 'anonymous';
 }
 
-const text = (value: unknown): string => (value === null || value === undefined || value === '' ? '–' : String(value));
+const text = (value: unknown): string => (value === null || value === undefined || value === '' ? '–' : asText(value));
 
 const users = new PagedTable<UserView>(byId('users'), {
   columns: [

@@ -18,8 +18,8 @@ export interface TableOptions<T> {
   pageSize?: number;
   /** Shown when the list is empty. */
   empty: string;
-  /** A row's stable key (for `data-key`, used by the tests and for styling). */
-  key(row: T): string;
+  /** A row's stable key (for `data-key`, used by the tests and for styling). Called unbound. */
+  key: (row: T) => string;
   /** Shown instead of the table when `load` fails with this status (e.g. 404: "not configured"). */
   unavailable?: { status: number; text: string };
 }

@@ -114,7 +114,7 @@ export function createExampleApp(options: ExampleOptions = {}): ExampleApp {
       }
       return;
     }
-    return next();
+    await next();
   });
   return { app, plugins };
 }

@@ -48,7 +48,9 @@ function closeHttp2Connections(): void {
 async function listenHttp2(): Promise<Http2SecureServer> {
   const { key, cert, file, created } = await localhostCertificate(process.env.SSE_DATA_DIR ?? './data');
   console.log(`${created ? 'made a self-signed certificate' : 'self-signed certificate'} for localhost and 127.0.0.1: ${file}`);
-  const secure = createSecureServer({ allowHTTP1: true, key, cert }, app.callback());
+  // Koa reports its own errors (app.on('error')): the request promise never rejects.
+  const handle = app.callback();
+  const secure = createSecureServer({ allowHTTP1: true, key, cert }, (req, res) => void handle(req, res));
   secure.on('session', (session: ServerHttp2Session) => {
     h2Sessions.add(session);
     session.once('close', () => h2Sessions.delete(session));

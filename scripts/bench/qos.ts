@@ -63,7 +63,7 @@ async function drainTime(): Promise<{ ms: number; received: number }> {
         }
       },
     });
-    const reader = res.body!.getReader();
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader(); // a fetch body is bytes (typed any here)
     const decoder = new TextDecoder();
     const timer = setTimeout(() => reject(new Error('drain timed out')), 30_000);
     void (async () => {

@@ -20,7 +20,9 @@ app.on('error', (err: unknown) => {
 app.use(plugin);
 const hub = plugin.hub;
 
-await runServer(createServer(app.callback()), {
+// Koa reports its own errors (app.on('error')): the request promise never rejects.
+const handle = app.callback();
+await runServer(createServer((req, res) => void handle(req, res)), {
   broadcast: (event, data) => void hub.sendAll(event, data),
   sendToUser: (userId, event, data) => void hub.sendByUserId(userId, event, data),
   count: () => [...hub.connections()].length,
