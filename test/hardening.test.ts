@@ -64,8 +64,8 @@ test('form fields with built-in names are plain values; __proto__ changes no pro
   t.is(reply.status, 200, reply.text);
   t.truthy(seen);
   t.is(Object.getPrototypeOf(seen), null);
-  t.is(seen!['toString'] as unknown, 'a');
-  t.is(seen!['hasOwnProperty'] as unknown, undefined, 'no inherited method leaks in as a field');
+  t.is(Reflect.get(seen!, 'toString'), 'a');
+  t.is(Reflect.get(seen!, 'hasOwnProperty'), undefined, 'no inherited method leaks in as a field');
   t.deepEqual(seen!['__proto__'], ['b', 'c']);
   t.is(seen!.name, 'x');
 });

@@ -283,7 +283,7 @@ test('lifetimes are spread by the jitter and a too-short keepaliveTime is raised
     lifetimes.push(finish.expiresAt - finish.serverTime);
   }
   for (const ms of lifetimes) t.true(ms > 50_000 - 50 && ms <= 100_000, `lifetime ${ms}`);
-  t.true(new Set(lifetimes.map((ms) => Math.round(ms / 1000))).size > 1, `spread: ${lifetimes}`);
+  t.true(new Set(lifetimes.map((ms) => Math.round(ms / 1000))).size > 1, `spread: ${lifetimes.join(', ')}`);
   const short = await RawStream.open(t, `${base}/connect?access-token=x&keepaliveTime=1000`);
   const finish = JSON.parse(short.events[0]!.data);
   t.true(finish.expiresAt - finish.serverTime > 10_000 - 50, 'raised to minLifetimeMs (less jitter)');

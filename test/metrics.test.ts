@@ -11,8 +11,9 @@ function sample(text: string, name: string): number {
 
 test('metrics move as connections come and go, events are sent and durable messages acked', async (t) => {
   const { base, plugin } = await startPlugin(t, { qos: { file: ':memory:' } });
-  const { registry, stop } = await collectMetrics(plugin.hub);
-  t.teardown(stop);
+  const metrics = await collectMetrics(plugin.hub);
+  const registry = metrics.registry;
+  t.teardown(() => metrics.stop());
   const scrape = () => registry.metrics();
   t.is(sample(await scrape(), 'sse_connections'), 0);
   const a = await RawStream.open(t, `${base}/connect?access-token=1`);
@@ -37,7 +38,10 @@ test('metrics move as connections come and go, events are sent and durable messa
   await b.next('end');
   await b.close();
   await new Promise<void>((resolve) => {
-    const check = async () => ((await plugin.hub.getConnectionCount()) === 0 ? resolve() : setTimeout(check, 10));
+    const check = async (): Promise<void> => {
+      if ((await plugin.hub.getConnectionCount()) === 0) resolve();
+      else setTimeout(() => void check(), 10);
+    };
     void check();
   });
   text = await scrape();

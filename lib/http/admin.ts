@@ -1,5 +1,4 @@
 import type { Context } from 'koa';
-import type { ConnectionInfo } from '../core/connection-info.js';
 import { hashToken } from '../core/token-hash.js';
 import { SseBadRequestError, SseNotFoundError } from '../core/errors.js';
 import type { StoreFilter } from '../qos/store.js';

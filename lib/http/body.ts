@@ -36,7 +36,7 @@ export async function readJson(ctx: Context, limit: number): Promise<unknown> {
   const length = Number(ctx.get('content-length') || NaN);
   if (length > limit) throw tooLarge(ctx, 'JSON body', limit);
   try {
-    const raw = await parse.text(ctx.req, { limit, encoding: 'utf8' });
+    const raw = (await parse.text(ctx.req, { limit, encoding: 'utf8' })) as string;
     if (raw.trim() === '') return undefined;
     // Parsing a deep body works, but anything that walks it later (JSON.stringify, a clone)
     // overflows the stack: refuse it here, where it is the client's mistake.
@@ -70,7 +70,7 @@ export async function readBeaconForm(ctx: Context, limit: number): Promise<Recor
   if (length > limit) throw tooLarge(ctx, 'Body', limit);
   let raw: string;
   try {
-    raw = await parse.text(ctx.req, { limit, encoding: 'utf8' });
+    raw = (await parse.text(ctx.req, { limit, encoding: 'utf8' })) as string;
   } catch (err) {
     throw mapBodyError(ctx, err, 'Body', limit);
   }

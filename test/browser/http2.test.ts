@@ -69,7 +69,8 @@ browserTest('HTTP/2: the stream and several sends share one connection', async (
     ctx.body = '<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>h2</title></head><body></body></html>';
   });
 
-  const server = createSecureServer({ allowHTTP1: true, key: made.key, cert: made.cert }, app.callback());
+  const handle = app.callback();
+  const server = createSecureServer({ allowHTTP1: true, key: made.key, cert: made.cert }, (req, res) => void handle(req, res));
   const sessions = new Set<Http2Session>();
   server.on('session', (session) => {
     sessions.add(session);

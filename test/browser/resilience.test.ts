@@ -25,7 +25,7 @@ async function track(page: Page, calls: [name: string, kind: 'send' | 'upload' |
       }
       p.then(
         (value) => w.__settled.push({ name, ok: true, value }),
-        (e: { code?: string }) => w.__settled.push({ name, ok: false, code: e.code ?? String(e) }),
+        (e: { code?: string }) => w.__settled.push({ name, ok: false, code: e.code ?? JSON.stringify(e) }),
       );
     }
   }, calls);
