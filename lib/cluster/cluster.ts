@@ -8,7 +8,7 @@ import type { LocalNode } from '../local/local-node.js';
 import type { Qos } from '../qos/qos.js';
 import type { AckedBy, AckItem, DurableMessage, DurableSend, PendingRequest, QosCluster } from '../qos/qos-cluster.js';
 import { StaticDiscovery } from './discovery.js';
-import type { ClusterRequest, QueryRequest, SendItem } from './messages.js';
+import { PROTOCOL_VERSION, type ClusterRequest, type QueryRequest, type SendItem } from './messages.js';
 import type { ClusterTransport } from './transport.js';
 
 /** The answers of the peers to one fan-out, and which peers failed to answer. */
@@ -98,7 +98,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
   /** @internal Starts answering peers; durable requests go to `qos`. */
   async start(qos: Qos): Promise<void> {
     this.#qos = qos;
-    const self: HelloAnswer = { nodeId: this.#transport.nodeId, group: this.#group, protocol: 1 };
+    const self: HelloAnswer = { nodeId: this.#transport.nodeId, group: this.#group, protocol: PROTOCOL_VERSION };
     if (qos.tag !== undefined) self.qosTag = qos.tag;
     await this.#transport.start((from, request) => this.#handle(from, request), self);
   }

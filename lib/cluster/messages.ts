@@ -35,4 +35,5 @@ export type ClusterRequest =
 
 export type { HelloAnswer } from '../core/hello.js';
 
-export const PROTOCOL_VERSION = 1;
+/** Version 2: request signatures bind the recipient and the body length (nodes of version 1 are not peers). */
+export const PROTOCOL_VERSION = 2;
