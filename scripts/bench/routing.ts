@@ -3,9 +3,11 @@
 // builds of lib/ at once: the working tree and an older commit. Both servers stay up (warm)
 // and the rounds alternate between them (ABBA), so machine noise hits both alike.
 // Loopback only; bounded in count and time; stops by itself.
-//   npx tsx scripts/bench/routing.ts [--before ab4c3e3] [--rounds 6] [--connects 1500] [--requests 4000]
+//   npx tsx scripts/bench/routing.ts [--before ab4c3e3] [--after <commit>] [--rounds 10] [--connects 1500] [--requests 4000]
+// Without --after, "after" is the working tree. `--after ab4c3e3` (the same commit twice)
+// shows the noise of the machine.
 import { execFileSync, fork } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -17,7 +19,8 @@ const arg = (name: string, fallback: string): string => {
   return i > 0 ? process.argv[i + 1]! : fallback;
 };
 const BEFORE = arg('before', 'ab4c3e3');
-const ROUNDS = Number(arg('rounds', '6'));
+const AFTER = arg('after', '');
+const ROUNDS = Number(arg('rounds', '10'));
 const CONNECTS = Number(arg('connects', '1500'));
 const REQUESTS = Number(arg('requests', '4000'));
 const IN_FLIGHT = 16;
@@ -27,11 +30,19 @@ const ROUND_TIMEOUT_MS = 60_000;
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
 
-/** The old lib/ (and package.json, for its version) in a temp folder that shares node_modules. */
-function checkoutBefore(): string {
+/**
+ * lib/ (and package.json, for its version) of `commit`, or of the working tree, in a temp
+ * folder that shares node_modules: both builds load from the same kind of place.
+ */
+function checkout(commit: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'sse-routing-bench-'));
-  const tar = execFileSync('git', ['archive', '--format=tar', BEFORE, 'lib', 'package.json'], { cwd: root, maxBuffer: 64 << 20 });
-  execFileSync('tar', ['-x', '-C', dir], { input: tar });
+  if (commit === '') {
+    cpSync(join(root, 'lib'), join(dir, 'lib'), { recursive: true });
+    cpSync(join(root, 'package.json'), join(dir, 'package.json'));
+  } else {
+    const tar = execFileSync('git', ['archive', '--format=tar', commit, 'lib', 'package.json'], { cwd: root, maxBuffer: 64 << 20 });
+    execFileSync('tar', ['-x', '-C', dir], { input: tar });
+  }
   symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir');
   return dir;
 }
@@ -126,11 +137,11 @@ const median = (xs: number[]): number => {
 };
 
 async function main(): Promise<void> {
-  const beforeDir = checkoutBefore();
+  const dirs = [checkout(BEFORE), checkout(AFTER)];
   const servers: Server[] = [];
   try {
-    servers.push(await startServer(`before (${BEFORE})`, join(beforeDir, 'lib')));
-    servers.push(await startServer('after (working tree)', join(root, 'lib')));
+    servers.push(await startServer(`before (${BEFORE})`, join(dirs[0]!, 'lib')));
+    servers.push(await startServer(`after (${AFTER || 'working tree'})`, join(dirs[1]!, 'lib')));
     const agents = new Map<Server, Agent>();
     const posterIds = new Map<Server, string>();
     for (const s of servers) {
@@ -160,7 +171,7 @@ async function main(): Promise<void> {
       process.stderr.write(`round ${round + 1}/${ROUNDS} done\n`);
     }
     const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`;
-    console.log(`Node ${process.version}; before = ${BEFORE}, after = working tree; ${ROUNDS} rounds, the two builds back to back in each (ABBA); ${IN_FLIGHT} in flight.`);
+    console.log(`Node ${process.version}; before = ${BEFORE}, after = ${AFTER || 'working tree'}; ${ROUNDS} rounds, the two builds back to back in each (ABBA); ${IN_FLIGHT} in flight.`);
     console.log('Medians over rounds; Δ = median of the per-round ratios after / before.\n');
     console.log('| path | before ops/s | after ops/s | Δ ops/s | before server CPU µs/op | after server CPU µs/op | Δ CPU/op |');
     console.log('|---|---:|---:|---:|---:|---:|---:|');
@@ -175,7 +186,7 @@ async function main(): Promise<void> {
     for (const a of agents.values()) a.destroy();
   } finally {
     for (const s of servers) s.rpc.child.kill();
-    rmSync(beforeDir, { recursive: true, force: true });
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   }
 }
 
