@@ -19,18 +19,21 @@ export interface SsePlugin extends Koa.Middleware {
   /** The normalized base path, e.g. `/sse/hr`. */
   readonly basePath: string;
   /**
-   * The endpoints as a `@koa/router` router (prefix: the base path), for an app that routes
-   * with @koa/router and wants them in its own router instead of `app.use(plugin)`:
+   * The endpoints as a `@koa/router` router, prefix the base path: for an app that routes with
+   * @koa/router and mounts them in its own router instead of `app.use(plugin)`.
+   *
+   * Mounted so, the app's router middleware runs before the endpoints, and the endpoints
+   * still answer their errors as the library's JSON. Paths under the base path that no
+   * endpoint has, and wrong methods, are left to the app's router (its `allowedMethods()`
+   * answers 405 with the endpoints' methods in `Allow`). `ctx.sse` / `ctx.sseHubs` are
+   * installed by the first request to an endpoint, so app code reaches the hub as
+   * `plugin.hub`. Routes added to this router are served by `app.use(plugin)` as well.
    *
    * @example
-   * const api = new Router();
-   * api.use(plugin.router.routes());
-   * app.use(api.routes());
-   *
-   * It answers every path under the base path (unknown ones with the JSON 404), so register
-   * the app's own routes under that path before it. Mounted this way the plugin middleware
-   * does not run for the app's other requests: `ctx.sse` / `ctx.sseHubs` appear with the
-   * first request to one of these routes, so app code reaches the hub as `plugin.hub`.
+   * const router = new Router();
+   * router.get('/', home);
+   * router.use(plugin.router.routes()); // {base}/connect, {base}/sse.js, ...
+   * app.use(router.routes()).use(router.allowedMethods());
    */
   readonly router: Router;
   /** Graceful shutdown (see {@link Hub.close}): clients are told to reconnect, the cluster is left, the store closed. */
