@@ -1,3 +1,4 @@
+import Router from '@koa/router';
 import parse from 'co-body';
 import Koa from 'koa';
 import type { Context } from 'koa';
@@ -83,37 +84,35 @@ export function createExampleApp(options: ExampleOptions = {}): ExampleApp {
     hr: ssePlugin('/sse/hr', { ...common, primary: true, qos: { file: hrDb }, ...(hrCluster ? { cluster: hrCluster } : {}) }),
     hunter: ssePlugin('/sse/hunter', { ...common, qos: { file: hunterDb }, ...(hunterCluster ? { cluster: hunterCluster } : {}) }),
   };
+  // The plugins come first: they install ctx.sse / ctx.sseHubs for every route below.
   app.use(plugins.hr);
   app.use(plugins.hunter);
   const metrics = collectMetrics([plugins.hr.hub, plugins.hunter.hub]);
 
-  app.use(async (ctx, next) => {
-    if (ctx.method === 'GET' && (ctx.path === '/' || ctx.path === '/index.html')) {
-      ctx.type = 'html';
-      ctx.body = await readFile(new URL('./public/index.html', import.meta.url), 'utf8');
-      return;
-    }
-    if (ctx.method === 'GET' && ctx.path === '/metrics') {
-      // Prometheus text format. Keep it off the public internet (or behind auth) in a real app.
-      const { registry } = await metrics;
-      ctx.type = registry.contentType;
-      ctx.body = await registry.metrics();
-      return;
-    }
-    if (ctx.path === '/api/notify') {
-      try {
-        await notify(ctx);
-      } catch (err) {
-        // Client mistakes answer JSON; anything else is a bug for app.on('error').
-        const e = err as { status?: number; expose?: boolean; message?: string };
-        if (!e.expose) throw err;
-        ctx.status = e.status ?? 400;
-        ctx.body = { error: e.message };
-      }
-      return;
-    }
-    return next();
+  const router = new Router();
+  router.get(['/', '/index.html'], async (ctx) => {
+    ctx.type = 'html';
+    ctx.body = await readFile(new URL('./public/index.html', import.meta.url), 'utf8');
   });
+  router.get('/metrics', async (ctx) => {
+    // Prometheus text format. Keep it off the public internet (or behind auth) in a real app.
+    const { registry } = await metrics;
+    ctx.type = registry.contentType;
+    ctx.body = await registry.metrics();
+  });
+  router.post('/api/notify', async (ctx) => {
+    try {
+      await notify(ctx);
+    } catch (err) {
+      // Client mistakes answer JSON; anything else is a bug for app.on('error').
+      const e = err as { status?: number; expose?: boolean; message?: string };
+      if (!e.expose) throw err;
+      ctx.status = e.status ?? 400;
+      ctx.body = { error: e.message };
+    }
+  });
+  // allowedMethods: 405 with Allow (e.g. GET /api/notify), 501 for unknown methods.
+  app.use(router.routes()).use(router.allowedMethods());
   return { app, plugins };
 }
 
@@ -132,7 +131,6 @@ interface NotifyBody {
 
 /** `POST /api/notify` (admin only): pushes `event` to the given target and answers `{count}`. */
 async function notify(ctx: Context): Promise<void> {
-  if (ctx.method !== 'POST') ctx.throw(405);
   const user = demoUser(ctx);
   if (!user) ctx.throw(401, 'login required');
   if (!isAdmin(user)) ctx.throw(403, 'admin only');
