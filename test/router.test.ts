@@ -139,3 +139,17 @@ test('routes an app adds to plugin.router are served by the plugin too', async (
   assertError(t, put, 405, 'ERR_SSE_METHOD_NOT_ALLOWED');
   t.is(put.headers.get('allow'), 'HEAD, GET');
 });
+
+test('a base path with characters that path-to-regexp reads as syntax is taken literally', async (t) => {
+  const app = new Koa();
+  const plugin = ssePlugin('/v1:beta/(sse)*', { authenticate: tokenUser, name: 'odd' });
+  t.teardown(() => plugin.close());
+  app.use(plugin);
+  app.use((ctx) => {
+    ctx.body = 'app';
+  });
+  const { origin } = await listen(t, app);
+  t.is((await request(`${origin}/v1:beta/(sse)*/sse.js`)).status, 200);
+  assertError(t, await request(`${origin}/v1:beta/(sse)*/nope`), 404, 'ERR_SSE_NOT_FOUND');
+  t.is((await request(`${origin}/v1:other/(sse)*/sse.js`)).text, 'app');
+});

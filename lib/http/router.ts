@@ -24,7 +24,7 @@ export interface SseRouter {
  */
 export function createSseRouter(base: string, env: EndpointEnv, onRequest: (ctx: Context) => void): SseRouter {
   // Case-sensitive, and a trailing slash is another path, as the endpoints have always been.
-  const router = new Router({ prefix: base, sensitive: true, strict: true });
+  const router = new Router({ prefix: literalPath(base), sensitive: true, strict: true });
   const handlers = new WeakMap<Layer, RouteHandler>();
   for (const route of ROUTES) {
     const handler: RouteHandler = async (ctx, params) => {
@@ -47,6 +47,11 @@ export function createSseRouter(base: string, env: EndpointEnv, onRequest: (ctx:
     }
   }
   return { router, handlerOf: (layer) => handlers.get(layer) };
+}
+
+/** `path` as plain text for path-to-regexp, in which `:`, `*`, `{`, `(`, ... have meanings. */
+function literalPath(path: string): string {
+  return path.replace(/[{}()[\]+?!:*\\]/g, '\\$&');
 }
 
 /** A route layer's parameters for `path` (which it matches). */
