@@ -16,9 +16,9 @@ const NO_PARAMS: Params = Object.freeze({});
  * Answers a request under the base path: the route the router matches, else a JSON 405 or
  * 404. Mounted at the root (`base` empty), a path that no route knows goes to `next`.
  *
- * The router's `routes()` costs about 10 µs of CPU per request here (@koa/router tests every
- * route's regexp in turn, composes a middleware chain per request and reads `ctx.host`):
- * 5 % on the connect path, 15 % on POST {base}/connect/message/x.do (scripts/bench/routing.ts).
+ * Going through the router's `routes()` cost +3…5 % server CPU on the connect path and
+ * +16…24 % on POST {base}/connect/message/x.do (BENCHMARKS.md): @koa/router tests every
+ * route's regexp in turn, reads `ctx.host` and composes a middleware chain per request.
  * So the router's decision for a `method path` is remembered, and one of our own routes is
  * called directly. Anything an app added to `plugin.router` goes through `routes()`.
  */
