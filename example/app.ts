@@ -1,3 +1,4 @@
+import Router from '@koa/router';
 import parse from 'co-body';
 import Koa from 'koa';
 import type { Context } from 'koa';
@@ -16,7 +17,10 @@ export interface ExampleApp {
 }
 
 export function demoUser(ctx: Context): SseUser | null {
-  const token = (ctx.query['access-token'] as string | undefined) ?? ctx.cookies.get('access-token');
+  const param = ctx.query['access-token'];
+  // A repeated parameter is a client mistake, not a login (and not a 500).
+  if (Array.isArray(param)) ctx.throw(400, 'access-token given more than once');
+  const token = param ?? ctx.cookies.get('access-token');
   if (!token || token.length > 128) return null;
   const [id, tenantId] = token.split('@');
   if (!id) return null;
@@ -85,38 +89,40 @@ export function createExampleApp(options: ExampleOptions = {}): ExampleApp {
     hr: ssePlugin('/sse/hr', { ...common, primary: true, qos: { file: hrDb }, ...(hrCluster ? { cluster: hrCluster } : {}) }),
     hunter: ssePlugin('/sse/hunter', { ...common, qos: { file: hunterDb }, ...(hunterCluster ? { cluster: hunterCluster } : {}) }),
   };
+  // The plugins come first: they install ctx.sse / ctx.sseHubs for every route below.
   app.use(plugins.hr);
   app.use(plugins.hunter);
   const metrics = collectMetrics([plugins.hr.hub, plugins.hunter.hub]);
 
-  app.use(async (ctx, next) => {
-    if (ctx.method === 'GET' && (ctx.path === '/' || ctx.path === '/index.html')) {
-      ctx.type = 'html';
-      ctx.body = await readFile(new URL('./public/index.html', import.meta.url), 'utf8');
-      return;
-    }
-    if (ctx.method === 'GET' && ctx.path === '/metrics') {
-      // Prometheus text format. Keep it off the public internet (or behind auth) in a real app.
-      const { registry } = await metrics;
-      ctx.type = registry.contentType;
-      ctx.body = await registry.metrics();
-      return;
-    }
-    if (ctx.path === '/api/notify' || ctx.path === '/api/cluster/peers') {
-      try {
-        await (ctx.path === '/api/notify' ? notify(ctx) : setPeers(ctx));
-      } catch (err) {
-        // Client mistakes answer JSON; anything else is a bug for app.on('error').
-        const e = err as { status?: number; expose?: boolean; message?: string };
-        if (!e.expose) throw err;
-        ctx.status = e.status ?? 400;
-        ctx.body = { error: e.message };
-      }
-      return;
-    }
-    await next();
+  const router = new Router();
+  router.get(['/', '/index.html'], async (ctx) => {
+    ctx.type = 'html';
+    ctx.body = await readFile(new URL('./public/index.html', import.meta.url), 'utf8');
   });
+  router.get('/metrics', async (ctx) => {
+    // Prometheus text format. Keep it off the public internet (or behind auth) in a real app.
+    const { registry } = await metrics;
+    ctx.type = registry.contentType;
+    ctx.body = await registry.metrics();
+  });
+  for (const [path, handle] of [['/api/notify', notify], ['/api/cluster/peers', setPeers]] as const) {
+    router.post(path, (ctx) => clientErrorsAsJson(ctx, handle));
+  }
+  // allowedMethods: 405 with Allow (e.g. GET /api/notify), 501 for unknown methods.
+  app.use(router.routes()).use(router.allowedMethods());
   return { app, plugins };
+}
+
+/** Client mistakes answer JSON `{error}` with their 4xx status; anything else is a bug for app.on('error'). */
+async function clientErrorsAsJson(ctx: Context, handle: (ctx: Context) => Promise<void>): Promise<void> {
+  try {
+    await handle(ctx);
+  } catch (err) {
+    const e = err as { status?: number; expose?: boolean; message?: string };
+    if (!e.expose) throw err;
+    ctx.status = e.status ?? 400;
+    ctx.body = { error: e.message };
+  }
 }
 
 interface NotifyBody {
@@ -166,9 +172,18 @@ async function adminJson(ctx: Context): Promise<unknown> {
 /** `POST /api/notify` (admin only): pushes `event` to the given target and answers `{count}`. */
 async function notify(ctx: Context): Promise<void> {
   const body = (await adminJson(ctx)) as NotifyBody;
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) ctx.throw(400, 'the body must be a JSON object');
   const hub = ctx.sseHubs[body.system ?? 'hr'];
   if (!hub) ctx.throw(400, 'unknown system');
-  if (typeof body.event !== 'string' || !body.event) ctx.throw(400, 'event is required');
+  // Checked here so that a client's mistake is its 400, never the library's TypeError (a 500).
+  if (typeof body.event !== 'string' || !/^[^\r\n\0]{1,200}$/.test(body.event)) ctx.throw(400, 'event must be 1-200 characters without CR, LF or NUL');
+  for (const key of ['userId', 'tenantId'] as const) {
+    const v = body[key];
+    if (v !== undefined && !(typeof v === 'string' ? v !== '' : typeof v === 'number' && Number.isFinite(v))) ctx.throw(400, `${key} must be a string or a number`);
+  }
+  for (const key of ['channel', 'accessToken', 'system'] as const) {
+    if (body[key] !== undefined && typeof body[key] !== 'string') ctx.throw(400, `${key} must be a string`);
+  }
   const { event, data } = body;
   if (body.qos) {
     const q = hub.qos;

@@ -1,20 +1,16 @@
+import type Router from '@koa/router';
 import type Koa from 'koa';
 import type { Context, Next } from 'koa';
-import { isClientGoneError, SseMethodNotAllowedError, SseNotFoundError } from './core/errors.js';
+import { isClientGoneError } from './core/errors.js';
 import { Hub } from './hub.js';
 import { positive } from './core/option-checks.js';
 import type { SsePluginOptions } from './http/plugin-options.js';
 import { isRegistered, registerHub } from './http/registry.js';
-import { defaultWrapOkResponse, sendError } from './http/response.js';
-import { ack } from './http/ack.js';
-import { connections, defaultRedactUser, kick, repositoryMessages, stats, users } from './http/admin.js';
-import { dashboard } from './http/dashboard.js';
-import { disconnect } from './http/disconnect.js';
-import type { Endpoint, EndpointEnv, EndpointOptions } from './http/endpoint.js';
-import { addListener, removeListener } from './http/listeners.js';
-import { message, upload } from './http/requests.js';
-import { script } from './http/script.js';
-import { connect } from './http/stream.js';
+import { defaultWrapOkResponse } from './http/response.js';
+import { defaultRedactUser } from './http/admin.js';
+import type { EndpointEnv, EndpointOptions } from './http/endpoint.js';
+import { createDispatch } from './http/dispatch.js';
+import { createSseRouter } from './http/router.js';
 
 /** The middleware returned by {@link ssePlugin}, with its hub attached. */
 export interface SsePlugin extends Koa.Middleware {
@@ -22,6 +18,24 @@ export interface SsePlugin extends Koa.Middleware {
   readonly hub: Hub;
   /** The normalized base path, e.g. `/sse/hr`. */
   readonly basePath: string;
+  /**
+   * The endpoints as a `@koa/router` router, prefix the base path: for an app that routes with
+   * @koa/router and mounts them in its own router instead of `app.use(plugin)`.
+   *
+   * Mounted so, the app's router middleware runs before the endpoints, and the endpoints
+   * still answer their errors as the library's JSON. Paths under the base path that no
+   * endpoint has, and wrong methods, are left to the app's router (its `allowedMethods()`
+   * answers 405 with the endpoints' methods in `Allow`). `ctx.sse` / `ctx.sseHubs` are
+   * installed by the first request to an endpoint, so app code reaches the hub as
+   * `plugin.hub`. Routes added to this router are served by `app.use(plugin)` as well.
+   *
+   * @example
+   * const router = new Router();
+   * router.get('/', home);
+   * router.use(plugin.router.routes()); // {base}/connect, {base}/sse.js, ...
+   * app.use(router.routes()).use(router.allowedMethods());
+   */
+  readonly router: Router;
   /** Graceful shutdown (see {@link Hub.close}): clients are told to reconnect, the cluster is left, the store closed. */
   close(options?: { drainMs?: number }): Promise<void>;
 }
@@ -34,25 +48,6 @@ declare module 'koa' {
     sseHubs: Record<string, Hub>;
   }
 }
-
-const ROUTES: Record<string, Record<string, Endpoint>> = {
-  '/': { GET: script, HEAD: script },
-  '/sse.js': { GET: script, HEAD: script },
-  '/connect': { GET: connect, POST: connect },
-  '/connect/addListener.do': { POST: addListener },
-  '/connect/removeListener.do': { POST: removeListener },
-  '/connect/disconnect.do': { POST: disconnect },
-  '/connect/users.json': { GET: users },
-  '/connect/connections.json': { GET: connections },
-  '/connect/ack.do': { POST: ack },
-  '/connect/repositoryMessages.json': { GET: repositoryMessages },
-  '/connect/stats.json': { GET: stats },
-  '/connect/kick.do': { POST: kick },
-  '/dashboard': { GET: dashboard },
-};
-const MESSAGE_PREFIX = '/connect/message/';
-const UPLOAD_PREFIX = '/connect/upload/';
-const APP_PATH = /^[\w\-./]{1,200}$/;
 
 /**
  * Mounts a push system at `basePath`: the stream, request, upload and admin endpoints under
@@ -89,51 +84,30 @@ export function ssePlugin(basePath: string, options: SsePluginOptions): SsePlugi
   };
   hub.on('error', report);
   const env: EndpointEnv = { hub, options: endpointOptions };
-
-  const middleware = async (ctx: Context, next: Next): Promise<void> => {
+  const register = (ctx: Context): void => {
     if (!isRegistered(ctx.app, hub)) {
       app = ctx.app;
       registerHub(ctx.app, hub, primary);
     }
+  };
+  // Built once, not per request: the router compiles its paths here.
+  const sseRouter = createSseRouter(base, env, register);
+  const dispatch = createDispatch(sseRouter, base);
+  const under = base + '/';
+
+  const middleware = (ctx: Context, next: Next): Promise<unknown> => {
+    register(ctx);
     const path = ctx.path;
-    if (path !== base && !path.startsWith(base + '/')) return next();
-    const sub = path.slice(base.length) || '/';
-    // Mounted at the root, the plugin must not swallow the app's own routes.
-    if (base === '' && !isOwnPath(sub)) return next();
-    try {
-      await dispatch(ctx, env, sub);
-    } catch (err) {
-      sendError(ctx, err, (e) => {
-        if (!isClientGoneError(e)) ctx.app.emit('error', e, ctx);
-      });
-    }
+    // Outside the base path the router is not even asked: the request reaches the app untouched.
+    if (path !== base && !path.startsWith(under)) return next();
+    return dispatch(ctx, next);
   };
   return Object.assign(middleware, {
     hub,
     basePath: base,
+    router: sseRouter.router,
     close: (closeOptions?: { drainMs?: number }) => hub.close(closeOptions),
   });
-}
-
-async function dispatch(ctx: Context, env: EndpointEnv, sub: string): Promise<void> {
-  const route = ROUTES[sub];
-  if (route !== undefined) {
-    const endpoint = route[ctx.method];
-    if (endpoint === undefined) throw new SseMethodNotAllowedError(Object.keys(route));
-    return endpoint(ctx, env);
-  }
-  for (const [prefix, handle] of [[MESSAGE_PREFIX, message], [UPLOAD_PREFIX, upload]] as const) {
-    if (!sub.startsWith(prefix) || !sub.endsWith('.do')) continue;
-    const appPath = sub.slice(prefix.length, -'.do'.length);
-    if (!APP_PATH.test(appPath) || appPath.includes('..')) break;
-    if (ctx.method !== 'POST') throw new SseMethodNotAllowedError(['POST']);
-    return handle(ctx, env, appPath);
-  }
-  throw new SseNotFoundError(ctx.path);
-}
-
-function isOwnPath(sub: string): boolean {
-  return ROUTES[sub] !== undefined || sub.startsWith(MESSAGE_PREFIX) || sub.startsWith(UPLOAD_PREFIX);
 }
 
 function normalizeBasePath(basePath: string): string {

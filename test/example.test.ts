@@ -84,6 +84,24 @@ test('the example: a user receives what the admin sends; non-admins are refused;
   t.is((await postJson(`${origin}/api/notify?access-token=7`, { userId: 7, event: 'bell', data: 1 })).status, 403);
   t.is((await postJson(`${origin}/api/notify`, { userId: 7, event: 'bell', data: 1 })).status, 401);
   t.is((await postJson(`${origin}/api/notify?access-token=admin`, '{bad')).status, 400);
+  // Client mistakes are 4xx with a message, never a 500 (hardening review, item 9).
+  const mistakes: [string, unknown][] = [
+    [`${origin}/api/notify?access-token=admin&access-token=admin`, { userId: 7, event: 'bell' }],
+    [`${origin}/api/notify?access-token=admin`, { userId: 7, event: 'bell\r\nevent: forged' }],
+    [`${origin}/api/notify?access-token=admin`, { userId: null, event: 'bell' }],
+    [`${origin}/api/notify?access-token=admin`, { userId: { id: 7 }, event: 'bell' }],
+    [`${origin}/api/notify?access-token=admin`, { tenantId: [1], event: 'bell' }],
+    [`${origin}/api/notify?access-token=admin`, [1, 2]],
+    [`${origin}/api/notify?access-token=admin`, 'null'],
+  ];
+  for (const [url, body] of mistakes) {
+    const reply = await postJson(url, body);
+    t.is(reply.status, 400, `${url} ${JSON.stringify(body)}: ${JSON.stringify(reply.body)}`);
+    t.is(typeof reply.body.error, 'string');
+  }
+  const twice = await fetch(`${origin}/sse/hr/connect?access-token=7&access-token=8`);
+  t.is(twice.status, 400, 'a repeated login parameter on the stream is a 400 too');
+  await twice.body?.cancel();
 
   // The login cookie works like the query parameter.
   const byCookie = await RawStream.open(t, `${origin}/sse/hr/connect`, { headers: { cookie: 'access-token=8@1' } });

@@ -1,0 +1,80 @@
+import Router, { type Layer, type RouterMiddleware } from '@koa/router';
+import type { Context } from 'koa';
+import { isClientGoneError, SseMethodNotAllowedError, SseNotFoundError } from '../core/errors.js';
+import type { EndpointEnv } from './endpoint.js';
+import { sendError } from './response.js';
+import { ROUTES, validParams, type Method, type Params } from './routes.js';
+
+/** Runs one route's endpoint; answers its errors as the library's JSON. */
+export type RouteHandler = (ctx: Context, params: Params) => Promise<void>;
+
+/** A plugin's router, and the endpoint behind each of its route layers. */
+export interface SseRouter {
+  /** The endpoints under the prefix `base`: see `SsePlugin.router`. */
+  readonly router: Router;
+  /** The handler of one of this router's route layers; undefined for a layer added later by an app. */
+  handlerOf(layer: Layer): RouteHandler | undefined;
+}
+
+/**
+ * Builds the router of the endpoints at `base`. Each route answers its errors itself, so
+ * that the router behaves the same when an app mounts it in its own router.
+ *
+ * @param onRequest runs first on every request a route answers (registers the hub).
+ */
+export function createSseRouter(base: string, env: EndpointEnv, onRequest: (ctx: Context) => void): SseRouter {
+  // Case-sensitive, and a trailing slash is another path, as the endpoints have always been.
+  const router = new Router({ prefix: literalPath(base), sensitive: true, strict: true });
+  const handlers = new WeakMap<Layer, RouteHandler>();
+  for (const route of ROUTES) {
+    const handler: RouteHandler = async (ctx, params) => {
+      onRequest(ctx);
+      try {
+        await route.handle(ctx, env, params);
+      } catch (err) {
+        answerError(ctx, err);
+      }
+    };
+    const middleware: RouterMiddleware = (ctx) => handler(ctx, ctx.params);
+    const first = router.stack.length;
+    if (route.methods.includes('GET')) router.get(route.path, middleware);
+    if (route.methods.includes('POST')) router.post(route.path, middleware);
+    for (const layer of router.stack.slice(first)) {
+      // @koa/router adds HEAD to every GET route; here it stays only where listed: a HEAD on
+      // /connect would open a stream that nobody reads.
+      layer.methods = layer.methods.filter((m) => route.methods.includes(m as Method));
+      handlers.set(layer, handler);
+    }
+  }
+  return { router, handlerOf: (layer) => handlers.get(layer) };
+}
+
+/** `path` as plain text for path-to-regexp, in which `:`, `*`, `{`, `(`, ... have meanings. */
+function literalPath(path: string): string {
+  return path.replace(/[{}()[\]+?!:*\\]/g, '\\$&');
+}
+
+/** A route layer's parameters for `path` (which it matches). */
+export function paramsOf(layer: Layer, path: string): Params {
+  return layer.params(path, layer.captures(path));
+}
+
+/**
+ * Answers a request that no route took: 405 with the methods of the routes at its path
+ * (`samePath`, as the router matched them) in `Allow`, else 404; both as JSON.
+ */
+export function answerUnrouted(ctx: Context, samePath: readonly Layer[]): void {
+  const path = ctx.path;
+  const allow: string[] = [];
+  for (const layer of samePath) {
+    if (layer.paramNames.length > 0 && !validParams(paramsOf(layer, path))) continue;
+    for (const method of layer.methods) if (!allow.includes(method)) allow.push(method);
+  }
+  answerError(ctx, allow.length > 0 ? new SseMethodNotAllowedError(allow) : new SseNotFoundError(path));
+}
+
+function answerError(ctx: Context, err: unknown): void {
+  sendError(ctx, err, (e) => {
+    if (!isClientGoneError(e)) ctx.app.emit('error', e, ctx);
+  });
+}
