@@ -1,4 +1,4 @@
-import type Router from '@koa/router';
+import type { Router } from '@koa/router';
 import type Koa from 'koa';
 import type { Context, Next } from 'koa';
 import { isClientGoneError } from './core/errors.js';

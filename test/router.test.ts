@@ -1,7 +1,7 @@
 // Routing on @koa/router over real HTTP: app paths that span segments, HEAD only where an
 // endpoint lists it, a plugin at the root next to the app's own routes, plugin.router
 // mounted in an app's own @koa/router, and routes an app adds to plugin.router.
-import Router from '@koa/router';
+import { Router } from '@koa/router';
 import test from 'ava';
 import Koa from 'koa';
 import { ssePlugin } from '../lib/index.js';

@@ -59,7 +59,7 @@ export function createDispatch({ router, handlerOf }: SseRouter, base: string): 
       return Promise.resolve();
     }
     // (The router sets `ctx.params` and `ctx.router` itself; its type expects them already.)
-    return routes(ctx as Parameters<typeof routes>[0], async () => answerUnrouted(ctx, router.match(path, method).path));
+    return routes(ctx as Parameters<typeof routes>[0], async () => answerUnrouted(ctx, router.match(path, method).path)) as Promise<void>;
   };
 }
 

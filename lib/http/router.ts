@@ -1,4 +1,4 @@
-import Router, { type Layer, type RouterMiddleware } from '@koa/router';
+import { Router, type Layer, type RouterMiddleware } from '@koa/router';
 import type { Context } from 'koa';
 import { isClientGoneError, SseMethodNotAllowedError, SseNotFoundError } from '../core/errors.js';
 import type { EndpointEnv } from './endpoint.js';
@@ -13,7 +13,7 @@ export interface SseRouter {
   /** The endpoints under the prefix `base`: see `SsePlugin.router`. */
   readonly router: Router;
   /** The handler of one of this router's route layers; undefined for a layer added later by an app. */
-  handlerOf(layer: Layer): RouteHandler | undefined;
+  handlerOf: (layer: Layer) => RouteHandler | undefined;
 }
 
 /**
