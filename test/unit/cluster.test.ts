@@ -27,7 +27,12 @@ interface Node {
   open: (options?: OpenOptions) => ReturnType<typeof openStream>;
 }
 
-async function makeNode(t: ExecutionContext, bus: MemoryBus, id: string, options: { store?: boolean; timeoutMs?: number } = {}): Promise<Node> {
+interface NodeOptions {
+  store?: boolean;
+  timeoutMs?: number;
+}
+
+async function makeNode(t: ExecutionContext, bus: MemoryBus, id: string, options: NodeOptions = {}): Promise<Node> {
   const local = new LocalNode(resolveHubOptions({ clientIdMaxConnections: 100 }, '0.0.0'));
   local.clustered = true;
   const cluster = new Cluster(local, bus.transport(id), { timeoutMs: options.timeoutMs ?? 1000, group: 'unit' });
@@ -49,7 +54,7 @@ async function makeNode(t: ExecutionContext, bus: MemoryBus, id: string, options
   return node;
 }
 
-async function threeNodes(t: ExecutionContext, options: Record<string, { store?: boolean; timeoutMs?: number }> = {}): Promise<{ bus: MemoryBus; a: Node; b: Node; c: Node }> {
+async function threeNodes(t: ExecutionContext, options: Record<string, NodeOptions> = {}): Promise<{ bus: MemoryBus; a: Node; b: Node; c: Node }> {
   const bus = new MemoryBus();
   const a = await makeNode(t, bus, 'a', options.a);
   const b = await makeNode(t, bus, 'b', options.b);
@@ -201,7 +206,8 @@ test('a peer that does not answer costs at most the timeout, is reported failed,
   const onC = c.open({ user: { id: 2 } });
   const rpcs: { nodeId: string; operation: string; ok: boolean }[] = [];
   a.cluster.on('peer-rpc', ({ nodeId, operation, ok }) => rpcs.push({ nodeId, operation, ok }));
-  bus.cut('b');
+  // Paused, not yet noticed: a still asks it, and each request times out.
+  bus.stall('b');
 
   const query = await within(2000, a.cluster.query('userIds', []), 'a query with a peer down');
   t.deepEqual(query.failed, ['b']);
@@ -221,6 +227,49 @@ test('a peer that does not answer costs at most the timeout, is reported failed,
   t.deepEqual(healed.failed, []);
   t.deepEqual(healed.values.flat().sort(), ['1', '2']);
   t.is(a.peerErrors.length, 2, 'no new error once healed');
+});
+
+test('a known peer that is down makes every answer partial, without being asked, until it is back or gone', async (t) => {
+  const { bus, a, b, c } = await threeNodes(t);
+  b.open({ user: { id: 1 } });
+  c.open({ user: { id: 2 } });
+  const asked: string[] = [];
+  bus.onRequest = (from, to) => {
+    if (from === 'a') asked.push(to);
+  };
+  bus.cut('b');
+  t.deepEqual(a.cluster.peers().map((p) => p.nodeId), ['c']);
+  t.deepEqual(a.cluster.unreachable().map((p) => p.nodeId), ['b']);
+  t.deepEqual(b.cluster.unreachable().map((p) => p.nodeId).sort(), ['a', 'c'], 'cut off, b misses the others too');
+
+  const query = await a.cluster.query('userIds', []);
+  t.deepEqual(query.failed, ['b']);
+  t.deepEqual(query.values.flat(), ['2']);
+  const send = await a.cluster.send(item('all', [''], 'news'));
+  t.deepEqual(send.failed, ['b']);
+  t.deepEqual(send.values, [1]);
+  const disconnect = await a.cluster.disconnect('user', ['9'], false, 'kick');
+  t.deepEqual(disconnect.failed, ['b']);
+  t.false(asked.includes('b'), 'a peer known to be down is not asked: it would only cost the timeout');
+  t.deepEqual(a.peerErrors.map((e) => [e.nodeId, e.operation, (e.error as { code?: string }).code]), [
+    ['b', 'query', 'ERR_SSE_PEER_DOWN'],
+    ['b', 'send', 'ERR_SSE_PEER_DOWN'],
+    ['b', 'disconnect', 'ERR_SSE_PEER_DOWN'],
+  ]);
+  t.deepEqual((await b.cluster.query('userIds', [])).failed.sort(), ['a', 'c']);
+
+  bus.heal('b');
+  t.deepEqual(a.cluster.unreachable(), []);
+  const back = await a.cluster.query('userIds', []);
+  t.deepEqual(back.failed, []);
+  t.deepEqual(back.values.flat().sort(), ['1', '2']);
+
+  // Gone (it left) is not missing: answers are complete without it.
+  bus.cut('b');
+  await b.cluster.close();
+  t.deepEqual(a.cluster.unreachable(), []);
+  t.deepEqual((await a.cluster.query('userIds', [])).failed, []);
+  t.is(a.peerErrors.length, 3);
 });
 
 test('durable: a message owned by A is written on B and acknowledged back to A', async (t) => {
