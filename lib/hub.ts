@@ -74,8 +74,9 @@ export interface HubEvents {
   /** A cluster peer left or stopped answering. */
   'peer-down': [nodeId: string];
   /**
-   * A peer's part of one operation is missing: it failed or timed out, or it is known but down
-   * (`ERR_SSE_PEER_DOWN`, not asked). That operation's result is partial.
+   * A peer's part of one operation is missing: it failed or timed out, it is known but down
+   * (`ERR_SSE_PEER_DOWN`, not asked), or it got a send after its deadline (`ERR_SSE_PEER_LATE`).
+   * That operation's result is partial.
    */
   'peer-error': [info: { nodeId: string; operation: string; error: unknown }];
   /** One request to a peer finished (for metrics): how long it took and whether it succeeded. */

@@ -8,13 +8,16 @@ import type { LocalNode } from '../local/local-node.js';
 import type { Qos } from '../qos/qos.js';
 import type { AckedBy, AckItem, DurableMessage, DurableSend, PendingRequest, QosCluster } from '../qos/qos-cluster.js';
 import { StaticDiscovery } from './discovery.js';
-import type { ClusterRequest, QueryRequest, SendItem } from './messages.js';
+import type { ClusterRequest, QueryRequest, SendAnswer, SendItem } from './messages.js';
 import type { ClusterTransport } from './transport.js';
 
 /** The answers of the peers to one fan-out, and which peers failed to answer. */
 export interface FanOut<T> {
   values: T[];
-  /** Node ids whose part is missing: the result is partial. A peer that failed or timed out, or a known peer that is down (not asked). */
+  /**
+   * Node ids whose part is missing: the result is partial. A peer that failed or timed out,
+   * a known peer that is down (not asked), or one that got a send after its deadline.
+   */
   failed: string[];
 }
 
@@ -25,8 +28,9 @@ export interface ClusterEvents {
   /** A peer left or stopped answering. */
   'peer-down': [nodeId: string];
   /**
-   * A peer's part of one operation is missing: it failed or timed out, or it is known but down
-   * (`ERR_SSE_PEER_DOWN`, not asked). That operation's result is partial.
+   * A peer's part of one operation is missing: it failed or timed out, it is known but down
+   * (`ERR_SSE_PEER_DOWN`, not asked), or it got a send after its deadline (`ERR_SSE_PEER_LATE`).
+   * That operation's result is partial.
    */
   'peer-error': [info: { nodeId: string; operation: string; error: unknown }];
   /** One request to a peer finished (for metrics): how long it took and whether it succeeded. */
@@ -44,8 +48,21 @@ type ListenersAnswer = string[] | null | { refusedAt: number };
 
 const PENDING_PAGE = 10_000;
 
+/**
+ * How far inside the timeout a forwarded send's deadline lies: a peer must write it and its
+ * answer get back before the sender gives up, also when the sender's event loop is busy.
+ */
+function deadlineMargin(timeoutMs: number): number {
+  return Math.min(100, timeoutMs / 10);
+}
+
 function peerDown(nodeId: string): Error {
   return Object.assign(new Error(`Peer ${nodeId} is down: known, but not answering health checks`), { code: 'ERR_SSE_PEER_DOWN' });
+}
+
+function peerLate(nodeId: string): Error {
+  const message = `Peer ${nodeId} got the send after its deadline and did not write it (it was stalled, or its clock is ahead of this node's)`;
+  return Object.assign(new Error(message), { code: 'ERR_SSE_PEER_LATE' });
 }
 
 /**
@@ -122,8 +139,8 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
 
   /**
    * Forwards a send to every peer; resolves to the peers' counts. Coalesced per tick. A peer
-   * that does not answer within the timeout counts 0 and is failed; a known peer that is down
-   * is skipped and failed.
+   * that does not answer within the timeout counts 0 and is failed, and never writes it later
+   * (the request carries a deadline); a known peer that is down is skipped and failed.
    */
   send(item: SendItem): Promise<FanOut<number>> {
     if (this.#closed || (this.#transport.peers().length === 0 && this.#transport.unreachable().length === 0)) {
@@ -143,10 +160,23 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
     const batch = this.#batch;
     this.#batch = [];
     const items = batch.map((p) => p.item);
-    const results = await this.#fanOut<number[]>({ type: 'send', items });
-    batch.forEach((p, i) => {
-      p.resolve({ values: results.values.map((counts) => Number(counts[i] ?? 0)), failed: results.failed });
-    });
+    const deadline = Date.now() + this.#timeoutMs - deadlineMargin(this.#timeoutMs);
+    const { answers, failed } = await this.#ask<SendAnswer>({ type: 'send', items, deadline });
+    const results = batch.map((): FanOut<number> => ({ values: [], failed: [...failed] }));
+    const late = new Set<string>();
+    for (const [nodeId, counts] of answers) {
+      results.forEach((result, i) => {
+        const count = Array.isArray(counts) ? counts[i] : undefined;
+        if (count === null) {
+          late.add(nodeId);
+          result.failed.push(nodeId);
+        } else {
+          result.values.push(Number(count ?? 0));
+        }
+      });
+    }
+    for (const nodeId of late) this.emit('peer-error', { nodeId, operation: 'send', error: peerLate(nodeId) });
+    batch.forEach((p, i) => p.resolve(results[i]!));
   }
 
   /** Runs a query on every peer. */
@@ -279,8 +309,13 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
     switch (request.type) {
       case 'hello':
         return null;
-      case 'send':
-        return request.items.map((item) => this.#deliver(item));
+      case 'send': {
+        // Past the deadline its sender has counted this node 0: writing an ordinary send now
+        // would deliver what was reported undelivered. A durable one is written: its owner keeps
+        // it pending (queues) or retained (logs) either way, and late beats missing.
+        const late = typeof request.deadline === 'number' && Date.now() > request.deadline;
+        return request.items.map((item): number | null => (late && item.id === undefined ? null : this.#deliver(item)));
+      }
       case 'query':
         return local.query(request.name, request.args);
       case 'disconnect':
