@@ -46,9 +46,12 @@ export interface ClientLeaving {
 /** A query's merged answer, and whether a peer's part is missing. */
 export interface DetailedAnswer<T> {
   value: T;
-  /** A peer did not answer: its part is missing. */
+  /**
+   * A peer's part is missing: it failed or timed out, or it is known but down (still in the
+   * static list or mDNS, not answering health checks). Never false while a peer is missing.
+   */
   partial: boolean;
-  /** Node ids of the peers that did not answer. */
+  /** Node ids of the peers whose part is missing. */
   failed: string[];
 }
 
@@ -70,7 +73,11 @@ export interface HubEvents {
   'peer-up': [peer: HelloAnswer];
   /** A cluster peer left or stopped answering. */
   'peer-down': [nodeId: string];
-  /** A peer failed one operation (timeout, refusal): that operation's result is partial. */
+  /**
+   * A peer's part of one operation is missing: it failed or timed out, it is known but down
+   * (`ERR_SSE_PEER_DOWN`, not asked), or it got a send after its deadline (`ERR_SSE_PEER_LATE`).
+   * That operation's result is partial.
+   */
   'peer-error': [info: { nodeId: string; operation: string; error: unknown }];
   /** One request to a peer finished (for metrics): how long it took and whether it succeeded. */
   'peer-rpc': [info: { nodeId: string; operation: string; ms: number; ok: boolean }];
@@ -273,7 +280,8 @@ export class Hub extends EventEmitter<HubEvents> {
 
   // ---- queries -------------------------------------------------------------------------
   // Each answers for the whole cluster when clustered: local first, then merged with the
-  // peers'. A peer that fails is left out and reported through `peer-error`.
+  // peers'. A peer that fails, or is known but down, is left out and reported through
+  // `peer-error`; `queryDetailed` says so with `partial`.
 
   async isOnline(userId: Key): Promise<boolean> {
     const key = keyOf(userId);
@@ -347,7 +355,7 @@ export class Hub extends EventEmitter<HubEvents> {
 
   /**
    * Runs a query on this node and every peer and merges the answers. `partial` is true
-   * when a peer did not answer (its part is missing).
+   * when a peer's part is missing: it did not answer in time, or it is known but down.
    */
   async queryDetailed<N extends QueryName>(name: N, ...rest: ArgsParam<N>): Promise<DetailedAnswer<QueryAnswer<N>>> {
     const args = (rest[0] ?? []) as QueryArgs<N>;

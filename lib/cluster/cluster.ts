@@ -8,13 +8,16 @@ import type { LocalNode } from '../local/local-node.js';
 import type { Qos } from '../qos/qos.js';
 import type { AckedBy, AckItem, DurableMessage, DurableSend, PendingRequest, QosCluster } from '../qos/qos-cluster.js';
 import { StaticDiscovery } from './discovery.js';
-import { PROTOCOL_VERSION, type ClusterRequest, type QueryRequest, type SendItem } from './messages.js';
+import { PROTOCOL_VERSION, type ClusterRequest, type QueryRequest, type SendAnswer, type SendItem } from './messages.js';
 import type { ClusterTransport } from './transport.js';
 
 /** The answers of the peers to one fan-out, and which peers failed to answer. */
 export interface FanOut<T> {
   values: T[];
-  /** Node ids that failed or timed out: the result is partial. */
+  /**
+   * Node ids whose part is missing: the result is partial. A peer that failed or timed out,
+   * a known peer that is down (not asked), or one that got a send after its deadline.
+   */
   failed: string[];
 }
 
@@ -24,7 +27,11 @@ export interface ClusterEvents {
   'peer-up': [peer: HelloAnswer];
   /** A peer left or stopped answering. */
   'peer-down': [nodeId: string];
-  /** A peer failed one operation (timeout, refusal): that operation's result is partial. */
+  /**
+   * A peer's part of one operation is missing: it failed or timed out, it is known but down
+   * (`ERR_SSE_PEER_DOWN`, not asked), or it got a send after its deadline (`ERR_SSE_PEER_LATE`).
+   * That operation's result is partial.
+   */
   'peer-error': [info: { nodeId: string; operation: string; error: unknown }];
   /** One request to a peer finished (for metrics): how long it took and whether it succeeded. */
   'peer-rpc': [info: { nodeId: string; operation: string; ms: number; ok: boolean }];
@@ -40,6 +47,23 @@ interface PendingSend {
 type ListenersAnswer = string[] | null | { refusedAt: number };
 
 const PENDING_PAGE = 10_000;
+
+/**
+ * How far inside the timeout a forwarded send's deadline lies: a peer must write it and its
+ * answer get back before the sender gives up, also when the sender's event loop is busy.
+ */
+function deadlineMargin(timeoutMs: number): number {
+  return Math.min(100, timeoutMs / 10);
+}
+
+function peerDown(nodeId: string): Error {
+  return Object.assign(new Error(`Peer ${nodeId} is down: known, but not answering health checks`), { code: 'ERR_SSE_PEER_DOWN' });
+}
+
+function peerLate(nodeId: string): Error {
+  const message = `Peer ${nodeId} got the send after its deadline and did not write it (it was stalled, or its clock is ahead of this node's)`;
+  return Object.assign(new Error(message), { code: 'ERR_SSE_PEER_LATE' });
+}
 
 /**
  * The cluster side of a hub: forwards operations to the peers and answers theirs from the
@@ -95,6 +119,14 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
     return this.#transport.peers();
   }
 
+  /**
+   * Peers that were verified and are still known (static list, mDNS) but do not answer now.
+   * While one is listed, every answer that would include its part is partial.
+   */
+  unreachable(): HelloAnswer[] {
+    return this.#transport.unreachable();
+  }
+
   /** @internal Starts answering peers; durable requests go to `qos`. */
   async start(qos: Qos): Promise<void> {
     this.#qos = qos;
@@ -105,9 +137,15 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
 
   // ---- outgoing ----------------------------------------------------------------------
 
-  /** Forwards a send to every peer; resolves to the peers' counts. Coalesced per tick. */
+  /**
+   * Forwards a send to every peer; resolves to the peers' counts. Coalesced per tick. A peer
+   * that does not answer within the timeout counts 0 and is failed, and never writes it later
+   * (the request carries a deadline); a known peer that is down is skipped and failed.
+   */
   send(item: SendItem): Promise<FanOut<number>> {
-    if (this.#closed || this.#transport.peers().length === 0) return Promise.resolve({ values: [], failed: [] });
+    if (this.#closed || (this.#transport.peers().length === 0 && this.#transport.unreachable().length === 0)) {
+      return Promise.resolve({ values: [], failed: [] });
+    }
     return new Promise((resolve) => {
       this.#batch.push({ item, resolve });
       if (!this.#scheduled) {
@@ -122,10 +160,23 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
     const batch = this.#batch;
     this.#batch = [];
     const items = batch.map((p) => p.item);
-    const results = await this.#fanOut<number[]>({ type: 'send', items });
-    batch.forEach((p, i) => {
-      p.resolve({ values: results.values.map((counts) => Number(counts[i] ?? 0)), failed: results.failed });
-    });
+    const deadline = Date.now() + this.#timeoutMs - deadlineMargin(this.#timeoutMs);
+    const { answers, failed } = await this.#ask<SendAnswer>({ type: 'send', items, deadline });
+    const results = batch.map((): FanOut<number> => ({ values: [], failed: [...failed] }));
+    const late = new Set<string>();
+    for (const [nodeId, counts] of answers) {
+      results.forEach((result, i) => {
+        const count = Array.isArray(counts) ? counts[i] : undefined;
+        if (count === null) {
+          late.add(nodeId);
+          result.failed.push(nodeId);
+        } else {
+          result.values.push(Number(count ?? 0));
+        }
+      });
+    }
+    for (const nodeId of late) this.emit('peer-error', { nodeId, operation: 'send', error: peerLate(nodeId) });
+    batch.forEach((p, i) => p.resolve(results[i]!));
   }
 
   /** Runs a query on every peer. */
@@ -168,6 +219,9 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
   /** Sends acks of durable messages to the node that owns them (found by the id's tag). */
   async forwardAcks(items: AckItem[], connectionId: string, by: AckedBy): Promise<number> {
     const byOwner = new Map<string, AckItem[]>();
+    const owns = (peer: HelloAnswer): boolean => peer.qosTag !== undefined && items.some((i) => i.messageId.endsWith(peer.qosTag!));
+    // An owner that is down keeps its messages pending: they are resent on the next connection (at-least-once).
+    this.#reportDown('qos-ack', owns);
     for (const peer of this.#transport.peers()) {
       const tag = peer.qosTag;
       if (tag === undefined) continue;
@@ -190,7 +244,10 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
 
   /** Asks the peers that have a durable store (only those can own messages) what they hold for a connection. */
   async pullPending(request: PendingRequest, peerId?: string): Promise<DurableMessage[][]> {
-    const owners = this.#transport.peers().filter((peer) => peer.qosTag !== undefined && (peerId === undefined || peer.nodeId === peerId));
+    const isOwner = (peer: HelloAnswer): boolean => peer.qosTag !== undefined && (peerId === undefined || peer.nodeId === peerId);
+    // What an owner that is down holds comes when it is back: the hub pulls from a peer on `peer-up`.
+    this.#reportDown('qos-pending', isOwner);
+    const owners = this.#transport.peers().filter(isOwner);
     const lists: DurableMessage[][] = [];
     await Promise.all(
       owners.map(async (peer) => {
@@ -205,14 +262,24 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
   }
 
   async #fanOut<T>(request: ClusterRequest): Promise<FanOut<T>> {
+    const { answers, failed } = await this.#ask<T>(request);
+    return { values: answers.map(([, value]) => value), failed };
+  }
+
+  /**
+   * Asks every peer that is up, in parallel, and answers who said what. A known peer that is
+   * down is not asked (it would only cost the timeout) but is failed all the same: its part
+   * is missing.
+   */
+  async #ask<T>(request: ClusterRequest): Promise<{ answers: [nodeId: string, answer: T][]; failed: string[] }> {
+    const failed = this.#reportDown(request.type);
     const peers = this.#transport.peers();
-    const values: T[] = [];
-    const failed: string[] = [];
+    const answers: [string, T][] = [];
     await Promise.all(
       peers.map(async (peer) => {
         const started = performance.now();
         try {
-          values.push((await this.#transport.request(peer.nodeId, request, this.#timeoutMs)) as T);
+          answers.push([peer.nodeId, (await this.#transport.request(peer.nodeId, request, this.#timeoutMs)) as T]);
           this.emit('peer-rpc', { nodeId: peer.nodeId, operation: request.type, ms: performance.now() - started, ok: true });
         } catch (err) {
           failed.push(peer.nodeId);
@@ -221,7 +288,18 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
         }
       }),
     );
-    return { values, failed };
+    return { answers, failed };
+  }
+
+  /** Reports each known peer that is down (and matches `which`) as failing `operation`; answers their ids. */
+  #reportDown(operation: string, which: (peer: HelloAnswer) => boolean = () => true): string[] {
+    const down: string[] = [];
+    for (const peer of this.#transport.unreachable()) {
+      if (!which(peer)) continue;
+      down.push(peer.nodeId);
+      this.emit('peer-error', { nodeId: peer.nodeId, operation, error: peerDown(peer.nodeId) });
+    }
+    return down;
   }
 
   // ---- incoming ----------------------------------------------------------------------
@@ -231,8 +309,13 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
     switch (request.type) {
       case 'hello':
         return null;
-      case 'send':
-        return request.items.map((item) => this.#deliver(item));
+      case 'send': {
+        // Past the deadline its sender has counted this node 0: writing an ordinary send now
+        // would deliver what was reported undelivered. A durable one is written: its owner keeps
+        // it pending (queues) or retained (logs) either way, and late beats missing.
+        const late = typeof request.deadline === 'number' && Date.now() > request.deadline;
+        return request.items.map((item): number | null => (late && item.id === undefined ? null : this.#deliver(item)));
+      }
       case 'query':
         return local.query(request.name, request.args);
       case 'disconnect':

@@ -33,7 +33,10 @@ const MAX_CONCURRENT_READS = 32;
 
 interface Candidate {
   address: PeerAddress;
+  /** The node at this address while it is up. */
   peer: HelloAnswer | undefined;
+  /** The node last verified at this address, kept while it is down: it is then unreachable, not gone. */
+  known: HelloAnswer | undefined;
   failures: number;
   probing: boolean;
 }
@@ -109,6 +112,15 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
     return [...this.#peers.values()].map((p) => p.answer);
   }
 
+  unreachable(): HelloAnswer[] {
+    const down = new Map<string, HelloAnswer>();
+    for (const c of this.#candidates.values()) {
+      // The same node may be up at another address (it moved): then it is not missing.
+      if (c.peer === undefined && c.known !== undefined && !this.#peers.has(c.known.nodeId)) down.set(c.known.nodeId, c.known);
+    }
+    return [...down.values()];
+  }
+
   async request(peerId: string, request: ClusterRequest, timeoutMs: number): Promise<unknown> {
     const peer = this.#peers.get(peerId);
     if (peer === undefined) throw Object.assign(new Error(`Unknown peer ${peerId}`), { code: 'ERR_SSE_UNKNOWN_PEER' });
@@ -144,12 +156,13 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
     const key = keyOf(address);
     let c = this.#candidates.get(key);
     if (c === undefined) {
-      c = { address, peer: undefined, failures: 0, probing: false };
+      c = { address, peer: undefined, known: undefined, failures: 0, probing: false };
       this.#candidates.set(key, c);
     }
     void this.#probe(c);
   }
 
+  /** Discovery dropped the address (goodbye, removed from the list): the node there is gone, not unreachable. */
   #lost(address: PeerAddress): void {
     const key = keyOf(address);
     const c = this.#candidates.get(key);
@@ -168,14 +181,19 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
       const answer = result as HelloAnswer;
       c.failures = 0;
       if (answer.nodeId === this.nodeId || answer.group !== this.#o.group || answer.protocol !== PROTOCOL_VERSION) return;
+      // Another node answers at this address (restarted with a new id): the old one is gone from here.
+      const previous = c.peer;
+      if (previous !== undefined && previous.nodeId !== answer.nodeId && this.#peers.get(previous.nodeId)?.address === c.address) this.#down(previous.nodeId);
       const known = this.#peers.get(answer.nodeId);
       c.peer = answer;
+      c.known = answer;
       this.#peers.set(answer.nodeId, { answer, address: c.address });
       if (known === undefined) this.emit('peer-up', answer);
     } catch {
       if (!this.#isCandidate(c)) return;
       c.failures++;
       if (c.peer !== undefined && c.failures >= 2) {
+        // Down but still known (c.known stays): it is unreachable until it answers again or discovery loses it.
         const nodeId = c.peer.nodeId;
         c.peer = undefined;
         this.#down(nodeId);

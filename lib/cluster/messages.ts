@@ -16,6 +16,22 @@ export interface SendItem {
   id?: string;
 }
 
+/**
+ * Sends forwarded in one request. `deadline` (the sender's clock, ms since the epoch) is when
+ * the sender stops waiting and counts the peer 0: an ordinary item that reaches the peer
+ * later is not written (answered `null`), so that what was counted undelivered is never
+ * delivered. Durable items (with an `id`) are written however late. Nodes' clocks must agree
+ * (NTP); a request without a deadline is written whenever it arrives.
+ */
+export interface SendRequest {
+  type: 'send';
+  items: SendItem[];
+  deadline?: number;
+}
+
+/** A peer's answer to `send`: per item, the connections written to, or `null` when it came after its deadline and was dropped. */
+export type SendAnswer = (number | null)[];
+
 /** A query as it crosses the wire: a name of the query map and its arguments. */
 export type QueryRequest = { [N in QueryName]: { type: 'query'; name: N; args: QueryArgs<N> } }[QueryName];
 
@@ -25,7 +41,7 @@ export type QueryRequest = { [N in QueryName]: { type: 'query'; name: N; args: Q
  */
 export type ClusterRequest =
   | { type: 'hello' }
-  | { type: 'send'; items: SendItem[] }
+  | SendRequest
   | QueryRequest
   | { type: 'disconnect'; kind: SendTargetKind; keys: string[]; reconnect: boolean; reason: 'kick' | 'client' }
   | { type: 'duration'; kind: SendTargetKind; keys: string[]; seconds: number }

@@ -7,7 +7,7 @@ export type RequestHandler = (from: string, request: ClusterRequest) => Promise<
 export interface TransportEvents {
   /** A peer proved it knows the secret and may now receive payloads. */
   'peer-up': [peer: HelloAnswer];
-  /** A peer stopped answering, or left (mDNS goodbye). */
+  /** A peer stopped answering (it is then {@link ClusterTransport.unreachable}), or left (mDNS goodbye, removed from the list). */
   'peer-down': [nodeId: string];
   error: [error: unknown];
 }
@@ -22,6 +22,12 @@ export interface ClusterTransport {
   start(handler: RequestHandler, self: HelloAnswer): Promise<void>;
   /** Peers that are verified and up. */
   peers(): HelloAnswer[];
+  /**
+   * Peers that were verified and are still known (in discovery) but do not answer now: their
+   * part of any answer is missing until they are back, or gone (goodbye, removed from the
+   * list). Not the same node as in {@link ClusterTransport.peers} at the same time.
+   */
+  unreachable(): HelloAnswer[];
   /** Sends a request to one peer; rejects after `timeoutMs`, on refusal or on a bad answer. */
   request(peerId: string, request: ClusterRequest, timeoutMs: number): Promise<unknown>;
   on<K extends keyof TransportEvents>(event: K, listener: (...args: TransportEvents[K]) => void): unknown;

@@ -23,7 +23,7 @@
  * | `ERR_SSE_STORE_CORRUPT`       | 500    | (thrown at start) the durable store file fails its integrity check |
  * | `ERR_SSE_CLIENT_NOT_BUILT`    | 503    | the browser client bundle is missing (lib/http/script.ts) |
  * | `ERR_SSE_DASHBOARD_NOT_BUILT` | 503    | the dashboard bundle is missing (lib/http/dashboard.ts) |
- * | `ERR_SSE_PEER_*`              | —      | cluster peer failures, reported in `peer-error` (lib/cluster/http-transport.ts) |
+ * | `ERR_SSE_PEER_*`              | —      | cluster peer failures, reported in `peer-error` (lib/cluster/http-transport.ts, cluster.ts) |
  */
 export class SseError extends Error {
   /** Stable machine-readable code, e.g. `ERR_SSE_UNAUTHORIZED`. */

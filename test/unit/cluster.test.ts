@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster } from '../../lib/cluster/cluster.js';
-import { MemoryBus } from '../../lib/cluster/memory-transport.js';
+import { MemoryBus, MemoryTransport } from '../../lib/cluster/memory-transport.js';
 import { mergeQuery } from '../../lib/cluster/merge.js';
 import type { ClusterRequest, SendItem } from '../../lib/cluster/messages.js';
 import type { QueryArgs, QueryAnswer, QueryName } from '../../lib/core/queries.js';
@@ -27,10 +27,17 @@ interface Node {
   open: (options?: OpenOptions) => ReturnType<typeof openStream>;
 }
 
-async function makeNode(t: ExecutionContext, bus: MemoryBus, id: string, options: { store?: boolean; timeoutMs?: number } = {}): Promise<Node> {
+interface NodeOptions {
+  store?: boolean;
+  timeoutMs?: number;
+  /** Instead of `bus.transport(id)`. */
+  transport?: MemoryTransport;
+}
+
+async function makeNode(t: ExecutionContext, bus: MemoryBus, id: string, options: NodeOptions = {}): Promise<Node> {
   const local = new LocalNode(resolveHubOptions({ clientIdMaxConnections: 100 }, '0.0.0'));
   local.clustered = true;
-  const cluster = new Cluster(local, bus.transport(id), { timeoutMs: options.timeoutMs ?? 1000, group: 'unit' });
+  const cluster = new Cluster(local, options.transport ?? bus.transport(id), { timeoutMs: options.timeoutMs ?? 1000, group: 'unit' });
   let dir: string | undefined;
   if (options.store === true) dir = mkdtempSync(join(tmpdir(), `sse-unit-cluster-${id}-`));
   const qos = new Qos(local, dir === undefined ? undefined : { file: join(dir, 'qos.db') }, cluster);
@@ -49,7 +56,7 @@ async function makeNode(t: ExecutionContext, bus: MemoryBus, id: string, options
   return node;
 }
 
-async function threeNodes(t: ExecutionContext, options: Record<string, { store?: boolean; timeoutMs?: number }> = {}): Promise<{ bus: MemoryBus; a: Node; b: Node; c: Node }> {
+async function threeNodes(t: ExecutionContext, options: Record<string, NodeOptions> = {}): Promise<{ bus: MemoryBus; a: Node; b: Node; c: Node }> {
   const bus = new MemoryBus();
   const a = await makeNode(t, bus, 'a', options.a);
   const b = await makeNode(t, bus, 'b', options.b);
@@ -197,11 +204,12 @@ test('disconnect and online time reach the peers holding the connections', async
 
 test('a peer that does not answer costs at most the timeout, is reported failed, and works again once healed', async (t) => {
   const { bus, a, b, c } = await threeNodes(t, { a: { timeoutMs: 100 } });
-  b.open({ user: { id: 1 } });
+  const onB = b.open({ user: { id: 1 } });
   const onC = c.open({ user: { id: 2 } });
   const rpcs: { nodeId: string; operation: string; ok: boolean }[] = [];
   a.cluster.on('peer-rpc', ({ nodeId, operation, ok }) => rpcs.push({ nodeId, operation, ok }));
-  bus.cut('b');
+  // Paused, not yet noticed: a still asks it, and each request times out.
+  bus.stall('b');
 
   const query = await within(2000, a.cluster.query('userIds', []), 'a query with a peer down');
   t.deepEqual(query.failed, ['b']);
@@ -221,6 +229,92 @@ test('a peer that does not answer costs at most the timeout, is reported failed,
   t.deepEqual(healed.failed, []);
   t.deepEqual(healed.values.flat().sort(), ['1', '2']);
   t.is(a.peerErrors.length, 2, 'no new error once healed');
+  t.deepEqual(onB.res.named('news'), [], 'b handled the held send after its deadline: not written');
+});
+
+test('a known peer that is down makes every answer partial, without being asked, until it is back or gone', async (t) => {
+  const { bus, a, b, c } = await threeNodes(t);
+  b.open({ user: { id: 1 } });
+  c.open({ user: { id: 2 } });
+  const asked: string[] = [];
+  bus.onRequest = (from, to) => {
+    if (from === 'a') asked.push(to);
+  };
+  bus.cut('b');
+  t.deepEqual(a.cluster.peers().map((p) => p.nodeId), ['c']);
+  t.deepEqual(a.cluster.unreachable().map((p) => p.nodeId), ['b']);
+  t.deepEqual(b.cluster.unreachable().map((p) => p.nodeId).sort(), ['a', 'c'], 'cut off, b misses the others too');
+
+  const query = await a.cluster.query('userIds', []);
+  t.deepEqual(query.failed, ['b']);
+  t.deepEqual(query.values.flat(), ['2']);
+  const send = await a.cluster.send(item('all', [''], 'news'));
+  t.deepEqual(send.failed, ['b']);
+  t.deepEqual(send.values, [1]);
+  const disconnect = await a.cluster.disconnect('user', ['9'], false, 'kick');
+  t.deepEqual(disconnect.failed, ['b']);
+  t.false(asked.includes('b'), 'a peer known to be down is not asked: it would only cost the timeout');
+  t.deepEqual(a.peerErrors.map((e) => [e.nodeId, e.operation, (e.error as { code?: string }).code]), [
+    ['b', 'query', 'ERR_SSE_PEER_DOWN'],
+    ['b', 'send', 'ERR_SSE_PEER_DOWN'],
+    ['b', 'disconnect', 'ERR_SSE_PEER_DOWN'],
+  ]);
+  t.deepEqual((await b.cluster.query('userIds', [])).failed.sort(), ['a', 'c']);
+
+  bus.heal('b');
+  t.deepEqual(a.cluster.unreachable(), []);
+  const back = await a.cluster.query('userIds', []);
+  t.deepEqual(back.failed, []);
+  t.deepEqual(back.values.flat().sort(), ['1', '2']);
+
+  // Gone (it left) is not missing: answers are complete without it.
+  bus.cut('b');
+  await b.cluster.close();
+  t.deepEqual(a.cluster.unreachable(), []);
+  t.deepEqual((await a.cluster.query('userIds', [])).failed, []);
+  t.is(a.peerErrors.length, 3);
+});
+
+test('a send that reaches a paused peer after its deadline is not written there; a durable one is, and is acknowledged', async (t) => {
+  const { bus, a, b } = await threeNodes(t, { a: { store: true, timeoutMs: 100 } });
+  const onB = b.open({ user: { id: 1 } });
+  bus.stall('b');
+  const ordinary = await within(2000, a.cluster.send(item('user', ['1'], 'ordinary')), 'a send to a paused peer');
+  t.deepEqual(ordinary.failed, ['b']);
+  t.deepEqual(ordinary.values, [0], 'c answered');
+  const durable = await within(2000, a.qos.sendByUserId(1, 'durable', 1), 'a durable send to a paused peer');
+  t.is(durable.delivered, 0);
+  t.is(a.qos.pendingCount({ userId: 1 }), 1);
+
+  // b resumes and reads both requests, late.
+  bus.heal('b');
+  t.is((await onB.res.event('durable')).id, durable.messageId, 'durable: written late rather than never');
+  await waitUntil(() => a.qos.pendingCount({ userId: 1 }) === 0, 'the late write acknowledged at its owner');
+  t.is(sum((await a.cluster.send(item('user', ['1'], 'marker'))).values), 1);
+  await onB.res.event('marker');
+  t.deepEqual(onB.res.named('ordinary'), [], 'ordinary: counted 0, so never written');
+  for (const n of [a, b]) t.deepEqual(n.errors, []);
+});
+
+/** A node whose peers' clocks run 10 s ahead of its own: every send deadline it sets has passed when they read it. */
+class BehindTransport extends MemoryTransport {
+  override request(peerId: string, request: ClusterRequest, timeoutMs: number): Promise<unknown> {
+    const shifted = request.type === 'send' && request.deadline !== undefined ? { ...request, deadline: request.deadline - 10_000 } : request;
+    return super.request(peerId, shifted, timeoutMs);
+  }
+}
+
+test('a peer that answers in time that a send came after its deadline (clocks apart) is reported failed, not counted', async (t) => {
+  const bus = new MemoryBus();
+  const a = await makeNode(t, bus, 'a', { transport: new BehindTransport(bus, 'a') });
+  const b = await makeNode(t, bus, 'b');
+  const onB = b.open({ user: { id: 1 } });
+  const sent = await a.cluster.send(item('user', ['1'], 'ordinary'));
+  t.deepEqual(sent, { values: [], failed: ['b'] });
+  t.deepEqual(a.peerErrors.map((e) => [e.nodeId, e.operation, (e.error as { code?: string }).code]), [['b', 'send', 'ERR_SSE_PEER_LATE']]);
+  t.deepEqual(onB.res.named('ordinary'), []);
+  // Other requests carry no deadline.
+  t.deepEqual((await a.cluster.query('userIds', [])).values, [['1']]);
 });
 
 test('durable: a message owned by A is written on B and acknowledged back to A', async (t) => {
