@@ -19,10 +19,7 @@ export type ListenerEntry = readonly [name: string, fn: SseEventListener | null]
  * Normalizes the accepted argument shapes: `(name, fn?)`, a map of names to functions (or
  * arrays of functions, or `null`), or an array of names.
  */
-export function toEntries(
-  nameOrMap: string | SseListenerInput | readonly string[],
-  fn?: SseEventListener | null,
-): ListenerEntry[] {
+export function toEntries(nameOrMap: string | SseListenerInput | readonly string[], fn?: SseEventListener | null): ListenerEntry[] {
   const entries: ListenerEntry[] = [];
   if (typeof nameOrMap === 'string') entries.push([nameOrMap, fn ?? null]);
   else if (Array.isArray(nameOrMap)) for (const name of nameOrMap as readonly string[]) entries.push([name, null]);

@@ -117,7 +117,8 @@ export function stringQuery(query: SseOptions['query']): Record<string, string> 
 
 function ms(value: number | undefined, name: string, fallback: number, zeroOk = false): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !(zeroOk ? value >= 0 : value > 0)) throw new TypeError(`${name} must be a ${zeroOk ? 'non-negative' : 'positive'} number`);
+  if (typeof value !== 'number' || !(zeroOk ? value >= 0 : value > 0))
+    throw new TypeError(`${name} must be a ${zeroOk ? 'non-negative' : 'positive'} number`);
   return value;
 }
 

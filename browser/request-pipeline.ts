@@ -45,7 +45,10 @@ export class RequestPipeline {
     private readonly limits: PipelineLimits,
   ) {
     this.#outbox = new Outbox(() => limits.maxQueueSize());
-    this.#retryBackoff = new Backoff(() => limits.retryBase(), () => limits.retryMax());
+    this.#retryBackoff = new Backoff(
+      () => limits.retryBase(),
+      () => limits.retryMax(),
+    );
   }
 
   /** Calls waiting or in flight. */

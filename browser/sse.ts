@@ -134,7 +134,10 @@ export default class Sse {
         retryMax: () => this.#o.maxReconnectTime,
       },
     );
-    this.#visibility = new VisibilityGate(() => this.#o.hiddenGraceTime, () => this.#reconcile());
+    this.#visibility = new VisibilityGate(
+      () => this.#o.hiddenGraceTime,
+      () => this.#reconcile(),
+    );
     this.#acks = new AckBatcher((ids) => this.#sendAcks(ids));
     if (options.eventListeners !== undefined) this.#listeners.add(toEntries(options.eventListeners));
     if (typeof window !== 'undefined') {
@@ -307,16 +310,14 @@ export default class Sse {
     let names: string[];
     try {
       const entries = toEntries(nameOrMap, fn);
-      names = (kind === 'addListener' ? this.#listeners.add(entries) : this.#listeners.remove(entries)).filter(
-        (name) => !PROTOCOL_EVENTS.has(name),
-      );
+      names = (kind === 'addListener' ? this.#listeners.add(entries) : this.#listeners.remove(entries)).filter((name) => !PROTOCOL_EVENTS.has(name));
     } catch (err) {
       return Promise.reject(err);
     }
     if (names.length === 0) return Promise.resolve(this.#listeners.serverNames());
-    return this.#requests.submit((connectionId, signal) =>
-      this.#post(`/connect/${kind}.do`, {}, JSON.stringify({ connectionId, listener: names }), {}, signal),
-    ).then((answer) => listenerList(answer) ?? this.#listeners.serverNames());
+    return this.#requests
+      .submit((connectionId, signal) => this.#post(`/connect/${kind}.do`, {}, JSON.stringify({ connectionId, listener: names }), {}, signal))
+      .then((answer) => listenerList(answer) ?? this.#listeners.serverNames());
   }
 
   // ---- requests ------------------------------------------------------------------------
@@ -482,7 +483,10 @@ export default class Sse {
     if (info.reconnect === false) {
       this.#wanted = false;
       this.#setState('closed');
-      const err = new SseClientError('ERR_SSE_CLOSED_BY_SERVER', `The server closed the connection (${String(info.reason ?? 'unknown')}) and asked not to reconnect`);
+      const err = new SseClientError(
+        'ERR_SSE_CLOSED_BY_SERVER',
+        `The server closed the connection (${String(info.reason ?? 'unknown')}) and asked not to reconnect`,
+      );
       this.#lastError = err;
       this.#requests.rejectWaiting(err);
       this.#rejectWaiters(err);

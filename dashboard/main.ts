@@ -57,8 +57,13 @@ const connections = new PagedTable<ConnectionView>(byId('connections'), {
     {
       title: 'Client',
       cell: (c) =>
-        h('div', {}, text(c.clientId), c.clientVersion ? h('span', { class: 'muted' }, ` v${c.clientVersion}`) : null,
-          h('div', { class: 'sub', title: c.userAgent }, [c.locationHref, c.userAgent].filter(Boolean).join(' · ') || '–')),
+        h(
+          'div',
+          {},
+          text(c.clientId),
+          c.clientVersion ? h('span', { class: 'muted' }, ` v${c.clientVersion}`) : null,
+          h('div', { class: 'sub', title: c.userAgent }, [c.locationHref, c.userAgent].filter(Boolean).join(' · ') || '–'),
+        ),
     },
     { title: 'Listening', cell: (c) => (c.listeners.length === 0 ? '–' : c.listeners.join(', ')) },
     { title: 'IP', cell: (c) => text(c.ip), className: 'mono' },
@@ -100,7 +105,11 @@ const messages = new PagedTable<StoredMessageView>(byId('messages'), {
 });
 
 function kickButton(c: ConnectionView): HTMLElement {
-  const button = h('button', { type: 'button', class: 'danger small', 'data-kick': c.id, title: 'Close this connection (the client does not reconnect by itself)' }, 'Kick');
+  const button = h(
+    'button',
+    { type: 'button', class: 'danger small', 'data-kick': c.id, title: 'Close this connection (the client does not reconnect by itself)' },
+    'Kick',
+  );
   button.addEventListener('click', () => {
     button.disabled = true;
     button.textContent = 'Kicking…';
@@ -158,7 +167,8 @@ function renderPeers(cluster: Stats['cluster']): void {
 }
 
 function messageOf(err: unknown): string {
-  if (err instanceof ApiError) return err.status === 401 ? 'not logged in (401)' : err.status === 403 ? 'admin rights required (403)' : `${err.message} (${err.status})`;
+  if (err instanceof ApiError)
+    return err.status === 401 ? 'not logged in (401)' : err.status === 403 ? 'admin rights required (403)' : `${err.message} (${err.status})`;
   return err instanceof TypeError ? 'server unreachable' : err instanceof Error ? err.message : String(err);
 }
 

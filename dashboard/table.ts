@@ -117,7 +117,9 @@ export class PagedTable<T> {
       return;
     }
     this.#body.replaceChildren(
-      ...page.list.map((row) => h('tr', { 'data-key': key(row) }, ...columns.map((c) => h('td', c.className ? { class: c.className } : {}, c.cell(row))))),
+      ...page.list.map((row) =>
+        h('tr', { 'data-key': key(row) }, ...columns.map((c) => h('td', c.className ? { class: c.className } : {}, c.cell(row)))),
+      ),
     );
   }
 

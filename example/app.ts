@@ -51,10 +51,14 @@ export function clusterFromEnv(env: NodeJS.ProcessEnv, portOffset: number): Clus
   const discovery = env.SSE_DISCOVERY ?? 'static';
   if (discovery !== 'static' && discovery !== 'mdns') throw new TypeError('SSE_DISCOVERY must be static or mdns');
   const port = Number(env.SSE_NODE_PORT ?? 0);
-  const peers = (env.SSE_PEERS ?? '').split(',').map((p) => p.trim()).filter(Boolean).map((peer) => {
-    const i = peer.lastIndexOf(':');
-    return `${peer.slice(0, i)}:${Number(peer.slice(i + 1)) + portOffset}`;
-  });
+  const peers = (env.SSE_PEERS ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)
+    .map((peer) => {
+      const i = peer.lastIndexOf(':');
+      return `${peer.slice(0, i)}:${Number(peer.slice(i + 1)) + portOffset}`;
+    });
   return {
     secret,
     discovery,
@@ -105,7 +109,10 @@ export function createExampleApp(options: ExampleOptions = {}): ExampleApp {
     ctx.type = registry.contentType;
     ctx.body = await registry.metrics();
   });
-  for (const [path, handle] of [['/api/notify', notify], ['/api/cluster/peers', setPeers]] as const) {
+  for (const [path, handle] of [
+    ['/api/notify', notify],
+    ['/api/cluster/peers', setPeers],
+  ] as const) {
     router.post(path, (ctx) => clientErrorsAsJson(ctx, handle));
   }
   // allowedMethods: 405 with Allow (e.g. GET /api/notify), 501 for unknown methods.
@@ -176,10 +183,12 @@ async function notify(ctx: Context): Promise<void> {
   const hub = ctx.sseHubs[body.system ?? 'hr'];
   if (!hub) ctx.throw(400, 'unknown system');
   // Checked here so that a client's mistake is its 400, never the library's TypeError (a 500).
-  if (typeof body.event !== 'string' || !/^[^\r\n\0]{1,200}$/.test(body.event)) ctx.throw(400, 'event must be 1-200 characters without CR, LF or NUL');
+  if (typeof body.event !== 'string' || !/^[^\r\n\0]{1,200}$/.test(body.event))
+    ctx.throw(400, 'event must be 1-200 characters without CR, LF or NUL');
   for (const key of ['userId', 'tenantId'] as const) {
     const v = body[key];
-    if (v !== undefined && !(typeof v === 'string' ? v !== '' : typeof v === 'number' && Number.isFinite(v))) ctx.throw(400, `${key} must be a string or a number`);
+    if (v !== undefined && !(typeof v === 'string' ? v !== '' : typeof v === 'number' && Number.isFinite(v)))
+      ctx.throw(400, `${key} must be a string or a number`);
   }
   for (const key of ['channel', 'accessToken', 'system'] as const) {
     if (body[key] !== undefined && typeof body[key] !== 'string') ctx.throw(400, `${key} must be a string`);

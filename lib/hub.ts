@@ -294,7 +294,7 @@ export class Hub extends EventEmitter<HubEvents> {
   async getUser(userId: Key): Promise<SseUser | undefined> {
     const key = keyOf(userId);
     if (key === undefined) return undefined;
-    return (this.#local.query('user', [key]) ?? (await this.queryDetailed('user', [key])).value) ?? undefined;
+    return this.#local.query('user', [key]) ?? (await this.queryDetailed('user', [key])).value ?? undefined;
   }
 
   /** Online users, one entry per user id (anonymous connections are not users). */

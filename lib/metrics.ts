@@ -76,7 +76,10 @@ export async function collectMetrics(hubs: Hub | Hub[], options: MetricsOptions 
 
   const gauge = (name: string, help: string, read: (hub: Hub) => number): void => {
     new client.Gauge({
-      name: p + name, help, labelNames: labels, registers,
+      name: p + name,
+      help,
+      labelNames: labels,
+      registers,
       collect() {
         for (const hub of list) this.set(labelsOf(hub), read(hub));
       },
@@ -86,7 +89,10 @@ export async function collectMetrics(hubs: Hub | Hub[], options: MetricsOptions 
   const counter = (name: string, help: string, read: (hub: Hub) => number): void => {
     const last = new Map<Hub, number>();
     new client.Counter({
-      name: p + name, help, labelNames: labels, registers,
+      name: p + name,
+      help,
+      labelNames: labels,
+      registers,
       collect() {
         for (const hub of list) {
           const now = read(hub);
@@ -106,16 +112,27 @@ export async function collectMetrics(hubs: Hub | Hub[], options: MetricsOptions 
   counter('connects_total', 'Streams opened', (hub) => hub.stats.connects);
   counter('disconnects_total', 'Streams ended', (hub) => hub.stats.disconnects);
   counter('slow_closes_total', 'Streams closed for not reading', (hub) => hub.stats.slowCloses);
-  gauge('qos_pending', 'Stored durable messages in this node\'s store', (hub) => (hub.hasQos ? hub.qos.pendingCount() : 0));
+  gauge('qos_pending', "Stored durable messages in this node's store", (hub) => (hub.hasQos ? hub.qos.pendingCount() : 0));
   gauge('cluster_peers', 'Verified cluster peers that are up', (hub) => hub.cluster?.peers().length ?? 0);
 
   const ackSeconds = new client.Histogram({
-    name: p + 'qos_ack_seconds', help: 'Time from a durable send to its acknowledgement', labelNames: labels, registers,
+    name: p + 'qos_ack_seconds',
+    help: 'Time from a durable send to its acknowledgement',
+    labelNames: labels,
+    registers,
     buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 3600, 86400],
   });
-  const expired = new client.Counter({ name: p + 'qos_expired_total', help: 'Durable targets that expired unacknowledged', labelNames: labels, registers });
+  const expired = new client.Counter({
+    name: p + 'qos_expired_total',
+    help: 'Durable targets that expired unacknowledged',
+    labelNames: labels,
+    registers,
+  });
   const rpcSeconds = new client.Histogram({
-    name: p + 'cluster_rpc_seconds', help: 'Latency of requests to cluster peers', labelNames: [...labels, 'peer', 'operation', 'ok'], registers,
+    name: p + 'cluster_rpc_seconds',
+    help: 'Latency of requests to cluster peers',
+    labelNames: [...labels, 'peer', 'operation', 'ok'],
+    registers,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
   });
 

@@ -26,7 +26,12 @@ const common = {
 
 await Promise.all([
   build({ ...common, entryPoints: [new URL('browser/index.ts', root).pathname], format: 'esm', outfile: new URL('sse.js', outdir).pathname }),
-  build({ ...common, entryPoints: [new URL('browser/classic.ts', root).pathname], format: 'iife', outfile: new URL('sse.classic.js', outdir).pathname }),
+  build({
+    ...common,
+    entryPoints: [new URL('browser/classic.ts', root).pathname],
+    format: 'iife',
+    outfile: new URL('sse.classic.js', outdir).pathname,
+  }),
 ]);
 
 if (process.argv.includes('--sizes')) {

@@ -63,7 +63,10 @@ test('users.json: one entry per online user (anonymous excluded), paged', async 
   t.is(all.pageSize, 20);
   t.is(all.total, 5);
   t.deepEqual(all.list.map((u) => u.id).sort(), ['1', '2', '3', '4', '5']);
-  t.deepEqual(all.list.find((u) => u.id === '5'), { id: '5', name: 'User 5', tenantId: '9' });
+  t.deepEqual(
+    all.list.find((u) => u.id === '5'),
+    { id: '5', name: 'User 5', tenantId: '9' },
+  );
 
   const seen: string[] = [];
   for (let pageNum = 1; pageNum <= 3; pageNum++) {
@@ -87,7 +90,10 @@ test('users.json: name filter is a case-insensitive substring', async (t) => {
   const { base } = await startPlugin(t);
   for (const token of ['1', '2', '10', '12']) await RawStream.open(t, `${base}/connect?access-token=${token}`);
   const url = `${base}/connect/users.json?access-token=admin`;
-  const names = async (name: string) => pageOf(t, await get(`${url}&name=${encodeURIComponent(name)}`)).list.map((u) => u.name).sort();
+  const names = async (name: string) =>
+    pageOf(t, await get(`${url}&name=${encodeURIComponent(name)}`))
+      .list.map((u) => u.name)
+      .sort();
   t.deepEqual(await names('USER 1'), ['User 1', 'User 10', 'User 12']);
   t.deepEqual(await names('er 2'), ['User 2']);
   t.deepEqual(await names('user'), ['User 1', 'User 10', 'User 12', 'User 2']);
@@ -100,7 +106,13 @@ test('users.json: name filter is a case-insensitive substring', async (t) => {
 test('connections.json: paged in creation order, filtered by name, clientId and id', async (t) => {
   const { base } = await startPlugin(t);
   const streams: RawStream[] = [];
-  for (const [token, clientId] of [['1', 'a'], ['2', 'b'], ['1', 'b'], ['30', 'a'], ['anon', 'a']] as const) {
+  for (const [token, clientId] of [
+    ['1', 'a'],
+    ['2', 'b'],
+    ['1', 'b'],
+    ['30', 'a'],
+    ['anon', 'a'],
+  ] as const) {
     streams.push(await RawStream.open(t, `${base}/connect?access-token=${token}&clientId=${clientId}`));
   }
   const ids = streams.map((s) => s.connectionId);
@@ -108,7 +120,10 @@ test('connections.json: paged in creation order, filtered by name, clientId and 
 
   const all = pageOf(t, await get(url));
   t.is(all.total, 5);
-  t.deepEqual(all.list.map((c) => c.id), ids);
+  t.deepEqual(
+    all.list.map((c) => c.id),
+    ids,
+  );
 
   const pages: string[] = [];
   for (let pageNum = 1; pageNum <= 3; pageNum++) {
@@ -200,7 +215,10 @@ test('admin listings are redacted: no token, no extra user fields, no cookie or 
   }
 
   const users = pageOf(t, await get(`${base}/connect/users.json?access-token=admin`));
-  t.deepEqual(users.list.find((u) => u.id === '7'), { id: '7', name: 'User 7', tenantId: null });
+  t.deepEqual(
+    users.list.find((u) => u.id === '7'),
+    { id: '7', name: 'User 7', tenantId: null },
+  );
 
   const connections = pageOf(t, await get(`${base}/connect/connections.json?access-token=admin&id=${withHeaders.connectionId}`));
   const c = connections.list[0];

@@ -18,7 +18,10 @@ interface Reply {
  * A raw HTTP/1.1 request with node:http: any method, any headers, and the body as given
  * (several chunks and no content-length means chunked transfer encoding).
  */
-function raw(url: string, init: { method?: string; headers?: Record<string, string>; body?: string | Buffer | (string | Buffer)[] } = {}): Promise<Reply> {
+function raw(
+  url: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string | Buffer | (string | Buffer)[] } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(url, { method: init.method ?? 'GET', headers: init.headers ?? {} }, (res) => {
       const chunks: Buffer[] = [];
@@ -59,7 +62,10 @@ function assertError(t: ExecutionContext, reply: Reply, status: number, code: st
 }
 
 /** A plugin with small body limits, a pass-through handler after it, and handler call counts. */
-async function setup(t: ExecutionContext, options: Parameters<typeof startPlugin>[1] = {}): Promise<StartedPlugin & { calls: { message: number; upload: number } }> {
+async function setup(
+  t: ExecutionContext,
+  options: Parameters<typeof startPlugin>[1] = {},
+): Promise<StartedPlugin & { calls: { message: number; upload: number } }> {
   const calls = { message: 0, upload: 0 };
   const started = await startPlugin(
     t,
@@ -110,7 +116,12 @@ test('JSON bodies of the wrong shape are 400 where an object is required', async
     assertError(t, await post(`${base}/connect?access-token=7`, body), 400, 'ERR_SSE_BAD_REQUEST');
   }
   for (const connectionId of [42, true, { id: 'x' }, [], 'x'.repeat(129)]) {
-    assertError(t, await post(`${base}/connect/addListener.do?access-token=7`, JSON.stringify({ connectionId, listener: ['a'] })), 400, 'ERR_SSE_BAD_REQUEST');
+    assertError(
+      t,
+      await post(`${base}/connect/addListener.do?access-token=7`, JSON.stringify({ connectionId, listener: ['a'] })),
+      400,
+      'ERR_SSE_BAD_REQUEST',
+    );
   }
   t.is(await plugin.hub.getConnectionCount(), 1);
   t.deepEqual(errors, []);
@@ -125,8 +136,21 @@ test('a JSON body over jsonLimit is 413 (with or without content-length, also co
   assertError(t, await post(message, big), 413, 'ERR_SSE_PAYLOAD_TOO_LARGE');
   assertError(t, await post(message, [big.slice(0, 500), big.slice(500)]), 413, 'ERR_SSE_PAYLOAD_TOO_LARGE');
   assertError(t, await post(message, gzipSync(big), 'application/json', { 'content-encoding': 'gzip' }), 413, 'ERR_SSE_PAYLOAD_TOO_LARGE');
-  assertError(t, await post(`${base}/connect/addListener.do?access-token=7`, JSON.stringify({ connectionId: stream.connectionId, listener: ['x'], pad: 'x'.repeat(1000) })), 413, 'ERR_SSE_PAYLOAD_TOO_LARGE');
-  assertError(t, await post(`${base}/connect?access-token=7`, JSON.stringify({ clientId: 'c', pad: 'x'.repeat(1000) })), 413, 'ERR_SSE_PAYLOAD_TOO_LARGE');
+  assertError(
+    t,
+    await post(
+      `${base}/connect/addListener.do?access-token=7`,
+      JSON.stringify({ connectionId: stream.connectionId, listener: ['x'], pad: 'x'.repeat(1000) }),
+    ),
+    413,
+    'ERR_SSE_PAYLOAD_TOO_LARGE',
+  );
+  assertError(
+    t,
+    await post(`${base}/connect?access-token=7`, JSON.stringify({ clientId: 'c', pad: 'x'.repeat(1000) })),
+    413,
+    'ERR_SSE_PAYLOAD_TOO_LARGE',
+  );
   t.is(calls.message, 0);
   t.deepEqual((await plugin.hub.getConnectionById(stream.connectionId))?.listeners, []);
 
@@ -219,7 +243,19 @@ test('invalid listener names are 400, on addListener and on connect', async (t) 
   const stream = await RawStream.open(t, `${base}/connect?access-token=7`);
   const add = (listener: unknown) =>
     post(`${base}/connect/addListener.do?access-token=7`, JSON.stringify({ connectionId: stream.connectionId, listener }));
-  for (const listener of [['a\nb'], ['ok', 'a\rb'], ['a\u0000b'], ['a,b'], [1], [null], [{}], ['x'.repeat(129)], Array.from({ length: 257 }, (_, i) => `n${i}`), 'a\nb', 7]) {
+  for (const listener of [
+    ['a\nb'],
+    ['ok', 'a\rb'],
+    ['a\u0000b'],
+    ['a,b'],
+    [1],
+    [null],
+    [{}],
+    ['x'.repeat(129)],
+    Array.from({ length: 257 }, (_, i) => `n${i}`),
+    'a\nb',
+    7,
+  ]) {
     assertError(t, await add(listener), 400, 'ERR_SSE_BAD_REQUEST');
   }
   t.deepEqual((await plugin.hub.getConnectionById(stream.connectionId))?.listeners, [], 'nothing half-applied');
@@ -286,7 +322,9 @@ test('malformed or truncated multipart uploads are a 4xx and the handler never r
   const noBoundary = await post(url, 'whatever', 'multipart/form-data');
   t.true(noBoundary.status === 400 || noBoundary.status === 415, noBoundary.text);
   assertNoStack(t, noBoundary);
-  const truncated = ['--XB', 'Content-Disposition: form-data; name="file"; filename="a.txt"', 'Content-Type: text/plain', '', 'half a file'].join('\r\n');
+  const truncated = ['--XB', 'Content-Disposition: form-data; name="file"; filename="a.txt"', 'Content-Type: text/plain', '', 'half a file'].join(
+    '\r\n',
+  );
   assertError(t, await post(url, truncated, 'multipart/form-data; boundary=XB'), 400, 'ERR_SSE_BAD_REQUEST');
   const garbage = await post(url, 'garbage without any boundary line', 'multipart/form-data; boundary=XB');
   t.true(garbage.status >= 400 && garbage.status < 500, garbage.text);
@@ -322,7 +360,9 @@ test('fuzz: random bodies and content types on every endpoint never give a 5xx o
   const bodies = fc.oneof(
     fc.string({ maxLength: 300 }),
     fc.json({ maxDepth: 3 }),
-    fc.record({ connectionId: fc.oneof(fc.constant(stream.connectionId), fc.string()), listener: fc.anything({ maxDepth: 2 }) }).map((o) => JSON.stringify(o)),
+    fc
+      .record({ connectionId: fc.oneof(fc.constant(stream.connectionId), fc.string()), listener: fc.anything({ maxDepth: 2 }) })
+      .map((o) => JSON.stringify(o)),
     fc.uint8Array({ maxLength: 400 }).map((a) => Buffer.from(a)),
     fc.constantFrom(
       '--B\r\nContent-Disposition: form-data; name="a"\r\n\r\nv\r\n--B--\r\n',

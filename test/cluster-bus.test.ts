@@ -4,7 +4,10 @@ import { getJson, postJson, startPlugin, type StartedPlugin } from './helpers/se
 import { RawStream } from './helpers/stream.js';
 
 /** Three nodes (a, b, c) of one hub in this process, joined by an in-memory bus. */
-async function threeNodes(t: ExecutionContext, extra: Record<string, object> = {}): Promise<{ bus: MemoryBus; a: StartedPlugin; b: StartedPlugin; c: StartedPlugin }> {
+async function threeNodes(
+  t: ExecutionContext,
+  extra: Record<string, object> = {},
+): Promise<{ bus: MemoryBus; a: StartedPlugin; b: StartedPlugin; c: StartedPlugin }> {
   const bus = new MemoryBus();
   const node = async (id: string) => {
     const started = await startPlugin(t, { cluster: { transport: bus.transport(id), timeoutMs: 200 }, ...(extra[id] ?? {}) });
@@ -47,7 +50,10 @@ test('sends in one tick travel to each peer as one request', async (t) => {
   t.deepEqual(counts, Array(50).fill(1));
   t.is(requests, 2, 'one request to b and one to c');
   await onC.until(() => onC.named('burst').length === 50, '50 events');
-  t.deepEqual(onC.named('burst').map((e) => Number(e.data)), [...Array(50).keys()]);
+  t.deepEqual(
+    onC.named('burst').map((e) => Number(e.data)),
+    [...Array(50).keys()],
+  );
 });
 
 test('queries merge the cluster: users de-duplicated, counts summed, remote lookups', async (t) => {
@@ -88,7 +94,7 @@ test('disconnects and durations reach the node holding the connection', async (t
   t.is(await a.plugin.hub.disconnectByConnectionId(onC.connectionId, { reconnect: true }), 1);
   await onC.waitEnd();
   t.is(JSON.parse((await onC.next('connect-close')).data).reconnect, true);
-  t.is(await a.plugin.hub.getConnectionCount(), 1, "only user 99 is left");
+  t.is(await a.plugin.hub.getConnectionCount(), 1, 'only user 99 is left');
 });
 
 test('requests that reach a node without the stream are served for their owner only', async (t) => {

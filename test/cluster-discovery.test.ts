@@ -6,7 +6,10 @@ import { sleep } from './helpers/server.js';
 
 const self = { nodeId: 'self', group: 'test', host: '127.0.0.1', port: 4000 };
 
-function recorder(): { log: string[]; events: { found: (a: { host: string; port: number }) => void; lost: (a: { host: string; port: number }) => void } } {
+function recorder(): {
+  log: string[];
+  events: { found: (a: { host: string; port: number }) => void; lost: (a: { host: string; port: number }) => void };
+} {
   const log: string[] = [];
   return {
     log,

@@ -33,7 +33,10 @@ test('pre-auth memory: 40 connections with bogus signatures and 63 MiB bodies ar
   clearInterval(sampler);
   peak = Math.max(peak, await mem());
   t.log(`rss before ${mb(before)} MB, peak ${mb(peak)} MB; statuses ${[...new Set(statuses)].join(', ')}`);
-  t.true(statuses.every((s) => s === 401 || s === 413 || s === 503 || s === 0), `refused: ${statuses.join(',')}`);
+  t.true(
+    statuses.every((s) => s === 401 || s === 413 || s === 503 || s === 0),
+    `refused: ${statuses.join(',')}`,
+  );
   t.true(statuses.filter((s) => s === 401).length >= CONNECTIONS / 2, 'answered 401 without the body');
   // Before the fix the node read every body first: 0.5 GB to 1.5 GB within seconds.
   t.true(peak - before < 64 * 1024 * 1024, `rss grew by ${mb(peak - before)} MB`);

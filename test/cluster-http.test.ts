@@ -32,7 +32,9 @@ async function threeNodes(t: ExecutionContext, extra: Partial<ClusterOpts> = {})
 }
 
 test('real nodes over loopback: a send on A reaches a user on C, queries merge', async (t) => {
-  const { nodes: [a, b, c] } = await threeNodes(t);
+  const {
+    nodes: [a, b, c],
+  } = await threeNodes(t);
   const onC = await RawStream.open(t, `${c!.base}/connect?access-token=7@1`);
   await RawStream.open(t, `${b!.base}/connect?access-token=7@1`);
   t.is(await a!.plugin.hub.sendByUserId(7, 'bell', { n: 1 }), 2);
@@ -42,7 +44,9 @@ test('real nodes over loopback: a send on A reaches a user on C, queries merge',
 });
 
 test('a killed node costs at most the timeout, is reported, and rejoins when back', async (t) => {
-  const { nodes: [a, b, c] } = await threeNodes(t);
+  const {
+    nodes: [a, b, c],
+  } = await threeNodes(t);
   // a knows b by a relay's address, which stays the same when b comes back on another port.
   const relay = await recordingProxy(t, b!.plugin.hub.cluster!.address!.port);
   a!.plugin.hub.cluster!.setPeers([addressOf(c!.plugin.hub), `127.0.0.1:${relay.port}`]);
@@ -64,7 +68,10 @@ test('a killed node costs at most the timeout, is reported, and rejoins when bac
 });
 
 test('a push-only member (no HTTP server) can send and query', async (t) => {
-  const { nodes: [a], peers } = await threeNodes(t);
+  const {
+    nodes: [a],
+    peers,
+  } = await threeNodes(t);
   const pusher = createHub({ name: 'test', cluster: { secret: SECRET, peers, timeoutMs: TIMEOUT_MS, healthIntervalMs: 100 } });
   t.teardown(() => pusher.close());
   await pusher.ready();
@@ -93,10 +100,13 @@ function signed(secret: string, group: string, body: Buffer, opts: { time?: numb
 
 function post(port: number, headers: Record<string, string>, body: Buffer): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: '/rpc', method: 'POST', headers: { ...headers, 'content-length': body.length } }, (res) => {
-      res.resume();
-      resolve(res.statusCode!);
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port, path: '/rpc', method: 'POST', headers: { ...headers, 'content-length': body.length } },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -104,7 +114,9 @@ function post(port: number, headers: Record<string, string>, body: Buffer): Prom
 
 test('unsigned, wrongly signed, stale, replayed and tampered requests are refused and do nothing', async (t) => {
   // Without encryption, so that a correctly signed forged request would be readable: only the signature protects it.
-  const { nodes: [a] } = await threeNodes(t, { encrypt: false });
+  const {
+    nodes: [a],
+  } = await threeNodes(t, { encrypt: false });
   const onA = await RawStream.open(t, `${a!.base}/connect?access-token=9`);
   const port = a!.plugin.hub.cluster!.address!.port;
   const body = Buffer.from(JSON.stringify({ type: 'send', items: [{ kind: 'all', keys: [''], event: 'injected', data: 'x', listening: false }] }));
@@ -152,11 +164,13 @@ test('an endpoint that does not know the secret is never a peer and receives no 
   const received: Buffer[] = [];
   const rogue = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c)).on('end', () => {
-      received.push(Buffer.concat(chunks));
-      // Answers like a node would, but cannot sign: it does not know the secret.
-      res.writeHead(200, { 'x-sse-node': 'rogue', 'x-sse-signature': '0'.repeat(64) }).end('{"nodeId":"rogue","group":"test","protocol":1}');
-    });
+    req
+      .on('data', (c: Buffer) => chunks.push(c))
+      .on('end', () => {
+        received.push(Buffer.concat(chunks));
+        // Answers like a node would, but cannot sign: it does not know the secret.
+        res.writeHead(200, { 'x-sse-node': 'rogue', 'x-sse-signature': '0'.repeat(64) }).end('{"nodeId":"rogue","group":"test","protocol":1}');
+      });
   });
   await new Promise<void>((resolve) => rogue.listen(0, '127.0.0.1', () => resolve()));
   t.teardown(() => new Promise<void>((resolve) => rogue.close(() => resolve())));
@@ -192,11 +206,13 @@ test('durable across nodes: sent on A while offline, A restarts, the user connec
   t.is(a2.plugin.hub.qos.pendingCount({ userId: 11 }), 1);
   const tab = await RawStream.open(t, `${b.base}/connect?access-token=11&ack=1`);
   t.is((await tab.next('offer')).id, sent.messageId);
-  const res = await (await fetch(`${b.base}/connect/ack.do?access-token=11`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ connectionId: tab.connectionId, ids: [sent.messageId] }),
-  })).json() as { data: unknown };
+  const res = (await (
+    await fetch(`${b.base}/connect/ack.do?access-token=11`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ connectionId: tab.connectionId, ids: [sent.messageId] }),
+    })
+  ).json()) as { data: unknown };
   t.deepEqual(res.data, { acked: 1 });
   t.is(a2.plugin.hub.qos.pendingCount({ userId: 11 }), 0);
 });
@@ -223,7 +239,9 @@ function parseRequests(raw: Buffer): { head: string; headers: Record<string, str
 
 test('cross-node replay: a request captured on its way from A to B is refused by C, by A itself and by B again', async (t) => {
   // Unencrypted, so that the test can pick the send out of the capture (encryption does not matter to the attack).
-  const { nodes: [a, b, c] } = await threeNodes(t, { encrypt: false });
+  const {
+    nodes: [a, b, c],
+  } = await threeNodes(t, { encrypt: false });
   const proxy = await recordingProxy(t, b!.plugin.hub.cluster!.address!.port);
   a!.plugin.hub.cluster!.setPeers([addressOf(c!.plugin.hub), `127.0.0.1:${proxy.port}`]);
   await eventually(() => a!.plugin.hub.cluster!.peers().length === 2, 'a sees b through the proxy');

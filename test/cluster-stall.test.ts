@@ -96,7 +96,11 @@ async function listings(n: StartedPlugin): Promise<{ name: string; partial: bool
   ]);
   return [
     { name: 'users.json', partial: users.body.data.partial, ids: users.body.data.list.map((u: { id: string }) => String(u.id)).sort() },
-    { name: 'connections.json', partial: connections.body.data.partial, ids: connections.body.data.list.map((c: { userId: string }) => String(c.userId)).sort() },
+    {
+      name: 'connections.json',
+      partial: connections.body.data.partial,
+      ids: connections.body.data.list.map((c: { userId: string }) => String(c.userId)).sort(),
+    },
     { name: 'stats.json', partial: stats.body.data.partial },
     { name: 'queryDetailed', partial: detailed.partial, ids: [...detailed.value].sort() },
   ];
@@ -112,7 +116,11 @@ test('a paused peer: every answer is partial, sends it missed are never delivere
   a.plugin.hub.cluster!.setPeers(peers);
   c.plugin.hub.cluster!.setPeers(peers);
   b.command({ cmd: 'peers', peers });
-  await eventually(() => a.plugin.hub.cluster!.peers().length === 2 && c.plugin.hub.cluster!.peers().length === 2 && b.peers.length === 2, 'the cluster to form', WAIT_MS);
+  await eventually(
+    () => a.plugin.hub.cluster!.peers().length === 2 && c.plugin.hub.cluster!.peers().length === 2 && b.peers.length === 2,
+    'the cluster to form',
+    WAIT_MS,
+  );
 
   await RawStream.open(t, `${a.base}/connect?access-token=1`);
   const onB = await RawStream.open(t, `http://127.0.0.1:${ready.web}/sse/test/connect?access-token=2`);
@@ -149,23 +157,39 @@ test('a paused peer: every answer is partial, sends it missed are never delivere
   // The health check finds b again; until then sends skip it (count 0, never delivered).
   const counted: string[] = [];
   let n = 0;
-  await eventually(async () => {
-    const data = `after-${n++}`;
-    if ((await a.plugin.hub.sendByUserId(2, 'after', data)) !== 1) return false;
-    counted.push(data);
-    return true;
-  }, 'a send from a to reach b again', WAIT_MS);
+  await eventually(
+    async () => {
+      const data = `after-${n++}`;
+      if ((await a.plugin.hub.sendByUserId(2, 'after', data)) !== 1) return false;
+      counted.push(data);
+      return true;
+    },
+    'a send from a to reach b again',
+    WAIT_MS,
+  );
   await onB.next('after', WAIT_MS);
   // Everything b had in its socket buffers when it resumed was read long before this send;
   // wait a little more anyway for anything late.
   await sleep(1000);
-  t.deepEqual(onB.named('missed').map((e) => e.data), [], 'what counted 0 during the pause is never delivered');
-  t.deepEqual(onB.named('after').map((e) => e.data), counted, 'only the send that counted 1 after the pause');
+  t.deepEqual(
+    onB.named('missed').map((e) => e.data),
+    [],
+    'what counted 0 during the pause is never delivered',
+  );
+  t.deepEqual(
+    onB.named('after').map((e) => e.data),
+    counted,
+    'only the send that counted 1 after the pause',
+  );
 
-  await eventually(async () => {
-    const now = await listings(a);
-    return now.every((l) => !l.partial) && now.find((l) => l.name === 'users.json')!.ids!.join() === '1,2,3';
-  }, "users.json to include b's user again, complete", WAIT_MS);
+  await eventually(
+    async () => {
+      const now = await listings(a);
+      return now.every((l) => !l.partial) && now.find((l) => l.name === 'users.json')!.ids!.join() === '1,2,3';
+    },
+    "users.json to include b's user again, complete",
+    WAIT_MS,
+  );
   for (const l of await listings(a)) {
     t.false(l.partial, `${l.name} after the pause`);
     if (l.ids !== undefined) t.deepEqual(l.ids, ['1', '2', '3'], l.name);

@@ -6,7 +6,6 @@ import { startPlugin } from './helpers/server.js';
 import { RawStream } from './helpers/stream.js';
 import { assertError, request, type Reply } from './helpers/reply.js';
 
-
 /** What a `disconnect` listener saw, read inside the listener itself. */
 interface Seen {
   id: string;
@@ -196,7 +195,12 @@ test('disconnect.do: unknown id is 404 (also a second time for the same id), mis
   const stream = await RawStream.open(t, `${base}/connect?access-token=7`);
   const url = `${base}/connect/disconnect.do`;
 
-  assertError(t, await request(url, { method: 'POST', body: new URLSearchParams({ connectionId: 'no-such-connection' }) }), 404, 'ERR_SSE_UNKNOWN_CONNECTION');
+  assertError(
+    t,
+    await request(url, { method: 'POST', body: new URLSearchParams({ connectionId: 'no-such-connection' }) }),
+    404,
+    'ERR_SSE_UNKNOWN_CONNECTION',
+  );
   assertError(t, await request(url, { method: 'POST', body: new URLSearchParams({ clientId: 'x' }) }), 400, 'ERR_SSE_BAD_REQUEST');
   assertError(t, await request(url, { method: 'POST' }), 400, 'ERR_SSE_BAD_REQUEST');
   t.is(disconnects, 0);
@@ -205,7 +209,12 @@ test('disconnect.do: unknown id is 404 (also a second time for the same id), mis
 
   const first = await request(url, { method: 'POST', body: new URLSearchParams({ connectionId: stream.connectionId }) });
   t.is(first.status, 200, first.text);
-  assertError(t, await request(url, { method: 'POST', body: new URLSearchParams({ connectionId: stream.connectionId }) }), 404, 'ERR_SSE_UNKNOWN_CONNECTION');
+  assertError(
+    t,
+    await request(url, { method: 'POST', body: new URLSearchParams({ connectionId: stream.connectionId }) }),
+    404,
+    'ERR_SSE_UNKNOWN_CONNECTION',
+  );
   await stream.waitEnd();
   t.is(disconnects, 1);
   t.deepEqual(errors, []);

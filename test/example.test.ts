@@ -34,25 +34,26 @@ async function startExample(t: import('ava').ExecutionContext, extraEnv: Record<
     seen.push(line);
     for (const w of waiters) w();
   });
-  const line = (pattern: RegExp): Promise<RegExpExecArray> => new Promise((resolve, reject) => {
-    const check = (): void => {
-      for (const l of seen) {
-        const m = pattern.exec(l);
-        if (m) {
-          waiters.delete(check);
-          clearTimeout(timer);
-          resolve(m);
-          return;
+  const line = (pattern: RegExp): Promise<RegExpExecArray> =>
+    new Promise((resolve, reject) => {
+      const check = (): void => {
+        for (const l of seen) {
+          const m = pattern.exec(l);
+          if (m) {
+            waiters.delete(check);
+            clearTimeout(timer);
+            resolve(m);
+            return;
+          }
         }
-      }
-    };
-    const timer = setTimeout(() => {
-      waiters.delete(check);
-      reject(new Error(`example printed no line matching ${pattern}; got ${JSON.stringify(seen)}`));
-    }, 20_000);
-    waiters.add(check);
-    check();
-  });
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`example printed no line matching ${pattern}; got ${JSON.stringify(seen)}`));
+      }, 20_000);
+      waiters.add(check);
+      check();
+    });
   const origin = (await line(/listening on (http:\/\/[\d.]+:\d+)\//))[1]!;
   return {
     origin,
@@ -149,6 +150,10 @@ test('the example as a cluster: an admin send on node 1 reaches a user on node 2
   }, 'node 1 reaches node 2');
   t.is((await user7.next('bell')).data, 'via node 1');
   const hunter = await RawStream.open(t, `${node2.origin}/sse/hunter/connect?access-token=8`);
-  await eventually(async () => (await postJson(`${node1.origin}/api/notify?access-token=admin`, { system: 'hunter', userId: 8, event: 'x', data: 1 })).body.count === 1, 'hunter cluster');
+  await eventually(
+    async () =>
+      (await postJson(`${node1.origin}/api/notify?access-token=admin`, { system: 'hunter', userId: 8, event: 'x', data: 1 })).body.count === 1,
+    'hunter cluster',
+  );
   await hunter.next('x');
 });

@@ -14,7 +14,9 @@ test('a string with CR, LF, CRLF and NUL survives a round trip through a WHATWG 
   // The WHATWG parser normalizes every line break in data to LF: that is what a browser sees.
   fc.assert(
     fc.property(
-      fc.array(fc.oneof(fc.string(), fc.constantFrom('\r', '\n', '\r\n', '\0', ' ', ':', 'data: x', '\r\r', '\n\n')), { maxLength: 12 }).map((a) => a.join('')),
+      fc
+        .array(fc.oneof(fc.string(), fc.constantFrom('\r', '\n', '\r\n', '\0', ' ', ':', 'data: x', '\r\r', '\n\n')), { maxLength: 12 })
+        .map((a) => a.join('')),
       (text) => {
         const events = parse(encodeFrame({ event: 'e', data: text }));
         t.is(events.length, 1);

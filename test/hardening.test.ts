@@ -39,7 +39,16 @@ test('unbounded listeners: the total per connection is capped, an addition past 
   const upTo = await postJson(url, { connectionId: stream.connectionId, listener: [...names(0, 10), ...names(250, 48)] });
   t.is(upTo.status, 200);
   t.is(upTo.body.data.listener.length, 300);
-  assertError(t, await request(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ connectionId: stream.connectionId, listener: ['one-more'] }) }), 400, 'ERR_SSE_TOO_MANY_LISTENERS');
+  assertError(
+    t,
+    await request(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ connectionId: stream.connectionId, listener: ['one-more'] }),
+    }),
+    400,
+    'ERR_SSE_TOO_MANY_LISTENERS',
+  );
   // The connect parameter is held to the same cap.
   const small = await startPlugin(t, { maxListenersPerConnection: 2 });
   const tooMany = await RawStream.open(t, `${small.base}/connect?access-token=7&listeners=a,b,c`);
@@ -98,14 +107,19 @@ test('deeply nested JSON in a connect body or a request is a 400, not a 500', as
   });
   assertError(t, message, 400, 'ERR_SSE_BAD_REQUEST');
   // 64 levels are fine; brackets inside strings do not count.
-  const ok = await postJson(`${base}/connect/message/x.do?access-token=7&connectionId=${stream.connectionId}`, `${'['.repeat(64)}"[[[[{{{{"${']'.repeat(64)}`);
+  const ok = await postJson(
+    `${base}/connect/message/x.do?access-token=7&connectionId=${stream.connectionId}`,
+    `${'['.repeat(64)}"[[[[{{{{"${']'.repeat(64)}`,
+  );
   t.is(ok.status, 200);
   t.deepEqual(errors, []);
 });
 
 test('two processes on one store file: the second fails at start with ERR_SSE_STORE_LOCKED; after the first exits it opens', async (t) => {
   const file = join(tempDir(t), 'shared.db');
-  const child = spawn(process.execPath, ['--import=tsx', 'test/fixtures/qos-crash-child.ts', 'serve', file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import=tsx', 'test/fixtures/qos-crash-child.ts', 'serve', file], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   t.teardown(() => child.kill('SIGKILL'));
   const lines = createInterface({ input: child.stdout! });
   await new Promise<void>((resolve, reject) => {
@@ -155,7 +169,12 @@ test('cross-site admin calls: a form on another site cannot kick; Sec-Fetch-Site
   assertError(t, await raw(`${base}/connect/users.json?access-token=admin`, 'GET', { 'sec-fetch-site': 'cross-site' }), 403, 'ERR_SSE_CROSS_SITE');
   t.false(victim.ended, 'nothing was kicked');
   t.is((await raw(`${base}/connect/users.json?access-token=admin`, 'GET', { origin })).status, 200, 'the own origin is fine');
-  t.is((await raw(`${base}/connect/users.json?access-token=admin`, 'GET', { origin: 'https://admin.example.com', 'sec-fetch-site': 'cross-site' })).status, 200, 'a configured admin origin is fine');
+  t.is(
+    (await raw(`${base}/connect/users.json?access-token=admin`, 'GET', { origin: 'https://admin.example.com', 'sec-fetch-site': 'cross-site' }))
+      .status,
+    200,
+    'a configured admin origin is fine',
+  );
   const ok = await kick({ 'content-type': 'application/json', 'sec-fetch-site': 'same-origin', origin });
   t.is(ok.status, 200, ok.text);
   t.deepEqual(ok.body.data, { closed: 1 });
@@ -166,16 +185,18 @@ function raw(url: string, method: string, headers: Record<string, string>, body?
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method, headers }, (res) => {
       const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c)).on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          parsed = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: new Headers(res.headers as Record<string, string>), text, body: parsed });
-      });
+      res
+        .on('data', (c: Buffer) => chunks.push(c))
+        .on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            parsed = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: new Headers(res.headers as Record<string, string>), text, body: parsed });
+        });
     });
     req.on('error', reject);
     req.end(body);

@@ -15,7 +15,7 @@ function nginxMissing(): string | undefined {
     execFileSync('nginx', ['-v'], { stdio: 'ignore' });
     return undefined;
   } catch {
-    return 'nginx is not installed (.ci/run installs Debian\'s nginx-light)';
+    return "nginx is not installed (.ci/run installs Debian's nginx-light)";
   }
 }
 const missing = nginxMissing();

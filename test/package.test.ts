@@ -68,7 +68,10 @@ test.before('npm pack a clean copy of the repo', async (t) => {
   const extracted = join(work, 'extracted');
   await mkdir(extracted);
   await run('tar', ['-xzf', tarball, '-C', extracted], work);
-  files = (await run('tar', ['-tzf', tarball], work)).split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''));
+  files = (await run('tar', ['-tzf', tarball], work))
+    .split('\n')
+    .filter(Boolean)
+    .map((f) => f.replace(/^package\//, ''));
 });
 
 test.after.always('remove the temp folder', async () => {
@@ -254,8 +257,17 @@ test('a strict TypeScript consumer without prom-client type-checks against the t
   await run(
     'npm',
     [
-      'install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', '--no-package-lock',
-      tarball, locked('koa'), locked('@types/koa'), locked('@types/node'), locked('typescript'),
+      'install',
+      '--prefer-offline',
+      '--no-audit',
+      '--no-fund',
+      '--ignore-scripts',
+      '--no-package-lock',
+      tarball,
+      locked('koa'),
+      locked('@types/koa'),
+      locked('@types/node'),
+      locked('typescript'),
     ],
     consumer,
   );

@@ -43,10 +43,14 @@ test('kill -9 during durable sends: every send that resolved is delivered after 
   const stream = await RawStream.open(t, `http://127.0.0.1:${port}/sse/test/connect?access-token=crash`);
   const want = new Set(resolved);
   const seen = new Set<string>();
-  await stream.until(() => {
-    for (const e of stream.events) if (e.id) seen.add(e.id);
-    return [...want].every((id) => seen.has(id));
-  }, `all ${want.size} resolved sends`, 30_000);
+  await stream.until(
+    () => {
+      for (const e of stream.events) if (e.id) seen.add(e.id);
+      return [...want].every((id) => seen.has(id));
+    },
+    `all ${want.size} resolved sends`,
+    30_000,
+  );
   const missing = [...want].filter((id) => !seen.has(id));
   t.deepEqual(missing, []);
   t.log(`killed after ${resolved.length} resolved sends; ${seen.size} delivered after restart (extra = unresolved but committed)`);

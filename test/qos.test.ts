@@ -71,8 +71,14 @@ test('an unacked message is resent on every new connection, in order', async (t)
   for (let round = 0; round < 2; round++) {
     const s = await RawStream.open(t, `${base}/connect?access-token=3&ack=1`);
     await s.until(() => s.named('n').length === 20, '20 messages');
-    t.deepEqual(s.named('n').map((e) => e.id), ids);
-    t.deepEqual(s.named('n').map((e) => Number(e.data)), [...Array(20).keys()]);
+    t.deepEqual(
+      s.named('n').map((e) => e.id),
+      ids,
+    );
+    t.deepEqual(
+      s.named('n').map((e) => Number(e.data)),
+      [...Array(20).keys()],
+    );
     await s.close();
   }
   t.deepEqual([...ids].sort(), ids, 'ids sort by time');
@@ -120,7 +126,10 @@ test('resume with Last-Event-ID replays exactly the missed group messages', asyn
   await resumed.until(() => resumed.events.length >= 4, 'three replayed');
   await plugin.hub.sendByConnectionId(resumed.connectionId, 'end', 1);
   await resumed.next('end');
-  t.deepEqual(resumed.events.filter((e) => e.id).map((e) => e.id), [m2.messageId, m3.messageId, m4.messageId]);
+  t.deepEqual(
+    resumed.events.filter((e) => e.id).map((e) => e.id),
+    [m2.messageId, m3.messageId, m4.messageId],
+  );
   t.false(resumed.events.some((e) => e.id === other.messageId));
   // lastEventId as a parameter works the same (EventSource cannot set headers on a fresh page).
   const byParam = await RawStream.open(t, `${base}/connect?access-token=2@10&lastEventId=${m3.messageId}`);
@@ -188,7 +197,12 @@ test('ack.do refuses bad input without harm: unknown, foreign and malformed ids'
   t.is(qos.pendingCount({ userId: 2 }), 1);
   // Unknown but well-formed id.
   t.deepEqual((await ack('1', { connectionId: mine.connectionId, ids: ['0'.repeat(26)] })).body.data, { acked: 0 });
-  for (const bad of [{ connectionId: mine.connectionId, ids: ['nope'] }, { connectionId: mine.connectionId, ids: 'x' }, { connectionId: mine.connectionId }, { connectionId: mine.connectionId, ids: Array(1001).fill('0'.repeat(26)) }]) {
+  for (const bad of [
+    { connectionId: mine.connectionId, ids: ['nope'] },
+    { connectionId: mine.connectionId, ids: 'x' },
+    { connectionId: mine.connectionId },
+    { connectionId: mine.connectionId, ids: Array(1001).fill('0'.repeat(26)) },
+  ]) {
     const res = await ack('1', bad);
     t.is(res.status, 400);
     t.is(res.body.code, 'ERR_SSE_BAD_REQUEST');
@@ -208,7 +222,10 @@ test('a backlog larger than the write buffer drains without tripping the slow-re
   const s = await RawStream.open(t, `${base}/connect?access-token=11`);
   await s.next('last', 10_000);
   t.is(s.named('bulk').length, 3000);
-  t.deepEqual(s.named('bulk').map((e) => JSON.parse(e.data).i), [...Array(3000).keys()]);
+  t.deepEqual(
+    s.named('bulk').map((e) => JSON.parse(e.data).i),
+    [...Array(3000).keys()],
+  );
   t.false(s.ended);
 });
 
@@ -241,10 +258,16 @@ test('repositoryMessages.json lists stored messages for admins only, tokens hash
   const all = await getJson(`${base}/connect/repositoryMessages.json?access-token=admin`);
   t.is(all.status, 200);
   t.is(all.body.data.total, 4);
-  t.deepEqual(all.body.data.list.map((m: { event: string }) => m.event), ['a', 'b', 'c', 'd']);
+  t.deepEqual(
+    all.body.data.list.map((m: { event: string }) => m.event),
+    ['a', 'b', 'c', 'd'],
+  );
   t.false(JSON.stringify(all.body).includes('secret-token'));
   const user2 = await getJson(`${base}/connect/repositoryMessages.json?access-token=admin&userId=2`);
-  t.deepEqual(user2.body.data.list.map((m: { event: string }) => m.event), ['b']);
+  t.deepEqual(
+    user2.body.data.list.map((m: { event: string }) => m.event),
+    ['b'],
+  );
   const paged = await getJson(`${base}/connect/repositoryMessages.json?access-token=admin&pageNum=2&pageSize=3`);
   t.is(paged.body.data.list.length, 1);
   t.is((await getJson(`${base}/connect/repositoryMessages.json?access-token=1`)).status, 403);

@@ -15,7 +15,6 @@ function postJson(url: string, body: unknown): Promise<Reply> {
   });
 }
 
-
 const envelope = (data: unknown) => ({ success: true, code: 200, data, message: null, errorMessage: null });
 
 interface MessageCall {
@@ -57,7 +56,7 @@ function bytes(n: number, seed = 1): Uint8Array {
 
 // ---- message ---------------------------------------------------------------------------
 
-test('message: onMessage gets path, the caller\'s connection and the body; answer is the envelope', async (t) => {
+test("message: onMessage gets path, the caller's connection and the body; answer is the envelope", async (t) => {
   const { base, plugin, messages, errors } = await recording(t);
   const stream = await RawStream.open(t, `${base}/connect?access-token=7`);
   const before = await plugin.hub.getConnectionById(stream.connectionId);
@@ -100,7 +99,10 @@ test('message: nested paths reach onMessage whole', async (t) => {
     t.is(reply.status, 200, reply.text);
     t.is(reply.body.data.path, path);
   }
-  t.deepEqual(messages.map((m) => m.path), ['a/b', 'orders/42/read-all', 'x.y_z-1']);
+  t.deepEqual(
+    messages.map((m) => m.path),
+    ['a/b', 'orders/42/read-all', 'x.y_z-1'],
+  );
 });
 
 test('message: non-object JSON bodies (string, number, array, null, boolean) and an empty body are accepted', async (t) => {
@@ -115,7 +117,10 @@ test('message: non-object JSON bodies (string, number, array, null, boolean) and
   }
   const empty = await request(url, { method: 'POST' });
   t.is(empty.status, 200, empty.text);
-  t.deepEqual(messages.map((m) => m.body), [...bodies, undefined]);
+  t.deepEqual(
+    messages.map((m) => m.body),
+    [...bodies, undefined],
+  );
 });
 
 test('message: bigint results keep their precision in the answer', async (t) => {
@@ -282,7 +287,12 @@ test('upload: a body that is not multipart is 415', async (t) => {
   const stream = await RawStream.open(t, `${base}/connect?access-token=7`);
   const url = `${base}/connect/upload/x.do?connectionId=${stream.connectionId}&access-token=7`;
   assertError(t, await postJson(url, { file: 'not really' }), 415, 'ERR_SSE_UNSUPPORTED_MEDIA');
-  assertError(t, await request(url, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'plain text' }), 415, 'ERR_SSE_UNSUPPORTED_MEDIA');
+  assertError(
+    t,
+    await request(url, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'plain text' }),
+    415,
+    'ERR_SSE_UNSUPPORTED_MEDIA',
+  );
   assertError(t, await request(url, { method: 'POST' }), 415, 'ERR_SSE_UNSUPPORTED_MEDIA');
   t.is(uploads.length, 0);
   // Still serving.
@@ -295,7 +305,7 @@ test('upload: a body that is not multipart is 415', async (t) => {
 
 // ---- who may use a connection id -------------------------------------------------------
 
-test('another user\'s connection id is 403 for message, upload, addListener and removeListener; no handler runs', async (t) => {
+test("another user's connection id is 403 for message, upload, addListener and removeListener; no handler runs", async (t) => {
   const { base, plugin, messages, uploads, errors } = await recording(t);
   const changes: ListenersChange[] = [];
   plugin.hub.on('listeners-change', (c) => changes.push(c));
@@ -305,9 +315,19 @@ test('another user\'s connection id is 403 for message, upload, addListener and 
   assertError(t, await postJson(`${base}/connect/message/x.do?connectionId=${id}&access-token=7`, { evil: true }), 403, 'ERR_SSE_FORBIDDEN');
   const form = new FormData();
   form.append('file', new Blob(['x']), 'x.txt');
-  assertError(t, await request(`${base}/connect/upload/x.do?connectionId=${id}&access-token=7`, { method: 'POST', body: form }), 403, 'ERR_SSE_FORBIDDEN');
+  assertError(
+    t,
+    await request(`${base}/connect/upload/x.do?connectionId=${id}&access-token=7`, { method: 'POST', body: form }),
+    403,
+    'ERR_SSE_FORBIDDEN',
+  );
   assertError(t, await postJson(`${base}/connect/addListener.do?access-token=7`, { connectionId: id, listener: ['spy'] }), 403, 'ERR_SSE_FORBIDDEN');
-  assertError(t, await postJson(`${base}/connect/removeListener.do?access-token=7`, { connectionId: id, listener: ['keep'] }), 403, 'ERR_SSE_FORBIDDEN');
+  assertError(
+    t,
+    await postJson(`${base}/connect/removeListener.do?access-token=7`, { connectionId: id, listener: ['keep'] }),
+    403,
+    'ERR_SSE_FORBIDDEN',
+  );
   // Another user id in another tenant is refused too.
   assertError(t, await postJson(`${base}/connect/message/x.do?connectionId=${id}&access-token=9@1`, {}), 403, 'ERR_SSE_FORBIDDEN');
 
@@ -325,14 +345,19 @@ test('another user\'s connection id is 403 for message, upload, addListener and 
   t.deepEqual(errors, []);
 });
 
-test('the connection is checked before the body is read: a stranger\'s oversized body is 403, the owner\'s 413', async (t) => {
+test("the connection is checked before the body is read: a stranger's oversized body is 403, the owner's 413", async (t) => {
   const { base, messages, errors } = await recording(t, { jsonLimit: 100 });
   const theirs = await RawStream.open(t, `${base}/connect?access-token=8`);
   const big = { pad: 'x'.repeat(5000) };
   assertError(t, await postJson(`${base}/connect/message/x.do?connectionId=${theirs.connectionId}&access-token=7`, big), 403, 'ERR_SSE_FORBIDDEN');
   assertError(t, await postJson(`${base}/connect/message/x.do?connectionId=unknown-id&access-token=7`, big), 404, 'ERR_SSE_UNKNOWN_CONNECTION');
   assertError(t, await postJson(`${base}/connect/message/x.do?connectionId=${theirs.connectionId}`, big), 401, 'ERR_SSE_UNAUTHORIZED');
-  assertError(t, await postJson(`${base}/connect/message/x.do?connectionId=${theirs.connectionId}&access-token=8`, big), 413, 'ERR_SSE_PAYLOAD_TOO_LARGE');
+  assertError(
+    t,
+    await postJson(`${base}/connect/message/x.do?connectionId=${theirs.connectionId}&access-token=8`, big),
+    413,
+    'ERR_SSE_PAYLOAD_TOO_LARGE',
+  );
   t.is(messages.length, 0);
   t.deepEqual(errors, []);
 });
@@ -348,9 +373,24 @@ test('unknown connection id is 404, a missing one 400, no login 401', async (t) 
   };
 
   assertError(t, await postJson(`${base}/connect/message/x.do?connectionId=${unknown}&access-token=7`, {}), 404, 'ERR_SSE_UNKNOWN_CONNECTION');
-  assertError(t, await request(`${base}/connect/upload/x.do?connectionId=${unknown}&access-token=7`, { method: 'POST', body: form() }), 404, 'ERR_SSE_UNKNOWN_CONNECTION');
-  assertError(t, await postJson(`${base}/connect/addListener.do?access-token=7`, { connectionId: unknown, listener: ['a'] }), 404, 'ERR_SSE_UNKNOWN_CONNECTION');
-  assertError(t, await postJson(`${base}/connect/removeListener.do?access-token=7`, { connectionId: unknown, listener: ['a'] }), 404, 'ERR_SSE_UNKNOWN_CONNECTION');
+  assertError(
+    t,
+    await request(`${base}/connect/upload/x.do?connectionId=${unknown}&access-token=7`, { method: 'POST', body: form() }),
+    404,
+    'ERR_SSE_UNKNOWN_CONNECTION',
+  );
+  assertError(
+    t,
+    await postJson(`${base}/connect/addListener.do?access-token=7`, { connectionId: unknown, listener: ['a'] }),
+    404,
+    'ERR_SSE_UNKNOWN_CONNECTION',
+  );
+  assertError(
+    t,
+    await postJson(`${base}/connect/removeListener.do?access-token=7`, { connectionId: unknown, listener: ['a'] }),
+    404,
+    'ERR_SSE_UNKNOWN_CONNECTION',
+  );
 
   assertError(t, await postJson(`${base}/connect/message/x.do?access-token=7`, {}), 400, 'ERR_SSE_BAD_REQUEST');
   assertError(t, await postJson(`${base}/connect/message/x.do?connectionId=&access-token=7`, {}), 400, 'ERR_SSE_BAD_REQUEST');
@@ -386,7 +426,12 @@ test('an anonymous connection (no user id) is matched by its access token', asyn
   // A logged-in user, or an anonymous login with another token, does not own it.
   assertError(t, await postJson(`${base}/connect/message/x.do?connectionId=${anon.connectionId}&access-token=7`, {}), 403, 'ERR_SSE_FORBIDDEN');
   assertError(t, await postJson(`${base}/connect/message/x.do?connectionId=${anon.connectionId}&access-token=anon@2`, {}), 403, 'ERR_SSE_FORBIDDEN');
-  assertError(t, await postJson(`${base}/connect/removeListener.do?access-token=anon@2`, { connectionId: anon.connectionId, listener: ['x'] }), 403, 'ERR_SSE_FORBIDDEN');
+  assertError(
+    t,
+    await postJson(`${base}/connect/removeListener.do?access-token=anon@2`, { connectionId: anon.connectionId, listener: ['x'] }),
+    403,
+    'ERR_SSE_FORBIDDEN',
+  );
   t.is(messages.length, 1);
   t.deepEqual((await plugin.hub.getConnectionById(anon.connectionId))?.listeners, ['x']);
   // And an anonymous login does not own a real user's connection.
@@ -420,12 +465,18 @@ test('addListener / removeListener answer the current set and decide who gets li
   t.is(await plugin.hub.sendAll('fence', 'end'), 2);
   await a.next('fence');
   await b.next('fence');
-  t.deepEqual(a.named('x').map((e) => JSON.parse(e.data)), [{ n: 1 }]);
+  t.deepEqual(
+    a.named('x').map((e) => JSON.parse(e.data)),
+    [{ n: 1 }],
+  );
   t.deepEqual(b.named('x'), []);
   t.deepEqual(a.named('z'), []);
   t.deepEqual(await plugin.hub.getUserIdsListening('x'), ['7']);
 
-  const removed = await postJson(`${base}/connect/removeListener.do?access-token=7`, { connectionId: a.connectionId, listener: ['x', 'never-added'] });
+  const removed = await postJson(`${base}/connect/removeListener.do?access-token=7`, {
+    connectionId: a.connectionId,
+    listener: ['x', 'never-added'],
+  });
   t.is(removed.status, 200, removed.text);
   t.deepEqual(removed.body, envelope({ listener: ['base', 'y'] }));
   t.deepEqual(changes[1], { id: a.connectionId, before: ['base', 'x', 'y'], after: ['base', 'y'] });
@@ -480,12 +531,9 @@ test('a real EventSource client: connect, message, addListener, then receive a l
   t.is(await plugin.hub.sendAll('news', { headline: 'line 1\nline 2' }, { listening: true }), 1);
   t.is(await plugin.hub.sendAll('other', 'multi\nline'), 1);
   await waitFor(() => received.some((e) => e.event === 'other'));
-  t.deepEqual(
-    received.slice(1),
-    [
-      { event: 'news', data: JSON.stringify({ headline: 'line 1\nline 2' }) },
-      { event: 'other', data: 'multi\nline' },
-    ],
-  );
+  t.deepEqual(received.slice(1), [
+    { event: 'news', data: JSON.stringify({ headline: 'line 1\nline 2' }) },
+    { event: 'other', data: 'multi\nline' },
+  ]);
   t.deepEqual(errors, []);
 });

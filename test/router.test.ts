@@ -87,7 +87,7 @@ test('mounted at the root, the plugin answers its own paths and leaves the rest 
   t.deepEqual(errors, []);
 });
 
-test('plugin.router mounted in an app\'s own @koa/router', async (t) => {
+test("plugin.router mounted in an app's own @koa/router", async (t) => {
   const plugin = ssePlugin('/sse/hr', { authenticate: tokenUser, onMessage: (path, ctx) => ({ path, user: ctx.state.seen }) });
   t.teardown(() => plugin.close());
   const app = new Koa();

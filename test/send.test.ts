@@ -23,10 +23,27 @@ test('every send target reaches exactly its connections', async (t) => {
   await anon.until(() => anon.named('all').length === 1, 'all on anon');
   await b.until(() => b.named('direct').length === 1, 'direct on b');
   await c.until(() => c.named('all').length === 1, 'all on c');
-  t.deepEqual(a.events.slice(1).map((e) => [e.event, e.data]), [['u', '{"n":1}'], ['t', 'tenant 10'], ['c', 'sales'], ['all', '[1,2]']]);
-  t.deepEqual(b.events.slice(1).map((e) => e.event), ['u', 't', 'all', 'direct']);
-  t.deepEqual(c.events.slice(1).map((e) => e.event), ['u', 'c', 'all']);
-  t.deepEqual(anon.events.slice(1).map((e) => e.event), ['k', 'all']);
+  t.deepEqual(
+    a.events.slice(1).map((e) => [e.event, e.data]),
+    [
+      ['u', '{"n":1}'],
+      ['t', 'tenant 10'],
+      ['c', 'sales'],
+      ['all', '[1,2]'],
+    ],
+  );
+  t.deepEqual(
+    b.events.slice(1).map((e) => e.event),
+    ['u', 't', 'all', 'direct'],
+  );
+  t.deepEqual(
+    c.events.slice(1).map((e) => e.event),
+    ['u', 'c', 'all'],
+  );
+  t.deepEqual(
+    anon.events.slice(1).map((e) => e.event),
+    ['k', 'all'],
+  );
   // Ordinary events carry no id: Last-Event-ID must only ever name a durable message.
   t.true(a.events.every((e) => e.id === undefined));
 });
@@ -65,12 +82,21 @@ test('listening mode delivers only to connections listening to the event', async
   t.is(await hub.sendByUserId(2, 'bell', 5), 1, 'without listening, the listener set does not matter');
   await no.next('bell');
   await yes.until(() => yes.named('chat').length === 1, 'chat');
-  t.deepEqual(yes.named('bell').map((e) => e.data), ['1', '2']);
-  t.deepEqual(no.named('bell').map((e) => e.data), ['5']);
+  t.deepEqual(
+    yes.named('bell').map((e) => e.data),
+    ['1', '2'],
+  );
+  t.deepEqual(
+    no.named('bell').map((e) => e.data),
+    ['5'],
+  );
   t.deepEqual(await hub.getUserIdsListening('bell'), ['1']);
   t.deepEqual((await hub.getUserIdsListening('chat', 1)).sort(), ['1', '2']);
   t.deepEqual(await hub.getUserIdsListening('chat', 2), []);
-  t.deepEqual((await hub.getUsersListening('bell')).map((u) => u.id), ['1']);
+  t.deepEqual(
+    (await hub.getUsersListening('bell')).map((u) => u.id),
+    ['1'],
+  );
 });
 
 test('multi-line strings become several data lines and arrive intact', async (t) => {

@@ -19,7 +19,10 @@ class MovingClient {
   #abort = new AbortController();
   #lastId = '';
 
-  constructor(readonly bases: string[], readonly user: string) {}
+  constructor(
+    readonly bases: string[],
+    readonly user: string,
+  ) {}
 
   async run(): Promise<void> {
     for (let i = 0; !this.#stopped; i++) {
@@ -34,7 +37,9 @@ class MovingClient {
     let connectionId = '';
     let retry: number | undefined;
     const acks: Promise<unknown>[] = [];
-    const res = await fetch(`${base}/connect?access-token=${this.user}&ack=1&lastEventId=${this.#lastId}`, { signal: this.#abort.signal }).catch(() => undefined);
+    const res = await fetch(`${base}/connect?access-token=${this.user}&ack=1&lastEventId=${this.#lastId}`, { signal: this.#abort.signal }).catch(
+      () => undefined,
+    );
     if (!res?.ok || !res.body) return 100;
     this.connections++;
     const parser = createParser({
@@ -47,11 +52,13 @@ class MovingClient {
         if (e.id) {
           this.ids.add(e.id);
           this.#lastId = e.id;
-          acks.push(fetch(`${base}/connect/ack.do?access-token=${this.user}`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ connectionId, ids: [e.id] }),
-          }).catch(() => undefined));
+          acks.push(
+            fetch(`${base}/connect/ack.do?access-token=${this.user}`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ connectionId, ids: [e.id] }),
+            }).catch(() => undefined),
+          );
         }
       },
     });

@@ -131,8 +131,16 @@ test('the stream releases Koa: no on-finished listeners left, and a client leavi
   await until(() => [...plugin.hub.connections()].length === 1);
   const r = res as ServerResponse & { __onFinished?: unknown };
   t.is(r.__onFinished, null);
-  for (const [emitter, event] of [[r, 'finish'], [r, 'end'], [r.socket!, 'close'], [r.socket!, 'error']] as const) {
-    t.false(emitter.listeners(event).some((fn) => fn.name === 'onevent'), `${event} listener left`);
+  for (const [emitter, event] of [
+    [r, 'finish'],
+    [r, 'end'],
+    [r.socket!, 'close'],
+    [r.socket!, 'error'],
+  ] as const) {
+    t.false(
+      emitter.listeners(event).some((fn) => fn.name === 'onevent'),
+      `${event} listener left`,
+    );
   }
   const gone = new Promise((resolve) => plugin.hub.once('disconnect', resolve));
   ac.abort();

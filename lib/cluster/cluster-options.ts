@@ -46,9 +46,11 @@ export function createTransport(options: ClusterOptions, hubName: string): { tra
   if (options.secret === undefined) throw new TypeError('cluster.secret is required (at least 32 bytes)');
   const keys = deriveKeys(options.secret, group);
   const discovery: Discovery =
-    options.discovery === 'mdns' ? new MdnsDiscovery(options.mdns) :
-    options.discovery === undefined || options.discovery === 'static' ? new StaticDiscovery(options.peers ?? []) :
-    options.discovery;
+    options.discovery === 'mdns'
+      ? new MdnsDiscovery(options.mdns)
+      : options.discovery === undefined || options.discovery === 'static'
+        ? new StaticDiscovery(options.peers ?? [])
+        : options.discovery;
   const port = options.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError('cluster.port must be 0..65535');
   const transport = new HttpTransport({

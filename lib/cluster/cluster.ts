@@ -343,7 +343,14 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
   /** Writes a forwarded send here; a durable one goes through durable delivery (acks to its owner). */
   #deliver(item: SendItem): number {
     if (item.id !== undefined && item.kind !== 'connection' && this.#qos !== undefined) {
-      return this.#qos.deliverForwarded({ id: item.id, kind: item.kind, keys: item.keys, event: item.event, data: item.data, listening: item.listening });
+      return this.#qos.deliverForwarded({
+        id: item.id,
+        kind: item.kind,
+        keys: item.keys,
+        event: item.event,
+        data: item.data,
+        listening: item.listening,
+      });
     }
     return this.#local.deliver(item.kind, item.keys, encodeFrame({ event: item.event, data: item.data, id: item.id }), item.event, item.listening);
   }

@@ -91,8 +91,10 @@ function formatPeerAddress({ host, port }: PeerAddress): string {
 /** Parses a whole list first, so that a bad entry changes nothing; duplicates count once. */
 function parseList(peers: readonly string[], name: string): Map<string, PeerAddress> {
   if (!Array.isArray(peers)) throw new TypeError(`${name} must be an array of "host:port"`);
-  return new Map((peers as readonly unknown[]).map((text) => {
-    const address = parsePeerAddress(String(text));
-    return [formatPeerAddress(address), address];
-  }));
+  return new Map(
+    (peers as readonly unknown[]).map((text) => {
+      const address = parsePeerAddress(String(text));
+      return [formatPeerAddress(address), address];
+    }),
+  );
 }

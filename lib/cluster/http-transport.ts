@@ -183,7 +183,8 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
       if (answer.nodeId === this.nodeId || answer.group !== this.#o.group || answer.protocol !== PROTOCOL_VERSION) return;
       // Another node answers at this address (restarted with a new id): the old one is gone from here.
       const previous = c.peer;
-      if (previous !== undefined && previous.nodeId !== answer.nodeId && this.#peers.get(previous.nodeId)?.address === c.address) this.#down(previous.nodeId);
+      if (previous !== undefined && previous.nodeId !== answer.nodeId && this.#peers.get(previous.nodeId)?.address === c.address)
+        this.#down(previous.nodeId);
       const known = this.#peers.get(answer.nodeId);
       c.peer = answer;
       c.known = answer;

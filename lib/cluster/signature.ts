@@ -90,9 +90,7 @@ export class NonceCache {
   }
 }
 
-export type Verdict =
-  | { ok: true; nodeId: string; nonce: string; to: string; length: number; digest: string }
-  | { ok: false; reason: string };
+export type Verdict = { ok: true; nodeId: string; nonce: string; to: string; length: number; digest: string } | { ok: false; reason: string };
 
 /**
  * Checks a request's headers before its body is read: signature (over the declared length

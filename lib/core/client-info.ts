@@ -23,8 +23,19 @@ export interface ClientInfo {
 }
 
 const KNOWN = new Set([
-  'clientId', 'clientVersion', 'accessTime', 'listeners', 'listener', 'channel', 'keepaliveTime',
-  'sessionDuration', 'screen', 'locationHref', 'ack', 'lastEventId', 'access-token',
+  'clientId',
+  'clientVersion',
+  'accessTime',
+  'listeners',
+  'listener',
+  'channel',
+  'keepaliveTime',
+  'sessionDuration',
+  'screen',
+  'locationHref',
+  'ack',
+  'lastEventId',
+  'access-token',
 ]);
 const MAX_ATTRIBUTES = 32;
 const MAX_VALUE = 1024;

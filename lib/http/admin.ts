@@ -7,7 +7,6 @@ import type { AdminStats, Page, RedactedUser, StoredMessageView } from '../core/
 import { readJsonObject } from './body.js';
 import { ok, requireAdmin, type Endpoint } from './endpoint.js';
 
-
 const MAX_PAGE_SIZE = 1000;
 
 /** `GET {base}/connect/users.json?pageNum&pageSize&name`: online users, redacted. */
@@ -29,9 +28,7 @@ export const connections: Endpoint = async (ctx, env) => {
   const clientId = text(ctx, 'clientId');
   const filter = clientId === undefined ? {} : { clientId };
   const { value, partial } = await env.hub.queryDetailed('connections', [filter]);
-  const all = value.filter(
-    (c) => (id === undefined || c.id === id) && matchesName(c.user, name),
-  );
+  const all = value.filter((c) => (id === undefined || c.id === id) && matchesName(c.user, name));
   all.sort((a, b) => a.createdAt - b.createdAt);
   // The user object may hold anything the app put in it (tokens, e-mail): show only the redacted view.
   ok(ctx, env, {

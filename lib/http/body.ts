@@ -1,11 +1,7 @@
 import busboy from 'busboy';
 import parse from 'co-body';
 import type { Context } from 'koa';
-import {
-  SseBadRequestError,
-  SsePayloadTooLargeError,
-  SseUnsupportedMediaTypeError,
-} from '../core/errors.js';
+import { SseBadRequestError, SsePayloadTooLargeError, SseUnsupportedMediaTypeError } from '../core/errors.js';
 import type { UploadedFile, UploadFields } from './plugin-options.js';
 
 /** Limits of a multipart upload. */

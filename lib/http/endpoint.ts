@@ -71,12 +71,7 @@ export function connectionIdOf(value: unknown): string {
  * its id: ids travel in URLs and logs, so knowing one must not be enough to act as its owner.
  * A connection whose user has neither id nor token is matched by its id alone.
  */
-export async function requireOwnConnection(
-  ctx: Context,
-  env: EndpointEnv,
-  id: string,
-  user?: SseUser,
-): Promise<ConnectionHandle> {
+export async function requireOwnConnection(ctx: Context, env: EndpointEnv, id: string, user?: SseUser): Promise<ConnectionHandle> {
   user ??= await requireUser(ctx, env);
   // In a cluster the stream may be held by another node (the load balancer chose it). A remote
   // snapshot shows only its token's hash: the caller's own token stands for it once they match.
@@ -92,10 +87,13 @@ function assertOwner(user: SseUser, userId: string | undefined, tenantId: string
   const token = keyOf(user.accessToken);
   // The same user id in another tenant is another person where ids are per tenant.
   const owns =
-    tenantId !== keyOf(user.tenantId) ? false :
-    userId !== undefined ? userId === keyOf(user.id) :
-    tokenHash !== undefined ? token !== undefined && hashToken(token) === tokenHash :
-    true;
+    tenantId !== keyOf(user.tenantId)
+      ? false
+      : userId !== undefined
+        ? userId === keyOf(user.id)
+        : tokenHash !== undefined
+          ? token !== undefined && hashToken(token) === tokenHash
+          : true;
   if (!owns) throw new SseForbiddenError('This connection belongs to another user');
 }
 

@@ -31,13 +31,7 @@ export interface SsePluginOptions extends HubOptions {
   /** Handles `POST {base}/connect/message/{path}.do`; the result is sent through `wrapOkResponse`. */
   onMessage?: (path: string, ctx: Context, connection: ConnectionHandle, body: unknown) => unknown;
   /** Handles `POST {base}/connect/upload/{path}.do`; the result is sent through `wrapOkResponse`. */
-  onUpload?: (
-    path: string,
-    ctx: Context,
-    connection: ConnectionHandle,
-    fields: UploadFields,
-    files: UploadedFile[],
-  ) => unknown;
+  onUpload?: (path: string, ctx: Context, connection: ConnectionHandle, fields: UploadFields, files: UploadedFile[]) => unknown;
   /** Envelope of every JSON success answer. Default `{success: true, code: 200, data, message: null, errorMessage: null}`. */
   wrapOkResponse?: (result: unknown) => unknown;
   /** What admin listings show of a user. Default `{id, name, tenantId}`: never tokens or other fields. */

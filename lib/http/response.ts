@@ -27,7 +27,8 @@ export function sendError(ctx: Context, err: unknown, report: (err: unknown) => 
   // shown only if it is a 4xx that does not say otherwise (koa's ctx.throw convention).
   const clientError = err instanceof SseError ? err.status !== 500 : status < 500 && e?.expose !== false;
   if (!clientError && !isClientGoneError(err)) report(err);
-  const code = err instanceof SseError ? err.code : clientError && typeof e?.code === 'string' ? e.code : clientError ? 'ERR_SSE_REQUEST' : 'ERR_SSE_INTERNAL';
+  const code =
+    err instanceof SseError ? err.code : clientError && typeof e?.code === 'string' ? e.code : clientError ? 'ERR_SSE_REQUEST' : 'ERR_SSE_INTERNAL';
   const message = clientError && typeof e?.message === 'string' ? e.message : 'Internal server error';
   if (err instanceof SseMethodNotAllowedError) ctx.set('Allow', err.allow.join(', '));
   sendJson(ctx, clientError ? status : 500, {

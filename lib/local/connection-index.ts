@@ -80,11 +80,16 @@ export class ConnectionIndex {
   /** The connections a target of this kind and keys reaches, each once. */
   targets(kind: SendTargetKind, keys: string[]): Iterable<Connection> {
     switch (kind) {
-      case 'all': return this.#byId.values();
-      case 'user': return collect(this.#byUser, keys);
-      case 'token': return collect(this.#byToken, keys);
-      case 'tenant': return collect(this.#byTenant, keys);
-      case 'channel': return collect(this.#byChannel, keys);
+      case 'all':
+        return this.#byId.values();
+      case 'user':
+        return collect(this.#byUser, keys);
+      case 'token':
+        return collect(this.#byToken, keys);
+      case 'tenant':
+        return collect(this.#byTenant, keys);
+      case 'channel':
+        return collect(this.#byChannel, keys);
       case 'connection': {
         // A Set: an id given twice still reaches its connection once.
         const conns = new Set<Connection>();
@@ -141,12 +146,17 @@ export class ConnectionIndex {
     const token = keyOf(filter.accessToken);
     // Start from the narrowest index given, then check the remaining fields.
     const source: Iterable<Connection> =
-      userId !== undefined ? this.#byUser.get(userId) ?? [] :
-      token !== undefined ? this.#byToken.get(token) ?? [] :
-      filter.channel !== undefined ? this.#byChannel.get(filter.channel) ?? [] :
-      tenantId !== undefined ? this.#byTenant.get(tenantId) ?? [] :
-      filter.listening !== undefined ? this.#byListener.get(filter.listening) ?? [] :
-      this.#byId.values();
+      userId !== undefined
+        ? (this.#byUser.get(userId) ?? [])
+        : token !== undefined
+          ? (this.#byToken.get(token) ?? [])
+          : filter.channel !== undefined
+            ? (this.#byChannel.get(filter.channel) ?? [])
+            : tenantId !== undefined
+              ? (this.#byTenant.get(tenantId) ?? [])
+              : filter.listening !== undefined
+                ? (this.#byListener.get(filter.listening) ?? [])
+                : this.#byId.values();
     const out: Connection[] = [];
     for (const c of source) {
       if (userId !== undefined && c.userId !== userId) continue;

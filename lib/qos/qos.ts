@@ -344,9 +344,22 @@ export class Qos extends EventEmitter<QosEvents> {
     if (this.#store === undefined || this.#closed) return [];
     const now = Date.now();
     const { refs, logRefs, lastEventId, events } = request;
-    const rows = this.#store.messagesFor(refs.filter((r) => QUEUE_KINDS.has(r.kind)), '', limit, now, events);
+    const rows = this.#store.messagesFor(
+      refs.filter((r) => QUEUE_KINDS.has(r.kind)),
+      '',
+      limit,
+      now,
+      events,
+    );
     if (lastEventId !== undefined && isMessageId(lastEventId) && events === undefined) {
-      rows.push(...this.#store.messagesFor(logRefs.filter((r) => !QUEUE_KINDS.has(r.kind)), lastEventId, limit, now));
+      rows.push(
+        ...this.#store.messagesFor(
+          logRefs.filter((r) => !QUEUE_KINDS.has(r.kind)),
+          lastEventId,
+          limit,
+          now,
+        ),
+      );
     }
     return rows.map((m) => ({ id: m.id, kind: m.kind, event: m.event, data: m.data, listening: m.listening }));
   }
@@ -419,7 +432,13 @@ export class Qos extends EventEmitter<QosEvents> {
   }
 
   /** Writes this node's stored messages for `refs` after `cursor`, oldest first, a page at a time. */
-  async #replayPages(conn: Connection, refs: TargetRef[], cursor: string, state: ReplayState | undefined, events: string[] | undefined): Promise<void> {
+  async #replayPages(
+    conn: Connection,
+    refs: TargetRef[],
+    cursor: string,
+    state: ReplayState | undefined,
+    events: string[] | undefined,
+  ): Promise<void> {
     for (;;) {
       if (conn.closed || this.#closed) return;
       const rows = this.#store!.messagesFor(refs, cursor, REPLAY_PAGE, Date.now(), events);
@@ -439,7 +458,15 @@ export class Qos extends EventEmitter<QosEvents> {
     const found = this.#requireStore().get(messageId);
     if (found === undefined) return undefined;
     const m = found.message;
-    return { messageId: m.id, kind: m.kind, event: m.event, listening: m.listening, createdAt: m.createdAt, expiresAt: m.expiresAt, targets: found.targets };
+    return {
+      messageId: m.id,
+      kind: m.kind,
+      event: m.event,
+      listening: m.listening,
+      createdAt: m.createdAt,
+      expiresAt: m.expiresAt,
+      targets: found.targets,
+    };
   }
 
   /** Deletes a message: it will not be resent. Resolves to whether it existed. */

@@ -49,7 +49,12 @@ interface Row {
 
 type Op =
   | { type: 'insert'; message: StoredMessage; keys: string[]; resolve: (seq: number) => void; reject: (err: unknown) => void }
-  | { type: 'remove'; items: { messageId: string; targets: TargetRef[] }[]; resolve: (removed: RemovedTarget[]) => void; reject: (err: unknown) => void };
+  | {
+      type: 'remove';
+      items: { messageId: string; targets: TargetRef[] }[];
+      resolve: (removed: RemovedTarget[]) => void;
+      reject: (err: unknown) => void;
+    };
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS messages (
@@ -107,8 +112,14 @@ export class QosStore {
       if (options.integrityCheck) {
         const rows = db.pragma('quick_check', { simple: false }) as { quick_check: string }[];
         if (rows.length !== 1 || rows[0]!.quick_check !== 'ok') {
-          const detail = rows.slice(0, 3).map((r) => r.quick_check).join('; ');
-          throw new SseStoreError(`The durable store ${file} is damaged (${detail}): restore it from a backup or move it away`, 'ERR_SSE_STORE_CORRUPT');
+          const detail = rows
+            .slice(0, 3)
+            .map((r) => r.quick_check)
+            .join('; ');
+          throw new SseStoreError(
+            `The durable store ${file} is damaged (${detail}): restore it from a backup or move it away`,
+            'ERR_SSE_STORE_CORRUPT',
+          );
         }
       }
     } catch (err) {
@@ -117,9 +128,7 @@ export class QosStore {
     }
     this.#db = db;
     this.#s = {
-      insertMessage: db.prepare(
-        'INSERT INTO messages (id, kind, event, data, listening, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      ),
+      insertMessage: db.prepare('INSERT INTO messages (id, kind, event, data, listening, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       insertTarget: db.prepare('INSERT OR IGNORE INTO targets (kind, key, message_id) VALUES (?, ?, ?)'),
       deleteTarget: db.prepare('DELETE FROM targets WHERE kind = ? AND key = ? AND message_id = ?'),
       remaining: db.prepare('SELECT 1 FROM targets WHERE message_id = ? LIMIT 1'),
@@ -345,7 +354,11 @@ function storeError(file: string, err: unknown, lockTimeoutMs: number): unknown 
     );
   }
   if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB') {
-    return new SseStoreError(`The durable store ${file} is damaged or not a database: restore it from a backup or move it away`, 'ERR_SSE_STORE_CORRUPT', { cause: err });
+    return new SseStoreError(
+      `The durable store ${file} is damaged or not a database: restore it from a backup or move it away`,
+      'ERR_SSE_STORE_CORRUPT',
+      { cause: err },
+    );
   }
   return err;
 }

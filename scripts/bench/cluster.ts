@@ -129,8 +129,12 @@ try {
   console.log('|---|---|---|');
   console.log(`| cross-node send latency at ${RATE}/s for ${SECONDS} s (A -> user on C), p50 | ${lat.p50.toFixed(2)} ms | — |`);
   console.log(`| same, p99 (${lat.received}/${lat.sent} received) | ${lat.p99.toFixed(2)} ms | < 10 ms |`);
-  console.log(`| broadcast, ${CLIENTS} clients on one node, ${BROADCASTS} sendAll from it | ${Math.round(one.perSecond).toLocaleString('en')} deliveries/s | — |`);
-  console.log(`| broadcast, ${CLIENTS} clients over three nodes, ${BROADCASTS} sendAll from node A | ${Math.round(three.perSecond).toLocaleString('en')} deliveries/s (${(three.perSecond / one.perSecond).toFixed(2)}x one node) | — |`);
+  console.log(
+    `| broadcast, ${CLIENTS} clients on one node, ${BROADCASTS} sendAll from it | ${Math.round(one.perSecond).toLocaleString('en')} deliveries/s | — |`,
+  );
+  console.log(
+    `| broadcast, ${CLIENTS} clients over three nodes, ${BROADCASTS} sendAll from node A | ${Math.round(three.perSecond).toLocaleString('en')} deliveries/s (${(three.perSecond / one.perSecond).toFixed(2)}x one node) | — |`,
+  );
 } finally {
   await Promise.all(nodes.map((n) => n.rpc.call('stop').catch(() => undefined)));
   for (const n of nodes) n.rpc.child.kill();

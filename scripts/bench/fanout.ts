@@ -80,10 +80,13 @@ process.on('exit', () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => process.exit(130));
-const deadline = setTimeout(() => {
-  console.error(`bench: overall time limit reached, stopping`);
-  process.exit(1);
-}, (QUICK ? 5 : 25) * 60_000);
+const deadline = setTimeout(
+  () => {
+    console.error(`bench: overall time limit reached, stopping`);
+    process.exit(1);
+  },
+  (QUICK ? 5 : 25) * 60_000,
+);
 deadline.unref();
 
 async function spawn(file: string, args: string[], execArgv: string[], label: string): Promise<{ rpc: Rpc; ready: unknown }> {
@@ -188,9 +191,7 @@ async function setUp(kind: ServerKind, n: number): Promise<SetUp> {
   try {
     const protocol = kind === 'socket.io' ? 'socketio' : 'sse';
     const clients = (
-      await Promise.all(
-        Array.from({ length: config.clients }, (_, i) => spawn('client.ts', [protocol, String(port)], [], `client ${i}`)),
-      )
+      await Promise.all(Array.from({ length: config.clients }, (_, i) => spawn('client.ts', [protocol, String(port)], [], `client ${i}`)))
     ).map((c) => c.rpc);
     rpcs.push(...clients);
 
@@ -337,9 +338,7 @@ if (reportFrom !== undefined) {
 
 const started = Date.now();
 const runs: Run[] = [];
-console.log(
-  `bench ${QUICK ? 'quick' : 'full'}: servers ${servers.join(', ')}; connections ${sizes.join(', ')}; ${config.clients} client processes`,
-);
+console.log(`bench ${QUICK ? 'quick' : 'full'}: servers ${servers.join(', ')}; connections ${sizes.join(', ')}; ${config.clients} client processes`);
 for (const n of sizes) {
   for (const kind of servers) {
     const t0 = Date.now();
@@ -363,9 +362,7 @@ if (servers.includes('raw') && servers.includes('lib') && phases.has('paced') &&
   const t0 = Date.now();
   pair = await pacedPair(maxN);
   const p99 = (list: Phase[]): string => list.map((x) => x.p99Ms.toFixed(1)).join(', ');
-  console.log(
-    `  paced pair N=${maxN}: p99 raw ${p99(pair.raw)} ms; lib ${p99(pair.lib)} ms [${((Date.now() - t0) / 1000).toFixed(1)} s]`,
-  );
+  console.log(`  paced pair N=${maxN}: p99 raw ${p99(pair.raw)} ms; lib ${p99(pair.lib)} ms [${((Date.now() - t0) / 1000).toFixed(1)} s]`);
 }
 const seconds = (Date.now() - started) / 1000;
 const results = { runs, pair, measuredAt: new Date().toISOString() };

@@ -32,7 +32,7 @@ export function serveIpc(handlers: Record<string, Handler>): void {
         if (handler === undefined) throw new Error(`unknown command ${req.cmd}`);
         reply = { id: req.id, ok: true, result: await handler(req.args) };
       } catch (err) {
-        reply = { id: req.id, ok: false, error: err instanceof Error ? err.stack ?? err.message : String(err) };
+        reply = { id: req.id, ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) };
       }
       process.send?.(reply);
     })();
@@ -44,7 +44,10 @@ export class Rpc {
   #next = 1;
   readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
 
-  constructor(readonly child: ChildProcess, readonly label: string) {
+  constructor(
+    readonly child: ChildProcess,
+    readonly label: string,
+  ) {
     child.on('message', (raw) => {
       const reply = raw as Reply;
       const p = this.#pending.get(reply.id);

@@ -40,7 +40,10 @@ async function sendRate(synchronous: 'NORMAL' | 'FULL'): Promise<number> {
 
 async function drainTime(): Promise<{ ms: number; received: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'sse-bench-'));
-  const plugin = ssePlugin('/sse', { authenticate: (ctx) => ({ id: String(ctx.query.user) }), qos: { file: join(dir, 'q.db'), maxPendingPerTarget: BACKLOG + 1 } });
+  const plugin = ssePlugin('/sse', {
+    authenticate: (ctx) => ({ id: String(ctx.query.user) }),
+    qos: { file: join(dir, 'q.db'), maxPendingPerTarget: BACKLOG + 1 },
+  });
   for (let i = 0; i < BACKLOG; i++) void plugin.hub.qos.sendByUserId('drain', 'bell', { i, ...payload });
   await plugin.hub.qos.sendByUserId('drain', 'bell', { i: BACKLOG, last: true });
   const app = new Koa();
@@ -89,6 +92,10 @@ const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, Node ${process
 console.log(`# qos benchmark, ${new Date().toISOString()}, ${machine}`);
 console.log(`| measure | result | target |`);
 console.log(`|---|---|---|`);
-console.log(`| committed durable sends/s (synchronous=NORMAL, ${SENDS} sends, ${CONCURRENCY} in flight) | ${Math.round(normal).toLocaleString('en')} | >= 50,000 |`);
+console.log(
+  `| committed durable sends/s (synchronous=NORMAL, ${SENDS} sends, ${CONCURRENCY} in flight) | ${Math.round(normal).toLocaleString('en')} | >= 50,000 |`,
+);
 console.log(`| committed durable sends/s (synchronous=FULL) | ${Math.round(full).toLocaleString('en')} | — |`);
-console.log(`| drain ${BACKLOG.toLocaleString('en')} pending messages to a reconnecting user | ${drain.ms.toFixed(0)} ms (${drain.received} events) | < 250 ms |`);
+console.log(
+  `| drain ${BACKLOG.toLocaleString('en')} pending messages to a reconnecting user | ${drain.ms.toFixed(0)} ms (${drain.received} events) | < 250 ms |`,
+);

@@ -69,7 +69,13 @@ const NAMES: Record<ServerKind, string> = {
   'better-sse': 'better-sse',
   'socket.io': 'socket.io (ws)',
 };
-const PLAIN: Record<ServerKind, string> = { raw: 'raw node:http', 'raw-socket': 'raw, socket.write (ref.)', lib: 'koa-sse-server', 'better-sse': 'better-sse', 'socket.io': 'socket.io (ws)' };
+const PLAIN: Record<ServerKind, string> = {
+  raw: 'raw node:http',
+  'raw-socket': 'raw, socket.write (ref.)',
+  lib: 'koa-sse-server',
+  'better-sse': 'better-sse',
+  'socket.io': 'socket.io (ws)',
+};
 
 const int = (v: number): string => (Number.isFinite(v) ? Math.round(v).toLocaleString('en') : '—');
 const fix = (v: number, d = 2): string => (Number.isFinite(v) ? v.toFixed(d) : '—');
@@ -196,7 +202,10 @@ export function tables(results: Results, config: ReportConfig): string {
       `### Paced p99, raw node:http and koa-sse-server up at once (${int(pair.n)} streams each, own clients), runs alternating, ${pair.rounds} rounds`,
       '',
     );
-    out.push('| round | raw node:http p99 ms | **koa-sse-server** p99 ms | × raw | raw / lib p50 ms | raw / lib CPU µs / delivery |', '|---:|---:|---:|---:|---:|---:|');
+    out.push(
+      '| round | raw node:http p99 ms | **koa-sse-server** p99 ms | × raw | raw / lib p50 ms | raw / lib CPU µs / delivery |',
+      '|---:|---:|---:|---:|---:|---:|',
+    );
     pair.raw.forEach((r, i) => {
       const l = pair.lib[i]!;
       out.push(
@@ -214,7 +223,9 @@ export function tables(results: Results, config: ReportConfig): string {
     const base = raw(n)?.mem;
     for (const run of runs.filter((r) => r.n === n && r.mem)) {
       const m = run.mem!;
-      out.push(`| ${int(n)} | ${NAMES[run.server]} | ${kb(m.heapPerConn)} | ${ratio(m.heapPerConn, base?.heapPerConn)} | ${kb(m.rssPerConn)} | ${kb(m.externalPerConn)} |`);
+      out.push(
+        `| ${int(n)} | ${NAMES[run.server]} | ${kb(m.heapPerConn)} | ${ratio(m.heapPerConn, base?.heapPerConn)} | ${kb(m.rssPerConn)} | ${kb(m.externalPerConn)} |`,
+      );
     }
   }
   out.push('');
@@ -300,7 +311,12 @@ export function svgChart({ runs, pair }: Results, config: ReportConfig): string 
   const memN = Math.max(...config.memSizes);
   const metrics: Metric[] = [
     { label: `Broadcast deliveries/s, burst (${int(n)} conns)`, lowerIsBetter: false, value: (r) => median(r.burst.map((b) => b.perSec)), n },
-    { label: `Server CPU per delivery, burst (${int(n)} conns)`, lowerIsBetter: true, value: (r) => median(r.burst.map((b) => b.cpuPerDeliveryUs)), n },
+    {
+      label: `Server CPU per delivery, burst (${int(n)} conns)`,
+      lowerIsBetter: true,
+      value: (r) => median(r.burst.map((b) => b.cpuPerDeliveryUs)),
+      n,
+    },
     {
       label: `p99 latency, paced (${int(n)} conns${pair ? '; raw and koa-sse-server: paired runs' : ''})`,
       lowerIsBetter: true,
@@ -327,13 +343,21 @@ export function svgChart({ runs, pair }: Results, config: ReportConfig): string 
   const H = top + metrics.length * groupH + 30;
   const colors: Record<ServerKind, string> = { raw: '#888', 'raw-socket': '#888', lib: '#2b6cb0', 'better-sse': '#d69e2e', 'socket.io': '#805ad5' };
   const o: string[] = [];
-  o.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
+  o.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
+  );
   o.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
-  o.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">Ratio to a raw node:http SSE server (1× = raw; log scale)</text>`);
-  o.push(`<text x="${W / 2}" y="40" text-anchor="middle" fill="#555">Bars point right when better than raw and left when worse; the number is the plain ratio value / raw.</text>`);
+  o.push(
+    `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">Ratio to a raw node:http SSE server (1× = raw; log scale)</text>`,
+  );
+  o.push(
+    `<text x="${W / 2}" y="40" text-anchor="middle" fill="#555">Bars point right when better than raw and left when worse; the number is the plain ratio value / raw.</text>`,
+  );
   for (const tick of [-4, -3, -2, -1, 0, 1, 2, 3, 4]) {
     const tx = left + plotW / 2 + (tick / span) * (plotW / 2);
-    o.push(`<line x1="${tx}" y1="${top - 6}" x2="${tx}" y2="${H - 26}" stroke="${tick === 0 ? '#333' : '#e2e2e2'}" stroke-width="${tick === 0 ? 1.5 : 1}"/>`);
+    o.push(
+      `<line x1="${tx}" y1="${top - 6}" x2="${tx}" y2="${H - 26}" stroke="${tick === 0 ? '#333' : '#e2e2e2'}" stroke-width="${tick === 0 ? 1.5 : 1}"/>`,
+    );
     const label = tick >= 0 ? `${2 ** tick}×` : `1/${2 ** -tick}`;
     o.push(`<text x="${tx}" y="${H - 12}" text-anchor="middle" fill="#555">${label}</text>`);
   }
@@ -386,8 +410,8 @@ export function writeReport(results: Results, config: ReportConfig, seconds: num
       '*(raw, socket.write)* = for reference, a hand-tuned raw server that frames each event once as an HTTP/1.1 chunk and writes it straight to every socket, corked per tick (the technique koa-sse-server uses; ratios stay relative to the `res.write` baseline); ' +
       '**better-sse** = one Session per stream registered on one Channel (`channel.broadcast`), a Map of sessions for targeted sends; ' +
       '**socket.io** = websocket transport only, `io.emit`, a room per user, read by socket.io-client. SSE streams are read by a minimal client (raw TCP, byte scanner). ' +
-      'Each event is a ~100-byte JSON object stamped with its send time; latency = receive time − send time, both on the machine\'s monotonic clock (one clock for all processes). ' +
-      'Deliveries/s = events received by all clients / (last receipt − first send). Server CPU per delivery = the server\'s CPU time (user + system) from the first send until everything was received, / deliveries. ' +
+      "Each event is a ~100-byte JSON object stamped with its send time; latency = receive time − send time, both on the machine's monotonic clock (one clock for all processes). " +
+      "Deliveries/s = events received by all clients / (last receipt − first send). Server CPU per delivery = the server's CPU time (user + system) from the first send until everything was received, / deliveries. " +
       `Memory = heapUsed and RSS after forced GC with N idle streams, minus the same server after a warm-up (${50} streams opened and closed, so that code compiled on first use is not counted per connection). ` +
       'A ⚑client mark: the server used < 80% of a core while a client process used > 85%: the load client, not the server, set the rate.',
     '',

@@ -171,7 +171,9 @@ async function main(): Promise<void> {
       process.stderr.write(`round ${round + 1}/${ROUNDS} done\n`);
     }
     const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`;
-    console.log(`Node ${process.version}; before = ${BEFORE}, after = ${AFTER || 'working tree'}; ${ROUNDS} rounds, the two builds back to back in each (ABBA); ${IN_FLIGHT} in flight.`);
+    console.log(
+      `Node ${process.version}; before = ${BEFORE}, after = ${AFTER || 'working tree'}; ${ROUNDS} rounds, the two builds back to back in each (ABBA); ${IN_FLIGHT} in flight.`,
+    );
     console.log('Medians over rounds; Δ = median of the per-round ratios after / before.\n');
     console.log('| path | before ops/s | after ops/s | Δ ops/s | before server CPU µs/op | after server CPU µs/op | Δ CPU/op |');
     console.log('|---|---:|---:|---:|---:|---:|---:|');
@@ -181,7 +183,9 @@ async function main(): Promise<void> {
       const cpu = (i: 0 | 1) => median(pairs.map((x) => x[i].cpuUsPerOp));
       const dOps = median(pairs.map(([b, a]) => a.opsPerSec / b.opsPerSec - 1));
       const dCpu = median(pairs.map(([b, a]) => a.cpuUsPerOp / b.cpuUsPerOp - 1));
-      console.log(`| ${path.name} | ${ops(0).toFixed(0)} | ${ops(1).toFixed(0)} | ${pct(dOps)} | ${cpu(0).toFixed(1)} | ${cpu(1).toFixed(1)} | ${pct(dCpu)} |`);
+      console.log(
+        `| ${path.name} | ${ops(0).toFixed(0)} | ${ops(1).toFixed(0)} | ${pct(dOps)} | ${cpu(0).toFixed(1)} | ${cpu(1).toFixed(1)} | ${pct(dCpu)} |`,
+      );
     }
     for (const a of agents.values()) a.destroy();
   } finally {

@@ -58,7 +58,10 @@ browserTest('addListener / removeListener with a name and function or a map keep
 
   t.is(await hub.sendByUserId('u2', 'ring', 1, { listening: true }), 1);
   t.is(await hub.sendByUserId('u2', 'knock', 2, { listening: true }), 1);
-  t.deepEqual((await events(page, 2)).map((e) => e.type), ['ring', 'knock']);
+  t.deepEqual(
+    (await events(page, 2)).map((e) => e.type),
+    ['ring', 'knock'],
+  );
 
   // Removing a function that is not registered changes nothing; removing the last one removes the name.
   const removed = await page.evaluate(async () => {
@@ -76,9 +79,19 @@ browserTest('addListener / removeListener with a name and function or a map keep
   t.is(await hub.sendByUserId('u2', 'ring', 3, { listening: true }), 0);
   await hub.sendByUserId('u2', 'ring', 'not listened to any more');
   await hub.sendByUserId('u2', 'bell', 'last');
-  t.deepEqual((await events(page, 3)).map((e) => `${e.type}:${e.data}`), ['ring:1', 'knock:2', 'bell:last']);
+  t.deepEqual(
+    (await events(page, 3)).map((e) => `${e.type}:${e.data}`),
+    ['ring:1', 'knock:2', 'bell:last'],
+  );
 
-  const bad = await page.evaluate(() => window.sse.addListener('a,b', () => undefined).then(() => 'resolved', (e: Error) => e.name));
+  const bad = await page.evaluate(() =>
+    window.sse
+      .addListener('a,b', () => undefined)
+      .then(
+        () => 'resolved',
+        (e: Error) => e.name,
+      ),
+  );
   t.is(bad, 'TypeError');
 });
 
@@ -89,19 +102,27 @@ browserTest('intercepts see application events first and can drop them', async (
     const url = '/sse/test/sse.js';
     const { sseEventListener } = (await import(url)) as typeof import('../../browser/index.js');
     const record = (e: MessageEvent<string>): void => void window.__events.push({ type: e.type, data: e.data, lastEventId: '' });
-    window.sse = await sseEventListener('/sse/test', { bell: record }, { 'access-token': 'u3' }, {
-      useWindowEventBus: false,
-      intercepts: [
-        (e) => {
-          window.__events.push({ type: `intercept:${e.type}`, data: e.data, lastEventId: '' });
-          return e.data !== 'drop';
-        },
-      ],
-    });
+    window.sse = await sseEventListener(
+      '/sse/test',
+      { bell: record },
+      { 'access-token': 'u3' },
+      {
+        useWindowEventBus: false,
+        intercepts: [
+          (e) => {
+            window.__events.push({ type: `intercept:${e.type}`, data: e.data, lastEventId: '' });
+            return e.data !== 'drop';
+          },
+        ],
+      },
+    );
   });
   await hub.sendByUserId('u3', 'bell', 'drop');
   await hub.sendByUserId('u3', 'bell', 'keep');
-  t.deepEqual((await events(page, 3)).map((e) => `${e.type}:${e.data}`), ['intercept:bell:drop', 'intercept:bell:keep', 'bell:keep']);
+  t.deepEqual(
+    (await events(page, 3)).map((e) => `${e.type}:${e.data}`),
+    ['intercept:bell:drop', 'intercept:bell:keep', 'bell:keep'],
+  );
 });
 
 browserTest('send and upload round trips; error answers reject with status and code', async (t) => {
@@ -129,7 +150,13 @@ browserTest('send and upload round trips; error answers reject with status and c
   })) as { data: { path: string; fields: unknown; files: { name: string; size: number; text: string }[] } };
   t.is(uploaded.data.path, 'files');
   t.deepEqual(uploaded.data.fields, { note: 'from the page' });
-  t.deepEqual(uploaded.data.files.map((f) => [f.name, f.size]), [['a.txt', 10], ['b.bin', 3000]]);
+  t.deepEqual(
+    uploaded.data.files.map((f) => [f.name, f.size]),
+    [
+      ['a.txt', 10],
+      ['b.bin', 3000],
+    ],
+  );
   t.is(uploaded.data.files[0]!.text, 'hello file');
   t.is(hub.getLocalConnection(id)!.uploads, 1);
 
@@ -170,12 +197,14 @@ browserTest('durable events are acknowledged in batches, de-duplicated by id, an
   await page.waitForFunction(() => window.__events.length >= 2);
   // A redelivery (as after a lost ack) is dropped, yet acknowledged again; ids that arrive
   // together are acknowledged in one request.
-  hub.getLocalConnection(id)!.write(
-    Buffer.concat([
-      encodeFrame({ event: 'bell', id: first.messageId, data: { n: 1 } }),
-      encodeFrame({ event: 'bell', id: second.messageId, data: { n: 2 } }),
-    ]),
-  );
+  hub
+    .getLocalConnection(id)!
+    .write(
+      Buffer.concat([
+        encodeFrame({ event: 'bell', id: first.messageId, data: { n: 1 } }),
+        encodeFrame({ event: 'bell', id: second.messageId, data: { n: 2 } }),
+      ]),
+    );
   await hub.sendByUserId('u5', 'bell', 'plain');
   const seen = await events(page, 3);
   t.deepEqual(seen, [
@@ -189,7 +218,10 @@ browserTest('durable events are acknowledged in batches, de-duplicated by id, an
   await waitFor(() => ackedIds().length === 4, 'the duplicates to be acknowledged');
   t.deepEqual(ackedIds().sort(), [first.messageId, first.messageId, second.messageId, second.messageId].sort());
   // The two redeliveries came in one chunk: one request acknowledges both (maybe with more).
-  t.true(ackBodies.some((b) => b.ids.includes(first.messageId) && b.ids.includes(second.messageId)), 'one request for both');
+  t.true(
+    ackBodies.some((b) => b.ids.includes(first.messageId) && b.ids.includes(second.messageId)),
+    'one request for both',
+  );
   t.true(ackBodies.every((b) => b.connectionId === id));
   await waitFor(() => acked.length === 2, 'the server to take the acks');
   t.deepEqual(acked.sort(), [first.messageId, second.messageId].sort());
@@ -216,7 +248,10 @@ browserTest('acks to a server without durable delivery (404) are tolerated', asy
   t.deepEqual(statuses, [404]);
   conn.write(encodeFrame({ event: 'bell', id: '0000000000020000000000abcd', data: 'b' }));
   await hub.sendByUserId('u6', 'bell', 'c');
-  t.deepEqual((await events(page, 3)).map((e) => e.data), ['a', 'b', 'c']);
+  t.deepEqual(
+    (await events(page, 3)).map((e) => e.data),
+    ['a', 'b', 'c'],
+  );
   t.true(await page.evaluate(() => window.sse.isActive()));
   t.deepEqual(statuses, [404], 'no more acks to a server without the endpoint');
 });

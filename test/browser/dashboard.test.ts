@@ -55,7 +55,10 @@ async function screenshot(page: Page, name: string): Promise<string> {
 browserTest('the dashboard is for admins: 401 without login, 403 for a user', async (t) => {
   const { origin } = await startServer(t, { authorizeAdmin: isAdmin });
   const page = await openPage(t, origin);
-  for (const [query, status, code] of [['', 401, 'ERR_SSE_UNAUTHORIZED'], ['?access-token=7', 403, 'ERR_SSE_FORBIDDEN']] as const) {
+  for (const [query, status, code] of [
+    ['', 401, 'ERR_SSE_UNAUTHORIZED'],
+    ['?access-token=7', 403, 'ERR_SSE_FORBIDDEN'],
+  ] as const) {
     const response = await page.goto(`${origin}/sse/test/dashboard${query}`);
     t.is(response?.status(), status);
     t.like(await response?.json(), { success: false, code });

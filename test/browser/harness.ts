@@ -161,11 +161,7 @@ export interface TestServer extends Started {
  * and throws a 409 for the path `fail`; `onUpload` answers the files' names, sizes and text.
  * `before` may add middleware in front of the plugins.
  */
-export async function startServer(
-  t: ExecutionContext,
-  options: Partial<SsePluginOptions> = {},
-  before?: (app: Koa) => void,
-): Promise<TestServer> {
+export async function startServer(t: ExecutionContext, options: Partial<SsePluginOptions> = {}, before?: (app: Koa) => void): Promise<TestServer> {
   const received: TestServer['received'] = [];
   const common = (system: string): SsePluginOptions => ({
     authenticate: tokenUser,
@@ -203,20 +199,11 @@ export function nextConnect(hub: Hub, predicate: (c: Connection) => boolean = ()
 }
 
 /** Resolves with the next `disconnect` of `hub` that satisfies `predicate`; fails after `ms`. */
-export function nextDisconnect(
-  hub: Hub,
-  predicate: (c: Connection) => boolean = () => true,
-  ms = 10_000,
-): Promise<[Connection, string]> {
+export function nextDisconnect(hub: Hub, predicate: (c: Connection) => boolean = () => true, ms = 10_000): Promise<[Connection, string]> {
   return nextHubEvent(hub, 'disconnect', (c) => predicate(c), ms) as Promise<[Connection, string]>;
 }
 
-function nextHubEvent(
-  hub: Hub,
-  event: 'connect' | 'disconnect',
-  predicate: (c: Connection) => boolean,
-  ms: number,
-): Promise<unknown[]> {
+function nextHubEvent(hub: Hub, event: 'connect' | 'disconnect', predicate: (c: Connection) => boolean, ms: number): Promise<unknown[]> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       hub.off(event, on);

@@ -107,17 +107,19 @@ browserTest('HTTP/2: the stream and several sends share one connection', async (
     const url = '/sse/test/sse.js';
     const { sseEventListener } = (await import(url)) as typeof import('../../browser/index.js');
     window.__events = [];
-    window.sse = await sseEventListener('/sse/test', {
-      bell: (e: MessageEvent<string>) => window.__events.push({ type: e.type, data: e.data, lastEventId: e.lastEventId }),
-    }, { 'access-token': '7' }, { clientId: 'h2-page' });
+    window.sse = await sseEventListener(
+      '/sse/test',
+      {
+        bell: (e: MessageEvent<string>) => window.__events.push({ type: e.type, data: e.data, lastEventId: e.lastEventId }),
+      },
+      { 'access-token': '7' },
+      { clientId: 'h2-page' },
+    );
   });
   const connection = await connecting;
 
   // Several sends at once: over HTTP/1.1 the stream would hold one of the six sockets.
-  const answers = await page.evaluate(
-    (count) => Promise.all(Array.from({ length: count }, (_, n) => window.sse.send('echo', { n }))),
-    SENDS,
-  );
+  const answers = await page.evaluate((count) => Promise.all(Array.from({ length: count }, (_, n) => window.sse.send('echo', { n }))), SENDS);
   t.deepEqual(
     answers.map((a) => (a as { data: { body: unknown } }).data.body),
     Array.from({ length: SENDS }, (_, n) => ({ n })),
@@ -127,7 +129,7 @@ browserTest('HTTP/2: the stream and several sends share one connection', async (
   // The stream works: a push from the server arrives.
   t.is(await plugin.hub.sendByUserId(7, 'bell', { over: 'h2' }), 1);
   await page.waitForFunction(() => window.__events.some((e) => e.type === 'bell'));
-  t.deepEqual(JSON.parse((await page.evaluate(() => window.__events.find((e) => e.type === 'bell')!.data))), { over: 'h2' });
+  t.deepEqual(JSON.parse(await page.evaluate(() => window.__events.find((e) => e.type === 'bell')!.data)), { over: 'h2' });
 
   // Server side: every request was HTTP/2, on one session.
   const streamRequests = requests.filter((r) => r.path === '/sse/test/connect');
@@ -146,7 +148,10 @@ browserTest('HTTP/2: the stream and several sends share one connection', async (
   await waitFor(() => responses.filter((r) => r.url.includes('/connect/message/echo.do')).length === SENDS, 'the responses of the sends in CDP');
   const ours = responses.filter((r) => r.url.startsWith(`${origin}/`));
   t.is(ours.length, requests.length, 'Chromium saw the responses of every request the server had');
-  t.true(ours.some((r) => new URL(r.url).pathname === '/sse/test/connect'), 'the stream is seen');
+  t.true(
+    ours.some((r) => new URL(r.url).pathname === '/sse/test/connect'),
+    'the stream is seen',
+  );
   t.deepEqual([...new Set(ours.map((r) => r.protocol))], ['h2']);
   t.is(new Set(ours.map((r) => r.connectionId)).size, 1);
   // And for the finished ones, the page's own view (Resource Timing).

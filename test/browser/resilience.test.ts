@@ -65,13 +65,25 @@ browserTest('offline (connect blocked): sends, uploads and listener changes queu
   await page.unroute(isConnect);
   const conn = await back;
   const results = await settled(page, 5);
-  t.deepEqual(results.map((r) => `${r.name}:${r.ok}`), ['s1:true', 'l1:true', 's2:true', 'u1:true', 's3:true']);
-  t.deepEqual(received.map((m) => [m.path, m.body, m.connectionId]), [
-    ['seq', { n: 1 }, conn.id],
-    ['seq', { n: 2 }, conn.id],
-    ['seq', { n: 3 }, conn.id],
-  ]);
-  t.deepEqual(results[2]!.value, { success: true, code: 200, data: { path: 'seq', body: { n: 2 }, connectionId: conn.id }, message: null, errorMessage: null });
+  t.deepEqual(
+    results.map((r) => `${r.name}:${r.ok}`),
+    ['s1:true', 'l1:true', 's2:true', 'u1:true', 's3:true'],
+  );
+  t.deepEqual(
+    received.map((m) => [m.path, m.body, m.connectionId]),
+    [
+      ['seq', { n: 1 }, conn.id],
+      ['seq', { n: 2 }, conn.id],
+      ['seq', { n: 3 }, conn.id],
+    ],
+  );
+  t.deepEqual(results[2]!.value, {
+    success: true,
+    code: 200,
+    data: { path: 'seq', body: { n: 2 }, connectionId: conn.id },
+    message: null,
+    errorMessage: null,
+  });
   t.true(conn.listeners.has('late1'));
   t.is(conn.uploads, 1);
   t.is(await page.evaluate(() => window.sse.pending), 0);
@@ -105,12 +117,18 @@ browserTest('server stopped and restarted on the same port: queued sends arrive 
   });
   const conn = await back;
   const results = await settled(page, 3);
-  t.deepEqual(results.map((r) => `${r.name}:${r.ok}`), ['s1:true', 's2:true', 's3:true']);
-  t.deepEqual(srv.received.map((m) => [m.body, m.connectionId]), [
-    [{ n: 1 }, conn.id],
-    [{ n: 2 }, conn.id],
-    [{ n: 3 }, conn.id],
-  ]);
+  t.deepEqual(
+    results.map((r) => `${r.name}:${r.ok}`),
+    ['s1:true', 's2:true', 's3:true'],
+  );
+  t.deepEqual(
+    srv.received.map((m) => [m.body, m.connectionId]),
+    [
+      [{ n: 1 }, conn.id],
+      [{ n: 2 }, conn.id],
+      [{ n: 3 }, conn.id],
+    ],
+  );
 });
 
 browserTest('a request that fails on the network is retried and arrives once', async (t) => {
@@ -126,7 +144,10 @@ browserTest('a request that fails on the network is retried and arrives once', a
   const answer = (await page.evaluate(() => window.sse.send('once', { x: 1 }))) as { data: { body: unknown } };
   t.deepEqual(answer.data.body, { x: 1 });
   t.is(attempts, 2);
-  t.deepEqual(received.map((m) => m.path), ['once']);
+  t.deepEqual(
+    received.map((m) => m.path),
+    ['once'],
+  );
 });
 
 browserTest('the queue is bounded and timed: overflow and timeout reject, every promise settles', async (t) => {
@@ -174,7 +195,10 @@ browserTest('a hidden tab closes its stream after the grace period (with a beaco
   const brief = await briefly;
   await page.waitForFunction(() => window.sse.state === 'closed');
   await waitFor(() => hub.getLocalConnection(brief.id) === undefined, 'the brief connection to close');
-  t.deepEqual(received.map((m) => m.path), ['from-hidden']);
+  t.deepEqual(
+    received.map((m) => m.path),
+    ['from-hidden'],
+  );
 
   const back = nextConnect(hub, (c) => c.userId === 'r5');
   await page.evaluate(() => window.__setVisibility('visible'));
@@ -253,7 +277,10 @@ browserTest('switchURL moves the client to the other system', async (t) => {
   await page.waitForFunction(() => window.__events.length === 1);
   t.is((await page.evaluate(() => window.__events))[0]!.data, 'from other');
   await page.evaluate(() => window.sse.send('where', {}));
-  t.deepEqual(srv.received.map((m) => [m.system, m.connectionId]), [['other', conn.id]]);
+  t.deepEqual(
+    srv.received.map((m) => [m.system, m.connectionId]),
+    [['other', conn.id]],
+  );
   t.is(await srv.hub.getConnectionCount(), 0);
 });
 
@@ -265,10 +292,17 @@ browserTest('destroy() closes the stream, rejects pending calls and leaves no ti
   await createClient(page, 'r9', { hiddenGraceTime: 60_000 });
   const id = await connected(page);
   // One request stuck in flight (never answered) and one hidden-tab grace timer running.
-  await page.route((url) => url.pathname === '/sse/test/connect/message/stuck.do', () => undefined);
+  await page.route(
+    (url) => url.pathname === '/sse/test/connect/message/stuck.do',
+    () => undefined,
+  );
   await page.evaluate(async () => {
     const w = window as unknown as { outcomes: Promise<unknown>[] };
-    const outcome = (p: Promise<unknown>): Promise<unknown> => p.then(() => 'resolved', (e: { code?: string }) => e.code);
+    const outcome = (p: Promise<unknown>): Promise<unknown> =>
+      p.then(
+        () => 'resolved',
+        (e: { code?: string }) => e.code,
+      );
     w.outcomes = [outcome(window.sse.send('stuck', {}))];
     window.__setVisibility('hidden');
   });
@@ -280,8 +314,18 @@ browserTest('destroy() closes the stream, rejects pending calls and leaves no ti
   const outcome = await page.evaluate(async () => {
     const w = window as unknown as { outcomes: Promise<unknown>[] };
     window.sse.destroy();
-    const late = window.sse.send('late', {}).then(() => 'resolved', (e: { code?: string }) => e.code);
-    return { pending: await Promise.all(w.outcomes), late: await late, ready: await window.sse.ready().then(() => 'resolved', (e: { code?: string }) => e.code) };
+    const late = window.sse.send('late', {}).then(
+      () => 'resolved',
+      (e: { code?: string }) => e.code,
+    );
+    return {
+      pending: await Promise.all(w.outcomes),
+      late: await late,
+      ready: await window.sse.ready().then(
+        () => 'resolved',
+        (e: { code?: string }) => e.code,
+      ),
+    };
   });
   await gone;
   t.deepEqual(outcome, { pending: ['ERR_SSE_DESTROYED'], late: 'ERR_SSE_DESTROYED', ready: 'ERR_SSE_DESTROYED' });
@@ -292,7 +336,10 @@ browserTest('destroy() closes the stream, rejects pending calls and leaves no ti
   // A client that never connected: its queued calls reject too.
   const queued = await page.evaluate(async () => {
     const sse = new window.SseModule.default({ url: '/sse/test', autoConnect: false, query: { 'access-token': 'r9' } });
-    const p = sse.send('x', {}).then(() => 'resolved', (e: { code?: string }) => e.code);
+    const p = sse.send('x', {}).then(
+      () => 'resolved',
+      (e: { code?: string }) => e.code,
+    );
     sse.destroy();
     return p;
   });

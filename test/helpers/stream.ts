@@ -96,10 +96,14 @@ export class RawStream {
   #taken = new Set<Received>();
   async next(event: string, timeoutMs = 3000): Promise<Received> {
     let found: Received | undefined;
-    await this.until(() => {
-      found = this.events.find((e) => e.event === event && !this.#taken.has(e));
-      return found !== undefined;
-    }, `event "${event}"`, timeoutMs);
+    await this.until(
+      () => {
+        found = this.events.find((e) => e.event === event && !this.#taken.has(e));
+        return found !== undefined;
+      },
+      `event "${event}"`,
+      timeoutMs,
+    );
     this.#taken.add(found!);
     return found!;
   }

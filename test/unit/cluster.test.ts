@@ -64,7 +64,13 @@ async function threeNodes(t: ExecutionContext, options: Record<string, NodeOptio
   return { bus, a, b, c };
 }
 
-const item = (kind: SendItem['kind'], keys: string[], event: string, data: unknown = 1, listening = false): SendItem => ({ kind, keys, event, data: JSON.stringify(data), listening });
+const item = (kind: SendItem['kind'], keys: string[], event: string, data: unknown = 1, listening = false): SendItem => ({
+  kind,
+  keys,
+  event,
+  data: JSON.stringify(data),
+  listening,
+});
 const sum = (values: number[]): number => values.reduce((n, v) => n + v, 0);
 
 /**
@@ -74,13 +80,16 @@ const sum = (values: number[]): number => values.reduce((n, v) => n + v, 0);
 async function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms)))]);
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms))),
+    ]);
   } finally {
     clearTimeout(timer);
   }
 }
 
-test('a send reaches the nodes holding its targets; the FanOut carries each peer\'s count', async (t) => {
+test("a send reaches the nodes holding its targets; the FanOut carries each peer's count", async (t) => {
   const { a, b, c } = await threeNodes(t);
   const onA = a.open({ user: { id: 1 } });
   const onB = b.open({ user: { id: 1 }, params: { listeners: 'bell', channel: 'x' } });
@@ -126,14 +135,23 @@ test('sends in one tick travel to each peer as one request, in order; the next t
   };
   const burst = (from: number) => Promise.all(Array.from({ length: 50 }, (_, i) => a.cluster.send(item('user', ['1'], 'burst', from + i))));
   const first = await burst(0);
-  t.true(first.every((fan) => sum(fan.values) === 1 && fan.failed.length === 0), 'each send gets its own count back');
-  t.deepEqual(requests.sort((x, y) => x.to.localeCompare(y.to)), [{ to: 'b', items: 50 }, { to: 'c', items: 50 }]);
+  t.true(
+    first.every((fan) => sum(fan.values) === 1 && fan.failed.length === 0),
+    'each send gets its own count back',
+  );
+  t.deepEqual(
+    requests.sort((x, y) => x.to.localeCompare(y.to)),
+    [
+      { to: 'b', items: 50 },
+      { to: 'c', items: 50 },
+    ],
+  );
   await burst(50);
   t.is(requests.length, 4);
   t.deepEqual(onC.res.dataOf('burst'), [...Array(100).keys()]);
 });
 
-test('queries: the peers\' answers merge with the local one (users de-duplicated, counts summed)', async (t) => {
+test("queries: the peers' answers merge with the local one (users de-duplicated, counts summed)", async (t) => {
   const { a, b, c } = await threeNodes(t);
   a.open({ user: { id: 1, name: 'Ada', accessToken: 'ta' }, params: { channel: 'p' } });
   b.open({ user: { id: 1, name: 'Ada', accessToken: 'tb' }, params: { channel: 'q', listeners: 'bell' } });
@@ -190,7 +208,10 @@ test('disconnect and online time reach the peers holding the connections', async
   t.deepEqual(kicked.failed, []);
   t.is(sum(kicked.values), 1);
   t.deepEqual(five.res.dataOf('connect-close'), [{ connectionId: five.conn.id, reason: 'kick', reconnect: false }]);
-  t.deepEqual(b.disconnects.map((d) => [d.conn.id, d.reason]), [[five.conn.id, 'kick']]);
+  t.deepEqual(
+    b.disconnects.map((d) => [d.conn.id, d.reason]),
+    [[five.conn.id, 'kick']],
+  );
   t.is(sum((await a.cluster.disconnect('connection', [six.conn.id], true, 'kick')).values), 1);
   t.deepEqual(six.res.dataOf('connect-close'), [{ connectionId: six.conn.id, reason: 'kick', reconnect: true }]);
   t.is(sum((await a.cluster.disconnect('user', ['5', '6'], false, 'kick')).values), 0, 'nothing left to close');
@@ -218,10 +239,13 @@ test('a peer that does not answer costs at most the timeout, is reported failed,
   t.deepEqual(send.failed, ['b']);
   t.is(sum(send.values), 1);
   t.is((await onC.res.event('news')).data, '1');
-  t.deepEqual(a.peerErrors.map((e) => [e.nodeId, e.operation, (e.error as { code?: string }).code]), [
-    ['b', 'query', 'ETIMEDOUT'],
-    ['b', 'send', 'ETIMEDOUT'],
-  ]);
+  t.deepEqual(
+    a.peerErrors.map((e) => [e.nodeId, e.operation, (e.error as { code?: string }).code]),
+    [
+      ['b', 'query', 'ETIMEDOUT'],
+      ['b', 'send', 'ETIMEDOUT'],
+    ],
+  );
   t.true(rpcs.some((r) => r.nodeId === 'b' && !r.ok) && rpcs.some((r) => r.nodeId === 'c' && r.ok));
 
   bus.heal('b');
@@ -241,9 +265,22 @@ test('a known peer that is down makes every answer partial, without being asked,
     if (from === 'a') asked.push(to);
   };
   bus.cut('b');
-  t.deepEqual(a.cluster.peers().map((p) => p.nodeId), ['c']);
-  t.deepEqual(a.cluster.unreachable().map((p) => p.nodeId), ['b']);
-  t.deepEqual(b.cluster.unreachable().map((p) => p.nodeId).sort(), ['a', 'c'], 'cut off, b misses the others too');
+  t.deepEqual(
+    a.cluster.peers().map((p) => p.nodeId),
+    ['c'],
+  );
+  t.deepEqual(
+    a.cluster.unreachable().map((p) => p.nodeId),
+    ['b'],
+  );
+  t.deepEqual(
+    b.cluster
+      .unreachable()
+      .map((p) => p.nodeId)
+      .sort(),
+    ['a', 'c'],
+    'cut off, b misses the others too',
+  );
 
   const query = await a.cluster.query('userIds', []);
   t.deepEqual(query.failed, ['b']);
@@ -254,11 +291,14 @@ test('a known peer that is down makes every answer partial, without being asked,
   const disconnect = await a.cluster.disconnect('user', ['9'], false, 'kick');
   t.deepEqual(disconnect.failed, ['b']);
   t.false(asked.includes('b'), 'a peer known to be down is not asked: it would only cost the timeout');
-  t.deepEqual(a.peerErrors.map((e) => [e.nodeId, e.operation, (e.error as { code?: string }).code]), [
-    ['b', 'query', 'ERR_SSE_PEER_DOWN'],
-    ['b', 'send', 'ERR_SSE_PEER_DOWN'],
-    ['b', 'disconnect', 'ERR_SSE_PEER_DOWN'],
-  ]);
+  t.deepEqual(
+    a.peerErrors.map((e) => [e.nodeId, e.operation, (e.error as { code?: string }).code]),
+    [
+      ['b', 'query', 'ERR_SSE_PEER_DOWN'],
+      ['b', 'send', 'ERR_SSE_PEER_DOWN'],
+      ['b', 'disconnect', 'ERR_SSE_PEER_DOWN'],
+    ],
+  );
   t.deepEqual((await b.cluster.query('userIds', [])).failed.sort(), ['a', 'c']);
 
   bus.heal('b');
@@ -311,7 +351,10 @@ test('a peer that answers in time that a send came after its deadline (clocks ap
   const onB = b.open({ user: { id: 1 } });
   const sent = await a.cluster.send(item('user', ['1'], 'ordinary'));
   t.deepEqual(sent, { values: [], failed: ['b'] });
-  t.deepEqual(a.peerErrors.map((e) => [e.nodeId, e.operation, (e.error as { code?: string }).code]), [['b', 'send', 'ERR_SSE_PEER_LATE']]);
+  t.deepEqual(
+    a.peerErrors.map((e) => [e.nodeId, e.operation, (e.error as { code?: string }).code]),
+    [['b', 'send', 'ERR_SSE_PEER_LATE']],
+  );
   t.deepEqual(onB.res.named('ordinary'), []);
   // Other requests carry no deadline.
   t.deepEqual((await a.cluster.query('userIds', [])).values, [['1']]);
@@ -360,9 +403,15 @@ test('durable: a message owned by A is written on B and acknowledged back to A',
   // Only A owns messages: connections on A never ask the store-less nodes.
   a.open({ user: { id: 10 } });
   await waitUntil(() => requests.filter((r) => r === 'b>a:qos-pending').length === 3, 'the pulls of B');
-  t.false(requests.some((r) => r.startsWith('a>')), `A asked a peer: ${requests.join(', ')}`);
+  t.false(
+    requests.some((r) => r.startsWith('a>')),
+    `A asked a peer: ${requests.join(', ')}`,
+  );
   t.true(requests.includes('b>a:qos-ack'));
-  t.false(requests.some((r) => r.endsWith('>b:qos-ack') || r.endsWith('>c:qos-ack')), 'acks go to the owner only');
+  t.false(
+    requests.some((r) => r.endsWith('>b:qos-ack') || r.endsWith('>c:qos-ack')),
+    'acks go to the owner only',
+  );
   for (const n of [a, b]) t.deepEqual(n.errors, []);
 });
 
@@ -373,7 +422,10 @@ test('durable: an ack to an owner that does not answer stays pending there and i
   await acking.res.event('offer');
   bus.cut('a');
   t.is(await within(2000, b.qos.ack(acking.conn, [sent.messageId]), 'an ack to a peer down'), 0);
-  t.deepEqual(b.peerErrors.map((e) => [e.nodeId, e.operation]), [['a', 'qos-ack']]);
+  t.deepEqual(
+    b.peerErrors.map((e) => [e.nodeId, e.operation]),
+    [['a', 'qos-ack']],
+  );
   bus.heal('a');
   t.is(a.qos.pendingCount({ userId: 9 }), 1, 'still pending: it is resent on the next connection');
   t.is(await b.qos.ack(acking.conn, [sent.messageId]), 1);

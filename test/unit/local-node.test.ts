@@ -48,7 +48,11 @@ test('open writes the head and connect-finish, tunes the socket, and emits conne
   t.is(res.statusCode, 200);
   t.is(res.headers['Content-Type'], 'text/event-stream; charset=utf-8');
   t.is(res.headers['Cache-Control'], 'no-cache, no-transform');
-  t.deepEqual(req.socket.calls, [['setNoDelay', true], ['setKeepAlive', true], ['setTimeout', 0]]);
+  t.deepEqual(req.socket.calls, [
+    ['setNoDelay', true],
+    ['setKeepAlive', true],
+    ['setTimeout', 0],
+  ]);
   t.true(seenInIndex);
   t.is(res.events.length, 1);
   const finish = res.events[0]!;
@@ -105,7 +109,10 @@ test('deliver counts what it wrote, honours listening, and keeps the running tot
   const other = open({ user: user(2), params: { listeners: 'chat' } });
   const bell = frame('bell', { n: 1 });
   const written: string[] = [];
-  t.is(node.deliver('all', [''], bell, 'bell', true, (conn) => written.push(conn.id)), 1);
+  t.is(
+    node.deliver('all', [''], bell, 'bell', true, (conn) => written.push(conn.id)),
+    1,
+  );
   t.deepEqual(written, [listening.conn.id]);
   t.is(node.deliver('all', [''], bell, 'bell', false), 2);
   t.is(node.deliver('user', ['3'], bell, 'bell', false), 0);
@@ -125,7 +132,10 @@ test('a reader past writeBufferLimit is closed as slow: the write fails and coun
   t.true(slow.conn.closed);
   t.is(slow.conn.closeReason, 'slow');
   t.true(slow.res.destroyed, 'a slow reader is cut off, not sent a goodbye it cannot read');
-  t.deepEqual(disconnects.map((d) => d.reason), ['slow']);
+  t.deepEqual(
+    disconnects.map((d) => d.reason),
+    ['slow'],
+  );
   t.like(node.stats, { eventsSent: 1, eventsFailed: 1, bytesSent: big.length, slowCloses: 1, disconnects: 1 });
   t.is(node.get(slow.conn.id), undefined);
   t.is((await fast.res.event('big')).data.length, 2048);
@@ -191,7 +201,10 @@ test('clientIdMaxConnections evicts the oldest stream of the same browser only',
   t.is(tab1.conn.closeReason, 'evicted');
   t.deepEqual(tab1.res.dataOf('connect-close'), [{ connectionId: tab1.conn.id, reason: 'evicted', reconnect: false }]);
   await tab1.res.ended();
-  t.deepEqual(disconnects.map((d) => [d.conn.id, d.reason]), [[tab1.conn.id, 'evicted']]);
+  t.deepEqual(
+    disconnects.map((d) => [d.conn.id, d.reason]),
+    [[tab1.conn.id, 'evicted']],
+  );
   for (const s of [tab2, tab3, otherBrowser, otherSite, ...anonymous]) t.false(s.conn.closed);
   t.is(node.size, 7);
 });
@@ -204,7 +217,10 @@ test('a stream is closed as expired after its lifetime, told to reconnect; other
   t.true(long.conn.expiresAt - long.conn.createdAt >= 59_990);
   await waitUntil(() => disconnects.length > 0, 'the expiry');
   t.true(Date.now() >= short.conn.expiresAt, 'not before its time');
-  t.deepEqual(disconnects.map((d) => [d.conn.id, d.reason]), [[short.conn.id, 'expired']]);
+  t.deepEqual(
+    disconnects.map((d) => [d.conn.id, d.reason]),
+    [[short.conn.id, 'expired']],
+  );
   t.deepEqual(short.res.dataOf('connect-close'), [{ connectionId: short.conn.id, reason: 'expired', reconnect: true }]);
   await short.res.ended();
   t.false(long.conn.closed);
@@ -231,7 +247,10 @@ test('jitter takes a random fraction off the lifetime, never more than lifetimeJ
     const { conn } = open({ user: user(1) });
     return conn.expiresAt - conn.createdAt;
   });
-  t.true(lifetimes.every((ms) => ms >= 50_000 - 20 && ms <= 100_000), String(lifetimes));
+  t.true(
+    lifetimes.every((ms) => ms >= 50_000 - 20 && ms <= 100_000),
+    String(lifetimes),
+  );
   t.true(new Set(lifetimes).size > 1, 'not all the same');
 });
 
@@ -292,14 +311,24 @@ test('a listener that throws is reported as error, not thrown into the caller', 
 
 test('queries answer from the connections, typed by the query map', (t) => {
   const { node, open } = makeNode(t);
-  const a = open({ user: { id: 1, name: 'Ada', accessToken: 'ta', tenantId: 't1' }, params: { channel: 'c1', listeners: 'bell', clientId: 'x' } }).conn;
+  const a = open({
+    user: { id: 1, name: 'Ada', accessToken: 'ta', tenantId: 't1' },
+    params: { channel: 'c1', listeners: 'bell', clientId: 'x' },
+  }).conn;
   open({ user: { id: 1, name: 'Ada again', accessToken: 'tb', tenantId: 't1' }, params: { channel: 'c2' } });
   const c = open({ user: { id: 2, name: 'Bob', accessToken: 'tc', tenantId: 't2' }, params: { listeners: 'bell' } }).conn;
   open({ user: { accessToken: 'td' }, params: { listeners: 'bell' } });
 
   const userIds: string[] = node.query('userIds', []);
   t.deepEqual(userIds.sort(), ['1', '2']);
-  t.deepEqual(node.query('users', []).map((u) => u.name).sort(), ['Ada', 'Bob'], 'one user per id: its first connection');
+  t.deepEqual(
+    node
+      .query('users', [])
+      .map((u) => u.name)
+      .sort(),
+    ['Ada', 'Bob'],
+    'one user per id: its first connection',
+  );
   t.deepEqual(node.query('accessTokens', []).sort(), ['ta', 'tb', 'tc', 'td']);
   t.deepEqual(node.query('tenantIds', []).sort(), ['t1', 't2']);
   t.deepEqual(node.query('channels', []).sort(), ['c1', 'c2']);
@@ -312,12 +341,30 @@ test('queries answer from the connections, typed by the query map', (t) => {
   t.deepEqual(node.query('userIdsListening', ['bell', null]).sort(), ['1', '2'], 'anonymous listeners are not users');
   t.deepEqual(node.query('userIdsListening', ['bell', 't2']), ['2']);
   t.deepEqual(node.query('userIdsListening', ['chat', null]), []);
-  t.deepEqual(node.query('connections', [{ userId: 1 }]).map((i) => i.channel).sort(), ['c1', 'c2']);
-  t.deepEqual(node.query('connections', [{ userId: 1, channel: 'c2' }]).map((i) => i.userId), ['1']);
-  t.deepEqual(node.query('connections', [{ tenantId: 't1', listening: 'bell' }]).map((i) => i.id), [a.id]);
+  t.deepEqual(
+    node
+      .query('connections', [{ userId: 1 }])
+      .map((i) => i.channel)
+      .sort(),
+    ['c1', 'c2'],
+  );
+  t.deepEqual(
+    node.query('connections', [{ userId: 1, channel: 'c2' }]).map((i) => i.userId),
+    ['1'],
+  );
+  t.deepEqual(
+    node.query('connections', [{ tenantId: 't1', listening: 'bell' }]).map((i) => i.id),
+    [a.id],
+  );
   t.deepEqual(node.query('connections', [{ listening: 'bell' }]).length, 3);
-  t.deepEqual(node.query('connections', [{ clientId: 'x' }]).map((i) => i.id), [a.id]);
-  t.deepEqual(node.query('connections', [{ accessToken: 'tc' }]).map((i) => i.id), [c.id]);
+  t.deepEqual(
+    node.query('connections', [{ clientId: 'x' }]).map((i) => i.id),
+    [a.id],
+  );
+  t.deepEqual(
+    node.query('connections', [{ accessToken: 'tc' }]).map((i) => i.id),
+    [c.id],
+  );
   t.is(node.query('connections', [{}]).length, 4);
   const info: QueryAnswer<'connectionById'> = node.query('connectionById', [c.id]);
   t.like(info, { id: c.id, userId: '2', tenantId: 't2', listeners: ['bell'], ip: '127.0.0.1', domain: 'example.test' });
@@ -346,7 +393,10 @@ test('changeListeners adds and removes events, emits listeners-change, and re-in
   node.on('listeners-change', (change) => changes.push(change));
   t.is(node.deliver('all', [''], frame('b'), 'b', true), 0);
   t.deepEqual(node.changeListeners(conn, ['b', 'a'], true), ['a', 'b']);
-  t.deepEqual(changes.map((c) => [c.before, c.after, c.added]), [[['a'], ['a', 'b'], ['b']]]);
+  t.deepEqual(
+    changes.map((c) => [c.before, c.after, c.added]),
+    [[['a'], ['a', 'b'], ['b']]],
+  );
   t.deepEqual(node.query('userIdsListening', ['b', null]), ['1']);
   t.is(node.deliver('all', [''], frame('b'), 'b', true), 1);
   t.deepEqual(node.changeListeners(conn, ['a'], false), ['b']);
@@ -370,7 +420,10 @@ test('setDuration writes sse-set-duration to the streams reached; keepDuration w
   node.keepDuration('user', '9', 7);
   node.keepDuration('token', 'tok-x', 8);
   const first = open({ user: user(9) });
-  t.deepEqual(first.res.events.map((e) => e.event), ['connect-finish', 'sse-set-duration']);
+  t.deepEqual(
+    first.res.events.map((e) => e.event),
+    ['connect-finish', 'sse-set-duration'],
+  );
   t.deepEqual(first.res.dataOf('sse-set-duration'), [{ duration: 7 }]);
   t.is(first.conn.sessionDuration, 7);
   const second = open({ user: user(9) });
@@ -393,7 +446,10 @@ test('close tells every client to come back after a spread retry, waits for the 
     const retry = close[0]!.retry!;
     t.true(Number.isInteger(retry) && retry >= 250 && retry <= 1250, `retry ${retry}`);
   }
-  t.deepEqual(disconnects.map((d) => d.reason), ['shutdown', 'shutdown', 'shutdown']);
+  t.deepEqual(
+    disconnects.map((d) => d.reason),
+    ['shutdown', 'shutdown', 'shutdown'],
+  );
   t.is(node.size, 0);
   t.throws(() => open({ user: user(3) }), { instanceOf: SseClosedError });
   await t.notThrowsAsync(node.close(0), 'a second close is a no-op');

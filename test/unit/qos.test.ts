@@ -78,7 +78,13 @@ function setup(t: ExecutionContext, options: { hub?: HubOptions; qos?: Partial<Q
 
 const user7 = { id: 7, accessToken: 'tok-7', tenantId: 't1' };
 const ids = (events: { id?: string }[]): (string | undefined)[] => events.map((e) => e.id);
-const message = (id: string, kind: DurableMessage['kind'], event: string, data: string, listening = false): DurableMessage => ({ id, kind, event, data, listening });
+const message = (id: string, kind: DurableMessage['kind'], event: string, data: string, listening = false): DurableMessage => ({
+  id,
+  kind,
+  event,
+  data,
+  listening,
+});
 
 test('pending messages are replayed on open, in order and with their ids, before later sends', async (t) => {
   const { qos, open, cluster, errors } = setup(t);
@@ -87,7 +93,11 @@ test('pending messages are replayed on open, in order and with their ids, before
   const other = await qos.sendByUserId(8, 'offer', 'not for 7');
   for (const s of sent) t.is(s.delivered, 0);
   t.true(sent.every((s) => s.messageId.endsWith(qos.tag!)));
-  t.deepEqual(sent.map((s) => s.messageId), sent.map((s) => s.messageId).sort(), 'ids sort by time');
+  t.deepEqual(
+    sent.map((s) => s.messageId),
+    sent.map((s) => s.messageId).sort(),
+    'ids sort by time',
+  );
   t.is(qos.pendingCount({ userId: 7 }), 3);
 
   const { res } = open({ user: user7, params: { ack: '1' } });
@@ -95,17 +105,35 @@ test('pending messages are replayed on open, in order and with their ids, before
   const live = await qos.sendByUserId(7, 'offer', { n: 3 });
   t.is(live.delivered, 1);
   await res.event('offer', 3);
-  t.deepEqual(res.events.map((e) => e.event), ['connect-finish', 'offer', 'offer', 'offer', 'offer']);
+  t.deepEqual(
+    res.events.map((e) => e.event),
+    ['connect-finish', 'offer', 'offer', 'offer', 'offer'],
+  );
   t.deepEqual(ids(res.named('offer')), [...sent.map((s) => s.messageId), live.messageId]);
   t.deepEqual(res.dataOf('offer'), [{ n: 0 }, { n: 1 }, { n: 2 }, { n: 3 }]);
   t.false(res.text().includes(other.messageId));
   t.is(qos.pendingCount({ userId: 7 }), 4, 'a client with acks keeps them pending until it acks');
-  t.deepEqual(cluster.sends.map((s) => s.id), [...sent.map((s) => s.messageId), other.messageId, live.messageId], 'every send is offered to the peers');
-  t.deepEqual(cluster.pulls.map((p) => p.request), [{ refs: [{ kind: 'user', key: '7' }, { kind: 'token', key: 'tok-7' }], logRefs: [] }]);
+  t.deepEqual(
+    cluster.sends.map((s) => s.id),
+    [...sent.map((s) => s.messageId), other.messageId, live.messageId],
+    'every send is offered to the peers',
+  );
+  t.deepEqual(
+    cluster.pulls.map((p) => p.request),
+    [
+      {
+        refs: [
+          { kind: 'user', key: '7' },
+          { kind: 'token', key: 'tok-7' },
+        ],
+        logRefs: [],
+      },
+    ],
+  );
   t.deepEqual(errors, []);
 });
 
-test('ack removes only the entries of the connection\'s user and token; foreign ids go to their owner', async (t) => {
+test("ack removes only the entries of the connection's user and token; foreign ids go to their owner", async (t) => {
   const { qos, open, cluster, acked, peerIds, errors } = setup(t);
   const toUser = await qos.sendByUserId(7, 'm', 1);
   const toToken = await qos.sendByAccessToken('tok-7', 'm', 2);
@@ -141,7 +169,7 @@ test('ack removes only the entries of the connection\'s user and token; foreign 
   t.deepEqual(errors, []);
 });
 
-test('ack by write, live send: a client without ack is done once written; the peers\' count is added', async (t) => {
+test("ack by write, live send: a client without ack is done once written; the peers' count is added", async (t) => {
   const { qos, open, cluster, acked, errors } = setup(t);
   const { conn, res } = open({ user: user7 });
   t.false(conn.client.ack);
@@ -196,17 +224,24 @@ test('ack by write, pulled from the cluster: foreign ids acknowledged at their o
   // Two peers answer; one list also carries a message of this node's own store (which the
   // replay from the store writes too): whichever writes it first removes it here, and its id
   // must never be sent to the cluster as an ack.
-  cluster.pending = () => [[f1, f2], [log, message(own.messageId, 'user', 'offer', 'own')]];
+  cluster.pending = () => [
+    [f1, f2],
+    [log, message(own.messageId, 'user', 'offer', 'own')],
+  ];
   const { conn, res } = open({ user: user7 });
   await res.until(() => res.named('offer').length >= 3 && res.named('news').length === 1, 'the pulled messages');
   t.deepEqual(ids(res.named('news')), [log.id]);
   t.true(ids(res.named('offer')).includes(f1.id) && ids(res.named('offer')).includes(f2.id));
-  t.deepEqual(ids(res.named('offer')).filter((id) => id !== own.messageId), [f1.id, f2.id], 'in order');
+  t.deepEqual(
+    ids(res.named('offer')).filter((id) => id !== own.messageId),
+    [f1.id, f2.id],
+    'in order',
+  );
   await waitUntil(() => cluster.ackedIds().length === 2 && acked.length === 1, 'the acks');
   t.deepEqual(cluster.ackedIds(), [`${f1.id}|user:7|write`, `${f2.id}|token:tok-7|write`], 'the tenant message is a log: never acknowledged');
   t.true(cluster.acks.every((a) => a.connectionId === conn.id));
   t.like(acked[0], { messageId: own.messageId, kind: 'user', key: '7', by: 'write', complete: true });
-  t.is(qos.status(own.messageId), undefined, 'removed from this node\'s store');
+  t.is(qos.status(own.messageId), undefined, "removed from this node's store");
   t.deepEqual(errors, []);
 });
 
@@ -220,7 +255,16 @@ test('ack by write, pulled from one peer on request (pullFrom)', async (t) => {
   t.is((await res.event('late')).id, f1.id);
   await waitUntil(() => cluster.acks.length === 1, 'the ack');
   t.deepEqual(cluster.ackedIds(), [`${f1.id}|user:7|write`]);
-  t.deepEqual(cluster.pulls.at(-1), { request: { refs: [{ kind: 'user', key: '7' }, { kind: 'token', key: 'tok-7' }], logRefs: [] }, peerId: 'peer-1' });
+  t.deepEqual(cluster.pulls.at(-1), {
+    request: {
+      refs: [
+        { kind: 'user', key: '7' },
+        { kind: 'token', key: 'tok-7' },
+      ],
+      logRefs: [],
+    },
+    peerId: 'peer-1',
+  });
   t.is(cluster.pulls.length, 2, 'one pull on open, one from pullFrom; none for the anonymous stream');
   t.deepEqual(errors, []);
 });
@@ -229,7 +273,10 @@ test('ack by write, forwarded durable send: written here, acknowledged to its ow
   const { qos, open, cluster, acked, peerIds, errors } = setup(t);
   const noAck = open({ user: user7 });
   const withAck = open({ user: { id: 8, tenantId: 't1' }, params: { ack: '1' } });
-  const send = (kind: DurableSend['kind'], keys: string[], event: string, listening = false): DurableSend => ({ ...message(peerIds.next(), kind, event, '"x"', listening), keys });
+  const send = (kind: DurableSend['kind'], keys: string[], event: string, listening = false): DurableSend => ({
+    ...message(peerIds.next(), kind, event, '"x"', listening),
+    keys,
+  });
 
   const toUsers = send('user', ['7', '8'], 'offer');
   t.is(qos.deliverForwarded(toUsers), 2);
@@ -260,7 +307,10 @@ test('expiry removes messages past their time and fires qos-expired per pending 
 
   // Past its time, a message is not replayed even before it is removed.
   const late = open({ user: { id: 8 }, params: { ack: '1' } });
-  t.deepEqual(late.res.events.map((e) => e.event), ['connect-finish']);
+  t.deepEqual(
+    late.res.events.map((e) => e.event),
+    ['connect-finish'],
+  );
 
   t.is(qos.expireNow(), 2);
   t.deepEqual(
@@ -294,17 +344,31 @@ test('Last-Event-ID resumes the retained log (all, tenant, channel) after the qu
 
   const resumed = open({ user: user7, params: { ack: '1', channel: 'c1', lastEventId: a1.messageId } });
   await resumed.res.event('news', 2);
-  t.deepEqual(resumed.res.events.map((e) => e.event), ['connect-finish', 'offer', 'news', 'news', 'news']);
+  t.deepEqual(
+    resumed.res.events.map((e) => e.event),
+    ['connect-finish', 'offer', 'news', 'news', 'news'],
+  );
   t.deepEqual(ids(resumed.res.events.slice(1)), [q1.messageId, b1.messageId, c1.messageId, a2.messageId]);
   t.deepEqual(cluster.pulls.at(-1)?.request, {
-    refs: [{ kind: 'user', key: '7' }, { kind: 'token', key: 'tok-7' }],
-    logRefs: [{ kind: 'all', key: '' }, { kind: 'tenant', key: 't1' }, { kind: 'channel', key: 'c1' }],
+    refs: [
+      { kind: 'user', key: '7' },
+      { kind: 'token', key: 'tok-7' },
+    ],
+    logRefs: [
+      { kind: 'all', key: '' },
+      { kind: 'tenant', key: 't1' },
+      { kind: 'channel', key: 'c1' },
+    ],
     lastEventId: a1.messageId,
   });
 
   const anonymous = open({ user: { tenantId: 't2' }, params: { lastEventId: b1.messageId } });
   await anonymous.res.event('news', 1);
-  t.deepEqual(anonymous.res.named('news').map((e) => e.data), ['d1', 'a2'], 'a log is for anonymous clients too');
+  t.deepEqual(
+    anonymous.res.named('news').map((e) => e.data),
+    ['d1', 'a2'],
+    'a log is for anonymous clients too',
+  );
 
   const fresh = open({ user: { id: 8, tenantId: 't1' }, params: { ack: '1', channel: 'c1' } });
   const bogus = open({ user: { id: 9, tenantId: 't1' }, params: { ack: '1', lastEventId: 'not-a-message-id' } });
@@ -330,7 +394,14 @@ test('listening-mode messages wait for the listener and are delivered once it is
   await waitUntil(() => acked.length === 1, 'qos-acked');
   t.like(acked[0], { messageId: bell.messageId, by: 'write', connectionId: conn.id });
   t.is(qos.pendingCount({ userId: 7 }), 0);
-  t.deepEqual(cluster.pulls.at(-1)?.request, { refs: [{ kind: 'user', key: '7' }, { kind: 'token', key: 'tok-7' }], logRefs: [], events: ['bell'] });
+  t.deepEqual(cluster.pulls.at(-1)?.request, {
+    refs: [
+      { kind: 'user', key: '7' },
+      { kind: 'token', key: 'tok-7' },
+    ],
+    logRefs: [],
+    events: ['bell'],
+  });
   const pulls = cluster.pulls.length;
   node.changeListeners(conn, ['bell'], true);
   t.is(cluster.pulls.length, pulls, 'nothing new to pull when no listener was added');

@@ -70,7 +70,7 @@ export async function runServer(server: Server, adapter: Adapter): Promise<void>
       const k = a.k as number;
       const batch = a.batch as number;
       const start = cpuMark();
-      for (let i = 0; i < k; ) {
+      for (let i = 0; i < k;) {
         for (let j = 0; j < batch && i < k; j++, i++) adapter.broadcast(EVENT, payload(i));
         await turn();
       }
@@ -99,7 +99,7 @@ export async function runServer(server: Server, adapter: Adapter): Promise<void>
       // The user ids are drawn before the clock starts: the benchmark times sends, not Math.random.
       const ids = Array.from({ length: m }, () => `u${Math.floor(Math.random() * users)}`);
       const start = cpuMark();
-      for (let i = 0; i < m; ) {
+      for (let i = 0; i < m;) {
         for (let j = 0; j < batch && i < m; j++, i++) adapter.sendToUser(ids[i]!, EVENT, payload(i));
         await turn();
       }

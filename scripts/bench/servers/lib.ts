@@ -22,8 +22,11 @@ const hub = plugin.hub;
 
 // Koa reports its own errors (app.on('error')): the request promise never rejects.
 const handle = app.callback();
-await runServer(createServer((req, res) => void handle(req, res)), {
-  broadcast: (event, data) => void hub.sendAll(event, data),
-  sendToUser: (userId, event, data) => void hub.sendByUserId(userId, event, data),
-  count: () => [...hub.connections()].length,
-});
+await runServer(
+  createServer((req, res) => void handle(req, res)),
+  {
+    broadcast: (event, data) => void hub.sendAll(event, data),
+    sendToUser: (userId, event, data) => void hub.sendByUserId(userId, event, data),
+    count: () => [...hub.connections()].length,
+  },
+);
