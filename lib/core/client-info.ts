@@ -47,7 +47,7 @@ export function parseClientInfo(params: Record<string, unknown>, lastEventIdHead
   const info: ClientInfo = {
     listeners: parseListenerNames(params.listeners ?? params.listener),
     ack: ['1', 'true'].includes(text(params, 'ack', 8) ?? ''),
-    attributes: Object.create(null) as Record<string, string>,
+    attributes: {},
   };
   const set = <K extends keyof ClientInfo>(key: K, value: ClientInfo[K] | undefined): void => {
     if (value !== undefined) info[key] = value;
@@ -69,7 +69,8 @@ export function parseClientInfo(params: Record<string, unknown>, lastEventIdHead
     if (++count > MAX_ATTRIBUTES) throw new SseBadRequestError(`At most ${MAX_ATTRIBUTES} extra connect parameters`);
     const str = typeof value === 'string' ? value : Array.isArray(value) ? value.join(',') : JSON.stringify(value);
     if (key.length > 128 || str.length > MAX_VALUE) throw new SseBadRequestError(`Connect parameter ${key.slice(0, 32)} is too long`);
-    info.attributes[key] = str;
+    // Defined, not assigned: a parameter named `__proto__` is an attribute, never a prototype change.
+    Object.defineProperty(info.attributes, key, { value: str, enumerable: true, writable: true, configurable: true });
   }
   return info;
 }

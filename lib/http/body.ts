@@ -26,7 +26,7 @@ export const MAX_JSON_DEPTH = 64;
 export async function readJson(ctx: Context, limit: number): Promise<unknown> {
   // An empty body (no length, or length 0) has nothing to parse and needs no type.
   const hasBody = ctx.get('transfer-encoding') !== '' || Number(ctx.get('content-length') || 0) > 0;
-  if (hasBody && !ctx.request.is('application/json', '+json')) {
+  if (hasBody && !isJsonType(ctx.get('content-type'))) {
     throw new SseUnsupportedMediaTypeError('Send this body as JSON with Content-Type: application/json');
   }
   const length = Number(ctx.get('content-length') || NaN);
@@ -227,4 +227,11 @@ function mapBodyError(ctx: Context, err: unknown, what: string, limit: number): 
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && code.startsWith('Z_')) return new SseBadRequestError(`Malformed ${what} (bad content encoding)`, { cause: err });
   return err as Error;
+}
+
+/** `application/json` or any `…/…+json`, parameters ignored (a cheaper test than type-is, on every request). */
+function isJsonType(header: string): boolean {
+  const semi = header.indexOf(';');
+  const type = (semi < 0 ? header : header.slice(0, semi)).trim().toLowerCase();
+  return type === 'application/json' || (type.endsWith('+json') && type.indexOf('/') > 0);
 }

@@ -75,7 +75,8 @@ export async function requireOwnConnection(ctx: Context, env: EndpointEnv, id: s
   user ??= await requireUser(ctx, env);
   // In a cluster the stream may be held by another node (the load balancer chose it). A remote
   // snapshot shows only its token's hash: the caller's own token stands for it once they match.
-  const conn = await env.hub.findConnection(id, keyOf(user.accessToken));
+  // This node's own connection without a cluster round trip (the common case).
+  const conn = env.hub.getLocalConnection(id) ?? (await env.hub.findConnection(id, keyOf(user.accessToken)));
   if (conn === undefined) throw new SseUnknownConnectionError(id);
   const info = conn.remote ? conn.toInfo() : undefined;
   const tokenHash = info !== undefined ? info.accessTokenHash : conn.accessToken === undefined ? undefined : hashToken(conn.accessToken);

@@ -10,10 +10,9 @@ import { requireUser, type Endpoint } from './endpoint.js';
  */
 export const connect: Endpoint = async (ctx, env) => {
   const user = await requireUser(ctx, env);
-  // No prototype: a body key `__proto__` is a parameter like any other, never a prototype change.
-  const params = Object.create(null) as Record<string, unknown>;
-  for (const [k, v] of Object.entries(ctx.query)) params[k] = v;
-  if (ctx.method === 'POST') for (const [k, v] of Object.entries(await readJsonObject(ctx, env.options.jsonLimit))) params[k] = v;
+  // Spread defines own properties: a body key `__proto__` stays a parameter (Object.assign would set the prototype).
+  const params: Record<string, unknown> =
+    ctx.method === 'POST' ? { ...ctx.query, ...(await readJsonObject(ctx, env.options.jsonLimit)) } : { ...ctx.query };
   const client = parseClientInfo(params, ctx.get('last-event-id') || undefined);
   env.hub.open({
     req: ctx.req,
