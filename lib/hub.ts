@@ -358,10 +358,22 @@ export class Hub extends EventEmitter<HubEvents> {
    * when a peer's part is missing: it did not answer in time, or it is known but down.
    */
   async queryDetailed<N extends QueryName>(name: N, ...rest: ArgsParam<N>): Promise<DetailedAnswer<QueryAnswer<N>>> {
-    const args = (rest[0] ?? []) as QueryArgs<N>;
+    return this.queryWithin(name, (rest[0] ?? []) as QueryArgs<N>, {});
+  }
+
+  /**
+   * {@link Hub.queryDetailed} with per-call limits (the admin listings' `cluster` and
+   * `timeout` parameters): `cluster: false` answers from this node only, `timeoutMs` is the
+   * longest wait for one peer instead of the `cluster.timeoutMs` option.
+   */
+  async queryWithin<N extends QueryName>(
+    name: N,
+    args: QueryArgs<N>,
+    options: { cluster?: boolean; timeoutMs?: number },
+  ): Promise<DetailedAnswer<QueryAnswer<N>>> {
     const local = this.#local.query(name, args);
-    if (this.#cluster === undefined) return { value: local, partial: false, failed: [] };
-    const remote = await this.#cluster.query(name, args);
+    if (this.#cluster === undefined || options.cluster === false) return { value: local, partial: false, failed: [] };
+    const remote = await this.#cluster.query(name, args, options.timeoutMs);
     return { value: mergeQuery(name, [local, ...remote.values]), partial: remote.failed.length > 0, failed: remote.failed };
   }
 

@@ -179,9 +179,12 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
     batch.forEach((p, i) => p.resolve(results[i]!));
   }
 
-  /** Runs a query on every peer. */
-  query<N extends QueryName>(name: N, args: QueryArgs<N>): Promise<FanOut<QueryAnswer<N>>> {
-    return this.#fanOut<QueryAnswer<N>>({ type: 'query', name, args } as QueryRequest);
+  /**
+   * Runs a query on every peer.
+   * @param timeoutMs the longest wait for one peer; default the cluster's `timeoutMs`
+   */
+  query<N extends QueryName>(name: N, args: QueryArgs<N>, timeoutMs = this.#timeoutMs): Promise<FanOut<QueryAnswer<N>>> {
+    return this.#fanOut<QueryAnswer<N>>({ type: 'query', name, args } as QueryRequest, timeoutMs);
   }
 
   disconnect(kind: SendTargetKind, keys: string[], reconnect: boolean, reason: 'kick' | 'client'): Promise<FanOut<number>> {
@@ -261,8 +264,8 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
     return lists;
   }
 
-  async #fanOut<T>(request: ClusterRequest): Promise<FanOut<T>> {
-    const { answers, failed } = await this.#ask<T>(request);
+  async #fanOut<T>(request: ClusterRequest, timeoutMs = this.#timeoutMs): Promise<FanOut<T>> {
+    const { answers, failed } = await this.#ask<T>(request, timeoutMs);
     return { values: answers.map(([, value]) => value), failed };
   }
 
@@ -271,7 +274,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
    * down is not asked (it would only cost the timeout) but is failed all the same: its part
    * is missing.
    */
-  async #ask<T>(request: ClusterRequest): Promise<{ answers: [nodeId: string, answer: T][]; failed: string[] }> {
+  async #ask<T>(request: ClusterRequest, timeoutMs = this.#timeoutMs): Promise<{ answers: [nodeId: string, answer: T][]; failed: string[] }> {
     const failed = this.#reportDown(request.type);
     const peers = this.#transport.peers();
     const answers: [string, T][] = [];
@@ -279,7 +282,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
       peers.map(async (peer) => {
         const started = performance.now();
         try {
-          answers.push([peer.nodeId, (await this.#transport.request(peer.nodeId, request, this.#timeoutMs)) as T]);
+          answers.push([peer.nodeId, (await this.#transport.request(peer.nodeId, request, timeoutMs)) as T]);
           this.emit('peer-rpc', { nodeId: peer.nodeId, operation: request.type, ms: performance.now() - started, ok: true });
         } catch (err) {
           failed.push(peer.nodeId);
