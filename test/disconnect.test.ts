@@ -67,7 +67,7 @@ async function checkClientDisconnect(t: ExecutionContext, send: (base: string, i
 
   const reply = await send(base, id);
   t.is(reply.status, 200, reply.text);
-  t.deepEqual(reply.body, { success: true, code: 200, data: { connectionId: id, closed: true }, message: null, errorMessage: null });
+  t.deepEqual(reply.body, { success: true, code: 200, data: { connectionId: id, closed: true, count: 1 }, message: null, errorMessage: null });
   // Gone by the time the answer arrives, and the stream ends.
   t.is(await plugin.hub.getConnectionById(id), undefined);
   await stream.waitEnd();

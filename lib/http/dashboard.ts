@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { sendJson } from './response.js';
+import { errorBody, sendJson } from './response.js';
 import { requireAdmin, type Endpoint } from './endpoint.js';
 
 /**
@@ -20,7 +20,7 @@ export const dashboard: Endpoint = async (ctx, env) => {
   const page = await load();
   if (page === undefined) {
     const message = 'The dashboard is not built: run `npm run build`';
-    sendJson(ctx, 503, { success: false, code: 'ERR_SSE_DASHBOARD_NOT_BUILT', status: 503, data: null, message, errorMessage: message });
+    sendJson(ctx, 503, errorBody('ERR_SSE_DASHBOARD_NOT_BUILT', 503, message));
     return;
   }
   ctx.set('Cache-Control', 'no-store');

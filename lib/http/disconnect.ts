@@ -8,7 +8,9 @@ const BEACON_LIMIT = 16 * 1024;
 /**
  * `POST {base}/connect/disconnect.do`: the client says it is leaving (a `sendBeacon` form
  * with `connectionId`, `clientId`, `reason`, `duration`, `sessionDuration`). The unguessable id
- * is the credential: a beacon sent while the page unloads may carry no cookie.
+ * is the credential: a beacon sent while the page unloads may carry no cookie. Answers
+ * `{connectionId, closed: true, count}`; an unknown connection is a 404 whose `data` has
+ * `count: 0` (the Java library's 200 answer).
  */
 export const disconnect: Endpoint = async (ctx, env) => {
   const form = await readBeaconForm(ctx, BEACON_LIMIT);
@@ -19,6 +21,8 @@ export const disconnect: Endpoint = async (ctx, env) => {
   if (Number.isFinite(sessionDuration) && sessionDuration >= 0) report.sessionDuration = sessionDuration;
   if (Number.isFinite(duration) && duration >= 0) report.duration = duration;
   if (typeof form.reason === 'string') report.reason = form.reason.slice(0, 64);
-  if ((await env.hub.clientLeft(id, report)) === 0) throw new SseUnknownConnectionError(id);
-  ok(ctx, env, { connectionId: id, closed: true });
+  const count = await env.hub.clientLeft(id, report);
+  if (count === 0) throw new SseUnknownConnectionError(id);
+  // `count`: the Java library's answer, `{count}` connections closed.
+  ok(ctx, env, { connectionId: id, closed: true, count });
 };

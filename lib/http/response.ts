@@ -15,11 +15,22 @@ export function sendJson(ctx: Context, status: number, body: unknown): void {
 }
 
 /**
+ * The JSON body of an error. The message is also `error`, at the top and in `data` (with
+ * `javaData`): the Java library answered refusals with a bare `{error}` and an unknown
+ * connection with `{error}` as the data of a 200, and its pages read it there.
+ */
+export function errorBody(code: string, status: number, message: string, javaData?: Readonly<Record<string, unknown>>): unknown {
+  return { success: false, code, status, data: { ...javaData, error: message }, message, errorMessage: message, error: message };
+}
+
+/**
  * Answers an error as JSON with a stable code. Client errors (4xx, or an `expose`d error
  * thrown by an app handler) keep their message; anything else becomes a generic 500 and is
  * reported through `report` — never a stack trace to the client.
+ *
+ * @param javaData fields the Java library's answer to that request had (e.g. `{count: 0}`), added to `data`
  */
-export function sendError(ctx: Context, err: unknown, report: (err: unknown) => void): void {
+export function sendError(ctx: Context, err: unknown, report: (err: unknown) => void, javaData?: Readonly<Record<string, unknown>>): void {
   const e = err as { status?: unknown; statusCode?: unknown; expose?: unknown; code?: unknown; message?: unknown } | null;
   const rawStatus = typeof e?.status === 'number' ? e.status : typeof e?.statusCode === 'number' ? e.statusCode : 500;
   const status = rawStatus >= 400 && rawStatus < 600 ? rawStatus : 500;
@@ -31,12 +42,6 @@ export function sendError(ctx: Context, err: unknown, report: (err: unknown) => 
     err instanceof SseError ? err.code : clientError && typeof e?.code === 'string' ? e.code : clientError ? 'ERR_SSE_REQUEST' : 'ERR_SSE_INTERNAL';
   const message = clientError && typeof e?.message === 'string' ? e.message : 'Internal server error';
   if (err instanceof SseMethodNotAllowedError) ctx.set('Allow', err.allow.join(', '));
-  sendJson(ctx, clientError ? status : 500, {
-    success: false,
-    code,
-    status: clientError ? status : 500,
-    data: null,
-    message,
-    errorMessage: message,
-  });
+  const answered = clientError ? status : 500;
+  sendJson(ctx, answered, errorBody(code, answered, message, javaData));
 }

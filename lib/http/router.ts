@@ -32,7 +32,7 @@ export function createSseRouter(base: string, env: EndpointEnv, onRequest: (ctx:
       try {
         await route.handle(ctx, env, params);
       } catch (err) {
-        answerError(ctx, err);
+        answerError(ctx, err, route.javaErrorData);
       }
     };
     const middleware: RouterMiddleware = (ctx) => handler(ctx, ctx.params);
@@ -73,8 +73,13 @@ export function answerUnrouted(ctx: Context, samePath: readonly Layer[]): void {
   answerError(ctx, allow.length > 0 ? new SseMethodNotAllowedError(allow) : new SseNotFoundError(path));
 }
 
-function answerError(ctx: Context, err: unknown): void {
-  sendError(ctx, err, (e) => {
-    if (!isClientGoneError(e)) ctx.app.emit('error', e, ctx);
-  });
+function answerError(ctx: Context, err: unknown, javaData?: Readonly<Record<string, unknown>>): void {
+  sendError(
+    ctx,
+    err,
+    (e) => {
+      if (!isClientGoneError(e)) ctx.app.emit('error', e, ctx);
+    },
+    javaData,
+  );
 }

@@ -22,7 +22,15 @@ export interface Route {
   /** The methods it answers; HEAD only where listed. */
   methods: readonly Method[];
   handle: (ctx: Context, env: EndpointEnv, params: Params) => Promise<void>;
+  /**
+   * What the Java library's answer to a failed call had in its data (it answered 200), added
+   * to the `data` of our error answer so that its pages find those fields.
+   */
+  javaErrorData?: Readonly<Record<string, unknown>>;
 }
+
+const NO_LISTENER = Object.freeze({ listener: null });
+const NO_COUNT = Object.freeze({ count: 0 });
 
 /** The plugin's endpoints. */
 export const ROUTES: readonly Route[] = [
@@ -30,9 +38,9 @@ export const ROUTES: readonly Route[] = [
   { path: '{/}', methods: ['GET', 'HEAD'], handle: script },
   { path: '/sse.js', methods: ['GET', 'HEAD'], handle: script },
   { path: '/connect', methods: ['GET', 'POST'], handle: connect },
-  { path: '/connect/addListener.do', methods: ['POST'], handle: addListener },
-  { path: '/connect/removeListener.do', methods: ['POST'], handle: removeListener },
-  { path: '/connect/disconnect.do', methods: ['POST'], handle: disconnect },
+  { path: '/connect/addListener.do', methods: ['POST'], handle: addListener, javaErrorData: NO_LISTENER },
+  { path: '/connect/removeListener.do', methods: ['POST'], handle: removeListener, javaErrorData: NO_LISTENER },
+  { path: '/connect/disconnect.do', methods: ['POST'], handle: disconnect, javaErrorData: NO_COUNT },
   { path: '/connect/users.json', methods: ['GET'], handle: users },
   { path: '/connect/connections.json', methods: ['GET'], handle: connections },
   { path: '/connect/ack.do', methods: ['POST'], handle: ack },
