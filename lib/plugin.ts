@@ -7,7 +7,7 @@ import { positive } from './core/option-checks.js';
 import type { SsePluginOptions } from './http/plugin-options.js';
 import { isRegistered, registerHub } from './http/registry.js';
 import { defaultWrapOkResponse } from './http/response.js';
-import { defaultRedactUser } from './http/admin.js';
+import { defaultRedactUser } from './http/admin-views.js';
 import type { EndpointEnv, EndpointOptions } from './http/endpoint.js';
 import { createDispatch } from './http/dispatch.js';
 import { createSseRouter } from './http/router.js';
@@ -61,7 +61,8 @@ export function ssePlugin(basePath: string, options: SsePluginOptions): SsePlugi
   const base = normalizeBasePath(basePath);
   if (options === null || typeof options !== 'object') throw new TypeError('ssePlugin options are required');
   if (typeof options.authenticate !== 'function') throw new TypeError('options.authenticate must be a function');
-  for (const key of ['authorizeAdmin', 'onMessage', 'onUpload', 'wrapOkResponse', 'redactUser'] as const) {
+  const callbacks = ['authorizeAdmin', 'onMessage', 'onUpload', 'wrapOkResponse', 'redactUser', 'mapToConnectionVO', 'mapToMessageVO'] as const;
+  for (const key of callbacks) {
     if (options[key] !== undefined && typeof options[key] !== 'function') throw new TypeError(`options.${key} must be a function`);
   }
   const name = options.name ?? (base.split('/').filter(Boolean).pop() || 'default');
@@ -70,6 +71,8 @@ export function ssePlugin(basePath: string, options: SsePluginOptions): SsePlugi
     ...options,
     wrapOkResponse: options.wrapOkResponse ?? defaultWrapOkResponse,
     redactUser: options.redactUser ?? defaultRedactUser,
+    mapToConnectionVO: options.mapToConnectionVO ?? ((_connection, view) => view),
+    mapToMessageVO: options.mapToMessageVO ?? ((_entry, view) => view),
     jsonLimit: positive(options.jsonLimit, 'jsonLimit', 1024 * 1024),
     uploadLimit: positive(options.uploadLimit, 'uploadLimit', 10 * 1024 * 1024),
     uploadMaxFiles: positive(options.uploadMaxFiles, 'uploadMaxFiles', 20),

@@ -13,6 +13,8 @@ export interface Page<T> {
   list: T[];
   /** In a cluster: a node did not answer, its part is missing. */
   partial?: boolean;
+  /** The Java library's name for `partial` (its `PageInfo.timeout`); set by the admin listings. */
+  timeout?: boolean;
 }
 
 /** Running totals of a hub, for metrics. Local to this node. */
@@ -53,11 +55,57 @@ export interface RedactedUser {
   [key: string]: unknown;
 }
 
-/** An entry of `connections.json`: the connection, with the user as `redactUser` shows it. */
-export type ConnectionView = Omit<ConnectionInfo, 'user'> & { user: RedactedUser };
+/**
+ * The same facts under the names of the Java library's `ConnectionDTO`, so that an admin page
+ * written for its `connections.json` reads ours. Times are ms since the epoch.
+ */
+export interface JavaConnectionFields {
+  /** = `createdAt` */
+  createTime: number;
+  /** = `expiresAt` */
+  expireTime: number;
+  /** The stream's lifetime in ms: `expiresAt - createdAt`. */
+  timeout: number;
+  /** = `eventsWritten` */
+  messageCount: number;
+  /** = `requests` (`message/*.do` calls) */
+  requestMessageCount: number;
+  /** = `uploads` */
+  requestUploadCount: number;
+  /** = `lastRequestAt` */
+  lastRequestTime: number | null;
+  /** = `userId` */
+  accessUserId: string | null;
+  /** = `user` (as `redactUser` shows it) */
+  accessUser: unknown;
+  /** The shown user's `name`. */
+  accessUserName: string | null;
+  /** = `ip` */
+  requestIp: string;
+  /** = `domain` */
+  requestDomain: string;
+  /** = `attributes` (the connect parameters kept; never `access-token`) */
+  httpParameters: Record<string, unknown>;
+  /** Sent by the Java client on connect; from `attributes`. */
+  clientImportModuleTime: number | null;
+  clientInstanceId: string | null;
+  clientInstanceTime: number | null;
+  totalJSHeapSize: number | null;
+  usedJSHeapSize: number | null;
+  jsHeapSizeLimit: number | null;
+}
 
-/** An entry of `repositoryMessages.json`; token targets appear as hashes. */
-export interface StoredMessageView {
+/**
+ * An entry of `connections.json` by default (`mapToConnectionVO`): the connection, with the
+ * user as `redactUser` shows it, plus the Java library's field names.
+ */
+export type ConnectionView = Omit<ConnectionInfo, 'user'> & { user: RedactedUser } & JavaConnectionFields;
+
+/**
+ * An entry of `repositoryMessages.json` by default (`mapToMessageVO`), plus the Java
+ * library's field names; token targets appear as hashes.
+ */
+export interface StoredMessageView extends JavaMessageFields {
   id: string;
   kind: string;
   event: string;
@@ -67,4 +115,25 @@ export interface StoredMessageView {
   createdAt: number;
   expiresAt: number;
   targets: ({ kind: string; key: string } | { kind: 'token'; keyHash: string })[];
+}
+
+/**
+ * The same facts under the names of the Java library's stored message (`AtLeastOnceMessage`),
+ * so that an admin page written for its `repositoryMessages.json` reads ours. A list is null
+ * when the message has no target of its kind, as there.
+ */
+export interface JavaMessageFields {
+  /** = `event` */
+  eventName: string;
+  /** The payload: `data` parsed when it is JSON text, else `data` itself. */
+  body: unknown;
+  /** `event` for a send to listeners only (`listening`), else null. */
+  listenerName: string | null;
+  /** The Java bit set of the target kinds: tenant 2, token 4, user 8, listener 16, channel 32. */
+  filters: number;
+  userIdList: string[] | null;
+  tenantIdList: string[] | null;
+  /** Hashes of the tokens (as `targets[].keyHash`), never the tokens. */
+  accessTokenList: string[] | null;
+  channelList: string[] | null;
 }

@@ -1,25 +1,35 @@
 import type { Context } from 'koa';
-import { hashToken } from '../core/token-hash.js';
 import { SseBadRequestError, SseNotFoundError } from '../core/errors.js';
 import type { StoreFilter } from '../qos/store.js';
 import type { SseUser } from '../core/user.js';
-import type { AdminStats, Page, RedactedUser, StoredMessageView } from '../core/admin-api.js';
+import type { AdminStats, Page } from '../core/admin-api.js';
+import { connectionView, messageView } from './admin-views.js';
 import { readJsonObject } from './body.js';
 import { ok, requireAdmin, type Endpoint } from './endpoint.js';
 
 const MAX_PAGE_SIZE = 1000;
+/** The Java library's default page size (its controller's `pageSize` default). */
+const DEFAULT_PAGE_SIZE = 100;
+/** Bound of the `timeout` parameter: an admin page cannot hold a request (and its peers' answers) for longer. */
+const MAX_TIMEOUT_MS = 30_000;
 
-/** `GET {base}/connect/users.json?pageNum&pageSize&name`: online users, redacted. */
+/**
+ * `GET {base}/connect/users.json?pageNum&pageSize&name&cluster&timeout`: online users, as
+ * `redactUser` shows them.
+ */
 export const users: Endpoint = async (ctx, env) => {
   await requireAdmin(ctx, env);
   const paging = pagingOf(ctx);
   const name = text(ctx, 'name');
-  const { value, partial } = await env.hub.queryDetailed('users', []);
+  const { value, partial } = await env.hub.queryWithin('users', [], reachOf(ctx));
   const all = value.filter((u) => matchesName(u, name));
-  ok(ctx, env, { ...page(all, paging, (u) => env.options.redactUser(u)), partial });
+  ok(ctx, env, { ...page(all, paging, (u) => env.options.redactUser(u)), partial, timeout: partial });
 };
 
-/** `GET {base}/connect/connections.json?pageNum&pageSize&name&clientId&id`: connections, redacted. */
+/**
+ * `GET {base}/connect/connections.json?pageNum&pageSize&name&clientId&id&cluster&timeout`:
+ * connections, oldest first, as `mapToConnectionVO` shows them.
+ */
 export const connections: Endpoint = async (ctx, env) => {
   await requireAdmin(ctx, env);
   const paging = pagingOf(ctx);
@@ -27,41 +37,32 @@ export const connections: Endpoint = async (ctx, env) => {
   const id = text(ctx, 'id');
   const clientId = text(ctx, 'clientId');
   const filter = clientId === undefined ? {} : { clientId };
-  const { value, partial } = await env.hub.queryDetailed('connections', [filter]);
+  const { value, partial } = await env.hub.queryWithin('connections', [filter], reachOf(ctx));
   const all = value.filter((c) => (id === undefined || c.id === id) && matchesName(c.user, name));
   all.sort((a, b) => a.createdAt - b.createdAt);
-  // The user object may hold anything the app put in it (tokens, e-mail): show only the redacted view.
-  ok(ctx, env, {
-    ...page(all, paging, (c) => ({ ...c, user: env.options.redactUser(c.user), locationHref: withoutQuery(c.locationHref) })),
-    partial,
-  });
+  // The user object may hold anything the app put in it (tokens, e-mail): the view shows only the redacted user.
+  const { redactUser, mapToConnectionVO } = env.options;
+  ok(ctx, env, { ...page(all, paging, (c) => mapToConnectionVO(c, connectionView(c, redactUser))), partial, timeout: partial });
 };
 
 /**
- * `GET {base}/connect/repositoryMessages.json?pageNum&pageSize&userId&tenantId&channel&accessToken`:
- * stored durable messages, oldest first. Token targets are shown as hashes.
+ * `GET {base}/connect/repositoryMessages.json?pageNum&pageSize&userId&tenantId&channel&accessToken&cluster&timeout`:
+ * stored durable messages of this node's store, oldest first, as `mapToMessageVO` shows them.
+ * `cluster` and `timeout` are checked as elsewhere; peers' stores are not listed.
  */
 export const repositoryMessages: Endpoint = async (ctx, env) => {
   await requireAdmin(ctx, env);
   if (!env.hub.hasQos) throw new SseNotFoundError(ctx.path);
   const { pageNum, pageSize } = pagingOf(ctx);
+  reachOf(ctx);
   const filter: StoreFilter = {};
   for (const key of ['userId', 'tenantId', 'channel', 'accessToken'] as const) {
     const value = text(ctx, key);
     if (value !== undefined) filter[key] = value;
   }
   const { total, items } = env.hub.qos.list(filter, (pageNum - 1) * pageSize, pageSize);
-  const list = items.map(({ message, targets }): StoredMessageView => ({
-    id: message.id,
-    kind: message.kind,
-    event: message.event,
-    data: message.data,
-    listening: message.listening,
-    createdAt: message.createdAt,
-    expiresAt: message.expiresAt,
-    targets: targets.map((t) => (t.kind === 'token' ? { kind: t.kind, keyHash: hashToken(t.key) } : t)),
-  }));
-  ok(ctx, env, { pageNum, pageSize, total, list } satisfies Page<StoredMessageView>);
+  const list = items.map((entry) => env.options.mapToMessageVO(entry, messageView(entry)));
+  ok(ctx, env, { pageNum, pageSize, total, list, timeout: false } satisfies Page<unknown>);
 };
 
 /**
@@ -105,23 +106,42 @@ export const kick: Endpoint = async (ctx, env) => {
   ok(ctx, env, { closed });
 };
 
-/** The default admin view of a user: never its token or other fields. */
-export function defaultRedactUser(user: SseUser): RedactedUser {
-  return { id: user.id ?? null, name: user.name ?? null, tenantId: user.tenantId ?? null };
-}
-
-/** A page URL may carry a token in its query or fragment: admins see origin and path only. */
-function withoutQuery(href: string | undefined): string | undefined {
-  return href?.replace(/[?#].*$/s, '');
-}
-
 function pagingOf(ctx: Context): { pageNum: number; pageSize: number } {
   const pageNum = int(ctx, 'pageNum', 1);
-  const pageSize = int(ctx, 'pageSize', 20);
+  const pageSize = int(ctx, 'pageSize', DEFAULT_PAGE_SIZE);
   if (pageNum < 1) throw new SseBadRequestError('pageNum must be >= 1');
   if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw new SseBadRequestError(`pageSize must be 1..${MAX_PAGE_SIZE}`);
   return { pageNum, pageSize };
 }
+
+/**
+ * The Java listings' `cluster` (`false`: this node only; any other value, or none: the whole
+ * cluster) and `timeout` (the longest wait for a peer in ms, at most {@link MAX_TIMEOUT_MS};
+ * default the `cluster.timeoutMs` option). Booleans as Spring reads them.
+ */
+function reachOf(ctx: Context): { cluster: boolean; timeoutMs?: number } {
+  const cluster = text(ctx, 'cluster')?.toLowerCase();
+  if (cluster !== undefined && !BOOLEAN.has(cluster)) throw new SseBadRequestError('cluster must be true or false');
+  const timeout = text(ctx, 'timeout');
+  const reach: { cluster: boolean; timeoutMs?: number } = { cluster: cluster === undefined || BOOLEAN.get(cluster) === true };
+  if (timeout !== undefined) {
+    const ms = int(ctx, 'timeout', 0);
+    if (ms < 1) throw new SseBadRequestError('timeout must be >= 1 (ms)');
+    reach.timeoutMs = Math.min(ms, MAX_TIMEOUT_MS);
+  }
+  return reach;
+}
+
+const BOOLEAN = new Map([
+  ['true', true],
+  ['on', true],
+  ['yes', true],
+  ['1', true],
+  ['false', false],
+  ['off', false],
+  ['no', false],
+  ['0', false],
+]);
 
 function page<T, R>(all: T[], { pageNum, pageSize }: { pageNum: number; pageSize: number }, map: (item: T) => R): Page<R> {
   const start = (pageNum - 1) * pageSize;

@@ -11,6 +11,8 @@ import type { SsePluginOptions } from './plugin-options.js';
 export interface EndpointOptions extends SsePluginOptions {
   wrapOkResponse: (result: unknown) => unknown;
   redactUser: (user: SseUser) => unknown;
+  mapToConnectionVO: NonNullable<SsePluginOptions['mapToConnectionVO']>;
+  mapToMessageVO: NonNullable<SsePluginOptions['mapToMessageVO']>;
   jsonLimit: number;
   uploadLimit: number;
   uploadMaxFiles: number;

@@ -2,6 +2,9 @@ import type { Context } from 'koa';
 import type { ConnectionHandle } from '../core/connection-handle.js';
 import type { SseUser } from '../core/user.js';
 import type { HubOptions } from '../hub-options.js';
+import type { ConnectionView, StoredMessageView } from '../core/admin-api.js';
+import type { ConnectionInfo } from '../core/connection-info.js';
+import type { StoredEntry } from './admin-views.js';
 
 /** A file received by an upload endpoint, held in memory (bounded by `uploadLimit`). */
 export interface UploadedFile {
@@ -34,8 +37,28 @@ export interface SsePluginOptions extends HubOptions {
   onUpload?: (path: string, ctx: Context, connection: ConnectionHandle, fields: UploadFields, files: UploadedFile[]) => unknown;
   /** Envelope of every JSON success answer. Default `{success: true, code: 200, data, message: null, errorMessage: null}`. */
   wrapOkResponse?: (result: unknown) => unknown;
-  /** What admin listings show of a user. Default `{id, name, tenantId}`: never tokens or other fields. */
+  /**
+   * What admin listings show of a user (the Java library's `mapToUserVO`). Default
+   * `{id, name, tenantId}`: never tokens or other fields.
+   */
   redactUser?: (user: SseUser) => unknown;
+  // ---- admin views (the Java library's mapTo*VO) --------------------------------------
+  /**
+   * What `connections.json` shows of a connection (the Java library's `mapToConnectionVO`).
+   * `view` is the default: the snapshot with the user as `redactUser` shows it, the page URL
+   * without its query, and the Java field names (`createTime`, `messageCount`, ...), so
+   * `(c, view) => ({ ...view, team: c.attributes.team })` extends it. The built-in dashboard
+   * reads the default fields. Default: `view`.
+   */
+  mapToConnectionVO?: (connection: ConnectionInfo, view: ConnectionView) => unknown;
+  /**
+   * What `repositoryMessages.json` shows of a stored durable message (the Java library's
+   * `mapToMessageVO`). `entry` holds the message and its targets, token targets with the
+   * token itself; `view`, the default, shows hashes instead and adds the Java field names
+   * (`eventName`, `body`, `userIdList`, ...). Default: `view`.
+   */
+  mapToMessageVO?: (entry: StoredEntry, view: StoredMessageView) => unknown;
+  // ---- end of admin views -------------------------------------------------------------
   /** Limit of a JSON request body, in bytes. Default 1 MiB. */
   jsonLimit?: number;
   /** Limit of an upload's total size (all files), in bytes. Default 10 MiB. */
