@@ -54,7 +54,7 @@ export const repositoryMessages: Endpoint = async (ctx, env) => {
   await requireAdmin(ctx, env);
   if (!env.hub.hasQos) throw new SseNotFoundError(ctx.path);
   const { pageNum, pageSize } = pagingOf(ctx);
-  reachOf(ctx);
+  reachOf(ctx); // only checked: peers' stores are not asked
   const filter: StoreFilter = {};
   for (const key of ['userId', 'tenantId', 'channel', 'accessToken'] as const) {
     const value = text(ctx, key);
