@@ -5,7 +5,10 @@ import type { SseCloseTrigger } from './close-trigger.js';
  * who closed and why (the same fields are set on the event); `sse-change-active` has an
  * {@link SseActiveChange} object as `data`, every other event the frame's text.
  */
-export type SseEventListener = (this: unknown, event: MessageEvent<string>, closeInfo?: SseCloseTrigger) => void;
+export type SseEventListener = {
+  // A method's parameters compare bivariantly: `(e, info: SseCloseTrigger) => …` fits too.
+  listener(this: unknown, event: MessageEvent<string>, closeInfo?: SseCloseTrigger): void;
+}['listener'];
 
 /**
  * Listeners by event name. `null` registers the name without a function: the server then
