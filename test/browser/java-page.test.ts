@@ -454,3 +454,54 @@ browserTest('a stream that simply ends (no connect-close) is reconnected: after 
   t.false(await page.evaluate(() => window.sse.destroyed));
   await page.evaluate(() => window.sse.close());
 });
+
+browserTest('a Java page with the classic script: window.Sse, numeric state, send(...).then((r) => r.json())', async (t) => {
+  const { origin } = await startServer(t);
+  const page = await openPage(t, origin);
+  await page.addScriptTag({ url: '/sse/test?script-type=classic' });
+  const created = await page.evaluate(() => {
+    const Sse = window.Sse!;
+    const sse = new Sse({ url: '/sse/test', eventListeners: ['bell'], query: { 'access-token': 'j9' } });
+    return { same: window.sse === sse, state: sse.state, statics: [Sse.STATE_CONNECTING, Sse.STATE_OPEN, Sse.STATE_CLOSED] };
+  });
+  t.deepEqual(created, { same: true, state: 0, statics: [0, 1, 2] });
+  await open(page);
+  const json = await page.evaluate(() => window.sse.send('echo', { classic: true }).then((r) => r.json() as Promise<{ data: { body: unknown } }>));
+  t.deepEqual(json.data.body, { classic: true });
+});
+
+browserTest('windowGlobal, documentGlobal and jsonGlobal are where the client reaches the page', async (t) => {
+  const { hub, origin } = await startServer(t);
+  const page = await openPage(t, origin);
+  const connecting = nextConnect(hub, (c) => c.userId === 'j10');
+  await page.evaluate(async () => {
+    const url = '/sse/test/sse.js';
+    const module = (await import(url)) as typeof import('../../browser/index.js');
+    // A micro-frontend's sandbox: its own event target for the window bus and globals.
+    const target = new EventTarget();
+    const fakeWindow = Object.assign(target, { localStorage, sessionStorage }) as unknown as Window;
+    const parsed: string[] = [];
+    const json = { parse: (text: string) => (parsed.push(text), JSON.parse(text) as unknown), stringify: JSON.stringify };
+    const w = window as unknown as { sandbox: { target: EventTarget; parsed: string[]; bells: string[] } };
+    w.sandbox = { target, parsed, bells: [] };
+    target.addEventListener('bell', (e) => w.sandbox.bells.push(`${(e as MessageEvent<string>).data}|${(e as MessageEvent & { url: string }).url}`));
+    window.addEventListener('bell', () => w.sandbox.bells.push('real window'));
+    new module.default({
+      url: '/sse/test',
+      eventListeners: ['bell'],
+      query: { 'access-token': 'j10' },
+      windowGlobal: fakeWindow,
+      documentGlobal: document,
+      jsonGlobal: json,
+    });
+  });
+  const conn = await connecting;
+  await page.waitForFunction(() => (window as unknown as { sandbox: { target: { sse?: { state: number } } } }).sandbox.target.sse?.state === 1);
+  await hub.sendByUserId('j10', 'bell', 'to the sandbox');
+  await page.waitForFunction(() => (window as unknown as { sandbox: { bells: string[] } }).sandbox.bells.length > 0);
+  const result = await page.evaluate((id) => {
+    const s = (window as unknown as { sandbox: { parsed: string[]; bells: string[] } }).sandbox;
+    return { bells: s.bells, parsedFinish: s.parsed.some((p) => p.includes(id)), globalSse: 'sse' in window };
+  }, conn.id);
+  t.deepEqual(result, { bells: ['to the sandbox|/sse/test'], parsedFinish: true, globalSse: false });
+});
