@@ -1,7 +1,9 @@
 /**
  * Entry of the classic-script build (`{base}/sse.js?script-type=classic`): defines
- * `window.Sse` (the class, with `Sse.sseEventListener`) for pages that cannot use modules.
+ * `window.Sse` (the class, with `Sse.sseEventListener`, `Sse.SseClientError` and
+ * `Sse.SseRequestError`) for pages that cannot use modules.
  */
+import { SseClientError, SseRequestError } from './errors.js';
 import { sseEventListener } from './listen.js';
 import Sse from './sse.js';
 
@@ -11,4 +13,4 @@ declare global {
   }
 }
 
-if (window.Sse === undefined) window.Sse = Object.assign(Sse, { sseEventListener });
+if (window.Sse === undefined) window.Sse = Object.assign(Sse, { sseEventListener, SseClientError, SseRequestError });

@@ -1,6 +1,9 @@
 /**
  * Errors a client promise rejects with. Every one has a stable string `code`, so a page can
- * tell "the server said no" from "we gave up waiting" without parsing messages.
+ * tell "the server said no" from "we gave up waiting" without parsing messages. `send`,
+ * `upload`, `addListener` and `removeListener` resolve to the `Response` of any answer;
+ * `sendJson`, `uploadJson`, `listen` and `unlisten` reject an error answer with
+ * {@link SseRequestError}.
  *
  * | code                            | when |
  * |---------------------------------|------|
@@ -23,7 +26,7 @@ export class SseClientError extends Error {
   }
 }
 
-/** The server answered a request with an error status. */
+/** The server answered a request with an error status (from `sendJson`, `uploadJson`, `listen`, `unlisten`). */
 export class SseRequestError extends SseClientError {
   /** HTTP status of the answer. */
   readonly status: number;
@@ -39,11 +42,6 @@ export class SseRequestError extends SseClientError {
     this.status = status;
     this.body = body;
   }
-}
-
-/** @internal The server does not know the connection any more: resend after reconnecting. */
-export function isUnknownConnection(err: unknown): boolean {
-  return err instanceof SseRequestError && err.status === 404 && err.code === 'ERR_SSE_UNKNOWN_CONNECTION';
 }
 
 /** @internal The request never reached the server (fetch failed): safe to retry. */

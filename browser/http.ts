@@ -6,19 +6,27 @@ export interface PostOptions {
   headers?: Record<string, string> | undefined;
   /** Aborts the request; its `reason` becomes the rejection. */
   signal?: AbortSignal | undefined;
-  /** Longest wait for the answer, in ms; 0 for none. */
+  /** Longest wait for the whole answer, in ms; 0 for none. */
   timeout: number;
   /** Let the request outlive the page (acks sent while it unloads). */
   keepalive?: boolean;
 }
 
+/** An answer of the server: the fetch `Response` (body unread) and its body, parsed. */
+export interface HttpAnswer {
+  response: Response;
+  /** JSON if the answer was JSON, else its text; null when empty. */
+  body: unknown;
+}
+
 /**
- * POSTs `body` (a JSON string or a FormData) and resolves to the parsed answer (JSON, else
- * text). Rejects with {@link SseRequestError} on an error status, `ERR_SSE_NETWORK` when the
- * request did not reach the server, `ERR_SSE_REQUEST_TIMEOUT` or `ERR_SSE_RESPONSE` when it
- * may have been processed but no answer arrived, or the signal's reason when aborted.
+ * POSTs `body` (a JSON string or a FormData) and resolves once the whole answer arrived,
+ * whatever its status. The body is read from a clone, so the `Response` handed to the page
+ * is still unread (`r.json()` works). Rejects with `ERR_SSE_NETWORK` when the request did
+ * not reach the server, `ERR_SSE_REQUEST_TIMEOUT` or `ERR_SSE_RESPONSE` when it may have
+ * been processed but no answer arrived, or the signal's reason when aborted.
  */
-export async function post(url: string, body: string | FormData, options: PostOptions): Promise<unknown> {
+export async function post(url: string, body: string | FormData, options: PostOptions): Promise<HttpAnswer> {
   const abort = new AbortController();
   const outer = options.signal;
   if (outer?.aborted) throw outer.reason;
@@ -32,11 +40,11 @@ export async function post(url: string, body: string | FormData, options: PostOp
     return new SseClientError(code, message, { cause: err });
   };
   try {
-    let res: Response;
+    let response: Response;
     const headers: Record<string, string> = { ...options.headers };
     if (typeof body === 'string') headers['content-type'] = 'application/json;charset=UTF-8';
     try {
-      res = await fetch(url, {
+      response = await fetch(url, {
         method: 'POST',
         body,
         headers,
@@ -50,17 +58,26 @@ export async function post(url: string, body: string | FormData, options: PostOp
     }
     let text: string;
     try {
-      text = await res.text();
+      text = await response.clone().text();
     } catch (err) {
       throw failure(err, 'ERR_SSE_RESPONSE', 'The answer was lost; the request may have been processed');
     }
-    const parsed = parseBody(text, res.headers.get('content-type'));
-    if (!res.ok) throw new SseRequestError(res.status, parsed);
-    return parsed;
+    return { response, body: parseBody(text, response.headers.get('content-type')) };
   } finally {
     if (timer !== undefined) clearTimeout(timer);
     outer?.removeEventListener('abort', onAbort);
   }
+}
+
+/** The parsed body of a success; an error status throws {@link SseRequestError}. */
+export function answerBody(answer: HttpAnswer): unknown {
+  if (!answer.response.ok) throw new SseRequestError(answer.response.status, answer.body);
+  return answer.body;
+}
+
+/** The server does not know the connection any more: resend after reconnecting. */
+export function isUnknownConnection(answer: HttpAnswer): boolean {
+  return answer.response.status === 404 && (answer.body as { code?: unknown } | null)?.code === 'ERR_SSE_UNKNOWN_CONNECTION';
 }
 
 function parseBody(text: string, type: string | null): unknown {

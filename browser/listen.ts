@@ -6,6 +6,10 @@ import Sse, { type SseConnection } from './sse.js';
  * Connects to the system at `url` with these listeners and resolves once connected
  * (`connect-finish` received). In a hidden tab that is when the tab is first shown.
  *
+ * Not the loader function of the Java README's `index.html` (which resolves at once to
+ * `new module.default({url, eventListeners, query})`): this one waits for the connection
+ * and takes any other option.
+ *
  * @param url the plugin's base path, e.g. `/sse/hr`
  * @param listeners listeners by event name (see {@link SseOptions.eventListeners})
  * @param query extra parameters on every request, e.g. `{ 'access-token': token }`
@@ -14,7 +18,7 @@ import Sse, { type SseConnection } from './sse.js';
  * @example
  * const { sseEventListener } = await import('/sse/hr/sse.js');
  * const conn = await sseEventListener('/sse/hr', { bell: (e) => show(JSON.parse(e.data)) });
- * await conn.send('read-all', { ids: [1, 2] });
+ * const answer = await conn.sendJson('read-all', { ids: [1, 2] });
  */
 export function sseEventListener(
   url: string,

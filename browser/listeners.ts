@@ -1,5 +1,14 @@
-/** A listener of one event name. `this` is the client. */
-export type SseEventListener = (this: unknown, event: MessageEvent<string>) => void;
+import type { SseCloseTrigger } from './close-trigger.js';
+
+/**
+ * A listener of one event name. `this` is the client. A `connect-close` listener also gets
+ * who closed and why (the same fields are set on the event); `sse-change-active` has an
+ * {@link SseActiveChange} object as `data`, every other event the frame's text.
+ */
+export type SseEventListener = {
+  // A method's parameters compare bivariantly: `(e, info: SseCloseTrigger) => …` fits too.
+  listener(this: unknown, event: MessageEvent<string>, closeInfo?: SseCloseTrigger): void;
+}['listener'];
 
 /**
  * Listeners by event name. `null` registers the name without a function: the server then
@@ -8,7 +17,7 @@ export type SseEventListener = (this: unknown, event: MessageEvent<string>) => v
 export type SseListenerInput = Record<string, SseEventListener | readonly SseEventListener[] | null | undefined>;
 
 /** Events the protocol itself uses: they can be listened to locally, never sent to the server as listeners. */
-export const PROTOCOL_EVENTS: ReadonlySet<string> = new Set(['connect-finish', 'connect-close', 'sse-set-duration']);
+export const PROTOCOL_EVENTS: ReadonlySet<string> = new Set(['connect-finish', 'connect-close', 'sse-set-duration', 'sse-change-active']);
 
 const NAME = /^[^\r\n\0,]{1,128}$/;
 
@@ -87,6 +96,13 @@ export class ListenerRegistry {
       }
     }
     return removed;
+  }
+
+  /** The table as a listener map: `null` for a name alone, the function, or an array of several. */
+  snapshot(): Record<string, SseEventListener | SseEventListener[] | null> {
+    const out: Record<string, SseEventListener | SseEventListener[] | null> = {};
+    for (const [name, fns] of this.#byName) out[name] = fns.size === 0 ? null : fns.size === 1 ? [...fns][0]! : [...fns];
+    return out;
   }
 
   clear(): void {

@@ -1,6 +1,6 @@
 import type { SseListenerInput } from './listeners.js';
 import type Sse from './sse.js';
-import type { SseState } from './sse.js';
+import type { SseStateName } from './states.js';
 
 /**
  * Runs on every application event before its listeners; return `false` to drop the event.
@@ -8,7 +8,13 @@ import type { SseState } from './sse.js';
  */
 export type SseIntercept = (this: unknown, event: MessageEvent<string>) => boolean | void;
 
-/** Options of {@link Sse}. Only `url` is needed; the rest keep the Java client's names and meaning. */
+/** What the client uses of `JSON` (the `jsonGlobal` option). */
+export type SseJson = Pick<JSON, 'parse' | 'stringify'>;
+
+/**
+ * Options of {@link Sse}: the Java client's, with its defaults (see `Sse.DEFAULT_OPTIONS`),
+ * and this client's own (reconnect backoff, queue, hidden tabs, durable delivery).
+ */
 export interface SseOptions {
   /** Base path of the system, e.g. `/sse/hr` (the plugin's base path). Default `/api/sse`. */
   url?: string;
@@ -20,30 +26,42 @@ export interface SseOptions {
   eventListeners?: SseListenerInput | readonly string[];
   /** Extra parameters on every request (connect and requests), e.g. `{ 'access-token': t }`. */
   query?: Record<string, string | number | boolean | null | undefined>;
-  /** Identifies this browser; default: a random id kept in `localStorage` (`sseClientId`). */
-  clientId?: string;
-  /** When this visit began (ms); default: kept in `sessionStorage` (`sseAccessTimestamp`). */
-  accessTimestamp?: number;
+  /** Identifies this browser; default (`null`): a random id kept in `localStorage` (`sseClientId`). */
+  clientId?: string | null;
+  /** When this visit began (ms); default (`null`): kept in `sessionStorage` (`sseAccessTimestamp`). */
+  accessTimestamp?: number | null;
   /**
    * Base of the reconnect backoff, in ms: attempt n waits a random time in
-   * [cap/2, cap], cap = min(maxReconnectTime, reconnectTime * 2^n). Default: the server's
-   * `reconnectTime` from `connect-finish`, else 5000.
+   * [cap/2, cap], cap = min(maxReconnectTime, reconnectTime * 2^n). Default (`null`): the
+   * server's `reconnectTime` from `connect-finish`, else 5000.
    */
-  reconnectTime?: number;
+  reconnectTime?: number | null;
   /** Longest wait between two reconnect attempts, in ms. Default `60000`. */
   maxReconnectTime?: number;
   /** Send cookies to a server on another origin (`credentials: 'include'`). Default `true`. */
   withCredentials?: boolean;
   /**
-   * Also dispatch every event that has a registered name on `window`, as a `CustomEvent`
-   * whose `detail` is `{ data, lastEventId, url }` (and which has `data`, `lastEventId` and
-   * `url` properties like the Java client's events). Default `true`.
+   * Also dispatch every event that has a registered name (and `sse-change-active`) on
+   * `window`, as a `MessageEvent` of the same type with `url` set to the system's url.
+   * Default `true`.
    */
   useWindowEventBus?: boolean;
   /** Run on every application event before its listeners (see {@link SseIntercept}). */
   intercepts?: readonly SseIntercept[];
-  /** Stream lifetime to ask the server for, in ms (it clamps it). Default: the server's. */
-  keepaliveTime?: number;
+  /** Stream lifetime to ask the server for, in ms (it clamps it); `null` asks nothing. Default `900000`. */
+  keepaliveTime?: number | null;
+  /** The user counts as idle after this many ms without `mouseover` or `click`. Default `5000`. */
+  leaveTimeout?: number;
+  /** How often idle detection looks, in ms. Default `500`. */
+  leaveCheckInterval?: number;
+  /** `sessionStorage` key of the online seconds. Default (`''`): `'sseDuration' + url`. */
+  sseDurationKey?: string;
+  /** The window used for storage, the window event bus and page events. Default `window`. */
+  windowGlobal?: Window;
+  /** The document used for visibility and idle detection. Default `document`. */
+  documentGlobal?: Document;
+  /** The JSON used to parse events and encode bodies. Default `JSON`. */
+  jsonGlobal?: SseJson;
   /** How long a hidden tab keeps its stream before closing it, in ms. Default `2000`. */
   hiddenGraceTime?: number;
   /** Most requests waiting for a connection; beyond it a call rejects (`ERR_SSE_QUEUE_FULL`). Default `100`. */
@@ -58,9 +76,39 @@ export interface SseOptions {
   lastEventId?: string;
   /** Connect immediately (when the tab is visible). Default `true`; else call `connect()`. */
   autoConnect?: boolean;
-  /** Called on every change of {@link Sse.state} (e.g. to show it); `lastError` tells why a connect failed. */
-  onStateChange?: (state: SseState, client: Sse) => void;
+  /** Called on every change of {@link Sse.stateName}; `lastError` tells why a connect failed. */
+  onStateChange?: ((state: SseStateName, client: Sse) => void) | undefined;
 }
+
+/**
+ * The defaults (`Sse.DEFAULT_OPTIONS`). As in the Java client, a page may change them before
+ * creating clients (e.g. `Sse.DEFAULT_OPTIONS.url = '/sse/hr'`).
+ */
+export const DEFAULT_OPTIONS: SseOptions = {
+  url: '/api/sse',
+  keepaliveTime: 900_000,
+  eventListeners: {},
+  intercepts: [],
+  query: {},
+  withCredentials: true,
+  clientId: null,
+  accessTimestamp: null,
+  reconnectTime: null,
+  useWindowEventBus: true,
+  leaveTimeout: 5000,
+  leaveCheckInterval: 500,
+  sseDurationKey: '',
+  windowGlobal: typeof window === 'undefined' ? undefined : window,
+  documentGlobal: typeof document === 'undefined' ? undefined : document,
+  jsonGlobal: JSON,
+  maxReconnectTime: 60_000,
+  hiddenGraceTime: 2000,
+  maxQueueSize: 100,
+  queueTimeout: 30_000,
+  requestTimeout: 60_000,
+  ack: true,
+  autoConnect: true,
+};
 
 /** @internal Options with defaults applied. */
 export interface ResolvedOptions {
@@ -72,31 +120,48 @@ export interface ResolvedOptions {
   useWindowEventBus: boolean;
   intercepts: readonly SseIntercept[];
   keepaliveTime: number | undefined;
+  leaveTimeout: number;
+  leaveCheckInterval: number;
+  /** Empty: derived from the url. */
+  sseDurationKey: string;
+  windowGlobal: Window | undefined;
+  documentGlobal: Document | undefined;
+  json: SseJson;
   hiddenGraceTime: number;
   maxQueueSize: number;
   queueTimeout: number;
   requestTimeout: number;
   ack: boolean;
-  onStateChange: ((state: SseState, client: Sse) => void) | undefined;
+  autoConnect: boolean;
+  onStateChange: ((state: SseStateName, client: Sse) => void) | undefined;
 }
 
-/** @internal */
+/** @internal The page's options over `DEFAULT_OPTIONS` (an `undefined` value keeps the default), checked. */
 export function resolveOptions(options: SseOptions): ResolvedOptions {
+  const o: SseOptions = { ...DEFAULT_OPTIONS };
+  for (const [key, value] of Object.entries(options)) if (value !== undefined) (o as Record<string, unknown>)[key] = value;
   return {
-    url: normalizeUrl(options.url ?? '/api/sse'),
-    query: stringQuery(options.query),
-    reconnectTime: optionalMs(options.reconnectTime, 'reconnectTime'),
-    maxReconnectTime: ms(options.maxReconnectTime, 'maxReconnectTime', 60_000),
-    withCredentials: options.withCredentials ?? true,
-    useWindowEventBus: options.useWindowEventBus ?? true,
-    intercepts: [...(options.intercepts ?? [])],
-    keepaliveTime: optionalMs(options.keepaliveTime, 'keepaliveTime'),
-    hiddenGraceTime: ms(options.hiddenGraceTime, 'hiddenGraceTime', 2000, true),
-    maxQueueSize: ms(options.maxQueueSize, 'maxQueueSize', 100, true),
-    queueTimeout: ms(options.queueTimeout, 'queueTimeout', 30_000),
-    requestTimeout: ms(options.requestTimeout, 'requestTimeout', 60_000),
-    ack: options.ack ?? true,
-    onStateChange: options.onStateChange,
+    url: normalizeUrl(o.url ?? '/api/sse'),
+    query: stringQuery(o.query),
+    reconnectTime: optionalMs(o.reconnectTime, 'reconnectTime'),
+    maxReconnectTime: ms(o.maxReconnectTime, 'maxReconnectTime', 60_000),
+    withCredentials: o.withCredentials ?? true,
+    useWindowEventBus: o.useWindowEventBus ?? true,
+    intercepts: [...(o.intercepts ?? [])],
+    keepaliveTime: optionalMs(o.keepaliveTime, 'keepaliveTime'),
+    leaveTimeout: ms(o.leaveTimeout, 'leaveTimeout', 5000),
+    leaveCheckInterval: ms(o.leaveCheckInterval, 'leaveCheckInterval', 500),
+    sseDurationKey: typeof o.sseDurationKey === 'string' ? o.sseDurationKey : '',
+    windowGlobal: o.windowGlobal,
+    documentGlobal: o.documentGlobal,
+    json: o.jsonGlobal ?? JSON,
+    hiddenGraceTime: ms(o.hiddenGraceTime, 'hiddenGraceTime', 2000, true),
+    maxQueueSize: ms(o.maxQueueSize, 'maxQueueSize', 100, true),
+    queueTimeout: ms(o.queueTimeout, 'queueTimeout', 30_000),
+    requestTimeout: ms(o.requestTimeout, 'requestTimeout', 60_000),
+    ack: o.ack ?? true,
+    autoConnect: o.autoConnect ?? true,
+    onStateChange: o.onStateChange,
   };
 }
 

@@ -1,4 +1,12 @@
 import { SseClientError } from './errors.js';
+import type { HttpAnswer } from './http.js';
+
+/** What a waiting call is, as `retryQueue` shows it. */
+export interface SseQueuedRequest {
+  type: 'send' | 'upload' | 'addListener' | 'removeListener';
+  /** The app path of a `send` or `upload`. */
+  path?: string;
+}
 
 /**
  * One call (`send`, `upload`, a listener change) waiting for, or using, a connection. It
@@ -15,9 +23,11 @@ export class PendingCall {
   constructor(
     seq: number,
     queueTimeout: number,
+    /** What it is (for `retryQueue`). */
+    readonly info: SseQueuedRequest,
     /** Performs the HTTP request over the connection `connectionId`. */
-    readonly run: (connectionId: string, signal: AbortSignal) => Promise<unknown>,
-    private readonly onResolve: (value: unknown) => void,
+    readonly run: (connectionId: string, signal: AbortSignal) => Promise<HttpAnswer>,
+    private readonly onResolve: (value: HttpAnswer) => void,
     private readonly onReject: (reason: unknown) => void,
   ) {
     this.seq = seq;
@@ -28,7 +38,7 @@ export class PendingCall {
     return this.#settled;
   }
 
-  resolve(value: unknown): void {
+  resolve(value: HttpAnswer): void {
     if (this.#finish()) this.onResolve(value);
   }
 
@@ -74,6 +84,11 @@ export class Outbox {
   /** Puts back a call whose attempt failed before reaching the server; keeps call order. */
   requeue(call: PendingCall): void {
     if (!call.settled) this.#insert(call);
+  }
+
+  /** What is waiting, oldest first. */
+  snapshot(): SseQueuedRequest[] {
+    return this.#calls.map((call) => ({ ...call.info }));
   }
 
   /** Takes the oldest call, or undefined. */

@@ -11,7 +11,7 @@ export interface ParsedEvent {
 
 /**
  * Text/event-stream parser following the WHATWG rules (line endings CR, LF or CRLF, fields
- * `event`, `data`, `id`, `retry` ignored, comments ignored). Unlike `EventSource` it tells
+ * `event`, `data`, `id`, `retry` reported at once through `onRetry`, comments ignored). Unlike `EventSource` it tells
  * whether a frame carried its own `id:`, which durable delivery needs to acknowledge and
  * de-duplicate exactly the durable messages.
  */
@@ -23,7 +23,10 @@ export class EventStreamParser {
   #id: string | undefined;
   #lastEventId = '';
 
-  constructor(private readonly onEvent: (event: ParsedEvent) => void) {}
+  constructor(
+    private readonly onEvent: (event: ParsedEvent) => void,
+    private readonly onRetry: (ms: number) => void = () => undefined,
+  ) {}
 
   /** Feeds decoded text; events are emitted as soon as their blank line arrives. */
   feed(text: string): void {
@@ -58,6 +61,7 @@ export class EventStreamParser {
     if (field === 'event') this.#type = value;
     else if (field === 'data') this.#data += value + '\n';
     else if (field === 'id' && !value.includes('\0')) this.#id = value;
+    else if (field === 'retry' && /^\d+$/.test(value)) this.onRetry(Number(value));
   }
 
   #dispatch(): void {

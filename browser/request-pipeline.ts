@@ -1,6 +1,7 @@
 import { Backoff } from './backoff.js';
-import { SseClientError, isNetworkError, isUnknownConnection } from './errors.js';
-import { Outbox, PendingCall } from './outbox.js';
+import { SseClientError, isNetworkError } from './errors.js';
+import { isUnknownConnection, type HttpAnswer } from './http.js';
+import { Outbox, PendingCall, type SseQueuedRequest } from './outbox.js';
 
 /** What the pipeline needs from the client that owns it. */
 export interface PipelineHost {
@@ -28,7 +29,7 @@ export interface PipelineLimits {
  * connected and idle a call goes out at once; otherwise it waits in the bounded outbox and is
  * sent after the next connect, one at a time in call order. A call that did not reach the
  * server (network failure, or a connection the server forgot) goes back to its place and is
- * retried; any answer, success or error, settles it. Every call settles: answered, rejected,
+ * retried; any other answer, success or error status, resolves it. Every call settles: answered, rejected,
  * timed out in the queue, refused when the queue is full, or rejected by {@link stop}.
  */
 export class RequestPipeline {
@@ -56,14 +57,19 @@ export class RequestPipeline {
     return this.#outbox.size + this.#inflight;
   }
 
+  /** What is waiting for a connection, oldest first. */
+  waiting(): SseQueuedRequest[] {
+    return this.#outbox.snapshot();
+  }
+
   /**
-   * Makes a call: `run` performs the HTTP request over the given connection. Resolves or
-   * rejects with the answer.
+   * Makes a call: `run` performs the HTTP request over the given connection. Resolves with
+   * the answer of its (last) attempt.
    */
-  submit(run: PendingCall['run']): Promise<unknown> {
+  submit(info: SseQueuedRequest, run: PendingCall['run']): Promise<HttpAnswer> {
     if (this.#abort.signal.aborted) return Promise.reject(this.#abort.signal.reason);
     return new Promise((resolve, reject) => {
-      const call = new PendingCall(++this.#seq, this.limits.queueTimeout(), run, resolve, reject);
+      const call = new PendingCall(++this.#seq, this.limits.queueTimeout(), info, run, resolve, reject);
       const idle = this.#outbox.size === 0 && !this.#draining && this.#retryTimer === undefined;
       if (idle && this.host.connectionId() !== undefined) {
         void this.#execute(call);
@@ -124,19 +130,26 @@ export class RequestPipeline {
     const connectionId = this.host.connectionId()!;
     this.#inflight++;
     try {
-      call.resolve(await call.run(connectionId, this.#abort.signal));
-      this.#retryBackoff.reset();
-      return true;
+      const answer = await call.run(connectionId, this.#abort.signal);
+      if (!isUnknownConnection(answer)) {
+        call.resolve(answer);
+        this.#retryBackoff.reset();
+        return true;
+      }
+      // Not processed: the connection is gone whatever the stream shows. Again after the reconnect.
+      const err = new SseClientError('ERR_SSE_UNKNOWN_CONNECTION', 'The server does not know this connection any more');
+      this.host.failed(err);
+      this.#outbox.requeue(call);
+      this.host.connectionLost(connectionId, err);
+      return false;
     } catch (err) {
-      const notDelivered = isNetworkError(err) || isUnknownConnection(err);
-      if (!notDelivered || this.#abort.signal.aborted) {
+      if (!isNetworkError(err) || this.#abort.signal.aborted) {
         call.reject(err);
         return true;
       }
       this.host.failed(err);
       this.#outbox.requeue(call);
-      if (isNetworkError(err)) this.#scheduleRetry();
-      else this.host.connectionLost(connectionId, err);
+      this.#scheduleRetry();
       return false;
     } finally {
       this.#inflight--;

@@ -1,29 +1,25 @@
 import { AckBatcher } from './ack-batcher.js';
+import { ActivityMonitor } from './activity.js';
 import { Backoff } from './backoff.js';
-import { SseClientError, SseRequestError } from './errors.js';
+import { sendCloseBeacon } from './beacon.js';
+import { CLIENT_TRIGGER_CLOSE, SERVER_TRIGGER_CLOSE, type SseCloseTrigger } from './close-trigger.js';
+import { connectParams } from './connect-params.js';
+import { SseClientError } from './errors.js';
 import { dispatchOnWindow } from './event-bus.js';
-import { post, urlWith } from './http.js';
-import { resolveAccessTimestamp, resolveClientId } from './identity.js';
+import { answerBody, isUnknownConnection, post, urlWith, type HttpAnswer } from './http.js';
+import { randomId, resolveAccessTimestamp, resolveClientId } from './identity.js';
 import { ListenerRegistry, PROTOCOL_EVENTS, toEntries, type SseEventListener, type SseListenerInput } from './listeners.js';
-import { normalizeUrl, resolveOptions, stringQuery, type ResolvedOptions, type SseOptions } from './options.js';
+import { DEFAULT_OPTIONS, normalizeUrl, resolveOptions, stringQuery, type ResolvedOptions, type SseOptions } from './options.js';
+import type { SseQueuedRequest } from './outbox.js';
 import type { ParsedEvent } from './parser.js';
 import { RecentIds } from './recent-ids.js';
 import { RequestPipeline } from './request-pipeline.js';
-import { round, SessionClock } from './session-clock.js';
+import { round, SessionClock, type SseDuration } from './session-clock.js';
+import { readyStateOf, STATE_CLOSED, STATE_CONNECTING, STATE_OPEN, type SseReadyState, type SseStateName } from './states.js';
 import { readStorage, writeStorage } from './storage.js';
 import { EventStream } from './stream.js';
 import { VERSION } from './version.js';
 import { VisibilityGate } from './visibility.js';
-
-/**
- * Where the client is:
- * - `idle`: created with `autoConnect: false`, `connect()` not called yet;
- * - `connecting`: a connect is in flight or a reconnect is scheduled;
- * - `open`: `connect-finish` received, requests go out at once;
- * - `closed`: no stream (closed by `close()`, by the server with `reconnect: false`, or a hidden tab);
- * - `destroyed`: `destroy()` was called; final.
- */
-export type SseState = 'idle' | 'connecting' | 'open' | 'closed' | 'destroyed';
 
 /** The `connect-finish` payload. */
 export interface SseConnectInfo {
@@ -49,6 +45,11 @@ export interface SseCloseInfo {
 /** What {@link sseEventListener} resolves to: a connected {@link Sse}. */
 export type SseConnection = Sse;
 
+/** The listener argument of `addListener` and friends: `(name, fn)`, a map, or an array of names. */
+export type SseListenerChange = string | SseListenerInput | readonly string[];
+
+/** Evaluated once, when the module is: the Java client's `IMPORT_MODULE_TIMESTAMP`. */
+const IMPORT_MODULE_TIMESTAMP = Date.now();
 const RECENT_IDS = 1000;
 const DEFAULT_RECONNECT_TIME = 5000;
 const DEFAULT_HEARTBEAT_MS = 15_000;
@@ -56,40 +57,67 @@ const APP_PATH = /^[\w\-./]{1,200}$/;
 
 /**
  * The browser client: one Server-Sent Events connection to one system (base path), with
- * listeners by event name and requests over the connection.
+ * listeners by event name and requests over the connection. A drop-in for the Java
+ * library's `Sse` class (same statics, options, fields, methods and events), with its
+ * defects fixed:
  *
  * - A visible tab is connected; a hidden one closes its stream after `hiddenGraceTime`.
- * - Every drop is followed by a reconnect with exponential backoff and jitter, also a server
- *   close with `reconnect: true`; only `reconnect: false`, `close()` and `destroy()` stop it.
+ * - Every drop is followed by a reconnect with backoff and jitter, also a server close with
+ *   `reconnect: true` or a stream that simply ends; only `reconnect: false`, `close()` and
+ *   `destroy()` stop it.
  * - `send`, `upload` and listener changes made while not connected wait in a bounded queue
- *   and go out in call order after the next `connect-finish`; every promise settles.
+ *   and go out in call order after the next `connect-finish`; a request that did not reach
+ *   the server is retried; every promise settles.
  * - Durable events (those with an `id:`) are acknowledged in batches and de-duplicated.
  *
  * @example
  * const sse = new Sse({ url: '/sse/hr', query: { 'access-token': token }, eventListeners: {
  *   bell: (e) => show(JSON.parse(e.data)),
  * } });
- * const answer = await sse.send('read-all', { ids: [1, 2] });
+ * const answer = await sse.send('read-all', { ids: [1, 2] }).then((r) => r.json());
  */
 export default class Sse {
   /** Version of this client. */
   static readonly version: string = VERSION;
+  /** The defaults of every option; a page may change them before creating clients. */
+  static readonly DEFAULT_OPTIONS: SseOptions = DEFAULT_OPTIONS;
+  /** Reconnect delay when neither the options nor the server give one, in ms. */
+  static readonly DEFAULT_RECONNECT_TIME = DEFAULT_RECONNECT_TIME;
+  /** When this module was evaluated (ms since epoch; sent as `clientImportModuleTime`). */
+  static readonly IMPORT_MODULE_TIMESTAMP: number = IMPORT_MODULE_TIMESTAMP;
+  /** {@link Sse.state}: connecting, or waiting to reconnect. */
+  static readonly STATE_CONNECTING = STATE_CONNECTING;
+  /** {@link Sse.state}: connected (`connect-finish` received). */
+  static readonly STATE_OPEN = STATE_OPEN;
+  /** {@link Sse.state}: not connected and not trying to. */
+  static readonly STATE_CLOSED = STATE_CLOSED;
+  /** `whoTriggerClose` of a close the server made. */
+  static readonly SERVER_TRIGGER_CLOSE = SERVER_TRIGGER_CLOSE;
+  /** `whoTriggerClose` of a close this client made. */
+  static readonly CLIENT_TRIGGER_CLOSE = CLIENT_TRIGGER_CLOSE;
 
   /** This browser's id (sent as `clientId`). */
   readonly clientId: string;
   /** When this visit began (sent as `accessTime`). */
   readonly accessTimestamp: number;
+  /** This instance's random id (sent as `clientInstanceId`). */
+  readonly instanceId: string = randomId();
+  /** When this instance was created (ms since epoch; sent as `clientInstanceTime`). */
+  readonly createTimestamp: number = Date.now();
 
   readonly #o: ResolvedOptions;
   readonly #listeners = new ListenerRegistry();
   readonly #requests: RequestPipeline;
   readonly #reconnectBackoff: Backoff;
   readonly #visibility: VisibilityGate;
+  readonly #activity: ActivityMonitor;
   readonly #acks: AckBatcher;
   readonly #recent = new RecentIds(RECENT_IDS);
   #clock: SessionClock;
-  #state: SseState = 'idle';
+  #state: SseStateName = 'idle';
   #wanted = false;
+  /** `close()` was called and `connect()` not since. */
+  #closedByPage = false;
   #stream: EventStream | undefined;
   #connectionId: string | undefined;
   #connectedAt = 0;
@@ -97,12 +125,17 @@ export default class Sse {
   #closeInfo: SseCloseInfo | undefined;
   #lastEventId: string;
   #lastError: unknown;
+  /** The server's last `retry:` since `connect-finish`: the delay of the next reconnect. */
+  #retryHint: number | undefined;
+  /** Online time measured just before a client-side close (what its `sse-change-active` reports). */
+  #closingDuration: SseDuration | undefined;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #waiters: { resolve: (sse: Sse) => void; reject: (err: unknown) => void }[] = [];
   readonly #onPageHide = (): void => {
     if (this.#stream === undefined) return;
-    this.#teardown(true, 'unload');
+    const closed = this.#teardown(true, 'unload');
     this.#setState('closed');
+    if (closed !== undefined) this.#clientClosed(closed, 'unload');
   };
   readonly #onPageShow = (e: PageTransitionEvent): void => {
     if (e.persisted) this.#reconcile();
@@ -112,11 +145,12 @@ export default class Sse {
   /** Creates the client and, unless `autoConnect: false`, connects (once the tab is visible). */
   constructor(options: SseOptions = {}) {
     this.#o = resolveOptions(options);
-    this.clientId = resolveClientId(options.clientId);
-    this.accessTimestamp = resolveAccessTimestamp(options.accessTimestamp);
-    this.#lastEventId = options.lastEventId ?? readStorage('session', this.#storageKey('lastEventId')) ?? '';
-    this.#clock = new SessionClock(this.#storageKey('sessionDuration'));
-    const reconnectBase = (): number => this.#o.reconnectTime ?? this.#connectInfo?.reconnectTime ?? DEFAULT_RECONNECT_TIME;
+    const win = this.#o.windowGlobal;
+    this.clientId = resolveClientId(win, options.clientId ?? DEFAULT_OPTIONS.clientId);
+    this.accessTimestamp = resolveAccessTimestamp(win, options.accessTimestamp ?? DEFAULT_OPTIONS.accessTimestamp);
+    this.#lastEventId = options.lastEventId ?? readStorage(win, 'session', this.#storageKey('lastEventId')) ?? '';
+    this.#clock = new SessionClock(win, this.#durationKey());
+    const reconnectBase = (): number => this.reconnectDuration;
     this.#reconnectBackoff = new Backoff(reconnectBase, () => this.#o.maxReconnectTime);
     this.#requests = new RequestPipeline(
       {
@@ -135,17 +169,29 @@ export default class Sse {
       },
     );
     this.#visibility = new VisibilityGate(
+      this.#o.documentGlobal,
       () => this.#o.hiddenGraceTime,
       () => this.#reconcile(),
     );
+    this.#activity = new ActivityMonitor(
+      this.#o.documentGlobal,
+      () => this.#o.leaveTimeout,
+      () => this.#o.leaveCheckInterval,
+      (oldActive, newActive) => this.#onActiveChange(oldActive, newActive),
+    );
     this.#acks = new AckBatcher((ids) => this.#sendAcks(ids));
-    if (options.eventListeners !== undefined) this.#listeners.add(toEntries(options.eventListeners));
-    if (typeof window !== 'undefined') {
-      window.addEventListener('pagehide', this.#onPageHide);
-      window.addEventListener('pageshow', this.#onPageShow);
-      window.addEventListener('online', this.#onOnline);
+    const listeners = options.eventListeners ?? DEFAULT_OPTIONS.eventListeners;
+    if (listeners !== undefined) this.#listeners.add(toEntries(listeners));
+    win?.addEventListener('pagehide', this.#onPageHide);
+    win?.addEventListener('pageshow', this.#onPageShow);
+    win?.addEventListener('online', this.#onOnline);
+    if (this.#o.autoConnect) this.connect();
+    if (win !== undefined) {
+      // The Java client's globals: pages reach the last client as `window.sse`.
+      const globals = win as unknown as { sse?: Sse; Sse?: typeof Sse };
+      globals.sse = this;
+      globals.Sse ??= Sse;
     }
-    if (options.autoConnect !== false) this.connect();
   }
 
   // ---- state ---------------------------------------------------------------------------
@@ -155,8 +201,19 @@ export default class Sse {
     return this.#o.url;
   }
 
-  get state(): SseState {
+  /** `Sse.STATE_CONNECTING` (0), `STATE_OPEN` (1) or `STATE_CLOSED` (2), as `EventSource.readyState`. */
+  get state(): SseReadyState {
+    return readyStateOf(this.#state);
+  }
+
+  /** The state by name, finer than {@link state} (`idle`, `connecting`, `open`, `closed`, `destroyed`). */
+  get stateName(): SseStateName {
     return this.#state;
+  }
+
+  /** `close()` or `destroy()` was called (and `connect()` not since). */
+  get destroyed(): boolean {
+    return this.#state === 'destroyed' || this.#closedByPage;
   }
 
   /** The server's id of the current connection (undefined when not connected). */
@@ -164,14 +221,54 @@ export default class Sse {
     return this.#connectionId;
   }
 
+  /** The server's name of the system (`connect-finish.name`); `''` before the first connect. */
+  get connectionName(): string {
+    return typeof this.#connectInfo?.name === 'string' ? this.#connectInfo.name : '';
+  }
+
+  /** The server's clock when the last connection opened (`connect-finish.serverTime`). */
+  get connectionTimestamp(): number | undefined {
+    return this.#connectInfo?.serverTime;
+  }
+
+  /** The server's version (`connect-finish.version`). */
+  get serverVersion(): string | undefined {
+    return this.#connectInfo?.version;
+  }
+
+  /** The base reconnect delay in ms: the `reconnectTime` option, else the server's, else 5000. */
+  get reconnectDuration(): number {
+    return this.#o.reconnectTime ?? this.#connectInfo?.reconnectTime ?? DEFAULT_RECONNECT_TIME;
+  }
+
   /** The last `connect-finish` payload. */
+  get connectResponse(): SseConnectInfo | undefined {
+    return this.#connectInfo;
+  }
+
+  /** The last `connect-close` payload the server sent. */
+  get closeResponse(): SseCloseInfo | undefined {
+    return this.#closeInfo;
+  }
+
+  /** 0.1's name of {@link connectResponse}. */
   get connectInfo(): SseConnectInfo | undefined {
     return this.#connectInfo;
   }
 
-  /** The last `connect-close` payload. */
+  /** 0.1's name of {@link closeResponse}. */
   get closeInfo(): SseCloseInfo | undefined {
     return this.#closeInfo;
+  }
+
+  /** The user moved or clicked within `leaveTimeout` (idle detection); false after a close. */
+  get isPageActive(): boolean {
+    return this.#activity.active;
+  }
+
+  /** The requests waiting for a connection, oldest first (a snapshot). */
+  get retryQueue(): SseQueuedRequest[] {
+    return this.#requests.waiting();
   }
 
   /** Why the last connect or request attempt failed (for diagnostics; a success does not clear it). */
@@ -189,7 +286,7 @@ export default class Sse {
     return this.#requests.pending;
   }
 
-  /** Seconds online with this system in this tab (what `sessionDuration` reports). */
+  /** Seconds online with this system in this tab, running period included (what `sessionDuration` reports). */
   get sessionDuration(): number {
     return this.#clock.total();
   }
@@ -202,6 +299,25 @@ export default class Sse {
   /** True when connected: `connect-finish` received and the stream still open. */
   isActive(): boolean {
     return this.#state === 'open';
+  }
+
+  /**
+   * Online time in seconds: `sessionDuration` counted before the running period (what
+   * `sessionStorage[sseDurationKey]` holds) and `duration`, the running period (0 while
+   * paused: not connected, or the user idle).
+   */
+  getDuration(): SseDuration {
+    return this.#clock.duration();
+  }
+
+  /** A copy of the listener map: name → function, array of functions, or `null` for a name alone. */
+  getEventListeners(): Record<string, SseEventListener | SseEventListener[] | null> {
+    return this.#listeners.snapshot();
+  }
+
+  /** `connectionName:state:createTimestamp`, as the Java client. */
+  toString(): string {
+    return `${this.connectionName}:${this.state}:${this.createTimestamp}`;
   }
 
   /**
@@ -220,39 +336,46 @@ export default class Sse {
   connect(): void {
     if (this.#state === 'destroyed') return;
     this.#wanted = true;
+    this.#closedByPage = false;
     this.#clearReconnectTimer();
     this.#reconcile();
   }
 
   /**
-   * Closes the stream (telling the server by beacon) and stops reconnecting until
-   * {@link connect}. Waiting requests stay queued until their timeout.
+   * Closes the stream (telling the server by beacon), stops reconnecting until
+   * {@link connect}, and forgets the online time (`sseDurationKey`). Waiting requests stay
+   * queued until their timeout.
    */
   close(reason = 'close'): void {
     if (this.#state === 'destroyed') return;
     this.#wanted = false;
+    this.#closedByPage = true;
     this.#clearReconnectTimer();
-    this.#teardown(true, reason);
+    const closed = this.#teardown(true, reason);
     this.#setState('closed');
+    if (closed !== undefined) this.#clientClosed(closed, reason);
+    this.#clock.clear();
   }
 
   /**
-   * Closes for good: the stream, every timer and every page listener; pending requests and
-   * `ready()` reject with `ERR_SSE_DESTROYED`.
+   * Closes for good (`close('destroy')`), and removes every timer and page listener;
+   * pending requests and `ready()` reject with `ERR_SSE_DESTROYED`.
    */
   destroy(): void {
     if (this.#state === 'destroyed') return;
-    this.#teardown(true, 'destroy');
     this.#wanted = false;
-    this.#setState('destroyed');
     this.#clearReconnectTimer();
+    const closed = this.#teardown(true, 'destroy');
+    this.#setState('destroyed');
+    if (closed !== undefined) this.#clientClosed(closed, 'destroy');
+    this.#clock.clear();
     this.#acks.disable();
     this.#visibility.stop();
-    if (typeof window !== 'undefined') {
-      window.removeEventListener('pagehide', this.#onPageHide);
-      window.removeEventListener('pageshow', this.#onPageShow);
-      window.removeEventListener('online', this.#onOnline);
-    }
+    this.#activity.dispose();
+    const win = this.#o.windowGlobal;
+    win?.removeEventListener('pagehide', this.#onPageHide);
+    win?.removeEventListener('pageshow', this.#onPageShow);
+    win?.removeEventListener('online', this.#onOnline);
     const err = destroyedError();
     this.#requests.stop(err);
     this.#rejectWaiters(err);
@@ -266,12 +389,14 @@ export default class Sse {
   switchURL(url: string): void {
     const next = normalizeUrl(url);
     if (next === this.#o.url || this.#state === 'destroyed') return;
-    this.#teardown(true, 'switchURL');
+    const closed = this.#teardown(true, 'switchURL');
     this.#clearReconnectTimer();
+    if (closed !== undefined) this.#clientClosed(closed, 'switchURL');
     this.#o.url = next;
-    this.#lastEventId = readStorage('session', this.#storageKey('lastEventId')) ?? '';
+    const win = this.#o.windowGlobal;
+    this.#lastEventId = readStorage(win, 'session', this.#storageKey('lastEventId')) ?? '';
     this.#recent.clear();
-    this.#clock = new SessionClock(this.#storageKey('sessionDuration'));
+    this.#clock = new SessionClock(win, this.#durationKey());
     this.#connectInfo = undefined;
     this.#reconnectBackoff.reset();
     this.#reconcile();
@@ -285,80 +410,125 @@ export default class Sse {
   // ---- listeners -----------------------------------------------------------------------
 
   /**
-   * Adds listeners: `(name, fn)`, or a map `{ name: fn | fn[] | null }`, or an array of names.
-   * New names are sent to the server (queued while offline). Resolves to the server's listener
-   * list (or the local one when no change was needed).
+   * Adds listeners: `(name, fn)`, or a map `{ name: fn | fn[] | null }`, or an array of names,
+   * and tells the server (`POST …/connect/addListener.do`; queued while not connected).
+   * Resolves to that request's fetch `Response` (its JSON: `{data: {listener: [names]}}`).
    */
-  addListener(nameOrMap: string | SseListenerInput | readonly string[], fn?: SseEventListener | null): Promise<string[]> {
-    return this.#changeListeners('addListener', nameOrMap, fn);
+  addListener(nameOrMap: SseListenerChange, fn?: SseEventListener | null): Promise<Response> {
+    return this.#changeListeners('addListener', nameOrMap, fn, true).then((answer) => answer!.response);
   }
 
   /**
-   * Removes listeners: `(name, fn)` removes one function, `(name)` or `{ name: null }` the
-   * whole name. Names left without functions are removed from the server too.
+   * Removes listeners: `(name, fn)` removes one function, `(name)`, `{ name: null }` or
+   * `[name]` the whole name. Names left without functions are removed from the server too.
+   * Resolves to the fetch `Response` of `POST …/connect/removeListener.do`.
    */
-  removeListener(nameOrMap: string | SseListenerInput | readonly string[], fn?: SseEventListener | null): Promise<string[]> {
-    return this.#changeListeners('removeListener', nameOrMap, fn);
+  removeListener(nameOrMap: SseListenerChange, fn?: SseEventListener | null): Promise<Response> {
+    return this.#changeListeners('removeListener', nameOrMap, fn, true).then((answer) => answer!.response);
+  }
+
+  /**
+   * {@link addListener}, resolving to the names the server now sends this connection (0.1's
+   * `addListener`). Asks the server only when a name is new; rejects with
+   * {@link SseRequestError} on an error answer.
+   */
+  listen(nameOrMap: SseListenerChange, fn?: SseEventListener | null): Promise<string[]> {
+    return this.#changeListeners('addListener', nameOrMap, fn, false).then((answer) => this.#listenerList(answer));
+  }
+
+  /** {@link removeListener}, resolving to the names the server now sends (0.1's `removeListener`). */
+  unlisten(nameOrMap: SseListenerChange, fn?: SseEventListener | null): Promise<string[]> {
+    return this.#changeListeners('removeListener', nameOrMap, fn, false).then((answer) => this.#listenerList(answer));
   }
 
   #changeListeners(
     kind: 'addListener' | 'removeListener',
-    nameOrMap: string | SseListenerInput | readonly string[],
+    nameOrMap: SseListenerChange,
     fn: SseEventListener | null | undefined,
-  ): Promise<string[]> {
+    always: boolean,
+  ): Promise<HttpAnswer | undefined> {
     if (this.#state === 'destroyed') return Promise.reject(destroyedError());
     let names: string[];
     try {
       const entries = toEntries(nameOrMap, fn);
-      names = (kind === 'addListener' ? this.#listeners.add(entries) : this.#listeners.remove(entries)).filter((name) => !PROTOCOL_EVENTS.has(name));
+      const changed = kind === 'addListener' ? this.#listeners.add(entries) : this.#listeners.remove(entries);
+      // Java pages expect every name they add to be (re)sent; a removal only of names now gone.
+      names = [...new Set(always && kind === 'addListener' ? entries.map(([name]) => name) : changed)].filter((name) => !PROTOCOL_EVENTS.has(name));
     } catch (err) {
       return Promise.reject(err);
     }
-    if (names.length === 0) return Promise.resolve(this.#listeners.serverNames());
-    return this.#requests
-      .submit((connectionId, signal) => this.#post(`/connect/${kind}.do`, {}, JSON.stringify({ connectionId, listener: names }), {}, signal))
-      .then((answer) => listenerList(answer) ?? this.#listeners.serverNames());
+    if (names.length === 0 && !always) return Promise.resolve(undefined);
+    return this.#requests.submit({ type: kind }, (connectionId, signal) =>
+      this.#post(`/connect/${kind}.do`, {}, this.#o.json.stringify({ connectionId, listener: names }), {}, signal),
+    );
+  }
+
+  #listenerList(answer: HttpAnswer | undefined): string[] {
+    const list = answer === undefined ? undefined : (answerBody(answer) as { data?: { listener?: unknown } } | null)?.data?.listener;
+    return Array.isArray(list) && list.every((x) => typeof x === 'string') ? (list as string[]) : this.#listeners.serverNames();
   }
 
   // ---- requests ------------------------------------------------------------------------
 
   /**
-   * Sends `body` as JSON to the app's `onMessage(path, …)` over this connection. Resolves to
-   * the server's answer (its JSON envelope, by default `{success, code, data, …}`).
+   * Sends `body` as JSON to the app's `onMessage(path, …)` over this connection
+   * (`POST {url}/connect/message/{path}.do`). Resolves to the fetch `Response`, whatever its
+   * status (as `fetch`): `send('x', body).then((r) => r.json())`.
    *
    * While connected with nothing queued the request goes out at once (several may then run
    * concurrently). Otherwise it waits in the queue (`maxQueueSize`, `queueTimeout`) and is
-   * sent after the next connect, one at a time in call order. A request that did not reach
-   * the server is retried; an answer with an error status rejects with
-   * {@link SseRequestError} and is not retried (the server may have acted on it).
+   * sent after the next connect, one at a time in call order; it resolves to the Response of
+   * that eventual send. A request that did not reach the server (network failure, or a
+   * connection the server no longer knows) is sent again; one that may have been processed
+   * is not. Rejects with {@link SseClientError} (`ERR_SSE_QUEUE_FULL`, `ERR_SSE_QUEUE_TIMEOUT`,
+   * `ERR_SSE_REQUEST_TIMEOUT`, `ERR_SSE_DESTROYED`, …) or a `TypeError` for a bad path.
    */
-  send(path: string, body?: unknown, query?: SseOptions['query'], headers?: Record<string, string>): Promise<unknown> {
-    if (typeof path !== 'string' || !APP_PATH.test(path) || path.includes('..')) {
-      return Promise.reject(new TypeError(`Invalid path ${JSON.stringify(path)}`));
-    }
+  send(path: string, body: unknown = {}, query: SseOptions['query'] = {}, headers: Record<string, string> = {}): Promise<Response> {
+    return this.#sendMessage(path, body, query, headers).then((answer) => answer.response);
+  }
+
+  /**
+   * {@link send}, resolving to the parsed answer (the server's JSON envelope, by default
+   * `{success, code, data, …}`) and rejecting with {@link SseRequestError} on an error status
+   * (0.1's `send`).
+   */
+  sendJson(path: string, body: unknown = {}, query: SseOptions['query'] = {}, headers: Record<string, string> = {}): Promise<unknown> {
+    return this.#sendMessage(path, body, query, headers).then(answerBody);
+  }
+
+  /**
+   * Uploads a `FormData` (files and fields) to the app's `onUpload(path, …)`
+   * (`POST {url}/connect/upload/{path}.do`). Same queueing as {@link send}; resolves to the
+   * fetch `Response`.
+   */
+  upload(path: string, formData: FormData, query: SseOptions['query'] = {}, headers: Record<string, string> = {}): Promise<Response> {
+    return this.#upload(path, formData, query, headers).then((answer) => answer.response);
+  }
+
+  /** {@link upload}, resolving to the parsed answer like {@link sendJson} (0.1's `upload`). */
+  uploadJson(path: string, formData: FormData, query: SseOptions['query'] = {}, headers: Record<string, string> = {}): Promise<unknown> {
+    return this.#upload(path, formData, query, headers).then(answerBody);
+  }
+
+  #sendMessage(path: string, body: unknown, query: SseOptions['query'], headers: Record<string, string>): Promise<HttpAnswer> {
+    if (!validPath(path)) return Promise.reject(new TypeError(`Invalid path ${JSON.stringify(path)}`));
     let json: string;
     try {
-      json = JSON.stringify(body === undefined ? {} : body);
+      json = this.#o.json.stringify(body === undefined ? {} : body);
     } catch (err) {
       return Promise.reject(err);
     }
     const extra = stringQuery(query);
-    return this.#requests.submit((connectionId, signal) =>
+    return this.#requests.submit({ type: 'send', path }, (connectionId, signal) =>
       this.#post(`/connect/message/${path}.do`, { ...extra, connectionId }, json, headers, signal),
     );
   }
 
-  /**
-   * Uploads a `FormData` (files and fields) to the app's `onUpload(path, …)`. Same queueing
-   * and answers as {@link send}.
-   */
-  upload(path: string, formData: FormData, query?: SseOptions['query'], headers?: Record<string, string>): Promise<unknown> {
-    if (typeof path !== 'string' || !APP_PATH.test(path) || path.includes('..')) {
-      return Promise.reject(new TypeError(`Invalid path ${JSON.stringify(path)}`));
-    }
+  #upload(path: string, formData: FormData, query: SseOptions['query'], headers: Record<string, string>): Promise<HttpAnswer> {
+    if (!validPath(path)) return Promise.reject(new TypeError(`Invalid path ${JSON.stringify(path)}`));
     if (!(formData instanceof FormData)) return Promise.reject(new TypeError('upload() needs a FormData body'));
     const extra = stringQuery(query);
-    return this.#requests.submit((connectionId, signal) =>
+    return this.#requests.submit({ type: 'upload', path }, (connectionId, signal) =>
       this.#post(`/connect/upload/${path}.do`, { ...extra, connectionId }, formData, headers, signal),
     );
   }
@@ -369,7 +539,7 @@ export default class Sse {
     body: string | FormData,
     headers: Record<string, string> | undefined,
     signal: AbortSignal,
-  ): Promise<unknown> {
+  ): Promise<HttpAnswer> {
     return post(urlWith(this.#o.url, path, { ...this.#o.query, ...query }), body, {
       credentials: this.#credentials(),
       headers,
@@ -403,31 +573,42 @@ export default class Sse {
       return;
     }
     this.#clearReconnectTimer();
-    this.#teardown(true, this.#wanted ? 'hidden' : 'close');
+    const reason = this.#wanted ? 'hidden' : 'close';
+    const closed = this.#teardown(true, reason);
     if (this.#wanted || this.#state !== 'idle') this.#setState('closed');
+    if (closed !== undefined) this.#clientClosed(closed, reason);
   }
 
   #open(): void {
-    const params: Record<string, string> = {
-      ...this.#o.query,
-      clientId: this.clientId,
-      clientVersion: VERSION,
-      accessTime: String(this.accessTimestamp),
-      listeners: this.#listeners.serverNames().join(','),
-      sessionDuration: String(this.#clock.total()),
-    };
-    if (typeof screen !== 'undefined') params.screen = `${screen.width}x${screen.height}`;
-    if (typeof location !== 'undefined') params.locationHref = location.href.slice(0, 2048);
-    if (this.#o.ack) params.ack = '1';
-    if (this.#lastEventId !== '') params.lastEventId = this.#lastEventId;
-    if (this.#o.keepaliveTime !== undefined) params.keepaliveTime = String(this.#o.keepaliveTime);
+    const params = connectParams(
+      {
+        sessionDuration: this.#clock.total(),
+        keepaliveTime: this.#o.keepaliveTime,
+        clientId: this.clientId,
+        clientVersion: VERSION,
+        accessTime: this.accessTimestamp,
+        listeners: this.#listeners.serverNames(),
+        useWindowEventBus: this.#o.useWindowEventBus,
+        importModuleTime: IMPORT_MODULE_TIMESTAMP,
+        instanceTime: this.createTimestamp,
+        instanceId: this.instanceId,
+        ack: this.#o.ack,
+        lastEventId: this.#lastEventId,
+      },
+      this.#o.query,
+    );
     this.#setState('connecting');
     const stream: EventStream = new EventStream(
       urlWith(this.#o.url, '/connect', params),
       this.#credentials(),
       {
         onEvent: (event) => this.#onEvent(stream, event),
+        onRetry: (ms) => {
+          if (stream === this.#stream) this.#retryHint = ms;
+        },
         onEnd: (error) => {
+          // A stream that ends without connect-close (a lifetime or a shutdown for clients that
+          // do not declare `reconnectOnClose`, a proxy, a crash) is a drop like any other.
           if (stream === this.#stream) this.#streamLost(error ?? new SseClientError('ERR_SSE_STREAM_ENDED', 'The server ended the stream'));
         },
       },
@@ -447,8 +628,8 @@ export default class Sse {
         this.#onConnectClose(event);
         break;
       case 'sse-set-duration':
-        this.#clock.set(Number((parseJson(event.data) as { duration?: unknown } | undefined)?.duration));
-        this.#deliver(event, false);
+        this.#clock.set(Number((this.#parse(event.data) as { duration?: unknown } | undefined)?.duration));
+        this.#deliver(this.#message(event.type, event.data, event.lastEventId), false);
         break;
       default:
         this.#onAppEvent(event);
@@ -456,28 +637,35 @@ export default class Sse {
   }
 
   #onConnectFinish(stream: EventStream, event: ParsedEvent): void {
-    const info = (parseJson(event.data) ?? {}) as SseConnectInfo;
+    const info = (this.#parse(event.data) ?? {}) as SseConnectInfo;
     this.#connectInfo = info;
     this.#connectionId = String(info.connectionId);
     this.#connectedAt = Date.now();
-    this.#clock.start();
+    // connect-finish carries the server's default `retry:`; only a later one is a hint.
+    this.#retryHint = undefined;
     const heartbeat = typeof info.heartbeatMs === 'number' && info.heartbeatMs > 0 ? info.heartbeatMs : DEFAULT_HEARTBEAT_MS;
     // Three missed heartbeats: the server or the network path is gone without a word.
     stream.setIdleLimit(Math.max(heartbeat * 3, 1000));
     this.#reconnectBackoff.reset();
     this.#acks.enable();
     this.#setState('open');
+    this.#syncClock();
     const waiters = this.#waiters.splice(0);
     for (const w of waiters) w.resolve(this);
     this.#requests.connected();
-    this.#deliver(event, false);
+    this.#deliver(this.#message(event.type, event.data, event.lastEventId), false);
+    if (stream === this.#stream) this.#activity.start();
   }
 
   #onConnectClose(event: ParsedEvent): void {
-    const info = (parseJson(event.data) ?? {}) as SseCloseInfo;
+    const info = (this.#parse(event.data) ?? {}) as SseCloseInfo;
     this.#closeInfo = info;
-    this.#deliver(event, false);
-    if (this.#state === 'destroyed') return;
+    const trigger: SseCloseTrigger = {
+      whoTriggerClose: SERVER_TRIGGER_CLOSE,
+      closeReason: typeof info.reason === 'string' ? info.reason : 'server-close',
+    };
+    this.#deliver(this.#message(event.type, event.data, event.lastEventId), false, trigger);
+    if (this.#state === 'destroyed' || this.#stream === undefined) return;
     // The server already ended the stream: no beacon needed.
     this.#teardown(false, 'server');
     if (info.reconnect === false) {
@@ -492,36 +680,48 @@ export default class Sse {
       this.#rejectWaiters(err);
       return;
     }
-    // A planned rotation (lifetime over) is jittered by the server already: come back quickly.
-    this.#scheduleReconnect(info.reason === 'expired' ? Math.random() * 1000 : undefined);
+    // The server's `retry:` spreads a shutdown; a lifetime is jittered by the server already.
+    this.#scheduleReconnect(this.#takeRetryHint() ?? (info.reason === 'expired' ? Math.random() * 1000 : undefined));
   }
 
   #onAppEvent(event: ParsedEvent): void {
     const id = event.id;
     if (id === undefined || id === '') {
-      this.#deliver(event, true);
+      this.#deliver(this.#message(event.type, event.data, event.lastEventId), true);
       return;
     }
     this.#lastEventId = id;
-    writeStorage('session', this.#storageKey('lastEventId'), id);
+    writeStorage(this.#o.windowGlobal, 'session', this.#storageKey('lastEventId'), id);
     if (!this.#recent.has(id)) {
       this.#recent.add(id);
-      this.#deliver(event, true);
+      this.#deliver(this.#message(event.type, event.data, event.lastEventId), true);
     }
     // Acknowledged after the listeners ran, and again for a duplicate (the server resent it
     // because it did not get the first ack).
     if (this.#o.ack) this.#acks.add(id);
   }
 
-  /** Runs intercepts (application events only), listeners, then the window event bus. */
-  #deliver(event: ParsedEvent, intercept: boolean): void {
-    const registered = this.#listeners.has(event.type);
-    if (!registered && !(intercept && this.#o.intercepts.length > 0)) return;
-    const message = new MessageEvent<string>(event.type, {
-      data: event.data,
-      lastEventId: event.lastEventId,
-      origin: originOf(this.#o.url),
-    });
+  /** A `MessageEvent` as listeners get it, with `url` set (as the Java client does). */
+  #message(type: string, data: unknown, lastEventId = ''): MessageEvent<string> {
+    const message = new MessageEvent(type, { data, lastEventId, origin: originOf(this.#o.url) });
+    Object.defineProperty(message, 'url', { value: this.#o.url, enumerable: true });
+    return message as MessageEvent<string>;
+  }
+
+  /**
+   * Runs intercepts (application events only), listeners, then the window event bus (for
+   * registered names, or every time with `toWindow`). A `connect-close` carries `trigger`:
+   * set on the event and given as the listeners' second argument.
+   */
+  #deliver(message: MessageEvent<string>, intercept: boolean, trigger?: SseCloseTrigger, toWindow = false): void {
+    const registered = this.#listeners.has(message.type);
+    if (!registered && !toWindow && !(intercept && this.#o.intercepts.length > 0)) return;
+    if (trigger !== undefined) {
+      Object.defineProperties(message, {
+        whoTriggerClose: { value: trigger.whoTriggerClose, enumerable: true },
+        closeReason: { value: trigger.closeReason, enumerable: true },
+      });
+    }
     if (intercept) {
       for (const fn of this.#o.intercepts) {
         try {
@@ -531,22 +731,53 @@ export default class Sse {
         }
       }
     }
-    for (const fn of this.#listeners.get(event.type)) {
+    for (const fn of this.#listeners.get(message.type)) {
       try {
-        fn.call(this, message);
+        fn.call(this, message, trigger);
       } catch (err) {
         report(err);
       }
     }
-    if (registered && this.#o.useWindowEventBus) dispatchOnWindow(message, this.#o.url);
+    if ((registered || toWindow) && this.#o.useWindowEventBus) dispatchOnWindow(this.#o.windowGlobal, message, this.#o.url);
   }
 
-  /** The stream ended or proved dead: reconnect with backoff. */
+  /** Idle detection changed: the online-time counter pauses or resumes, and `sse-change-active` is raised. */
+  #onActiveChange(oldActive: boolean, newActive: boolean): void {
+    const duration = this.#closingDuration ?? this.#clock.duration();
+    this.#syncClock();
+    this.#deliver(this.#message('sse-change-active', { oldActive, newActive, duration }), false, undefined, true);
+  }
+
+  /** The online-time counter runs while connected and the user active. */
+  #syncClock(): void {
+    if (this.#connectionId !== undefined && this.#state === 'open' && this.#activity.active) this.#clock.start();
+    else this.#clock.stop();
+  }
+
+  /** After a client-side close: the page turns inactive, and `connect-close` handlers hear it was the client. */
+  #clientClosed(closed: { connectionId: string; duration: SseDuration }, reason: string): void {
+    this.#closingDuration = closed.duration;
+    try {
+      this.#activity.closed();
+    } finally {
+      this.#closingDuration = undefined;
+    }
+    const data = this.#o.json.stringify({ connectionId: closed.connectionId, reason });
+    this.#deliver(this.#message('connect-close', data, this.#lastEventId), false, { whoTriggerClose: CLIENT_TRIGGER_CLOSE, closeReason: reason });
+  }
+
+  /** The stream ended or proved dead: reconnect (after the server's `retry:` if it sent one, else with backoff). */
   #streamLost(error: unknown): void {
     if (this.#stream === undefined || this.#state === 'destroyed') return;
     this.#lastError = error;
     this.#teardown(false, 'lost');
-    this.#scheduleReconnect();
+    this.#scheduleReconnect(this.#takeRetryHint());
+  }
+
+  #takeRetryHint(): number | undefined {
+    const hint = this.#retryHint;
+    this.#retryHint = undefined;
+    return hint;
   }
 
   #scheduleReconnect(delay?: number): void {
@@ -566,60 +797,59 @@ export default class Sse {
 
   /**
    * Drops the current stream. With `beacon`, tells the server (the connection may be closed
-   * locally before the server notices) and what this connection's online time was.
+   * locally before the server notices) and what this connection's online time was. Answers
+   * the connection that was open, with its online time just before, if there was one.
    */
-  #teardown(beacon: boolean, reason: string): void {
+  #teardown(beacon: boolean, reason: string): { connectionId: string; duration: SseDuration } | undefined {
     const stream = this.#stream;
-    if (stream === undefined) return;
+    if (stream === undefined) return undefined;
     this.#stream = undefined;
+    this.#activity.stop();
     const connectionId = this.#connectionId;
+    let closed: { connectionId: string; duration: SseDuration } | undefined;
     if (connectionId !== undefined) {
       this.#acks.flush();
+      closed = { connectionId, duration: this.#clock.duration() };
+      this.#connectionId = undefined;
       this.#clock.stop();
       if (beacon) {
-        this.#beacon({
-          connectionId,
-          clientId: this.clientId,
-          reason,
-          duration: String(round((Date.now() - this.#connectedAt) / 1000)),
-          sessionDuration: String(this.#clock.total()),
-        });
+        sendCloseBeacon(
+          this.#o.url,
+          {
+            clientId: this.clientId,
+            connectionId,
+            reason,
+            sseVersion: VERSION,
+            duration: String(round((Date.now() - this.#connectedAt) / 1000)),
+            sessionDuration: String(this.#clock.total()),
+          },
+          this.#credentials(),
+        );
       }
     }
-    this.#connectionId = undefined;
     stream.close();
-  }
-
-  #beacon(fields: Record<string, string>): void {
-    const url = `${this.#o.url}/connect/disconnect.do`;
-    const body = new URLSearchParams(fields);
-    let sent = false;
-    try {
-      sent = typeof navigator !== 'undefined' && typeof navigator.sendBeacon === 'function' && navigator.sendBeacon(url, body);
-    } catch {
-      // fall back to fetch below
-    }
-    if (!sent) {
-      fetch(url, { method: 'POST', body, keepalive: true, credentials: this.#credentials() }).catch(() => undefined);
-    }
+    return closed;
   }
 
   #sendAcks(ids: string[]): void {
     const connectionId = this.#connectionId;
     if (connectionId === undefined) return;
-    post(urlWith(this.#o.url, '/connect/ack.do', this.#o.query), JSON.stringify({ connectionId, ids }), {
+    post(urlWith(this.#o.url, '/connect/ack.do', this.#o.query), this.#o.json.stringify({ connectionId, ids }), {
       credentials: this.#credentials(),
       timeout: 0,
       keepalive: true,
-    }).catch((err: unknown) => {
-      // A server without durable delivery has no ack endpoint: stop asking until the next connection.
-      if (err instanceof SseRequestError && err.status === 404 && err.code !== 'ERR_SSE_UNKNOWN_CONNECTION') this.#acks.disable();
-    });
+    }).then(
+      (answer) => {
+        // A server without durable delivery has no ack endpoint: stop asking until the next connection.
+        if (answer.response.status === 404 && !isUnknownConnection(answer)) this.#acks.disable();
+      },
+      () => undefined,
+    );
   }
 
   // ---- helpers -------------------------------------------------------------------------
 
-  #setState(state: SseState): void {
+  #setState(state: SseStateName): void {
     if (this.#state === 'destroyed' || this.#state === state) return;
     this.#state = state;
     const listener = this.#o.onStateChange;
@@ -631,12 +861,24 @@ export default class Sse {
     }
   }
 
+  #parse(text: string): unknown {
+    try {
+      return this.#o.json.parse(text) as unknown;
+    } catch {
+      return undefined;
+    }
+  }
+
   #credentials(): RequestCredentials {
     return this.#o.withCredentials ? 'include' : 'same-origin';
   }
 
   #storageKey(what: string): string {
     return `sse:${what}:${this.#o.url}`;
+  }
+
+  #durationKey(): string {
+    return this.#o.sseDurationKey || `sseDuration${this.#o.url}`;
   }
 
   #clearReconnectTimer(): void {
@@ -650,22 +892,12 @@ export default class Sse {
   }
 }
 
+function validPath(path: string): boolean {
+  return typeof path === 'string' && APP_PATH.test(path) && !path.includes('..');
+}
+
 function destroyedError(): SseClientError {
   return new SseClientError('ERR_SSE_DESTROYED', 'The client was destroyed');
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
-function listenerList(answer: unknown): string[] | undefined {
-  const data = (answer as { data?: { listener?: unknown } } | null)?.data;
-  const list = data?.listener;
-  return Array.isArray(list) && list.every((x) => typeof x === 'string') ? (list as string[]) : undefined;
 }
 
 function originOf(url: string): string {

@@ -4,6 +4,8 @@ import { EventStreamParser, type ParsedEvent } from './parser.js';
 /** What an {@link EventStream} reports. Neither is called after `close()`. */
 export interface StreamHandlers {
   onEvent(event: ParsedEvent): void;
+  /** A `retry:` field: the server's reconnect delay, in ms. */
+  onRetry(ms: number): void;
   /** The stream is over: `error` is why (an HTTP error, a network error, silence), undefined for a clean end. */
   onEnd(error: unknown): void;
 }
@@ -75,9 +77,14 @@ export class EventStream {
       if (!/^text\/event-stream/i.test(res.headers.get('content-type') ?? '')) {
         throw new SseClientError('ERR_SSE_NOT_A_STREAM', `Expected text/event-stream, got ${res.headers.get('content-type') ?? 'no content type'}`);
       }
-      const parser = new EventStreamParser((event) => {
-        if (!this.#closed) this.handlers.onEvent(event);
-      });
+      const parser = new EventStreamParser(
+        (event) => {
+          if (!this.#closed) this.handlers.onEvent(event);
+        },
+        (ms) => {
+          if (!this.#closed) this.handlers.onRetry(ms);
+        },
+      );
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       for (;;) {
         const { value, done } = await reader.read();

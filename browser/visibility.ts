@@ -1,17 +1,22 @@
+/** What the gate uses of a document (the `documentGlobal` option). */
+export type VisibilityDocument = Pick<Document, 'addEventListener' | 'removeEventListener' | 'visibilityState'>;
+
 /**
  * Whether the tab counts as in use: visible, or hidden for less than the grace period. A
  * quick hide/show (switching tabs and back, a dialog) therefore never drops the stream.
  */
 export class VisibilityGate {
-  #active = isVisible();
+  #active: boolean;
   #timer: ReturnType<typeof setTimeout> | undefined;
   readonly #onVisibilityChange = (): void => this.#update();
 
   constructor(
+    private readonly doc: VisibilityDocument | undefined,
     private readonly graceMs: () => number,
     private readonly onChange: () => void,
   ) {
-    if (typeof document !== 'undefined') document.addEventListener('visibilitychange', this.#onVisibilityChange);
+    this.#active = this.#visible();
+    doc?.addEventListener('visibilitychange', this.#onVisibilityChange);
   }
 
   /** Visible, or hidden for less than the grace period. */
@@ -21,18 +26,18 @@ export class VisibilityGate {
 
   /** Removes the document listener and the timer. */
   stop(): void {
-    if (typeof document !== 'undefined') document.removeEventListener('visibilitychange', this.#onVisibilityChange);
+    this.doc?.removeEventListener('visibilitychange', this.#onVisibilityChange);
     this.#clearTimer();
   }
 
   #update(): void {
-    if (isVisible()) {
+    if (this.#visible()) {
       this.#clearTimer();
       this.#set(true);
     } else if (this.#active && this.#timer === undefined) {
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
-        if (!isVisible()) this.#set(false);
+        if (!this.#visible()) this.#set(false);
       }, this.graceMs());
     }
   }
@@ -48,8 +53,8 @@ export class VisibilityGate {
     clearTimeout(this.#timer);
     this.#timer = undefined;
   }
-}
 
-function isVisible(): boolean {
-  return typeof document === 'undefined' || document.visibilityState !== 'hidden';
+  #visible(): boolean {
+    return this.doc === undefined || this.doc.visibilityState !== 'hidden';
+  }
 }

@@ -38,7 +38,7 @@ browserTest('events reach their listeners and the window event bus; other names 
   ]);
 });
 
-browserTest('addListener / removeListener with a name and function or a map keep the server listener set in step', async (t) => {
+browserTest('listen / unlisten with a name and function or a map keep the server listener set in step', async (t) => {
   const { hub, origin } = await startServer(t);
   const page = await openPage(t, origin);
   await createClient(page, 'u2', { useWindowEventBus: false });
@@ -48,8 +48,8 @@ browserTest('addListener / removeListener with a name and function or a map keep
   const added = await page.evaluate(async () => {
     const push = (e: MessageEvent<string>): void => void window.__events.push({ type: e.type, data: e.data, lastEventId: '' });
     (window as unknown as { push: typeof push }).push = push;
-    const a = await window.sse.addListener('ring', push);
-    const b = await window.sse.addListener({ knock: [push], quiet: null });
+    const a = await window.sse.listen('ring', push);
+    const b = await window.sse.listen({ knock: [push], quiet: null });
     return { a, b, names: window.sse.listenerNames };
   });
   t.deepEqual(added.a.sort(), ['bell', 'ring']);
@@ -66,10 +66,10 @@ browserTest('addListener / removeListener with a name and function or a map keep
   // Removing a function that is not registered changes nothing; removing the last one removes the name.
   const removed = await page.evaluate(async () => {
     const push = (window as unknown as { push: (e: MessageEvent<string>) => void }).push;
-    const unchanged = await window.sse.removeListener('ring', () => undefined);
-    const a = await window.sse.removeListener('ring', push);
-    const b = await window.sse.removeListener({ knock: null });
-    const c = await window.sse.removeListener(['quiet']);
+    const unchanged = await window.sse.unlisten('ring', () => undefined);
+    const a = await window.sse.unlisten('ring', push);
+    const b = await window.sse.unlisten({ knock: null });
+    const c = await window.sse.unlisten(['quiet']);
     return { unchanged, a, b, c };
   });
   t.deepEqual(removed.unchanged.sort(), ['bell', 'knock', 'quiet', 'ring']);
@@ -86,7 +86,7 @@ browserTest('addListener / removeListener with a name and function or a map keep
 
   const bad = await page.evaluate(() =>
     window.sse
-      .addListener('a,b', () => undefined)
+      .listen('a,b', () => undefined)
       .then(
         () => 'resolved',
         (e: Error) => e.name,
@@ -125,13 +125,13 @@ browserTest('intercepts see application events first and can drop them', async (
   );
 });
 
-browserTest('send and upload round trips; error answers reject with status and code', async (t) => {
+browserTest('sendJson and uploadJson round trips; error answers reject with status and code', async (t) => {
   const { hub, origin, received } = await startServer(t);
   const page = await openPage(t, origin);
   await createClient(page, 'u4');
   const id = await connected(page);
 
-  const answer = await page.evaluate(() => window.sse.send('echo', { text: 'grüße', list: [1, 2] }));
+  const answer = await page.evaluate(() => window.sse.sendJson('echo', { text: 'grüße', list: [1, 2] }));
   t.deepEqual(answer, {
     success: true,
     code: 200,
@@ -146,7 +146,7 @@ browserTest('send and upload round trips; error answers reject with status and c
     form.append('note', 'from the page');
     form.append('file', new Blob(['hello file'], { type: 'text/plain' }), 'a.txt');
     form.append('file', new Blob([new Uint8Array(3000)]), 'b.bin');
-    return window.sse.upload('files', form);
+    return window.sse.uploadJson('files', form);
   })) as { data: { path: string; fields: unknown; files: { name: string; size: number; text: string }[] } };
   t.is(uploaded.data.path, 'files');
   t.deepEqual(uploaded.data.fields, { note: 'from the page' });
@@ -167,7 +167,7 @@ browserTest('send and upload round trips; error answers reject with status and c
         (e: Error & { code?: string; status?: number }) => ({ name: e.name, code: e.code, status: e.status }),
       );
     return {
-      refused: await outcome(window.sse.send('fail', {})),
+      refused: await outcome(window.sse.sendJson('fail', {})),
       badPath: await outcome(window.sse.send('../etc', {})),
       notForm: await outcome(window.sse.upload('files', {} as FormData)),
     };
@@ -273,7 +273,7 @@ browserTest('online time: sse-set-duration sets the total, reconnects report it,
   const gone = nextDisconnect(hub, (c) => c.id === conn.id);
   await page.evaluate(() => window.sse.close());
   await gone;
-  t.is(await page.evaluate(() => window.sse.state), 'closed');
+  t.is(await page.evaluate(() => window.sse.stateName), 'closed');
   const beacons = await page.evaluate(() => window.__beacons);
   t.is(beacons.length, 1);
   t.true(beacons[0]!.url.endsWith('/sse/test/connect/disconnect.do'));

@@ -119,7 +119,7 @@ browserTest('HTTP/2: the stream and several sends share one connection', async (
   const connection = await connecting;
 
   // Several sends at once: over HTTP/1.1 the stream would hold one of the six sockets.
-  const answers = await page.evaluate((count) => Promise.all(Array.from({ length: count }, (_, n) => window.sse.send('echo', { n }))), SENDS);
+  const answers = await page.evaluate((count) => Promise.all(Array.from({ length: count }, (_, n) => window.sse.sendJson('echo', { n }))), SENDS);
   t.deepEqual(
     answers.map((a) => (a as { data: { body: unknown } }).data.body),
     Array.from({ length: SENDS }, (_, n) => ({ n })),

@@ -16,12 +16,12 @@ async function track(page: Page, calls: [name: string, kind: 'send' | 'upload' |
     w.__settled ??= [];
     for (const [name, kind, n] of calls) {
       let p: Promise<unknown>;
-      if (kind === 'send') p = window.sse.send('seq', { n });
-      else if (kind === 'addListener') p = window.sse.addListener(`late${n}`, () => undefined);
+      if (kind === 'send') p = window.sse.sendJson('seq', { n });
+      else if (kind === 'addListener') p = window.sse.listen(`late${n}`, () => undefined);
       else {
         const form = new FormData();
         form.append('file', new Blob(['x'.repeat(n)]), `f${n}.txt`);
-        p = window.sse.upload('files', form);
+        p = window.sse.uploadJson('files', form);
       }
       p.then(
         (value) => w.__settled.push({ name, ok: true, value }),
@@ -141,7 +141,7 @@ browserTest('a request that fails on the network is retried and arrives once', a
     (url) => url.pathname === '/sse/test/connect/message/once.do',
     (route) => (attempts++ === 0 ? route.abort('connectionreset') : route.continue()),
   );
-  const answer = (await page.evaluate(() => window.sse.send('once', { x: 1 }))) as { data: { body: unknown } };
+  const answer = (await page.evaluate(() => window.sse.sendJson('once', { x: 1 }))) as { data: { body: unknown } };
   t.deepEqual(answer.data.body, { x: 1 });
   t.is(attempts, 2);
   t.deepEqual(
@@ -180,7 +180,7 @@ browserTest('a hidden tab closes its stream after the grace period (with a beaco
   const gone = nextDisconnect(hub, (c) => c.id === first);
   await page.evaluate(() => window.__setVisibility('hidden'));
   await gone;
-  await page.waitForFunction(() => window.sse.state === 'closed');
+  await page.waitForFunction(() => window.sse.stateName === 'closed');
   await page.waitForFunction(() => window.__beacons.length === 1);
   t.like(Object.fromEntries(new URLSearchParams((await page.evaluate(() => window.__beacons))[0]!.body)), {
     connectionId: first,
@@ -190,10 +190,10 @@ browserTest('a hidden tab closes its stream after the grace period (with a beaco
 
   // A send from the hidden tab connects just for it, then the stream closes again.
   const briefly = nextConnect(hub, (c) => c.userId === 'r5');
-  const answer = (await page.evaluate(() => window.sse.send('from-hidden', { ok: 1 }))) as { success: boolean };
+  const answer = (await page.evaluate(() => window.sse.sendJson('from-hidden', { ok: 1 }))) as { success: boolean };
   t.true(answer.success);
   const brief = await briefly;
-  await page.waitForFunction(() => window.sse.state === 'closed');
+  await page.waitForFunction(() => window.sse.stateName === 'closed');
   await waitFor(() => hub.getLocalConnection(brief.id) === undefined, 'the brief connection to close');
   t.deepEqual(
     received.map((m) => m.path),
@@ -246,7 +246,7 @@ browserTest('a kick with reconnect:true reconnects; with reconnect:false the cli
   await page.waitForFunction((id) => window.sse.connectionId === id, second.id);
 
   t.is(await hub.disconnectByUserId('r7', { reconnect: false }), 1);
-  await page.waitForFunction(() => window.sse.state === 'closed');
+  await page.waitForFunction(() => window.sse.stateName === 'closed');
   t.like(await page.evaluate(() => window.sse.closeInfo), { connectionId: second.id, reason: 'kick', reconnect: false });
   t.is(await page.evaluate(() => (window.sse.lastError as { code?: string }).code), 'ERR_SSE_CLOSED_BY_SERVER');
   // Nothing is scheduled: no reconnect will come by itself.
@@ -330,7 +330,7 @@ browserTest('destroy() closes the stream, rejects pending calls and leaves no ti
   await gone;
   t.deepEqual(outcome, { pending: ['ERR_SSE_DESTROYED'], late: 'ERR_SSE_DESTROYED', ready: 'ERR_SSE_DESTROYED' });
   t.deepEqual(await page.evaluate(() => ({ timers: window.__liveTimers(), listeners: window.__liveListeners() })), before);
-  t.is(await page.evaluate(() => window.sse.state), 'destroyed');
+  t.is(await page.evaluate(() => window.sse.stateName), 'destroyed');
   t.is(Object.fromEntries(new URLSearchParams((await page.evaluate(() => window.__beacons))[0]!.body)).reason, 'destroy');
 
   // A client that never connected: its queued calls reject too.
@@ -352,7 +352,7 @@ browserTest('a client created in a hidden tab connects only once the tab is show
   const page = await openPage(t, origin);
   await page.evaluate(() => window.__setVisibility('hidden'));
   await createClient(page, 'r10');
-  t.is(await page.evaluate(() => window.sse.state), 'closed');
+  t.is(await page.evaluate(() => window.sse.stateName), 'closed');
   t.is(await hub.getConnectionCount(), 0);
   const arrived = nextConnect(hub, (c) => c.userId === 'r10');
   await page.evaluate(() => window.__setVisibility('visible'));

@@ -1,0 +1,82 @@
+import type { SseDuration } from './session-clock.js';
+
+/**
+ * Idle detection (the Java client's "leave" check): every `interval` ms the page counts as
+ * active when the last `mouseover` or `click` is younger than `timeout`. It runs only while
+ * connected, so a closed client keeps no timer. A client-side close makes the page inactive
+ * at once; the next connect makes it active again.
+ */
+export class ActivityMonitor {
+  #active = true;
+  #inactiveByClose = false;
+  #lastActivity = Date.now();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  readonly #onActivity = (): void => {
+    this.#lastActivity = Date.now();
+  };
+
+  constructor(
+    private readonly doc: Pick<Document, 'addEventListener' | 'removeEventListener'> | undefined,
+    private readonly timeout: () => number,
+    private readonly interval: () => number,
+    private readonly onChange: (oldActive: boolean, newActive: boolean) => void,
+  ) {
+    doc?.addEventListener('mouseover', this.#onActivity, { passive: true });
+    doc?.addEventListener('click', this.#onActivity, { passive: true });
+  }
+
+  /** The user moved or clicked within the last `timeout` ms (as of the last check). */
+  get active(): boolean {
+    return this.#active;
+  }
+
+  /** Connected: checks start; a page made inactive by a close is active again. */
+  start(): void {
+    if (this.#inactiveByClose) {
+      this.#inactiveByClose = false;
+      this.#lastActivity = Date.now();
+      this.#set(true);
+    }
+    this.#timer ??= setInterval(() => this.#check(), this.interval());
+  }
+
+  /** Not connected: checks stop (the state stays). */
+  stop(): void {
+    if (this.#timer === undefined) return;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** The client closed the connection: inactive now. */
+  closed(): void {
+    this.stop();
+    if (!this.#active) return;
+    this.#inactiveByClose = true;
+    this.#set(false);
+  }
+
+  /** For good: no timer, no document listener. */
+  dispose(): void {
+    this.stop();
+    this.doc?.removeEventListener('mouseover', this.#onActivity);
+    this.doc?.removeEventListener('click', this.#onActivity);
+  }
+
+  #check(): void {
+    this.#set(Date.now() - this.#lastActivity < this.timeout());
+  }
+
+  #set(active: boolean): void {
+    if (active === this.#active) return;
+    this.#active = active;
+    this.onChange(!active, active);
+  }
+}
+
+/** The `data` of an `sse-change-active` event. */
+export interface SseActiveChange {
+  oldActive: boolean;
+  newActive: boolean;
+  /** Online time when the change happened (before the counter paused or resumed). */
+  duration: SseDuration;
+}
