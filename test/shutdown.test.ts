@@ -37,7 +37,7 @@ class MovingClient {
     let connectionId = '';
     let retry: number | undefined;
     const acks: Promise<unknown>[] = [];
-    const res = await fetch(`${base}/connect?access-token=${this.user}&ack=1&lastEventId=${this.#lastId}`, { signal: this.#abort.signal }).catch(
+    const res = await fetch(`${base}/connect?access-token=${this.user}&ack=1&reconnectOnClose=1&lastEventId=${this.#lastId}`, { signal: this.#abort.signal }).catch(
       () => undefined,
     );
     if (!res?.ok || !res.body) return 100;

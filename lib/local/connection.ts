@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { ClientInfo } from '../core/client-info.js';
 import type { ConnectionHandle } from '../core/connection-handle.js';
 import type { ConnectionInfo } from '../core/connection-info.js';
-import { encodeFrame } from '../core/frame.js';
+import { encodeFrame, encodeRetry } from '../core/frame.js';
 import { hashToken } from '../core/token-hash.js';
 import type { SseUser } from '../core/user.js';
 import { directSocketOf, writeChunk } from './write-path.js';
@@ -172,8 +172,12 @@ export class Connection implements ConnectionHandle {
   }
 
   /**
-   * Ends the stream. Unless the client left or is too slow to read it, the client is told
-   * why in a `connect-close` frame and whether it should come back by itself.
+   * Ends the stream. A client that must stay away (`reconnect: false`) is told why in a
+   * `connect-close` frame. One that should come back gets that frame only if it declared it
+   * understands it (`reconnectOnClose=1`); any other client (the Java page script, which takes
+   * every `connect-close` as final, or a plain `EventSource`) gets a clean end, which makes it
+   * reconnect, preceded by a bare `retry:` when `retryMs` is given. A client that left or is too
+   * slow to read gets nothing.
    */
   close(reason: CloseReason = 'kick', reconnect = reason !== 'kick' && reason !== 'evicted', retryMs?: number): void {
     if (this.#closed) return;
@@ -185,8 +189,11 @@ export class Connection implements ConnectionHandle {
       res.destroy();
     } else if (reason === 'client') {
       res.end();
-    } else {
+    } else if (reconnect && this.client.reconnectOnClose !== true) {
       // `retry:` spreads the reconnects of a shutdown over time (the browser waits that long).
+      if (retryMs === undefined) res.end();
+      else res.end(encodeRetry(retryMs));
+    } else {
       res.end(encodeFrame({ event: 'connect-close', retry: retryMs, data: { connectionId: this.id, reason, reconnect } }));
     }
     this.#onEnd(this, reason);
