@@ -48,6 +48,12 @@ export interface SsePluginOptions extends HubOptions {
    * `ERR_SSE_CROSS_SITE` (403). Default `[]`.
    */
   adminOrigins?: string[];
+  /**
+   * Name of the header that carries the server id (the cluster node id, else an id of this
+   * process) on every answer of the endpoints, streams included; `false` leaves it out.
+   * `X-Sse-Version` (this package's version) is always sent. Default `'X-Sse-Server-Id'`.
+   */
+  serverIdHeader?: string | false;
   /** Makes this hub `ctx.sse` when several plugins are mounted. Default: the first mounted. */
   primary?: boolean;
 }

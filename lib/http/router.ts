@@ -4,6 +4,7 @@ import { isClientGoneError, SseMethodNotAllowedError, SseNotFoundError } from '.
 import type { EndpointEnv } from './endpoint.js';
 import { sendError } from './response.js';
 import { ROUTES, validParams, type Method, type Params } from './routes.js';
+import { serverHeaders, type StampHeaders } from './server-headers.js';
 
 /** Runs one route's endpoint; answers its errors as the library's JSON. */
 export type RouteHandler = (ctx: Context, params: Params) => Promise<void>;
@@ -14,6 +15,8 @@ export interface SseRouter {
   readonly router: Router;
   /** The handler of one of this router's route layers; undefined for a layer added later by an app. */
   handlerOf: (layer: Layer) => RouteHandler | undefined;
+  /** Sets the headers every answer of the plugin carries (`X-Sse-Version`, the server id). */
+  stamp: StampHeaders;
 }
 
 /**
@@ -26,9 +29,11 @@ export function createSseRouter(base: string, env: EndpointEnv, onRequest: (ctx:
   // Case-sensitive, and a trailing slash is another path, as the endpoints have always been.
   const router = new Router({ prefix: literalPath(base), sensitive: true, strict: true });
   const handlers = new WeakMap<Layer, RouteHandler>();
+  const stamp = serverHeaders(env.hub, env.options.serverIdHeader);
   for (const route of ROUTES) {
     const handler: RouteHandler = async (ctx, params) => {
       onRequest(ctx);
+      stamp(ctx);
       try {
         await route.handle(ctx, env, params);
       } catch (err) {
@@ -46,7 +51,7 @@ export function createSseRouter(base: string, env: EndpointEnv, onRequest: (ctx:
       handlers.set(layer, handler);
     }
   }
-  return { router, handlerOf: (layer) => handlers.get(layer) };
+  return { router, handlerOf: (layer) => handlers.get(layer), stamp };
 }
 
 /** `path` as plain text for path-to-regexp, in which `:`, `*`, `{`, `(`, ... have meanings. */
