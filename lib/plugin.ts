@@ -61,7 +61,16 @@ export function ssePlugin(basePath: string, options: SsePluginOptions): SsePlugi
   const base = normalizeBasePath(basePath);
   if (options === null || typeof options !== 'object') throw new TypeError('ssePlugin options are required');
   if (typeof options.authenticate !== 'function') throw new TypeError('options.authenticate must be a function');
-  for (const key of ['authorizeAdmin', 'onMessage', 'onUpload', 'wrapOkResponse', 'redactUser'] as const) {
+  for (const key of [
+    'authorizeAdmin',
+    'onMessage',
+    'onUpload',
+    'wrapOkResponse',
+    'redactUser',
+    'onUnauthorized',
+    'verifyConnect',
+    'onConnect',
+  ] as const) {
     if (options[key] !== undefined && typeof options[key] !== 'function') throw new TypeError(`options.${key} must be a function`);
   }
   const name = options.name ?? (base.split('/').filter(Boolean).pop() || 'default');

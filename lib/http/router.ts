@@ -1,7 +1,8 @@
 import { Router, type Layer, type RouterMiddleware } from '@koa/router';
 import type { Context } from 'koa';
-import { isClientGoneError, SseMethodNotAllowedError, SseNotFoundError } from '../core/errors.js';
+import { isClientGoneError, SseMethodNotAllowedError, SseNotFoundError, SseUnauthorizedError } from '../core/errors.js';
 import type { EndpointEnv } from './endpoint.js';
+import { runAnsweringHook } from './hooks.js';
 import { sendError } from './response.js';
 import { ROUTES, validParams, type Method, type Params } from './routes.js';
 import { serverHeaders, type StampHeaders } from './server-headers.js';
@@ -37,7 +38,7 @@ export function createSseRouter(base: string, env: EndpointEnv, onRequest: (ctx:
       try {
         await route.handle(ctx, env, params);
       } catch (err) {
-        answerError(ctx, err);
+        await answerFailure(ctx, env, err);
       }
     };
     const middleware: RouterMiddleware = (ctx) => handler(ctx, ctx.params);
@@ -76,6 +77,20 @@ export function answerUnrouted(ctx: Context, samePath: readonly Layer[]): void {
     for (const method of layer.methods) if (!allow.includes(method)) allow.push(method);
   }
   answerError(ctx, allow.length > 0 ? new SseMethodNotAllowedError(allow) : new SseNotFoundError(path));
+}
+
+/** Answers an endpoint's error; a missing user through the app's `onUnauthorized` when it has one. */
+async function answerFailure(ctx: Context, env: EndpointEnv, err: unknown): Promise<void> {
+  const onUnauthorized = env.options.onUnauthorized;
+  if (err instanceof SseUnauthorizedError && onUnauthorized !== undefined) {
+    try {
+      if ((await runAnsweringHook(ctx, () => onUnauthorized(ctx))).answered) return;
+    } catch (hookErr) {
+      answerError(ctx, hookErr);
+      return;
+    }
+  }
+  answerError(ctx, err);
 }
 
 function answerError(ctx: Context, err: unknown): void {

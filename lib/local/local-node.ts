@@ -10,6 +10,7 @@ import type { SendTargetKind } from '../core/targets.js';
 import { keyOf, type SseUser } from '../core/user.js';
 import { Connection, type CloseReason, type RequestInfo } from './connection.js';
 import { ConnectionIndex } from './connection-index.js';
+import { baseLifetime, type KeepaliveChoice } from './lifetime.js';
 import { PendingDurations } from './pending-durations.js';
 
 /** The settings the local node works with: the hub's options with every default applied. */
@@ -20,6 +21,8 @@ export interface LocalNodeOptions {
   reconnectTimeMs: number;
   maxLifetimeMs: number;
   minLifetimeMs: number;
+  /** Whether the client's `keepaliveTime` or the server's `maxLifetimeMs` sets a stream's lifetime. */
+  keepaliveChoice: KeepaliveChoice;
   lifetimeJitter: number;
   clientIdMaxConnections: number;
   maxConnectionsPerUser: number;
@@ -115,8 +118,7 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
       throw new SseTooManyConnectionsError(`At most ${o.maxConnectionsPerUser} connections per user`);
     }
     if (client.listeners.length > o.maxListenersPerConnection) throw new SseTooManyListenersError(o.maxListenersPerConnection);
-    const requested = client.keepaliveTime;
-    const base = requested ? Math.min(Math.max(requested, o.minLifetimeMs), o.maxLifetimeMs) : o.maxLifetimeMs;
+    const base = baseLifetime(o.keepaliveChoice, client.keepaliveTime, o.minLifetimeMs, o.maxLifetimeMs);
     const lifetime = Math.round(base * (1 - Math.random() * o.lifetimeJitter));
     const socket = init.req.socket;
     socket.setNoDelay(true);
