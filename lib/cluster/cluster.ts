@@ -4,7 +4,8 @@ import { encodeFrame } from '../core/frame.js';
 import type { HelloAnswer } from '../core/hello.js';
 import type { QueryAnswer, QueryArgs, QueryName } from '../core/queries.js';
 import type { SendTargetKind } from '../core/targets.js';
-import type { LocalNode } from '../local/local-node.js';
+import type { DurationRecord } from '../local/connection.js';
+import type { DisconnectReason, LocalNode } from '../local/local-node.js';
 import type { Qos } from '../qos/qos.js';
 import type { AckedBy, AckItem, DurableMessage, DurableSend, PendingRequest, QosCluster } from '../qos/qos-cluster.js';
 import { StaticDiscovery } from './discovery.js';
@@ -63,6 +64,19 @@ function peerDown(nodeId: string): Error {
 function peerLate(nodeId: string): Error {
   const message = `Peer ${nodeId} got the send after its deadline and did not write it (it was stalled, or its clock is ahead of this node's)`;
   return Object.assign(new Error(message), { code: 'ERR_SSE_PEER_LATE' });
+}
+
+/** Only the numbers of a peer's duration record: nothing else of it reaches the connection. */
+function durationRecordOf(record: DurationRecord | undefined): DurationRecord | undefined {
+  if (record === null || typeof record !== 'object') return undefined;
+  const out: DurationRecord = {};
+  if (isSeconds(record.sessionDuration)) out.sessionDuration = record.sessionDuration;
+  if (isSeconds(record.duration)) out.duration = record.duration;
+  return out;
+}
+
+function isSeconds(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
 }
 
 /**
@@ -184,8 +198,16 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
     return this.#fanOut<QueryAnswer<N>>({ type: 'query', name, args } as QueryRequest);
   }
 
-  disconnect(kind: SendTargetKind, keys: string[], reconnect: boolean, reason: 'kick' | 'client'): Promise<FanOut<number>> {
-    return this.#fanOut<number>({ type: 'disconnect', kind, keys, reconnect, reason });
+  /** Closes what a target reaches on the peers, with `record` written on each connection first. */
+  disconnect(kind: SendTargetKind, keys: string[], reconnect: boolean, reason: DisconnectReason, record?: DurationRecord): Promise<FanOut<number>> {
+    return this.#fanOut<number>(
+      record === undefined ? { type: 'disconnect', kind, keys, reconnect, reason } : { type: 'disconnect', kind, keys, reconnect, reason, record },
+    );
+  }
+
+  /** Clears online time on the peers (their connections' values and those kept for offline keys); each answers the connections cleared. */
+  clearDuration(kind: SendTargetKind, keys: string[]): Promise<FanOut<number>> {
+    return this.#fanOut<number>({ type: 'clear-duration', kind, keys });
   }
 
   /** Sets online time on the peers; each answers a count per key (so that offline keys are known). */
@@ -319,9 +341,11 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
       case 'query':
         return local.query(request.name, request.args);
       case 'disconnect':
-        return local.disconnect(request.kind, request.keys, request.reconnect, request.reason);
+        return local.disconnect(request.kind, request.keys, request.reconnect, request.reason, durationRecordOf(request.record));
       case 'duration':
         return request.keys.map((key) => local.setDuration(request.kind, [key], request.seconds));
+      case 'clear-duration':
+        return local.clearDuration(request.kind, request.keys);
       case 'listeners': {
         const conn = local.get(request.connectionId);
         if (conn === undefined) return null;

@@ -1,5 +1,7 @@
 import type { QueryArgs, QueryName } from '../core/queries.js';
 import type { SendTargetKind } from '../core/targets.js';
+import type { DurationRecord } from '../local/connection.js';
+import type { DisconnectReason } from '../local/local-node.js';
 import type { AckedBy, AckItem, PendingRequest } from '../qos/qos-cluster.js';
 
 export type { QueryName } from '../core/queries.js';
@@ -43,8 +45,9 @@ export type ClusterRequest =
   | { type: 'hello' }
   | SendRequest
   | QueryRequest
-  | { type: 'disconnect'; kind: SendTargetKind; keys: string[]; reconnect: boolean; reason: 'kick' | 'client' }
+  | { type: 'disconnect'; kind: SendTargetKind; keys: string[]; reconnect: boolean; reason: DisconnectReason; record?: DurationRecord }
   | { type: 'duration'; kind: SendTargetKind; keys: string[]; seconds: number }
+  | { type: 'clear-duration'; kind: SendTargetKind; keys: string[] }
   | { type: 'listeners'; connectionId: string; names: string[]; add: boolean }
   | ({ type: 'qos-pending' } & PendingRequest)
   | { type: 'qos-ack'; items: AckItem[]; connectionId: string; by: AckedBy };

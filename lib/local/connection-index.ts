@@ -115,6 +115,7 @@ export class ConnectionIndex {
     tenantIds: () => [...this.#byTenant.keys()],
     channels: () => [...this.#byChannel.keys()],
     connectionCount: () => this.#byId.size,
+    connectionIds: () => [...this.#byId.keys()],
     isOnline: (userId) => this.#byUser.has(String(userId)),
     user: (userId) => this.#usersOf([String(userId)])[0] ?? null,
     userIdsListening: (event, tenant) => {

@@ -20,6 +20,17 @@ export interface RequestInfo {
   userAgent: string;
 }
 
+/**
+ * Online time recorded on a connection as it ends: what the client reports when it leaves
+ * (`disconnect.do`), or what the app passes to a `disconnect*` call.
+ */
+export interface DurationRecord {
+  /** Online seconds of the whole session: becomes `sessionDuration`. */
+  sessionDuration?: number;
+  /** Seconds of this stream. Kept as the attribute `duration`. */
+  duration?: number;
+}
+
 /** Told once when a connection ends, whoever ended it; the local node removes it from its indexes. */
 export type ConnectionEndHandler = (conn: Connection, reason: CloseReason) => void;
 
@@ -197,6 +208,12 @@ export class Connection implements ConnectionHandle {
       res.end(encodeFrame({ event: 'connect-close', retry: retryMs, data: { connectionId: this.id, reason, reconnect } }));
     }
     this.#onEnd(this, reason);
+  }
+
+  /** Records online time on the connection (before it is closed, so `disconnect` listeners see it). */
+  recordDurations(record: DurationRecord): void {
+    if (record.sessionDuration !== undefined) this.sessionDuration = record.sessionDuration;
+    if (record.duration !== undefined) this.attributes.set('duration', record.duration);
   }
 
   /** Counts a browser request or upload made over this connection. */
