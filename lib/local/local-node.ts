@@ -214,6 +214,11 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     return typeof id === 'string' ? this.#index.get(id) : undefined;
   }
 
+  /** Live streams of one browser (a key of `clientKeyOf`), oldest first: for the cluster-wide cap. */
+  siblingsByKey(key: string): Connection[] {
+    return typeof key === 'string' ? this.#index.siblingsByKey(key) : [];
+  }
+
   /** The live connections a target of this kind and keys reaches, each once. */
   targets(kind: SendTargetKind, keys: string[]): Iterable<Connection> {
     return this.#index.targets(kind, keys);
