@@ -1,5 +1,6 @@
 import type { ClusterOptions } from './cluster/cluster-options.js';
 import { fraction, positive } from './core/option-checks.js';
+import { keepaliveChoiceOf, type KeepaliveChoice } from './local/lifetime.js';
 import type { LocalNodeOptions } from './local/local-node.js';
 import type { QosOptions } from './qos/qos.js';
 
@@ -18,6 +19,13 @@ export interface HubOptions {
   maxLifetimeMs?: number;
   /** Shortest lifetime a client may request, in ms. Default `10000` (or `maxLifetimeMs` if smaller). */
   minLifetimeMs?: number;
+  /**
+   * Who sets a stream's lifetime, as the Java library's `choseKeepaliveTime`: `'client'` (its
+   * `keepaliveTime` connect parameter, else `maxLifetimeMs`), `'server'` (always
+   * `maxLifetimeMs`), or `(clientKeepaliveMs, maxLifetimeMs) => ms`. The result is clamped to
+   * [`minLifetimeMs`, `maxLifetimeMs`]. Default `'client'`.
+   */
+  keepaliveChoice?: KeepaliveChoice;
   /**
    * Random fraction taken off each lifetime so that a deploy's worth of clients do not all
    * reconnect in the same second. `0` disables. Default `0.1`.
@@ -61,6 +69,7 @@ export function resolveHubOptions(options: HubOptions, version: string): LocalNo
     reconnectTimeMs: Math.round(positive(options.reconnectTimeMs, 'reconnectTimeMs', 5_000)),
     maxLifetimeMs,
     minLifetimeMs: Math.min(positive(options.minLifetimeMs, 'minLifetimeMs', 10_000), maxLifetimeMs),
+    keepaliveChoice: keepaliveChoiceOf(options.keepaliveChoice),
     lifetimeJitter: fraction(options.lifetimeJitter, 'lifetimeJitter', 0.1),
     clientIdMaxConnections: positive(options.clientIdMaxConnections, 'clientIdMaxConnections', 3),
     maxConnectionsPerUser: positive(options.maxConnectionsPerUser, 'maxConnectionsPerUser', Infinity),

@@ -14,12 +14,15 @@ import type { SendTargetKind } from './core/targets.js';
 import { keyOf, keysOf, type Key, type SseUser } from './core/user.js';
 import { VERSION } from './core/version.js';
 import { resolveHubOptions, type HubOptions } from './hub-options.js';
-import type { CloseReason, Connection } from './local/connection.js';
-import { LocalNode, type ListenersChange, type LocalNodeOptions, type OpenStreamInit } from './local/local-node.js';
+import type { CloseReason, Connection, DurationRecord } from './local/connection.js';
+import { LocalNode, type DisconnectReason, type ListenersChange, type LocalNodeOptions, type OpenStreamInit } from './local/local-node.js';
+import type { OnceListenerKind } from './local/once-listeners.js';
 import { Qos, type QosAckedEvent, type QosExpiredEvent } from './qos/qos.js';
 
 export type { HubStats } from './core/admin-api.js';
 export type { ListenersChange, OpenStreamInit } from './local/local-node.js';
+export type { DurationRecord } from './local/connection.js';
+export type { OnceListenerKind } from './local/once-listeners.js';
 
 /** Options of every `send*` call. */
 export interface SendOptions {
@@ -31,6 +34,13 @@ export interface SendOptions {
 export interface DisconnectOptions {
   /** Whether the client should reconnect by itself. Default `false`: a kick keeps it out. */
   reconnect?: boolean;
+  /**
+   * Seconds of the stream, kept as the connection attribute `duration` before it closes (the
+   * Java `disconnectByUserId(userId, duration, sessionDuration)`). Default: not recorded.
+   */
+  duration?: number;
+  /** Online seconds of the whole session, set as `sessionDuration` before it closes. Default: not recorded. */
+  sessionDuration?: number;
 }
 
 /** What a client reports when it leaves (`disconnect.do`), for online-time accounting. */
@@ -331,6 +341,11 @@ export class Hub extends EventEmitter<HubEvents> {
     return (await this.queryDetailed('connectionCount', [])).value;
   }
 
+  /** Ids of the live connections (the Java `getConnectionIds()`), cluster-wide. */
+  async getConnectionIds(): Promise<string[]> {
+    return (await this.queryDetailed('connectionIds', [])).value;
+  }
+
   /** Users with a connection listening to `event`, optionally within one tenant. */
   async getUsersListening(event: string, tenantId?: Key): Promise<SseUser[]> {
     const ids = new Set(await this.getUserIdsListening(event, tenantId));
@@ -384,17 +399,31 @@ export class Hub extends EventEmitter<HubEvents> {
 
   // ---- control -------------------------------------------------------------------------
 
-  /** Closes every connection of these users with `reason: 'kick'`. Resolves to the count closed (cluster-wide). */
+  /**
+   * Closes every connection of these users with `reason: 'kick'`, after recording
+   * `duration` / `sessionDuration` when given. Resolves to the count closed (cluster-wide).
+   */
   async disconnectByUserId(userIds: Key | readonly Key[], options?: DisconnectOptions): Promise<number> {
-    return this.#disconnect('user', keysOf(userIds, 'userIds'), options?.reconnect ?? false, 'kick');
+    return this.#kick('user', keysOf(userIds, 'userIds'), options);
   }
 
   async disconnectByAccessToken(tokens: string | readonly string[], options?: DisconnectOptions): Promise<number> {
-    return this.#disconnect('token', keysOf(tokens, 'accessTokens'), options?.reconnect ?? false, 'kick');
+    return this.#kick('token', keysOf(tokens, 'accessTokens'), options);
   }
 
   async disconnectByConnectionId(ids: string | readonly string[], options?: DisconnectOptions): Promise<number> {
-    return this.#disconnect('connection', keysOf(ids, 'connectionIds'), options?.reconnect ?? false, 'kick');
+    return this.#kick('connection', keysOf(ids, 'connectionIds'), options);
+  }
+
+  #kick(kind: SendTargetKind, keys: string[], options: DisconnectOptions | undefined): Promise<number> {
+    let record: DurationRecord | undefined;
+    for (const field of ['duration', 'sessionDuration'] as const) {
+      const value = options?.[field];
+      if (value === undefined) continue;
+      assertSeconds(value, field);
+      (record ??= {})[field] = value;
+    }
+    return this.#disconnect(kind, keys, options?.reconnect ?? false, 'kick', record);
   }
 
   /** Same as {@link Hub.disconnectByConnectionId}; kept for the Java API's plural name. */
@@ -419,18 +448,17 @@ export class Hub extends EventEmitter<HubEvents> {
   async clientLeft(connectionId: string, report: ClientLeaving = {}): Promise<number> {
     const conn = this.#local.get(connectionId);
     if (conn === undefined) return this.#disconnect('connection', [connectionId], true, 'client');
-    if (report.sessionDuration !== undefined) conn.sessionDuration = report.sessionDuration;
-    if (report.duration !== undefined) conn.attributes.set('duration', report.duration);
+    conn.recordDurations(report);
     if (report.reason !== undefined) conn.attributes.set('disconnectReason', report.reason);
     conn.close('client');
     return 1;
   }
 
-  async #disconnect(kind: SendTargetKind, keys: string[], reconnect: boolean, reason: 'kick' | 'client'): Promise<number> {
-    let count = this.#local.disconnect(kind, keys, reconnect, reason);
+  async #disconnect(kind: SendTargetKind, keys: string[], reconnect: boolean, reason: DisconnectReason, record?: DurationRecord): Promise<number> {
+    let count = this.#local.disconnect(kind, keys, reconnect, reason, record);
     const remoteKeys = this.#remoteKeys(kind, keys);
     if (remoteKeys.length === 0) return count;
-    for (const n of (await this.#cluster!.disconnect(kind, remoteKeys, reconnect, reason)).values) count += n;
+    for (const n of (await this.#cluster!.disconnect(kind, remoteKeys, reconnect, reason, record)).values) count += n;
     return count;
   }
 
@@ -470,6 +498,56 @@ export class Hub extends EventEmitter<HubEvents> {
       total += count;
     }
     return total;
+  }
+
+  /**
+   * Clears these users' online time (the Java `clearDurationByUserId`): the `sessionDuration`
+   * of their live connections and any value kept for their next connect, on every node. Tells
+   * the clients nothing. Resolves to the connections that had a value (cluster-wide).
+   */
+  async clearDurationByUserId(userIds: Key | readonly Key[]): Promise<number> {
+    return this.#clearDuration('user', keysOf(userIds, 'userIds'));
+  }
+
+  async clearDurationByAccessToken(tokens: string | readonly string[]): Promise<number> {
+    return this.#clearDuration('token', keysOf(tokens, 'accessTokens'));
+  }
+
+  async clearDurationByConnectionId(ids: string | readonly string[]): Promise<number> {
+    return this.#clearDuration('connection', keysOf(ids, 'connectionIds'));
+  }
+
+  async #clearDuration(kind: 'user' | 'token' | 'connection', keys: string[]): Promise<number> {
+    let count = this.#local.clearDuration(kind, keys);
+    // Values kept for offline keys may wait on any node: users and tokens go to every peer.
+    const remoteKeys = this.#remoteKeys(kind, keys);
+    if (remoteKeys.length === 0) return count;
+    for (const n of (await this.#cluster!.clearDuration(kind, remoteKeys)).values) count += Number(n) || 0;
+    return count;
+  }
+
+  // ---- one-shot listeners ----------------------------------------------------------------
+
+  /**
+   * Calls `listener` once, at the next connect of this user (`'user'`), access token
+   * (`'token'`) or channel (`'channel'`) on this node, after the `connect` event (the Java
+   * `addConnectListener(userId, consumer)`). Like the events, it sees this node's connections
+   * only. Answers a function that removes it if it has not run. Bounded: at most 10,000
+   * connect listeners wait at once per hub; one more throws a RangeError. What it throws goes
+   * to the `error` event.
+   */
+  addConnectListener(kind: OnceListenerKind, key: Key, listener: (connection: Connection) => void): () => void {
+    return this.#local.onceConnect(...onceArgs(kind, key, listener));
+  }
+
+  /**
+   * Calls `listener` once, when the next connection of this user, access token or channel on
+   * this node ends, after the `disconnect` event (the Java `addDisConnectListener`). Same
+   * bound (10,000 waiting, apart from the connect listeners) and removal as
+   * {@link Hub.addConnectListener}.
+   */
+  addDisconnectListener(kind: OnceListenerKind, key: Key, listener: (connection: Connection, reason: CloseReason) => void): () => void {
+    return this.#local.onceDisconnect(...onceArgs(kind, key, listener));
   }
 
   /** The keys peers must be asked about: none without peers; all, except connection ids held here. */
@@ -521,8 +599,18 @@ function normalizeFilter(filter: ConnectionFilter): ConnectionFilter {
   return out;
 }
 
-function assertSeconds(seconds: number): void {
+function assertSeconds(seconds: number, what = 'seconds'): void {
   if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) {
-    throw new TypeError(`seconds must be a non-negative number, got ${String(seconds)}`);
+    throw new TypeError(`${what} must be a non-negative number, got ${String(seconds)}`);
   }
+}
+
+/** Checks the arguments of a one-shot listener; the key as a string. */
+function onceArgs<F>(kind: OnceListenerKind, key: Key, listener: F): [OnceListenerKind, string, F] {
+  if (kind !== 'user' && kind !== 'token' && kind !== 'channel')
+    throw new TypeError(`kind must be 'user', 'token' or 'channel', got ${String(kind)}`);
+  const k = keyOf(key);
+  if (k === undefined) throw new TypeError('key is required');
+  if (typeof listener !== 'function') throw new TypeError('listener must be a function');
+  return [kind, k, listener];
 }

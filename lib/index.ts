@@ -7,8 +7,20 @@ export { Hub, createHub } from './hub.js';
 export type { HubStats } from './hub.js';
 export { collectMetrics } from './metrics.js';
 export type { MetricsOptions, MetricsRegistry, SseMetrics } from './metrics.js';
-export type { SendOptions, DisconnectOptions, ListenersChange, HubEvents, OpenStreamInit, DetailedAnswer, ArgsParam, ClientLeaving } from './hub.js';
+export type {
+  SendOptions,
+  DisconnectOptions,
+  ListenersChange,
+  HubEvents,
+  OpenStreamInit,
+  DetailedAnswer,
+  ArgsParam,
+  ClientLeaving,
+  DurationRecord,
+  OnceListenerKind,
+} from './hub.js';
 export type { LocalNodeOptions } from './local/local-node.js';
+export type { KeepaliveChoice } from './local/lifetime.js';
 export type { ConnectionFilter, Queries, QueryName, QueryArgs, QueryAnswer } from './core/queries.js';
 export type { ConnectionHandle } from './core/connection-handle.js';
 export { Connection } from './local/connection.js';

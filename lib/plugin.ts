@@ -61,7 +61,18 @@ export function ssePlugin(basePath: string, options: SsePluginOptions): SsePlugi
   const base = normalizeBasePath(basePath);
   if (options === null || typeof options !== 'object') throw new TypeError('ssePlugin options are required');
   if (typeof options.authenticate !== 'function') throw new TypeError('options.authenticate must be a function');
-  const callbacks = ['authorizeAdmin', 'onMessage', 'onUpload', 'wrapOkResponse', 'redactUser', 'mapToConnectionVO', 'mapToMessageVO'] as const;
+  const callbacks = [
+    'authorizeAdmin',
+    'onMessage',
+    'onUpload',
+    'wrapOkResponse',
+    'redactUser',
+    'mapToConnectionVO',
+    'mapToMessageVO',
+    'onUnauthorized',
+    'verifyConnect',
+    'onConnect',
+  ] as const;
   for (const key of callbacks) {
     if (options[key] !== undefined && typeof options[key] !== 'function') throw new TypeError(`options.${key} must be a function`);
   }

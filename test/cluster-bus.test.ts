@@ -82,7 +82,7 @@ test('queries merge the cluster: users de-duplicated, counts summed, remote look
 test('disconnects and durations reach the node holding the connection', async (t) => {
   const { a, b, c } = await threeNodes(t);
   const onB = await RawStream.open(t, `${b.base}/connect?access-token=5`);
-  const onC = await RawStream.open(t, `${c.base}/connect?access-token=6`);
+  const onC = await RawStream.open(t, `${c.base}/connect?access-token=6&reconnectOnClose=1`);
   // One call for an online user (on b) and an offline one: the offline one gets it on connect.
   t.is(await a.plugin.hub.setDurationByUserId([5, 99], 42), 1);
   t.deepEqual(JSON.parse((await onB.next('sse-set-duration')).data), { duration: 42 });

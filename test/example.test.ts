@@ -71,7 +71,7 @@ test('the example: a user receives what the admin sends; non-admins are refused;
   t.is(page.status, 200);
   t.regex(await page.text(), /<html/i);
 
-  const user7 = await RawStream.open(t, `${origin}/sse/hr/connect?access-token=7`);
+  const user7 = await RawStream.open(t, `${origin}/sse/hr/connect?access-token=7&reconnectOnClose=1`);
   const hunter7 = await RawStream.open(t, `${origin}/sse/hunter/connect?access-token=7@2`);
   const sent = await postJson(`${origin}/api/notify?access-token=admin`, { userId: 7, event: 'bell', data: { count: 3 } });
   t.deepEqual(sent, { status: 200, body: { count: 1 } });

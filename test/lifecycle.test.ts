@@ -108,7 +108,7 @@ test('disconnectBy* kick with connect-close and reconnect false by default', asy
   const { base, plugin } = await startPlugin(t);
   const hub = plugin.hub;
   const a = await RawStream.open(t, `${base}/connect?access-token=1`);
-  const b = await RawStream.open(t, `${base}/connect?access-token=tok-b`);
+  const b = await RawStream.open(t, `${base}/connect?access-token=tok-b&reconnectOnClose=1`);
   const c = await RawStream.open(t, `${base}/connect?access-token=3`);
   const d = await RawStream.open(t, `${base}/connect?access-token=4`);
   t.is(await hub.disconnectByUserId(1), 1);
@@ -183,7 +183,7 @@ test('the server clamps the stream lifetime and closes with expired + reconnect'
   const { base, plugin } = await startPlugin(t, { heartbeatMs: 50, maxLifetimeMs: 300, lifetimeJitter: 0 });
   const closed = new Promise<CloseReason>((resolve) => plugin.hub.once('disconnect', (_c, reason) => resolve(reason)));
   // The client asks for an hour: the server's maximum wins.
-  const s = await RawStream.open(t, `${base}/connect?access-token=1&keepaliveTime=3600000`);
+  const s = await RawStream.open(t, `${base}/connect?access-token=1&keepaliveTime=3600000&reconnectOnClose=1`);
   const finish = JSON.parse(s.events[0]!.data);
   t.true(finish.expiresAt - finish.serverTime <= 300);
   await s.waitEnd();
@@ -218,7 +218,7 @@ test('a reader that stops reading is closed as slow; memory stays bounded', asyn
 
 test('close() tells every client to reconnect and refuses new streams', async (t) => {
   const { base, plugin } = await startPlugin(t);
-  const s = await RawStream.open(t, `${base}/connect?access-token=1`);
+  const s = await RawStream.open(t, `${base}/connect?access-token=1&reconnectOnClose=1`);
   await plugin.close();
   await s.waitEnd();
   t.deepEqual(JSON.parse((await s.next('connect-close')).data), { connectionId: s.connectionId, reason: 'shutdown', reconnect: true });

@@ -37,9 +37,9 @@ class MovingClient {
     let connectionId = '';
     let retry: number | undefined;
     const acks: Promise<unknown>[] = [];
-    const res = await fetch(`${base}/connect?access-token=${this.user}&ack=1&lastEventId=${this.#lastId}`, { signal: this.#abort.signal }).catch(
-      () => undefined,
-    );
+    const res = await fetch(`${base}/connect?access-token=${this.user}&ack=1&reconnectOnClose=1&lastEventId=${this.#lastId}`, {
+      signal: this.#abort.signal,
+    }).catch(() => undefined);
     if (!res?.ok || !res.body) return 100;
     this.connections++;
     const parser = createParser({

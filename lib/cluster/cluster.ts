@@ -4,11 +4,13 @@ import { encodeFrame } from '../core/frame.js';
 import type { HelloAnswer } from '../core/hello.js';
 import type { QueryAnswer, QueryArgs, QueryName } from '../core/queries.js';
 import type { SendTargetKind } from '../core/targets.js';
-import type { LocalNode } from '../local/local-node.js';
+import { clientKeyOf } from '../local/client-key.js';
+import type { Connection, DurationRecord } from '../local/connection.js';
+import type { DisconnectReason, LocalNode } from '../local/local-node.js';
 import type { Qos } from '../qos/qos.js';
 import type { AckedBy, AckItem, DurableMessage, DurableSend, PendingRequest, QosCluster } from '../qos/qos-cluster.js';
 import { StaticDiscovery } from './discovery.js';
-import { PROTOCOL_VERSION, type ClusterRequest, type QueryRequest, type SendAnswer, type SendItem } from './messages.js';
+import { PROTOCOL_VERSION, type ClusterRequest, type QueryRequest, type SendAnswer, type SendItem, type SiblingsAnswer } from './messages.js';
 import type { ClusterTransport } from './transport.js';
 
 /** The answers of the peers to one fan-out, and which peers failed to answer. */
@@ -65,6 +67,19 @@ function peerLate(nodeId: string): Error {
   return Object.assign(new Error(message), { code: 'ERR_SSE_PEER_LATE' });
 }
 
+/** Only the numbers of a peer's duration record: nothing else of it reaches the connection. */
+function durationRecordOf(record: DurationRecord | undefined): DurationRecord | undefined {
+  if (record === null || typeof record !== 'object') return undefined;
+  const out: DurationRecord = {};
+  if (isSeconds(record.sessionDuration)) out.sessionDuration = record.sessionDuration;
+  if (isSeconds(record.duration)) out.duration = record.duration;
+  return out;
+}
+
+function isSeconds(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}
+
 /**
  * The cluster side of a hub: forwards operations to the peers and answers theirs from the
  * local node (and durable delivery). Sends made in one turn of the event loop go to each
@@ -92,6 +107,12 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
     transport.on('error', (err) => this.emit('error', err));
     transport.on('peer-up', (peer) => this.emit('peer-up', peer));
     transport.on('peer-down', (nodeId) => this.emit('peer-down', nodeId));
+    // The local node has already trimmed this browser's streams on this node (the fast path);
+    // the peers' count only once there are peers.
+    local.on('connect', (conn) => {
+      if (this.#closed || this.#transport.peers().length === 0) return;
+      this.#capClient(conn).catch((err: unknown) => this.emit('error', err));
+    });
   }
 
   get nodeId(): string {
@@ -187,8 +208,16 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
     return this.#fanOut<QueryAnswer<N>>({ type: 'query', name, args } as QueryRequest, timeoutMs);
   }
 
-  disconnect(kind: SendTargetKind, keys: string[], reconnect: boolean, reason: 'kick' | 'client'): Promise<FanOut<number>> {
-    return this.#fanOut<number>({ type: 'disconnect', kind, keys, reconnect, reason });
+  /** Closes what a target reaches on the peers, with `record` written on each connection first. */
+  disconnect(kind: SendTargetKind, keys: string[], reconnect: boolean, reason: DisconnectReason, record?: DurationRecord): Promise<FanOut<number>> {
+    return this.#fanOut<number>(
+      record === undefined ? { type: 'disconnect', kind, keys, reconnect, reason } : { type: 'disconnect', kind, keys, reconnect, reason, record },
+    );
+  }
+
+  /** Clears online time on the peers (their connections' values and those kept for offline keys); each answers the connections cleared. */
+  clearDuration(kind: SendTargetKind, keys: string[]): Promise<FanOut<number>> {
+    return this.#fanOut<number>({ type: 'clear-duration', kind, keys });
   }
 
   /** Sets online time on the peers; each answers a count per key (so that offline keys are known). */
@@ -207,6 +236,49 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
       if (answer !== null && typeof answer === 'object' && typeof answer.refusedAt === 'number') throw new SseTooManyListenersError(answer.refusedAt);
     }
     return undefined;
+  }
+
+  /**
+   * `clientIdMaxConnections` across the cluster: asks the peers for the streams of the browser
+   * `conn` came from and closes the oldest beyond the cap, wherever they are (`evicted`). The
+   * new stream is never the one evicted. Two streams opened at the same moment on two nodes may
+   * each evict for the other: a browser can end up with fewer streams than the cap, never more
+   * for long. A peer that does not answer keeps its streams (reported as `peer-error`).
+   */
+  async #capClient(conn: Connection): Promise<void> {
+    const key = clientKeyOf(conn);
+    if (key === undefined) return;
+    const { answers } = await this.#ask<SiblingsAnswer>({ type: 'siblings', clientKey: key });
+    if (conn.closed) return;
+    const streams: { id: string; createdAt: number; nodeId?: string }[] = this.#local
+      .siblingsByKey(key)
+      .map((c) => ({ id: c.id, createdAt: c.createdAt }));
+    for (const [nodeId, answer] of answers) {
+      if (!Array.isArray(answer)) continue;
+      for (const s of answer)
+        if (typeof s?.id === 'string' && typeof s.createdAt === 'number') streams.push({ id: s.id, createdAt: s.createdAt, nodeId });
+    }
+    const excess = streams.length - this.#local.options.clientIdMaxConnections;
+    if (excess <= 0) return;
+    const oldest = streams.filter((s) => s.id !== conn.id).sort((x, y) => x.createdAt - y.createdAt || (x.id < y.id ? -1 : 1));
+    const remote = new Map<string, string[]>();
+    for (const s of oldest.slice(0, excess)) {
+      if (s.nodeId === undefined) this.#local.get(s.id)?.close('evicted', false);
+      else remote.set(s.nodeId, [...(remote.get(s.nodeId) ?? []), s.id]);
+    }
+    await Promise.all(
+      [...remote].map(async ([nodeId, keys]) => {
+        try {
+          await this.#transport.request(
+            nodeId,
+            { type: 'disconnect', kind: 'connection', keys, reconnect: false, reason: 'evicted' },
+            this.#timeoutMs,
+          );
+        } catch (err) {
+          this.emit('peer-error', { nodeId, operation: 'disconnect', error: err });
+        }
+      }),
+    );
   }
 
   // ---- what durable delivery needs (QosCluster) ----------------------------------------
@@ -322,9 +394,13 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
       case 'query':
         return local.query(request.name, request.args);
       case 'disconnect':
-        return local.disconnect(request.kind, request.keys, request.reconnect, request.reason);
+        return local.disconnect(request.kind, request.keys, request.reconnect, request.reason, durationRecordOf(request.record));
       case 'duration':
         return request.keys.map((key) => local.setDuration(request.kind, [key], request.seconds));
+      case 'clear-duration':
+        return local.clearDuration(request.kind, request.keys);
+      case 'siblings':
+        return local.siblingsByKey(request.clientKey).map((c): SiblingsAnswer[number] => ({ id: c.id, createdAt: c.createdAt }));
       case 'listeners': {
         const conn = local.get(request.connectionId);
         if (conn === undefined) return null;

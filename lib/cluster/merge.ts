@@ -16,6 +16,7 @@ const MERGERS: Mergers = {
   tenantIds: union,
   channels: union,
   userIdsListening: union,
+  connectionIds: union,
   users: (answers) => {
     const byId = new Map<string, SseUser>();
     for (const list of answers) {

@@ -1,5 +1,7 @@
 import type { QueryArgs, QueryName } from '../core/queries.js';
 import type { SendTargetKind } from '../core/targets.js';
+import type { DurationRecord } from '../local/connection.js';
+import type { DisconnectReason } from '../local/local-node.js';
 import type { AckedBy, AckItem, PendingRequest } from '../qos/qos-cluster.js';
 
 export type { QueryName } from '../core/queries.js';
@@ -32,6 +34,19 @@ export interface SendRequest {
 /** A peer's answer to `send`: per item, the connections written to, or `null` when it came after its deadline and was dropped. */
 export type SendAnswer = (number | null)[];
 
+/**
+ * Which streams of one browser (user + clientId + domain + tenant, as `clientKeyOf` gives it)
+ * a peer holds: asked after a stream opens, so that `clientIdMaxConnections` counts the
+ * whole cluster. Answered with {@link SiblingsAnswer}.
+ */
+export interface SiblingsRequest {
+  type: 'siblings';
+  clientKey: string;
+}
+
+/** A peer's streams of that browser: id and creation time (ms since the epoch). */
+export type SiblingsAnswer = { id: string; createdAt: number }[];
+
 /** A query as it crosses the wire: a name of the query map and its arguments. */
 export type QueryRequest = { [N in QueryName]: { type: 'query'; name: N; args: QueryArgs<N> } }[QueryName];
 
@@ -43,8 +58,10 @@ export type ClusterRequest =
   | { type: 'hello' }
   | SendRequest
   | QueryRequest
-  | { type: 'disconnect'; kind: SendTargetKind; keys: string[]; reconnect: boolean; reason: 'kick' | 'client' }
+  | { type: 'disconnect'; kind: SendTargetKind; keys: string[]; reconnect: boolean; reason: DisconnectReason; record?: DurationRecord }
   | { type: 'duration'; kind: SendTargetKind; keys: string[]; seconds: number }
+  | { type: 'clear-duration'; kind: SendTargetKind; keys: string[] }
+  | SiblingsRequest
   | { type: 'listeners'; connectionId: string; names: string[]; add: boolean }
   | ({ type: 'qos-pending' } & PendingRequest)
   | { type: 'qos-ack'; items: AckItem[]; connectionId: string; by: AckedBy };

@@ -16,6 +16,14 @@ export interface ClientInfo {
   locationHref?: string;
   /** The client acknowledges durable messages (`ack=1`). */
   ack: boolean;
+  /**
+   * The client understands `connect-close {reconnect: true}` and comes back by itself after it
+   * (`reconnectOnClose=1`, sent by the served browser client). Without it, a close that wants
+   * the client back ends the stream with no `connect-close` frame: the Java library's page
+   * script takes any `connect-close` as final, while a bare end makes it (and an `EventSource`)
+   * reconnect. Default `false`.
+   */
+  reconnectOnClose?: boolean;
   /** Resume point: `Last-Event-ID` header or `lastEventId` parameter. */
   lastEventId?: string;
   /** Any other parameters, kept as connection attributes. */
@@ -34,6 +42,7 @@ const KNOWN = new Set([
   'screen',
   'locationHref',
   'ack',
+  'reconnectOnClose',
   'lastEventId',
   'access-token',
 ]);
@@ -46,9 +55,10 @@ const NAME = /^[^\r\n\0,]{1,128}$/;
 export function parseClientInfo(params: Record<string, unknown>, lastEventIdHeader?: string): ClientInfo {
   const info: ClientInfo = {
     listeners: parseListenerNames(params.listeners ?? params.listener),
-    ack: ['1', 'true'].includes(text(params, 'ack', 8) ?? ''),
+    ack: flag(params, 'ack'),
     attributes: {},
   };
+  if (flag(params, 'reconnectOnClose')) info.reconnectOnClose = true;
   const set = <K extends keyof ClientInfo>(key: K, value: ClientInfo[K] | undefined): void => {
     if (value !== undefined) info[key] = value;
   };
@@ -99,6 +109,12 @@ function text(params: Record<string, unknown>, key: string, max: number): string
   if (typeof value !== 'string') throw new SseBadRequestError(`${key} must be a string`);
   if (value.length > max) throw new SseBadRequestError(`${key} is longer than ${max} characters`);
   return value;
+}
+
+/** A boolean parameter: `1` or `true`. */
+function flag(params: Record<string, unknown>, key: string): boolean {
+  const value = text(params, key, 8);
+  return value === '1' || value === 'true';
 }
 
 function num(params: Record<string, unknown>, key: string): number | undefined {

@@ -19,6 +19,15 @@ const LINE_BREAK = /\r\n|\r|\n/;
 export const HEARTBEAT_FRAME: Buffer = Buffer.from(':\n\n');
 
 /**
+ * A lone `retry:` field: sets the browser's reconnection delay and dispatches no event (a
+ * block without `data:` is not an event), so even a client that reacts to every event sees nothing.
+ */
+export function encodeRetry(ms: number): Buffer {
+  if (!Number.isInteger(ms) || ms < 0) throw new TypeError('retry must be a non-negative integer');
+  return Buffer.from(`retry: ${ms}\n\n`, 'utf8');
+}
+
+/**
  * JSON with bigint written as a string: ids beyond 2^53 must not lose precision in the
  * browser (a Java-library defect), and JSON.stringify throws on bigint otherwise.
  */

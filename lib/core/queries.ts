@@ -23,6 +23,7 @@ export interface Queries {
   tenantIds: { args: []; answer: string[] };
   channels: { args: []; answer: string[] };
   connectionCount: { args: []; answer: number };
+  connectionIds: { args: []; answer: string[] };
   isOnline: { args: [userId: string]; answer: boolean };
   user: { args: [userId: string]; answer: SseUser | null };
   userIdsListening: { args: [event: string, tenantId: string | null]; answer: string[] };

@@ -22,7 +22,7 @@ const NO_PARAMS: Params = Object.freeze({});
  * So the router's decision for a `method path` is remembered, and one of our own routes is
  * called directly. Anything an app added to `plugin.router` goes through `routes()`.
  */
-export function createDispatch({ router, handlerOf }: SseRouter, base: string): Dispatch {
+export function createDispatch({ router, handlerOf, stamp }: SseRouter, base: string): Dispatch {
   const routes = router.routes();
   const fallBack = base === '';
   const known = new Map<string, { handler: RouteHandler; params: Params }>();
@@ -55,11 +55,15 @@ export function createDispatch({ router, handlerOf }: SseRouter, base: string): 
       return handler(ctx, params);
     }
     if (layers.length === 0) {
+      stamp(ctx);
       answerUnrouted(ctx, match.path);
       return Promise.resolve();
     }
     // (The router sets `ctx.params` and `ctx.router` itself; its type expects them already.)
-    return routes(ctx as Parameters<typeof routes>[0], async () => answerUnrouted(ctx, router.match(path, method).path)) as Promise<void>;
+    return routes(ctx as Parameters<typeof routes>[0], async () => {
+      stamp(ctx);
+      answerUnrouted(ctx, router.match(path, method).path);
+    }) as Promise<void>;
   };
 }
 

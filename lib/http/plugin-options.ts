@@ -1,10 +1,12 @@
 import type { Context } from 'koa';
+import type { ClientInfo } from '../core/client-info.js';
 import type { ConnectionHandle } from '../core/connection-handle.js';
 import type { SseUser } from '../core/user.js';
 import type { HubOptions } from '../hub-options.js';
 import type { ConnectionView, StoredMessageView } from '../core/admin-api.js';
 import type { ConnectionInfo } from '../core/connection-info.js';
 import type { StoredEntry } from './admin-views.js';
+import type { Connection } from '../local/connection.js';
 
 /** A file received by an upload endpoint, held in memory (bounded by `uploadLimit`). */
 export interface UploadedFile {
@@ -29,6 +31,30 @@ export interface SsePluginOptions extends HubOptions {
    * Read cookies / headers here; the library never stores them.
    */
   authenticate: (ctx: Context) => SseUser | null | undefined | Promise<SseUser | null | undefined>;
+  /**
+   * Answers a request whose `authenticate` gave no user, on every endpoint that authenticates
+   * (the Java `buildUnauthorizedResponse`): set `ctx.status`, `ctx.body`, headers. If it
+   * changes neither status nor body, the default answer follows. A thrown error is answered as
+   * any endpoint error: its 4xx status, else 500 reported to `app.emit('error')`.
+   * Default: `401 ERR_SSE_UNAUTHORIZED` as JSON.
+   */
+  onUnauthorized?: (ctx: Context) => void | Promise<void>;
+  /**
+   * Checks a connect once the caller is authenticated and its parameters parsed, before the
+   * stream opens (the Java `buildIfConnectVerifyErrorResponse`): refuse by `client.clientVersion`
+   * or any rule. Return `false` to refuse: the answer is what the hook set on `ctx` (status,
+   * body, headers), else `403 ERR_SSE_FORBIDDEN`. Any other result accepts. A thrown error is
+   * answered with its 4xx status, else 500 and reported to `app.emit('error')`.
+   * Default: every authenticated connect is accepted.
+   */
+  verifyConnect?: (ctx: Context, user: SseUser, client: ClientInfo) => boolean | void | Promise<boolean | void>;
+  /**
+   * Called once a stream is open (indexed, `connect-finish` written), with its connect
+   * parameters: the query string and, for POST, the JSON body (the Java `onConnect(emitter,
+   * query)`); includes `access-token` if the client sent one. An error it throws (or a
+   * rejection) goes to `app.emit('error')`; the stream stays open. Default: none.
+   */
+  onConnect?: (connection: Connection, query: Readonly<Record<string, unknown>>) => void | Promise<void>;
   /** Whether this user may use the admin endpoints. Default: nobody (403). */
   authorizeAdmin?: (ctx: Context, user: SseUser) => boolean | Promise<boolean>;
   /** Handles `POST {base}/connect/message/{path}.do`; the result is sent through `wrapOkResponse`. */
@@ -71,6 +97,12 @@ export interface SsePluginOptions extends HubOptions {
    * `ERR_SSE_CROSS_SITE` (403). Default `[]`.
    */
   adminOrigins?: string[];
+  /**
+   * Name of the header that carries the server id (the cluster node id, else an id of this
+   * process) on every answer of the endpoints, streams included; `false` leaves it out.
+   * `X-Sse-Version` (this package's version) is always sent. Default `'X-Sse-Server-Id'`.
+   */
+  serverIdHeader?: string | false;
   /** Makes this hub `ctx.sse` when several plugins are mounted. Default: the first mounted. */
   primary?: boolean;
 }

@@ -1,9 +1,11 @@
 import { Router, type Layer, type RouterMiddleware } from '@koa/router';
 import type { Context } from 'koa';
-import { isClientGoneError, SseMethodNotAllowedError, SseNotFoundError } from '../core/errors.js';
+import { isClientGoneError, SseMethodNotAllowedError, SseNotFoundError, SseUnauthorizedError } from '../core/errors.js';
 import type { EndpointEnv } from './endpoint.js';
+import { runAnsweringHook } from './hooks.js';
 import { sendError } from './response.js';
 import { ROUTES, validParams, type Method, type Params } from './routes.js';
+import { serverHeaders, type StampHeaders } from './server-headers.js';
 
 /** Runs one route's endpoint; answers its errors as the library's JSON. */
 export type RouteHandler = (ctx: Context, params: Params) => Promise<void>;
@@ -14,6 +16,8 @@ export interface SseRouter {
   readonly router: Router;
   /** The handler of one of this router's route layers; undefined for a layer added later by an app. */
   handlerOf: (layer: Layer) => RouteHandler | undefined;
+  /** Sets the headers every answer of the plugin carries (`X-Sse-Version`, the server id). */
+  stamp: StampHeaders;
 }
 
 /**
@@ -26,13 +30,15 @@ export function createSseRouter(base: string, env: EndpointEnv, onRequest: (ctx:
   // Case-sensitive, and a trailing slash is another path, as the endpoints have always been.
   const router = new Router({ prefix: literalPath(base), sensitive: true, strict: true });
   const handlers = new WeakMap<Layer, RouteHandler>();
+  const stamp = serverHeaders(env.hub, env.options.serverIdHeader);
   for (const route of ROUTES) {
     const handler: RouteHandler = async (ctx, params) => {
       onRequest(ctx);
+      stamp(ctx);
       try {
         await route.handle(ctx, env, params);
       } catch (err) {
-        answerError(ctx, err, route.javaErrorData);
+        await answerFailure(ctx, env, err, route.javaErrorData);
       }
     };
     const middleware: RouterMiddleware = (ctx) => handler(ctx, ctx.params);
@@ -46,7 +52,7 @@ export function createSseRouter(base: string, env: EndpointEnv, onRequest: (ctx:
       handlers.set(layer, handler);
     }
   }
-  return { router, handlerOf: (layer) => handlers.get(layer) };
+  return { router, handlerOf: (layer) => handlers.get(layer), stamp };
 }
 
 /** `path` as plain text for path-to-regexp, in which `:`, `*`, `{`, `(`, ... have meanings. */
@@ -71,6 +77,20 @@ export function answerUnrouted(ctx: Context, samePath: readonly Layer[]): void {
     for (const method of layer.methods) if (!allow.includes(method)) allow.push(method);
   }
   answerError(ctx, allow.length > 0 ? new SseMethodNotAllowedError(allow) : new SseNotFoundError(path));
+}
+
+/** Answers an endpoint's error; a missing user through the app's `onUnauthorized` when it has one. */
+async function answerFailure(ctx: Context, env: EndpointEnv, err: unknown, javaData?: Readonly<Record<string, unknown>>): Promise<void> {
+  const onUnauthorized = env.options.onUnauthorized;
+  if (err instanceof SseUnauthorizedError && onUnauthorized !== undefined) {
+    try {
+      if ((await runAnsweringHook(ctx, () => onUnauthorized(ctx))).answered) return;
+    } catch (hookErr) {
+      answerError(ctx, hookErr, javaData);
+      return;
+    }
+  }
+  answerError(ctx, err, javaData);
 }
 
 function answerError(ctx: Context, err: unknown, javaData?: Readonly<Record<string, unknown>>): void {

@@ -1,8 +1,10 @@
 import type { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { parseClientInfo } from '../core/client-info.js';
+import { SseForbiddenError } from '../core/errors.js';
 import { readJsonObject } from './body.js';
 import { requireUser, type Endpoint } from './endpoint.js';
+import { runAnsweringHook } from './hooks.js';
 
 /**
  * `GET|POST {base}/connect`: authenticates, then hands the response to the hub as a stream.
@@ -14,7 +16,15 @@ export const connect: Endpoint = async (ctx, env) => {
   const params: Record<string, unknown> =
     ctx.method === 'POST' ? { ...ctx.query, ...(await readJsonObject(ctx, env.options.jsonLimit)) } : { ...ctx.query };
   const client = parseClientInfo(params, ctx.get('last-event-id') || undefined);
-  env.hub.open({
+  const verify = env.options.verifyConnect;
+  if (verify !== undefined) {
+    const { result, answered } = await runAnsweringHook(ctx, () => verify(ctx, user, client));
+    if (result === false) {
+      if (answered) return;
+      throw new SseForbiddenError('Connect refused');
+    }
+  }
+  const connection = env.hub.open({
     req: ctx.req,
     res: ctx.res,
     user,
@@ -24,6 +34,15 @@ export const connect: Endpoint = async (ctx, env) => {
   // The hub owns the response from here on: Koa must not write or compress it.
   ctx.respond = false;
   releaseKoaContext(ctx.res);
+  const onConnect = env.options.onConnect;
+  if (onConnect !== undefined) {
+    try {
+      await onConnect(connection, params);
+    } catch (err) {
+      // The stream is open: a failing notification is reported, never a reason to cut it.
+      env.hub.reportError(err);
+    }
+  }
 };
 
 /**

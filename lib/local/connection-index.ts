@@ -1,6 +1,7 @@
 import type { ConnectionFilter, QueryAnswer, QueryArgs, QueryName, Queries } from '../core/queries.js';
 import type { SendTargetKind } from '../core/targets.js';
 import { keyOf, type SseUser } from '../core/user.js';
+import { clientKeyOf } from './client-key.js';
 import type { Connection } from './connection.js';
 import { KeyIndex } from './key-index.js';
 
@@ -49,7 +50,7 @@ export class ConnectionIndex {
     this.#byTenant.add(conn.tenantId, conn);
     this.#byChannel.add(conn.channel, conn);
     for (const name of conn.listeners) this.#byListener.add(name, conn);
-    this.#byClient.add(clientKey(conn), conn);
+    this.#byClient.add(clientKeyOf(conn), conn);
   }
 
   delete(conn: Connection): void {
@@ -59,7 +60,7 @@ export class ConnectionIndex {
     this.#byTenant.delete(conn.tenantId, conn);
     this.#byChannel.delete(conn.channel, conn);
     for (const name of conn.listeners) this.#byListener.delete(name, conn);
-    this.#byClient.delete(clientKey(conn), conn);
+    this.#byClient.delete(clientKeyOf(conn), conn);
   }
 
   /** Files a connection under a listened event (the connection's own set is the caller's). */
@@ -73,8 +74,13 @@ export class ConnectionIndex {
 
   /** Streams of the same browser (user + clientId + domain + tenant), oldest first. */
   siblings(conn: Connection): Connection[] {
-    const key = clientKey(conn);
-    return key === undefined ? [] : [...(this.#byClient.get(key) ?? [])];
+    const key = clientKeyOf(conn);
+    return key === undefined ? [] : this.siblingsByKey(key);
+  }
+
+  /** Streams under one browser key ({@link clientKeyOf}), oldest first. */
+  siblingsByKey(key: string): Connection[] {
+    return [...(this.#byClient.get(key) ?? [])];
   }
 
   /** The connections a target of this kind and keys reaches, each once. */
@@ -115,6 +121,7 @@ export class ConnectionIndex {
     tenantIds: () => [...this.#byTenant.keys()],
     channels: () => [...this.#byChannel.keys()],
     connectionCount: () => this.#byId.size,
+    connectionIds: () => [...this.#byId.keys()],
     isOnline: (userId) => this.#byUser.has(String(userId)),
     user: (userId) => this.#usersOf([String(userId)])[0] ?? null,
     userIdsListening: (event, tenant) => {
@@ -177,12 +184,4 @@ function collect(index: KeyIndex<Connection>, keys: string[]): Iterable<Connecti
   const out = new Set<Connection>();
   for (const key of keys) for (const conn of index.get(key) ?? []) out.add(conn);
   return out;
-}
-
-/** The browser a stream comes from, for the clientId cap; undefined when it has no identity. */
-function clientKey(conn: Connection): string | undefined {
-  const clientId = conn.client.clientId;
-  // Fully anonymous clients share no identity: a known clientId must not let one evict another.
-  if (clientId === undefined || (conn.userId === undefined && conn.accessToken === undefined)) return undefined;
-  return JSON.stringify([conn.userId ?? conn.accessToken ?? null, clientId, conn.request.domain, conn.tenantId ?? null]);
 }

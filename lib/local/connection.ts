@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { ClientInfo } from '../core/client-info.js';
 import type { ConnectionHandle } from '../core/connection-handle.js';
 import type { ConnectionInfo } from '../core/connection-info.js';
-import { encodeFrame } from '../core/frame.js';
+import { encodeFrame, encodeRetry } from '../core/frame.js';
 import { hashToken } from '../core/token-hash.js';
 import type { SseUser } from '../core/user.js';
 import { directSocketOf, writeChunk } from './write-path.js';
@@ -18,6 +18,17 @@ export interface RequestInfo {
   ip: string;
   domain: string;
   userAgent: string;
+}
+
+/**
+ * Online time recorded on a connection as it ends: what the client reports when it leaves
+ * (`disconnect.do`), or what the app passes to a `disconnect*` call.
+ */
+export interface DurationRecord {
+  /** Online seconds of the whole session: becomes `sessionDuration`. */
+  sessionDuration?: number;
+  /** Seconds of this stream. Kept as the attribute `duration`. */
+  duration?: number;
 }
 
 /** Told once when a connection ends, whoever ended it; the local node removes it from its indexes. */
@@ -172,8 +183,12 @@ export class Connection implements ConnectionHandle {
   }
 
   /**
-   * Ends the stream. Unless the client left or is too slow to read it, the client is told
-   * why in a `connect-close` frame and whether it should come back by itself.
+   * Ends the stream. A client that must stay away (`reconnect: false`) is told why in a
+   * `connect-close` frame. One that should come back gets that frame only if it declared it
+   * understands it (`reconnectOnClose=1`); any other client (the Java page script, which takes
+   * every `connect-close` as final, or a plain `EventSource`) gets a clean end, which makes it
+   * reconnect, preceded by a bare `retry:` when `retryMs` is given. A client that left or is too
+   * slow to read gets nothing.
    */
   close(reason: CloseReason = 'kick', reconnect = reason !== 'kick' && reason !== 'evicted', retryMs?: number): void {
     if (this.#closed) return;
@@ -185,11 +200,20 @@ export class Connection implements ConnectionHandle {
       res.destroy();
     } else if (reason === 'client') {
       res.end();
-    } else {
+    } else if (reconnect && this.client.reconnectOnClose !== true) {
       // `retry:` spreads the reconnects of a shutdown over time (the browser waits that long).
+      if (retryMs === undefined) res.end();
+      else res.end(encodeRetry(retryMs));
+    } else {
       res.end(encodeFrame({ event: 'connect-close', retry: retryMs, data: { connectionId: this.id, reason, reconnect } }));
     }
     this.#onEnd(this, reason);
+  }
+
+  /** Records online time on the connection (before it is closed, so `disconnect` listeners see it). */
+  recordDurations(record: DurationRecord): void {
+    if (record.sessionDuration !== undefined) this.sessionDuration = record.sessionDuration;
+    if (record.duration !== undefined) this.attributes.set('duration', record.duration);
   }
 
   /** Counts a browser request or upload made over this connection. */

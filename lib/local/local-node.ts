@@ -8,8 +8,10 @@ import { encodeFrame, HEARTBEAT_FRAME } from '../core/frame.js';
 import type { QueryAnswer, QueryArgs, QueryName } from '../core/queries.js';
 import type { SendTargetKind } from '../core/targets.js';
 import { keyOf, type SseUser } from '../core/user.js';
-import { Connection, type CloseReason, type RequestInfo } from './connection.js';
+import { Connection, type CloseReason, type DurationRecord, type RequestInfo } from './connection.js';
 import { ConnectionIndex } from './connection-index.js';
+import { baseLifetime, type KeepaliveChoice } from './lifetime.js';
+import { OnceListeners, type OnceListenerKind } from './once-listeners.js';
 import { PendingDurations } from './pending-durations.js';
 
 /** The settings the local node works with: the hub's options with every default applied. */
@@ -20,6 +22,8 @@ export interface LocalNodeOptions {
   reconnectTimeMs: number;
   maxLifetimeMs: number;
   minLifetimeMs: number;
+  /** Whether the client's `keepaliveTime` or the server's `maxLifetimeMs` sets a stream's lifetime. */
+  keepaliveChoice: KeepaliveChoice;
   lifetimeJitter: number;
   clientIdMaxConnections: number;
   maxConnectionsPerUser: number;
@@ -27,6 +31,9 @@ export interface LocalNodeOptions {
   writeBufferLimit: number;
   maxListenersPerConnection: number;
 }
+
+/** Why the server closes connections on request: a kick, the client's own leaving, or the per-browser cap. */
+export type DisconnectReason = 'kick' | 'client' | 'evicted';
 
 /** How a stream is opened: everything the node needs from the HTTP layer. */
 export interface OpenStreamInit {
@@ -79,6 +86,8 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
   clustered = false;
   readonly #index = new ConnectionIndex();
   readonly #pendingDurations = new PendingDurations();
+  readonly #onceConnect = new OnceListeners<(connection: Connection) => void>();
+  readonly #onceDisconnect = new OnceListeners<(connection: Connection, reason: CloseReason) => void>();
   readonly #onEnd = (conn: Connection, reason: CloseReason): void => this.#remove(conn, reason);
   #timer: NodeJS.Timeout | undefined;
   #lastHeartbeat = 0;
@@ -115,8 +124,7 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
       throw new SseTooManyConnectionsError(`At most ${o.maxConnectionsPerUser} connections per user`);
     }
     if (client.listeners.length > o.maxListenersPerConnection) throw new SseTooManyListenersError(o.maxListenersPerConnection);
-    const requested = client.keepaliveTime;
-    const base = requested ? Math.min(Math.max(requested, o.minLifetimeMs), o.maxLifetimeMs) : o.maxLifetimeMs;
+    const base = baseLifetime(o.keepaliveChoice, client.keepaliveTime, o.minLifetimeMs, o.maxLifetimeMs);
     const lifetime = Math.round(base * (1 - Math.random() * o.lifetimeJitter));
     const socket = init.req.socket;
     socket.setNoDelay(true);
@@ -166,6 +174,7 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     const pending = this.#pendingDurations.take(conn);
     if (pending !== undefined) this.#writeDuration(conn, pending);
     this.#emitSafe('connect', conn);
+    for (const listener of this.#onceConnect.take(conn)) this.#callSafe(() => listener(conn));
     return conn;
   }
 
@@ -176,6 +185,23 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     if (reason === 'slow') this.stats.slowCloses++;
     if (this.#index.size === 0) this.#stopTimer();
     this.#emitSafe('disconnect', conn, reason);
+    for (const listener of this.#onceDisconnect.take(conn)) this.#callSafe(() => listener(conn, reason));
+  }
+
+  // ---- one-shot listeners ----------------------------------------------------------------
+
+  /**
+   * Calls `listener` once, at the next connect of this user, token or channel on this node
+   * (after the `connect` event). Answers a function that removes it. At most
+   * 10,000 wait at once, per kind of event (a RangeError beyond).
+   */
+  onceConnect(kind: OnceListenerKind, key: string, listener: (connection: Connection) => void): () => void {
+    return this.#onceConnect.add(kind, key, listener);
+  }
+
+  /** Same as {@link LocalNode.onceConnect}, at the next end of such a connection (after the `disconnect` event). */
+  onceDisconnect(kind: OnceListenerKind, key: string, listener: (connection: Connection, reason: CloseReason) => void): () => void {
+    return this.#onceDisconnect.add(kind, key, listener);
   }
 
   /** Live connections of this node. */
@@ -186,6 +212,11 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
   /** The live connection with this id. */
   get(id: string): Connection | undefined {
     return typeof id === 'string' ? this.#index.get(id) : undefined;
+  }
+
+  /** Live streams of one browser (a key of `clientKeyOf`), oldest first: for the cluster-wide cap. */
+  siblingsByKey(key: string): Connection[] {
+    return typeof key === 'string' ? this.#index.siblingsByKey(key) : [];
   }
 
   /** The live connections a target of this kind and keys reaches, each once. */
@@ -253,11 +284,15 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     return this.#index.query(name, args);
   }
 
-  /** Closes the connections a target reaches. Returns the count closed. */
-  disconnect(kind: SendTargetKind, keys: string[], reconnect: boolean, reason: 'kick' | 'client'): number {
+  /**
+   * Closes the connections a target reaches, with `record` written on each first (so that
+   * `disconnect` listeners see it). Returns the count closed.
+   */
+  disconnect(kind: SendTargetKind, keys: string[], reconnect: boolean, reason: DisconnectReason, record?: DurationRecord): number {
     let count = 0;
     for (const conn of [...this.#index.targets(kind, keys)]) {
       if (conn.closed) continue;
+      if (record !== undefined) conn.recordDurations(record);
       conn.close(reason, reconnect);
       count++;
     }
@@ -274,6 +309,21 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
   /** Keeps an online-time value for a user or token that is offline, for its next connect. */
   keepDuration(kind: 'user' | 'token', key: string, seconds: number): void {
     this.#pendingDurations.set(kind, key, seconds);
+  }
+
+  /**
+   * Clears online time: the `sessionDuration` of the connections a target reaches, and the
+   * value kept for an offline user or token. Returns the count of connections cleared.
+   */
+  clearDuration(kind: SendTargetKind, keys: string[]): number {
+    let count = 0;
+    for (const conn of this.#index.targets(kind, keys)) {
+      if (conn.sessionDuration === undefined) continue;
+      conn.sessionDuration = undefined;
+      count++;
+    }
+    if (kind === 'user' || kind === 'token') for (const key of keys) this.#pendingDurations.delete(kind, key);
+    return count;
   }
 
   #writeDuration(conn: Connection, seconds: number): boolean {
@@ -330,6 +380,15 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     for (const conn of conns) conn.close('shutdown', true, Math.round(250 + Math.random() * spread));
     this.#stopTimer();
     await Promise.all(conns.map((conn) => conn.finished(drainMs)));
+  }
+
+  /** Runs a one-shot listener; what it throws is reported, never thrown into the open or close that called it. */
+  #callSafe(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.emit('error', err);
+    }
   }
 
   #emitSafe<K extends Exclude<keyof LocalNodeEvents, 'error'>>(event: K, ...args: LocalNodeEvents[K]): void {

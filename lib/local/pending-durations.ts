@@ -19,6 +19,11 @@ export class PendingDurations {
     if (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value!);
   }
 
+  /** Drops the value kept for a user or token. Answers whether there was one. */
+  delete(kind: 'user' | 'token', key: string): boolean {
+    return this.#map.delete(`${kind}:${key}`);
+  }
+
   /** The value waiting for this connection's user (else its token), removed once taken. */
   take(conn: Connection): number | undefined {
     for (const k of [conn.userId && `user:${conn.userId}`, conn.accessToken && `token:${conn.accessToken}`]) {

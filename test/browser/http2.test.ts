@@ -200,7 +200,7 @@ test('the example in HTTP2 mode: https URL, certificate kept in the data folder,
   // The certificate is the one kept in the folder, valid for 127.0.0.1: verify it as a client would.
   const session = connectHttp2(first.origin, { ca: made.cert, servername: 'localhost' });
   t.teardown(() => void session.destroy());
-  const stream = session.request({ ':path': '/sse/hr/connect?access-token=7', accept: 'text/event-stream' });
+  const stream = session.request({ ':path': '/sse/hr/connect?access-token=7&reconnectOnClose=1', accept: 'text/event-stream' });
   let text = '';
   stream.setEncoding('utf8');
   stream.on('data', (chunk: string) => (text += chunk));

@@ -202,7 +202,7 @@ test('changeListeners reaches the connection on the peer that holds it', async (
 test('disconnect and online time reach the peers holding the connections', async (t) => {
   const { a, b, c } = await threeNodes(t);
   const five = b.open({ user: { id: 5 } });
-  const six = c.open({ user: { id: 6 } });
+  const six = c.open({ user: { id: 6 }, params: { reconnectOnClose: 1 } });
   const seven = b.open({ user: { id: 7 } });
   const kicked = await a.cluster.disconnect('user', ['5'], false, 'kick');
   t.deepEqual(kicked.failed, []);

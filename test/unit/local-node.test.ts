@@ -211,7 +211,7 @@ test('clientIdMaxConnections evicts the oldest stream of the same browser only',
 
 test('a stream is closed as expired after its lifetime, told to reconnect; other streams stay', async (t) => {
   const { node, open, disconnects } = makeNode(t, { heartbeatMs: 20, maxLifetimeMs: 60_000, minLifetimeMs: 100, lifetimeJitter: 0 });
-  const short = open({ user: user(1), params: { keepaliveTime: 100 } });
+  const short = open({ user: user(1), params: { keepaliveTime: 100, reconnectOnClose: 1 } });
   const long = open({ user: user(2) });
   t.true(short.conn.expiresAt - short.conn.createdAt <= 100 && short.conn.expiresAt - short.conn.createdAt >= 95);
   t.true(long.conn.expiresAt - long.conn.createdAt >= 59_990);
@@ -435,7 +435,8 @@ test('setDuration writes sse-set-duration to the streams reached; keepDuration w
 
 test('close tells every client to come back after a spread retry, waits for the frames, and refuses new streams', async (t) => {
   const { node, open, disconnects } = makeNode(t, { reconnectTimeMs: 1000 });
-  const streams = [open({ user: user(1) }), open({ user: user(2) }), open({ user: {} })];
+  const rc = { reconnectOnClose: '1' };
+  const streams = [open({ user: user(1), params: rc }), open({ user: user(2), params: rc }), open({ user: {}, params: rc })];
   await node.close(1000);
   t.true(node.closed);
   for (const { conn, res } of streams) {
@@ -457,11 +458,51 @@ test('close tells every client to come back after a spread retry, waits for the 
 
 test('close does not wait longer than drainMs for a client that does not read', async (t) => {
   const { node, open } = makeNode(t);
-  const stuck = open({ user: user(1), res: new FakeResponse().slow() });
+  const stuck = open({ user: user(1), params: { reconnectOnClose: 'true' }, res: new FakeResponse().slow() });
   await node.close(30);
   t.true(stuck.conn.closed);
   t.false(stuck.res.writableFinished, 'its frames are still held');
   stuck.res.resume();
   await stuck.res.ended();
   t.deepEqual(stuck.res.dataOf('connect-close'), [{ connectionId: stuck.conn.id, reason: 'shutdown', reconnect: true }]);
+});
+
+test('a close that wants the client back sends connect-close only to a client that declared reconnectOnClose', async (t) => {
+  const { node, open } = makeNode(t, { heartbeatMs: 20, maxLifetimeMs: 60_000, minLifetimeMs: 50, lifetimeJitter: 0 });
+  const ours = open({ user: user(1), params: { reconnectOnClose: '1' } });
+  const java = open({ user: user(2) });
+  const expiring = open({ user: user(3), params: { keepaliveTime: 50 } });
+  const kept = open({ user: user(4) });
+  t.is(node.disconnect('user', ['1', '2'], true, 'kick'), 2);
+  t.deepEqual(ours.res.dataOf('connect-close'), [{ connectionId: ours.conn.id, reason: 'kick', reconnect: true }]);
+  await java.res.ended();
+  t.deepEqual(
+    java.res.events.map((e) => e.event),
+    ['connect-finish'],
+    'no connect-close: the end alone makes it reconnect',
+  );
+  await expiring.res.ended();
+  t.deepEqual(
+    expiring.res.events.map((e) => e.event),
+    ['connect-finish'],
+  );
+  t.is(expiring.conn.closeReason, 'expired');
+  // Staying away is still said to every client.
+  t.is(node.disconnect('user', ['4'], false, 'kick'), 1);
+  t.deepEqual(kept.res.dataOf('connect-close'), [{ connectionId: kept.conn.id, reason: 'kick', reconnect: false }]);
+});
+
+test('shutdown ends a client without reconnectOnClose with a bare retry: and no event', async (t) => {
+  const { node, open } = makeNode(t, { reconnectTimeMs: 1000 });
+  const java = open({ user: user(1) });
+  await node.close(1000);
+  t.true(java.res.writableFinished);
+  t.deepEqual(
+    java.res.events.map((e) => e.event),
+    ['connect-finish'],
+  );
+  const last = java.res.chunks.at(-1)!.toString('utf8');
+  t.regex(last, /^retry: \d+\n\n$/);
+  const retry = Number(/\d+/.exec(last)![0]);
+  t.true(retry >= 250 && retry <= 1250, `retry ${retry}`);
 });

@@ -1,0 +1,37 @@
+import { randomBytes } from 'node:crypto';
+import type { Context } from 'koa';
+import { VERSION } from '../core/version.js';
+import type { Hub } from '../hub.js';
+
+/** The default name of the server-id header. */
+export const DEFAULT_SERVER_ID_HEADER = 'X-Sse-Server-Id';
+
+/** Names this process when it is not in a cluster: tells apart the instances behind one load balancer. */
+const PROCESS_ID = randomBytes(6).toString('hex');
+
+/** A header name as HTTP allows it (RFC 9110 token). */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/;
+
+/** Sets the headers every answer of the plugin carries, streams included. */
+export type StampHeaders = (ctx: Context) => void;
+
+/**
+ * The headers of every answer: `X-Sse-Version` (this package's version) and, unless
+ * `serverIdHeader` is `false`, the server id (the cluster node id, else an id of this process),
+ * so that a page or an operator can tell which node answered. Set on the response before
+ * anything is written: a stream's head merges them.
+ * @throws TypeError for a header name that is not an HTTP token.
+ */
+export function serverHeaders(hub: Hub, serverIdHeader: string | false | undefined): StampHeaders {
+  const name = serverIdHeader ?? DEFAULT_SERVER_ID_HEADER;
+  if (name !== false && (typeof name !== 'string' || !TOKEN.test(name))) {
+    throw new TypeError(`serverIdHeader must be a header name or false, got ${String(serverIdHeader)}`);
+  }
+  const serverId = hub.cluster?.nodeId ?? PROCESS_ID;
+  if (name === false) return (ctx) => ctx.res.setHeader('X-Sse-Version', VERSION);
+  return (ctx) => {
+    const res = ctx.res;
+    res.setHeader('X-Sse-Version', VERSION);
+    res.setHeader(name, serverId);
+  };
+}

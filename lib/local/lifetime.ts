@@ -1,0 +1,25 @@
+/**
+ * Who decides a stream's lifetime (the Java library's `choseKeepaliveTime`): `'client'` — the
+ * client's `keepaliveTime` when it sent one, else `maxLifetimeMs`; `'server'` — always
+ * `maxLifetimeMs` (the Java default once the server configures a keepalive time); or a function
+ * of both that answers the lifetime in ms (`undefined`: `maxLifetimeMs`). Whatever is chosen is
+ * clamped to [`minLifetimeMs`, `maxLifetimeMs`], so a client can never hold a stream longer
+ * than the server allows.
+ */
+export type KeepaliveChoice = 'client' | 'server' | ((clientKeepaliveMs: number | undefined, maxLifetimeMs: number) => number | undefined);
+
+/** Checks a `keepaliveChoice` option; a TypeError names it. */
+export function keepaliveChoiceOf(value: KeepaliveChoice | undefined): KeepaliveChoice {
+  if (value === undefined) return 'client';
+  if (value !== 'client' && value !== 'server' && typeof value !== 'function') {
+    throw new TypeError(`keepaliveChoice must be 'client', 'server' or a function, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** A stream's lifetime before jitter, in ms: the choice, clamped to [min, max]. */
+export function baseLifetime(choice: KeepaliveChoice, requested: number | undefined, min: number, max: number): number {
+  const chosen = choice === 'server' ? max : choice === 'client' ? requested || max : choice(requested, max);
+  if (typeof chosen !== 'number' || !(chosen > 0)) return max;
+  return Math.min(Math.max(chosen, min), max);
+}
