@@ -159,8 +159,8 @@ browserTest('a Java page: loader, window.sse, statics, numeric state, send/uploa
     useWindowEventBus: 'true',
     clientInstanceId: statics.instanceId,
     clientImportModuleTime: String(statics.importTime),
-    reconnectOnClose: '1',
   });
+  t.true(conn.client.reconnectOnClose);
 
   // send(...).then((r) => r.json()), as Java pages write it; an error status is a Response too.
   const sent = await page.evaluate(async () => {
