@@ -17,7 +17,7 @@ export interface StormRun {
   durableDoneMs: number | undefined;
   /** Owned by a killed node: not deliverable until it returns. */
   ownedByDead?: number;
-  /** The old server's `close()` + closing its sockets, and until the new one listened (restarts). */
+  /** The old server's `close()` + closing its sockets, and until the new one listened (restarts), from the start. */
   closeMs?: number;
   downMs?: number;
   /** Server CPU (all surviving / new server processes) from the new server's start until 100 % back. */

@@ -1,7 +1,8 @@
 // Reconnect-storm benchmark: every stream of a server comes back at once after a graceful
 // restart (a deploy) or after a cluster node is killed, resumes, and drains its durable queue.
 //   restart: N streams on one server with 5 durable messages pending per user; the server
-//     process shuts down gracefully and a new one takes the same port. koa-sse-server:
+//     process stops listening, the new one (already started) takes the same port, and the old
+//     one closes its streams gracefully. koa-sse-server:
 //     `plugin.close()` (connect-close with a random `retry:` over `reconnectTimeMs`), one run
 //     per spread; raw node:http: sockets closed, clients back at once; better-sse: sockets
 //     closed, clients wait its `retry: 2000`; socket.io: `io.close()`, socket.io-client's
@@ -246,10 +247,12 @@ async function restart(kind: Kind, spreadMs?: number): Promise<StormRun> {
     await Promise.all(clients.map((c) => c.call('arm')));
     const t0 = nowUs();
     const exited = new Promise((r) => old.child.once('exit', r));
-    const shut = await old.call<{ start: CpuMark; end: CpuMark }>('shutdown', {}, 30_000);
+    await old.call('unlisten');
+    const shutting = old.call<{ start: CpuMark; end: CpuMark }>('shutdown', {}, 30_000);
+    const listening = await next.call<CpuMark>('listen', {}, 30_000);
+    const shut = await shutting;
     await Promise.race([exited, sleep(10_000)]);
     if (old.child.exitCode === null) old.child.kill('SIGKILL');
-    const listening = await next.call<CpuMark>('listen', {}, 30_000);
     const pace = next.call<{ sent: number }>('pace', { rate: LIVE_RATE, users: N, maxSeconds: 120 }, 180_000);
     const planned = kind === 'lib' ? 250 + spreadMs! : kind === 'better-sse' ? 2000 : kind === 'socket.io' ? 5000 : 0;
     const { cpuSamples, complete } = await watch(clients, [next], t0, N, kind === 'lib' ? N * PER_USER : 0, planned + STORM_LIMIT_MS);

@@ -130,12 +130,19 @@ export async function runServer(server: Server, adapter: Adapter): Promise<void>
       return cpuMark();
     },
 
-    /** Graceful shutdown (the server's own, then every socket closed); the process exits after replying. */
+    /**
+     * Graceful shutdown; the process exits after replying. The port is released first (as a
+     * deploy takes a node out of the pool first), so that the next process can take it while
+     * this one closes its streams: the server's own close, then every socket.
+     */
+    unlisten: () => {
+      server.close();
+      return true;
+    },
     shutdown: async () => {
       const start = cpuMark();
       await adapter.close?.();
       server.closeAllConnections();
-      server.close();
       setTimeout(() => process.exit(0), 50);
       return { start, end: cpuMark() };
     },

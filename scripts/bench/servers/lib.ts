@@ -12,7 +12,8 @@ app.on('error', (err: unknown) => {
   if (errors++ < 5) console.error('[lib server]', err);
 });
 // Built in `prepare`, just before listening: the durable store is locked by one process at a
-// time, and storm.ts starts the next process while the previous one still runs.
+// time, and storm.ts starts the next process while the previous one still runs (the new one
+// waits for the lock: up to `lockTimeoutMs`, longer than a close of 15,000 streams here).
 let plugin: SsePlugin | undefined;
 const hub = (): SsePlugin['hub'] => plugin!.hub;
 
@@ -29,7 +30,7 @@ await runServer(
           return typeof token === 'string' ? { id: token } : null;
         },
         ...(process.env.BENCH_RECONNECT_MS === undefined ? {} : { reconnectTimeMs: Number(process.env.BENCH_RECONNECT_MS) }),
-        ...(process.env.BENCH_QOS_FILE === undefined ? {} : { qos: { file: process.env.BENCH_QOS_FILE } }),
+        ...(process.env.BENCH_QOS_FILE === undefined ? {} : { qos: { file: process.env.BENCH_QOS_FILE, lockTimeoutMs: 30_000 } }),
       });
       app.use(plugin);
       handle = app.callback();
