@@ -1,6 +1,7 @@
 // One node of the cluster benchmark (forked by scripts/bench/cluster.ts). env SSE_CLUSTER_SECRET.
 // Listens on random ports (web and internal) and answers them over IPC (`address`); its peers
-// come later (`setPeers`), once every node listens.
+// come later (`setPeers`), once every node listens. storm.ts also sets SSE_QOS_FILE (durable
+// delivery) and SSE_RECONNECT_MS (`reconnectTimeMs`).
 import Koa from 'koa';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -12,7 +13,10 @@ const app = new Koa();
 const plugin = ssePlugin('/sse', {
   authenticate: (ctx) => ({ id: String(ctx.query.u) }),
   cluster: { secret: process.env.SSE_CLUSTER_SECRET!, healthIntervalMs: 500 },
+  ...(process.env.SSE_QOS_FILE === undefined ? {} : { qos: { file: process.env.SSE_QOS_FILE } }),
+  ...(process.env.SSE_RECONNECT_MS === undefined ? {} : { reconnectTimeMs: Number(process.env.SSE_RECONNECT_MS) }),
 });
+let pacing = false;
 app.use(plugin);
 const server = app.listen(0, '127.0.0.1');
 const hub = plugin.hub;
@@ -52,6 +56,39 @@ serveIpc({
     for (const n of await Promise.all(sends)) delivered += n;
     return { delivered };
   },
+  cpu: () => {
+    const c = process.cpuUsage();
+    return { t: nowUs(), cpu: c.user + c.system };
+  },
+  /** Durable message j to user u<k>, for every k < users and j < perUser with (k + j) mod nodes = node: owners spread evenly. */
+  durable: async ({ users, perUser, node, nodes }) => {
+    const sends: Promise<unknown>[] = [];
+    for (let k = 0; k < Number(users); k++) {
+      for (let j = 0; j < Number(perUser); j++)
+        if ((k + j) % Number(nodes) === Number(node)) sends.push(hub.qos.sendByUserId(`u${k}`, 'bell', { d: j }));
+    }
+    await Promise.all(sends);
+    return sends.length;
+  },
+  /** Sends to random users of `ids` at `rate`/s until `stopPace` or `maxSeconds`. */
+  paceRandom: async ({ ids, rate, maxSeconds }) => {
+    const users = ids as string[];
+    const until = performance.now() + Number(maxSeconds) * 1000;
+    const t0 = performance.now();
+    let sent = 0;
+    pacing = true;
+    while (pacing && performance.now() < until) {
+      const wait = t0 + (sent * 1000) / Number(rate) - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      hub.sendByUserId(users[Math.floor(Math.random() * users.length)]!, 'tick', payload(sent)).catch(() => 0);
+      sent++;
+    }
+    return { sent };
+  },
+  stopPace: () => {
+    pacing = false;
+    return true;
+  },
   stop: async () => {
     await plugin.close();
     server.closeAllConnections();
@@ -59,3 +96,4 @@ serveIpc({
     return true;
   },
 });
+process.send?.({ ready: true });

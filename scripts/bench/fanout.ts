@@ -12,17 +12,14 @@
 //          --snapshot (writes a heap snapshot of each server with idle connections to .tmp/bench-prof/)
 //          --phases burst,paced,targeted (default: all; connect and memory always run)
 //          --report-from .tmp/bench-last.json [--write] (re-renders the report of a saved run)
-import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Rpc } from './ipc.js';
+import type { Rpc } from './ipc.js';
+import { root, spawn, stop } from './procs.js';
 import { printReport, writeReport, type Pair, type Phase, type Run, type ServerKind } from './report.js';
 import { Histogram } from './stats.js';
 
-const here = fileURLToPath(new URL('.', import.meta.url));
-const root = join(here, '..', '..');
 const argv = process.argv.slice(2);
 const flag = (name: string): boolean => argv.includes(`--${name}`);
 const opt = (name: string): string | undefined => {
@@ -73,13 +70,8 @@ const SERVER_FILES: Record<ServerKind, string> = {
   'socket.io': 'servers/socketio.ts',
 };
 
-// ---- child processes -------------------------------------------------------------------
+// ---- child processes (scripts/bench/procs.ts) --------------------------------------
 
-const children = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-});
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => process.exit(130));
 const deadline = setTimeout(
   () => {
     console.error(`bench: overall time limit reached, stopping`);
@@ -88,38 +80,6 @@ const deadline = setTimeout(
   (QUICK ? 5 : 25) * 60_000,
 );
 deadline.unref();
-
-async function spawn(file: string, args: string[], execArgv: string[], label: string): Promise<{ rpc: Rpc; ready: unknown }> {
-  const child = fork(join(here, file), args, {
-    cwd: root,
-    execArgv: ['--import', 'tsx', ...execArgv],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  const rpc = new Rpc(child, label);
-  const ready = await new Promise<unknown>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${label} did not start`)), 30_000);
-    child.on('message', (m) => {
-      const r = (m as { ready?: unknown }).ready;
-      if (r !== undefined) {
-        clearTimeout(timer);
-        resolve(r);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`${label} exited with ${code} before it was ready`)));
-  });
-  return { rpc, ready };
-}
-
-async function stop(rpc: Rpc): Promise<void> {
-  const child = rpc.child;
-  if (child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  await rpc.call('stop', {}, 5_000).catch(() => undefined);
-  await Promise.race([exited, sleep(10_000)]);
-  if (child.exitCode === null) child.kill('SIGKILL');
-}
 
 // ---- one measured phase ----------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 // (c) better-sse: one Session per stream, registered on one Channel; broadcasts through the
-// Channel, targeted sends through a Map of sessions by user id.
+// Channel, targeted sends through a Map of sessions by user id. Each session starts with
+// better-sse's default `retry: 2000` (storm.ts: the clients wait that long to come back).
 import { createServer } from 'node:http';
 import { createChannel, createSession, type Session } from 'better-sse';
 import { runServer, streamUser } from './harness.js';

@@ -28,6 +28,12 @@ export interface Adapter {
   sendToUser(userId: string, event: string, data: object): void;
   /** Live connections. */
   count(): number;
+  /** Called once, just before the server listens. */
+  prepare?(): void;
+  /** The server's own graceful shutdown, before its sockets are closed (storm.ts). */
+  close?(): Promise<void>;
+  /** A durable send to one user (only servers that have durable delivery). */
+  sendDurable?(userId: string, event: string, data: object): Promise<unknown>;
 }
 
 export const EVENT = 'tick';
@@ -52,11 +58,24 @@ async function collectGarbage(): Promise<NodeJS.MemoryUsage> {
   return process.memoryUsage();
 }
 
-/** Starts the IPC command loop once `server` listens; reports the port to the parent. */
+function listen(server: Server, adapter: Adapter, port: number): Promise<number> {
+  adapter.prepare?.();
+  server.listen(port, '127.0.0.1', 4096);
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.once('listening', () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+/**
+ * Starts the IPC command loop once `server` listens; reports the port to the parent. With
+ * `BENCH_PORT` in the environment the server listens on that port only when told (`listen`):
+ * storm.ts starts the next process while the previous one still holds the port.
+ */
 export async function runServer(server: Server, adapter: Adapter): Promise<void> {
-  server.listen(0, '127.0.0.1', 4096);
-  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
-  const { port } = server.address() as AddressInfo;
+  const fixedPort = process.env.BENCH_PORT;
+  let port = fixedPort === undefined ? await listen(server, adapter, 0) : 0;
+  let pacing = false;
 
   serveIpc({
     port: () => port,
@@ -104,6 +123,66 @@ export async function runServer(server: Server, adapter: Adapter): Promise<void>
         await turn();
       }
       return { start, issued: cpuMark() };
+    },
+
+    listen: async () => {
+      port = await listen(server, adapter, Number(fixedPort));
+      return cpuMark();
+    },
+
+    /**
+     * Graceful shutdown; the process exits after replying. The port is released first (as a
+     * deploy takes a node out of the pool first), so that the next process can take it while
+     * this one closes its streams: the server's own close, then every socket.
+     */
+    unlisten: () => {
+      server.close();
+      return true;
+    },
+    shutdown: async () => {
+      const start = cpuMark();
+      await adapter.close?.();
+      server.closeAllConnections();
+      setTimeout(() => process.exit(0), 50);
+      return { start, end: cpuMark() };
+    },
+
+    /** `perUser` durable sends to each of u0 .. u<users-1>, `batch` in flight. */
+    durable: async (a) => {
+      if (adapter.sendDurable === undefined) throw new Error('this server has no durable delivery');
+      const send = adapter.sendDurable.bind(adapter);
+      const users = a.users as number;
+      const perUser = a.perUser as number;
+      const t0 = performance.now();
+      for (let j = 0; j < perUser; j++) {
+        for (let u = 0; u < users; u += 1000) {
+          const sends = [];
+          for (let k = u; k < Math.min(users, u + 1000); k++) sends.push(send(`u${k}`, 'bell', { d: j }));
+          await Promise.all(sends);
+        }
+      }
+      return { sent: users * perUser, ms: performance.now() - t0 };
+    },
+
+    /** Sends to random users among `users` at `rate`/s until `stopPace` or `maxSeconds`. */
+    pace: async (a) => {
+      const rate = a.rate as number;
+      const users = a.users as number;
+      const until = performance.now() + (a.maxSeconds as number) * 1000;
+      const t0 = performance.now();
+      let sent = 0;
+      pacing = true;
+      while (pacing && performance.now() < until) {
+        const wait = t0 + (sent * 1000) / rate - performance.now();
+        if (wait > 0) await sleep(wait);
+        adapter.sendToUser(`u${Math.floor(Math.random() * users)}`, EVENT, payload(sent));
+        sent++;
+      }
+      return { sent };
+    },
+    stopPace: () => {
+      pacing = false;
+      return true;
     },
 
     stop: () => {

@@ -1,32 +1,44 @@
 // (a) This library: Koa + ssePlugin with a trivial authenticate (the user id is the
-// `access-token` query parameter).
+// `access-token` query parameter). storm.ts sets BENCH_RECONNECT_MS (`reconnectTimeMs`) and
+// BENCH_QOS_FILE (durable delivery on that SQLite file).
 import Koa from 'koa';
 import { createServer } from 'node:http';
-import { ssePlugin } from '../../../lib/index.js';
+import { ssePlugin, type SsePlugin } from '../../../lib/index.js';
 import { runServer } from './harness.js';
 
-const plugin = ssePlugin('/sse', {
-  // The Java client's login parameter: a known connect parameter, not kept as an attribute.
-  authenticate: (ctx) => {
-    const token = ctx.query['access-token'];
-    return typeof token === 'string' ? { id: token } : null;
-  },
-});
 const app = new Koa();
 let errors = 0;
 app.on('error', (err: unknown) => {
   if (errors++ < 5) console.error('[lib server]', err);
 });
-app.use(plugin);
-const hub = plugin.hub;
+// Built in `prepare`, just before listening: the durable store is locked by one process at a
+// time, and storm.ts starts the next process while the previous one still runs (the new one
+// waits for the lock: up to `lockTimeoutMs`, longer than a close of 15,000 streams here).
+let plugin: SsePlugin | undefined;
+const hub = (): SsePlugin['hub'] => plugin!.hub;
 
 // Koa reports its own errors (app.on('error')): the request promise never rejects.
-const handle = app.callback();
+let handle: ReturnType<Koa['callback']> | undefined;
 await runServer(
-  createServer((req, res) => void handle(req, res)),
+  createServer((req, res) => void handle!(req, res)),
   {
-    broadcast: (event, data) => void hub.sendAll(event, data),
-    sendToUser: (userId, event, data) => void hub.sendByUserId(userId, event, data),
-    count: () => [...hub.connections()].length,
+    prepare: () => {
+      plugin = ssePlugin('/sse', {
+        // The Java client's login parameter: a known connect parameter, not kept as an attribute.
+        authenticate: (ctx) => {
+          const token = ctx.query['access-token'];
+          return typeof token === 'string' ? { id: token } : null;
+        },
+        ...(process.env.BENCH_RECONNECT_MS === undefined ? {} : { reconnectTimeMs: Number(process.env.BENCH_RECONNECT_MS) }),
+        ...(process.env.BENCH_QOS_FILE === undefined ? {} : { qos: { file: process.env.BENCH_QOS_FILE, lockTimeoutMs: 30_000 } }),
+      });
+      app.use(plugin);
+      handle = app.callback();
+    },
+    broadcast: (event, data) => void hub().sendAll(event, data),
+    sendToUser: (userId, event, data) => void hub().sendByUserId(userId, event, data),
+    count: () => [...hub().connections()].length,
+    close: () => plugin!.close(),
+    sendDurable: (userId, event, data) => hub().qos.sendByUserId(userId, event, data),
   },
 );

@@ -14,4 +14,10 @@ await runServer(server, {
   broadcast: (event, data) => void io.emit(event, data),
   sendToUser: (userId, event, data) => void io.to(userId).emit(event, data),
   count: () => io.engine.clientsCount,
+  // Closes every client's transport (they reconnect by themselves). Not awaited: its promise
+  // waits for the HTTP server's connections, which the harness closes next.
+  close: () => {
+    void io.close();
+    return Promise.resolve();
+  },
 });
