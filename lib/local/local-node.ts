@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HubStats } from '../core/admin-api.js';
@@ -9,6 +8,7 @@ import type { QueryAnswer, QueryArgs, QueryName } from '../core/queries.js';
 import type { SendTargetKind } from '../core/targets.js';
 import { keyOf, type SseUser } from '../core/user.js';
 import { Connection, type CloseReason, type RequestInfo } from './connection.js';
+import { newConnectionId } from './connection-id.js';
 import { ConnectionIndex } from './connection-index.js';
 import { PendingDurations } from './pending-durations.js';
 
@@ -124,7 +124,7 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     socket.setTimeout(0);
     init.res.writeHead(200, STREAM_HEADERS);
     const conn = new Connection({
-      id: randomBytes(18).toString('base64url'),
+      id: newConnectionId(),
       res: init.res,
       onEnd: this.#onEnd,
       user,

@@ -8,6 +8,7 @@ import type { SendTargetKind } from '../../lib/core/targets.js';
 import { hashToken } from '../../lib/core/token-hash.js';
 import { resolveHubOptions, type HubOptions } from '../../lib/hub-options.js';
 import type { CloseReason, Connection } from '../../lib/local/connection.js';
+import { newConnectionId } from '../../lib/local/connection-id.js';
 import { LocalNode, type ListenersChange } from '../../lib/local/local-node.js';
 import { directSocketOf } from '../../lib/local/write-path.js';
 import { asServerResponse, FakeResponse, openStream, waitUntil, type OpenOptions } from '../helpers/fake-stream.js';
@@ -70,6 +71,17 @@ test('open writes the head and connect-finish, tunes the socket, and emits conne
   t.regex(conn.id, /^[\w-]{24}$/);
   t.is(node.size, 1);
   t.is(node.stats.connects, 1);
+});
+
+test('connection ids: 24 base64url characters (144 bits), distinct across refills of the random pool', (t) => {
+  const seen = new Set<string>();
+  // 1,000 ids span several refills of the 256-id pool.
+  for (let i = 0; i < 1000; i++) {
+    const id = newConnectionId();
+    t.regex(id, /^[\w-]{24}$/);
+    seen.add(id);
+  }
+  t.is(seen.size, 1000);
 });
 
 test('the index: each target kind reaches its connections, each once, anonymous ones under no shared key', (t) => {
