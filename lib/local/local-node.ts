@@ -9,6 +9,7 @@ import type { SendTargetKind } from '../core/targets.js';
 import { keyOf, type SseUser } from '../core/user.js';
 import { Connection, type CloseReason, type RequestInfo } from './connection.js';
 import { newConnectionId } from './connection-id.js';
+import { connectFinishTemplate, type ConnectFinishFrame } from './connect-finish.js';
 import { ConnectionIndex } from './connection-index.js';
 import { PendingDurations } from './pending-durations.js';
 
@@ -84,6 +85,8 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
   #lastHeartbeat = 0;
   #nextExpiry = Infinity;
   #closed = false;
+  /** The `connect-finish` template, for the value of `clustered` it was built with. */
+  #finish: { clustered: boolean; frame: ConnectFinishFrame } | undefined;
 
   constructor(options: LocalNodeOptions) {
     super();
@@ -142,31 +145,34 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     if (conn.expiresAt < this.#nextExpiry) this.#nextExpiry = conn.expiresAt;
     this.#startTimer();
 
-    conn.write(
-      encodeFrame({
-        event: 'connect-finish',
-        retry: o.reconnectTimeMs,
-        data: {
-          connectionId: conn.id,
-          serverTime: Date.now(),
-          reconnectTime: o.reconnectTimeMs,
-          name: o.name,
-          enableCluster: this.clustered,
-          version: o.version,
-          heartbeatMs: o.heartbeatMs,
-          expiresAt: conn.expiresAt,
-        },
-      }),
-    );
+    conn.write(this.#connectFinish()(conn.id, Date.now(), conn.expiresAt));
 
     // The cap is per browser (clientId) and site: the oldest tab of that browser goes.
     const siblings = this.#index.siblings(conn);
-    for (const old of siblings.slice(0, Math.max(0, siblings.length - o.clientIdMaxConnections))) old.close('evicted', false);
+    if (siblings.length > o.clientIdMaxConnections) {
+      for (const old of siblings.slice(0, siblings.length - o.clientIdMaxConnections)) old.close('evicted', false);
+    }
 
     const pending = this.#pendingDurations.take(conn);
     if (pending !== undefined) this.#writeDuration(conn, pending);
     this.#emitSafe('connect', conn);
     return conn;
+  }
+
+  #connectFinish(): ConnectFinishFrame {
+    const clustered = this.clustered;
+    if (this.#finish?.clustered !== clustered) {
+      const o = this.options;
+      const frame = connectFinishTemplate({
+        reconnectTimeMs: o.reconnectTimeMs,
+        name: o.name,
+        clustered,
+        version: o.version,
+        heartbeatMs: o.heartbeatMs,
+      });
+      this.#finish = { clustered, frame };
+    }
+    return this.#finish.frame;
   }
 
   #remove(conn: Connection, reason: CloseReason): void {

@@ -8,6 +8,7 @@ import type { SendTargetKind } from '../../lib/core/targets.js';
 import { hashToken } from '../../lib/core/token-hash.js';
 import { resolveHubOptions, type HubOptions } from '../../lib/hub-options.js';
 import type { CloseReason, Connection } from '../../lib/local/connection.js';
+import { connectFinishTemplate } from '../../lib/local/connect-finish.js';
 import { newConnectionId } from '../../lib/local/connection-id.js';
 import { LocalNode, type ListenersChange } from '../../lib/local/local-node.js';
 import { directSocketOf } from '../../lib/local/write-path.js';
@@ -82,6 +83,33 @@ test('connection ids: 24 base64url characters (144 bits), distinct across refill
     seen.add(id);
   }
   t.is(seen.size, 1000);
+});
+
+test('connect-finish from its template is byte for byte what encodeFrame writes, clustered or not', (t) => {
+  const options = { reconnectTimeMs: 1234, name: 'hr', version: 'ünï "9"\n', heartbeatMs: 7000 };
+  for (const clustered of [false, true]) {
+    const frame = connectFinishTemplate({ ...options, clustered })('AbC-_0123456789abcdefghij', 1_700_000_000_123, 1_700_000_060_456);
+    const expected = encodeFrame({
+      event: 'connect-finish',
+      retry: 1234,
+      data: {
+        connectionId: 'AbC-_0123456789abcdefghij',
+        serverTime: 1_700_000_000_123,
+        reconnectTime: 1234,
+        name: 'hr',
+        enableCluster: clustered,
+        version: options.version,
+        heartbeatMs: 7000,
+        expiresAt: 1_700_000_060_456,
+      },
+    });
+    t.is(frame.toString(), expected.toString());
+    t.true(frame.equals(expected));
+  }
+  const { node } = makeNode(t);
+  node.clustered = true;
+  const { res } = openStream(node, { user: user(1) });
+  t.like(JSON.parse(res.events[0]!.data), { enableCluster: true });
 });
 
 test('the index: each target kind reaches its connections, each once, anonymous ones under no shared key', (t) => {
