@@ -10,6 +10,7 @@ import { resolveHubOptions, type HubOptions } from '../../lib/hub-options.js';
 import type { CloseReason, Connection } from '../../lib/local/connection.js';
 import { connectFinishTemplate } from '../../lib/local/connect-finish.js';
 import { newConnectionId } from '../../lib/local/connection-id.js';
+import { KeyIndex } from '../../lib/local/key-index.js';
 import { LocalNode, type ListenersChange } from '../../lib/local/local-node.js';
 import { directSocketOf } from '../../lib/local/write-path.js';
 import { asServerResponse, FakeResponse, openStream, waitUntil, type OpenOptions } from '../helpers/fake-stream.js';
@@ -110,6 +111,40 @@ test('connect-finish from its template is byte for byte what encodeFrame writes,
   node.clustered = true;
   const { res } = openStream(node, { user: user(1) });
   t.like(JSON.parse(res.events[0]!.data), { enableCluster: true });
+});
+
+test('KeyIndex: one value held bare, a Set from the second; oldest first through every change', (t) => {
+  const index = new KeyIndex<{ n: number }>();
+  const [a, b, c] = [{ n: 1 }, { n: 2 }, { n: 3 }];
+  const ns = (key: string): number[] => index.list(key).map((v) => v.n);
+  index.add('k', a);
+  index.add('k', a);
+  t.deepEqual(ns('k'), [1]);
+  t.deepEqual(
+    [...index.get('k')!].map((v) => v.n),
+    [1],
+  );
+  index.add('k', b);
+  index.add('k', c);
+  t.is(index.count('k'), 3);
+  index.delete('k', b);
+  t.deepEqual(ns('k'), [1, 3]);
+  index.delete('k', a);
+  t.deepEqual(ns('k'), [3]);
+  t.is(index.count('k'), 1);
+  index.add('k', a);
+  t.deepEqual(ns('k'), [3, 1]);
+  index.delete('k', b);
+  t.deepEqual(ns('k'), [3, 1]);
+  index.delete('k', c);
+  index.delete('k', a);
+  t.false(index.has('k'));
+  t.is(index.size, 0);
+  t.is(index.get('k'), undefined);
+  t.is(index.count('k'), 0);
+  index.delete('k', a);
+  index.add(undefined, a);
+  t.is(index.size, 0);
 });
 
 test('the index: each target kind reaches its connections, each once, anonymous ones under no shared key', (t) => {
