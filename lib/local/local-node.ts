@@ -339,6 +339,8 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
   }
 
   #emitSafe<K extends Exclude<keyof LocalNodeEvents, 'error'>>(event: K, ...args: LocalNodeEvents[K]): void {
+    // Every stream opened and closed passes here; most events have no listener at all.
+    if (this.listenerCount(event) === 0) return;
     try {
       (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
     } catch (err) {
