@@ -573,6 +573,8 @@ export class Hub extends EventEmitter<HubEvents> {
   }
 
   #emitSafe<K extends Exclude<keyof HubEvents, 'error'>>(event: K, ...args: HubEvents[K]): void {
+    // Every stream opened and closed passes here; most events have no listener at all.
+    if (this.listenerCount(event) === 0) return;
     try {
       (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
     } catch (err) {

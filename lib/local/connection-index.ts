@@ -40,7 +40,7 @@ export class ConnectionIndex {
 
   /** Connections of one user id right now. */
   countOfUser(userId: string): number {
-    return this.#byUser.get(userId)?.size ?? 0;
+    return this.#byUser.count(userId);
   }
 
   add(conn: Connection): void {
@@ -80,7 +80,7 @@ export class ConnectionIndex {
 
   /** Streams under one browser key ({@link clientKeyOf}), oldest first. */
   siblingsByKey(key: string): Connection[] {
-    return [...(this.#byClient.get(key) ?? [])];
+    return this.#byClient.list(key);
   }
 
   /** The connections a target of this kind and keys reaches, each once. */
@@ -180,7 +180,7 @@ export class ConnectionIndex {
 
 /** Distinct connections under any of the keys: one send reaches each connection once. */
 function collect(index: KeyIndex<Connection>, keys: string[]): Iterable<Connection> {
-  if (keys.length === 1) return [...(index.get(keys[0]!) ?? [])];
+  if (keys.length === 1) return index.list(keys[0]!);
   const out = new Set<Connection>();
   for (const key of keys) for (const conn of index.get(key) ?? []) out.add(conn);
   return out;

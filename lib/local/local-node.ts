@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HubStats } from '../core/admin-api.js';
@@ -9,6 +8,8 @@ import type { QueryAnswer, QueryArgs, QueryName } from '../core/queries.js';
 import type { SendTargetKind } from '../core/targets.js';
 import { keyOf, type SseUser } from '../core/user.js';
 import { Connection, type CloseReason, type DurationRecord, type RequestInfo } from './connection.js';
+import { newConnectionId } from './connection-id.js';
+import { connectFinishTemplate, type ConnectFinishFrame } from './connect-finish.js';
 import { ConnectionIndex } from './connection-index.js';
 import { baseLifetime, type KeepaliveChoice } from './lifetime.js';
 import { OnceListeners, type OnceListenerKind } from './once-listeners.js';
@@ -93,6 +94,8 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
   #lastHeartbeat = 0;
   #nextExpiry = Infinity;
   #closed = false;
+  /** The `connect-finish` template, for the value of `clustered` it was built with. */
+  #finish: { clustered: boolean; frame: ConnectFinishFrame } | undefined;
 
   constructor(options: LocalNodeOptions) {
     super();
@@ -132,7 +135,7 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     socket.setTimeout(0);
     init.res.writeHead(200, STREAM_HEADERS);
     const conn = new Connection({
-      id: randomBytes(18).toString('base64url'),
+      id: newConnectionId(),
       res: init.res,
       onEnd: this.#onEnd,
       user,
@@ -150,32 +153,35 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     if (conn.expiresAt < this.#nextExpiry) this.#nextExpiry = conn.expiresAt;
     this.#startTimer();
 
-    conn.write(
-      encodeFrame({
-        event: 'connect-finish',
-        retry: o.reconnectTimeMs,
-        data: {
-          connectionId: conn.id,
-          serverTime: Date.now(),
-          reconnectTime: o.reconnectTimeMs,
-          name: o.name,
-          enableCluster: this.clustered,
-          version: o.version,
-          heartbeatMs: o.heartbeatMs,
-          expiresAt: conn.expiresAt,
-        },
-      }),
-    );
+    conn.write(this.#connectFinish()(conn.id, Date.now(), conn.expiresAt));
 
     // The cap is per browser (clientId) and site: the oldest tab of that browser goes.
     const siblings = this.#index.siblings(conn);
-    for (const old of siblings.slice(0, Math.max(0, siblings.length - o.clientIdMaxConnections))) old.close('evicted', false);
+    if (siblings.length > o.clientIdMaxConnections) {
+      for (const old of siblings.slice(0, siblings.length - o.clientIdMaxConnections)) old.close('evicted', false);
+    }
 
     const pending = this.#pendingDurations.take(conn);
     if (pending !== undefined) this.#writeDuration(conn, pending);
     this.#emitSafe('connect', conn);
     for (const listener of this.#onceConnect.take(conn)) this.#callSafe(() => listener(conn));
     return conn;
+  }
+
+  #connectFinish(): ConnectFinishFrame {
+    const clustered = this.clustered;
+    if (this.#finish?.clustered !== clustered) {
+      const o = this.options;
+      const frame = connectFinishTemplate({
+        reconnectTimeMs: o.reconnectTimeMs,
+        name: o.name,
+        clustered,
+        version: o.version,
+        heartbeatMs: o.heartbeatMs,
+      });
+      this.#finish = { clustered, frame };
+    }
+    return this.#finish.frame;
   }
 
   #remove(conn: Connection, reason: CloseReason): void {
@@ -392,6 +398,8 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
   }
 
   #emitSafe<K extends Exclude<keyof LocalNodeEvents, 'error'>>(event: K, ...args: LocalNodeEvents[K]): void {
+    // Every stream opened and closed passes here; most events have no listener at all.
+    if (this.listenerCount(event) === 0) return;
     try {
       (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
     } catch (err) {

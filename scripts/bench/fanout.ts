@@ -7,7 +7,7 @@
 //   npm run bench         full run (1k / 5k / 10k connections), writes BENCHMARKS.md + docs/bench-ratios.svg
 //   npm run bench:quick   about a minute (1k / 5k), prints the tables only
 //
-// Options: --quick, --write / --no-write, --only raw,lib  --sizes 1000,10000  --clients 2
+// Options: --quick, --write / --no-write, --only raw,lib (also: koa, bare Koa for reference)  --sizes 1000,10000  --clients 2
 //          --repeat 3  --prof lib (writes a --cpu-prof profile of that server to .tmp/bench-prof/)
 //          --snapshot (writes a heap snapshot of each server with idle connections to .tmp/bench-prof/)
 //          --phases burst,paced,targeted (default: all; connect and memory always run)
@@ -29,8 +29,10 @@ const opt = (name: string): string | undefined => {
 
 const QUICK = flag('quick');
 const ALL: ServerKind[] = ['raw', 'raw-socket', 'lib', 'better-sse', 'socket.io'];
+/** Reference servers that run only when named in --only. */
+const EXTRA: ServerKind[] = ['koa'];
 const servers = (opt('only')?.split(',') as ServerKind[] | undefined) ?? ALL;
-for (const s of servers) if (!ALL.includes(s)) throw new Error(`unknown server ${s}; one of ${ALL.join(', ')}`);
+for (const s of servers) if (![...ALL, ...EXTRA].includes(s)) throw new Error(`unknown server ${s}; one of ${[...ALL, ...EXTRA].join(', ')}`);
 const sizes = opt('sizes')?.split(',').map(Number) ?? (QUICK ? [1000, 5000] : [1000, 5000, 10000]);
 if (sizes.some((n) => !(n > 0 && n <= 10_000))) throw new Error('sizes must be 1..10000 (beyond ~15k one loopback source address runs out)');
 const maxN = Math.max(...sizes);
@@ -65,6 +67,7 @@ export const config = {
 const SERVER_FILES: Record<ServerKind, string> = {
   raw: 'servers/raw.ts',
   'raw-socket': 'servers/raw-socket.ts',
+  koa: 'servers/koa.ts',
   lib: 'servers/lib.ts',
   'better-sse': 'servers/better-sse.ts',
   'socket.io': 'servers/socketio.ts',

@@ -4,7 +4,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { median } from './stats.js';
 
-export type ServerKind = 'raw' | 'raw-socket' | 'lib' | 'better-sse' | 'socket.io';
+export type ServerKind = 'raw' | 'raw-socket' | 'koa' | 'lib' | 'better-sse' | 'socket.io';
 
 export interface Phase {
   expected: number;
@@ -65,6 +65,7 @@ export interface ReportConfig {
 const NAMES: Record<ServerKind, string> = {
   raw: 'raw node:http',
   'raw-socket': '(raw, socket.write)',
+  koa: '(bare Koa)',
   lib: '**koa-sse-server**',
   'better-sse': 'better-sse',
   'socket.io': 'socket.io (ws)',
@@ -72,6 +73,7 @@ const NAMES: Record<ServerKind, string> = {
 const PLAIN: Record<ServerKind, string> = {
   raw: 'raw node:http',
   'raw-socket': 'raw, socket.write (ref.)',
+  koa: 'bare Koa (ref.)',
   lib: 'koa-sse-server',
   'better-sse': 'better-sse',
   'socket.io': 'socket.io (ws)',
@@ -341,7 +343,14 @@ export function svgChart({ runs, pair }: Results, config: ReportConfig): string 
   const groupH = 24 + others.length * rowH + 10;
   const top = 64;
   const H = top + metrics.length * groupH + 30;
-  const colors: Record<ServerKind, string> = { raw: '#888', 'raw-socket': '#888', lib: '#2b6cb0', 'better-sse': '#d69e2e', 'socket.io': '#805ad5' };
+  const colors: Record<ServerKind, string> = {
+    raw: '#888',
+    'raw-socket': '#888',
+    koa: '#888',
+    lib: '#2b6cb0',
+    'better-sse': '#d69e2e',
+    'socket.io': '#805ad5',
+  };
   const o: string[] = [];
   o.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,

@@ -8,6 +8,9 @@ import type { SendTargetKind } from '../../lib/core/targets.js';
 import { hashToken } from '../../lib/core/token-hash.js';
 import { resolveHubOptions, type HubOptions } from '../../lib/hub-options.js';
 import type { CloseReason, Connection } from '../../lib/local/connection.js';
+import { connectFinishTemplate } from '../../lib/local/connect-finish.js';
+import { newConnectionId } from '../../lib/local/connection-id.js';
+import { KeyIndex } from '../../lib/local/key-index.js';
 import { LocalNode, type ListenersChange } from '../../lib/local/local-node.js';
 import { directSocketOf } from '../../lib/local/write-path.js';
 import { asServerResponse, FakeResponse, openStream, waitUntil, type OpenOptions } from '../helpers/fake-stream.js';
@@ -70,6 +73,78 @@ test('open writes the head and connect-finish, tunes the socket, and emits conne
   t.regex(conn.id, /^[\w-]{24}$/);
   t.is(node.size, 1);
   t.is(node.stats.connects, 1);
+});
+
+test('connection ids: 24 base64url characters (144 bits), distinct across refills of the random pool', (t) => {
+  const seen = new Set<string>();
+  // 1,000 ids span several refills of the 256-id pool.
+  for (let i = 0; i < 1000; i++) {
+    const id = newConnectionId();
+    t.regex(id, /^[\w-]{24}$/);
+    seen.add(id);
+  }
+  t.is(seen.size, 1000);
+});
+
+test('connect-finish from its template is byte for byte what encodeFrame writes, clustered or not', (t) => {
+  const options = { reconnectTimeMs: 1234, name: 'hr', version: 'ünï "9"\n', heartbeatMs: 7000 };
+  for (const clustered of [false, true]) {
+    const frame = connectFinishTemplate({ ...options, clustered })('AbC-_0123456789abcdefghij', 1_700_000_000_123, 1_700_000_060_456);
+    const expected = encodeFrame({
+      event: 'connect-finish',
+      retry: 1234,
+      data: {
+        connectionId: 'AbC-_0123456789abcdefghij',
+        serverTime: 1_700_000_000_123,
+        reconnectTime: 1234,
+        name: 'hr',
+        enableCluster: clustered,
+        version: options.version,
+        heartbeatMs: 7000,
+        expiresAt: 1_700_000_060_456,
+      },
+    });
+    t.is(frame.toString(), expected.toString());
+    t.true(frame.equals(expected));
+  }
+  const { node } = makeNode(t);
+  node.clustered = true;
+  const { res } = openStream(node, { user: user(1) });
+  t.like(JSON.parse(res.events[0]!.data), { enableCluster: true });
+});
+
+test('KeyIndex: one value held bare, a Set from the second; oldest first through every change', (t) => {
+  const index = new KeyIndex<{ n: number }>();
+  const [a, b, c] = [{ n: 1 }, { n: 2 }, { n: 3 }];
+  const ns = (key: string): number[] => index.list(key).map((v) => v.n);
+  index.add('k', a);
+  index.add('k', a);
+  t.deepEqual(ns('k'), [1]);
+  t.deepEqual(
+    [...index.get('k')!].map((v) => v.n),
+    [1],
+  );
+  index.add('k', b);
+  index.add('k', c);
+  t.is(index.count('k'), 3);
+  index.delete('k', b);
+  t.deepEqual(ns('k'), [1, 3]);
+  index.delete('k', a);
+  t.deepEqual(ns('k'), [3]);
+  t.is(index.count('k'), 1);
+  index.add('k', a);
+  t.deepEqual(ns('k'), [3, 1]);
+  index.delete('k', b);
+  t.deepEqual(ns('k'), [3, 1]);
+  index.delete('k', c);
+  index.delete('k', a);
+  t.false(index.has('k'));
+  t.is(index.size, 0);
+  t.is(index.get('k'), undefined);
+  t.is(index.count('k'), 0);
+  index.delete('k', a);
+  index.add(undefined, a);
+  t.is(index.size, 0);
 });
 
 test('the index: each target kind reaches its connections, each once, anonymous ones under no shared key', (t) => {
