@@ -33,7 +33,8 @@ export interface QosOptions {
   /**
    * The file belongs to one process. How long a second process waits for it at start (e.g.
    * a rolling restart whose old process is still closing) before failing with
-   * `ERR_SSE_STORE_LOCKED`, in ms. The wait blocks start-up, not requests. Default `5000`.
+   * `ERR_SSE_STORE_LOCKED`, in ms. The wait blocks start-up, not requests. Default `10000`
+   * (closing 15,000 streams took up to 2.6 s in the storm benchmark, more under load).
    */
   lockTimeoutMs?: number;
   /**
@@ -168,7 +169,7 @@ export class Qos extends EventEmitter<QosEvents> {
       const interval = positive(options.expiryIntervalMs, 'qos.expiryIntervalMs', 60_000);
       this.#store = new QosStore(options.file, {
         synchronous: options.synchronous ?? 'NORMAL',
-        lockTimeoutMs: positive(options.lockTimeoutMs, 'qos.lockTimeoutMs', 5000),
+        lockTimeoutMs: positive(options.lockTimeoutMs, 'qos.lockTimeoutMs', 10_000),
         integrityCheck: options.integrityCheck ?? true,
       });
       this.tag = this.#store.tag();
