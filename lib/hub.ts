@@ -1,10 +1,9 @@
 import { EventEmitter } from 'node:events';
-import { Cluster } from './cluster/cluster.js';
+import { Cluster, type ClusterEvents } from './cluster/cluster.js';
 import { createTransport } from './cluster/cluster-options.js';
 import { mergeQuery } from './cluster/merge.js';
 import { RemoteConnection } from './cluster/remote-connection.js';
 import type { HubStats } from './core/admin-api.js';
-import type { HelloAnswer } from './core/hello.js';
 import type { ConnectionHandle } from './core/connection-handle.js';
 import type { ConnectionInfo } from './core/connection-info.js';
 import { SseQosDisabledError, SseUnknownConnectionError } from './core/errors.js';
@@ -15,9 +14,9 @@ import { keyOf, keysOf, type Key, type SseUser } from './core/user.js';
 import { VERSION } from './core/version.js';
 import { resolveHubOptions, type HubOptions } from './hub-options.js';
 import type { CloseReason, Connection, DurationRecord } from './local/connection.js';
-import { LocalNode, type DisconnectReason, type ListenersChange, type LocalNodeOptions, type OpenStreamInit } from './local/local-node.js';
+import { LocalNode, type DisconnectReason, type LocalNodeEvents, type LocalNodeOptions, type OpenStreamInit } from './local/local-node.js';
 import type { OnceListenerKind } from './local/once-listeners.js';
-import { Qos, type QosAckedEvent, type QosExpiredEvent } from './qos/qos.js';
+import { Qos, type QosEvents } from './qos/qos.js';
 
 export type { HubStats } from './core/admin-api.js';
 export type { ListenersChange, OpenStreamInit } from './local/local-node.js';
@@ -68,29 +67,29 @@ export interface DetailedAnswer<T> {
 /** The arguments of query `N` as a parameter: optional for the queries that take none. */
 export type ArgsParam<N extends QueryName> = QueryArgs<N> extends [] ? [args?: []] : [args: QueryArgs<N>];
 
-/** Events of a hub. */
+/** Events of a hub: the layers' events, re-emitted (their payload types are the layers'). */
 export interface HubEvents {
   /** A stream opened and is in every index; `connect-finish` has been written. */
-  connect: [connection: Connection];
+  connect: LocalNodeEvents['connect'];
   /** A stream ended and has left every index. */
-  disconnect: [connection: Connection, reason: CloseReason];
-  'listeners-change': [change: ListenersChange];
+  disconnect: LocalNodeEvents['disconnect'];
+  'listeners-change': LocalNodeEvents['listeners-change'];
   /** A target acknowledged a durable message (or it was written to a client that cannot ack). */
-  'qos-acked': [event: QosAckedEvent];
+  'qos-acked': QosEvents['qos-acked'];
   /** A durable message expired before a target acknowledged it. */
-  'qos-expired': [event: QosExpiredEvent];
+  'qos-expired': QosEvents['qos-expired'];
   /** A cluster peer proved it knows the secret and now takes part. */
-  'peer-up': [peer: HelloAnswer];
+  'peer-up': ClusterEvents['peer-up'];
   /** A cluster peer left or stopped answering. */
-  'peer-down': [nodeId: string];
+  'peer-down': ClusterEvents['peer-down'];
   /**
    * A peer's part of one operation is missing: it failed or timed out, it is known but down
    * (`ERR_SSE_PEER_DOWN`, not asked), or it got a send after its deadline (`ERR_SSE_PEER_LATE`).
    * That operation's result is partial.
    */
-  'peer-error': [info: { nodeId: string; operation: string; error: unknown }];
+  'peer-error': ClusterEvents['peer-error'];
   /** One request to a peer finished (for metrics): how long it took and whether it succeeded. */
-  'peer-rpc': [info: { nodeId: string; operation: string; ms: number; ok: boolean }];
+  'peer-rpc': ClusterEvents['peer-rpc'];
   /** A listener of the hub threw, or a background task failed; the plugin forwards these to `app.emit('error')`. */
   error: [error: unknown];
 }

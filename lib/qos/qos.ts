@@ -13,100 +13,14 @@ import type { AckedBy, AckItem, DurableMessage, DurableSend, PendingRequest, Qos
 import { writeMessages } from './replay-writer.js';
 import { QUEUE_KINDS, QosStore, type RemovedTarget, type StoreFilter, type StoredMessage } from './store.js';
 import { logRefsOf, queueRefsOf } from './target-refs.js';
+import type { QosEvents, QosSendOptions, QosSendResult, QosStatus } from './qos-api.js';
+import { resolveQosOptions, type QosOptions } from './qos-options.js';
 
-/** Options of durable delivery (`qos` option of the plugin or hub). */
-export interface QosOptions {
-  /** SQLite database file (its folder is created on demand), or `:memory:` for tests. Required. */
-  file: string;
-  /** Default time a message is kept: pending for queues, retained for logs. Default 7 days. */
-  ttlMs?: number;
-  /** SQLite `synchronous`: `NORMAL` survives a process crash, `FULL` also a power loss. Default `NORMAL`. */
-  synchronous?: 'NORMAL' | 'FULL';
-  /** Most pending messages per user or token; a send beyond it fails with `ERR_SSE_QUEUE_FULL`. Default `10000`. */
-  maxPendingPerTarget?: number;
-  /** Most stored messages in total. Default `1000000`. */
-  maxMessages?: number;
-  /** Largest serialized payload of a durable message, in bytes. Default 256 KiB. */
-  maxMessageBytes?: number;
-  /** How often expired messages are removed (and `qos-expired` fired), in ms. Default `60000`. */
-  expiryIntervalMs?: number;
-  /**
-   * The file belongs to one process. How long a second process waits for it at start (e.g.
-   * a rolling restart whose old process is still closing) before failing with
-   * `ERR_SSE_STORE_LOCKED`, in ms. The wait blocks start-up, not requests. Default `10000`
-   * (closing 15,000 streams took up to 2.6 s in the storm benchmark, more under load).
-   */
-  lockTimeoutMs?: number;
-  /**
-   * Run SQLite's `quick_check` when the store opens, so that a damaged file fails at start
-   * with `ERR_SSE_STORE_CORRUPT` instead of on every ack later. Linear in the file's size
-   * (about a second per GB). Default `true`.
-   */
-  integrityCheck?: boolean;
-}
-
-/** Options of a durable send. */
-export interface QosSendOptions {
-  /** Deliver only to connections whose listener set contains the event name. Default `false`. */
-  listening?: boolean;
-  /** Time to keep the message, in ms. Default: the `ttlMs` option. */
-  ttlMs?: number;
-}
-
-/** What a durable send resolves to, once the message is committed. */
-export interface QosSendResult {
-  /** Time-sortable id: the SSE `id:` of the event, usable with `status` and `cancel`. */
-  messageId: string;
-  /** Connections it was written to (or is being replayed to) right now. */
-  delivered: number;
-}
-
-/** Payload of the hub's `qos-acked` event: one target is done with a message. */
-export interface QosAckedEvent {
-  messageId: string;
-  kind: 'user' | 'token';
-  key: string;
-  /** The connection that acknowledged it. */
-  connectionId: string;
-  /** `ack`: the client acknowledged; `write`: written to a client that cannot acknowledge. */
-  by: 'ack' | 'write';
-  /** No target of the message is left pending. */
-  complete: boolean;
-}
-
-/** Payload of the hub's `qos-expired` event: a target never acknowledged the message in time. */
-export interface QosExpiredEvent {
-  messageId: string;
-  kind: 'user' | 'token';
-  key: string;
-  event: string;
-}
-
-/** What `status` tells of a stored message. */
-export interface QosStatus {
-  messageId: string;
-  kind: TargetKind;
-  event: string;
-  listening: boolean;
-  createdAt: number;
-  expiresAt: number;
-  /** Targets that have not acknowledged it (queues), or that it is retained for (logs). */
-  targets: TargetRef[];
-}
-
-/** Events of durable delivery (the hub re-emits them). */
-export interface QosEvents {
-  /** A target acknowledged a durable message (or it was written to a client that cannot ack). */
-  'qos-acked': [event: QosAckedEvent];
-  /** A durable message expired before a target acknowledged it. */
-  'qos-expired': [event: QosExpiredEvent];
-  /** Something failed in the background (a replay, a store write); the hub reports it. */
-  error: [error: unknown];
-}
+export type { QosOptions } from './qos-options.js';
+export type { QosAckedEvent, QosEvents, QosExpiredEvent, QosSendOptions, QosSendResult, QosStatus } from './qos-api.js';
 
 const REPLAY_PAGE = 1000;
 const EXPIRE_PAGE = 5000;
-const DAY = 24 * 60 * 60 * 1000;
 
 /** Per-connection replay state, kept off the Connection object. */
 interface ReplayState {
@@ -156,26 +70,14 @@ export class Qos extends EventEmitter<QosEvents> {
       this.#maxBytes = 0;
       this.#counts = new PendingCounts([], 0, 0, 0);
     } else {
-      if (options === null || typeof options !== 'object' || typeof options.file !== 'string' || options.file === '') {
-        throw new TypeError('qos.file must be a path or ":memory:"');
-      }
-      if (options.synchronous !== undefined && options.synchronous !== 'NORMAL' && options.synchronous !== 'FULL') {
-        throw new TypeError('qos.synchronous must be "NORMAL" or "FULL"');
-      }
-      this.#ttlMs = positive(options.ttlMs, 'qos.ttlMs', 7 * DAY);
-      const maxPerTarget = positive(options.maxPendingPerTarget, 'qos.maxPendingPerTarget', 10_000);
-      const maxMessages = positive(options.maxMessages, 'qos.maxMessages', 1_000_000);
-      this.#maxBytes = positive(options.maxMessageBytes, 'qos.maxMessageBytes', 256 * 1024);
-      const interval = positive(options.expiryIntervalMs, 'qos.expiryIntervalMs', 60_000);
-      this.#store = new QosStore(options.file, {
-        synchronous: options.synchronous ?? 'NORMAL',
-        lockTimeoutMs: positive(options.lockTimeoutMs, 'qos.lockTimeoutMs', 10_000),
-        integrityCheck: options.integrityCheck ?? true,
-      });
+      const o = resolveQosOptions(options);
+      this.#ttlMs = o.ttlMs;
+      this.#maxBytes = o.maxMessageBytes;
+      this.#store = new QosStore(o.file, { synchronous: o.synchronous, lockTimeoutMs: o.lockTimeoutMs, integrityCheck: o.integrityCheck });
       this.tag = this.#store.tag();
       this.#ids = new MessageIdGenerator(this.tag);
-      this.#counts = new PendingCounts(this.#store.queueCounts(), this.#store.totalMessages(), maxPerTarget, maxMessages);
-      this.#timer = setInterval(() => this.expireNow(), interval);
+      this.#counts = new PendingCounts(this.#store.queueCounts(), this.#store.totalMessages(), o.maxPendingPerTarget, o.maxMessages);
+      this.#timer = setInterval(() => this.expireNow(), o.expiryIntervalMs);
       this.#timer.unref();
     }
     local.on('connect', (conn) => this.#onOpen(conn));

@@ -1,0 +1,61 @@
+// The shapes of `hub.qos`'s API: what a durable send takes and answers, what its events carry.
+import type { TargetKind, TargetRef } from '../core/targets.js';
+
+/** Options of a durable send. */
+export interface QosSendOptions {
+  /** Deliver only to connections whose listener set contains the event name. Default `false`. */
+  listening?: boolean;
+  /** Time to keep the message, in ms. Default: the `ttlMs` option. */
+  ttlMs?: number;
+}
+
+/** What a durable send resolves to, once the message is committed. */
+export interface QosSendResult {
+  /** Time-sortable id: the SSE `id:` of the event, usable with `status` and `cancel`. */
+  messageId: string;
+  /** Connections it was written to (or is being replayed to) right now. */
+  delivered: number;
+}
+
+/** Payload of the hub's `qos-acked` event: one target is done with a message. */
+export interface QosAckedEvent {
+  messageId: string;
+  kind: 'user' | 'token';
+  key: string;
+  /** The connection that acknowledged it. */
+  connectionId: string;
+  /** `ack`: the client acknowledged; `write`: written to a client that cannot acknowledge. */
+  by: 'ack' | 'write';
+  /** No target of the message is left pending. */
+  complete: boolean;
+}
+
+/** Payload of the hub's `qos-expired` event: a target never acknowledged the message in time. */
+export interface QosExpiredEvent {
+  messageId: string;
+  kind: 'user' | 'token';
+  key: string;
+  event: string;
+}
+
+/** What `status` tells of a stored message. */
+export interface QosStatus {
+  messageId: string;
+  kind: TargetKind;
+  event: string;
+  listening: boolean;
+  createdAt: number;
+  expiresAt: number;
+  /** Targets that have not acknowledged it (queues), or that it is retained for (logs). */
+  targets: TargetRef[];
+}
+
+/** Events of durable delivery (the hub re-emits them). */
+export interface QosEvents {
+  /** A target acknowledged a durable message (or it was written to a client that cannot ack). */
+  'qos-acked': [event: QosAckedEvent];
+  /** A durable message expired before a target acknowledged it. */
+  'qos-expired': [event: QosExpiredEvent];
+  /** Something failed in the background (a replay, a store write); the hub reports it. */
+  error: [error: unknown];
+}
