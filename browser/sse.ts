@@ -4,8 +4,8 @@ import { Backoff } from './backoff.js';
 import { sendCloseBeacon } from './beacon.js';
 import { CLIENT_TRIGGER_CLOSE, SERVER_TRIGGER_CLOSE, type SseCloseTrigger } from './close-trigger.js';
 import { connectParams } from './connect-params.js';
+import { EventDelivery, report } from './delivery.js';
 import { SseClientError } from './errors.js';
-import { dispatchOnWindow } from './event-bus.js';
 import { answerBody, isUnknownConnection, post, urlWith, type HttpAnswer } from './http.js';
 import { randomId, resolveAccessTimestamp, resolveClientId } from './identity.js';
 import { ListenerRegistry, PROTOCOL_EVENTS, toEntries, type SseEventListener, type SseListenerInput } from './listeners.js';
@@ -112,6 +112,7 @@ export default class Sse {
   readonly #visibility: VisibilityGate;
   readonly #activity: ActivityMonitor;
   readonly #acks: AckBatcher;
+  readonly #delivery: EventDelivery;
   readonly #recent = new RecentIds(RECENT_IDS);
   #clock: SessionClock;
   #state: SseStateName = 'idle';
@@ -180,6 +181,7 @@ export default class Sse {
       (oldActive, newActive) => this.#onActiveChange(oldActive, newActive),
     );
     this.#acks = new AckBatcher((ids) => this.#sendAcks(ids));
+    this.#delivery = new EventDelivery(this, this.#listeners, this.#o);
     const listeners = options.eventListeners ?? DEFAULT_OPTIONS.eventListeners;
     if (listeners !== undefined) this.#listeners.add(toEntries(listeners));
     win?.addEventListener('pagehide', this.#onPageHide);
@@ -511,26 +513,40 @@ export default class Sse {
   }
 
   #sendMessage(path: string, body: unknown, query: SseOptions['query'], headers: Record<string, string>): Promise<HttpAnswer> {
+    return this.#appRequest('send', path, () => this.#o.json.stringify(body === undefined ? {} : body), query, headers);
+  }
+
+  #upload(path: string, formData: FormData, query: SseOptions['query'], headers: Record<string, string>): Promise<HttpAnswer> {
+    return this.#appRequest(
+      'upload',
+      path,
+      () => {
+        if (!(formData instanceof FormData)) throw new TypeError('upload() needs a FormData body');
+        return formData;
+      },
+      query,
+      headers,
+    );
+  }
+
+  /** A request to the app (`send`: `onMessage`, `upload`: `onUpload`): rejects at once for a bad path or body. */
+  #appRequest(
+    type: 'send' | 'upload',
+    path: string,
+    makeBody: () => string | FormData,
+    query: SseOptions['query'],
+    headers: Record<string, string>,
+  ): Promise<HttpAnswer> {
     if (!validPath(path)) return Promise.reject(new TypeError(`Invalid path ${JSON.stringify(path)}`));
-    let json: string;
+    let body: string | FormData;
     try {
-      json = this.#o.json.stringify(body === undefined ? {} : body);
+      body = makeBody();
     } catch (err) {
       return Promise.reject(err);
     }
     const extra = stringQuery(query);
-    return this.#requests.submit({ type: 'send', path }, (connectionId, signal) =>
-      this.#post(`/connect/message/${path}.do`, { ...extra, connectionId }, json, headers, signal),
-    );
-  }
-
-  #upload(path: string, formData: FormData, query: SseOptions['query'], headers: Record<string, string>): Promise<HttpAnswer> {
-    if (!validPath(path)) return Promise.reject(new TypeError(`Invalid path ${JSON.stringify(path)}`));
-    if (!(formData instanceof FormData)) return Promise.reject(new TypeError('upload() needs a FormData body'));
-    const extra = stringQuery(query);
-    return this.#requests.submit({ type: 'upload', path }, (connectionId, signal) =>
-      this.#post(`/connect/upload/${path}.do`, { ...extra, connectionId }, formData, headers, signal),
-    );
+    const endpoint = `/connect/${type === 'send' ? 'message' : 'upload'}/${path}.do`;
+    return this.#requests.submit({ type, path }, (connectionId, signal) => this.#post(endpoint, { ...extra, connectionId }, body, headers, signal));
   }
 
   #post(
@@ -629,7 +645,7 @@ export default class Sse {
         break;
       case 'sse-set-duration':
         this.#clock.set(Number((this.#parse(event.data) as { duration?: unknown } | undefined)?.duration));
-        this.#deliver(this.#message(event.type, event.data, event.lastEventId), false);
+        this.#delivery.deliver(this.#delivery.message(event.type, event.data, event.lastEventId), false);
         break;
       default:
         this.#onAppEvent(event);
@@ -653,7 +669,7 @@ export default class Sse {
     const waiters = this.#waiters.splice(0);
     for (const w of waiters) w.resolve(this);
     this.#requests.connected();
-    this.#deliver(this.#message(event.type, event.data, event.lastEventId), false);
+    this.#delivery.deliver(this.#delivery.message(event.type, event.data, event.lastEventId), false);
     if (stream === this.#stream) this.#activity.start();
   }
 
@@ -664,7 +680,7 @@ export default class Sse {
       whoTriggerClose: SERVER_TRIGGER_CLOSE,
       closeReason: typeof info.reason === 'string' ? info.reason : 'server-close',
     };
-    this.#deliver(this.#message(event.type, event.data, event.lastEventId), false, trigger);
+    this.#delivery.deliver(this.#delivery.message(event.type, event.data, event.lastEventId), false, trigger);
     if (this.#state === 'destroyed' || this.#stream === undefined) return;
     // The server already ended the stream: no beacon needed.
     this.#teardown(false, 'server');
@@ -687,65 +703,25 @@ export default class Sse {
   #onAppEvent(event: ParsedEvent): void {
     const id = event.id;
     if (id === undefined || id === '') {
-      this.#deliver(this.#message(event.type, event.data, event.lastEventId), true);
+      this.#delivery.deliver(this.#delivery.message(event.type, event.data, event.lastEventId), true);
       return;
     }
     this.#lastEventId = id;
     writeStorage(this.#o.windowGlobal, 'session', this.#storageKey('lastEventId'), id);
     if (!this.#recent.has(id)) {
       this.#recent.add(id);
-      this.#deliver(this.#message(event.type, event.data, event.lastEventId), true);
+      this.#delivery.deliver(this.#delivery.message(event.type, event.data, event.lastEventId), true);
     }
     // Acknowledged after the listeners ran, and again for a duplicate (the server resent it
     // because it did not get the first ack).
     if (this.#o.ack) this.#acks.add(id);
   }
 
-  /** A `MessageEvent` as listeners get it, with `url` set (as the Java client does). */
-  #message(type: string, data: unknown, lastEventId = ''): MessageEvent<string> {
-    const message = new MessageEvent(type, { data, lastEventId, origin: originOf(this.#o.url) });
-    Object.defineProperty(message, 'url', { value: this.#o.url, enumerable: true });
-    return message as MessageEvent<string>;
-  }
-
-  /**
-   * Runs intercepts (application events only), listeners, then the window event bus (for
-   * registered names, or every time with `toWindow`). A `connect-close` carries `trigger`:
-   * set on the event and given as the listeners' second argument.
-   */
-  #deliver(message: MessageEvent<string>, intercept: boolean, trigger?: SseCloseTrigger, toWindow = false): void {
-    const registered = this.#listeners.has(message.type);
-    if (!registered && !toWindow && !(intercept && this.#o.intercepts.length > 0)) return;
-    if (trigger !== undefined) {
-      Object.defineProperties(message, {
-        whoTriggerClose: { value: trigger.whoTriggerClose, enumerable: true },
-        closeReason: { value: trigger.closeReason, enumerable: true },
-      });
-    }
-    if (intercept) {
-      for (const fn of this.#o.intercepts) {
-        try {
-          if (fn.call(this, message) === false) return;
-        } catch (err) {
-          report(err);
-        }
-      }
-    }
-    for (const fn of this.#listeners.get(message.type)) {
-      try {
-        fn.call(this, message, trigger);
-      } catch (err) {
-        report(err);
-      }
-    }
-    if ((registered || toWindow) && this.#o.useWindowEventBus) dispatchOnWindow(this.#o.windowGlobal, message, this.#o.url);
-  }
-
   /** Idle detection changed: the online-time counter pauses or resumes, and `sse-change-active` is raised. */
   #onActiveChange(oldActive: boolean, newActive: boolean): void {
     const duration = this.#closingDuration ?? this.#clock.duration();
     this.#syncClock();
-    this.#deliver(this.#message('sse-change-active', { oldActive, newActive, duration }), false, undefined, true);
+    this.#delivery.deliver(this.#delivery.message('sse-change-active', { oldActive, newActive, duration }), false, undefined, true);
   }
 
   /** The online-time counter runs while connected and the user active. */
@@ -763,7 +739,10 @@ export default class Sse {
       this.#closingDuration = undefined;
     }
     const data = this.#o.json.stringify({ connectionId: closed.connectionId, reason });
-    this.#deliver(this.#message('connect-close', data, this.#lastEventId), false, { whoTriggerClose: CLIENT_TRIGGER_CLOSE, closeReason: reason });
+    this.#delivery.deliver(this.#delivery.message('connect-close', data, this.#lastEventId), false, {
+      whoTriggerClose: CLIENT_TRIGGER_CLOSE,
+      closeReason: reason,
+    });
   }
 
   /** The stream ended or proved dead: reconnect (after the server's `retry:` if it sent one, else with backoff). */
@@ -898,17 +877,4 @@ function validPath(path: string): boolean {
 
 function destroyedError(): SseClientError {
   return new SseClientError('ERR_SSE_DESTROYED', 'The client was destroyed');
-}
-
-function originOf(url: string): string {
-  try {
-    return new URL(url, location.href).origin;
-  } catch {
-    return '';
-  }
-}
-
-function report(err: unknown): void {
-  if (typeof reportError === 'function') reportError(err);
-  else console.error(err);
 }
