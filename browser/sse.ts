@@ -1,5 +1,4 @@
 import { AckBatcher } from './ack-batcher.js';
-import { ActivityMonitor } from './activity.js';
 import { Backoff } from './backoff.js';
 import { sendCloseBeacon } from './beacon.js';
 import { CLIENT_TRIGGER_CLOSE, SERVER_TRIGGER_CLOSE, type SseCloseTrigger } from './close-trigger.js';
@@ -9,12 +8,13 @@ import { SseClientError } from './errors.js';
 import { answerBody, isUnknownConnection, post, urlWith, type HttpAnswer } from './http.js';
 import { randomId, resolveAccessTimestamp, resolveClientId } from './identity.js';
 import { ListenerRegistry, PROTOCOL_EVENTS, toEntries, type SseEventListener, type SseListenerInput } from './listeners.js';
+import { OnlineTime } from './online-time.js';
 import { DEFAULT_OPTIONS, normalizeUrl, resolveOptions, stringQuery, type ResolvedOptions, type SseOptions } from './options.js';
 import type { SseQueuedRequest } from './outbox.js';
 import type { ParsedEvent } from './parser.js';
 import { RecentIds } from './recent-ids.js';
 import { RequestPipeline } from './request-pipeline.js';
-import { round, SessionClock, type SseDuration } from './session-clock.js';
+import { round, type SseDuration } from './session-clock.js';
 import { readyStateOf, STATE_CLOSED, STATE_CONNECTING, STATE_OPEN, type SseReadyState, type SseStateName } from './states.js';
 import { readStorage, writeStorage } from './storage.js';
 import { EventStream } from './stream.js';
@@ -110,11 +110,10 @@ export default class Sse {
   readonly #requests: RequestPipeline;
   readonly #reconnectBackoff: Backoff;
   readonly #visibility: VisibilityGate;
-  readonly #activity: ActivityMonitor;
+  readonly #online: OnlineTime;
   readonly #acks: AckBatcher;
   readonly #delivery: EventDelivery;
   readonly #recent = new RecentIds(RECENT_IDS);
-  #clock: SessionClock;
   #state: SseStateName = 'idle';
   #wanted = false;
   /** `close()` was called and `connect()` not since. */
@@ -128,8 +127,6 @@ export default class Sse {
   #lastError: unknown;
   /** The server's last `retry:` since `connect-finish`: the delay of the next reconnect. */
   #retryHint: number | undefined;
-  /** Online time measured just before a client-side close (what its `sse-change-active` reports). */
-  #closingDuration: SseDuration | undefined;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #waiters: { resolve: (sse: Sse) => void; reject: (err: unknown) => void }[] = [];
   readonly #onPageHide = (): void => {
@@ -150,7 +147,6 @@ export default class Sse {
     this.clientId = resolveClientId(win, options.clientId ?? DEFAULT_OPTIONS.clientId);
     this.accessTimestamp = resolveAccessTimestamp(win, options.accessTimestamp ?? DEFAULT_OPTIONS.accessTimestamp);
     this.#lastEventId = options.lastEventId ?? readStorage(win, 'session', this.#storageKey('lastEventId')) ?? '';
-    this.#clock = new SessionClock(win, this.#durationKey());
     const reconnectBase = (): number => this.reconnectDuration;
     this.#reconnectBackoff = new Backoff(reconnectBase, () => this.#o.maxReconnectTime);
     this.#requests = new RequestPipeline(
@@ -174,12 +170,13 @@ export default class Sse {
       () => this.#o.hiddenGraceTime,
       () => this.#reconcile(),
     );
-    this.#activity = new ActivityMonitor(
-      this.#o.documentGlobal,
-      () => this.#o.leaveTimeout,
-      () => this.#o.leaveCheckInterval,
-      (oldActive, newActive) => this.#onActiveChange(oldActive, newActive),
-    );
+    this.#online = new OnlineTime(win, this.#o.documentGlobal, {
+      key: () => this.#durationKey(),
+      leaveTimeout: () => this.#o.leaveTimeout,
+      leaveCheckInterval: () => this.#o.leaveCheckInterval,
+      connected: () => this.#connectionId !== undefined && this.#state === 'open',
+      changed: (change) => this.#delivery.deliver(this.#delivery.message('sse-change-active', change), false, undefined, true),
+    });
     this.#acks = new AckBatcher((ids) => this.#sendAcks(ids));
     this.#delivery = new EventDelivery(this, this.#listeners, this.#o);
     const listeners = options.eventListeners ?? DEFAULT_OPTIONS.eventListeners;
@@ -265,7 +262,7 @@ export default class Sse {
 
   /** The user moved or clicked within `leaveTimeout` (idle detection); false after a close. */
   get isPageActive(): boolean {
-    return this.#activity.active;
+    return this.#online.active;
   }
 
   /** The requests waiting for a connection, oldest first (a snapshot). */
@@ -290,7 +287,7 @@ export default class Sse {
 
   /** Seconds online with this system in this tab, running period included (what `sessionDuration` reports). */
   get sessionDuration(): number {
-    return this.#clock.total();
+    return this.#online.total();
   }
 
   /** Names listened to (what the server is told). */
@@ -309,7 +306,7 @@ export default class Sse {
    * paused: not connected, or the user idle).
    */
   getDuration(): SseDuration {
-    return this.#clock.duration();
+    return this.#online.duration();
   }
 
   /** A copy of the listener map: name → function, array of functions, or `null` for a name alone. */
@@ -356,7 +353,7 @@ export default class Sse {
     const closed = this.#teardown(true, reason);
     this.#setState('closed');
     if (closed !== undefined) this.#clientClosed(closed, reason);
-    this.#clock.clear();
+    this.#online.clear();
   }
 
   /**
@@ -370,10 +367,10 @@ export default class Sse {
     const closed = this.#teardown(true, 'destroy');
     this.#setState('destroyed');
     if (closed !== undefined) this.#clientClosed(closed, 'destroy');
-    this.#clock.clear();
+    this.#online.clear();
     this.#acks.disable();
     this.#visibility.stop();
-    this.#activity.dispose();
+    this.#online.dispose();
     const win = this.#o.windowGlobal;
     win?.removeEventListener('pagehide', this.#onPageHide);
     win?.removeEventListener('pageshow', this.#onPageShow);
@@ -398,7 +395,7 @@ export default class Sse {
     const win = this.#o.windowGlobal;
     this.#lastEventId = readStorage(win, 'session', this.#storageKey('lastEventId')) ?? '';
     this.#recent.clear();
-    this.#clock = new SessionClock(win, this.#durationKey());
+    this.#online.reload();
     this.#connectInfo = undefined;
     this.#reconnectBackoff.reset();
     this.#reconcile();
@@ -598,7 +595,7 @@ export default class Sse {
   #open(): void {
     const params = connectParams(
       {
-        sessionDuration: this.#clock.total(),
+        sessionDuration: this.#online.total(),
         keepaliveTime: this.#o.keepaliveTime,
         clientId: this.clientId,
         clientVersion: VERSION,
@@ -644,7 +641,7 @@ export default class Sse {
         this.#onConnectClose(event);
         break;
       case 'sse-set-duration':
-        this.#clock.set(Number((this.#parse(event.data) as { duration?: unknown } | undefined)?.duration));
+        this.#online.set(Number((this.#parse(event.data) as { duration?: unknown } | undefined)?.duration));
         this.#delivery.deliver(this.#delivery.message(event.type, event.data, event.lastEventId), false);
         break;
       default:
@@ -665,12 +662,12 @@ export default class Sse {
     this.#reconnectBackoff.reset();
     this.#acks.enable();
     this.#setState('open');
-    this.#syncClock();
+    this.#online.sync();
     const waiters = this.#waiters.splice(0);
     for (const w of waiters) w.resolve(this);
     this.#requests.connected();
     this.#delivery.deliver(this.#delivery.message(event.type, event.data, event.lastEventId), false);
-    if (stream === this.#stream) this.#activity.start();
+    if (stream === this.#stream) this.#online.startIdleChecks();
   }
 
   #onConnectClose(event: ParsedEvent): void {
@@ -717,27 +714,9 @@ export default class Sse {
     if (this.#o.ack) this.#acks.add(id);
   }
 
-  /** Idle detection changed: the online-time counter pauses or resumes, and `sse-change-active` is raised. */
-  #onActiveChange(oldActive: boolean, newActive: boolean): void {
-    const duration = this.#closingDuration ?? this.#clock.duration();
-    this.#syncClock();
-    this.#delivery.deliver(this.#delivery.message('sse-change-active', { oldActive, newActive, duration }), false, undefined, true);
-  }
-
-  /** The online-time counter runs while connected and the user active. */
-  #syncClock(): void {
-    if (this.#connectionId !== undefined && this.#state === 'open' && this.#activity.active) this.#clock.start();
-    else this.#clock.stop();
-  }
-
   /** After a client-side close: the page turns inactive, and `connect-close` handlers hear it was the client. */
   #clientClosed(closed: { connectionId: string; duration: SseDuration }, reason: string): void {
-    this.#closingDuration = closed.duration;
-    try {
-      this.#activity.closed();
-    } finally {
-      this.#closingDuration = undefined;
-    }
+    this.#online.closed(closed.duration);
     const data = this.#o.json.stringify({ connectionId: closed.connectionId, reason });
     this.#delivery.deliver(this.#delivery.message('connect-close', data, this.#lastEventId), false, {
       whoTriggerClose: CLIENT_TRIGGER_CLOSE,
@@ -783,14 +762,14 @@ export default class Sse {
     const stream = this.#stream;
     if (stream === undefined) return undefined;
     this.#stream = undefined;
-    this.#activity.stop();
+    this.#online.stopIdleChecks();
     const connectionId = this.#connectionId;
     let closed: { connectionId: string; duration: SseDuration } | undefined;
     if (connectionId !== undefined) {
       this.#acks.flush();
-      closed = { connectionId, duration: this.#clock.duration() };
+      closed = { connectionId, duration: this.#online.duration() };
       this.#connectionId = undefined;
-      this.#clock.stop();
+      this.#online.sync();
       if (beacon) {
         sendCloseBeacon(
           this.#o.url,
@@ -800,7 +779,7 @@ export default class Sse {
             reason,
             sseVersion: VERSION,
             duration: String(round((Date.now() - this.#connectedAt) / 1000)),
-            sessionDuration: String(this.#clock.total()),
+            sessionDuration: String(this.#online.total()),
           },
           this.#credentials(),
         );
