@@ -36,10 +36,6 @@ export class SessionClock {
     return { sessionDuration: Math.round(this.#base), duration: Math.round(this.#running()) };
   }
 
-  get running(): boolean {
-    return this.#since !== undefined;
-  }
-
   /** Counting starts (connected and the user active). */
   start(): void {
     this.#since ??= Date.now();

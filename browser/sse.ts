@@ -1,20 +1,20 @@
 import { AckBatcher } from './ack-batcher.js';
-import { ActivityMonitor } from './activity.js';
 import { Backoff } from './backoff.js';
 import { sendCloseBeacon } from './beacon.js';
 import { CLIENT_TRIGGER_CLOSE, SERVER_TRIGGER_CLOSE, type SseCloseTrigger } from './close-trigger.js';
 import { connectParams } from './connect-params.js';
+import { EventDelivery, report } from './delivery.js';
 import { SseClientError } from './errors.js';
-import { dispatchOnWindow } from './event-bus.js';
 import { answerBody, isUnknownConnection, post, urlWith, type HttpAnswer } from './http.js';
 import { randomId, resolveAccessTimestamp, resolveClientId } from './identity.js';
 import { ListenerRegistry, PROTOCOL_EVENTS, toEntries, type SseEventListener, type SseListenerInput } from './listeners.js';
+import { OnlineTime } from './online-time.js';
 import { DEFAULT_OPTIONS, normalizeUrl, resolveOptions, stringQuery, type ResolvedOptions, type SseOptions } from './options.js';
 import type { SseQueuedRequest } from './outbox.js';
 import type { ParsedEvent } from './parser.js';
 import { RecentIds } from './recent-ids.js';
 import { RequestPipeline } from './request-pipeline.js';
-import { round, SessionClock, type SseDuration } from './session-clock.js';
+import { round, type SseDuration } from './session-clock.js';
 import { readyStateOf, STATE_CLOSED, STATE_CONNECTING, STATE_OPEN, type SseReadyState, type SseStateName } from './states.js';
 import { readStorage, writeStorage } from './storage.js';
 import { EventStream } from './stream.js';
@@ -110,10 +110,10 @@ export default class Sse {
   readonly #requests: RequestPipeline;
   readonly #reconnectBackoff: Backoff;
   readonly #visibility: VisibilityGate;
-  readonly #activity: ActivityMonitor;
+  readonly #online: OnlineTime;
   readonly #acks: AckBatcher;
+  readonly #delivery: EventDelivery;
   readonly #recent = new RecentIds(RECENT_IDS);
-  #clock: SessionClock;
   #state: SseStateName = 'idle';
   #wanted = false;
   /** `close()` was called and `connect()` not since. */
@@ -127,8 +127,6 @@ export default class Sse {
   #lastError: unknown;
   /** The server's last `retry:` since `connect-finish`: the delay of the next reconnect. */
   #retryHint: number | undefined;
-  /** Online time measured just before a client-side close (what its `sse-change-active` reports). */
-  #closingDuration: SseDuration | undefined;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #waiters: { resolve: (sse: Sse) => void; reject: (err: unknown) => void }[] = [];
   readonly #onPageHide = (): void => {
@@ -149,7 +147,6 @@ export default class Sse {
     this.clientId = resolveClientId(win, options.clientId ?? DEFAULT_OPTIONS.clientId);
     this.accessTimestamp = resolveAccessTimestamp(win, options.accessTimestamp ?? DEFAULT_OPTIONS.accessTimestamp);
     this.#lastEventId = options.lastEventId ?? readStorage(win, 'session', this.#storageKey('lastEventId')) ?? '';
-    this.#clock = new SessionClock(win, this.#durationKey());
     const reconnectBase = (): number => this.reconnectDuration;
     this.#reconnectBackoff = new Backoff(reconnectBase, () => this.#o.maxReconnectTime);
     this.#requests = new RequestPipeline(
@@ -173,13 +170,15 @@ export default class Sse {
       () => this.#o.hiddenGraceTime,
       () => this.#reconcile(),
     );
-    this.#activity = new ActivityMonitor(
-      this.#o.documentGlobal,
-      () => this.#o.leaveTimeout,
-      () => this.#o.leaveCheckInterval,
-      (oldActive, newActive) => this.#onActiveChange(oldActive, newActive),
-    );
+    this.#online = new OnlineTime(win, this.#o.documentGlobal, {
+      key: () => this.#durationKey(),
+      leaveTimeout: () => this.#o.leaveTimeout,
+      leaveCheckInterval: () => this.#o.leaveCheckInterval,
+      connected: () => this.#connectionId !== undefined && this.#state === 'open',
+      changed: (change) => this.#delivery.deliver(this.#delivery.message('sse-change-active', change), false, undefined, true),
+    });
     this.#acks = new AckBatcher((ids) => this.#sendAcks(ids));
+    this.#delivery = new EventDelivery(this, this.#listeners, this.#o);
     const listeners = options.eventListeners ?? DEFAULT_OPTIONS.eventListeners;
     if (listeners !== undefined) this.#listeners.add(toEntries(listeners));
     win?.addEventListener('pagehide', this.#onPageHide);
@@ -263,7 +262,7 @@ export default class Sse {
 
   /** The user moved or clicked within `leaveTimeout` (idle detection); false after a close. */
   get isPageActive(): boolean {
-    return this.#activity.active;
+    return this.#online.active;
   }
 
   /** The requests waiting for a connection, oldest first (a snapshot). */
@@ -288,7 +287,7 @@ export default class Sse {
 
   /** Seconds online with this system in this tab, running period included (what `sessionDuration` reports). */
   get sessionDuration(): number {
-    return this.#clock.total();
+    return this.#online.total();
   }
 
   /** Names listened to (what the server is told). */
@@ -307,7 +306,7 @@ export default class Sse {
    * paused: not connected, or the user idle).
    */
   getDuration(): SseDuration {
-    return this.#clock.duration();
+    return this.#online.duration();
   }
 
   /** A copy of the listener map: name → function, array of functions, or `null` for a name alone. */
@@ -354,7 +353,7 @@ export default class Sse {
     const closed = this.#teardown(true, reason);
     this.#setState('closed');
     if (closed !== undefined) this.#clientClosed(closed, reason);
-    this.#clock.clear();
+    this.#online.clear();
   }
 
   /**
@@ -368,10 +367,10 @@ export default class Sse {
     const closed = this.#teardown(true, 'destroy');
     this.#setState('destroyed');
     if (closed !== undefined) this.#clientClosed(closed, 'destroy');
-    this.#clock.clear();
+    this.#online.clear();
     this.#acks.disable();
     this.#visibility.stop();
-    this.#activity.dispose();
+    this.#online.dispose();
     const win = this.#o.windowGlobal;
     win?.removeEventListener('pagehide', this.#onPageHide);
     win?.removeEventListener('pageshow', this.#onPageShow);
@@ -396,7 +395,7 @@ export default class Sse {
     const win = this.#o.windowGlobal;
     this.#lastEventId = readStorage(win, 'session', this.#storageKey('lastEventId')) ?? '';
     this.#recent.clear();
-    this.#clock = new SessionClock(win, this.#durationKey());
+    this.#online.reload();
     this.#connectInfo = undefined;
     this.#reconnectBackoff.reset();
     this.#reconcile();
@@ -511,26 +510,40 @@ export default class Sse {
   }
 
   #sendMessage(path: string, body: unknown, query: SseOptions['query'], headers: Record<string, string>): Promise<HttpAnswer> {
+    return this.#appRequest('send', path, () => this.#o.json.stringify(body === undefined ? {} : body), query, headers);
+  }
+
+  #upload(path: string, formData: FormData, query: SseOptions['query'], headers: Record<string, string>): Promise<HttpAnswer> {
+    return this.#appRequest(
+      'upload',
+      path,
+      () => {
+        if (!(formData instanceof FormData)) throw new TypeError('upload() needs a FormData body');
+        return formData;
+      },
+      query,
+      headers,
+    );
+  }
+
+  /** A request to the app (`send`: `onMessage`, `upload`: `onUpload`): rejects at once for a bad path or body. */
+  #appRequest(
+    type: 'send' | 'upload',
+    path: string,
+    makeBody: () => string | FormData,
+    query: SseOptions['query'],
+    headers: Record<string, string>,
+  ): Promise<HttpAnswer> {
     if (!validPath(path)) return Promise.reject(new TypeError(`Invalid path ${JSON.stringify(path)}`));
-    let json: string;
+    let body: string | FormData;
     try {
-      json = this.#o.json.stringify(body === undefined ? {} : body);
+      body = makeBody();
     } catch (err) {
       return Promise.reject(err);
     }
     const extra = stringQuery(query);
-    return this.#requests.submit({ type: 'send', path }, (connectionId, signal) =>
-      this.#post(`/connect/message/${path}.do`, { ...extra, connectionId }, json, headers, signal),
-    );
-  }
-
-  #upload(path: string, formData: FormData, query: SseOptions['query'], headers: Record<string, string>): Promise<HttpAnswer> {
-    if (!validPath(path)) return Promise.reject(new TypeError(`Invalid path ${JSON.stringify(path)}`));
-    if (!(formData instanceof FormData)) return Promise.reject(new TypeError('upload() needs a FormData body'));
-    const extra = stringQuery(query);
-    return this.#requests.submit({ type: 'upload', path }, (connectionId, signal) =>
-      this.#post(`/connect/upload/${path}.do`, { ...extra, connectionId }, formData, headers, signal),
-    );
+    const endpoint = `/connect/${type === 'send' ? 'message' : 'upload'}/${path}.do`;
+    return this.#requests.submit({ type, path }, (connectionId, signal) => this.#post(endpoint, { ...extra, connectionId }, body, headers, signal));
   }
 
   #post(
@@ -582,7 +595,7 @@ export default class Sse {
   #open(): void {
     const params = connectParams(
       {
-        sessionDuration: this.#clock.total(),
+        sessionDuration: this.#online.total(),
         keepaliveTime: this.#o.keepaliveTime,
         clientId: this.clientId,
         clientVersion: VERSION,
@@ -628,8 +641,8 @@ export default class Sse {
         this.#onConnectClose(event);
         break;
       case 'sse-set-duration':
-        this.#clock.set(Number((this.#parse(event.data) as { duration?: unknown } | undefined)?.duration));
-        this.#deliver(this.#message(event.type, event.data, event.lastEventId), false);
+        this.#online.set(Number((this.#parse(event.data) as { duration?: unknown } | undefined)?.duration));
+        this.#delivery.deliver(this.#delivery.message(event.type, event.data, event.lastEventId), false);
         break;
       default:
         this.#onAppEvent(event);
@@ -649,12 +662,12 @@ export default class Sse {
     this.#reconnectBackoff.reset();
     this.#acks.enable();
     this.#setState('open');
-    this.#syncClock();
+    this.#online.sync();
     const waiters = this.#waiters.splice(0);
     for (const w of waiters) w.resolve(this);
     this.#requests.connected();
-    this.#deliver(this.#message(event.type, event.data, event.lastEventId), false);
-    if (stream === this.#stream) this.#activity.start();
+    this.#delivery.deliver(this.#delivery.message(event.type, event.data, event.lastEventId), false);
+    if (stream === this.#stream) this.#online.startIdleChecks();
   }
 
   #onConnectClose(event: ParsedEvent): void {
@@ -664,7 +677,7 @@ export default class Sse {
       whoTriggerClose: SERVER_TRIGGER_CLOSE,
       closeReason: typeof info.reason === 'string' ? info.reason : 'server-close',
     };
-    this.#deliver(this.#message(event.type, event.data, event.lastEventId), false, trigger);
+    this.#delivery.deliver(this.#delivery.message(event.type, event.data, event.lastEventId), false, trigger);
     if (this.#state === 'destroyed' || this.#stream === undefined) return;
     // The server already ended the stream: no beacon needed.
     this.#teardown(false, 'server');
@@ -687,83 +700,28 @@ export default class Sse {
   #onAppEvent(event: ParsedEvent): void {
     const id = event.id;
     if (id === undefined || id === '') {
-      this.#deliver(this.#message(event.type, event.data, event.lastEventId), true);
+      this.#delivery.deliver(this.#delivery.message(event.type, event.data, event.lastEventId), true);
       return;
     }
     this.#lastEventId = id;
     writeStorage(this.#o.windowGlobal, 'session', this.#storageKey('lastEventId'), id);
     if (!this.#recent.has(id)) {
       this.#recent.add(id);
-      this.#deliver(this.#message(event.type, event.data, event.lastEventId), true);
+      this.#delivery.deliver(this.#delivery.message(event.type, event.data, event.lastEventId), true);
     }
     // Acknowledged after the listeners ran, and again for a duplicate (the server resent it
     // because it did not get the first ack).
     if (this.#o.ack) this.#acks.add(id);
   }
 
-  /** A `MessageEvent` as listeners get it, with `url` set (as the Java client does). */
-  #message(type: string, data: unknown, lastEventId = ''): MessageEvent<string> {
-    const message = new MessageEvent(type, { data, lastEventId, origin: originOf(this.#o.url) });
-    Object.defineProperty(message, 'url', { value: this.#o.url, enumerable: true });
-    return message as MessageEvent<string>;
-  }
-
-  /**
-   * Runs intercepts (application events only), listeners, then the window event bus (for
-   * registered names, or every time with `toWindow`). A `connect-close` carries `trigger`:
-   * set on the event and given as the listeners' second argument.
-   */
-  #deliver(message: MessageEvent<string>, intercept: boolean, trigger?: SseCloseTrigger, toWindow = false): void {
-    const registered = this.#listeners.has(message.type);
-    if (!registered && !toWindow && !(intercept && this.#o.intercepts.length > 0)) return;
-    if (trigger !== undefined) {
-      Object.defineProperties(message, {
-        whoTriggerClose: { value: trigger.whoTriggerClose, enumerable: true },
-        closeReason: { value: trigger.closeReason, enumerable: true },
-      });
-    }
-    if (intercept) {
-      for (const fn of this.#o.intercepts) {
-        try {
-          if (fn.call(this, message) === false) return;
-        } catch (err) {
-          report(err);
-        }
-      }
-    }
-    for (const fn of this.#listeners.get(message.type)) {
-      try {
-        fn.call(this, message, trigger);
-      } catch (err) {
-        report(err);
-      }
-    }
-    if ((registered || toWindow) && this.#o.useWindowEventBus) dispatchOnWindow(this.#o.windowGlobal, message, this.#o.url);
-  }
-
-  /** Idle detection changed: the online-time counter pauses or resumes, and `sse-change-active` is raised. */
-  #onActiveChange(oldActive: boolean, newActive: boolean): void {
-    const duration = this.#closingDuration ?? this.#clock.duration();
-    this.#syncClock();
-    this.#deliver(this.#message('sse-change-active', { oldActive, newActive, duration }), false, undefined, true);
-  }
-
-  /** The online-time counter runs while connected and the user active. */
-  #syncClock(): void {
-    if (this.#connectionId !== undefined && this.#state === 'open' && this.#activity.active) this.#clock.start();
-    else this.#clock.stop();
-  }
-
   /** After a client-side close: the page turns inactive, and `connect-close` handlers hear it was the client. */
   #clientClosed(closed: { connectionId: string; duration: SseDuration }, reason: string): void {
-    this.#closingDuration = closed.duration;
-    try {
-      this.#activity.closed();
-    } finally {
-      this.#closingDuration = undefined;
-    }
+    this.#online.closed(closed.duration);
     const data = this.#o.json.stringify({ connectionId: closed.connectionId, reason });
-    this.#deliver(this.#message('connect-close', data, this.#lastEventId), false, { whoTriggerClose: CLIENT_TRIGGER_CLOSE, closeReason: reason });
+    this.#delivery.deliver(this.#delivery.message('connect-close', data, this.#lastEventId), false, {
+      whoTriggerClose: CLIENT_TRIGGER_CLOSE,
+      closeReason: reason,
+    });
   }
 
   /** The stream ended or proved dead: reconnect (after the server's `retry:` if it sent one, else with backoff). */
@@ -804,14 +762,14 @@ export default class Sse {
     const stream = this.#stream;
     if (stream === undefined) return undefined;
     this.#stream = undefined;
-    this.#activity.stop();
+    this.#online.stopIdleChecks();
     const connectionId = this.#connectionId;
     let closed: { connectionId: string; duration: SseDuration } | undefined;
     if (connectionId !== undefined) {
       this.#acks.flush();
-      closed = { connectionId, duration: this.#clock.duration() };
+      closed = { connectionId, duration: this.#online.duration() };
       this.#connectionId = undefined;
-      this.#clock.stop();
+      this.#online.sync();
       if (beacon) {
         sendCloseBeacon(
           this.#o.url,
@@ -821,7 +779,7 @@ export default class Sse {
             reason,
             sseVersion: VERSION,
             duration: String(round((Date.now() - this.#connectedAt) / 1000)),
-            sessionDuration: String(this.#clock.total()),
+            sessionDuration: String(this.#online.total()),
           },
           this.#credentials(),
         );
@@ -898,17 +856,4 @@ function validPath(path: string): boolean {
 
 function destroyedError(): SseClientError {
   return new SseClientError('ERR_SSE_DESTROYED', 'The client was destroyed');
-}
-
-function originOf(url: string): string {
-  try {
-    return new URL(url, location.href).origin;
-  } catch {
-    return '';
-  }
-}
-
-function report(err: unknown): void {
-  if (typeof reportError === 'function') reportError(err);
-  else console.error(err);
 }
