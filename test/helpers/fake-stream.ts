@@ -223,12 +223,3 @@ export function openStream(node: LocalNode, options: OpenOptions = {}): OpenedSt
   });
   return { conn, res, req };
 }
-
-/** Waits until `predicate` holds, checking on every turn of the event loop, or throws after `timeoutMs`. */
-export async function waitUntil(predicate: () => boolean, what: string, timeoutMs = DEFAULT_WAIT_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
