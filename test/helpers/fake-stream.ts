@@ -190,11 +190,6 @@ export function asServerResponse(res: FakeResponse): ServerResponse {
   return res as unknown as ServerResponse;
 }
 
-/** Same for the request: `LocalNode.open` only touches `req.socket`. */
-export function asIncomingMessage(req: FakeRequest): IncomingMessage {
-  return req as unknown as IncomingMessage;
-}
-
 export interface OpenOptions {
   user?: SseUser;
   /** Connect parameters as the query string would carry them (clientId, listeners, channel, ack, lastEventId, …). */
@@ -215,7 +210,8 @@ export function openStream(node: LocalNode, options: OpenOptions = {}): OpenedSt
   const res = options.res ?? new FakeResponse();
   const req = new FakeRequest();
   const conn = node.open({
-    req: asIncomingMessage(req),
+    // The request: `LocalNode.open` only touches `req.socket`.
+    req: req as unknown as IncomingMessage,
     res: asServerResponse(res),
     user: options.user ?? {},
     client: parseClientInfo(options.params ?? {}),
