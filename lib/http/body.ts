@@ -1,7 +1,7 @@
 import busboy from 'busboy';
 import parse from 'co-body';
 import type { Context } from 'koa';
-import { SseBadRequestError, SsePayloadTooLargeError, SseUnsupportedMediaTypeError } from '../core/errors.js';
+import { SseBadRequestError, SseError, SsePayloadTooLargeError, SseUnsupportedMediaTypeError } from '../core/errors.js';
 import type { UploadedFile, UploadFields } from './plugin-options.js';
 
 /** Limits of a multipart upload. */
@@ -225,6 +225,8 @@ function tooLarge(ctx: Context, what: string, limit: number): SsePayloadTooLarge
 }
 
 function mapBodyError(ctx: Context, err: unknown, what: string, limit: number): Error {
+  // Already ours (e.g. the depth refusal): its message says what was wrong, keep it.
+  if (err instanceof SseError) return err;
   const e = err as { status?: number; type?: string; message?: string };
   if (e.status === 413 || e.type === 'entity.too.large') return tooLarge(ctx, what, limit);
   if (e.status === 415 || e.type === 'encoding.unsupported') return new SseUnsupportedMediaTypeError(e.message ?? 'Unsupported encoding');
