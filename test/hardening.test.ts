@@ -106,6 +106,8 @@ test('deeply nested JSON in a connect body or a request is a 400, not a 500', as
     body: `${'['.repeat(65)}${']'.repeat(65)}`,
   });
   assertError(t, message, 400, 'ERR_SSE_BAD_REQUEST');
+  // Refused for its depth, not because it failed to parse: the client is told which.
+  t.regex(String(message.body?.message), /nested deeper than 64 levels/);
   // 64 levels are fine; brackets inside strings do not count.
   const ok = await postJson(
     `${base}/connect/message/x.do?access-token=7&connectionId=${stream.connectionId}`,

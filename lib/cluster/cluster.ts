@@ -4,7 +4,6 @@ import { encodeFrame } from '../core/frame.js';
 import type { HelloAnswer } from '../core/hello.js';
 import type { QueryAnswer, QueryArgs, QueryName } from '../core/queries.js';
 import type { SendTargetKind } from '../core/targets.js';
-import { clientKeyOf } from '../local/client-key.js';
 import type { Connection, DurationRecord } from '../local/connection.js';
 import type { DisconnectReason, LocalNode } from '../local/local-node.js';
 import type { Qos } from '../qos/qos.js';
@@ -246,7 +245,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
    * for long. A peer that does not answer keeps its streams (reported as `peer-error`).
    */
   async #capClient(conn: Connection): Promise<void> {
-    const key = clientKeyOf(conn);
+    const key = conn.clientKey;
     if (key === undefined) return;
     const { answers } = await this.#ask<SiblingsAnswer>({ type: 'siblings', clientKey: key });
     if (conn.closed) return;

@@ -84,7 +84,7 @@ export class StaticDiscovery implements Discovery {
 }
 
 /** `host:port`, the inverse of {@link parsePeerAddress}. */
-function formatPeerAddress({ host, port }: PeerAddress): string {
+export function formatPeerAddress({ host, port }: PeerAddress): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 

@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { got, type Got } from 'got';
 import { open, seal } from './cipher.js';
-import type { Discovery, PeerAddress } from './discovery.js';
+import { formatPeerAddress, type Discovery, type PeerAddress } from './discovery.js';
 import type { ClusterKeys } from './keys.js';
 import { PROTOCOL_VERSION, type ClusterRequest, type HelloAnswer } from './messages.js';
 import { bodyMatches, H_NODE, H_SIG, NonceCache, signRequest, signResponse, verifyRequest, verifyResponse } from './signature.js';
@@ -136,8 +136,7 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
     const nonce = randomBytes(16).toString('hex');
     const body = this.#o.encrypt ? seal(this.#o.keys.enc, plain, nonce) : plain;
     const signed = signRequest(this.#o.keys.mac, 'POST', PATH, this.nodeId, to, body, Date.now(), nonce);
-    const host = address.host.includes(':') ? `[${address.host}]` : address.host;
-    const res = await this.#got.post(`http://${host}:${address.port}${PATH}`, {
+    const res = await this.#got.post(`http://${formatPeerAddress(address)}${PATH}`, {
       body,
       headers: { ...signed, 'content-type': 'application/octet-stream' },
       timeout: { request: timeoutMs },
@@ -153,7 +152,7 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
   }
 
   #found(address: PeerAddress): void {
-    const key = keyOf(address);
+    const key = formatPeerAddress(address);
     let c = this.#candidates.get(key);
     if (c === undefined) {
       c = { address, peer: undefined, known: undefined, failures: 0, probing: false };
@@ -164,7 +163,7 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
 
   /** Discovery dropped the address (goodbye, removed from the list): the node there is gone, not unreachable. */
   #lost(address: PeerAddress): void {
-    const key = keyOf(address);
+    const key = formatPeerAddress(address);
     const c = this.#candidates.get(key);
     if (c === undefined) return;
     this.#candidates.delete(key);
@@ -206,7 +205,7 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
 
   /** False once discovery lost the address: a probe that was under way then changes nothing. */
   #isCandidate(c: Candidate): boolean {
-    return this.#candidates.get(keyOf(c.address)) === c;
+    return this.#candidates.get(formatPeerAddress(c.address)) === c;
   }
 
   #down(nodeId: string): void {
@@ -280,10 +279,6 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   }
-}
-
-function keyOf(address: PeerAddress): string {
-  return `${address.host}:${address.port}`;
 }
 
 /** Reads a body of exactly `length` bytes (the declared Content-Length, already checked). */

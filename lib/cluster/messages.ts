@@ -35,7 +35,7 @@ export interface SendRequest {
 export type SendAnswer = (number | null)[];
 
 /**
- * Which streams of one browser (user + clientId + domain + tenant, as `clientKeyOf` gives it)
+ * Which streams of one browser (user + clientId + domain + tenant, as `Connection.clientKey` gives it)
  * a peer holds: asked after a stream opens, so that `clientIdMaxConnections` counts the
  * whole cluster. Answered with {@link SiblingsAnswer}.
  */

@@ -1,7 +1,7 @@
 import busboy from 'busboy';
 import parse from 'co-body';
 import type { Context } from 'koa';
-import { SseBadRequestError, SsePayloadTooLargeError, SseUnsupportedMediaTypeError } from '../core/errors.js';
+import { SseBadRequestError, SseError, SsePayloadTooLargeError, SseUnsupportedMediaTypeError } from '../core/errors.js';
 import type { UploadedFile, UploadFields } from './plugin-options.js';
 
 /** Limits of a multipart upload. */
@@ -15,7 +15,7 @@ export interface MultipartLimits {
 const FIELD_LIMIT = 64 * 1024;
 const MAX_FIELDS = 100;
 /** Deepest nesting of arrays and objects a JSON body may have: deeper ones are refused (400) before parsing. */
-export const MAX_JSON_DEPTH = 64;
+const MAX_JSON_DEPTH = 64;
 
 /**
  * Reads a JSON body of at most `limit` bytes. An empty body gives `undefined`. A body must
@@ -34,9 +34,7 @@ export async function readJson(ctx: Context, limit: number): Promise<unknown> {
   try {
     const raw = (await parse.text(ctx.req, { limit, encoding: 'utf8' })) as string;
     if (raw.trim() === '') return undefined;
-    // Parsing a deep body works, but anything that walks it later (JSON.stringify, a clone)
-    // overflows the stack: refuse it here, where it is the client's mistake.
-    if (jsonDepth(raw) > MAX_JSON_DEPTH) throw new SseBadRequestError(`The JSON body is nested deeper than ${MAX_JSON_DEPTH} levels`);
+    assertJsonDepth(raw);
     return JSON.parse(raw) as unknown;
   } catch (err) {
     throw mapBodyError(ctx, err, 'JSON body', limit);
@@ -73,7 +71,7 @@ export async function readBeaconForm(ctx: Context, limit: number): Promise<Recor
   const text = raw.trim();
   if (text === '') return {};
   if (text.startsWith('{')) {
-    if (jsonDepth(text) > MAX_JSON_DEPTH) throw new SseBadRequestError(`The JSON body is nested deeper than ${MAX_JSON_DEPTH} levels`);
+    assertJsonDepth(text);
     try {
       const body = JSON.parse(text) as unknown;
       if (body !== null && typeof body === 'object' && !Array.isArray(body)) return body as Record<string, unknown>;
@@ -95,8 +93,17 @@ function fieldMap(entries: Iterable<[string, string]>): Record<string, string> {
   return out;
 }
 
+/**
+ * Refuses a JSON text nested deeper than {@link MAX_JSON_DEPTH}: parsing it works, but anything
+ * that walks it later (JSON.stringify, a clone) overflows the stack. Refused here, where it is
+ * the client's mistake.
+ */
+function assertJsonDepth(text: string): void {
+  if (jsonDepth(text) > MAX_JSON_DEPTH) throw new SseBadRequestError(`The JSON body is nested deeper than ${MAX_JSON_DEPTH} levels`);
+}
+
 /** The deepest nesting of `[` and `{` outside strings (linear, no allocation). */
-export function jsonDepth(text: string): number {
+function jsonDepth(text: string): number {
   let depth = 0;
   let max = 0;
   let inString = false;
@@ -218,6 +225,8 @@ function tooLarge(ctx: Context, what: string, limit: number): SsePayloadTooLarge
 }
 
 function mapBodyError(ctx: Context, err: unknown, what: string, limit: number): Error {
+  // Already ours (e.g. the depth refusal): its message says what was wrong, keep it.
+  if (err instanceof SseError) return err;
   const e = err as { status?: number; type?: string; message?: string };
   if (e.status === 413 || e.type === 'entity.too.large') return tooLarge(ctx, what, limit);
   if (e.status === 415 || e.type === 'encoding.unsupported') return new SseUnsupportedMediaTypeError(e.message ?? 'Unsupported encoding');

@@ -75,13 +75,12 @@ export function connectionIdOf(value: unknown): string {
  */
 export async function requireOwnConnection(ctx: Context, env: EndpointEnv, id: string, user?: SseUser): Promise<ConnectionHandle> {
   user ??= await requireUser(ctx, env);
-  // In a cluster the stream may be held by another node (the load balancer chose it). A remote
-  // snapshot shows only its token's hash: the caller's own token stands for it once they match.
-  // This node's own connection without a cluster round trip (the common case).
+  // This node's own connection without a cluster round trip (the common case). In a cluster the
+  // stream may be held by another node (the load balancer chose it).
   const conn = env.hub.getLocalConnection(id) ?? (await env.hub.findConnection(id, keyOf(user.accessToken)));
   if (conn === undefined) throw new SseUnknownConnectionError(id);
-  const info = conn.remote ? conn.toInfo() : undefined;
-  const tokenHash = info !== undefined ? info.accessTokenHash : conn.accessToken === undefined ? undefined : hashToken(conn.accessToken);
+  // A remote snapshot shows only its token's hash.
+  const tokenHash = conn.remote ? conn.toInfo().accessTokenHash : conn.accessToken === undefined ? undefined : hashToken(conn.accessToken);
   assertOwner(user, conn.userId, conn.tenantId, tokenHash);
   return conn;
 }

@@ -1,7 +1,6 @@
 import type { ConnectionFilter, QueryAnswer, QueryArgs, QueryName, Queries } from '../core/queries.js';
 import type { SendTargetKind } from '../core/targets.js';
 import { keyOf, type SseUser } from '../core/user.js';
-import { clientKeyOf } from './client-key.js';
 import type { Connection } from './connection.js';
 import { KeyIndex } from './key-index.js';
 
@@ -50,7 +49,7 @@ export class ConnectionIndex {
     this.#byTenant.add(conn.tenantId, conn);
     this.#byChannel.add(conn.channel, conn);
     for (const name of conn.listeners) this.#byListener.add(name, conn);
-    this.#byClient.add(clientKeyOf(conn), conn);
+    this.#byClient.add(conn.clientKey, conn);
   }
 
   delete(conn: Connection): void {
@@ -60,7 +59,7 @@ export class ConnectionIndex {
     this.#byTenant.delete(conn.tenantId, conn);
     this.#byChannel.delete(conn.channel, conn);
     for (const name of conn.listeners) this.#byListener.delete(name, conn);
-    this.#byClient.delete(clientKeyOf(conn), conn);
+    this.#byClient.delete(conn.clientKey, conn);
   }
 
   /** Files a connection under a listened event (the connection's own set is the caller's). */
@@ -74,11 +73,11 @@ export class ConnectionIndex {
 
   /** Streams of the same browser (user + clientId + domain + tenant), oldest first. */
   siblings(conn: Connection): Connection[] {
-    const key = clientKeyOf(conn);
+    const key = conn.clientKey;
     return key === undefined ? [] : this.siblingsByKey(key);
   }
 
-  /** Streams under one browser key ({@link clientKeyOf}), oldest first. */
+  /** Streams under one browser key (`Connection.clientKey`), oldest first. */
   siblingsByKey(key: string): Connection[] {
     return this.#byClient.list(key);
   }

@@ -56,6 +56,12 @@ export class Connection implements ConnectionHandle {
   readonly expiresAt: number;
   /** Events currently listened to (the `listening` send option matches against it). */
   readonly listeners: Set<string>;
+  /**
+   * @internal The browser this stream comes from, for the `clientIdMaxConnections` cap: user
+   * (else token) + clientId + domain + tenant, as one string that crosses the wire to peers
+   * unchanged. Undefined when the stream has no identity to share. Computed once.
+   */
+  readonly clientKey: string | undefined;
   eventsWritten = 0;
   requests = 0;
   uploads = 0;
@@ -100,6 +106,12 @@ export class Connection implements ConnectionHandle {
     this.sessionDuration = init.client.sessionDuration;
     this.createdAt = Date.now();
     this.expiresAt = init.expiresAt;
+    const clientId = init.client.clientId;
+    // Fully anonymous clients share no identity: a known clientId must not let one evict another.
+    this.clientKey =
+      clientId === undefined || (this.userId === undefined && this.accessToken === undefined)
+        ? undefined
+        : JSON.stringify([this.userId ?? this.accessToken ?? null, clientId, this.request.domain, this.tenantId ?? null]);
     this.#limit = init.writeBufferLimit;
     for (const k in init.client.attributes) this.attributes.set(k, init.client.attributes[k]);
     init.res.on('close', () => this.#lost());

@@ -220,7 +220,7 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     return typeof id === 'string' ? this.#index.get(id) : undefined;
   }
 
-  /** Live streams of one browser (a key of `clientKeyOf`), oldest first: for the cluster-wide cap. */
+  /** Live streams of one browser (a `Connection.clientKey`), oldest first: for the cluster-wide cap. */
   siblingsByKey(key: string): Connection[] {
     return typeof key === 'string' ? this.#index.siblingsByKey(key) : [];
   }

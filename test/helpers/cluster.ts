@@ -21,6 +21,23 @@ export function introduce(hubs: Hub[]): string[] {
   return peers;
 }
 
+/**
+ * Makes a fixture node report its up peers' node ids, sorted, with `say` on every peer-up and
+ * peer-down. Answers the report, to send it at other times too.
+ */
+export function reportPeers(hub: Hub, say: (msg: unknown) => void): () => void {
+  const report = (): void =>
+    say({
+      peers: hub
+        .cluster!.peers()
+        .map((p) => p.nodeId)
+        .sort(),
+    });
+  hub.on('peer-up', report);
+  hub.on('peer-down', report);
+  return report;
+}
+
 /** Waits until `predicate` holds, polling; fails after `timeoutMs`. */
 export async function eventually(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

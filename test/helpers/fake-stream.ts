@@ -190,11 +190,6 @@ export function asServerResponse(res: FakeResponse): ServerResponse {
   return res as unknown as ServerResponse;
 }
 
-/** Same for the request: `LocalNode.open` only touches `req.socket`. */
-export function asIncomingMessage(req: FakeRequest): IncomingMessage {
-  return req as unknown as IncomingMessage;
-}
-
 export interface OpenOptions {
   user?: SseUser;
   /** Connect parameters as the query string would carry them (clientId, listeners, channel, ack, lastEventId, …). */
@@ -215,20 +210,12 @@ export function openStream(node: LocalNode, options: OpenOptions = {}): OpenedSt
   const res = options.res ?? new FakeResponse();
   const req = new FakeRequest();
   const conn = node.open({
-    req: asIncomingMessage(req),
+    // The request: `LocalNode.open` only touches `req.socket`.
+    req: req as unknown as IncomingMessage,
     res: asServerResponse(res),
     user: options.user ?? {},
     client: parseClientInfo(options.params ?? {}),
     request: { ip: '127.0.0.1', domain: 'example.test', userAgent: 'unit', ...options.request },
   });
   return { conn, res, req };
-}
-
-/** Waits until `predicate` holds, checking on every turn of the event loop, or throws after `timeoutMs`. */
-export async function waitUntil(predicate: () => boolean, what: string, timeoutMs = DEFAULT_WAIT_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
 }

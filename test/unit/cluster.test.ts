@@ -13,7 +13,8 @@ import { resolveHubOptions } from '../../lib/hub-options.js';
 import type { CloseReason, Connection } from '../../lib/local/connection.js';
 import { LocalNode } from '../../lib/local/local-node.js';
 import { Qos, type QosAckedEvent } from '../../lib/qos/qos.js';
-import { openStream, waitUntil, type OpenOptions } from '../helpers/fake-stream.js';
+import { openStream, type OpenOptions } from '../helpers/fake-stream.js';
+import { eventually } from '../helpers/cluster.js';
 
 interface Node {
   id: string;
@@ -329,7 +330,7 @@ test('a send that reaches a paused peer after its deadline is not written there;
   // b resumes and reads both requests, late.
   bus.heal('b');
   t.is((await onB.res.event('durable')).id, durable.messageId, 'durable: written late rather than never');
-  await waitUntil(() => a.qos.pendingCount({ userId: 1 }) === 0, 'the late write acknowledged at its owner');
+  await eventually(() => a.qos.pendingCount({ userId: 1 }) === 0, 'the late write acknowledged at its owner');
   t.is(sum((await a.cluster.send(item('user', ['1'], 'marker'))).values), 1);
   await onB.res.event('marker');
   t.deepEqual(onB.res.named('ordinary'), [], 'ordinary: counted 0, so never written');
@@ -376,7 +377,7 @@ test('durable: a message owned by A is written on B and acknowledged back to A',
   const got = await online.res.event('offer');
   t.is(got.id, sent.messageId);
   t.deepEqual(JSON.parse(got.data), { x: 1 });
-  await waitUntil(() => a.acked.length === 1, 'qos-acked at A');
+  await eventually(() => a.acked.length === 1, 'qos-acked at A');
   t.like(a.acked[0], { messageId: sent.messageId, kind: 'user', key: '7', by: 'write', complete: true, connectionId: online.conn.id });
   t.is(a.qos.pendingCount({ userId: 7 }), 0);
   t.is(a.qos.status(sent.messageId), undefined);
@@ -387,7 +388,7 @@ test('durable: a message owned by A is written on B and acknowledged back to A',
   t.is(a.qos.pendingCount({ userId: 8 }), 1);
   const late = b.open({ user: { id: 8 } });
   t.is((await late.res.event('offer')).id, offline.messageId);
-  await waitUntil(() => a.acked.length === 2, 'the second qos-acked at A');
+  await eventually(() => a.acked.length === 2, 'the second qos-acked at A');
   t.like(a.acked[1], { messageId: offline.messageId, by: 'write', connectionId: late.conn.id });
   t.is(a.qos.status(offline.messageId), undefined);
 
@@ -402,7 +403,7 @@ test('durable: a message owned by A is written on B and acknowledged back to A',
 
   // Only A owns messages: connections on A never ask the store-less nodes.
   a.open({ user: { id: 10 } });
-  await waitUntil(() => requests.filter((r) => r === 'b>a:qos-pending').length === 3, 'the pulls of B');
+  await eventually(() => requests.filter((r) => r === 'b>a:qos-pending').length === 3, 'the pulls of B');
   t.false(
     requests.some((r) => r.startsWith('a>')),
     `A asked a peer: ${requests.join(', ')}`,

@@ -13,7 +13,8 @@ import { newConnectionId } from '../../lib/local/connection-id.js';
 import { KeyIndex } from '../../lib/local/key-index.js';
 import { LocalNode, type ListenersChange } from '../../lib/local/local-node.js';
 import { directSocketOf } from '../../lib/local/write-path.js';
-import { asServerResponse, FakeResponse, openStream, waitUntil, type OpenOptions } from '../helpers/fake-stream.js';
+import { asServerResponse, FakeResponse, openStream, type OpenOptions } from '../helpers/fake-stream.js';
+import { eventually } from '../helpers/cluster.js';
 
 interface Harness {
   node: LocalNode;
@@ -259,7 +260,7 @@ test('maxConnectionsPerUser refuses a user over the cap, before writing, and not
   t.notThrows(() => open({ user: {} }));
   t.is(node.query('connections', [{ userId: '1' }]).length, 2);
   second.res.destroy(); // the client leaves
-  await waitUntil(() => second.conn.closed, 'the lost stream');
+  await eventually(() => second.conn.closed, 'the lost stream');
   t.notThrows(() => open({ user: user(1), params: { clientId: 'c' } }));
 });
 
@@ -290,7 +291,7 @@ test('a stream is closed as expired after its lifetime, told to reconnect; other
   const long = open({ user: user(2) });
   t.true(short.conn.expiresAt - short.conn.createdAt <= 100 && short.conn.expiresAt - short.conn.createdAt >= 95);
   t.true(long.conn.expiresAt - long.conn.createdAt >= 59_990);
-  await waitUntil(() => disconnects.length > 0, 'the expiry');
+  await eventually(() => disconnects.length > 0, 'the expiry');
   t.true(Date.now() >= short.conn.expiresAt, 'not before its time');
   t.deepEqual(
     disconnects.map((d) => [d.conn.id, d.reason]),
@@ -361,7 +362,7 @@ test('disconnect events fire after the connection left every index', async (t) =
   t.is(node.disconnect('user', ['1'], false, 'kick'), 1);
   t.deepEqual(kicked.res.dataOf('connect-close'), [{ connectionId: kicked.conn.id, reason: 'kick', reconnect: false }]);
   left.res.destroy(); // the client went away: 'close' follows on the next tick
-  await waitUntil(() => seen.length === 2, 'the lost stream');
+  await eventually(() => seen.length === 2, 'the lost stream');
   t.is(node.disconnect('connection', [client.conn.id], true, 'client'), 1);
   t.deepEqual(client.res.named('connect-close'), [], 'a client that said it left is not told why');
   t.deepEqual(seen, [

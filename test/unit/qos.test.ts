@@ -10,7 +10,8 @@ import { LocalNode } from '../../lib/local/local-node.js';
 import { MessageIdGenerator } from '../../lib/qos/message-id.js';
 import type { AckedBy, AckItem, DurableMessage, DurableSend, PendingRequest, QosCluster } from '../../lib/qos/qos-cluster.js';
 import { Qos, type QosAckedEvent, type QosExpiredEvent, type QosOptions } from '../../lib/qos/qos.js';
-import { FakeResponse, openStream, waitUntil, type OpenOptions } from '../helpers/fake-stream.js';
+import { FakeResponse, openStream, type OpenOptions } from '../helpers/fake-stream.js';
+import { eventually } from '../helpers/cluster.js';
 
 /** A QosCluster that records every call and answers what the test sets. */
 class FakeCluster implements QosCluster {
@@ -178,7 +179,7 @@ test("ack by write, live send: a client without ack is done once written; the pe
   t.is(sent.delivered, 1 + 2);
   t.deepEqual(cluster.sends, [{ id: sent.messageId, kind: 'user', keys: ['7'], event: 'offer', data: '{"a":1}', listening: false }]);
   t.is((await res.event('offer')).id, sent.messageId);
-  await waitUntil(() => acked.length === 1, 'qos-acked');
+  await eventually(() => acked.length === 1, 'qos-acked');
   t.like(acked[0], { messageId: sent.messageId, kind: 'user', key: '7', by: 'write', complete: true, connectionId: conn.id });
   t.is(qos.pendingCount({ userId: 7 }), 0);
   t.is(qos.status(sent.messageId), undefined);
@@ -200,7 +201,7 @@ test('ack by write, replay from the store: user and token messages are removed o
   const { conn, res } = open({ user: user7 });
   await res.event('offer', 1);
   t.deepEqual(ids(res.named('offer')), [toUser.messageId, toToken.messageId]);
-  await waitUntil(() => acked.length === 2, 'two qos-acked');
+  await eventually(() => acked.length === 2, 'two qos-acked');
   t.deepEqual(
     acked.map((e) => [e.messageId, e.kind, e.key, e.by, e.connectionId]),
     [
@@ -237,7 +238,7 @@ test('ack by write, pulled from the cluster: foreign ids acknowledged at their o
     [f1.id, f2.id],
     'in order',
   );
-  await waitUntil(() => cluster.ackedIds().length === 2 && acked.length === 1, 'the acks');
+  await eventually(() => cluster.ackedIds().length === 2 && acked.length === 1, 'the acks');
   t.deepEqual(cluster.ackedIds(), [`${f1.id}|user:7|write`, `${f2.id}|token:tok-7|write`], 'the tenant message is a log: never acknowledged');
   t.true(cluster.acks.every((a) => a.connectionId === conn.id));
   t.like(acked[0], { messageId: own.messageId, kind: 'user', key: '7', by: 'write', complete: true });
@@ -253,7 +254,7 @@ test('ack by write, pulled from one peer on request (pullFrom)', async (t) => {
   cluster.pending = (_request, peerId) => (peerId === 'peer-1' ? [[f1]] : []);
   qos.pullFrom('peer-1');
   t.is((await res.event('late')).id, f1.id);
-  await waitUntil(() => cluster.acks.length === 1, 'the ack');
+  await eventually(() => cluster.acks.length === 1, 'the ack');
   t.deepEqual(cluster.ackedIds(), [`${f1.id}|user:7|write`]);
   t.deepEqual(cluster.pulls.at(-1), {
     request: {
@@ -287,7 +288,7 @@ test('ack by write, forwarded durable send: written here, acknowledged to its ow
   const tenant = send('tenant', ['t1'], 'news');
   t.is(qos.deliverForwarded(tenant), 2);
   await withAck.res.event('news');
-  await waitUntil(() => cluster.acks.length > 0, 'the ack');
+  await eventually(() => cluster.acks.length > 0, 'the ack');
   t.deepEqual(cluster.ackedIds(), [`${toUsers.id}|user:7|write`], 'only the client without ack, only the queue message');
   t.is(cluster.acks[0]!.connectionId, noAck.conn.id);
   t.deepEqual(acked, []);
@@ -305,7 +306,7 @@ test('expiry removes messages past their time and fires qos-expired per pending 
   t.is(expiresAt - createdAt, 20);
   // Both short messages must be past their time (the second was sent a little later).
   const logExpiresAt = qos.status(shortLog.messageId)!.expiresAt;
-  await waitUntil(() => Date.now() > Math.max(expiresAt, logExpiresAt) + 1, 'the expiry time');
+  await eventually(() => Date.now() > Math.max(expiresAt, logExpiresAt) + 1, 'the expiry time');
 
   // Past its time, a message is not replayed even before it is removed.
   const late = open({ user: { id: 8 }, params: { ack: '1' } });
@@ -393,7 +394,7 @@ test('listening-mode messages wait for the listener and are delivered once it is
 
   node.changeListeners(conn, ['bell'], true);
   t.is((await res.event('bell')).id, bell.messageId);
-  await waitUntil(() => acked.length === 1, 'qos-acked');
+  await eventually(() => acked.length === 1, 'qos-acked');
   t.like(acked[0], { messageId: bell.messageId, by: 'write', connectionId: conn.id });
   t.is(qos.pendingCount({ userId: 7 }), 0);
   t.deepEqual(cluster.pulls.at(-1)?.request, {
@@ -416,7 +417,7 @@ test('a replay to a slow reader waits for it to read, then writes the rest (smal
   const sent = [];
   for (let i = 0; i < 20; i++) sent.push((await qos.sendByUserId(7, 'offer', 'x'.repeat(200))).messageId);
   const { conn, res } = open({ user: user7, params: { ack: '1' }, res: new FakeResponse().slow() });
-  await waitUntil(() => conn.bufferedAmount > 2048, 'the replay waiting for the reader');
+  await eventually(() => conn.bufferedAmount > 2048, 'the replay waiting for the reader');
   t.false(conn.closed, 'the replay never trips the slow-reader limit');
   res.resume();
   await res.event('offer', 19);
@@ -447,7 +448,7 @@ test('without a store, Qos only serves the messages its peers own', async (t) =>
   const noAck = open({ user: user7 });
   await noAck.res.event('offer', 1);
   t.deepEqual(ids(noAck.res.named('offer')), [f1.id, f2.id]);
-  await waitUntil(() => cluster.ackedIds().length === 2, 'the acks');
+  await eventually(() => cluster.ackedIds().length === 2, 'the acks');
   t.deepEqual(cluster.ackedIds(), [`${f1.id}|user:7|write`, `${f2.id}|token:tok-7|write`]);
 
   const withAck = open({ user: { id: 8 }, params: { ack: '1' } });
@@ -457,7 +458,7 @@ test('without a store, Qos only serves the messages its peers own', async (t) =>
 
   const forwarded = { ...message(peerIds.next(), 'user', 'fwd', '1'), keys: ['7'] };
   t.is(qos.deliverForwarded(forwarded), 1);
-  await waitUntil(() => cluster.ackedIds().length === 4, 'the forwarded ack');
+  await eventually(() => cluster.ackedIds().length === 4, 'the forwarded ack');
   t.deepEqual(cluster.ackedIds().slice(3), [`${forwarded.id}|user:7|write`]);
   t.deepEqual(acked, [], 'nothing is removed here: there is no store');
   t.deepEqual(errors, []);
