@@ -70,5 +70,6 @@ export {
   SseClosedError,
   SseQueueFullError,
   SseQosDisabledError,
+  SseRedisUnavailableError,
 } from './core/errors.js';
 export { VERSION } from './core/version.js';

@@ -21,6 +21,7 @@
  * | `ERR_SSE_QOS_DISABLED`        | 500    | (thrown) `hub.qos` used without the `qos` option |
  * | `ERR_SSE_STORE_LOCKED`        | 500    | (thrown at start) another process holds the durable store file |
  * | `ERR_SSE_STORE_CORRUPT`       | 500    | (thrown at start) the durable store file fails its integrity check |
+ * | `ERR_SSE_REDIS_UNAVAILABLE`   | 503    | Redis (cluster engine or durable store) is down, restarting or too slow: the call failed fast |
  * | `ERR_SSE_CLIENT_NOT_BUILT`    | 503    | the browser client bundle is missing (lib/http/script.ts) |
  * | `ERR_SSE_DASHBOARD_NOT_BUILT` | 503    | the dashboard bundle is missing (lib/http/dashboard.ts) |
  * | `ERR_SSE_PEER_*`              | —      | cluster peer failures, reported in `peer-error` (lib/cluster/http-transport.ts, cluster.ts) |
@@ -146,6 +147,16 @@ export class SseQueueFullError extends SseError {
 export class SseQosDisabledError extends SseError {
   constructor() {
     super('Durable delivery is not configured: pass the `qos: { file }` option', 'ERR_SSE_QOS_DISABLED', 500);
+  }
+}
+
+/**
+ * Redis did not answer in time or is not connected. Raised at once (never queued, never
+ * retried behind the caller's back); the engine reconnects by itself and later calls work.
+ */
+export class SseRedisUnavailableError extends SseError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_SSE_REDIS_UNAVAILABLE', 503, options);
   }
 }
 

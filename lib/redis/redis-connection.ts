@@ -1,0 +1,82 @@
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { SseRedisUnavailableError } from '../core/errors.js';
+
+/**
+ * Where the Redis engine connects: a `redis://` / `rediss://` URL, or a ready ioredis client
+ * (`new Redis({ sentinels, name })` for Sentinel, `new Cluster([...])` for Redis Cluster). A
+ * client you pass stays yours: the engine `duplicate()`s it for the connections it needs and
+ * never closes it. Give it `enableOfflineQueue: false` and a `commandTimeout` to keep the
+ * fail-fast behaviour an URL gets.
+ */
+export type RedisSource = string | Redis | Cluster;
+
+/** A client the engine uses; `Redis` or `Cluster` share this API. */
+export type RedisClient = Redis | Cluster;
+
+/** How long one Redis command may take before it fails with `ERR_SSE_REDIS_UNAVAILABLE`, in ms. */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
+
+/**
+ * Fail fast, recover by itself: commands issued while the connection is down are refused at
+ * once instead of queued (a durable send must not hang or be written later behind the
+ * caller's back), a stalled server (SIGSTOP, a long fork) times a command out, and the
+ * client reconnects forever with a short backoff.
+ */
+function failFastOptions(commandTimeoutMs: number): RedisOptions {
+  return {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: commandTimeoutMs,
+    connectTimeout: Math.max(commandTimeoutMs, 1000),
+    retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
+    // A reconnect re-sends nothing: callers already got their error.
+    autoResendUnfulfilledCommands: false,
+    enableAutoPipelining: true,
+  };
+}
+
+/**
+ * Opens a client for `purpose` (named in errors). With a URL the client is new and fail-fast;
+ * with a client the engine gets a duplicate, so that subscriber mode or a blocking command
+ * never disturbs the caller's own connection. `close()` ends only what was opened here.
+ */
+export function openRedis(source: RedisSource, commandTimeoutMs = DEFAULT_COMMAND_TIMEOUT_MS): RedisClient {
+  if (typeof source === 'string') {
+    if (!/^rediss?:\/\//.test(source)) throw new TypeError(`Redis URL must start with redis:// or rediss://, got ${source.slice(0, 40)}`);
+    return new Redis(source, { ...failFastOptions(commandTimeoutMs), lazyConnect: true });
+  }
+  if (source instanceof Redis) return source.duplicate();
+  if (source instanceof Cluster) return source.duplicate();
+  throw new TypeError('redis must be a redis:// URL or an ioredis Redis / Cluster client');
+}
+
+/** Waits until `client` is ready, or rejects with `ERR_SSE_REDIS_UNAVAILABLE` after `timeoutMs`. */
+export async function connectRedis(client: RedisClient, timeoutMs: number): Promise<void> {
+  if (client.status === 'ready') return;
+  if (client.status === 'wait') void client.connect().catch(() => undefined);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      client.off('ready', onReady);
+      reject(new SseRedisUnavailableError(`Redis not reachable within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onReady = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    client.once('ready', onReady);
+  });
+}
+
+/** Maps a client error (not connected, timeout, connection lost) to `ERR_SSE_REDIS_UNAVAILABLE`; Redis's own errors (a script's, WRONGTYPE) pass. */
+export function redisFailure(err: unknown, what: string): unknown {
+  if (err instanceof SseRedisUnavailableError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  if (
+    /enableOfflineQueue|Connection is closed|Command timed out|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|max retries|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN/i.test(
+      message,
+    )
+  ) {
+    return new SseRedisUnavailableError(`${what}: Redis unavailable (${message})`, { cause: err });
+  }
+  return err;
+}
