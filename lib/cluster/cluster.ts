@@ -318,7 +318,10 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
 
   /** Asks the peers that have a durable store (only those can own messages) what they hold for a connection. */
   async pullPending(request: PendingRequest, peerId?: string): Promise<DurableMessage[][]> {
-    const isOwner = (peer: HelloAnswer): boolean => peer.qosTag !== undefined && (peerId === undefined || peer.nodeId === peerId);
+    // A peer with this node's own tag shares its store (Redis): what it holds is read here directly.
+    const ownTag = this.#qos?.tag;
+    const isOwner = (peer: HelloAnswer): boolean =>
+      peer.qosTag !== undefined && peer.qosTag !== ownTag && (peerId === undefined || peer.nodeId === peerId);
     // What an owner that is down holds comes when it is back: the hub pulls from a peer on `peer-up`.
     this.#reportDown('qos-pending', isOwner);
     const owners = this.#transport.peers().filter(isOwner);

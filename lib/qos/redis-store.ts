@@ -1,0 +1,427 @@
+import { createHash } from 'node:crypto';
+import { SseQueueFullError } from '../core/errors.js';
+import { connectRedis, openRedis, redisFailure, type RedisClient, type RedisSource } from '../redis/redis-connection.js';
+import type { NewMessage, QosStore, QueueCount, RemovedTarget, StoredEntry, StoreFilter, StoredMessage, TargetKind, TargetRef } from './qos-store.js';
+import { QUEUE_KINDS } from './qos-store.js';
+
+// Data layout. Every key starts with `{prefix}` (a Redis Cluster hash tag: all keys of one
+// store live in one slot, so every script below is atomic there too). Hashes and sorted
+// sets rather than Streams: a queue needs removal of single entries in any order (an ack)
+// and a lookup of one message by id (status, cancel), which a Stream does poorly (XDEL
+// leaves tombstones; one Stream per target would copy each payload per target).
+//
+//   {p}:seq            hash  ms, seq      the last id minted (ids are minted in the insert script)
+//   {p}:m:<id>         hash  k e d l c x  kind, event, data, listening, createdAt, expiresAt
+//   {p}:t:<id>         set   kind:key     the targets the message still has (acks remove them)
+//   {p}:q:<kind>:<key> zset  id (score 0) one per target: a queue (user, token) or a log
+//                                         (all, tenant, channel), read in id order by ZRANGEBYLEX
+//   {p}:exp            zset  id by expiresAt, for expiry; its size is the total of messages
+//   {p}:ids            zset  id (score 0) every message in id order, for the admin listing
+//   {p}:queues         set   kind:key     queue targets with pending entries, to rebuild counts
+//
+// Every change is one Lua script, so a message and its index entries never disagree, and
+// the caps are checked atomically with the insert: nodes sharing the store share its caps.
+
+/** Removes a message and every index entry of it (local function of the scripts below). */
+const DROP = `
+local function drop(b, id, refs)
+  for _, ref in ipairs(refs) do
+    local qk = b .. ':q:' .. ref
+    redis.call('ZREM', qk, id)
+    if redis.call('EXISTS', qk) == 0 then redis.call('SREM', b .. ':queues', ref) end
+  end
+  redis.call('DEL', b .. ':m:' .. id, b .. ':t:' .. id)
+  redis.call('ZREM', b .. ':exp', id)
+  redis.call('ZREM', b .. ':ids', id)
+end
+local function lastId(b, tag)
+  local s = redis.call('HMGET', b .. ':seq', 'ms', 'seq')
+  if not s[1] then return '' end
+  return string.format('%012x%06x', tonumber(s[1]), tonumber(s[2])) .. tag
+end
+`;
+
+const SCRIPTS = {
+  // KEYS[1] {p}:seq. ARGV: base, tag, kind, event, data, listening, createdAt, expiresAt, maxTotal, maxPerTarget, isQueue, key...
+  // The id is minted here, from Redis's clock and the last id: ids sort in commit order, on every node.
+  sseQosInsert: `
+local b = ARGV[1]
+local kind = ARGV[3]
+local queue = ARGV[11] == '1'
+if redis.call('ZCARD', b .. ':exp') >= tonumber(ARGV[9]) then return {'full'} end
+if queue then
+  local max = tonumber(ARGV[10])
+  for i = 12, #ARGV do
+    if redis.call('ZCARD', b .. ':q:' .. kind .. ':' .. ARGV[i]) >= max then return {'full', ARGV[i]} end
+  end
+end
+local t = redis.call('TIME')
+local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local last = redis.call('HMGET', KEYS[1], 'ms', 'seq')
+local lastMs = tonumber(last[1]) or 0
+local seq = 0
+if ms <= lastMs then
+  ms = lastMs
+  seq = tonumber(last[2]) + 1
+  if seq > 16777215 then ms = ms + 1; seq = 0 end
+end
+redis.call('HSET', KEYS[1], 'ms', ms, 'seq', seq)
+local id = string.format('%012x%06x', ms, seq) .. ARGV[2]
+redis.call('HSET', b .. ':m:' .. id, 'k', kind, 'e', ARGV[4], 'd', ARGV[5], 'l', ARGV[6], 'c', ARGV[7], 'x', ARGV[8])
+redis.call('ZADD', b .. ':exp', ARGV[8], id)
+redis.call('ZADD', b .. ':ids', 0, id)
+local tk = b .. ':t:' .. id
+for i = 12, #ARGV do
+  local ref = kind .. ':' .. ARGV[i]
+  redis.call('SADD', tk, ref)
+  redis.call('ZADD', b .. ':q:' .. ref, 0, id)
+  if queue then redis.call('SADD', b .. ':queues', ref) end
+end
+return {'ok', id}
+`,
+  // ARGV: base, then per message: id, n, ref1..refn. Answers flat triples ref, id, last.
+  sseQosRemove: `${DROP}
+local b = ARGV[1]
+local out = {}
+local i = 2
+while i <= #ARGV do
+  local id = ARGV[i]
+  local n = tonumber(ARGV[i + 1])
+  local tk = b .. ':t:' .. id
+  local any = false
+  for j = i + 2, i + 1 + n do
+    local ref = ARGV[j]
+    if redis.call('SREM', tk, ref) == 1 then
+      local qk = b .. ':q:' .. ref
+      redis.call('ZREM', qk, id)
+      if redis.call('EXISTS', qk) == 0 then redis.call('SREM', b .. ':queues', ref) end
+      out[#out + 1] = ref
+      out[#out + 1] = id
+      out[#out + 1] = '0'
+      any = true
+    end
+  end
+  if any and redis.call('EXISTS', tk) == 0 then
+    drop(b, id, {})
+    out[#out] = '1'
+  end
+  i = i + 2 + n
+end
+return out
+`,
+  // ARGV: base, tag, after, limit, now, nrefs, ref..., filter ('1' or '0'), event...
+  // The first \`limit\` ids of the union of each target's first \`limit\` are the union's first
+  // \`limit\`: the page is exact. Expired and (with a filter) unlistened ones are skipped here,
+  // so that a page is short only when nothing is left.
+  sseQosPage: `${DROP}
+local b = ARGV[1]
+local cursor = ARGV[3]
+local limit = tonumber(ARGV[4])
+local now = tonumber(ARGV[5])
+local nrefs = tonumber(ARGV[6])
+local filter = ARGV[7 + nrefs] == '1'
+local events = {}
+for i = 8 + nrefs, #ARGV do events[ARGV[i]] = true end
+local mark = lastId(b, ARGV[2])
+local out = {}
+while nrefs > 0 do
+  local seen = {}
+  local cand = {}
+  local min = '-'
+  if cursor ~= '' then min = '(' .. cursor end
+  for r = 7, 6 + nrefs do
+    local ids = redis.call('ZRANGEBYLEX', b .. ':q:' .. ARGV[r], min, '+', 'LIMIT', 0, limit)
+    for _, id in ipairs(ids) do
+      if not seen[id] then
+        seen[id] = true
+        cand[#cand + 1] = id
+      end
+    end
+  end
+  table.sort(cand)
+  local n = math.min(#cand, limit)
+  for i = 1, n do
+    local id = cand[i]
+    local m = redis.call('HMGET', b .. ':m:' .. id, 'k', 'e', 'd', 'l', 'c', 'x')
+    if m[1] and tonumber(m[6]) > now and ((not filter) or (m[4] == '1' and events[m[2]])) then
+      out[#out + 1] = {id, m[1], m[2], m[3], m[4], m[5], m[6]}
+      if #out >= limit then return {mark, out} end
+    end
+  end
+  if n < limit then break end
+  cursor = cand[n]
+end
+return {mark, out}
+`,
+  // ARGV: base, id. Answers {fields, refs} or nil.
+  sseQosGet: `
+local b = ARGV[1]
+local m = redis.call('HMGET', b .. ':m:' .. ARGV[2], 'k', 'e', 'd', 'l', 'c', 'x')
+if not m[1] then return false end
+return {{ARGV[2], m[1], m[2], m[3], m[4], m[5], m[6]}, redis.call('SMEMBERS', b .. ':t:' .. ARGV[2])}
+`,
+  // ARGV: base, id. Answers the refs it had, or nil.
+  sseQosDelete: `${DROP}
+local b = ARGV[1]
+if redis.call('EXISTS', b .. ':m:' .. ARGV[2]) == 0 then return false end
+local refs = redis.call('SMEMBERS', b .. ':t:' .. ARGV[2])
+drop(b, ARGV[2], refs)
+return refs
+`,
+  // ARGV: base, now, limit. Atomic: a message expired by one node is gone for the others.
+  sseQosExpire: `${DROP}
+local b = ARGV[1]
+local ids = redis.call('ZRANGEBYSCORE', b .. ':exp', '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {}
+for _, id in ipairs(ids) do
+  local m = redis.call('HMGET', b .. ':m:' .. id, 'k', 'e', 'd', 'l', 'c', 'x')
+  local refs = redis.call('SMEMBERS', b .. ':t:' .. id)
+  drop(b, id, refs)
+  out[#out + 1] = {{id, m[1], m[2], m[3], m[4], m[5], m[6]}, refs}
+end
+return out
+`,
+  // ARGV: base. Answers total, then ref, n pairs.
+  sseQosCounts: `
+local b = ARGV[1]
+local out = {redis.call('ZCARD', b .. ':exp')}
+for _, ref in ipairs(redis.call('SMEMBERS', b .. ':queues')) do
+  out[#out + 1] = ref
+  out[#out + 1] = redis.call('ZCARD', b .. ':q:' .. ref)
+end
+return out
+`,
+  // ARGV: base, offset, limit, ref... (every ref must be a target). Answers total, items.
+  sseQosList: `
+local b = ARGV[1]
+local offset = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local page = {}
+local total = 0
+if #ARGV == 3 then
+  total = redis.call('ZCARD', b .. ':ids')
+  page = redis.call('ZRANGEBYLEX', b .. ':ids', '-', '+', 'LIMIT', offset, limit)
+else
+  for _, id in ipairs(redis.call('ZRANGEBYLEX', b .. ':q:' .. ARGV[4], '-', '+')) do
+    local all = true
+    for r = 5, #ARGV do
+      if redis.call('SISMEMBER', b .. ':t:' .. id, ARGV[r]) == 0 then all = false; break end
+    end
+    if all then
+      total = total + 1
+      if total > offset and #page < limit then page[#page + 1] = id end
+    end
+  end
+end
+local items = {}
+for _, id in ipairs(page) do
+  local m = redis.call('HMGET', b .. ':m:' .. id, 'k', 'e', 'd', 'l', 'c', 'x')
+  items[#items + 1] = {{id, m[1], m[2], m[3], m[4], m[5], m[6]}, redis.call('SMEMBERS', b .. ':t:' .. id)}
+end
+return {total, items}
+`,
+} as const;
+
+type Fields = [id: string, kind: string, event: string, data: string, listening: string, createdAt: string, expiresAt: string];
+type EntryReply = [Fields, string[]];
+
+/** The scripts as ioredis commands (`defineCommand`: EVALSHA, EVAL once after a Redis restart flushed them). */
+type ScriptClient = {
+  [K in keyof typeof SCRIPTS]: (key: string, ...args: (string | number)[]) => Promise<unknown>;
+};
+
+/** Options of {@link RedisQosStore}. */
+export interface RedisQosStoreOptions {
+  /** Key prefix; wrapped in `{}` (one Redis Cluster slot). */
+  prefix: string;
+  /** Longest a command may take (clients opened from a URL). */
+  commandTimeoutMs: number;
+  /** Caps, checked in Redis atomically with the insert: nodes sharing the store share them. */
+  maxPendingPerTarget: number;
+  maxMessages: number;
+}
+
+/**
+ * The Redis store of durable delivery, shared by every node on the same Redis and prefix:
+ * they all have the same tag (made from the prefix), so every message is "own" on every node,
+ * any node drains a reconnecting user's queue and an ack through any node removes the entry.
+ * A send is committed once Redis answered the insert script (how durable that is depends on
+ * Redis persistence: docs/redis-durability.md). Commands are pipelined automatically (one
+ * write to the socket per tick for all sends of that tick): the group commit of this store.
+ * Fail-fast: when Redis is away every call rejects with `ERR_SSE_REDIS_UNAVAILABLE` at once
+ * (or after the command timeout when Redis stalls); the client reconnects by itself.
+ */
+export class RedisQosStore implements QosStore {
+  readonly tag: string;
+  readonly shared = true;
+  readonly #client: RedisClient;
+  readonly #scripts: ScriptClient;
+  readonly #base: string;
+  readonly #seqKey: string;
+  readonly #options: RedisQosStoreOptions;
+  /** The first connection, awaited by the calls made before it is ready (start-up); later a call made while Redis is down fails at once. */
+  #first: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(source: RedisSource, options: RedisQosStoreOptions) {
+    this.#options = options;
+    this.#base = `{${options.prefix}}`;
+    this.#seqKey = `${this.#base}:seq`;
+    // One tag for every node of the store, derived from its prefix alone: it is known before Redis answers.
+    this.tag = createHash('sha256').update(`koa-sse-server qos ${options.prefix}`).digest('hex').slice(0, 8);
+    const client = openRedis(source, options.commandTimeoutMs);
+    this.#client = client;
+    // Connection errors reach the callers of each command as ERR_SSE_REDIS_UNAVAILABLE; without a listener ioredis would print each one.
+    client.on('error', () => undefined);
+    for (const [name, lua] of Object.entries(SCRIPTS)) client.defineCommand(name, { numberOfKeys: 1, lua });
+    this.#scripts = client as unknown as ScriptClient;
+    this.#first = connectRedis(client, options.commandTimeoutMs).then(
+      () => (this.#first = undefined),
+      () => (this.#first = undefined),
+    );
+  }
+
+  /** Calls the client when it is ready: Redis's own failures pass, connection failures become `ERR_SSE_REDIS_UNAVAILABLE`. */
+  async #call<T>(what: string, script: keyof typeof SCRIPTS, args: (string | number)[]): Promise<T> {
+    if (this.#closed) throw new Error('The durable queue is closed');
+    if (this.#first !== undefined) await this.#first;
+    try {
+      return (await this.#scripts[script](this.#seqKey, this.#base, ...args)) as T;
+    } catch (err) {
+      throw redisFailure(err, what);
+    }
+  }
+
+  /** Resolves when Redis answers (or rejects after the command timeout): for callers that want to start only with Redis up. */
+  async ready(): Promise<void> {
+    await connectRedis(this.#client, this.#options.commandTimeoutMs);
+  }
+
+  async insert(fresh: NewMessage, keys: string[]): Promise<StoredMessage> {
+    const o = this.#options;
+    const queue = QUEUE_KINDS.has(fresh.kind);
+    const reply = await this.#call<[string, string?]>('Durable send', 'sseQosInsert', [
+      this.tag,
+      fresh.kind,
+      fresh.event,
+      fresh.data,
+      fresh.listening ? '1' : '0',
+      fresh.createdAt,
+      fresh.expiresAt,
+      o.maxMessages,
+      o.maxPendingPerTarget,
+      queue ? '1' : '0',
+      ...keys,
+    ]);
+    if (reply[0] !== 'ok') {
+      throw new SseQueueFullError(
+        reply[1] === undefined
+          ? `The durable queue holds its maximum of ${o.maxMessages} messages`
+          : `${fresh.kind} ${reply[1].slice(0, 64)} has ${o.maxPendingPerTarget} pending durable messages`,
+      );
+    }
+    return { id: reply[1]!, ...fresh };
+  }
+
+  async remove(items: { messageId: string; targets: TargetRef[] }[]): Promise<RemovedTarget[]> {
+    if (items.length === 0) return [];
+    const args: string[] = [];
+    for (const { messageId, targets } of items) args.push(messageId, String(targets.length), ...targets.map(refOf));
+    const flat = await this.#call<string[]>('Durable ack', 'sseQosRemove', args);
+    const removed: RemovedTarget[] = [];
+    for (let i = 0; i < flat.length; i += 3) removed.push({ ...targetOf(flat[i]!), messageId: flat[i + 1]!, last: flat[i + 2] === '1' });
+    return removed;
+  }
+
+  async messagesFor(
+    refs: TargetRef[],
+    afterId: string,
+    limit: number,
+    now: number,
+    events?: string[],
+  ): Promise<{ messages: StoredMessage[]; mark: string }> {
+    if (events !== undefined && events.length === 0) refs = [];
+    const args: (string | number)[] = [
+      this.tag,
+      afterId,
+      limit,
+      now,
+      refs.length,
+      ...refs.map(refOf),
+      events === undefined ? '0' : '1',
+      ...(events ?? []),
+    ];
+    const [mark, rows] = await this.#call<[string, Fields[]]>('Durable replay', 'sseQosPage', args);
+    return { messages: rows.map(messageOf), mark };
+  }
+
+  async get(id: string): Promise<StoredEntry | undefined> {
+    const reply = await this.#call<EntryReply | null>('Durable status', 'sseQosGet', [id]);
+    return reply === null ? undefined : entryOf(reply);
+  }
+
+  async delete(id: string): Promise<TargetRef[] | undefined> {
+    const refs = await this.#call<string[] | null>('Durable cancel', 'sseQosDelete', [id]);
+    return refs === null ? undefined : refs.map(targetOf);
+  }
+
+  async expire(now: number, limit: number): Promise<StoredEntry[]> {
+    return (await this.#call<EntryReply[]>('Durable expiry', 'sseQosExpire', [now, limit])).map(entryOf);
+  }
+
+  async counts(): Promise<{ queues: QueueCount[]; total: number }> {
+    const flat = await this.#call<(string | number)[]>('Durable counts', 'sseQosCounts', []);
+    const queues: QueueCount[] = [];
+    for (let i = 1; i < flat.length; i += 2) queues.push({ ...targetOf(String(flat[i])), n: Number(flat[i + 1]) });
+    return { queues, total: Number(flat[0]) };
+  }
+
+  async list(filter: StoreFilter, offset: number, limit: number): Promise<{ total: number; items: StoredEntry[] }> {
+    const refs: string[] = [];
+    if (filter.userId !== undefined) refs.push(refOf({ kind: 'user', key: filter.userId }));
+    if (filter.accessToken !== undefined) refs.push(refOf({ kind: 'token', key: filter.accessToken }));
+    if (filter.tenantId !== undefined) refs.push(refOf({ kind: 'tenant', key: filter.tenantId }));
+    if (filter.channel !== undefined) refs.push(refOf({ kind: 'channel', key: filter.channel }));
+    const [total, items] = await this.#call<[number, EntryReply[]]>('Durable listing', 'sseQosList', [offset, limit, ...refs]);
+    return { total, items: items.map(entryOf) };
+  }
+
+  /** Closes the connection this store opened (a client passed in is duplicated, never closed). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      // Waits for replies to what is in flight: accepted sends are answered before the socket closes.
+      if (this.#client.status === 'ready') await this.#client.quit();
+    } catch {
+      // Redis is away: nothing left to wait for.
+    }
+    this.#client.disconnect();
+  }
+}
+
+/** `kind:key` as the scripts store it (the kind has no colon: the first one separates). */
+function refOf(t: TargetRef): string {
+  return `${t.kind}:${t.key}`;
+}
+
+function targetOf(ref: string): TargetRef {
+  const i = ref.indexOf(':');
+  return { kind: ref.slice(0, i) as TargetKind, key: ref.slice(i + 1) };
+}
+
+function messageOf(f: Fields): StoredMessage {
+  return {
+    id: f[0],
+    kind: f[1] as TargetKind,
+    event: f[2],
+    data: f[3],
+    listening: f[4] === '1',
+    createdAt: Number(f[5]),
+    expiresAt: Number(f[6]),
+  };
+}
+
+function entryOf([fields, refs]: EntryReply): StoredEntry {
+  return { message: messageOf(fields), targets: refs.map(targetOf) };
+}
