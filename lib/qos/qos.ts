@@ -34,12 +34,24 @@ const EXPIRE_PAGE = 5000;
 
 /** Per-connection replay state, kept off the Connection object. */
 interface ReplayState {
-  /** Live queue messages are left to the running replay (it pages until nothing is left). */
-  queue: boolean;
-  /** Same for retained-log messages while a `Last-Event-ID` resume runs. */
-  log: boolean;
-  /** Highest id committed when the replay last read: any message up to it is in the replay. */
+  /** The queue messages (user, token). */
+  queue: ReplayPhase;
+  /** The retained-log messages, while a `Last-Event-ID` resume runs. */
+  log: ReplayPhase;
+}
+
+/**
+ * One phase of a replay. While it runs, live sends of its kind are left to it: those its
+ * last read saw (id up to `mark`) it writes; the others it counts in `missed`, and it reads
+ * again before it ends. It ends only on a short read with nothing missed, in the same turn
+ * as that check, so no live send falls between the replay and the live path. Store reads
+ * are async (Redis): a send may commit after a read and resolve before the replay ends.
+ */
+interface ReplayPhase {
+  running: boolean;
+  /** Highest id committed when the phase last read: every message of this phase up to it was in a read. */
   mark: string;
+  missed: number;
 }
 
 /**
@@ -198,8 +210,10 @@ export class Qos extends EventEmitter<QosEvents> {
     for (const conn of this.#local.targets(message.kind, keys)) {
       if (message.listening && !conn.listeners.has(message.event)) continue;
       const replay = this.#replays.get(conn);
-      if (replay !== undefined && ((queue ? replay.queue : replay.log) || replay.mark >= message.id)) {
-        delivered++; // the running replay has it, or will write it in order
+      const phase = replay === undefined ? undefined : queue ? replay.queue : replay.log;
+      if (phase !== undefined && (phase.running || phase.mark >= message.id)) {
+        if (phase.running && message.id > phase.mark) phase.missed++;
+        delivered++; // the replay has it, or will read it and write it in order
         continue;
       }
       if (!conn.write(frame)) continue;
@@ -319,7 +333,10 @@ export class Qos extends EventEmitter<QosEvents> {
     const lastEventId = conn.client.lastEventId;
     const resume = lastEventId !== undefined && isMessageId(lastEventId) ? lastEventId : undefined;
     if (this.#store !== undefined) {
-      const state: ReplayState = { queue: true, log: resume !== undefined, mark: '' };
+      const state: ReplayState = {
+        queue: { running: true, mark: '', missed: 0 },
+        log: { running: resume !== undefined, mark: '', missed: 0 },
+      };
       this.#replays.set(conn, state);
       void this.#replay(conn, state, resume).catch((err: unknown) => this.emit('error', err));
     }
@@ -370,12 +387,12 @@ export class Qos extends EventEmitter<QosEvents> {
 
   async #replay(conn: Connection, state: ReplayState, resume: string | undefined): Promise<void> {
     try {
-      await this.#replayPages(conn, queueRefsOf(conn), '', state, undefined);
-      state.queue = false;
-      if (resume !== undefined) await this.#replayPages(conn, logRefsOf(conn), resume, state, undefined);
+      await this.#replayPages(conn, queueRefsOf(conn), '', state.queue, undefined);
+      if (resume !== undefined) await this.#replayPages(conn, logRefsOf(conn), resume, state.log, undefined);
     } finally {
-      state.queue = false;
-      state.log = false;
+      // Failed or closed: later sends go live; what was missed stays stored for the next connection.
+      state.queue.running = false;
+      state.log.running = false;
     }
   }
 
@@ -384,17 +401,22 @@ export class Qos extends EventEmitter<QosEvents> {
     conn: Connection,
     refs: TargetRef[],
     cursor: string,
-    state: ReplayState | undefined,
+    phase: ReplayPhase | undefined,
     events: string[] | undefined,
   ): Promise<void> {
     for (;;) {
       if (conn.closed || this.#closed) return;
+      if (phase !== undefined) phase.missed = 0;
       const { messages: rows, mark } = await this.#store!.messagesFor(refs, cursor, REPLAY_PAGE, Date.now(), events);
-      if (state !== undefined) state.mark = mark;
-      if (rows.length === 0) return;
-      if (!(await this.#write(conn, rows))) return;
-      if (rows.length < REPLAY_PAGE) return;
-      cursor = rows[rows.length - 1]!.id;
+      if (phase !== undefined) phase.mark = mark;
+      if (rows.length > 0) {
+        if (!(await this.#write(conn, rows))) return;
+        cursor = rows[rows.length - 1]!.id;
+      }
+      if (rows.length < REPLAY_PAGE && (phase === undefined || phase.missed === 0)) {
+        if (phase !== undefined) phase.running = false;
+        return;
+      }
     }
   }
 

@@ -1,5 +1,6 @@
 // Durable delivery over the local node, with a fake QosCluster that records what it is asked
-// and a real SQLite file in a temp dir. No HTTP server.
+// and a real SQLite file in a temp dir. No HTTP server. test/unit/qos-redis.test.ts runs the
+// same cases against a real redis-server (test/helpers/qos-backend.ts).
 import test, { type ExecutionContext } from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,7 @@ import type { AckedBy, AckItem, DurableMessage, DurableSend, PendingRequest, Qos
 import { Qos, type QosAckedEvent, type QosExpiredEvent, type QosOptions } from '../../lib/qos/qos.js';
 import { FakeResponse, openStream, type OpenOptions } from '../helpers/fake-stream.js';
 import { eventually } from '../helpers/cluster.js';
+import { storeOptions } from '../helpers/qos-backend.js';
 
 /** A QosCluster that records every call and answers what the test sets. */
 class FakeCluster implements QosCluster {
@@ -60,7 +62,7 @@ function setup(t: ExecutionContext, options: { hub?: HubOptions; qos?: Partial<Q
   const dir = mkdtempSync(join(tmpdir(), 'sse-unit-qos-'));
   const node = new LocalNode(resolveHubOptions({ clientIdMaxConnections: 100, ...options.hub }, '0.0.0'));
   const cluster = new FakeCluster();
-  const qos = new Qos(node, options.qos === false ? undefined : { file: join(dir, 'qos.db'), ...options.qos }, cluster);
+  const qos = new Qos(node, options.qos === false ? undefined : { ...storeOptions(join(dir, 'qos.db')), ...options.qos }, cluster);
   const errors: unknown[] = [];
   const acked: QosAckedEvent[] = [];
   const expired: QosExpiredEvent[] = [];
