@@ -42,42 +42,69 @@ end
 `;
 
 const SCRIPTS = {
-  // KEYS[1] {p}:seq. ARGV: base, tag, kind, event, data, listening, createdAt, expiresAt, maxTotal, maxPerTarget, isQueue, key...
-  // The id is minted here, from Redis's clock and the last id: ids sort in commit order, on every node.
+  // KEYS[1] {p}:seq. ARGV: base, tag, maxTotal, maxPerTarget, then per message: kind, event,
+  // data, listening, createdAt, expiresAt, isQueue, n, key1..keyn. Answers per message
+  // {'ok', id} or {'full', key?}. Ids are minted here, from Redis's clock and the last id:
+  // they sort in commit order, whichever node sent them. One call stores a whole tick's sends.
   sseQosInsert: `
 local b = ARGV[1]
-local kind = ARGV[3]
-local queue = ARGV[11] == '1'
-if redis.call('ZCARD', b .. ':exp') >= tonumber(ARGV[9]) then return {'full'} end
-if queue then
-  local max = tonumber(ARGV[10])
-  for i = 12, #ARGV do
-    if redis.call('ZCARD', b .. ':q:' .. kind .. ':' .. ARGV[i]) >= max then return {'full', ARGV[i]} end
-  end
-end
+local tag = ARGV[2]
+local maxTotal = tonumber(ARGV[3])
+local maxPer = tonumber(ARGV[4])
+local total = redis.call('ZCARD', b .. ':exp')
 local t = redis.call('TIME')
-local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local last = redis.call('HMGET', KEYS[1], 'ms', 'seq')
-local lastMs = tonumber(last[1]) or 0
-local seq = 0
-if ms <= lastMs then
-  ms = lastMs
-  seq = tonumber(last[2]) + 1
-  if seq > 16777215 then ms = ms + 1; seq = 0 end
+local ms = tonumber(last[1]) or 0
+local seq = tonumber(last[2]) or 0
+local minted = false
+local out = {}
+local i = 5
+while i <= #ARGV do
+  local kind = ARGV[i]
+  local queue = ARGV[i + 6] == '1'
+  local first = i + 8
+  local final = i + 7 + tonumber(ARGV[i + 7])
+  local full = nil
+  if total >= maxTotal then
+    full = {'full'}
+  elseif queue then
+    for j = first, final do
+      if redis.call('ZCARD', b .. ':q:' .. kind .. ':' .. ARGV[j]) >= maxPer then
+        full = {'full', ARGV[j]}
+        break
+      end
+    end
+  end
+  if full then
+    out[#out + 1] = full
+  else
+    if now > ms then
+      ms = now
+      seq = 0
+    else
+      seq = seq + 1
+      if seq > 16777215 then ms = ms + 1; seq = 0 end
+    end
+    minted = true
+    local id = string.format('%012x%06x', ms, seq) .. tag
+    redis.call('HSET', b .. ':m:' .. id, 'k', kind, 'e', ARGV[i + 1], 'd', ARGV[i + 2], 'l', ARGV[i + 3], 'c', ARGV[i + 4], 'x', ARGV[i + 5])
+    redis.call('ZADD', b .. ':exp', ARGV[i + 5], id)
+    redis.call('ZADD', b .. ':ids', 0, id)
+    local tk = b .. ':t:' .. id
+    for j = first, final do
+      local ref = kind .. ':' .. ARGV[j]
+      redis.call('SADD', tk, ref)
+      redis.call('ZADD', b .. ':q:' .. ref, 0, id)
+      if queue then redis.call('SADD', b .. ':queues', ref) end
+    end
+    total = total + 1
+    out[#out + 1] = {'ok', id}
+  end
+  i = final + 1
 end
-redis.call('HSET', KEYS[1], 'ms', ms, 'seq', seq)
-local id = string.format('%012x%06x', ms, seq) .. ARGV[2]
-redis.call('HSET', b .. ':m:' .. id, 'k', kind, 'e', ARGV[4], 'd', ARGV[5], 'l', ARGV[6], 'c', ARGV[7], 'x', ARGV[8])
-redis.call('ZADD', b .. ':exp', ARGV[8], id)
-redis.call('ZADD', b .. ':ids', 0, id)
-local tk = b .. ':t:' .. id
-for i = 12, #ARGV do
-  local ref = kind .. ':' .. ARGV[i]
-  redis.call('SADD', tk, ref)
-  redis.call('ZADD', b .. ':q:' .. ref, 0, id)
-  if queue then redis.call('SADD', b .. ':queues', ref) end
-end
-return {'ok', id}
+if minted then redis.call('HSET', KEYS[1], 'ms', string.format('%d', ms), 'seq', seq) end
+return out
 `,
   // ARGV: base, then per message: id, n, ref1..refn. Answers flat triples ref, id, last.
   sseQosRemove: `${DROP}
@@ -222,6 +249,17 @@ return {total, items}
 `,
 } as const;
 
+/** Most sends in one insert call, and most payload bytes: one call blocks Redis while it runs. */
+const MAX_BATCH = 500;
+const MAX_BATCH_BYTES = 1024 * 1024;
+
+interface PendingInsert {
+  fresh: NewMessage;
+  args: (string | number)[];
+  resolve: (message: StoredMessage) => void;
+  reject: (err: unknown) => void;
+}
+
 type Fields = [id: string, kind: string, event: string, data: string, listening: string, createdAt: string, expiresAt: string];
 type EntryReply = [Fields, string[]];
 
@@ -262,6 +300,9 @@ export class RedisQosStore implements QosStore {
   /** The first connection, awaited by the calls made before it is ready (start-up); later a call made while Redis is down fails at once. */
   #first: Promise<void> | undefined;
   #closed = false;
+  readonly #inserts: PendingInsert[] = [];
+  #insertBytes = 0;
+  #insertScheduled = false;
 
   constructor(source: RedisSource, options: RedisQosStoreOptions) {
     this.#options = options;
@@ -297,30 +338,64 @@ export class RedisQosStore implements QosStore {
     await connectRedis(this.#client, this.#options.commandTimeoutMs);
   }
 
-  async insert(fresh: NewMessage, keys: string[]): Promise<StoredMessage> {
+  /**
+   * Stores a message. The inserts of one tick go to Redis as one script call (group commit:
+   * one round trip and one AOF write for all of them); each promise resolves with its own
+   * answer once Redis has run the call.
+   */
+  insert(fresh: NewMessage, keys: string[]): Promise<StoredMessage> {
+    return new Promise((resolve, reject) => {
+      if (this.#closed) {
+        reject(new Error('The durable queue is closed'));
+        return;
+      }
+      const queue = QUEUE_KINDS.has(fresh.kind) ? '1' : '0';
+      const { kind, event, data, listening, createdAt, expiresAt } = fresh;
+      this.#inserts.push({
+        fresh,
+        args: [kind, event, data, listening ? '1' : '0', createdAt, expiresAt, queue, keys.length, ...keys],
+        resolve,
+        reject,
+      });
+      this.#insertBytes += data.length + event.length;
+      if (this.#inserts.length >= MAX_BATCH || this.#insertBytes >= MAX_BATCH_BYTES) this.#flushInserts();
+      else if (!this.#insertScheduled) {
+        this.#insertScheduled = true;
+        // setImmediate, not a microtask: sends made across several awaits of one burst share a call.
+        setImmediate(() => this.#flushInserts());
+      }
+    });
+  }
+
+  #flushInserts(): void {
+    this.#insertScheduled = false;
+    if (this.#inserts.length === 0) return;
+    const batch = this.#inserts.splice(0);
+    this.#insertBytes = 0;
     const o = this.#options;
-    const queue = QUEUE_KINDS.has(fresh.kind);
-    const reply = await this.#call<[string, string?]>('Durable send', 'sseQosInsert', [
-      this.tag,
-      fresh.kind,
-      fresh.event,
-      fresh.data,
-      fresh.listening ? '1' : '0',
-      fresh.createdAt,
-      fresh.expiresAt,
-      o.maxMessages,
-      o.maxPendingPerTarget,
-      queue ? '1' : '0',
-      ...keys,
-    ]);
-    if (reply[0] !== 'ok') {
-      throw new SseQueueFullError(
-        reply[1] === undefined
-          ? `The durable queue holds its maximum of ${o.maxMessages} messages`
-          : `${fresh.kind} ${reply[1].slice(0, 64)} has ${o.maxPendingPerTarget} pending durable messages`,
-      );
-    }
-    return { id: reply[1]!, ...fresh };
+    const args: (string | number)[] = [this.tag, o.maxMessages, o.maxPendingPerTarget];
+    for (const op of batch) for (const a of op.args) args.push(a);
+    this.#call<[string, string?][]>('Durable send', 'sseQosInsert', args).then(
+      (replies) => {
+        for (let i = 0; i < batch.length; i++) {
+          const op = batch[i]!;
+          const [status, value] = replies[i]!;
+          if (status === 'ok') op.resolve({ id: value!, ...op.fresh });
+          else {
+            op.reject(
+              new SseQueueFullError(
+                value === undefined
+                  ? `The durable queue holds its maximum of ${o.maxMessages} messages`
+                  : `${op.fresh.kind} ${value.slice(0, 64)} has ${o.maxPendingPerTarget} pending durable messages`,
+              ),
+            );
+          }
+        }
+      },
+      (err: unknown) => {
+        for (const op of batch) op.reject(err);
+      },
+    );
   }
 
   async remove(items: { messageId: string; targets: TargetRef[] }[]): Promise<RemovedTarget[]> {
@@ -389,6 +464,7 @@ export class RedisQosStore implements QosStore {
   /** Closes the connection this store opened (a client passed in is duplicated, never closed). */
   async close(): Promise<void> {
     if (this.#closed) return;
+    this.#flushInserts();
     this.#closed = true;
     try {
       // Waits for replies to what is in flight: accepted sends are answered before the socket closes.
