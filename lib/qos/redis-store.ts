@@ -21,6 +21,11 @@ import { QUEUE_KINDS } from './qos-store.js';
 //
 // Every change is one Lua script, so a message and its index entries never disagree, and
 // the caps are checked atomically with the insert: nodes sharing the store share its caps.
+//
+// Durability of a resolved send is Redis's persistence (docs/redis-durability.md): AOF with
+// `appendfsync everysec` loses up to ~1 s of sends on a Redis crash, `appendfsync always`
+// none, RDB snapshots alone minutes, and a replica failover can lose writes the primary
+// acknowledged (replication is async; WAIT would narrow that window, it is not used here).
 
 /** Removes a message and every index entry of it (local function of the scripts below). */
 const DROP = `
