@@ -2,6 +2,7 @@
 // (loopback, free port, AOF everysec): nodes with and without a cluster between them, Redis
 // restarted, paused and down. Store-level semantics run in test/unit/qos-redis.test.ts.
 import test from 'ava';
+import { Redis } from 'ioredis';
 import { createHub, MemoryBus, type QosExpiredEvent } from '../lib/index.js';
 import { eventually } from './helpers/cluster.js';
 import { RedisServer, redisTest } from './helpers/redis-server.js';
@@ -202,6 +203,45 @@ redisSerial('Redis down: sends reject at once; a connecting stream stays open an
   const next = await RawStream.open(t, `${base}/connect?access-token=5&ack=1`);
   t.is((await next.next('offer')).id, sent.messageId);
 });
+
+redisSerial(
+  'keys with colons, braces and non-ASCII; a client passed in is duplicated and stays open; listing, status and cancel across nodes',
+  async (t) => {
+    const redis = await RedisServer.start(t);
+    const own = new Redis(redis.url);
+    t.teardown(() => own.disconnect());
+    const a = createHub({ qos: { redis: own, redisPrefix: 'app:x' } });
+    const b = createHub({ qos: { redis: redis.url, redisPrefix: 'app:x' } });
+    t.teardown(async () => {
+      await b.close({ drainMs: 0 });
+    });
+    const odd = ['a:b', 'x{y}z', 'ünï €', '*?[]'];
+    const sent = [];
+    for (const key of odd) sent.push(await a.qos.sendByUserId(key, 'm', { key }));
+    const log = await b.qos.sendByChannel('c:1', 'news', 'n', { listening: true });
+    for (const [i, key] of odd.entries()) {
+      t.deepEqual((await b.qos.status(sent[i]!.messageId))?.targets, [{ kind: 'user', key }]);
+      t.is((await b.qos.list({ userId: key }, 0, 10)).items[0]?.message.id, sent[i]!.messageId);
+    }
+    const all = await a.qos.list({}, 0, 3);
+    t.is(all.total, 5);
+    t.deepEqual(
+      all.items.map((x) => x.message.id),
+      sent.slice(0, 3).map((x) => x.messageId),
+    );
+    t.deepEqual(
+      (await a.qos.list({}, 3, 10)).items.map((x) => x.message.id),
+      [sent[3]!.messageId, log.messageId],
+    );
+    t.is((await a.qos.list({ channel: 'c:1' }, 0, 10)).items[0]?.message.listening, true);
+    t.is((await a.qos.list({ userId: 'a:b', channel: 'c:1' }, 0, 10)).total, 0, 'every filter field must match');
+    t.true(await b.qos.cancel(sent[0]!.messageId));
+    t.false(await a.qos.cancel(sent[0]!.messageId), 'gone for every node');
+    t.is(await a.qos.status(sent[0]!.messageId), undefined);
+    await a.close({ drainMs: 0 });
+    t.is(await own.ping(), 'PONG', "the app's own client is not closed");
+  },
+);
 
 test('qos needs exactly one of file and redis; a bad prefix or source is a TypeError', (t) => {
   t.throws(() => createHub({ qos: {} }), { instanceOf: TypeError, message: /exactly one of/ });

@@ -3,6 +3,7 @@ import { SseQueueFullError } from '../core/errors.js';
 import { connectRedis, openRedis, redisFailure, type RedisClient, type RedisSource } from '../redis/redis-connection.js';
 import type { NewMessage, QosStore, QueueCount, RemovedTarget, StoredEntry, StoreFilter, StoredMessage, TargetKind, TargetRef } from './qos-store.js';
 import { QUEUE_KINDS } from './qos-store.js';
+import { TickBatch, type Batched } from './tick-batch.js';
 
 // Data layout. Every key starts with `{prefix}` (a Redis Cluster hash tag: all keys of one
 // store live in one slot, so every script below is atomic there too). Hashes and sorted
@@ -11,8 +12,9 @@ import { QUEUE_KINDS } from './qos-store.js';
 // leaves tombstones; one Stream per target would copy each payload per target).
 //
 //   {p}:seq            hash  ms, seq      the last id minted (ids are minted in the insert script)
-//   {p}:m:<id>         hash  k e d l c x  kind, event, data, listening, createdAt, expiresAt
-//   {p}:t:<id>         set   kind:key     the targets the message still has (acks remove them)
+//   {p}:m:<id>         hash  k e d l c x  kind, event, data, listening, createdAt, expiresAt, and
+//                            t:<kind>:<key> one field per target the message still has (acks
+//                                         remove them; no target field left: the message is done)
 //   {p}:q:<kind>:<key> zset  id (score 0) one per target: a queue (user, token) or a log
 //                                         (all, tenant, channel), read in id order by ZRANGEBYLEX
 //   {p}:exp            zset  id by expiresAt, for expiry; its size is the total of messages
@@ -21,21 +23,39 @@ import { QUEUE_KINDS } from './qos-store.js';
 //
 // Every change is one Lua script, so a message and its index entries never disagree, and
 // the caps are checked atomically with the insert: nodes sharing the store share its caps.
+// Writes per stored message to one target: HSET, three ZADD, and an SADD when its queue was
+// empty (Redis CPU, not Node's, bounds the send rate: see scripts/bench/qos.ts --redis).
 //
 // Durability of a resolved send is Redis's persistence (docs/redis-durability.md): AOF with
 // `appendfsync everysec` loses up to ~1 s of sends on a Redis crash, `appendfsync always`
 // none, RDB snapshots alone minutes, and a replica failover can lose writes the primary
 // acknowledged (replication is async; WAIT would narrow that window, it is not used here).
 
-/** Removes a message and every index entry of it (local function of the scripts below). */
-const DROP = `
+/** Fields of a message hash that are not targets. */
+const FIXED_FIELDS = 6;
+
+/** Local functions of the scripts below. */
+const LIB = `
+local FIXED = ${FIXED_FIELDS}
+-- A message as the scripts answer it, and its targets ('kind:key'), from its hash; nil if gone.
+local function entry(b, id)
+  local h = redis.call('HGETALL', b .. ':m:' .. id)
+  if #h == 0 then return nil end
+  local f = {}
+  local refs = {}
+  for i = 1, #h, 2 do
+    if string.sub(h[i], 1, 2) == 't:' then refs[#refs + 1] = string.sub(h[i], 3) else f[h[i]] = h[i + 1] end
+  end
+  return {id, f.k, f.e, f.d, f.l, f.c, f.x}, refs
+end
+-- Removes a message and every index entry of it.
 local function drop(b, id, refs)
   for _, ref in ipairs(refs) do
     local qk = b .. ':q:' .. ref
     redis.call('ZREM', qk, id)
     if redis.call('EXISTS', qk) == 0 then redis.call('SREM', b .. ':queues', ref) end
   end
-  redis.call('DEL', b .. ':m:' .. id, b .. ':t:' .. id)
+  redis.call('DEL', b .. ':m:' .. id)
   redis.call('ZREM', b .. ':exp', id)
   redis.call('ZREM', b .. ':ids', id)
 end
@@ -71,14 +91,17 @@ while i <= #ARGV do
   local first = i + 8
   local final = i + 7 + tonumber(ARGV[i + 7])
   local full = nil
+  local empty = {}
   if total >= maxTotal then
     full = {'full'}
   elseif queue then
     for j = first, final do
-      if redis.call('ZCARD', b .. ':q:' .. kind .. ':' .. ARGV[j]) >= maxPer then
+      local n = redis.call('ZCARD', b .. ':q:' .. kind .. ':' .. ARGV[j])
+      if n >= maxPer then
         full = {'full', ARGV[j]}
         break
       end
+      empty[j] = n == 0
     end
   end
   if full then
@@ -93,16 +116,23 @@ while i <= #ARGV do
     end
     minted = true
     local id = string.format('%012x%06x', ms, seq) .. tag
-    redis.call('HSET', b .. ':m:' .. id, 'k', kind, 'e', ARGV[i + 1], 'd', ARGV[i + 2], 'l', ARGV[i + 3], 'c', ARGV[i + 4], 'x', ARGV[i + 5])
-    redis.call('ZADD', b .. ':exp', ARGV[i + 5], id)
-    redis.call('ZADD', b .. ':ids', 0, id)
-    local tk = b .. ':t:' .. id
+    local mk = b .. ':m:' .. id
+    local h = {'k', kind, 'e', ARGV[i + 1], 'd', ARGV[i + 2], 'l', ARGV[i + 3], 'c', ARGV[i + 4], 'x', ARGV[i + 5]}
     for j = first, final do
       local ref = kind .. ':' .. ARGV[j]
-      redis.call('SADD', tk, ref)
+      h[#h + 1] = 't:' .. ref
+      h[#h + 1] = '1'
+      -- Bounded argument lists: a message to thousands of targets is written in parts.
+      if #h >= 200 then
+        redis.call('HSET', mk, unpack(h))
+        h = {}
+      end
       redis.call('ZADD', b .. ':q:' .. ref, 0, id)
-      if queue then redis.call('SADD', b .. ':queues', ref) end
+      if empty[j] then redis.call('SADD', b .. ':queues', ref) end
     end
+    if #h > 0 then redis.call('HSET', mk, unpack(h)) end
+    redis.call('ZADD', b .. ':exp', ARGV[i + 5], id)
+    redis.call('ZADD', b .. ':ids', 0, id)
     total = total + 1
     out[#out + 1] = {'ok', id}
   end
@@ -111,33 +141,37 @@ end
 if minted then redis.call('HSET', KEYS[1], 'ms', string.format('%d', ms), 'seq', seq) end
 return out
 `,
-  // ARGV: base, then per message: id, n, ref1..refn. Answers flat triples ref, id, last.
-  sseQosRemove: `${DROP}
+  // ARGV: base, then per message: id, n, ref1..refn. Answers flat quadruples: the message's
+  // index among the arguments (from 0), ref, id, last ('1': no target left, the message is gone).
+  sseQosRemove: `${LIB}
 local b = ARGV[1]
 local out = {}
 local i = 2
+local item = 0
 while i <= #ARGV do
   local id = ARGV[i]
   local n = tonumber(ARGV[i + 1])
-  local tk = b .. ':t:' .. id
+  local mk = b .. ':m:' .. id
   local any = false
   for j = i + 2, i + 1 + n do
     local ref = ARGV[j]
-    if redis.call('SREM', tk, ref) == 1 then
+    if redis.call('HDEL', mk, 't:' .. ref) == 1 then
       local qk = b .. ':q:' .. ref
       redis.call('ZREM', qk, id)
       if redis.call('EXISTS', qk) == 0 then redis.call('SREM', b .. ':queues', ref) end
+      out[#out + 1] = item
       out[#out + 1] = ref
       out[#out + 1] = id
       out[#out + 1] = '0'
       any = true
     end
   end
-  if any and redis.call('EXISTS', tk) == 0 then
+  if any and redis.call('HLEN', mk) <= FIXED then
     drop(b, id, {})
     out[#out] = '1'
   end
   i = i + 2 + n
+  item = item + 1
 end
 return out
 `,
@@ -145,7 +179,7 @@ return out
   // The first \`limit\` ids of the union of each target's first \`limit\` are the union's first
   // \`limit\`: the page is exact. Expired and (with a filter) unlistened ones are skipped here,
   // so that a page is short only when nothing is left.
-  sseQosPage: `${DROP}
+  sseQosPage: `${LIB}
 local b = ARGV[1]
 local cursor = ARGV[3]
 local limit = tonumber(ARGV[4])
@@ -186,30 +220,31 @@ end
 return {mark, out}
 `,
   // ARGV: base, id. Answers {fields, refs} or nil.
-  sseQosGet: `
-local b = ARGV[1]
-local m = redis.call('HMGET', b .. ':m:' .. ARGV[2], 'k', 'e', 'd', 'l', 'c', 'x')
-if not m[1] then return false end
-return {{ARGV[2], m[1], m[2], m[3], m[4], m[5], m[6]}, redis.call('SMEMBERS', b .. ':t:' .. ARGV[2])}
+  sseQosGet: `${LIB}
+local f, refs = entry(ARGV[1], ARGV[2])
+if not f then return false end
+return {f, refs}
 `,
   // ARGV: base, id. Answers the refs it had, or nil.
-  sseQosDelete: `${DROP}
-local b = ARGV[1]
-if redis.call('EXISTS', b .. ':m:' .. ARGV[2]) == 0 then return false end
-local refs = redis.call('SMEMBERS', b .. ':t:' .. ARGV[2])
-drop(b, ARGV[2], refs)
+  sseQosDelete: `${LIB}
+local f, refs = entry(ARGV[1], ARGV[2])
+if not f then return false end
+drop(ARGV[1], ARGV[2], refs)
 return refs
 `,
   // ARGV: base, now, limit. Atomic: a message expired by one node is gone for the others.
-  sseQosExpire: `${DROP}
+  sseQosExpire: `${LIB}
 local b = ARGV[1]
 local ids = redis.call('ZRANGEBYSCORE', b .. ':exp', '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
 local out = {}
 for _, id in ipairs(ids) do
-  local m = redis.call('HMGET', b .. ':m:' .. id, 'k', 'e', 'd', 'l', 'c', 'x')
-  local refs = redis.call('SMEMBERS', b .. ':t:' .. id)
-  drop(b, id, refs)
-  out[#out + 1] = {{id, m[1], m[2], m[3], m[4], m[5], m[6]}, refs}
+  local f, refs = entry(b, id)
+  if f then
+    drop(b, id, refs)
+    out[#out + 1] = {f, refs}
+  else
+    redis.call('ZREM', b .. ':exp', id)
+  end
 end
 return out
 `,
@@ -224,7 +259,7 @@ end
 return out
 `,
   // ARGV: base, offset, limit, ref... (every ref must be a target). Answers total, items.
-  sseQosList: `
+  sseQosList: `${LIB}
 local b = ARGV[1]
 local offset = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
@@ -237,7 +272,7 @@ else
   for _, id in ipairs(redis.call('ZRANGEBYLEX', b .. ':q:' .. ARGV[4], '-', '+')) do
     local all = true
     for r = 5, #ARGV do
-      if redis.call('SISMEMBER', b .. ':t:' .. id, ARGV[r]) == 0 then all = false; break end
+      if redis.call('HEXISTS', b .. ':m:' .. id, 't:' .. ARGV[r]) == 0 then all = false; break end
     end
     if all then
       total = total + 1
@@ -247,23 +282,23 @@ else
 end
 local items = {}
 for _, id in ipairs(page) do
-  local m = redis.call('HMGET', b .. ':m:' .. id, 'k', 'e', 'd', 'l', 'c', 'x')
-  items[#items + 1] = {{id, m[1], m[2], m[3], m[4], m[5], m[6]}, redis.call('SMEMBERS', b .. ':t:' .. id)}
+  local f, refs = entry(b, id)
+  if f then items[#items + 1] = {f, refs} end
 end
 return {total, items}
 `,
 } as const;
 
-/** Most sends in one insert call, and most payload bytes: one call blocks Redis while it runs. */
+/** Most calls in one script call, and most payload bytes of inserts: one call blocks Redis while it runs. */
 const MAX_BATCH = 500;
 const MAX_BATCH_BYTES = 1024 * 1024;
 
-interface PendingInsert {
+interface InsertItem {
   fresh: NewMessage;
-  args: (string | number)[];
-  resolve: (message: StoredMessage) => void;
-  reject: (err: unknown) => void;
+  keys: string[];
 }
+
+type RemoveItem = { messageId: string; targets: TargetRef[] };
 
 type Fields = [id: string, kind: string, event: string, data: string, listening: string, createdAt: string, expiresAt: string];
 type EntryReply = [Fields, string[]];
@@ -305,9 +340,16 @@ export class RedisQosStore implements QosStore {
   /** The first connection, awaited by the calls made before it is ready (start-up); later a call made while Redis is down fails at once. */
   #first: Promise<void> | undefined;
   #closed = false;
-  readonly #inserts: PendingInsert[] = [];
-  #insertBytes = 0;
-  #insertScheduled = false;
+  readonly #inserts = new TickBatch<InsertItem, StoredMessage>((batch) => this.#runInserts(batch), {
+    maxItems: MAX_BATCH,
+    maxBytes: MAX_BATCH_BYTES,
+    sizeOf: (i) => i.fresh.data.length + i.fresh.event.length,
+  });
+  readonly #removes = new TickBatch<RemoveItem[], RemovedTarget[]>((batch) => this.#runRemoves(batch), {
+    maxItems: MAX_BATCH,
+    maxBytes: Infinity,
+    sizeOf: () => 0,
+  });
 
   constructor(source: RedisSource, options: RedisQosStoreOptions) {
     this.#options = options;
@@ -349,49 +391,28 @@ export class RedisQosStore implements QosStore {
    * answer once Redis has run the call.
    */
   insert(fresh: NewMessage, keys: string[]): Promise<StoredMessage> {
-    return new Promise((resolve, reject) => {
-      if (this.#closed) {
-        reject(new Error('The durable queue is closed'));
-        return;
-      }
-      const queue = QUEUE_KINDS.has(fresh.kind) ? '1' : '0';
-      const { kind, event, data, listening, createdAt, expiresAt } = fresh;
-      this.#inserts.push({
-        fresh,
-        args: [kind, event, data, listening ? '1' : '0', createdAt, expiresAt, queue, keys.length, ...keys],
-        resolve,
-        reject,
-      });
-      this.#insertBytes += data.length + event.length;
-      if (this.#inserts.length >= MAX_BATCH || this.#insertBytes >= MAX_BATCH_BYTES) this.#flushInserts();
-      else if (!this.#insertScheduled) {
-        this.#insertScheduled = true;
-        // setImmediate, not a microtask: sends made across several awaits of one burst share a call.
-        setImmediate(() => this.#flushInserts());
-      }
-    });
+    if (this.#closed) return Promise.reject(new Error('The durable queue is closed'));
+    return this.#inserts.add({ fresh, keys });
   }
 
-  #flushInserts(): void {
-    this.#insertScheduled = false;
-    if (this.#inserts.length === 0) return;
-    const batch = this.#inserts.splice(0);
-    this.#insertBytes = 0;
+  #runInserts(batch: Batched<InsertItem, StoredMessage>[]): void {
     const o = this.#options;
     const args: (string | number)[] = [this.tag, o.maxMessages, o.maxPendingPerTarget];
-    for (const op of batch) for (const a of op.args) args.push(a);
+    for (const { item } of batch) {
+      const { kind, event, data, listening, createdAt, expiresAt } = item.fresh;
+      args.push(kind, event, data, listening ? '1' : '0', createdAt, expiresAt, QUEUE_KINDS.has(kind) ? '1' : '0', item.keys.length, ...item.keys);
+    }
     this.#call<[string, string?][]>('Durable send', 'sseQosInsert', args).then(
       (replies) => {
-        for (let i = 0; i < batch.length; i++) {
-          const op = batch[i]!;
+        for (const [i, { item, resolve, reject }] of batch.entries()) {
           const [status, value] = replies[i]!;
-          if (status === 'ok') op.resolve({ id: value!, ...op.fresh });
+          if (status === 'ok') resolve({ id: value!, ...item.fresh });
           else {
-            op.reject(
+            reject(
               new SseQueueFullError(
                 value === undefined
                   ? `The durable queue holds its maximum of ${o.maxMessages} messages`
-                  : `${op.fresh.kind} ${value.slice(0, 64)} has ${o.maxPendingPerTarget} pending durable messages`,
+                  : `${item.fresh.kind} ${value.slice(0, 64)} has ${o.maxPendingPerTarget} pending durable messages`,
               ),
             );
           }
@@ -403,14 +424,38 @@ export class RedisQosStore implements QosStore {
     );
   }
 
-  async remove(items: { messageId: string; targets: TargetRef[] }[]): Promise<RemovedTarget[]> {
-    if (items.length === 0) return [];
+  /** Removes targets of messages (acks); the removals of one tick go as one script call. */
+  remove(items: RemoveItem[]): Promise<RemovedTarget[]> {
+    if (items.length === 0) return Promise.resolve([]);
+    if (this.#closed) return Promise.reject(new Error('The durable queue is closed'));
+    return this.#removes.add(items);
+  }
+
+  #runRemoves(batch: Batched<RemoveItem[], RemovedTarget[]>[]): void {
     const args: string[] = [];
-    for (const { messageId, targets } of items) args.push(messageId, String(targets.length), ...targets.map(refOf));
-    const flat = await this.#call<string[]>('Durable ack', 'sseQosRemove', args);
-    const removed: RemovedTarget[] = [];
-    for (let i = 0; i < flat.length; i += 3) removed.push({ ...targetOf(flat[i]!), messageId: flat[i + 1]!, last: flat[i + 2] === '1' });
-    return removed;
+    /** The index of each call's first message among the arguments. */
+    const firsts: number[] = [];
+    let n = 0;
+    for (const { item } of batch) {
+      firsts.push(n);
+      n += item.length;
+      for (const { messageId, targets } of item) args.push(messageId, String(targets.length), ...targets.map(refOf));
+    }
+    this.#call<(string | number)[]>('Durable ack', 'sseQosRemove', args).then(
+      (flat) => {
+        const results: RemovedTarget[][] = batch.map(() => []);
+        let call = 0;
+        for (let i = 0; i < flat.length; i += 4) {
+          const index = Number(flat[i]);
+          while (call + 1 < firsts.length && firsts[call + 1]! <= index) call++;
+          results[call]!.push({ ...targetOf(String(flat[i + 1])), messageId: String(flat[i + 2]), last: flat[i + 3] === '1' });
+        }
+        for (const [i, op] of batch.entries()) op.resolve(results[i]!);
+      },
+      (err: unknown) => {
+        for (const op of batch) op.reject(err);
+      },
+    );
   }
 
   async messagesFor(
@@ -469,7 +514,8 @@ export class RedisQosStore implements QosStore {
   /** Closes the connection this store opened (a client passed in is duplicated, never closed). */
   async close(): Promise<void> {
     if (this.#closed) return;
-    this.#flushInserts();
+    this.#inserts.flush();
+    this.#removes.flush();
     this.#closed = true;
     try {
       // Waits for replies to what is in flight: accepted sends are answered before the socket closes.
