@@ -73,6 +73,14 @@ redisSerial('a cluster sharing Redis: live on B for a send on A, acked at B in R
   const res = await postJson(`${b.base}/connect/ack.do?access-token=8`, { connectionId: tab.connectionId, ids: [live.messageId] });
   t.deepEqual(res.body.data, { acked: 1 });
   t.is(await qosA.status(live.messageId), undefined);
+
+  // Live on a, acked through b (b hands the ack to the node holding the connection).
+  const onA = await RawStream.open(t, `${a.base}/connect?access-token=9&ack=1`);
+  const here = await qosA.sendByUserId(9, 'offer', { id: 3 });
+  t.is((await onA.next('offer')).id, here.messageId);
+  const viaB = await postJson(`${b.base}/connect/ack.do?access-token=9`, { connectionId: onA.connectionId, ids: [here.messageId] });
+  t.deepEqual(viaB.body.data, { acked: 1 });
+  t.is(await b.plugin.hub.qos.status(here.messageId), undefined);
   t.deepEqual(peerRequests, [], 'peers sharing the store never pull from or ack through each other');
   t.deepEqual([...a.errors, ...b.errors], []);
 });
