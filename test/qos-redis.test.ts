@@ -85,6 +85,38 @@ redisSerial('a cluster sharing Redis: live on B for a send on A, acked at B in R
   t.deepEqual([...a.errors, ...b.errors], []);
 });
 
+redisSerial('a node without a store, in a cluster with two nodes sharing Redis: asks one of them, gets each message once', async (t) => {
+  const redis = await RedisServer.start(t);
+  const bus = new MemoryBus();
+  const pulls: string[] = [];
+  const acks: string[] = [];
+  bus.onRequest = (_from, to, request) => {
+    if (request.type === 'qos-pending') pulls.push(to);
+    if (request.type === 'qos-ack') acks.push(to);
+  };
+  const node = async (id: string, withStore: boolean) => {
+    const started = await startPlugin(t, {
+      cluster: { transport: bus.transport(id), timeoutMs: 500 },
+      ...(withStore ? { qos: { redis: redis.url } } : {}),
+    });
+    await started.plugin.hub.ready();
+    return started;
+  };
+  const a = await node('a', true);
+  await node('b', true);
+  const c = await node('c', false);
+  await eventually(() => c.plugin.hub.cluster!.peers().length === 2, 'c knows a and b');
+  const sent = await a.plugin.hub.qos.sendByUserId(4, 'offer', 'once');
+  const onC = await RawStream.open(t, `${c.base}/connect?access-token=4`);
+  t.is((await onC.next('offer')).id, sent.messageId);
+  await eventually(async () => (await a.plugin.hub.qos.status(sent.messageId)) === undefined, 'acked by the write, through one peer');
+  await c.plugin.hub.sendByConnectionId(onC.connectionId, 'end', 1);
+  await onC.next('end');
+  t.is(onC.named('offer').length, 1, 'written once');
+  t.is(pulls.length, 1, 'one of the two nodes sharing the store was asked');
+  t.is(acks.length, 1, 'and one was told of the ack');
+});
+
 redisSerial('ids follow the commit order across nodes: a Last-Event-ID from one node resumes what the other sent after it', async (t) => {
   const redis = await RedisServer.start(t);
   const a = await startPlugin(t, { qos: { redis: redis.url } });
