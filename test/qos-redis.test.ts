@@ -245,7 +245,7 @@ redisSerial('Redis down: sends reject at once; a connecting stream stays open an
 });
 
 redisSerial(
-  'keys with colons, braces and non-ASCII; a client passed in is duplicated and stays open; listing, status and cancel across nodes',
+  'keys with colons, braces and non-ASCII, a message to 300 users; a client passed in is duplicated and stays open; listing, status and cancel across nodes',
   async (t) => {
     const redis = await RedisServer.start(t);
     const own = new Redis(redis.url);
@@ -278,6 +278,12 @@ redisSerial(
     t.true(await b.qos.cancel(sent[0]!.messageId));
     t.false(await a.qos.cancel(sent[0]!.messageId), 'gone for every node');
     t.is(await a.qos.status(sent[0]!.messageId), undefined);
+    // A message to many targets (its hash is written in parts); each ack removes one target.
+    const users = Array.from({ length: 300 }, (_, i) => `many-${i}`);
+    const wide = await a.qos.sendByUserId(users, 'm', 'wide');
+    t.is((await b.qos.status(wide.messageId))?.targets.length, 300);
+    t.is(await b.qos.ack({ id: 'c1', userId: 'many-7' }, [wide.messageId]), 1);
+    t.is((await a.qos.status(wide.messageId))?.targets.length, 299);
     await a.close({ drainMs: 0 });
     t.is(await own.ping(), 'PONG', "the app's own client is not closed");
   },

@@ -289,7 +289,7 @@ return {total, items}
 `,
 } as const;
 
-/** Most calls in one script call, and most payload bytes of inserts: one call blocks Redis while it runs. */
+/** Most calls in one script call, and most bytes of arguments (about): one call blocks Redis while it runs. */
 const MAX_BATCH = 500;
 const MAX_BATCH_BYTES = 1024 * 1024;
 
@@ -343,12 +343,12 @@ export class RedisQosStore implements QosStore {
   readonly #inserts = new TickBatch<InsertItem, StoredMessage>((batch) => this.#runInserts(batch), {
     maxItems: MAX_BATCH,
     maxBytes: MAX_BATCH_BYTES,
-    sizeOf: (i) => i.fresh.data.length + i.fresh.event.length,
+    sizeOf: (i) => i.fresh.data.length + i.fresh.event.length + i.keys.reduce((n, k) => n + k.length + 16, 0),
   });
   readonly #removes = new TickBatch<RemoveItem[], RemovedTarget[]>((batch) => this.#runRemoves(batch), {
     maxItems: MAX_BATCH,
-    maxBytes: Infinity,
-    sizeOf: () => 0,
+    maxBytes: MAX_BATCH_BYTES,
+    sizeOf: (items) => items.reduce((n, i) => n + i.messageId.length + i.targets.reduce((m, t) => m + t.key.length + 16, 0), 0),
   });
 
   constructor(source: RedisSource, options: RedisQosStoreOptions) {
