@@ -289,6 +289,24 @@ redisSerial(
   },
 );
 
+redisSerial('a node started while Redis is down works once Redis is up, with the counts of what is stored', async (t) => {
+  const redis = await RedisServer.start(t);
+  const first = createHub({ qos: { redis: redis.url } });
+  for (let i = 0; i < 3; i++) await first.qos.sendByUserId(6, 'm', i);
+  await first.close({ drainMs: 0 });
+  await redis.stop();
+  const errors: unknown[] = [];
+  const late = createHub({ qos: { redis: redis.url, redisCommandTimeoutMs: 300 } });
+  late.on('error', (err) => errors.push(err));
+  t.teardown(() => late.close({ drainMs: 0 }));
+  await t.throwsAsync(late.qos.sendByUserId(6, 'm', 'refused'), unavailableCode);
+  await redis.restart();
+  await eventually(() => late.qos.pendingCount({ userId: 6 }) === 3, 'the counts are loaded once Redis is up');
+  t.is((await late.qos.sendByUserId(6, 'm', 3)).delivered, 0);
+  t.is(late.qos.pendingCount({ userId: 6 }), 4);
+  t.is(late.qos.pendingCount(), 4);
+});
+
 test('qos needs exactly one of file and redis; a bad prefix or source is a TypeError', (t) => {
   t.throws(() => createHub({ qos: {} }), { instanceOf: TypeError, message: /exactly one of/ });
   t.throws(() => createHub({ qos: { file: ':memory:', redis: 'redis://127.0.0.1:1' } }), { instanceOf: TypeError, message: /exactly one of/ });

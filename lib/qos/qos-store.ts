@@ -93,6 +93,8 @@ export interface QosStore {
   counts(): Promise<{ queues: QueueCount[]; total: number }>;
   /** A page of stored messages matching `filter`, oldest first, with their targets. */
   list(filter: StoreFilter, offset: number, limit: number): Promise<{ total: number; items: StoredEntry[] }>;
+  /** Calls `listener` whenever the store's connection becomes ready (a Redis store: at start and after every reconnect). */
+  onReady?(listener: () => void): void;
   /** Commits what is waiting and lets go of the database or connection. */
   close(): Promise<void>;
 }

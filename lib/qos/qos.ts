@@ -112,7 +112,12 @@ export class Qos extends EventEmitter<QosEvents> {
       this.tag = this.#store.tag;
       this.#ids = new MessageIdGenerator(this.tag);
       this.#counts = new PendingCounts(o.maxPendingPerTarget, o.maxMessages);
-      this.#countsLoading = this.#loadCounts().finally(() => (this.#countsLoading = undefined));
+      if (this.#store.onReady !== undefined) {
+        // Loaded once Redis answers, and again after each reconnect: other nodes went on meanwhile.
+        this.#store.onReady(() => void this.#loadCounts());
+      } else {
+        this.#countsLoading = this.#loadCounts().finally(() => (this.#countsLoading = undefined));
+      }
       this.#timer = setInterval(() => void this.#tick(), o.expiryIntervalMs);
       this.#timer.unref();
     }

@@ -380,6 +380,10 @@ export class RedisQosStore implements QosStore {
     }
   }
 
+  onReady(listener: () => void): void {
+    this.#client.on('ready', listener);
+  }
+
   /** Resolves when Redis answers (or rejects after the command timeout): for callers that want to start only with Redis up. */
   async ready(): Promise<void> {
     await connectRedis(this.#client, this.#options.commandTimeoutMs);
