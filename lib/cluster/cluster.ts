@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { SseTooManyListenersError } from '../core/errors.js';
+import { isChannelName } from '../core/channels.js';
+import { SseTooManyChannelsError, SseTooManyListenersError } from '../core/errors.js';
 import { encodeFrame } from '../core/frame.js';
 import type { HelloAnswer } from '../core/hello.js';
 import type { QueryAnswer, QueryArgs, QueryName } from '../core/queries.js';
@@ -9,7 +10,16 @@ import type { DisconnectReason, LocalNode } from '../local/local-node.js';
 import type { Qos } from '../qos/qos.js';
 import type { AckedBy, AckItem, DurableMessage, DurableSend, PendingRequest, QosCluster } from '../qos/qos-cluster.js';
 import { StaticDiscovery } from './discovery.js';
-import { PROTOCOL_VERSION, type ClusterRequest, type QueryRequest, type SendAnswer, type SendItem, type SiblingsAnswer } from './messages.js';
+import {
+  PROTOCOL_VERSION,
+  type ClusterRequest,
+  type ConnectionChannelsAnswer,
+  type MemberStateAnswer,
+  type QueryRequest,
+  type SendAnswer,
+  type SendItem,
+  type SiblingsAnswer,
+} from './messages.js';
 import type { ClusterTransport } from './transport.js';
 
 /** The answers of the peers to one fan-out, and which peers failed to answer. */
@@ -73,6 +83,11 @@ function durationRecordOf(record: DurationRecord | undefined): DurationRecord | 
   if (isSeconds(record.sessionDuration)) out.sessionDuration = record.sessionDuration;
   if (isSeconds(record.duration)) out.duration = record.duration;
   return out;
+}
+
+/** Only valid channel names of a peer's request. */
+function channelsOf(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter(isChannelName) : [];
 }
 
 function isSeconds(value: unknown): value is number {
@@ -235,6 +250,30 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
       if (answer !== null && typeof answer === 'object' && typeof answer.refusedAt === 'number') throw new SseTooManyListenersError(answer.refusedAt);
     }
     return undefined;
+  }
+
+  /** Server-side join or leave on the peers for a user's, token's or connection's connections; each answers the count changed. */
+  changeChannels(kind: 'connection' | 'user' | 'token', keys: string[], channels: string[], join: boolean): Promise<FanOut<number>> {
+    return this.#fanOut<number>({ type: 'channels', kind, keys, channels, join });
+  }
+
+  /**
+   * A page's join or leave for a connection a peer holds. Undefined if no peer holds it;
+   * throws `ERR_SSE_TOO_MANY_CHANNELS` when its node refused the join.
+   */
+  async changeConnectionChannels(connectionId: string, channels: string[], join: boolean): Promise<string[] | undefined> {
+    const result = await this.#fanOut<ConnectionChannelsAnswer>({ type: 'connection-channels', connectionId, channels, join });
+    for (const answer of result.values) {
+      if (Array.isArray(answer)) return answer;
+      if (answer !== null && typeof answer === 'object' && typeof answer.refusedAt === 'number') throw new SseTooManyChannelsError(answer.refusedAt);
+    }
+    return undefined;
+  }
+
+  /** Each peer's part of a user's membership in a channel (peers that fail are left out). */
+  async memberStates(channel: string, userId: string): Promise<MemberStateAnswer[]> {
+    const { values } = await this.#fanOut<MemberStateAnswer>({ type: 'member-state', channel, userId });
+    return values.filter((v) => v !== null && typeof v === 'object' && typeof v.nodeId === 'string');
   }
 
   /**
@@ -411,6 +450,25 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
           throw err;
         }
       }
+      case 'channels': {
+        const channels = channelsOf(request.channels);
+        const kind = request.kind;
+        if (kind !== 'connection' && kind !== 'user' && kind !== 'token') return 0;
+        return local.changeChannelsOf(kind, request.keys, channels, request.join === true);
+      }
+      case 'connection-channels': {
+        const conn = local.get(request.connectionId);
+        if (conn === undefined) return null;
+        try {
+          return local.changeChannels(conn, channelsOf(request.channels), request.join === true);
+        } catch (err) {
+          // The refusal is the asker's answer, not a failure of this node.
+          if (err instanceof SseTooManyChannelsError) return { refusedAt: local.options.maxChannelsPerConnection } satisfies ConnectionChannelsAnswer;
+          throw err;
+        }
+      }
+      case 'member-state':
+        return { nodeId: this.nodeId, ...local.memberState(String(request.channel), String(request.userId)) } satisfies MemberStateAnswer;
       case 'qos-pending':
         return this.#qos?.pendingFor(request, PENDING_PAGE) ?? [];
       case 'qos-ack':
