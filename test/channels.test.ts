@@ -29,7 +29,10 @@ test('a page joins and leaves allowed channels; sends by channel follow the memb
   t.deepEqual(await s.plugin.hub.channelsOf(page.connectionId), ['room:1', 'room:2']);
   t.is(await s.plugin.hub.sendByChannel('room:2', 'chat', { text: 'hi' }), 1);
   t.deepEqual(JSON.parse((await page.next('chat')).data), { text: 'hi' });
-  t.deepEqual((await s.plugin.hub.getConnections({ channel: 'room:1' })).map((c) => c.id), [page.connectionId]);
+  t.deepEqual(
+    (await s.plugin.hub.getConnections({ channel: 'room:1' })).map((c) => c.id),
+    [page.connectionId],
+  );
   t.true((await s.plugin.hub.getChannels()).includes('room:1'));
 
   const left = await leave(s, '1', page.connectionId, ['room:2', 'room:9']);
@@ -182,7 +185,7 @@ test('a durable message to a channel resumes for a member that joined at runtime
   t.is(live.delivered, 1);
   const seen = await first.next('note');
   t.is(seen.id, live.messageId);
-  first.close();
+  await first.close();
   const missed = await s.plugin.hub.qos.sendByChannel('room:1', 'note', 'two');
   const other = await s.plugin.hub.qos.sendByChannel('room:2', 'note', 'not mine');
   t.truthy(other.messageId);

@@ -21,8 +21,9 @@ export interface PresenceTrackerEvents {
  *
  * - join: unless a peer holds the user in the channel since earlier (ties: the lower node id
  *   wins) or holds a leave of theirs still waiting (they never left, to the others);
- * - leave: unless a peer holds the user live in the channel, or holds a later leave (that
- *   node decides when its own delay ends; ties: the higher node id decides).
+ * - leave: unless a peer holds the user live in the channel, holds a later leave (that node
+ *   decides when its own delay ends; ties: the higher node id decides), or has just announced
+ *   a leave at least as late (it covers both).
  *
  * Races, all small and documented: a peer that fails to answer counts as holding nothing (a
  * duplicate join or leave may follow); a node that shuts down forgets the leaves it held.
@@ -75,7 +76,10 @@ export class PresenceTracker extends EventEmitter<PresenceTrackerEvents> {
     for (const peer of peers) {
       if (peer.since !== null) return;
       if (peer.leftAt !== null && (peer.leftAt > leave.leftAt || (peer.leftAt === leave.leftAt && peer.nodeId > cluster!.nodeId))) return;
+      // A peer announced a leave at least as late as this one: it covers both.
+      if (typeof peer.announcedLeftAt === 'number' && peer.announcedLeftAt >= leave.leftAt) return;
     }
+    this.#local.leaveAnnounced(leave);
     this.emit('presence-leave', { channel: leave.channel, userId: leave.userId });
   }
 

@@ -86,4 +86,6 @@ export interface MemberState {
   since: number | null;
   /** When the user's last connection here left the channel, while its leave waits out `leaveDelayMs`; else null. */
   leftAt: number | null;
+  /** When the user left, for a leave from the channel that this node announced within the last `leaveDelayMs`; else null. */
+  announcedLeftAt: number | null;
 }

@@ -12,14 +12,18 @@ export interface PendingLeave {
  * for all of them: the delay is the same for every entry, so insertion order is due order.
  * When an entry is due it moves to "deciding" (the cluster is asked whether the user is still
  * in the channel elsewhere) until {@link LeaveQueue.settle}; a rejoin cancels it there too.
+ * A leave announced from here is remembered for another `delayMs` ({@link LeaveQueue.announcedAt}):
+ * a peer deciding the same user's leave at the same moment learns that it is covered.
  *
- * Bounded by the (channel, user) pairs that left within the last `delayMs`.
+ * Bounded by the (channel, user) pairs that left within the last two `delayMs`.
  */
 export class LeaveQueue {
   readonly #delayMs: number;
   readonly #onDue: (leave: PendingLeave) => void;
   readonly #waiting = new Map<string, PendingLeave>();
   readonly #deciding = new Map<string, PendingLeave>();
+  /** Leaves announced from here, with when, oldest first. */
+  readonly #settled = new Map<string, { leftAt: number; at: number }>();
   #timer: NodeJS.Timeout | undefined;
 
   constructor(delayMs: number, onDue: (leave: PendingLeave) => void) {
@@ -28,7 +32,7 @@ export class LeaveQueue {
   }
 
   get size(): number {
-    return this.#waiting.size + this.#deciding.size;
+    return this.#waiting.size + this.#deciding.size + this.#settled.size;
   }
 
   /** Holds the leave of `userId` from `channel` (replacing one held already). */
@@ -60,10 +64,33 @@ export class LeaveQueue {
     return true;
   }
 
+  /** A settled leave was announced (`presence-leave`) from this node: remembered for `delayMs`. */
+  announced(leave: PendingLeave): void {
+    const key = keyOf(leave.channel, leave.userId);
+    const now = Date.now();
+    this.#prune(now);
+    this.#settled.delete(key);
+    this.#settled.set(key, { leftAt: leave.leftAt, at: now });
+  }
+
+  /** When the user left, for a leave of theirs from the channel announced here within the last `delayMs`. */
+  announcedAt(channel: string, userId: string): number | undefined {
+    this.#prune(Date.now());
+    return this.#settled.get(keyOf(channel, userId))?.leftAt;
+  }
+
+  #prune(now: number): void {
+    for (const [key, entry] of this.#settled) {
+      if (entry.at + this.#delayMs > now) break;
+      this.#settled.delete(key);
+    }
+  }
+
   /** Forgets everything and stops the timer (shutdown). */
   clear(): void {
     this.#waiting.clear();
     this.#deciding.clear();
+    this.#settled.clear();
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
   }

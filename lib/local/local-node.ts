@@ -387,12 +387,17 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
       const at = conn.joinedAt(channel);
       if (at !== undefined && (since === null || at < since)) since = at;
     }
-    return { since, leftAt: this.#leaves.get(channel, userId)?.leftAt ?? null };
+    return { since, leftAt: this.#leaves.get(channel, userId)?.leftAt ?? null, announcedLeftAt: this.#leaves.announcedAt(channel, userId) ?? null };
   }
 
   /** Ends the decision on a `member-gone` leave: true if it still stands (the user did not come back here meanwhile). */
   settleLeave(leave: PendingLeave): boolean {
     return this.#leaves.settle(leave);
+  }
+
+  /** A settled leave was announced cluster-wide from here: peers deciding the same leave now learn it is covered. */
+  leaveAnnounced(leave: PendingLeave): void {
+    this.#leaves.announced(leave);
   }
 
   /** `conn` (of `userId`) became a member of `channel`: presence news only for the user's first such connection here. */
