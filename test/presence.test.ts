@@ -186,6 +186,24 @@ test('members of an opted-in channel get sse-presence, cluster-wide; other chann
   t.is(guest.named('sse-presence').length, 1, 'the guest saw its own join, and nothing once it left');
 });
 
+test('the presence questions of one tick go to a peer as one request', async (t) => {
+  const bus = new MemoryBus();
+  const a = await startPlugin(t, { ...quick, cluster: { transport: bus.transport('a'), timeoutMs: 1000 } });
+  const b = await startPlugin(t, { ...quick, cluster: { transport: bus.transport('b'), timeoutMs: 1000 } });
+  await Promise.all([a.plugin.hub.ready(), b.plugin.hub.ready()]);
+  const seen = record(a.plugin.hub, b.plugin.hub);
+  let requests = 0;
+  bus.onRequest = (_from, _to, request) => {
+    if (request.type === 'member-state') requests++;
+  };
+  await RawStream.open(t, `${a.base}/connect?access-token=1`);
+  const channels = Array.from({ length: 30 }, (_, i) => `room:${i}`);
+  t.is(await a.plugin.hub.joinChannel({ userId: 1 }, channels), 1);
+  await until(() => seen.length === 30, '30 joins');
+  t.is(requests, 1);
+  t.deepEqual(seen.sort(), channels.map((c) => `join ${c} 1`).sort());
+});
+
 test('presence options are checked at once', (t) => {
   t.throws(() => startPluginSync({ reconnectTimeMs: 5000, presence: { leaveDelayMs: 4000 } }), { instanceOf: TypeError, message: /leaveDelayMs/ });
   t.throws(() => startPluginSync({ presence: { maxListed: 0 } }), { instanceOf: TypeError });

@@ -15,6 +15,7 @@ import {
   type ClusterRequest,
   type ConnectionChannelsAnswer,
   type MemberStateAnswer,
+  type PeerMemberState,
   type QueryRequest,
   type SendAnswer,
   type SendItem,
@@ -58,6 +59,14 @@ interface PendingSend {
 type ListenersAnswer = string[] | null | { refusedAt: number };
 
 const PENDING_PAGE = 10_000;
+/** Most (channel, user) questions in one `member-state` request. */
+const MEMBER_STATE_PAGE = 1000;
+
+interface PendingMemberState {
+  channel: string;
+  userId: string;
+  resolve: (states: PeerMemberState[]) => void;
+}
 
 /**
  * How far inside the timeout a forwarded send's deadline lies: a peer must write it and its
@@ -109,6 +118,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
   #qos: Qos | undefined;
   #batch: PendingSend[] = [];
   #scheduled = false;
+  #memberBatch: PendingMemberState[] = [];
   #closed = false;
 
   /** @internal Created by the hub from its `cluster` option. */
@@ -270,10 +280,42 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
     return undefined;
   }
 
-  /** Each peer's part of a user's membership in a channel (peers that fail are left out). */
-  async memberStates(channel: string, userId: string): Promise<MemberStateAnswer[]> {
-    const { values } = await this.#fanOut<MemberStateAnswer>({ type: 'member-state', channel, userId });
-    return values.filter((v) => v !== null && typeof v === 'object' && typeof v.nodeId === 'string');
+  /**
+   * Each peer's part of a user's membership in a channel (peers that fail are left out).
+   * The questions of one tick go to each peer as one request (pages of 1000).
+   */
+  memberStates(channel: string, userId: string): Promise<PeerMemberState[]> {
+    if (this.#closed || (this.#transport.peers().length === 0 && this.#transport.unreachable().length === 0)) return Promise.resolve([]);
+    return new Promise((resolve) => {
+      if (this.#memberBatch.length === 0) setImmediate(() => this.#flushMemberStates());
+      this.#memberBatch.push({ channel, userId, resolve });
+    });
+  }
+
+  #flushMemberStates(): void {
+    const batch = this.#memberBatch;
+    this.#memberBatch = [];
+    for (let i = 0; i < batch.length; i += MEMBER_STATE_PAGE) void this.#askMemberStates(batch.slice(i, i + MEMBER_STATE_PAGE));
+  }
+
+  async #askMemberStates(page: PendingMemberState[]): Promise<void> {
+    const items = page.map(({ channel, userId }) => ({ channel, userId }));
+    let answers: [nodeId: string, answer: MemberStateAnswer][];
+    try {
+      ({ answers } = await this.#ask<MemberStateAnswer>({ type: 'member-state', items }));
+    } catch (err) {
+      // Never leave a decision waiting: no peer's part is known, as when they all fail.
+      this.emit('error', err);
+      answers = [];
+    }
+    page.forEach((p, i) => {
+      const states: PeerMemberState[] = [];
+      for (const [nodeId, answer] of answers) {
+        const state = Array.isArray(answer?.states) ? answer.states[i] : undefined;
+        if (state !== null && typeof state === 'object') states.push({ ...state, nodeId });
+      }
+      p.resolve(states);
+    });
   }
 
   /**
@@ -467,8 +509,11 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
           throw err;
         }
       }
-      case 'member-state':
-        return { nodeId: this.nodeId, ...local.memberState(String(request.channel), String(request.userId)) } satisfies MemberStateAnswer;
+      case 'member-state': {
+        const items = Array.isArray(request.items) ? request.items.slice(0, MEMBER_STATE_PAGE) : [];
+        const states = items.map((item) => local.memberState(String(item?.channel), String(item?.userId)));
+        return { nodeId: this.nodeId, states } satisfies MemberStateAnswer;
+      }
       case 'qos-pending':
         return this.#qos?.pendingFor(request, PENDING_PAGE) ?? [];
       case 'qos-ack':

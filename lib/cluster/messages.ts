@@ -75,15 +75,24 @@ export interface ConnectionChannelsRequest {
 /** The connection's runtime channels after the change, null where it is not held, or the cap that refused the join. */
 export type ConnectionChannelsAnswer = string[] | null | { refusedAt: number };
 
-/** A peer's part of a user's membership in a channel, for presence join / leave decisions. */
+/**
+ * Peers' part of users' memberships in channels, for presence join / leave decisions: the
+ * questions of one tick travel to each peer as one request (a deploy's worth of reconnects
+ * must not become one request per user and channel).
+ */
 export interface MemberStateRequest {
   type: 'member-state';
-  channel: string;
-  userId: string;
+  items: { channel: string; userId: string }[];
 }
 
-/** The answer to {@link MemberStateRequest}: the peer's {@link MemberState}, with its node id (ties are broken by it). */
-export type MemberStateAnswer = MemberState & { nodeId: string };
+/** The answer to {@link MemberStateRequest}: the peer's node id (ties are broken by it) and a {@link MemberState} per item. */
+export interface MemberStateAnswer {
+  nodeId: string;
+  states: MemberState[];
+}
+
+/** One peer's state for one (channel, user), as `Cluster.memberStates` gives it. */
+export type PeerMemberState = MemberState & { nodeId: string };
 
 /** A query as it crosses the wire: a name of the query map and its arguments. */
 export type QueryRequest = { [N in QueryName]: { type: 'query'; name: N; args: QueryArgs<N> } }[QueryName];
