@@ -137,3 +137,21 @@ test('the leave queue: one timer, due in order, settle once, announced leaves re
   await until(() => queue.announcedAt('c', '1') === undefined, 'the announcement to age out');
   t.is(queue.size, 0);
 });
+
+test('a tab that evicts an older one of the same browser is no arrival, and the evicted one no leave', async (t) => {
+  const node = makeNode(t, { clientIdMaxConnections: 1 });
+  const seen: string[] = [];
+  node.on('member-arrived', (channel, userId) => seen.push(`arrived ${channel} ${userId}`));
+  node.on('member-gone', (leave) => {
+    seen.push(`gone ${leave.channel} ${leave.userId}`);
+    node.settleLeave(leave);
+  });
+  const old = openStream(node, { user: { id: 1 }, params: { channel: 'x', clientId: 'tab' } });
+  const fresh = openStream(node, { user: { id: 1 }, params: { channel: 'x', clientId: 'tab' } });
+  t.true(old.conn.closed);
+  t.is(old.conn.closeReason, 'evicted');
+  t.like(node.memberState('x', '1'), { since: fresh.conn.createdAt, leftAt: null });
+  fresh.conn.close('kick');
+  await until(() => seen.length === 2, 'the leave');
+  t.deepEqual(seen, ['arrived x 1', 'gone x 1']);
+});

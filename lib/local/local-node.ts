@@ -201,6 +201,9 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
 
     conn.write(this.#connectFinish()(conn.id, Date.now(), conn.expiresAt, conn.channels));
 
+    // Before any eviction below: a tab replaced by this one is no leave and this one no arrival.
+    if (userId !== undefined) for (const channel of conn.memberships()) this.#memberArrived(conn, userId, channel);
+
     // The cap is per browser (clientId) and site: the oldest tab of that browser goes.
     const siblings = this.#index.siblings(conn);
     if (siblings.length > o.clientIdMaxConnections) {
@@ -209,7 +212,6 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
 
     const pending = this.#pendingDurations.take(conn);
     if (pending !== undefined) this.#writeDuration(conn, pending);
-    if (userId !== undefined) for (const channel of conn.memberships()) this.#memberArrived(conn, userId, channel);
     this.#emitSafe('connect', conn);
     for (const listener of this.#onceConnect.take(conn)) this.#callSafe(() => listener(conn));
     return conn;
