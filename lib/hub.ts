@@ -118,6 +118,9 @@ export interface HubEvents {
  *
  * The hub is a facade: it wires the layers (the local node, durable delivery, the cluster)
  * and answers "here, then at the peers"; each layer does its own work.
+ *
+ * @typeParam Events - the event map its send methods check (event name → payload type).
+ * Default: any name, any payload. Durable sends (`hub.qos`) and `connection.send` are not checked.
  */
 export class Hub<Events extends EventMap = Record<string, unknown>> extends EventEmitter<HubEvents> {
   readonly options: LocalNodeOptions;
@@ -730,8 +733,8 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
 }
 
 /** A hub without Koa: to push from a process that serves streams by other means, or none. */
-export function createHub(options: HubOptions = {}): Hub {
-  return new Hub(options);
+export function createHub<Events extends EventMap = Record<string, unknown>>(options: HubOptions = {}): Hub<Events> {
+  return new Hub<Events>(options);
 }
 
 /** The kind and key of a server-side join target; a TypeError for anything else. */

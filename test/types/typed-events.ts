@@ -18,6 +18,7 @@ export async function typed(): Promise<void> {
   await hub.sendByConnectionId('id', 'ping');
   await hub.sendByConnectionId('id', 'ping', undefined);
   await typedHub<Events>(ctx).sendByUserId(7, 'bell', { count: 3 });
+  await createHub<Events>().sendAll('bell', { count: 0 });
 
   // @ts-expect-error an event name the map does not have
   await hub.sendByUserId(7, 'bel', { count: 3 });
@@ -27,6 +28,8 @@ export async function typed(): Promise<void> {
   await hub.sendByUserId(7, 'bell');
   // @ts-expect-error another event's payload
   await hub.sendAll('notify', { count: 1 });
+  // @ts-expect-error createHub<Events> checks too
+  await createHub<Events>().sendAll('bell', { count: 'zero' });
   // @ts-expect-error ctx.sse typed through typedHub checks too
   await typedHub<Events>(ctx).sendByChannel('room:1', 'bell', { text: 'x' });
 }
