@@ -16,6 +16,8 @@ export type { SseActiveChange } from './activity.js';
 export type { SseQueuedRequest } from './outbox.js';
 export type { SseOptions, SseIntercept, SseJson } from './options.js';
 export type { SseEventListener, SseListenerInput } from './listeners.js';
+export type { SseEventMap, SseMessage, SseTypedListener, SseTypedListeners } from './typed-events.js';
+export type { SsePresence, SsePresenceEvent } from './channels.js';
 export type { SseWindowEvent, SseWindowEventDetail } from './event-bus.js';
 export { SseClientError, SseRequestError } from './errors.js';
 export { VERSION } from './version.js';

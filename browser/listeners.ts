@@ -17,7 +17,13 @@ export type SseEventListener = {
 export type SseListenerInput = Record<string, SseEventListener | readonly SseEventListener[] | null | undefined>;
 
 /** Events the protocol itself uses: they can be listened to locally, never sent to the server as listeners. */
-export const PROTOCOL_EVENTS: ReadonlySet<string> = new Set(['connect-finish', 'connect-close', 'sse-set-duration', 'sse-change-active']);
+export const PROTOCOL_EVENTS: ReadonlySet<string> = new Set([
+  'connect-finish',
+  'connect-close',
+  'sse-set-duration',
+  'sse-change-active',
+  'sse-channels',
+]);
 
 const NAME = /^[^\r\n\0,]{1,128}$/;
 

@@ -1,11 +1,12 @@
 import { AckBatcher } from './ack-batcher.js';
+import { answerChannels, ChannelMembership, channelList, checkChannels, type SsePresence } from './channels.js';
 import { Backoff } from './backoff.js';
 import { sendCloseBeacon } from './beacon.js';
 import { CLIENT_TRIGGER_CLOSE, SERVER_TRIGGER_CLOSE, type SseCloseTrigger } from './close-trigger.js';
 import { connectParams } from './connect-params.js';
 import { EventDelivery, report } from './delivery.js';
 import { SseClientError } from './errors.js';
-import { answerBody, isUnknownConnection, post, urlWith, type HttpAnswer } from './http.js';
+import { answerBody, isUnknownConnection, request, urlWith, type HttpAnswer, type PostOptions } from './http.js';
 import { randomId, resolveAccessTimestamp, resolveClientId } from './identity.js';
 import { ListenerRegistry, PROTOCOL_EVENTS, toEntries, type SseEventListener, type SseListenerInput } from './listeners.js';
 import { OnlineTime } from './online-time.js';
@@ -16,8 +17,12 @@ import { RecentIds } from './recent-ids.js';
 import { RequestPipeline } from './request-pipeline.js';
 import { round, type SseDuration } from './session-clock.js';
 import { readyStateOf, STATE_CLOSED, STATE_CONNECTING, STATE_OPEN, type SseReadyState, type SseStateName } from './states.js';
+import { RelayedStream } from './relayed-stream.js';
 import { readStorage, writeStorage } from './storage.js';
-import { EventStream } from './stream.js';
+import { EventStream, type StreamHandlers } from './stream.js';
+import type { SseEventMap, SseTypedListener } from './typed-events.js';
+import { groupName, TabGroup } from './tab-group.js';
+import { canShareTabs } from './tab-leader.js';
 import { VERSION } from './version.js';
 import { VisibilityGate } from './visibility.js';
 
@@ -42,8 +47,14 @@ export interface SseCloseInfo {
   [key: string]: unknown;
 }
 
-/** What {@link sseEventListener} resolves to: a connected {@link Sse}. */
-export type SseConnection = Sse;
+/**
+ * What {@link sseEventListener} resolves to: a connected {@link Sse}. With an `Events` map,
+ * `addListener(name, fn)` and `listen(name, fn)` also take typed listeners of its names.
+ */
+export type SseConnection<Events extends SseEventMap = SseEventMap> = Sse & {
+  addListener<K extends keyof Events & string>(name: K, fn: SseTypedListener<Events[K]>): Promise<Response>;
+  listen<K extends keyof Events & string>(name: K, fn: SseTypedListener<Events[K]>): Promise<string[]>;
+};
 
 /** The listener argument of `addListener` and friends: `(name, fn)`, a map, or an array of names. */
 export type SseListenerChange = string | SseListenerInput | readonly string[];
@@ -114,11 +125,14 @@ export default class Sse {
   readonly #acks: AckBatcher;
   readonly #delivery: EventDelivery;
   readonly #recent = new RecentIds(RECENT_IDS);
+  readonly #channels = new ChannelMembership();
+  /** The tabs sharing one stream (`shareAcrossTabs`), when the browser can. */
+  #tabs: TabGroup | undefined;
   #state: SseStateName = 'idle';
   #wanted = false;
   /** `close()` was called and `connect()` not since. */
   #closedByPage = false;
-  #stream: EventStream | undefined;
+  #stream: EventStream | RelayedStream | undefined;
   #connectionId: string | undefined;
   #connectedAt = 0;
   #connectInfo: SseConnectInfo | undefined;
@@ -184,6 +198,7 @@ export default class Sse {
     win?.addEventListener('pagehide', this.#onPageHide);
     win?.addEventListener('pageshow', this.#onPageShow);
     win?.addEventListener('online', this.#onOnline);
+    if (this.#o.shareAcrossTabs && canShareTabs()) this.#tabs = this.#tabGroup();
     if (this.#o.autoConnect) this.connect();
     if (win !== undefined) {
       // The Java client's globals: pages reach the last client as `window.sse`.
@@ -290,6 +305,16 @@ export default class Sse {
     return this.#online.total();
   }
 
+  /** The channels this page joined at runtime ({@link join}); restored on every reconnect. */
+  get channels(): string[] {
+    return this.#channels.list;
+  }
+
+  /** With `shareAcrossTabs`: this tab holds the stream the group's tabs share. */
+  get isTabLeader(): boolean {
+    return this.#tabs?.isLeader ?? false;
+  }
+
   /** Names listened to (what the server is told). */
   get listenerNames(): string[] {
     return this.#listeners.serverNames();
@@ -337,6 +362,7 @@ export default class Sse {
     this.#wanted = true;
     this.#closedByPage = false;
     this.#clearReconnectTimer();
+    this.#tabs?.start();
     this.#reconcile();
   }
 
@@ -351,6 +377,7 @@ export default class Sse {
     this.#closedByPage = true;
     this.#clearReconnectTimer();
     const closed = this.#teardown(true, reason);
+    this.#tabs?.stop();
     this.#setState('closed');
     if (closed !== undefined) this.#clientClosed(closed, reason);
     this.#online.clear();
@@ -365,6 +392,7 @@ export default class Sse {
     this.#wanted = false;
     this.#clearReconnectTimer();
     const closed = this.#teardown(true, 'destroy');
+    this.#tabs?.stop();
     this.#setState('destroyed');
     if (closed !== undefined) this.#clientClosed(closed, 'destroy');
     this.#online.clear();
@@ -392,6 +420,12 @@ export default class Sse {
     this.#clearReconnectTimer();
     if (closed !== undefined) this.#clientClosed(closed, 'switchURL');
     this.#o.url = next;
+    this.#channels.clear();
+    if (this.#tabs !== undefined) {
+      this.#tabs.stop();
+      this.#tabs = this.#tabGroup();
+      if (this.#wanted) this.#tabs.start();
+    }
     const win = this.#o.windowGlobal;
     this.#lastEventId = readStorage(win, 'session', this.#storageKey('lastEventId')) ?? '';
     this.#recent.clear();
@@ -458,13 +492,79 @@ export default class Sse {
     }
     if (names.length === 0 && !always) return Promise.resolve(undefined);
     return this.#requests.submit({ type: kind }, (connectionId, signal) =>
-      this.#post(`/connect/${kind}.do`, {}, this.#o.json.stringify({ connectionId, listener: names }), {}, signal),
+      this.#tabs !== undefined
+        ? this.#tabs.request({ op: 'listeners', names: this.#listeners.serverNames() })
+        : this.#post(`/connect/${kind}.do`, {}, this.#o.json.stringify({ connectionId, listener: names }), {}, signal),
     );
   }
 
   #listenerList(answer: HttpAnswer | undefined): string[] {
     const list = answer === undefined ? undefined : (answerBody(answer) as { data?: { listener?: unknown } } | null)?.data?.listener;
     return Array.isArray(list) && list.every((x) => typeof x === 'string') ? (list as string[]) : this.#listeners.serverNames();
+  }
+
+  // ---- channels ------------------------------------------------------------------------
+
+  /**
+   * Joins channels at runtime (`POST …/connect/join.do`; queued while not connected). The
+   * server's `authorizeChannel` decides, all or nothing. Resolves to {@link channels} once it
+   * did; rejects with {@link SseRequestError} (`ERR_SSE_CHANNEL_DENIED`,
+   * `ERR_SSE_TOO_MANY_CHANNELS`, …) when it refused, and then nothing changed. Joined channels
+   * are asked for again on every reconnect.
+   */
+  join(...channels: string[]): Promise<string[]> {
+    return this.#channelChange('join', channels);
+  }
+
+  /** Leaves channels (`POST …/connect/leave.do`); resolves to {@link channels}. */
+  leave(...channels: string[]): Promise<string[]> {
+    return this.#channelChange('leave', channels);
+  }
+
+  /**
+   * Who is in a channel this connection is a member of, cluster-wide
+   * (`GET …/connect/presence.json`). Rejects with {@link SseRequestError} when the server
+   * refuses (403 for a channel this connection is not in).
+   */
+  presence(channel: string): Promise<SsePresence> {
+    let name: string;
+    try {
+      [name] = checkChannels([channel]) as [string];
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#requests
+      .submit({ type: 'presence' }, (connectionId, signal) =>
+        request(
+          urlWith(this.#o.url, '/connect/presence.json', { ...this.#o.query, connectionId, channel: name }),
+          undefined,
+          this.#postOptions(signal),
+        ),
+      )
+      .then((answer) => (answerBody(answer) as { data: SsePresence }).data);
+  }
+
+  #channelChange(op: 'join' | 'leave', channels: string[]): Promise<string[]> {
+    if (this.#state === 'destroyed') return Promise.reject(destroyedError());
+    let list: string[];
+    try {
+      list = checkChannels(channels);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#requests
+      .submit({ type: op }, (connectionId, signal) =>
+        this.#tabs !== undefined
+          ? this.#tabs.request({ op, channels: list })
+          : this.#post(`/connect/${op}.do`, {}, this.#o.json.stringify({ connectionId, channels: list }), {}, signal),
+      )
+      .then((answer) => {
+        answerBody(answer);
+        const own = answerChannels(answer) ?? [];
+        this.#channels.setOwn(own);
+        if (this.#tabs === undefined) this.#channels.setServer(own);
+        return own;
+      });
   }
 
   // ---- requests ------------------------------------------------------------------------
@@ -553,12 +653,11 @@ export default class Sse {
     headers: Record<string, string> | undefined,
     signal: AbortSignal,
   ): Promise<HttpAnswer> {
-    return post(urlWith(this.#o.url, path, { ...this.#o.query, ...query }), body, {
-      credentials: this.#credentials(),
-      headers,
-      signal,
-      timeout: this.#o.requestTimeout,
-    });
+    return request(urlWith(this.#o.url, path, { ...this.#o.query, ...query }), body, { ...this.#postOptions(signal), headers });
+  }
+
+  #postOptions(signal?: AbortSignal): PostOptions {
+    return { credentials: this.#credentials(), signal, timeout: this.#o.requestTimeout };
   }
 
   /** The browser is back online: skip the rest of the current backoff. */
@@ -575,7 +674,7 @@ export default class Sse {
 
   /** Whether a stream should be open now: wanted, and the tab in use or requests waiting. */
   #shouldBeOpen(): boolean {
-    return this.#wanted && (this.#visibility.active || this.#requests.pending > 0);
+    return this.#wanted && (this.#visibility.active || this.#requests.pending > 0 || (this.#tabs?.isLeader === true && this.#tabs.followersAttached));
   }
 
   /** Opens or closes the stream to match {@link #shouldBeOpen}. */
@@ -593,6 +692,8 @@ export default class Sse {
   }
 
   #open(): void {
+    const tabs = this.#tabs;
+    const shared = tabs?.isLeader === true ? tabs.connectState() : undefined;
     const params = connectParams(
       {
         sessionDuration: this.#online.total(),
@@ -600,7 +701,8 @@ export default class Sse {
         clientId: this.clientId,
         clientVersion: VERSION,
         accessTime: this.accessTimestamp,
-        listeners: this.#listeners.serverNames(),
+        listeners: shared?.listeners ?? this.#listeners.serverNames(),
+        channels: shared?.channels ?? this.#channels.list,
         useWindowEventBus: this.#o.useWindowEventBus,
         importModuleTime: IMPORT_MODULE_TIMESTAMP,
         instanceTime: this.createTimestamp,
@@ -611,28 +713,29 @@ export default class Sse {
       this.#o.query,
     );
     this.#setState('connecting');
-    const stream: EventStream = new EventStream(
-      urlWith(this.#o.url, '/connect', params),
-      this.#credentials(),
-      {
-        onEvent: (event) => this.#onEvent(stream, event),
-        onRetry: (ms) => {
-          if (stream === this.#stream) this.#retryHint = ms;
-        },
-        onEnd: (error) => {
-          // A stream that ends without connect-close (a lifetime or a shutdown for clients that
-          // do not declare `reconnectOnClose`, a proxy, a crash) is a drop like any other.
-          if (stream === this.#stream) this.#streamLost(error ?? new SseClientError('ERR_SSE_STREAM_ENDED', 'The server ended the stream'));
-        },
+    const handlers: StreamHandlers = {
+      onEvent: (event) => this.#onEvent(stream, event),
+      onRetry: (ms) => {
+        if (stream === this.#stream) this.#retryHint = ms;
       },
-      this.#o.requestTimeout,
-    );
+      onEnd: (error) => {
+        // A stream that ends without connect-close (a lifetime or a shutdown for clients that
+        // do not declare `reconnectOnClose`, a proxy, a crash) is a drop like any other.
+        if (stream === this.#stream) this.#streamLost(error ?? new SseClientError('ERR_SSE_STREAM_ENDED', 'The server ended the stream'));
+      },
+    };
+    // A follower tab takes the leader's stream; the leader (or a tab on its own) opens one.
+    const stream =
+      tabs !== undefined && !tabs.isLeader
+        ? new RelayedStream(tabs, handlers)
+        : new EventStream(urlWith(this.#o.url, '/connect', params), this.#credentials(), handlers, this.#o.requestTimeout);
     this.#stream = stream;
     stream.start();
   }
 
-  #onEvent(stream: EventStream, event: ParsedEvent): void {
+  #onEvent(stream: EventStream | RelayedStream, event: ParsedEvent): void {
     if (stream !== this.#stream) return;
+    if (event.type !== 'connect-finish' && stream instanceof EventStream) this.#tabs?.relay(event);
     switch (event.type) {
       case 'connect-finish':
         this.#onConnectFinish(stream, event);
@@ -640,6 +743,16 @@ export default class Sse {
       case 'connect-close':
         this.#onConnectClose(event);
         break;
+      case 'sse-channels': {
+        const list = channelList(this.#parse(event.data));
+        if (list !== undefined) {
+          this.#tabs?.serverPushed(list);
+          this.#channels.adopt(list);
+          this.#tabs?.stateChanged();
+        }
+        this.#delivery.deliver(this.#delivery.message(event.type, event.data, event.lastEventId), false);
+        break;
+      }
       case 'sse-set-duration':
         this.#online.set(Number((this.#parse(event.data) as { duration?: unknown } | undefined)?.duration));
         this.#delivery.deliver(this.#delivery.message(event.type, event.data, event.lastEventId), false);
@@ -649,8 +762,11 @@ export default class Sse {
     }
   }
 
-  #onConnectFinish(stream: EventStream, event: ParsedEvent): void {
+  #onConnectFinish(stream: EventStream | RelayedStream, event: ParsedEvent): void {
     const info = (this.#parse(event.data) ?? {}) as SseConnectInfo;
+    const channels = channelList(info);
+    if (channels !== undefined) this.#channels.adopt(channels);
+    if (stream instanceof EventStream) this.#tabs?.opened(event.data, channels ?? []);
     this.#connectInfo = info;
     this.#connectionId = String(info.connectionId);
     this.#connectedAt = Date.now();
@@ -763,6 +879,9 @@ export default class Sse {
     if (stream === undefined) return undefined;
     this.#stream = undefined;
     this.#online.stopIdleChecks();
+    if (stream instanceof EventStream) this.#tabs?.ended(reason);
+    // A follower's connection is the leader's: only the leader tells the server it is over.
+    if (stream instanceof RelayedStream) beacon = false;
     const connectionId = this.#connectionId;
     let closed: { connectionId: string; duration: SseDuration } | undefined;
     if (connectionId !== undefined) {
@@ -790,9 +909,14 @@ export default class Sse {
   }
 
   #sendAcks(ids: string[]): void {
+    if (this.#tabs !== undefined) this.#tabs.delivered(ids);
+    else this.#postAcks(ids);
+  }
+
+  #postAcks(ids: string[]): void {
     const connectionId = this.#connectionId;
     if (connectionId === undefined) return;
-    post(urlWith(this.#o.url, '/connect/ack.do', this.#o.query), this.#o.json.stringify({ connectionId, ids }), {
+    request(urlWith(this.#o.url, '/connect/ack.do', this.#o.query), this.#o.json.stringify({ connectionId, ids }), {
       credentials: this.#credentials(),
       timeout: 0,
       keepalive: true,
@@ -825,6 +949,26 @@ export default class Sse {
     } catch {
       return undefined;
     }
+  }
+
+  /** The group of tabs of this system and query (tabs of other users or systems keep apart). */
+  #tabGroup(): TabGroup {
+    return new TabGroup(groupName(this.#o.url, this.#o.query), {
+      elected: () => {
+        // The relayed stream gives way to a real one, at once.
+        if (this.#stream instanceof RelayedStream) this.#teardown(false, 'leader');
+        this.#clearReconnectTimer();
+        this.#reconcile();
+      },
+      attachedChanged: () => this.#reconcile(),
+      connectionId: () => (this.isActive() ? this.#connectionId : undefined),
+      lastEventId: () => this.#lastEventId,
+      state: () => ({ listeners: this.#listeners.serverNames(), channels: this.#channels.list }),
+      post: (path, body) =>
+        this.#post(path, {}, this.#o.json.stringify({ connectionId: this.#connectionId, ...body }), {}, new AbortController().signal),
+      ack: (ids) => this.#postAcks(ids),
+      serverChannels: (list) => this.#channels.setServer(list),
+    });
   }
 
   #credentials(): RequestCredentials {
