@@ -1,7 +1,7 @@
 import type { SseListenerInput } from './listeners.js';
 import type { SseOptions } from './options.js';
 import Sse, { type SseConnection } from './sse.js';
-import type { SseEventMap, SseTypedListeners } from './typed-events.js';
+import type { SseTypedListeners } from './typed-events.js';
 
 /**
  * Connects to the system at `url` with these listeners and resolves once connected
@@ -29,7 +29,7 @@ import type { SseEventMap, SseTypedListeners } from './typed-events.js';
  * type Events = { bell: { count: number } };
  * const conn = await sseEventListener<Events>('/sse/hr', { bell: (e) => badge(e.payload.count) });
  */
-export function sseEventListener<Events extends SseEventMap>(
+export function sseEventListener<Events extends object>(
   url: string,
   listeners: SseTypedListeners<Events>,
   query?: SseOptions['query'],

@@ -51,10 +51,10 @@ export interface SseCloseInfo {
  * What {@link sseEventListener} resolves to: a connected {@link Sse}. With an `Events` map,
  * `addListener(name, fn)` and `listen(name, fn)` also take typed listeners of its names.
  */
-export type SseConnection<Events extends SseEventMap = SseEventMap> = Sse & {
+export type SseConnection<Events extends object = SseEventMap> = {
   addListener<K extends keyof Events & string>(name: K, fn: SseTypedListener<Events[K]>): Promise<Response>;
   listen<K extends keyof Events & string>(name: K, fn: SseTypedListener<Events[K]>): Promise<string[]>;
-};
+} & Sse;
 
 /** The listener argument of `addListener` and friends: `(name, fn)`, a map, or an array of names. */
 export type SseListenerChange = string | SseListenerInput | readonly string[];

@@ -1,6 +1,6 @@
 import type { SseCloseTrigger } from './close-trigger.js';
 
-/** Event name → payload type, shared with the server (`ssePlugin<Events>`). Untyped: any name, `unknown`. */
+/** Event name → payload type, shared with the server (`ssePlugin<Events>`); an interface fits too. Untyped: any name, `unknown`. */
 export type SseEventMap = Record<string, unknown>;
 
 /**
@@ -18,7 +18,7 @@ export type SseTypedListener<T> = {
 }['listener'];
 
 /** Listeners by name of `Events`, each getting that event's payload type. */
-export type SseTypedListeners<Events extends SseEventMap> = {
+export type SseTypedListeners<Events extends object> = {
   [K in keyof Events & string]?: SseTypedListener<Events[K]> | readonly SseTypedListener<Events[K]>[] | null;
 };
 

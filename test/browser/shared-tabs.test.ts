@@ -117,3 +117,16 @@ browserTest('closing the leader tab moves the stream: no durable message lost or
   });
   t.is(await hub.getConnectionCount(), 1);
 });
+
+browserTest('without Web Locks each tab keeps a stream of its own', async (t) => {
+  const { hub, origin } = await startServer(t);
+  const pages = [await openPage(t, origin), await openPage(t, origin)];
+  for (const page of pages) {
+    await page.evaluate(() => Object.defineProperty(Navigator.prototype, 'locks', { configurable: true, get: () => undefined }));
+    await createClient(page, 'tabs3', { shareAcrossTabs: true });
+  }
+  const ids = await Promise.all(pages.map((p) => connected(p)));
+  t.not(ids[0], ids[1]);
+  t.is(await hub.getConnectionCount(), 2);
+  t.deepEqual(await Promise.all(pages.map((p) => p.evaluate(() => window.sse.isTabLeader))), [false, false]);
+});
