@@ -104,6 +104,15 @@ export class ListenerRegistry {
     return removed;
   }
 
+  /**
+   * Adds or removes the entries; answers the names to tell the server. Java pages expect every
+   * name they add to be (re)sent (`always`); a removal sends only the names now gone.
+   */
+  change(add: boolean, entries: readonly ListenerEntry[], always: boolean): string[] {
+    const changed = add ? this.add(entries) : this.remove(entries);
+    return [...new Set(always && add ? entries.map(([name]) => name) : changed)].filter((name) => !PROTOCOL_EVENTS.has(name));
+  }
+
   /** The table as a listener map: `null` for a name alone, the function, or an array of several. */
   snapshot(): Record<string, SseEventListener | SseEventListener[] | null> {
     const out: Record<string, SseEventListener | SseEventListener[] | null> = {};

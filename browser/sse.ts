@@ -1,14 +1,16 @@
 import { AckBatcher } from './ack-batcher.js';
-import { answerChannels, ChannelMembership, channelList, checkChannels, type SsePresence } from './channels.js';
+import type { SseCloseInfo, SseConnectInfo } from './payloads.js';
+import { ChannelMembership, channelList, type SsePresence } from './channels.js';
 import { Backoff } from './backoff.js';
 import { sendCloseBeacon } from './beacon.js';
 import { CLIENT_TRIGGER_CLOSE, SERVER_TRIGGER_CLOSE, type SseCloseTrigger } from './close-trigger.js';
 import { connectParams } from './connect-params.js';
+import { ConnectionCalls } from './connection-calls.js';
 import { EventDelivery, report } from './delivery.js';
 import { SseClientError } from './errors.js';
-import { answerBody, isUnknownConnection, request, urlWith, type HttpAnswer, type PostOptions } from './http.js';
+import { answerBody, isUnknownConnection, urlWith, type HttpAnswer } from './http.js';
 import { randomId, resolveAccessTimestamp, resolveClientId } from './identity.js';
-import { ListenerRegistry, PROTOCOL_EVENTS, toEntries, type SseEventListener, type SseListenerInput } from './listeners.js';
+import { ListenerRegistry, toEntries, type SseEventListener, type SseListenerInput } from './listeners.js';
 import { OnlineTime } from './online-time.js';
 import { DEFAULT_OPTIONS, normalizeUrl, resolveOptions, stringQuery, type ResolvedOptions, type SseOptions } from './options.js';
 import type { SseQueuedRequest } from './outbox.js';
@@ -26,26 +28,7 @@ import { canShareTabs } from './tab-leader.js';
 import { VERSION } from './version.js';
 import { VisibilityGate } from './visibility.js';
 
-/** The `connect-finish` payload. */
-export interface SseConnectInfo {
-  connectionId: string;
-  serverTime?: number;
-  reconnectTime?: number;
-  name?: string;
-  enableCluster?: boolean;
-  version?: string;
-  heartbeatMs?: number;
-  expiresAt?: number;
-  [key: string]: unknown;
-}
-
-/** The `connect-close` payload. */
-export interface SseCloseInfo {
-  connectionId?: string;
-  reason?: string;
-  reconnect?: boolean;
-  [key: string]: unknown;
-}
+export type { SseCloseInfo, SseConnectInfo } from './payloads.js';
 
 /**
  * What {@link sseEventListener} resolves to: a connected {@link Sse}. With an `Events` map,
@@ -64,7 +47,6 @@ const IMPORT_MODULE_TIMESTAMP = Date.now();
 const RECENT_IDS = 1000;
 const DEFAULT_RECONNECT_TIME = 5000;
 const DEFAULT_HEARTBEAT_MS = 15_000;
-const APP_PATH = /^[\w\-./]{1,200}$/;
 
 /**
  * The browser client: one Server-Sent Events connection to one system (base path), with
@@ -119,6 +101,7 @@ export default class Sse {
   readonly #o: ResolvedOptions;
   readonly #listeners = new ListenerRegistry();
   readonly #requests: RequestPipeline;
+  readonly #calls: ConnectionCalls;
   readonly #reconnectBackoff: Backoff;
   readonly #visibility: VisibilityGate;
   readonly #online: OnlineTime;
@@ -179,6 +162,7 @@ export default class Sse {
         retryMax: () => this.#o.maxReconnectTime,
       },
     );
+    this.#calls = new ConnectionCalls(this.#requests, this.#o, () => this.#tabs);
     this.#visibility = new VisibilityGate(
       this.#o.documentGlobal,
       () => this.#o.hiddenGraceTime,
@@ -483,19 +467,12 @@ export default class Sse {
     if (this.#state === 'destroyed') return Promise.reject(destroyedError());
     let names: string[];
     try {
-      const entries = toEntries(nameOrMap, fn);
-      const changed = kind === 'addListener' ? this.#listeners.add(entries) : this.#listeners.remove(entries);
-      // Java pages expect every name they add to be (re)sent; a removal only of names now gone.
-      names = [...new Set(always && kind === 'addListener' ? entries.map(([name]) => name) : changed)].filter((name) => !PROTOCOL_EVENTS.has(name));
+      names = this.#listeners.change(kind === 'addListener', toEntries(nameOrMap, fn), always);
     } catch (err) {
       return Promise.reject(err);
     }
     if (names.length === 0 && !always) return Promise.resolve(undefined);
-    return this.#requests.submit({ type: kind }, (connectionId, signal) =>
-      this.#tabs !== undefined
-        ? this.#tabs.request({ op: 'listeners', names: this.#listeners.serverNames() })
-        : this.#post(`/connect/${kind}.do`, {}, this.#o.json.stringify({ connectionId, listener: names }), {}, signal),
-    );
+    return this.#calls.listeners(kind, names, () => this.#listeners.serverNames());
   }
 
   #listenerList(answer: HttpAnswer | undefined): string[] {
@@ -527,44 +504,12 @@ export default class Sse {
    * refuses (403 for a channel this connection is not in).
    */
   presence(channel: string): Promise<SsePresence> {
-    let name: string;
-    try {
-      [name] = checkChannels([channel]) as [string];
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.#requests
-      .submit({ type: 'presence' }, (connectionId, signal) =>
-        request(
-          urlWith(this.#o.url, '/connect/presence.json', { ...this.#o.query, connectionId, channel: name }),
-          undefined,
-          this.#postOptions(signal),
-        ),
-      )
-      .then((answer) => (answerBody(answer) as { data: SsePresence }).data);
+    return this.#calls.presence(channel);
   }
 
   #channelChange(op: 'join' | 'leave', channels: string[]): Promise<string[]> {
     if (this.#state === 'destroyed') return Promise.reject(destroyedError());
-    let list: string[];
-    try {
-      list = checkChannels(channels);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.#requests
-      .submit({ type: op }, (connectionId, signal) =>
-        this.#tabs !== undefined
-          ? this.#tabs.request({ op, channels: list })
-          : this.#post(`/connect/${op}.do`, {}, this.#o.json.stringify({ connectionId, channels: list }), {}, signal),
-      )
-      .then((answer) => {
-        answerBody(answer);
-        const own = answerChannels(answer) ?? [];
-        this.#channels.setOwn(own);
-        if (this.#tabs === undefined) this.#channels.setServer(own);
-        return own;
-      });
+    return this.#calls.channels(op, channels, this.#channels);
   }
 
   // ---- requests ------------------------------------------------------------------------
@@ -583,7 +528,7 @@ export default class Sse {
    * `ERR_SSE_REQUEST_TIMEOUT`, `ERR_SSE_DESTROYED`, …) or a `TypeError` for a bad path.
    */
   send(path: string, body: unknown = {}, query: SseOptions['query'] = {}, headers: Record<string, string> = {}): Promise<Response> {
-    return this.#sendMessage(path, body, query, headers).then((answer) => answer.response);
+    return this.#calls.send(path, body, query, headers).then((answer) => answer.response);
   }
 
   /**
@@ -592,7 +537,7 @@ export default class Sse {
    * (0.1's `send`).
    */
   sendJson(path: string, body: unknown = {}, query: SseOptions['query'] = {}, headers: Record<string, string> = {}): Promise<unknown> {
-    return this.#sendMessage(path, body, query, headers).then(answerBody);
+    return this.#calls.send(path, body, query, headers).then(answerBody);
   }
 
   /**
@@ -601,63 +546,12 @@ export default class Sse {
    * fetch `Response`.
    */
   upload(path: string, formData: FormData, query: SseOptions['query'] = {}, headers: Record<string, string> = {}): Promise<Response> {
-    return this.#upload(path, formData, query, headers).then((answer) => answer.response);
+    return this.#calls.upload(path, formData, query, headers).then((answer) => answer.response);
   }
 
   /** {@link upload}, resolving to the parsed answer like {@link sendJson} (0.1's `upload`). */
   uploadJson(path: string, formData: FormData, query: SseOptions['query'] = {}, headers: Record<string, string> = {}): Promise<unknown> {
-    return this.#upload(path, formData, query, headers).then(answerBody);
-  }
-
-  #sendMessage(path: string, body: unknown, query: SseOptions['query'], headers: Record<string, string>): Promise<HttpAnswer> {
-    return this.#appRequest('send', path, () => this.#o.json.stringify(body === undefined ? {} : body), query, headers);
-  }
-
-  #upload(path: string, formData: FormData, query: SseOptions['query'], headers: Record<string, string>): Promise<HttpAnswer> {
-    return this.#appRequest(
-      'upload',
-      path,
-      () => {
-        if (!(formData instanceof FormData)) throw new TypeError('upload() needs a FormData body');
-        return formData;
-      },
-      query,
-      headers,
-    );
-  }
-
-  /** A request to the app (`send`: `onMessage`, `upload`: `onUpload`): rejects at once for a bad path or body. */
-  #appRequest(
-    type: 'send' | 'upload',
-    path: string,
-    makeBody: () => string | FormData,
-    query: SseOptions['query'],
-    headers: Record<string, string>,
-  ): Promise<HttpAnswer> {
-    if (!validPath(path)) return Promise.reject(new TypeError(`Invalid path ${JSON.stringify(path)}`));
-    let body: string | FormData;
-    try {
-      body = makeBody();
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    const extra = stringQuery(query);
-    const endpoint = `/connect/${type === 'send' ? 'message' : 'upload'}/${path}.do`;
-    return this.#requests.submit({ type, path }, (connectionId, signal) => this.#post(endpoint, { ...extra, connectionId }, body, headers, signal));
-  }
-
-  #post(
-    path: string,
-    query: Record<string, string>,
-    body: string | FormData,
-    headers: Record<string, string> | undefined,
-    signal: AbortSignal,
-  ): Promise<HttpAnswer> {
-    return request(urlWith(this.#o.url, path, { ...this.#o.query, ...query }), body, { ...this.#postOptions(signal), headers });
-  }
-
-  #postOptions(signal?: AbortSignal): PostOptions {
-    return { credentials: this.#credentials(), signal, timeout: this.#o.requestTimeout };
+    return this.#calls.upload(path, formData, query, headers).then(answerBody);
   }
 
   /** The browser is back online: skip the rest of the current backoff. */
@@ -890,18 +784,16 @@ export default class Sse {
       this.#connectionId = undefined;
       this.#online.sync();
       if (beacon) {
-        sendCloseBeacon(
-          this.#o.url,
-          {
-            clientId: this.clientId,
-            connectionId,
-            reason,
-            sseVersion: VERSION,
-            duration: String(round((Date.now() - this.#connectedAt) / 1000)),
-            sessionDuration: String(this.#online.total()),
-          },
-          this.#credentials(),
-        );
+        const duration = String(round((Date.now() - this.#connectedAt) / 1000));
+        const fields = {
+          clientId: this.clientId,
+          connectionId,
+          reason,
+          sseVersion: VERSION,
+          duration,
+          sessionDuration: String(this.#online.total()),
+        };
+        sendCloseBeacon(this.#o.url, fields, this.#credentials());
       }
     }
     stream.close();
@@ -916,11 +808,7 @@ export default class Sse {
   #postAcks(ids: string[]): void {
     const connectionId = this.#connectionId;
     if (connectionId === undefined) return;
-    request(urlWith(this.#o.url, '/connect/ack.do', this.#o.query), this.#o.json.stringify({ connectionId, ids }), {
-      credentials: this.#credentials(),
-      timeout: 0,
-      keepalive: true,
-    }).then(
+    this.#calls.ack(connectionId, ids).then(
       (answer) => {
         // A server without durable delivery has no ack endpoint: stop asking until the next connection.
         if (answer.response.status === 404 && !isUnknownConnection(answer)) this.#acks.disable();
@@ -964,8 +852,7 @@ export default class Sse {
       connectionId: () => (this.isActive() ? this.#connectionId : undefined),
       lastEventId: () => this.#lastEventId,
       state: () => ({ listeners: this.#listeners.serverNames(), channels: this.#channels.list }),
-      post: (path, body) =>
-        this.#post(path, {}, this.#o.json.stringify({ connectionId: this.#connectionId, ...body }), {}, new AbortController().signal),
+      post: (path, body) => this.#calls.post(path, { connectionId: this.#connectionId, ...body }),
       ack: (ids) => this.#postAcks(ids),
       serverChannels: (list) => this.#channels.setServer(list),
     });
@@ -992,10 +879,6 @@ export default class Sse {
   #rejectWaiters(err: unknown): void {
     for (const w of this.#waiters.splice(0)) w.reject(err);
   }
-}
-
-function validPath(path: string): boolean {
-  return typeof path === 'string' && APP_PATH.test(path) && !path.includes('..');
 }
 
 function destroyedError(): SseClientError {
