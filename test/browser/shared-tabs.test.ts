@@ -130,3 +130,49 @@ browserTest('without Web Locks each tab keeps a stream of its own', async (t) =>
   t.is(await hub.getConnectionCount(), 2);
   t.deepEqual(await Promise.all(pages.map((p) => p.evaluate(() => window.sse.isTabLeader))), [false, false]);
 });
+
+browserTest('visibility applies to the group: the stream stays while any tab is in use, closes when none is, and comes back', async (t) => {
+  const { hub, origin } = await startServer(t);
+  const { pages, streams } = await openTabs(t, origin, 'tabs4', 2);
+  await Promise.all(pages.map((p) => connected(p)));
+  const [leader] = await leaders(pages);
+  const follower = pages.find((p) => p !== leader)!;
+
+  // The leader's tab hidden past the grace time: the follower still uses the stream.
+  await leader!.evaluate(() => window.__setVisibility('hidden'));
+  await leader!.waitForTimeout(600);
+  t.is(await hub.getConnectionCount(), 1);
+  t.true(await follower.evaluate(() => window.sse.isActive()));
+  await hub.sendByUserId('tabs4', 'bell', { n: 1 });
+  await follower.waitForFunction(() => window.__events.length === 1);
+
+  // Every tab hidden: the stream closes.
+  const gone = new Promise<void>((resolve) => hub.once('disconnect', () => resolve()));
+  await follower.evaluate(() => window.__setVisibility('hidden'));
+  await gone;
+  t.is(await hub.getConnectionCount(), 0);
+
+  // One tab back: the stream opens again (through the leader), and that tab gets events.
+  await follower.evaluate(() => window.__setVisibility('visible'));
+  await connected(follower);
+  t.is(await hub.getConnectionCount(), 1);
+  t.is(streams(), 2);
+  await hub.sendByUserId('tabs4', 'bell', { n: 2 });
+  await follower.waitForFunction(() => window.__events.length === 2);
+});
+
+browserTest('listeners are counted per tab: the connection stops listening only when no tab listens', async (t) => {
+  const { hub, origin } = await startServer(t);
+  const { pages } = await openTabs(t, origin, 'tabs5', 2);
+  const [id] = await Promise.all(pages.map((p) => connected(p)));
+  const listening = (): boolean => hub.getLocalConnection(id!)?.listeners.has('news') ?? false;
+  for (const page of pages) await page.evaluate(() => window.sse.listen('news', () => undefined));
+  t.true(listening());
+  // unlisten answers what the connection is sent: the other tab's 'news' too; this tab no longer has it.
+  t.deepEqual((await pages[0]!.evaluate(() => window.sse.unlisten('news'))).sort(), ['bell', 'news']);
+  t.false(await pages[0]!.evaluate(() => window.sse.listenerNames.includes('news')));
+  t.true(listening(), 'the other tab still listens');
+  t.true(await pages[1]!.evaluate(() => window.sse.listenerNames.includes('news')));
+  await pages[1]!.evaluate(() => window.sse.unlisten('news'));
+  t.false(listening());
+});
