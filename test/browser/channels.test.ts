@@ -7,7 +7,9 @@
 import test, { type ExecutionContext, type TestFn } from 'ava';
 import { ROUTES } from '../../lib/http/routes.js';
 import type { Page } from 'playwright-core';
-import type { SsePluginOptions } from '../../lib/index.js';
+import Koa from 'koa';
+import { MemoryBus, ssePlugin, type SsePluginOptions } from '../../lib/index.js';
+import { listen, tokenUser } from '../helpers/server.js';
 import { browserTest, connected, createClient, nextConnect, openPage, startServer, useChromium, type TestServer } from './harness.js';
 
 useChromium();
@@ -19,14 +21,38 @@ const missing = ROUTES.some((r) => r.path === '/connect/join.do')
 if (missing !== undefined) console.error(`# channel browser tests skipped: ${missing}`);
 const channelTest: TestFn = missing === undefined ? browserTest : (test.skip as unknown as TestFn);
 
-/** A server whose hook allows `room:*` only, with presence events for every channel. */
+/** The hook allows `room:*` only; presence events for every channel. */
+const CHANNEL_OPTIONS = {
+  authorizeChannel: (_ctx: unknown, _user: unknown, channel: string) => channel.startsWith('room:'),
+  presence: { notifyMembers: () => true, leaveDelayMs: 200 },
+} as unknown as Partial<SsePluginOptions>;
+
 function channelServer(t: ExecutionContext): Promise<TestServer> {
-  const options = {
-    authorizeChannel: (_ctx: unknown, _user: unknown, channel: string) => channel.startsWith('room:'),
-    presence: { notifyMembers: () => true, leaveDelayMs: 200 },
-  } as unknown as Partial<SsePluginOptions>;
-  return startServer(t, options);
+  return startServer(t, CHANNEL_OPTIONS);
 }
+
+/** One node of a cluster (in-process bus): `/sse/test` and a blank page at `/`; answers its origin. */
+async function clusterNode(t: ExecutionContext, bus: MemoryBus, id: string): Promise<string> {
+  const app = new Koa();
+  const plugin = ssePlugin('/sse/test', { authenticate: tokenUser, cluster: { transport: bus.transport(id), timeoutMs: 500 }, ...CHANNEL_OPTIONS });
+  app.use(plugin);
+  app.use(async (ctx, next) => {
+    if (ctx.method !== 'GET' || ctx.path !== '/') return next();
+    ctx.type = 'html';
+    ctx.body = '<!doctype html><html><head><meta charset="utf-8"><title>sse test</title></head><body></body></html>';
+  });
+  t.teardown(() => plugin.close());
+  await plugin.hub.ready();
+  return (await listen(t, app)).origin;
+}
+
+/** Records `sse-presence` events of the page's client in `window.__events`. */
+const recordPresence = (page: Page): Promise<unknown> =>
+  page.evaluate(() =>
+    window.sse.addListener('sse-presence', (e) => {
+      window.__events.push({ type: e.type, data: e.data, lastEventId: '' });
+    }),
+  );
 
 const channelEvents = (page: Page): Promise<unknown[]> =>
   page.evaluate(() => window.__events.filter((e) => e.type === 'sse-presence').map((e) => JSON.parse(e.data)));
@@ -71,11 +97,7 @@ channelTest('presence: the list and join / leave events across two pages', async
   await createClient(pages[0]!, 'pa');
   await createClient(pages[1]!, 'pb');
   await Promise.all(pages.map((p) => connected(p)));
-  await pages[0]!.evaluate(() =>
-    window.sse.addListener('sse-presence', (e) => {
-      window.__events.push({ type: e.type, data: e.data, lastEventId: '' });
-    }),
-  );
+  await recordPresence(pages[0]!);
   await pages[0]!.evaluate(() => window.sse.join('room:p'));
   await pages[1]!.evaluate(() => window.sse.join('room:p'));
   await pages[0]!.waitForFunction(() => window.__events.some((e) => e.type === 'sse-presence' && e.data.includes('"pb"')));
@@ -89,4 +111,53 @@ channelTest('presence: the list and join / leave events across two pages', async
     { channel: 'room:p', userId: 'pb', action: 'join' },
     { channel: 'room:p', userId: 'pb', action: 'leave' },
   ]);
+});
+
+channelTest('presence across two nodes: the list is cluster-wide, join / leave events cross nodes', async (t) => {
+  const bus = new MemoryBus();
+  const origins = [await clusterNode(t, bus, 'a'), await clusterNode(t, bus, 'b')];
+  const pages = [await openPage(t, origins[0]!), await openPage(t, origins[1]!)];
+  await createClient(pages[0]!, 'na');
+  await createClient(pages[1]!, 'nb');
+  await Promise.all(pages.map((p) => connected(p)));
+  await recordPresence(pages[0]!);
+  await pages[0]!.evaluate(() => window.sse.join('room:n'));
+  await pages[1]!.evaluate(() => window.sse.join('room:n'));
+  await pages[0]!.waitForFunction(() => window.__events.some((e) => e.type === 'sse-presence' && e.data.includes('"nb"')));
+  const list = await pages[0]!.evaluate(() => window.sse.presence('room:n'));
+  t.deepEqual(list.users.map((u) => u.userId).sort(), ['na', 'nb']);
+  t.is(list.total, 2);
+  await pages[1]!.evaluate(() => window.sse.leave('room:n'));
+  await pages[0]!.waitForFunction(() => window.__events.some((e) => e.type === 'sse-presence' && e.data.includes('"leave"')));
+  t.deepEqual(await channelEvents(pages[0]!), [
+    { channel: 'room:n', userId: 'nb', action: 'join' },
+    { channel: 'room:n', userId: 'nb', action: 'leave' },
+  ]);
+});
+
+channelTest('shared tabs: channels are counted per tab, refused joins reach the tab that asked, and follow the stream to a new leader', async (t) => {
+  const server = await channelServer(t);
+  const { hub, origin } = server;
+  const pages = [await openPage(t, origin), await openPage(t, origin)];
+  for (const page of pages) await createClient(page, 'sh', { shareAcrossTabs: true });
+  const [id] = await Promise.all(pages.map((p) => connected(p)));
+  const flags = await Promise.all(pages.map((p) => p.evaluate(() => window.sse.isTabLeader)));
+  const leader = pages[flags.indexOf(true)]!;
+  const follower = pages[flags.indexOf(false)]!;
+  t.deepEqual(await follower.evaluate(() => window.sse.join('room:s')), ['room:s']);
+  t.deepEqual(await leader.evaluate(() => window.sse.join('room:s', 'room:t')), ['room:s', 'room:t']);
+  t.is(await follower.evaluate(() => window.sse.join('secret').catch((err: { code?: string }) => err.code)), 'ERR_SSE_CHANNEL_DENIED');
+  t.deepEqual(await leader.evaluate(() => window.sse.leave('room:s')), ['room:t']);
+  // The follower still holds room:s: the shared connection is still a member.
+  t.is(await hub.sendByChannel('room:s', 'bell', { n: 1 }), 1);
+  await follower.waitForFunction(() => window.__events.some((e) => e.type === 'bell'));
+  t.is(await follower.evaluate(() => window.sse.connectionId), id);
+
+  // The leader's tab closes: the follower opens the stream and asks for its own channel again.
+  await leader.close();
+  await follower.waitForFunction(() => window.sse.isTabLeader && window.sse.isActive(), undefined, { timeout: 10_000 });
+  t.deepEqual(await follower.evaluate(() => window.sse.channels), ['room:s']);
+  t.is(await hub.sendByChannel('room:s', 'bell', { n: 2 }), 1);
+  t.is(await hub.sendByChannel('room:t', 'bell', { n: 3 }), 0, 'only the closed tab held room:t');
+  await follower.waitForFunction(() => window.__events.filter((e) => e.type === 'bell').length === 2);
 });
