@@ -64,7 +64,14 @@ export class ChannelMembership {
     this.#server = [...server];
   }
 
-  /** The server's list (connect-finish, sse-channels): keep ours still in it, add what it joined by itself. */
+  /** `connect-finish`: the server re-admitted `server` of the channels asked for; ours not in it are gone. */
+  admitted(server: readonly string[]): void {
+    const now = new Set(server);
+    this.#own = new Set([...this.#own].filter((c) => now.has(c)));
+    this.#server = [...server];
+  }
+
+  /** `sse-channels`, the server's own change: keep ours still in it, add what it joined by itself. */
   adopt(server: readonly string[]): void {
     const before = new Set(this.#server);
     const now = new Set(server);

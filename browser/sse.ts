@@ -659,7 +659,7 @@ export default class Sse {
   #onConnectFinish(stream: EventStream | RelayedStream, event: ParsedEvent): void {
     const info = (this.#parse(event.data) ?? {}) as SseConnectInfo;
     const channels = channelList(info);
-    if (channels !== undefined) this.#channels.adopt(channels);
+    if (channels !== undefined) this.#channels.admitted(channels);
     if (stream instanceof EventStream) this.#tabs?.opened(event.data, channels ?? []);
     this.#connectInfo = info;
     this.#connectionId = String(info.connectionId);
