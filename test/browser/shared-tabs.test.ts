@@ -72,7 +72,7 @@ browserTest('ten tabs share one stream: one connection on the server and on the 
 });
 
 browserTest('closing the leader tab moves the stream: no durable message lost or shown twice in any tab', async (t) => {
-  const { hub, origin } = await startServer(t, { qos: { file: ':memory:' } });
+  const { hub, origin, received } = await startServer(t, { qos: { file: ':memory:' } });
   const { pages } = await openTabs(t, origin, 'tabs2', 4);
   await Promise.all(pages.map((p) => connected(p)));
   const [leader] = await leaders(pages);
@@ -85,6 +85,17 @@ browserTest('closing the leader tab moves the stream: no durable message lost or
   });
   const total = 60;
   const sent: string[] = [];
+  // The other tabs keep sending through the stream while it moves: every request arrives once.
+  const requests = rest.map((page, tab) =>
+    page.evaluate(async (tab) => {
+      const answers = [];
+      for (let i = 0; i < 10; i++) {
+        answers.push(await window.sse.sendJson('during', { tab, i }));
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return answers.length;
+    }, tab),
+  );
   const sending = (async () => {
     for (let n = 0; n < total; n++) {
       sent.push((await hub.qos.sendByUserId('tabs2', 'bell', { n })).messageId);
@@ -108,6 +119,10 @@ browserTest('closing the leader tab moves the stream: no durable message lost or
   const expected = Array.from({ length: total }, (_, n) => n);
   for (const page of rest) t.deepEqual(await bells(page), expected);
   t.is((await leaders(rest)).length, 1, 'another tab leads');
+  t.deepEqual(await Promise.all(requests), [10, 10, 10]);
+  const during = received.filter((r) => r.path === 'during').map((r) => JSON.stringify(r.body));
+  t.is(during.length, 30);
+  t.is(new Set(during).size, 30);
   await waitFor(() => acked.size === total, 'every message to be acknowledged').catch((err: unknown) => {
     t.log(
       'not acked:',
