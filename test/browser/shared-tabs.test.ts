@@ -191,3 +191,22 @@ browserTest('listeners are counted per tab: the connection stops listening only 
   await pages[1]!.evaluate(() => window.sse.unlisten('news'));
   t.false(listening());
 });
+
+browserTest('a leader tab that crashes (no pagehide, no beacon) hands over too: its lock frees and the next tab opens the stream', async (t) => {
+  const { hub, origin } = await startServer(t, { qos: { file: ':memory:' } });
+  const { pages } = await openTabs(t, origin, 'tabs6', 3);
+  await Promise.all(pages.map((p) => connected(p)));
+  const [leader] = await leaders(pages);
+  const rest = pages.filter((p) => p !== leader);
+  await hub.qos.sendByUserId('tabs6', 'bell', { n: 0 });
+  for (const page of rest) await page.waitForFunction(() => window.__events.length === 1);
+
+  const cdp = await leader!.context().newCDPSession(leader!);
+  const crashed = leader!.waitForEvent('crash');
+  cdp.send('Page.crash').catch(() => undefined);
+  await crashed;
+  for (let n = 1; n <= 10; n++) await hub.qos.sendByUserId('tabs6', 'bell', { n });
+  for (const page of rest) await page.waitForFunction(() => window.__events.length >= 11, undefined, { timeout: 20_000 });
+  for (const page of rest) t.deepEqual(await bells(page), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  t.is((await leaders(rest)).length, 1);
+});
