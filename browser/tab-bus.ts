@@ -1,3 +1,5 @@
+import { SseClientError } from './errors.js';
+import type { HttpAnswer } from './http.js';
 import type { ParsedEvent } from './parser.js';
 
 /** What a tab tells the leader about itself: the union of these is what the shared connection has. */
@@ -66,4 +68,27 @@ export class TabBus {
     this.#channel.onmessage = null;
     this.#channel.close();
   }
+}
+
+/** A success answer in the default envelope. */
+export function ok(data: unknown): TabAnswer {
+  return { status: 200, body: { success: true, code: 200, data, message: null, errorMessage: null } };
+}
+
+/** The answer for a tab whose connection the leader no longer has. */
+export function unknownConnection(): TabAnswer {
+  return { status: 404, body: { success: false, code: 'ERR_SSE_UNKNOWN_CONNECTION', message: 'The shared connection is gone' } };
+}
+
+/** A failed request (no answer), to send to the tab. */
+export function errorAnswer(err: unknown): TabAnswer {
+  const code = err instanceof SseClientError ? err.code : 'ERR_SSE_NETWORK';
+  return { status: 0, body: null, error: { code, message: err instanceof Error ? err.message : String(err) } };
+}
+
+/** An answer relayed by the leader, as the tab's own request would have had it. */
+export function toHttpAnswer(answer: TabAnswer): HttpAnswer {
+  if (answer.error !== undefined) throw new SseClientError(answer.error.code, answer.error.message);
+  const response = new Response(JSON.stringify(answer.body), { status: answer.status, headers: { 'content-type': 'application/json' } });
+  return { response, body: answer.body };
 }

@@ -4,7 +4,18 @@ import type { HttpAnswer } from './http.js';
 import { randomId } from './identity.js';
 import type { ParsedEvent } from './parser.js';
 import type { RelayedStream, RelayHost } from './relayed-stream.js';
-import { TabBus, type TabAnswer, type TabMessage, type TabRequest, type TabState } from './tab-bus.js';
+import {
+  errorAnswer,
+  ok,
+  TabBus,
+  toHttpAnswer,
+  unknownConnection,
+  type TabAnswer,
+  type TabMessage,
+  type TabRequest,
+  type TabState,
+} from './tab-bus.js';
+import { TabAcks } from './tab-acks.js';
 import { TabLocks } from './tab-leader.js';
 
 /** What a group needs of the client in its tab. */
@@ -31,12 +42,6 @@ export interface TabGroupHost {
 export function groupName(url: string, query: Record<string, string>): string {
   return `${url}?${new URLSearchParams(Object.entries(query).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))).toString()}`;
 }
-
-/** Durable events the leader keeps to hand a tab that (re)attaches what it missed in between. */
-const RECENT_DURABLE = 500;
-
-/** Most durable ids the leader holds back from acking while tabs confirm them; past it the oldest is acked. */
-const MAX_PENDING_ACKS = 10_000;
 
 interface Follower {
   state: TabState;
@@ -76,17 +81,17 @@ export class TabGroup implements RelayHost {
   #finish: string | undefined;
   readonly #serverListeners = new Set<string>();
   #serverChannels: string[] = [];
-  readonly #pendingAcks = new Map<string, Set<string>>();
+  readonly #acks: TabAcks;
   #chain: Promise<unknown> = Promise.resolve();
-  /** The stream's latest durable events, oldest first. */
-  #recent: ParsedEvent[] = [];
   /** Channels this (leader) tab is leaving: no longer its own while the connection leaves them. */
   #ownLeaving: string[] | undefined;
 
   constructor(
     private readonly name: string,
     private readonly host: TabGroupHost,
-  ) {}
+  ) {
+    this.#acks = new TabAcks((ids) => host.ack(ids));
+  }
 
   get isLeader(): boolean {
     return this.#leader;
@@ -152,7 +157,7 @@ export class TabGroup implements RelayHost {
 
   /** Durable ids this tab delivered: the leader acknowledges them once every tab has. */
   delivered(ids: string[]): void {
-    if (this.#leader) this.#confirm(this.id, ids);
+    if (this.#leader) this.#acks.delivered(this.id, ids);
     else if (this.#leaderId !== undefined) this.#bus?.post({ t: 'delivered', from: this.id, to: this.#leaderId, ids });
   }
 
@@ -195,22 +200,12 @@ export class TabGroup implements RelayHost {
   /** Leader: one frame of the stream, for the followers (durable ones are acked once they confirm). */
   relay(event: ParsedEvent): void {
     if (!this.#leader) return;
-    const durable = event.id !== undefined && event.id !== '';
-    if (durable) {
-      this.#recent.push(event);
-      if (this.#recent.length > RECENT_DURABLE) this.#recent.shift();
+    if (event.id !== undefined && event.id !== '') {
+      const tabs = [this.id];
+      for (const [id, f] of this.#followers) if (f.opened) tabs.push(id);
+      this.#acks.arrived(event as ParsedEvent & { id: string }, tabs);
     }
     if (this.#followers.size === 0) return;
-    if (durable && event.id !== undefined && event.id !== '' && !this.#pendingAcks.has(event.id)) {
-      const waiting = new Set([this.id]);
-      for (const [id, f] of this.#followers) if (f.opened) waiting.add(id);
-      this.#pendingAcks.set(event.id, waiting);
-      if (this.#pendingAcks.size > MAX_PENDING_ACKS) {
-        const oldest = this.#pendingAcks.keys().next().value as string;
-        this.#pendingAcks.delete(oldest);
-        this.host.ack([oldest]);
-      }
-    }
     this.#bus?.post({ t: 'event', from: this.id, event });
   }
 
@@ -218,8 +213,7 @@ export class TabGroup implements RelayHost {
   ended(reason: string): void {
     if (!this.#leader) return;
     this.#finish = undefined;
-    this.#recent = [];
-    this.#pendingAcks.clear();
+    this.#acks.clear();
     this.#serverListeners.clear();
     this.#serverChannels = [];
     if (this.#followers.size === 0) return;
@@ -327,7 +321,7 @@ export class TabGroup implements RelayHost {
         this.#gone(m.from);
         return;
       case 'delivered':
-        this.#confirm(m.from, m.ids);
+        this.#acks.delivered(m.from, m.ids);
         return;
       case 'req':
         this.#serial(() => this.#handle(m.from, m.req)).then(
@@ -344,8 +338,7 @@ export class TabGroup implements RelayHost {
     const f = this.#followers.get(to);
     if (f !== undefined) f.opened = true;
     this.#bus?.post({ t: 'open', from: this.id, to, data });
-    const at = since === '' ? this.#recent.length : this.#recent.findIndex((e) => e.id === since);
-    for (const event of this.#recent.slice(at + 1)) this.#bus?.post({ t: 'event', from: this.id, to, event });
+    for (const event of this.#acks.after(since)) this.#bus?.post({ t: 'event', from: this.id, to, event });
   }
 
   /** A follower left (detached, closed, crashed): stop waiting for its acks and drop what only it held. */
@@ -354,25 +347,9 @@ export class TabGroup implements RelayHost {
     if (f === undefined) return;
     f.watch.abort();
     this.#followers.delete(id);
-    for (const [msg, waiting] of this.#pendingAcks) if (waiting.delete(id)) this.#maybeAck(msg, waiting);
+    this.#acks.left(id);
     this.#background(() => this.#sync());
     this.host.attachedChanged();
-  }
-
-  #confirm(tab: string, ids: string[]): void {
-    const now: string[] = [];
-    for (const id of ids) {
-      const waiting = this.#pendingAcks.get(id);
-      if (waiting === undefined) now.push(id);
-      else if (waiting.delete(tab)) this.#maybeAck(id, waiting);
-    }
-    if (now.length > 0) this.host.ack(now);
-  }
-
-  #maybeAck(id: string, waiting: Set<string>): void {
-    if (waiting.size > 0) return;
-    this.#pendingAcks.delete(id);
-    this.host.ack([id]);
   }
 
   /** {@link #serial} with nobody waiting for the result (a failure is mended by the next change or connect). */
@@ -480,24 +457,4 @@ export class TabGroup implements RelayHost {
     }
     return { ...ok({ channels }), server: [...this.#serverChannels] };
   }
-}
-
-function ok(data: unknown): TabAnswer {
-  return { status: 200, body: { success: true, code: 200, data, message: null, errorMessage: null } };
-}
-
-function unknownConnection(): TabAnswer {
-  return { status: 404, body: { success: false, code: 'ERR_SSE_UNKNOWN_CONNECTION', message: 'The shared connection is gone' } };
-}
-
-function errorAnswer(err: unknown): TabAnswer {
-  const code = err instanceof SseClientError ? err.code : 'ERR_SSE_NETWORK';
-  return { status: 0, body: null, error: { code, message: err instanceof Error ? err.message : String(err) } };
-}
-
-/** An answer relayed by the leader, as the tab's own request would have had it. */
-function toHttpAnswer(answer: TabAnswer): HttpAnswer {
-  if (answer.error !== undefined) throw new SseClientError(answer.error.code, answer.error.message);
-  const response = new Response(JSON.stringify(answer.body), { status: answer.status, headers: { 'content-type': 'application/json' } });
-  return { response, body: answer.body };
 }
