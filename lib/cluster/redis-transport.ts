@@ -1,0 +1,330 @@
+import { EventEmitter } from 'node:events';
+import { SseRedisUnavailableError } from '../core/errors.js';
+import { connectRedis, openRedis, redisFailure, type RedisClient, type RedisSource } from '../redis/redis-connection.js';
+import type { ClusterRequest, HelloAnswer } from './messages.js';
+import { RedisDirectory } from './redis-directory.js';
+import type { ClusterTransport, RequestHandler, TransportEvents } from './transport.js';
+
+/** Settings of {@link RedisTransport}, resolved from the `cluster` option. */
+export interface RedisTransportOptions {
+  nodeId: string;
+  redis: RedisSource;
+  /** Prefix of every key and channel; nodes with the same prefix form one cluster. */
+  prefix: string;
+  /** How often this node beats (and reads the others' beats), in ms. */
+  heartbeatMs: number;
+  /** A node whose last beat is older than this is dead: dropped, its directory entries removed. */
+  nodeTtlMs: number;
+  /** Longest wait for one Redis command, in ms (a stalled server fails calls after it). */
+  commandTimeoutMs: number;
+}
+
+/** A message on a node's channel or the broadcast channel. */
+type Envelope =
+  | { k: 'q'; id: number; from: string; to?: string[]; req: ClusterRequest }
+  | { k: 'a'; id: number; from: string; ok: true; v: unknown }
+  | { k: 'a'; id: number; from: string; ok: false; e: string }
+  | { k: 'bye'; from: string };
+
+interface Waiting {
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+  timer: NodeJS.Timeout;
+}
+
+function timedOut(peerId: string, timeoutMs: number): Error {
+  return Object.assign(new Error(`peer ${peerId} did not answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' });
+}
+
+function notAPeer(peerId: string): Error {
+  return Object.assign(new Error(`peer ${peerId} is not up`), { code: 'ERR_SSE_PEER_DOWN' });
+}
+
+/**
+ * Cluster transport over Redis pub/sub: nodes need no address, port or secret of each other,
+ * only the same Redis and prefix. A request to a peer is published on its channel, its
+ * answer comes back on the asker's channel under the request id; a fan-out to all peers is
+ * one message on the broadcast channel (`to` names who must answer it). Membership is a
+ * sorted set of node ids scored by their last beat: a node that stops beating (SIGKILL) is
+ * dropped by the others after `nodeTtlMs`, and its directory entries with it.
+ *
+ * Plain PUBLISH, not sharded SPUBLISH: on one Redis (or Sentinel) they cost the same, and
+ * the broadcast channel, which carries most of the traffic, reaches every node anyway. On a
+ * Redis Cluster plain PUBLISH is relayed to every shard; that is the price of one broadcast.
+ *
+ * Redis down, restarting or stalled: the peers become unreachable (known but down), so a
+ * cluster send or query counts them failed at once instead of waiting; the local node keeps
+ * delivering. When Redis answers again the node beats, rewrites its directory entries,
+ * (re)subscribes and sees its peers up again by itself.
+ */
+export class RedisTransport extends EventEmitter<TransportEvents> implements ClusterTransport {
+  readonly nodeId: string;
+  readonly directory: RedisDirectory;
+  readonly #options: RedisTransportOptions;
+  readonly #pub: RedisClient;
+  readonly #sub: RedisClient;
+  readonly #peers = new Map<string, HelloAnswer>();
+  readonly #unreachable = new Map<string, HelloAnswer>();
+  readonly #waiting = new Map<number, Waiting>();
+  #handler: RequestHandler | undefined;
+  #self: HelloAnswer | undefined;
+  #nextId = 1;
+  #timer: NodeJS.Timeout | undefined;
+  #beating = false;
+  #closed = false;
+
+  constructor(options: RedisTransportOptions) {
+    super();
+    this.nodeId = options.nodeId;
+    this.#options = options;
+    this.#pub = openRedis(options.redis, options.commandTimeoutMs);
+    this.#sub = openRedis(options.redis, options.commandTimeoutMs);
+    // ioredis reports each failed reconnect as an error; the beat reports what matters (peers down).
+    this.#pub.on('error', () => undefined);
+    this.#sub.on('error', () => undefined);
+    this.#pub.on('close', () => this.#redisDown());
+    this.#sub.on('close', () => this.#redisDown());
+    this.#sub.on('messageBuffer', (_channel: Buffer, message: Buffer) => this.#onMessage(message));
+    this.directory = new RedisDirectory(this.#pub, options.prefix, options.nodeTtlMs * 2, (err) => this.emit('error', err));
+  }
+
+  get #nodesKey(): string {
+    return `${this.#options.prefix}:nodes`;
+  }
+
+  get #helloKey(): string {
+    return `${this.#options.prefix}:hello`;
+  }
+
+  get #allChannel(): string {
+    return `${this.#options.prefix}:all`;
+  }
+
+  #channelOf(nodeId: string): string {
+    return `${this.#options.prefix}:to:${nodeId}`;
+  }
+
+  async start(handler: RequestHandler, self: HelloAnswer): Promise<void> {
+    this.#handler = handler;
+    this.#self = self;
+    const wait = Math.max(this.#options.commandTimeoutMs, 1000) * 5;
+    await Promise.all([connectRedis(this.#pub, wait), connectRedis(this.#sub, wait)]);
+    // ioredis subscribes again by itself after a reconnect (autoResubscribe).
+    await this.#sub.subscribe(this.#channelOf(this.nodeId), this.#allChannel);
+    await this.#beat();
+    this.#timer = setInterval(() => void this.#beat(), this.#options.heartbeatMs);
+    this.#timer.unref();
+  }
+
+  peers(): HelloAnswer[] {
+    return [...this.#peers.values()];
+  }
+
+  unreachable(): HelloAnswer[] {
+    return [...this.#unreachable.values()];
+  }
+
+  request(peerId: string, request: ClusterRequest, timeoutMs: number): Promise<unknown> {
+    if (!this.#peers.has(peerId)) return Promise.reject(notAPeer(peerId));
+    const [answer] = this.#send(this.#channelOf(peerId), [peerId], request, timeoutMs, undefined);
+    return answer!;
+  }
+
+  broadcast(peerIds: string[], request: ClusterRequest, timeoutMs: number): Promise<unknown>[] {
+    if (peerIds.length === 0) return [];
+    if (peerIds.length === 1) return [this.request(peerIds[0]!, request, timeoutMs)];
+    return this.#send(this.#allChannel, peerIds, request, timeoutMs, peerIds);
+  }
+
+  /** Publishes one request awaited from each of `peerIds`; one promise per peer. */
+  #send(channel: string, peerIds: string[], request: ClusterRequest, timeoutMs: number, to: string[] | undefined): Promise<unknown>[] {
+    if (this.#closed || this.#pub.status !== 'ready') {
+      const err = new SseRedisUnavailableError('cluster request: Redis is not connected');
+      return peerIds.map(() => Promise.reject(err));
+    }
+    const ids: number[] = [];
+    const answers = peerIds.map((peerId) => {
+      const id = this.#nextId++;
+      ids.push(id);
+      return new Promise<unknown>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          this.#waiting.delete(id);
+          reject(timedOut(peerId, timeoutMs));
+        }, timeoutMs);
+        this.#waiting.set(id, { resolve, reject, timer });
+      });
+    });
+    // Answer ids: the first, and each peer's by its position in `to` (id + index).
+    const envelope: Envelope = { k: 'q', id: ids[0]!, from: this.nodeId, req: request };
+    if (to !== undefined) envelope.to = to;
+    this.#pub.publish(channel, JSON.stringify(envelope)).then(
+      (receivers) => {
+        // Nobody subscribed (the peer died since its last beat): fail now, not after the timeout.
+        if (receivers === 0) for (const [i, id] of ids.entries()) this.#settle(id, false, notAPeer(peerIds[i]!));
+      },
+      (err: unknown) => {
+        const failure = redisFailure(err, 'cluster request');
+        for (const id of ids) this.#settle(id, false, failure);
+      },
+    );
+    return answers;
+  }
+
+  #settle(id: number, ok: boolean, value: unknown): void {
+    const waiting = this.#waiting.get(id);
+    if (waiting === undefined) return;
+    this.#waiting.delete(id);
+    clearTimeout(waiting.timer);
+    if (ok) waiting.resolve(value);
+    else waiting.reject(value);
+  }
+
+  #onMessage(raw: Buffer): void {
+    let message: Envelope;
+    try {
+      message = JSON.parse(raw.toString('utf8')) as Envelope;
+    } catch {
+      return;
+    }
+    if (message === null || typeof message !== 'object' || message.from === this.nodeId) return;
+    if (message.k === 'a') {
+      this.#settle(message.id, message.ok, message.ok ? message.v : Object.assign(new Error(String(message.e)), { code: 'ERR_SSE_PEER_FAILED' }));
+    } else if (message.k === 'q') {
+      let id = message.id;
+      if (message.to !== undefined) {
+        const i = message.to.indexOf(this.nodeId);
+        if (i < 0) return;
+        id += i;
+      }
+      void this.#answer(message.from, id, message.req);
+    } else if (message.k === 'bye') {
+      this.#drop(message.from, true);
+    }
+  }
+
+  async #answer(from: string, id: number, request: ClusterRequest): Promise<void> {
+    let envelope: Envelope;
+    try {
+      envelope = { k: 'a', id, from: this.nodeId, ok: true, v: (await this.#handler!(from, request)) ?? null };
+    } catch (err) {
+      envelope = { k: 'a', id, from: this.nodeId, ok: false, e: err instanceof Error ? err.message : String(err) };
+    }
+    if (this.#pub.status !== 'ready') return;
+    // The asker times out if this answer is lost: nothing else to do with the failure here.
+    this.#pub.publish(this.#channelOf(from), JSON.stringify(envelope)).catch(() => undefined);
+  }
+
+  /**
+   * One beat: says this node is alive (with its hello), reads who else is, drops the dead
+   * (and their directory entries) and rewrites this node's entries if they are missing
+   * (first beat, Redis restarted empty, or this node was itself taken for dead).
+   */
+  async #beat(): Promise<void> {
+    if (this.#beating || this.#closed) return;
+    this.#beating = true;
+    try {
+      const now = Date.now();
+      const dead = now - this.#options.nodeTtlMs;
+      const results = await this.#pub
+        .multi()
+        .zadd(this.#nodesKey, now, this.nodeId)
+        .hset(this.#helloKey, this.nodeId, JSON.stringify(this.#self))
+        .zrangebyscore(this.#nodesKey, dead, '+inf')
+        .zrangebyscore(this.#nodesKey, '-inf', `(${dead}`)
+        .exec();
+      if (results === null) throw new Error('beat transaction aborted');
+      for (const [err] of results) if (err) throw err;
+      const live = (results[2]![1] as string[]).filter((id) => id !== this.nodeId);
+      const expired = results[3]![1] as string[];
+      if (expired.length > 0) await this.#collect(expired);
+      await this.directory.refresh(this.nodeId);
+      await this.#update(live);
+    } catch (err) {
+      if (!this.#closed) {
+        this.#redisDown();
+        const failure = redisFailure(err, 'cluster heartbeat');
+        if (!(failure instanceof SseRedisUnavailableError)) this.emit('error', failure);
+      }
+    } finally {
+      this.#beating = false;
+    }
+  }
+
+  /** Removes dead nodes: from the set, their hello, their directory entries. Any node may; it is idempotent. */
+  async #collect(expired: string[]): Promise<void> {
+    const multi = this.#pub
+      .multi()
+      .zrem(this.#nodesKey, ...expired)
+      .hdel(this.#helloKey, ...expired);
+    for (const id of expired) multi.del(...this.directory.keysOf(id));
+    await multi.exec();
+    for (const id of expired) this.#drop(id, true);
+  }
+
+  /** Makes the live set the peers: new ones up (hello read), missing ones down and forgotten. */
+  async #update(live: string[]): Promise<void> {
+    const liveSet = new Set(live);
+    for (const id of [...this.#peers.keys(), ...this.#unreachable.keys()]) if (!liveSet.has(id)) this.#drop(id, true);
+    const fresh = live.filter((id) => !this.#peers.has(id));
+    if (fresh.length === 0) return;
+    const hellos = await this.#pub.hmget(this.#helloKey, ...fresh);
+    for (const [i, id] of fresh.entries()) {
+      const raw = hellos[i];
+      if (typeof raw !== 'string') continue;
+      let hello: HelloAnswer;
+      try {
+        hello = JSON.parse(raw) as HelloAnswer;
+      } catch {
+        continue;
+      }
+      if (hello?.nodeId !== id || this.#closed) continue;
+      this.#unreachable.delete(id);
+      this.#peers.set(id, hello);
+      this.emit('peer-up', hello);
+    }
+  }
+
+  /** A peer left (`gone`: forgotten) or cannot be reached now (kept as unreachable). */
+  #drop(nodeId: string, gone: boolean): void {
+    const peer = this.#peers.get(nodeId) ?? this.#unreachable.get(nodeId);
+    if (peer === undefined) return;
+    if (gone) this.#unreachable.delete(nodeId);
+    else this.#unreachable.set(nodeId, peer);
+    if (this.#peers.delete(nodeId)) this.emit('peer-down', nodeId);
+  }
+
+  /** Redis cannot be reached: every peer is known but down until a beat succeeds again. */
+  #redisDown(): void {
+    if (this.#closed) return;
+    this.directory.lost();
+    for (const id of [...this.#peers.keys()]) this.#drop(id, false);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    clearInterval(this.#timer);
+    // No directory write may follow the keys' removal below.
+    this.directory.close();
+    try {
+      if (this.#pub.status === 'ready') {
+        await this.#pub.publish(this.#allChannel, JSON.stringify({ k: 'bye', from: this.nodeId } satisfies Envelope));
+        await this.#pub
+          .multi()
+          .zrem(this.#nodesKey, this.nodeId)
+          .hdel(this.#helloKey, this.nodeId)
+          .del(...this.directory.keysOf(this.nodeId))
+          .exec();
+      }
+    } catch {
+      // Redis is down: the others drop this node when its beat expires.
+    }
+    this.#closed = true;
+    for (const [id, waiting] of this.#waiting) {
+      clearTimeout(waiting.timer);
+      waiting.reject(new SseRedisUnavailableError('cluster transport closed'));
+      this.#waiting.delete(id);
+    }
+    this.#pub.disconnect();
+    this.#sub.disconnect();
+  }
+}

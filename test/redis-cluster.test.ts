@@ -1,0 +1,197 @@
+// The Redis cluster engine: three real nodes (HTTP servers in this process) over a real
+// redis-server started by the test. Fan-out with counts, queries from the presence
+// directory, Redis paused and restarted under load. The SIGKILL case is in
+// redis-cluster-kill.test.ts (it needs processes).
+import test, { type ExecutionContext } from 'ava';
+import { Redis } from 'ioredis';
+import { createHub, type Hub, type SsePluginOptions } from '../lib/index.js';
+import { eventually } from './helpers/cluster.js';
+import { RedisServer, redisTest } from './helpers/redis-server.js';
+import { startPlugin, type StartedPlugin } from './helpers/server.js';
+import { RawStream } from './helpers/stream.js';
+
+const { unavailable } = redisTest('redis-cluster.test.ts');
+const serial = unavailable === undefined ? test.serial : test.skip;
+
+type ClusterOpts = NonNullable<SsePluginOptions['cluster']>;
+
+// Loose enough for a busy 2-core machine; a stalled Redis must still cost at most this long.
+const TIMEOUT_MS = 1000;
+
+interface Node extends StartedPlugin {
+  hub: Hub;
+  /** Operations this node asked of peers directly (not answered from the directory). */
+  rpcs: string[];
+}
+
+async function node(t: ExecutionContext, redis: RedisServer, extra: Partial<ClusterOpts> = {}): Promise<Node> {
+  const started = await startPlugin(t, { cluster: { redis: redis.url, timeoutMs: TIMEOUT_MS, healthIntervalMs: 200, ...extra } });
+  const hub = started.plugin.hub;
+  await hub.ready();
+  const rpcs: string[] = [];
+  hub.on('peer-rpc', (info) => rpcs.push(info.operation));
+  hub.on('peer-error', () => undefined);
+  return { ...started, hub, rpcs };
+}
+
+async function threeNodes(t: ExecutionContext, redis: RedisServer): Promise<Node[]> {
+  const nodes = [await node(t, redis), await node(t, redis), await node(t, redis)];
+  for (const n of nodes) await eventually(() => n.hub.cluster!.peers().length === 2, 'three nodes see each other');
+  return nodes;
+}
+
+const sorted = (list: string[]): string[] => [...list].sort();
+
+serial('a send on A reaches users on B and C once, with the cluster-wide count', async (t) => {
+  const redis = await RedisServer.start(t, { aof: false });
+  const [a, b, c] = await threeNodes(t, redis);
+  const onB = await RawStream.open(t, `${b!.base}/connect?access-token=7@1`);
+  const onC = await RawStream.open(t, `${c!.base}/connect?access-token=7@1`);
+  await RawStream.open(t, `${c!.base}/connect?access-token=8@2`);
+  t.is(await a!.hub.sendByUserId(7, 'bell', { n: 1 }), 2);
+  t.deepEqual(JSON.parse((await onB.next('bell')).data), { n: 1 });
+  t.deepEqual(JSON.parse((await onC.next('bell')).data), { n: 1 });
+  // A repeated key and overlapping targets still count each connection once.
+  t.is(await a!.hub.sendByUserId([7, '7', 8], 'bell', 2), 3);
+  t.is(await a!.hub.sendAll('all', 3), 3);
+  t.is(await a!.hub.sendByTenantId(2, 'tenant', 4), 1);
+  t.is(await b!.hub.sendByConnectionId(onC.connectionId, 'one', 5), 1);
+  t.deepEqual(JSON.parse((await onC.next('one')).data), 5);
+  // Several sends in one tick: one message for all peers, each with its own count.
+  const counts = await Promise.all([a!.hub.sendByUserId(7, 'x', 1), a!.hub.sendByUserId(8, 'x', 2), a!.hub.sendByUserId(9, 'x', 3)]);
+  t.deepEqual(counts, [2, 1, 0]);
+});
+
+serial('queries answer from the directory, equal to what the nodes hold, without asking them', async (t) => {
+  const redis = await RedisServer.start(t, { aof: false });
+  const [a, b, c] = await threeNodes(t, redis);
+  const s1 = await RawStream.open(t, `${b!.base}/connect?access-token=1@t1&channel=news&listeners=bell`);
+  await RawStream.open(t, `${b!.base}/connect?access-token=1@t1`);
+  await RawStream.open(t, `${c!.base}/connect?access-token=2@t2&channel=sport`);
+  await RawStream.open(t, `${a!.base}/connect?access-token=3@t1&listeners=bell`);
+  await eventually(async () => (await a!.hub.getConnectionCount()) === 4, 'directory written');
+  a!.rpcs.length = 0;
+  t.true(await a!.hub.isOnline(2));
+  t.false(await a!.hub.isOnline(4));
+  t.deepEqual(sorted(await a!.hub.getUserIds()), ['1', '2', '3']);
+  t.deepEqual(sorted((await a!.hub.getUsers()).map((u) => String(u.id))), ['1', '2', '3']);
+  t.is((await a!.hub.getUser(1))?.name, 'User 1');
+  t.deepEqual(sorted(await a!.hub.getAccessTokens()), ['1@t1', '2@t2', '3@t1']);
+  t.deepEqual(sorted(await a!.hub.getTenantIds()), ['t1', 't2']);
+  t.deepEqual(sorted(await a!.hub.getChannels()), ['news', 'sport']);
+  t.deepEqual(sorted(await a!.hub.getUserIdsListening('bell')), ['1', '3']);
+  t.deepEqual(sorted(await a!.hub.getUserIdsListening('bell', 't1')), ['1', '3']);
+  t.is((await a!.hub.getConnectionIds()).length, 4);
+  t.deepEqual(a!.rpcs, [], 'no peer was asked');
+  // Listings with live counters: asked of the holder only.
+  const info = await a!.hub.getConnectionById(s1.connectionId);
+  t.is(info?.userId, '1');
+  t.deepEqual(a!.rpcs, ['query']);
+  a!.rpcs.length = 0;
+  t.is((await a!.hub.getConnections({ channel: 'sport' })).length, 1);
+  t.deepEqual(a!.rpcs, ['query'], 'only C holds channel sport');
+  t.is((await a!.hub.getConnections()).length, 4);
+  // Listener changes and closes reach the directory.
+  await b!.hub.changeListeners(s1.connectionId, ['bell'], false);
+  await eventually(async () => sorted(await a!.hub.getUserIdsListening('bell')).join() === '3', 'listener change written');
+  void s1.close();
+  await eventually(async () => (await a!.hub.getConnectionCount()) === 3, 'close written');
+  t.true(await a!.hub.isOnline(1), 'user 1 still has a stream on B');
+  t.deepEqual(sorted(await a!.hub.getChannels()), ['sport']);
+  // Merged directory answers equal the merged local answers.
+  for (const name of ['userIds', 'accessTokens', 'tenantIds', 'channels', 'connectionIds'] as const) {
+    const fromNodes = new Set([a, b, c].flatMap((n) => n!.hub.localQuery(name)));
+    t.deepEqual(
+      sorted(
+        await a!.hub[
+          name === 'userIds'
+            ? 'getUserIds'
+            : name === 'accessTokens'
+              ? 'getAccessTokens'
+              : name === 'tenantIds'
+                ? 'getTenantIds'
+                : name === 'channels'
+                  ? 'getChannels'
+                  : 'getConnectionIds'
+        ](),
+      ),
+      sorted([...fromNodes]),
+      name,
+    );
+  }
+});
+
+serial('a node that closes leaves at once: its users vanish, its keys are removed', async (t) => {
+  const redis = await RedisServer.start(t, { aof: false });
+  const [a, b] = await threeNodes(t, redis);
+  await RawStream.open(t, `${b!.base}/connect?access-token=5`);
+  await eventually(async () => a!.hub.isOnline(5), 'user 5 online');
+  await b!.plugin.close();
+  await eventually(() => a!.hub.cluster!.peers().length === 1, 'b gone');
+  t.false(await a!.hub.isOnline(5));
+  const probe = new Redis(redis.url);
+  t.teardown(() => probe.disconnect());
+  t.deepEqual(await probe.keys(`*{${b!.hub.cluster!.nodeId}}*`), []);
+});
+
+serial('Redis paused (SIGSTOP) past the timeouts: local sends work, cluster calls fail fast, then all resumes', async (t) => {
+  const redis = await RedisServer.start(t, { aof: false });
+  const [a, b] = await threeNodes(t, redis);
+  const onA = await RawStream.open(t, `${a!.base}/connect?access-token=1`);
+  const onB = await RawStream.open(t, `${b!.base}/connect?access-token=1`);
+  await eventually(async () => (await a!.hub.getConnectionCount()) === 2, 'directory written');
+  redis.pause();
+  t.teardown(() => redis.resume());
+  // Sends resolve (never hang) with the local part; the peers' part is failed, not silently 0.
+  const during = await a!.hub.sendByUserId(1, 'during', 1);
+  t.is(during, 1);
+  await onA.next('during');
+  await eventually(() => a!.hub.cluster!.peers().length === 0, 'peers unreachable after a failed beat', 5000);
+  t.is(a!.hub.cluster!.unreachable().length, 2);
+  const detailed = await a!.hub.queryDetailed('connectionCount');
+  t.true(detailed.partial);
+  t.is(detailed.value, 1);
+  t.is(await a!.hub.sendByUserId(1, 'during', 2), 1, 'fail fast once known down');
+  redis.resume();
+  await eventually(() => a!.hub.cluster!.peers().length === 2, 'peers back', 10_000);
+  await eventually(async () => (await a!.hub.sendByUserId(1, 'after', 3)) === 2, 'cross-node sends again', 10_000);
+  await onB.next('after');
+  await eventually(async () => (await a!.hub.getConnectionCount()) === 2, 'directory answers again');
+});
+
+serial('Redis restarted under load: sends never hang, then the nodes re-announce and rewrite their entries', async (t) => {
+  const redis = await RedisServer.start(t, { aof: false });
+  const [a, b, c] = await threeNodes(t, redis);
+  await RawStream.open(t, `${b!.base}/connect?access-token=1`);
+  await RawStream.open(t, `${c!.base}/connect?access-token=2`);
+  await eventually(async () => (await a!.hub.getConnectionCount()) === 2, 'directory written');
+  let sends = 0;
+  let stop = false;
+  const load = (async () => {
+    while (!stop) {
+      const n = await a!.hub.sendAll('tick', sends);
+      t.true(n >= 0 && n <= 2);
+      sends++;
+      await new Promise((r) => setImmediate(r));
+    }
+  })();
+  // Redis comes back empty (no AOF): membership and the directory must be written again.
+  await redis.restart(true);
+  await eventually(() => a!.hub.cluster!.peers().length === 2, 'peers back after the restart', 10_000);
+  await eventually(async () => sorted(await a!.hub.getUserIds()).join() === '1,2', 'directory rewritten', 10_000);
+  await eventually(async () => (await a!.hub.sendAll('after', 1)) === 2, 'sends reach both again', 10_000);
+  stop = true;
+  await load;
+  t.true(sends > 0);
+});
+
+serial('contradictory or bad options throw a TypeError at once', (t) => {
+  const redis = 'redis://127.0.0.1:1';
+  t.throws(() => createHub({ cluster: { redis, secret: 'x'.repeat(40) } }), { instanceOf: TypeError, message: /cluster\.secret/ });
+  t.throws(() => createHub({ cluster: { redis, peers: ['127.0.0.1:1'] } }), { instanceOf: TypeError, message: /cluster\.peers/ });
+  t.throws(() => createHub({ cluster: { redis, discovery: 'mdns' } }), { instanceOf: TypeError });
+  t.throws(() => createHub({ cluster: { redis, port: 1 } }), { instanceOf: TypeError });
+  t.throws(() => createHub({ cluster: { redis: 'http://x' } }), { instanceOf: TypeError, message: /redis:\/\// });
+  t.throws(() => createHub({ cluster: { redis, redisPrefix: '' } }), { instanceOf: TypeError });
+  t.throws(() => createHub({ cluster: { secret: 'x'.repeat(40), redisPrefix: 'p' } }), { instanceOf: TypeError, message: /redisPrefix/ });
+});
