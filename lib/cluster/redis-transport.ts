@@ -32,6 +32,39 @@ interface Waiting {
   timer: NodeJS.Timeout;
 }
 
+/**
+ * One beat, on Redis's clock (nodes' clocks may disagree): scores this node now, stores its
+ * hello, answers the live node ids and the expired ones. KEYS: nodes, hello. ARGV: node id,
+ * hello JSON, ttl in ms.
+ */
+const BEAT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local dead = now - tonumber(ARGV[3])
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return { redis.call('ZRANGEBYSCORE', KEYS[1], dead, '+inf'), redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. dead) }
+`;
+
+/**
+ * Removes the given nodes if they are still expired (one may have beaten since it was read):
+ * from the set and the hellos. Answers those removed. KEYS: nodes, hello. ARGV: ttl, ids.
+ */
+const COLLECT = `
+local t = redis.call('TIME')
+local dead = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[1])
+local removed = {}
+for i = 2, #ARGV do
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if score and tonumber(score) < dead then
+    redis.call('ZREM', KEYS[1], ARGV[i])
+    redis.call('HDEL', KEYS[2], ARGV[i])
+    removed[#removed + 1] = ARGV[i]
+  end
+end
+return removed
+`;
+
 function timedOut(peerId: string, timeoutMs: number): Error {
   return Object.assign(new Error(`peer ${peerId} did not answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' });
 }
@@ -88,12 +121,14 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
     this.directory = new RedisDirectory(this.#pub, options.prefix, options.nodeTtlMs * 2, (err) => this.emit('error', err));
   }
 
+  // One hash tag for both membership keys: a Redis Cluster keeps them in one slot, so that
+  // the beat script may touch both.
   get #nodesKey(): string {
-    return `${this.#options.prefix}:nodes`;
+    return `{${this.#options.prefix}}:nodes`;
   }
 
   get #helloKey(): string {
-    return `${this.#options.prefix}:hello`;
+    return `{${this.#options.prefix}}:hello`;
   }
 
   get #allChannel(): string {
@@ -223,19 +258,16 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
     if (this.#beating || this.#closed) return;
     this.#beating = true;
     try {
-      const now = Date.now();
-      const dead = now - this.#options.nodeTtlMs;
-      const results = await this.#pub
-        .multi()
-        .zadd(this.#nodesKey, now, this.nodeId)
-        .hset(this.#helloKey, this.nodeId, JSON.stringify(this.#self))
-        .zrangebyscore(this.#nodesKey, dead, '+inf')
-        .zrangebyscore(this.#nodesKey, '-inf', `(${dead}`)
-        .exec();
-      if (results === null) throw new Error('beat transaction aborted');
-      for (const [err] of results) if (err) throw err;
-      const live = (results[2]![1] as string[]).filter((id) => id !== this.nodeId);
-      const expired = results[3]![1] as string[];
+      const [liveIds, expired] = (await this.#pub.eval(
+        BEAT,
+        2,
+        this.#nodesKey,
+        this.#helloKey,
+        this.nodeId,
+        JSON.stringify(this.#self),
+        this.#options.nodeTtlMs,
+      )) as [string[], string[]];
+      const live = liveIds.filter((id) => id !== this.nodeId);
       if (expired.length > 0) await this.#collect(expired);
       await this.directory.refresh(this.nodeId);
       await this.#update(live);
@@ -252,13 +284,10 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
 
   /** Removes dead nodes: from the set, their hello, their directory entries. Any node may; it is idempotent. */
   async #collect(expired: string[]): Promise<void> {
-    const multi = this.#pub
-      .multi()
-      .zrem(this.#nodesKey, ...expired)
-      .hdel(this.#helloKey, ...expired);
-    for (const id of expired) multi.del(...this.directory.keysOf(id));
-    await multi.exec();
-    for (const id of expired) this.#drop(id, true);
+    const removed = (await this.#pub.eval(COLLECT, 2, this.#nodesKey, this.#helloKey, this.#options.nodeTtlMs, ...expired)) as string[];
+    // One DEL per node: each node's keys share a slot, different nodes' keys need not.
+    await Promise.all(removed.map((id) => this.#pub.del(...this.directory.keysOf(id))));
+    for (const id of removed) this.#drop(id, true);
   }
 
   /** Makes the live set the peers: new ones up (hello read), missing ones down and forgotten. */
@@ -308,12 +337,10 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
     try {
       if (this.#pub.status === 'ready') {
         await this.#pub.publish(this.#allChannel, JSON.stringify({ k: 'bye', from: this.nodeId } satisfies Envelope));
-        await this.#pub
-          .multi()
-          .zrem(this.#nodesKey, this.nodeId)
-          .hdel(this.#helloKey, this.nodeId)
-          .del(...this.directory.keysOf(this.nodeId))
-          .exec();
+        await Promise.all([
+          this.#pub.multi().zrem(this.#nodesKey, this.nodeId).hdel(this.#helloKey, this.nodeId).exec(),
+          this.#pub.del(...this.directory.keysOf(this.nodeId)),
+        ]);
       }
     } catch {
       // Redis is down: the others drop this node when its beat expires.
