@@ -62,6 +62,20 @@ serial('a send on A reaches users on B and C once, with the cluster-wide count',
   t.deepEqual(counts, [2, 1, 0]);
 });
 
+serial('a fan-out to every peer is one PUBLISH on the broadcast channel, plus one answer per peer', async (t) => {
+  const redis = await RedisServer.start(t, { aof: false });
+  const [a, b, c] = await threeNodes(t, redis);
+  await RawStream.open(t, `${b!.base}/connect?access-token=1`);
+  await RawStream.open(t, `${c!.base}/connect?access-token=1`);
+  const probe = new Redis(redis.url);
+  t.teardown(() => probe.disconnect());
+  const publishes = async (): Promise<number> => Number(/cmdstat_publish:calls=(\d+)/.exec(await probe.info('commandstats'))?.[1] ?? 0);
+  await probe.config('RESETSTAT');
+  // Three sends in one tick: coalesced into one request, broadcast once.
+  t.deepEqual(await Promise.all([a!.hub.sendAll('x', 1), a!.hub.sendByUserId(1, 'x', 2), a!.hub.sendByUserId(2, 'x', 3)]), [2, 2, 0]);
+  t.is(await publishes(), 3);
+});
+
 serial('queries answer from the directory, equal to what the nodes hold, without asking them', async (t) => {
   const redis = await RedisServer.start(t, { aof: false });
   const [a, b, c] = await threeNodes(t, redis);

@@ -258,6 +258,8 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
     if (this.#beating || this.#closed) return;
     this.#beating = true;
     try {
+      // Without the subscriber this node would neither hear requests nor answers: not up.
+      if (this.#sub.status !== 'ready') throw new SseRedisUnavailableError('cluster heartbeat: the subscriber connection is down');
       const [liveIds, expired] = (await this.#pub.eval(
         BEAT,
         2,
