@@ -135,6 +135,36 @@ serial('queries answer from the directory, equal to what the nodes hold, without
   }
 });
 
+serial('a reconnect storm: the directory follows hundreds of opens and closes, written in pipelines', async (t) => {
+  const redis = await RedisServer.start(t, { aof: false });
+  const [a, b] = await threeNodes(t, redis);
+  const N = 300;
+  const open = (): Promise<RawStream[]> =>
+    Promise.all(Array.from({ length: N }, (_, i) => RawStream.open(t, `${b!.base}/connect?access-token=${i % 100}@t${i % 7}&channel=c${i % 5}`)));
+  const probe = new Redis(redis.url);
+  t.teardown(() => probe.disconnect());
+  await probe.config('RESETSTAT');
+  let streams = await open();
+  await eventually(async () => (await a!.hub.getConnectionCount()) === N, 'all opens written');
+  t.is((await a!.hub.getUserIds()).length, 100);
+  // Coalesced per tick: far fewer round trips than one per stream and key.
+  const calls = (name: string, info: string): number => Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
+  const stats = await probe.info('commandstats');
+  t.log(`hset calls ${calls('hset', stats)}, sadd calls ${calls('sadd', stats)} for ${N} opens`);
+  await Promise.all(streams.map((s) => s.close()));
+  await eventually(async () => (await a!.hub.getConnectionCount()) === 0, 'all closes written');
+  t.deepEqual(await a!.hub.getUserIds(), []);
+  t.deepEqual(await a!.hub.getChannels(), []);
+  // And again: what the directory says equals what B holds.
+  streams = await open();
+  await Promise.all(streams.slice(0, N / 2).map((s) => s.close()));
+  await eventually(() => b!.hub.localQuery('connectionCount') === N / 2, 'half closed on B');
+  await eventually(async () => (await a!.hub.getConnectionCount()) === N / 2, 'directory follows');
+  t.deepEqual(sorted(await a!.hub.getUserIds()), sorted(b!.hub.localQuery('userIds')));
+  t.deepEqual(sorted(await a!.hub.getTenantIds()), sorted(b!.hub.localQuery('tenantIds')));
+  t.deepEqual(sorted(await a!.hub.getChannels()), sorted(b!.hub.localQuery('channels')));
+});
+
 serial('a node that closes leaves at once: its users vanish, its keys are removed', async (t) => {
   const redis = await RedisServer.start(t, { aof: false });
   const [a, b] = await threeNodes(t, redis);

@@ -18,6 +18,12 @@ interface ConnRecord {
 const PARTS = ['conn', 'user', 'token', 'tenant', 'channel', 'ok'] as const;
 type Part = (typeof PARTS)[number];
 
+/**
+ * How long changes gather before they are written: under a reconnect storm one flush carries
+ * the opens of many ticks in a few commands; a query elsewhere sees a change this much later.
+ */
+const FLUSH_MS = 5;
+
 /** Largest number of fields written by one HSET / SADD in a full rewrite. */
 const CHUNK = 1000;
 
@@ -37,6 +43,11 @@ function parse<T>(raw: unknown): T | undefined {
   }
 }
 
+/** Calls `write` with slices of `items` of at most {@link CHUNK} entries of `width` items each. */
+function chunked(items: string[], width: number, write: (part: string[]) => void): void {
+  for (let i = 0; i < items.length; i += CHUNK * width) write(items.slice(i, i + CHUNK * width));
+}
+
 function isEmpty(conns: Iterable<Connection>): boolean {
   for (const _ of conns) return false;
   return true;
@@ -46,8 +57,8 @@ function isEmpty(conns: Iterable<Connection>): boolean {
  * The presence directory of the Redis cluster engine: which node holds which connection,
  * user, access token, tenant and channel. Each node writes its own keys (hash-tagged by node
  * id, so that they share a slot on a Redis Cluster) as its connections open, close and change
- * listeners, coalesced per tick into one pipeline, so that a reconnect storm costs a few
- * round trips, not one per stream. The keys expire unless the node's beat renews them, and
+ * listeners, gathered for a few ms and written as one pipeline with one command per key, so
+ * that a reconnect storm costs a few commands and round trips, not several per stream. The keys expire unless the node's beat renews them, and
  * the peers delete a dead node's keys when its beat expires; readers only ever read the
  * keys of nodes that are up, so a dead node's entries leave every answer at once.
  *
@@ -104,7 +115,7 @@ export class RedisDirectory implements ClusterDirectory {
     }
     if (this.#scheduled) return;
     this.#scheduled = true;
-    setImmediate(() => this.#flush());
+    setTimeout(() => this.#flush(), FLUSH_MS);
   }
 
   /** Writes what changed in this tick, in one pipeline; a failure leaves the rewrite to the next beat. */
@@ -118,23 +129,47 @@ export class RedisDirectory implements ClusterDirectory {
     const nodeId = this.#nodeId;
     if (!this.#synced || this.#closed || local === undefined || nodeId === undefined) return;
     const key = (part: Part): string => this.#key(nodeId, part);
-    const pipeline = this.#client.pipeline();
+    const conns: string[] = [];
+    const dropped: string[] = [];
+    // The user object a node answers is its oldest connection's (as the local query does).
+    const users = new Map<string, string>();
+    const droppedUsers: string[] = [];
+    const add = { token: new Set<string>(), tenant: new Set<string>(), channel: new Set<string>() };
+    const remove = { token: new Set<string>(), tenant: new Set<string>(), channel: new Set<string>() };
+    const firstOf = (userId: string): Connection | undefined => {
+      for (const c of local.targets('user', [userId])) return c;
+      return undefined;
+    };
     for (const conn of changed.values()) {
       if (conn.closed) continue;
-      pipeline.hset(key('conn'), conn.id, recordOf(conn));
-      if (conn.userId !== undefined) pipeline.hsetnx(key('user'), conn.userId, JSON.stringify(conn.user));
-      if (conn.accessToken !== undefined) pipeline.sadd(key('token'), conn.accessToken);
-      if (conn.tenantId !== undefined) pipeline.sadd(key('tenant'), conn.tenantId);
-      if (conn.channel !== undefined) pipeline.sadd(key('channel'), conn.channel);
+      conns.push(conn.id, recordOf(conn));
+      if (conn.userId !== undefined && firstOf(conn.userId) === conn) users.set(conn.userId, JSON.stringify(conn.user));
+      if (conn.accessToken !== undefined) add.token.add(conn.accessToken);
+      if (conn.tenantId !== undefined) add.tenant.add(conn.tenantId);
+      if (conn.channel !== undefined) add.channel.add(conn.channel);
     }
     const none = (kind: SendTargetKind, value: string): boolean => isEmpty(local.targets(kind, [value]));
     for (const conn of gone.values()) {
-      pipeline.hdel(key('conn'), conn.id);
+      dropped.push(conn.id);
       // A key leaves only with the last connection of it on this node.
-      if (conn.userId !== undefined && none('user', conn.userId)) pipeline.hdel(key('user'), conn.userId);
-      if (conn.accessToken !== undefined && none('token', conn.accessToken)) pipeline.srem(key('token'), conn.accessToken);
-      if (conn.tenantId !== undefined && none('tenant', conn.tenantId)) pipeline.srem(key('tenant'), conn.tenantId);
-      if (conn.channel !== undefined && none('channel', conn.channel)) pipeline.srem(key('channel'), conn.channel);
+      if (conn.userId !== undefined) {
+        const first = firstOf(conn.userId);
+        if (first === undefined) droppedUsers.push(conn.userId);
+        else users.set(conn.userId, JSON.stringify(first.user));
+      }
+      if (conn.accessToken !== undefined && none('token', conn.accessToken)) remove.token.add(conn.accessToken);
+      if (conn.tenantId !== undefined && none('tenant', conn.tenantId)) remove.tenant.add(conn.tenantId);
+      if (conn.channel !== undefined && none('channel', conn.channel)) remove.channel.add(conn.channel);
+    }
+    // One command per key and kind (in chunks), all in one pipeline: a storm costs a few round trips.
+    const pipeline = this.#client.pipeline();
+    chunked(conns, 2, (part) => pipeline.hset(key('conn'), ...part));
+    chunked(dropped, 1, (part) => pipeline.hdel(key('conn'), ...part));
+    chunked([...users].flat(), 2, (part) => pipeline.hset(key('user'), ...part));
+    chunked(droppedUsers, 1, (part) => pipeline.hdel(key('user'), ...part));
+    for (const kind of ['token', 'tenant', 'channel'] as const) {
+      chunked([...add[kind]], 1, (part) => pipeline.sadd(key(kind), ...part));
+      chunked([...remove[kind]], 1, (part) => pipeline.srem(key(kind), ...part));
     }
     if (pipeline.length === 0) return;
     pipeline.exec().then(
@@ -183,13 +218,9 @@ export class RedisDirectory implements ClusterDirectory {
       if (conn.channel !== undefined) sets.channel.add(conn.channel);
     }
     const multi = this.#client.multi().del(...this.keysOf(nodeId));
-    for (let i = 0; i < conns.length; i += 2 * CHUNK) multi.hset(key('conn'), ...conns.slice(i, i + 2 * CHUNK));
-    const userFields = [...users].flat();
-    for (let i = 0; i < userFields.length; i += 2 * CHUNK) multi.hset(key('user'), ...userFields.slice(i, i + 2 * CHUNK));
-    for (const part of ['token', 'tenant', 'channel'] as const) {
-      const members = [...sets[part]];
-      for (let i = 0; i < members.length; i += CHUNK) multi.sadd(key(part), ...members.slice(i, i + CHUNK));
-    }
+    chunked(conns, 2, (part) => multi.hset(key('conn'), ...part));
+    chunked([...users].flat(), 2, (part) => multi.hset(key('user'), ...part));
+    for (const part of ['token', 'tenant', 'channel'] as const) chunked([...sets[part]], 1, (members) => multi.sadd(key(part), ...members));
     multi.set(key('ok'), '1');
     for (const k of this.keysOf(nodeId)) multi.pexpire(k, this.#keyTtlMs);
     // Changes from now on are written after this transaction, on the same connection: in order.
