@@ -4,10 +4,15 @@
 // redis-cluster-kill.test.ts (it needs processes).
 import test, { type ExecutionContext } from 'ava';
 import { Redis } from 'ioredis';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { mergeQuery } from '../lib/cluster/merge.js';
+import type { QueryName } from '../lib/core/queries.js';
 import { createHub, type Hub, type SsePluginOptions } from '../lib/index.js';
 import { eventually } from './helpers/cluster.js';
 import { RedisServer, redisTest } from './helpers/redis-server.js';
-import { startPlugin, type StartedPlugin } from './helpers/server.js';
+import { postJson, startPlugin, type StartedPlugin } from './helpers/server.js';
 import { RawStream } from './helpers/stream.js';
 
 const { unavailable } = redisTest('redis-cluster.test.ts');
@@ -112,26 +117,36 @@ serial('queries answer from the directory, equal to what the nodes hold, without
   await eventually(async () => (await a!.hub.getConnectionCount()) === 3, 'close written');
   t.true(await a!.hub.isOnline(1), 'user 1 still has a stream on B');
   t.deepEqual(sorted(await a!.hub.getChannels()), ['sport']);
-  // Merged directory answers equal the merged local answers.
-  for (const name of ['userIds', 'accessTokens', 'tenantIds', 'channels', 'connectionIds'] as const) {
-    const fromNodes = new Set([a, b, c].flatMap((n) => n!.hub.localQuery(name)));
-    t.deepEqual(
-      sorted(
-        await a!.hub[
-          name === 'userIds'
-            ? 'getUserIds'
-            : name === 'accessTokens'
-              ? 'getAccessTokens'
-              : name === 'tenantIds'
-                ? 'getTenantIds'
-                : name === 'channels'
-                  ? 'getChannels'
-                  : 'getConnectionIds'
-        ](),
-      ),
-      sorted([...fromNodes]),
+  // Every query answered through the directory equals the merge of what each node holds.
+  await eventually(async () => (await a!.hub.getConnectionCount()) === 3, 'settled');
+  const cases: [QueryName, unknown[]][] = [
+    ['userIds', []],
+    ['users', []],
+    ['accessTokens', []],
+    ['tenantIds', []],
+    ['channels', []],
+    ['connectionCount', []],
+    ['connectionIds', []],
+    ['isOnline', ['2']],
+    ['isOnline', ['9']],
+    ['user', ['2']],
+    ['user', ['9']],
+    ['userIdsListening', ['bell', null]],
+    ['userIdsListening', ['bell', 't2']],
+    ['connections', [{ tenantId: 't1' }]],
+    ['connectionById', [s1.connectionId]],
+  ];
+  const norm = (v: unknown): unknown => (Array.isArray(v) ? v.map((x) => JSON.stringify(x)).sort() : v);
+  for (const [name, args] of cases) {
+    const merged = mergeQuery(
       name,
+      [a, b, c].map((n) => n!.hub.localQuery(name, args as never)),
     );
+    const answer = await a!.hub.queryDetailed(name, args as never);
+    t.false(answer.partial, name);
+    // Counters of a live connection move between two reads; compare what identifies it.
+    const strip = (v: unknown): unknown => norm(Array.isArray(v) ? v.map((x: { id?: string }) => x?.id ?? x) : v);
+    t.deepEqual(strip(answer.value), strip(merged), `${name}(${JSON.stringify(args)})`);
   }
 });
 
@@ -227,6 +242,65 @@ serial('Redis restarted under load: sends never hang, then the nodes re-announce
   stop = true;
   await load;
   t.true(sends > 0);
+});
+
+serial('an ioredis client as the source: duplicated for the engine, left open for its owner', async (t) => {
+  const redis = await RedisServer.start(t, { aof: false });
+  const client = new Redis(redis.url);
+  t.teardown(() => client.disconnect());
+  const a = await node(t, redis, { redis: client });
+  const b = await node(t, redis, { redis: client });
+  await eventually(() => a.hub.cluster!.peers().length === 1, 'peers');
+  await RawStream.open(t, `${b.base}/connect?access-token=1`);
+  t.is(await a.hub.sendByUserId(1, 'x', 1), 1);
+  await b.plugin.close();
+  t.is(await client.ping(), 'PONG');
+});
+
+serial('a node started while Redis is down serves locally, and joins when Redis comes up', async (t) => {
+  const redis = await RedisServer.start(t, { aof: false });
+  const a = await node(t, redis);
+  await redis.stop();
+  const started = await startPlugin(t, { cluster: { redis: redis.url, timeoutMs: TIMEOUT_MS, healthIntervalMs: 200 } });
+  const b = started.plugin.hub;
+  b.on('error', () => undefined);
+  b.on('peer-error', () => undefined);
+  const ready = b.ready().then(
+    () => 'ready',
+    (err: { code?: string }) => err.code,
+  );
+  const onB = await RawStream.open(t, `${started.base}/connect?access-token=1`);
+  t.is(await b.sendByUserId(1, 'local', 1), 1);
+  await onB.next('local');
+  t.is(await ready, 'ERR_SSE_REDIS_UNAVAILABLE');
+  await redis.restart();
+  await eventually(() => b.cluster!.peers().length === 1 && a.hub.cluster!.peers().length === 1, 'joined after Redis came up', 10_000);
+  await eventually(async () => a.hub.isOnline(1), "B's directory written");
+  t.is(await a.hub.sendByUserId(1, 'remote', 2), 1);
+  await onB.next('remote');
+});
+
+serial('durable messages over the Redis transport: forwarded, pulled when the user comes back, acked at the owner', async (t) => {
+  const redis = await RedisServer.start(t, { aof: false });
+  const dir = mkdtempSync(join(tmpdir(), 'sse-rcluster-qos-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const a = await startPlugin(t, { qos: { file: join(dir, 'a.db') }, cluster: { redis: redis.url, timeoutMs: TIMEOUT_MS, healthIntervalMs: 200 } });
+  await a.plugin.hub.ready();
+  const b = await node(t, redis);
+  await eventually(() => a.plugin.hub.cluster!.peers().length === 1 && b.hub.cluster!.peers().length === 1, 'peers');
+  const live = await RawStream.open(t, `${b.base}/connect?access-token=7&ack=1`);
+  const sent = await a.plugin.hub.qos.sendByUserId(7, 'job', { n: 1 });
+  t.is(sent.delivered, 1);
+  t.is((await live.next('job')).id, sent.messageId);
+  // Offline now: the message waits at its owner (A) and is pulled by B when the user opens there.
+  const offline = await a.plugin.hub.qos.sendByUserId(8, 'job', { n: 2 });
+  t.is(offline.delivered, 0);
+  const later = await RawStream.open(t, `${b.base}/connect?access-token=8&ack=1`);
+  t.is((await later.next('job')).id, offline.messageId);
+  const acked = new Promise((resolve) => a.plugin.hub.once('qos-acked', resolve));
+  const res = await postJson(`${b.base}/connect/ack.do?access-token=8`, { connectionId: later.connectionId, ids: [offline.messageId] });
+  t.is(res.status, 200);
+  t.like(await acked, { messageId: offline.messageId });
 });
 
 serial('contradictory or bad options throw a TypeError at once', (t) => {

@@ -104,6 +104,7 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
   #nextId = 1;
   #timer: NodeJS.Timeout | undefined;
   #beating = false;
+  #subscribed = false;
   #closed = false;
 
   constructor(options: RedisTransportOptions) {
@@ -139,16 +140,20 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
     return `${this.#options.prefix}:to:${nodeId}`;
   }
 
+  /**
+   * Connects, subscribes and beats once. Rejects with `ERR_SSE_REDIS_UNAVAILABLE` when Redis
+   * is not reachable within 5 × `commandTimeoutMs` (at least 5 s), but keeps trying: the node
+   * joins by itself once Redis is up, and serves locally meanwhile.
+   */
   async start(handler: RequestHandler, self: HelloAnswer): Promise<void> {
     this.#handler = handler;
     this.#self = self;
-    const wait = Math.max(this.#options.commandTimeoutMs, 1000) * 5;
-    await Promise.all([connectRedis(this.#pub, wait), connectRedis(this.#sub, wait)]);
-    // ioredis subscribes again by itself after a reconnect (autoResubscribe).
-    await this.#sub.subscribe(this.#channelOf(this.nodeId), this.#allChannel);
-    await this.#beat();
     this.#timer = setInterval(() => void this.#beat(), this.#options.heartbeatMs);
     this.#timer.unref();
+    const wait = Math.max(this.#options.commandTimeoutMs, 1000) * 5;
+    await Promise.all([connectRedis(this.#pub, wait), connectRedis(this.#sub, wait)]);
+    await this.#beat();
+    if (!this.#subscribed) throw new SseRedisUnavailableError('cluster start: could not subscribe to the node channels');
   }
 
   peers(): HelloAnswer[] {
@@ -260,6 +265,11 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
     try {
       // Without the subscriber this node would neither hear requests nor answers: not up.
       if (this.#sub.status !== 'ready') throw new SseRedisUnavailableError('cluster heartbeat: the subscriber connection is down');
+      if (!this.#subscribed) {
+        // Once: ioredis subscribes again by itself after a reconnect (autoResubscribe).
+        await this.#sub.subscribe(this.#channelOf(this.nodeId), this.#allChannel);
+        this.#subscribed = true;
+      }
       const [liveIds, expired] = (await this.#pub.eval(
         BEAT,
         2,
