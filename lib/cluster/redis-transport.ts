@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { Cluster } from 'ioredis';
 import { SseRedisUnavailableError } from '../core/errors.js';
 import { connectRedis, openRedis, redisFailure, type RedisClient, type RedisSource } from '../redis/redis-connection.js';
 import type { ClusterRequest, HelloAnswer } from './messages.js';
@@ -200,7 +201,8 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
     this.#pub.publish(channel, JSON.stringify(envelope)).then(
       (receivers) => {
         // Nobody subscribed (the peer died since its last beat): fail now, not after the timeout.
-        if (receivers === 0) for (const [i, id] of ids.entries()) this.#settle(id, false, notAPeer(peerIds[i]!));
+        // Not on a Redis Cluster, where PUBLISH counts only the subscribers of the shard it ran on.
+        if (receivers === 0 && to === undefined && !(this.#pub instanceof Cluster)) this.#settle(ids[0]!, false, notAPeer(peerIds[0]!));
       },
       (err: unknown) => {
         const failure = redisFailure(err, 'cluster request');
