@@ -241,6 +241,14 @@ export class RedisDirectory implements ClusterDirectory {
     this.#synced = false;
   }
 
+  /**
+   * Rewrites this node's entries on the next beat. For a change of a connection's keys that is
+   * not an open, a close or a listener change (which are followed by themselves).
+   */
+  resync(): void {
+    this.#synced = false;
+  }
+
   close(): void {
     this.#closed = true;
     this.#changed.clear();

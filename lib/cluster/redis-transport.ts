@@ -34,11 +34,13 @@ interface Waiting {
 }
 
 /**
- * One beat, on Redis's clock (nodes' clocks may disagree): scores this node now, stores its
+ * One beat, on Redis's clock (nodes' clocks may disagree; `replicate_commands` lets Redis 3.2-4
+ * write after TIME, later versions always do): scores this node now, stores its
  * hello, answers the live node ids and the expired ones. KEYS: nodes, hello. ARGV: node id,
  * hello JSON, ttl in ms.
  */
 const BEAT = `
+redis.replicate_commands()
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local dead = now - tonumber(ARGV[3])
@@ -52,6 +54,7 @@ return { redis.call('ZRANGEBYSCORE', KEYS[1], dead, '+inf'), redis.call('ZRANGEB
  * from the set and the hellos. Answers those removed. KEYS: nodes, hello. ARGV: ttl, ids.
  */
 const COLLECT = `
+redis.replicate_commands()
 local t = redis.call('TIME')
 local dead = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[1])
 local removed = {}
@@ -272,6 +275,9 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
         await this.#sub.subscribe(this.#channelOf(this.nodeId), this.#allChannel);
         this.#subscribed = true;
       }
+      // Entries first, then the beat: peers that see this node up find its users at once
+      // (after Redis restarted empty, too).
+      await this.directory.refresh(this.nodeId);
       const [liveIds, expired] = (await this.#pub.eval(
         BEAT,
         2,
@@ -283,7 +289,6 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
       )) as [string[], string[]];
       const live = liveIds.filter((id) => id !== this.nodeId);
       if (expired.length > 0) await this.#collect(expired);
-      await this.directory.refresh(this.nodeId);
       await this.#update(live);
     } catch (err) {
       if (!this.#closed) {
