@@ -27,6 +27,8 @@ interface Node extends StartedPlugin {
   hub: Hub;
   /** Operations this node asked of peers directly (not answered from the directory). */
   rpcs: string[];
+  /** Operations whose peer part was reported missing (`peer-error`). */
+  peerErrors: string[];
 }
 
 async function node(t: ExecutionContext, redis: RedisServer, extra: Partial<ClusterOpts> = {}): Promise<Node> {
@@ -35,8 +37,9 @@ async function node(t: ExecutionContext, redis: RedisServer, extra: Partial<Clus
   await hub.ready();
   const rpcs: string[] = [];
   hub.on('peer-rpc', (info) => rpcs.push(info.operation));
-  hub.on('peer-error', () => undefined);
-  return { ...started, hub, rpcs };
+  const peerErrors: string[] = [];
+  hub.on('peer-error', (info) => peerErrors.push(info.operation));
+  return { ...started, hub, rpcs, peerErrors };
 }
 
 async function threeNodes(t: ExecutionContext, redis: RedisServer): Promise<Node[]> {
@@ -225,11 +228,14 @@ serial('Redis restarted under load: sends never hang, then the nodes re-announce
   await RawStream.open(t, `${c!.base}/connect?access-token=2`);
   await eventually(async () => (await a!.hub.getConnectionCount()) === 2, 'directory written');
   let sends = 0;
+  let short = 0;
   let stop = false;
+  a!.peerErrors.length = 0;
   const load = (async () => {
     while (!stop) {
       const n = await a!.hub.sendAll('tick', sends);
       t.true(n >= 0 && n <= 2);
+      if (n < 2) short++;
       sends++;
       await new Promise((r) => setImmediate(r));
     }
@@ -242,6 +248,10 @@ serial('Redis restarted under load: sends never hang, then the nodes re-announce
   stop = true;
   await load;
   t.true(sends > 0);
+  // Never silently short: every send that missed a peer reported that peer (one send per request here).
+  t.true(short > 0, 'some sends happened while Redis was down');
+  t.true(a!.peerErrors.filter((op) => op === 'send').length >= short);
+  t.log(`${sends} sends during the restart, ${short} reached fewer than both peers, each reported`);
 });
 
 serial('an ioredis client as the source: duplicated for the engine, left open for its owner', async (t) => {

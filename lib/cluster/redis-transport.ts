@@ -109,6 +109,9 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
   #timer: NodeJS.Timeout | undefined;
   #beating = false;
   #subscribed = false;
+  /** Redis failed since the last good beat; when it came back (peers not seen yet are kept meanwhile). */
+  #down = false;
+  #recoveredAt: number | undefined;
   #closed = false;
 
   constructor(options: RedisTransportOptions) {
@@ -289,6 +292,10 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
       )) as [string[], string[]];
       const live = liveIds.filter((id) => id !== this.nodeId);
       if (expired.length > 0) await this.#collect(expired);
+      if (this.#down) {
+        this.#down = false;
+        this.#recoveredAt = Date.now();
+      }
       await this.#update(live);
     } catch (err) {
       if (!this.#closed) {
@@ -312,7 +319,13 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
   /** Makes the live set the peers: new ones up (hello read), missing ones down and forgotten. */
   async #update(live: string[]): Promise<void> {
     const liveSet = new Set(live);
-    for (const id of [...this.#peers.keys(), ...this.#unreachable.keys()]) if (!liveSet.has(id)) this.#drop(id, true);
+    // After an outage the others beat again within a beat or two (into an empty Redis, if it
+    // restarted so): until a TTL has passed, one not seen yet stays unreachable, so its part
+    // of a send still counts as failed instead of silently missing.
+    const settling = this.#recoveredAt !== undefined && Date.now() - this.#recoveredAt < this.#options.nodeTtlMs;
+    if (!settling) this.#recoveredAt = undefined;
+    for (const id of this.#peers.keys()) if (!liveSet.has(id)) this.#drop(id, true);
+    if (!settling) for (const id of this.#unreachable.keys()) if (!liveSet.has(id)) this.#drop(id, true);
     const fresh = live.filter((id) => !this.#peers.has(id));
     if (fresh.length === 0) return;
     const hellos = await this.#pub.hmget(this.#helloKey, ...fresh);
@@ -345,6 +358,7 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
   #redisDown(): void {
     if (this.#closed) return;
     this.directory.lost();
+    this.#down = true;
     for (const id of [...this.#peers.keys()]) this.#drop(id, false);
   }
 
