@@ -126,7 +126,11 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
     this.#pub.on('close', () => this.#redisDown());
     this.#sub.on('close', () => this.#redisDown());
     this.#sub.on('messageBuffer', (_channel: Buffer, message: Buffer) => this.#onMessage(message));
-    this.directory = new RedisDirectory(this.#pub, options.prefix, options.nodeTtlMs * 2, (err) => this.emit('error', err));
+    // The peers delete a dead node's keys and never read them meanwhile; the TTL only clears
+    // what a cluster that died whole left. Long, so that a node busy for a while (a storm on a
+    // loaded machine) does not lose some of its keys before its next beat renews them.
+    const keyTtlMs = Math.max(10 * options.nodeTtlMs, 60_000);
+    this.directory = new RedisDirectory(this.#pub, options.prefix, keyTtlMs, (err) => this.emit('error', err));
   }
 
   // One hash tag for both membership keys: a Redis Cluster keeps them in one slot, so that
