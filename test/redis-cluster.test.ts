@@ -20,7 +20,8 @@ const serial = unavailable === undefined ? test.serial : test.skip;
 
 type ClusterOpts = NonNullable<SsePluginOptions['cluster']>;
 
-// Loose enough for a busy 2-core machine; a stalled Redis must still cost at most this long.
+// Loose enough for a busy 2-core machine (a beat of 500 ms: a node is dropped after 1.5 s
+// silent); a stalled Redis must still cost at most this long.
 const TIMEOUT_MS = 1000;
 
 interface Node extends StartedPlugin {
@@ -32,7 +33,7 @@ interface Node extends StartedPlugin {
 }
 
 async function node(t: ExecutionContext, redis: RedisServer, extra: Partial<ClusterOpts> = {}): Promise<Node> {
-  const started = await startPlugin(t, { cluster: { redis: redis.url, timeoutMs: TIMEOUT_MS, healthIntervalMs: 200, ...extra } });
+  const started = await startPlugin(t, { cluster: { redis: redis.url, timeoutMs: TIMEOUT_MS, healthIntervalMs: 500, ...extra } });
   const hub = started.plugin.hub;
   await hub.ready();
   const rpcs: string[] = [];
@@ -271,7 +272,7 @@ serial('a node started while Redis is down serves locally, and joins when Redis 
   const redis = await RedisServer.start(t, { aof: false });
   const a = await node(t, redis);
   await redis.stop();
-  const started = await startPlugin(t, { cluster: { redis: redis.url, timeoutMs: TIMEOUT_MS, healthIntervalMs: 200 } });
+  const started = await startPlugin(t, { cluster: { redis: redis.url, timeoutMs: TIMEOUT_MS, healthIntervalMs: 500 } });
   const b = started.plugin.hub;
   b.on('error', () => undefined);
   b.on('peer-error', () => undefined);
@@ -294,7 +295,7 @@ serial('durable messages over the Redis transport: forwarded, pulled when the us
   const redis = await RedisServer.start(t, { aof: false });
   const dir = mkdtempSync(join(tmpdir(), 'sse-rcluster-qos-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const a = await startPlugin(t, { qos: { file: join(dir, 'a.db') }, cluster: { redis: redis.url, timeoutMs: TIMEOUT_MS, healthIntervalMs: 200 } });
+  const a = await startPlugin(t, { qos: { file: join(dir, 'a.db') }, cluster: { redis: redis.url, timeoutMs: TIMEOUT_MS, healthIntervalMs: 500 } });
   await a.plugin.hub.ready();
   const b = await node(t, redis);
   await eventually(() => a.plugin.hub.cluster!.peers().length === 1 && b.hub.cluster!.peers().length === 1, 'peers');
