@@ -28,6 +28,8 @@ type Envelope =
   | { k: 'bye'; from: string };
 
 interface Waiting {
+  /** Only this node's answer settles it. */
+  peerId: string;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
   timer: NodeJS.Timeout;
@@ -202,7 +204,7 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
           this.#waiting.delete(id);
           reject(timedOut(peerId, timeoutMs));
         }, timeoutMs);
-        this.#waiting.set(id, { resolve, reject, timer });
+        this.#waiting.set(id, { peerId, resolve, reject, timer });
       });
     });
     // Answer ids: the first, and each peer's by its position in `to` (id + index).
@@ -222,9 +224,9 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
     return answers;
   }
 
-  #settle(id: number, ok: boolean, value: unknown): void {
+  #settle(id: number, ok: boolean, value: unknown, from?: string): void {
     const waiting = this.#waiting.get(id);
-    if (waiting === undefined) return;
+    if (waiting === undefined || (from !== undefined && from !== waiting.peerId)) return;
     this.#waiting.delete(id);
     clearTimeout(waiting.timer);
     if (ok) waiting.resolve(value);
@@ -240,7 +242,8 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
     }
     if (message === null || typeof message !== 'object' || message.from === this.nodeId) return;
     if (message.k === 'a') {
-      this.#settle(message.id, message.ok, message.ok ? message.v : Object.assign(new Error(String(message.e)), { code: 'ERR_SSE_PEER_FAILED' }));
+      const value = message.ok ? message.v : Object.assign(new Error(String(message.e)), { code: 'ERR_SSE_PEER_FAILED' });
+      this.#settle(message.id, message.ok, value, message.from);
     } else if (message.k === 'q') {
       let id = message.id;
       if (message.to !== undefined) {
