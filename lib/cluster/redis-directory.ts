@@ -324,6 +324,9 @@ export class RedisDirectory implements ClusterDirectory {
         });
         return { ask: peerIds.filter((_, i) => holds[i]) };
       }
+      // A query the directory does not keep (one added later): every peer is asked, as without it.
+      default:
+        return { ask: peerIds };
     }
   }
 }
