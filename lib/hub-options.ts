@@ -61,7 +61,7 @@ export interface HubOptions {
   version?: string;
   /** Durable at-least-once delivery through SQLite or Redis (`hub.qos`; see {@link QosOptions}). Default: off. */
   qos?: QosOptions;
-  /** Join a LAN cluster of nodes that act as one hub. Default: off. */
+  /** Join a cluster of nodes that act as one hub: over HTTP on a LAN, or over Redis (`cluster.redis`). Default: off. */
   cluster?: ClusterOptions;
 }
 

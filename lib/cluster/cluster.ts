@@ -131,6 +131,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
     transport.on('error', (err) => this.emit('error', err));
     transport.on('peer-up', (peer) => this.emit('peer-up', peer));
     transport.on('peer-down', (nodeId) => this.emit('peer-down', nodeId));
+    transport.directory?.track(local);
     // The local node has already trimmed this browser's streams on this node (the fast path);
     // the peers' count only once there are peers.
     local.on('connect', (conn) => {
@@ -229,7 +230,30 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
    * @param timeoutMs the longest wait for one peer; default the cluster's `timeoutMs`
    */
   query<N extends QueryName>(name: N, args: QueryArgs<N>, timeoutMs = this.#timeoutMs): Promise<FanOut<QueryAnswer<N>>> {
-    return this.#fanOut<QueryAnswer<N>>({ type: 'query', name, args } as QueryRequest, timeoutMs);
+    const request = { type: 'query', name, args } as QueryRequest;
+    if (this.#transport.directory !== undefined) return this.#queryDirectory<N>(request, timeoutMs);
+    return this.#fanOut<QueryAnswer<N>>(request, timeoutMs);
+  }
+
+  /**
+   * A query through the transport's directory: answered from it, or asked of only the peers
+   * it names as holders. When the directory cannot be read, every live peer's part is missing.
+   */
+  async #queryDirectory<N extends QueryName>(request: QueryRequest, timeoutMs: number): Promise<FanOut<QueryAnswer<N>>> {
+    const failed = this.#reportDown(request.type);
+    const peerIds = this.#transport.peers().map((p) => p.nodeId);
+    if (peerIds.length === 0) return { values: [], failed };
+    let answer;
+    try {
+      answer = await this.#transport.directory!.query(request.name, request.args, peerIds);
+    } catch (err) {
+      for (const nodeId of peerIds) this.emit('peer-error', { nodeId, operation: request.type, error: err });
+      return { values: [], failed: [...failed, ...peerIds] };
+    }
+    if ('values' in answer) return { values: answer.values as QueryAnswer<N>[], failed };
+    if (answer.ask.length === 0) return { values: [], failed };
+    const asked = await this.#ask<QueryAnswer<N>>(request, timeoutMs, answer.ask);
+    return { values: asked.answers.map(([, value]) => value), failed: [...failed, ...asked.failed] };
   }
 
   /** Closes what a target reaches on the peers, with `record` written on each connection first. */
@@ -439,20 +463,28 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
    * down is not asked (it would only cost the timeout) but is failed all the same: its part
    * is missing.
    */
-  async #ask<T>(request: ClusterRequest, timeoutMs = this.#timeoutMs): Promise<{ answers: [nodeId: string, answer: T][]; failed: string[] }> {
-    const failed = this.#reportDown(request.type);
-    const peers = this.#transport.peers();
+  async #ask<T>(
+    request: ClusterRequest,
+    timeoutMs = this.#timeoutMs,
+    only?: string[],
+  ): Promise<{ answers: [nodeId: string, answer: T][]; failed: string[] }> {
+    // Asked of chosen peers (a directory named the holders): the others are not part of it.
+    const failed = only === undefined ? this.#reportDown(request.type) : [];
+    const peerIds = this.#transport.peers().map((p) => p.nodeId);
+    const ids = only === undefined ? peerIds : only.filter((id) => peerIds.includes(id));
     const answers: [string, T][] = [];
+    const started = performance.now();
+    // One message for all where the transport can (Redis broadcast), else one request per peer.
+    const pending = this.#transport.broadcast?.(ids, request, timeoutMs) ?? ids.map((id) => this.#transport.request(id, request, timeoutMs));
     await Promise.all(
-      peers.map(async (peer) => {
-        const started = performance.now();
+      ids.map(async (nodeId, i) => {
         try {
-          answers.push([peer.nodeId, (await this.#transport.request(peer.nodeId, request, timeoutMs)) as T]);
-          this.emit('peer-rpc', { nodeId: peer.nodeId, operation: request.type, ms: performance.now() - started, ok: true });
+          answers.push([nodeId, (await pending[i]) as T]);
+          this.emit('peer-rpc', { nodeId, operation: request.type, ms: performance.now() - started, ok: true });
         } catch (err) {
-          failed.push(peer.nodeId);
-          this.emit('peer-rpc', { nodeId: peer.nodeId, operation: request.type, ms: performance.now() - started, ok: false });
-          this.emit('peer-error', { nodeId: peer.nodeId, operation: request.type, error: err });
+          failed.push(nodeId);
+          this.emit('peer-rpc', { nodeId, operation: request.type, ms: performance.now() - started, ok: false });
+          this.emit('peer-error', { nodeId, operation: request.type, error: err });
         }
       }),
     );
