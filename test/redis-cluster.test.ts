@@ -314,6 +314,20 @@ serial('durable messages over the Redis transport: forwarded, pulled when the us
   t.like(await acked, { messageId: offline.messageId });
 });
 
+serial('runtime channel joins and leaves reach the directory', async (t) => {
+  const redis = await RedisServer.start(t, { aof: false });
+  const [a, b] = await threeNodes(t, redis);
+  const s = await RawStream.open(t, `${b!.base}/connect?access-token=1&channel=fixed`);
+  await eventually(async () => sorted(await a!.hub.getChannels()).join() === 'fixed', 'fixed channel');
+  await b!.hub.joinChannel({ connectionId: s.connectionId }, ['room:1', 'room:2']);
+  await eventually(async () => sorted(await a!.hub.getChannels()).join() === 'fixed,room:1,room:2', 'joined');
+  await b!.hub.leaveChannel({ connectionId: s.connectionId }, 'room:1');
+  await eventually(async () => sorted(await a!.hub.getChannels()).join() === 'fixed,room:2', 'left');
+  await s.close();
+  await eventually(async () => (await a!.hub.getChannels()).length === 0, 'closed');
+  t.deepEqual(await a!.hub.getChannels(), []);
+});
+
 serial('contradictory or bad options throw a TypeError at once', (t) => {
   const redis = 'redis://127.0.0.1:1';
   t.throws(() => createHub({ cluster: { redis, secret: 'x'.repeat(40) } }), { instanceOf: TypeError, message: /cluster\.secret/ });

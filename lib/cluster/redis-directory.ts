@@ -76,6 +76,8 @@ export class RedisDirectory implements ClusterDirectory {
   /** Connections opened or changed since the last flush, and those closed since. */
   #changed = new Map<string, Connection>();
   #gone = new Map<string, Connection>();
+  /** Runtime channels some connection left since the last flush: removed if no one here is in them. */
+  #leftChannels = new Set<string>();
   #scheduled = false;
   /** This node's keys hold all its connections (else the next beat rewrites them). */
   #synced = false;
@@ -103,6 +105,10 @@ export class RedisDirectory implements ClusterDirectory {
     local.on('connect', (conn) => this.#mark(conn, false));
     local.on('disconnect', (conn) => this.#mark(conn, true));
     local.on('listeners-change', (change) => this.#mark(change.connection, false));
+    local.on('channels-change', (conn, _channels, change) => {
+      for (const channel of change.left) this.#leftChannels.add(channel);
+      this.#mark(conn, false);
+    });
   }
 
   #mark(conn: Connection, gone: boolean): void {
@@ -146,7 +152,7 @@ export class RedisDirectory implements ClusterDirectory {
       if (conn.userId !== undefined && firstOf(conn.userId) === conn) users.set(conn.userId, JSON.stringify(conn.user));
       if (conn.accessToken !== undefined) add.token.add(conn.accessToken);
       if (conn.tenantId !== undefined) add.tenant.add(conn.tenantId);
-      if (conn.channel !== undefined) add.channel.add(conn.channel);
+      for (const channel of conn.memberships()) add.channel.add(channel);
     }
     const none = (kind: SendTargetKind, value: string): boolean => isEmpty(local.targets(kind, [value]));
     for (const conn of gone.values()) {
@@ -159,8 +165,10 @@ export class RedisDirectory implements ClusterDirectory {
       }
       if (conn.accessToken !== undefined && none('token', conn.accessToken)) remove.token.add(conn.accessToken);
       if (conn.tenantId !== undefined && none('tenant', conn.tenantId)) remove.tenant.add(conn.tenantId);
-      if (conn.channel !== undefined && none('channel', conn.channel)) remove.channel.add(conn.channel);
+      for (const channel of conn.memberships()) if (none('channel', channel)) remove.channel.add(channel);
     }
+    for (const channel of this.#leftChannels) if (none('channel', channel)) remove.channel.add(channel);
+    this.#leftChannels.clear();
     // One command per key and kind (in chunks), all in one pipeline: a storm costs a few round trips.
     const pipeline = this.#client.pipeline();
     chunked(conns, 2, (part) => pipeline.hset(key('conn'), ...part));
@@ -215,7 +223,7 @@ export class RedisDirectory implements ClusterDirectory {
       if (conn.userId !== undefined && !users.has(conn.userId)) users.set(conn.userId, JSON.stringify(conn.user));
       if (conn.accessToken !== undefined) sets.token.add(conn.accessToken);
       if (conn.tenantId !== undefined) sets.tenant.add(conn.tenantId);
-      if (conn.channel !== undefined) sets.channel.add(conn.channel);
+      for (const channel of conn.memberships()) sets.channel.add(channel);
     }
     const multi = this.#client.multi().del(...this.keysOf(nodeId));
     chunked(conns, 2, (part) => multi.hset(key('conn'), ...part));
