@@ -2,27 +2,15 @@
 // hash-tagged keys, the Lua beat and the pub/sub channels work across shards.
 import test, { type ExecutionContext } from 'ava';
 import { execFile } from 'node:child_process';
-import net from 'node:net';
 import { promisify } from 'node:util';
 import { Cluster } from 'ioredis';
 import { eventually } from './helpers/cluster.js';
-import { RedisServer, redisTest } from './helpers/redis-server.js';
+import { freePort, RedisServer, redisTest } from './helpers/redis-server.js';
 import { startPlugin } from './helpers/server.js';
 import { RawStream } from './helpers/stream.js';
 
 const { unavailable } = redisTest('redis-cluster-sharded.test.ts');
 const serial = unavailable === undefined ? test.serial : test.skip;
-
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Three cluster-enabled redis-servers joined into one Redis Cluster (no replicas). */
 async function redisCluster(t: ExecutionContext): Promise<RedisServer[]> {

@@ -24,7 +24,8 @@ export function redisTest(file: string): { unavailable: string | undefined } {
   return { unavailable };
 }
 
-async function freePort(): Promise<number> {
+/** A port free on 127.0.0.1 now (for servers that cannot listen on port 0 themselves). */
+export async function freePort(): Promise<number> {
   return await new Promise((resolve, reject) => {
     const s = net.createServer();
     s.once('error', reject);
