@@ -57,7 +57,7 @@ async function ping(port: number): Promise<boolean> {
 
 /** Starts redis-server on 127.0.0.1 (`appendonly yes`, `appendfsync everysec` unless `aof: false`) and waits until it answers PING. */
 export async function startRedisServer(options: { aof?: boolean } = {}): Promise<RedisProcess> {
-  const dir = mkdtempSync(join(tmpdir(), 'sse-redis-'));
+  const dir = mkdtempSync(join(tmpdir(), 'koa-sse-redis-'));
   const port = await freePort();
   const aof = options.aof ?? true;
   const child = spawn(
