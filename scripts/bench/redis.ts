@@ -9,12 +9,12 @@
 //      deliveries/s from the first send to the last receipt;
 //   3. (koa-sse-server only: Socket.IO has no durable delivery) durable sends/s committed to
 //      Redis, from one node and from three at once.
-// SSE streams are read by a minimal client (raw TCP, byte scanner), Socket.IO by socket.io-client
-// (websocket transport only), all in this process. Loopback only; bounded (a hard time limit);
+// Both are read by minimal clients in this process: SSE streams on raw TCP, Socket.IO over
+// WebSocket (Engine.IO handshake by hand), each with a byte scanner for the send stamp. Loopback only; bounded (a hard time limit);
 // stops by itself.  npx tsx scripts/bench/redis.ts [--quick]
 import net from 'node:net';
 import { cpus } from 'node:os';
-import { io as ioConnect, type Socket as IoSocket } from 'socket.io-client';
+import { WebSocket } from 'ws';
 import { INSTALL_HINT, redisServerInstalled, startRedisServer, type RedisProcess } from '../redis-process.js';
 import type { Rpc } from './ipc.js';
 import { spawn, stop } from './procs.js';
@@ -81,30 +81,45 @@ class SseClients implements Clients {
   }
 }
 
-/** socket.io-client, websocket only, one connection each; the room is the `u` query parameter. */
+/**
+ * Socket.IO clients as a minimal reader too (the `ws` package socket.io itself uses, the
+ * Engine.IO v4 handshake by hand, a byte scanner for `"t":`), so that neither side is
+ * limited by its client's parsing: socket.io-client decodes every packet into objects.
+ */
 class IoClients implements Clients {
   readonly hist = new Histogram();
   received = 0;
   lastAt = 0;
-  readonly #sockets: IoSocket[] = [];
+  readonly #sockets: WebSocket[] = [];
 
   async open(port: number, user: string): Promise<void> {
-    const socket = ioConnect(`http://127.0.0.1:${port}`, { transports: ['websocket'], query: { u: user }, reconnection: false, forceNew: true });
-    this.#sockets.push(socket);
-    socket.on('bench', (data: { t: number }) => {
-      const now = nowUs();
-      this.received++;
-      this.lastAt = now;
-      this.hist.record(now - data.t);
-    });
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket&u=${user}`);
+    this.#sockets.push(ws);
     await new Promise<void>((resolve, reject) => {
-      socket.once('connect', () => resolve());
-      socket.once('connect_error', reject);
+      ws.once('error', reject);
+      ws.on('message', (data: Buffer) => {
+        const now = nowUs();
+        const s = data.toString('latin1');
+        if (s.startsWith('42')) {
+          for (let i = s.indexOf('"t":'); i >= 0; i = s.indexOf('"t":', i + 4)) {
+            const t = Number.parseInt(s.slice(i + 4, i + 24), 10);
+            if (Number.isFinite(t)) {
+              this.received++;
+              this.lastAt = now;
+              this.hist.record(now - t);
+            }
+          }
+        } else if (s.startsWith('0{'))
+          ws.send('40'); // Engine.IO open: connect to the main namespace
+        else if (s === '2')
+          ws.send('3'); // ping, pong
+        else if (s.startsWith('40')) resolve(); // Socket.IO connect: in its room from now on
+      });
     });
   }
 
   close(): void {
-    for (const s of this.#sockets) s.disconnect();
+    for (const s of this.#sockets) s.terminate();
   }
 }
 
@@ -163,7 +178,7 @@ async function latency(kind: Kind, nodes: Node[]): Promise<{ p50: number; p99: n
   return { p50: clients.hist.percentile(50) / 1000, p99: clients.hist.percentile(99) / 1000, sent, received: clients.received };
 }
 
-async function broadcast(kind: Kind, nodes: Node[]): Promise<{ perSecond: number; received: number; expected: number }> {
+async function broadcast(kind: Kind, nodes: Node[]): Promise<{ perSecond: number; received: number; expected: number; clientCpu: number }> {
   const clients = clientsOf(kind);
   for (let i = 0; i < CLIENTS; i++) await clients.open(nodes[i % nodes.length]!.web, `u${i}`);
   // One broadcast that reaches everyone first: every node subscribed, every client in place.
@@ -173,11 +188,14 @@ async function broadcast(kind: Kind, nodes: Node[]): Promise<{ perSecond: number
   clients.received = 0;
   const expected = CLIENTS * BROADCASTS;
   const started = nowUs();
+  const cpu = process.cpuUsage();
   await nodes[0]!.rpc.call('burst', { count: BROADCASTS }, 120_000);
   await until(`${kind}: broadcasts received`, 60_000, () => clients.received >= expected).catch(() => undefined);
   const seconds = (clients.lastAt - started) / 1e6;
+  const used = process.cpuUsage(cpu);
   clients.close();
-  return { perSecond: clients.received / seconds, received: clients.received, expected };
+  // The clients' share of one core: near 1, they and not the servers set the rate.
+  return { perSecond: clients.received / seconds, received: clients.received, expected, clientCpu: (used.user + used.system) / 1e6 / seconds };
 }
 
 async function durable(nodes: Node[]): Promise<{ one: number; three: number }> {
@@ -244,7 +262,10 @@ console.log(`# Redis benchmark, ${new Date().toISOString()}, ${machine}${quick ?
 for (const kind of ['sse', 'socketio'] as const) if (results[kind].error) console.log(`# ${NAMES[kind]}: ${results[kind].error}`);
 const bcRatio = sse.bc && socketio.bc ? ` (${(sse.bc.perSecond / socketio.bc.perSecond).toFixed(2)}x)` : '';
 const got = (l: Result['lat']): string => (l ? ` (${l.received}/${l.sent})` : '');
-const gotBc = (b: Result['bc']): string => (b && b.received < b.expected ? ` (incomplete: ${b.received}/${b.expected})` : '');
+const gotBc = (b: Result['bc']): string =>
+  b === undefined
+    ? ''
+    : `${b.received < b.expected ? ` (incomplete: ${b.received}/${b.expected})` : ''}, clients ${Math.round(b.clientCpu * 100)}% of a core`;
 console.log(`| measure | ${NAMES.sse} | ${NAMES.socketio} | target |`);
 console.log('|---|---|---|---|');
 console.log(`| cross-node latency at ${RATE}/s for ${SECONDS} s (A -> client on B), p50 | ${ms(sse.lat?.p50)} | ${ms(socketio.lat?.p50)} | — |`);
