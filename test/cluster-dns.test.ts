@@ -144,6 +144,21 @@ test('resolutions never overlap nor spin: a failing server is asked about once p
   t.is(dns.queries, closed, 'closed: no more queries');
 });
 
+test('close() during a resolution that hangs returns at once and reports nothing', async (t) => {
+  const dns = await DnsServer.start(t);
+  dns.mode = 'silent';
+  const { d, log, errors } = discovery(t, dns, { port: 4000 });
+  await eventually(() => dns.queries > 0, 'the first query is under way');
+  const started = Date.now();
+  await d.close();
+  // The resolver's own timeout is about 3 s: close cancels instead of waiting for it.
+  t.true(Date.now() - started < 1000, `close took ${Date.now() - started} ms`);
+  t.deepEqual(log, []);
+  t.deepEqual(errors, []);
+  await d.refresh();
+  t.deepEqual(log, [], 'closed: refresh does nothing');
+});
+
 test('bad DNS options are TypeErrors at once', (t) => {
   const bad: unknown[] = [
     undefined,
@@ -170,7 +185,8 @@ test('bad DNS options are TypeErrors at once', (t) => {
 
 // ---- real nodes --------------------------------------------------------------------------
 
-async function dnsNode(t: ExecutionContext, dns: DnsServer, cluster: Partial<ClusterOpts>): Promise<StartedPlugin & { errors: unknown[] }> {
+/** A plugin node on random ports, discovering its peers through `dns`'s SRV records; `errors` is what reaches `app.on('error')`. */
+async function dnsNode(t: ExecutionContext, dns: DnsServer, cluster: Partial<ClusterOpts>): Promise<StartedPlugin> {
   const started = await startPlugin(t, {
     cluster: {
       secret: SECRET,
@@ -181,10 +197,10 @@ async function dnsNode(t: ExecutionContext, dns: DnsServer, cluster: Partial<Clu
       ...cluster,
     },
   });
-  const errors: unknown[] = [];
-  started.plugin.hub.on('error', (err) => errors.push(err));
   await started.plugin.hub.ready();
-  return { ...started, errors };
+  // The plugin reports to its Koa app once it served a request (before that, to the console).
+  await (await fetch(`${started.base}/connect`)).text();
+  return started;
 }
 
 function nodeIds(hub: Hub): string[] {
