@@ -42,8 +42,8 @@ const EMPTY = new Set(['ENOTFOUND', 'ENODATA']);
  * their own ports. This node's own address is skipped; an address that leaves the answer is
  * lost (its peer goes down at once). A resolution that fails (timeout, server failure, no
  * server) changes nothing — the last known peers stay, the health check still watches them —
- * and is reported once per failure streak as `ERR_SSE_DISCOVERY_FAILED`. "No such name" and
- * "no records" are answers: no peers.
+ * and is reported once per failure streak (again if its cause changes) as
+ * `ERR_SSE_DISCOVERY_FAILED`. "No such name" and "no records" are answers: no peers.
  */
 export class DnsDiscovery implements Discovery {
   readonly #name: string;
