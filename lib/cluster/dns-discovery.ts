@@ -92,7 +92,10 @@ export class DnsDiscovery implements Discovery {
     return [...this.#current.keys()];
   }
 
-  /** Whether answers carry their ports (SRV) or an explicit `port` is set: else the nodes must share a fixed port. */
+  /**
+   * Whether answers carry their ports (SRV) or an explicit `port` is set: else the nodes must share a fixed port.
+   * @internal
+   */
   get hasPort(): boolean {
     return this.#srv || this.#port !== undefined;
   }
