@@ -12,6 +12,7 @@
 // Both are read by minimal clients in this process: SSE streams on raw TCP, Socket.IO over
 // WebSocket (Engine.IO handshake by hand), each with a byte scanner for the send stamp. Loopback only; bounded (a hard time limit);
 // stops by itself.  npx tsx scripts/bench/redis.ts [--quick]
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { cpus } from 'node:os';
 import { WebSocket } from 'ws';
@@ -198,13 +199,28 @@ async function broadcast(kind: Kind, nodes: Node[]): Promise<{ perSecond: number
   return { perSecond: clients.received / seconds, received: clients.received, expected, clientCpu: (used.user + used.system) / 1e6 / seconds };
 }
 
-async function durable(nodes: Node[]): Promise<{ one: number; three: number }> {
+/** CPU seconds redis-server used so far (Linux /proc; NaN elsewhere): is Redis what limits a phase? */
+function redisCpu(redis: RedisProcess): number {
+  try {
+    const fields = readFileSync(`/proc/${redis.child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in USER_HZ (100 on Linux)
+  } catch {
+    return NaN;
+  }
+}
+
+async function durable(nodes: Node[], redis: RedisProcess): Promise<{ one: number; three: number; redisOne: number; redisThree: number }> {
   const args = { count: DURABLE, users: 1000, inFlight: DURABLE_IN_FLIGHT };
+  let cpu = redisCpu(redis);
+  let started = performance.now();
   const one = await nodes[0]!.rpc.call<{ sent: number; seconds: number }>('durable', args, 300_000);
-  const started = performance.now();
+  const redisOne = (redisCpu(redis) - cpu) / ((performance.now() - started) / 1000);
+  cpu = redisCpu(redis);
+  started = performance.now();
   const all = await Promise.all(nodes.map((n) => n.rpc.call<{ sent: number; seconds: number }>('durable', args, 300_000)));
   const seconds = (performance.now() - started) / 1000;
-  return { one: one.sent / one.seconds, three: all.reduce((a, r) => a + r.sent, 0) / seconds };
+  const redisThree = (redisCpu(redis) - cpu) / seconds;
+  return { one: one.sent / one.seconds, three: all.reduce((a, r) => a + r.sent, 0) / seconds, redisOne, redisThree };
 }
 
 interface Result {
@@ -225,7 +241,7 @@ async function run(kind: Kind, redis: RedisProcess): Promise<Result> {
   try {
     result.lat = await latency(kind, nodes);
     result.bc = await broadcast(kind, nodes);
-    if (kind === 'sse') result.dur = await durable(nodes);
+    if (kind === 'sse') result.dur = await durable(nodes, redis);
   } catch (err) {
     result.error = String((err as Error).message).split('\n')[0];
   } finally {
@@ -256,6 +272,7 @@ try {
 
 const ms = (v: number | undefined): string => (v === undefined ? '—' : `${v.toFixed(2)} ms`);
 const int = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '—' : Math.round(v).toLocaleString('en'));
+const share = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '' : `, redis-server ${Math.round(v * 100)}% of a core`);
 const { sse, socketio } = results;
 const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`;
 console.log(`# Redis benchmark, ${new Date().toISOString()}, ${machine}${quick ? ' (quick)' : ''}; one redis-server, AOF everysec`);
@@ -274,7 +291,7 @@ console.log(
   `| broadcast, ${CLIENTS} clients over 3 nodes, ${BROADCASTS} from node A, deliveries/s | ${int(sse.bc?.perSecond)}${bcRatio}${gotBc(sse.bc)} | ${int(socketio.bc?.perSecond)}${gotBc(socketio.bc)} | >= 2x Socket.IO |`,
 );
 console.log(
-  `| durable sends/s committed to Redis, one node (${int(DURABLE)} sends, ${DURABLE_IN_FLIGHT} in flight) | ${int(sse.dur?.one)} | (none) | >= 20,000 |`,
+  `| durable sends/s committed to Redis, one node (${int(DURABLE)} sends, ${DURABLE_IN_FLIGHT} in flight) | ${int(sse.dur?.one)}${share(sse.dur?.redisOne)} | (none) | >= 20,000 |`,
 );
-console.log(`| durable sends/s, three nodes at once (${int(DURABLE)} each) | ${int(sse.dur?.three)} | (none) | — |`);
+console.log(`| durable sends/s, three nodes at once (${int(DURABLE)} each) | ${int(sse.dur?.three)}${share(sse.dur?.redisThree)} | (none) | — |`);
 process.exit(sse.error || socketio.error ? 1 : 0);
