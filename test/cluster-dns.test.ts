@@ -151,8 +151,9 @@ test('close() during a resolution that hangs returns at once and reports nothing
   await eventually(() => dns.queries > 0, 'the first query is under way');
   const started = Date.now();
   await d.close();
-  // The resolver's own timeout is about 3 s: close cancels instead of waiting for it.
-  t.true(Date.now() - started < 1000, `close took ${Date.now() - started} ms`);
+  // Not a speed check: the resolver would give up only after about 3 s (1 s, then a 2 s retry);
+  // close cancels the queries instead of waiting for that, which any margin below 3 s shows.
+  t.true(Date.now() - started < 2500, `close took ${Date.now() - started} ms`);
   t.deepEqual(log, []);
   t.deepEqual(errors, []);
   await d.refresh();
