@@ -50,7 +50,7 @@ export interface HubOptions {
   maxListenersPerConnection?: number;
   /** Sent in `connect-finish.version`. Default: this package's version. */
   version?: string;
-  /** Durable at-least-once delivery through SQLite (`hub.qos`). Default: off. */
+  /** Durable at-least-once delivery through SQLite or Redis (`hub.qos`; see {@link QosOptions}). Default: off. */
   qos?: QosOptions;
   /** Join a LAN cluster of nodes that act as one hub. Default: off. */
   cluster?: ClusterOptions;

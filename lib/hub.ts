@@ -568,7 +568,7 @@ export class Hub extends EventEmitter<HubEvents> {
     if (this.#local.closed) return;
     await this.#local.close(options.drainMs ?? 2000);
     await this.#cluster?.close();
-    this.#qos?.close();
+    await this.#qos?.close();
   }
 
   #emitSafe<K extends Exclude<keyof HubEvents, 'error'>>(event: K, ...args: HubEvents[K]): void {

@@ -47,7 +47,7 @@ export type { SsePluginOptions, UploadedFile, UploadFields } from './http/plugin
 export type { SseUser, Key } from './core/user.js';
 export type { Page, AdminStats, ConnectionView, RedactedUser, StoredMessageView, JavaConnectionFields, JavaMessageFields } from './core/admin-api.js';
 export type { StoredEntry } from './http/admin-views.js';
-export type { StoredMessage } from './qos/store.js';
+export type { StoredMessage } from './qos/qos-store.js';
 export { Qos } from './qos/qos.js';
 export type { QosOptions, QosSendOptions, QosSendResult, QosAckedEvent, QosExpiredEvent, QosStatus } from './qos/qos.js';
 export type { TargetKind, TargetRef, SendTargetKind } from './core/targets.js';

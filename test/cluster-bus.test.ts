@@ -158,5 +158,5 @@ test('durable: stored on the sending node, delivered on another, acked back to t
   const res = await postJson(`${b.base}/connect/ack.do?access-token=8`, { connectionId: tab.connectionId, ids: [live.messageId] });
   t.deepEqual(res.body.data, { acked: 1 });
   t.is(qosA.pendingCount({ userId: 8 }), 0);
-  t.is(qosA.status(live.messageId), undefined);
+  t.is(await qosA.status(live.messageId), undefined);
 });

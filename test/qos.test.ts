@@ -24,7 +24,7 @@ test('an offline user gets the message on connect; a client without acks is done
   const event = await acked;
   t.like(event, { messageId: sent.messageId, kind: 'user', key: '7', by: 'write', complete: true, connectionId: s.connectionId });
   t.is(qos.pendingCount({ userId: 7 }), 0);
-  t.is(qos.status(sent.messageId), undefined);
+  t.is(await qos.status(sent.messageId), undefined);
   // Nothing is resent on the next connection.
   const again = await RawStream.open(t, `${base}/connect?access-token=7`);
   await plugin.hub.sendByConnectionId(again.connectionId, 'end', 1);
@@ -38,7 +38,7 @@ test('an online user gets it at once, with an id; the promise resolves after the
   const sent = await plugin.hub.qos.sendByUserId([7, 8], 'bell', 'ring');
   t.is(sent.delivered, 1);
   t.is((await s.next('bell')).id, sent.messageId);
-  const status = plugin.hub.qos.status(sent.messageId)!;
+  const status = (await plugin.hub.qos.status(sent.messageId))!;
   t.deepEqual(status.targets.map((x) => `${x.kind}:${x.key}`).sort(), ['user:7', 'user:8']);
 });
 
@@ -148,10 +148,10 @@ test('TTL expiry fires qos-expired and the message is gone', async (t) => {
   const short = await plugin.hub.qos.sendByUserId([1, 2], 'brief', 1, { ttlMs: 30 });
   const long = await plugin.hub.qos.sendByUserId(1, 'lasting', 1);
   await sleep(60);
-  t.is(plugin.hub.qos.expireNow(), 1);
+  t.is(await plugin.hub.qos.expireNow(), 1);
   t.deepEqual(expired.map((e) => `${e.messageId}:${e.key}:${e.event}`).sort(), [`${short.messageId}:1:brief`, `${short.messageId}:2:brief`]);
-  t.is(plugin.hub.qos.status(short.messageId), undefined);
-  t.truthy(plugin.hub.qos.status(long.messageId));
+  t.is(await plugin.hub.qos.status(short.messageId), undefined);
+  t.truthy(await plugin.hub.qos.status(long.messageId));
   const s = await RawStream.open(t, `${base}/connect?access-token=1`);
   await s.next('lasting');
   t.is(s.named('brief').length, 0);

@@ -296,9 +296,12 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
     const owns = (peer: HelloAnswer): boolean => peer.qosTag !== undefined && items.some((i) => i.messageId.endsWith(peer.qosTag!));
     // An owner that is down keeps its messages pending: they are resent on the next connection (at-least-once).
     this.#reportDown('qos-ack', owns);
+    const tags = new Set<string>();
     for (const peer of this.#transport.peers()) {
       const tag = peer.qosTag;
-      if (tag === undefined) continue;
+      // Peers sharing one store (Redis) share its tag: one of them removes the entries for all.
+      if (tag === undefined || tags.has(tag)) continue;
+      tags.add(tag);
       const own = items.filter((i) => i.messageId.endsWith(tag));
       if (own.length > 0) byOwner.set(peer.nodeId, own);
     }
@@ -318,10 +321,20 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
 
   /** Asks the peers that have a durable store (only those can own messages) what they hold for a connection. */
   async pullPending(request: PendingRequest, peerId?: string): Promise<DurableMessage[][]> {
-    const isOwner = (peer: HelloAnswer): boolean => peer.qosTag !== undefined && (peerId === undefined || peer.nodeId === peerId);
+    // A peer with this node's own tag shares its store (Redis): what it holds is read here directly.
+    const ownTag = this.#qos?.tag;
+    const isOwner = (peer: HelloAnswer): boolean =>
+      peer.qosTag !== undefined && peer.qosTag !== ownTag && (peerId === undefined || peer.nodeId === peerId);
     // What an owner that is down holds comes when it is back: the hub pulls from a peer on `peer-up`.
     this.#reportDown('qos-pending', isOwner);
-    const owners = this.#transport.peers().filter(isOwner);
+    // Peers sharing one store (Redis) share its tag and would answer the same messages: ask one of them.
+    const tags = new Set<string>();
+    const owners: HelloAnswer[] = [];
+    for (const peer of this.#transport.peers()) {
+      if (!isOwner(peer) || tags.has(peer.qosTag!)) continue;
+      tags.add(peer.qosTag!);
+      owners.push(peer);
+    }
     const lists: DurableMessage[][] = [];
     await Promise.all(
       owners.map(async (peer) => {

@@ -3,7 +3,7 @@ import type { ConnectionInfo } from '../core/connection-info.js';
 import type { TargetRef } from '../core/targets.js';
 import { hashToken } from '../core/token-hash.js';
 import type { SseUser } from '../core/user.js';
-import type { StoredMessage } from '../qos/store.js';
+import type { StoredMessage } from '../qos/qos-store.js';
 
 /** A stored durable message and its targets, as `repositoryMessages.json` reads them from the store. */
 export interface StoredEntry {

@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import { SseBadRequestError, SseNotFoundError } from '../core/errors.js';
-import type { StoreFilter } from '../qos/store.js';
+import type { StoreFilter } from '../qos/qos-store.js';
 import type { SseUser } from '../core/user.js';
 import type { AdminStats, Page } from '../core/admin-api.js';
 import { connectionView, messageView } from './admin-views.js';
@@ -60,7 +60,7 @@ export const repositoryMessages: Endpoint = async (ctx, env) => {
     const value = text(ctx, key);
     if (value !== undefined) filter[key] = value;
   }
-  const { total, items } = env.hub.qos.list(filter, (pageNum - 1) * pageSize, pageSize);
+  const { total, items } = await env.hub.qos.list(filter, (pageNum - 1) * pageSize, pageSize);
   const list = items.map((entry) => env.options.mapToMessageVO(entry, messageView(entry)));
   ok(ctx, env, { pageNum, pageSize, total, list, timeout: false } satisfies Page<unknown>);
 };

@@ -1,6 +1,6 @@
 import { SseQueueFullError } from '../core/errors.js';
 import type { TargetKind } from '../core/targets.js';
-import { QUEUE_KINDS } from './store.js';
+import { QUEUE_KINDS, type QueueCount } from './qos-store.js';
 
 /**
  * Pending messages per queue (user, token) and stored messages in total, kept in memory so
@@ -14,11 +14,17 @@ export class PendingCounts {
   /** Stored messages. */
   total: number;
 
-  constructor(initial: { kind: TargetKind; key: string; n: number }[], total: number, maxPerTarget: number, maxMessages: number) {
-    for (const { kind, key, n } of initial) this.#pending.set(countKey(kind, key), n);
-    this.total = total;
+  constructor(maxPerTarget: number, maxMessages: number) {
+    this.total = 0;
     this.#maxPerTarget = maxPerTarget;
     this.#maxMessages = maxMessages;
+  }
+
+  /** Replaces every count with the store's (at start, and periodically for a store that other processes share). */
+  reset(queues: readonly QueueCount[], total: number): void {
+    this.#pending.clear();
+    for (const { kind, key, n } of queues) this.#pending.set(countKey(kind, key), n);
+    this.total = total;
   }
 
   /** Checks the caps for one more message to these targets and counts it; throws `ERR_SSE_QUEUE_FULL`. */
@@ -37,10 +43,21 @@ export class PendingCounts {
     this.total++;
   }
 
+  /** Counts a message stored whose caps the store checked itself. */
+  added(kind: TargetKind, keys: string[]): void {
+    for (const key of keys) this.add(kind, key, 1);
+    this.total++;
+  }
+
   /** Gives back what {@link reserve} took (the message was not stored). */
   release(kind: TargetKind, keys: string[]): void {
     this.total--;
     if (QUEUE_KINDS.has(kind)) for (const key of keys) this.add(kind, key, -1);
+  }
+
+  /** One stored message fewer (acked by all, expired, cancelled); never below zero, as another process may have counted it. */
+  removed(): void {
+    if (this.total > 0) this.total--;
   }
 
   /** Pending messages of one queue. */

@@ -10,8 +10,18 @@ import { ackedByWrite } from './ack-policy.js';
 import { isMessageId, MessageIdGenerator } from './message-id.js';
 import { PendingCounts } from './pending-counts.js';
 import type { AckedBy, AckItem, DurableMessage, DurableSend, PendingRequest, QosCluster } from './qos-cluster.js';
+import {
+  QUEUE_KINDS,
+  type NewMessage,
+  type QosStore,
+  type RemovedTarget,
+  type StoredEntry,
+  type StoreFilter,
+  type StoredMessage,
+} from './qos-store.js';
+import { RedisQosStore } from './redis-store.js';
 import { writeMessages } from './replay-writer.js';
-import { QUEUE_KINDS, QosStore, type RemovedTarget, type StoreFilter, type StoredMessage } from './store.js';
+import { SqliteQosStore } from './sqlite-store.js';
 import { logRefsOf, queueRefsOf } from './target-refs.js';
 import type { QosEvents, QosSendOptions, QosSendResult, QosStatus } from './qos-api.js';
 import { resolveQosOptions, type QosOptions } from './qos-options.js';
@@ -24,17 +34,30 @@ const EXPIRE_PAGE = 5000;
 
 /** Per-connection replay state, kept off the Connection object. */
 interface ReplayState {
-  /** Live queue messages are left to the running replay (it pages until nothing is left). */
-  queue: boolean;
-  /** Same for retained-log messages while a `Last-Event-ID` resume runs. */
-  log: boolean;
-  /** Commit sequence the replay last read at: anything committed by then is in the replay. */
-  seq: number;
+  /** The queue messages (user, token). */
+  queue: ReplayPhase;
+  /** The retained-log messages, while a `Last-Event-ID` resume runs. */
+  log: ReplayPhase;
 }
 
 /**
- * Durable at-least-once delivery for one hub (`hub.qos`). A send is committed to SQLite
- * before its promise resolves, then written to the live targets. Users and tokens are
+ * One phase of a replay. While it runs, live sends of its kind are left to it: those its
+ * last read saw (id up to `mark`) it writes; the others it counts in `missed`, and it reads
+ * again before it ends. It ends only on a short read with nothing missed, in the same turn
+ * as that check, so no live send falls between the replay and the live path. Store reads
+ * are async (Redis): a send may commit after a read and resolve before the replay ends.
+ */
+interface ReplayPhase {
+  running: boolean;
+  /** Highest id committed when the phase last read: every message of this phase up to it was in a read. */
+  mark: string;
+  missed: number;
+}
+
+/**
+ * Durable at-least-once delivery for one hub (`hub.qos`). A send is committed to its store
+ * (SQLite, or Redis shared by the nodes) before its promise resolves, then written to the
+ * live targets. Users and tokens are
  * queues (pending until acknowledged); tenants, channels and "all" are a retained log that
  * a connection resuming with `Last-Event-ID` replays.
  *
@@ -47,12 +70,15 @@ export class Qos extends EventEmitter<QosEvents> {
   readonly #local: LocalNode;
   readonly #cluster: QosCluster | undefined;
   readonly #store: QosStore | undefined;
+  /** Ids of sends without targets (never stored). */
   readonly #ids: MessageIdGenerator | undefined;
-  /** Ends every message id of this node's store (see {@link QosStore.tag}); undefined without a store. */
+  /** Ends every message id of this node's store (see {@link QosStore.tag}); undefined without a store. Nodes sharing a Redis store share it. */
   readonly tag: string | undefined;
   readonly #ttlMs: number;
   readonly #maxBytes: number;
   readonly #counts: PendingCounts;
+  /** Set until the counts are first loaded from the store: the SQLite caps wait for it. */
+  #countsLoading: Promise<void> | undefined;
   readonly #replays = new WeakMap<Connection, ReplayState>();
   readonly #timer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -68,16 +94,31 @@ export class Qos extends EventEmitter<QosEvents> {
     if (options === undefined) {
       this.#ttlMs = 0;
       this.#maxBytes = 0;
-      this.#counts = new PendingCounts([], 0, 0, 0);
+      this.#counts = new PendingCounts(0, 0);
     } else {
-      const o = resolveQosOptions(options);
+      const o = resolveQosOptions(options, local.options.name);
       this.#ttlMs = o.ttlMs;
       this.#maxBytes = o.maxMessageBytes;
-      this.#store = new QosStore(o.file, { synchronous: o.synchronous, lockTimeoutMs: o.lockTimeoutMs, integrityCheck: o.integrityCheck });
-      this.tag = this.#store.tag();
+      const s = o.store;
+      this.#store =
+        s.type === 'sqlite'
+          ? new SqliteQosStore(s.file, { synchronous: s.synchronous, lockTimeoutMs: s.lockTimeoutMs, integrityCheck: s.integrityCheck })
+          : new RedisQosStore(s.redis, {
+              prefix: s.prefix,
+              commandTimeoutMs: s.commandTimeoutMs,
+              maxPendingPerTarget: o.maxPendingPerTarget,
+              maxMessages: o.maxMessages,
+            });
+      this.tag = this.#store.tag;
       this.#ids = new MessageIdGenerator(this.tag);
-      this.#counts = new PendingCounts(this.#store.queueCounts(), this.#store.totalMessages(), o.maxPendingPerTarget, o.maxMessages);
-      this.#timer = setInterval(() => this.expireNow(), o.expiryIntervalMs);
+      this.#counts = new PendingCounts(o.maxPendingPerTarget, o.maxMessages);
+      if (this.#store.onReady !== undefined) {
+        // Loaded once Redis answers, and again after each reconnect: other nodes went on meanwhile.
+        this.#store.onReady(() => void this.#loadCounts());
+      } else {
+        this.#countsLoading = this.#loadCounts().finally(() => (this.#countsLoading = undefined));
+      }
+      this.#timer = setInterval(() => void this.#tick(), o.expiryIntervalMs);
       this.#timer.unref();
     }
     local.on('connect', (conn) => this.#onOpen(conn));
@@ -87,6 +128,24 @@ export class Qos extends EventEmitter<QosEvents> {
   /** Whether this node has a durable store of its own (the `qos` option). */
   get hasStore(): boolean {
     return this.#store !== undefined;
+  }
+
+  /**
+   * (Re)loads the pending counts from the store. A shared store's counts change on other
+   * nodes too: they are reloaded at every expiry tick, so `pendingCount` lags by at most that.
+   */
+  async #loadCounts(): Promise<void> {
+    try {
+      const { queues, total } = await this.#store!.counts();
+      this.#counts.reset(queues, total);
+    } catch (err) {
+      this.emit('error', err);
+    }
+  }
+
+  async #tick(): Promise<void> {
+    await this.expireNow();
+    if (this.#store?.shared === true && !this.#closed) await this.#loadCounts();
   }
 
   #requireStore(): QosStore {
@@ -124,25 +183,24 @@ export class Qos extends EventEmitter<QosEvents> {
     const text = serializeData(data);
     if (Buffer.byteLength(text) > this.#maxBytes) throw new SsePayloadTooLargeError('Durable message', this.#maxBytes);
     const now = Date.now();
-    const message: StoredMessage = {
-      id: this.#ids!.next(now),
-      kind,
-      event,
-      data: text,
-      listening: options?.listening === true,
-      createdAt: now,
-      expiresAt: now + ttlMs,
-    };
-    if (keys.length === 0) return { messageId: message.id, delivered: 0 };
-    this.#counts.reserve(kind, keys);
-    let seq: number;
-    try {
-      seq = await store.insert(message, keys);
-    } catch (err) {
-      this.#counts.release(kind, keys);
-      throw err;
+    const fresh: NewMessage = { kind, event, data: text, listening: options?.listening === true, createdAt: now, expiresAt: now + ttlMs };
+    if (keys.length === 0) return { messageId: this.#ids!.next(now), delivered: 0 };
+    let message: StoredMessage;
+    if (store.shared) {
+      // The store checks the caps with the insert, for every node sharing it.
+      message = await store.insert(fresh, keys);
+      this.#counts.added(kind, keys);
+    } else {
+      if (this.#countsLoading !== undefined) await this.#countsLoading;
+      this.#counts.reserve(kind, keys);
+      try {
+        message = await store.insert(fresh, keys);
+      } catch (err) {
+        this.#counts.release(kind, keys);
+        throw err;
+      }
     }
-    let delivered = this.#deliverLive(message, keys, seq);
+    let delivered = this.#deliverLive(message, keys);
     if (this.#cluster !== undefined) {
       // Peers write it to their connections; their acks come back to this node, the owner.
       delivered += await this.#cluster.forwardSend({ id: message.id, kind, keys, event, data: text, listening: message.listening });
@@ -150,15 +208,17 @@ export class Qos extends EventEmitter<QosEvents> {
     return { messageId: message.id, delivered };
   }
 
-  #deliverLive(message: StoredMessage, keys: string[], seq: number): number {
+  #deliverLive(message: StoredMessage, keys: string[]): number {
     const queue = QUEUE_KINDS.has(message.kind);
     const frame = encodeFrame({ event: message.event, data: message.data, id: message.id });
     let delivered = 0;
     for (const conn of this.#local.targets(message.kind, keys)) {
       if (message.listening && !conn.listeners.has(message.event)) continue;
       const replay = this.#replays.get(conn);
-      if (replay !== undefined && ((queue ? replay.queue : replay.log) || replay.seq >= seq)) {
-        delivered++; // the running replay has it, or will write it in order
+      const phase = replay === undefined ? undefined : queue ? replay.queue : replay.log;
+      if (phase !== undefined && (phase.running || phase.mark >= message.id)) {
+        if (phase.running && message.id > phase.mark) phase.missed++;
+        delivered++; // the replay has it, or will read it and write it in order
         continue;
       }
       if (!conn.write(frame)) continue;
@@ -221,7 +281,7 @@ export class Qos extends EventEmitter<QosEvents> {
   #onRemoved(removed: RemovedTarget[], connectionId: string, by: AckedBy): number {
     for (const r of removed) {
       this.#counts.add(r.kind, r.key, -1);
-      if (r.last) this.#counts.total--;
+      if (r.last) this.#counts.removed();
       this.emit('qos-acked', {
         messageId: r.messageId,
         kind: r.kind as 'user' | 'token',
@@ -243,25 +303,29 @@ export class Qos extends EventEmitter<QosEvents> {
   }
 
   /** @internal What a peer's connection should get from this node: pending queue messages, then the log after its resume point. */
-  pendingFor(request: PendingRequest, limit: number): DurableMessage[] {
+  async pendingFor(request: PendingRequest, limit: number): Promise<DurableMessage[]> {
     if (this.#store === undefined || this.#closed) return [];
     const now = Date.now();
     const { refs, logRefs, lastEventId, events } = request;
-    const rows = this.#store.messagesFor(
-      refs.filter((r) => QUEUE_KINDS.has(r.kind)),
-      '',
-      limit,
-      now,
-      events,
-    );
+    const rows = (
+      await this.#store.messagesFor(
+        refs.filter((r) => QUEUE_KINDS.has(r.kind)),
+        '',
+        limit,
+        now,
+        events,
+      )
+    ).messages;
     if (lastEventId !== undefined && isMessageId(lastEventId) && events === undefined) {
       rows.push(
-        ...this.#store.messagesFor(
-          logRefs.filter((r) => !QUEUE_KINDS.has(r.kind)),
-          lastEventId,
-          limit,
-          now,
-        ),
+        ...(
+          await this.#store.messagesFor(
+            logRefs.filter((r) => !QUEUE_KINDS.has(r.kind)),
+            lastEventId,
+            limit,
+            now,
+          )
+        ).messages,
       );
     }
     return rows.map((m) => ({ id: m.id, kind: m.kind, event: m.event, data: m.data, listening: m.listening }));
@@ -274,7 +338,10 @@ export class Qos extends EventEmitter<QosEvents> {
     const lastEventId = conn.client.lastEventId;
     const resume = lastEventId !== undefined && isMessageId(lastEventId) ? lastEventId : undefined;
     if (this.#store !== undefined) {
-      const state: ReplayState = { queue: true, log: resume !== undefined, seq: 0 };
+      const state: ReplayState = {
+        queue: { running: true, mark: '', missed: 0 },
+        log: { running: resume !== undefined, mark: '', missed: 0 },
+      };
       this.#replays.set(conn, state);
       void this.#replay(conn, state, resume).catch((err: unknown) => this.emit('error', err));
     }
@@ -325,12 +392,12 @@ export class Qos extends EventEmitter<QosEvents> {
 
   async #replay(conn: Connection, state: ReplayState, resume: string | undefined): Promise<void> {
     try {
-      await this.#replayPages(conn, queueRefsOf(conn), '', state, undefined);
-      state.queue = false;
-      if (resume !== undefined) await this.#replayPages(conn, logRefsOf(conn), resume, state, undefined);
+      await this.#replayPages(conn, queueRefsOf(conn), '', state.queue, undefined);
+      if (resume !== undefined) await this.#replayPages(conn, logRefsOf(conn), resume, state.log, undefined);
     } finally {
-      state.queue = false;
-      state.log = false;
+      // Failed or closed: later sends go live; what was missed stays stored for the next connection.
+      state.queue.running = false;
+      state.log.running = false;
     }
   }
 
@@ -339,26 +406,32 @@ export class Qos extends EventEmitter<QosEvents> {
     conn: Connection,
     refs: TargetRef[],
     cursor: string,
-    state: ReplayState | undefined,
+    phase: ReplayPhase | undefined,
     events: string[] | undefined,
   ): Promise<void> {
     for (;;) {
       if (conn.closed || this.#closed) return;
-      const rows = this.#store!.messagesFor(refs, cursor, REPLAY_PAGE, Date.now(), events);
-      if (state !== undefined) state.seq = this.#store!.commitSeq;
-      if (rows.length === 0) return;
-      if (!(await this.#write(conn, rows))) return;
-      if (rows.length < REPLAY_PAGE) return;
-      cursor = rows[rows.length - 1]!.id;
+      if (phase !== undefined) phase.missed = 0;
+      const { messages: rows, mark } = await this.#store!.messagesFor(refs, cursor, REPLAY_PAGE, Date.now(), events);
+      if (phase !== undefined) phase.mark = mark;
+      if (rows.length > 0) {
+        if (!(await this.#write(conn, rows))) return;
+        cursor = rows[rows.length - 1]!.id;
+      }
+      if (rows.length < REPLAY_PAGE && (phase === undefined || phase.missed === 0)) {
+        if (phase !== undefined) phase.running = false;
+        return;
+      }
     }
   }
 
   // ---- management --------------------------------------------------------------------
 
   /** A stored message and the targets still pending (or retained), or undefined when gone. */
-  status(messageId: string): QosStatus | undefined {
+  async status(messageId: string): Promise<QosStatus | undefined> {
+    const store = this.#requireStore();
     if (!isMessageId(messageId)) return undefined;
-    const found = this.#requireStore().get(messageId);
+    const found = await store.get(messageId);
     if (found === undefined) return undefined;
     const m = found.message;
     return {
@@ -374,15 +447,20 @@ export class Qos extends EventEmitter<QosEvents> {
 
   /** Deletes a message: it will not be resent. Resolves to whether it existed. */
   async cancel(messageId: string): Promise<boolean> {
+    const store = this.#requireStore();
     if (!isMessageId(messageId)) return false;
-    const targets = this.#requireStore().delete(messageId);
+    const targets = await store.delete(messageId);
     if (targets === undefined) return false;
-    this.#counts.total--;
+    this.#counts.removed();
     for (const t of targets) this.#counts.add(t.kind, t.key, -1);
     return true;
   }
 
-  /** Pending messages of one user or token, or in total when no target is given. */
+  /**
+   * Pending messages of one user or token, or stored messages in total when no target is
+   * given. With a Redis store this is this node's view: exact for what this node did,
+   * other nodes' sends and acks show after the next expiry tick (`expiryIntervalMs`).
+   */
   pendingCount(target?: { userId?: Key; accessToken?: string }): number {
     if (target?.userId !== undefined) return this.#counts.of('user', String(target.userId));
     if (target?.accessToken !== undefined) return this.#counts.of('token', target.accessToken);
@@ -390,19 +468,23 @@ export class Qos extends EventEmitter<QosEvents> {
   }
 
   /** A page of stored messages for admin listings. */
-  list(filter: StoreFilter, offset: number, limit: number): ReturnType<QosStore['list']> {
+  async list(filter: StoreFilter, offset: number, limit: number): Promise<{ total: number; items: StoredEntry[] }> {
     return this.#requireStore().list(filter, offset, limit);
   }
 
-  /** Removes expired messages now and fires `qos-expired` for every target still pending. */
-  expireNow(): number {
+  /**
+   * Removes expired messages now and fires `qos-expired` for every target still pending.
+   * Resolves to the messages removed. With a shared store each expired message is removed,
+   * and reported, by one node only.
+   */
+  async expireNow(): Promise<number> {
     if (this.#closed || this.#store === undefined) return 0;
     let removed = 0;
     try {
       for (;;) {
-        const expired = this.#store.expire(Date.now(), EXPIRE_PAGE);
+        const expired = await this.#store.expire(Date.now(), EXPIRE_PAGE);
         for (const { message, targets } of expired) {
-          this.#counts.total--;
+          this.#counts.removed();
           for (const t of targets) {
             if (!QUEUE_KINDS.has(t.kind)) continue;
             this.#counts.add(t.kind, t.key, -1);
@@ -418,11 +500,11 @@ export class Qos extends EventEmitter<QosEvents> {
     return removed;
   }
 
-  /** Commits what is waiting and closes the database. */
-  close(): void {
+  /** Commits what is waiting and closes the database (or the Redis connection). */
+  async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
-    this.#store?.close();
+    await this.#store?.close();
   }
 }

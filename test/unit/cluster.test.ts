@@ -50,7 +50,7 @@ async function makeNode(t: ExecutionContext, bus: MemoryBus, id: string, options
   t.teardown(async () => {
     await local.close(0);
     await cluster.close();
-    qos.close();
+    await qos.close();
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
   await cluster.start(qos);
@@ -380,7 +380,7 @@ test('durable: a message owned by A is written on B and acknowledged back to A',
   await eventually(() => a.acked.length === 1, 'qos-acked at A');
   t.like(a.acked[0], { messageId: sent.messageId, kind: 'user', key: '7', by: 'write', complete: true, connectionId: online.conn.id });
   t.is(a.qos.pendingCount({ userId: 7 }), 0);
-  t.is(a.qos.status(sent.messageId), undefined);
+  t.is(await a.qos.status(sent.messageId), undefined);
 
   // Offline, then connecting to B: B pulls it from A, writes it, acknowledges it.
   const offline = await a.qos.sendByUserId(8, 'offer', 2);
@@ -390,7 +390,7 @@ test('durable: a message owned by A is written on B and acknowledged back to A',
   t.is((await late.res.event('offer')).id, offline.messageId);
   await eventually(() => a.acked.length === 2, 'the second qos-acked at A');
   t.like(a.acked[1], { messageId: offline.messageId, by: 'write', connectionId: late.conn.id });
-  t.is(a.qos.status(offline.messageId), undefined);
+  t.is(await a.qos.status(offline.messageId), undefined);
 
   // A client that acks: pending at A until B forwards its ack.
   const acking = b.open({ user: { id: 9 }, params: { ack: '1' } });

@@ -1,5 +1,6 @@
 // Durable delivery over the local node, with a fake QosCluster that records what it is asked
-// and a real SQLite file in a temp dir. No HTTP server.
+// and a real SQLite file in a temp dir. No HTTP server. test/unit/qos-redis.test.ts runs the
+// same cases against a real redis-server (test/helpers/qos-backend.ts).
 import test, { type ExecutionContext } from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,7 @@ import type { AckedBy, AckItem, DurableMessage, DurableSend, PendingRequest, Qos
 import { Qos, type QosAckedEvent, type QosExpiredEvent, type QosOptions } from '../../lib/qos/qos.js';
 import { FakeResponse, openStream, type OpenOptions } from '../helpers/fake-stream.js';
 import { eventually } from '../helpers/cluster.js';
+import { storeOptions } from '../helpers/qos-backend.js';
 
 /** A QosCluster that records every call and answers what the test sets. */
 class FakeCluster implements QosCluster {
@@ -60,7 +62,7 @@ function setup(t: ExecutionContext, options: { hub?: HubOptions; qos?: Partial<Q
   const dir = mkdtempSync(join(tmpdir(), 'sse-unit-qos-'));
   const node = new LocalNode(resolveHubOptions({ clientIdMaxConnections: 100, ...options.hub }, '0.0.0'));
   const cluster = new FakeCluster();
-  const qos = new Qos(node, options.qos === false ? undefined : { file: join(dir, 'qos.db'), ...options.qos }, cluster);
+  const qos = new Qos(node, options.qos === false ? undefined : { ...storeOptions(join(dir, 'qos.db')), ...options.qos }, cluster);
   const errors: unknown[] = [];
   const acked: QosAckedEvent[] = [];
   const expired: QosExpiredEvent[] = [];
@@ -70,7 +72,7 @@ function setup(t: ExecutionContext, options: { hub?: HubOptions; qos?: Partial<Q
   qos.on('qos-expired', (event) => expired.push(event));
   t.teardown(async () => {
     await node.close(0);
-    qos.close();
+    await qos.close();
     rmSync(dir, { recursive: true, force: true });
   });
   const peerIds = new MessageIdGenerator(qos.tag === 'aaaaaaaa' ? 'bbbbbbbb' : 'aaaaaaaa');
@@ -158,9 +160,9 @@ test("ack removes only the entries of the connection's user and token; foreign i
   );
   t.deepEqual(cluster.ackedIds(), [`${foreign}|user:7|ack`, `${foreign}|token:tok-7|ack`], 'only the foreign id is forwarded');
   t.is(cluster.acks[0]!.connectionId, conn.id);
-  t.deepEqual(qos.status(toOther.messageId)?.targets, [{ kind: 'user', key: '8' }]);
-  t.deepEqual(qos.status(toBoth.messageId)?.targets, [{ kind: 'user', key: '8' }]);
-  t.is(qos.status(toUser.messageId), undefined);
+  t.deepEqual((await qos.status(toOther.messageId))?.targets, [{ kind: 'user', key: '8' }]);
+  t.deepEqual((await qos.status(toBoth.messageId))?.targets, [{ kind: 'user', key: '8' }]);
+  t.is(await qos.status(toUser.messageId), undefined);
   t.is(qos.pendingCount({ userId: 7 }), 0);
   t.is(qos.pendingCount({ accessToken: 'tok-7' }), 0);
   t.is(qos.pendingCount({ userId: 8 }), 2);
@@ -182,13 +184,13 @@ test("ack by write, live send: a client without ack is done once written; the pe
   await eventually(() => acked.length === 1, 'qos-acked');
   t.like(acked[0], { messageId: sent.messageId, kind: 'user', key: '7', by: 'write', complete: true, connectionId: conn.id });
   t.is(qos.pendingCount({ userId: 7 }), 0);
-  t.is(qos.status(sent.messageId), undefined);
+  t.is(await qos.status(sent.messageId), undefined);
 
   // A retained-log message is written too, and never acknowledged.
   const news = await qos.sendByTenantId('t1', 'news', 'n');
   t.is(news.delivered, 1 + 2);
   t.is((await res.event('news')).id, news.messageId);
-  t.truthy(qos.status(news.messageId));
+  t.truthy(await qos.status(news.messageId));
   t.is(acked.length, 1);
   t.deepEqual(cluster.acks, [], 'own messages are never acknowledged through the cluster');
   t.deepEqual(errors, []);
@@ -242,7 +244,7 @@ test('ack by write, pulled from the cluster: foreign ids acknowledged at their o
   t.deepEqual(cluster.ackedIds(), [`${f1.id}|user:7|write`, `${f2.id}|token:tok-7|write`], 'the tenant message is a log: never acknowledged');
   t.true(cluster.acks.every((a) => a.connectionId === conn.id));
   t.like(acked[0], { messageId: own.messageId, kind: 'user', key: '7', by: 'write', complete: true });
-  t.is(qos.status(own.messageId), undefined, "removed from this node's store");
+  t.is(await qos.status(own.messageId), undefined, "removed from this node's store");
   t.deepEqual(errors, []);
 });
 
@@ -302,10 +304,10 @@ test('expiry removes messages past their time and fires qos-expired per pending 
   const shortLog = await qos.sendByTenantId('t1', 'y', 1, { ttlMs: 20 });
   const kept = await qos.sendByUserId(7, 'z', 1);
   t.is(qos.pendingCount(), 3);
-  const { createdAt, expiresAt } = qos.status(short.messageId)!;
+  const { createdAt, expiresAt } = (await qos.status(short.messageId))!;
   t.is(expiresAt - createdAt, 20);
   // Both short messages must be past their time (the second was sent a little later).
-  const logExpiresAt = qos.status(shortLog.messageId)!.expiresAt;
+  const logExpiresAt = (await qos.status(shortLog.messageId))!.expiresAt;
   await eventually(() => Date.now() > Math.max(expiresAt, logExpiresAt) + 1, 'the expiry time');
 
   // Past its time, a message is not replayed even before it is removed.
@@ -315,7 +317,7 @@ test('expiry removes messages past their time and fires qos-expired per pending 
     ['connect-finish'],
   );
 
-  t.is(qos.expireNow(), 2);
+  t.is(await qos.expireNow(), 2);
   t.deepEqual(
     expired.map((e) => [e.messageId, e.kind, e.key, e.event]).sort(),
     [
@@ -324,13 +326,13 @@ test('expiry removes messages past their time and fires qos-expired per pending 
     ],
     'the tenant message is a log: removed without qos-expired',
   );
-  t.is(qos.status(short.messageId), undefined);
-  t.is(qos.status(shortLog.messageId), undefined);
-  t.truthy(qos.status(kept.messageId));
+  t.is(await qos.status(short.messageId), undefined);
+  t.is(await qos.status(shortLog.messageId), undefined);
+  t.truthy(await qos.status(kept.messageId));
   t.is(qos.pendingCount(), 1);
   t.is(qos.pendingCount({ userId: 7 }), 1);
   t.is(qos.pendingCount({ userId: 8 }), 0);
-  t.is(qos.expireNow(), 0);
+  t.is(await qos.expireNow(), 0);
   t.is(expired.length, 2);
   t.deepEqual(errors, []);
 });
@@ -435,11 +437,11 @@ test('without a store, Qos only serves the messages its peers own', async (t) =>
   await t.throwsAsync(qos.sendByUserId(7, 'x'), { instanceOf: SseQosDisabledError });
   await t.throwsAsync(qos.sendAll('x'), { instanceOf: SseQosDisabledError });
   await t.throwsAsync(qos.sendByTenantId('t1', 'x'), { instanceOf: SseQosDisabledError });
-  t.throws(() => qos.status(peerIds.next()), { instanceOf: SseQosDisabledError });
-  t.throws(() => qos.list({}, 0, 10), { instanceOf: SseQosDisabledError });
-  t.is(qos.expireNow(), 0);
+  await t.throwsAsync(() => qos.status(peerIds.next()), { instanceOf: SseQosDisabledError });
+  await t.throwsAsync(() => qos.list({}, 0, 10), { instanceOf: SseQosDisabledError });
+  t.is(await qos.expireNow(), 0);
   t.is(qos.pendingCount(), 0);
-  t.deepEqual(qos.pendingFor({ refs: [{ kind: 'user', key: '7' }], logRefs: [] }, 100), []);
+  t.deepEqual(await qos.pendingFor({ refs: [{ kind: 'user', key: '7' }], logRefs: [] }, 100), []);
   t.deepEqual(cluster.sends, []);
 
   const f1 = message(peerIds.next(), 'user', 'offer', 'f1');

@@ -4,38 +4,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { SseStoreError } from '../core/errors.js';
 
-import type { TargetKind, TargetRef } from '../core/targets.js';
-
-export type { TargetKind, TargetRef } from '../core/targets.js';
-
-/** Kinds of target that are queues (pending until acknowledged); the others are a retained log. */
-export const QUEUE_KINDS: ReadonlySet<TargetKind> = new Set(['user', 'token']);
-
-/** A message as stored. `data` is the payload already serialized (strings verbatim, else JSON). */
-export interface StoredMessage {
-  id: string;
-  kind: TargetKind;
-  event: string;
-  data: string;
-  listening: boolean;
-  createdAt: number;
-  expiresAt: number;
-}
-
-/** A target row removed by an ack or by expiry. */
-export interface RemovedTarget extends TargetRef {
-  messageId: string;
-  /** No target of the message is left: the message itself is gone. */
-  last: boolean;
-}
-
-/** Filter of admin listings: every given field must match a target of the message. */
-export interface StoreFilter {
-  userId?: string;
-  accessToken?: string;
-  tenantId?: string;
-  channel?: string;
-}
+import { MessageIdGenerator } from './message-id.js';
+import type { NewMessage, QosStore, QueueCount, RemovedTarget, StoredEntry, StoreFilter, StoredMessage, TargetKind, TargetRef } from './qos-store.js';
 
 interface Row {
   id: string;
@@ -48,7 +18,7 @@ interface Row {
 }
 
 type Op =
-  | { type: 'insert'; message: StoredMessage; keys: string[]; resolve: (seq: number) => void; reject: (err: unknown) => void }
+  | { type: 'insert'; message: StoredMessage; keys: string[]; resolve: (message: StoredMessage) => void; reject: (err: unknown) => void }
   | {
       type: 'remove';
       items: { messageId: string; targets: TargetRef[] }[];
@@ -78,18 +48,27 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WIT
 `;
 
 /**
- * The SQLite side of durable delivery. Writes are batched: every insert and ack made in one
- * turn of the event loop is committed in a single transaction (group commit), and each
- * caller's promise resolves only once its write is committed. Reads first commit whatever
- * is waiting, so they always see every accepted send.
+ * The SQLite store of durable delivery: one file, one process. Writes are batched: every
+ * insert and ack made in one turn of the event loop is committed in a single transaction
+ * (group commit), and each caller's promise resolves only once its write is committed. Reads
+ * first commit whatever is waiting, so they always see every accepted send. better-sqlite3 is
+ * synchronous: the promises of the {@link QosStore} interface are already settled when
+ * returned (reads) or settle at the next commit (writes).
  */
-export class QosStore {
+export class SqliteQosStore implements QosStore {
   readonly #db: Database.Database;
   readonly #batch: Op[] = [];
   #scheduled = false;
   #closed = false;
-  /** Increases with every committed batch; lets the caller order commits against reads. */
-  commitSeq = 0;
+  /** Id of the last message committed: ids are taken in call order and committed in that order, so every id up to it is in. */
+  #lastId = '';
+  readonly shared = false;
+  /**
+   * This database's tag: it ends every message id stored here, so that in a cluster the
+   * node owning a message is known from its id alone. Kept in the file: it survives restarts.
+   */
+  readonly tag: string;
+  readonly #ids: MessageIdGenerator;
   readonly #s;
 
   /**
@@ -140,13 +119,11 @@ export class QosStore {
       queueCounts: db.prepare("SELECT kind, key, count(*) AS n FROM targets WHERE kind IN ('user', 'token') GROUP BY kind, key"),
       total: db.prepare('SELECT count(*) AS n FROM messages'),
     };
+    this.tag = this.#readTag();
+    this.#ids = new MessageIdGenerator(this.tag);
   }
 
-  /**
-   * This database's tag: it ends every message id stored here, so that in a cluster the
-   * node owning a message is known from its id alone. Kept in the file: it survives restarts.
-   */
-  tag(): string {
+  #readTag(): string {
     const row = this.#db.prepare("SELECT value FROM meta WHERE name = 'tag'").get() as { value: string } | undefined;
     if (row !== undefined) return row.value;
     const tag = randomBytes(4).toString('hex');
@@ -156,8 +133,10 @@ export class QosStore {
 
   // ---- writes (group commit) ---------------------------------------------------------
 
-  /** Stores a message and its target keys. Resolves, once committed, to the commit's sequence number. */
-  insert(message: StoredMessage, keys: string[]): Promise<number> {
+  /** Stores a message and its target keys. Resolves, once committed, to the message with its id. */
+  insert(fresh: NewMessage, keys: string[]): Promise<StoredMessage> {
+    // The id is taken now, in call order: ids sort as the sends were made.
+    const message: StoredMessage = { id: this.#ids.next(fresh.createdAt), ...fresh };
     return new Promise((resolve, reject) => this.#enqueue({ type: 'insert', message, keys, resolve, reject }));
   }
 
@@ -215,11 +194,12 @@ export class QosStore {
       for (const op of ops) op.reject(err);
       return;
     }
-    this.commitSeq++;
     let r = 0;
     for (const op of ops) {
-      if (op.type === 'insert') op.resolve(this.commitSeq);
-      else op.resolve(results[r++]!);
+      if (op.type === 'insert') {
+        this.#lastId = op.message.id;
+        op.resolve(op.message);
+      } else op.resolve(results[r++]!);
     }
   }
 
@@ -229,9 +209,19 @@ export class QosStore {
    * Messages after `afterId` that have a target among `refs`, oldest first. For queue
    * targets these are the pending ones; for log targets the retained ones.
    */
-  messagesFor(refs: TargetRef[], afterId: string, limit: number, now: number, events?: string[]): StoredMessage[] {
-    if (refs.length === 0) return [];
+  async messagesFor(
+    refs: TargetRef[],
+    afterId: string,
+    limit: number,
+    now: number,
+    events?: string[],
+  ): Promise<{ messages: StoredMessage[]; mark: string }> {
     this.flush();
+    return { messages: this.#messagesFor(refs, afterId, limit, now, events), mark: this.#lastId };
+  }
+
+  #messagesFor(refs: TargetRef[], afterId: string, limit: number, now: number, events: string[] | undefined): StoredMessage[] {
+    if (refs.length === 0) return [];
     const where = refs.map(() => '(t.kind = ? AND t.key = ?)').join(' OR ');
     const params: unknown[] = refs.flatMap((r) => [r.kind, r.key]);
     params.push(afterId, now);
@@ -261,7 +251,7 @@ export class QosStore {
     return stmt;
   }
 
-  get(id: string): { message: StoredMessage; targets: TargetRef[] } | undefined {
+  async get(id: string): Promise<StoredEntry | undefined> {
     this.flush();
     const row = this.#s.message.get(id) as Row | undefined;
     if (row === undefined) return undefined;
@@ -269,7 +259,7 @@ export class QosStore {
   }
 
   /** Deletes a message and all its targets. Returns the targets it had. */
-  delete(id: string): TargetRef[] | undefined {
+  async delete(id: string): Promise<TargetRef[] | undefined> {
     this.flush();
     return this.#db.transaction(() => {
       const targets = this.#s.targetsOf.all(id) as TargetRef[];
@@ -280,7 +270,7 @@ export class QosStore {
   }
 
   /** Removes up to `limit` messages whose time is up; answers them with the targets they still had. */
-  expire(now: number, limit: number): { message: StoredMessage; targets: TargetRef[] }[] {
+  async expire(now: number, limit: number): Promise<StoredEntry[]> {
     this.flush();
     return this.#db.transaction(() => {
       const rows = this.#s.expired.all(now, limit) as Row[];
@@ -293,17 +283,14 @@ export class QosStore {
     })();
   }
 
-  /** Pending queue entries per target, to rebuild the in-memory caps at start. */
-  queueCounts(): { kind: TargetKind; key: string; n: number }[] {
-    return this.#s.queueCounts.all() as { kind: TargetKind; key: string; n: number }[];
-  }
-
-  totalMessages(): number {
-    return (this.#s.total.get() as { n: number }).n;
+  /** Pending queue entries per target and stored messages in total, to rebuild the in-memory caps at start. */
+  async counts(): Promise<{ queues: QueueCount[]; total: number }> {
+    this.flush();
+    return { queues: this.#s.queueCounts.all() as QueueCount[], total: (this.#s.total.get() as { n: number }).n };
   }
 
   /** A page of stored messages matching `filter`, oldest first, with their targets. */
-  list(filter: StoreFilter, offset: number, limit: number): { total: number; items: { message: StoredMessage; targets: TargetRef[] }[] } {
+  async list(filter: StoreFilter, offset: number, limit: number): Promise<{ total: number; items: StoredEntry[] }> {
     this.flush();
     const conds: string[] = [];
     const params: unknown[] = [];
@@ -322,7 +309,7 @@ export class QosStore {
     return { total, items: rows.map((row) => ({ message: toMessage(row), targets: this.#s.targetsOf.all(row.id) as TargetRef[] })) };
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.#closed) return;
     this.flush();
     this.#closed = true;
