@@ -77,7 +77,7 @@ export function redisFromEnv(env: NodeJS.ProcessEnv): { cluster: ClusterOptions;
   const redis = env.SSE_REDIS_URL;
   if (!redis) return undefined;
   if (!/^rediss?:\/\//.test(redis)) throw new TypeError('SSE_REDIS_URL must be a redis:// or rediss:// URL');
-  return { cluster: { redis } as ClusterOptions, qos: { redis } as unknown as QosOptions };
+  return { cluster: { redis } as ClusterOptions, qos: { redis } };
 }
 
 export function createExampleApp(options: ExampleOptions = {}): ExampleApp {

@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server as IoServer } from 'socket.io';
-import { ssePlugin, type ClusterOptions, type QosOptions } from '../../lib/index.js';
+import { ssePlugin, type ClusterOptions } from '../../lib/index.js';
 import { serveIpc, type Handler } from './ipc.js';
 import { nowUs, payload } from './stats.js';
 
@@ -35,7 +35,7 @@ async function sseNode(): Promise<{ web: number; handlers: Record<string, Handle
     authenticate: (ctx) => ({ id: String(ctx.query.u) }),
     // The Redis engine's options: a URL is all a node needs (no secret, no peer list).
     cluster: { redis } as ClusterOptions,
-    qos: { redis } as unknown as QosOptions,
+    qos: { redis },
   });
   app.use(plugin);
   const server = app.listen(0, '127.0.0.1');
