@@ -6,6 +6,8 @@ export interface ConnectFacts {
   clientVersion: string;
   accessTime: number;
   listeners: readonly string[];
+  /** Channels joined at runtime, asked for again. */
+  channels: readonly string[];
   useWindowEventBus: boolean;
   importModuleTime: number;
   instanceTime: number;
@@ -46,6 +48,7 @@ export function connectParams(facts: ConnectFacts, query: Record<string, string>
       if (typeof memory[key] === 'number') params[key] = String(memory[key]);
     }
   }
+  if (facts.channels.length > 0) params.channels = facts.channels.join(',');
   if (facts.ack) params.ack = '1';
   if (facts.lastEventId !== '') params.lastEventId = facts.lastEventId;
   params.reconnectOnClose = '1';

@@ -2,6 +2,7 @@ import type { SseCloseTrigger } from './close-trigger.js';
 import { dispatchOnWindow } from './event-bus.js';
 import type { ListenerRegistry } from './listeners.js';
 import type { ResolvedOptions } from './options.js';
+import { addPayload } from './typed-events.js';
 
 /**
  * How an event reaches the page: as a `MessageEvent` with `url` set (as the Java client
@@ -13,13 +14,14 @@ export class EventDelivery {
   constructor(
     private readonly client: object,
     private readonly listeners: ListenerRegistry,
-    private readonly o: Pick<ResolvedOptions, 'url' | 'intercepts' | 'useWindowEventBus' | 'windowGlobal'>,
+    private readonly o: Pick<ResolvedOptions, 'url' | 'intercepts' | 'useWindowEventBus' | 'windowGlobal' | 'json'>,
   ) {}
 
   /** A `MessageEvent` as listeners get it, with `url` set. */
   message(type: string, data: unknown, lastEventId = ''): MessageEvent<string> {
     const message = new MessageEvent(type, { data, lastEventId, origin: originOf(this.o.url) });
     Object.defineProperty(message, 'url', { value: this.o.url, enumerable: true });
+    addPayload(message, (text) => this.o.json.parse(text));
     return message as MessageEvent<string>;
   }
 

@@ -20,13 +20,13 @@ export interface HttpAnswer {
 }
 
 /**
- * POSTs `body` (a JSON string or a FormData) and resolves once the whole answer arrived,
+ * POSTs `body` (a JSON string or a FormData), or GETs when there is none, and resolves once the whole answer arrived,
  * whatever its status. The body is read from a clone, so the `Response` handed to the page
  * is still unread (`r.json()` works). Rejects with `ERR_SSE_NETWORK` when the request did
  * not reach the server, `ERR_SSE_REQUEST_TIMEOUT` or `ERR_SSE_RESPONSE` when it may have
  * been processed but no answer arrived, or the signal's reason when aborted.
  */
-export async function post(url: string, body: string | FormData, options: PostOptions): Promise<HttpAnswer> {
+export async function request(url: string, body: string | FormData | undefined, options: PostOptions): Promise<HttpAnswer> {
   const abort = new AbortController();
   const outer = options.signal;
   if (outer?.aborted) throw outer.reason;
@@ -45,7 +45,7 @@ export async function post(url: string, body: string | FormData, options: PostOp
     if (typeof body === 'string') headers['content-type'] = 'application/json;charset=UTF-8';
     try {
       response = await fetch(url, {
-        method: 'POST',
+        method: body === undefined ? 'GET' : 'POST',
         body,
         headers,
         credentials: options.credentials,

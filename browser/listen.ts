@@ -1,6 +1,7 @@
 import type { SseListenerInput } from './listeners.js';
 import type { SseOptions } from './options.js';
 import Sse, { type SseConnection } from './sse.js';
+import type { SseTypedListeners } from './typed-events.js';
 
 /**
  * Connects to the system at `url` with these listeners and resolves once connected
@@ -15,11 +16,31 @@ import Sse, { type SseConnection } from './sse.js';
  * @param query extra parameters on every request, e.g. `{ 'access-token': token }`
  * @param options any other {@link SseOptions}
  *
+ * With an `Events` map (event name → payload type, the one given to `ssePlugin<Events>`),
+ * each listener gets its event's `payload` typed, and names outside the map are refused by the
+ * compiler.
+ *
  * @example
  * const { sseEventListener } = await import('/sse/hr/sse.js');
  * const conn = await sseEventListener('/sse/hr', { bell: (e) => show(JSON.parse(e.data)) });
  * const answer = await conn.sendJson('read-all', { ids: [1, 2] });
+ *
+ * @example
+ * type Events = { bell: { count: number } };
+ * const conn = await sseEventListener<Events>('/sse/hr', { bell: (e) => badge(e.payload.count) });
  */
+export function sseEventListener<Events extends object>(
+  url: string,
+  listeners: SseTypedListeners<Events>,
+  query?: SseOptions['query'],
+  options?: Omit<SseOptions, 'url' | 'eventListeners' | 'query'>,
+): Promise<SseConnection<Events>>;
+export function sseEventListener(
+  url: string,
+  listeners?: SseListenerInput | readonly string[],
+  query?: SseOptions['query'],
+  options?: Omit<SseOptions, 'url' | 'eventListeners' | 'query'>,
+): Promise<SseConnection>;
 export function sseEventListener(
   url: string,
   listeners: SseListenerInput | readonly string[] = {},

@@ -17,7 +17,13 @@ export type SseEventListener = {
 export type SseListenerInput = Record<string, SseEventListener | readonly SseEventListener[] | null | undefined>;
 
 /** Events the protocol itself uses: they can be listened to locally, never sent to the server as listeners. */
-export const PROTOCOL_EVENTS: ReadonlySet<string> = new Set(['connect-finish', 'connect-close', 'sse-set-duration', 'sse-change-active']);
+export const PROTOCOL_EVENTS: ReadonlySet<string> = new Set([
+  'connect-finish',
+  'connect-close',
+  'sse-set-duration',
+  'sse-change-active',
+  'sse-channels',
+]);
 
 const NAME = /^[^\r\n\0,]{1,128}$/;
 
@@ -96,6 +102,15 @@ export class ListenerRegistry {
       }
     }
     return removed;
+  }
+
+  /**
+   * Adds or removes the entries; answers the names to tell the server. Java pages expect every
+   * name they add to be (re)sent (`always`); a removal sends only the names now gone.
+   */
+  change(add: boolean, entries: readonly ListenerEntry[], always: boolean): string[] {
+    const changed = add ? this.add(entries) : this.remove(entries);
+    return [...new Set(always && add ? entries.map(([name]) => name) : changed)].filter((name) => !PROTOCOL_EVENTS.has(name));
   }
 
   /** The table as a listener map: `null` for a name alone, the function, or an array of several. */

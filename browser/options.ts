@@ -76,6 +76,13 @@ export interface SseOptions {
   lastEventId?: string;
   /** Connect immediately (when the tab is visible). Default `true`; else call `connect()`. */
   autoConnect?: boolean;
+  /**
+   * One stream for all tabs of this origin that use the same `url` and `query`: one tab (the
+   * leader, elected with Web Locks) holds it, the others get its events over a
+   * BroadcastChannel (see README, "Shared tabs"). Ignored where Web Locks or BroadcastChannel
+   * are missing: each tab then has its own stream. Default `false`.
+   */
+  shareAcrossTabs?: boolean;
   /** Called on every change of {@link Sse.stateName}; `lastError` tells why a connect failed. */
   onStateChange?: ((state: SseStateName, client: Sse) => void) | undefined;
 }
@@ -108,6 +115,7 @@ export const DEFAULT_OPTIONS: SseOptions = {
   requestTimeout: 60_000,
   ack: true,
   autoConnect: true,
+  shareAcrossTabs: false,
 };
 
 /** @internal Options with defaults applied. */
@@ -133,6 +141,7 @@ export interface ResolvedOptions {
   requestTimeout: number;
   ack: boolean;
   autoConnect: boolean;
+  shareAcrossTabs: boolean;
   onStateChange: ((state: SseStateName, client: Sse) => void) | undefined;
 }
 
@@ -161,6 +170,7 @@ export function resolveOptions(options: SseOptions): ResolvedOptions {
     requestTimeout: ms(o.requestTimeout, 'requestTimeout', 60_000),
     ack: o.ack ?? true,
     autoConnect: o.autoConnect ?? true,
+    shareAcrossTabs: o.shareAcrossTabs === true,
     onStateChange: o.onStateChange,
   };
 }

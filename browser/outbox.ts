@@ -3,7 +3,7 @@ import type { HttpAnswer } from './http.js';
 
 /** What a waiting call is, as `retryQueue` shows it. */
 export interface SseQueuedRequest {
-  type: 'send' | 'upload' | 'addListener' | 'removeListener';
+  type: 'send' | 'upload' | 'addListener' | 'removeListener' | 'join' | 'leave' | 'presence';
   /** The app path of a `send` or `upload`. */
   path?: string;
 }

@@ -1,13 +1,16 @@
 import { AckBatcher } from './ack-batcher.js';
+import type { SseCloseInfo, SseConnectInfo } from './payloads.js';
+import { ChannelMembership, channelList, type SsePresence } from './channels.js';
 import { Backoff } from './backoff.js';
 import { sendCloseBeacon } from './beacon.js';
 import { CLIENT_TRIGGER_CLOSE, SERVER_TRIGGER_CLOSE, type SseCloseTrigger } from './close-trigger.js';
 import { connectParams } from './connect-params.js';
+import { ConnectionCalls } from './connection-calls.js';
 import { EventDelivery, report } from './delivery.js';
 import { SseClientError } from './errors.js';
-import { answerBody, isUnknownConnection, post, urlWith, type HttpAnswer } from './http.js';
+import { answerBody, isUnknownConnection, urlWith, type HttpAnswer } from './http.js';
 import { randomId, resolveAccessTimestamp, resolveClientId } from './identity.js';
-import { ListenerRegistry, PROTOCOL_EVENTS, toEntries, type SseEventListener, type SseListenerInput } from './listeners.js';
+import { ListenerRegistry, toEntries, type SseEventListener, type SseListenerInput } from './listeners.js';
 import { OnlineTime } from './online-time.js';
 import { DEFAULT_OPTIONS, normalizeUrl, resolveOptions, stringQuery, type ResolvedOptions, type SseOptions } from './options.js';
 import type { SseQueuedRequest } from './outbox.js';
@@ -16,34 +19,25 @@ import { RecentIds } from './recent-ids.js';
 import { RequestPipeline } from './request-pipeline.js';
 import { round, type SseDuration } from './session-clock.js';
 import { readyStateOf, STATE_CLOSED, STATE_CONNECTING, STATE_OPEN, type SseReadyState, type SseStateName } from './states.js';
+import { RelayedStream } from './relayed-stream.js';
 import { readStorage, writeStorage } from './storage.js';
-import { EventStream } from './stream.js';
+import { EventStream, type StreamHandlers } from './stream.js';
+import type { SseEventMap, SseTypedListener } from './typed-events.js';
+import { groupName, TabGroup } from './tab-group.js';
+import { canShareTabs } from './tab-leader.js';
 import { VERSION } from './version.js';
 import { VisibilityGate } from './visibility.js';
 
-/** The `connect-finish` payload. */
-export interface SseConnectInfo {
-  connectionId: string;
-  serverTime?: number;
-  reconnectTime?: number;
-  name?: string;
-  enableCluster?: boolean;
-  version?: string;
-  heartbeatMs?: number;
-  expiresAt?: number;
-  [key: string]: unknown;
-}
+export type { SseCloseInfo, SseConnectInfo } from './payloads.js';
 
-/** The `connect-close` payload. */
-export interface SseCloseInfo {
-  connectionId?: string;
-  reason?: string;
-  reconnect?: boolean;
-  [key: string]: unknown;
-}
-
-/** What {@link sseEventListener} resolves to: a connected {@link Sse}. */
-export type SseConnection = Sse;
+/**
+ * What {@link sseEventListener} resolves to: a connected {@link Sse}. With an `Events` map,
+ * `addListener(name, fn)` and `listen(name, fn)` also take typed listeners of its names.
+ */
+export type SseConnection<Events extends object = SseEventMap> = {
+  addListener<K extends keyof Events & string>(name: K, fn: SseTypedListener<Events[K]>): Promise<Response>;
+  listen<K extends keyof Events & string>(name: K, fn: SseTypedListener<Events[K]>): Promise<string[]>;
+} & Sse;
 
 /** The listener argument of `addListener` and friends: `(name, fn)`, a map, or an array of names. */
 export type SseListenerChange = string | SseListenerInput | readonly string[];
@@ -53,7 +47,6 @@ const IMPORT_MODULE_TIMESTAMP = Date.now();
 const RECENT_IDS = 1000;
 const DEFAULT_RECONNECT_TIME = 5000;
 const DEFAULT_HEARTBEAT_MS = 15_000;
-const APP_PATH = /^[\w\-./]{1,200}$/;
 
 /**
  * The browser client: one Server-Sent Events connection to one system (base path), with
@@ -108,17 +101,21 @@ export default class Sse {
   readonly #o: ResolvedOptions;
   readonly #listeners = new ListenerRegistry();
   readonly #requests: RequestPipeline;
+  readonly #calls: ConnectionCalls;
   readonly #reconnectBackoff: Backoff;
   readonly #visibility: VisibilityGate;
   readonly #online: OnlineTime;
   readonly #acks: AckBatcher;
   readonly #delivery: EventDelivery;
   readonly #recent = new RecentIds(RECENT_IDS);
+  readonly #channels = new ChannelMembership();
+  /** The tabs sharing one stream (`shareAcrossTabs`), when the browser can. */
+  #tabs: TabGroup | undefined;
   #state: SseStateName = 'idle';
   #wanted = false;
   /** `close()` was called and `connect()` not since. */
   #closedByPage = false;
-  #stream: EventStream | undefined;
+  #stream: EventStream | RelayedStream | undefined;
   #connectionId: string | undefined;
   #connectedAt = 0;
   #connectInfo: SseConnectInfo | undefined;
@@ -165,6 +162,7 @@ export default class Sse {
         retryMax: () => this.#o.maxReconnectTime,
       },
     );
+    this.#calls = new ConnectionCalls(this.#requests, this.#o, () => this.#tabs);
     this.#visibility = new VisibilityGate(
       this.#o.documentGlobal,
       () => this.#o.hiddenGraceTime,
@@ -184,6 +182,7 @@ export default class Sse {
     win?.addEventListener('pagehide', this.#onPageHide);
     win?.addEventListener('pageshow', this.#onPageShow);
     win?.addEventListener('online', this.#onOnline);
+    if (this.#o.shareAcrossTabs && canShareTabs()) this.#tabs = this.#tabGroup();
     if (this.#o.autoConnect) this.connect();
     if (win !== undefined) {
       // The Java client's globals: pages reach the last client as `window.sse`.
@@ -290,6 +289,16 @@ export default class Sse {
     return this.#online.total();
   }
 
+  /** The channels this page joined at runtime ({@link join}); restored on every reconnect. */
+  get channels(): string[] {
+    return this.#channels.list;
+  }
+
+  /** With `shareAcrossTabs`: this tab holds the stream the group's tabs share. */
+  get isTabLeader(): boolean {
+    return this.#tabs?.isLeader ?? false;
+  }
+
   /** Names listened to (what the server is told). */
   get listenerNames(): string[] {
     return this.#listeners.serverNames();
@@ -337,6 +346,7 @@ export default class Sse {
     this.#wanted = true;
     this.#closedByPage = false;
     this.#clearReconnectTimer();
+    this.#tabs?.start();
     this.#reconcile();
   }
 
@@ -351,6 +361,7 @@ export default class Sse {
     this.#closedByPage = true;
     this.#clearReconnectTimer();
     const closed = this.#teardown(true, reason);
+    this.#tabs?.stop();
     this.#setState('closed');
     if (closed !== undefined) this.#clientClosed(closed, reason);
     this.#online.clear();
@@ -365,6 +376,7 @@ export default class Sse {
     this.#wanted = false;
     this.#clearReconnectTimer();
     const closed = this.#teardown(true, 'destroy');
+    this.#tabs?.stop();
     this.#setState('destroyed');
     if (closed !== undefined) this.#clientClosed(closed, 'destroy');
     this.#online.clear();
@@ -392,6 +404,12 @@ export default class Sse {
     this.#clearReconnectTimer();
     if (closed !== undefined) this.#clientClosed(closed, 'switchURL');
     this.#o.url = next;
+    this.#channels.clear();
+    if (this.#tabs !== undefined) {
+      this.#tabs.stop();
+      this.#tabs = this.#tabGroup();
+      if (this.#wanted) this.#tabs.start();
+    }
     const win = this.#o.windowGlobal;
     this.#lastEventId = readStorage(win, 'session', this.#storageKey('lastEventId')) ?? '';
     this.#recent.clear();
@@ -449,22 +467,49 @@ export default class Sse {
     if (this.#state === 'destroyed') return Promise.reject(destroyedError());
     let names: string[];
     try {
-      const entries = toEntries(nameOrMap, fn);
-      const changed = kind === 'addListener' ? this.#listeners.add(entries) : this.#listeners.remove(entries);
-      // Java pages expect every name they add to be (re)sent; a removal only of names now gone.
-      names = [...new Set(always && kind === 'addListener' ? entries.map(([name]) => name) : changed)].filter((name) => !PROTOCOL_EVENTS.has(name));
+      names = this.#listeners.change(kind === 'addListener', toEntries(nameOrMap, fn), always);
     } catch (err) {
       return Promise.reject(err);
     }
     if (names.length === 0 && !always) return Promise.resolve(undefined);
-    return this.#requests.submit({ type: kind }, (connectionId, signal) =>
-      this.#post(`/connect/${kind}.do`, {}, this.#o.json.stringify({ connectionId, listener: names }), {}, signal),
-    );
+    return this.#calls.listeners(kind, names, () => this.#listeners.serverNames());
   }
 
   #listenerList(answer: HttpAnswer | undefined): string[] {
     const list = answer === undefined ? undefined : (answerBody(answer) as { data?: { listener?: unknown } } | null)?.data?.listener;
     return Array.isArray(list) && list.every((x) => typeof x === 'string') ? (list as string[]) : this.#listeners.serverNames();
+  }
+
+  // ---- channels ------------------------------------------------------------------------
+
+  /**
+   * Joins channels at runtime (`POST …/connect/join.do`; queued while not connected). The
+   * server's `authorizeChannel` decides, all or nothing. Resolves to {@link channels} once it
+   * did; rejects with {@link SseRequestError} (`ERR_SSE_CHANNEL_DENIED`,
+   * `ERR_SSE_TOO_MANY_CHANNELS`, …) when it refused, and then nothing changed. Joined channels
+   * are asked for again on every reconnect.
+   */
+  join(...channels: string[]): Promise<string[]> {
+    return this.#channelChange('join', channels);
+  }
+
+  /** Leaves channels (`POST …/connect/leave.do`); resolves to {@link channels}. */
+  leave(...channels: string[]): Promise<string[]> {
+    return this.#channelChange('leave', channels);
+  }
+
+  /**
+   * Who is in a channel this connection is a member of, cluster-wide
+   * (`GET …/connect/presence.json`). Rejects with {@link SseRequestError} when the server
+   * refuses (403 for a channel this connection is not in).
+   */
+  presence(channel: string): Promise<SsePresence> {
+    return this.#calls.presence(channel);
+  }
+
+  #channelChange(op: 'join' | 'leave', channels: string[]): Promise<string[]> {
+    if (this.#state === 'destroyed') return Promise.reject(destroyedError());
+    return this.#calls.channels(op, channels, this.#channels);
   }
 
   // ---- requests ------------------------------------------------------------------------
@@ -483,7 +528,7 @@ export default class Sse {
    * `ERR_SSE_REQUEST_TIMEOUT`, `ERR_SSE_DESTROYED`, …) or a `TypeError` for a bad path.
    */
   send(path: string, body: unknown = {}, query: SseOptions['query'] = {}, headers: Record<string, string> = {}): Promise<Response> {
-    return this.#sendMessage(path, body, query, headers).then((answer) => answer.response);
+    return this.#calls.send(path, body, query, headers).then((answer) => answer.response);
   }
 
   /**
@@ -492,7 +537,7 @@ export default class Sse {
    * (0.1's `send`).
    */
   sendJson(path: string, body: unknown = {}, query: SseOptions['query'] = {}, headers: Record<string, string> = {}): Promise<unknown> {
-    return this.#sendMessage(path, body, query, headers).then(answerBody);
+    return this.#calls.send(path, body, query, headers).then(answerBody);
   }
 
   /**
@@ -501,64 +546,12 @@ export default class Sse {
    * fetch `Response`.
    */
   upload(path: string, formData: FormData, query: SseOptions['query'] = {}, headers: Record<string, string> = {}): Promise<Response> {
-    return this.#upload(path, formData, query, headers).then((answer) => answer.response);
+    return this.#calls.upload(path, formData, query, headers).then((answer) => answer.response);
   }
 
   /** {@link upload}, resolving to the parsed answer like {@link sendJson} (0.1's `upload`). */
   uploadJson(path: string, formData: FormData, query: SseOptions['query'] = {}, headers: Record<string, string> = {}): Promise<unknown> {
-    return this.#upload(path, formData, query, headers).then(answerBody);
-  }
-
-  #sendMessage(path: string, body: unknown, query: SseOptions['query'], headers: Record<string, string>): Promise<HttpAnswer> {
-    return this.#appRequest('send', path, () => this.#o.json.stringify(body === undefined ? {} : body), query, headers);
-  }
-
-  #upload(path: string, formData: FormData, query: SseOptions['query'], headers: Record<string, string>): Promise<HttpAnswer> {
-    return this.#appRequest(
-      'upload',
-      path,
-      () => {
-        if (!(formData instanceof FormData)) throw new TypeError('upload() needs a FormData body');
-        return formData;
-      },
-      query,
-      headers,
-    );
-  }
-
-  /** A request to the app (`send`: `onMessage`, `upload`: `onUpload`): rejects at once for a bad path or body. */
-  #appRequest(
-    type: 'send' | 'upload',
-    path: string,
-    makeBody: () => string | FormData,
-    query: SseOptions['query'],
-    headers: Record<string, string>,
-  ): Promise<HttpAnswer> {
-    if (!validPath(path)) return Promise.reject(new TypeError(`Invalid path ${JSON.stringify(path)}`));
-    let body: string | FormData;
-    try {
-      body = makeBody();
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    const extra = stringQuery(query);
-    const endpoint = `/connect/${type === 'send' ? 'message' : 'upload'}/${path}.do`;
-    return this.#requests.submit({ type, path }, (connectionId, signal) => this.#post(endpoint, { ...extra, connectionId }, body, headers, signal));
-  }
-
-  #post(
-    path: string,
-    query: Record<string, string>,
-    body: string | FormData,
-    headers: Record<string, string> | undefined,
-    signal: AbortSignal,
-  ): Promise<HttpAnswer> {
-    return post(urlWith(this.#o.url, path, { ...this.#o.query, ...query }), body, {
-      credentials: this.#credentials(),
-      headers,
-      signal,
-      timeout: this.#o.requestTimeout,
-    });
+    return this.#calls.upload(path, formData, query, headers).then(answerBody);
   }
 
   /** The browser is back online: skip the rest of the current backoff. */
@@ -575,7 +568,7 @@ export default class Sse {
 
   /** Whether a stream should be open now: wanted, and the tab in use or requests waiting. */
   #shouldBeOpen(): boolean {
-    return this.#wanted && (this.#visibility.active || this.#requests.pending > 0);
+    return this.#wanted && (this.#visibility.active || this.#requests.pending > 0 || (this.#tabs?.isLeader === true && this.#tabs.followersAttached));
   }
 
   /** Opens or closes the stream to match {@link #shouldBeOpen}. */
@@ -593,6 +586,8 @@ export default class Sse {
   }
 
   #open(): void {
+    const tabs = this.#tabs;
+    const shared = tabs?.isLeader === true ? tabs.connectState() : undefined;
     const params = connectParams(
       {
         sessionDuration: this.#online.total(),
@@ -600,7 +595,8 @@ export default class Sse {
         clientId: this.clientId,
         clientVersion: VERSION,
         accessTime: this.accessTimestamp,
-        listeners: this.#listeners.serverNames(),
+        listeners: shared?.listeners ?? this.#listeners.serverNames(),
+        channels: shared?.channels ?? this.#channels.list,
         useWindowEventBus: this.#o.useWindowEventBus,
         importModuleTime: IMPORT_MODULE_TIMESTAMP,
         instanceTime: this.createTimestamp,
@@ -611,28 +607,29 @@ export default class Sse {
       this.#o.query,
     );
     this.#setState('connecting');
-    const stream: EventStream = new EventStream(
-      urlWith(this.#o.url, '/connect', params),
-      this.#credentials(),
-      {
-        onEvent: (event) => this.#onEvent(stream, event),
-        onRetry: (ms) => {
-          if (stream === this.#stream) this.#retryHint = ms;
-        },
-        onEnd: (error) => {
-          // A stream that ends without connect-close (a lifetime or a shutdown for clients that
-          // do not declare `reconnectOnClose`, a proxy, a crash) is a drop like any other.
-          if (stream === this.#stream) this.#streamLost(error ?? new SseClientError('ERR_SSE_STREAM_ENDED', 'The server ended the stream'));
-        },
+    const handlers: StreamHandlers = {
+      onEvent: (event) => this.#onEvent(stream, event),
+      onRetry: (ms) => {
+        if (stream === this.#stream) this.#retryHint = ms;
       },
-      this.#o.requestTimeout,
-    );
+      onEnd: (error) => {
+        // A stream that ends without connect-close (a lifetime or a shutdown for clients that
+        // do not declare `reconnectOnClose`, a proxy, a crash) is a drop like any other.
+        if (stream === this.#stream) this.#streamLost(error ?? new SseClientError('ERR_SSE_STREAM_ENDED', 'The server ended the stream'));
+      },
+    };
+    // A follower tab takes the leader's stream; the leader (or a tab on its own) opens one.
+    const stream =
+      tabs !== undefined && !tabs.isLeader
+        ? new RelayedStream(tabs, handlers)
+        : new EventStream(urlWith(this.#o.url, '/connect', params), this.#credentials(), handlers, this.#o.requestTimeout);
     this.#stream = stream;
     stream.start();
   }
 
-  #onEvent(stream: EventStream, event: ParsedEvent): void {
+  #onEvent(stream: EventStream | RelayedStream, event: ParsedEvent): void {
     if (stream !== this.#stream) return;
+    if (event.type !== 'connect-finish' && stream instanceof EventStream) this.#tabs?.relay(event);
     switch (event.type) {
       case 'connect-finish':
         this.#onConnectFinish(stream, event);
@@ -640,6 +637,16 @@ export default class Sse {
       case 'connect-close':
         this.#onConnectClose(event);
         break;
+      case 'sse-channels': {
+        const list = channelList(this.#parse(event.data));
+        if (list !== undefined) {
+          this.#tabs?.serverPushed(list);
+          this.#channels.adopt(list);
+          this.#tabs?.stateChanged();
+        }
+        this.#delivery.deliver(this.#delivery.message(event.type, event.data, event.lastEventId), false);
+        break;
+      }
       case 'sse-set-duration':
         this.#online.set(Number((this.#parse(event.data) as { duration?: unknown } | undefined)?.duration));
         this.#delivery.deliver(this.#delivery.message(event.type, event.data, event.lastEventId), false);
@@ -649,8 +656,11 @@ export default class Sse {
     }
   }
 
-  #onConnectFinish(stream: EventStream, event: ParsedEvent): void {
+  #onConnectFinish(stream: EventStream | RelayedStream, event: ParsedEvent): void {
     const info = (this.#parse(event.data) ?? {}) as SseConnectInfo;
+    const channels = channelList(info);
+    if (channels !== undefined) this.#channels.admitted(channels);
+    if (stream instanceof EventStream) this.#tabs?.opened(event.data, channels ?? []);
     this.#connectInfo = info;
     this.#connectionId = String(info.connectionId);
     this.#connectedAt = Date.now();
@@ -763,6 +773,9 @@ export default class Sse {
     if (stream === undefined) return undefined;
     this.#stream = undefined;
     this.#online.stopIdleChecks();
+    if (stream instanceof EventStream) this.#tabs?.ended(reason);
+    // A follower's connection is the leader's: only the leader tells the server it is over.
+    if (stream instanceof RelayedStream) beacon = false;
     const connectionId = this.#connectionId;
     let closed: { connectionId: string; duration: SseDuration } | undefined;
     if (connectionId !== undefined) {
@@ -771,18 +784,16 @@ export default class Sse {
       this.#connectionId = undefined;
       this.#online.sync();
       if (beacon) {
-        sendCloseBeacon(
-          this.#o.url,
-          {
-            clientId: this.clientId,
-            connectionId,
-            reason,
-            sseVersion: VERSION,
-            duration: String(round((Date.now() - this.#connectedAt) / 1000)),
-            sessionDuration: String(this.#online.total()),
-          },
-          this.#credentials(),
-        );
+        const duration = String(round((Date.now() - this.#connectedAt) / 1000));
+        const fields = {
+          clientId: this.clientId,
+          connectionId,
+          reason,
+          sseVersion: VERSION,
+          duration,
+          sessionDuration: String(this.#online.total()),
+        };
+        sendCloseBeacon(this.#o.url, fields, this.#credentials());
       }
     }
     stream.close();
@@ -790,13 +801,14 @@ export default class Sse {
   }
 
   #sendAcks(ids: string[]): void {
+    if (this.#tabs !== undefined) this.#tabs.delivered(ids);
+    else this.#postAcks(ids);
+  }
+
+  #postAcks(ids: string[]): void {
     const connectionId = this.#connectionId;
     if (connectionId === undefined) return;
-    post(urlWith(this.#o.url, '/connect/ack.do', this.#o.query), this.#o.json.stringify({ connectionId, ids }), {
-      credentials: this.#credentials(),
-      timeout: 0,
-      keepalive: true,
-    }).then(
+    this.#calls.ack(connectionId, ids).then(
       (answer) => {
         // A server without durable delivery has no ack endpoint: stop asking until the next connection.
         if (answer.response.status === 404 && !isUnknownConnection(answer)) this.#acks.disable();
@@ -827,6 +839,25 @@ export default class Sse {
     }
   }
 
+  /** The group of tabs of this system and query (tabs of other users or systems keep apart). */
+  #tabGroup(): TabGroup {
+    return new TabGroup(groupName(this.#o.url, this.#o.query), {
+      elected: () => {
+        // The relayed stream gives way to a real one, at once.
+        if (this.#stream instanceof RelayedStream) this.#teardown(false, 'leader');
+        this.#clearReconnectTimer();
+        this.#reconcile();
+      },
+      attachedChanged: () => this.#reconcile(),
+      connectionId: () => (this.isActive() ? this.#connectionId : undefined),
+      lastEventId: () => this.#lastEventId,
+      state: () => ({ listeners: this.#listeners.serverNames(), channels: this.#channels.list }),
+      post: (path, body) => this.#calls.post(path, { connectionId: this.#connectionId, ...body }),
+      ack: (ids) => this.#postAcks(ids),
+      serverChannels: (list) => this.#channels.setServer(list),
+    });
+  }
+
   #credentials(): RequestCredentials {
     return this.#o.withCredentials ? 'include' : 'same-origin';
   }
@@ -848,10 +879,6 @@ export default class Sse {
   #rejectWaiters(err: unknown): void {
     for (const w of this.#waiters.splice(0)) w.reject(err);
   }
-}
-
-function validPath(path: string): boolean {
-  return typeof path === 'string' && APP_PATH.test(path) && !path.includes('..');
 }
 
 function destroyedError(): SseClientError {

@@ -4,15 +4,19 @@ import Koa from 'koa';
 import type { Context } from 'koa';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { collectMetrics, ssePlugin, type ClusterOptions, type QosOptions, type SsePlugin, type SseUser } from '../lib/index.js';
+import { collectMetrics, ssePlugin, typedHub, type ClusterOptions, type QosOptions, type SsePlugin, type SseUser } from '../lib/index.js';
+import type { Events, Notify } from './events.js';
 
 /**
  * The demo app: two systems (`/sse/hr`, `/sse/hunter`), a page at `/`, and `POST /api/notify`.
+ * Channels: any logged-in user may join `room:<anything>` (every other channel is denied),
+ * and members of a room see its live presence (`sse-presence`).
  * Demo login: `access-token` query parameter or cookie, `<userId>` or `<userId>@<tenantId>`;
  * the user `admin` is the only admin. Never use this login scheme for real.
  */
 export interface ExampleApp {
   app: Koa;
+  /** Untyped: the demo's admin form sends any event name; the room posts are typed (`notifyRoom`). */
   plugins: Record<'hr' | 'hunter', SsePlugin>;
 }
 
@@ -29,6 +33,11 @@ export function demoUser(ctx: Context): SseUser | null {
 
 function isAdmin(user: SseUser): boolean {
   return user.id === 'admin';
+}
+
+/** The demo's rooms: `room:<anything>`. */
+function isRoom(channel: string): boolean {
+  return channel.startsWith('room:');
 }
 
 /** Options of the demo. */
@@ -77,7 +86,7 @@ export function redisFromEnv(env: NodeJS.ProcessEnv): { cluster: ClusterOptions;
   const redis = env.SSE_REDIS_URL;
   if (!redis) return undefined;
   if (!/^rediss?:\/\//.test(redis)) throw new TypeError('SSE_REDIS_URL must be a redis:// or rediss:// URL');
-  return { cluster: { redis } as ClusterOptions, qos: { redis } };
+  return { cluster: { redis }, qos: { redis } };
 }
 
 export function createExampleApp(options: ExampleOptions = {}): ExampleApp {
@@ -94,6 +103,9 @@ export function createExampleApp(options: ExampleOptions = {}): ExampleApp {
   const hunterQos = redis?.qos ?? { file: hunterDb };
   const common = {
     authenticate: demoUser,
+    // A page may join any room; every other channel is denied (as it would be without the hook).
+    authorizeChannel: (_ctx: Context, _user: SseUser, channel: string) => isRoom(channel),
+    presence: { notifyMembers: isRoom },
     authorizeAdmin: (_ctx: Context, user: SseUser) => isAdmin(user),
     onMessage: async (path: string, _ctx: Context, connection: { send(e: string, d: unknown): Promise<boolean> }, body: unknown) => {
       if (path === 'echo') {
@@ -148,6 +160,21 @@ async function clientErrorsAsJson(ctx: Context, handle: (ctx: Context) => Promis
   }
 }
 
+/** A user's post to a room: `{system?, channel: 'room:…', text}` → event `notify` to its members. */
+async function notifyRoom(ctx: Context, user: SseUser): Promise<void> {
+  const body = (await userJson(ctx, false)) as { system?: unknown; channel?: unknown; text?: unknown } | null;
+  if (body === null || typeof body !== 'object') ctx.throw(400, 'the body must be a JSON object');
+  const { channel, text } = body;
+  if (typeof channel !== 'string' || !isRoom(channel) || channel.length > 256) ctx.throw(403, 'only an admin may send outside a room:… channel');
+  if (typeof text !== 'string' || text.length === 0 || text.length > 2000) ctx.throw(400, 'text must be 1-2000 characters');
+  const system = body.system ?? 'hr';
+  if (system !== 'hr' && system !== 'hunter') ctx.throw(400, 'unknown system');
+  const payload: Notify = { channel, text, from: String(user.name ?? user.id) };
+  // ctx.sseHubs is untyped; typedHub checks the event name and payload against the shared map.
+  const hub = typedHub<Events>({ sse: ctx.sseHubs[system]! });
+  ctx.body = { count: await hub.sendByChannel(channel, 'notify', payload) };
+}
+
 interface NotifyBody {
   system?: 'hr' | 'hunter';
   userId?: string | number;
@@ -181,10 +208,15 @@ async function setPeers(ctx: Context): Promise<void> {
 
 /** The JSON body of an admin request; throws 405, 401, 403 or 400. */
 async function adminJson(ctx: Context): Promise<unknown> {
+  return userJson(ctx, true);
+}
+
+/** The JSON body of a logged-in user's request (an admin's, with `admin`); throws 405, 401, 403 or 400. */
+async function userJson(ctx: Context, admin: boolean): Promise<unknown> {
   if (ctx.method !== 'POST') ctx.throw(405);
   const user = demoUser(ctx);
   if (!user) ctx.throw(401, 'login required');
-  if (!isAdmin(user)) ctx.throw(403, 'admin only');
+  if (admin && !isAdmin(user)) ctx.throw(403, 'admin only');
   try {
     return await parse.json(ctx.req, { limit: '1mb' });
   } catch {
@@ -192,8 +224,14 @@ async function adminJson(ctx: Context): Promise<unknown> {
   }
 }
 
-/** `POST /api/notify` (admin only): pushes `event` to the given target and answers `{count}`. */
+/**
+ * `POST /api/notify`: an admin pushes `event` to the given target and gets `{count}`. Any
+ * logged-in user may post to a room: `{channel: 'room:1', text}` sends the typed event
+ * `notify` to the room's members, wherever they are connected.
+ */
 async function notify(ctx: Context): Promise<void> {
+  const user = demoUser(ctx);
+  if (user !== null && !isAdmin(user)) return notifyRoom(ctx, user);
   const body = (await adminJson(ctx)) as NotifyBody;
   if (body === null || typeof body !== 'object' || Array.isArray(body)) ctx.throw(400, 'the body must be a JSON object');
   const hub = ctx.sseHubs[body.system ?? 'hr'];

@@ -48,12 +48,63 @@ export interface HubOptions {
    * and nothing changes. Default `256`.
    */
   maxListenersPerConnection?: number;
+  /**
+   * Most channels one connection joins at runtime (`join.do`, `hub.joinChannel`, the connect
+   * parameter `channels`; the fixed `channel` does not count). Past it a page's join is
+   * refused with `ERR_SSE_TOO_MANY_CHANNELS` (400) and nothing changes; a server-side join
+   * leaves that connection as it is. Default `64`.
+   */
+  maxChannelsPerConnection?: number;
+  /** Presence per channel: who is in it, and join / leave news. */
+  presence?: PresenceOptions;
   /** Sent in `connect-finish.version`. Default: this package's version. */
   version?: string;
   /** Durable at-least-once delivery through SQLite or Redis (`hub.qos`; see {@link QosOptions}). Default: off. */
   qos?: QosOptions;
-  /** Join a LAN cluster of nodes that act as one hub. Default: off. */
+  /** Join a cluster of nodes that act as one hub: over HTTP on a LAN, or over Redis (`cluster.redis`). Default: off. */
   cluster?: ClusterOptions;
+}
+
+/** Options of presence per channel (`hub.presence`, `presence-join` / `presence-leave`, `sse-presence`). */
+export interface PresenceOptions {
+  /**
+   * Which channels' members are told of joins and leaves, as the event `sse-presence` with
+   * data `{channel, userId, action: 'join' | 'leave'}` (cluster-wide). Default: no channel.
+   */
+  notifyMembers?: (channel: string) => boolean;
+  /**
+   * How long a user's leave from a channel waits before it counts, in ms: a reconnect within
+   * it (the same user back in the channel, on any node) cancels it, so presence does not
+   * flap. Must exceed `reconnectTimeMs`. Default `10000` (or twice `reconnectTimeMs` if that is more).
+   */
+  leaveDelayMs?: number;
+  /** Most users listed in one presence answer (`hub.presence` default limit, `presence.json`). Default `100`. */
+  maxListed?: number;
+}
+
+/** Presence options with every default applied. */
+export interface ResolvedPresenceOptions {
+  notifyMembers: (channel: string) => boolean;
+  leaveDelayMs: number;
+  maxListed: number;
+}
+
+/** Applies the presence defaults; a TypeError names a bad option. */
+export function resolvePresenceOptions(options: PresenceOptions | undefined, reconnectTimeMs: number): ResolvedPresenceOptions {
+  const o = options ?? {};
+  if (typeof o !== 'object') throw new TypeError('presence must be an object');
+  if (o.notifyMembers !== undefined && typeof o.notifyMembers !== 'function') throw new TypeError('presence.notifyMembers must be a function');
+  const leaveDelayMs = positive(o.leaveDelayMs, 'presence.leaveDelayMs', Math.max(10_000, 2 * reconnectTimeMs));
+  if (leaveDelayMs <= reconnectTimeMs) {
+    throw new TypeError(
+      `presence.leaveDelayMs (${leaveDelayMs}) must exceed reconnectTimeMs (${reconnectTimeMs}): a reconnect would count as a leave`,
+    );
+  }
+  return {
+    notifyMembers: o.notifyMembers ?? (() => false),
+    leaveDelayMs,
+    maxListed: Math.floor(positive(o.maxListed, 'presence.maxListed', 100)),
+  };
 }
 
 /** The default heartbeat interval, in ms. */
@@ -76,8 +127,11 @@ export function resolveHubOptions(options: HubOptions, version: string): LocalNo
     maxConnections: positive(options.maxConnections, 'maxConnections', Infinity),
     writeBufferLimit: positive(options.writeBufferLimit, 'writeBufferLimit', 1024 * 1024),
     maxListenersPerConnection: Math.floor(positive(options.maxListenersPerConnection, 'maxListenersPerConnection', 256)),
+    maxChannelsPerConnection: Math.floor(positive(options.maxChannelsPerConnection, 'maxChannelsPerConnection', 64)),
+    leaveDelayMs: 0,
     version: options.version ?? version,
   };
+  resolved.leaveDelayMs = resolvePresenceOptions(options.presence, resolved.reconnectTimeMs).leaveDelayMs;
   if (typeof resolved.name !== 'string' || !/^[\w.-]{1,64}$/.test(resolved.name)) {
     throw new TypeError(`name must be 1-64 characters of [A-Za-z0-9_.-], got ${String(options.name)}`);
   }

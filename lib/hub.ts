@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { PresenceTracker, type PresenceTrackerEvents } from './cluster/presence-tracker.js';
 import { Cluster, type ClusterEvents } from './cluster/cluster.js';
 import { createTransport } from './cluster/cluster-options.js';
 import { mergeQuery } from './cluster/merge.js';
@@ -6,20 +7,22 @@ import { RemoteConnection } from './cluster/remote-connection.js';
 import type { HubStats } from './core/admin-api.js';
 import type { ConnectionHandle } from './core/connection-handle.js';
 import type { ConnectionInfo } from './core/connection-info.js';
+import { channelNamesOf, type ChannelPresence, type ChannelTarget, type PresenceNotice } from './core/channels.js';
 import { SseQosDisabledError, SseUnknownConnectionError } from './core/errors.js';
+import type { EventMap, EventName, SendArgs } from './core/event-map.js';
 import { encodeFrame, serializeData } from './core/frame.js';
 import type { ConnectionFilter, QueryAnswer, QueryArgs, QueryName } from './core/queries.js';
 import type { SendTargetKind } from './core/targets.js';
 import { keyOf, keysOf, type Key, type SseUser } from './core/user.js';
 import { VERSION } from './core/version.js';
-import { resolveHubOptions, type HubOptions } from './hub-options.js';
+import { resolveHubOptions, resolvePresenceOptions, type HubOptions, type ResolvedPresenceOptions } from './hub-options.js';
 import type { CloseReason, Connection, DurationRecord } from './local/connection.js';
 import { LocalNode, type DisconnectReason, type LocalNodeEvents, type LocalNodeOptions, type OpenStreamInit } from './local/local-node.js';
 import type { OnceListenerKind } from './local/once-listeners.js';
 import { Qos, type QosEvents } from './qos/qos.js';
 
 export type { HubStats } from './core/admin-api.js';
-export type { ListenersChange, OpenStreamInit } from './local/local-node.js';
+export type { ChannelsChange, ListenersChange, OpenStreamInit } from './local/local-node.js';
 export type { DurationRecord } from './local/connection.js';
 export type { OnceListenerKind } from './local/once-listeners.js';
 
@@ -74,6 +77,19 @@ export interface HubEvents {
   /** A stream ended and has left every index. */
   disconnect: LocalNodeEvents['disconnect'];
   'listeners-change': LocalNodeEvents['listeners-change'];
+  /**
+   * A local connection's runtime channels changed (a join or a leave, by the page or the
+   * server). The channels a stream opens with are on it at `connect`; at `disconnect` it leaves them all.
+   */
+  'channels-change': LocalNodeEvents['channels-change'];
+  /**
+   * A user's first connection in a channel joined, anywhere in the cluster: emitted once, by
+   * the node where it joined (see {@link PresenceTracker} for the small races). Members of
+   * the fixed `channel` connect parameter count too. Listen before connections arrive.
+   */
+  'presence-join': PresenceTrackerEvents['presence-join'];
+  /** A user's last connection in a channel left everywhere `presence.leaveDelayMs` ago and none came back: emitted once. */
+  'presence-leave': PresenceTrackerEvents['presence-leave'];
   /** A target acknowledged a durable message (or it was written to a client that cannot ack). */
   'qos-acked': QosEvents['qos-acked'];
   /** A durable message expired before a target acknowledged it. */
@@ -102,9 +118,14 @@ export interface HubEvents {
  *
  * The hub is a facade: it wires the layers (the local node, durable delivery, the cluster)
  * and answers "here, then at the peers"; each layer does its own work.
+ *
+ * @typeParam Events - the event map its send methods check (event name → payload type).
+ * Default: any name, any payload. Durable sends (`hub.qos`) and `connection.send` are not checked.
  */
-export class Hub extends EventEmitter<HubEvents> {
+export class Hub<Events extends EventMap = Record<string, unknown>> extends EventEmitter<HubEvents> {
   readonly options: LocalNodeOptions;
+  /** Presence options with their defaults. */
+  readonly presenceOptions: ResolvedPresenceOptions;
   readonly #local: LocalNode;
   readonly #qos: Qos | undefined;
   readonly #cluster: Cluster | undefined;
@@ -113,6 +134,7 @@ export class Hub extends EventEmitter<HubEvents> {
   constructor(options: HubOptions = {}) {
     super();
     this.options = resolveHubOptions(options, VERSION);
+    this.presenceOptions = resolvePresenceOptions(options.presence, this.options.reconnectTimeMs);
     const local = (this.#local = new LocalNode(this.options));
     let cluster: Cluster | undefined;
     if (options.cluster !== undefined) {
@@ -132,6 +154,11 @@ export class Hub extends EventEmitter<HubEvents> {
     local.on('connect', (conn) => this.#emitSafe('connect', conn));
     local.on('disconnect', (conn, reason) => this.#emitSafe('disconnect', conn, reason));
     local.on('listeners-change', (change) => this.#emitSafe('listeners-change', change));
+    local.on('channels-change', (conn, channels, change) => this.#emitSafe('channels-change', conn, channels, change));
+    const presence = new PresenceTracker(local, cluster, (channel) => this.#presenceWanted(channel));
+    presence.on('error', report);
+    presence.on('presence-join', (change) => this.#presenceNews(change.channel, change.userId, 'join'));
+    presence.on('presence-leave', (change) => this.#presenceNews(change.channel, change.userId, 'leave'));
     if (qos !== undefined) {
       qos.on('error', report);
       qos.on('qos-acked', (event) => this.#emitSafe('qos-acked', event));
@@ -220,7 +247,7 @@ export class Hub extends EventEmitter<HubEvents> {
     if (this.#cluster === undefined || typeof id !== 'string') return undefined;
     const info = await this.getConnectionById(id);
     if (info === undefined) return undefined;
-    return new RemoteConnection(info, accessToken, async (event, data) => (await this.sendByConnectionId(id, event, data)) > 0);
+    return new RemoteConnection(info, accessToken, async (event, data) => (await this.#send('connection', [id], event, data, undefined)) > 0);
   }
 
   // ---- listeners -----------------------------------------------------------------------
@@ -246,29 +273,53 @@ export class Hub extends EventEmitter<HubEvents> {
 
   // ---- sending -------------------------------------------------------------------------
 
-  /** Sends to every connection. Resolves to the number of connections written to (cluster-wide). */
-  async sendAll(event: string, data?: unknown, options?: SendOptions): Promise<number> {
+  /**
+   * Sends to every connection. Resolves to the number of connections written to (cluster-wide).
+   * With an event map (`Hub<Events>`), `event` is one of its names and `data` its payload.
+   */
+  async sendAll<K extends EventName<Events>>(event: K, ...[data, options]: SendArgs<Events[K], SendOptions>): Promise<number> {
     return this.#send('all', [''], event, data, options);
   }
 
-  async sendByUserId(userIds: Key | readonly Key[], event: string, data?: unknown, options?: SendOptions): Promise<number> {
+  async sendByUserId<K extends EventName<Events>>(
+    userIds: Key | readonly Key[],
+    event: K,
+    ...[data, options]: SendArgs<Events[K], SendOptions>
+  ): Promise<number> {
     return this.#send('user', keysOf(userIds, 'userIds'), event, data, options);
   }
 
-  async sendByAccessToken(tokens: string | readonly string[], event: string, data?: unknown, options?: SendOptions): Promise<number> {
+  async sendByAccessToken<K extends EventName<Events>>(
+    tokens: string | readonly string[],
+    event: K,
+    ...[data, options]: SendArgs<Events[K], SendOptions>
+  ): Promise<number> {
     return this.#send('token', keysOf(tokens, 'accessTokens'), event, data, options);
   }
 
-  async sendByTenantId(tenantIds: Key | readonly Key[], event: string, data?: unknown, options?: SendOptions): Promise<number> {
+  async sendByTenantId<K extends EventName<Events>>(
+    tenantIds: Key | readonly Key[],
+    event: K,
+    ...[data, options]: SendArgs<Events[K], SendOptions>
+  ): Promise<number> {
     return this.#send('tenant', keysOf(tenantIds, 'tenantIds'), event, data, options);
   }
 
-  async sendByChannel(channels: string | readonly string[], event: string, data?: unknown, options?: SendOptions): Promise<number> {
+  /** Sends to the members of channels: their fixed `channel`, or joined at runtime, on any node. */
+  async sendByChannel<K extends EventName<Events>>(
+    channels: string | readonly string[],
+    event: K,
+    ...[data, options]: SendArgs<Events[K], SendOptions>
+  ): Promise<number> {
     return this.#send('channel', keysOf(channels, 'channels'), event, data, options);
   }
 
   /** Sends to connections by id. Resolves to the number written (unknown or closed ids count 0). */
-  async sendByConnectionId(ids: string | readonly string[], event: string, data?: unknown, options?: SendOptions): Promise<number> {
+  async sendByConnectionId<K extends EventName<Events>>(
+    ids: string | readonly string[],
+    event: K,
+    ...[data, options]: SendArgs<Events[K], SendOptions>
+  ): Promise<number> {
     return this.#send('connection', keysOf(ids, 'connectionIds'), event, data, options);
   }
 
@@ -555,6 +606,99 @@ export class Hub extends EventEmitter<HubEvents> {
     return kind === 'connection' ? keys.filter((id) => this.#local.get(id) === undefined) : keys;
   }
 
+  // ---- channels and presence -------------------------------------------------------------
+
+  /**
+   * Joins connections to channels on the server's decision (no `authorizeChannel`):
+   * `{connectionId}`, every connection of `{userId}` or of `{accessToken}`, wherever they are
+   * in the cluster. Each connection changed gets the event `sse-channels` with data
+   * `{channels}` (its runtime channels), so that the page restores them after a reconnect
+   * (through `authorizeChannel` then: allow there what the server joins). A connection the
+   * join would take past `maxChannelsPerConnection` is left as it is. Resolves to the count of
+   * connections changed (cluster-wide).
+   */
+  async joinChannel(target: ChannelTarget, channels: string | readonly string[]): Promise<number> {
+    return this.#changeChannels(target, channels, true);
+  }
+
+  /** Leaves channels joined at runtime (the fixed `channel` stays); the same targets and `sse-channels` as {@link Hub.joinChannel}. */
+  async leaveChannel(target: ChannelTarget, channels: string | readonly string[]): Promise<number> {
+    return this.#changeChannels(target, channels, false);
+  }
+
+  async #changeChannels(target: ChannelTarget, channels: string | readonly string[], join: boolean): Promise<number> {
+    const [kind, keys] = targetOf(target);
+    const names = channelNamesOf(channels);
+    let count = this.#local.changeChannelsOf(kind, keys, names, join);
+    const remoteKeys = this.#remoteKeys(kind, keys);
+    if (remoteKeys.length === 0 || names.length === 0) return count;
+    for (const n of (await this.#cluster!.changeChannels(kind, remoteKeys, names, join)).values) count += Number(n) || 0;
+    return count;
+  }
+
+  /**
+   * A page's own join or leave (`join.do` / `leave.do`; the HTTP layer has run
+   * `authorizeChannel`), wherever the connection is held. All or nothing: resolves to its
+   * runtime channels after the change; rejects with `ERR_SSE_TOO_MANY_CHANNELS` past the cap,
+   * `ERR_SSE_UNKNOWN_CONNECTION` when it is gone. The page is answered, not sent `sse-channels`.
+   */
+  async changeConnectionChannels(connectionId: string, channels: readonly string[], join: boolean): Promise<string[]> {
+    const names = channelNamesOf(channels);
+    const local = this.#local.get(connectionId);
+    if (local !== undefined) return this.#local.changeChannels(local, names, join);
+    const current = await this.#cluster?.changeConnectionChannels(connectionId, names, join);
+    if (current === undefined) throw new SseUnknownConnectionError(connectionId);
+    return current;
+  }
+
+  /** The runtime channels of a connection wherever it is held, or undefined when it is gone. */
+  async channelsOf(connectionId: string): Promise<string[] | undefined> {
+    if (typeof connectionId !== 'string') return undefined;
+    const local = this.#local.get(connectionId);
+    if (local !== undefined) return local.channels;
+    if (this.#cluster === undefined) return undefined;
+    return (await this.queryDetailed('channelsOf', [connectionId])).value ?? undefined;
+  }
+
+  /**
+   * Who is in a channel, cluster-wide: users (by id, with their count of member connections)
+   * sorted by user id, at most `limit` (default `presence.maxListed`), and `total`, the count
+   * of distinct users. Anonymous connections are members but not listed users.
+   */
+  async presence(channel: string, options: { limit?: number } = {}): Promise<ChannelPresence> {
+    const [name] = channelNamesOf(channel);
+    const limit = options.limit ?? this.presenceOptions.maxListed;
+    if (typeof limit !== 'number' || !(limit >= 0)) throw new TypeError(`limit must be a non-negative number, got ${String(limit)}`);
+    const entries = (await this.queryDetailed('presence', [name!])).value;
+    entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    return {
+      channel: name!,
+      users: entries.slice(0, limit).map(([userId, connections]) => ({ userId, connections })),
+      total: entries.length,
+    };
+  }
+
+  #presenceWanted(channel: string): boolean {
+    return this.listenerCount('presence-join') > 0 || this.listenerCount('presence-leave') > 0 || this.#notifies(channel);
+  }
+
+  #notifies(channel: string): boolean {
+    try {
+      return this.presenceOptions.notifyMembers(channel) === true;
+    } catch (err) {
+      this.reportError(err);
+      return false;
+    }
+  }
+
+  /** A decided join or leave: the hub event, and `sse-presence` to the channel's members when it is opted in. */
+  #presenceNews(channel: string, userId: string, action: 'join' | 'leave'): void {
+    this.#emitSafe(action === 'join' ? 'presence-join' : 'presence-leave', { channel, userId });
+    if (!this.#notifies(channel) || this.#local.closed) return;
+    const notice: PresenceNotice = { channel, userId, action };
+    this.#send('channel', [channel], 'sse-presence', notice, undefined).catch((err: unknown) => this.reportError(err));
+  }
+
   // ---- shutdown ------------------------------------------------------------------------
 
   /**
@@ -589,8 +733,23 @@ export class Hub extends EventEmitter<HubEvents> {
 }
 
 /** A hub without Koa: to push from a process that serves streams by other means, or none. */
-export function createHub(options: HubOptions = {}): Hub {
-  return new Hub(options);
+export function createHub<Events extends EventMap = Record<string, unknown>>(options: HubOptions = {}): Hub<Events> {
+  return new Hub<Events>(options);
+}
+
+/** The kind and key of a server-side join target; a TypeError for anything else. */
+function targetOf(target: ChannelTarget): ['connection' | 'user' | 'token', string[]] {
+  if (target === null || typeof target !== 'object') throw new TypeError('target must be {connectionId}, {userId} or {accessToken}');
+  const t = target as { connectionId?: unknown; userId?: unknown; accessToken?: unknown };
+  const given = [t.connectionId, t.userId, t.accessToken].filter((v) => v !== undefined).length;
+  if (given !== 1) throw new TypeError('target must have exactly one of connectionId, userId, accessToken');
+  if (t.connectionId !== undefined) {
+    if (typeof t.connectionId !== 'string' || t.connectionId === '') throw new TypeError('target.connectionId must be a non-empty string');
+    return ['connection', [t.connectionId]];
+  }
+  if (t.userId !== undefined) return ['user', keysOf(t.userId as Key, 'userId')];
+  if (typeof t.accessToken !== 'string' || t.accessToken === '') throw new TypeError('target.accessToken must be a non-empty string');
+  return ['token', [t.accessToken]];
 }
 
 /** A filter that crosses the wire: keys as strings (bigint does not survive JSON). */

@@ -1,7 +1,7 @@
 /**
  * koa-sse-server: the public surface. Everything importable is listed here by name.
  */
-export { ssePlugin } from './plugin.js';
+export { ssePlugin, typedHub } from './plugin.js';
 export type { SsePlugin } from './plugin.js';
 export { Hub, createHub } from './hub.js';
 export type { HubStats } from './hub.js';
@@ -18,7 +18,13 @@ export type {
   ClientLeaving,
   DurationRecord,
   OnceListenerKind,
+  ChannelsChange,
 } from './hub.js';
+export type { EventMap, EventName, SendArgs } from './core/event-map.js';
+export type { ChannelTarget, ChannelPresence, PresenceUser, PresenceChange, PresenceNotice, MemberState } from './core/channels.js';
+export { PresenceTracker } from './cluster/presence-tracker.js';
+export type { PresenceTrackerEvents } from './cluster/presence-tracker.js';
+export type { PendingLeave } from './local/leave-queue.js';
 export type { LocalNodeOptions } from './local/local-node.js';
 export type { KeepaliveChoice } from './local/lifetime.js';
 export type { ConnectionFilter, Queries, QueryName, QueryArgs, QueryAnswer } from './core/queries.js';
@@ -42,7 +48,7 @@ export type { QosCluster, DurableMessage, DurableSend, AckItem, AckedBy, Pending
 export type { QosEvents } from './qos/qos.js';
 export type { CloseReason, ConnectionInfo, RequestInfo } from './local/connection.js';
 export type { ClientInfo } from './core/client-info.js';
-export type { HubOptions } from './hub-options.js';
+export type { HubOptions, PresenceOptions, ResolvedPresenceOptions } from './hub-options.js';
 export type { SsePluginOptions, UploadedFile, UploadFields } from './http/plugin-options.js';
 export type { SseUser, Key } from './core/user.js';
 export type { Page, AdminStats, ConnectionView, RedactedUser, StoredMessageView, JavaConnectionFields, JavaMessageFields } from './core/admin-api.js';
@@ -67,6 +73,8 @@ export {
   SseUnsupportedMediaTypeError,
   SseTooManyConnectionsError,
   SseTooManyListenersError,
+  SseTooManyChannelsError,
+  SseChannelDeniedError,
   SseStoreError,
   SseInvalidFieldError,
   SseClosedError,

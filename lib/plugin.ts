@@ -2,6 +2,7 @@ import type { Router } from '@koa/router';
 import type Koa from 'koa';
 import type { Context, Next } from 'koa';
 import { isClientGoneError } from './core/errors.js';
+import type { EventMap } from './core/event-map.js';
 import { Hub } from './hub.js';
 import { positive } from './core/option-checks.js';
 import type { SsePluginOptions } from './http/plugin-options.js';
@@ -13,9 +14,9 @@ import { createDispatch } from './http/dispatch.js';
 import { createSseRouter } from './http/router.js';
 
 /** The middleware returned by {@link ssePlugin}, with its hub attached. */
-export interface SsePlugin extends Koa.Middleware {
-  /** The hub of this system (the same object as `ctx.sseHubs[name]`). */
-  readonly hub: Hub;
+export interface SsePlugin<Events extends EventMap = Record<string, unknown>> extends Koa.Middleware {
+  /** The hub of this system (the same object as `ctx.sseHubs[name]`), typed by the plugin's event map. */
+  readonly hub: Hub<Events>;
   /** The normalized base path, e.g. `/sse/hr`. */
   readonly basePath: string;
   /**
@@ -56,8 +57,12 @@ declare module 'koa' {
  * @example
  * app.use(ssePlugin('/sse/hr', { authenticate: (ctx) => ctx.state.user ?? null }));
  * app.use(async (ctx) => { await ctx.sse.sendByUserId(7, 'bell', { count: 3 }); });
+ *
+ * @typeParam Events - the event map (event name → payload type) that `plugin.hub`'s send
+ * methods check; `ctx.sse` is untyped, `typedHub<Events>(ctx)` gives it typed. Default: any
+ * name, any payload.
  */
-export function ssePlugin(basePath: string, options: SsePluginOptions): SsePlugin {
+export function ssePlugin<Events extends EventMap = Record<string, unknown>>(basePath: string, options: SsePluginOptions): SsePlugin<Events> {
   const base = normalizeBasePath(basePath);
   if (options === null || typeof options !== 'object') throw new TypeError('ssePlugin options are required');
   if (typeof options.authenticate !== 'function') throw new TypeError('options.authenticate must be a function');
@@ -72,12 +77,13 @@ export function ssePlugin(basePath: string, options: SsePluginOptions): SsePlugi
     'onUnauthorized',
     'verifyConnect',
     'onConnect',
+    'authorizeChannel',
   ] as const;
   for (const key of callbacks) {
     if (options[key] !== undefined && typeof options[key] !== 'function') throw new TypeError(`options.${key} must be a function`);
   }
   const name = options.name ?? (base.split('/').filter(Boolean).pop() || 'default');
-  const hub = new Hub({ ...options, name });
+  const hub = new Hub<Events>({ ...options, name });
   const endpointOptions: EndpointOptions = {
     ...options,
     wrapOkResponse: options.wrapOkResponse ?? defaultWrapOkResponse,
@@ -122,6 +128,14 @@ export function ssePlugin(basePath: string, options: SsePluginOptions): SsePlugi
     router: sseRouter.router,
     close: (closeOptions?: { drainMs?: number }) => hub.close(closeOptions),
   });
+}
+
+/**
+ * `ctx.sse` typed by an event map: `typedHub<Events>(ctx).sendByUserId(7, 'bell', payload)`
+ * checks the name and the payload. The same hub object; only its type changes.
+ */
+export function typedHub<Events extends EventMap>(ctx: { sse: Hub }): Hub<Events> {
+  return ctx.sse as unknown as Hub<Events>;
 }
 
 function normalizeBasePath(basePath: string): string {

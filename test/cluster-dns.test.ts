@@ -182,6 +182,11 @@ test('bad DNS options are TypeErrors at once', (t) => {
   });
   t.notThrows(() => createHub({ name: 'test', cluster: { secret: SECRET, discovery: 'dns', dns: { name: 'sse.test' }, port: 4999 } }).close());
   t.notThrows(() => createHub({ name: 'test', cluster: { secret: SECRET, discovery: 'dns', dns: { name: SRV, srv: true } } }).close());
+  // The Redis engine finds its nodes through Redis: DNS settings there are a mistake.
+  t.throws(() => createHub({ name: 'test', cluster: { redis: 'redis://127.0.0.1:1', dns: { name: 'sse.test' } } }), {
+    instanceOf: TypeError,
+    message: /cluster\.dns/,
+  });
 });
 
 // ---- real nodes --------------------------------------------------------------------------

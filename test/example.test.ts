@@ -1,12 +1,12 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { eventually, SECRET } from './helpers/cluster.js';
-import { RedisServer, redisUnavailable } from './helpers/redis-server.js';
+import { RedisServer, redisTest } from './helpers/redis-server.js';
 import { postJson } from './helpers/server.js';
 import { RawStream } from './helpers/stream.js';
 
@@ -159,21 +159,8 @@ test('the example as a cluster: an admin send on node 1 reaches a user on node 2
   await hunter.next('x');
 });
 
-/** Why the example cannot run over Redis here (no redis-server, or the Redis engine is not in this build), or undefined. */
-function redisExampleUnavailable(): string | undefined {
-  const missing = redisUnavailable();
-  if (missing !== undefined) return missing;
-  // The engine's transport: without it, `cluster: { redis }` is a LAN cluster without a secret.
-  if (!existsSync(new URL('../lib/cluster/redis-transport.ts', import.meta.url))) return 'the Redis engine (cluster: { redis }) is not in this build';
-  return undefined;
-}
-
-const redisSkip = redisExampleUnavailable();
-if (redisSkip !== undefined)
-  console.log(
-    `# example.test.ts: the Redis example test is skipped: ${redisSkip}${process.env.CI === 'true' ? ' (CI counts this skip as a failure)' : ''}`,
-  );
-(redisSkip === undefined ? test : test.skip)(
+const { unavailable: noRedis } = redisTest('example.test.ts');
+(noRedis === undefined ? test : test.skip)(
   'the example over Redis (SSE_REDIS_URL): sends and durable messages cross two nodes, no secret, no peer list',
   async (t) => {
     const redis = await RedisServer.start(t);

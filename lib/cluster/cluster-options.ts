@@ -1,15 +1,30 @@
 import { randomBytes } from 'node:crypto';
 import { positive } from '../core/option-checks.js';
+import type { RedisSource } from '../redis/redis-connection.js';
 import { StaticDiscovery, type Discovery } from './discovery.js';
 import { HttpTransport } from './http-transport.js';
 import { DnsDiscovery, type DnsOptions } from './dns-discovery.js';
 import { deriveKeys } from './keys.js';
 import { MdnsDiscovery, type MdnsOptions } from './mdns-discovery.js';
+import { RedisTransport } from './redis-transport.js';
 import type { ClusterTransport } from './transport.js';
 
-/** Options of the LAN cluster (`cluster` option of the plugin or hub). */
+/**
+ * Options of the cluster (`cluster` option of the plugin or hub): the LAN cluster (HTTP
+ * between nodes: `secret` with `peers` or `discovery`), or the Redis engine (`redis`).
+ */
 export interface ClusterOptions {
-  /** Shared secret of the cluster, at least 32 bytes. Required: the cluster refuses to start without one. */
+  /**
+   * Run the cluster over Redis instead of HTTP between nodes: a `redis://` URL or an ioredis
+   * client (Sentinel, Cluster). Nodes need no address, port or secret of each other, only the
+   * same Redis and {@link ClusterOptions.redisPrefix}; queries answer from a presence
+   * directory in Redis. `secret`, `peers`, `discovery`, `host`, `port`, `mdns`, `encrypt`
+   * and `transport` do not apply (a TypeError if given). Default: off (the LAN cluster).
+   */
+  redis?: RedisSource;
+  /** Prefix of the Redis engine's keys and channels: nodes with the same prefix are one cluster. Default `sse:` + `group`. */
+  redisPrefix?: string;
+  /** Shared secret of the LAN cluster, at least 32 bytes. Required without `redis`: the cluster refuses to start without one. */
   secret?: string | Buffer;
   /**
    * How peers are found: `static` (the `peers` list, replaceable with `hub.cluster.setPeers`),
@@ -25,11 +40,14 @@ export interface ClusterOptions {
   port?: number;
   /** Nodes of one group form a cluster. Default: the hub's name. */
   group?: string;
-  /** Longest wait for one peer in one operation, in ms. Default `1000`. */
+  /** Longest wait for one peer in one operation, in ms (with `redis`: also for one Redis command). Default `1000`. */
   timeoutMs?: number;
   /** Encrypt payloads between nodes (AES-256-GCM). Default `true`. */
   encrypt?: boolean;
-  /** How often peers are health-checked, in ms. Default `1000`. */
+  /**
+   * How often peers are health-checked, in ms. Default `1000`. With `redis`: how often a node
+   * beats; a node silent for 3 beats is dropped, with its directory entries.
+   */
   healthIntervalMs?: number;
   /** mDNS settings (with `discovery: 'mdns'`). */
   mdns?: MdnsOptions;
@@ -46,6 +64,8 @@ export function createTransport(options: ClusterOptions, hubName: string): { tra
   if (options === null || typeof options !== 'object') throw new TypeError('cluster options must be an object');
   const timeoutMs = positive(options.timeoutMs, 'cluster.timeoutMs', 1000);
   const group = options.group ?? hubName;
+  if (options.redis !== undefined) return { transport: redisTransport(options, timeoutMs, group), timeoutMs, group };
+  if (options.redisPrefix !== undefined) throw new TypeError('cluster.redisPrefix needs cluster.redis');
   if (options.transport !== undefined) return { transport: options.transport, timeoutMs, group };
   if (options.secret === undefined) throw new TypeError('cluster.secret is required (at least 32 bytes)');
   const keys = deriveKeys(options.secret, group);
@@ -82,4 +102,19 @@ function dnsDiscovery(options: DnsOptions | undefined, port: number): DnsDiscove
     throw new TypeError('cluster.dns.port, cluster.dns.srv or a fixed cluster.port is required: A/AAAA records carry no port');
   }
   return discovery;
+}
+
+/** Options of the LAN cluster that contradict `redis`. */
+const LAN_ONLY = ['secret', 'peers', 'discovery', 'host', 'port', 'mdns', 'dns', 'encrypt', 'transport'] as const;
+
+function redisTransport(options: ClusterOptions, timeoutMs: number, group: string): RedisTransport {
+  const lan = LAN_ONLY.filter((name) => options[name] !== undefined);
+  if (lan.length > 0) throw new TypeError(`cluster.redis runs without ${lan.map((n) => `cluster.${n}`).join(', ')}: remove them or cluster.redis`);
+  const prefix = options.redisPrefix ?? `sse:${group}`;
+  if (typeof prefix !== 'string' || prefix === '' || /\s/.test(prefix))
+    throw new TypeError('cluster.redisPrefix must be a non-empty string without spaces');
+  const nodeId = options.nodeId ?? randomBytes(8).toString('hex');
+  if (typeof nodeId !== 'string' || !/^[\w.-]{1,64}$/.test(nodeId)) throw new TypeError('cluster.nodeId must be 1-64 letters, digits, _ . -');
+  const heartbeatMs = positive(options.healthIntervalMs, 'cluster.healthIntervalMs', 1000);
+  return new RedisTransport({ nodeId, redis: options.redis!, prefix, heartbeatMs, nodeTtlMs: 3 * heartbeatMs, commandTimeoutMs: timeoutMs });
 }

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { SseTooManyListenersError } from '../core/errors.js';
+import { isChannelName } from '../core/channels.js';
+import { SseTooManyChannelsError, SseTooManyListenersError } from '../core/errors.js';
 import { encodeFrame } from '../core/frame.js';
 import type { HelloAnswer } from '../core/hello.js';
 import type { QueryAnswer, QueryArgs, QueryName } from '../core/queries.js';
@@ -9,7 +10,17 @@ import type { DisconnectReason, LocalNode } from '../local/local-node.js';
 import type { Qos } from '../qos/qos.js';
 import type { AckedBy, AckItem, DurableMessage, DurableSend, PendingRequest, QosCluster } from '../qos/qos-cluster.js';
 import { StaticDiscovery } from './discovery.js';
-import { PROTOCOL_VERSION, type ClusterRequest, type QueryRequest, type SendAnswer, type SendItem, type SiblingsAnswer } from './messages.js';
+import {
+  PROTOCOL_VERSION,
+  type ClusterRequest,
+  type ConnectionChannelsAnswer,
+  type MemberStateAnswer,
+  type PeerMemberState,
+  type QueryRequest,
+  type SendAnswer,
+  type SendItem,
+  type SiblingsAnswer,
+} from './messages.js';
 import type { ClusterTransport } from './transport.js';
 
 /** The answers of the peers to one fan-out, and which peers failed to answer. */
@@ -48,6 +59,14 @@ interface PendingSend {
 type ListenersAnswer = string[] | null | { refusedAt: number };
 
 const PENDING_PAGE = 10_000;
+/** Most (channel, user) questions in one `member-state` request. */
+const MEMBER_STATE_PAGE = 1000;
+
+interface PendingMemberState {
+  channel: string;
+  userId: string;
+  resolve: (states: PeerMemberState[]) => void;
+}
 
 /**
  * How far inside the timeout a forwarded send's deadline lies: a peer must write it and its
@@ -75,6 +94,11 @@ function durationRecordOf(record: DurationRecord | undefined): DurationRecord | 
   return out;
 }
 
+/** Only valid channel names of a peer's request. */
+function channelsOf(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter(isChannelName) : [];
+}
+
 function isSeconds(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0;
 }
@@ -94,6 +118,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
   #qos: Qos | undefined;
   #batch: PendingSend[] = [];
   #scheduled = false;
+  #memberBatch: PendingMemberState[] = [];
   #closed = false;
 
   /** @internal Created by the hub from its `cluster` option. */
@@ -106,6 +131,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
     transport.on('error', (err) => this.emit('error', err));
     transport.on('peer-up', (peer) => this.emit('peer-up', peer));
     transport.on('peer-down', (nodeId) => this.emit('peer-down', nodeId));
+    transport.directory?.track(local);
     // The local node has already trimmed this browser's streams on this node (the fast path);
     // the peers' count only once there are peers.
     local.on('connect', (conn) => {
@@ -204,7 +230,30 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
    * @param timeoutMs the longest wait for one peer; default the cluster's `timeoutMs`
    */
   query<N extends QueryName>(name: N, args: QueryArgs<N>, timeoutMs = this.#timeoutMs): Promise<FanOut<QueryAnswer<N>>> {
-    return this.#fanOut<QueryAnswer<N>>({ type: 'query', name, args } as QueryRequest, timeoutMs);
+    const request = { type: 'query', name, args } as QueryRequest;
+    if (this.#transport.directory !== undefined) return this.#queryDirectory<N>(request, timeoutMs);
+    return this.#fanOut<QueryAnswer<N>>(request, timeoutMs);
+  }
+
+  /**
+   * A query through the transport's directory: answered from it, or asked of only the peers
+   * it names as holders. When the directory cannot be read, every live peer's part is missing.
+   */
+  async #queryDirectory<N extends QueryName>(request: QueryRequest, timeoutMs: number): Promise<FanOut<QueryAnswer<N>>> {
+    const failed = this.#reportDown(request.type);
+    const peerIds = this.#transport.peers().map((p) => p.nodeId);
+    if (peerIds.length === 0) return { values: [], failed };
+    let answer;
+    try {
+      answer = await this.#transport.directory!.query(request.name, request.args, peerIds);
+    } catch (err) {
+      for (const nodeId of peerIds) this.emit('peer-error', { nodeId, operation: request.type, error: err });
+      return { values: [], failed: [...failed, ...peerIds] };
+    }
+    if ('values' in answer) return { values: answer.values as QueryAnswer<N>[], failed };
+    if (answer.ask.length === 0) return { values: [], failed };
+    const asked = await this.#ask<QueryAnswer<N>>(request, timeoutMs, answer.ask);
+    return { values: asked.answers.map(([, value]) => value), failed: [...failed, ...asked.failed] };
   }
 
   /** Closes what a target reaches on the peers, with `record` written on each connection first. */
@@ -235,6 +284,62 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
       if (answer !== null && typeof answer === 'object' && typeof answer.refusedAt === 'number') throw new SseTooManyListenersError(answer.refusedAt);
     }
     return undefined;
+  }
+
+  /** Server-side join or leave on the peers for a user's, token's or connection's connections; each answers the count changed. */
+  changeChannels(kind: 'connection' | 'user' | 'token', keys: string[], channels: string[], join: boolean): Promise<FanOut<number>> {
+    return this.#fanOut<number>({ type: 'channels', kind, keys, channels, join });
+  }
+
+  /**
+   * A page's join or leave for a connection a peer holds. Undefined if no peer holds it;
+   * throws `ERR_SSE_TOO_MANY_CHANNELS` when its node refused the join.
+   */
+  async changeConnectionChannels(connectionId: string, channels: string[], join: boolean): Promise<string[] | undefined> {
+    const result = await this.#fanOut<ConnectionChannelsAnswer>({ type: 'connection-channels', connectionId, channels, join });
+    for (const answer of result.values) {
+      if (Array.isArray(answer)) return answer;
+      if (answer !== null && typeof answer === 'object' && typeof answer.refusedAt === 'number') throw new SseTooManyChannelsError(answer.refusedAt);
+    }
+    return undefined;
+  }
+
+  /**
+   * Each peer's part of a user's membership in a channel (peers that fail are left out).
+   * The questions of one tick go to each peer as one request (pages of 1000).
+   */
+  memberStates(channel: string, userId: string): Promise<PeerMemberState[]> {
+    if (this.#closed || (this.#transport.peers().length === 0 && this.#transport.unreachable().length === 0)) return Promise.resolve([]);
+    return new Promise((resolve) => {
+      if (this.#memberBatch.length === 0) setImmediate(() => this.#flushMemberStates());
+      this.#memberBatch.push({ channel, userId, resolve });
+    });
+  }
+
+  #flushMemberStates(): void {
+    const batch = this.#memberBatch;
+    this.#memberBatch = [];
+    for (let i = 0; i < batch.length; i += MEMBER_STATE_PAGE) void this.#askMemberStates(batch.slice(i, i + MEMBER_STATE_PAGE));
+  }
+
+  async #askMemberStates(page: PendingMemberState[]): Promise<void> {
+    const items = page.map(({ channel, userId }) => ({ channel, userId }));
+    let answers: [nodeId: string, answer: MemberStateAnswer][];
+    try {
+      ({ answers } = await this.#ask<MemberStateAnswer>({ type: 'member-state', items }));
+    } catch (err) {
+      // Never leave a decision waiting: no peer's part is known, as when they all fail.
+      this.emit('error', err);
+      answers = [];
+    }
+    page.forEach((p, i) => {
+      const states: PeerMemberState[] = [];
+      for (const [nodeId, answer] of answers) {
+        const state = Array.isArray(answer?.states) ? answer.states[i] : undefined;
+        if (state !== null && typeof state === 'object') states.push({ ...state, nodeId });
+      }
+      p.resolve(states);
+    });
   }
 
   /**
@@ -358,20 +463,28 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
    * down is not asked (it would only cost the timeout) but is failed all the same: its part
    * is missing.
    */
-  async #ask<T>(request: ClusterRequest, timeoutMs = this.#timeoutMs): Promise<{ answers: [nodeId: string, answer: T][]; failed: string[] }> {
-    const failed = this.#reportDown(request.type);
-    const peers = this.#transport.peers();
+  async #ask<T>(
+    request: ClusterRequest,
+    timeoutMs = this.#timeoutMs,
+    only?: string[],
+  ): Promise<{ answers: [nodeId: string, answer: T][]; failed: string[] }> {
+    // Asked of chosen peers (a directory named the holders): the others are not part of it.
+    const failed = only === undefined ? this.#reportDown(request.type) : [];
+    const peerIds = this.#transport.peers().map((p) => p.nodeId);
+    const ids = only === undefined ? peerIds : only.filter((id) => peerIds.includes(id));
     const answers: [string, T][] = [];
+    const started = performance.now();
+    // One message for all where the transport can (Redis broadcast), else one request per peer.
+    const pending = this.#transport.broadcast?.(ids, request, timeoutMs) ?? ids.map((id) => this.#transport.request(id, request, timeoutMs));
     await Promise.all(
-      peers.map(async (peer) => {
-        const started = performance.now();
+      ids.map(async (nodeId, i) => {
         try {
-          answers.push([peer.nodeId, (await this.#transport.request(peer.nodeId, request, timeoutMs)) as T]);
-          this.emit('peer-rpc', { nodeId: peer.nodeId, operation: request.type, ms: performance.now() - started, ok: true });
+          answers.push([nodeId, (await pending[i]) as T]);
+          this.emit('peer-rpc', { nodeId, operation: request.type, ms: performance.now() - started, ok: true });
         } catch (err) {
-          failed.push(peer.nodeId);
-          this.emit('peer-rpc', { nodeId: peer.nodeId, operation: request.type, ms: performance.now() - started, ok: false });
-          this.emit('peer-error', { nodeId: peer.nodeId, operation: request.type, error: err });
+          failed.push(nodeId);
+          this.emit('peer-rpc', { nodeId, operation: request.type, ms: performance.now() - started, ok: false });
+          this.emit('peer-error', { nodeId, operation: request.type, error: err });
         }
       }),
     );
@@ -423,6 +536,28 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
           if (err instanceof SseTooManyListenersError) return { refusedAt: local.options.maxListenersPerConnection } satisfies ListenersAnswer;
           throw err;
         }
+      }
+      case 'channels': {
+        const channels = channelsOf(request.channels);
+        const kind = request.kind;
+        if (kind !== 'connection' && kind !== 'user' && kind !== 'token') return 0;
+        return local.changeChannelsOf(kind, request.keys, channels, request.join === true);
+      }
+      case 'connection-channels': {
+        const conn = local.get(request.connectionId);
+        if (conn === undefined) return null;
+        try {
+          return local.changeChannels(conn, channelsOf(request.channels), request.join === true);
+        } catch (err) {
+          // The refusal is the asker's answer, not a failure of this node.
+          if (err instanceof SseTooManyChannelsError) return { refusedAt: local.options.maxChannelsPerConnection } satisfies ConnectionChannelsAnswer;
+          throw err;
+        }
+      }
+      case 'member-state': {
+        const items = Array.isArray(request.items) ? request.items.slice(0, MEMBER_STATE_PAGE) : [];
+        const states = items.map((item) => local.memberState(String(item?.channel), String(item?.userId)));
+        return { nodeId: this.nodeId, states } satisfies MemberStateAnswer;
       }
       case 'qos-pending':
         return this.#qos?.pendingFor(request, PENDING_PAGE) ?? [];

@@ -32,6 +32,18 @@ const MERGERS: Mergers = {
   user: (answers) => answers.find((a) => a !== null && a !== undefined) ?? null,
   connectionById: (answers) => answers.find((a) => a !== null && a !== undefined) ?? null,
   connections: (answers) => answers.flatMap((a): ConnectionInfo[] => (Array.isArray(a) ? a : [])),
+  presence: (answers) => {
+    // A user with connections on several nodes is one user: their counts are summed.
+    const counts = new Map<string, number>();
+    for (const list of answers) {
+      for (const entry of Array.isArray(list) ? list : []) {
+        if (!Array.isArray(entry) || typeof entry[0] !== 'string' || typeof entry[1] !== 'number') continue;
+        counts.set(entry[0], (counts.get(entry[0]) ?? 0) + entry[1]);
+      }
+    }
+    return [...counts];
+  },
+  channelsOf: (answers) => answers.find((a) => Array.isArray(a)) ?? null,
 };
 
 /** Merges the answers of several nodes to one query: sets are unioned, users de-duplicated, counts summed. */

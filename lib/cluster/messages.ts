@@ -1,3 +1,4 @@
+import type { MemberState } from '../core/channels.js';
 import type { QueryArgs, QueryName } from '../core/queries.js';
 import type { SendTargetKind } from '../core/targets.js';
 import type { DurationRecord } from '../local/connection.js';
@@ -47,6 +48,52 @@ export interface SiblingsRequest {
 /** A peer's streams of that browser: id and creation time (ms since the epoch). */
 export type SiblingsAnswer = { id: string; createdAt: number }[];
 
+/**
+ * A server-side join or leave (`hub.joinChannel` / `leaveChannel`) for the connections of a
+ * user, token or connection id on the peer; each changed connection gets `sse-channels`.
+ * Answered with the count of connections changed.
+ */
+export interface ChannelsRequest {
+  type: 'channels';
+  kind: 'connection' | 'user' | 'token';
+  keys: string[];
+  channels: string[];
+  join: boolean;
+}
+
+/**
+ * A page's own join or leave (`join.do` / `leave.do`, already authorized) for a connection
+ * the peer may hold. Answered with {@link ConnectionChannelsAnswer}.
+ */
+export interface ConnectionChannelsRequest {
+  type: 'connection-channels';
+  connectionId: string;
+  channels: string[];
+  join: boolean;
+}
+
+/** The connection's runtime channels after the change, null where it is not held, or the cap that refused the join. */
+export type ConnectionChannelsAnswer = string[] | null | { refusedAt: number };
+
+/**
+ * Peers' part of users' memberships in channels, for presence join / leave decisions: the
+ * questions of one tick travel to each peer as one request (a deploy's worth of reconnects
+ * must not become one request per user and channel).
+ */
+export interface MemberStateRequest {
+  type: 'member-state';
+  items: { channel: string; userId: string }[];
+}
+
+/** The answer to {@link MemberStateRequest}: the peer's node id (ties are broken by it) and a {@link MemberState} per item. */
+export interface MemberStateAnswer {
+  nodeId: string;
+  states: MemberState[];
+}
+
+/** One peer's state for one (channel, user), as `Cluster.memberStates` gives it. */
+export type PeerMemberState = MemberState & { nodeId: string };
+
 /** A query as it crosses the wire: a name of the query map and its arguments. */
 export type QueryRequest = { [N in QueryName]: { type: 'query'; name: N; args: QueryArgs<N> } }[QueryName];
 
@@ -63,6 +110,9 @@ export type ClusterRequest =
   | { type: 'clear-duration'; kind: SendTargetKind; keys: string[] }
   | SiblingsRequest
   | { type: 'listeners'; connectionId: string; names: string[]; add: boolean }
+  | ChannelsRequest
+  | ConnectionChannelsRequest
+  | MemberStateRequest
   | ({ type: 'qos-pending' } & PendingRequest)
   | { type: 'qos-ack'; items: AckItem[]; connectionId: string; by: AckedBy };
 

@@ -13,6 +13,7 @@ export class RemoteConnection implements ConnectionHandle {
   readonly accessToken: string | undefined;
   readonly tenantId: string | undefined;
   readonly channel: string | undefined;
+  readonly channels: readonly string[];
   readonly listeners: ReadonlySet<string>;
   /** Snapshot taken when the request arrived. */
   readonly info: ConnectionInfo;
@@ -31,6 +32,7 @@ export class RemoteConnection implements ConnectionHandle {
     this.accessToken = accessToken;
     this.tenantId = info.tenantId;
     this.channel = info.channel;
+    this.channels = info.channels ?? [];
     this.listeners = new Set(info.listeners);
     this.#send = send;
   }

@@ -1,3 +1,5 @@
+import type { QueryArgs, QueryName } from '../core/queries.js';
+import type { LocalNode } from '../local/local-node.js';
 import type { ClusterRequest, HelloAnswer } from './messages.js';
 
 /** Answers a request from a verified peer. */
@@ -10,6 +12,28 @@ export interface TransportEvents {
   /** A peer stopped answering (it is then {@link ClusterTransport.unreachable}), or left (mDNS goodbye, removed from the list). */
   'peer-down': [nodeId: string];
   error: [error: unknown];
+}
+
+/**
+ * Where a directory sends a query: `values`, the peers' answers read from the directory (one
+ * per peer, or fewer: they are merged like the peers' own answers), or `ask`, the few peers
+ * that hold what the query is about (asked directly, for answers only the holder has live).
+ */
+export type DirectoryAnswer = { values: unknown[] } | { ask: string[] };
+
+/**
+ * What the nodes hold, kept in a shared store (the Redis engine's presence directory), so
+ * that queries are answered without asking every node. The cluster consults it for queries
+ * when its transport has one.
+ */
+export interface ClusterDirectory {
+  /** Starts writing this node's connections (as they open, close and change). */
+  track(local: LocalNode): void;
+  /**
+   * Answers `name` for the peers `peerIds` (live, not this node), or says which of them to
+   * ask. Rejects when the store is unreachable: the caller counts those peers as failed.
+   */
+  query<N extends QueryName>(name: N, args: QueryArgs<N>, peerIds: string[]): Promise<DirectoryAnswer>;
 }
 
 /**
@@ -30,6 +54,14 @@ export interface ClusterTransport {
   unreachable(): HelloAnswer[];
   /** Sends a request to one peer; rejects after `timeoutMs`, on refusal or on a bad answer. */
   request(peerId: string, request: ClusterRequest, timeoutMs: number): Promise<unknown>;
+  /**
+   * Sends one request to several peers as one message where the transport can (a Redis
+   * broadcast channel: one PUBLISH instead of one per peer). One promise per peer, in the
+   * order of `peerIds`, each settling like {@link ClusterTransport.request}. Optional.
+   */
+  broadcast?(peerIds: string[], request: ClusterRequest, timeoutMs: number): Promise<unknown>[];
+  /** A shared directory of what every node holds, if the transport keeps one (Redis). Optional. */
+  readonly directory?: ClusterDirectory;
   on<K extends keyof TransportEvents>(event: K, listener: (...args: TransportEvents[K]) => void): unknown;
   /** Leaves the cluster (goodbye) and stops serving. */
   close(): Promise<void>;

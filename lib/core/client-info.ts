@@ -1,3 +1,4 @@
+import { parseChannelNames } from './channels.js';
 import { SseBadRequestError } from './errors.js';
 
 /** What a client tells about itself when it connects (query string, or JSON body for POST). */
@@ -8,6 +9,12 @@ export interface ClientInfo {
   accessTime?: number;
   listeners: string[];
   channel?: string;
+  /**
+   * Channels to rejoin (`channels`: comma-separated, or the parameter repeated), as the
+   * browser client sends them after a reconnect. Each goes through `authorizeChannel`; the
+   * denied ones are dropped. Absent when none.
+   */
+  channels?: string[];
   /** Stream lifetime the client asked for, in ms (the server clamps it). */
   keepaliveTime?: number;
   /** Seconds of online time the client had accumulated before this stream. */
@@ -37,6 +44,7 @@ const KNOWN = new Set([
   'listeners',
   'listener',
   'channel',
+  'channels',
   'keepaliveTime',
   'sessionDuration',
   'screen',
@@ -65,6 +73,10 @@ export function parseClientInfo(params: Record<string, unknown>, lastEventIdHead
   if ((v = text(params, 'clientId', 128)) !== undefined) info.clientId = v;
   if ((v = text(params, 'clientVersion', 64)) !== undefined) info.clientVersion = v;
   if ((v = text(params, 'channel', 256)) !== undefined) info.channel = v;
+  if (params.channels !== undefined) {
+    const channels = parseChannelNames(params.channels, true);
+    if (channels.length > 0) info.channels = channels;
+  }
   if ((v = text(params, 'screen', 64)) !== undefined) info.screen = v;
   if ((v = text(params, 'locationHref', 2048)) !== undefined) info.locationHref = v;
   if ((v = num(params, 'accessTime')) !== undefined) info.accessTime = v;

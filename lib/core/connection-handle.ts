@@ -15,6 +15,8 @@ export interface ConnectionHandle {
   readonly accessToken: string | undefined;
   readonly tenantId: string | undefined;
   readonly channel: string | undefined;
+  /** Channels joined at runtime (for a remote connection: when the request arrived). */
+  readonly channels: readonly string[];
   /** Events listened to (for a remote connection: when the request arrived). */
   readonly listeners: ReadonlySet<string>;
   /** Held by another node of the cluster. */

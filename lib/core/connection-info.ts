@@ -6,6 +6,8 @@ export interface ConnectionInfo {
   userId?: string;
   tenantId?: string;
   channel?: string;
+  /** Channels joined at runtime (`join.do`, `hub.joinChannel`), when any. */
+  channels?: string[];
   user: SseUser;
   /** First 12 hex digits of SHA-256 of the access token: lets you correlate, never reveals it. */
   accessTokenHash?: string;

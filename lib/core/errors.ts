@@ -14,6 +14,8 @@
  * | `ERR_SSE_PAYLOAD_TOO_LARGE`   | 413    | body or upload over its limit |
  * | `ERR_SSE_UNSUPPORTED_MEDIA`   | 415    | body of a content type the endpoint does not read |
  * | `ERR_SSE_TOO_MANY_LISTENERS`  | 400    | a connection's listener set would exceed `maxListenersPerConnection` |
+ * | `ERR_SSE_TOO_MANY_CHANNELS`   | 400    | a connection's runtime channels would exceed `maxChannelsPerConnection` |
+ * | `ERR_SSE_CHANNEL_DENIED`      | 403    | `authorizeChannel` refused a join (or is absent: joins are denied by default) |
  * | `ERR_SSE_TOO_MANY_CONNECTIONS`| 429    | per-user or global connection cap reached |
  * | `ERR_SSE_INVALID_FIELD`       | 500    | (thrown, programming error) event name / id with CR, LF or NUL |
  * | `ERR_SSE_CLOSED`              | 503    | the hub is shutting down |
@@ -115,6 +117,23 @@ export class SseTooManyConnectionsError extends SseError {
 export class SseTooManyListenersError extends SseError {
   constructor(limit: number) {
     super(`A connection may listen to at most ${limit} events`, 'ERR_SSE_TOO_MANY_LISTENERS', 400);
+  }
+}
+
+/** A join would take a connection past `maxChannelsPerConnection`; nothing changed. */
+export class SseTooManyChannelsError extends SseError {
+  constructor(limit: number) {
+    super(`A connection may join at most ${limit} channels`, 'ERR_SSE_TOO_MANY_CHANNELS', 400);
+  }
+}
+
+/** `authorizeChannel` refused a join (or is absent); nothing changed. */
+export class SseChannelDeniedError extends SseError {
+  /** The channel refused. */
+  readonly channel: string;
+  constructor(channel: string) {
+    super(`Joining channel ${JSON.stringify(channel.slice(0, 128))} is not allowed`, 'ERR_SSE_CHANNEL_DENIED', 403);
+    this.channel = channel;
   }
 }
 

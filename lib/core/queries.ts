@@ -29,6 +29,10 @@ export interface Queries {
   userIdsListening: { args: [event: string, tenantId: string | null]; answer: string[] };
   connections: { args: [filter: ConnectionFilter]; answer: ConnectionInfo[] };
   connectionById: { args: [id: string]; answer: ConnectionInfo | null };
+  /** Members of a channel (fixed `channel` or joined at runtime) by user id: `[userId, connections]`, every user (merged, then capped by the caller). */
+  presence: { args: [channel: string]; answer: [userId: string, connections: number][] };
+  /** The runtime channels of one connection, or null where it is not held. */
+  channelsOf: { args: [connectionId: string]; answer: string[] | null };
 }
 
 /** Names of the queries. */

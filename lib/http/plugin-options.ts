@@ -55,6 +55,16 @@ export interface SsePluginOptions extends HubOptions {
    * rejection) goes to `app.emit('error')`; the stream stays open. Default: none.
    */
   onConnect?: (connection: Connection, query: Readonly<Record<string, unknown>>) => void | Promise<void>;
+  /**
+   * Whether this user's connection may join `channel`: asked for every channel of a page's
+   * `join.do` (all or nothing: one refusal answers `403 ERR_SSE_CHANNEL_DENIED` and nothing
+   * changes) and of the connect parameter `channels` that a reconnecting page sends to restore
+   * its channels (a refused one is dropped). Channels the server joined (`hub.joinChannel`)
+   * come back through it too: allow them here. Leaving needs no permission; the fixed
+   * `channel` connect parameter does not pass here. A thrown error answers its 4xx status, else
+   * 500. Default: absent, every join is denied.
+   */
+  authorizeChannel?: (ctx: Context, user: SseUser, channel: string) => boolean | Promise<boolean>;
   /** Whether this user may use the admin endpoints. Default: nobody (403). */
   authorizeAdmin?: (ctx: Context, user: SseUser) => boolean | Promise<boolean>;
   /** Handles `POST {base}/connect/message/{path}.do`; the result is sent through `wrapOkResponse`. */

@@ -1,6 +1,7 @@
 import type { Context } from 'koa';
 import { SseNotFoundError } from '../core/errors.js';
 import { ack } from './ack.js';
+import { join, leave, presence } from './channels.js';
 import { connections, kick, repositoryMessages, stats, users } from './admin.js';
 import { dashboard } from './dashboard.js';
 import { disconnect } from './disconnect.js';
@@ -40,6 +41,9 @@ export const ROUTES: readonly Route[] = [
   { path: '/connect', methods: ['GET', 'POST'], handle: connect },
   { path: '/connect/addListener.do', methods: ['POST'], handle: addListener, javaErrorData: NO_LISTENER },
   { path: '/connect/removeListener.do', methods: ['POST'], handle: removeListener, javaErrorData: NO_LISTENER },
+  { path: '/connect/join.do', methods: ['POST'], handle: join },
+  { path: '/connect/leave.do', methods: ['POST'], handle: leave },
+  { path: '/connect/presence.json', methods: ['GET'], handle: presence },
   { path: '/connect/disconnect.do', methods: ['POST'], handle: disconnect, javaErrorData: NO_COUNT },
   { path: '/connect/users.json', methods: ['GET'], handle: users },
   { path: '/connect/connections.json', methods: ['GET'], handle: connections },

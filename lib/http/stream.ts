@@ -3,6 +3,7 @@ import type { ServerResponse } from 'node:http';
 import { parseClientInfo } from '../core/client-info.js';
 import { SseForbiddenError } from '../core/errors.js';
 import { readJsonObject } from './body.js';
+import { authorizeChannels } from './channels.js';
 import { requireUser, type Endpoint } from './endpoint.js';
 import { runAnsweringHook } from './hooks.js';
 
@@ -28,11 +29,18 @@ export const connect: Endpoint = async (ctx, env) => {
       throw new SseForbiddenError('Connect refused');
     }
   }
+  // Restore after a reconnect: the allowed channels are joined before `connect-finish`, the rest dropped.
+  let channels: string[] | undefined;
+  if (client.channels !== undefined) {
+    const allowed = await authorizeChannels(ctx, env, user, client.channels);
+    channels = client.channels.filter((_, i) => allowed[i]);
+  }
   const connection = env.hub.open({
     req: ctx.req,
     res: ctx.res,
     user,
     client,
+    channels,
     request: { ip: request.ip, domain: request.hostname, userAgent: (headers['user-agent'] ?? '').slice(0, 512) },
   });
   // The hub owns the response from here on: Koa must not write or compress it.

@@ -47,7 +47,7 @@ export class ConnectionIndex {
     this.#byUser.add(conn.userId, conn);
     this.#byToken.add(conn.accessToken, conn);
     this.#byTenant.add(conn.tenantId, conn);
-    this.#byChannel.add(conn.channel, conn);
+    for (const channel of conn.memberships()) this.#byChannel.add(channel, conn);
     for (const name of conn.listeners) this.#byListener.add(name, conn);
     this.#byClient.add(conn.clientKey, conn);
   }
@@ -57,7 +57,7 @@ export class ConnectionIndex {
     this.#byUser.delete(conn.userId, conn);
     this.#byToken.delete(conn.accessToken, conn);
     this.#byTenant.delete(conn.tenantId, conn);
-    this.#byChannel.delete(conn.channel, conn);
+    for (const channel of conn.memberships()) this.#byChannel.delete(channel, conn);
     for (const name of conn.listeners) this.#byListener.delete(name, conn);
     this.#byClient.delete(conn.clientKey, conn);
   }
@@ -69,6 +69,20 @@ export class ConnectionIndex {
 
   deleteListener(conn: Connection, name: string): void {
     this.#byListener.delete(name, conn);
+  }
+
+  /** Files a connection under a channel it just became a member of (its own record is the caller's). */
+  addChannel(conn: Connection, channel: string): void {
+    this.#byChannel.add(channel, conn);
+  }
+
+  deleteChannel(conn: Connection, channel: string): void {
+    this.#byChannel.delete(channel, conn);
+  }
+
+  /** The live connections of one user id (a new array). */
+  ofUser(userId: string): Connection[] {
+    return this.#byUser.list(userId);
   }
 
   /** Streams of the same browser (user + clientId + domain + tenant), oldest first. */
@@ -132,6 +146,14 @@ export class ConnectionIndex {
     },
     connections: (filter) => this.#filter(filter ?? {}).map((c) => c.toInfo()),
     connectionById: (id) => this.#byId.get(String(id))?.toInfo() ?? null,
+    presence: (channel) => {
+      const counts = new Map<string, number>();
+      for (const conn of this.#byChannel.get(String(channel)) ?? []) {
+        if (conn.userId !== undefined) counts.set(conn.userId, (counts.get(conn.userId) ?? 0) + 1);
+      }
+      return [...counts];
+    },
+    channelsOf: (id) => this.#byId.get(String(id))?.channels ?? null,
   };
 
   /** One user object per user id: the first connection's. */
@@ -168,7 +190,7 @@ export class ConnectionIndex {
       if (userId !== undefined && c.userId !== userId) continue;
       if (tenantId !== undefined && c.tenantId !== tenantId) continue;
       if (token !== undefined && c.accessToken !== token) continue;
-      if (filter.channel !== undefined && c.channel !== filter.channel) continue;
+      if (filter.channel !== undefined && !c.memberOf(filter.channel)) continue;
       if (filter.clientId !== undefined && c.client.clientId !== filter.clientId) continue;
       if (filter.listening !== undefined && !c.listeners.has(filter.listening)) continue;
       out.push(c);

@@ -75,6 +75,8 @@ export class Connection implements ConnectionHandle {
   readonly #limit: number;
   /** Created on first use: most connections never get an attribute. */
   #attributes: Map<string, unknown> | undefined;
+  /** Channels joined at runtime, with when (ms since the epoch); created on first join. */
+  #channels: Map<string, number> | undefined;
   /** The socket, once the head is sent and chunks may be written to it directly (HTTP/1.1). */
   #socket: Socket | undefined;
 
@@ -124,6 +126,46 @@ export class Connection implements ConnectionHandle {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Channels joined at runtime (`join.do`, `hub.joinChannel`, the connect parameter `channels`), in join order. Not the fixed `channel`. */
+  get channels(): string[] {
+    return this.#channels === undefined ? [] : [...this.#channels.keys()];
+  }
+
+  /** How many channels it joined at runtime (the `maxChannelsPerConnection` count). */
+  get channelCount(): number {
+    return this.#channels?.size ?? 0;
+  }
+
+  /** Whether it is a member of `channel`: its fixed `channel`, or one joined at runtime. */
+  memberOf(channel: string): boolean {
+    return this.channel === channel || this.#channels?.has(channel) === true;
+  }
+
+  /** Every channel it is a member of, each once: the fixed one first. */
+  memberships(): string[] {
+    const runtime = this.channels;
+    if (this.channel === undefined) return runtime;
+    return [this.channel, ...runtime.filter((c) => c !== this.channel)];
+  }
+
+  /** When it became a member of `channel` (its creation for the fixed one), or undefined. */
+  joinedAt(channel: string): number | undefined {
+    return this.#channels?.get(channel) ?? (channel === this.channel ? this.createdAt : undefined);
+  }
+
+  /** @internal Records a runtime join; the local node keeps the indexes. False if it was a member already at runtime. */
+  addChannel(channel: string, at: number): boolean {
+    const channels = (this.#channels ??= new Map());
+    if (channels.has(channel)) return false;
+    channels.set(channel, at);
+    return true;
+  }
+
+  /** @internal Records a runtime leave. False if it had not joined `channel` at runtime. */
+  deleteChannel(channel: string): boolean {
+    return this.#channels?.delete(channel) === true;
   }
 
   get closeReason(): CloseReason | undefined {
@@ -281,6 +323,7 @@ export class Connection implements ConnectionHandle {
       userId: this.userId,
       tenantId: this.tenantId,
       channel: this.channel,
+      channels: this.channelCount === 0 ? undefined : this.channels,
       accessTokenHash: this.accessToken === undefined ? undefined : hashToken(this.accessToken),
       clientId: this.client.clientId,
       clientVersion: this.client.clientVersion,

@@ -2,7 +2,8 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HubStats } from '../core/admin-api.js';
 import type { ClientInfo } from '../core/client-info.js';
-import { SseClosedError, SseTooManyConnectionsError, SseTooManyListenersError } from '../core/errors.js';
+import type { MemberState } from '../core/channels.js';
+import { SseClosedError, SseTooManyChannelsError, SseTooManyConnectionsError, SseTooManyListenersError } from '../core/errors.js';
 import { encodeFrame, HEARTBEAT_FRAME } from '../core/frame.js';
 import type { QueryAnswer, QueryArgs, QueryName } from '../core/queries.js';
 import type { SendTargetKind } from '../core/targets.js';
@@ -11,6 +12,7 @@ import { Connection, type CloseReason, type DurationRecord, type RequestInfo } f
 import { newConnectionId } from './connection-id.js';
 import { connectFinishTemplate, type ConnectFinishFrame } from './connect-finish.js';
 import { ConnectionIndex } from './connection-index.js';
+import { LeaveQueue, type PendingLeave } from './leave-queue.js';
 import { baseLifetime, type KeepaliveChoice } from './lifetime.js';
 import { OnceListeners, type OnceListenerKind } from './once-listeners.js';
 import { PendingDurations } from './pending-durations.js';
@@ -31,6 +33,10 @@ export interface LocalNodeOptions {
   maxConnections: number;
   writeBufferLimit: number;
   maxListenersPerConnection: number;
+  /** Most channels one connection joins at runtime. */
+  maxChannelsPerConnection: number;
+  /** How long a user's leave from a channel is held before it counts (a reconnect within it cancels it), in ms. */
+  leaveDelayMs: number;
 }
 
 /** Why the server closes connections on request: a kick, the client's own leaving, or the per-browser cap. */
@@ -43,6 +49,18 @@ export interface OpenStreamInit {
   user: SseUser;
   client: ClientInfo;
   request: RequestInfo;
+  /**
+   * Channels to join before `connect-finish` (already authorized: the HTTP layer runs
+   * `authorizeChannel` on the connect parameter `channels`). Past `maxChannelsPerConnection`
+   * the rest are dropped.
+   */
+  channels?: readonly string[];
+}
+
+/** What a runtime join or leave changed (third argument of `channels-change`). */
+export interface ChannelsChange {
+  joined: string[];
+  left: string[];
 }
 
 /** Payload of the `listeners-change` event. */
@@ -61,6 +79,24 @@ export interface LocalNodeEvents {
   /** A stream ended and has left every index. */
   disconnect: [connection: Connection, reason: CloseReason];
   'listeners-change': [change: ListenersChange];
+  /**
+   * A connection's runtime channels changed after it opened (a join or a leave); `channels`
+   * is the new list. The channels it opened with are on the connection at `connect`, and it
+   * leaves them all at `disconnect`: neither emits this.
+   */
+  'channels-change': [connection: Connection, channels: string[], change: ChannelsChange];
+  /**
+   * A user's first connection on this node became a member of a channel, and no leave of
+   * theirs from it was pending here. Whether they are new to the channel cluster-wide is for
+   * the cluster layer to find out (`PresenceTracker`).
+   */
+  'member-arrived': [channel: string, userId: string, since: number];
+  /**
+   * A user's last connection on this node left a channel `leaveDelayMs` ago and none came
+   * back here. The listener decides and then calls {@link LocalNode.settleLeave}; without a
+   * listener it is forgotten at once.
+   */
+  'member-gone': [leave: PendingLeave];
   /** A listener threw; reported, never propagated into the code that emitted. */
   error: [error: unknown];
 }
@@ -94,12 +130,17 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
   #lastHeartbeat = 0;
   #nextExpiry = Infinity;
   #closed = false;
+  readonly #leaves: LeaveQueue;
   /** The `connect-finish` template, for the value of `clustered` it was built with. */
   #finish: { clustered: boolean; frame: ConnectFinishFrame } | undefined;
 
   constructor(options: LocalNodeOptions) {
     super();
     this.options = options;
+    this.#leaves = new LeaveQueue(options.leaveDelayMs, (leave) => {
+      if (this.listenerCount('member-gone') === 0) this.#leaves.settle(leave);
+      else this.#emitSafe('member-gone', leave);
+    });
   }
 
   get closed(): boolean {
@@ -148,12 +189,20 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
       writeBufferLimit: o.writeBufferLimit,
     });
 
+    if (init.channels !== undefined) {
+      const at = Date.now();
+      for (const channel of init.channels.slice(0, o.maxChannelsPerConnection)) conn.addChannel(channel, at);
+    }
+
     this.stats.connects++;
     this.#index.add(conn);
     if (conn.expiresAt < this.#nextExpiry) this.#nextExpiry = conn.expiresAt;
     this.#startTimer();
 
-    conn.write(this.#connectFinish()(conn.id, Date.now(), conn.expiresAt));
+    conn.write(this.#connectFinish()(conn.id, Date.now(), conn.expiresAt, conn.channels));
+
+    // Before any eviction below: a tab replaced by this one is no leave and this one no arrival.
+    if (userId !== undefined) for (const channel of conn.memberships()) this.#memberArrived(conn, userId, channel);
 
     // The cap is per browser (clientId) and site: the oldest tab of that browser goes.
     const siblings = this.#index.siblings(conn);
@@ -190,6 +239,8 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     this.stats.disconnects++;
     if (reason === 'slow') this.stats.slowCloses++;
     if (this.#index.size === 0) this.#stopTimer();
+    const userId = conn.userId;
+    if (userId !== undefined) for (const channel of conn.memberships()) this.#memberLeft(conn, userId, channel);
     this.#emitSafe('disconnect', conn, reason);
     for (const listener of this.#onceDisconnect.take(conn)) this.#callSafe(() => listener(conn, reason));
   }
@@ -258,6 +309,112 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     const after = [...conn.listeners];
     if (after.length !== before.length) this.#emitSafe('listeners-change', { connection: conn, before, after, added });
     return after;
+  }
+
+  // ---- channels and presence ------------------------------------------------------------
+
+  /**
+   * Joins or leaves runtime channels (names already checked); emits `channels-change` when
+   * something changed. Returns the connection's runtime channels after the change. A join
+   * that would take it past `maxChannelsPerConnection` changes nothing and throws
+   * `ERR_SSE_TOO_MANY_CHANNELS`. The fixed `channel` cannot be left; joining it at runtime
+   * records it (so that a reconnect restores it) without a second membership.
+   */
+  changeChannels(conn: Connection, names: readonly string[], join: boolean): string[] {
+    return this.#changeChannels(conn, names, join).channels;
+  }
+
+  #changeChannels(conn: Connection, names: readonly string[], join: boolean): { channels: string[]; changed: boolean } {
+    if (!this.#index.has(conn)) return { channels: conn.channels, changed: false };
+    if (join) {
+      const current = new Set(conn.channels);
+      let fresh = 0;
+      for (const name of new Set(names)) if (!current.has(name)) fresh++;
+      const limit = this.options.maxChannelsPerConnection;
+      if (conn.channelCount + fresh > limit) throw new SseTooManyChannelsError(limit);
+    }
+    const userId = conn.userId;
+    const joined: string[] = [];
+    const left: string[] = [];
+    const now = Date.now();
+    for (const name of names) {
+      if (join) {
+        if (!conn.addChannel(name, now)) continue;
+        joined.push(name);
+        if (name === conn.channel) continue;
+        this.#index.addChannel(conn, name);
+        if (userId !== undefined) this.#memberArrived(conn, userId, name);
+      } else {
+        if (!conn.deleteChannel(name)) continue;
+        left.push(name);
+        if (name === conn.channel) continue;
+        this.#index.deleteChannel(conn, name);
+        if (userId !== undefined) this.#memberLeft(conn, userId, name);
+      }
+    }
+    const channels = conn.channels;
+    const changed = joined.length > 0 || left.length > 0;
+    if (changed) this.#emitSafe('channels-change', conn, channels, { joined, left });
+    return { channels, changed };
+  }
+
+  /**
+   * A server-side join or leave for every connection a target reaches here: each one changed
+   * is told its runtime channels in an `sse-channels` event (so that the page restores them
+   * after a reconnect). A connection the join would take past `maxChannelsPerConnection` is
+   * left as it is. Returns the count of connections changed.
+   */
+  changeChannelsOf(kind: 'connection' | 'user' | 'token', keys: string[], names: readonly string[], join: boolean): number {
+    let count = 0;
+    for (const conn of [...this.#index.targets(kind, keys)]) {
+      let change: { channels: string[]; changed: boolean };
+      try {
+        change = this.#changeChannels(conn, names, join);
+      } catch (err) {
+        if (err instanceof SseTooManyChannelsError) continue;
+        throw err;
+      }
+      if (!change.changed) continue;
+      const channels = change.channels;
+      conn.write(encodeFrame({ event: 'sse-channels', data: { channels } }));
+      count++;
+    }
+    return count;
+  }
+
+  /** This node's part of a user's membership in a channel: when their earliest live connection joined it, and a leave held here. */
+  memberState(channel: string, userId: string): MemberState {
+    let since: number | null = null;
+    for (const conn of this.#index.ofUser(userId)) {
+      const at = conn.joinedAt(channel);
+      if (at !== undefined && (since === null || at < since)) since = at;
+    }
+    return { since, leftAt: this.#leaves.get(channel, userId)?.leftAt ?? null, announcedLeftAt: this.#leaves.announcedAt(channel, userId) ?? null };
+  }
+
+  /** Ends the decision on a `member-gone` leave: true if it still stands (the user did not come back here meanwhile). */
+  settleLeave(leave: PendingLeave): boolean {
+    return this.#leaves.settle(leave);
+  }
+
+  /** A settled leave was announced cluster-wide from here: peers deciding the same leave now learn it is covered. */
+  leaveAnnounced(leave: PendingLeave): void {
+    this.#leaves.announced(leave);
+  }
+
+  /** `conn` (of `userId`) became a member of `channel`: presence news only for the user's first such connection here. */
+  #memberArrived(conn: Connection, userId: string, channel: string): void {
+    for (const other of this.#index.ofUser(userId)) if (other !== conn && other.memberOf(channel)) return;
+    // Back before the leave delay ended: to everyone else they never left.
+    if (this.#leaves.cancel(channel, userId)) return;
+    this.#emitSafe('member-arrived', channel, userId, conn.joinedAt(channel) ?? Date.now());
+  }
+
+  /** `conn` left `channel` (or ended): the user's leave is held if it was their last such connection here. */
+  #memberLeft(conn: Connection, userId: string, channel: string): void {
+    for (const other of this.#index.ofUser(userId)) if (other !== conn && other.memberOf(channel)) return;
+    if (this.#closed) return;
+    this.#leaves.add(channel, userId, Date.now());
   }
 
   // ---- delivery, queries, control --------------------------------------------------------
@@ -385,6 +542,7 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     const spread = this.options.reconnectTimeMs;
     for (const conn of conns) conn.close('shutdown', true, Math.round(250 + Math.random() * spread));
     this.#stopTimer();
+    this.#leaves.clear();
     await Promise.all(conns.map((conn) => conn.finished(drainMs)));
   }
 

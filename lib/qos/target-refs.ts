@@ -6,6 +6,8 @@ export interface Recipient {
   accessToken?: string | undefined;
   tenantId?: string | undefined;
   channel?: string | undefined;
+  /** Channels joined at runtime: their logs resume like the fixed channel's. */
+  channels?: readonly string[] | undefined;
 }
 
 /** The queues a connection answers for (and may acknowledge): its user id and its access token. */
@@ -16,11 +18,12 @@ export function queueRefsOf(who: Recipient): TargetRef[] {
   return refs;
 }
 
-/** The retained logs a connection reads after its resume point: all, its tenant, its channel. */
+/** The retained logs a connection reads after its resume point: all, its tenant, its channels (fixed and runtime). */
 export function logRefsOf(who: Recipient): TargetRef[] {
   const refs: TargetRef[] = [{ kind: 'all', key: '' }];
   if (who.tenantId !== undefined) refs.push({ kind: 'tenant', key: who.tenantId });
   if (who.channel !== undefined) refs.push({ kind: 'channel', key: who.channel });
+  for (const channel of who.channels ?? []) if (channel !== who.channel) refs.push({ kind: 'channel', key: channel });
   return refs;
 }
 

@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server as IoServer } from 'socket.io';
-import { ssePlugin, type ClusterOptions } from '../../lib/index.js';
+import { ssePlugin } from '../../lib/index.js';
 import { serveIpc, type Handler } from './ipc.js';
 import { nowUs, payload } from './stats.js';
 
@@ -34,7 +34,7 @@ async function sseNode(): Promise<{ web: number; handlers: Record<string, Handle
   const plugin = ssePlugin('/sse', {
     authenticate: (ctx) => ({ id: String(ctx.query.u) }),
     // The Redis engine's options: a URL is all a node needs (no secret, no peer list).
-    cluster: { redis } as ClusterOptions,
+    cluster: { redis },
     qos: { redis },
   });
   app.use(plugin);

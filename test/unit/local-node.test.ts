@@ -103,6 +103,7 @@ test('connect-finish from its template is byte for byte what encodeFrame writes,
         version: options.version,
         heartbeatMs: 7000,
         expiresAt: 1_700_000_060_456,
+        channels: [],
       },
     });
     t.is(frame.toString(), expected.toString());
