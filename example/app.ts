@@ -4,7 +4,7 @@ import Koa from 'koa';
 import type { Context } from 'koa';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { collectMetrics, ssePlugin, typedHub, type ClusterOptions, type SsePlugin, type SseUser } from '../lib/index.js';
+import { collectMetrics, ssePlugin, typedHub, type ClusterOptions, type QosOptions, type SsePlugin, type SseUser } from '../lib/index.js';
 import type { Events, Notify } from './events.js';
 
 /**
@@ -77,14 +77,30 @@ export function clusterFromEnv(env: NodeJS.ProcessEnv, portOffset: number): Clus
   };
 }
 
+/**
+ * With SSE_REDIS_URL (`redis://host:port`), both systems join their cluster and keep their
+ * durable queues through that Redis: no secret, no peer list, no SQLite file. Each system
+ * keeps its own keys there (the prefix defaults to the hub's name). Undefined without it.
+ */
+export function redisFromEnv(env: NodeJS.ProcessEnv): { cluster: ClusterOptions; qos: QosOptions } | undefined {
+  const redis = env.SSE_REDIS_URL;
+  if (!redis) return undefined;
+  if (!/^rediss?:\/\//.test(redis)) throw new TypeError('SSE_REDIS_URL must be a redis:// or rediss:// URL');
+  return { cluster: { redis }, qos: { redis } };
+}
+
 export function createExampleApp(options: ExampleOptions = {}): ExampleApp {
   const app = new Koa();
   const env = options.env ?? process.env;
   const dataDir = options.dataDir ?? env.SSE_DATA_DIR ?? './data';
   const hrDb = env.SSE_DB ?? join(dataDir, 'hr-qos.db');
   const hunterDb = env.SSE_DB ? `${env.SSE_DB}.hunter` : join(dataDir, 'hunter-qos.db');
-  const hrCluster = clusterFromEnv(env, 0);
-  const hunterCluster = clusterFromEnv(env, 1);
+  // Redis, when given, replaces both the LAN cluster settings and the SQLite files.
+  const redis = redisFromEnv(env);
+  const hrCluster = redis?.cluster ?? clusterFromEnv(env, 0);
+  const hunterCluster = redis?.cluster ?? clusterFromEnv(env, 1);
+  const hrQos = redis?.qos ?? { file: hrDb };
+  const hunterQos = redis?.qos ?? { file: hunterDb };
   const common = {
     authenticate: demoUser,
     // A page may join any room; every other channel is denied (as it would be without the hook).
@@ -102,8 +118,8 @@ export function createExampleApp(options: ExampleOptions = {}): ExampleApp {
       path === 'files' ? { fields, files: files.map((f) => ({ name: f.filename, size: f.size })) } : { path },
   };
   const plugins = {
-    hr: ssePlugin('/sse/hr', { ...common, primary: true, qos: { file: hrDb }, ...(hrCluster ? { cluster: hrCluster } : {}) }),
-    hunter: ssePlugin('/sse/hunter', { ...common, qos: { file: hunterDb }, ...(hunterCluster ? { cluster: hunterCluster } : {}) }),
+    hr: ssePlugin('/sse/hr', { ...common, primary: true, qos: hrQos, ...(hrCluster ? { cluster: hrCluster } : {}) }),
+    hunter: ssePlugin('/sse/hunter', { ...common, qos: hunterQos, ...(hunterCluster ? { cluster: hunterCluster } : {}) }),
   };
   // The plugins come first: they install ctx.sse / ctx.sseHubs for every route below.
   app.use(plugins.hr);

@@ -6,7 +6,8 @@ import { localhostCertificate } from './certificate.js';
 
 /**
  * Starts the demo: `npm start`. Env: PORT (default 3000), HOST (default 127.0.0.1).
- * Single node, no cluster. HTTP2=1: HTTPS with HTTP/2 (HTTP/1.1 too), with a self-signed
+ * Single node, no cluster, durable queues in SQLite; SSE_CLUSTER_SECRET makes it a LAN
+ * cluster node, SSE_REDIS_URL a node of a cluster through Redis (`npm run example:redis`). HTTP2=1: HTTPS with HTTP/2 (HTTP/1.1 too), with a self-signed
  * certificate for localhost and 127.0.0.1 made on first run and kept in `<data>/tls/`.
  */
 const { app, plugins } = createExampleApp();
@@ -25,7 +26,9 @@ const onListening = (): void => {
     if (!cluster) continue;
     // The port may be random (SSE_NODE_PORT unset): it is known once the node listens.
     void hub.ready().then(() => {
-      console.log(`cluster node ${cluster.nodeId} (${system}) internal endpoint ${cluster.address?.host}:${cluster.address?.port}`);
+      const address = cluster.address;
+      if (address === undefined) console.log(`cluster node ${cluster.nodeId} (${system}) joined through Redis`);
+      else console.log(`cluster node ${cluster.nodeId} (${system}) internal endpoint ${address.host}:${address.port}`);
     });
     hub.on('peer-up', (peer) => console.log(`peer up (${system}): ${peer.nodeId}`));
     hub.on('peer-down', (nodeId) => console.log(`peer down (${system}): ${nodeId}`));

@@ -38,6 +38,8 @@ export { StaticDiscovery } from './cluster/discovery.js';
 export type { Discovery, DiscoveryEvents, PeerAddress, SelfDescription } from './cluster/discovery.js';
 export { MdnsDiscovery } from './cluster/mdns-discovery.js';
 export type { MdnsOptions } from './cluster/mdns-discovery.js';
+export { DnsDiscovery } from './cluster/dns-discovery.js';
+export type { DnsOptions } from './cluster/dns-discovery.js';
 export { MemoryBus, MemoryTransport } from './cluster/memory-transport.js';
 export type { ClusterTransport, RequestHandler, TransportEvents } from './cluster/transport.js';
 export type { ClusterRequest, HelloAnswer, SendItem } from './cluster/messages.js';
@@ -79,5 +81,6 @@ export {
   SseQueueFullError,
   SseQosDisabledError,
   SseRedisUnavailableError,
+  SseDiscoveryError,
 } from './core/errors.js';
 export { VERSION } from './core/version.js';

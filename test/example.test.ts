@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { eventually, SECRET } from './helpers/cluster.js';
+import { RedisServer, redisTest } from './helpers/redis-server.js';
 import { postJson } from './helpers/server.js';
 import { RawStream } from './helpers/stream.js';
 
@@ -157,3 +158,41 @@ test('the example as a cluster: an admin send on node 1 reaches a user on node 2
   );
   await hunter.next('x');
 });
+
+const { unavailable: noRedis } = redisTest('example.test.ts');
+(noRedis === undefined ? test : test.skip)(
+  'the example over Redis (SSE_REDIS_URL): sends and durable messages cross two nodes, no secret, no peer list',
+  async (t) => {
+    const redis = await RedisServer.start(t);
+    const env = { SSE_REDIS_URL: redis.url };
+    const [node1, node2] = [await startExample(t, env), await startExample(t, env)] as [RunningExample, RunningExample];
+    await node1.line(/\(hr\) joined through Redis$/);
+    await node2.line(/\(hr\) joined through Redis$/);
+    const user7 = await RawStream.open(t, `${node2.origin}/sse/hr/connect?access-token=7`);
+    t.true(JSON.parse(user7.events[0]!.data).enableCluster);
+    await eventually(
+      async () => (await postJson(`${node1.origin}/api/notify?access-token=admin`, { userId: 7, event: 'bell', data: 'via Redis' })).body.count === 1,
+      'node 1 reaches a user on node 2',
+    );
+    t.is((await user7.next('bell')).data, 'via Redis');
+
+    // A durable message accepted by node 1 while user 9 is offline waits in Redis; node 2 hands it over.
+    const durable = await postJson(`${node1.origin}/api/notify?access-token=admin`, { userId: 9, event: 'offer', data: { id: 1 }, qos: true });
+    t.is(durable.status, 200);
+    t.is(durable.body.delivered, 0);
+    const user9 = await RawStream.open(t, `${node2.origin}/sse/hr/connect?access-token=9`);
+    t.is((await user9.next('offer')).id, durable.body.messageId);
+
+    // The hunter system is a cluster of its own on the same Redis.
+    const hunter = await RawStream.open(t, `${node2.origin}/sse/hunter/connect?access-token=7`);
+    await eventually(
+      async () =>
+        (await postJson(`${node1.origin}/api/notify?access-token=admin`, { system: 'hunter', userId: 7, event: 'x', data: 1 })).body.count === 1,
+      'hunter over Redis',
+    );
+    await hunter.next('x');
+    t.is(user7.named('x').length, 0, 'hr does not get hunter events');
+    t.is(await node1.stop(), 0);
+    t.is(await node2.stop(), 0);
+  },
+);

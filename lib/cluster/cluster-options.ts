@@ -3,6 +3,7 @@ import { positive } from '../core/option-checks.js';
 import type { RedisSource } from '../redis/redis-connection.js';
 import { StaticDiscovery, type Discovery } from './discovery.js';
 import { HttpTransport } from './http-transport.js';
+import { DnsDiscovery, type DnsOptions } from './dns-discovery.js';
 import { deriveKeys } from './keys.js';
 import { MdnsDiscovery, type MdnsOptions } from './mdns-discovery.js';
 import { RedisTransport } from './redis-transport.js';
@@ -27,9 +28,10 @@ export interface ClusterOptions {
   secret?: string | Buffer;
   /**
    * How peers are found: `static` (the `peers` list, replaceable with `hub.cluster.setPeers`),
-   * `mdns`, or your own {@link Discovery} (e.g. a `StaticDiscovery` you keep to update). Default `static`.
+   * `mdns`, `dns` (a name resolved every few seconds, e.g. a Kubernetes headless service: see
+   * `dns`), or your own {@link Discovery} (e.g. a `StaticDiscovery` you keep to update). Default `static`.
    */
-  discovery?: 'static' | 'mdns' | Discovery;
+  discovery?: 'static' | 'mdns' | 'dns' | Discovery;
   /** Peers for static discovery, as `host:port`; may be replaced after start with `hub.cluster.setPeers`. Default `[]`. */
   peers?: string[];
   /** Address the internal endpoint binds to and announces. Default `127.0.0.1`. */
@@ -49,6 +51,8 @@ export interface ClusterOptions {
   healthIntervalMs?: number;
   /** mDNS settings (with `discovery: 'mdns'`). */
   mdns?: MdnsOptions;
+  /** DNS settings (required with `discovery: 'dns'`): the name to resolve, and how. */
+  dns?: DnsOptions;
   /** This node's id. Default: random. */
   nodeId?: string;
   /** A ready transport instead of HTTP (e.g. `MemoryBus` in tests); `secret` is then not used. */
@@ -65,14 +69,16 @@ export function createTransport(options: ClusterOptions, hubName: string): { tra
   if (options.transport !== undefined) return { transport: options.transport, timeoutMs, group };
   if (options.secret === undefined) throw new TypeError('cluster.secret is required (at least 32 bytes)');
   const keys = deriveKeys(options.secret, group);
+  const port = options.port ?? 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError('cluster.port must be 0..65535');
   const discovery: Discovery =
     options.discovery === 'mdns'
       ? new MdnsDiscovery(options.mdns)
-      : options.discovery === undefined || options.discovery === 'static'
-        ? new StaticDiscovery(options.peers ?? [])
-        : options.discovery;
-  const port = options.port ?? 0;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError('cluster.port must be 0..65535');
+      : options.discovery === 'dns'
+        ? dnsDiscovery(options.dns, port)
+        : options.discovery === undefined || options.discovery === 'static'
+          ? new StaticDiscovery(options.peers ?? [])
+          : options.discovery;
   const transport = new HttpTransport({
     nodeId: options.nodeId ?? randomBytes(8).toString('hex'),
     group,
@@ -88,8 +94,18 @@ export function createTransport(options: ClusterOptions, hubName: string): { tra
   return { transport, timeoutMs, group };
 }
 
+/** `discovery: 'dns'`: A/AAAA answers carry no port, so the nodes need `dns.port`, SRV records, or one fixed `cluster.port`. */
+function dnsDiscovery(options: DnsOptions | undefined, port: number): DnsDiscovery {
+  if (options === undefined) throw new TypeError("cluster.dns ({ name }) is required with discovery: 'dns'");
+  const discovery = new DnsDiscovery(options);
+  if (!discovery.hasPort && port === 0) {
+    throw new TypeError('cluster.dns.port, cluster.dns.srv or a fixed cluster.port is required: A/AAAA records carry no port');
+  }
+  return discovery;
+}
+
 /** Options of the LAN cluster that contradict `redis`. */
-const LAN_ONLY = ['secret', 'peers', 'discovery', 'host', 'port', 'mdns', 'encrypt', 'transport'] as const;
+const LAN_ONLY = ['secret', 'peers', 'discovery', 'host', 'port', 'mdns', 'dns', 'encrypt', 'transport'] as const;
 
 function redisTransport(options: ClusterOptions, timeoutMs: number, group: string): RedisTransport {
   const lan = LAN_ONLY.filter((name) => options[name] !== undefined);

@@ -16,6 +16,8 @@ export interface SelfDescription {
 export interface DiscoveryEvents {
   found(address: PeerAddress): void;
   lost(address: PeerAddress): void;
+  /** A failure to report (e.g. the DNS did not answer); the known addresses stay. The hub re-emits it as `error`. */
+  error?(err: unknown): void;
 }
 
 /** How nodes find candidate peers: a static list, mDNS, or your own (e.g. Redis) later. */

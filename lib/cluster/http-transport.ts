@@ -100,7 +100,7 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
     server.on('error', (err) => this.emit('error', err));
     await this.#o.discovery.start(
       { nodeId: this.nodeId, group: this.#o.group, host: this.#o.host, port: this.address.port },
-      { found: (a) => this.#found(a), lost: (a) => this.#lost(a) },
+      { found: (a) => this.#found(a), lost: (a) => this.#lost(a), error: (err) => this.emit('error', err) },
     );
     this.#timer = setInterval(() => {
       for (const c of this.#candidates.values()) void this.#probe(c);

@@ -27,6 +27,7 @@
  * | `ERR_SSE_CLIENT_NOT_BUILT`    | 503    | the browser client bundle is missing (lib/http/script.ts) |
  * | `ERR_SSE_DASHBOARD_NOT_BUILT` | 503    | the dashboard bundle is missing (lib/http/dashboard.ts) |
  * | `ERR_SSE_PEER_*`              | —      | cluster peer failures, reported in `peer-error` (lib/cluster/http-transport.ts, cluster.ts) |
+ * | `ERR_SSE_DISCOVERY_FAILED`    | 503    | (reported in `error`) peer discovery failed, e.g. the DNS did not answer; the known peers stay |
  */
 export class SseError extends Error {
   /** Stable machine-readable code, e.g. `ERR_SSE_UNAUTHORIZED`. */
@@ -176,6 +177,16 @@ export class SseQosDisabledError extends SseError {
 export class SseRedisUnavailableError extends SseError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, 'ERR_SSE_REDIS_UNAVAILABLE', 503, options);
+  }
+}
+
+/**
+ * Peer discovery failed (the DNS timed out or refused): the known peers are kept and the
+ * next interval retries. Reported through the hub's `error` event, once per failure streak.
+ */
+export class SseDiscoveryError extends SseError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_SSE_DISCOVERY_FAILED', 503, options);
   }
 }
 

@@ -1,0 +1,111 @@
+// One node of the Redis benchmark (forked by scripts/bench/redis.ts). env BENCH_KIND:
+//   sse       koa-sse-server, `cluster: { redis }` and `qos: { redis }` (the Redis engine);
+//   socketio  socket.io 4 with @socket.io/redis-adapter 8 over ioredis, a room per user.
+// env BENCH_REDIS_URL: the benchmark's own redis-server. Listens on a random loopback port.
+import Koa from 'koa';
+import { createAdapter } from '@socket.io/redis-adapter';
+import { Redis } from 'ioredis';
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Server as IoServer } from 'socket.io';
+import { ssePlugin } from '../../lib/index.js';
+import { serveIpc, type Handler } from './ipc.js';
+import { nowUs, payload } from './stats.js';
+
+const kind = process.env.BENCH_KIND;
+const redis = process.env.BENCH_REDIS_URL!;
+
+/** Sends `total` messages at `rate` per second, each stamped with its send time. */
+async function pace(rate: number, total: number, send: (seq: number) => Promise<unknown> | void): Promise<{ sent: number }> {
+  const start = nowUs();
+  let sent = 0;
+  while (sent < total) {
+    const wait = start + (sent * 1e6) / rate - nowUs();
+    if (wait > 1000) await new Promise((r) => setTimeout(r, wait / 1000));
+    await send(sent);
+    sent++;
+  }
+  return { sent };
+}
+
+async function sseNode(): Promise<{ web: number; handlers: Record<string, Handler> }> {
+  const app = new Koa();
+  const plugin = ssePlugin('/sse', {
+    authenticate: (ctx) => ({ id: String(ctx.query.u) }),
+    // The Redis engine's options: a URL is all a node needs (no secret, no peer list).
+    cluster: { redis },
+    qos: { redis },
+  });
+  app.use(plugin);
+  const server = app.listen(0, '127.0.0.1');
+  const hub = plugin.hub;
+  await Promise.all([hub.ready(), once(server, 'listening')]);
+  return {
+    web: (server.address() as AddressInfo).port,
+    handlers: {
+      peers: () => hub.cluster!.peers().length,
+      send: ({ user, seq }) => hub.sendByUserId(String(user), 'bench', payload(Number(seq))),
+      pace: ({ user, rate, total }) => pace(Number(rate), Number(total), (seq) => hub.sendByUserId(String(user), 'bench', payload(seq))),
+      burst: async ({ count }) => {
+        const sends: Promise<number>[] = [];
+        for (let i = 0; i < Number(count); i++) sends.push(hub.sendAll('bench', payload(i)));
+        return (await Promise.all(sends)).reduce((a, b) => a + b, 0);
+      },
+      /** `count` durable sends to `users` distinct users, `inFlight` unresolved at most: committed sends per second. */
+      durable: async ({ count, users, inFlight }) => {
+        const total = Number(count);
+        let next = 0;
+        const started = performance.now();
+        const worker = async (): Promise<void> => {
+          while (next < total) {
+            const i = next++;
+            await hub.qos.sendByUserId(`d${i % Number(users)}`, 'bell', { i });
+          }
+        };
+        await Promise.all(Array.from({ length: Number(inFlight) }, worker));
+        return { sent: total, seconds: (performance.now() - started) / 1000 };
+      },
+      stop: async () => {
+        await plugin.close();
+        server.closeAllConnections();
+        server.close();
+        return true;
+      },
+    },
+  };
+}
+
+async function socketIoNode(): Promise<{ web: number; handlers: Record<string, Handler> }> {
+  const pub = new Redis(redis);
+  const sub = pub.duplicate();
+  const server = http.createServer();
+  const io = new IoServer(server, { transports: ['websocket'], adapter: createAdapter(pub, sub) });
+  io.on('connection', (socket) => void socket.join(`user:${String(socket.handshake.query.u)}`));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    web: (server.address() as AddressInfo).port,
+    handlers: {
+      // Nodes subscribed to the adapter's channel: this one and its peers.
+      peers: async () => (await io.of('/').adapter.serverCount()) - 1,
+      send: ({ user, seq }) => void io.to(`user:${String(user)}`).emit('bench', payload(Number(seq))),
+      pace: ({ user, rate, total }) => pace(Number(rate), Number(total), (seq) => void io.to(`user:${String(user)}`).emit('bench', payload(seq))),
+      burst: ({ count }) => {
+        for (let i = 0; i < Number(count); i++) io.emit('bench', payload(i));
+        return 0;
+      },
+      stop: async () => {
+        io.disconnectSockets(true);
+        await new Promise<void>((resolve) => void io.close(() => resolve()));
+        pub.disconnect();
+        sub.disconnect();
+        return true;
+      },
+    },
+  };
+}
+
+const { web, handlers } = kind === 'sse' ? await sseNode() : kind === 'socketio' ? await socketIoNode() : (process.exit(2) as never);
+serveIpc({ ...handlers, address: () => ({ web }) });
+process.send?.({ ready: { web } });

@@ -1,0 +1,297 @@
+// Redis benchmark (`npm run bench:redis`): one redis-server of its own (loopback, free port,
+// AOF everysec), then, on that same Redis, one after the other:
+//   koa-sse-server's Redis engine (`cluster: { redis }`, `qos: { redis }`), three node processes,
+//   Socket.IO 4 + @socket.io/redis-adapter 8, three node processes;
+// and for each:
+//   1. cross-node latency: a client on node B, node A sends to it at 1,000 sends/s; p50 / p99
+//      from the send timestamp to the receipt (one monotonic clock for every process);
+//   2. broadcast: N clients spread over the three nodes, a burst of K broadcasts from node A;
+//      deliveries/s from the first send to the last receipt;
+//   3. (koa-sse-server only: Socket.IO has no durable delivery) durable sends/s committed to
+//      Redis, from one node and from three at once.
+// Both are read by minimal clients in this process: SSE streams on raw TCP, Socket.IO over
+// WebSocket (Engine.IO handshake by hand), each with a byte scanner for the send stamp. Loopback only; bounded (a hard time limit);
+// stops by itself.  npx tsx scripts/bench/redis.ts [--quick]
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import { cpus } from 'node:os';
+import { WebSocket } from 'ws';
+import { INSTALL_HINT, redisServerInstalled, startRedisServer, type RedisProcess } from '../redis-process.js';
+import type { Rpc } from './ipc.js';
+import { spawn, stop } from './procs.js';
+import { Histogram, nowUs } from './stats.js';
+
+const quick = process.argv.includes('--quick');
+const RATE = 1000;
+const SECONDS = quick ? 3 : 10;
+const CLIENTS = quick ? 300 : 900;
+const BROADCASTS = quick ? 50 : 200;
+const DURABLE = quick ? 10_000 : 50_000;
+const DURABLE_IN_FLIGHT = 1000;
+const TIME_LIMIT_MS = (quick ? 3 : 8) * 60_000;
+
+type Kind = 'sse' | 'socketio';
+const NAMES: Record<Kind, string> = { sse: 'koa-sse-server (Redis engine)', socketio: 'Socket.IO + redis-adapter' };
+
+/** A set of clients of one kind: every receipt of a stamped event is counted and timed. */
+interface Clients {
+  readonly hist: Histogram;
+  received: number;
+  lastAt: number;
+  open(port: number, user: string): Promise<void>;
+  close(): void;
+}
+
+/** SSE streams on raw sockets; every `"t":` in the stream is a receipt. */
+class SseClients implements Clients {
+  readonly hist = new Histogram();
+  received = 0;
+  lastAt = 0;
+  readonly #sockets: net.Socket[] = [];
+
+  async open(port: number, user: string): Promise<void> {
+    const sock = net.connect(port, '127.0.0.1');
+    this.#sockets.push(sock);
+    await new Promise<void>((resolve, reject) => {
+      let ready = false;
+      sock.on('connect', () => sock.write(`GET /sse/connect?u=${user} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`));
+      sock.on('error', reject);
+      sock.on('data', (chunk: Buffer) => {
+        const now = nowUs();
+        const s = chunk.toString('latin1');
+        if (!ready && s.includes('connect-finish')) {
+          ready = true;
+          resolve();
+        }
+        for (let i = s.indexOf('"t":'); i >= 0; i = s.indexOf('"t":', i + 4)) {
+          const t = Number.parseInt(s.slice(i + 4, i + 24), 10);
+          if (Number.isFinite(t)) this.#receipt(now, t);
+        }
+      });
+    });
+  }
+
+  #receipt(now: number, t: number): void {
+    this.received++;
+    this.lastAt = now;
+    this.hist.record(now - t);
+  }
+
+  close(): void {
+    for (const s of this.#sockets) s.destroy();
+  }
+}
+
+/**
+ * Socket.IO clients as a minimal reader too (the `ws` package socket.io itself uses, the
+ * Engine.IO v4 handshake by hand, a byte scanner for `"t":`), so that neither side is
+ * limited by its client's parsing: socket.io-client decodes every packet into objects.
+ */
+class IoClients implements Clients {
+  readonly hist = new Histogram();
+  received = 0;
+  lastAt = 0;
+  readonly #sockets: WebSocket[] = [];
+
+  async open(port: number, user: string): Promise<void> {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket&u=${user}`);
+    this.#sockets.push(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('error', reject);
+      ws.on('message', (data: Buffer) => {
+        const now = nowUs();
+        const s = data.toString('latin1');
+        if (s.startsWith('42')) {
+          for (let i = s.indexOf('"t":'); i >= 0; i = s.indexOf('"t":', i + 4)) {
+            const t = Number.parseInt(s.slice(i + 4, i + 24), 10);
+            if (Number.isFinite(t)) {
+              this.received++;
+              this.lastAt = now;
+              this.hist.record(now - t);
+            }
+          }
+        } else if (s.startsWith('0{'))
+          ws.send('40'); // Engine.IO open: connect to the main namespace
+        else if (s === '2')
+          ws.send('3'); // ping, pong
+        else if (s.startsWith('40')) resolve(); // Socket.IO connect: in its room from now on
+      });
+    });
+  }
+
+  close(): void {
+    for (const s of this.#sockets) s.terminate();
+  }
+}
+
+const clientsOf = (kind: Kind): Clients => (kind === 'sse' ? new SseClients() : new IoClients());
+
+async function until(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+interface Node {
+  rpc: Rpc;
+  web: number;
+}
+
+async function startNodes(kind: Kind, redis: RedisProcess): Promise<Node[]> {
+  const env = { ...process.env, BENCH_KIND: kind, BENCH_REDIS_URL: redis.url };
+  const nodes: Node[] = [];
+  try {
+    for (let i = 0; i < 3; i++) {
+      const { rpc, ready } = await spawn('redis-node.ts', [], [], `${kind} node${i + 1}`, env);
+      nodes.push({ rpc, web: (ready as { web: number }).web });
+    }
+    for (const n of nodes)
+      await until(`${kind}: every node sees two peers`, 20_000, async () => (await n.rpc.call<number>('peers').catch(() => -1)) === 2);
+  } catch (err) {
+    await stopNodes(nodes);
+    throw err;
+  }
+  return nodes;
+}
+
+async function stopNodes(nodes: Node[]): Promise<void> {
+  await Promise.all(nodes.map((n) => stop(n.rpc)));
+}
+
+async function latency(kind: Kind, nodes: Node[]): Promise<{ p50: number; p99: number; sent: number; received: number }> {
+  const clients = clientsOf(kind);
+  await clients.open(nodes[1]!.web, 'target');
+  // Until one send arrives, node B may not be subscribed yet: not what is measured.
+  let seq = 0;
+  await until(`${kind}: a first send crosses`, 10_000, async () => {
+    await nodes[0]!.rpc.call('send', { user: 'target', seq: seq++ });
+    await new Promise((r) => setTimeout(r, 50));
+    return clients.received > 0;
+  });
+  await new Promise((r) => setTimeout(r, 200));
+  clients.hist.reset();
+  clients.received = 0;
+  const { sent } = await nodes[0]!.rpc.call<{ sent: number }>('pace', { user: 'target', rate: RATE, total: RATE * SECONDS }, (SECONDS + 30) * 1000);
+  await until(`${kind}: paced sends received`, 5000, () => clients.received >= sent).catch(() => undefined);
+  clients.close();
+  return { p50: clients.hist.percentile(50) / 1000, p99: clients.hist.percentile(99) / 1000, sent, received: clients.received };
+}
+
+async function broadcast(kind: Kind, nodes: Node[]): Promise<{ perSecond: number; received: number; expected: number; clientCpu: number }> {
+  const clients = clientsOf(kind);
+  for (let i = 0; i < CLIENTS; i++) await clients.open(nodes[i % nodes.length]!.web, `u${i}`);
+  // One broadcast that reaches everyone first: every node subscribed, every client in place.
+  await nodes[0]!.rpc.call('burst', { count: 1 });
+  await until(`${kind}: a first broadcast reaches all`, 20_000, () => clients.received >= CLIENTS);
+  await new Promise((r) => setTimeout(r, 200));
+  clients.received = 0;
+  const expected = CLIENTS * BROADCASTS;
+  const started = nowUs();
+  const cpu = process.cpuUsage();
+  await nodes[0]!.rpc.call('burst', { count: BROADCASTS }, 120_000);
+  await until(`${kind}: broadcasts received`, 60_000, () => clients.received >= expected).catch(() => undefined);
+  const seconds = (clients.lastAt - started) / 1e6;
+  const used = process.cpuUsage(cpu);
+  clients.close();
+  // The clients' share of one core: near 1, they and not the servers set the rate.
+  return { perSecond: clients.received / seconds, received: clients.received, expected, clientCpu: (used.user + used.system) / 1e6 / seconds };
+}
+
+/** CPU seconds redis-server used so far (Linux /proc; NaN elsewhere): is Redis what limits a phase? */
+function redisCpu(redis: RedisProcess): number {
+  try {
+    const fields = readFileSync(`/proc/${redis.child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in USER_HZ (100 on Linux)
+  } catch {
+    return NaN;
+  }
+}
+
+async function durable(nodes: Node[], redis: RedisProcess): Promise<{ one: number; three: number; redisOne: number; redisThree: number }> {
+  const args = { count: DURABLE, users: 1000, inFlight: DURABLE_IN_FLIGHT };
+  let cpu = redisCpu(redis);
+  let started = performance.now();
+  const one = await nodes[0]!.rpc.call<{ sent: number; seconds: number }>('durable', args, 300_000);
+  const redisOne = (redisCpu(redis) - cpu) / ((performance.now() - started) / 1000);
+  cpu = redisCpu(redis);
+  started = performance.now();
+  const all = await Promise.all(nodes.map((n) => n.rpc.call<{ sent: number; seconds: number }>('durable', args, 300_000)));
+  const seconds = (performance.now() - started) / 1000;
+  const redisThree = (redisCpu(redis) - cpu) / seconds;
+  return { one: one.sent / one.seconds, three: all.reduce((a, r) => a + r.sent, 0) / seconds, redisOne, redisThree };
+}
+
+interface Result {
+  lat?: Awaited<ReturnType<typeof latency>>;
+  bc?: Awaited<ReturnType<typeof broadcast>>;
+  dur?: Awaited<ReturnType<typeof durable>>;
+  error?: string;
+}
+
+async function run(kind: Kind, redis: RedisProcess): Promise<Result> {
+  let nodes: Node[];
+  try {
+    nodes = await startNodes(kind, redis);
+  } catch (err) {
+    return { error: `could not start: ${String((err as Error).message).split('\n')[0]}` };
+  }
+  const result: Result = {};
+  try {
+    result.lat = await latency(kind, nodes);
+    result.bc = await broadcast(kind, nodes);
+    if (kind === 'sse') result.dur = await durable(nodes, redis);
+  } catch (err) {
+    result.error = String((err as Error).message).split('\n')[0];
+  } finally {
+    await stopNodes(nodes);
+  }
+  return result;
+}
+
+if (!redisServerInstalled()) {
+  console.error(`redis-server is not installed. On Debian or Ubuntu:\n  ${INSTALL_HINT}`);
+  process.exit(1);
+}
+setTimeout(() => {
+  console.error(`bench:redis: time limit (${TIME_LIMIT_MS / 60_000} min) reached, stopping`);
+  process.exit(1);
+}, TIME_LIMIT_MS).unref();
+
+const redis = await startRedisServer({ aof: true });
+const results = {} as Record<Kind, Result>;
+try {
+  for (const kind of ['sse', 'socketio'] as const) {
+    console.error(`bench:redis: ${NAMES[kind]}…`);
+    results[kind] = await run(kind, redis);
+  }
+} finally {
+  await redis.stop();
+}
+
+const ms = (v: number | undefined): string => (v === undefined ? '—' : `${v.toFixed(2)} ms`);
+const int = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '—' : Math.round(v).toLocaleString('en'));
+const share = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '' : `, redis-server ${Math.round(v * 100)}% of a core`);
+const { sse, socketio } = results;
+const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`;
+console.log(`# Redis benchmark, ${new Date().toISOString()}, ${machine}${quick ? ' (quick)' : ''}; one redis-server, AOF everysec`);
+for (const kind of ['sse', 'socketio'] as const) if (results[kind].error) console.log(`# ${NAMES[kind]}: ${results[kind].error}`);
+const bcRatio = sse.bc && socketio.bc ? ` (${(sse.bc.perSecond / socketio.bc.perSecond).toFixed(2)}x)` : '';
+const got = (l: Result['lat']): string => (l ? ` (${l.received}/${l.sent})` : '');
+const gotBc = (b: Result['bc']): string =>
+  b === undefined
+    ? ''
+    : `${b.received < b.expected ? ` (incomplete: ${b.received}/${b.expected})` : ''}, clients ${Math.round(b.clientCpu * 100)}% of a core`;
+console.log(`| measure | ${NAMES.sse} | ${NAMES.socketio} | target |`);
+console.log('|---|---|---|---|');
+console.log(`| cross-node latency at ${RATE}/s for ${SECONDS} s (A -> client on B), p50 | ${ms(sse.lat?.p50)} | ${ms(socketio.lat?.p50)} | — |`);
+console.log(`| same, p99 | ${ms(sse.lat?.p99)}${got(sse.lat)} | ${ms(socketio.lat?.p99)}${got(socketio.lat)} | < 5 ms |`);
+console.log(
+  `| broadcast, ${CLIENTS} clients over 3 nodes, ${BROADCASTS} from node A, deliveries/s | ${int(sse.bc?.perSecond)}${bcRatio}${gotBc(sse.bc)} | ${int(socketio.bc?.perSecond)}${gotBc(socketio.bc)} | >= 2x Socket.IO |`,
+);
+console.log(
+  `| durable sends/s committed to Redis, one node (${int(DURABLE)} sends, ${DURABLE_IN_FLIGHT} in flight) | ${int(sse.dur?.one)}${share(sse.dur?.redisOne)} | (none) | >= 20,000 |`,
+);
+console.log(`| durable sends/s, three nodes at once (${int(DURABLE)} each) | ${int(sse.dur?.three)}${share(sse.dur?.redisThree)} | (none) | — |`);
+process.exit(sse.error || socketio.error ? 1 : 0);

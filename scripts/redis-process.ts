@@ -1,0 +1,115 @@
+// A redis-server of its own for `npm run example:redis` and `npm run bench:redis`: loopback
+// only, a free port, a temp directory removed when it stops. Never the system service.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const INSTALL_HINT = 'apt-get install -y --no-install-recommends redis-server';
+
+/** Whether the Debian package's redis-server can be run. */
+export function redisServerInstalled(): boolean {
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface RedisProcess {
+  url: string;
+  port: number;
+  dir: string;
+  child: ChildProcess;
+  /** SIGTERM (AOF flushed), waits for the exit, removes the directory. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function ping(port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.setTimeout(500);
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (d) => {
+      socket.destroy();
+      resolve(d.toString().startsWith('+PONG'));
+    });
+    socket.once('error', () => resolve(false));
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
+
+/** Starts redis-server on 127.0.0.1 (`appendonly yes`, `appendfsync everysec` unless `aof: false`) and waits until it answers PING. */
+export async function startRedisServer(options: { aof?: boolean } = {}): Promise<RedisProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'koa-sse-redis-'));
+  const port = await freePort();
+  const aof = options.aof ?? true;
+  const child = spawn(
+    'redis-server',
+    [
+      '--bind',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      aof ? 'yes' : 'no',
+      '--appendfsync',
+      'everysec',
+      '--daemonize',
+      'no',
+      '--loglevel',
+      'warning',
+    ],
+    // Its own process group: Ctrl-C in the terminal reaches the nodes, not Redis, which stops last.
+    { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+  );
+  // However this process ends, no redis-server and no temp directory stays behind.
+  const cleanUp = (): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', cleanUp);
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopped ??= (async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+      process.off('exit', cleanUp);
+    })());
+  const deadline = Date.now() + 10_000;
+  while (!(await ping(port))) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      await stop();
+      throw new Error(`redis-server did not start on 127.0.0.1:${port}: ${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return { url: `redis://127.0.0.1:${port}`, port, dir, child, stop };
+}
