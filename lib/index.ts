@@ -20,7 +20,7 @@ export type {
   OnceListenerKind,
   ChannelsChange,
 } from './hub.js';
-export type { EventMap, EventName, SendArgs } from './core/event-map.js';
+export type { EventMap, EventName, RegisteredEvents, SendArgs, SseEventRegistry } from './core/event-map.js';
 export type { ChannelTarget, ChannelPresence, PresenceUser, PresenceChange, PresenceNotice, MemberState } from './core/channels.js';
 export { PresenceTracker } from './cluster/presence-tracker.js';
 export type { PresenceTrackerEvents } from './cluster/presence-tracker.js';

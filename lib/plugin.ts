@@ -2,7 +2,7 @@ import type { Router } from '@koa/router';
 import type Koa from 'koa';
 import type { Context, Next } from 'koa';
 import { isClientGoneError } from './core/errors.js';
-import type { EventMap } from './core/event-map.js';
+import type { EventMap, RegisteredEvents } from './core/event-map.js';
 import { Hub } from './hub.js';
 import { positive } from './core/option-checks.js';
 import type { SsePluginOptions } from './http/plugin-options.js';
@@ -43,8 +43,8 @@ export interface SsePlugin<Events extends EventMap = Record<string, unknown>> ex
 
 declare module 'koa' {
   interface DefaultContext {
-    /** The primary SSE hub (the plugin marked `primary`, else the first mounted). */
-    sse: Hub;
+    /** The primary SSE hub (the plugin marked `primary`, else the first mounted), typed by the map in `SseEventRegistry`. */
+    sse: Hub<RegisteredEvents>;
     /** Every mounted SSE hub by name (default name: the base path's last segment). */
     sseHubs: Record<string, Hub>;
   }
@@ -59,7 +59,8 @@ declare module 'koa' {
  * app.use(async (ctx) => { await ctx.sse.sendByUserId(7, 'bell', { count: 3 }); });
  *
  * @typeParam Events - the event map (event name → payload type) that `plugin.hub`'s send
- * methods check; `ctx.sse` is untyped, `typedHub<Events>(ctx)` gives it typed. Default: any
+ * methods check. `ctx.sse` is checked against the map registered in `SseEventRegistry`
+ * (module augmentation, once per app), or through `typedHub<Events>(ctx)`. Default: any
  * name, any payload.
  */
 export function ssePlugin<Events extends EventMap = Record<string, unknown>>(basePath: string, options: SsePluginOptions): SsePlugin<Events> {
