@@ -10,6 +10,8 @@ import { directSocketOf, writeChunk } from './write-path.js';
 
 export type { ConnectionInfo } from '../core/connection-info.js';
 
+const NO_CHANNELS: readonly string[] = Object.freeze([]);
+
 /** Why a stream ended. Sent as `connect-close.reason` when the server closes on purpose. */
 export type CloseReason = 'kick' | 'evicted' | 'expired' | 'shutdown' | 'slow' | 'client' | 'error';
 
@@ -130,7 +132,7 @@ export class Connection implements ConnectionHandle {
 
   /** Channels joined at runtime (`join.do`, `hub.joinChannel`, the connect parameter `channels`), in join order. Not the fixed `channel`. */
   get channels(): string[] {
-    return this.#channels === undefined ? [] : [...this.#channels.keys()];
+    return this.#channels === undefined || this.#channels.size === 0 ? [] : [...this.#channels.keys()];
   }
 
   /** How many channels it joined at runtime (the `maxChannelsPerConnection` count). */
@@ -144,7 +146,9 @@ export class Connection implements ConnectionHandle {
   }
 
   /** Every channel it is a member of, each once: the fixed one first. */
-  memberships(): string[] {
+  memberships(): readonly string[] {
+    // Most connections have no channel at all: no array per connect and per close for them.
+    if (this.#channels === undefined || this.#channels.size === 0) return this.channel === undefined ? NO_CHANNELS : [this.channel];
     const runtime = this.channels;
     if (this.channel === undefined) return runtime;
     return [this.channel, ...runtime.filter((c) => c !== this.channel)];

@@ -199,7 +199,7 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     if (conn.expiresAt < this.#nextExpiry) this.#nextExpiry = conn.expiresAt;
     this.#startTimer();
 
-    conn.write(this.#connectFinish()(conn.id, Date.now(), conn.expiresAt, conn.channels));
+    conn.write(this.#connectFinish()(conn.id, Date.now(), conn.expiresAt, conn.channelCount === 0 ? undefined : conn.channels));
 
     // Before any eviction below: a tab replaced by this one is no leave and this one no arrival.
     if (userId !== undefined) for (const channel of conn.memberships()) this.#memberArrived(conn, userId, channel);
