@@ -4,7 +4,7 @@ import { parseClientInfo } from '../core/client-info.js';
 import { SseForbiddenError } from '../core/errors.js';
 import { readJsonObject } from './body.js';
 import { authorizeChannels } from './channels.js';
-import { requireUser, type Endpoint } from './endpoint.js';
+import { requireUserNow, type Endpoint } from './endpoint.js';
 import { runAnsweringHook } from './hooks.js';
 
 /**
@@ -12,7 +12,8 @@ import { runAnsweringHook } from './hooks.js';
  * Parameters come from the query string, or for POST from a JSON body as well.
  */
 export const connect: Endpoint = async (ctx, env) => {
-  const user = await requireUser(ctx, env);
+  const pending = requireUserNow(ctx, env);
+  const user = pending instanceof Promise ? await pending : pending;
   const request = ctx.request;
   const headers = ctx.req.headers;
   // GET: the query object as Koa parsed it (parseClientInfo only reads it; a copy cost ~0.5 µs).
