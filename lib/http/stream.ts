@@ -6,6 +6,7 @@ import { readJsonObject } from './body.js';
 import { authorizeChannels } from './channels.js';
 import { requireUserNow, type Endpoint } from './endpoint.js';
 import { runAnsweringHook } from './hooks.js';
+import { StreamRequestInfo } from './request-info.js';
 
 /**
  * `GET|POST {base}/connect`: authenticates, then hands the response to the hub as a stream.
@@ -42,7 +43,7 @@ export const connect: Endpoint = async (ctx, env) => {
     user,
     client,
     channels,
-    request: { ip: request.ip, domain: request.hostname, userAgent: (headers['user-agent'] ?? '').slice(0, 512) },
+    request: new StreamRequestInfo(request.ip, (headers['user-agent'] ?? '').slice(0, 512), ctx.app, ctx.req),
   });
   // The hub owns the response from here on: Koa must not write or compress it.
   ctx.respond = false;
