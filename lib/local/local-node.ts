@@ -298,11 +298,10 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     const before = [...conn.listeners];
     const added: string[] = [];
     for (const name of names) {
-      if (add && !conn.listeners.has(name)) {
-        conn.listeners.add(name);
+      if (add && conn.addListener(name)) {
         added.push(name);
         if (!conn.closed) this.#index.addListener(conn, name);
-      } else if (!add && conn.listeners.delete(name)) {
+      } else if (!add && conn.deleteListener(name)) {
         this.#index.deleteListener(conn, name);
       }
     }
