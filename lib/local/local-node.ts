@@ -205,9 +205,11 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     if (userId !== undefined) for (const channel of conn.memberships()) this.#memberArrived(conn, userId, channel);
 
     // The cap is per browser (clientId) and site: the oldest tab of that browser goes.
-    const siblings = this.#index.siblings(conn);
-    if (siblings.length > o.clientIdMaxConnections) {
-      for (const old of siblings.slice(0, siblings.length - o.clientIdMaxConnections)) old.close('evicted', false);
+    if (conn.clientKey !== undefined) {
+      const siblings = this.#index.siblings(conn);
+      if (siblings.length > o.clientIdMaxConnections) {
+        for (const old of siblings.slice(0, siblings.length - o.clientIdMaxConnections)) old.close('evicted', false);
+      }
     }
 
     const pending = this.#pendingDurations.take(conn);
