@@ -84,6 +84,45 @@ test('queries describe who is online', async (t) => {
   t.false(JSON.stringify(info.attributes).includes('2@20'), 'the access-token parameter is not kept as an attribute');
 });
 
+test('behind a proxy (app.proxy) the domain and address come from X-Forwarded-*, and are still known after the client left', async (t) => {
+  const { base, plugin } = await startPlugin(t, { clientIdMaxConnections: 1 }, (app) => {
+    app.proxy = true;
+  });
+  const gone = new Promise<Connection>((resolve) => plugin.hub.on('disconnect', (conn: Connection) => resolve(conn)));
+  const headers = { 'x-forwarded-host': 'shop.example:8443', 'x-forwarded-for': '203.0.113.9, 10.0.0.1' };
+  const s = await RawStream.open(t, `${base}/connect?access-token=4`, { headers });
+  void s.close();
+  // The domain is worked out when first asked: here only after the socket closed.
+  const conn = await gone;
+  t.deepEqual(JSON.parse(JSON.stringify(conn.request)), { ip: '203.0.113.9', domain: 'shop.example', userAgent: conn.request.userAgent });
+  t.is(conn.toInfo().domain, 'shop.example');
+  t.is(conn.toInfo().ip, '203.0.113.9');
+  // The clientId cap is per site: a tab of the same browser on another forwarded host is not evicted.
+  const a = await RawStream.open(t, `${base}/connect?access-token=4&clientId=b1`, { headers });
+  const b = await RawStream.open(t, `${base}/connect?access-token=4&clientId=b1`, { headers: { ...headers, 'x-forwarded-host': 'other.example' } });
+  t.is(await plugin.hub.getConnectionCount(), 2);
+  const c = await RawStream.open(t, `${base}/connect?access-token=4&clientId=b1`, { headers });
+  await a.waitEnd();
+  t.false(b.ended);
+  t.false(c.ended);
+});
+
+test('without app.proxy X-Forwarded-Host and X-Forwarded-For are ignored; an app that sets ctx.request.ip is kept', async (t) => {
+  const { base, plugin } = await startPlugin(t, {}, (app) => {
+    app.middleware.unshift(async (ctx, next) => {
+      if (ctx.query['access-token'] === '6') ctx.request.ip = '198.51.100.7';
+      await next();
+    });
+  });
+  const headers = { 'x-forwarded-host': 'shop.example', 'x-forwarded-for': '203.0.113.9' };
+  const five = await RawStream.open(t, `${base}/connect?access-token=5`, { headers });
+  const six = await RawStream.open(t, `${base}/connect?access-token=6`, { headers });
+  const info5 = await plugin.hub.getConnectionById(five.connectionId);
+  t.is(info5?.domain, '127.0.0.1');
+  t.is(info5?.ip, '127.0.0.1');
+  t.is((await plugin.hub.getConnectionById(six.connectionId))?.ip, '198.51.100.7');
+});
+
 test('connect and disconnect events; disconnect fires after the connection left every index', async (t) => {
   const { base, plugin } = await startPlugin(t);
   const hub = plugin.hub;

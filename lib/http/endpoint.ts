@@ -29,10 +29,27 @@ export type Endpoint = (ctx: Context, env: EndpointEnv) => Promise<void>;
 
 /** Runs `authenticate`; 401 when it gives no user. */
 export async function requireUser(ctx: Context, env: EndpointEnv): Promise<SseUser> {
-  const user = await env.options.authenticate(ctx);
+  return checkedUser(await env.options.authenticate(ctx));
+}
+
+/**
+ * {@link requireUser} without a promise when `authenticate` answers synchronously (the
+ * connect path: an async function and its promise per stream, ~0.5 µs, for nothing). The
+ * same checks; a synchronous throw is the caller's (an async endpoint turns it into a rejection).
+ */
+export function requireUserNow(ctx: Context, env: EndpointEnv): SseUser | Promise<SseUser> {
+  const result = env.options.authenticate(ctx);
+  return isThenable(result) ? Promise.resolve(result).then(checkedUser) : checkedUser(result);
+}
+
+function checkedUser(user: SseUser | null | undefined): SseUser {
   if (user === null || user === undefined) throw new SseUnauthorizedError();
   if (typeof user !== 'object') throw new TypeError('authenticate must return an object, null or undefined');
   return user;
+}
+
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
 }
 
 /**

@@ -4,15 +4,17 @@ import { parseClientInfo } from '../core/client-info.js';
 import { SseForbiddenError } from '../core/errors.js';
 import { readJsonObject } from './body.js';
 import { authorizeChannels } from './channels.js';
-import { requireUser, type Endpoint } from './endpoint.js';
+import { requireUserNow, type Endpoint } from './endpoint.js';
 import { runAnsweringHook } from './hooks.js';
+import { StreamRequestInfo } from './request-info.js';
 
 /**
  * `GET|POST {base}/connect`: authenticates, then hands the response to the hub as a stream.
  * Parameters come from the query string, or for POST from a JSON body as well.
  */
 export const connect: Endpoint = async (ctx, env) => {
-  const user = await requireUser(ctx, env);
+  const pending = requireUserNow(ctx, env);
+  const user = pending instanceof Promise ? await pending : pending;
   const request = ctx.request;
   const headers = ctx.req.headers;
   // GET: the query object as Koa parsed it (parseClientInfo only reads it; a copy cost ~0.5 µs).
@@ -41,7 +43,7 @@ export const connect: Endpoint = async (ctx, env) => {
     user,
     client,
     channels,
-    request: { ip: request.ip, domain: request.hostname, userAgent: (headers['user-agent'] ?? '').slice(0, 512) },
+    request: new StreamRequestInfo(request.ip, (headers['user-agent'] ?? '').slice(0, 512), ctx.app, ctx.req),
   });
   // The hub owns the response from here on: Koa must not write or compress it.
   ctx.respond = false;

@@ -10,6 +10,20 @@ import { directSocketOf, writeChunk } from './write-path.js';
 
 export type { ConnectionInfo } from '../core/connection-info.js';
 
+const NO_CHANNELS: readonly string[] = Object.freeze([]);
+
+/** The listener set of every stream that listens to nothing: shared, so it refuses changes. */
+class EmptyListeners extends Set<string> {
+  override add(): this {
+    throw new TypeError('Connection.listeners is read-only: use hub.addListeners');
+  }
+  override delete(): boolean {
+    return false;
+  }
+  override clear(): void {}
+}
+const NO_LISTENERS: ReadonlySet<string> = new EmptyListeners();
+
 /** Why a stream ended. Sent as `connect-close.reason` when the server closes on purpose. */
 export type CloseReason = 'kick' | 'evicted' | 'expired' | 'shutdown' | 'slow' | 'client' | 'error';
 
@@ -54,8 +68,6 @@ export class Connection implements ConnectionHandle {
   readonly createdAt: number;
   /** When the server will close the stream with `reason: 'expired'` (ms since epoch). */
   readonly expiresAt: number;
-  /** Events currently listened to (the `listening` send option matches against it). */
-  readonly listeners: Set<string>;
   /**
    * @internal The browser this stream comes from, for the `clientIdMaxConnections` cap: user
    * (else token) + clientId + domain + tenant, as one string that crosses the wire to peers
@@ -75,6 +87,8 @@ export class Connection implements ConnectionHandle {
   readonly #limit: number;
   /** Created on first use: most connections never get an attribute. */
   #attributes: Map<string, unknown> | undefined;
+  /** Events listened to; created with the first one (most streams send none: ~120 bytes each saved). */
+  #listeners: Set<string> | undefined;
   /** Channels joined at runtime, with when (ms since the epoch); created on first join. */
   #channels: Map<string, number> | undefined;
   /** The socket, once the head is sent and chunks may be written to it directly (HTTP/1.1). */
@@ -104,7 +118,7 @@ export class Connection implements ConnectionHandle {
     this.channel = init.client.channel;
     this.client = init.client;
     this.request = init.request;
-    this.listeners = new Set(init.client.listeners);
+    if (init.client.listeners.length > 0) this.#listeners = new Set(init.client.listeners);
     this.sessionDuration = init.client.sessionDuration;
     this.createdAt = Date.now();
     this.expiresAt = init.expiresAt;
@@ -119,6 +133,27 @@ export class Connection implements ConnectionHandle {
     init.res.on('close', () => this.#lost());
   }
 
+  /**
+   * Events currently listened to (the `listening` send option matches against it). Read-only:
+   * `hub.addListeners` / `removeListeners` change it (and the index behind `listening`).
+   */
+  get listeners(): ReadonlySet<string> {
+    return this.#listeners ?? NO_LISTENERS;
+  }
+
+  /** @internal Adds an event name; false if it was listened to already. The local node keeps the index. */
+  addListener(name: string): boolean {
+    const listeners = (this.#listeners ??= new Set());
+    if (listeners.has(name)) return false;
+    listeners.add(name);
+    return true;
+  }
+
+  /** @internal Removes an event name; false if it was not listened to. */
+  deleteListener(name: string): boolean {
+    return this.#listeners?.delete(name) === true;
+  }
+
   /** Application attributes: connect parameters the library does not know, plus your own. */
   get attributes(): Map<string, unknown> {
     return (this.#attributes ??= new Map());
@@ -130,7 +165,7 @@ export class Connection implements ConnectionHandle {
 
   /** Channels joined at runtime (`join.do`, `hub.joinChannel`, the connect parameter `channels`), in join order. Not the fixed `channel`. */
   get channels(): string[] {
-    return this.#channels === undefined ? [] : [...this.#channels.keys()];
+    return this.#channels === undefined || this.#channels.size === 0 ? [] : [...this.#channels.keys()];
   }
 
   /** How many channels it joined at runtime (the `maxChannelsPerConnection` count). */
@@ -144,7 +179,9 @@ export class Connection implements ConnectionHandle {
   }
 
   /** Every channel it is a member of, each once: the fixed one first. */
-  memberships(): string[] {
+  memberships(): readonly string[] {
+    // Most connections have no channel at all: no array per connect and per close for them.
+    if (this.#channels === undefined || this.#channels.size === 0) return this.channel === undefined ? NO_CHANNELS : [this.channel];
     const runtime = this.channels;
     if (this.channel === undefined) return runtime;
     return [this.channel, ...runtime.filter((c) => c !== this.channel)];

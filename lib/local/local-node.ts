@@ -199,15 +199,17 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     if (conn.expiresAt < this.#nextExpiry) this.#nextExpiry = conn.expiresAt;
     this.#startTimer();
 
-    conn.write(this.#connectFinish()(conn.id, Date.now(), conn.expiresAt, conn.channels));
+    conn.write(this.#connectFinish()(conn.id, Date.now(), conn.expiresAt, conn.channelCount === 0 ? undefined : conn.channels));
 
     // Before any eviction below: a tab replaced by this one is no leave and this one no arrival.
     if (userId !== undefined) for (const channel of conn.memberships()) this.#memberArrived(conn, userId, channel);
 
     // The cap is per browser (clientId) and site: the oldest tab of that browser goes.
-    const siblings = this.#index.siblings(conn);
-    if (siblings.length > o.clientIdMaxConnections) {
-      for (const old of siblings.slice(0, siblings.length - o.clientIdMaxConnections)) old.close('evicted', false);
+    if (conn.clientKey !== undefined) {
+      const siblings = this.#index.siblings(conn);
+      if (siblings.length > o.clientIdMaxConnections) {
+        for (const old of siblings.slice(0, siblings.length - o.clientIdMaxConnections)) old.close('evicted', false);
+      }
     }
 
     const pending = this.#pendingDurations.take(conn);
@@ -298,11 +300,10 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     const before = [...conn.listeners];
     const added: string[] = [];
     for (const name of names) {
-      if (add && !conn.listeners.has(name)) {
-        conn.listeners.add(name);
+      if (add && conn.addListener(name)) {
         added.push(name);
         if (!conn.closed) this.#index.addListener(conn, name);
-      } else if (!add && conn.listeners.delete(name)) {
+      } else if (!add && conn.deleteListener(name)) {
         this.#index.deleteListener(conn, name);
       }
     }

@@ -26,6 +26,8 @@ export class PendingDurations {
 
   /** The value waiting for this connection's user (else its token), removed once taken. */
   take(conn: Connection): number | undefined {
+    // Almost always empty: no key strings per connect then.
+    if (this.#map.size === 0) return undefined;
     for (const k of [conn.userId && `user:${conn.userId}`, conn.accessToken && `token:${conn.accessToken}`]) {
       if (!k) continue;
       const seconds = this.#map.get(k);

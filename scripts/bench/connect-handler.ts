@@ -1,8 +1,8 @@
 // Connect path, in-process: the time from a stream request's 'request' event to the end of its
 // handler's microtasks, for raw node:http, bare Koa (one middleware that opens the stream as
 // raw does) and Koa + ssePlugin, each on its own loopback server in this process. Accept,
-// parsing and the socket write of the next tick are not in it: this is the JavaScript each
-// one runs per stream. Requests go 100 at a time to one server after the other; round 0
+// parsing and the socket write are not in it (the socket is corked meanwhile): this is the
+// JavaScript each one runs per stream. Requests go 100 at a time to one server after the other; round 0
 // warms up, round 1 is the measurement. Bounded: 2 rounds of `N` streams per server.
 //   npx tsx scripts/bench/connect-handler.ts [N=2000]
 import Koa from 'koa';
@@ -48,8 +48,17 @@ const ports = new Map<string, number>();
 for (const name of names) {
   const handle = handlers[name]!;
   const server = createServer((req, res) => {
+    // Corked for the measurement: the socket write (writev) leaves after it, for every server
+    // alike. Uncorked, Node's own cork is released on the next tick, which runs before the
+    // handler's promise settles when the handler wrote synchronously (raw, bare Koa) and after
+    // it when the handler wrote after an await: the write was counted for some servers only.
+    const socket = req.socket;
+    socket.cork();
     const t0 = process.hrtime.bigint();
-    void handle(req, res).then(() => times.get(name)!.push(Number(process.hrtime.bigint() - t0) / 1000));
+    void handle(req, res).then(() => {
+      times.get(name)!.push(Number(process.hrtime.bigint() - t0) / 1000);
+      socket.uncork();
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', 4096, resolve));
   ports.set(name, (server.address() as { port: number }).port);

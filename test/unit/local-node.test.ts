@@ -199,6 +199,21 @@ test('deliver counts what it wrote, honours listening, and keeps the running tot
   t.is(listening.conn.eventsWritten, 1 + 2, 'connect-finish and two events');
 });
 
+test('a stream that listens to nothing shares a read-only empty set; its first listener gives it its own', (t) => {
+  const { node, open } = makeNode(t);
+  const a = open({ user: user(1) });
+  const b = open({ user: user(2) });
+  t.is(a.conn.listeners.size, 0);
+  t.throws(() => (a.conn.listeners as Set<string>).add('x'), { instanceOf: TypeError });
+  t.deepEqual(node.changeListeners(a.conn, ['bell'], true), ['bell']);
+  t.deepEqual([...a.conn.listeners], ['bell']);
+  t.is(b.conn.listeners.size, 0, 'the other stream still listens to nothing');
+  t.is(node.deliver('all', [''], frame('bell'), 'bell', true), 1);
+  t.deepEqual(node.changeListeners(a.conn, ['bell'], false), []);
+  t.is(node.deliver('all', [''], frame('bell'), 'bell', true), 0);
+  t.deepEqual(a.conn.toInfo().listeners, []);
+});
+
 test('a reader past writeBufferLimit is closed as slow: the write fails and counts as failed', async (t) => {
   const { node, open, disconnects } = makeNode(t, { writeBufferLimit: 1024 });
   const fast = open({ user: user(1) });
