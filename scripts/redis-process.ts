@@ -27,7 +27,8 @@ export interface RedisProcess {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+/** A port free on 127.0.0.1 now (redis-server cannot be told to pick one itself). */
+export async function freePort(): Promise<number> {
   return await new Promise((resolve, reject) => {
     const s = net.createServer();
     s.once('error', reject);
@@ -38,7 +39,8 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function ping(port: number): Promise<boolean> {
+/** Whether a Redis on 127.0.0.1:`port` answers PING (a raw socket: no client needed). */
+export async function pingRedis(port: number): Promise<boolean> {
   return await new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
     socket.setTimeout(500);
@@ -104,7 +106,7 @@ export async function startRedisServer(options: { aof?: boolean } = {}): Promise
       process.off('exit', cleanUp);
     })());
   const deadline = Date.now() + 10_000;
-  while (!(await ping(port))) {
+  while (!(await pingRedis(port))) {
     if (child.exitCode !== null || Date.now() > deadline) {
       await stop();
       throw new Error(`redis-server did not start on 127.0.0.1:${port}: ${output}`);

@@ -6,10 +6,10 @@
 // Loopback only; bounded; stops by itself.  npx tsx scripts/bench/cluster.ts [--quick]
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { cpus } from 'node:os';
 import { Rpc } from './ipc.js';
-import { Histogram, nowUs } from './stats.js';
+import { StampedSseClients } from './stamped-sse-clients.js';
+import { nowUs } from './stats.js';
 
 const quick = process.argv.includes('--quick');
 const RATE = 1000;
@@ -48,58 +48,13 @@ async function startNodes(count: number): Promise<Node[]> {
   return nodes;
 }
 
-/** SSE clients on raw sockets; every `"t":` in the stream is a receipt. */
-class Clients {
-  readonly hist = new Histogram();
-  received = 0;
-  lastAt = 0;
-  readonly #sockets: net.Socket[] = [];
-
-  async open(port: number, user: string): Promise<void> {
-    const sock = net.connect(port, '127.0.0.1');
-    this.#sockets.push(sock);
-    await new Promise<void>((resolve, reject) => {
-      let ready = false;
-      sock.on('connect', () => sock.write(`GET /sse/connect?u=${user} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`));
-      sock.on('error', reject);
-      sock.on('data', (chunk: Buffer) => {
-        const now = nowUs();
-        const s = chunk.toString('latin1');
-        if (!ready && s.includes('connect-finish')) {
-          ready = true;
-          resolve();
-        }
-        let i = s.indexOf('"t":');
-        while (i >= 0) {
-          const t = Number.parseInt(s.slice(i + 4, i + 24), 10);
-          if (Number.isFinite(t)) {
-            this.received++;
-            this.lastAt = now;
-            this.hist.record(now - t);
-          }
-          i = s.indexOf('"t":', i + 4);
-        }
-      });
-    });
-  }
-
-  reset(): void {
-    this.hist.reset();
-    this.received = 0;
-  }
-
-  close(): void {
-    for (const s of this.#sockets) s.destroy();
-  }
-}
-
-async function waitFor(clients: Clients, expected: number, timeoutMs: number): Promise<void> {
+async function waitFor(clients: StampedSseClients, expected: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (clients.received < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 }
 
 async function latency(nodes: Node[]): Promise<{ p50: number; p99: number; sent: number; received: number }> {
-  const clients = new Clients();
+  const clients = new StampedSseClients();
   await clients.open(nodes[2]!.web, 'target');
   const { sent } = await nodes[0]!.rpc.call<{ sent: number }>('pace', { user: 'target', rate: RATE, seconds: SECONDS }, (SECONDS + 30) * 1000);
   await waitFor(clients, sent, 5000);
@@ -108,7 +63,7 @@ async function latency(nodes: Node[]): Promise<{ p50: number; p99: number; sent:
 }
 
 async function broadcast(nodes: Node[], spread: boolean): Promise<{ perSecond: number; delivered: number }> {
-  const clients = new Clients();
+  const clients = new StampedSseClients();
   for (let i = 0; i < CLIENTS; i++) await clients.open(nodes[spread ? i % nodes.length : 0]!.web, `u${i}`);
   const started = nowUs();
   await nodes[0]!.rpc.call('burst', { count: BROADCASTS }, 120_000);

@@ -13,12 +13,12 @@
 // WebSocket (Engine.IO handshake by hand), each with a byte scanner for the send stamp. Loopback only; bounded (a hard time limit);
 // stops by itself.  npx tsx scripts/bench/redis.ts [--quick]
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import { cpus } from 'node:os';
 import { WebSocket } from 'ws';
 import { INSTALL_HINT, redisServerInstalled, startRedisServer, type RedisProcess } from '../redis-process.js';
 import type { Rpc } from './ipc.js';
 import { spawn, stop } from './procs.js';
+import { StampedSseClients } from './stamped-sse-clients.js';
 import { Histogram, nowUs } from './stats.js';
 
 const quick = process.argv.includes('--quick');
@@ -40,46 +40,6 @@ interface Clients {
   lastAt: number;
   open(port: number, user: string): Promise<void>;
   close(): void;
-}
-
-/** SSE streams on raw sockets; every `"t":` in the stream is a receipt. */
-class SseClients implements Clients {
-  readonly hist = new Histogram();
-  received = 0;
-  lastAt = 0;
-  readonly #sockets: net.Socket[] = [];
-
-  async open(port: number, user: string): Promise<void> {
-    const sock = net.connect(port, '127.0.0.1');
-    this.#sockets.push(sock);
-    await new Promise<void>((resolve, reject) => {
-      let ready = false;
-      sock.on('connect', () => sock.write(`GET /sse/connect?u=${user} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`));
-      sock.on('error', reject);
-      sock.on('data', (chunk: Buffer) => {
-        const now = nowUs();
-        const s = chunk.toString('latin1');
-        if (!ready && s.includes('connect-finish')) {
-          ready = true;
-          resolve();
-        }
-        for (let i = s.indexOf('"t":'); i >= 0; i = s.indexOf('"t":', i + 4)) {
-          const t = Number.parseInt(s.slice(i + 4, i + 24), 10);
-          if (Number.isFinite(t)) this.#receipt(now, t);
-        }
-      });
-    });
-  }
-
-  #receipt(now: number, t: number): void {
-    this.received++;
-    this.lastAt = now;
-    this.hist.record(now - t);
-  }
-
-  close(): void {
-    for (const s of this.#sockets) s.destroy();
-  }
 }
 
 /**
@@ -124,7 +84,7 @@ class IoClients implements Clients {
   }
 }
 
-const clientsOf = (kind: Kind): Clients => (kind === 'sse' ? new SseClients() : new IoClients());
+const clientsOf = (kind: Kind): Clients => (kind === 'sse' ? new StampedSseClients() : new IoClients());
 
 async function until(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>): Promise<void> {
   const deadline = Date.now() + timeoutMs;

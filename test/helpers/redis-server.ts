@@ -1,20 +1,17 @@
 import type { ExecutionContext } from 'ava';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { freePort, INSTALL_HINT, pingRedis, redisServerInstalled } from '../../scripts/redis-process.js';
 
 const ci = process.env.CI === 'true' || process.env.CI === '1';
 
+export { freePort };
+
 /** Why a real redis-server cannot run here, or undefined if it can. */
 export function redisUnavailable(): string | undefined {
-  try {
-    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
-    return undefined;
-  } catch {
-    return 'redis-server is not installed (apt-get install -y --no-install-recommends redis-server; .ci/run installs it)';
-  }
+  return redisServerInstalled() ? undefined : `redis-server is not installed (${INSTALL_HINT}; .ci/run installs it)`;
 }
 
 /** `test.serial`, or `test.skip` with a printed reason when redis-server is missing (a skip fails under CI). */
@@ -22,18 +19,6 @@ export function redisTest(file: string): { unavailable: string | undefined } {
   const unavailable = redisUnavailable();
   if (unavailable) console.log(`# ${file}: skipped: ${unavailable}${ci ? ' (CI counts this skip as a failure)' : ''}`);
   return { unavailable };
-}
-
-/** A port free on 127.0.0.1 now (for servers that cannot listen on port 0 themselves). */
-export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export interface RedisServerOptions {
@@ -110,27 +95,10 @@ export class RedisServer {
     const deadline = Date.now() + 10_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`redis-server exited: ${output}`);
-      if (await this.#ping()) return;
+      if (await pingRedis(this.port)) return;
       if (Date.now() > deadline) throw new Error(`redis-server did not start on port ${this.port}: ${output}`);
       await new Promise((r) => setTimeout(r, 20));
     }
-  }
-
-  async #ping(): Promise<boolean> {
-    return await new Promise((resolve) => {
-      const socket = net.connect(this.port, '127.0.0.1');
-      socket.setTimeout(500);
-      socket.once('connect', () => socket.write('PING\r\n'));
-      socket.once('data', (d) => {
-        socket.destroy();
-        resolve(d.toString().startsWith('+PONG'));
-      });
-      socket.once('error', () => resolve(false));
-      socket.once('timeout', () => {
-        socket.destroy();
-        resolve(false);
-      });
-    });
   }
 
   /** SIGSTOP: the server keeps its sockets but answers nothing, like a long fork or a GC-paused VM. */
