@@ -39,6 +39,19 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Arguments of a redis-server of our own: loopback only, no snapshots, AOF with
+ * `appendfsync everysec` (the setting the README recommends) unless `aof` is false.
+ */
+export function redisServerArgs(port: number, dir: string, aof: boolean): string[] {
+  // prettier-ignore
+  return [
+    '--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--save', '',
+    '--appendonly', aof ? 'yes' : 'no', '--appendfsync', 'everysec',
+    '--protected-mode', 'yes', '--daemonize', 'no', '--loglevel', 'warning',
+  ];
+}
+
 /** Whether a Redis on 127.0.0.1:`port` answers PING (a raw socket: no client needed). */
 export async function pingRedis(port: number): Promise<boolean> {
   return await new Promise((resolve) => {
@@ -64,24 +77,7 @@ export async function startRedisServer(options: { aof?: boolean } = {}): Promise
   const aof = options.aof ?? true;
   const child = spawn(
     'redis-server',
-    [
-      '--bind',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--dir',
-      dir,
-      '--save',
-      '',
-      '--appendonly',
-      aof ? 'yes' : 'no',
-      '--appendfsync',
-      'everysec',
-      '--daemonize',
-      'no',
-      '--loglevel',
-      'warning',
-    ],
+    redisServerArgs(port, dir, aof),
     // Its own process group: Ctrl-C in the terminal reaches the nodes, not Redis, which stops last.
     { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );

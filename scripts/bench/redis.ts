@@ -18,7 +18,7 @@ import { WebSocket } from 'ws';
 import { INSTALL_HINT, redisServerInstalled, startRedisServer, type RedisProcess } from '../redis-process.js';
 import type { Rpc } from './ipc.js';
 import { spawn, stop } from './procs.js';
-import { StampedSseClients } from './stamped-sse-clients.js';
+import { forEachStamp, StampedSseClients } from './stamped-sse-clients.js';
 import { Histogram, nowUs } from './stats.js';
 
 const quick = process.argv.includes('--quick');
@@ -62,14 +62,11 @@ class IoClients implements Clients {
         const now = nowUs();
         const s = data.toString('latin1');
         if (s.startsWith('42')) {
-          for (let i = s.indexOf('"t":'); i >= 0; i = s.indexOf('"t":', i + 4)) {
-            const t = Number.parseInt(s.slice(i + 4, i + 24), 10);
-            if (Number.isFinite(t)) {
-              this.received++;
-              this.lastAt = now;
-              this.hist.record(now - t);
-            }
-          }
+          forEachStamp(s, (t) => {
+            this.received++;
+            this.lastAt = now;
+            this.hist.record(now - t);
+          });
         } else if (s.startsWith('0{'))
           ws.send('40'); // Engine.IO open: connect to the main namespace
         else if (s === '2')

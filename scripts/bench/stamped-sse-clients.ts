@@ -4,6 +4,14 @@
 import net from 'node:net';
 import { Histogram, nowUs } from './stats.js';
 
+/** Calls `receipt(stamp)` for every `"t":<µs>` in `text` (a byte scanner: no JSON parsing). */
+export function forEachStamp(text: string, receipt: (stamp: number) => void): void {
+  for (let i = text.indexOf('"t":'); i >= 0; i = text.indexOf('"t":', i + 4)) {
+    const t = Number.parseInt(text.slice(i + 4, i + 24), 10);
+    if (Number.isFinite(t)) receipt(t);
+  }
+}
+
 export class StampedSseClients {
   readonly hist = new Histogram();
   received = 0;
@@ -25,14 +33,11 @@ export class StampedSseClients {
           ready = true;
           resolve();
         }
-        for (let i = s.indexOf('"t":'); i >= 0; i = s.indexOf('"t":', i + 4)) {
-          const t = Number.parseInt(s.slice(i + 4, i + 24), 10);
-          if (Number.isFinite(t)) {
-            this.received++;
-            this.lastAt = now;
-            this.hist.record(now - t);
-          }
-        }
+        forEachStamp(s, (t) => {
+          this.received++;
+          this.lastAt = now;
+          this.hist.record(now - t);
+        });
       });
     });
   }

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort, INSTALL_HINT, pingRedis, redisServerInstalled } from '../../scripts/redis-process.js';
+import { freePort, INSTALL_HINT, pingRedis, redisServerArgs, redisServerInstalled } from '../../scripts/redis-process.js';
 
 const ci = process.env.CI === 'true' || process.env.CI === '1';
 
@@ -66,27 +66,7 @@ export class RedisServer {
 
   async #spawn(): Promise<void> {
     const aof = this.#options.aof ?? true;
-    const args = [
-      '--bind',
-      '127.0.0.1',
-      '--port',
-      String(this.port),
-      '--dir',
-      this.dir,
-      '--save',
-      '',
-      '--appendonly',
-      aof ? 'yes' : 'no',
-      '--appendfsync',
-      'everysec',
-      '--protected-mode',
-      'yes',
-      '--daemonize',
-      'no',
-      '--loglevel',
-      'warning',
-      ...(this.#options.args ?? []),
-    ];
+    const args = [...redisServerArgs(this.port, this.dir, aof), ...(this.#options.args ?? [])];
     const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.#child = child;
     let output = '';
