@@ -92,55 +92,43 @@ channelTest('join: allowed and refused by the hook, rejected with the code, rest
   t.deepEqual(await page.evaluate(() => window.sse.channels), []);
 });
 
-channelTest('presence: the list and join / leave events across two pages', async (t) => {
-  const server = await channelServer(t);
-  const pages = [await openPage(t, server.origin), await openPage(t, server.origin)];
-  await createClient(pages[0]!, 'pa');
-  await createClient(pages[1]!, 'pb');
+/**
+ * Two users on `origins` (one page each) join `room`; the first page sees the second in the
+ * presence list and hears its join and, after it leaves, its leave.
+ */
+async function presenceRound(t: ExecutionContext, origins: [string, string], room: string, users: [string, string]): Promise<void> {
+  const pages = [await openPage(t, origins[0]), await openPage(t, origins[1])];
+  await createClient(pages[0]!, users[0]);
+  await createClient(pages[1]!, users[1]);
   await Promise.all(pages.map((p) => connected(p)));
   await recordPresence(pages[0]!);
-  await pages[0]!.evaluate(() => window.sse.join('room:p'));
-  await pages[1]!.evaluate(() => window.sse.join('room:p'));
-  await pages[0]!.waitForFunction(() => window.__events.some((e) => e.type === 'sse-presence' && e.data.includes('"pb"')));
-  const list = await pages[0]!.evaluate(() => window.sse.presence('room:p'));
-  t.is(list.channel, 'room:p');
-  t.deepEqual(list.users.map((u) => u.userId).sort(), ['pa', 'pb']);
+  for (const page of pages) await page.evaluate((r) => window.sse.join(r), room);
+  const other = `"${users[1]}"`;
+  await pages[0]!.waitForFunction((o) => window.__events.some((e) => e.type === 'sse-presence' && e.data.includes(o)), other);
+  const list = await pages[0]!.evaluate((r) => window.sse.presence(r), room);
+  t.is(list.channel, room);
+  t.deepEqual(list.users.map((u) => u.userId).sort(), [...users].sort());
   t.is(list.total, 2);
-  await pages[1]!.evaluate(() => window.sse.leave('room:p'));
+  await pages[1]!.evaluate((r) => window.sse.leave(r), room);
   await pages[0]!.waitForFunction(() => window.__events.some((e) => e.type === 'sse-presence' && e.data.includes('"leave"')));
   // The page hears its own arrival too; the other user's arrival and leave follow.
   t.deepEqual(
-    (await channelEvents(pages[0]!)).filter((e) => (e as { userId: string }).userId === 'pb'),
+    (await channelEvents(pages[0]!)).filter((e) => (e as { userId: string }).userId === users[1]),
     [
-      { channel: 'room:p', userId: 'pb', action: 'join' },
-      { channel: 'room:p', userId: 'pb', action: 'leave' },
+      { channel: room, userId: users[1], action: 'join' },
+      { channel: room, userId: users[1], action: 'leave' },
     ],
   );
+}
+
+channelTest('presence: the list and join / leave events across two pages', async (t) => {
+  const { origin } = await channelServer(t);
+  await presenceRound(t, [origin, origin], 'room:p', ['pa', 'pb']);
 });
 
 channelTest('presence across two nodes: the list is cluster-wide, join / leave events cross nodes', async (t) => {
   const bus = new MemoryBus();
-  const origins = [await clusterNode(t, bus, 'a'), await clusterNode(t, bus, 'b')];
-  const pages = [await openPage(t, origins[0]!), await openPage(t, origins[1]!)];
-  await createClient(pages[0]!, 'na');
-  await createClient(pages[1]!, 'nb');
-  await Promise.all(pages.map((p) => connected(p)));
-  await recordPresence(pages[0]!);
-  await pages[0]!.evaluate(() => window.sse.join('room:n'));
-  await pages[1]!.evaluate(() => window.sse.join('room:n'));
-  await pages[0]!.waitForFunction(() => window.__events.some((e) => e.type === 'sse-presence' && e.data.includes('"nb"')));
-  const list = await pages[0]!.evaluate(() => window.sse.presence('room:n'));
-  t.deepEqual(list.users.map((u) => u.userId).sort(), ['na', 'nb']);
-  t.is(list.total, 2);
-  await pages[1]!.evaluate(() => window.sse.leave('room:n'));
-  await pages[0]!.waitForFunction(() => window.__events.some((e) => e.type === 'sse-presence' && e.data.includes('"leave"')));
-  t.deepEqual(
-    (await channelEvents(pages[0]!)).filter((e) => (e as { userId: string }).userId === 'nb'),
-    [
-      { channel: 'room:n', userId: 'nb', action: 'join' },
-      { channel: 'room:n', userId: 'nb', action: 'leave' },
-    ],
-  );
+  await presenceRound(t, [await clusterNode(t, bus, 'a'), await clusterNode(t, bus, 'b')], 'room:n', ['na', 'nb']);
 });
 
 channelTest('shared tabs: channels are counted per tab, refused joins reach the tab that asked, and follow the stream to a new leader', async (t) => {
