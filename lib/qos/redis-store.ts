@@ -384,11 +384,6 @@ export class RedisQosStore implements QosStore {
     this.#client.on('ready', listener);
   }
 
-  /** Resolves when Redis answers (or rejects after the command timeout): for callers that want to start only with Redis up. */
-  async ready(): Promise<void> {
-    await connectRedis(this.#client, this.#options.commandTimeoutMs);
-  }
-
   /**
    * Stores a message. The inserts of one tick go to Redis as one script call (group commit:
    * one round trip and one AOF write for all of them); each promise resolves with its own
