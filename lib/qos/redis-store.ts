@@ -48,13 +48,15 @@ local function entry(b, id)
   end
   return {id, f.k, f.e, f.d, f.l, f.c, f.x}, refs
 end
+-- Takes a message off one target's zset; an emptied queue leaves the set of queues.
+local function unindex(b, ref, id)
+  local qk = b .. ':q:' .. ref
+  redis.call('ZREM', qk, id)
+  if redis.call('EXISTS', qk) == 0 then redis.call('SREM', b .. ':queues', ref) end
+end
 -- Removes a message and every index entry of it.
 local function drop(b, id, refs)
-  for _, ref in ipairs(refs) do
-    local qk = b .. ':q:' .. ref
-    redis.call('ZREM', qk, id)
-    if redis.call('EXISTS', qk) == 0 then redis.call('SREM', b .. ':queues', ref) end
-  end
+  for _, ref in ipairs(refs) do unindex(b, ref, id) end
   redis.call('DEL', b .. ':m:' .. id)
   redis.call('ZREM', b .. ':exp', id)
   redis.call('ZREM', b .. ':ids', id)
@@ -156,9 +158,7 @@ while i <= #ARGV do
   for j = i + 2, i + 1 + n do
     local ref = ARGV[j]
     if redis.call('HDEL', mk, 't:' .. ref) == 1 then
-      local qk = b .. ':q:' .. ref
-      redis.call('ZREM', qk, id)
-      if redis.call('EXISTS', qk) == 0 then redis.call('SREM', b .. ':queues', ref) end
+      unindex(b, ref, id)
       out[#out + 1] = item
       out[#out + 1] = ref
       out[#out + 1] = id
