@@ -324,8 +324,8 @@ export interface RedisQosStoreOptions {
  * they all have the same tag (made from the prefix), so every message is "own" on every node,
  * any node drains a reconnecting user's queue and an ack through any node removes the entry.
  * A send is committed once Redis answered the insert script (how durable that is depends on
- * Redis persistence: README "How durable is a committed send?"). Commands are pipelined automatically (one
- * write to the socket per tick for all sends of that tick): the group commit of this store.
+ * Redis persistence: README "How durable is a committed send?"). The inserts (and the acks) of one tick go
+ * to Redis as one script call ({@link TickBatch}): the group commit of this store.
  * Fail-fast: when Redis is away every call rejects with `ERR_SSE_REDIS_UNAVAILABLE` at once
  * (or after the command timeout when Redis stalls); the client reconnects by itself.
  */
