@@ -48,13 +48,15 @@ local function entry(b, id)
   end
   return {id, f.k, f.e, f.d, f.l, f.c, f.x}, refs
 end
+-- Takes a message off one target's zset; an emptied queue leaves the set of queues.
+local function unindex(b, ref, id)
+  local qk = b .. ':q:' .. ref
+  redis.call('ZREM', qk, id)
+  if redis.call('EXISTS', qk) == 0 then redis.call('SREM', b .. ':queues', ref) end
+end
 -- Removes a message and every index entry of it.
 local function drop(b, id, refs)
-  for _, ref in ipairs(refs) do
-    local qk = b .. ':q:' .. ref
-    redis.call('ZREM', qk, id)
-    if redis.call('EXISTS', qk) == 0 then redis.call('SREM', b .. ':queues', ref) end
-  end
+  for _, ref in ipairs(refs) do unindex(b, ref, id) end
   redis.call('DEL', b .. ':m:' .. id)
   redis.call('ZREM', b .. ':exp', id)
   redis.call('ZREM', b .. ':ids', id)
@@ -156,9 +158,7 @@ while i <= #ARGV do
   for j = i + 2, i + 1 + n do
     local ref = ARGV[j]
     if redis.call('HDEL', mk, 't:' .. ref) == 1 then
-      local qk = b .. ':q:' .. ref
-      redis.call('ZREM', qk, id)
-      if redis.call('EXISTS', qk) == 0 then redis.call('SREM', b .. ':queues', ref) end
+      unindex(b, ref, id)
       out[#out + 1] = item
       out[#out + 1] = ref
       out[#out + 1] = id
@@ -324,8 +324,8 @@ export interface RedisQosStoreOptions {
  * they all have the same tag (made from the prefix), so every message is "own" on every node,
  * any node drains a reconnecting user's queue and an ack through any node removes the entry.
  * A send is committed once Redis answered the insert script (how durable that is depends on
- * Redis persistence: README "How durable is a committed send?"). Commands are pipelined automatically (one
- * write to the socket per tick for all sends of that tick): the group commit of this store.
+ * Redis persistence: README "How durable is a committed send?"). The inserts (and the acks) of one tick go
+ * to Redis as one script call ({@link TickBatch}): the group commit of this store.
  * Fail-fast: when Redis is away every call rejects with `ERR_SSE_REDIS_UNAVAILABLE` at once
  * (or after the command timeout when Redis stalls); the client reconnects by itself.
  */
@@ -382,11 +382,6 @@ export class RedisQosStore implements QosStore {
 
   onReady(listener: () => void): void {
     this.#client.on('ready', listener);
-  }
-
-  /** Resolves when Redis answers (or rejects after the command timeout): for callers that want to start only with Redis up. */
-  async ready(): Promise<void> {
-    await connectRedis(this.#client, this.#options.commandTimeoutMs);
   }
 
   /**
