@@ -55,9 +55,6 @@ interface PendingSend {
   resolve: (result: FanOut<number>) => void;
 }
 
-/** A peer's answer to `listeners`: the new set, null (not held there), or the cap that refused it. */
-type ListenersAnswer = string[] | null | { refusedAt: number };
-
 const PENDING_PAGE = 10_000;
 /** Most (channel, user) questions in one `member-state` request. */
 const MEMBER_STATE_PAGE = 1000;
@@ -277,13 +274,8 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
    * Changes the listeners of a connection held by a peer. Undefined if no peer holds it;
    * throws `ERR_SSE_TOO_MANY_LISTENERS` when its node refused the addition.
    */
-  async changeListeners(connectionId: string, names: string[], add: boolean): Promise<string[] | undefined> {
-    const result = await this.#fanOut<ListenersAnswer>({ type: 'listeners', connectionId, names, add });
-    for (const answer of result.values) {
-      if (Array.isArray(answer)) return answer;
-      if (answer !== null && typeof answer === 'object' && typeof answer.refusedAt === 'number') throw new SseTooManyListenersError(answer.refusedAt);
-    }
-    return undefined;
+  changeListeners(connectionId: string, names: string[], add: boolean): Promise<string[] | undefined> {
+    return this.#askHolder({ type: 'listeners', connectionId, names, add }, (limit) => new SseTooManyListenersError(limit));
   }
 
   /** Server-side join or leave on the peers for a user's, token's or connection's connections; each answers the count changed. */
@@ -295,11 +287,16 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
    * A page's join or leave for a connection a peer holds. Undefined if no peer holds it;
    * throws `ERR_SSE_TOO_MANY_CHANNELS` when its node refused the join.
    */
-  async changeConnectionChannels(connectionId: string, channels: string[], join: boolean): Promise<string[] | undefined> {
-    const result = await this.#fanOut<ConnectionChannelsAnswer>({ type: 'connection-channels', connectionId, channels, join });
+  changeConnectionChannels(connectionId: string, channels: string[], join: boolean): Promise<string[] | undefined> {
+    return this.#askHolder({ type: 'connection-channels', connectionId, channels, join }, (limit) => new SseTooManyChannelsError(limit));
+  }
+
+  /** Asks the peers to change a set on the connection one of them holds: its new set, undefined if none holds it, or the holder's cap refusal. */
+  async #askHolder(request: ClusterRequest, refused: (limit: number) => Error): Promise<string[] | undefined> {
+    const result = await this.#fanOut<ConnectionChannelsAnswer>(request);
     for (const answer of result.values) {
       if (Array.isArray(answer)) return answer;
-      if (answer !== null && typeof answer === 'object' && typeof answer.refusedAt === 'number') throw new SseTooManyChannelsError(answer.refusedAt);
+      if (answer !== null && typeof answer === 'object' && typeof answer.refusedAt === 'number') throw refused(answer.refusedAt);
     }
     return undefined;
   }
@@ -533,7 +530,8 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
           return local.changeListeners(conn, request.names, request.add);
         } catch (err) {
           // The refusal is the asker's answer, not a failure of this node.
-          if (err instanceof SseTooManyListenersError) return { refusedAt: local.options.maxListenersPerConnection } satisfies ListenersAnswer;
+          if (err instanceof SseTooManyListenersError)
+            return { refusedAt: local.options.maxListenersPerConnection } satisfies ConnectionChannelsAnswer;
           throw err;
         }
       }

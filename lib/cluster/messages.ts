@@ -72,7 +72,7 @@ export interface ConnectionChannelsRequest {
   join: boolean;
 }
 
-/** The connection's runtime channels after the change, null where it is not held, or the cap that refused the join. */
+/** The connection's channels (or, to `listeners`, its listeners) after the change, null where it is not held, or the cap that refused it. */
 export type ConnectionChannelsAnswer = string[] | null | { refusedAt: number };
 
 /**

@@ -57,19 +57,17 @@ export class PresenceTracker extends EventEmitter<PresenceTrackerEvents> {
   }
 
   async #arrived(channel: string, userId: string, since: number): Promise<void> {
-    const cluster = this.#peers();
-    if (cluster !== undefined) {
-      const self = cluster.nodeId;
-      for (const peer of await cluster.memberStates(channel, userId)) {
-        if (peer.leftAt !== null) return;
-        if (peer.since !== null && (peer.since < since || (peer.since === since && peer.nodeId < self))) return;
-      }
+    const cluster = this.#cluster;
+    // memberStates answers [] at once when there is no peer to ask.
+    for (const peer of cluster === undefined ? [] : await cluster.memberStates(channel, userId)) {
+      if (peer.leftAt !== null) return;
+      if (peer.since !== null && (peer.since < since || (peer.since === since && peer.nodeId < cluster!.nodeId))) return;
     }
     this.emit('presence-join', { channel, userId });
   }
 
   async #gone(leave: PendingLeave): Promise<void> {
-    const cluster = this.#peers();
+    const cluster = this.#cluster;
     const peers = cluster === undefined ? [] : await cluster.memberStates(leave.channel, leave.userId);
     // Settled after the peers answered: a rejoin here meanwhile cancels the leave (no news either way).
     if (!this.#local.settleLeave(leave)) return;
@@ -81,12 +79,5 @@ export class PresenceTracker extends EventEmitter<PresenceTrackerEvents> {
     }
     this.#local.leaveAnnounced(leave);
     this.emit('presence-leave', { channel: leave.channel, userId: leave.userId });
-  }
-
-  /** The cluster, when it has peers to ask (up or known but down). */
-  #peers(): Cluster | undefined {
-    const cluster = this.#cluster;
-    if (cluster === undefined || (cluster.peers().length === 0 && cluster.unreachable().length === 0)) return undefined;
-    return cluster;
   }
 }
