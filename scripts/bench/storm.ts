@@ -70,7 +70,24 @@ function freePort(): Promise<number> {
   });
 }
 
+/** Source addresses per client process. */
+const SOURCES_PER_CLIENT = 4;
+let scenario = 0;
+
+/**
+ * Loopback source addresses of client `i` in this scenario: a fresh block per scenario.
+ * A client binds its source address before connecting (`localAddress`), and Linux then picks
+ * a free port by a linear scan of that address's ports: the previous scenario's closed
+ * streams sit there in TIME_WAIT for 60 s, and with them the scan made the load clients
+ * themselves slow (the next scenario opened its streams in twice the time and its live sends
+ * arrived seconds late, while the server was idle).
+ */
+function sourcesOf(i: number): string[] {
+  return Array.from({ length: SOURCES_PER_CLIENT }, (_, j) => `127.${10 + scenario}.${i}.${j + 1}`);
+}
+
 async function startClients(protocol: 'sse' | 'socketio', ports: number[]): Promise<Rpc[]> {
+  scenario++;
   const rpcs = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => spawn('storm-client.ts', [protocol], [], `client ${i}`)));
   const share = Math.ceil(N / CLIENTS);
   const t0 = performance.now();
@@ -78,8 +95,7 @@ async function startClients(protocol: 'sse' | 'socketio', ports: number[]): Prom
     rpcs.map(({ rpc }, i) =>
       rpc.call<{ opened: number; failed: number; firstError?: string }>(
         'connect',
-        // Two source addresses per process: reconnects do not queue behind TIME_WAIT ports.
-        { from: i * share, to: Math.min(N, (i + 1) * share), ports, sources: [`127.0.0.${2 + 2 * i}`, `127.0.0.${3 + 2 * i}`], concurrency: 128 },
+        { from: i * share, to: Math.min(N, (i + 1) * share), ports, sources: sourcesOf(i), concurrency: 128 },
         180_000,
       ),
     ),
