@@ -12,6 +12,7 @@ import { defaultRedactUser } from './http/admin-views.js';
 import type { EndpointEnv, EndpointOptions } from './http/endpoint.js';
 import { createDispatch } from './http/dispatch.js';
 import { createSseRouter } from './http/router.js';
+import { serverHeaders } from './http/server-headers.js';
 
 /** The middleware returned by {@link ssePlugin}, with its hub attached. */
 export interface SsePlugin<Events extends EventMap = Record<string, unknown>> extends Koa.Middleware {
@@ -104,7 +105,7 @@ export function ssePlugin<Events extends EventMap = Record<string, unknown>>(bas
     else console.error(err);
   };
   hub.on('error', report);
-  const env: EndpointEnv = { hub, options: endpointOptions };
+  const env: EndpointEnv = { hub, options: endpointOptions, headers: serverHeaders(hub, options.serverIdHeader) };
   const register = (ctx: Context): void => {
     if (!isRegistered(ctx.app, hub)) {
       app = ctx.app;

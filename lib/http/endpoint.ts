@@ -6,6 +6,7 @@ import { hashToken } from '../core/token-hash.js';
 import { keyOf, type SseUser } from '../core/user.js';
 import type { Hub } from '../hub.js';
 import type { SsePluginOptions } from './plugin-options.js';
+import type { ServerHeaders } from './server-headers.js';
 
 /** Plugin options with defaults applied, as the endpoints read them. */
 export interface EndpointOptions extends SsePluginOptions {
@@ -23,6 +24,8 @@ export interface EndpointOptions extends SsePluginOptions {
 export interface EndpointEnv {
   hub: Hub;
   options: EndpointOptions;
+  /** The headers every answer carries (the router sets them; a stream's head carries them itself). */
+  headers: ServerHeaders;
 }
 
 export type Endpoint = (ctx: Context, env: EndpointEnv) => Promise<void>;

@@ -5,7 +5,7 @@ import type { EndpointEnv } from './endpoint.js';
 import { runAnsweringHook } from './hooks.js';
 import { sendError } from './response.js';
 import { ROUTES, validParams, type Method, type Params } from './routes.js';
-import { serverHeaders, type StampHeaders } from './server-headers.js';
+import type { StampHeaders } from './server-headers.js';
 
 /** Runs one route's endpoint; answers its errors as the library's JSON. */
 export type RouteHandler = (ctx: Context, params: Params) => Promise<void>;
@@ -30,16 +30,19 @@ export function createSseRouter(base: string, env: EndpointEnv, onRequest: (ctx:
   // Case-sensitive, and a trailing slash is another path, as the endpoints have always been.
   const router = new Router({ prefix: literalPath(base), sensitive: true, strict: true });
   const handlers = new WeakMap<Layer, RouteHandler>();
-  const stamp = serverHeaders(env.hub, env.options.serverIdHeader);
+  const stamp = env.headers.stamp;
   for (const route of ROUTES) {
+    const opensStream = route.opensStream === true;
     const handler: RouteHandler = async (ctx, params) => {
       onRequest(ctx);
-      stamp(ctx);
+      if (!opensStream) stamp(ctx);
       try {
         await route.handle(ctx, env, params);
       } catch (err) {
         await answerFailure(ctx, env, err, route.javaErrorData);
       }
+      // A stream's head carried them; any other answer of that route gets them here.
+      if (opensStream && !ctx.res.headersSent) stamp(ctx);
     };
     const middleware: RouterMiddleware = (ctx) => handler(ctx, ctx.params);
     const first = router.stack.length;

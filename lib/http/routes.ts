@@ -28,6 +28,11 @@ export interface Route {
    * to the `data` of our error answer so that its pages find those fields.
    */
   javaErrorData?: Readonly<Record<string, unknown>>;
+  /**
+   * Opens a stream: its head carries the server headers itself (`OpenStreamInit.headers`);
+   * the router sets them only on its other answers (errors, a hook's own answer).
+   */
+  opensStream?: true;
 }
 
 const NO_LISTENER = Object.freeze({ listener: null });
@@ -38,7 +43,7 @@ export const ROUTES: readonly Route[] = [
   // `{/}`: the base path itself, with or without its trailing slash.
   { path: '{/}', methods: ['GET', 'HEAD'], handle: script },
   { path: '/sse.js', methods: ['GET', 'HEAD'], handle: script },
-  { path: '/connect', methods: ['GET', 'POST'], handle: connect },
+  { path: '/connect', methods: ['GET', 'POST'], handle: connect, opensStream: true },
   { path: '/connect/addListener.do', methods: ['POST'], handle: addListener, javaErrorData: NO_LISTENER },
   { path: '/connect/removeListener.do', methods: ['POST'], handle: removeListener, javaErrorData: NO_LISTENER },
   { path: '/connect/join.do', methods: ['POST'], handle: join },

@@ -43,6 +43,7 @@ export const connect: Endpoint = async (ctx, env) => {
     user,
     client,
     channels,
+    headers: env.headers.fields,
     request: new StreamRequestInfo(request.ip, (headers['user-agent'] ?? '').slice(0, 512), ctx.app, ctx.req),
   });
   // The hub owns the response from here on: Koa must not write or compress it.

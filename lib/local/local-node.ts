@@ -55,6 +55,12 @@ export interface OpenStreamInit {
    * the rest are dropped.
    */
   channels?: readonly string[];
+  /**
+   * More headers for the stream's head, sent with its own in one `writeHead` (the plugin's
+   * `X-Sse-Version` and server id). Pass the same object each time: the merged head is kept
+   * for the last one.
+   */
+  headers?: Readonly<Record<string, string>>;
 }
 
 /** What a runtime join or leave changed (third argument of `channels-change`). */
@@ -133,6 +139,8 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
   readonly #leaves: LeaveQueue;
   /** The `connect-finish` template, for the value of `clustered` it was built with. */
   #finish: { clustered: boolean; frame: ConnectFinishFrame } | undefined;
+  /** The stream head with the last `headers` an open passed (see #headWith). */
+  #head: { extra: Readonly<Record<string, string>>; fields: Readonly<Record<string, string>> } | undefined;
 
   constructor(options: LocalNodeOptions) {
     super();
@@ -174,7 +182,7 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     socket.setNoDelay(true);
     socket.setKeepAlive(true);
     socket.setTimeout(0);
-    init.res.writeHead(200, STREAM_HEADERS);
+    init.res.writeHead(200, init.headers === undefined ? STREAM_HEADERS : this.#headWith(init.headers));
     const conn = new Connection({
       id: newConnectionId(),
       res: init.res,
@@ -217,6 +225,15 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     this.#emitSafe('connect', conn);
     for (const listener of this.#onceConnect.take(conn)) this.#callSafe(() => listener(conn));
     return conn;
+  }
+
+  /**
+   * The stream head with `extra` added, kept for the last `extra`. Headers an app set on the
+   * response before still count: Node merges them (its slower path, a `setHeader` each).
+   */
+  #headWith(extra: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
+    if (this.#head?.extra !== extra) this.#head = { extra, fields: Object.freeze({ ...STREAM_HEADERS, ...extra }) };
+    return this.#head.fields;
   }
 
   #connectFinish(): ConnectFinishFrame {
