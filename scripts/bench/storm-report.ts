@@ -153,7 +153,8 @@ function nodeLossTable(runs: StormRun[], c: StormConfig): string[] {
   ];
 }
 
-const COLORS = ['#1f6feb', '#2da44e', '#bf8700', '#cf222e', '#8250df', '#57606a', '#e16f24'];
+// One per run of a full run (3 spreads, 3 other servers, 2 node losses): no two lines share a colour.
+const COLORS = ['#1f6feb', '#2da44e', '#bf8700', '#cf222e', '#8250df', '#57606a', '#e16f24', '#1b7c83'];
 
 /** Share of streams back over time, one line per run. */
 export function stormChart(runs: StormRun[]): string {
