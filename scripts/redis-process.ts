@@ -1,7 +1,7 @@
 // A redis-server of its own for `npm run example:redis` and `npm run bench:redis`: loopback
 // only, a free port, a temp directory removed when it stops. Never the system service.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,6 +68,16 @@ export async function pingRedis(port: number): Promise<boolean> {
       resolve(false);
     });
   });
+}
+
+/** CPU seconds the redis-server used so far (Linux /proc, 10 ms steps; NaN elsewhere): is Redis what limits a phase? */
+export function redisCpuSeconds(redis: RedisProcess): number {
+  try {
+    const fields = readFileSync(`/proc/${redis.child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in USER_HZ (100 on Linux)
+  } catch {
+    return NaN;
+  }
 }
 
 /** Starts redis-server on 127.0.0.1 (`appendonly yes`, `appendfsync everysec` unless `aof: false`) and waits until it answers PING. */

@@ -1,7 +1,9 @@
 // One node of the cluster benchmark (forked by scripts/bench/cluster.ts). env SSE_CLUSTER_SECRET.
 // Listens on random ports (web and internal) and answers them over IPC (`address`); its peers
 // come later (`setPeers`), once every node listens. storm.ts also sets SSE_QOS_FILE (durable
-// delivery) and SSE_RECONNECT_MS (`reconnectTimeMs`).
+// delivery) and SSE_RECONNECT_MS (`reconnectTimeMs`), or, for the Redis engine, SSE_REDIS_URL
+// instead of the secret and the file: `cluster: { redis }` + `qos: { redis }` (no internal
+// port, no peer list: the nodes find each other in Redis).
 import Koa from 'koa';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -9,11 +11,16 @@ import { ssePlugin } from '../../lib/index.js';
 import { serveIpc } from './ipc.js';
 import { nowUs, payload } from './stats.js';
 
+const redis = process.env.SSE_REDIS_URL;
 const app = new Koa();
 const plugin = ssePlugin('/sse', {
   authenticate: (ctx) => ({ id: String(ctx.query.u) }),
-  cluster: { secret: process.env.SSE_CLUSTER_SECRET!, healthIntervalMs: 500 },
-  ...(process.env.SSE_QOS_FILE === undefined ? {} : { qos: { file: process.env.SSE_QOS_FILE } }),
+  ...(redis === undefined
+    ? {
+        cluster: { secret: process.env.SSE_CLUSTER_SECRET!, healthIntervalMs: 500 },
+        ...(process.env.SSE_QOS_FILE === undefined ? {} : { qos: { file: process.env.SSE_QOS_FILE } }),
+      }
+    : { cluster: { redis, healthIntervalMs: 500 }, qos: { redis } }),
   ...(process.env.SSE_RECONNECT_MS === undefined ? {} : { reconnectTimeMs: Number(process.env.SSE_RECONNECT_MS) }),
 });
 let pacing = false;
@@ -23,9 +30,10 @@ const hub = plugin.hub;
 await Promise.all([hub.ready(), once(server, 'listening')]);
 
 serveIpc({
+  /** The web port, and the internal `host:port` (none on the Redis engine). */
   address: () => {
-    const internal = hub.cluster!.address!;
-    return { web: (server.address() as AddressInfo).port, internal: `${internal.host}:${internal.port}` };
+    const internal = hub.cluster!.address;
+    return { web: (server.address() as AddressInfo).port, internal: internal && `${internal.host}:${internal.port}` };
   },
   setPeers: ({ peers }) => {
     hub.cluster!.setPeers(peers as string[]);

@@ -12,10 +12,9 @@
 // Both are read by minimal clients in this process: SSE streams on raw TCP, Socket.IO over
 // WebSocket (Engine.IO handshake by hand), each with a byte scanner for the send stamp. Loopback only; bounded (a hard time limit);
 // stops by itself.  npx tsx scripts/bench/redis.ts [--quick]
-import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { WebSocket } from 'ws';
-import { INSTALL_HINT, redisServerInstalled, startRedisServer, type RedisProcess } from '../redis-process.js';
+import { INSTALL_HINT, redisCpuSeconds, redisServerInstalled, startRedisServer, type RedisProcess } from '../redis-process.js';
 import type { Rpc } from './ipc.js';
 import { spawn, stop } from './procs.js';
 import { forEachStamp, StampedSseClients } from './stamped-sse-clients.js';
@@ -156,27 +155,17 @@ async function broadcast(kind: Kind, nodes: Node[]): Promise<{ perSecond: number
   return { perSecond: clients.received / seconds, received: clients.received, expected, clientCpu: (used.user + used.system) / 1e6 / seconds };
 }
 
-/** CPU seconds redis-server used so far (Linux /proc; NaN elsewhere): is Redis what limits a phase? */
-function redisCpu(redis: RedisProcess): number {
-  try {
-    const fields = readFileSync(`/proc/${redis.child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in USER_HZ (100 on Linux)
-  } catch {
-    return NaN;
-  }
-}
-
 async function durable(nodes: Node[], redis: RedisProcess): Promise<{ one: number; three: number; redisOne: number; redisThree: number }> {
   const args = { count: DURABLE, users: 1000, inFlight: DURABLE_IN_FLIGHT };
-  let cpu = redisCpu(redis);
+  let cpu = redisCpuSeconds(redis);
   let started = performance.now();
   const one = await nodes[0]!.rpc.call<{ sent: number; seconds: number }>('durable', args, 300_000);
-  const redisOne = (redisCpu(redis) - cpu) / ((performance.now() - started) / 1000);
-  cpu = redisCpu(redis);
+  const redisOne = (redisCpuSeconds(redis) - cpu) / ((performance.now() - started) / 1000);
+  cpu = redisCpuSeconds(redis);
   started = performance.now();
   const all = await Promise.all(nodes.map((n) => n.rpc.call<{ sent: number; seconds: number }>('durable', args, 300_000)));
   const seconds = (performance.now() - started) / 1000;
-  const redisThree = (redisCpu(redis) - cpu) / seconds;
+  const redisThree = (redisCpuSeconds(redis) - cpu) / seconds;
   return { one: one.sent / one.seconds, three: all.reduce((a, r) => a + r.sent, 0) / seconds, redisOne, redisThree };
 }
 

@@ -4,6 +4,8 @@
 //        failed attempt wait that long again (at least 100 ms) and try the next port. Streams
 //        are plain TCP sockets with a small frame scanner (durable events, live-send latency).
 //   socketio: socket.io-client with its default reconnection (1 s doubling to 5 s, ±50 % jitter).
+// Durable messages (`{"d":j}`, j < 31) count once per stream and j since `arm`: a replay that
+// writes one again (at-least-once) counts as a duplicate, not as a delivery.
 // Commands come over IPC; nothing here decides when the storm starts or ends.
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { io as ioConnect } from 'socket.io-client';
@@ -22,8 +24,14 @@ let nextSource = 0;
 const hist = new Histogram();
 /** Receipt times (µs) of the first reconnection of each stream after `arm`. */
 let backTimes: number[] = [];
+/** Distinct durable messages (stream, j) since `arm`, and the time of the last new one. */
 let durable = 0;
 let lastDurableAt = 0;
+/** Durable frames of a (stream, j) received before since `arm`. */
+let duplicates = 0;
+/** Distinct durable messages with (user + j) mod `mark.nodes` = `mark.node` (node loss: sent through the killed node). */
+let marked = 0;
+let mark: { nodes: number; node: number } | undefined;
 let ticks = 0;
 let attempts = 0;
 let failures = 0;
@@ -35,6 +43,8 @@ interface Stream {
   back: boolean;
   retryMs: number;
   failed: number;
+  /** Bit j: durable message j received since `arm`. */
+  got: number;
   sock?: Socket;
 }
 const streams: Stream[] = [];
@@ -52,8 +62,15 @@ function onFrame(frame: string, s: Stream, now: number): void {
   if (retry) s.retryMs = Number(retry[1]);
   const event = /^event: ?([\w-]+)/m.exec(frame)?.[1];
   if (event === DURABLE) {
-    durable++;
-    lastDurableAt = now;
+    const j = Number(/"d":(\d+)/.exec(frame)?.[1] ?? 31);
+    const bit = j < 31 ? 1 << j : 0;
+    if (bit !== 0 && (s.got & bit) !== 0) duplicates++;
+    else {
+      s.got |= bit;
+      durable++;
+      lastDurableAt = now;
+      if (mark !== undefined && (s.user + j) % mark.nodes === mark.node) marked++;
+    }
   } else if (event === 'tick') {
     const t = /"t":(\d+)/.exec(frame);
     if (t) {
@@ -193,7 +210,7 @@ serveIpc({
     await Promise.all(
       Array.from({ length: Math.min(a.concurrency as number, to - from) }, async () => {
         while (next < to) {
-          const s: Stream = { user: next++, back: true, retryMs: 0, failed: 0 };
+          const s: Stream = { user: next++, back: true, retryMs: 0, failed: 0, got: 0 };
           streams.push(s);
           if (await (protocol === 'sse' ? sseStream(s) : ioStream(s))) opened++;
         }
@@ -206,12 +223,21 @@ serveIpc({
     ports = a.ports as number[];
     return true;
   },
-  /** The storm starts: every stream counts as away until it opens again; counters restart. */
-  arm: () => {
-    for (const s of streams) s.back = false;
+  /**
+   * The storm starts: every stream counts as away until it opens again; counters restart.
+   * `mark` ({nodes, node}): durable messages to count apart as well (see `marked`).
+   */
+  arm: (a) => {
+    for (const s of streams) {
+      s.back = false;
+      s.got = 0;
+    }
     backTimes = [];
     durable = 0;
     lastDurableAt = 0;
+    duplicates = 0;
+    marked = 0;
+    mark = a.mark as typeof mark;
     ticks = 0;
     attempts = 0;
     failures = 0;
@@ -220,7 +246,7 @@ serveIpc({
     return true;
   },
   status: () => ({ back: backTimes.length, durable, ticks }),
-  result: () => ({ backTimes, durable, lastDurableAt, ticks, hist: hist.toSparse(), attempts, failures, firstError }),
+  result: () => ({ backTimes, durable, lastDurableAt, duplicates, marked, ticks, hist: hist.toSparse(), attempts, failures, firstError }),
   stop: () => {
     stopped = true;
     for (const s of streams) s.sock?.destroy();

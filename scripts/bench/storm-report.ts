@@ -3,6 +3,8 @@
 export interface StormRun {
   label: string;
   kind: 'lib' | 'raw' | 'better-sse' | 'socket.io' | 'cluster';
+  /** Node loss: the LAN engine (a SQLite file per node) or the Redis engine (one queue in Redis). */
+  engine?: 'lan' | 'redis';
   spreadMs?: number | undefined;
   /** Streams that had to come back. */
   streams: number;
@@ -11,12 +13,19 @@ export interface StormRun {
   /** From the start of the shutdown (or the kill), ms. */
   p99BackMs: number | undefined;
   allBackMs: number | undefined;
-  /** Durable messages that could be delivered (undefined: no durable delivery). */
+  /** Durable messages that should arrive (undefined: no durable delivery); node loss: all those of the moved users. */
   durableExpected: number | undefined;
+  /** Distinct durable messages delivered (a stream and a message counted once). */
   durable: number;
+  /** When the last of `durableExpected` arrived, if all did. */
   durableDoneMs: number | undefined;
-  /** Owned by a killed node: not deliverable until it returns. */
-  ownedByDead?: number;
+  /** When the last distinct durable message arrived (none: undefined). */
+  lastDurableMs?: number | undefined;
+  /** Durable messages written again to a stream that had them since the start (at-least-once). */
+  duplicates?: number;
+  /** Node loss: durable messages of the moved users sent through the killed node, and how many of them were delivered. */
+  viaDead?: number;
+  viaDeadDelivered?: number;
   /** The old server's `close()` + closing its sockets, and until the new one listened (restarts), from the start. */
   closeMs?: number;
   downMs?: number;
@@ -24,6 +33,10 @@ export interface StormRun {
   cpuMs: number;
   cpuAvg: number;
   cpuPeak: number;
+  /** The redis-server's CPU over the same span (Redis engine). */
+  redisCpuMs?: number;
+  redisCpuAvg?: number;
+  redisCpuPeak?: number;
   liveSent: number;
   liveReceived: number;
   liveP50Ms: number;
@@ -73,25 +86,75 @@ export function stormTables(runs: StormRun[], c: StormConfig): string {
     }
     out.push('');
   }
-  for (const r of runs.filter((x) => x.kind === 'cluster')) {
-    out.push(
-      `### Node loss: 3 koa-sse-server nodes, ${int(c.n)} streams (${int(r.streams)} on the node killed), ${c.perUser} durable messages pending per user, owners spread over the 3 nodes`,
-      '',
-      '| measure | result |',
-      '|---|---:|',
-      `| streams of the killed node back on the other two: 99 % / 100 % | ${ms(r.p99BackMs)} / ${ms(r.allBackMs)}${r.complete ? '' : ` (${int(r.back)} / ${int(r.streams)} at the limit)`} |`,
-      `| durable messages of the moved users owned by the survivors: delivered | ${int(r.durable)} / ${int(r.durableExpected!)}, all by ${ms(r.durableDoneMs)} |`,
-      `| durable messages owned by the killed node | ${int(r.ownedByDead ?? 0)}: not delivered (pending in its file until it returns and the user reconnects) |`,
-      `| CPU of the two survivors until 100 % back: total / avg / busiest second | ${int(r.cpuMs)} ms / ${pct(r.cpuAvg)} / ${pct(r.cpuPeak)} (of one core; two processes) |`,
-      `| live sends ${c.liveRate}/s to the moved users: p50 / p99 (received / sent) | ${r.liveP50Ms.toFixed(1)} / ${r.liveP99Ms.toFixed(1)} ms (${int(r.liveReceived)} / ${int(r.liveSent)}) |`,
-      `| connect attempts (failed) | ${int(r.attempts)} (${int(r.failures)}) |`,
-      '',
-    );
-  }
+  const losses = runs.filter((x) => x.kind === 'cluster');
+  if (losses.length > 0) out.push(...nodeLossTable(losses, c));
   return out.join('\n');
 }
 
-const COLORS = ['#1f6feb', '#2da44e', '#bf8700', '#cf222e', '#8250df', '#57606a', '#e16f24'];
+const ENGINES = {
+  lan: 'LAN engine: static peers, a SQLite file per node',
+  redis: 'Redis engine: `cluster: { redis }` + `qos: { redis }`, one redis-server (AOF everysec)',
+};
+
+/** The node-loss runs side by side, one column per engine. */
+function nodeLossTable(runs: StormRun[], c: StormConfig): string[] {
+  const row = (measure: string, cell: (r: StormRun) => string): string => `| ${measure} | ${runs.map(cell).join(' | ')} |`;
+  const dead = runs[0]!.viaDead ?? 0;
+  const total = runs[0]!.durableExpected ?? 0;
+  return [
+    `### Node loss: 3 koa-sse-server nodes, ${int(c.n)} streams (${int(runs[0]!.streams)} on the node killed), ${c.perUser} durable messages pending per user, sent through the 3 nodes in turn`,
+    '',
+    [
+      `Of the moved users' ${int(total)} durable messages, ${int(dead)} were sent through the node killed.`,
+      ...(runs.some((r) => r.engine !== 'redis') ? ['On the LAN engine that node owns them: they are in its SQLite file.'] : []),
+      ...(runs.some((r) => r.engine === 'redis')
+        ? [
+            'On the Redis engine no node owns a message: every node writes to the one queue in Redis (one store tag for all), so the survivors replay those too.',
+          ]
+        : []),
+      'A message counts once per stream; one written again to the same stream is a duplicate.',
+    ].join(' '),
+    '',
+    `| measure | ${runs.map((r) => ENGINES[r.engine ?? 'lan']).join(' | ')} |`,
+    `|---|${runs.map(() => '---:|').join('')}`,
+    row(
+      'streams of the killed node back on the other two: 99 % / 100 %',
+      (r) => `${ms(r.p99BackMs)} / ${ms(r.allBackMs)}${r.complete ? '' : ` (${int(r.back)} / ${int(r.streams)} at the limit)`}`,
+    ),
+    row('durable messages of the moved users sent through the survivors: delivered', (r) => {
+      const via = r.durableExpected! - r.viaDead!;
+      return `${int(r.durable - r.viaDeadDelivered!)} / ${int(via)}`;
+    }),
+    row('sent through the killed node: delivered', (r) => {
+      const got = `${int(r.viaDeadDelivered!)} / ${int(r.viaDead!)}`;
+      const missing = r.viaDead! - r.viaDeadDelivered!;
+      if (missing === 0) return `${got}${r.engine === 'redis' ? ' (from the shared queue in Redis)' : ''}`;
+      return r.engine === 'redis' ? `${got} (${int(missing)} missing)` : `${got}: pending in its file until it returns and the user reconnects`;
+    }),
+    row('all durable messages of the moved users: delivered', (r) =>
+      r.durable >= r.durableExpected!
+        ? `**${int(r.durable)} / ${int(r.durableExpected!)} (none stranded)**, all by ${ms(r.durableDoneMs)}`
+        : `${int(r.durable)} / ${int(r.durableExpected!)} (${int(r.durableExpected! - r.durable)} stranded), the last delivered by ${ms(r.lastDurableMs)}`,
+    ),
+    row('durable messages written twice to a stream (at-least-once duplicates)', (r) => int(r.duplicates ?? 0)),
+    row(
+      'CPU of the two survivors until 100 % back: total / avg / busiest second (of one core; two processes)',
+      (r) => `${int(r.cpuMs)} ms / ${pct(r.cpuAvg)} / ${pct(r.cpuPeak)}`,
+    ),
+    row('redis-server CPU, same span', (r) =>
+      r.redisCpuMs === undefined ? '—' : `${int(r.redisCpuMs)} ms / ${pct(r.redisCpuAvg!)} / ${pct(r.redisCpuPeak!)}`,
+    ),
+    row(
+      `live sends ${c.liveRate}/s to the moved users: p50 / p99 (received / sent)`,
+      (r) => `${r.liveP50Ms.toFixed(1)} / ${r.liveP99Ms.toFixed(1)} ms (${int(r.liveReceived)} / ${int(r.liveSent)})`,
+    ),
+    row('connect attempts (failed)', (r) => `${int(r.attempts)} (${int(r.failures)})`),
+    '',
+  ];
+}
+
+// One per run of a full run (3 spreads, 3 other servers, 2 node losses): no two lines share a colour.
+const COLORS = ['#1f6feb', '#2da44e', '#bf8700', '#cf222e', '#8250df', '#57606a', '#e16f24', '#1b7c83'];
 
 /** Share of streams back over time, one line per run. */
 export function stormChart(runs: StormRun[]): string {
@@ -137,6 +200,6 @@ export function stormChart(runs: StormRun[]): string {
 
 function legend(r: StormRun): string {
   if (r.kind === 'lib') return `koa-sse-server, spread ${r.spreadMs! / 1000} s`;
-  if (r.kind === 'cluster') return `cluster, node killed (${r.spreadMs! / 1000} s)`;
+  if (r.kind === 'cluster') return `cluster (${r.engine === 'redis' ? 'Redis' : 'LAN'}), node killed (${r.spreadMs! / 1000} s)`;
   return r.kind === 'raw' ? 'raw node:http' : r.kind;
 }

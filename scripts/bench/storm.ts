@@ -8,8 +8,11 @@
 //     closed, clients wait its `retry: 2000`; socket.io: `io.close()`, socket.io-client's
 //     default reconnection.
 //   node loss: 3 koa-sse-server nodes, N streams spread over them, 5 durable messages pending
-//     per user owned by all three nodes; one node gets SIGKILL; its users reconnect to the two
-//     others (round-robin); what the dead node owns stays there.
+//     per user sent through all three nodes in turn; one node gets SIGKILL; its users reconnect
+//     to the two others (round-robin). Twice: on the LAN engine (static peers, a SQLite file per
+//     node: what was sent through the dead node stays in its file), and on the Redis engine
+//     (`cluster: { redis }` + `qos: { redis }`, one redis-server of its own on loopback, AOF
+//     everysec: one queue shared by every node, so the survivors replay all of it).
 // Measured side by side: time until 99 % / 100 % of the streams are back, until every durable
 // message is delivered, server CPU during the storm, and p99 latency of live sends (200/s) to
 // random users (only those already back receive them). Loopback only; every phase has a time
@@ -17,14 +20,14 @@
 //
 //   npm run bench:storm            15,000 streams; writes BENCHMARKS.md + docs/bench-storm.svg
 //   npm run bench:storm -- --quick 2,000 streams, prints only
-// Options: --n 5000, --only lib,raw,better-sse,socket.io,cluster, --spreads 1000,5000,15000,
+// Options: --n 5000, --only lib,raw,better-sse,socket.io,cluster,cluster-redis, --spreads 1000,5000,15000,
 //          --write / --no-write
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort, INSTALL_HINT, redisCpuSeconds, redisServerInstalled, startRedisServer, type RedisProcess } from '../redis-process.js';
 import type { Rpc } from './ipc.js';
 import { root, spawn, stop } from './procs.js';
 import { environment } from './report.js';
@@ -39,7 +42,12 @@ const opt = (name: string): string | undefined => {
 const QUICK = argv.includes('--quick');
 const N = Number(opt('n') ?? (QUICK ? 2000 : 15_000));
 if (!(N >= 30 && N <= 18_000)) throw new Error('--n must be 30..18000 (one server process holds at most ~19,900 sockets)');
-const ONLY = new Set(opt('only')?.split(',') ?? ['lib', 'raw', 'better-sse', 'socket.io', 'cluster']);
+const ONLY = new Set(opt('only')?.split(',') ?? ['lib', 'raw', 'better-sse', 'socket.io', 'cluster', 'cluster-redis']);
+if (ONLY.has('cluster-redis') && !redisServerInstalled()) {
+  // Before anything runs: a full run should not end without its Redis row after 10 minutes.
+  console.error(`storm: --only cluster-redis needs redis-server. On Debian or Ubuntu:\n  ${INSTALL_HINT}`);
+  process.exit(1);
+}
 const SPREADS = (opt('spreads') ?? '1000,5000,15000').split(',').map(Number);
 const WRITE = argv.includes('--write') || (!QUICK && !argv.includes('--no-write'));
 const PER_USER = 5;
@@ -58,17 +66,6 @@ const overall = setTimeout(
   (QUICK ? 6 : 15) * 60_000,
 );
 overall.unref();
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Source addresses per client process. */
 const SOURCES_PER_CLIENT = 4;
@@ -126,12 +123,15 @@ async function waitDurable(clients: Rpc[], expected: number): Promise<void> {
 
 interface CpuMark {
   t: number;
+  /** µs of CPU: the servers', and the redis-server's when there is one. */
   cpu: number;
+  redis?: number;
 }
 
 /**
  * Watches a storm from `t0` (µs) until `expectedBack` streams and `expectedDurable` messages
- * arrived (plus one second of live sends), or `limitMs`; samples server CPU every 250 ms.
+ * arrived (plus one second of live sends), or `limitMs`; samples server CPU (and `redis`'s)
+ * every 250 ms.
  */
 async function watch(
   clients: Rpc[],
@@ -140,10 +140,13 @@ async function watch(
   expectedBack: number,
   expectedDurable: number,
   limitMs: number,
+  redis?: RedisProcess,
 ): Promise<{ cpuSamples: CpuMark[]; complete: boolean }> {
   const cpu = async (): Promise<CpuMark> => {
     const marks = await Promise.all(servers.map((s) => s.call<CpuMark>('cpu')));
-    return { t: marks[0]!.t, cpu: marks.reduce((a, m) => a + m.cpu, 0) };
+    const mark: CpuMark = { t: marks[0]!.t, cpu: marks.reduce((a, m) => a + m.cpu, 0) };
+    if (redis !== undefined) mark.redis = redisCpuSeconds(redis) * 1e6;
+    return mark;
   };
   const cpuSamples = [await cpu()];
   let doneAt = 0;
@@ -161,6 +164,8 @@ interface ClientResult {
   backTimes: number[];
   durable: number;
   lastDurableAt: number;
+  duplicates: number;
+  marked: number;
   ticks: number;
   hist: Array<[number, number]>;
   attempts: number;
@@ -184,6 +189,7 @@ async function collect(
   for (const r of results) hist.addSparse(r.hist);
   const durable = results.reduce((s, r) => s + r.durable, 0);
   const lastDurable = Math.max(...results.map((r) => r.lastDurableAt));
+  const lastDurableMs = durable > 0 ? (lastDurable - t0) / 1000 : undefined;
   const at = (p: number): number | undefined => {
     const need = Math.ceil((p / 100) * expectedBack);
     return back.length >= need ? back[need - 1] : undefined;
@@ -193,12 +199,23 @@ async function collect(
   const first = cpuSamples[0]!;
   const last = [...cpuSamples].reverse().find((s) => s.t <= end + 250_000) ?? cpuSamples.at(-1)!;
   // The busiest window of at least one second between two samples.
-  let peak = 0;
-  for (let j = 0, i = 0; j < cpuSamples.length; j++) {
-    while (i < cpuSamples.length && cpuSamples[i]!.t - cpuSamples[j]!.t < 1_000_000) i++;
-    if (i === cpuSamples.length) break;
-    peak = Math.max(peak, (cpuSamples[i]!.cpu - cpuSamples[j]!.cpu) / (cpuSamples[i]!.t - cpuSamples[j]!.t));
-  }
+  const peakOf = (cpu: (m: CpuMark) => number): number => {
+    let peak = 0;
+    for (let j = 0, i = 0; j < cpuSamples.length; j++) {
+      while (i < cpuSamples.length && cpuSamples[i]!.t - cpuSamples[j]!.t < 1_000_000) i++;
+      if (i === cpuSamples.length) break;
+      peak = Math.max(peak, (cpu(cpuSamples[i]!) - cpu(cpuSamples[j]!)) / (cpuSamples[i]!.t - cpuSamples[j]!.t));
+    }
+    return peak;
+  };
+  const redisCpu =
+    first.redis === undefined || last.redis === undefined
+      ? {}
+      : {
+          redisCpuMs: (last.redis - first.redis) / 1000,
+          redisCpuAvg: last.t > first.t ? (last.redis - first.redis) / (last.t - first.t) : NaN,
+          redisCpuPeak: peakOf((m) => m.redis ?? NaN),
+        };
   const run: StormRun = {
     label,
     streams: expectedBack,
@@ -207,10 +224,13 @@ async function collect(
     allBackMs: at(100),
     durableExpected,
     durable,
-    durableDoneMs: durableExpected !== undefined && durable >= durableExpected ? (lastDurable - t0) / 1000 : undefined,
+    durableDoneMs: durableExpected !== undefined && durable >= durableExpected ? lastDurableMs : undefined,
+    lastDurableMs,
+    duplicates: results.reduce((s, r) => s + r.duplicates, 0),
     cpuMs: (last.cpu - first.cpu) / 1000,
     cpuAvg: last.t > first.t ? (last.cpu - first.cpu) / (last.t - first.t) : NaN,
-    cpuPeak: peak,
+    cpuPeak: peakOf((m) => m.cpu),
+    ...redisCpu,
     liveSent,
     liveReceived: hist.total,
     liveP50Ms: hist.percentile(50) / 1000,
@@ -220,9 +240,11 @@ async function collect(
     curve: back,
     ...extra,
   };
+  if (run.viaDead !== undefined) run.viaDeadDelivered = results.reduce((s, r) => s + r.marked, 0);
   const err = results.find((r) => r.firstError)?.firstError;
+  const dead = run.viaDead === undefined ? '' : ` (sent through the killed node: ${run.viaDeadDelivered}/${run.viaDead})`;
   console.error(
-    `  ${label}: ${run.back}/${expectedBack} back, 99 % ${run.p99BackMs?.toFixed(0)} ms, 100 % ${run.allBackMs?.toFixed(0)} ms, durable ${durable}/${durableExpected ?? '-'}, CPU avg ${(run.cpuAvg * 100).toFixed(0)} %${err ? `, first error: ${err}` : ''}`,
+    `  ${label}: ${run.back}/${expectedBack} back, 99 % ${run.p99BackMs?.toFixed(0)} ms, 100 % ${run.allBackMs?.toFixed(0)} ms, durable ${durable}/${durableExpected ?? '-'}${dead}, ${run.duplicates} duplicates, CPU avg ${(run.cpuAvg * 100).toFixed(0)} %${run.redisCpuAvg === undefined ? '' : `, redis-server ${(run.redisCpuAvg * 100).toFixed(0)} %`}${err ? `, first error: ${err}` : ''}`,
   );
   return run;
 }
@@ -287,25 +309,39 @@ async function restart(kind: Kind, spreadMs?: number): Promise<StormRun> {
   }
 }
 
-/** Three nodes, one killed (SIGKILL); its users reconnect to the other two. */
-async function nodeLoss(spreadMs: number): Promise<StormRun> {
-  const label = `cluster of 3, one node killed, reconnectTimeMs ${spreadMs}`;
+/**
+ * Three nodes, one killed (SIGKILL); its users reconnect to the other two. `lan`: static peers,
+ * a SQLite file per node; `redis`: the Redis engine on a redis-server of its own, stopped (and
+ * its directory removed) at the end, also on failure.
+ */
+async function nodeLoss(engine: 'lan' | 'redis', spreadMs: number): Promise<StormRun> {
+  const label = `cluster of 3 (${engine === 'lan' ? 'LAN' : 'Redis'} engine), one node killed, reconnectTimeMs ${spreadMs}`;
   console.error(`node loss: ${label}`);
-  const dir = mkdtempSync(join(tmpdir(), 'sse-storm-'));
-  const secret = randomBytes(32).toString('base64');
+  const dir = engine === 'lan' ? mkdtempSync(join(tmpdir(), 'sse-storm-')) : undefined;
   const procs: Rpc[] = [];
+  let redis: RedisProcess | undefined;
   try {
+    let common: NodeJS.ProcessEnv;
+    if (engine === 'redis') {
+      redis = await startRedisServer();
+      common = { SSE_REDIS_URL: redis.url };
+    } else common = { SSE_CLUSTER_SECRET: randomBytes(32).toString('base64') };
     const nodes = await Promise.all(
       [0, 1, 2].map(async (i) => {
-        const env = { ...process.env, SSE_CLUSTER_SECRET: secret, SSE_QOS_FILE: join(dir, `n${i}.db`), SSE_RECONNECT_MS: String(spreadMs) };
+        const env = {
+          ...process.env,
+          ...common,
+          SSE_RECONNECT_MS: String(spreadMs),
+          ...(dir === undefined ? {} : { SSE_QOS_FILE: join(dir, `n${i}.db`) }),
+        };
         const { rpc } = await spawn('cluster-node.ts', [], [], `node ${i}`, env);
         procs.push(rpc);
         return rpc;
       }),
     );
-    // Each node reported `ready` once it listened.
-    const addresses = await Promise.all(nodes.map((n) => n.call<{ web: number; internal: string }>('address')));
-    await Promise.all(nodes.map((n) => n.call('setPeers', { peers: addresses.map((a) => a.internal) })));
+    // Each node reported `ready` once it listened. Redis-engine nodes find each other in Redis.
+    const addresses = await Promise.all(nodes.map((n) => n.call<{ web: number; internal?: string }>('address')));
+    if (engine === 'lan') await Promise.all(nodes.map((n) => n.call('setPeers', { peers: addresses.map((a) => a.internal) })));
     for (const n of nodes) {
       const until = Date.now() + 20_000;
       while ((await n.call<number>('peers')) !== 2) {
@@ -322,43 +358,50 @@ async function nodeLoss(spreadMs: number): Promise<StormRun> {
       sent.reduce((a, b) => a + b, 0),
     );
     // The killed node is node 2: its users are u<k> with k mod 3 = 2; of their messages those
-    // with (k + j) mod 3 = 2 are owned by it.
+    // with (k + j) mod 3 = 2 were sent through it. On the LAN engine it owns them (they are in
+    // its file); on the Redis engine no node owns a message (one queue, one store tag for all).
     const moved: string[] = [];
-    let available = 0;
-    let owned = 0;
+    let viaSurvivors = 0;
+    let viaDead = 0;
     for (let k = 2; k < N; k += 3) {
       moved.push(`u${k}`);
       for (let j = 0; j < PER_USER; j++) {
-        if ((k + j) % 3 === 2) owned++;
-        else available++;
+        if ((k + j) % 3 === 2) viaDead++;
+        else viaSurvivors++;
       }
     }
-    await Promise.all(clients.map((c) => c.call('arm')));
+    // The clients count the messages sent through node 2 apart.
+    await Promise.all(clients.map((c) => c.call('arm', { mark: { nodes: 3, node: 2 } })));
     const t0 = nowUs();
     nodes[2]!.child.kill('SIGKILL');
     // A load balancer's health check takes the dead node out; its own delay is not measured.
     await Promise.all(clients.map((c) => c.call('setPorts', { ports: ports.slice(0, 2) })));
     const survivors = nodes.slice(0, 2);
     const paces = survivors.map((n) => n.call<{ sent: number }>('paceRandom', { ids: moved, rate: LIVE_RATE / 2, maxSeconds: 120 }, 180_000));
-    const { cpuSamples, complete } = await watch(clients, survivors, t0, moved.length, available, spreadMs + STORM_LIMIT_MS);
+    // The storm is over when what can be delivered was: on the LAN engine not what the dead node holds.
+    const deliverable = engine === 'redis' ? viaSurvivors + viaDead : viaSurvivors;
+    const { cpuSamples, complete } = await watch(clients, survivors, t0, moved.length, deliverable, spreadMs + STORM_LIMIT_MS, redis);
     await Promise.all(survivors.map((n) => n.call('stopPace')));
     const liveSent = (await Promise.all(paces)).reduce((s, p) => s + p.sent, 0);
-    return await collect(clients, t0, label, moved.length, available, liveSent, cpuSamples, {
+    return await collect(clients, t0, label, moved.length, viaSurvivors + viaDead, liveSent, cpuSamples, {
       kind: 'cluster',
+      engine,
       spreadMs,
       complete,
-      ownedByDead: owned,
+      viaDead,
     });
   } finally {
     for (const p of procs) await stop(p);
-    rmSync(dir, { recursive: true, force: true });
+    await redis?.stop();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   }
 }
 
 const runs: StormRun[] = [];
 if (ONLY.has('lib')) for (const spread of SPREADS) runs.push(await restart('lib', spread));
 for (const kind of ['raw', 'better-sse', 'socket.io'] as const) if (ONLY.has(kind)) runs.push(await restart(kind));
-if (ONLY.has('cluster')) runs.push(await nodeLoss(5000));
+if (ONLY.has('cluster')) runs.push(await nodeLoss('lan', 5000));
+if (ONLY.has('cluster-redis')) runs.push(await nodeLoss('redis', 5000));
 
 const seconds = (Date.now() - started) / 1000;
 const header =
