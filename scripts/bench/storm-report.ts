@@ -180,7 +180,12 @@ export function stormChart(runs: StormRun[]): string {
   }
   for (const share of [0, 0.25, 0.5, 0.75, 0.99, 1]) {
     parts.push(`<line x1="${left}" y1="${y(share)}" x2="${left + plotW}" y2="${y(share)}" stroke="${share === 0.99 ? '#ccc' : '#eee'}"/>`);
-    parts.push(`<text x="${left - 6}" y="${y(share) + 4}" text-anchor="end">${Math.round(share * 100)} %</text>`);
+    // 99 % sits 1 % below 100 %: its label goes inside the plot, at the right, under its line.
+    parts.push(
+      share === 0.99
+        ? `<text x="${left + plotW - 4}" y="${y(share) + 12}" text-anchor="end" fill="#888">99 %</text>`
+        : `<text x="${left - 6}" y="${y(share) + 4}" text-anchor="end">${Math.round(share * 100)} %</text>`,
+    );
   }
   runs.forEach((r, i) => {
     const color = COLORS[i % COLORS.length]!;
