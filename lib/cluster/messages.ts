@@ -85,6 +85,15 @@ export interface MemberStateRequest {
   items: { channel: string; userId: string }[];
 }
 
+/**
+ * The `qos-pending` pulls of one tick to one peer, as one request (a storm of reconnections
+ * pulled one request per stream and peer). Answered by one list of messages per request.
+ */
+export interface PendingBatchRequest {
+  type: 'qos-pending-batch';
+  requests: PendingRequest[];
+}
+
 /** The answer to {@link MemberStateRequest}: the peer's node id (ties are broken by it) and a {@link MemberState} per item. */
 export interface MemberStateAnswer {
   nodeId: string;
@@ -114,6 +123,7 @@ export type ClusterRequest =
   | ConnectionChannelsRequest
   | MemberStateRequest
   | ({ type: 'qos-pending' } & PendingRequest)
+  | PendingBatchRequest
   | { type: 'qos-ack'; items: AckItem[]; connectionId: string; by: AckedBy };
 
 export type { HelloAnswer } from '../core/hello.js';

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { Cluster } from '../../lib/cluster/cluster.js';
 import { MemoryBus, MemoryTransport } from '../../lib/cluster/memory-transport.js';
 import { mergeQuery } from '../../lib/cluster/merge.js';
-import type { ClusterRequest, SendItem } from '../../lib/cluster/messages.js';
+import type { ClusterRequest, HelloAnswer, SendItem } from '../../lib/cluster/messages.js';
+import type { RequestHandler } from '../../lib/cluster/transport.js';
 import type { QueryArgs, QueryAnswer, QueryName } from '../../lib/core/queries.js';
 import { resolveHubOptions } from '../../lib/hub-options.js';
 import type { CloseReason, Connection } from '../../lib/local/connection.js';
@@ -413,6 +414,73 @@ test('durable: a message owned by A is written on B and acknowledged back to A',
     requests.some((r) => r.endsWith('>b:qos-ack') || r.endsWith('>c:qos-ack')),
     'acks go to the owner only',
   );
+  for (const n of [a, b]) t.deepEqual(n.errors, []);
+});
+
+/** A peer that does not know `qos-pending-batch`: its handler answers nothing, as an unknown request's. */
+class NoBatchTransport extends MemoryTransport {
+  override start(handler: RequestHandler, self: HelloAnswer): Promise<void> {
+    return super.start((from, request) => (request.type === 'qos-pending-batch' ? Promise.resolve(undefined) : handler(from, request)), self);
+  }
+}
+
+/** Sends `perUser` durable messages from `owner` to each offline user, then opens a stream for each on `on`, all in one tick. */
+async function pullStorm(owner: Node, on: Node, users: number[], perUser: number): Promise<ReturnType<Node['open']>[]> {
+  await Promise.all(users.flatMap((u) => Array.from({ length: perUser }, (_, j) => owner.qos.sendByUserId(u, 'offer', { u, j }))));
+  return users.map((u) => on.open({ user: { id: u } }));
+}
+
+test('durable: the pulls of streams opened in one tick go to each owner as one request', async (t) => {
+  const { bus, a, b } = await threeNodes(t, { a: { store: true } });
+  const requests: string[] = [];
+  bus.onRequest = (from, to, request) => {
+    if (request.type.startsWith('qos-')) requests.push(`${from}>${to}:${request.type}`);
+  };
+  const users = Array.from({ length: 20 }, (_, i) => i + 1);
+  const streams = await pullStorm(a, b, users, 2);
+  await eventually(() => streams.every((s) => s.res.named('offer').length === 2), 'every stream got its two messages');
+  streams.forEach((s, i) =>
+    t.deepEqual(s.res.dataOf('offer'), [
+      { u: users[i], j: 0 },
+      { u: users[i], j: 1 },
+    ]),
+  );
+  t.deepEqual(
+    requests.filter((r) => r.includes('pending')),
+    ['b>a:qos-pending-batch'],
+    'one request for the 20 pulls; the store-less C is not asked',
+  );
+  await eventually(() => a.qos.pendingCount() === 0, 'all written and acknowledged at A');
+  for (const n of [a, b]) t.deepEqual(n.errors, []);
+});
+
+test('durable: a peer that answers no batch is asked one pull at a time, and nothing is missed', async (t) => {
+  const bus = new MemoryBus();
+  const a = await makeNode(t, bus, 'a', { store: true, transport: new NoBatchTransport(bus, 'a') });
+  const b = await makeNode(t, bus, 'b');
+  const requests: string[] = [];
+  bus.onRequest = (from, to, request) => {
+    if (request.type.startsWith('qos-pending')) requests.push(`${from}>${to}:${request.type}`);
+  };
+  const streams = await pullStorm(a, b, [1, 2, 3], 1);
+  await eventually(() => streams.every((s) => s.res.named('offer').length === 1), 'every stream got its message');
+  t.deepEqual(requests, ['b>a:qos-pending-batch', 'b>a:qos-pending', 'b>a:qos-pending', 'b>a:qos-pending']);
+  t.deepEqual(b.peerErrors, []);
+});
+
+test('durable: a batch answers within one page of messages; the pulls past it are asked alone', async (t) => {
+  const { bus, a, b } = await threeNodes(t, { a: { store: true } });
+  const requests: string[] = [];
+  bus.onRequest = (from, to, request) => {
+    if (request.type.startsWith('qos-pending')) requests.push(`${from}>${to}:${request.type}`);
+  };
+  // User 1 alone fills a page (10,000, also the queue's cap): the batch answers neither it nor
+  // user 2, asked after it.
+  await Promise.all(Array.from({ length: 9_999 }, (_, j) => a.qos.sendByUserId(1, 'offer', j)));
+  const [big, small] = await pullStorm(a, b, [1, 2], 1);
+  await eventually(() => small!.res.named('offer').length === 1 && big!.res.named('offer').length === 10_000, 'both streams served');
+  t.deepEqual(small!.res.dataOf('offer'), [{ u: 2, j: 0 }]);
+  t.deepEqual(requests, ['b>a:qos-pending-batch', 'b>a:qos-pending', 'b>a:qos-pending']);
   for (const n of [a, b]) t.deepEqual(n.errors, []);
 });
 
