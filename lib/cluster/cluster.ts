@@ -21,6 +21,7 @@ import {
   type SendItem,
   type SiblingsAnswer,
 } from './messages.js';
+import { PENDING_PAGE, PendingPulls, servePulls } from './pending-pulls.js';
 import type { ClusterTransport } from './transport.js';
 
 /** The answers of the peers to one fan-out, and which peers failed to answer. */
@@ -55,21 +56,6 @@ interface PendingSend {
   resolve: (result: FanOut<number>) => void;
 }
 
-const PENDING_PAGE = 10_000;
-/** Most pulls in one `qos-pending-batch` request. */
-const PULL_BATCH_MAX = 256;
-
-/** One peer's pulls: those waiting, and whether a request to it is on its way. */
-interface PullLane {
-  waiting: PendingPull[];
-  busy: boolean;
-}
-
-interface PendingPull {
-  request: PendingRequest;
-  resolve: (messages: DurableMessage[]) => void;
-  reject: (err: unknown) => void;
-}
 /** Most (channel, user) questions in one `member-state` request. */
 const MEMBER_STATE_PAGE = 1000;
 
@@ -130,8 +116,8 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
   #batch: PendingSend[] = [];
   #scheduled = false;
   #memberBatch: PendingMemberState[] = [];
-  /** Per peer, the pulls waiting for the request on its way to it (see #pull). */
-  #pulls = new Map<string, PullLane>();
+  /** Durable pulls from peers, batched per peer (see PendingPulls). */
+  readonly #pulls: PendingPulls;
   #closed = false;
 
   /** @internal Created by the hub from its `cluster` option. */
@@ -141,6 +127,10 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
     this.#transport = transport;
     this.#timeoutMs = options.timeoutMs;
     this.#group = options.group;
+    this.#pulls = new PendingPulls(
+      (nodeId, request) => transport.request(nodeId, request, this.#timeoutMs),
+      () => this.#closed,
+    );
     transport.on('error', (err) => this.emit('error', err));
     transport.on('peer-up', (peer) => this.emit('peer-up', peer));
     transport.on('peer-down', (nodeId) => this.emit('peer-down', nodeId));
@@ -457,108 +447,13 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
     await Promise.all(
       owners.map(async (peer) => {
         try {
-          lists.push(await this.#pull(peer.nodeId, request));
+          lists.push(await this.#pulls.pull(peer.nodeId, request));
         } catch (err) {
           this.emit('peer-error', { nodeId: peer.nodeId, operation: 'qos-pending', error: err });
         }
       }),
     );
     return lists;
-  }
-
-  /**
-   * One pull from one peer. After a restart or a node loss streams reconnect by the hundred
-   * per second, each pulling from every owner: one request per stream cost the survivors of a
-   * node loss a third of their CPU. So one request at a time goes to each peer: a pull alone
-   * leaves at once (in this tick's `setImmediate`, with the others of the tick), and those made
-   * while it is on its way leave together when it is answered, as one `qos-pending-batch`.
-   */
-  #pull(nodeId: string, request: PendingRequest): Promise<DurableMessage[]> {
-    return new Promise((resolve, reject) => {
-      let lane = this.#pulls.get(nodeId);
-      if (lane === undefined) this.#pulls.set(nodeId, (lane = { waiting: [], busy: false }));
-      lane.waiting.push({ request, resolve, reject });
-      if (!lane.busy) {
-        lane.busy = true;
-        const started = lane;
-        setImmediate(() => void this.#drainPulls(nodeId, started));
-      }
-    });
-  }
-
-  async #drainPulls(nodeId: string, lane: PullLane): Promise<void> {
-    while (lane.waiting.length > 0) {
-      const page = lane.waiting.splice(0, PULL_BATCH_MAX);
-      // Closed: nothing is pulled; the owners keep the messages pending for the next connection.
-      if (this.#closed) for (const p of page) p.resolve([]);
-      else await this.#sendPulls(nodeId, page);
-    }
-    lane.busy = false;
-    this.#pulls.delete(nodeId);
-  }
-
-  async #sendPulls(nodeId: string, page: PendingPull[]): Promise<void> {
-    const single = async (p: PendingPull): Promise<void> => {
-      try {
-        p.resolve(listOf(await this.#transport.request(nodeId, { type: 'qos-pending', ...p.request }, this.#timeoutMs)));
-      } catch (err) {
-        p.reject(err);
-      }
-    };
-    if (page.length === 1) return single(page[0]!);
-    let answer: unknown;
-    try {
-      answer = await this.#transport.request(nodeId, { type: 'qos-pending-batch', requests: page.map((p) => p.request) }, this.#timeoutMs);
-    } catch (err) {
-      for (const p of page) p.reject(err);
-      return;
-    }
-    // A pull the peer left unanswered (past one answer's budget, or a peer without batches) is asked alone.
-    await Promise.all(
-      page.map((p, i) => {
-        const list: unknown = Array.isArray(answer) ? answer[i] : undefined;
-        if (!Array.isArray(list)) return single(p);
-        p.resolve(list as DurableMessage[]);
-        return Promise.resolve();
-      }),
-    );
-  }
-
-  /**
-   * Answers a `qos-pending-batch`: one list per pull, all within one answer's budget of
-   * {@link PENDING_PAGE} messages (an answer must fit the transport's body limit). A pull past
-   * the budget, or whose read failed, is answered `null`: the asker asks it alone.
-   */
-  async #servePulls(requests: unknown): Promise<(DurableMessage[] | null)[]> {
-    const qos = this.#qos;
-    const list = Array.isArray(requests) ? (requests.slice(0, PULL_BATCH_MAX) as PendingRequest[]) : [];
-    const answers: (DurableMessage[] | null)[] = [];
-    let budget = PENDING_PAGE;
-    for (const request of list) {
-      if (qos === undefined) {
-        answers.push([]);
-        continue;
-      }
-      if (budget <= 0) {
-        answers.push(null);
-        continue;
-      }
-      try {
-        const messages = await qos.pendingFor(request, budget);
-        // As many as the budget: there may be more, which a pull of its own reads.
-        if (messages.length >= budget) {
-          answers.push(null);
-          budget = 0;
-        } else {
-          answers.push(messages);
-          budget -= messages.length;
-        }
-      } catch (err) {
-        this.emit('error', err);
-        answers.push(null);
-      }
-    }
-    return answers;
   }
 
   async #fanOut<T>(request: ClusterRequest, timeoutMs = this.#timeoutMs): Promise<FanOut<T>> {
@@ -671,7 +566,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
       case 'qos-pending':
         return this.#qos?.pendingFor(request, PENDING_PAGE) ?? [];
       case 'qos-pending-batch':
-        return this.#servePulls(request.requests);
+        return servePulls(this.#qos, request.requests, (err) => this.emit('error', err));
       case 'qos-ack':
         return this.#qos?.ackForwarded(request.items, request.connectionId, request.by) ?? 0;
     }
@@ -698,9 +593,4 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
     this.#closed = true;
     await this.#transport.close();
   }
-}
-
-/** A peer's list of messages, or none for anything else. */
-function listOf(answer: unknown): DurableMessage[] {
-  return Array.isArray(answer) ? (answer as DurableMessage[]) : [];
 }
