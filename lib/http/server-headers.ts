@@ -38,16 +38,14 @@ export function serverHeaders(hub: Hub, serverIdHeader: string | false | undefin
   if (name !== false && (typeof name !== 'string' || !TOKEN.test(name))) {
     throw new TypeError(`serverIdHeader must be a header name or false, got ${String(serverIdHeader)}`);
   }
-  const serverId = hub.cluster?.nodeId ?? PROCESS_ID;
-  if (name === false) {
-    return { fields: Object.freeze({ 'X-Sse-Version': VERSION }), stamp: (ctx) => ctx.res.setHeader('X-Sse-Version', VERSION) };
-  }
+  const fields: Readonly<Record<string, string>> = Object.freeze(
+    name === false ? { 'X-Sse-Version': VERSION } : { 'X-Sse-Version': VERSION, [name]: hub.cluster?.nodeId ?? PROCESS_ID },
+  );
   return {
-    fields: Object.freeze({ 'X-Sse-Version': VERSION, [name]: serverId }),
+    fields,
     stamp: (ctx) => {
       const res = ctx.res;
-      res.setHeader('X-Sse-Version', VERSION);
-      res.setHeader(name, serverId);
+      for (const key in fields) res.setHeader(key, fields[key]!);
     },
   };
 }
