@@ -9,24 +9,15 @@ import Koa from 'koa';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { ssePlugin } from '../../lib/index.js';
+import { openRawHead } from './servers/raw-streams.js';
 
 const N = Number(process.argv[2] ?? 2000);
-const HEADERS = { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no' };
-const frame = (event: string, data: object): Buffer => Buffer.from(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-
-function openLikeRaw(req: IncomingMessage, res: ServerResponse, user: string): void {
-  req.socket.setNoDelay(true);
-  req.socket.setKeepAlive(true);
-  req.socket.setTimeout(0);
-  res.writeHead(200, HEADERS);
-  res.write(frame('connect-finish', { connectionId: user }));
-}
 
 const bare = new Koa();
 bare.use((ctx) => {
   const token = ctx.query['access-token'];
   ctx.respond = false;
-  openLikeRaw(ctx.req, ctx.res, typeof token === 'string' ? token : '');
+  openRawHead(ctx.req, ctx.res, typeof token === 'string' ? token : '');
 });
 const lib = new Koa();
 lib.use(
@@ -38,7 +29,7 @@ lib.use(
   }),
 );
 const handlers: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<unknown>> = {
-  'raw node:http': async (req, res) => openLikeRaw(req, res, new URL(req.url ?? '/', 'http://x').searchParams.get('access-token') ?? ''),
+  'raw node:http': async (req, res) => openRawHead(req, res, new URL(req.url ?? '/', 'http://x').searchParams.get('access-token') ?? ''),
   'bare Koa': bare.callback(),
   'koa-sse-server': lib.callback(),
 };

@@ -4,12 +4,8 @@
 import { createServer, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { runServer, streamUser } from './harness.js';
+import { openRawHead } from './raw-streams.js';
 
-const HEADERS = {
-  'Content-Type': 'text/event-stream; charset=utf-8',
-  'Cache-Control': 'no-cache, no-transform',
-  'X-Accel-Buffering': 'no',
-};
 const all = new Set<Socket>();
 const byUser = new Map<string, Socket>();
 let corked: Socket[] = [];
@@ -38,11 +34,7 @@ const server = createServer((req, res: ServerResponse) => {
   const user = streamUser(req, res);
   if (user === undefined) return;
   const socket = req.socket;
-  socket.setNoDelay(true);
-  socket.setKeepAlive(true);
-  socket.setTimeout(0);
-  res.writeHead(200, HEADERS);
-  res.write(`event: connect-finish\ndata: ${JSON.stringify({ connectionId: user })}\n\n`);
+  openRawHead(req, res, user);
   all.add(socket);
   byUser.set(user, socket);
   res.on('close', () => {

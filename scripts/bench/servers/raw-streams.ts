@@ -17,13 +17,18 @@ function frame(event: string, data: object): Buffer {
   return Buffer.from(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
 }
 
-/** Opens `res` as the stream of `user`: socket settings, head, `connect-finish`, indexes. */
-export function openRawStream(req: IncomingMessage, res: ServerResponse, user: string): void {
+/** The raw way of opening a stream, without indexes: socket settings, head, `connect-finish`. */
+export function openRawHead(req: IncomingMessage, res: ServerResponse, user: string): void {
   req.socket.setNoDelay(true);
   req.socket.setKeepAlive(true);
   req.socket.setTimeout(0);
   res.writeHead(200, HEADERS);
   res.write(frame('connect-finish', { connectionId: user }));
+}
+
+/** Opens `res` as the stream of `user` ({@link openRawHead}) and indexes it. */
+export function openRawStream(req: IncomingMessage, res: ServerResponse, user: string): void {
+  openRawHead(req, res, user);
   all.add(res);
   byUser.set(user, res);
   res.on('close', () => {
