@@ -58,13 +58,14 @@ function scan(buf: Buffer, end: number, now: number): Buffer | undefined {
 }
 
 /** Opens one SSE stream; resolves once the response head (200) arrived. */
-function openSse(user: string): Promise<void> {
+function openSse(user: string, localAddress?: string): Promise<void> {
   return new Promise((resolve, reject) => {
     let head = true;
     let carry: Buffer | undefined;
     const sock = tcpConnect({
       host: '127.0.0.1',
       port,
+      ...(localAddress === undefined ? {} : { localAddress }),
       onread: {
         buffer: readBuffer,
         callback: (n: number, buf: Uint8Array): boolean => {
@@ -122,12 +123,19 @@ function openIo(user: string): Promise<void> {
 }
 
 serveIpc({
-  /** Opens users u<from> .. u<to-1>, `concurrency` handshakes in flight. */
+  /**
+   * Opens users u<from> .. u<to-1>, `concurrency` handshakes in flight; SSE from the loopback
+   * source addresses `localAddresses` in turn when given (a run that opens many streams again
+   * and again gives each round fresh addresses, a few, each for ~1,000 streams at most: the
+   * kernel's port search for a bound socket slows down as one address fills up or holds
+   * TIME_WAIT sockets).
+   */
   connect: async (a) => {
     const from = a.from as number;
     const to = a.to as number;
     const concurrency = a.concurrency as number;
-    const open = protocol === 'sse' ? openSse : openIo;
+    const local = a.localAddresses as string[] | undefined;
+    const open = protocol === 'sse' ? (user: string, i: number) => openSse(user, local?.[i % local.length]) : openIo;
     let next = from;
     let failed = 0;
     let firstError: string | undefined;
@@ -135,9 +143,9 @@ serveIpc({
     await Promise.all(
       Array.from({ length: Math.min(concurrency, to - from) }, async () => {
         while (next < to) {
-          const user = `u${next++}`;
+          const i = next++;
           try {
-            await open(user);
+            await open(`u${i}`, i);
           } catch (err) {
             failed++;
             firstError ??= String(err);

@@ -8,7 +8,8 @@
 //   npm run bench:quick   about a minute (1k / 5k), prints the tables only
 //
 // Options: --quick, --write / --no-write, --only raw,lib (also: koa, bare Koa for reference)  --sizes 1000,10000  --clients 2
-//          --repeat 3  --prof lib (writes a --cpu-prof profile of that server to .tmp/bench-prof/)
+//          --repeat 3  --prof lib (writes a --cpu-prof profile of that server to .tmp/bench-prof/; sampling
+//          interval BENCH_PROF_INTERVAL µs, default 1000)
 //          --snapshot (writes a heap snapshot of each server with idle connections to .tmp/bench-prof/)
 //          --phases burst,paced,targeted (default: all; connect and memory always run)
 //          --report-from .tmp/bench-last.json [--write] (re-renders the report of a saved run)
@@ -148,7 +149,10 @@ interface SetUp {
 async function setUp(kind: ServerKind, n: number): Promise<SetUp> {
   const profDir = opt('prof') === kind ? join(root, '.tmp', 'bench-prof') : undefined;
   if (profDir !== undefined) mkdirSync(profDir, { recursive: true });
-  const serverArgv = ['--expose-gc', ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])];
+  const serverArgv = [
+    '--expose-gc',
+    ...(profDir ? ['--cpu-prof', '--cpu-prof-interval', process.env.BENCH_PROF_INTERVAL ?? '1000', `--cpu-prof-dir=${profDir}`] : []),
+  ];
   const { rpc: server, ready: port } = await spawn(SERVER_FILES[kind], [], serverArgv, `${kind} server`);
   const rpcs: Rpc[] = [server];
   try {

@@ -6,12 +6,11 @@
 //   npx tsx scripts/bench/routing.ts [--before ab4c3e3] [--after <commit>] [--rounds 10] [--connects 1500] [--requests 4000]
 // Without --after, "after" is the working tree. `--after ab4c3e3` (the same commit twice)
 // shows the noise of the machine.
-import { execFileSync, fork } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { fork } from 'node:child_process';
 import { Agent, request } from 'node:http';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkout, removeCheckout } from './checkout.js';
 import { Rpc } from './ipc.js';
 
 const arg = (name: string, fallback: string): string => {
@@ -28,24 +27,6 @@ const WARMUP = 500;
 const ROUND_TIMEOUT_MS = 60_000;
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '../..');
-
-/**
- * lib/ (and package.json, for its version) of `commit`, or of the working tree, in a temp
- * folder that shares node_modules: both builds load from the same kind of place.
- */
-function checkout(commit: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'sse-routing-bench-'));
-  if (commit === '') {
-    cpSync(join(root, 'lib'), join(dir, 'lib'), { recursive: true });
-    cpSync(join(root, 'package.json'), join(dir, 'package.json'));
-  } else {
-    const tar = execFileSync('git', ['archive', '--format=tar', commit, 'lib', 'package.json'], { cwd: root, maxBuffer: 64 << 20 });
-    execFileSync('tar', ['-x', '-C', dir], { input: tar });
-  }
-  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir');
-  return dir;
-}
 
 interface Server {
   label: string;
@@ -190,7 +171,7 @@ async function main(): Promise<void> {
     for (const a of agents.values()) a.destroy();
   } finally {
     for (const s of servers) s.rpc.child.kill();
-    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+    for (const dir of dirs) removeCheckout(dir);
   }
 }
 

@@ -1,10 +1,16 @@
 // (a) This library: Koa + ssePlugin with a trivial authenticate (the user id is the
 // `access-token` query parameter). storm.ts sets BENCH_RECONNECT_MS (`reconnectTimeMs`) and
-// BENCH_QOS_FILE (durable delivery on that SQLite file).
+// BENCH_QOS_FILE (durable delivery on that SQLite file). With BENCH_LIB_DIR, the library is
+// loaded from that lib/ folder instead (connect-abba.ts: another commit's build beside this one).
 import Koa from 'koa';
 import { createServer } from 'node:http';
-import { ssePlugin, type SsePlugin } from '../../../lib/index.js';
+import { pathToFileURL } from 'node:url';
+import type { SsePlugin } from '../../../lib/index.js';
 import { runServer } from './harness.js';
+
+const { ssePlugin } = (await import(
+  process.env.BENCH_LIB_DIR === undefined ? '../../../lib/index.js' : pathToFileURL(`${process.env.BENCH_LIB_DIR}/index.ts`).href
+)) as typeof import('../../../lib/index.js');
 
 const app = new Koa();
 let errors = 0;

@@ -1,0 +1,220 @@
+// Connect cost, servers up at once: the connect table's measurement (streams opened and held,
+// the server's CPU per stream opened), but every server stays up and warm and the rounds
+// alternate between them, each going first in turn, so that this noisy machine's drift hits
+// them alike. Per round and server: `n` streams opened by 2 client processes, 128 handshakes in
+// flight each (as fanout.ts), held until the server counts them all, then closed.
+// Loopback only, each round and server from fresh source addresses (127.<40+round>.<server,client>.1–8); bounded in
+// count and time; stops by itself.
+//
+//   npx tsx scripts/bench/connect-abba.ts [--servers raw,koa,lib] [--n 10000] [--rounds 8] [--fresh]
+//
+// --fresh starts every server anew for each round, with the connect table's warm-up of 50
+// streams: what a process just started pays (a deploy), code not yet optimized, heap not yet
+// grown. Without it, the servers stay up: the steady-state cost.
+//
+// A server is raw, koa (bare Koa, the floor of any Koa plugin), lib (the working tree) or
+// lib@<commit> (that commit's build, beside the working tree's).
+import { readdirSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { checkout, removeCheckout } from './checkout.js';
+import type { Rpc } from './ipc.js';
+import { spawn, stop } from './procs.js';
+
+const argv = process.argv.slice(2);
+const opt = (name: string, fallback: string): string => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1]! : fallback;
+};
+const specs = opt('servers', 'raw,koa,lib').split(',');
+const N = Number(opt('n', '10000'));
+const ROUNDS = Number(opt('rounds', '8'));
+/** Each round on new processes, warmed up as fanout.ts's connect table does (50 streams): the cold cost. */
+const FRESH = argv.includes('--fresh');
+const CLIENTS = 2;
+const CONCURRENCY = 128;
+/** Source addresses per client and round (the last byte): ≤ 1,000 streams each. */
+const ADDRESSES = Array.from({ length: 8 }, (_, i) => i + 1);
+if (!(N > 0 && N <= 10_000)) throw new Error('--n must be 1..10000');
+if (!(ROUNDS > 0 && ROUNDS <= 40)) throw new Error('--rounds must be 1..40');
+// Bounded: the whole run stops itself after this long.
+const LIMIT_MS = 30 * 60_000;
+setTimeout(() => {
+  console.error(`connect-abba: still running after ${LIMIT_MS / 60_000} min, stopping`);
+  process.exit(1);
+}, LIMIT_MS).unref();
+
+interface Server {
+  label: string;
+  rpc: Rpc;
+  clients: Rpc[];
+  dir?: string;
+}
+
+const FILES: Record<string, string> = { raw: 'servers/raw.ts', koa: 'servers/koa.ts', lib: 'servers/lib.ts' };
+
+async function start(spec: string): Promise<Server> {
+  const [kind, commit] = spec.split('@') as [string, string | undefined];
+  const file = FILES[kind];
+  if (file === undefined || (commit !== undefined && kind !== 'lib')) throw new Error(`unknown server ${spec}: raw, koa, lib or lib@<commit>`);
+  const dir = commit === undefined ? undefined : checkout(commit);
+  const env = dir === undefined ? process.env : { ...process.env, BENCH_LIB_DIR: `${dir}/lib` };
+  const { rpc, ready: port } = await spawn(file, [], ['--expose-gc'], spec, env);
+  const clients = await Promise.all(
+    Array.from({ length: CLIENTS }, (_, i) => spawn('client.ts', ['sse', String(port)], [], `${spec} client ${i}`).then((c) => c.rpc)),
+  );
+  return { label: spec, rpc, clients, dir };
+}
+
+/** One stream's CPU (µs), split as the kernel accounts it per thread. */
+interface Split {
+  /** The server's main thread, in JavaScript and Node (user time). */
+  user: number;
+  /** The main thread in the kernel: accept, reads, writes, epoll, page faults. */
+  sys: number;
+  /** V8's helper threads (concurrent GC marking, TurboFan compiles) and libuv's. */
+  helpers: number;
+}
+
+/** CPU time of the process `pid` per kind of thread, in µs, from /proc (Linux). */
+function threadTimes(pid: number): Split {
+  const tick = 1e6 / 100; // USER_HZ
+  const out: Split = { user: 0, sys: 0, helpers: 0 };
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const utime = Number(f[11]) * tick;
+    const stime = Number(f[12]) * tick;
+    if (Number(tid) === pid) {
+      out.user += utime;
+      out.sys += stime;
+    } else {
+      out.helpers += utime + stime;
+    }
+  }
+  return out;
+}
+
+async function waitCount(server: Server, want: (count: number) => boolean): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if (want(await server.rpc.call<number>('count'))) return;
+    await sleep(20);
+  }
+  throw new Error(`${server.label}: the server's stream count did not settle`);
+}
+
+/** Opens `n` streams, answers the server's CPU µs per stream and the streams opened per second. */
+async function round(server: Server, r: number, slot: number): Promise<Sample> {
+  const pid = server.rpc.child.pid!;
+  const threads0 = threadTimes(pid);
+  const cpu0 = await server.rpc.call<{ cpu: number }>('cpu');
+  const share = Math.ceil(N / CLIENTS);
+  const opened = await Promise.all(
+    server.clients.map((c, i) =>
+      c.call<{ start: number; end: number; failed: number; firstError?: string }>(
+        'connect',
+        {
+          from: i * share,
+          to: Math.min(N, (i + 1) * share),
+          concurrency: CONCURRENCY,
+          localAddresses: ADDRESSES.map((a) => `127.${40 + r}.${slot * CLIENTS + i}.${a}`),
+        },
+        120_000,
+      ),
+    ),
+  );
+  const failed = opened.reduce((s, o) => s + o.failed, 0);
+  if (failed > 0) throw new Error(`${server.label}: ${failed} streams failed: ${opened.find((o) => o.firstError)?.firstError}`);
+  await waitCount(server, (c) => c >= N);
+  const cpu1 = await server.rpc.call<{ cpu: number }>('cpu');
+  const threads1 = threadTimes(pid);
+  const us = Math.max(...opened.map((o) => o.end)) - Math.min(...opened.map((o) => o.start));
+  for (const c of server.clients) await c.call('closeAll');
+  await waitCount(server, (c) => c === 0);
+  const per = (k: keyof Split) => (threads1[k] - threads0[k]) / N;
+  return { cpuUs: (cpu1.cpu - cpu0.cpu) / N, perSec: (N / us) * 1e6, split: { user: per('user'), sys: per('sys'), helpers: per('helpers') } };
+}
+
+interface Sample {
+  cpuUs: number;
+  perSec: number;
+  split: Split;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+/** Opens and closes the connect table's 50 warm-up streams. */
+async function warmUp(server: Server): Promise<void> {
+  await server.clients[0]!.call('connect', { from: N, to: N + 50, concurrency: 16 }, 60_000);
+  await server.clients[0]!.call('closeAll');
+  await waitCount(server, (c) => c === 0);
+}
+
+async function shutDown(server: Server): Promise<void> {
+  for (const c of server.clients) await stop(c);
+  await stop(server.rpc);
+  if (server.dir !== undefined) removeCheckout(server.dir);
+}
+
+const servers: Server[] = [];
+try {
+  if (!FRESH) {
+    for (const spec of specs) servers.push(await start(spec));
+    // Warm-up: one round each, not counted (compiles every server's connect path).
+    for (const [i, s] of servers.entries()) await round(s, 0, i);
+  }
+  const samples = specs.map(() => [] as Sample[]);
+  for (let r = 1; r <= ROUNDS; r++) {
+    // Each server goes first, and last, in turn.
+    const order = specs.map((_, i) => i);
+    const shift = (r - 1) % specs.length;
+    const rotated = [...order.slice(shift), ...order.slice(0, shift)];
+    if (r % 2 === 0) rotated.reverse();
+    for (const i of rotated) {
+      if (FRESH) {
+        const s = await start(specs[i]!);
+        try {
+          await warmUp(s);
+          samples[i]!.push(await round(s, r, i));
+        } finally {
+          await shutDown(s);
+        }
+      } else {
+        samples[i]!.push(await round(servers[i]!, r, i));
+      }
+    }
+    process.stderr.write(
+      `round ${r}/${ROUNDS}: ${specs.map((spec, i) => `${spec} ${samples[i]!.at(-1)!.cpuUs.toFixed(0)} µs ${samples[i]!.at(-1)!.perSec.toFixed(0)}/s`).join(', ')}\n`,
+    );
+  }
+  const ref = samples[0]!;
+  console.log(
+    `Node ${process.version}; ${N.toLocaleString('en')} streams per round, ${ROUNDS} rounds, ${FRESH ? 'each server started anew per round (cold)' : 'servers up at once (warm)'}, order rotated; ${CLIENTS} clients × ${CONCURRENCY} in flight.`,
+  );
+  console.log(`Medians over rounds; × ${specs[0]} = median of the per-round ratios (range in brackets). CPU per stream split by thread (µs).\n`);
+  console.log(
+    `| server | streams/s | × ${specs[0]} | CPU µs / stream | CPU × ${specs[0]} | main thread: JS | main thread: kernel | V8 helper threads |`,
+  );
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const [i, label] of specs.entries()) {
+    const xs = samples[i]!;
+    const rate = xs.map((x, k) => x.perSec / ref[k]!.perSec);
+    const cpu = xs.map((x, k) => x.cpuUs / ref[k]!.cpuUs);
+    const range = (v: number[]) => `${Math.min(...v).toFixed(2)}–${Math.max(...v).toFixed(2)}`;
+    const m = (f: (x: Sample) => number) => median(xs.map(f)).toFixed(1);
+    console.log(
+      `| ${label} | ${median(xs.map((x) => x.perSec)).toFixed(0)} | ${median(rate).toFixed(2)}× (${range(rate)}) | ${m((x) => x.cpuUs)} | ${median(cpu).toFixed(2)}× (${range(cpu)}) | ${m((x) => x.split.user)} | ${m((x) => x.split.sys)} | ${m((x) => x.split.helpers)} |`,
+    );
+  }
+} finally {
+  for (const s of servers) await shutDown(s);
+}
