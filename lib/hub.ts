@@ -702,17 +702,24 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
   // ---- shutdown ------------------------------------------------------------------------
 
   /**
-   * Graceful shutdown: refuses new streams; tells every client `connect-close {reason:
-   * 'shutdown', reconnect: true}` with a random `retry:` (so that they come back spread over
-   * `reconnectTimeMs`, to another node if there is one); waits up to `drainMs` for those last
-   * frames to be written; leaves the cluster (mDNS goodbye); commits and closes the durable
-   * store. A send accepted before `close` was called is committed, never lost.
+   * Graceful shutdown: refuses new streams; commits and closes the durable store; tells every
+   * client `connect-close {reason: 'shutdown', reconnect: true}` with a random `retry:` (so
+   * that they come back spread over `reconnectTimeMs`, to another node if there is one); waits
+   * up to `drainMs` for those last frames to be written; leaves the cluster (mDNS goodbye).
+   * A send accepted before `close` was called is committed, never lost; one made after it is
+   * refused (`ERR_SSE_CLOSED`). An acknowledgement that arrives during the goodbye is not
+   * recorded: that message is delivered again on the next connection (at least once).
    */
   async close(options: { drainMs?: number } = {}): Promise<void> {
     if (this.#local.closed) return;
+    this.#local.refuse();
+    // The store goes first: a restarted process waits for the SQLite file's lock before it
+    // listens, and saying goodbye to many streams takes long (15,000: ~1 s, mostly the kernel's
+    // writes). Released first, the file is the new process's while this one says goodbye, and
+    // clients that come back early find it listening.
+    await this.#qos?.close();
     await this.#local.close(options.drainMs ?? 2000);
     await this.#cluster?.close();
-    await this.#qos?.close();
   }
 
   #emitSafe<K extends Exclude<keyof HubEvents, 'error'>>(event: K, ...args: HubEvents[K]): void {

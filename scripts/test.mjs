@@ -35,6 +35,7 @@ let child;
 function ava(command, commandArgs, env = process.env) {
   return new Promise((resolve) => {
     child = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'inherit'], env });
+    const failedBefore = totals.failed;
     createInterface({ input: child.stdout }).on('line', (line) => {
       console.log(line);
       const m = /^(not ok|ok)\s+\d+\s*(?:-\s*)?(.*)$/.exec(line);
@@ -48,6 +49,12 @@ function ava(command, commandArgs, env = process.env) {
     child.on('close', (code, signal) => {
       child = undefined;
       totals.exitCodes.push(code ?? (signal ? 1 : 0));
+      // ava itself failed (a crash, a reporter error on a timeout) without a failed test to
+      // show for it: the summary line must not read "0 failed".
+      if ((code !== 0 || signal) && totals.failed === failedBefore) {
+        totals.failed++;
+        console.log(`not ok - ava exited with ${signal ?? `code ${code}`} and no failed test reported`);
+      }
       resolve();
     });
   });

@@ -3,8 +3,10 @@ import { createParser } from 'eventsource-parser';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createHub } from '../lib/index.js';
 import { eventually, introduce, SECRET } from './helpers/cluster.js';
 import { startPlugin } from './helpers/server.js';
+import { RawStream } from './helpers/stream.js';
 
 /**
  * A client that behaves like the browser client where it matters here: acks durable events,
@@ -128,4 +130,38 @@ test('graceful shutdown: clients move to another node of the cluster, spread in 
   const retry = client.closes[0]!.retry!;
   t.true(retry >= 250 && retry <= 650, `retry ${retry} is spread over [250, 250 + reconnectTimeMs]`);
   t.true(client.connections >= 2, 'reconnected to b');
+});
+
+test('a restart: the store file is free while the streams are told goodbye; a send after close() is refused, none before lost', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sse-shutdown-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'node.db');
+  const { base, plugin } = await startPlugin(t, { qos: { file } });
+  const hub = plugin.hub;
+  const pending = await hub.qos.sendByUserId(9, 'offer', 1); // user 9 is offline
+  const stream = await RawStream.open(t, `${base}/connect?access-token=8&reconnectOnClose=1`);
+
+  // The next process of a restart waits for the file's lock before it listens. Here it tries
+  // while this process is saying goodbye to its stream (the `disconnect` of the shutdown).
+  let nextProcess = '';
+  hub.on('disconnect', (_connection, reason) => {
+    if (reason !== 'shutdown') return;
+    try {
+      const next = createHub({ qos: { file, lockTimeoutMs: 1 } });
+      nextProcess = 'opened the file';
+      void next.close();
+    } catch (err) {
+      nextProcess = String((err as { code?: string }).code);
+    }
+  });
+  const closing = plugin.close();
+  await t.throwsAsync(hub.qos.sendByUserId(9, 'late', 2), { code: 'ERR_SSE_CLOSED' });
+  await closing;
+  t.is(nextProcess, 'opened the file');
+  t.like(JSON.parse((await stream.next('connect-close')).data), { reason: 'shutdown', reconnect: true });
+  await stream.until(() => stream.ended, 'the end of the stream');
+
+  const after = createHub({ qos: { file } });
+  t.teardown(() => after.close());
+  t.truthy(await after.qos.status(pending.messageId), 'the send accepted before close() is in the file');
 });

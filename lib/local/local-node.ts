@@ -136,6 +136,7 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
   #lastHeartbeat = 0;
   #nextExpiry = Infinity;
   #closed = false;
+  #closing = false;
   readonly #leaves: LeaveQueue;
   /** The `connect-finish` template, for the value of `clustered` it was built with. */
   #finish: { clustered: boolean; frame: ConnectFinishFrame } | undefined;
@@ -549,12 +550,22 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
   }
 
   /**
+   * Refuses new streams from now on (`open` throws `ERR_SSE_CLOSED`); the open ones go on until
+   * {@link LocalNode.close}. The hub's shutdown refuses first, then releases the durable store,
+   * then says goodbye to the streams.
+   */
+  refuse(): void {
+    this.#closed = true;
+  }
+
+  /**
    * Refuses new streams, tells every client to come back (`connect-close {reason:
    * 'shutdown', reconnect: true}` with a random `retry:` so that they return spread over
    * `reconnectTimeMs`), and waits up to `drainMs` for those last frames to be written.
    */
   async close(drainMs: number): Promise<void> {
-    if (this.#closed) return;
+    if (this.#closing) return;
+    this.#closing = true;
     this.#closed = true;
     const conns = [...this.#index.values()];
     const spread = this.options.reconnectTimeMs;

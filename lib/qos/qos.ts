@@ -343,7 +343,7 @@ export class Qos extends EventEmitter<QosEvents> {
         log: { running: resume !== undefined, mark: '', missed: 0 },
       };
       this.#replays.set(conn, state);
-      void this.#replay(conn, state, resume).catch((err: unknown) => this.emit('error', err));
+      void this.#replay(conn, state, resume).catch((err: unknown) => this.#replayFailed(err));
     }
     this.#pullFromPeers(conn, undefined, undefined, true);
   }
@@ -352,7 +352,7 @@ export class Qos extends EventEmitter<QosEvents> {
   #onListenersAdded({ connection: conn, added }: ListenersChange): void {
     if (added.length === 0 || conn.closed || queueRefsOf(conn).length === 0) return;
     if (this.#store !== undefined) {
-      void this.#replayPages(conn, queueRefsOf(conn), '', undefined, added).catch((err: unknown) => this.emit('error', err));
+      void this.#replayPages(conn, queueRefsOf(conn), '', undefined, added).catch((err: unknown) => this.#replayFailed(err));
     }
     this.#pullFromPeers(conn, added, undefined, false);
   }
@@ -501,6 +501,11 @@ export class Qos extends EventEmitter<QosEvents> {
   }
 
   /** Commits what is waiting and closes the database (or the Redis connection). */
+  /** A replay's error is reported, unless the store was closed under it (a shutdown: the replay ends with the stream). */
+  #replayFailed(err: unknown): void {
+    if (!this.#closed) this.emit('error', err);
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
