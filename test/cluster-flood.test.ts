@@ -5,6 +5,8 @@ import net from 'node:net';
 import { createInterface } from 'node:readline';
 
 const CONNECTIONS = 40;
+/** How long a flooding client waits for an answer to its headers before it sends the body. */
+const ANSWER_WAIT_MS = 1000;
 const DECLARED = 63 * 1024 * 1024;
 
 test('pre-auth memory: 40 connections with bogus signatures and 63 MiB bodies are refused before a body is read', async (t) => {
@@ -34,10 +36,9 @@ test('pre-auth memory: 40 connections with bogus signatures and 63 MiB bodies ar
   peak = Math.max(peak, await mem());
   t.log(`rss before ${mb(before)} MB, peak ${mb(peak)} MB; statuses ${[...new Set(statuses)].join(', ')}`);
   t.true(
-    statuses.every((s) => s === 401 || s === 413 || s === 503 || s === 0),
-    `refused: ${statuses.join(',')}`,
+    statuses.every((s) => s === 401),
+    `every one answered 401 on its headers: ${statuses.join(',')}`,
   );
-  t.true(statuses.filter((s) => s === 401).length >= CONNECTIONS / 2, 'answered 401 without the body');
   // Before the fix the node read every body first: 0.5 GB to 1.5 GB within seconds.
   t.true(peak - before < 64 * 1024 * 1024, `rss grew by ${mb(peak - before)} MB`);
 });
@@ -46,7 +47,10 @@ function mb(bytes: number): string {
   return (bytes / 1024 / 1024).toFixed(1);
 }
 
-/** Sends bogus signed headers announcing a 63 MiB body, then streams the body until answered; resolves to the status (0: none). */
+/**
+ * Sends bogus signed headers announcing a 63 MiB body; unless answered within
+ * `ANSWER_WAIT_MS`, streams the body until answered. Resolves to the status (0: none).
+ */
 function flood(port: number, i: number): Promise<number> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
@@ -85,7 +89,10 @@ function flood(port: number, i: number): Promise<number> {
           }
         }
       };
-      pump();
+      // The body follows only if no answer came on the headers: a node that verifies first
+      // answers at once, and its answer cannot be lost to the reset that closing a socket with
+      // unread data sends; a node that reads bodies first is flooded and fails the RSS check.
+      setTimeout(pump, ANSWER_WAIT_MS);
     });
     socket.on('data', (d: Buffer) => {
       answer += d.toString('latin1');
