@@ -500,12 +500,12 @@ export class Qos extends EventEmitter<QosEvents> {
     return removed;
   }
 
-  /** Commits what is waiting and closes the database (or the Redis connection). */
   /** A replay's error is reported, unless the store was closed under it (a shutdown: the replay ends with the stream). */
   #replayFailed(err: unknown): void {
     if (!this.#closed) this.emit('error', err);
   }
 
+  /** Commits what is waiting and closes the database (or the Redis connection). */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
