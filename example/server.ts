@@ -72,8 +72,10 @@ async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   console.log(`${signal}: closing streams (clients are told to reconnect)`);
-  await Promise.all([plugins.hr.close(), plugins.hunter.close()]);
+  // Stop listening first: a restarted process can take the port (and the store file, which
+  // close() releases first) while these streams are told goodbye.
   server.close();
+  await Promise.all([plugins.hr.close(), plugins.hunter.close()]);
   if ('closeAllConnections' in server) server.closeAllConnections();
   else closeHttp2Connections();
 }
