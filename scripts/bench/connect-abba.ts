@@ -19,6 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { checkout, removeCheckout } from './checkout.js';
 import type { Rpc } from './ipc.js';
 import { spawn, stop } from './procs.js';
+import { median } from './stats.js';
 
 const argv = process.argv.slice(2);
 const opt = (name: string, fallback: string): string => {
@@ -145,12 +146,6 @@ interface Sample {
   perSec: number;
   split: Split;
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 /** Opens and closes the connect table's 50 warm-up streams. */
 async function warmUp(server: Server): Promise<void> {

@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkout, removeCheckout } from './checkout.js';
 import { Rpc } from './ipc.js';
+import { median } from './stats.js';
 
 const arg = (name: string, fallback: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -110,12 +111,6 @@ async function measure(server: Server, count: number, op: (i: number) => Promise
   const cpuUs = await server.rpc.call<number>('stop', { keepStreams });
   return { opsPerSec: (count / ms) * 1000, cpuUsPerOp: cpuUs / count };
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 async function main(): Promise<void> {
   const dirs = [checkout(BEFORE), checkout(AFTER)];
