@@ -9,6 +9,7 @@ import { ROUTES } from '../../lib/http/routes.js';
 import type { Page } from 'playwright-core';
 import Koa from 'koa';
 import { MemoryBus, ssePlugin, type SsePluginOptions } from '../../lib/index.js';
+import { eventually } from '../helpers/cluster.js';
 import { listen, tokenUser } from '../helpers/server.js';
 import { browserTest, connected, createClient, nextConnect, openPage, startServer, useChromium, type TestServer } from './harness.js';
 
@@ -153,6 +154,9 @@ channelTest('shared tabs: channels are counted per tab, refused joins reach the 
   await leader.close();
   await follower.waitForFunction(() => window.sse.isTabLeader && window.sse.isActive(), undefined, { timeout: 10_000 });
   t.deepEqual(await follower.evaluate(() => window.sse.channels), ['room:s']);
+  // The closed tab's stream ends on the server when its socket's close arrives, which may come
+  // after the follower's new stream is up: until then room:s has two members.
+  await eventually(async () => (await hub.getConnectionCount()) === 1, 'the stream of the closed tab gone from the server');
   t.is(await hub.sendByChannel('room:s', 'bell', { n: 2 }), 1);
   t.is(await hub.sendByChannel('room:t', 'bell', { n: 3 }), 0, 'only the closed tab held room:t');
   await follower.waitForFunction(() => window.__events.filter((e) => e.type === 'bell').length === 2);
