@@ -72,7 +72,8 @@ export function clusterFromEnv(env: NodeJS.ProcessEnv, portOffset: number): Clus
     secret,
     discovery,
     peers,
-    host: env.SSE_NODE_HOST ?? '127.0.0.1',
+    // Unset: the library's default (every address; the default route's one is announced).
+    ...(env.SSE_NODE_HOST ? { host: env.SSE_NODE_HOST } : {}),
     port: port === 0 ? 0 : port + portOffset,
   };
 }

@@ -82,5 +82,7 @@ export {
   SseQosDisabledError,
   SseRedisUnavailableError,
   SseDiscoveryError,
+  SseNodeAddressError,
+  SsePeerProtocolError,
 } from './core/errors.js';
 export { VERSION } from './core/version.js';

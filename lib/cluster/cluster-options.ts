@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { isIPv4 } from 'node:net';
 import { positive } from '../core/option-checks.js';
 import type { RedisSource } from '../redis/redis-connection.js';
 import { StaticDiscovery, type Discovery } from './discovery.js';
@@ -6,6 +7,7 @@ import { HttpTransport } from './http-transport.js';
 import { DnsDiscovery, type DnsOptions } from './dns-discovery.js';
 import { deriveKeys } from './keys.js';
 import { MdnsDiscovery, type MdnsOptions } from './mdns-discovery.js';
+import { chooseNodeAddress, readHostNetwork, type HostNetwork } from './node-address.js';
 import { RedisTransport } from './redis-transport.js';
 import type { ClusterTransport } from './transport.js';
 
@@ -18,8 +20,8 @@ export interface ClusterOptions {
    * Run the cluster over Redis instead of HTTP between nodes: a `redis://` URL or an ioredis
    * client (Sentinel, Cluster). Nodes need no address, port or secret of each other, only the
    * same Redis and {@link ClusterOptions.redisPrefix}; queries answer from a presence
-   * directory in Redis. `secret`, `peers`, `discovery`, `host`, `port`, `mdns`, `encrypt`
-   * and `transport` do not apply (a TypeError if given). Default: off (the LAN cluster).
+   * directory in Redis. `secret`, `peers`, `discovery`, `host`, `interface`, `advertise`,
+   * `port`, `mdns`, `encrypt` and `transport` do not apply (a TypeError if given). Default: off (the LAN cluster).
    */
   redis?: RedisSource;
   /** Prefix of the Redis engine's keys and channels: nodes with the same prefix are one cluster. Default `sse:` + `group`. */
@@ -34,9 +36,29 @@ export interface ClusterOptions {
   discovery?: 'static' | 'mdns' | 'dns' | Discovery;
   /** Peers for static discovery, as `host:port`; may be replaced after start with `hub.cluster.setPeers`. Default `[]`. */
   peers?: string[];
-  /** Address the internal endpoint binds to and announces. Default `127.0.0.1`. */
+  /**
+   * The one address the internal endpoint (node-to-node HTTP) listens on, and announces unless
+   * `advertise` is given, e.g. `127.0.0.1` for nodes that all run on this machine. Default:
+   * every address of the host (`0.0.0.0` and `::` do the same), announcing the IPv4 address
+   * of the default route's interface (else the first non-loopback IPv4 address, else
+   * `127.0.0.1`). A doubtful choice (only loopback, several interfaces without a default
+   * route, loopback announced over mDNS) is reported once through the hub's `error` event
+   * (`ERR_SSE_NODE_ADDRESS`) with what to set.
+   */
   host?: string;
-  /** Port of the internal endpoint. Default `0` (random). */
+  /**
+   * A network interface by name (e.g. `eth0`): the internal endpoint listens on its IPv4
+   * address only, announces it, and mDNS runs on it. Not with `host`. Default: none (see `host`).
+   */
+  interface?: string;
+  /**
+   * The address announced to peers (the mDNS record; this node's own entry in a `peers`
+   * list), when it differs from where the endpoint listens: e.g. the address a NAT or a
+   * container publishes. An IPv4 address with `discovery: 'mdns'`. Default: `host`, or the
+   * detected address (see `host`).
+   */
+  advertise?: string;
+  /** Port of the internal endpoint. Default `0` (random): set one to write firewall rules for it. */
   port?: number;
   /** Nodes of one group form a cluster. Default: the hub's name. */
   group?: string;
@@ -59,8 +81,15 @@ export interface ClusterOptions {
   transport?: ClusterTransport;
 }
 
-/** Builds the transport the options describe; throws a TypeError for bad options (e.g. a short secret). */
-export function createTransport(options: ClusterOptions, hubName: string): { transport: ClusterTransport; timeoutMs: number; group: string } {
+/**
+ * Builds the transport the options describe; throws a TypeError for bad options (e.g. a short
+ * secret). `network`: the host's interfaces and default route (read from the host; tests give their own).
+ */
+export function createTransport(
+  options: ClusterOptions,
+  hubName: string,
+  network: () => HostNetwork = readHostNetwork,
+): { transport: ClusterTransport; timeoutMs: number; group: string } {
   if (options === null || typeof options !== 'object') throw new TypeError('cluster options must be an object');
   const timeoutMs = positive(options.timeoutMs, 'cluster.timeoutMs', 1000);
   const group = options.group ?? hubName;
@@ -71,9 +100,17 @@ export function createTransport(options: ClusterOptions, hubName: string): { tra
   const keys = deriveKeys(options.secret, group);
   const port = options.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError('cluster.port must be 0..65535');
+  // Static and DNS discovery never tell anyone this node's address: only the others publish it.
+  const publishes =
+    options.discovery === 'mdns' ||
+    (typeof options.discovery === 'object' && !(options.discovery instanceof StaticDiscovery) && !(options.discovery instanceof DnsDiscovery));
+  const address = chooseNodeAddress(options, network(), publishes);
+  if (options.discovery === 'mdns' && !isIPv4(address.advertise)) {
+    throw new TypeError(`cluster.advertise must be an IPv4 address with discovery 'mdns' (an A record), got ${JSON.stringify(address.advertise)}`);
+  }
   const discovery: Discovery =
     options.discovery === 'mdns'
-      ? new MdnsDiscovery(options.mdns)
+      ? new MdnsDiscovery({ ...options.mdns, interface: options.mdns?.interface ?? address.multicast })
       : options.discovery === 'dns'
         ? dnsDiscovery(options.dns, port)
         : options.discovery === undefined || options.discovery === 'static'
@@ -84,7 +121,9 @@ export function createTransport(options: ClusterOptions, hubName: string): { tra
     group,
     keys,
     encrypt: options.encrypt ?? true,
-    host: options.host ?? '127.0.0.1',
+    bind: address.bind,
+    advertise: address.advertise,
+    addressWarning: address.warning,
     port,
     discovery,
     healthIntervalMs: positive(options.healthIntervalMs, 'cluster.healthIntervalMs', 1000),
@@ -105,7 +144,7 @@ function dnsDiscovery(options: DnsOptions | undefined, port: number): DnsDiscove
 }
 
 /** Options of the LAN cluster that contradict `redis`. */
-const LAN_ONLY = ['secret', 'peers', 'discovery', 'host', 'port', 'mdns', 'dns', 'encrypt', 'transport'] as const;
+const LAN_ONLY = ['secret', 'peers', 'discovery', 'host', 'interface', 'advertise', 'port', 'mdns', 'dns', 'encrypt', 'transport'] as const;
 
 function redisTransport(options: ClusterOptions, timeoutMs: number, group: string): RedisTransport {
   const lan = LAN_ONLY.filter((name) => options[name] !== undefined);

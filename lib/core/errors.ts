@@ -28,6 +28,8 @@
  * | `ERR_SSE_DASHBOARD_NOT_BUILT` | 503    | the dashboard bundle is missing (lib/http/dashboard.ts) |
  * | `ERR_SSE_PEER_*`              | —      | cluster peer failures, reported in `peer-error` (lib/cluster/http-transport.ts, cluster.ts) |
  * | `ERR_SSE_DISCOVERY_FAILED`    | 503    | (reported in `error`) peer discovery failed, e.g. the DNS did not answer; the known peers stay |
+| `ERR_SSE_NODE_ADDRESS`        | 500    | (reported in `error`, once at start) the address a cluster node announces may not reach its peers: which option to set |
+| `ERR_SSE_PEER_PROTOCOL`       | 500    | (reported in `error`, once per node) a node of the group speaks another cluster protocol version: it is not a peer |
  */
 export class SseError extends Error {
   /** Stable machine-readable code, e.g. `ERR_SSE_UNAUTHORIZED`. */
@@ -187,6 +189,29 @@ export class SseRedisUnavailableError extends SseError {
 export class SseDiscoveryError extends SseError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, 'ERR_SSE_DISCOVERY_FAILED', 503, options);
+  }
+}
+
+/**
+ * The address a LAN cluster node announces is doubtful: only loopback, several interfaces and
+ * no default route, or loopback announced over mDNS. The node still starts; the message says
+ * what to set (`cluster.interface`, `cluster.advertise`). Reported through the hub's `error`
+ * event, once at start.
+ */
+export class SseNodeAddressError extends SseError {
+  constructor(message: string) {
+    super(message, 'ERR_SSE_NODE_ADDRESS', 500);
+  }
+}
+
+/**
+ * A node of the same group speaks another major version of the cluster protocol (another
+ * release of this package): it is never a peer. Reported through the hub's `error` event,
+ * once per node and version.
+ */
+export class SsePeerProtocolError extends SseError {
+  constructor(message: string) {
+    super(message, 'ERR_SSE_PEER_PROTOCOL', 500);
   }
 }
 
