@@ -6,9 +6,17 @@ import type { NetworkInterfaceInfo } from 'node:os';
 import { createTransport } from '../lib/cluster/cluster-options.js';
 import type { HostNetwork } from '../lib/cluster/node-address.js';
 import { HttpTransport } from '../lib/cluster/http-transport.js';
-import type { Discovery, DiscoveryEvents, SelfDescription } from '../lib/index.js';
-import { SseNodeAddressError, SsePeerProtocolError, StaticDiscovery } from '../lib/index.js';
-import { eventually, recordingProxy, SECRET } from './helpers/cluster.js';
+import {
+  createHub,
+  SseNodeAddressError,
+  SsePeerProtocolError,
+  StaticDiscovery,
+  type Discovery,
+  type DiscoveryEvents,
+  type Hub,
+  type SelfDescription,
+} from '../lib/index.js';
+import { addressOf, eventually, recordingProxy, SECRET } from './helpers/cluster.js';
 
 const iface = (address: string, internal: boolean): NetworkInterfaceInfo => ({
   address,
@@ -88,4 +96,35 @@ test('a node of the group that speaks another protocol version is never a peer, 
   t.true(errors[0] instanceof SsePeerProtocolError);
   t.is((errors[0] as SsePeerProtocolError).code, 'ERR_SSE_PEER_PROTOCOL');
   t.regex((errors[0] as Error).message, new RegExp(`Node ${other.nodeId} at 127\\.0\\.0\\.1:${proxy.port} speaks cluster protocol 3, this node 2`));
+});
+
+test('a node that moved (same id, another address) stays up while its old address fails: one peer, no peer-down', async (t) => {
+  const start = async (nodeId: string, discovery?: StaticDiscovery): Promise<Hub> => {
+    const hub = createHub({
+      name: 'test',
+      cluster: { secret: SECRET, host: '127.0.0.1', nodeId, healthIntervalMs: 30, ...(discovery ? { discovery } : {}) },
+    });
+    t.teardown(() => hub.close());
+    await hub.ready();
+    return hub;
+  };
+  const discovery = new StaticDiscovery();
+  const a = await start('a', discovery);
+  const downs: string[] = [];
+  a.on('peer-down', (nodeId) => downs.push(nodeId));
+  const before = await start('moving');
+  const old = await recordingProxy(t, before.cluster!.address!.port);
+  const now = await start('moving');
+  discovery.setPeers([`127.0.0.1:${old.port}`, addressOf(now)]);
+  await eventually(() => a.cluster!.peers().some((p) => p.nodeId === 'moving'), 'the node up');
+  // It is gone from the old address: every probe there fails from now on.
+  await before.close();
+  const failedProbes = (): number => old.requests().toString('latin1').split('POST /rpc').length - 1;
+  const probesAtClose = failedProbes();
+  await eventually(() => failedProbes() >= probesAtClose + 4, 'failed probes of the old address');
+  t.deepEqual(downs, []);
+  t.deepEqual(
+    a.cluster!.peers().map((p) => p.nodeId),
+    ['moving'],
+  );
 });
