@@ -51,6 +51,7 @@ export type { ClientInfo } from './core/client-info.js';
 export type { HubOptions, PresenceOptions, ResolvedPresenceOptions } from './hub-options.js';
 export type { SsePluginOptions, UploadedFile, UploadFields } from './http/plugin-options.js';
 export type { SseUser, Key } from './core/user.js';
+export type { RedisSource, RedisClientLike } from './redis/redis-source.js';
 export type { Page, AdminStats, ConnectionView, RedactedUser, StoredMessageView, JavaConnectionFields, JavaMessageFields } from './core/admin-api.js';
 export type { StoredEntry } from './http/admin-views.js';
 export type { StoredMessage } from './qos/qos-store.js';

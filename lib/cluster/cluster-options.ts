@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { positive } from '../core/option-checks.js';
-import type { RedisSource } from '../redis/redis-connection.js';
+import type { RedisSource } from '../redis/redis-source.js';
 import { StaticDiscovery, type Discovery } from './discovery.js';
 import { HttpTransport } from './http-transport.js';
 import { DnsDiscovery, type DnsOptions } from './dns-discovery.js';

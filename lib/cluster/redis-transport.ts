@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { Cluster } from 'ioredis';
 import { SseRedisUnavailableError } from '../core/errors.js';
-import { connectRedis, openRedis, redisFailure, type RedisClient, type RedisSource } from '../redis/redis-connection.js';
+import { connectRedis, openRedis, redisFailure, type RedisClient } from '../redis/redis-connection.js';
+import type { RedisSource } from '../redis/redis-source.js';
 import type { ClusterRequest, HelloAnswer } from './messages.js';
 import { RedisDirectory } from './redis-directory.js';
 import type { ClusterTransport, RequestHandler, TransportEvents } from './transport.js';

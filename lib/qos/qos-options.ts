@@ -1,5 +1,5 @@
 import { positive } from '../core/option-checks.js';
-import { DEFAULT_COMMAND_TIMEOUT_MS, type RedisSource } from '../redis/redis-connection.js';
+import { DEFAULT_COMMAND_TIMEOUT_MS, type RedisSource } from '../redis/redis-source.js';
 
 /**
  * Options of durable delivery (`qos` option of the plugin or hub). Exactly one of `file`

@@ -1,20 +1,10 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { SseRedisUnavailableError } from '../core/errors.js';
-
-/**
- * Where the Redis engine connects: a `redis://` / `rediss://` URL, or a ready ioredis client
- * (`new Redis({ sentinels, name })` for Sentinel, `new Cluster([...])` for Redis Cluster). A
- * client you pass stays yours: the engine `duplicate()`s it for the connections it needs and
- * never closes it. Give it `enableOfflineQueue: false` and a `commandTimeout` to keep the
- * fail-fast behaviour an URL gets.
- */
-export type RedisSource = string | Redis | Cluster;
+import { DEFAULT_COMMAND_TIMEOUT_MS, type RedisSource } from './redis-source.js';
 
 /** A client the engine uses; `Redis` or `Cluster` share this API. */
 export type RedisClient = Redis | Cluster;
 
-/** How long one Redis command may take before it fails with `ERR_SSE_REDIS_UNAVAILABLE`, in ms. */
-export const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
 
 /**
  * Fail fast, recover by itself: commands issued while the connection is down are refused at
