@@ -6,7 +6,7 @@ import type { EventMap, RegisteredEvents } from './core/event-map.js';
 import { Hub } from './hub.js';
 import { positive } from './core/option-checks.js';
 import type { SsePluginOptions } from './http/plugin-options.js';
-import { isRegistered, registerHub } from './http/registry.js';
+import { announceHub, isRegistered, registerHub } from './http/registry.js';
 import { defaultWrapOkResponse } from './http/response.js';
 import { defaultRedactUser } from './http/admin-views.js';
 import type { EndpointEnv, EndpointOptions } from './http/endpoint.js';
@@ -27,9 +27,8 @@ export interface SsePlugin<Events extends EventMap = Record<string, unknown>> ex
    * Mounted so, the app's router middleware runs before the endpoints, and the endpoints
    * still answer their errors as the library's JSON. Paths under the base path that no
    * endpoint has, and wrong methods, are left to the app's router (its `allowedMethods()`
-   * answers 405 with the endpoints' methods in `Allow`). `ctx.sse` / `ctx.sseHubs` are
-   * installed by the first request to an endpoint, so app code reaches the hub as
-   * `plugin.hub`. Routes added to this router are served by `app.use(plugin)` as well.
+   * answers 405 with the endpoints' methods in `Allow`). `ctx.sse` / `ctx.sseHubs` work in
+   * every handler from the app's first request (see {@link SsePlugin.attach}). Routes added to this router are served by `app.use(plugin)` as well.
    *
    * @example
    * const router = new Router();
@@ -38,6 +37,13 @@ export interface SsePlugin<Events extends EventMap = Record<string, unknown>> ex
    * app.use(router.routes()).use(router.allowedMethods());
    */
   readonly router: Router;
+  /**
+   * Makes this hub `ctx.sse` / `ctx.sseHubs[name]` of `app` now. Rarely needed: without it the
+   * hub is installed by the plugin's first request, or, before that, by the first handler of
+   * any app that reads `ctx.sse`. Call it at start-up in a process with several Koa apps whose
+   * plugins are mounted inside their own routers, so that each app gets its own.
+   */
+  attach(app: Koa): void;
   /** Graceful shutdown (see {@link Hub.close}): clients are told to reconnect, the cluster is left, the store closed. */
   close(options?: { drainMs?: number }): Promise<void>;
 }
@@ -53,7 +59,8 @@ declare module 'koa' {
 
 /**
  * Mounts a push system at `basePath`: the stream, request, upload and admin endpoints under
- * it, and `ctx.sse` / `ctx.sseHubs` for every handler after it.
+ * it, and `ctx.sse` / `ctx.sseHubs` for every handler of the app, before or after it, from the
+ * first request (reading `ctx.sse` in an app without a plugin throws a TypeError that says what to do).
  *
  * @example
  * app.use(ssePlugin('/sse/hr', { authenticate: (ctx) => ctx.state.user ?? null }));
@@ -106,11 +113,16 @@ export function ssePlugin<Events extends EventMap = Record<string, unknown>>(bas
   };
   hub.on('error', report);
   const env: EndpointEnv = { hub, options: endpointOptions, headers: serverHeaders(hub, options.serverIdHeader) };
+  const bindTo = (target: Koa): void => {
+    withdraw();
+    if (isRegistered(target, hub)) return;
+    app = target;
+    registerHub(target, hub, primary);
+  };
+  // Until a request reaches the plugin, the first app that asks for ctx.sse gets it.
+  const withdraw = announceHub(hub, bindTo);
   const register = (ctx: Context): void => {
-    if (!isRegistered(ctx.app, hub)) {
-      app = ctx.app;
-      registerHub(ctx.app, hub, primary);
-    }
+    if (!isRegistered(ctx.app, hub)) bindTo(ctx.app);
   };
   // Built once, not per request: the router compiles its paths here.
   const sseRouter = createSseRouter(base, env, register);
@@ -128,7 +140,16 @@ export function ssePlugin<Events extends EventMap = Record<string, unknown>>(bas
     hub,
     basePath: base,
     router: sseRouter.router,
-    close: (closeOptions?: { drainMs?: number }) => hub.close(closeOptions),
+    attach: (target: Koa) => {
+      if (target === null || typeof target !== 'object' || typeof target.use !== 'function' || typeof target.context !== 'object') {
+        throw new TypeError('plugin.attach(app) takes the Koa application');
+      }
+      bindTo(target);
+    },
+    close: (closeOptions?: { drainMs?: number }) => {
+      withdraw();
+      return hub.close(closeOptions);
+    },
   });
 }
 
