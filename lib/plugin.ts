@@ -13,6 +13,7 @@ import type { EndpointEnv, EndpointOptions } from './http/endpoint.js';
 import { createDispatch } from './http/dispatch.js';
 import { createSseRouter } from './http/router.js';
 import { serverHeaders } from './http/server-headers.js';
+import { clientUrl } from './http/script.js';
 
 /** The middleware returned by {@link ssePlugin}, with its hub attached. */
 export interface SsePlugin<Events extends EventMap = Record<string, unknown>> extends Koa.Middleware {
@@ -37,6 +38,13 @@ export interface SsePlugin<Events extends EventMap = Record<string, unknown>> ex
    * app.use(router.routes()).use(router.allowedMethods());
    */
   readonly router: Router;
+  /**
+   * The versioned URL of the browser client (`{base}/sse.js?v=<content hash>`, or the classic
+   * script's), for pages the server renders: browsers cache it for a year, and a new build has
+   * a new URL. Undefined when the client is not built. The plain `{base}/sse.js` keeps working
+   * and is revalidated on every load.
+   */
+  clientUrl(variant?: 'module' | 'classic'): Promise<string | undefined>;
   /**
    * Makes this hub `ctx.sse` / `ctx.sseHubs[name]` of `app` now. Rarely needed: without it the
    * hub is installed by the plugin's first request, or, before that, by the first handler of
@@ -140,6 +148,7 @@ export function ssePlugin<Events extends EventMap = Record<string, unknown>>(bas
     hub,
     basePath: base,
     router: sseRouter.router,
+    clientUrl: (variant?: 'module' | 'classic') => clientUrl(base, variant),
     attach: (target: Koa) => {
       if (target === null || typeof target !== 'object' || typeof target.use !== 'function' || typeof target.context !== 'object') {
         throw new TypeError('plugin.attach(app) takes the Koa application');
