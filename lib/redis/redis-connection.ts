@@ -5,7 +5,6 @@ import { DEFAULT_COMMAND_TIMEOUT_MS, type RedisSource } from './redis-source.js'
 /** A client the engine uses; `Redis` or `Cluster` share this API. */
 export type RedisClient = Redis | Cluster;
 
-
 /**
  * Fail fast, recover by itself: commands issued while the connection is down are refused at
  * once instead of queued (a durable send must not hang or be written later behind the
