@@ -20,6 +20,7 @@ import type { CloseReason, Connection, DurationRecord } from './local/connection
 import { LocalNode, type DisconnectReason, type LocalNodeEvents, type LocalNodeOptions, type OpenStreamInit } from './local/local-node.js';
 import type { OnceListenerKind } from './local/once-listeners.js';
 import { Qos, type QosEvents } from './qos/qos.js';
+import type { TypedQos } from './qos/typed-qos.js';
 
 export type { HubStats } from './core/admin-api.js';
 export type { ChannelsChange, ListenersChange, OpenStreamInit } from './local/local-node.js';
@@ -120,7 +121,7 @@ export interface HubEvents {
  * and answers "here, then at the peers"; each layer does its own work.
  *
  * @typeParam Events - the event map its send methods check (event name → payload type).
- * Default: any name, any payload. Durable sends (`hub.qos`) and `connection.send` are not checked.
+ * Default: any name, any payload. Durable sends (`hub.qos`) are checked too; `connection.send` is not.
  */
 export class Hub<Events extends EventMap = Record<string, unknown>> extends EventEmitter<HubEvents> {
   readonly options: LocalNodeOptions;
@@ -191,10 +192,10 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     return this.#cluster;
   }
 
-  /** Durable delivery (see {@link Qos}). Throws `ERR_SSE_QOS_DISABLED` without the `qos` option. */
-  get qos(): Qos {
+  /** Durable delivery (see {@link Qos}), its sends checked against the hub's event map. Throws `ERR_SSE_QOS_DISABLED` without the `qos` option. */
+  get qos(): TypedQos<Events> {
     if (this.#qos?.hasStore !== true) throw new SseQosDisabledError();
-    return this.#qos;
+    return this.#qos as TypedQos<Events>;
   }
 
   /** Whether durable delivery is configured (the `qos` option). */

@@ -56,6 +56,7 @@ export type { Page, AdminStats, ConnectionView, RedactedUser, StoredMessageView,
 export type { StoredEntry } from './http/admin-views.js';
 export type { StoredMessage } from './qos/qos-store.js';
 export { Qos } from './qos/qos.js';
+export type { TypedQos } from './qos/typed-qos.js';
 export type { QosOptions, QosSendOptions, QosSendResult, QosAckedEvent, QosExpiredEvent, QosStatus } from './qos/qos.js';
 export type { TargetKind, TargetRef, SendTargetKind } from './core/targets.js';
 export { encodeFrame, serializeData } from './core/frame.js';
