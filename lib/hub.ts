@@ -131,6 +131,8 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
   readonly #qos: Qos | undefined;
   readonly #cluster: Cluster | undefined;
   readonly #ready: Promise<void>;
+  /** Whether {@link Hub.ready} has resolved: until then sends and cluster queries wait for it. */
+  #started = false;
 
   constructor(options: HubOptions = {}) {
     super();
@@ -167,6 +169,7 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     }
     if (cluster === undefined) {
       this.#ready = Promise.resolve();
+      this.#started = true;
     } else {
       cluster.on('error', report);
       cluster.on('peer-up', (peer) => {
@@ -177,12 +180,18 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
       cluster.on('peer-down', (nodeId) => this.#emitSafe('peer-down', nodeId));
       cluster.on('peer-error', (info) => this.#emitSafe('peer-error', info));
       cluster.on('peer-rpc', (info) => this.#emitSafe('peer-rpc', info));
-      this.#ready = cluster.start(qos!);
+      this.#ready = cluster.start(qos!).then(() => {
+        this.#started = true;
+      });
       this.#ready.catch(report);
     }
   }
 
-  /** Resolves once the hub's cluster node is listening (at once without a cluster); rejects if it cannot start. */
+  /**
+   * Resolves once the hub's cluster node is listening (at once without a cluster); rejects if it
+   * cannot start. Sends and cluster-wide queries made before wait for it (and reject with its
+   * error): their counts never silently leave out the peers.
+   */
   ready(): Promise<void> {
     return this.#ready;
   }
@@ -331,6 +340,9 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
   async #send(kind: SendTargetKind, keys: string[], event: string, data: unknown, options: SendOptions | undefined): Promise<number> {
     if (typeof event !== 'string' || event === '') throw new TypeError('event must be a non-empty string');
     const listening = options?.listening === true;
+    // A send before the node listens would reach this node only and return a count that
+    // looks final: it waits for the start instead, and fails with it.
+    if (!this.#started) await this.#ready;
     let count = this.#local.deliver(kind, keys, encodeFrame({ event, data }), event, listening);
     const remoteKeys = this.#remoteKeys(kind, keys);
     if (remoteKeys.length === 0) return count;
@@ -437,6 +449,7 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     args: QueryArgs<N>,
     options: { cluster?: boolean; timeoutMs?: number },
   ): Promise<DetailedAnswer<QueryAnswer<N>>> {
+    if (!this.#started && options.cluster !== false) await this.#ready;
     const local = this.#local.query(name, args);
     if (this.#cluster === undefined || options.cluster === false) return { value: local, partial: false, failed: [] };
     const remote = await this.#cluster.query(name, args, options.timeoutMs);

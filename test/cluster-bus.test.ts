@@ -160,3 +160,33 @@ test('durable: stored on the sending node, delivered on another, acked back to t
   t.is(qosA.pendingCount({ userId: 8 }), 0);
   t.is(await qosA.status(live.messageId), undefined);
 });
+
+test('a send before the node has started waits for it: the count covers the peers, not a silent 0', async (t) => {
+  const bus = new MemoryBus();
+  const b = await startPlugin(t, { cluster: { transport: bus.transport('b'), timeoutMs: 200 } });
+  await b.plugin.hub.ready();
+  const onB = await RawStream.open(t, `${b.base}/connect?access-token=7`);
+  // A transport that takes a while to start, as an HTTP node does while it binds its port.
+  const slow = bus.transport('a');
+  const start = slow.start.bind(slow);
+  let started = false;
+  slow.start = async (handler, self) => {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await start(handler, self);
+    started = true;
+  };
+  const a = await startPlugin(t, { cluster: { transport: slow, timeoutMs: 200 } });
+  t.false(started, 'the send below must be made before the node started');
+  t.is(await a.plugin.hub.sendByUserId(7, 'early', 1), 1);
+  t.is((await onB.next('early')).data, '1');
+  t.deepEqual(await a.plugin.hub.getUserIds(), ['7']);
+});
+
+test('a send on a node whose start failed rejects with that error', async (t) => {
+  const bus = new MemoryBus();
+  const broken = bus.transport('x');
+  broken.start = () => Promise.reject(new Error('cannot bind'));
+  const x = await startPlugin(t, { cluster: { transport: broken, timeoutMs: 200 } });
+  await t.throwsAsync(x.plugin.hub.ready(), { message: 'cannot bind' });
+  await t.throwsAsync(x.plugin.hub.sendAll('never', 1), { message: 'cannot bind' });
+});
