@@ -325,19 +325,22 @@ test("a forwarded send while the pull from its owner runs waits for it: each mes
   t.deepEqual(errors, []);
 });
 
-test('a send here while the replay from the store runs: written after it, once', async (t) => {
+test("this store's message delivered while its replay runs (a node sharing the Redis store sent it): after the replay, once", async (t) => {
   const { qos, open, errors } = setup(t);
   const pending = [];
   for (let i = 0; i < 3; i++) pending.push((await qos.sendByUserId(7, 'job', i)).messageId);
-  const { res } = open({ user: user7, params: { ack: '1' } });
-  // Sent before the replay's first read is back: left to it (read by it, or held by it).
-  const during = qos.sendByUserId(7, 'job', 3);
-  const later = await during;
-  t.is(later.delivered, 1);
-  await res.until(() => res.named('job').length >= 4, 'the replay and the send');
-  const after = await qos.sendByUserId(7, 'job', 4);
-  await res.until(() => res.named('job').length >= 5, 'a send after the replay');
-  t.deepEqual(ids(res.named('job')), [...pending, later.messageId, after.messageId]);
+  const { res } = open({ user: user7 });
+  // Its id is newer than every stored one: the replay's read cannot vouch for it.
+  const sharer = new MessageIdGenerator(qos.tag);
+  const during = { ...message(sharer.next(Date.now() + 60_000), 'user', 'job', '3'), keys: ['7'] };
+  t.is(qos.deliverForwarded(during), 1, 'reached: held for the replay');
+  t.deepEqual(res.named('job'), [], 'nothing written before the replay');
+  await res.until(() => res.named('job').length >= 4, 'the replay, then what it held');
+  t.is(qos.deliverForwarded({ ...message(pending[1]!, 'user', 'job', '1'), keys: ['7'] }), 1, 'a late copy of what the replay read');
+  const after = { ...message(sharer.next(Date.now() + 60_000), 'user', 'job', '4'), keys: ['7'] };
+  t.is(qos.deliverForwarded(after), 1);
+  await res.until(() => res.named('job').length >= 5, 'the one after the replay');
+  t.deepEqual(ids(res.named('job')), [...pending, during.id, after.id]);
   t.deepEqual(errors, []);
 });
 
