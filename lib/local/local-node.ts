@@ -39,6 +39,14 @@ export interface LocalNodeOptions {
   leaveDelayMs: number;
 }
 
+/** How a layer above takes part in one {@link LocalNode.deliver} (durable delivery: replays, acks by write). */
+export interface DeliverHooks {
+  /** Asked of each connection before the write: true when the caller takes care of it instead (reached, not written now). */
+  leave?: (conn: Connection) => boolean;
+  /** Sees each connection written. */
+  written?: (conn: Connection) => void;
+}
+
 /** Why the server closes connections on request: a kick, the client's own leaving, or the per-browser cap. */
 export type DisconnectReason = 'kick' | 'client' | 'evicted';
 
@@ -440,25 +448,30 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
 
   /**
    * Writes one encoded frame to every connection the target reaches (with `listening`, only
-   * those listening to `event`); `onWritten` sees each connection written. Returns the count.
+   * those listening to `event`). Returns the count reached: written, or left to `hooks.leave`.
    */
-  deliver(kind: SendTargetKind, keys: string[], frame: Buffer, event: string, listening: boolean, onWritten?: (conn: Connection) => void): number {
-    let count = 0;
+  deliver(kind: SendTargetKind, keys: string[], frame: Buffer, event: string, listening: boolean, hooks?: DeliverHooks): number {
+    let written = 0;
+    let left = 0;
     let failed = 0;
     for (const conn of this.#index.targets(kind, keys)) {
       if (listening && !conn.listeners.has(event)) continue;
+      if (hooks?.leave?.(conn) === true) {
+        left++;
+        continue;
+      }
       if (!conn.write(frame)) {
         failed++;
         continue;
       }
-      count++;
-      onWritten?.(conn);
+      written++;
+      hooks?.written?.(conn);
     }
     const stats = this.stats;
-    stats.eventsSent += count;
+    stats.eventsSent += written;
     stats.eventsFailed += failed;
-    stats.bytesSent += count * frame.length;
-    return count;
+    stats.bytesSent += written * frame.length;
+    return written + left;
   }
 
   /** Answers a query from this node's connections only. */
