@@ -1,8 +1,10 @@
-import type { ClusterOptions } from './cluster/cluster-options.js';
+import { CLUSTER_OPTION_SHAPES, type ClusterOptions } from './cluster/cluster-options.js';
 import { fraction, positive } from './core/option-checks.js';
+import { checkOptionShapes, type ShapesOf } from './core/option-shape.js';
 import { keepaliveChoiceOf, type KeepaliveChoice } from './local/lifetime.js';
 import type { LocalNodeOptions } from './local/local-node.js';
 import type { QosOptions } from './qos/qos.js';
+import { QOS_OPTION_SHAPES } from './qos/qos-options.js';
 
 /** Options of a hub: the part of {@link SsePluginOptions} that does not need Koa. */
 export interface HubOptions {
@@ -80,6 +82,41 @@ export interface PresenceOptions {
   leaveDelayMs?: number;
   /** Most users listed in one presence answer (`hub.presence` default limit, `presence.json`). Default `100`. */
   maxListed?: number;
+}
+
+const PRESENCE_OPTION_SHAPES: ShapesOf<PresenceOptions> = {
+  notifyMembers: 'function',
+  leaveDelayMs: 'number',
+  maxListed: 'number',
+};
+
+/** What each hub option may be; the plugin adds its own (http/plugin-options.ts). */
+export const HUB_OPTION_SHAPES: ShapesOf<HubOptions> = {
+  name: 'string',
+  heartbeatMs: 'number',
+  reconnectTimeMs: 'number',
+  maxLifetimeMs: 'number',
+  minLifetimeMs: 'number',
+  keepaliveChoice: { oneOf: ['client', 'server'], or: 'function' },
+  lifetimeJitter: 'number',
+  clientIdMaxConnections: 'number',
+  maxConnectionsPerUser: 'number',
+  maxConnections: 'number',
+  writeBufferLimit: 'number',
+  maxListenersPerConnection: 'number',
+  maxChannelsPerConnection: 'number',
+  presence: { options: PRESENCE_OPTION_SHAPES },
+  version: 'string',
+  qos: { options: QOS_OPTION_SHAPES },
+  cluster: { options: CLUSTER_OPTION_SHAPES },
+};
+
+/**
+ * Checks the keys and types of hub options, nested ones included (`createHub()`; the plugin
+ * checks its own superset): an unknown key names the nearest known one.
+ */
+export function checkHubOptions(options: unknown): void {
+  checkOptionShapes(options, HUB_OPTION_SHAPES, '');
 }
 
 /** Presence options with every default applied. */

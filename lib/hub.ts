@@ -15,7 +15,7 @@ import type { ConnectionFilter, QueryAnswer, QueryArgs, QueryName } from './core
 import type { SendTargetKind } from './core/targets.js';
 import { keyOf, keysOf, type Key, type SseUser } from './core/user.js';
 import { VERSION } from './core/version.js';
-import { resolveHubOptions, resolvePresenceOptions, type HubOptions, type ResolvedPresenceOptions } from './hub-options.js';
+import { checkHubOptions, resolveHubOptions, resolvePresenceOptions, type HubOptions, type ResolvedPresenceOptions } from './hub-options.js';
 import type { CloseReason, Connection, DurationRecord } from './local/connection.js';
 import { LocalNode, type DisconnectReason, type LocalNodeEvents, type LocalNodeOptions, type OpenStreamInit } from './local/local-node.js';
 import type { OnceListenerKind } from './local/once-listeners.js';
@@ -755,6 +755,7 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
 
 /** A hub without Koa: to push from a process that serves streams by other means, or none. */
 export function createHub<Events extends EventMap = Record<string, unknown>>(options: HubOptions = {}): Hub<Events> {
+  checkHubOptions(options);
   return new Hub<Events>(options);
 }
 

@@ -5,7 +5,7 @@ import { isClientGoneError } from './core/errors.js';
 import type { EventMap, RegisteredEvents } from './core/event-map.js';
 import { Hub } from './hub.js';
 import { positive } from './core/option-checks.js';
-import type { SsePluginOptions } from './http/plugin-options.js';
+import { checkPluginOptions, type SsePluginOptions } from './http/plugin-options.js';
 import { announceHub, isRegistered, registerHub } from './http/registry.js';
 import { defaultWrapOkResponse } from './http/response.js';
 import { defaultRedactUser } from './http/admin-views.js';
@@ -83,6 +83,7 @@ export function ssePlugin<Events extends EventMap = Record<string, unknown>>(bas
   const base = normalizeBasePath(basePath);
   if (options === null || typeof options !== 'object') throw new TypeError('ssePlugin options are required');
   if (typeof options.authenticate !== 'function') throw new TypeError('options.authenticate must be a function');
+  checkPluginOptions(options);
   const callbacks = [
     'authorizeAdmin',
     'onMessage',

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { positive } from '../core/option-checks.js';
+import type { ShapesOf } from '../core/option-shape.js';
 import type { RedisSource } from '../redis/redis-source.js';
 import { StaticDiscovery, type Discovery } from './discovery.js';
 import { HttpTransport } from './http-transport.js';
@@ -118,3 +119,39 @@ function redisTransport(options: ClusterOptions, timeoutMs: number, group: strin
   const heartbeatMs = positive(options.healthIntervalMs, 'cluster.healthIntervalMs', 1000);
   return new RedisTransport({ nodeId, redis: options.redis!, prefix, heartbeatMs, nodeTtlMs: 3 * heartbeatMs, commandTimeoutMs: timeoutMs });
 }
+
+const MDNS_OPTION_SHAPES: ShapesOf<MdnsOptions> = {
+  interface: 'string',
+  bind: 'string',
+  loopback: 'boolean',
+  port: 'number',
+  ttlSeconds: 'number',
+  intervalMs: 'number',
+};
+
+const DNS_OPTION_SHAPES: ShapesOf<DnsOptions> = {
+  name: 'string',
+  port: 'number',
+  srv: 'boolean',
+  intervalMs: 'number',
+  servers: { arrayOf: 'string' },
+};
+
+/** What each cluster option may be (checked by `ssePlugin()` / `createHub()` before anything starts). */
+export const CLUSTER_OPTION_SHAPES: ShapesOf<ClusterOptions> = {
+  redis: { anyOf: ['string', 'object'] },
+  redisPrefix: 'string',
+  secret: { anyOf: ['string', 'object'] },
+  discovery: { oneOf: ['static', 'mdns', 'dns'], or: 'object' },
+  peers: { arrayOf: 'string' },
+  host: 'string',
+  port: 'number',
+  group: 'string',
+  timeoutMs: 'number',
+  encrypt: 'boolean',
+  healthIntervalMs: 'number',
+  mdns: { options: MDNS_OPTION_SHAPES },
+  dns: { options: DNS_OPTION_SHAPES },
+  nodeId: 'string',
+  transport: 'object',
+};
