@@ -84,5 +84,6 @@ export {
   SseQosDisabledError,
   SseRedisUnavailableError,
   SseDiscoveryError,
+  SseMissingEngineError,
 } from './core/errors.js';
 export { VERSION } from './core/version.js';
