@@ -8,7 +8,7 @@ import type { HubStats } from './core/admin-api.js';
 import type { ConnectionHandle } from './core/connection-handle.js';
 import type { ConnectionInfo } from './core/connection-info.js';
 import { channelNamesOf, type ChannelPresence, type ChannelTarget, type PresenceNotice } from './core/channels.js';
-import { SseQosDisabledError, SseUnknownConnectionError } from './core/errors.js';
+import { SseQosDisabledError, SseUnknownConnectionError, SseUnsupportedError } from './core/errors.js';
 import type { EventMap, EventName, SendArgs } from './core/event-map.js';
 import { encodeFrame, serializeData } from './core/frame.js';
 import type { ConnectionFilter, QueryAnswer, QueryArgs, QueryName } from './core/queries.js';
@@ -19,6 +19,7 @@ import { resolveHubOptions, resolvePresenceOptions, type HubOptions, type Resolv
 import type { CloseReason, Connection, DurationRecord } from './local/connection.js';
 import { LocalNode, type DisconnectReason, type LocalNodeEvents, type LocalNodeOptions, type OpenStreamInit } from './local/local-node.js';
 import type { OnceListenerKind } from './local/once-listeners.js';
+import { userTimeoutUnavailable } from './local/tcp-user-timeout.js';
 import { Qos, type QosEvents } from './qos/qos.js';
 
 export type { HubStats } from './core/admin-api.js';
@@ -136,6 +137,13 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     this.options = resolveHubOptions(options, VERSION);
     this.presenceOptions = resolvePresenceOptions(options.presence, this.options.reconnectTimeMs);
     const local = (this.#local = new LocalNode(this.options));
+    // Loaded now rather than at the first stream (the native part takes ~10 ms once).
+    const noUserTimeout = this.options.deadStreamTimeoutMs > 0 ? userTimeoutUnavailable() : undefined;
+    if (noUserTimeout !== undefined && options.deadStreamTimeoutMs !== undefined) {
+      // Asked for explicitly: say so once (after the constructor, when the app listens). The default stays quiet.
+      const error = new SseUnsupportedError(`deadStreamTimeoutMs is not applied: ${noUserTimeout}`);
+      process.nextTick(() => this.reportError(error));
+    }
     let cluster: Cluster | undefined;
     if (options.cluster !== undefined) {
       const { transport, timeoutMs, group } = createTransport(options.cluster, this.options.name);

@@ -82,5 +82,6 @@ export {
   SseQosDisabledError,
   SseRedisUnavailableError,
   SseDiscoveryError,
+  SseUnsupportedError,
 } from './core/errors.js';
 export { VERSION } from './core/version.js';

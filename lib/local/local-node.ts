@@ -16,12 +16,15 @@ import { LeaveQueue, type PendingLeave } from './leave-queue.js';
 import { baseLifetime, type KeepaliveChoice } from './lifetime.js';
 import { OnceListeners, type OnceListenerKind } from './once-listeners.js';
 import { PendingDurations } from './pending-durations.js';
+import { setUserTimeout } from './tcp-user-timeout.js';
 
 /** The settings the local node works with: the hub's options with every default applied. */
 export interface LocalNodeOptions {
   name: string;
   version: string;
   heartbeatMs: number;
+  /** TCP_USER_TIMEOUT of every stream's socket, in ms; 0: not set (the kernel's retransmissions decide). */
+  deadStreamTimeoutMs: number;
   reconnectTimeMs: number;
   maxLifetimeMs: number;
   minLifetimeMs: number;
@@ -183,6 +186,9 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     socket.setNoDelay(true);
     socket.setKeepAlive(true);
     socket.setTimeout(0);
+    // Heartbeats keep data outstanding, so keepalive never probes a browser that vanished: the
+    // kernel gives up on unacknowledged data after this long instead (ETIMEDOUT, then 'close').
+    if (o.deadStreamTimeoutMs > 0) setUserTimeout(socket, o.deadStreamTimeoutMs);
     init.res.writeHead(200, init.headers === undefined ? STREAM_HEADERS : this.#headWith(init.headers));
     const conn = new Connection({
       id: newConnectionId(),
