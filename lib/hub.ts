@@ -147,7 +147,7 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     let cluster: Cluster | undefined;
     if (options.cluster !== undefined) {
       const { transport, timeoutMs, group } = createTransport(options.cluster, this.options.name);
-      cluster = new Cluster(local, transport, { timeoutMs, group });
+      cluster = new Cluster(local, transport, { timeoutMs, group, interested: (channel) => this.#presenceWanted(channel) });
       local.clustered = true;
     }
     this.#cluster = cluster;

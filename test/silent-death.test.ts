@@ -82,3 +82,76 @@ maybe(
     await server.waitFor(isEvent('presence-leave', { userId: '7', channel: 'room' }), 'the presence leave', LEAVE_DELAY_MS + 5000);
   },
 );
+
+// ---- a cluster node that vanished ----------------------------------------------------------
+
+const CLUSTER_PORT = 4101;
+const TIMEOUT_MS = 1000;
+const HEALTH_MS = 1000;
+
+/** A LAN cluster node in namespace `ns` at `address`, peer of `peer`; its users connect to it over its own loopback. */
+function clusterNode(
+  t: Parameters<typeof privateLan>[0],
+  ns: string,
+  address: string,
+  peer: string,
+  cluster: Record<string, unknown> = {},
+): NsProcess {
+  return new NsProcess(t, ns, ['test/fixtures/netns-node.ts'], {
+    HOST: '127.0.0.1',
+    OPTIONS: JSON.stringify({
+      reconnectTimeMs: 500,
+      presence: { leaveDelayMs: LEAVE_DELAY_MS },
+      cluster: {
+        host: address,
+        port: CLUSTER_PORT,
+        peers: [`${peer}:${CLUSTER_PORT}`],
+        timeoutMs: TIMEOUT_MS,
+        healthIntervalMs: HEALTH_MS,
+        ...cluster,
+      },
+    }),
+  });
+}
+
+maybe('a peer whose link is cut without FIN is down within 10 s, answers are partial meanwhile, and its users leave presence', async (t) => {
+  const { hosts } = privateLan(t, 2);
+  const [hostA, hostB] = hosts as [(typeof hosts)[0], (typeof hosts)[0]];
+  const a = clusterNode(t, hostA.ns, hostA.address, hostB.address);
+  const b = clusterNode(t, hostB.ns, hostB.address, hostA.address);
+  const readyA = await a.waitFor((m) => m.ready === true, 'node A to start', 30_000);
+  const readyB = await b.waitFor((m) => m.ready === true, 'node B to start', 30_000);
+  await a.waitFor(isEvent('peer-up', { nodeId: readyB.nodeId }), 'A to see B');
+  await b.waitFor(isEvent('peer-up', { nodeId: readyA.nodeId }), 'B to see A');
+  a.send({ cmd: 'stream', userId: 'a1', channel: 'room' });
+  b.send({ cmd: 'stream', userId: 'b1', channel: 'room' });
+  await a.waitFor(isEvent('presence-join', { userId: 'a1' }), 'a1 to join');
+  await b.waitFor(isEvent('presence-join', { userId: 'b1' }), 'b1 to join');
+  t.like(await query(a, 'isOnline', ['b1']), { value: true, partial: false });
+
+  const cutAt = Date.now();
+  cut(hostB.ns);
+  // Before B is marked down, every call still asks it: it costs at most the timeout, and says partial.
+  const asked = Date.now();
+  const during = await query(a, 'isOnline', ['b1']);
+  const askedMs = Date.now() - asked;
+  t.like(during, { value: false, partial: true, failed: [readyB.nodeId] });
+  t.true(askedMs <= TIMEOUT_MS + 1000, `a query took ${askedMs} ms with a timeout of ${TIMEOUT_MS} ms`);
+
+  const down = (await a.waitFor(isEvent('peer-down', { nodeId: readyB.nodeId }), 'A to mark B down', 15_000)) as Event;
+  const downMs = down.at - cutAt;
+  t.log(`B marked down ${downMs} ms after the cut (healthIntervalMs ${HEALTH_MS}, timeoutMs ${TIMEOUT_MS})`);
+  t.true(downMs <= 10_000, `down after ${downMs} ms`);
+  // Down: B is not asked any more (no wait at all), and still missing from every answer.
+  t.like(await query(a, 'isOnline', ['b1']), { value: false, partial: true, failed: [readyB.nodeId] });
+  t.like(await query(a, 'presence', ['room']), { value: [['a1', 1]], partial: true });
+  t.like(await query(a, 'connectionCount', []), { value: 1, partial: true });
+  // B's user leaves presence on A, once the leave delay (a reconnect elsewhere would cancel it) has passed.
+  const leave = (await a.waitFor(
+    isEvent('presence-leave', { userId: 'b1', channel: 'room' }),
+    "b1's presence leave",
+    LEAVE_DELAY_MS + 5000,
+  )) as Event;
+  t.log(`b1's presence-leave ${leave.at - cutAt} ms after the cut (leaveDelayMs ${LEAVE_DELAY_MS})`);
+  t.false(a.messages.some(isEvent('presence-leave', { userId: 'a1' })), "A's own user stays");
+});

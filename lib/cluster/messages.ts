@@ -82,8 +82,24 @@ export type ConnectionChannelsAnswer = string[] | null | { refusedAt: number };
  */
 export interface MemberStateRequest {
   type: 'member-state';
-  items: { channel: string; userId: string }[];
+  /**
+   * `held`: the asker's own news, which the peers keep (`PeerMembers`) to announce the user's
+   * leave should the asker vanish: true when the user just arrived in the channel on the asker,
+   * false when their leave from it is being decided there. Absent: a question only.
+   */
+  items: { channel: string; userId: string; held?: boolean }[];
 }
+
+/**
+ * A snapshot of the users a peer holds in channels someone wants presence for, asked when it
+ * comes up (what it held before is known from then on). Answered with {@link MembersAnswer}.
+ */
+export interface MembersRequest {
+  type: 'members';
+}
+
+/** Per channel, the ids of the users the peer holds in it. */
+export type MembersAnswer = [channel: string, userIds: string[]][];
 
 /**
  * The `qos-pending` pulls of one tick to one peer, as one request (a storm of reconnections
@@ -122,6 +138,7 @@ export type ClusterRequest =
   | ChannelsRequest
   | ConnectionChannelsRequest
   | MemberStateRequest
+  | MembersRequest
   | ({ type: 'qos-pending' } & PendingRequest)
   | PendingBatchRequest
   | { type: 'qos-ack'; items: AckItem[]; connectionId: string; by: AckedBy };

@@ -106,6 +106,12 @@ export interface LocalNodeEvents {
    * listener it is forgotten at once.
    */
   'member-gone': [leave: PendingLeave];
+  /**
+   * A user whose leave was held here for a vanished peer ({@link LocalNode.holdPeerLeave})
+   * came back to the channel here: no presence news (they never left), but the peers should
+   * learn that this node holds them now.
+   */
+  'member-moved': [channel: string, userId: string];
   /** A listener threw; reported, never propagated into the code that emitted. */
   error: [error: unknown];
 }
@@ -427,11 +433,45 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     this.#leaves.announced(leave);
   }
 
+  /**
+   * A peer that held `userId` in `channel` vanished (or left): holds their leave here, as if
+   * their last connection here had just left, so that it is announced after `leaveDelayMs`
+   * unless they come back to the channel somewhere meanwhile. Nothing when they are live in
+   * the channel here, or a leave of theirs is held here already (it decides).
+   */
+  holdPeerLeave(channel: string, userId: string, peer: string): void {
+    if (this.#closed || this.#leaves.get(channel, userId) !== undefined) return;
+    for (const conn of this.#index.ofUser(userId)) if (conn.memberOf(channel)) return;
+    this.#leaves.add(channel, userId, Date.now(), peer);
+  }
+
+  /** The users held here per channel, for the channels `wanted` accepts: a peer's snapshot of this node. */
+  members(wanted: (channel: string) => boolean): [channel: string, userIds: string[]][] {
+    // null: a channel `wanted` refused (asked once per channel, not per connection).
+    const byChannel = new Map<string, Set<string> | null>();
+    for (const conn of this.#index.values()) {
+      const userId = conn.userId;
+      if (userId === undefined) continue;
+      for (const channel of conn.memberships()) {
+        let users = byChannel.get(channel);
+        if (users === undefined) byChannel.set(channel, (users = wanted(channel) ? new Set() : null));
+        users?.add(userId);
+      }
+    }
+    const out: [string, string[]][] = [];
+    for (const [channel, users] of byChannel) if (users !== null) out.push([channel, [...users]]);
+    return out;
+  }
+
   /** `conn` (of `userId`) became a member of `channel`: presence news only for the user's first such connection here. */
   #memberArrived(conn: Connection, userId: string, channel: string): void {
     for (const other of this.#index.ofUser(userId)) if (other !== conn && other.memberOf(channel)) return;
     // Back before the leave delay ended: to everyone else they never left.
-    if (this.#leaves.cancel(channel, userId)) return;
+    const held = this.#leaves.get(channel, userId);
+    if (held !== undefined && this.#leaves.cancel(channel, userId)) {
+      if (held.peer !== undefined) this.#emitSafe('member-moved', channel, userId);
+      return;
+    }
     this.#emitSafe('member-arrived', channel, userId, conn.joinedAt(channel) ?? Date.now());
   }
 
