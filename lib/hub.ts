@@ -524,8 +524,8 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
 
   /**
    * Tells these users' clients their accumulated online time (`sse-set-duration`). A user
-   * who is offline everywhere gets it on their next connect to this node. Resolves to the
-   * connections written now.
+   * who is offline everywhere gets it on their next connect, to whichever node (every node
+   * keeps it until one gives it). Resolves to the connections written now.
    */
   async setDurationByUserId(userIds: Key | readonly Key[], seconds: number): Promise<number> {
     return this.#setDuration('user', keysOf(userIds, 'userIds'), seconds);
@@ -551,9 +551,28 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
       }
     }
     let total = 0;
+    const offline: string[] = [];
     for (const [key, count] of counts) {
-      if (count === 0 && kind !== 'connection') this.#local.keepDuration(kind, key, seconds);
+      if (count === 0 && kind !== 'connection') {
+        this.#local.keepDuration(kind, key, seconds);
+        offline.push(key);
+      }
       total += count;
+    }
+    if (offline.length === 0 || kind === 'connection' || this.#cluster === undefined) return total;
+    // Kept on every node, as the Java library does: the user may come back to any of them.
+    // A peer where the user connected meanwhile writes it instead: then nobody keeps it.
+    const given = new Set<string>();
+    for (const perKey of (await this.#cluster.keepDuration(kind, offline, seconds)).values) {
+      offline.forEach((key, i) => {
+        const written = Number(Array.isArray(perKey) ? perKey[i] : 0) || 0;
+        total += written;
+        if (written > 0) given.add(key);
+      });
+    }
+    if (given.size > 0) {
+      for (const key of given) this.#local.forgetDuration(kind, key);
+      await this.#cluster.keepDuration(kind, [...given], null);
     }
     return total;
   }

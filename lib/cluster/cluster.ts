@@ -162,6 +162,11 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
       if (members.length > 0) this.emit('members-lost', nodeId, members);
     });
     transport.directory?.track(local);
+    // A value kept on every node was given here: the others' copies would be given again later.
+    local.on('kept-duration-used', (kind, key) => {
+      if (this.#closed || this.#transport.peers().length === 0) return;
+      void this.keepDuration(kind, [key], null);
+    });
     // The local node has already trimmed this browser's streams on this node (the fast path);
     // the peers' count only once there are peers.
     local.on('connect', (conn) => {
@@ -301,6 +306,15 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
   /** Sets online time on the peers; each answers a count per key (so that offline keys are known). */
   duration(kind: SendTargetKind, keys: string[], seconds: number): Promise<FanOut<number[]>> {
     return this.#fanOut<number[]>({ type: 'duration', kind, keys, seconds });
+  }
+
+  /**
+   * Keeps an online-time value on the peers for users or tokens offline here (`null`: drops
+   * it); each answers the connections it wrote it to instead, per key (they connected there
+   * meanwhile).
+   */
+  keepDuration(kind: 'user' | 'token', keys: string[], seconds: number | null): Promise<FanOut<number[]>> {
+    return this.#fanOut<number[]>({ type: 'keep-duration', kind, keys, seconds });
   }
 
   /**
@@ -566,6 +580,18 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
         return request.keys.map((key) => local.setDuration(request.kind, [key], request.seconds));
       case 'clear-duration':
         return local.clearDuration(request.kind, request.keys);
+      case 'keep-duration': {
+        const { kind, seconds } = request;
+        if ((kind !== 'user' && kind !== 'token') || !Array.isArray(request.keys)) return [];
+        const keys = request.keys.map(String);
+        if (seconds === null) return keys.map((key) => (local.forgetDuration(kind, key), 0));
+        if (!isSeconds(seconds)) return [];
+        return keys.map((key) => {
+          const written = local.setDuration(kind, [key], seconds);
+          if (written === 0) local.keepDuration(kind, key, seconds);
+          return written;
+        });
+      }
       case 'siblings':
         return local.siblingsByKey(request.clientKey).map((c): SiblingsAnswer[number] => ({ id: c.id, createdAt: c.createdAt }));
       case 'listeners': {

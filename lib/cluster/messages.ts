@@ -98,6 +98,19 @@ export interface MembersRequest {
   type: 'members';
 }
 
+/**
+ * An online-time value (`setDuration*`) for users or tokens offline on the asker: the peer
+ * writes it to those of them that connected there meanwhile, else keeps it for their next
+ * connect there (the user may come back to any node). `seconds: null`: the value was given on
+ * some node, the peer drops what it keeps. Answered with the connections written, per key.
+ */
+export interface KeepDurationRequest {
+  type: 'keep-duration';
+  kind: 'user' | 'token';
+  keys: string[];
+  seconds: number | null;
+}
+
 /** Per channel, the ids of the users the peer holds in it. */
 export type MembersAnswer = [channel: string, userIds: string[]][];
 
@@ -133,6 +146,7 @@ export type ClusterRequest =
   | { type: 'disconnect'; kind: SendTargetKind; keys: string[]; reconnect: boolean; reason: DisconnectReason; record?: DurationRecord }
   | { type: 'duration'; kind: SendTargetKind; keys: string[]; seconds: number }
   | { type: 'clear-duration'; kind: SendTargetKind; keys: string[] }
+  | KeepDurationRequest
   | SiblingsRequest
   | { type: 'listeners'; connectionId: string; names: string[]; add: boolean }
   | ChannelsRequest

@@ -112,6 +112,12 @@ export interface LocalNodeEvents {
    * learn that this node holds them now.
    */
   'member-moved': [channel: string, userId: string];
+  /**
+   * An online-time value kept for an offline user or token ({@link LocalNode.keepDuration})
+   * was given to its new connection here (just before `connect`): the same value kept on other nodes
+   * is now stale.
+   */
+  'kept-duration-used': [kind: 'user' | 'token', key: string];
   /** A listener threw; reported, never propagated into the code that emitted. */
   error: [error: unknown];
 }
@@ -234,7 +240,10 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     }
 
     const pending = this.#pendingDurations.take(conn);
-    if (pending !== undefined) this.#writeDuration(conn, pending);
+    if (pending !== undefined) {
+      this.#writeDuration(conn, pending.seconds);
+      this.#emitSafe('kept-duration-used', pending.kind, pending.key);
+    }
     this.#emitSafe('connect', conn);
     for (const listener of this.#onceConnect.take(conn)) this.#callSafe(() => listener(conn));
     return conn;
@@ -537,6 +546,11 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
   /** Keeps an online-time value for a user or token that is offline, for its next connect. */
   keepDuration(kind: 'user' | 'token', key: string, seconds: number): void {
     this.#pendingDurations.set(kind, key, seconds);
+  }
+
+  /** Drops the online-time value kept for a user or token (given on another node). Answers whether there was one. */
+  forgetDuration(kind: 'user' | 'token', key: string): boolean {
+    return this.#pendingDurations.delete(kind, key);
   }
 
   /**
