@@ -8,7 +8,7 @@ import type { HubStats } from './core/admin-api.js';
 import type { ConnectionHandle } from './core/connection-handle.js';
 import type { ConnectionInfo } from './core/connection-info.js';
 import { channelNamesOf, type ChannelPresence, type ChannelTarget, type PresenceNotice } from './core/channels.js';
-import { SseQosDisabledError, SseUnknownConnectionError } from './core/errors.js';
+import { SseQosDisabledError, SseUnknownConnectionError, SseUnsupportedError } from './core/errors.js';
 import type { EventMap, EventName, SendArgs } from './core/event-map.js';
 import { encodeFrame, serializeData } from './core/frame.js';
 import type { ConnectionFilter, QueryAnswer, QueryArgs, QueryName } from './core/queries.js';
@@ -19,6 +19,7 @@ import { checkHubOptions, resolveHubOptions, resolvePresenceOptions, type HubOpt
 import type { CloseReason, Connection, DurationRecord } from './local/connection.js';
 import { LocalNode, type DisconnectReason, type LocalNodeEvents, type LocalNodeOptions, type OpenStreamInit } from './local/local-node.js';
 import type { OnceListenerKind } from './local/once-listeners.js';
+import { userTimeoutUnavailable } from './local/tcp-user-timeout.js';
 import { Qos, type QosEvents } from './qos/qos.js';
 import type { TypedQos } from './qos/typed-qos.js';
 
@@ -139,10 +140,17 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     this.options = resolveHubOptions(options, VERSION);
     this.presenceOptions = resolvePresenceOptions(options.presence, this.options.reconnectTimeMs);
     const local = (this.#local = new LocalNode(this.options));
+    // Loaded now rather than at the first stream (the native part takes ~10 ms once).
+    const noUserTimeout = this.options.deadStreamTimeoutMs > 0 ? userTimeoutUnavailable() : undefined;
+    if (noUserTimeout !== undefined && options.deadStreamTimeoutMs !== undefined) {
+      // Asked for explicitly: say so once (after the constructor, when the app listens). The default stays quiet.
+      const error = new SseUnsupportedError(`deadStreamTimeoutMs is not applied: ${noUserTimeout}`);
+      process.nextTick(() => this.reportError(error));
+    }
     let cluster: Cluster | undefined;
     if (options.cluster !== undefined) {
       const { transport, timeoutMs, group } = createTransport(options.cluster, this.options.name);
-      cluster = new Cluster(local, transport, { timeoutMs, group });
+      cluster = new Cluster(local, transport, { timeoutMs, group, interested: (channel) => this.#presenceWanted(channel) });
       local.clustered = true;
     }
     this.#cluster = cluster;
@@ -530,8 +538,8 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
 
   /**
    * Tells these users' clients their accumulated online time (`sse-set-duration`). A user
-   * who is offline everywhere gets it on their next connect to this node. Resolves to the
-   * connections written now.
+   * who is offline everywhere gets it on their next connect, to whichever node (every node
+   * keeps it until one gives it). Resolves to the connections written now.
    */
   async setDurationByUserId(userIds: Key | readonly Key[], seconds: number): Promise<number> {
     return this.#setDuration('user', keysOf(userIds, 'userIds'), seconds);
@@ -557,9 +565,28 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
       }
     }
     let total = 0;
+    const offline: string[] = [];
     for (const [key, count] of counts) {
-      if (count === 0 && kind !== 'connection') this.#local.keepDuration(kind, key, seconds);
+      if (count === 0 && kind !== 'connection') {
+        this.#local.keepDuration(kind, key, seconds);
+        offline.push(key);
+      }
       total += count;
+    }
+    if (offline.length === 0 || kind === 'connection' || this.#cluster === undefined) return total;
+    // Kept on every node, as the Java library does: the user may come back to any of them.
+    // A peer where the user connected meanwhile writes it instead: then nobody keeps it.
+    const given = new Set<string>();
+    for (const perKey of (await this.#cluster.keepDuration(kind, offline, seconds)).values) {
+      offline.forEach((key, i) => {
+        const written = Number(Array.isArray(perKey) ? perKey[i] : 0) || 0;
+        total += written;
+        if (written > 0) given.add(key);
+      });
+    }
+    if (given.size > 0) {
+      for (const key of given) this.#local.forgetDuration(kind, key);
+      await this.#cluster.keepDuration(kind, [...given], null);
     }
     return total;
   }

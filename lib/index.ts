@@ -85,5 +85,6 @@ export {
   SseRedisUnavailableError,
   SseDiscoveryError,
   SseMissingEngineError,
+  SseUnsupportedError,
 } from './core/errors.js';
 export { VERSION } from './core/version.js';

@@ -46,10 +46,18 @@ export interface ClusterOptions {
   /** Encrypt payloads between nodes (AES-256-GCM). Default `true`. */
   encrypt?: boolean;
   /**
-   * How often peers are health-checked, in ms. Default `1000`. With `redis`: how often a node
-   * beats; a node silent for 3 beats is dropped, with its directory entries.
+   * How often peers are health-checked, in ms (a signed `hello` that must answer within
+   * `timeoutMs`). Default `1000`. With `redis`: how often a node beats; a node silent for 3
+   * beats is dropped, with its directory entries.
    */
   healthIntervalMs?: number;
+  /**
+   * Health checks in a row a peer must fail to be marked down (`peer-down`): a peer that
+   * vanished (power loss, cable pulled, paused) is down about `healthFailures` ×
+   * (`healthIntervalMs` + `timeoutMs`) after it went, 4 s with the defaults. Not with `redis`.
+   * Default `2`.
+   */
+  healthFailures?: number;
   /** mDNS settings (with `discovery: 'mdns'`). */
   mdns?: MdnsOptions;
   /** DNS settings (required with `discovery: 'dns'`): the name to resolve, and how. */
@@ -89,6 +97,7 @@ export function createTransport(options: ClusterOptions, hubName: string): { tra
     port,
     discovery,
     healthIntervalMs: positive(options.healthIntervalMs, 'cluster.healthIntervalMs', 1000),
+    healthFailures: Math.ceil(positive(options.healthFailures, 'cluster.healthFailures', 2)),
     timeoutMs,
     maxBodyBytes: 64 * 1024 * 1024,
   });
@@ -106,7 +115,7 @@ function dnsDiscovery(options: DnsOptions | undefined, port: number): DnsDiscove
 }
 
 /** Options of the LAN cluster that contradict `redis`. */
-const LAN_ONLY = ['secret', 'peers', 'discovery', 'host', 'port', 'mdns', 'dns', 'encrypt', 'transport'] as const;
+const LAN_ONLY = ['secret', 'peers', 'discovery', 'host', 'port', 'mdns', 'dns', 'encrypt', 'transport', 'healthFailures'] as const;
 
 function redisTransport(options: ClusterOptions, timeoutMs: number, group: string): RedisTransport {
   const lan = LAN_ONLY.filter((name) => options[name] !== undefined);
@@ -150,6 +159,7 @@ export const CLUSTER_OPTION_SHAPES: ShapesOf<ClusterOptions> = {
   timeoutMs: 'number',
   encrypt: 'boolean',
   healthIntervalMs: 'number',
+  healthFailures: 'number',
   mdns: { options: MDNS_OPTION_SHAPES },
   dns: { options: DNS_OPTION_SHAPES },
   nodeId: 'string',

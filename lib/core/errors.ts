@@ -29,6 +29,7 @@
  * | `ERR_SSE_PEER_*`              | —      | cluster peer failures, reported in `peer-error` (lib/cluster/http-transport.ts, cluster.ts) |
  * | `ERR_SSE_DISCOVERY_FAILED`    | 503    | (reported in `error`) peer discovery failed, e.g. the DNS did not answer; the known peers stay |
  * | `ERR_SSE_MISSING_ENGINE`      | 500    | (thrown at start) an option needs an optional package that is not installed (better-sqlite3, ioredis, multicast-dns) |
+ * | `ERR_SSE_UNSUPPORTED`         | 500    | (reported in `error`, once) an option this platform cannot honour, e.g. `deadStreamTimeoutMs` outside Linux |
  */
 export class SseError extends Error {
   /** Stable machine-readable code, e.g. `ERR_SSE_UNAUTHORIZED`. */
@@ -208,6 +209,16 @@ export class SseMissingEngineError extends SseError {
       options,
     );
     this.packageName = packageName;
+  }
+}
+
+/**
+ * An option was set that this platform cannot honour (e.g. `deadStreamTimeoutMs`, which needs
+ * Linux's TCP_USER_TIMEOUT). Everything else runs; reported once through the hub's `error` event.
+ */
+export class SseUnsupportedError extends SseError {
+  constructor(message: string) {
+    super(message, 'ERR_SSE_UNSUPPORTED', 500);
   }
 }
 
