@@ -8,18 +8,20 @@ import type { HubStats } from './core/admin-api.js';
 import type { ConnectionHandle } from './core/connection-handle.js';
 import type { ConnectionInfo } from './core/connection-info.js';
 import { channelNamesOf, type ChannelPresence, type ChannelTarget, type PresenceNotice } from './core/channels.js';
-import { SseQosDisabledError, SseUnknownConnectionError } from './core/errors.js';
+import { SseQosDisabledError, SseUnknownConnectionError, SseUnsupportedError } from './core/errors.js';
 import type { EventMap, EventName, SendArgs } from './core/event-map.js';
 import { encodeFrame, serializeData } from './core/frame.js';
 import type { ConnectionFilter, QueryAnswer, QueryArgs, QueryName } from './core/queries.js';
 import type { SendTargetKind } from './core/targets.js';
 import { keyOf, keysOf, type Key, type SseUser } from './core/user.js';
 import { VERSION } from './core/version.js';
-import { resolveHubOptions, resolvePresenceOptions, type HubOptions, type ResolvedPresenceOptions } from './hub-options.js';
+import { checkHubOptions, resolveHubOptions, resolvePresenceOptions, type HubOptions, type ResolvedPresenceOptions } from './hub-options.js';
 import type { CloseReason, Connection, DurationRecord } from './local/connection.js';
 import { LocalNode, type DisconnectReason, type LocalNodeEvents, type LocalNodeOptions, type OpenStreamInit } from './local/local-node.js';
 import type { OnceListenerKind } from './local/once-listeners.js';
+import { userTimeoutUnavailable } from './local/tcp-user-timeout.js';
 import { Qos, type QosEvents } from './qos/qos.js';
+import type { TypedQos } from './qos/typed-qos.js';
 
 export type { HubStats } from './core/admin-api.js';
 export type { ChannelsChange, ListenersChange, OpenStreamInit } from './local/local-node.js';
@@ -120,7 +122,7 @@ export interface HubEvents {
  * and answers "here, then at the peers"; each layer does its own work.
  *
  * @typeParam Events - the event map its send methods check (event name → payload type).
- * Default: any name, any payload. Durable sends (`hub.qos`) and `connection.send` are not checked.
+ * Default: any name, any payload. Durable sends (`hub.qos`) are checked too; `connection.send` is not.
  */
 export class Hub<Events extends EventMap = Record<string, unknown>> extends EventEmitter<HubEvents> {
   readonly options: LocalNodeOptions;
@@ -130,16 +132,25 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
   readonly #qos: Qos | undefined;
   readonly #cluster: Cluster | undefined;
   readonly #ready: Promise<void>;
+  /** Whether {@link Hub.ready} has resolved: until then sends and cluster queries wait for it. */
+  #started = false;
 
   constructor(options: HubOptions = {}) {
     super();
     this.options = resolveHubOptions(options, VERSION);
     this.presenceOptions = resolvePresenceOptions(options.presence, this.options.reconnectTimeMs);
     const local = (this.#local = new LocalNode(this.options));
+    // Loaded now rather than at the first stream (the native part takes ~10 ms once).
+    const noUserTimeout = this.options.deadStreamTimeoutMs > 0 ? userTimeoutUnavailable() : undefined;
+    if (noUserTimeout !== undefined && options.deadStreamTimeoutMs !== undefined) {
+      // Asked for explicitly: say so once (after the constructor, when the app listens). The default stays quiet.
+      const error = new SseUnsupportedError(`deadStreamTimeoutMs is not applied: ${noUserTimeout}`);
+      process.nextTick(() => this.reportError(error));
+    }
     let cluster: Cluster | undefined;
     if (options.cluster !== undefined) {
       const { transport, timeoutMs, group } = createTransport(options.cluster, this.options.name);
-      cluster = new Cluster(local, transport, { timeoutMs, group });
+      cluster = new Cluster(local, transport, { timeoutMs, group, interested: (channel) => this.#presenceWanted(channel) });
       local.clustered = true;
     }
     this.#cluster = cluster;
@@ -166,6 +177,7 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     }
     if (cluster === undefined) {
       this.#ready = Promise.resolve();
+      this.#started = true;
     } else {
       cluster.on('error', report);
       cluster.on('peer-up', (peer) => {
@@ -176,12 +188,18 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
       cluster.on('peer-down', (nodeId) => this.#emitSafe('peer-down', nodeId));
       cluster.on('peer-error', (info) => this.#emitSafe('peer-error', info));
       cluster.on('peer-rpc', (info) => this.#emitSafe('peer-rpc', info));
-      this.#ready = cluster.start(qos!);
+      this.#ready = cluster.start(qos!).then(() => {
+        this.#started = true;
+      });
       this.#ready.catch(report);
     }
   }
 
-  /** Resolves once the hub's cluster node is listening (at once without a cluster); rejects if it cannot start. */
+  /**
+   * Resolves once the hub's cluster node is listening (at once without a cluster); rejects if it
+   * cannot start. Sends and cluster-wide queries made before wait for it (and reject with its
+   * error): their counts never silently leave out the peers.
+   */
   ready(): Promise<void> {
     return this.#ready;
   }
@@ -191,10 +209,10 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     return this.#cluster;
   }
 
-  /** Durable delivery (see {@link Qos}). Throws `ERR_SSE_QOS_DISABLED` without the `qos` option. */
-  get qos(): Qos {
+  /** Durable delivery (see {@link Qos}), its sends checked against the hub's event map. Throws `ERR_SSE_QOS_DISABLED` without the `qos` option. */
+  get qos(): TypedQos<Events> {
     if (this.#qos?.hasStore !== true) throw new SseQosDisabledError();
-    return this.#qos;
+    return this.#qos as TypedQos<Events>;
   }
 
   /** Whether durable delivery is configured (the `qos` option). */
@@ -330,6 +348,9 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
   async #send(kind: SendTargetKind, keys: string[], event: string, data: unknown, options: SendOptions | undefined): Promise<number> {
     if (typeof event !== 'string' || event === '') throw new TypeError('event must be a non-empty string');
     const listening = options?.listening === true;
+    // A send before the node listens would reach this node only and return a count that
+    // looks final: it waits for the start instead, and fails with it.
+    if (!this.#started) await this.#ready;
     let count = this.#local.deliver(kind, keys, encodeFrame({ event, data }), event, listening);
     const remoteKeys = this.#remoteKeys(kind, keys);
     if (remoteKeys.length === 0) return count;
@@ -436,6 +457,7 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     args: QueryArgs<N>,
     options: { cluster?: boolean; timeoutMs?: number },
   ): Promise<DetailedAnswer<QueryAnswer<N>>> {
+    if (!this.#started && options.cluster !== false) await this.#ready;
     const local = this.#local.query(name, args);
     if (this.#cluster === undefined || options.cluster === false) return { value: local, partial: false, failed: [] };
     const remote = await this.#cluster.query(name, args, options.timeoutMs);
@@ -516,8 +538,8 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
 
   /**
    * Tells these users' clients their accumulated online time (`sse-set-duration`). A user
-   * who is offline everywhere gets it on their next connect to this node. Resolves to the
-   * connections written now.
+   * who is offline everywhere gets it on their next connect, to whichever node (every node
+   * keeps it until one gives it). Resolves to the connections written now.
    */
   async setDurationByUserId(userIds: Key | readonly Key[], seconds: number): Promise<number> {
     return this.#setDuration('user', keysOf(userIds, 'userIds'), seconds);
@@ -543,9 +565,28 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
       }
     }
     let total = 0;
+    const offline: string[] = [];
     for (const [key, count] of counts) {
-      if (count === 0 && kind !== 'connection') this.#local.keepDuration(kind, key, seconds);
+      if (count === 0 && kind !== 'connection') {
+        this.#local.keepDuration(kind, key, seconds);
+        offline.push(key);
+      }
       total += count;
+    }
+    if (offline.length === 0 || kind === 'connection' || this.#cluster === undefined) return total;
+    // Kept on every node, as the Java library does: the user may come back to any of them.
+    // A peer where the user connected meanwhile writes it instead: then nobody keeps it.
+    const given = new Set<string>();
+    for (const perKey of (await this.#cluster.keepDuration(kind, offline, seconds)).values) {
+      offline.forEach((key, i) => {
+        const written = Number(Array.isArray(perKey) ? perKey[i] : 0) || 0;
+        total += written;
+        if (written > 0) given.add(key);
+      });
+    }
+    if (given.size > 0) {
+      for (const key of given) this.#local.forgetDuration(kind, key);
+      await this.#cluster.keepDuration(kind, [...given], null);
     }
     return total;
   }
@@ -741,6 +782,7 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
 
 /** A hub without Koa: to push from a process that serves streams by other means, or none. */
 export function createHub<Events extends EventMap = Record<string, unknown>>(options: HubOptions = {}): Hub<Events> {
+  checkHubOptions(options);
   return new Hub<Events>(options);
 }
 

@@ -51,10 +51,12 @@ export type { ClientInfo } from './core/client-info.js';
 export type { HubOptions, PresenceOptions, ResolvedPresenceOptions } from './hub-options.js';
 export type { SsePluginOptions, UploadedFile, UploadFields } from './http/plugin-options.js';
 export type { SseUser, Key } from './core/user.js';
+export type { RedisSource, RedisClientLike } from './redis/redis-source.js';
 export type { Page, AdminStats, ConnectionView, RedactedUser, StoredMessageView, JavaConnectionFields, JavaMessageFields } from './core/admin-api.js';
 export type { StoredEntry } from './http/admin-views.js';
 export type { StoredMessage } from './qos/qos-store.js';
 export { Qos } from './qos/qos.js';
+export type { TypedQos } from './qos/typed-qos.js';
 export type { QosOptions, QosSendOptions, QosSendResult, QosAckedEvent, QosExpiredEvent, QosStatus } from './qos/qos.js';
 export type { TargetKind, TargetRef, SendTargetKind } from './core/targets.js';
 export { encodeFrame, serializeData } from './core/frame.js';
@@ -82,6 +84,8 @@ export {
   SseQosDisabledError,
   SseRedisUnavailableError,
   SseDiscoveryError,
+  SseMissingEngineError,
+  SseUnsupportedError,
   SseNodeAddressError,
   SsePeerProtocolError,
 } from './core/errors.js';

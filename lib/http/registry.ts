@@ -1,4 +1,4 @@
-import type Koa from 'koa';
+import Koa from 'koa';
 import type { Hub } from '../hub.js';
 
 interface Registry {
@@ -7,12 +7,77 @@ interface Registry {
   primaryMarked: boolean;
 }
 
+/** A plugin made but not yet seen by any app: `bind` registers it on the first app that needs it. */
+interface Unbound {
+  hub: Hub;
+  bind: (app: Koa) => void;
+}
+
 const registries = new WeakMap<object, Registry>();
+const unbound: Unbound[] = [];
+
+const NOT_MOUNTED =
+  'ctx.sse: no SSE plugin serves this app. Mount one with app.use(ssePlugin(...)), or, when its ' +
+  'router is mounted inside your own (`router.use(plugin.router.routes())`) and this process has ' +
+  'several Koa apps, call plugin.attach(app) at start-up';
+
+/**
+ * `ctx.sse` and `ctx.sseHubs` for every Koa app of the process, from its first request and
+ * whatever runs first: Koa gives middleware no hook at `app.use` time, so a handler that runs
+ * before the plugin (mounted after it, or the plugin's router inside the app's own) would
+ * otherwise see `undefined`. The getters sit on Koa's shared context prototype; an app with
+ * its own registry shadows them (registerHub). Koa here is the app's Koa wherever npm
+ * deduplicates the peer dependency; another copy still gets the hub at the plugin's first request.
+ */
+function installFallbackGetters(): void {
+  const shared = Object.getPrototypeOf(new Koa().context) as object;
+  if (Object.prototype.hasOwnProperty.call(shared, 'sse')) return;
+  Object.defineProperty(shared, 'sse', {
+    configurable: true,
+    get(this: { app: Koa }) {
+      const hub = bindUnbound(this.app)?.primary;
+      if (hub === undefined) throw new TypeError(NOT_MOUNTED);
+      return hub;
+    },
+  });
+  Object.defineProperty(shared, 'sseHubs', {
+    configurable: true,
+    get(this: { app: Koa }) {
+      return bindUnbound(this.app)?.hubs ?? (Object.create(null) as Record<string, Hub>);
+    },
+  });
+}
+installFallbackGetters();
+
+/** Registers every plugin no app has yet on `app` (in the order they were made); answers the app's registry. */
+function bindUnbound(app: Koa): Registry | undefined {
+  if (unbound.length === 0) return registries.get(app);
+  for (const entry of unbound.splice(0)) {
+    // A name this app already has belongs to another app's plugin: leave that one alone.
+    if (registries.get(app)?.hubs[entry.hub.name] !== undefined) unbound.push(entry);
+    else entry.bind(app);
+  }
+  return registries.get(app);
+}
+
+/**
+ * Announces a plugin that no app has yet: the first app that asks for `ctx.sse` /
+ * `ctx.sseHubs` before any request reached the plugin gets it (`bind`). Answers a function that
+ * withdraws the announcement (the plugin was bound by its own first request, or closed).
+ */
+export function announceHub(hub: Hub, bind: (app: Koa) => void): () => void {
+  const entry: Unbound = { hub, bind };
+  unbound.push(entry);
+  return () => {
+    const i = unbound.indexOf(entry);
+    if (i >= 0) unbound.splice(i, 1);
+  };
+}
 
 /**
  * Makes a hub reachable from every context of `app`: `ctx.sseHubs[name]`, and `ctx.sse` for
  * the primary one (the one marked `primary`, else the first mounted). Called by each plugin
- * on its first request: Koa gives middleware no hook at `app.use` time.
+ * on its first request, on `plugin.attach(app)`, or by the getters above.
  */
 export function registerHub(app: Koa, hub: Hub, primary: boolean): void {
   let reg = registries.get(app);
@@ -20,8 +85,22 @@ export function registerHub(app: Koa, hub: Hub, primary: boolean): void {
     const created: Registry = { hubs: Object.create(null) as Record<string, Hub>, primary: undefined, primaryMarked: false };
     reg = created;
     registries.set(app, reg);
-    Object.defineProperty(app.context, 'sse', { configurable: true, get: () => created.primary });
-    Object.defineProperty(app.context, 'sseHubs', { configurable: true, get: () => created.hubs });
+    Object.defineProperty(app.context, 'sse', {
+      configurable: true,
+      get: () => {
+        if (unbound.length > 0) bindUnbound(app);
+        if (created.primary === undefined) throw new TypeError(NOT_MOUNTED);
+        return created.primary;
+      },
+    });
+    Object.defineProperty(app.context, 'sseHubs', {
+      configurable: true,
+      get: () => {
+        // A second plugin mounted inside the app's router may not have seen a request yet.
+        if (unbound.length > 0) bindUnbound(app);
+        return created.hubs;
+      },
+    });
   }
   const existing = reg.hubs[hub.name];
   if (existing === hub) return;

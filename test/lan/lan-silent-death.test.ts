@@ -3,10 +3,11 @@
 // 10 s (every answer partial meanwhile) and its users leave presence; a stream whose browser
 // vanished is closed within a heartbeat plus `deadStreamTimeoutMs`.
 //
-// DEPENDS ON THE `detect` BRANCH: `deadStreamTimeoutMs` (the stream dead-timeout, a hub option)
-// and the presence leave of a vanished peer's users. Until that branch is merged, the
-// option is ignored here and these tests fail: the stream stays open for TCP's ~15 min, and
-// nobody announces the vanished node's users' presence-leave.
+// The mechanisms are the detect branch's (merged): `deadStreamTimeoutMs` (TCP_USER_TIMEOUT
+// on each stream) and the presence leave of a vanished peer's users. Before that merge both
+// tests failed here: the stream stayed open (TCP's ~15 min), and nobody announced the
+// vanished node's users' presence-leave. test/silent-death.test.ts shows the same with two
+// hosts and static peers; these run on the lab's three mDNS nodes on defaults.
 import test from 'ava';
 import { NsProcess, privateLan } from '../helpers/netns.js';
 import { allPeers, eventsOf, labUnavailable, openStream, peersAre, query, received, startNode, until, userIds } from './lab.js';
