@@ -298,16 +298,16 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
 
   /**
    * Calls `listener` once, at the next connect of this user, token or channel on this node
-   * (after the `connect` event). Answers a function that removes it. At most
-   * 10,000 wait at once, per kind of event (a RangeError beyond).
+   * (after the `connect` event); with `channel`, only a connection in that channel. Answers a
+   * function that removes it. At most 10,000 wait at once, per kind of event (a RangeError beyond).
    */
-  onceConnect(kind: OnceListenerKind, key: string, listener: (connection: Connection) => void): () => void {
-    return this.#onceConnect.add(kind, key, listener);
+  onceConnect(kind: OnceListenerKind, key: string, listener: (connection: Connection) => void, channel?: string): () => void {
+    return this.#onceConnect.add(kind, key, listener, channel);
   }
 
   /** Same as {@link LocalNode.onceConnect}, at the next end of such a connection (after the `disconnect` event). */
-  onceDisconnect(kind: OnceListenerKind, key: string, listener: (connection: Connection, reason: CloseReason) => void): () => void {
-    return this.#onceDisconnect.add(kind, key, listener);
+  onceDisconnect(kind: OnceListenerKind, key: string, listener: (connection: Connection, reason: CloseReason) => void, channel?: string): () => void {
+    return this.#onceDisconnect.add(kind, key, listener, channel);
   }
 
   /** Live connections of this node. */
