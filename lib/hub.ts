@@ -29,6 +29,12 @@ export type { DurationRecord } from './local/connection.js';
 export type { OnceListenerKind } from './local/once-listeners.js';
 
 /** Options of every `send*` call. */
+/** Options of {@link Hub.addConnectListener} and {@link Hub.addDisconnectListener}. */
+export interface OnceListenerOptions {
+  /** Only a connection in this channel (its fixed `channel`, or one joined at connect) takes the listener. Default: any. */
+  channel?: string;
+}
+
 export interface SendOptions {
   /** Deliver only to connections whose listener set contains the event name. Default `false`. */
   listening?: boolean;
@@ -623,12 +629,14 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
    * Calls `listener` once, at the next connect of this user (`'user'`), access token
    * (`'token'`) or channel (`'channel'`) on this node, after the `connect` event (the Java
    * `addConnectListener(userId, consumer)`). Like the events, it sees this node's connections
-   * only. Answers a function that removes it if it has not run. Bounded: at most 10,000
-   * connect listeners wait at once per hub; one more throws a RangeError. What it throws goes
-   * to the `error` event.
+   * only. With `options.channel`, only a connection in that channel (its fixed `channel`, or
+   * one joined at connect) takes it: a connection of the same user or token elsewhere leaves it
+   * waiting (the Java `addConnectListener(accessToken, channel, consumer)`). Answers a function
+   * that removes it if it has not run. Bounded: at most 10,000 connect listeners wait at once
+   * per hub; one more throws a RangeError. What it throws goes to the `error` event.
    */
-  addConnectListener(kind: OnceListenerKind, key: Key, listener: (connection: Connection) => void): () => void {
-    return this.#local.onceConnect(...onceArgs(kind, key, listener));
+  addConnectListener(kind: OnceListenerKind, key: Key, listener: (connection: Connection) => void, options?: OnceListenerOptions): () => void {
+    return this.#local.onceConnect(...onceArgs(kind, key, listener, options));
   }
 
   /**
@@ -637,8 +645,13 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
    * bound (10,000 waiting, apart from the connect listeners) and removal as
    * {@link Hub.addConnectListener}.
    */
-  addDisconnectListener(kind: OnceListenerKind, key: Key, listener: (connection: Connection, reason: CloseReason) => void): () => void {
-    return this.#local.onceDisconnect(...onceArgs(kind, key, listener));
+  addDisconnectListener(
+    kind: OnceListenerKind,
+    key: Key,
+    listener: (connection: Connection, reason: CloseReason) => void,
+    options?: OnceListenerOptions,
+  ): () => void {
+    return this.#local.onceDisconnect(...onceArgs(kind, key, listener, options));
   }
 
   /** The keys peers must be asked about: none without peers; all, except connection ids held here. */
@@ -815,11 +828,18 @@ function assertSeconds(seconds: number, what = 'seconds'): void {
 }
 
 /** Checks the arguments of a one-shot listener; the key as a string. */
-function onceArgs<F>(kind: OnceListenerKind, key: Key, listener: F): [OnceListenerKind, string, F] {
+function onceArgs<F>(
+  kind: OnceListenerKind,
+  key: Key,
+  listener: F,
+  options: OnceListenerOptions | undefined,
+): [OnceListenerKind, string, F, string | undefined] {
   if (kind !== 'user' && kind !== 'token' && kind !== 'channel')
     throw new TypeError(`kind must be 'user', 'token' or 'channel', got ${String(kind)}`);
   const k = keyOf(key);
   if (k === undefined) throw new TypeError('key is required');
   if (typeof listener !== 'function') throw new TypeError('listener must be a function');
-  return [kind, k, listener];
+  const channel = options?.channel;
+  if (channel !== undefined && (typeof channel !== 'string' || channel === '')) throw new TypeError('options.channel must be a non-empty string');
+  return [kind, k, listener, channel];
 }

@@ -18,6 +18,7 @@ export type {
   ClientLeaving,
   DurationRecord,
   OnceListenerKind,
+  OnceListenerOptions,
   ChannelsChange,
 } from './hub.js';
 export type { EventMap, EventName, RegisteredEvents, SendArgs, SseEventRegistry } from './core/event-map.js';

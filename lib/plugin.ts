@@ -47,9 +47,10 @@ export interface SsePlugin<Events extends EventMap = Record<string, unknown>> ex
   clientUrl(variant?: 'module' | 'classic'): Promise<string | undefined>;
   /**
    * Makes this hub `ctx.sse` / `ctx.sseHubs[name]` of `app` now. Rarely needed: without it the
-   * hub is installed by the plugin's first request, or, before that, by the first handler of
-   * any app that reads `ctx.sse`. Call it at start-up in a process with several Koa apps whose
-   * plugins are mounted inside their own routers, so that each app gets its own.
+   * hub is installed by the plugin's first request, or, before that, when a handler reads
+   * `ctx.sse` in an app the plugin is found mounted in (`app.use(plugin)`, or its router inside
+   * a @koa/router router of the app). Call it where the plugin is mounted some other way
+   * (koa-mount, a composed middleware).
    */
   attach(app: Koa): void;
   /** Graceful shutdown (see {@link Hub.close}): clients are told to reconnect, the cluster is left, the store closed. */
@@ -128,8 +129,8 @@ export function ssePlugin<Events extends EventMap = Record<string, unknown>>(bas
     app = target;
     registerHub(target, hub, primary);
   };
-  // Until a request reaches the plugin, the first app that asks for ctx.sse gets it.
-  const withdraw = announceHub(hub, bindTo);
+  // Until a request reaches the plugin, an app it is mounted in gets it when a handler asks for ctx.sse.
+  const withdraw = announceHub(hub, (target) => isMountedIn(target, middleware, sseRouter.router), bindTo);
   const register = (ctx: Context): void => {
     if (!isRegistered(ctx.app, hub)) bindTo(ctx.app);
   };
@@ -161,6 +162,18 @@ export function ssePlugin<Events extends EventMap = Record<string, unknown>>(bas
       return hub.close(closeOptions);
     },
   });
+}
+
+/**
+ * Whether `middleware`, or a @koa/router router holding `router`'s handlers (nested routers'
+ * layers are copied into the parent's stack), is in the app's middleware.
+ */
+function isMountedIn(app: Koa, middleware: unknown, router: Router): boolean {
+  const handlers = new Set<unknown>(router.stack.flatMap((layer) => layer.stack));
+  type Dispatch = { router?: { stack?: { stack?: unknown[] }[] } };
+  return app.middleware.some(
+    (fn) => fn === middleware || ((fn as Dispatch).router?.stack?.some((layer) => layer.stack?.some((h) => handlers.has(h))) ?? false),
+  );
 }
 
 /**

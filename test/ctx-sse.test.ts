@@ -1,8 +1,8 @@
 // `ctx.sse` in the app's own handlers from the very first request, however the plugin is
 // mounted: inside the app's @koa/router (README's setup), or with app.use after the app's
 // routes. Without a plugin, reading it throws a TypeError that says what to do.
-// Serial: a plugin that no request has reached yet goes to the first app that asks for
-// ctx.sse, so each test binds or closes its plugin before the next one starts.
+// A plugin no request has reached yet is bound only to an app it is mounted in: tests run
+// concurrently here, several apps in one process, and none gets another's plugin.
 import { Router } from '@koa/router';
 import test from 'ava';
 import Koa from 'koa';
@@ -17,7 +17,7 @@ function plugin(t: { teardown(fn: () => Promise<void>): void }, name: string): S
   return p;
 }
 
-test.serial('plugin.router inside the app router: an app route pushes before any request reached the plugin', async (t) => {
+test('plugin.router inside the app router: an app route pushes before any request reached the plugin', async (t) => {
   const hr = plugin(t, 'hr');
   const router = new Router();
   router.post('/api/bell', async (ctx) => {
@@ -39,7 +39,7 @@ test.serial('plugin.router inside the app router: an app route pushes before any
   t.deepEqual(JSON.parse((await stream.next('bell')).data), { n: 1 });
 });
 
-test.serial('app.use(plugin) after the app routes: a route before it sees ctx.sse on the first request', async (t) => {
+test('app.use(plugin) after the app routes: a route before it sees ctx.sse on the first request', async (t) => {
   const hr = plugin(t, 'late');
   const app = new Koa();
   app.use(async (ctx, next) => {
@@ -53,19 +53,23 @@ test.serial('app.use(plugin) after the app routes: a route before it sees ctx.ss
   t.deepEqual(reply.body, { online: 0, name: 'late' });
 });
 
-test.serial('plugin.attach(app) picks the app explicitly; a bad argument is a TypeError', async (t) => {
+test('plugin.attach(app) for a plugin mounted some other way; a bad argument is a TypeError', async (t) => {
   const hr = plugin(t, 'attached');
   const app = new Koa();
-  hr.attach(app);
-  app.use((ctx) => {
+  // The app's route runs first; the plugin comes after, hidden in a composed middleware that
+  // looking at app.middleware cannot see through.
+  app.use((ctx, next) => {
+    if (ctx.path !== '/') return next();
     ctx.body = { same: ctx.sse === hr.hub };
   });
+  app.use((ctx, next) => hr(ctx, next));
+  hr.attach(app);
   const { origin } = await listen(t, app);
   t.deepEqual((await request(`${origin}/`)).body, { same: true });
   t.throws(() => hr.attach({} as Koa), { instanceOf: TypeError, message: /attach\(app\) takes the Koa application/ });
 });
 
-test.serial('an app without a plugin: ctx.sse throws a TypeError that says how to mount one', async (t) => {
+test('an app without a plugin: ctx.sse throws a TypeError that says how to mount one', async (t) => {
   const app = new Koa();
   app.use((ctx) => {
     try {
@@ -75,6 +79,9 @@ test.serial('an app without a plugin: ctx.sse throws a TypeError that says how t
       ctx.body = { error: err instanceof TypeError ? err.message : String(err), hubs: Object.keys(ctx.sseHubs) };
     }
   });
+  // Another app of this process has a plugin no request has reached: it stays that app's.
+  const other = plugin(t, 'elsewhere');
+  new Koa().use(other);
   const { origin } = await listen(t, app);
   const reply = await request(`${origin}/`);
   t.regex((reply.body as { error: string }).error, /no SSE plugin serves this app.*app\.use\(ssePlugin/);

@@ -7,9 +7,11 @@ interface Registry {
   primaryMarked: boolean;
 }
 
-/** A plugin made but not yet seen by any app: `bind` registers it on the first app that needs it. */
+/** A plugin made but not yet seen by any app: `bind` registers it on the app it is mounted in. */
 interface Unbound {
   hub: Hub;
+  /** Whether the plugin's middleware or its router's handlers are in `app`'s middleware. */
+  mountedIn: (app: Koa) => boolean;
   bind: (app: Koa) => void;
 }
 
@@ -17,16 +19,18 @@ const registries = new WeakMap<object, Registry>();
 const unbound: Unbound[] = [];
 
 const NOT_MOUNTED =
-  'ctx.sse: no SSE plugin serves this app. Mount one with app.use(ssePlugin(...)), or, when its ' +
-  'router is mounted inside your own (`router.use(plugin.router.routes())`) and this process has ' +
-  'several Koa apps, call plugin.attach(app) at start-up';
+  'ctx.sse: no SSE plugin serves this app. Mount one with app.use(ssePlugin(...)) or its router ' +
+  'in your own (`router.use(plugin.router.routes())`), or, where it is mounted some other way, ' +
+  'call plugin.attach(app) at start-up';
 
 /**
  * `ctx.sse` and `ctx.sseHubs` for every Koa app of the process, from its first request and
  * whatever runs first: Koa gives middleware no hook at `app.use` time, so a handler that runs
  * before the plugin (mounted after it, or the plugin's router inside the app's own) would
  * otherwise see `undefined`. The getters sit on Koa's shared context prototype; an app with
- * its own registry shadows them (registerHub). Koa here is the app's Koa wherever npm
+ * its own registry shadows them (registerHub). A plugin is bound only to an app it is found
+ * mounted in (`app.middleware`, or a @koa/router router there that holds its routes): another
+ * app of the same process never gets it by accident. Koa here is the app's Koa wherever npm
  * deduplicates the peer dependency; another copy still gets the hub at the plugin's first request.
  */
 function installFallbackGetters(): void {
@@ -49,24 +53,21 @@ function installFallbackGetters(): void {
 }
 installFallbackGetters();
 
-/** Registers every plugin no app has yet on `app` (in the order they were made); answers the app's registry. */
+/** Registers on `app` the plugins mounted in it that no request reached yet (in the order they were made); answers the app's registry. */
 function bindUnbound(app: Koa): Registry | undefined {
-  if (unbound.length === 0) return registries.get(app);
-  for (const entry of unbound.splice(0)) {
-    // A name this app already has belongs to another app's plugin: leave that one alone.
-    if (registries.get(app)?.hubs[entry.hub.name] !== undefined) unbound.push(entry);
-    else entry.bind(app);
+  if (unbound.length > 0) {
+    for (const entry of unbound.filter((e) => e.mountedIn(app))) entry.bind(app);
   }
   return registries.get(app);
 }
 
 /**
- * Announces a plugin that no app has yet: the first app that asks for `ctx.sse` /
- * `ctx.sseHubs` before any request reached the plugin gets it (`bind`). Answers a function that
- * withdraws the announcement (the plugin was bound by its own first request, or closed).
+ * Announces a plugin that no app has yet: an app in whose middleware it is mounted gets it
+ * (`bind`) as soon as one of its handlers asks for `ctx.sse` / `ctx.sseHubs`. Answers a function
+ * that withdraws the announcement (the plugin was bound by its own first request, or closed).
  */
-export function announceHub(hub: Hub, bind: (app: Koa) => void): () => void {
-  const entry: Unbound = { hub, bind };
+export function announceHub(hub: Hub, mountedIn: (app: Koa) => boolean, bind: (app: Koa) => void): () => void {
+  const entry: Unbound = { hub, mountedIn, bind };
   unbound.push(entry);
   return () => {
     const i = unbound.indexOf(entry);

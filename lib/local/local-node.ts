@@ -222,6 +222,7 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
       request: init.request,
       expiresAt: Date.now() + lifetime,
       writeBufferLimit: o.writeBufferLimit,
+      meter: this.stats,
     });
 
     if (init.channels !== undefined) {
@@ -234,7 +235,7 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     if (conn.expiresAt < this.#nextExpiry) this.#nextExpiry = conn.expiresAt;
     this.#startTimer();
 
-    conn.write(this.#connectFinish()(conn.id, Date.now(), conn.expiresAt, conn.channelCount === 0 ? undefined : conn.channels));
+    conn.writeProtocol(this.#connectFinish()(conn.id, Date.now(), conn.expiresAt, conn.channelCount === 0 ? undefined : conn.channels));
 
     // Before any eviction below: a tab replaced by this one is no leave and this one no arrival.
     if (userId !== undefined) for (const channel of conn.memberships()) this.#memberArrived(conn, userId, channel);
@@ -298,16 +299,16 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
 
   /**
    * Calls `listener` once, at the next connect of this user, token or channel on this node
-   * (after the `connect` event). Answers a function that removes it. At most
-   * 10,000 wait at once, per kind of event (a RangeError beyond).
+   * (after the `connect` event); with `channel`, only a connection in that channel. Answers a
+   * function that removes it. At most 10,000 wait at once, per kind of event (a RangeError beyond).
    */
-  onceConnect(kind: OnceListenerKind, key: string, listener: (connection: Connection) => void): () => void {
-    return this.#onceConnect.add(kind, key, listener);
+  onceConnect(kind: OnceListenerKind, key: string, listener: (connection: Connection) => void, channel?: string): () => void {
+    return this.#onceConnect.add(kind, key, listener, channel);
   }
 
   /** Same as {@link LocalNode.onceConnect}, at the next end of such a connection (after the `disconnect` event). */
-  onceDisconnect(kind: OnceListenerKind, key: string, listener: (connection: Connection, reason: CloseReason) => void): () => void {
-    return this.#onceDisconnect.add(kind, key, listener);
+  onceDisconnect(kind: OnceListenerKind, key: string, listener: (connection: Connection, reason: CloseReason) => void, channel?: string): () => void {
+    return this.#onceDisconnect.add(kind, key, listener, channel);
   }
 
   /** Live connections of this node. */
@@ -424,7 +425,7 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
       }
       if (!change.changed) continue;
       const channels = change.channels;
-      conn.write(encodeFrame({ event: 'sse-channels', data: { channels } }));
+      conn.writeProtocol(encodeFrame({ event: 'sse-channels', data: { channels } }));
       count++;
     }
     return count;
@@ -508,24 +509,17 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
   deliver(kind: SendTargetKind, keys: string[], frame: Buffer, event: string, listening: boolean, hooks?: DeliverHooks): number {
     let written = 0;
     let left = 0;
-    let failed = 0;
     for (const conn of this.#index.targets(kind, keys)) {
       if (listening && !conn.listeners.has(event)) continue;
       if (hooks?.leave?.(conn) === true) {
         left++;
         continue;
       }
-      if (!conn.write(frame)) {
-        failed++;
-        continue;
-      }
+      if (!conn.write(frame)) continue;
       written++;
       hooks?.written?.(conn);
     }
-    const stats = this.stats;
-    stats.eventsSent += written;
-    stats.eventsFailed += failed;
-    stats.bytesSent += written * frame.length;
+    // The totals (stats) are counted by each connection's write, whichever path wrote it.
     return written + left;
   }
 
@@ -583,7 +577,7 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
 
   #writeDuration(conn: Connection, seconds: number): boolean {
     conn.sessionDuration = seconds;
-    return conn.write(encodeFrame({ event: 'sse-set-duration', data: { duration: seconds } }));
+    return conn.writeProtocol(encodeFrame({ event: 'sse-set-duration', data: { duration: seconds } }));
   }
 
   // ---- timer, shutdown -----------------------------------------------------------------
