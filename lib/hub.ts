@@ -138,7 +138,9 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
   readonly #qos: Qos | undefined;
   readonly #cluster: Cluster | undefined;
   readonly #ready: Promise<void>;
-  /** Whether {@link Hub.ready} has resolved: until then sends and cluster queries wait for it. */
+  /** Settles with {@link Hub.ready}, never rejects: what sends and cluster queries wait for. */
+  readonly #settled: Promise<void>;
+  /** Whether {@link Hub.ready} has settled: until then sends and cluster queries wait for it. */
   #started = false;
 
   constructor(options: HubOptions = {}) {
@@ -183,6 +185,7 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     }
     if (cluster === undefined) {
       this.#ready = Promise.resolve();
+      this.#settled = this.#ready;
       this.#started = true;
     } else {
       cluster.on('error', report);
@@ -194,17 +197,26 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
       cluster.on('peer-down', (nodeId) => this.#emitSafe('peer-down', nodeId));
       cluster.on('peer-error', (info) => this.#emitSafe('peer-error', info));
       cluster.on('peer-rpc', (info) => this.#emitSafe('peer-rpc', info));
-      this.#ready = cluster.start(qos!).then(() => {
-        this.#started = true;
-      });
-      this.#ready.catch(report);
+      this.#ready = cluster.start(qos!);
+      // A failed start was reported (`error`); the node then serves its own connections and
+      // joins when it can (the Redis engine retries), so sends go on after it, locally.
+      this.#settled = this.#ready.then(
+        () => {
+          this.#started = true;
+        },
+        (err: unknown) => {
+          this.#started = true;
+          report(err);
+        },
+      );
     }
   }
 
   /**
    * Resolves once the hub's cluster node is listening (at once without a cluster); rejects if it
-   * cannot start. Sends and cluster-wide queries made before wait for it (and reject with its
-   * error): their counts never silently leave out the peers.
+   * cannot start (also reported through `error`; the node then serves its own connections and
+   * joins when it can). Sends and cluster-wide queries made before wait for it to settle: their
+   * counts never silently leave out peers that were about to be known.
    */
   ready(): Promise<void> {
     return this.#ready;
@@ -356,7 +368,7 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     const listening = options?.listening === true;
     // A send before the node listens would reach this node only and return a count that
     // looks final: it waits for the start instead, and fails with it.
-    if (!this.#started) await this.#ready;
+    if (!this.#started) await this.#settled;
     let count = this.#local.deliver(kind, keys, encodeFrame({ event, data }), event, listening);
     const remoteKeys = this.#remoteKeys(kind, keys);
     if (remoteKeys.length === 0) return count;
@@ -463,7 +475,7 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     args: QueryArgs<N>,
     options: { cluster?: boolean; timeoutMs?: number },
   ): Promise<DetailedAnswer<QueryAnswer<N>>> {
-    if (!this.#started && options.cluster !== false) await this.#ready;
+    if (!this.#started && options.cluster !== false) await this.#settled;
     const local = this.#local.query(name, args);
     if (this.#cluster === undefined || options.cluster === false) return { value: local, partial: false, failed: [] };
     const remote = await this.#cluster.query(name, args, options.timeoutMs);

@@ -183,13 +183,23 @@ test('a send before the node has started waits for it: the count covers the peer
   t.deepEqual(await a.plugin.hub.getUserIds(), ['7']);
 });
 
-test('a send on a node whose start failed rejects with that error', async (t) => {
+test('a node whose start failed reports it once, then serves its own connections', async (t) => {
   const bus = new MemoryBus();
   const broken = bus.transport('x');
-  broken.start = () => Promise.reject(new Error('cannot bind'));
+  let fail!: (err: Error) => void;
+  broken.start = () => new Promise((_resolve, reject) => (fail = reject));
   const x = await startPlugin(t, { cluster: { transport: broken, timeoutMs: 200 } });
+  const onX = await RawStream.open(t, `${x.base}/connect?access-token=3`);
+  // The send waits for the start to settle, then goes on locally.
+  const sent = x.plugin.hub.sendByUserId(3, 'after', 1);
+  fail(new Error('cannot bind'));
   await t.throwsAsync(x.plugin.hub.ready(), { message: 'cannot bind' });
-  await t.throwsAsync(x.plugin.hub.sendAll('never', 1), { message: 'cannot bind' });
+  t.is(await sent, 1);
+  await onX.next('after');
+  t.deepEqual(
+    x.errors.map((e) => (e as Error).message),
+    ['cannot bind'],
+  );
 });
 
 test('an online time set for an offline user is given on whichever node they reconnect to, once', async (t) => {
