@@ -144,6 +144,27 @@ export default defineConfig([
   },
 
   {
+    name: 'project/lib-body',
+    files: ['lib/**/*.ts'],
+    // The router admits a request by its route's `access` before it makes the call through
+    // which a handler reads the body (lib/http/call.ts): no other file may read one itself.
+    ignores: ['lib/http/call.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '(^|/)http/body\\.js$|^\\./body\\.js$',
+              message: 'Read a request body through the call the router gives the handler (lib/http/call.ts): only it comes after the auth check.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+
+  {
     name: 'project/browser',
     files: ['browser/**/*.ts', 'dashboard/**/*.ts'],
     rules: {

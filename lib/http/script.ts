@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Context } from 'koa';
 import { sendJson } from './response.js';
-import type { Endpoint } from './endpoint.js';
+import type { PublicCall } from './call.js';
 
 /** One built variant of the browser client, read once and kept in memory. */
 interface Script {
@@ -25,7 +25,7 @@ const DIRS = [new URL('../../dist/browser/', import.meta.url), new URL('../../br
  * code, not data. Strong ETag and `Cache-Control: no-cache`, so browsers revalidate and pick
  * up a new version as soon as the server has one, at the cost of a 304.
  */
-export const script: Endpoint = async (ctx) => {
+export async function script({ ctx }: PublicCall): Promise<void> {
   const variant: Variant = ctx.query['script-type'] === 'classic' ? 'classic' : 'module';
   const found = await load(variant);
   if (found === undefined) {
@@ -49,7 +49,7 @@ export const script: Endpoint = async (ctx) => {
   ctx.status = 200;
   ctx.type = 'text/javascript; charset=utf-8';
   ctx.body = found.body;
-};
+}
 
 const cache = new Map<Variant, Promise<Script | undefined>>();
 

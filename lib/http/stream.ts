@@ -2,25 +2,22 @@ import type { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { parseClientInfo } from '../core/client-info.js';
 import { SseForbiddenError } from '../core/errors.js';
-import { readJsonObject } from './body.js';
+import type { UserCall } from './call.js';
 import { authorizeChannels } from './channels.js';
-import { requireUserNow, type Endpoint } from './endpoint.js';
 import { runAnsweringHook } from './hooks.js';
 import { StreamRequestInfo } from './request-info.js';
 
 /**
- * `GET|POST {base}/connect`: authenticates, then hands the response to the hub as a stream.
- * Parameters come from the query string, or for POST from a JSON body as well.
+ * `GET|POST {base}/connect`: the router authenticated the caller; hands the response to the
+ * hub as a stream. Parameters come from the query string, or for POST from a JSON body as well.
  */
-export const connect: Endpoint = async (ctx, env) => {
-  const pending = requireUserNow(ctx, env);
-  const user = pending instanceof Promise ? await pending : pending;
+export async function connect(call: UserCall): Promise<void> {
+  const { ctx, env, user } = call;
   const request = ctx.request;
   const headers = ctx.req.headers;
   // GET: the query object as Koa parsed it (parseClientInfo only reads it; a copy cost ~0.5 µs).
   // POST: spread defines own properties, so a body key `__proto__` stays a parameter.
-  const params: Record<string, unknown> =
-    ctx.method === 'POST' ? { ...request.query, ...(await readJsonObject(ctx, env.options.jsonLimit)) } : request.query;
+  const params: Record<string, unknown> = ctx.method === 'POST' ? { ...request.query, ...(await call.json()) } : request.query;
   const lastEventId = headers['last-event-id'];
   const client = parseClientInfo(params, typeof lastEventId === 'string' && lastEventId !== '' ? lastEventId : undefined);
   const verify = env.options.verifyConnect;
@@ -58,7 +55,7 @@ export const connect: Endpoint = async (ctx, env) => {
       env.hub.reportError(err);
     }
   }
-};
+}
 
 /**
  * Koa waits for the end of every response to report errors (`onFinished(res, onerror)`): that
