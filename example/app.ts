@@ -103,7 +103,8 @@ export function createExampleApp(options: ExampleOptions = {}): ExampleApp {
   const hunterQos = redis?.qos ?? { file: hunterDb };
   const common = {
     authenticate: demoUser,
-    // A page may join any room; every other channel is denied (as it would be without the hook).
+    // A page may join any room, at runtime or as its fixed `channel`; every other channel is
+    // denied (a join as it would be without the hook; a fixed channel refuses the stream).
     authorizeChannel: (_ctx: Context, _user: SseUser, channel: string) => isRoom(channel),
     presence: { notifyMembers: isRoom },
     authorizeAdmin: (_ctx: Context, user: SseUser) => isAdmin(user),

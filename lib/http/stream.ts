@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { parseClientInfo } from '../core/client-info.js';
-import { SseForbiddenError } from '../core/errors.js';
+import { SseChannelDeniedError, SseForbiddenError } from '../core/errors.js';
 import type { UserCall } from './call.js';
 import { authorizeChannels } from './channels.js';
 import { runAnsweringHook } from './hooks.js';
@@ -28,9 +28,17 @@ export async function connect(call: UserCall): Promise<void> {
       throw new SseForbiddenError('Connect refused');
     }
   }
-  // Restore after a reconnect: the allowed channels are joined before `connect-finish`, the rest dropped.
   let channels: string[] | undefined;
-  if (client.channels !== undefined) {
+  if (env.options.authorizeChannel !== undefined && client.channel !== undefined) {
+    // With the hook, the fixed `channel` is a membership like any other: refused, the stream is
+    // refused (403), so that its sends, its log (`Last-Event-ID`) and its presence stay closed.
+    // The restored `channels` are asked in the same round.
+    const asked = client.channels === undefined ? [client.channel] : [client.channel, ...client.channels];
+    const allowed = await authorizeChannels(ctx, env, user, asked);
+    if (!allowed[0]) throw new SseChannelDeniedError(client.channel);
+    if (client.channels !== undefined) channels = client.channels.filter((_, i) => allowed[i + 1]);
+  } else if (client.channels !== undefined) {
+    // Restore after a reconnect: the allowed channels are joined before `connect-finish`, the rest dropped.
     const allowed = await authorizeChannels(ctx, env, user, client.channels);
     channels = client.channels.filter((_, i) => allowed[i]);
   }
