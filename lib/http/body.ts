@@ -134,8 +134,11 @@ export async function readMultipart(
   fieldBytes = FIELD_LIMIT,
 ): Promise<{ fields: UploadFields; files: UploadedFile[] }> {
   const length = Number(ctx.get('content-length') || NaN);
-  // Multipart framing adds some bytes per part: allow generous room before refusing up front.
-  if (length > limits.totalBytes + fieldBytes * 4 + 64 * 1024) throw tooLarge(ctx, 'Upload', limits.totalBytes);
+  // Multipart framing adds some bytes per part: allow generous room. Refused up front when
+  // declared, else once that many bytes came: a long field is truncated by busboy, which would
+  // otherwise read (and drop) a chunked body to its end before answering.
+  const maxBody = limits.totalBytes + fieldBytes * 4 + 64 * 1024;
+  if (length > maxBody) throw tooLarge(ctx, 'Upload', limits.totalBytes);
   let bb: busboy.Busboy;
   try {
     bb = busboy({
@@ -214,6 +217,11 @@ export async function readMultipart(
       if (!failed) resolve({ fields, files });
     });
     ctx.req.on('aborted', () => fail(Object.assign(new Error('Request aborted'), { code: 'ECONNABORTED' })));
+    let received = 0;
+    ctx.req.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > maxBody) fail(tooLarge(ctx, 'Upload', limits.totalBytes));
+    });
     ctx.req.pipe(bb);
   });
 }
