@@ -102,8 +102,8 @@ export class SsePayloadTooLargeError extends SseError {
 }
 
 export class SseUnsupportedMediaTypeError extends SseError {
-  constructor(message: string) {
-    super(message, 'ERR_SSE_UNSUPPORTED_MEDIA', 415);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_SSE_UNSUPPORTED_MEDIA', 415, options);
   }
 }
 

@@ -152,7 +152,7 @@ export async function readMultipart(
       },
     });
   } catch (err) {
-    throw new SseUnsupportedMediaTypeError(`Expected a multipart/form-data body (${(err as Error).message})`);
+    throw new SseUnsupportedMediaTypeError('Expected a multipart/form-data body with its boundary', { cause: err });
   }
   // No prototype: see fieldMap.
   const fields = Object.create(null) as UploadFields;
@@ -171,7 +171,7 @@ export async function readMultipart(
     bb.on('file', (fieldName, stream, info) => {
       // A form that ends inside a file destroys the file stream with an error: without this
       // listener that error is uncaught and takes the process down.
-      stream.on('error', (err: Error) => fail(new SseBadRequestError(`Malformed form body: ${err.message}`)));
+      stream.on('error', (err: Error) => fail(new SseBadRequestError('Malformed form body', { cause: err })));
       if (limits.maxFiles === 0) {
         stream.resume();
         return;
@@ -212,7 +212,7 @@ export async function readMultipart(
     });
     bb.on('filesLimit', () => fail(tooLarge(ctx, `More than ${limits.maxFiles} files`, limits.totalBytes)));
     bb.on('fieldsLimit', () => fail(new SseBadRequestError(`More than ${MAX_FIELDS} form fields`)));
-    bb.on('error', (err: Error) => fail(new SseBadRequestError(`Malformed form body: ${err.message}`)));
+    bb.on('error', (err: Error) => fail(new SseBadRequestError('Malformed form body', { cause: err })));
     bb.on('close', () => {
       if (!failed) resolve({ fields, files });
     });
@@ -237,7 +237,7 @@ function mapBodyError(ctx: Context, err: unknown, what: string, limit: number): 
   if (err instanceof SseError) return err;
   const e = err as { status?: number; type?: string; message?: string };
   if (e.status === 413 || e.type === 'entity.too.large') return tooLarge(ctx, what, limit);
-  if (e.status === 415 || e.type === 'encoding.unsupported') return new SseUnsupportedMediaTypeError(e.message ?? 'Unsupported encoding');
+  if (e.status === 415 || e.type === 'encoding.unsupported') return new SseUnsupportedMediaTypeError('Unsupported Content-Encoding', { cause: err });
   if (err instanceof SyntaxError) return new SseBadRequestError(`Malformed ${what}`, { cause: err });
   if (e.status === 400) return new SseBadRequestError(`Malformed ${what}`, { cause: err });
   // zlib (Content-Encoding: gzip/deflate/br) refusing corrupt or truncated data: the client's fault.

@@ -67,7 +67,11 @@ export async function connectRedis(client: RedisClient, timeoutMs: number): Prom
   });
 }
 
-/** Maps a client error (not connected, timeout, connection lost) to `ERR_SSE_REDIS_UNAVAILABLE`; Redis's own errors (a script's, WRONGTYPE) pass. */
+/**
+ * Maps a client error (not connected, timeout, connection lost) to `ERR_SSE_REDIS_UNAVAILABLE`;
+ * Redis's own errors (a script's, WRONGTYPE) pass. The client's text (which may name Redis's
+ * address: `connect ECONNREFUSED 10.0.0.5:6379`) stays in `cause`, out of the message.
+ */
 export function redisFailure(err: unknown, what: string): unknown {
   if (err instanceof SseRedisUnavailableError) return err;
   const message = err instanceof Error ? err.message : String(err);
@@ -76,7 +80,7 @@ export function redisFailure(err: unknown, what: string): unknown {
       message,
     )
   ) {
-    return new SseRedisUnavailableError(`${what}: Redis unavailable (${message})`, { cause: err });
+    return new SseRedisUnavailableError(`${what}: Redis unavailable`, { cause: err });
   }
   return err;
 }

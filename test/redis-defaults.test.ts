@@ -1,0 +1,62 @@
+// Issue 21, findings 5 and 6, against a real redis-server (loopback, free port):
+// - with Redis down, 503 answers carried the Redis client's raw error text (which can name
+//   Redis's address); they now say it in our own words, and the text goes to the app's
+//   `error` event with the error's `cause`.
+import test from 'ava';
+import { eventually } from './helpers/cluster.js';
+import { RedisServer, redisTest } from './helpers/redis-server.js';
+import { startPlugin } from './helpers/server.js';
+import { RawStream } from './helpers/stream.js';
+
+const { unavailable } = redisTest('redis-defaults');
+const ci = process.env.CI === 'true' || process.env.CI === '1';
+const redisSerial = unavailable === undefined ? test.serial : test.skip;
+if (unavailable !== undefined && ci) test('redis-server is available under CI', (t) => t.fail(unavailable));
+
+/** An answer of ours: the code and our sentence, nothing a dependency wrote. */
+const OUR_WORDS = 'A service this server depends on is unavailable: try again shortly';
+
+redisSerial('Redis down: 503 answers say it in our words, never the Redis client’s text; that goes to the app’s error event', async (t) => {
+  const redis = await RedisServer.start(t, { aof: false });
+  const { base, plugin, errors } = await startPlugin(t, { qos: { redis: redis.url }, cluster: { redis: redis.url, timeoutMs: 500 } });
+  await plugin.hub.ready();
+  const stream = await RawStream.open(t, `${base}/connect?access-token=5&ack=1`);
+  const sent = await plugin.hub.qos.sendByUserId(5, 'offer', 1);
+  await stream.next('offer');
+  await redis.stop();
+  await eventually(async () => {
+    try {
+      await plugin.hub.qos.status(sent.messageId);
+      return false;
+    } catch {
+      return true;
+    }
+  }, 'the client notices that Redis is gone');
+
+  const answers = [
+    await fetch(`${base}/connect/repositoryMessages.json?access-token=admin`),
+    await fetch(`${base}/connect/ack.do?access-token=5`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ connectionId: stream.connectionId, ids: [sent.messageId] }),
+    }),
+  ];
+  const reported = errors.filter((e) => (e as { code?: string }).code === 'ERR_SSE_REDIS_UNAVAILABLE');
+  t.is(reported.length, answers.length, 'each failure reaches the app, once');
+  // What the client library said (the error's cause), which the answers must not repeat.
+  const causes = reported.map((e) => String((e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : ''));
+  t.true(
+    causes.every((c) => c.length > 0),
+    'the reported error keeps the dependency’s text in its cause',
+  );
+  for (const res of answers) {
+    const text = await res.text();
+    t.is(res.status, 503, text);
+    const body = JSON.parse(text);
+    t.is(body.code, 'ERR_SSE_REDIS_UNAVAILABLE');
+    t.is(body.message, OUR_WORDS);
+    for (const raw of ['ECONNREFUSED', '127.0.0.1', String(redis.port), 'enableOfflineQueue', 'writeable', 'Connection is closed', ...causes]) {
+      t.false(text.includes(raw), `the answer quotes "${raw}": ${text}`);
+    }
+  }
+});
