@@ -119,8 +119,9 @@ export function createExampleApp(options: ExampleOptions = {}): ExampleApp {
       path === 'files' ? { fields, files: files.map((f) => ({ name: f.filename, size: f.size })) } : { path },
   };
   const plugins = {
-    hr: ssePlugin('/sse/hr', { ...common, primary: true, qos: hrQos, ...(hrCluster ? { cluster: hrCluster } : {}) }),
-    hunter: ssePlugin('/sse/hunter', { ...common, qos: hunterQos, ...(hunterCluster ? { cluster: hunterCluster } : {}) }),
+    // Named: on Redis the name keeps each system's keys apart (sse:hr, sse:hunter).
+    hr: ssePlugin('/sse/hr', { ...common, name: 'hr', primary: true, qos: hrQos, ...(hrCluster ? { cluster: hrCluster } : {}) }),
+    hunter: ssePlugin('/sse/hunter', { ...common, name: 'hunter', qos: hunterQos, ...(hunterCluster ? { cluster: hunterCluster } : {}) }),
   };
   // The plugins come first: they install ctx.sse / ctx.sseHubs for every route below.
   app.use(plugins.hr);

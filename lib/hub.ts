@@ -131,14 +131,18 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
   readonly #cluster: Cluster | undefined;
   readonly #ready: Promise<void>;
 
-  constructor(options: HubOptions = {}) {
+  /**
+   * @param nameGiven whether `options.name` is the app's own choice (@internal: the plugin
+   * passes a name derived from its base path, which does not count for the Redis engine).
+   */
+  constructor(options: HubOptions = {}, nameGiven = options.name !== undefined) {
     super();
     this.options = resolveHubOptions(options, VERSION);
     this.presenceOptions = resolvePresenceOptions(options.presence, this.options.reconnectTimeMs);
     const local = (this.#local = new LocalNode(this.options));
     let cluster: Cluster | undefined;
     if (options.cluster !== undefined) {
-      const { transport, timeoutMs, group } = createTransport(options.cluster, this.options.name);
+      const { transport, timeoutMs, group } = createTransport(options.cluster, this.options.name, nameGiven);
       cluster = new Cluster(local, transport, { timeoutMs, group });
       local.clustered = true;
     }
@@ -146,7 +150,7 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     // Durable delivery runs with a store of its own, or in a cluster for the messages peers own.
     // It subscribes to the local node before the hub does: a replay is under way before any
     // `connect` listener of the app can send.
-    const qos = options.qos !== undefined || cluster !== undefined ? new Qos(local, options.qos, cluster) : undefined;
+    const qos = options.qos !== undefined || cluster !== undefined ? new Qos(local, options.qos, cluster, nameGiven) : undefined;
     this.#qos = qos;
 
     const report = (err: unknown): void => this.reportError(err);

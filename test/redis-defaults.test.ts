@@ -1,11 +1,16 @@
 // Issue 21, findings 5 and 6, against a real redis-server (loopback, free port):
 // - with Redis down, 503 answers carried the Redis client's raw error text (which can name
 //   Redis's address); they now say it in our own words, and the text goes to the app's
-//   `error` event with the error's `cause`.
+//   `error` event with the error's `cause`;
+// - two apps on one Redis that kept the default name shared `sse:<name>` and merged into one
+//   cluster and one durable store without a word; the Redis engine now refuses to start
+//   without a name the app chose (`name`, or the engine's own prefix / group).
 import test from 'ava';
+import Koa from 'koa';
+import { createHub, ssePlugin } from '../lib/index.js';
 import { eventually } from './helpers/cluster.js';
 import { RedisServer, redisTest } from './helpers/redis-server.js';
-import { startPlugin } from './helpers/server.js';
+import { startPlugin, tokenUser } from './helpers/server.js';
 import { RawStream } from './helpers/stream.js';
 
 const { unavailable } = redisTest('redis-defaults');
@@ -59,4 +64,43 @@ redisSerial('Redis down: 503 answers say it in our words, never the Redis client
       t.false(text.includes(raw), `the answer quotes "${raw}": ${text}`);
     }
   }
+});
+
+redisSerial('the Redis engine refuses to start under a name nobody chose; named apps on one Redis stay apart', async (t) => {
+  const redis = await RedisServer.start(t, { aof: false });
+  const url = redis.url;
+  // The plugin's name comes from its base path; createHub's is `default`: neither was chosen.
+  for (const options of [{ cluster: { redis: url } }, { qos: { redis: url } }, { cluster: { redis: url }, qos: { redis: url, redisPrefix: 'x' } }]) {
+    t.throws(() => ssePlugin('/sse', { authenticate: tokenUser, ...options }), { instanceOf: TypeError, message: /needs a name of its own/ });
+    t.throws(() => createHub(options), { instanceOf: TypeError, message: /needs a name of its own/ });
+  }
+  // A name, a group or a prefix of the engine's own is a choice.
+  for (const options of [
+    { name: 'shop', cluster: { redis: url }, qos: { redis: url } },
+    { cluster: { redis: url, group: 'shop' } },
+    { cluster: { redis: url, redisPrefix: 'shop:sse' } },
+    { qos: { redis: url, redisPrefix: 'shop:qos' } },
+  ]) {
+    const hub = createHub(options);
+    await hub.ready();
+    await hub.close({ drainMs: 0 });
+    t.pass();
+  }
+
+  // Two apps with names of their own on one Redis: no peers, no sends across.
+  const node = async (name: string) => {
+    const app = new Koa();
+    const plugin = ssePlugin('/sse', { name, authenticate: tokenUser, cluster: { redis: url, healthIntervalMs: 200, timeoutMs: 500 } });
+    app.use(plugin);
+    t.teardown(() => plugin.close({ drainMs: 0 }));
+    await plugin.hub.ready();
+    return plugin;
+  };
+  const [shopA, shopB, blog] = [await node('shop'), await node('shop'), await node('blog')];
+  await eventually(() => shopA.hub.cluster!.peers().length === 1 && shopB.hub.cluster!.peers().length === 1, 'the two shop nodes find each other');
+  t.deepEqual(blog.hub.cluster!.peers(), [], 'the blog sees none of the shop');
+  t.deepEqual(
+    shopA.hub.cluster!.peers().map((p) => p.nodeId),
+    [shopB.hub.cluster!.nodeId],
+  );
 });

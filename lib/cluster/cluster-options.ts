@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { positive } from '../core/option-checks.js';
-import type { RedisSource } from '../redis/redis-connection.js';
+import { assertRedisSource, type RedisSource } from '../redis/redis-connection.js';
 import { StaticDiscovery, type Discovery } from './discovery.js';
 import { HttpTransport } from './http-transport.js';
 import { DnsDiscovery, type DnsOptions } from './dns-discovery.js';
@@ -22,7 +22,12 @@ export interface ClusterOptions {
    * and `transport` do not apply (a TypeError if given). Default: off (the LAN cluster).
    */
   redis?: RedisSource;
-  /** Prefix of the Redis engine's keys and channels: nodes with the same prefix are one cluster. Default `sse:` + `group`. */
+  /**
+   * Prefix of the Redis engine's keys and channels: nodes with the same prefix are one
+   * cluster. With `redis`, this, `group` or the hub's `name` must be given (else a TypeError
+   * at start): two apps on one Redis that kept the default name would merge into one cluster.
+   * Default `sse:` + `group`.
+   */
   redisPrefix?: string;
   /** Shared secret of the LAN cluster, at least 32 bytes. Required without `redis`: the cluster refuses to start without one. */
   secret?: string | Buffer;
@@ -59,12 +64,20 @@ export interface ClusterOptions {
   transport?: ClusterTransport;
 }
 
-/** Builds the transport the options describe; throws a TypeError for bad options (e.g. a short secret). */
-export function createTransport(options: ClusterOptions, hubName: string): { transport: ClusterTransport; timeoutMs: number; group: string } {
+/**
+ * Builds the transport the options describe; throws a TypeError for bad options (e.g. a short
+ * secret, or the Redis engine under a name nobody chose: `nameGiven` false and neither
+ * `group` nor `redisPrefix`).
+ */
+export function createTransport(
+  options: ClusterOptions,
+  hubName: string,
+  nameGiven = true,
+): { transport: ClusterTransport; timeoutMs: number; group: string } {
   if (options === null || typeof options !== 'object') throw new TypeError('cluster options must be an object');
   const timeoutMs = positive(options.timeoutMs, 'cluster.timeoutMs', 1000);
   const group = options.group ?? hubName;
-  if (options.redis !== undefined) return { transport: redisTransport(options, timeoutMs, group), timeoutMs, group };
+  if (options.redis !== undefined) return { transport: redisTransport(options, timeoutMs, group, nameGiven), timeoutMs, group };
   if (options.redisPrefix !== undefined) throw new TypeError('cluster.redisPrefix needs cluster.redis');
   if (options.transport !== undefined) return { transport: options.transport, timeoutMs, group };
   if (options.secret === undefined) throw new TypeError('cluster.secret is required (at least 32 bytes)');
@@ -107,12 +120,18 @@ function dnsDiscovery(options: DnsOptions | undefined, port: number): DnsDiscove
 /** Options of the LAN cluster that contradict `redis`. */
 const LAN_ONLY = ['secret', 'peers', 'discovery', 'host', 'port', 'mdns', 'dns', 'encrypt', 'transport'] as const;
 
-function redisTransport(options: ClusterOptions, timeoutMs: number, group: string): RedisTransport {
+function redisTransport(options: ClusterOptions, timeoutMs: number, group: string, nameGiven: boolean): RedisTransport {
   const lan = LAN_ONLY.filter((name) => options[name] !== undefined);
   if (lan.length > 0) throw new TypeError(`cluster.redis runs without ${lan.map((n) => `cluster.${n}`).join(', ')}: remove them or cluster.redis`);
+  assertRedisSource(options.redis);
   const prefix = options.redisPrefix ?? `sse:${group}`;
   if (typeof prefix !== 'string' || prefix === '' || /\s/.test(prefix))
     throw new TypeError('cluster.redisPrefix must be a non-empty string without spaces');
+  if (!nameGiven && options.group === undefined && options.redisPrefix === undefined) {
+    throw new TypeError(
+      `cluster.redis needs a name of its own: set the hub's \`name\` (or cluster.redisPrefix). Nodes on one Redis and prefix are one cluster: two apps that kept the default name (${prefix}) would merge`,
+    );
+  }
   const nodeId = options.nodeId ?? randomBytes(8).toString('hex');
   if (typeof nodeId !== 'string' || !/^[\w.-]{1,64}$/.test(nodeId)) throw new TypeError('cluster.nodeId must be 1-64 letters, digits, _ . -');
   const heartbeatMs = positive(options.healthIntervalMs, 'cluster.healthIntervalMs', 1000);

@@ -41,13 +41,18 @@ function failFastOptions(commandTimeoutMs: number): RedisOptions {
  * never disturbs the caller's own connection. `close()` ends only what was opened here.
  */
 export function openRedis(source: RedisSource, commandTimeoutMs = DEFAULT_COMMAND_TIMEOUT_MS): RedisClient {
+  assertRedisSource(source);
+  if (typeof source === 'string') return new Redis(source, { ...failFastOptions(commandTimeoutMs), lazyConnect: true });
+  return source instanceof Redis ? source.duplicate() : source.duplicate();
+}
+
+/** A TypeError unless `source` is a `redis://` / `rediss://` URL or an ioredis client. */
+export function assertRedisSource(source: unknown): asserts source is RedisSource {
   if (typeof source === 'string') {
     if (!/^rediss?:\/\//.test(source)) throw new TypeError(`Redis URL must start with redis:// or rediss://, got ${source.slice(0, 40)}`);
-    return new Redis(source, { ...failFastOptions(commandTimeoutMs), lazyConnect: true });
+  } else if (!(source instanceof Redis) && !(source instanceof Cluster)) {
+    throw new TypeError('redis must be a redis:// URL or an ioredis Redis / Cluster client');
   }
-  if (source instanceof Redis) return source.duplicate();
-  if (source instanceof Cluster) return source.duplicate();
-  throw new TypeError('redis must be a redis:// URL or an ioredis Redis / Cluster client');
 }
 
 /** Waits until `client` is ready, or rejects with `ERR_SSE_REDIS_UNAVAILABLE` after `timeoutMs`. */
