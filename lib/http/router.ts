@@ -93,7 +93,10 @@ function admit(route: Route, ctx: Context, env: EndpointEnv, params: Params): En
 /** The caller's own connection, when the route acts on one that the query names; before any body is read. */
 function withConnection(route: Route, call: EndpointCall): EndpointCall | Promise<EndpointCall> {
   const connection = route.connection;
-  if (connection === undefined || (connection === 'query-or-body' && call.ctx.query.connectionId === undefined)) return call;
+  if (connection === undefined) return call;
+  // 'query-or-body': the body may name it instead (read by the handler, after this).
+  const named = call.ctx.query.connectionId;
+  if (connection === 'query-or-body' && (named === undefined || named === '')) return call;
   return call.ownConnection().then(() => call);
 }
 
