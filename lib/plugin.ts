@@ -102,7 +102,7 @@ export function ssePlugin<Events extends EventMap = Record<string, unknown>>(bas
     if (options[key] !== undefined && typeof options[key] !== 'function') throw new TypeError(`options.${key} must be a function`);
   }
   const name = options.name ?? (base.split('/').filter(Boolean).pop() || 'default');
-  const hub = new Hub<Events>({ ...options, name });
+  const hub = new Hub<Events>({ ...options, name }, options.name !== undefined);
   const endpointOptions: EndpointOptions = {
     ...options,
     wrapOkResponse: options.wrapOkResponse ?? defaultWrapOkResponse,

@@ -46,7 +46,7 @@ async function started(t: ExecutionContext, transport: HttpTransport, protocol =
 }
 
 function http(options: Parameters<typeof createTransport>[0], network: HostNetwork = withLan): HttpTransport {
-  const { transport } = createTransport({ secret: SECRET, ...options }, 'test', () => network);
+  const { transport } = createTransport({ secret: SECRET, ...options }, 'test', { network: () => network });
   if (!(transport instanceof HttpTransport)) throw new Error('expected the HTTP transport');
   return transport;
 }

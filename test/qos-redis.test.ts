@@ -137,7 +137,7 @@ redisSerial('ids follow the commit order across nodes: a Last-Event-ID from one 
 
 redisSerial('caps and expiry are shared: a queue full through A is full for B; each expired message is reported by one node', async (t) => {
   const redis = await RedisServer.start(t);
-  const options = { qos: { redis: redis.url, maxPendingPerTarget: 2, maxMessages: 5, expiryIntervalMs: 3_600_000 } };
+  const options = { name: 'test', qos: { redis: redis.url, maxPendingPerTarget: 2, maxMessages: 5, expiryIntervalMs: 3_600_000 } };
   const a = createHub(options);
   const b = createHub(options);
   t.teardown(async () => {
@@ -195,7 +195,7 @@ redisSerial('Redis restarted (SIGTERM, AOF): unacked messages survive and the st
 
 redisSerial('Redis paused (SIGSTOP) beyond the command timeout: sends reject with ERR_SSE_REDIS_UNAVAILABLE, then work after resume', async (t) => {
   const redis = await RedisServer.start(t);
-  const hub = createHub({ qos: { redis: redis.url, redisCommandTimeoutMs: 300 } });
+  const hub = createHub({ name: 'test', qos: { redis: redis.url, redisCommandTimeoutMs: 300 } });
   t.teardown(async () => {
     redis.resume();
     await hub.close({ drainMs: 0 });
@@ -291,12 +291,12 @@ redisSerial(
 
 redisSerial('a node started while Redis is down works once Redis is up, with the counts of what is stored', async (t) => {
   const redis = await RedisServer.start(t);
-  const first = createHub({ qos: { redis: redis.url } });
+  const first = createHub({ name: 'test', qos: { redis: redis.url } });
   for (let i = 0; i < 3; i++) await first.qos.sendByUserId(6, 'm', i);
   await first.close({ drainMs: 0 });
   await redis.stop();
   const errors: unknown[] = [];
-  const late = createHub({ qos: { redis: redis.url, redisCommandTimeoutMs: 300 } });
+  const late = createHub({ name: 'test', qos: { redis: redis.url, redisCommandTimeoutMs: 300 } });
   late.on('error', (err) => errors.push(err));
   t.teardown(() => late.close({ drainMs: 0 }));
   await t.throwsAsync(late.qos.sendByUserId(6, 'm', 'refused'), unavailableCode);

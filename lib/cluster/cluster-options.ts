@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { isIPv4 } from 'node:net';
 import { positive } from '../core/option-checks.js';
 import type { ShapesOf } from '../core/option-shape.js';
+import { assertRedisSource } from '../redis/redis-connection.js';
 import type { RedisSource } from '../redis/redis-source.js';
 import { StaticDiscovery, type Discovery } from './discovery.js';
 import { HttpTransport } from './http-transport.js';
@@ -25,7 +26,12 @@ export interface ClusterOptions {
    * `port`, `mdns`, `encrypt` and `transport` do not apply (a TypeError if given). Default: off (the LAN cluster).
    */
   redis?: RedisSource;
-  /** Prefix of the Redis engine's keys and channels: nodes with the same prefix are one cluster. Default `sse:` + `group`. */
+  /**
+   * Prefix of the Redis engine's keys and channels: nodes with the same prefix are one
+   * cluster. With `redis`, this, `group` or the hub's `name` must be given (else a TypeError
+   * at start): two apps on one Redis that kept the default name would merge into one cluster.
+   * Default `sse:` + `group`.
+   */
   redisPrefix?: string;
   /** Shared secret of the LAN cluster, at least 32 bytes. Required without `redis`: the cluster refuses to start without one. */
   secret?: string | Buffer;
@@ -92,17 +98,20 @@ export interface ClusterOptions {
 
 /**
  * Builds the transport the options describe; throws a TypeError for bad options (e.g. a short
- * secret). `network`: the host's interfaces and default route (read from the host; tests give their own).
+ * secret). `context.network`: the host's interfaces and default route (read from the host;
+ * tests give their own). `context.nameGiven`: false for the Redis engine under a name nobody
+ * chose (then `group` or `redisPrefix` must be given).
  */
 export function createTransport(
   options: ClusterOptions,
   hubName: string,
-  network: () => HostNetwork = readHostNetwork,
+  context: { network?: () => HostNetwork; nameGiven?: boolean } = {},
 ): { transport: ClusterTransport; timeoutMs: number; group: string } {
+  const { network = readHostNetwork, nameGiven = true } = context;
   if (options === null || typeof options !== 'object') throw new TypeError('cluster options must be an object');
   const timeoutMs = positive(options.timeoutMs, 'cluster.timeoutMs', 1000);
   const group = options.group ?? hubName;
-  if (options.redis !== undefined) return { transport: redisTransport(options, timeoutMs, group), timeoutMs, group };
+  if (options.redis !== undefined) return { transport: redisTransport(options, timeoutMs, group, nameGiven), timeoutMs, group };
   if (options.redisPrefix !== undefined) throw new TypeError('cluster.redisPrefix needs cluster.redis');
   if (options.transport !== undefined) return { transport: options.transport, timeoutMs, group };
   if (options.secret === undefined) throw new TypeError('cluster.secret is required (at least 32 bytes)');
@@ -169,12 +178,18 @@ const LAN_ONLY = [
   'healthFailures',
 ] as const;
 
-function redisTransport(options: ClusterOptions, timeoutMs: number, group: string): RedisTransport {
+function redisTransport(options: ClusterOptions, timeoutMs: number, group: string, nameGiven: boolean): RedisTransport {
   const lan = LAN_ONLY.filter((name) => options[name] !== undefined);
   if (lan.length > 0) throw new TypeError(`cluster.redis runs without ${lan.map((n) => `cluster.${n}`).join(', ')}: remove them or cluster.redis`);
+  assertRedisSource(options.redis);
   const prefix = options.redisPrefix ?? `sse:${group}`;
   if (typeof prefix !== 'string' || prefix === '' || /\s/.test(prefix))
     throw new TypeError('cluster.redisPrefix must be a non-empty string without spaces');
+  if (!nameGiven && options.group === undefined && options.redisPrefix === undefined) {
+    throw new TypeError(
+      `cluster.redis needs a name of its own: set the hub's \`name\` (or cluster.redisPrefix). Nodes on one Redis and prefix are one cluster: two apps that kept the default name (${prefix}) would merge`,
+    );
+  }
   const nodeId = options.nodeId ?? randomBytes(8).toString('hex');
   if (typeof nodeId !== 'string' || !/^[\w.-]{1,64}$/.test(nodeId)) throw new TypeError('cluster.nodeId must be 1-64 letters, digits, _ . -');
   const heartbeatMs = positive(options.healthIntervalMs, 'cluster.healthIntervalMs', 1000);

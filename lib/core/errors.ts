@@ -15,7 +15,7 @@
  * | `ERR_SSE_UNSUPPORTED_MEDIA`   | 415    | body of a content type the endpoint does not read |
  * | `ERR_SSE_TOO_MANY_LISTENERS`  | 400    | a connection's listener set would exceed `maxListenersPerConnection` |
  * | `ERR_SSE_TOO_MANY_CHANNELS`   | 400    | a connection's runtime channels would exceed `maxChannelsPerConnection` |
- * | `ERR_SSE_CHANNEL_DENIED`      | 403    | `authorizeChannel` refused a join (or is absent: joins are denied by default) |
+ * | `ERR_SSE_CHANNEL_DENIED`      | 403    | `authorizeChannel` refused a join (or is absent: joins are denied by default), or a connect's fixed `channel` |
  * | `ERR_SSE_TOO_MANY_CONNECTIONS`| 429    | per-user or global connection cap reached |
  * | `ERR_SSE_INVALID_FIELD`       | 500    | (thrown, programming error) event name / id with CR, LF or NUL |
  * | `ERR_SSE_CLOSED`              | 503    | the hub is shutting down |
@@ -106,8 +106,8 @@ export class SsePayloadTooLargeError extends SseError {
 }
 
 export class SseUnsupportedMediaTypeError extends SseError {
-  constructor(message: string) {
-    super(message, 'ERR_SSE_UNSUPPORTED_MEDIA', 415);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_SSE_UNSUPPORTED_MEDIA', 415, options);
   }
 }
 
@@ -131,7 +131,7 @@ export class SseTooManyChannelsError extends SseError {
   }
 }
 
-/** `authorizeChannel` refused a join (or is absent); nothing changed. */
+/** `authorizeChannel` refused a join (or is absent), or a connect's fixed `channel` (no stream opened); nothing changed. */
 export class SseChannelDeniedError extends SseError {
   /** The channel refused. */
   readonly channel: string;

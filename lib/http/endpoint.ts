@@ -28,8 +28,6 @@ export interface EndpointEnv {
   headers: ServerHeaders;
 }
 
-export type Endpoint = (ctx: Context, env: EndpointEnv) => Promise<void>;
-
 /** Runs `authenticate`; 401 when it gives no user. */
 export async function requireUser(ctx: Context, env: EndpointEnv): Promise<SseUser> {
   return checkedUser(await env.options.authenticate(ctx));
@@ -89,15 +87,14 @@ export function connectionIdOf(value: unknown): string {
 }
 
 /**
- * The caller's own live connection. Another user's connection is refused (403) even with
- * its id: ids travel in URLs and logs, so knowing one must not be enough to act as its owner.
- * A connection whose user has neither id nor token is matched by its id alone.
+ * `user`'s own live connection `id`. Another user's connection is refused (403) even with its
+ * id: ids travel in URLs and logs, so knowing one must not be enough to act as its owner. A
+ * connection whose user has neither id nor token is matched by its id alone.
  */
-export async function requireOwnConnection(ctx: Context, env: EndpointEnv, id: string, user?: SseUser): Promise<ConnectionHandle> {
-  user ??= await requireUser(ctx, env);
+export async function requireOwnConnection(hub: Hub, user: SseUser, id: string): Promise<ConnectionHandle> {
   // This node's own connection without a cluster round trip (the common case). In a cluster the
   // stream may be held by another node (the load balancer chose it).
-  const conn = env.hub.getLocalConnection(id) ?? (await env.hub.findConnection(id, keyOf(user.accessToken)));
+  const conn = hub.getLocalConnection(id) ?? (await hub.findConnection(id, keyOf(user.accessToken)));
   if (conn === undefined) throw new SseUnknownConnectionError(id);
   // A remote snapshot shows only its token's hash.
   const tokenHash = conn.remote ? conn.toInfo().accessTokenHash : conn.accessToken === undefined ? undefined : hashToken(conn.accessToken);

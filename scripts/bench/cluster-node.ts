@@ -14,6 +14,7 @@ import { nowUs, payload } from './stats.js';
 const redis = process.env.SSE_REDIS_URL;
 const app = new Koa();
 const plugin = ssePlugin('/sse', {
+  name: 'bench',
   authenticate: (ctx) => ({ id: String(ctx.query.u) }),
   ...(redis === undefined
     ? {
