@@ -3,6 +3,7 @@ import type { ConnectionHandle } from '../core/connection-handle.js';
 import { SseBadRequestError, SseCrossSiteError, SseForbiddenError, SseUnauthorizedError, SseUnknownConnectionError } from '../core/errors.js';
 import { toJson } from '../core/frame.js';
 import { hashToken } from '../core/token-hash.js';
+import { describe } from '../core/option-shape.js';
 import { keyOf, type SseUser } from '../core/user.js';
 import type { Hub } from '../hub.js';
 import type { SsePluginOptions } from './plugin-options.js';
@@ -43,9 +44,32 @@ export function requireUserNow(ctx: Context, env: EndpointEnv): SseUser | Promis
   return isThenable(result) ? Promise.resolve(result).then(checkedUser) : checkedUser(result);
 }
 
+/** Keys that look like a user id under another name: `{ userId: 7 }` would make the stream anonymous. */
+const MISNAMED_ID = /^(user_?id|uid|user_?no|account_?id)$/i;
+
 function checkedUser(user: SseUser | null | undefined): SseUser {
   if (user === null || user === undefined) throw new SseUnauthorizedError();
   if (typeof user !== 'object') throw new TypeError('authenticate must return an object, null or undefined');
+  if (user.id !== undefined && user.id !== null) {
+    const id: unknown = user.id;
+    const usable = (typeof id === 'string' && id !== '') || (typeof id === 'number' && Number.isFinite(id)) || typeof id === 'bigint';
+    if (!usable) {
+      throw new TypeError(
+        `authenticate returned a user whose id is not usable (${describe(id)}): give a non-empty string or a number, or id: null for an anonymous user`,
+      );
+    }
+    return user;
+  }
+  if (user.id === undefined) {
+    // Anonymous must be meant: `id: null`, or a login known by its access token.
+    const misnamed = Object.keys(user).find((k) => MISNAMED_ID.test(k));
+    if (misnamed !== undefined) {
+      throw new TypeError(`authenticate returned { ${misnamed}: … } without id: the user id goes in \`id\` (id: null for an anonymous user)`);
+    }
+    if (keyOf(user.accessToken) === undefined) {
+      throw new TypeError('authenticate returned a user without id or accessToken: give its id, or id: null for an anonymous user');
+    }
+  }
   return user;
 }
 
