@@ -9,7 +9,8 @@ import { connectionIdOf, ok, requireOwnConnection, requireUser, type Endpoint, t
  * `POST {base}/connect/join.do` with `{connectionId, channels: [names]}`: joins the caller's
  * own connection to every channel `authorizeChannel` allows, all or nothing. Answers
  * `{channels: [current runtime channels]}`; 403 `ERR_SSE_CHANNEL_DENIED` (naming the first
- * channel refused), 400 `ERR_SSE_TOO_MANY_CHANNELS` past `maxChannelsPerConnection`.
+ * channel refused), 400 `ERR_SSE_TOO_MANY_CHANNELS` past `maxChannelsPerConnection`, 429
+ * `ERR_SSE_RATE_LIMITED` past `channelRateLimit` (also for `leave.do`).
  */
 export const join: Endpoint = async (ctx, env) => {
   const { conn, user, channels } = await readChange(ctx, env);
@@ -47,6 +48,7 @@ async function readChange(ctx: Context, env: EndpointEnv) {
   const channels = parseChannelNames(body.channels, false);
   const user = await requireUser(ctx, env);
   const conn = await requireOwnConnection(ctx, env, id, user);
+  await env.channelRateLimit.take(user, conn.id, channels.length);
   return { conn, user, channels };
 }
 

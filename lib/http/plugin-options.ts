@@ -7,6 +7,7 @@ import type { ConnectionView, StoredMessageView } from '../core/admin-api.js';
 import type { ConnectionInfo } from '../core/connection-info.js';
 import type { StoredEntry } from './admin-views.js';
 import type { Connection } from '../local/connection.js';
+import type { ChannelRateLimitOptions } from './channel-rate-limit.js';
 
 /** A file received by an upload endpoint, held in memory (bounded by `uploadLimit`). */
 export interface UploadedFile {
@@ -65,6 +66,13 @@ export interface SsePluginOptions extends HubOptions {
    * 500. Default: absent, every join is denied.
    */
   authorizeChannel?: (ctx: Context, user: SseUser, channel: string) => boolean | Promise<boolean>;
+  /**
+   * Rate limits of `join.do` / `leave.do` per connection and per user: past one, a call changes
+   * nothing and is answered `429 ERR_SSE_RATE_LIMITED` with `Retry-After` (the browser client
+   * waits that long and sends it again). `false` turns them off. Default: the defaults of
+   * {@link ChannelRateLimitOptions} (128 channel names per connection and 512 per user per 10 s).
+   */
+  channelRateLimit?: ChannelRateLimitOptions | false;
   /** Whether this user may use the admin endpoints. Default: nobody (403). */
   authorizeAdmin?: (ctx: Context, user: SseUser) => boolean | Promise<boolean>;
   /** Handles `POST {base}/connect/message/{path}.do`; the result is sent through `wrapOkResponse`. */

@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { isClientGoneError, SseError, SseMethodNotAllowedError } from '../core/errors.js';
+import { isClientGoneError, SseError, SseMethodNotAllowedError, SseRateLimitedError } from '../core/errors.js';
 import { toJson } from '../core/frame.js';
 
 /** The Java library's success envelope, kept so that its pages read our answers unchanged. */
@@ -42,6 +42,11 @@ export function sendError(ctx: Context, err: unknown, report: (err: unknown) => 
     err instanceof SseError ? err.code : clientError && typeof e?.code === 'string' ? e.code : clientError ? 'ERR_SSE_REQUEST' : 'ERR_SSE_INTERNAL';
   const message = clientError && typeof e?.message === 'string' ? e.message : 'Internal server error';
   if (err instanceof SseMethodNotAllowedError) ctx.set('Allow', err.allow.join(', '));
+  if (err instanceof SseRateLimitedError) {
+    ctx.set('Retry-After', String(err.retryAfter));
+    // Also in the body: an answer relayed without its headers (shared tabs) still says when.
+    javaData = { ...javaData, retryAfter: err.retryAfter };
+  }
   const answered = clientError ? status : 500;
   sendJson(ctx, answered, errorBody(code, answered, message, javaData));
 }
