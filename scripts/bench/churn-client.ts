@@ -1,9 +1,12 @@
 // The flood of the churn benchmark (forked by scripts/bench/churn.ts): `users` users, each
 // with one stream (raw TCP, its frames drained) on node `i % ports.length`, loop `join.do`
 // then `leave.do` of `names` channel names that are new on every round, one call at a time
-// per user, over keep-alive HTTP to the node that holds the stream. A 429 is counted; with
-// `honorRetryAfter` the user waits its `Retry-After` before the next call, else it goes on at
-// once (an adversary). Bounded: `seconds`, then every user stops after its call in flight.
+// per user, over keep-alive HTTP to the node that holds the stream. A 429 is counted. `mode`:
+//   adversarial  goes on at once after a 429 (ignores `Retry-After`);
+//   polite       waits a 429's `Retry-After` before its next call (as the browser client does);
+//   baseline     the same loop and bodies to a path no endpoint has (`nope.do`: an at-once 404),
+//                for what any request flood of that rate costs the server, channels aside.
+// Bounded: `seconds`, then every user stops after its call in flight.
 import http from 'node:http';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { serveIpc } from './ipc.js';
@@ -72,7 +75,8 @@ async function run(args: Record<string, unknown>): Promise<Totals & { seconds: n
   const users = Number(args.users);
   const names = Number(args.names);
   const seconds = Number(args.seconds);
-  const honor = args.honorRetryAfter === true;
+  const mode = String(args.mode);
+  const honor = mode === 'polite';
   const agent = new http.Agent({ keepAlive: true, maxSockets: users });
   const ids = await Promise.all(Array.from({ length: users }, (_, i) => openStream(ports[i % ports.length]!, `flood${i}`)));
   const totals: Totals = { calls: 0, ok: 0, limited: 0, other: 0, failed: 0, waited: 0 };
@@ -87,8 +91,9 @@ async function run(args: Record<string, unknown>): Promise<Totals & { seconds: n
         if (performance.now() >= deadline) return;
         totals.calls++;
         try {
-          const answer = await post(agent, port, `/sse/connect/${op}.do${query}`, JSON.stringify({ connectionId: ids[i], channels }));
-          if (answer.status === 200) totals.ok++;
+          const path = mode === 'baseline' ? `/sse/connect/nope.do${query}` : `/sse/connect/${op}.do${query}`;
+          const answer = await post(agent, port, path, JSON.stringify({ connectionId: ids[i], channels }));
+          if (answer.status === 200 || (mode === 'baseline' && answer.status === 404)) totals.ok++;
           else if (answer.status === 429) {
             totals.limited++;
             if (honor && Number.isFinite(answer.retryAfter)) {

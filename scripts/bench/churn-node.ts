@@ -1,4 +1,5 @@
 // One server of the churn benchmark (forked by scripts/bench/churn.ts with --expose-gc).
+// env CHURN_LIB: the lib/index.ts to load (default this tree's).
 // env CHURN_ENGINE:
 //   single  one node, no cluster;
 //   redis   the Redis engine (`cluster: { redis: CHURN_REDIS_URL, redisPrefix: CHURN_PREFIX }`);
@@ -10,10 +11,12 @@
 import Koa from 'koa';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { ssePlugin } from '../../lib/index.js';
+import type { ssePlugin as SsePluginFn } from '../../lib/index.js';
 import { serveIpc } from './ipc.js';
 import { nowUs, payload } from './stats.js';
 
+// CHURN_LIB: the lib/index.ts to run (churn.ts --before runs the code before the fixes too).
+const { ssePlugin } = (await import(process.env.CHURN_LIB ?? '../../lib/index.js')) as { ssePlugin: typeof SsePluginFn };
 const engine = process.env.CHURN_ENGINE;
 const isRoom = (channel: string): boolean => channel.startsWith('room:');
 const cluster =
