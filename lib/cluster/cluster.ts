@@ -22,6 +22,7 @@ import {
   type SiblingsAnswer,
 } from './messages.js';
 import { PENDING_PAGE, PendingPulls, servePulls } from './pending-pulls.js';
+import { checkClusterRequest } from './request-check.js';
 import type { ClusterTransport } from './transport.js';
 
 /** The answers of the peers to one fan-out, and which peers failed to answer. */
@@ -524,7 +525,9 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
 
   // ---- incoming ----------------------------------------------------------------------
 
-  async #handle(_from: string, request: ClusterRequest): Promise<unknown> {
+  async #handle(_from: string, raw: ClusterRequest): Promise<unknown> {
+    // Checked whole before anything is done: a malformed request is refused, never half-run.
+    const request = checkClusterRequest(raw);
     const local = this.#local;
     switch (request.type) {
       case 'hello':

@@ -502,7 +502,8 @@ test('durable: an ack to an owner that does not answer stays pending there and i
 });
 
 test('presence: member-state questions that arise while a round is out go to each peer together in the next (churn)', async (t) => {
-  const { bus, a, b, c } = await threeNodes(t);
+  // A long timeout: the first round must be held, not timed out, however slow the machine.
+  const { bus, a, b, c } = await threeNodes(t, { a: { timeoutMs: 30_000 } });
   // b holds user u1 in room:3 (joined before anything below), c holds nothing.
   const onB = b.open({ user: { id: 'u1' }, params: { channel: 'room:3' } });
   const requests = new Map<string, ClusterRequest[]>();
