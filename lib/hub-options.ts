@@ -1,8 +1,10 @@
-import type { ClusterOptions } from './cluster/cluster-options.js';
+import { CLUSTER_OPTION_SHAPES, type ClusterOptions } from './cluster/cluster-options.js';
 import { fraction, positive } from './core/option-checks.js';
+import { checkOptionShapes, type ShapesOf } from './core/option-shape.js';
 import { keepaliveChoiceOf, type KeepaliveChoice } from './local/lifetime.js';
 import type { LocalNodeOptions } from './local/local-node.js';
 import type { QosOptions } from './qos/qos.js';
+import { QOS_OPTION_SHAPES } from './qos/qos-options.js';
 
 /** Options of a hub: the part of {@link SsePluginOptions} that does not need Koa. */
 export interface HubOptions {
@@ -10,6 +12,18 @@ export interface HubOptions {
   name?: string;
   /** Interval of the heartbeat comment, in ms. Default `15000`. */
   heartbeatMs?: number;
+  /**
+   * How long bytes written to a stream (a heartbeat, an event) may stay unacknowledged by the
+   * browser's machine before the stream is closed as dead, in ms: the socket's
+   * `TCP_USER_TIMEOUT` (Linux). A browser that vanished without closing its connection (power
+   * loss, cable pulled, NAT or Wi-Fi drop) is then closed at most `heartbeatMs` +
+   * `deadStreamTimeoutMs` after it went (40 s with the defaults) instead of after TCP's
+   * retransmissions run out (~15 min), and leaves `isOnline`, counts and presence. Behind a
+   * proxy the socket is the proxy's: see the README. `0` turns it off. Outside Linux it cannot
+   * be set: an explicit value is then reported once (`ERR_SSE_UNSUPPORTED`), the default is
+   * silently off. Default `heartbeatMs + 10000`.
+   */
+  deadStreamTimeoutMs?: number;
   /** Reconnect delay told to browsers (`retry:` and `connect-finish.reconnectTime`), in ms. Default `5000`. */
   reconnectTimeMs?: number;
   /**
@@ -82,6 +96,42 @@ export interface PresenceOptions {
   maxListed?: number;
 }
 
+const PRESENCE_OPTION_SHAPES: ShapesOf<PresenceOptions> = {
+  notifyMembers: 'function',
+  leaveDelayMs: 'number',
+  maxListed: 'number',
+};
+
+/** What each hub option may be; the plugin adds its own (http/plugin-options.ts). */
+export const HUB_OPTION_SHAPES: ShapesOf<HubOptions> = {
+  name: 'string',
+  heartbeatMs: 'number',
+  deadStreamTimeoutMs: 'number',
+  reconnectTimeMs: 'number',
+  maxLifetimeMs: 'number',
+  minLifetimeMs: 'number',
+  keepaliveChoice: { oneOf: ['client', 'server'], or: 'function' },
+  lifetimeJitter: 'number',
+  clientIdMaxConnections: 'number',
+  maxConnectionsPerUser: 'number',
+  maxConnections: 'number',
+  writeBufferLimit: 'number',
+  maxListenersPerConnection: 'number',
+  maxChannelsPerConnection: 'number',
+  presence: { options: PRESENCE_OPTION_SHAPES },
+  version: 'string',
+  qos: { options: QOS_OPTION_SHAPES },
+  cluster: { options: CLUSTER_OPTION_SHAPES },
+};
+
+/**
+ * Checks the keys and types of hub options, nested ones included (`createHub()`; the plugin
+ * checks its own superset): an unknown key names the nearest known one.
+ */
+export function checkHubOptions(options: unknown): void {
+  checkOptionShapes(options, HUB_OPTION_SHAPES, '');
+}
+
 /** Presence options with every default applied. */
 export interface ResolvedPresenceOptions {
   notifyMembers: (channel: string) => boolean;
@@ -107,15 +157,29 @@ export function resolvePresenceOptions(options: PresenceOptions | undefined, rec
   };
 }
 
+/** Most a socket's TCP_USER_TIMEOUT holds (a C int of ms). */
+const MAX_USER_TIMEOUT_MS = 2_147_483_647;
+
+/** `deadStreamTimeoutMs`: 0 (off) or whole ms; a heartbeat plus 10 s by default. */
+function deadStreamTimeout(value: number | undefined, heartbeatMs: number): number {
+  if (value === undefined) return Math.min(Math.round(heartbeatMs + 10_000), MAX_USER_TIMEOUT_MS);
+  if (typeof value !== 'number' || !(value >= 0 && value <= MAX_USER_TIMEOUT_MS)) {
+    throw new TypeError(`deadStreamTimeoutMs must be 0 (off) or a number of ms up to ${MAX_USER_TIMEOUT_MS}, got ${String(value)}`);
+  }
+  return Math.round(value);
+}
+
 /** The default heartbeat interval, in ms. */
 export const DEFAULT_HEARTBEAT_MS = 15_000;
 
 /** Applies every default and checks every value; a TypeError names a bad option. */
 export function resolveHubOptions(options: HubOptions, version: string): LocalNodeOptions {
   const maxLifetimeMs = positive(options.maxLifetimeMs, 'maxLifetimeMs', 15 * 60_000);
+  const heartbeatMs = positive(options.heartbeatMs, 'heartbeatMs', DEFAULT_HEARTBEAT_MS);
   const resolved: LocalNodeOptions = {
     name: options.name ?? 'default',
-    heartbeatMs: positive(options.heartbeatMs, 'heartbeatMs', DEFAULT_HEARTBEAT_MS),
+    heartbeatMs,
+    deadStreamTimeoutMs: deadStreamTimeout(options.deadStreamTimeoutMs, heartbeatMs),
     // `retry:` takes an integer: a fractional value would break every connect.
     reconnectTimeMs: Math.round(positive(options.reconnectTimeMs, 'reconnectTimeMs', 5_000)),
     maxLifetimeMs,

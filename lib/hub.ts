@@ -8,18 +8,20 @@ import type { HubStats } from './core/admin-api.js';
 import type { ConnectionHandle } from './core/connection-handle.js';
 import type { ConnectionInfo } from './core/connection-info.js';
 import { channelNamesOf, type ChannelPresence, type ChannelTarget, type PresenceNotice } from './core/channels.js';
-import { SseQosDisabledError, SseUnknownConnectionError } from './core/errors.js';
+import { SseQosDisabledError, SseUnknownConnectionError, SseUnsupportedError } from './core/errors.js';
 import type { EventMap, EventName, SendArgs } from './core/event-map.js';
 import { encodeFrame, serializeData } from './core/frame.js';
 import type { ConnectionFilter, QueryAnswer, QueryArgs, QueryName } from './core/queries.js';
 import type { SendTargetKind } from './core/targets.js';
 import { keyOf, keysOf, type Key, type SseUser } from './core/user.js';
 import { VERSION } from './core/version.js';
-import { resolveHubOptions, resolvePresenceOptions, type HubOptions, type ResolvedPresenceOptions } from './hub-options.js';
+import { checkHubOptions, resolveHubOptions, resolvePresenceOptions, type HubOptions, type ResolvedPresenceOptions } from './hub-options.js';
 import type { CloseReason, Connection, DurationRecord } from './local/connection.js';
 import { LocalNode, type DisconnectReason, type LocalNodeEvents, type LocalNodeOptions, type OpenStreamInit } from './local/local-node.js';
 import type { OnceListenerKind } from './local/once-listeners.js';
+import { userTimeoutUnavailable } from './local/tcp-user-timeout.js';
 import { Qos, type QosEvents } from './qos/qos.js';
+import type { TypedQos } from './qos/typed-qos.js';
 
 export type { HubStats } from './core/admin-api.js';
 export type { ChannelsChange, ListenersChange, OpenStreamInit } from './local/local-node.js';
@@ -27,6 +29,12 @@ export type { DurationRecord } from './local/connection.js';
 export type { OnceListenerKind } from './local/once-listeners.js';
 
 /** Options of every `send*` call. */
+/** Options of {@link Hub.addConnectListener} and {@link Hub.addDisconnectListener}. */
+export interface OnceListenerOptions {
+  /** Only a connection in this channel (its fixed `channel`, or one joined at connect) takes the listener. Default: any. */
+  channel?: string;
+}
+
 export interface SendOptions {
   /** Deliver only to connections whose listener set contains the event name. Default `false`. */
   listening?: boolean;
@@ -120,7 +128,7 @@ export interface HubEvents {
  * and answers "here, then at the peers"; each layer does its own work.
  *
  * @typeParam Events - the event map its send methods check (event name → payload type).
- * Default: any name, any payload. Durable sends (`hub.qos`) and `connection.send` are not checked.
+ * Default: any name, any payload. Durable sends (`hub.qos`) are checked too; `connection.send` is not.
  */
 export class Hub<Events extends EventMap = Record<string, unknown>> extends EventEmitter<HubEvents> {
   readonly options: LocalNodeOptions;
@@ -130,16 +138,27 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
   readonly #qos: Qos | undefined;
   readonly #cluster: Cluster | undefined;
   readonly #ready: Promise<void>;
+  /** Settles with {@link Hub.ready}, never rejects: what sends and cluster queries wait for. */
+  readonly #settled: Promise<void>;
+  /** Whether {@link Hub.ready} has settled: until then sends and cluster queries wait for it. */
+  #started = false;
 
   constructor(options: HubOptions = {}) {
     super();
     this.options = resolveHubOptions(options, VERSION);
     this.presenceOptions = resolvePresenceOptions(options.presence, this.options.reconnectTimeMs);
     const local = (this.#local = new LocalNode(this.options));
+    // Loaded now rather than at the first stream (the native part takes ~10 ms once).
+    const noUserTimeout = this.options.deadStreamTimeoutMs > 0 ? userTimeoutUnavailable() : undefined;
+    if (noUserTimeout !== undefined && options.deadStreamTimeoutMs !== undefined) {
+      // Asked for explicitly: say so once (after the constructor, when the app listens). The default stays quiet.
+      const error = new SseUnsupportedError(`deadStreamTimeoutMs is not applied: ${noUserTimeout}`);
+      process.nextTick(() => this.reportError(error));
+    }
     let cluster: Cluster | undefined;
     if (options.cluster !== undefined) {
       const { transport, timeoutMs, group } = createTransport(options.cluster, this.options.name);
-      cluster = new Cluster(local, transport, { timeoutMs, group });
+      cluster = new Cluster(local, transport, { timeoutMs, group, interested: (channel) => this.#presenceWanted(channel) });
       local.clustered = true;
     }
     this.#cluster = cluster;
@@ -166,6 +185,8 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     }
     if (cluster === undefined) {
       this.#ready = Promise.resolve();
+      this.#settled = this.#ready;
+      this.#started = true;
     } else {
       cluster.on('error', report);
       cluster.on('peer-up', (peer) => {
@@ -177,11 +198,26 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
       cluster.on('peer-error', (info) => this.#emitSafe('peer-error', info));
       cluster.on('peer-rpc', (info) => this.#emitSafe('peer-rpc', info));
       this.#ready = cluster.start(qos!);
-      this.#ready.catch(report);
+      // A failed start was reported (`error`); the node then serves its own connections and
+      // joins when it can (the Redis engine retries), so sends go on after it, locally.
+      this.#settled = this.#ready.then(
+        () => {
+          this.#started = true;
+        },
+        (err: unknown) => {
+          this.#started = true;
+          report(err);
+        },
+      );
     }
   }
 
-  /** Resolves once the hub's cluster node is listening (at once without a cluster); rejects if it cannot start. */
+  /**
+   * Resolves once the hub's cluster node is listening (at once without a cluster); rejects if it
+   * cannot start (also reported through `error`; the node then serves its own connections and
+   * joins when it can). Sends and cluster-wide queries made before wait for it to settle: their
+   * counts never silently leave out peers that were about to be known.
+   */
   ready(): Promise<void> {
     return this.#ready;
   }
@@ -191,10 +227,10 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     return this.#cluster;
   }
 
-  /** Durable delivery (see {@link Qos}). Throws `ERR_SSE_QOS_DISABLED` without the `qos` option. */
-  get qos(): Qos {
+  /** Durable delivery (see {@link Qos}), its sends checked against the hub's event map. Throws `ERR_SSE_QOS_DISABLED` without the `qos` option. */
+  get qos(): TypedQos<Events> {
     if (this.#qos?.hasStore !== true) throw new SseQosDisabledError();
-    return this.#qos;
+    return this.#qos as TypedQos<Events>;
   }
 
   /** Whether durable delivery is configured (the `qos` option). */
@@ -330,6 +366,9 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
   async #send(kind: SendTargetKind, keys: string[], event: string, data: unknown, options: SendOptions | undefined): Promise<number> {
     if (typeof event !== 'string' || event === '') throw new TypeError('event must be a non-empty string');
     const listening = options?.listening === true;
+    // A send before the node listens would reach this node only and return a count that
+    // looks final: it waits for the start instead, and fails with it.
+    if (!this.#started) await this.#settled;
     let count = this.#local.deliver(kind, keys, encodeFrame({ event, data }), event, listening);
     const remoteKeys = this.#remoteKeys(kind, keys);
     if (remoteKeys.length === 0) return count;
@@ -436,6 +475,7 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     args: QueryArgs<N>,
     options: { cluster?: boolean; timeoutMs?: number },
   ): Promise<DetailedAnswer<QueryAnswer<N>>> {
+    if (!this.#started && options.cluster !== false) await this.#settled;
     const local = this.#local.query(name, args);
     if (this.#cluster === undefined || options.cluster === false) return { value: local, partial: false, failed: [] };
     const remote = await this.#cluster.query(name, args, options.timeoutMs);
@@ -516,8 +556,8 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
 
   /**
    * Tells these users' clients their accumulated online time (`sse-set-duration`). A user
-   * who is offline everywhere gets it on their next connect to this node. Resolves to the
-   * connections written now.
+   * who is offline everywhere gets it on their next connect, to whichever node (every node
+   * keeps it until one gives it). Resolves to the connections written now.
    */
   async setDurationByUserId(userIds: Key | readonly Key[], seconds: number): Promise<number> {
     return this.#setDuration('user', keysOf(userIds, 'userIds'), seconds);
@@ -543,9 +583,28 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
       }
     }
     let total = 0;
+    const offline: string[] = [];
     for (const [key, count] of counts) {
-      if (count === 0 && kind !== 'connection') this.#local.keepDuration(kind, key, seconds);
+      if (count === 0 && kind !== 'connection') {
+        this.#local.keepDuration(kind, key, seconds);
+        offline.push(key);
+      }
       total += count;
+    }
+    if (offline.length === 0 || kind === 'connection' || this.#cluster === undefined) return total;
+    // Kept on every node, as the Java library does: the user may come back to any of them.
+    // A peer where the user connected meanwhile writes it instead: then nobody keeps it.
+    const given = new Set<string>();
+    for (const perKey of (await this.#cluster.keepDuration(kind, offline, seconds)).values) {
+      offline.forEach((key, i) => {
+        const written = Number(Array.isArray(perKey) ? perKey[i] : 0) || 0;
+        total += written;
+        if (written > 0) given.add(key);
+      });
+    }
+    if (given.size > 0) {
+      for (const key of given) this.#local.forgetDuration(kind, key);
+      await this.#cluster.keepDuration(kind, [...given], null);
     }
     return total;
   }
@@ -582,12 +641,14 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
    * Calls `listener` once, at the next connect of this user (`'user'`), access token
    * (`'token'`) or channel (`'channel'`) on this node, after the `connect` event (the Java
    * `addConnectListener(userId, consumer)`). Like the events, it sees this node's connections
-   * only. Answers a function that removes it if it has not run. Bounded: at most 10,000
-   * connect listeners wait at once per hub; one more throws a RangeError. What it throws goes
-   * to the `error` event.
+   * only. With `options.channel`, only a connection in that channel (its fixed `channel`, or
+   * one joined at connect) takes it: a connection of the same user or token elsewhere leaves it
+   * waiting (the Java `addConnectListener(accessToken, channel, consumer)`). Answers a function
+   * that removes it if it has not run. Bounded: at most 10,000 connect listeners wait at once
+   * per hub; one more throws a RangeError. What it throws goes to the `error` event.
    */
-  addConnectListener(kind: OnceListenerKind, key: Key, listener: (connection: Connection) => void): () => void {
-    return this.#local.onceConnect(...onceArgs(kind, key, listener));
+  addConnectListener(kind: OnceListenerKind, key: Key, listener: (connection: Connection) => void, options?: OnceListenerOptions): () => void {
+    return this.#local.onceConnect(...onceArgs(kind, key, listener, options));
   }
 
   /**
@@ -596,8 +657,13 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
    * bound (10,000 waiting, apart from the connect listeners) and removal as
    * {@link Hub.addConnectListener}.
    */
-  addDisconnectListener(kind: OnceListenerKind, key: Key, listener: (connection: Connection, reason: CloseReason) => void): () => void {
-    return this.#local.onceDisconnect(...onceArgs(kind, key, listener));
+  addDisconnectListener(
+    kind: OnceListenerKind,
+    key: Key,
+    listener: (connection: Connection, reason: CloseReason) => void,
+    options?: OnceListenerOptions,
+  ): () => void {
+    return this.#local.onceDisconnect(...onceArgs(kind, key, listener, options));
   }
 
   /** The keys peers must be asked about: none without peers; all, except connection ids held here. */
@@ -741,6 +807,7 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
 
 /** A hub without Koa: to push from a process that serves streams by other means, or none. */
 export function createHub<Events extends EventMap = Record<string, unknown>>(options: HubOptions = {}): Hub<Events> {
+  checkHubOptions(options);
   return new Hub<Events>(options);
 }
 
@@ -773,11 +840,18 @@ function assertSeconds(seconds: number, what = 'seconds'): void {
 }
 
 /** Checks the arguments of a one-shot listener; the key as a string. */
-function onceArgs<F>(kind: OnceListenerKind, key: Key, listener: F): [OnceListenerKind, string, F] {
+function onceArgs<F>(
+  kind: OnceListenerKind,
+  key: Key,
+  listener: F,
+  options: OnceListenerOptions | undefined,
+): [OnceListenerKind, string, F, string | undefined] {
   if (kind !== 'user' && kind !== 'token' && kind !== 'channel')
     throw new TypeError(`kind must be 'user', 'token' or 'channel', got ${String(kind)}`);
   const k = keyOf(key);
   if (k === undefined) throw new TypeError('key is required');
   if (typeof listener !== 'function') throw new TypeError('listener must be a function');
-  return [kind, k, listener];
+  const channel = options?.channel;
+  if (channel !== undefined && (typeof channel !== 'string' || channel === '')) throw new TypeError('options.channel must be a non-empty string');
+  return [kind, k, listener, channel];
 }

@@ -18,6 +18,7 @@ export type {
   ClientLeaving,
   DurationRecord,
   OnceListenerKind,
+  OnceListenerOptions,
   ChannelsChange,
 } from './hub.js';
 export type { EventMap, EventName, RegisteredEvents, SendArgs, SseEventRegistry } from './core/event-map.js';
@@ -52,10 +53,12 @@ export type { HubOptions, PresenceOptions, ResolvedPresenceOptions } from './hub
 export type { SsePluginOptions, UploadedFile, UploadFields } from './http/plugin-options.js';
 export type { ChannelRateLimitOptions } from './http/channel-rate-limit.js';
 export type { SseUser, Key } from './core/user.js';
+export type { RedisSource, RedisClientLike } from './redis/redis-source.js';
 export type { Page, AdminStats, ConnectionView, RedactedUser, StoredMessageView, JavaConnectionFields, JavaMessageFields } from './core/admin-api.js';
 export type { StoredEntry } from './http/admin-views.js';
 export type { StoredMessage } from './qos/qos-store.js';
 export { Qos } from './qos/qos.js';
+export type { TypedQos } from './qos/typed-qos.js';
 export type { QosOptions, QosSendOptions, QosSendResult, QosAckedEvent, QosExpiredEvent, QosStatus } from './qos/qos.js';
 export type { TargetKind, TargetRef, SendTargetKind } from './core/targets.js';
 export { encodeFrame, serializeData } from './core/frame.js';
@@ -84,5 +87,7 @@ export {
   SseQosDisabledError,
   SseRedisUnavailableError,
   SseDiscoveryError,
+  SseMissingEngineError,
+  SseUnsupportedError,
 } from './core/errors.js';
 export { VERSION } from './core/version.js';

@@ -106,7 +106,7 @@ export async function collectMetrics(hubs: Hub | Hub[], options: MetricsOptions 
 
   gauge('connections', 'Open SSE streams on this node', (hub) => countLocal(hub));
   gauge('users', 'Distinct online user ids on this node', (hub) => new Set([...hub.connections()].map((c) => c.userId).filter(Boolean)).size);
-  counter('events_sent_total', 'Events written to connections by sends', (hub) => hub.stats.eventsSent);
+  counter('events_sent_total', 'Events written to connections (sends, durable live, forwarded and replayed)', (hub) => hub.stats.eventsSent);
   counter('events_failed_total', 'Targeted connections a send could not write to', (hub) => hub.stats.eventsFailed);
   counter('bytes_sent_total', 'Bytes of the events written by sends', (hub) => hub.stats.bytesSent);
   counter('connects_total', 'Streams opened', (hub) => hub.stats.connects);

@@ -5,8 +5,8 @@ import { isClientGoneError } from './core/errors.js';
 import type { EventMap, RegisteredEvents } from './core/event-map.js';
 import { Hub } from './hub.js';
 import { positive } from './core/option-checks.js';
-import type { SsePluginOptions } from './http/plugin-options.js';
-import { isRegistered, registerHub } from './http/registry.js';
+import { checkPluginOptions, type SsePluginOptions } from './http/plugin-options.js';
+import { announceHub, isRegistered, registerHub } from './http/registry.js';
 import { defaultWrapOkResponse } from './http/response.js';
 import { defaultRedactUser } from './http/admin-views.js';
 import type { EndpointEnv, EndpointOptions } from './http/endpoint.js';
@@ -14,6 +14,7 @@ import { ChannelRateLimit } from './http/channel-rate-limit.js';
 import { createDispatch } from './http/dispatch.js';
 import { createSseRouter } from './http/router.js';
 import { serverHeaders } from './http/server-headers.js';
+import { clientUrl } from './http/script.js';
 
 /** The middleware returned by {@link ssePlugin}, with its hub attached. */
 export interface SsePlugin<Events extends EventMap = Record<string, unknown>> extends Koa.Middleware {
@@ -28,9 +29,8 @@ export interface SsePlugin<Events extends EventMap = Record<string, unknown>> ex
    * Mounted so, the app's router middleware runs before the endpoints, and the endpoints
    * still answer their errors as the library's JSON. Paths under the base path that no
    * endpoint has, and wrong methods, are left to the app's router (its `allowedMethods()`
-   * answers 405 with the endpoints' methods in `Allow`). `ctx.sse` / `ctx.sseHubs` are
-   * installed by the first request to an endpoint, so app code reaches the hub as
-   * `plugin.hub`. Routes added to this router are served by `app.use(plugin)` as well.
+   * answers 405 with the endpoints' methods in `Allow`). `ctx.sse` / `ctx.sseHubs` work in
+   * every handler from the app's first request (see {@link SsePlugin.attach}). Routes added to this router are served by `app.use(plugin)` as well.
    *
    * @example
    * const router = new Router();
@@ -39,6 +39,21 @@ export interface SsePlugin<Events extends EventMap = Record<string, unknown>> ex
    * app.use(router.routes()).use(router.allowedMethods());
    */
   readonly router: Router;
+  /**
+   * The versioned URL of the browser client (`{base}/sse.js?v=<content hash>`, or the classic
+   * script's), for pages the server renders: browsers cache it for a year, and a new build has
+   * a new URL. Undefined when the client is not built. The plain `{base}/sse.js` keeps working
+   * and is revalidated on every load.
+   */
+  clientUrl(variant?: 'module' | 'classic'): Promise<string | undefined>;
+  /**
+   * Makes this hub `ctx.sse` / `ctx.sseHubs[name]` of `app` now. Rarely needed: without it the
+   * hub is installed by the plugin's first request, or, before that, when a handler reads
+   * `ctx.sse` in an app the plugin is found mounted in (`app.use(plugin)`, or its router inside
+   * a @koa/router router of the app). Call it where the plugin is mounted some other way
+   * (koa-mount, a composed middleware).
+   */
+  attach(app: Koa): void;
   /** Graceful shutdown (see {@link Hub.close}): clients are told to reconnect, the cluster is left, the store closed. */
   close(options?: { drainMs?: number }): Promise<void>;
 }
@@ -54,7 +69,8 @@ declare module 'koa' {
 
 /**
  * Mounts a push system at `basePath`: the stream, request, upload and admin endpoints under
- * it, and `ctx.sse` / `ctx.sseHubs` for every handler after it.
+ * it, and `ctx.sse` / `ctx.sseHubs` for every handler of the app, before or after it, from the
+ * first request (reading `ctx.sse` in an app without a plugin throws a TypeError that says what to do).
  *
  * @example
  * app.use(ssePlugin('/sse/hr', { authenticate: (ctx) => ctx.state.user ?? null }));
@@ -69,6 +85,7 @@ export function ssePlugin<Events extends EventMap = Record<string, unknown>>(bas
   const base = normalizeBasePath(basePath);
   if (options === null || typeof options !== 'object') throw new TypeError('ssePlugin options are required');
   if (typeof options.authenticate !== 'function') throw new TypeError('options.authenticate must be a function');
+  checkPluginOptions(options);
   const callbacks = [
     'authorizeAdmin',
     'onMessage',
@@ -108,11 +125,16 @@ export function ssePlugin<Events extends EventMap = Record<string, unknown>>(bas
   };
   hub.on('error', report);
   const env: EndpointEnv = { hub, options: endpointOptions, headers: serverHeaders(hub, options.serverIdHeader), channelRateLimit };
+  const bindTo = (target: Koa): void => {
+    withdraw();
+    if (isRegistered(target, hub)) return;
+    app = target;
+    registerHub(target, hub, primary);
+  };
+  // Until a request reaches the plugin, an app it is mounted in gets it when a handler asks for ctx.sse.
+  const withdraw = announceHub(hub, (target) => isMountedIn(target, middleware, sseRouter.router), bindTo);
   const register = (ctx: Context): void => {
-    if (!isRegistered(ctx.app, hub)) {
-      app = ctx.app;
-      registerHub(ctx.app, hub, primary);
-    }
+    if (!isRegistered(ctx.app, hub)) bindTo(ctx.app);
   };
   // Built once, not per request: the router compiles its paths here.
   const sseRouter = createSseRouter(base, env, register);
@@ -130,8 +152,30 @@ export function ssePlugin<Events extends EventMap = Record<string, unknown>>(bas
     hub,
     basePath: base,
     router: sseRouter.router,
-    close: (closeOptions?: { drainMs?: number }) => hub.close(closeOptions),
+    clientUrl: (variant?: 'module' | 'classic') => clientUrl(base, variant),
+    attach: (target: Koa) => {
+      if (target === null || typeof target !== 'object' || typeof target.use !== 'function' || typeof target.context !== 'object') {
+        throw new TypeError('plugin.attach(app) takes the Koa application');
+      }
+      bindTo(target);
+    },
+    close: (closeOptions?: { drainMs?: number }) => {
+      withdraw();
+      return hub.close(closeOptions);
+    },
   });
+}
+
+/**
+ * Whether `middleware`, or a @koa/router router holding `router`'s handlers (nested routers'
+ * layers are copied into the parent's stack), is in the app's middleware.
+ */
+function isMountedIn(app: Koa, middleware: unknown, router: Router): boolean {
+  const handlers = new Set<unknown>(router.stack.flatMap((layer) => layer.stack));
+  type Dispatch = { router?: { stack?: { stack?: unknown[] }[] } };
+  return app.middleware.some(
+    (fn) => fn === middleware || ((fn as Dispatch).router?.stack?.some((layer) => layer.stack?.some((h) => handlers.has(h))) ?? false),
+  );
 }
 
 /**

@@ -2,6 +2,7 @@ import test, { type ExecutionContext } from 'ava';
 import { MemoryBus, type QosAckedEvent } from '../lib/index.js';
 import { getJson, postJson, startPlugin, type StartedPlugin } from './helpers/server.js';
 import { RawStream } from './helpers/stream.js';
+import { eventually } from './helpers/cluster.js';
 
 /** Three nodes (a, b, c) of one hub in this process, joined by an in-memory bus. */
 async function threeNodes(
@@ -159,4 +160,62 @@ test('durable: stored on the sending node, delivered on another, acked back to t
   t.deepEqual(res.body.data, { acked: 1 });
   t.is(qosA.pendingCount({ userId: 8 }), 0);
   t.is(await qosA.status(live.messageId), undefined);
+});
+
+test('a send before the node has started waits for it: the count covers the peers, not a silent 0', async (t) => {
+  const bus = new MemoryBus();
+  const b = await startPlugin(t, { cluster: { transport: bus.transport('b'), timeoutMs: 200 } });
+  await b.plugin.hub.ready();
+  const onB = await RawStream.open(t, `${b.base}/connect?access-token=7`);
+  // A transport that takes a while to start, as an HTTP node does while it binds its port.
+  const slow = bus.transport('a');
+  const start = slow.start.bind(slow);
+  let started = false;
+  slow.start = async (handler, self) => {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await start(handler, self);
+    started = true;
+  };
+  const a = await startPlugin(t, { cluster: { transport: slow, timeoutMs: 200 } });
+  t.false(started, 'the send below must be made before the node started');
+  t.is(await a.plugin.hub.sendByUserId(7, 'early', 1), 1);
+  t.is((await onB.next('early')).data, '1');
+  t.deepEqual(await a.plugin.hub.getUserIds(), ['7']);
+});
+
+test('a node whose start failed reports it once, then serves its own connections', async (t) => {
+  const bus = new MemoryBus();
+  const broken = bus.transport('x');
+  let fail!: (err: Error) => void;
+  broken.start = () => new Promise((_resolve, reject) => (fail = reject));
+  const x = await startPlugin(t, { cluster: { transport: broken, timeoutMs: 200 } });
+  const onX = await RawStream.open(t, `${x.base}/connect?access-token=3`);
+  // The send waits for the start to settle, then goes on locally.
+  const sent = x.plugin.hub.sendByUserId(3, 'after', 1);
+  fail(new Error('cannot bind'));
+  await t.throwsAsync(x.plugin.hub.ready(), { message: 'cannot bind' });
+  t.is(await sent, 1);
+  await onX.next('after');
+  t.deepEqual(
+    x.errors.map((e) => (e as Error).message),
+    ['cannot bind'],
+  );
+});
+
+test('an online time set for an offline user is given on whichever node they reconnect to, once', async (t) => {
+  const { a, b, c } = await threeNodes(t);
+  t.is(await a.plugin.hub.setDurationByUserId(5, 321), 0, 'offline everywhere: nothing written now');
+  // The user comes back on another node than the one asked.
+  const onB = await RawStream.open(t, `${b.base}/connect?access-token=5`);
+  t.deepEqual(JSON.parse((await onB.next('sse-set-duration')).data), { duration: 321 });
+  t.is(b.plugin.hub.getLocalConnection(onB.connectionId)?.sessionDuration, 321);
+  // Given once: a later connect elsewhere (a, which was asked, or c) does not get the old value again.
+  await onB.close();
+  await eventually(async () => !(await a.plugin.hub.isOnline(5)), 'the user to be offline');
+  const onA = await RawStream.open(t, `${a.base}/connect?access-token=5`);
+  const onC = await RawStream.open(t, `${c.base}/connect?access-token=5`);
+  await a.plugin.hub.sendByUserId(5, 'marker', 1);
+  await onA.next('marker');
+  await onC.next('marker');
+  t.is(onA.named('sse-set-duration').length + onC.named('sse-set-duration').length, 0);
 });

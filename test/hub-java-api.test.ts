@@ -3,6 +3,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { createHub, MemoryBus, type CloseReason, type Connection } from '../lib/index.js';
 import { startPlugin, type StartedPlugin } from './helpers/server.js';
+import { eventually } from './helpers/cluster.js';
 import { RawStream } from './helpers/stream.js';
 
 async function twoNodes(t: ExecutionContext): Promise<{ a: StartedPlugin; b: StartedPlugin }> {
@@ -93,6 +94,30 @@ test('disconnect* with duration and sessionDuration records them before disconne
   );
   await t.throwsAsync(() => a.plugin.hub.disconnectByUserId(1, { duration: -1 }), { instanceOf: TypeError, message: /duration/ });
   await t.throwsAsync(() => a.plugin.hub.disconnectByConnectionId('x', { sessionDuration: Number.NaN }), { instanceOf: TypeError });
+});
+
+test('a listener for a token and a channel waits for that pair (the Java addConnectListener(token, channel, …))', async (t) => {
+  const { base, plugin } = await startPlugin(t, { authorizeChannel: () => true });
+  const hub = plugin.hub;
+  const calls: string[] = [];
+  hub.addConnectListener('token', 'tok-y', (c) => calls.push(`connect ${c.channel ?? c.channels.join(',')}`), { channel: 'room:2' });
+  hub.addDisconnectListener('token', 'tok-y', (c) => calls.push(`gone ${c.channel}`), { channel: 'room:2' });
+  // The same token in another channel, or in none, leaves both waiting.
+  const other = await RawStream.open(t, `${base}/connect?access-token=tok-y&channel=room:1`);
+  await RawStream.open(t, `${base}/connect?access-token=tok-y`);
+  await other.close();
+  await hub.disconnectByAccessToken('tok-y');
+  t.deepEqual(calls, []);
+  // The pair: the fixed channel, then (for the second call) a channel joined at connect.
+  const pair = await RawStream.open(t, `${base}/connect?access-token=tok-y&channel=room:2`);
+  t.deepEqual(calls, ['connect room:2']);
+  await pair.close();
+  await eventually(() => calls.length === 2, 'the disconnect listener');
+  t.deepEqual(calls, ['connect room:2', 'gone room:2']);
+  hub.addConnectListener('token', 'tok-y', (c) => calls.push(`joined ${c.channels.join(',')}`), { channel: 'room:3' });
+  await RawStream.open(t, `${base}/connect?access-token=tok-y&channels=room:3`);
+  t.deepEqual(calls.slice(2), ['joined room:3']);
+  t.throws(() => hub.addConnectListener('token', 'x', () => undefined, { channel: '' }), { instanceOf: TypeError });
 });
 
 test('addConnectListener calls once, at the next connect of that user, token or channel', async (t) => {

@@ -301,6 +301,18 @@ test('misuse throws a TypeError at once', (t) => {
   t.throws(() => ssePlugin('/sse', { authenticate: tokenUser, heartbeatMs: -1 }), { instanceOf: TypeError });
   t.throws(() => ssePlugin('/sse', { authenticate: tokenUser, onMessage: 'x' as never }), { instanceOf: TypeError });
   t.throws(() => ssePlugin('/sse', { authenticate: tokenUser, lifetimeJitter: 2 }), { instanceOf: TypeError });
+  t.throws(() => ssePlugin('/sse', { authenticate: tokenUser, deadStreamTimeoutMs: -1 }), { instanceOf: TypeError });
+  t.throws(() => ssePlugin('/sse', { authenticate: tokenUser, deadStreamTimeoutMs: 2 ** 31 }), { instanceOf: TypeError });
+  t.throws(() => ssePlugin('/sse', { authenticate: tokenUser, cluster: { secret: 'x'.repeat(32), healthFailures: 0 } }), { instanceOf: TypeError });
+  t.throws(() => ssePlugin('/sse', { authenticate: tokenUser, cluster: { redis: 'redis://127.0.0.1:1', healthFailures: 3 } }), {
+    instanceOf: TypeError,
+  });
+});
+
+test('deadStreamTimeoutMs: a heartbeat plus 10 s by default, 0 turns it off', (t) => {
+  t.is(ssePlugin('/sse/a', { authenticate: tokenUser }).hub.options.deadStreamTimeoutMs, 25_000);
+  t.is(ssePlugin('/sse/b', { authenticate: tokenUser, heartbeatMs: 5000 }).hub.options.deadStreamTimeoutMs, 15_000);
+  t.is(ssePlugin('/sse/c', { authenticate: tokenUser, deadStreamTimeoutMs: 0 }).hub.options.deadStreamTimeoutMs, 0);
 });
 
 test('two plugins with the same name in one app are refused loudly', async (t) => {

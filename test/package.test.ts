@@ -155,6 +155,24 @@ process.on('SIGTERM', () => {
 });
 `;
 
+/** Makes hubs that need an engine the consumer does not have (no mDNS here: no socket may open in this namespace). */
+const MISSING = `import { createHub, type HubOptions } from 'koa-sse-server';
+
+const cases: [string, HubOptions][] = [
+  ['qos.file', { qos: { file: 'data/never.db' } }],
+  ['redis', { cluster: { redis: 'redis://127.0.0.1:1' } }],
+];
+for (const [what, options] of cases) {
+  try {
+    createHub(options);
+    console.log(what + ' no error');
+  } catch (err) {
+    const e = err as { code?: string; message: string };
+    console.log(what + ' ' + String(e.code) + ' ' + e.message);
+  }
+}
+`;
+
 // A Node project: no DOM lib, so server types must not lean on browser globals (and
 // checking lib.dom.d.ts would cost a third of the type-check).
 const TSCONFIG = {
@@ -244,14 +262,34 @@ function openStream(port: number, path: string): { next(event: string): Promise<
   return { next, close: () => req.destroy() };
 }
 
-test('a strict TypeScript consumer without prom-client type-checks against the types and runs the app', async (t) => {
-  t.timeout(120_000);
-  let started = Date.now();
-  const consumer = join(work, 'consumer');
-  await mkdir(join(consumer, 'src'), { recursive: true });
-  await writeFile(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }, null, 2));
-  await writeFile(join(consumer, 'tsconfig.json'), JSON.stringify(TSCONFIG, null, 2));
-  await writeFile(join(consumer, 'src', 'app.ts'), APP);
+/**
+ * The TypeScript and @types/node versions a consumer may have: the oldest we support (README
+ * "Requirements"), the ones this repo builds with, and the newest published today. The newest
+ * is what a new project installs, so it is resolved from the registry on every run: a release
+ * that breaks our published types fails here first.
+ */
+const CONSUMERS = [
+  { name: 'oldest supported', typescript: 'typescript@5.0.4', typesNode: '@types/node@20.12.0', engines: [] },
+  { name: 'this repo', typescript: locked('typescript'), typesNode: locked('@types/node'), engines: [] },
+  { name: 'latest', typescript: 'typescript@latest', typesNode: '@types/node@latest', engines: [] },
+  // The optional engines (peer dependencies an app installs for the options that need them).
+  {
+    name: 'latest with every engine',
+    typescript: 'typescript@latest',
+    typesNode: '@types/node@latest',
+    engines: [locked('better-sqlite3'), 'ioredis@6', locked('multicast-dns')],
+  },
+] as const;
+
+/** Optional engines: loaded only when configured, so the published types must not import them. */
+const OPTIONAL_ENGINES = ['ioredis', 'better-sqlite3', 'multicast-dns'];
+
+/** Makes a strict consumer project with `app.ts` and installs the tarball and `extra` into it. */
+async function consumerProject(dir: string, extra: string[]): Promise<void> {
+  await mkdir(join(dir, 'src'), { recursive: true });
+  await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }, null, 2));
+  await writeFile(join(dir, 'tsconfig.json'), JSON.stringify(TSCONFIG, null, 2));
+  await writeFile(join(dir, 'src', 'app.ts'), APP);
   // --ignore-scripts: better-sqlite3 would compile its addon from source (about a minute
   // here); the addon loads only when a durable queue opens, which this app never does.
   await run(
@@ -266,17 +304,68 @@ test('a strict TypeScript consumer without prom-client type-checks against the t
       tarball,
       locked('koa'),
       locked('@types/koa'),
-      locked('@types/node'),
-      locked('typescript'),
+      ...extra,
     ],
-    consumer,
+    dir,
   );
+}
+
+test('the published types import no optional engine, from any entry point', async (t) => {
+  const root = join(work, 'extracted', 'package');
+  const seen = new Set<string>();
+  const bare = new Map<string, string>();
+  const visit = async (file: string): Promise<void> => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const text = await readFile(file, 'utf8');
+    for (const m of text.matchAll(/(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g)) {
+      const spec = m[1]!;
+      if (spec.startsWith('.')) await visit(join(posix.dirname(file), spec.replace(/\.js$/, '.d.ts')));
+      else if (!bare.has(spec)) bare.set(spec, file.slice(root.length + 1));
+    }
+  };
+  await visit(join(root, 'dist/lib/index.d.ts'));
+  await visit(join(root, 'dist/browser/types/index.d.ts'));
+  t.true(seen.size > 20, `only ${seen.size} declaration files reached: the walk is broken`);
+  const leaks = [...bare].filter(([spec]) => OPTIONAL_ENGINES.some((e) => spec === e || spec.startsWith(`${e}/`)));
+  t.deepEqual(leaks, [], 'a published declaration imports an optional engine');
+});
+
+for (const consumer of CONSUMERS) {
+  test(`a strict consumer type-checks the published types: ${consumer.name} (${consumer.typescript}, ${consumer.typesNode})`, async (t) => {
+    t.timeout(180_000);
+    const dir = join(work, `consumer-${consumer.name.replace(/\W+/g, '-')}`);
+    await consumerProject(dir, [consumer.typescript, consumer.typesNode, ...consumer.engines]);
+    for (const engine of OPTIONAL_ENGINES) {
+      t.is(existsSync(join(dir, 'node_modules', engine)), consumer.engines.length > 0, `${engine} installed or not as the matrix says`);
+    }
+    const tsc = join(dir, 'node_modules', 'typescript', 'bin', 'tsc');
+    t.log(`tsc ${(await run(process.execPath, [tsc, '--version'], dir)).trim()}`);
+    // --noEmit: the app only has to type-check here; the next test runs it.
+    await run(process.execPath, [tsc, '-p', 'tsconfig.json', '--noEmit'], dir);
+    t.pass();
+  });
+}
+
+test('a strict TypeScript consumer without prom-client type-checks against the types and runs the app', async (t) => {
+  t.timeout(120_000);
+  let started = Date.now();
+  const consumer = join(work, 'consumer');
+  await consumerProject(consumer, [locked('@types/node'), locked('typescript')]);
+  await writeFile(join(consumer, 'src', 'missing.ts'), MISSING);
+  // An app that uses no optional engine installs none of them.
+  for (const engine of OPTIONAL_ENGINES) t.false(existsSync(join(consumer, 'node_modules', engine)), `${engine} got installed`);
   t.log(`npm install: ${Date.now() - started} ms`);
   t.false(existsSync(join(consumer, 'node_modules', 'prom-client')), 'prom-client got installed: the check would prove nothing');
 
   started = Date.now();
   await run(process.execPath, [join(consumer, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], consumer);
   t.log(`tsc: ${Date.now() - started} ms`);
+
+  // Asking for a missing engine fails when the hub is made, naming the package and the option.
+  const missing = await run(process.execPath, ['build/missing.js'], consumer);
+  t.regex(missing, /^qos\.file ERR_SSE_MISSING_ENGINE Install better-sqlite3 to use qos\.file/m);
+  t.regex(missing, /^redis ERR_SSE_MISSING_ENGINE Install ioredis to use the Redis engine/m);
 
   const { child, port } = await start(t, consumer);
   const stream = openStream(port, '/sse/hr/connect?access-token=7');

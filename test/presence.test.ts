@@ -216,3 +216,55 @@ import { ssePlugin } from '../lib/index.js';
 function startPluginSync(options: Partial<SsePluginOptions>): unknown {
   return ssePlugin('/sse/x', { authenticate: () => null, ...options });
 }
+
+test("a node cut off: its users' leaves are announced once by the nodes left, unless they reconnected elsewhere within the delay", async (t) => {
+  const bus = new MemoryBus();
+  const node = async (id: string): Promise<StartedPlugin> => {
+    const s = await startPlugin(t, { ...quick, cluster: { transport: bus.transport(id), timeoutMs: 1000 } });
+    await s.plugin.hub.ready();
+    return s;
+  };
+  const [a, b, c] = [await node('a'), await node('b'), await node('c')];
+  const seen = record(a.plugin.hub, b.plugin.hub, c.plugin.hub);
+  await RawStream.open(t, `${b.base}/connect?access-token=1&channels=room:1`);
+  await RawStream.open(t, `${b.base}/connect?access-token=2&channels=room:1`);
+  await until(() => seen.length === 2, 'the joins');
+
+  // b vanishes (no goodbye, its streams never close as far as a and c can tell); user 2's page
+  // reconnects to c before the leave delay ends, user 1's does not.
+  bus.cut('b');
+  await RawStream.open(t, `${c.base}/connect?access-token=2&channels=room:1`);
+  await until(() => seen.includes('leave room:1 1'), "user 1's leave");
+  // A marker after it: a duplicate of the leave, or a leave of user 2, would come before its own.
+  const marker = await RawStream.open(t, `${a.base}/connect?access-token=9&channels=room:1`);
+  await closeOn(a.plugin.hub, marker);
+  await until(() => seen.includes('leave room:1 9'), 'the marker leave');
+  t.deepEqual(seen, ['join room:1 1', 'join room:1 2', 'leave room:1 1', 'join room:1 9', 'leave room:1 9']);
+  t.deepEqual(await a.plugin.hub.presence('room:1'), { channel: 'room:1', users: [{ userId: '2', connections: 1 }], total: 1 });
+
+  // c told the others it holds user 2 now: when c vanishes too, a announces that leave.
+  bus.cut('c');
+  await until(() => seen.includes('leave room:1 2'), "user 2's leave");
+  t.is(seen.filter((e) => e === 'leave room:1 2').length, 1);
+});
+
+test('a node that comes up learns who its peers hold: it announces their leaves too when they vanish', async (t) => {
+  const bus = new MemoryBus();
+  const node = async (id: string): Promise<StartedPlugin> => {
+    const s = await startPlugin(t, { ...quick, cluster: { transport: bus.transport(id), timeoutMs: 1000 } });
+    await s.plugin.hub.ready();
+    return s;
+  };
+  const b = await node('b');
+  const seen = record(b.plugin.hub);
+  await RawStream.open(t, `${b.base}/connect?access-token=1&channels=room:1`);
+  await until(() => seen.length === 1, 'the join');
+  // a starts after the user joined b: no news reached it, only b's snapshot when b came up.
+  const a = await node('a');
+  const onA = record(a.plugin.hub);
+  // a asked b for its snapshot as b came up; a round trip asked later is answered after it.
+  t.is((await a.plugin.hub.presence('room:1')).total, 1);
+  bus.cut('b');
+  await until(() => onA.includes('leave room:1 1'), "user 1's leave on a");
+  t.deepEqual(onA, ['leave room:1 1']);
+});

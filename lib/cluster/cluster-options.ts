@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { positive } from '../core/option-checks.js';
-import type { RedisSource } from '../redis/redis-connection.js';
+import type { ShapesOf } from '../core/option-shape.js';
+import type { RedisSource } from '../redis/redis-source.js';
 import { StaticDiscovery, type Discovery } from './discovery.js';
 import { HttpTransport } from './http-transport.js';
 import { DnsDiscovery, type DnsOptions } from './dns-discovery.js';
@@ -45,10 +46,18 @@ export interface ClusterOptions {
   /** Encrypt payloads between nodes (AES-256-GCM). Default `true`. */
   encrypt?: boolean;
   /**
-   * How often peers are health-checked, in ms. Default `1000`. With `redis`: how often a node
-   * beats; a node silent for 3 beats is dropped, with its directory entries.
+   * How often peers are health-checked, in ms (a signed `hello` that must answer within
+   * `timeoutMs`). Default `1000`. With `redis`: how often a node beats; a node silent for 3
+   * beats is dropped, with its directory entries.
    */
   healthIntervalMs?: number;
+  /**
+   * Health checks in a row a peer must fail to be marked down (`peer-down`): a peer that
+   * vanished (power loss, cable pulled, paused) is down about `healthFailures` ×
+   * (`healthIntervalMs` + `timeoutMs`) after it went, 4 s with the defaults. Not with `redis`.
+   * Default `2`.
+   */
+  healthFailures?: number;
   /** mDNS settings (with `discovery: 'mdns'`). */
   mdns?: MdnsOptions;
   /** DNS settings (required with `discovery: 'dns'`): the name to resolve, and how. */
@@ -88,6 +97,7 @@ export function createTransport(options: ClusterOptions, hubName: string): { tra
     port,
     discovery,
     healthIntervalMs: positive(options.healthIntervalMs, 'cluster.healthIntervalMs', 1000),
+    healthFailures: Math.ceil(positive(options.healthFailures, 'cluster.healthFailures', 2)),
     timeoutMs,
     maxBodyBytes: 64 * 1024 * 1024,
   });
@@ -105,7 +115,7 @@ function dnsDiscovery(options: DnsOptions | undefined, port: number): DnsDiscove
 }
 
 /** Options of the LAN cluster that contradict `redis`. */
-const LAN_ONLY = ['secret', 'peers', 'discovery', 'host', 'port', 'mdns', 'dns', 'encrypt', 'transport'] as const;
+const LAN_ONLY = ['secret', 'peers', 'discovery', 'host', 'port', 'mdns', 'dns', 'encrypt', 'transport', 'healthFailures'] as const;
 
 function redisTransport(options: ClusterOptions, timeoutMs: number, group: string): RedisTransport {
   const lan = LAN_ONLY.filter((name) => options[name] !== undefined);
@@ -118,3 +128,40 @@ function redisTransport(options: ClusterOptions, timeoutMs: number, group: strin
   const heartbeatMs = positive(options.healthIntervalMs, 'cluster.healthIntervalMs', 1000);
   return new RedisTransport({ nodeId, redis: options.redis!, prefix, heartbeatMs, nodeTtlMs: 3 * heartbeatMs, commandTimeoutMs: timeoutMs });
 }
+
+const MDNS_OPTION_SHAPES: ShapesOf<MdnsOptions> = {
+  interface: 'string',
+  bind: 'string',
+  loopback: 'boolean',
+  port: 'number',
+  ttlSeconds: 'number',
+  intervalMs: 'number',
+};
+
+const DNS_OPTION_SHAPES: ShapesOf<DnsOptions> = {
+  name: 'string',
+  port: 'number',
+  srv: 'boolean',
+  intervalMs: 'number',
+  servers: { arrayOf: 'string' },
+};
+
+/** What each cluster option may be (checked by `ssePlugin()` / `createHub()` before anything starts). */
+export const CLUSTER_OPTION_SHAPES: ShapesOf<ClusterOptions> = {
+  redis: { anyOf: ['string', 'object'] },
+  redisPrefix: 'string',
+  secret: { anyOf: ['string', 'object'] },
+  discovery: { oneOf: ['static', 'mdns', 'dns'], or: 'object' },
+  peers: { arrayOf: 'string' },
+  host: 'string',
+  port: 'number',
+  group: 'string',
+  timeoutMs: 'number',
+  encrypt: 'boolean',
+  healthIntervalMs: 'number',
+  healthFailures: 'number',
+  mdns: { options: MDNS_OPTION_SHAPES },
+  dns: { options: DNS_OPTION_SHAPES },
+  nodeId: 'string',
+  transport: 'object',
+};

@@ -14,6 +14,7 @@ import {
   PROTOCOL_VERSION,
   type ClusterRequest,
   type ConnectionChannelsAnswer,
+  type MembersAnswer,
   type MemberStateAnswer,
   type PeerMemberState,
   type QueryRequest,
@@ -21,6 +22,7 @@ import {
   type SendItem,
   type SiblingsAnswer,
 } from './messages.js';
+import { PeerMembers } from './peer-members.js';
 import { PENDING_PAGE, PendingPulls, servePulls } from './pending-pulls.js';
 import { checkClusterRequest } from './request-check.js';
 import type { ClusterTransport } from './transport.js';
@@ -41,6 +43,12 @@ export interface ClusterEvents {
   'peer-up': [peer: HelloAnswer];
   /** A peer left or stopped answering. */
   'peer-down': [nodeId: string];
+  /**
+   * @internal Right after `peer-down`: the users that peer held in channels someone wants
+   * presence for, as far as this node knew (`PeerMembers`). The presence tracker holds their
+   * leaves. Not re-emitted by the hub.
+   */
+  'members-lost': [nodeId: string, members: [channel: string, userId: string][]];
   /**
    * A peer's part of one operation is missing: it failed or timed out, it is known but down
    * (`ERR_SSE_PEER_DOWN`, not asked), or it got a send after its deadline (`ERR_SSE_PEER_LATE`).
@@ -63,6 +71,7 @@ const MEMBER_STATE_PAGE = 1000;
 interface PendingMemberState {
   channel: string;
   userId: string;
+  held: boolean | undefined;
   resolve: (states: PeerMemberState[]) => void;
 }
 
@@ -121,23 +130,46 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
   #memberRound: 'idle' | 'scheduled' | 'asking' = 'idle';
   /** Durable pulls from peers, batched per peer (see PendingPulls). */
   readonly #pulls: PendingPulls;
+  /** The peers' users in channels, to announce their leaves when a peer vanishes. */
+  readonly #members = new PeerMembers();
+  readonly #interested: (channel: string) => boolean;
   #closed = false;
 
-  /** @internal Created by the hub from its `cluster` option. */
-  constructor(local: LocalNode, transport: ClusterTransport, options: { timeoutMs: number; group: string }) {
+  /**
+   * @internal Created by the hub from its `cluster` option. `interested`: the channels someone
+   * wants presence for (only their members travel in snapshots); default none.
+   */
+  constructor(
+    local: LocalNode,
+    transport: ClusterTransport,
+    options: { timeoutMs: number; group: string; interested?: (channel: string) => boolean },
+  ) {
     super();
     this.#local = local;
     this.#transport = transport;
     this.#timeoutMs = options.timeoutMs;
     this.#group = options.group;
+    this.#interested = options.interested ?? (() => false);
     this.#pulls = new PendingPulls(
       (nodeId, request) => transport.request(nodeId, request, this.#timeoutMs),
       () => this.#closed,
     );
     transport.on('error', (err) => this.emit('error', err));
-    transport.on('peer-up', (peer) => this.emit('peer-up', peer));
-    transport.on('peer-down', (nodeId) => this.emit('peer-down', nodeId));
+    transport.on('peer-up', (peer) => {
+      this.emit('peer-up', peer);
+      void this.#learnMembers(peer.nodeId);
+    });
+    transport.on('peer-down', (nodeId) => {
+      const members = this.#members.take(nodeId);
+      this.emit('peer-down', nodeId);
+      if (members.length > 0) this.emit('members-lost', nodeId, members);
+    });
     transport.directory?.track(local);
+    // A value kept on every node was given here: the others' copies would be given again later.
+    local.on('kept-duration-used', (kind, key) => {
+      if (this.#closed || this.#transport.peers().length === 0) return;
+      void this.keepDuration(kind, [key], null);
+    });
     // The local node has already trimmed this browser's streams on this node (the fast path);
     // the peers' count only once there are peers.
     local.on('connect', (conn) => {
@@ -280,6 +312,15 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
   }
 
   /**
+   * Keeps an online-time value on the peers for users or tokens offline here (`null`: drops
+   * it); each answers the connections it wrote it to instead, per key (they connected there
+   * meanwhile).
+   */
+  keepDuration(kind: 'user' | 'token', keys: string[], seconds: number | null): Promise<FanOut<number[]>> {
+    return this.#fanOut<number[]>({ type: 'keep-duration', kind, keys, seconds });
+  }
+
+  /**
    * Changes the listeners of a connection held by a peer. Undefined if no peer holds it;
    * throws `ERR_SSE_TOO_MANY_LISTENERS` when its node refused the addition.
    */
@@ -314,14 +355,26 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
    * Each peer's part of a user's membership in a channel (peers that fail are left out).
    * One round of questions is out at a time: those of one tick, and all that arise while a
    * round is out, go to each peer together in the next (pages of 1000). A churn of joins and
-   * leaves costs a request per peer per round trip, not one per `join.do` or per pair.
+   * leaves costs a request per peer per round trip, not one per `join.do` or per pair. `held`
+   * tells the peers this node's news at the same time (`MemberStateRequest.items`).
    */
-  memberStates(channel: string, userId: string): Promise<PeerMemberState[]> {
+  memberStates(channel: string, userId: string, held?: boolean): Promise<PeerMemberState[]> {
     if (this.#closed || (this.#transport.peers().length === 0 && this.#transport.unreachable().length === 0)) return Promise.resolve([]);
     return new Promise((resolve) => {
-      this.#memberBatch.push({ channel, userId, resolve });
+      this.#memberBatch.push({ channel, userId, held, resolve });
       this.#scheduleMemberStates();
     });
+  }
+
+  /** Asks a peer that just came up which users it holds in channels (its snapshot, for {@link PeerMembers}). */
+  async #learnMembers(nodeId: string): Promise<void> {
+    try {
+      const answer = (await this.#transport.request(nodeId, { type: 'members' }, this.#timeoutMs)) as MembersAnswer;
+      // Down again meanwhile: what it held was taken then; a snapshot now would never be taken.
+      if (this.#transport.peers().some((p) => p.nodeId === nodeId)) this.#members.add(nodeId, answer);
+    } catch (err) {
+      this.emit('peer-error', { nodeId, operation: 'members', error: err });
+    }
   }
 
   /** Asks the waiting questions at the end of this tick, unless a round is out (its end asks them). */
@@ -344,7 +397,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
   }
 
   async #askMemberStates(page: PendingMemberState[]): Promise<void> {
-    const items = page.map(({ channel, userId }) => ({ channel, userId }));
+    const items = page.map(({ channel, userId, held }) => (held === undefined ? { channel, userId } : { channel, userId, held }));
     let answers: [nodeId: string, answer: MemberStateAnswer][];
     try {
       ({ answers } = await this.#ask<MemberStateAnswer>({ type: 'member-state', items }));
@@ -525,7 +578,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
 
   // ---- incoming ----------------------------------------------------------------------
 
-  async #handle(_from: string, raw: ClusterRequest): Promise<unknown> {
+  async #handle(from: string, raw: ClusterRequest): Promise<unknown> {
     // Checked whole before anything is done: a malformed request is refused, never half-run.
     const request = checkClusterRequest(raw);
     const local = this.#local;
@@ -547,6 +600,18 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
         return request.keys.map((key) => local.setDuration(request.kind, [key], request.seconds));
       case 'clear-duration':
         return local.clearDuration(request.kind, request.keys);
+      case 'keep-duration': {
+        const { kind, seconds } = request;
+        if ((kind !== 'user' && kind !== 'token') || !Array.isArray(request.keys)) return [];
+        const keys = request.keys.map(String);
+        if (seconds === null) return keys.map((key) => (local.forgetDuration(kind, key), 0));
+        if (!isSeconds(seconds)) return [];
+        return keys.map((key) => {
+          const written = local.setDuration(kind, [key], seconds);
+          if (written === 0) local.keepDuration(kind, key, seconds);
+          return written;
+        });
+      }
       case 'siblings':
         return local.siblingsByKey(request.clientKey).map((c): SiblingsAnswer[number] => ({ id: c.id, createdAt: c.createdAt }));
       case 'listeners': {
@@ -580,9 +645,15 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
       }
       case 'member-state': {
         const items = Array.isArray(request.items) ? request.items.slice(0, MEMBER_STATE_PAGE) : [];
+        for (const item of items) {
+          if (typeof item?.held === 'boolean' && isChannelName(item.channel) && typeof item.userId === 'string')
+            this.#members.note(from, item.channel, item.userId, item.held);
+        }
         const states = items.map((item) => local.memberState(String(item?.channel), String(item?.userId)));
         return { nodeId: this.nodeId, states } satisfies MemberStateAnswer;
       }
+      case 'members':
+        return local.members(this.#interested) satisfies MembersAnswer;
       case 'qos-pending':
         return this.#qos?.pendingFor(request, PENDING_PAGE) ?? [];
       case 'qos-pending-batch':

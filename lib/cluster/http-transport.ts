@@ -21,6 +21,8 @@ export interface HttpTransportOptions {
   discovery: Discovery;
   /** How often every known address is probed, in ms. */
   healthIntervalMs: number;
+  /** Probes in a row a peer must fail to be marked down. */
+  healthFailures: number;
   /** Timeout of a probe, in ms. */
   timeoutMs: number;
   /** Largest request or answer body, in bytes. */
@@ -192,7 +194,7 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
     } catch {
       if (!this.#isCandidate(c)) return;
       c.failures++;
-      if (c.peer !== undefined && c.failures >= 2) {
+      if (c.peer !== undefined && c.failures >= this.#o.healthFailures) {
         // Down but still known (c.known stays): it is unreachable until it answers again or discovery loses it.
         const nodeId = c.peer.nodeId;
         c.peer = undefined;

@@ -1,4 +1,5 @@
-import makeMdns from 'multicast-dns';
+import type makeMdns from 'multicast-dns';
+import { loadEngine } from '../core/optional-engine.js';
 import type { Discovery, DiscoveryEvents, PeerAddress, SelfDescription } from './discovery.js';
 
 /** Options of mDNS discovery (passed to multicast-dns). */
@@ -31,6 +32,7 @@ interface Seen {
  */
 export class MdnsDiscovery implements Discovery {
   readonly #options: MdnsOptions;
+  readonly #makeMdns: typeof makeMdns;
   #mdns: ReturnType<typeof makeMdns> | undefined;
   #timer: NodeJS.Timeout | undefined;
   readonly #seen = new Map<string, Seen>();
@@ -38,6 +40,8 @@ export class MdnsDiscovery implements Discovery {
 
   constructor(options: MdnsOptions = {}) {
     this.#options = options;
+    // Loaded here, not at start: a missing package fails when the hub is made.
+    this.#makeMdns = loadEngine<typeof makeMdns>('multicast-dns', "discovery: 'mdns'");
   }
 
   start(self: SelfDescription, events: DiscoveryEvents): void {
@@ -46,7 +50,7 @@ export class MdnsDiscovery implements Discovery {
     const mdnsOptions: Record<string, unknown> = { bind: o.bind ?? '0.0.0.0', loopback: o.loopback ?? true, reuseAddr: true };
     if (o.interface !== undefined) mdnsOptions.interface = o.interface;
     if (o.port !== undefined) mdnsOptions.port = o.port;
-    const mdns = makeMdns(mdnsOptions as makeMdns.Options);
+    const mdns = this.#makeMdns(mdnsOptions as makeMdns.Options);
     this.#mdns = mdns;
     const ttl = o.ttlSeconds ?? 30;
     const instance = `${self.nodeId}.${SERVICE}`;

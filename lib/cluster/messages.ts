@@ -82,8 +82,37 @@ export type ConnectionChannelsAnswer = string[] | null | { refusedAt: number };
  */
 export interface MemberStateRequest {
   type: 'member-state';
-  items: { channel: string; userId: string }[];
+  /**
+   * `held`: the asker's own news, which the peers keep (`PeerMembers`) to announce the user's
+   * leave should the asker vanish: true when the user just arrived in the channel on the asker,
+   * false when their leave from it is being decided there. Absent: a question only.
+   */
+  items: { channel: string; userId: string; held?: boolean }[];
 }
+
+/**
+ * A snapshot of the users a peer holds in channels someone wants presence for, asked when it
+ * comes up (what it held before is known from then on). Answered with {@link MembersAnswer}.
+ */
+export interface MembersRequest {
+  type: 'members';
+}
+
+/**
+ * An online-time value (`setDuration*`) for users or tokens offline on the asker: the peer
+ * writes it to those of them that connected there meanwhile, else keeps it for their next
+ * connect there (the user may come back to any node). `seconds: null`: the value was given on
+ * some node, the peer drops what it keeps. Answered with the connections written, per key.
+ */
+export interface KeepDurationRequest {
+  type: 'keep-duration';
+  kind: 'user' | 'token';
+  keys: string[];
+  seconds: number | null;
+}
+
+/** Per channel, the ids of the users the peer holds in it. */
+export type MembersAnswer = [channel: string, userIds: string[]][];
 
 /**
  * The `qos-pending` pulls of one tick to one peer, as one request (a storm of reconnections
@@ -117,11 +146,13 @@ export type ClusterRequest =
   | { type: 'disconnect'; kind: SendTargetKind; keys: string[]; reconnect: boolean; reason: DisconnectReason; record?: DurationRecord }
   | { type: 'duration'; kind: SendTargetKind; keys: string[]; seconds: number }
   | { type: 'clear-duration'; kind: SendTargetKind; keys: string[] }
+  | KeepDurationRequest
   | SiblingsRequest
   | { type: 'listeners'; connectionId: string; names: string[]; add: boolean }
   | ChannelsRequest
   | ConnectionChannelsRequest
   | MemberStateRequest
+  | MembersRequest
   | ({ type: 'qos-pending' } & PendingRequest)
   | PendingBatchRequest
   | { type: 'qos-ack'; items: AckItem[]; connectionId: string; by: AckedBy };

@@ -25,9 +25,15 @@ export interface PresenceTrackerEvents {
  *   decides when its own delay ends; ties: the higher node id decides), or has just announced
  *   a leave at least as late (it covers both).
  *
+ * A peer that goes down (vanished, or left) cannot announce its users' leaves: every node that
+ * knew them (`members-lost`, from the news each node sends with its questions) holds their
+ * leaves as its own ({@link LocalNode.holdPeerLeave}), and the rules above pick one node to
+ * announce each after `leaveDelayMs`, unless the user is back in the channel somewhere.
+ *
  * Races, all small and documented: a peer that fails to answer counts as holding nothing (a
- * duplicate join or leave may follow); a node that shuts down forgets the leaves it held.
- * Nothing is asked while `interested(channel)` is false (no listener, members not notified).
+ * duplicate join or leave may follow); users whose leave was announced while their node was
+ * cut off are not announced again when it is back. Nothing is asked while `interested(channel)`
+ * is false (no listener, members not notified).
  */
 export class PresenceTracker extends EventEmitter<PresenceTrackerEvents> {
   readonly #local: LocalNode;
@@ -44,6 +50,13 @@ export class PresenceTracker extends EventEmitter<PresenceTrackerEvents> {
       if (!this.#interested(channel)) return;
       this.#arrived(channel, userId, since).catch((err: unknown) => this.emit('error', err));
     });
+    local.on('member-moved', (channel, userId) => {
+      // Held for a vanished peer, back here: no news, but the peers must learn who holds them now.
+      if (this.#interested(channel)) this.#tell(channel, userId);
+    });
+    cluster?.on('members-lost', (nodeId, members) => {
+      for (const [channel, userId] of members) if (this.#interested(channel)) local.holdPeerLeave(channel, userId, nodeId);
+    });
     local.on('member-gone', (leave) => {
       if (!this.#interested(leave.channel)) {
         local.settleLeave(leave);
@@ -59,18 +72,27 @@ export class PresenceTracker extends EventEmitter<PresenceTrackerEvents> {
   async #arrived(channel: string, userId: string, since: number): Promise<void> {
     const cluster = this.#cluster;
     // memberStates answers [] at once when there is no peer to ask.
-    for (const peer of cluster === undefined ? [] : await cluster.memberStates(channel, userId)) {
+    for (const peer of cluster === undefined ? [] : await cluster.memberStates(channel, userId, true)) {
       if (peer.leftAt !== null) return;
       if (peer.since !== null && (peer.since < since || (peer.since === since && peer.nodeId < cluster!.nodeId))) return;
     }
     this.emit('presence-join', { channel, userId });
   }
 
+  /** Tells the peers that this node holds the user in the channel (news only: the answers are not needed). */
+  #tell(channel: string, userId: string): void {
+    this.#cluster?.memberStates(channel, userId, true).catch((err: unknown) => this.emit('error', err));
+  }
+
   async #gone(leave: PendingLeave): Promise<void> {
     const cluster = this.#cluster;
-    const peers = cluster === undefined ? [] : await cluster.memberStates(leave.channel, leave.userId);
-    // Settled after the peers answered: a rejoin here meanwhile cancels the leave (no news either way).
-    if (!this.#local.settleLeave(leave)) return;
+    const peers = cluster === undefined ? [] : await cluster.memberStates(leave.channel, leave.userId, false);
+    // Settled after the peers answered: a rejoin here meanwhile cancels the leave (no news
+    // either way), but the peers were just told it was leaving here: tell them it stays.
+    if (!this.#local.settleLeave(leave)) {
+      if (this.#local.memberState(leave.channel, leave.userId).since !== null) this.#tell(leave.channel, leave.userId);
+      return;
+    }
     for (const peer of peers) {
       if (peer.since !== null) return;
       if (peer.leftAt !== null && (peer.leftAt > leave.leftAt || (peer.leftAt === leave.leftAt && peer.nodeId > cluster!.nodeId))) return;

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
-import { Cluster } from 'ioredis';
 import { SseRedisUnavailableError } from '../core/errors.js';
-import { connectRedis, openRedis, redisFailure, type RedisClient, type RedisSource } from '../redis/redis-connection.js';
+import { connectRedis, isRedisCluster, openRedis, redisFailure, type RedisClient } from '../redis/redis-connection.js';
+import type { RedisSource } from '../redis/redis-source.js';
 import type { ClusterRequest, HelloAnswer } from './messages.js';
 import { RedisDirectory } from './redis-directory.js';
 import type { ClusterTransport, RequestHandler, TransportEvents } from './transport.js';
@@ -225,7 +225,7 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
       (receivers) => {
         // Nobody subscribed (the peer died since its last beat): fail now, not after the timeout.
         // Not on a Redis Cluster, where PUBLISH counts only the subscribers of the shard it ran on.
-        if (receivers === 0 && to === undefined && !(this.#pub instanceof Cluster)) this.#settle(ids[0]!, false, notAPeer(peerIds[0]!));
+        if (receivers === 0 && to === undefined && !isRedisCluster(this.#pub)) this.#settle(ids[0]!, false, notAPeer(peerIds[0]!));
       },
       (err: unknown) => {
         const failure = redisFailure(err, 'cluster request');

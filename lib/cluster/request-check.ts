@@ -47,6 +47,11 @@ export function checkClusterRequest(value: unknown): ClusterRequest {
       sendKind(r.kind, 'kind');
       strings(r.keys, 'keys');
       break;
+    case 'keep-duration':
+      oneOf(r.kind, 'kind', KEPT_KINDS);
+      strings(r.keys, 'keys');
+      if (r.seconds !== null) number(r.seconds, 'seconds');
+      break;
     case 'siblings':
       string(r.clientKey, 'clientKey');
       break;
@@ -71,7 +76,10 @@ export function checkClusterRequest(value: unknown): ClusterRequest {
         const i = objectOf(item, at);
         string(i.channel, `${at}.channel`);
         string(i.userId, `${at}.userId`);
+        if (i.held !== undefined) boolean(i.held, `${at}.held`);
       });
+      break;
+    case 'members':
       break;
     case 'qos-pending':
       pendingRequest(r, 'request');
@@ -97,6 +105,7 @@ export function checkClusterRequest(value: unknown): ClusterRequest {
 const SEND_KINDS: ReadonlySet<unknown> = new Set(['user', 'token', 'tenant', 'channel', 'all', 'connection']);
 const TARGET_KINDS: ReadonlySet<unknown> = new Set(['user', 'token', 'tenant', 'channel', 'all']);
 const CHANNEL_KINDS: ReadonlySet<unknown> = new Set(['connection', 'user', 'token']);
+const KEPT_KINDS: ReadonlySet<unknown> = new Set(['user', 'token']);
 const DISCONNECT_REASONS: ReadonlySet<unknown> = new Set(['kick', 'client', 'evicted']);
 const ACKED_BY: ReadonlySet<unknown> = new Set(['ack', 'write']);
 

@@ -62,7 +62,12 @@ export interface ClusterTransport {
   broadcast?(peerIds: string[], request: ClusterRequest, timeoutMs: number): Promise<unknown>[];
   /** A shared directory of what every node holds, if the transport keeps one (Redis). Optional. */
   readonly directory?: ClusterDirectory;
-  on<K extends keyof TransportEvents>(event: K, listener: (...args: TransportEvents[K]) => void): unknown;
+  // One overload per event rather than a generic over TransportEvents: a class extending
+  // `EventEmitter<TransportEvents>` satisfies these under every @types/node (20's and 26's
+  // typings of `on` differ, and a generic signature matches only one of them).
+  on(event: 'peer-up', listener: (...args: TransportEvents['peer-up']) => void): unknown;
+  on(event: 'peer-down', listener: (...args: TransportEvents['peer-down']) => void): unknown;
+  on(event: 'error', listener: (...args: TransportEvents['error']) => void): unknown;
   /** Leaves the cluster (goodbye) and stops serving. */
   close(): Promise<void>;
 }

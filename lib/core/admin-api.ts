@@ -19,7 +19,11 @@ export interface Page<T> {
 
 /** Running totals of a hub, for metrics. Local to this node. */
 export interface HubStats {
-  /** Events written to connections by sends (one per connection reached). */
+  /**
+   * Events written to connections (one per connection reached), whichever path wrote them:
+   * sends, `connection.send`, durable messages live, forwarded or replayed. Protocol frames
+   * (`connect-finish`, heartbeats) are not counted.
+   */
   eventsSent: number;
   /** Targeted connections a send could not write to (closed, or just closed as slow). */
   eventsFailed: number;

@@ -29,6 +29,8 @@
  * | `ERR_SSE_DASHBOARD_NOT_BUILT` | 503    | the dashboard bundle is missing (lib/http/dashboard.ts) |
  * | `ERR_SSE_PEER_*`              | —      | cluster peer failures, reported in `peer-error` (lib/cluster/http-transport.ts, cluster.ts) |
  * | `ERR_SSE_DISCOVERY_FAILED`    | 503    | (reported in `error`) peer discovery failed, e.g. the DNS did not answer; the known peers stay |
+ * | `ERR_SSE_MISSING_ENGINE`      | 500    | (thrown at start) an option needs an optional package that is not installed (better-sqlite3, ioredis, multicast-dns) |
+ * | `ERR_SSE_UNSUPPORTED`         | 500    | (reported in `error`, once) an option this platform cannot honour, e.g. `deadStreamTimeoutMs` outside Linux |
  */
 export class SseError extends Error {
   /** Stable machine-readable code, e.g. `ERR_SSE_UNAUTHORIZED`. */
@@ -202,6 +204,36 @@ export class SseRedisUnavailableError extends SseError {
 export class SseDiscoveryError extends SseError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, 'ERR_SSE_DISCOVERY_FAILED', 503, options);
+  }
+}
+
+/**
+ * An option needs an optional engine that is not installed: `qos.file` needs better-sqlite3,
+ * `redis` options need ioredis, `discovery: 'mdns'` needs multicast-dns. Thrown when the
+ * plugin or hub is made, naming the package to install and the option that needs it.
+ */
+export class SseMissingEngineError extends SseError {
+  /** The npm package to install. */
+  readonly packageName: string;
+
+  constructor(packageName: string, neededBy: string, options?: { cause?: unknown }) {
+    super(
+      `Install ${packageName} to use ${neededBy} (npm install ${packageName}): it is an optional dependency`,
+      'ERR_SSE_MISSING_ENGINE',
+      500,
+      options,
+    );
+    this.packageName = packageName;
+  }
+}
+
+/**
+ * An option was set that this platform cannot honour (e.g. `deadStreamTimeoutMs`, which needs
+ * Linux's TCP_USER_TIMEOUT). Everything else runs; reported once through the hub's `error` event.
+ */
+export class SseUnsupportedError extends SseError {
+  constructor(message: string) {
+    super(message, 'ERR_SSE_UNSUPPORTED', 500);
   }
 }
 

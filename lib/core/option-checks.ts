@@ -1,8 +1,10 @@
+import { describe } from './option-shape.js';
+
 /** A positive number option, or `fallback` when absent; a TypeError names the option otherwise. */
 export function positive(value: number | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) {
-    throw new TypeError(`${name} must be a positive number, got ${String(value)}`);
+    throw new TypeError(`${name} must be a positive number, got ${describe(value)}`);
   }
   return value;
 }
@@ -11,7 +13,7 @@ export function positive(value: number | undefined, name: string, fallback: numb
 export function fraction(value: number | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !(value >= 0 && value < 1)) {
-    throw new TypeError(`${name} must be a number in [0, 1), got ${String(value)}`);
+    throw new TypeError(`${name} must be a number in [0, 1), got ${describe(value)}`);
   }
   return value;
 }

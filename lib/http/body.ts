@@ -24,6 +24,8 @@ const MAX_JSON_DEPTH = 64;
  * so a state-changing JSON endpoint cannot be triggered cross-site.
  */
 export async function readJson(ctx: Context, limit: number): Promise<unknown> {
+  const parsed = parsedBody(ctx);
+  if (parsed !== NOT_PARSED) return parsed;
   // An empty body (no length, or length 0) has nothing to parse and needs no type.
   const hasBody = ctx.get('transfer-encoding') !== '' || Number(ctx.get('content-length') || 0) > 0;
   if (hasBody && !isJsonType(ctx.get('content-type'))) {
@@ -56,6 +58,14 @@ export async function readJsonObject(ctx: Context, limit: number): Promise<Recor
  * Files in it are skipped. Bounded by `limit`.
  */
 export async function readBeaconForm(ctx: Context, limit: number): Promise<Record<string, unknown>> {
+  const parsed = parsedBody(ctx);
+  if (parsed !== NOT_PARSED) {
+    if (parsed === undefined) return {};
+    // Without a prototype, like our own parse: a key `__proto__` stays a field.
+    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed))
+      return Object.assign(Object.create(null) as Record<string, unknown>, parsed);
+    throw new SseBadRequestError('The body must be a form or a JSON object');
+  }
   const type = ctx.get('content-type').toLowerCase();
   if (type.startsWith('multipart/') || type.startsWith('application/x-www-form-urlencoded')) {
     return (await readMultipart(ctx, { totalBytes: 0, maxFiles: 0 }, limit)).fields;
@@ -81,6 +91,40 @@ export async function readBeaconForm(ctx: Context, limit: number): Promise<Recor
     throw new SseBadRequestError('Malformed JSON body');
   }
   return fieldMap(new URLSearchParams(text));
+}
+
+const NOT_PARSED = Symbol('not parsed');
+
+/**
+ * The body another middleware already read (`app.use(bodyParser())` before the plugin:
+ * @koa/bodyparser, koa-body), which leaves the request stream empty: its parse is used, with
+ * its own size limit, checked for depth like ours. `NOT_PARSED` when nobody read it: then it
+ * is parsed here. An empty body, which parsers give as `{}`, is `undefined` like ours.
+ */
+function parsedBody(ctx: Context): unknown {
+  const body = (ctx.request as { body?: unknown }).body;
+  if (body === undefined) return NOT_PARSED;
+  if (body !== null && typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 0) return undefined;
+  if (typeof body === 'string') {
+    // A text parse (koa-body's `text`): JSON in it is parsed as we would.
+    if (body.trim() === '') return undefined;
+    assertJsonDepth(body);
+    try {
+      return JSON.parse(body) as unknown;
+    } catch (err) {
+      throw new SseBadRequestError('Malformed JSON body', { cause: err });
+    }
+  }
+  if (depthExceeds(body, MAX_JSON_DEPTH)) throw new SseBadRequestError(`The JSON body is nested deeper than ${MAX_JSON_DEPTH} levels`);
+  return body;
+}
+
+/** Whether a parsed value nests deeper than `max` (stops walking there). */
+function depthExceeds(value: unknown, max: number): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  if (max === 0) return true;
+  for (const item of Object.values(value)) if (depthExceeds(item, max - 1)) return true;
+  return false;
 }
 
 /**
@@ -133,6 +177,11 @@ export async function readMultipart(
   limits: MultipartLimits,
   fieldBytes = FIELD_LIMIT,
 ): Promise<{ fields: UploadFields; files: UploadedFile[] }> {
+  if (ctx.req.readableEnded || (ctx.request as { files?: unknown }).files !== undefined) {
+    // Another middleware (koa-body with `multipart: true`) read the upload: busboy would see an
+    // empty body and the handler no files. The app's setup is wrong; say how to fix it (500).
+    throw new Error(`${ctx.path}: the upload was already read by another body parser; exclude the SSE upload paths from it`);
+  }
   const length = Number(ctx.get('content-length') || NaN);
   // Multipart framing adds some bytes per part: allow generous room before refusing up front.
   if (length > limits.totalBytes + fieldBytes * 4 + 64 * 1024) throw tooLarge(ctx, 'Upload', limits.totalBytes);

@@ -1,6 +1,7 @@
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { SseRateLimitedError } from '../core/errors.js';
 import { positive } from '../core/option-checks.js';
+import type { ShapesOf } from '../core/option-shape.js';
 import { keyOf, type SseUser } from '../core/user.js';
 
 /**
@@ -30,6 +31,13 @@ export interface ChannelRateLimitOptions {
    */
   windowMs?: number;
 }
+
+/** What each of {@link ChannelRateLimitOptions} may be (checked with the plugin's options). */
+export const CHANNEL_RATE_LIMIT_SHAPES: ShapesOf<ChannelRateLimitOptions> = {
+  perConnection: 'number',
+  perUser: 'number',
+  windowMs: 'number',
+};
 
 /** The limits of one plugin: one counter per connection and one per user, each dropped when its window ends. */
 export class ChannelRateLimit {

@@ -2,12 +2,13 @@ import type { Context } from 'koa';
 import type { ClientInfo } from '../core/client-info.js';
 import type { ConnectionHandle } from '../core/connection-handle.js';
 import type { SseUser } from '../core/user.js';
-import type { HubOptions } from '../hub-options.js';
+import { HUB_OPTION_SHAPES, type HubOptions } from '../hub-options.js';
+import { checkOptionShapes, type ShapesOf } from '../core/option-shape.js';
 import type { ConnectionView, StoredMessageView } from '../core/admin-api.js';
 import type { ConnectionInfo } from '../core/connection-info.js';
 import type { StoredEntry } from './admin-views.js';
 import type { Connection } from '../local/connection.js';
-import type { ChannelRateLimitOptions } from './channel-rate-limit.js';
+import { CHANNEL_RATE_LIMIT_SHAPES, type ChannelRateLimitOptions } from './channel-rate-limit.js';
 
 /** A file received by an upload endpoint, held in memory (bounded by `uploadLimit`). */
 export interface UploadedFile {
@@ -123,4 +124,33 @@ export interface SsePluginOptions extends HubOptions {
   serverIdHeader?: string | false;
   /** Makes this hub `ctx.sse` when several plugins are mounted. Default: the first mounted. */
   primary?: boolean;
+}
+
+/** What each plugin option may be: the hub's, and the plugin's own. */
+const PLUGIN_OPTION_SHAPES: ShapesOf<SsePluginOptions> = {
+  ...HUB_OPTION_SHAPES,
+  authenticate: 'function',
+  onUnauthorized: 'function',
+  verifyConnect: 'function',
+  onConnect: 'function',
+  authorizeChannel: 'function',
+  channelRateLimit: { anyOf: [{ oneOf: [false] }, { options: CHANNEL_RATE_LIMIT_SHAPES }] },
+  authorizeAdmin: 'function',
+  onMessage: 'function',
+  onUpload: 'function',
+  wrapOkResponse: 'function',
+  redactUser: 'function',
+  mapToConnectionVO: 'function',
+  mapToMessageVO: 'function',
+  jsonLimit: 'number',
+  uploadLimit: 'number',
+  uploadMaxFiles: 'number',
+  adminOrigins: { arrayOf: 'string' },
+  serverIdHeader: { anyOf: ['string', { oneOf: [false] }] },
+  primary: 'boolean',
+};
+
+/** Checks the keys and types of every plugin option, nested ones included, before anything starts. */
+export function checkPluginOptions(options: unknown): void {
+  checkOptionShapes(options, PLUGIN_OPTION_SHAPES, '');
 }

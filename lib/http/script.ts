@@ -1,17 +1,28 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { brotliCompress, constants as zlib, gzip } from 'node:zlib';
 import type { Context } from 'koa';
 import { sendJson } from './response.js';
 import type { Endpoint } from './endpoint.js';
 
-/** One built variant of the browser client, read once and kept in memory. */
+/** One built variant of the browser client, read and compressed once, kept in memory. */
 interface Script {
-  body: Buffer;
-  etag: string;
+  /** The content hash: the strong ETag of the plain body, and the `?v=` of a versioned URL. */
+  hash: string;
+  /** The body in each encoding. */
+  bodies: Record<Encoding, Buffer>;
 }
 
+type Encoding = 'br' | 'gzip' | 'identity';
+/** Suffix of the ETag of each encoding: a compressed body is another representation (RFC 9110 §8.8.3). */
+const ETAG_SUFFIX: Record<Encoding, string> = { br: '-br', gzip: '-gz', identity: '' };
+/** A year: a versioned URL's body never changes, a new build has a new `?v=`. */
+const IMMUTABLE = 'public, max-age=31536000, immutable';
+
 const FILES = { module: 'sse.js', classic: 'sse.classic.js' } as const;
-type Variant = keyof typeof FILES;
+/** The browser client's two builds: an ES module, or a classic script defining `window.Sse`. */
+export type Variant = keyof typeof FILES;
 
 /**
  * Where `npm run build` puts the bundle, seen from this file: `lib/http/` when running from
@@ -22,8 +33,10 @@ const DIRS = [new URL('../../dist/browser/', import.meta.url), new URL('../../br
 /**
  * `GET {base}` and `GET {base}/sse.js`: the browser client as an ES module, or with
  * `?script-type=classic` as a classic script defining `window.Sse`. Public (no login): it is
- * code, not data. Strong ETag and `Cache-Control: no-cache`, so browsers revalidate and pick
- * up a new version as soon as the server has one, at the cost of a 304.
+ * code, not data. Compressed with brotli or gzip as the browser accepts (`Vary:
+ * Accept-Encoding`). Plain URLs: strong ETag and `Cache-Control: no-cache`, so browsers
+ * revalidate and pick up a new version as soon as the server has one, at the cost of a 304.
+ * A versioned URL (`?v=<content hash>`, from {@link clientUrl}) is cached for a year.
  */
 export const script: Endpoint = async (ctx) => {
   const variant: Variant = ctx.query['script-type'] === 'classic' ? 'classic' : 'module';
@@ -39,17 +52,35 @@ export const script: Endpoint = async (ctx) => {
     });
     return;
   }
-  ctx.set('Cache-Control', 'no-cache');
-  ctx.set('ETag', found.etag);
+  const encoding = encodingFor(ctx);
+  const etag = `"${found.hash}${ETAG_SUFFIX[encoding]}"`;
+  ctx.vary('Accept-Encoding');
+  ctx.set('Cache-Control', ctx.query.v === found.hash ? IMMUTABLE : 'no-cache');
+  ctx.set('ETag', etag);
   ctx.set('X-Content-Type-Options', 'nosniff');
-  if (matches(ctx, found.etag)) {
+  if (matches(ctx, etag)) {
     ctx.status = 304;
     return;
   }
   ctx.status = 200;
   ctx.type = 'text/javascript; charset=utf-8';
-  ctx.body = found.body;
+  if (encoding !== 'identity') ctx.set('Content-Encoding', encoding);
+  ctx.body = found.bodies[encoding];
 };
+
+/**
+ * The versioned URL of the browser client under `base` (`{base}/sse.js?v=<content hash>`), for
+ * a page rendered by the server: browsers cache it for a year and fetch the next build's URL
+ * when it changes. Undefined when the client is not built.
+ */
+export async function clientUrl(base: string, variant: Variant = 'module'): Promise<string | undefined> {
+  const found = await load(variant);
+  if (found === undefined) return undefined;
+  return `${base}/sse.js?${variant === 'classic' ? 'script-type=classic&' : ''}v=${found.hash}`;
+}
+
+const brotliAsync = promisify(brotliCompress);
+const gzipAsync = promisify(gzip);
 
 const cache = new Map<Variant, Promise<Script | undefined>>();
 
@@ -74,10 +105,26 @@ async function read(file: string): Promise<Script | undefined> {
     } catch {
       continue;
     }
-    const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 32)}"`;
-    return { body, etag };
+    const hash = createHash('sha256').update(body).digest('base64url').slice(0, 32);
+    const [br, gz] = await Promise.all([
+      brotliAsync(body, { params: { [zlib.BROTLI_PARAM_QUALITY]: zlib.BROTLI_MAX_QUALITY, [zlib.BROTLI_PARAM_SIZE_HINT]: body.length } }),
+      gzipAsync(body, { level: zlib.Z_BEST_COMPRESSION }),
+    ]);
+    return { hash, bodies: { br, gzip: gz, identity: body } };
   }
   return undefined;
+}
+
+/**
+ * Brotli, else gzip, else none. Ours to prefer: negotiation alone picks the first the browser
+ * lists (gzip before br). No `Accept-Encoding` at all (curl, a script) gets the plain body,
+ * though the RFC would allow any.
+ */
+function encodingFor(ctx: Context): Encoding {
+  if (ctx.get('accept-encoding') === '') return 'identity';
+  if (ctx.acceptsEncodings('br') === 'br') return 'br';
+  if (ctx.acceptsEncodings('gzip') === 'gzip') return 'gzip';
+  return 'identity';
 }
 
 /** `If-None-Match` with the weak comparison RFC 9110 prescribes for it. */

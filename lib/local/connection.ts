@@ -48,6 +48,13 @@ export interface DurationRecord {
 /** Told once when a connection ends, whoever ended it; the local node removes it from its indexes. */
 export type ConnectionEndHandler = (conn: Connection, reason: CloseReason) => void;
 
+/** The running totals a node keeps of what its connections were written (see `HubStats`). */
+export interface WriteMeter {
+  eventsSent: number;
+  eventsFailed: number;
+  bytesSent: number;
+}
+
 /**
  * One open SSE response. Created by the local node, never directly. Holds what the client said
  * about itself and counters; the write path ({@link Connection.write}) is the hot path of every
@@ -93,6 +100,8 @@ export class Connection implements ConnectionHandle {
   #channels: Map<string, number> | undefined;
   /** The socket, once the head is sent and chunks may be written to it directly (HTTP/1.1). */
   #socket: Socket | undefined;
+  /** The node's totals: every event written here counts there, whichever path wrote it. */
+  readonly #meter: WriteMeter;
 
   /** @internal */
   constructor(init: {
@@ -107,8 +116,10 @@ export class Connection implements ConnectionHandle {
     request: RequestInfo;
     expiresAt: number;
     writeBufferLimit: number;
+    meter: WriteMeter;
   }) {
     this.id = init.id;
+    this.#meter = init.meter;
     this.#onEnd = init.onEnd;
     this.#res = init.res;
     this.user = init.user;
@@ -219,6 +230,27 @@ export class Connection implements ConnectionHandle {
    * for exceeding its write-buffer limit (a slow reader never grows memory without bound).
    */
   write(frame: Buffer, events = 1): boolean {
+    if (!this.#write(frame, events)) {
+      if (events > 0) this.#meter.eventsFailed += events;
+      return false;
+    }
+    if (events > 0) {
+      this.#meter.eventsSent += events;
+      this.#meter.bytesSent += frame.length;
+    }
+    return true;
+  }
+
+  /**
+   * Writes a frame of the protocol itself (`connect-finish`, `sse-channels`, …): one of this
+   * connection's `eventsWritten`, not a send in the node's totals.
+   * @internal
+   */
+  writeProtocol(frame: Buffer): boolean {
+    return this.#write(frame, 1);
+  }
+
+  #write(frame: Buffer, events: number): boolean {
     if (this.#closed) return false;
     const socket = this.#socket ?? this.#directSocket();
     if (socket === undefined) {

@@ -4,6 +4,8 @@ export interface PendingLeave {
   readonly userId: string;
   /** When the last connection left (ms since the epoch). */
   readonly leftAt: number;
+  /** Held here for a peer that vanished while it held the user (its node id); absent for a leave of this node's own connections. */
+  readonly peer?: string;
 }
 
 /**
@@ -39,12 +41,12 @@ export class LeaveQueue {
     return this.#waiting.size + this.#deciding.size + this.#settled.size;
   }
 
-  /** Holds the leave of `userId` from `channel` (replacing one held already). */
-  add(channel: string, userId: string, leftAt: number): void {
+  /** Holds the leave of `userId` from `channel` (replacing one held already); `peer`: held for that vanished node. */
+  add(channel: string, userId: string, leftAt: number, peer?: string): void {
     const key = keyOf(channel, userId);
     this.#deciding.delete(key);
     this.#waiting.delete(key);
-    this.#waiting.set(key, { channel, userId, leftAt });
+    this.#waiting.set(key, peer === undefined ? { channel, userId, leftAt } : { channel, userId, leftAt, peer });
     if (this.#timer === undefined) this.#schedule();
   }
 

@@ -16,12 +16,15 @@ import { LeaveQueue, type PendingLeave } from './leave-queue.js';
 import { baseLifetime, type KeepaliveChoice } from './lifetime.js';
 import { OnceListeners, type OnceListenerKind } from './once-listeners.js';
 import { PendingDurations } from './pending-durations.js';
+import { setUserTimeout } from './tcp-user-timeout.js';
 
 /** The settings the local node works with: the hub's options with every default applied. */
 export interface LocalNodeOptions {
   name: string;
   version: string;
   heartbeatMs: number;
+  /** TCP_USER_TIMEOUT of every stream's socket, in ms; 0: not set (the kernel's retransmissions decide). */
+  deadStreamTimeoutMs: number;
   reconnectTimeMs: number;
   maxLifetimeMs: number;
   minLifetimeMs: number;
@@ -37,6 +40,14 @@ export interface LocalNodeOptions {
   maxChannelsPerConnection: number;
   /** How long a user's leave from a channel is held before it counts (a reconnect within it cancels it), in ms. */
   leaveDelayMs: number;
+}
+
+/** How a layer above takes part in one {@link LocalNode.deliver} (durable delivery: replays, acks by write). */
+export interface DeliverHooks {
+  /** Asked of each connection before the write: true when the caller takes care of it instead (reached, not written now). */
+  leave?: (conn: Connection) => boolean;
+  /** Sees each connection written. */
+  written?: (conn: Connection) => void;
 }
 
 /** Why the server closes connections on request: a kick, the client's own leaving, or the per-browser cap. */
@@ -103,6 +114,18 @@ export interface LocalNodeEvents {
    * listener it is forgotten at once.
    */
   'member-gone': [leave: PendingLeave];
+  /**
+   * A user whose leave was held here for a vanished peer ({@link LocalNode.holdPeerLeave})
+   * came back to the channel here: no presence news (they never left), but the peers should
+   * learn that this node holds them now.
+   */
+  'member-moved': [channel: string, userId: string];
+  /**
+   * An online-time value kept for an offline user or token ({@link LocalNode.keepDuration})
+   * was given to its new connection here (just before `connect`): the same value kept on other nodes
+   * is now stale.
+   */
+  'kept-duration-used': [kind: 'user' | 'token', key: string];
   /** A listener threw; reported, never propagated into the code that emitted. */
   error: [error: unknown];
 }
@@ -183,6 +206,9 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     socket.setNoDelay(true);
     socket.setKeepAlive(true);
     socket.setTimeout(0);
+    // Heartbeats keep data outstanding, so keepalive never probes a browser that vanished: the
+    // kernel gives up on unacknowledged data after this long instead (ETIMEDOUT, then 'close').
+    if (o.deadStreamTimeoutMs > 0) setUserTimeout(socket, o.deadStreamTimeoutMs);
     init.res.writeHead(200, init.headers === undefined ? STREAM_HEADERS : this.#headWith(init.headers));
     const conn = new Connection({
       id: newConnectionId(),
@@ -196,6 +222,7 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
       request: init.request,
       expiresAt: Date.now() + lifetime,
       writeBufferLimit: o.writeBufferLimit,
+      meter: this.stats,
     });
 
     if (init.channels !== undefined) {
@@ -208,7 +235,7 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     if (conn.expiresAt < this.#nextExpiry) this.#nextExpiry = conn.expiresAt;
     this.#startTimer();
 
-    conn.write(this.#connectFinish()(conn.id, Date.now(), conn.expiresAt, conn.channelCount === 0 ? undefined : conn.channels));
+    conn.writeProtocol(this.#connectFinish()(conn.id, Date.now(), conn.expiresAt, conn.channelCount === 0 ? undefined : conn.channels));
 
     // Before any eviction below: a tab replaced by this one is no leave and this one no arrival.
     if (userId !== undefined) for (const channel of conn.memberships()) this.#memberArrived(conn, userId, channel);
@@ -222,7 +249,10 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     }
 
     const pending = this.#pendingDurations.take(conn);
-    if (pending !== undefined) this.#writeDuration(conn, pending);
+    if (pending !== undefined) {
+      this.#writeDuration(conn, pending.seconds);
+      this.#emitSafe('kept-duration-used', pending.kind, pending.key);
+    }
     this.#emitSafe('connect', conn);
     for (const listener of this.#onceConnect.take(conn)) this.#callSafe(() => listener(conn));
     return conn;
@@ -269,16 +299,16 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
 
   /**
    * Calls `listener` once, at the next connect of this user, token or channel on this node
-   * (after the `connect` event). Answers a function that removes it. At most
-   * 10,000 wait at once, per kind of event (a RangeError beyond).
+   * (after the `connect` event); with `channel`, only a connection in that channel. Answers a
+   * function that removes it. At most 10,000 wait at once, per kind of event (a RangeError beyond).
    */
-  onceConnect(kind: OnceListenerKind, key: string, listener: (connection: Connection) => void): () => void {
-    return this.#onceConnect.add(kind, key, listener);
+  onceConnect(kind: OnceListenerKind, key: string, listener: (connection: Connection) => void, channel?: string): () => void {
+    return this.#onceConnect.add(kind, key, listener, channel);
   }
 
   /** Same as {@link LocalNode.onceConnect}, at the next end of such a connection (after the `disconnect` event). */
-  onceDisconnect(kind: OnceListenerKind, key: string, listener: (connection: Connection, reason: CloseReason) => void): () => void {
-    return this.#onceDisconnect.add(kind, key, listener);
+  onceDisconnect(kind: OnceListenerKind, key: string, listener: (connection: Connection, reason: CloseReason) => void, channel?: string): () => void {
+    return this.#onceDisconnect.add(kind, key, listener, channel);
   }
 
   /** Live connections of this node. */
@@ -395,7 +425,7 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
       }
       if (!change.changed) continue;
       const channels = change.channels;
-      conn.write(encodeFrame({ event: 'sse-channels', data: { channels } }));
+      conn.writeProtocol(encodeFrame({ event: 'sse-channels', data: { channels } }));
       count++;
     }
     return count;
@@ -421,11 +451,45 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     this.#leaves.announced(leave);
   }
 
+  /**
+   * A peer that held `userId` in `channel` vanished (or left): holds their leave here, as if
+   * their last connection here had just left, so that it is announced after `leaveDelayMs`
+   * unless they come back to the channel somewhere meanwhile. Nothing when they are live in
+   * the channel here, or a leave of theirs is held here already (it decides).
+   */
+  holdPeerLeave(channel: string, userId: string, peer: string): void {
+    if (this.#closed || this.#leaves.get(channel, userId) !== undefined) return;
+    for (const conn of this.#index.ofUser(userId)) if (conn.memberOf(channel)) return;
+    this.#leaves.add(channel, userId, Date.now(), peer);
+  }
+
+  /** The users held here per channel, for the channels `wanted` accepts: a peer's snapshot of this node. */
+  members(wanted: (channel: string) => boolean): [channel: string, userIds: string[]][] {
+    // null: a channel `wanted` refused (asked once per channel, not per connection).
+    const byChannel = new Map<string, Set<string> | null>();
+    for (const conn of this.#index.values()) {
+      const userId = conn.userId;
+      if (userId === undefined) continue;
+      for (const channel of conn.memberships()) {
+        let users = byChannel.get(channel);
+        if (users === undefined) byChannel.set(channel, (users = wanted(channel) ? new Set() : null));
+        users?.add(userId);
+      }
+    }
+    const out: [string, string[]][] = [];
+    for (const [channel, users] of byChannel) if (users !== null) out.push([channel, [...users]]);
+    return out;
+  }
+
   /** `conn` (of `userId`) became a member of `channel`: presence news only for the user's first such connection here. */
   #memberArrived(conn: Connection, userId: string, channel: string): void {
     for (const other of this.#index.ofUser(userId)) if (other !== conn && other.memberOf(channel)) return;
     // Back before the leave delay ended: to everyone else they never left.
-    if (this.#leaves.cancel(channel, userId)) return;
+    const held = this.#leaves.get(channel, userId);
+    if (held !== undefined && this.#leaves.cancel(channel, userId)) {
+      if (held.peer !== undefined) this.#emitSafe('member-moved', channel, userId);
+      return;
+    }
     this.#emitSafe('member-arrived', channel, userId, conn.joinedAt(channel) ?? Date.now());
   }
 
@@ -440,25 +504,23 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
 
   /**
    * Writes one encoded frame to every connection the target reaches (with `listening`, only
-   * those listening to `event`); `onWritten` sees each connection written. Returns the count.
+   * those listening to `event`). Returns the count reached: written, or left to `hooks.leave`.
    */
-  deliver(kind: SendTargetKind, keys: string[], frame: Buffer, event: string, listening: boolean, onWritten?: (conn: Connection) => void): number {
-    let count = 0;
-    let failed = 0;
+  deliver(kind: SendTargetKind, keys: string[], frame: Buffer, event: string, listening: boolean, hooks?: DeliverHooks): number {
+    let written = 0;
+    let left = 0;
     for (const conn of this.#index.targets(kind, keys)) {
       if (listening && !conn.listeners.has(event)) continue;
-      if (!conn.write(frame)) {
-        failed++;
+      if (hooks?.leave?.(conn) === true) {
+        left++;
         continue;
       }
-      count++;
-      onWritten?.(conn);
+      if (!conn.write(frame)) continue;
+      written++;
+      hooks?.written?.(conn);
     }
-    const stats = this.stats;
-    stats.eventsSent += count;
-    stats.eventsFailed += failed;
-    stats.bytesSent += count * frame.length;
-    return count;
+    // The totals (stats) are counted by each connection's write, whichever path wrote it.
+    return written + left;
   }
 
   /** Answers a query from this node's connections only. */
@@ -493,6 +555,11 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     this.#pendingDurations.set(kind, key, seconds);
   }
 
+  /** Drops the online-time value kept for a user or token (given on another node). Answers whether there was one. */
+  forgetDuration(kind: 'user' | 'token', key: string): boolean {
+    return this.#pendingDurations.delete(kind, key);
+  }
+
   /**
    * Clears online time: the `sessionDuration` of the connections a target reaches, and the
    * value kept for an offline user or token. Returns the count of connections cleared.
@@ -510,7 +577,7 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
 
   #writeDuration(conn: Connection, seconds: number): boolean {
     conn.sessionDuration = seconds;
-    return conn.write(encodeFrame({ event: 'sse-set-duration', data: { duration: seconds } }));
+    return conn.writeProtocol(encodeFrame({ event: 'sse-set-duration', data: { duration: seconds } }));
   }
 
   // ---- timer, shutdown -----------------------------------------------------------------

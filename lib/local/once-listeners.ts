@@ -11,8 +11,14 @@ export const MAX_ONCE_LISTENERS = 10_000;
  * each is taken at the first connection that matches it, and called once. Bounded: past
  * `max` waiting listeners an addition throws instead of growing memory for a user who never comes.
  */
+/** A waiting listener; `channel`: only a connection in that channel (fixed or joined at connect) takes it. */
+interface Held<F> {
+  listener: F;
+  channel: string | undefined;
+}
+
 export class OnceListeners<F> {
-  readonly #byKey = new Map<string, Set<{ listener: F }>>();
+  readonly #byKey = new Map<string, Set<Held<F>>>();
   readonly #max: number;
   #size = 0;
 
@@ -26,16 +32,18 @@ export class OnceListeners<F> {
   }
 
   /**
-   * Adds a listener for `kind` + `key`; answers a function that removes it if it has not run.
+   * Adds a listener for `kind` + `key` (and, given `channel`, only for a connection in that
+   * channel: the Java `addConnectListener(accessToken, channel, …)`); answers a function that
+   * removes it if it has not run.
    * @throws RangeError when `max` listeners are already waiting.
    */
-  add(kind: OnceListenerKind, key: string, listener: F): () => void {
+  add(kind: OnceListenerKind, key: string, listener: F, channel?: string): () => void {
     if (this.#size >= this.#max) throw new RangeError(`At most ${this.#max} one-shot listeners may wait at once`);
     const k = `${kind}:${key}`;
     let set = this.#byKey.get(k);
     if (set === undefined) this.#byKey.set(k, (set = new Set()));
     // A wrapper object: the same function added twice is two listeners, each called once.
-    const held = { listener };
+    const held: Held<F> = { listener, channel };
     set.add(held);
     this.#size++;
     return () => {
@@ -46,7 +54,7 @@ export class OnceListeners<F> {
     };
   }
 
-  /** Removes and answers the listeners this connection matches (its user, token and channel). */
+  /** Removes and answers the listeners this connection matches (its user, token and channel, and a listener's own channel). */
   take(conn: Connection): F[] {
     if (this.#size === 0) return [];
     const out: F[] = [];
@@ -58,9 +66,14 @@ export class OnceListeners<F> {
       if (!k) continue;
       const set = this.#byKey.get(k);
       if (set === undefined) continue;
-      this.#byKey.delete(k);
-      this.#size -= set.size;
-      for (const held of set) out.push(held.listener);
+      for (const held of set) {
+        // One for another channel waits for its own pair.
+        if (held.channel !== undefined && held.channel !== conn.channel && !conn.channels.includes(held.channel)) continue;
+        set.delete(held);
+        this.#size--;
+        out.push(held.listener);
+      }
+      if (set.size === 0) this.#byKey.delete(k);
     }
     return out;
   }

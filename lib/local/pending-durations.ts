@@ -24,16 +24,20 @@ export class PendingDurations {
     return this.#map.delete(`${kind}:${key}`);
   }
 
-  /** The value waiting for this connection's user (else its token), removed once taken. */
-  take(conn: Connection): number | undefined {
+  /** The value waiting for this connection's user (else its token), removed once taken, with whose it was. */
+  take(conn: Connection): { kind: 'user' | 'token'; key: string; seconds: number } | undefined {
     // Almost always empty: no key strings per connect then.
     if (this.#map.size === 0) return undefined;
-    for (const k of [conn.userId && `user:${conn.userId}`, conn.accessToken && `token:${conn.accessToken}`]) {
-      if (!k) continue;
+    for (const [kind, key] of [
+      ['user', conn.userId],
+      ['token', conn.accessToken],
+    ] as const) {
+      if (key === undefined) continue;
+      const k = `${kind}:${key}`;
       const seconds = this.#map.get(k);
       if (seconds !== undefined) {
         this.#map.delete(k);
-        return seconds;
+        return { kind, key, seconds };
       }
     }
     return undefined;

@@ -1,5 +1,6 @@
 import { positive } from '../core/option-checks.js';
-import { DEFAULT_COMMAND_TIMEOUT_MS, type RedisSource } from '../redis/redis-connection.js';
+import type { ShapesOf } from '../core/option-shape.js';
+import { DEFAULT_COMMAND_TIMEOUT_MS, type RedisSource } from '../redis/redis-source.js';
 
 /**
  * Options of durable delivery (`qos` option of the plugin or hub). Exactly one of `file`
@@ -110,3 +111,19 @@ export function resolveQosOptions(options: QosOptions, hubName: string): Resolve
     expiryIntervalMs: positive(options.expiryIntervalMs, 'qos.expiryIntervalMs', 60_000),
   };
 }
+
+/** What each `qos` option may be (checked by `ssePlugin()` / `createHub()` before anything starts). */
+export const QOS_OPTION_SHAPES: ShapesOf<QosOptions> = {
+  file: 'string',
+  redis: { anyOf: ['string', 'object'] },
+  redisPrefix: 'string',
+  redisCommandTimeoutMs: 'number',
+  ttlMs: 'number',
+  synchronous: { oneOf: ['NORMAL', 'FULL'] },
+  maxPendingPerTarget: 'number',
+  maxMessages: 'number',
+  maxMessageBytes: 'number',
+  expiryIntervalMs: 'number',
+  lockTimeoutMs: 'number',
+  integrityCheck: 'boolean',
+};

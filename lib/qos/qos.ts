@@ -20,6 +20,7 @@ import {
   type StoredMessage,
 } from './qos-store.js';
 import { RedisQosStore } from './redis-store.js';
+import { ReplayPhase } from './replay-phase.js';
 import { writeMessages } from './replay-writer.js';
 import { SqliteQosStore } from './sqlite-store.js';
 import { logRefsOf, queueRefsOf } from './target-refs.js';
@@ -32,26 +33,18 @@ export type { QosAckedEvent, QosEvents, QosExpiredEvent, QosSendOptions, QosSend
 const REPLAY_PAGE = 1000;
 const EXPIRE_PAGE = 5000;
 
-/** Per-connection replay state, kept off the Connection object. */
-interface ReplayState {
-  /** The queue messages (user, token). */
-  queue: ReplayPhase;
-  /** The retained-log messages, while a `Last-Event-ID` resume runs. */
-  log: ReplayPhase;
-}
-
 /**
- * One phase of a replay. While it runs, live sends of its kind are left to it: those its
- * last read saw (id up to `mark`) it writes; the others it counts in `missed`, and it reads
- * again before it ends. It ends only on a short read with nothing missed, in the same turn
- * as that check, so no live send falls between the replay and the live path. Store reads
- * are async (Redis): a send may commit after a read and resolve before the replay ends.
+ * Per-connection replay state, kept off the Connection object: which replay a live durable
+ * message is left to (see {@link ReplayPhase}). Store reads are async (Redis), and a peer's
+ * answer travels: a send may commit after a read and reach the connection before the replay ends.
  */
-interface ReplayPhase {
-  running: boolean;
-  /** Highest id committed when the phase last read: every message of this phase up to it was in a read. */
-  mark: string;
-  missed: number;
+interface ReplayState {
+  /** This node's store: queue messages (user, token). Nodes sharing a Redis store all own every message. */
+  queue?: ReplayPhase;
+  /** This node's store: retained-log messages, while a `Last-Event-ID` resume runs. */
+  log?: ReplayPhase;
+  /** Messages owned by peers, pulled from them. */
+  peers?: ReplayPhase;
 }
 
 /**
@@ -200,7 +193,7 @@ export class Qos extends EventEmitter<QosEvents> {
         throw err;
       }
     }
-    let delivered = this.#deliverLive(message, keys);
+    let delivered = this.#deliver(message, keys);
     if (this.#cluster !== undefined) {
       // Peers write it to their connections; their acks come back to this node, the owner.
       delivered += await this.#cluster.forwardSend({ id: message.id, kind, keys, event, data: text, listening: message.listening });
@@ -208,33 +201,34 @@ export class Qos extends EventEmitter<QosEvents> {
     return { messageId: message.id, delivered };
   }
 
-  #deliverLive(message: StoredMessage, keys: string[]): number {
-    const queue = QUEUE_KINDS.has(message.kind);
+  /**
+   * The one way a live durable message reaches the connections here, whatever brought it (a
+   * send on this node, or one a peer forwarded, over any transport): a connection whose
+   * replay of the message's owner runs, or read it, leaves it to that replay; the others get
+   * it now, and a client that cannot ack is done with it once written. Returns the count reached.
+   */
+  #deliver(message: DurableMessage, keys: string[]): number {
     const frame = encodeFrame({ event: message.event, data: message.data, id: message.id });
-    let delivered = 0;
-    for (const conn of this.#local.targets(message.kind, keys)) {
-      if (message.listening && !conn.listeners.has(message.event)) continue;
-      const replay = this.#replays.get(conn);
-      const phase = replay === undefined ? undefined : queue ? replay.queue : replay.log;
-      if (phase !== undefined && (phase.running || phase.mark >= message.id)) {
-        if (phase.running && message.id > phase.mark) phase.missed++;
-        delivered++; // the replay has it, or will read it and write it in order
-        continue;
-      }
-      if (!conn.write(frame)) continue;
-      delivered++;
-      this.#ackWritten(conn, [message]);
-    }
-    return delivered;
+    return this.#local.deliver(message.kind, keys, frame, message.event, message.listening, {
+      leave: (conn) => this.#leftToReplay(conn, message),
+      written: (conn) => this.#ackWritten(conn, [message]),
+    });
+  }
+
+  #leftToReplay(conn: Connection, message: DurableMessage): boolean {
+    const state = this.#replays.get(conn);
+    if (state === undefined) return false;
+    const own = this.tag !== undefined && message.id.endsWith(this.tag);
+    const phase = !own ? state.peers : QUEUE_KINDS.has(message.kind) ? state.queue : state.log;
+    return phase?.takes(message) === true;
   }
 
   /**
-   * @internal A peer forwarded a durable send it owns: write it to the connections here and
-   * acknowledge it back to its owner for clients that cannot ack. Returns the count written.
+   * @internal A peer forwarded a durable send it owns (or, sharing a Redis store, one it
+   * sent): delivered here like a send of this node. Returns the count reached.
    */
   deliverForwarded(send: DurableSend): number {
-    const frame = encodeFrame({ event: send.event, data: send.data, id: send.id });
-    return this.#local.deliver(send.kind, send.keys, frame, send.event, send.listening, (conn) => this.#ackWritten(conn, [send]));
+    return this.#deliver(send, send.keys);
   }
 
   // ---- acknowledgement ---------------------------------------------------------------
@@ -338,12 +332,10 @@ export class Qos extends EventEmitter<QosEvents> {
     const lastEventId = conn.client.lastEventId;
     const resume = lastEventId !== undefined && isMessageId(lastEventId) ? lastEventId : undefined;
     if (this.#store !== undefined) {
-      const state: ReplayState = {
-        queue: { running: true, mark: '', missed: 0 },
-        log: { running: resume !== undefined, mark: '', missed: 0 },
-      };
-      this.#replays.set(conn, state);
-      void this.#replay(conn, state, resume).catch((err: unknown) => this.#replayFailed(err));
+      const queue = new ReplayPhase();
+      const log = resume === undefined ? undefined : new ReplayPhase();
+      this.#replays.set(conn, log === undefined ? { queue } : { queue, log });
+      void this.#replay(conn, queue, log, resume).catch((err: unknown) => this.#replayFailed(err));
     }
     this.#pullFromPeers(conn, undefined, undefined, true);
   }
@@ -352,7 +344,7 @@ export class Qos extends EventEmitter<QosEvents> {
   #onListenersAdded({ connection: conn, added }: ListenersChange): void {
     if (added.length === 0 || conn.closed || queueRefsOf(conn).length === 0) return;
     if (this.#store !== undefined) {
-      void this.#replayPages(conn, queueRefsOf(conn), '', undefined, added).catch((err: unknown) => this.#replayFailed(err));
+      void this.#replayPages(conn, queueRefsOf(conn), '', added).catch((err: unknown) => this.#replayFailed(err));
     }
     this.#pullFromPeers(conn, added, undefined, false);
   }
@@ -378,11 +370,35 @@ export class Qos extends EventEmitter<QosEvents> {
     const request: PendingRequest = { refs, logRefs };
     if (lastEventId !== undefined) request.lastEventId = lastEventId;
     if (events !== undefined) request.events = events;
+    // A pull of everything pending is a replay: live messages of its owners wait for it. One for
+    // newly listened events reads only some messages, so it vouches for none.
+    const phase = events === undefined ? this.#pullPhase(conn) : undefined;
     const pull = async (): Promise<void> => {
-      const lists = await cluster.pullPending(request, peerId);
-      await Promise.all(lists.map((messages) => this.#write(conn, messages)));
+      try {
+        const lists = await cluster.pullPending(request, peerId);
+        if (phase !== undefined) for (const messages of lists) phase.pulled(messages);
+        await Promise.all(lists.map((messages) => this.#write(conn, messages)));
+      } finally {
+        if (phase !== undefined) await this.#finish(conn, phase);
+      }
     };
     void pull().catch((err: unknown) => this.emit('error', err));
+  }
+
+  /** The phase of a pull from the peers starting for `conn` (another run of it, when one went before: its marks stay true). */
+  #pullPhase(conn: Connection): ReplayPhase {
+    let state = this.#replays.get(conn);
+    if (state === undefined) this.#replays.set(conn, (state = {}));
+    if (state.peers === undefined) state.peers = new ReplayPhase();
+    else state.peers.begin();
+    return state.peers;
+  }
+
+  /** One run of a phase wrote what it read: writes what the phase held, oldest first, until it is over. */
+  async #finish(conn: Connection, phase: ReplayPhase): Promise<void> {
+    for (let held = phase.finish(); held.length > 0; held = phase.finish()) {
+      if (!(await this.#write(conn, held))) return phase.stop();
+    }
   }
 
   /** Writes stored messages through the replay writer; queue messages written to a client that cannot ack are acknowledged. */
@@ -390,38 +406,41 @@ export class Qos extends EventEmitter<QosEvents> {
     return writeMessages(conn, messages, this.#local.options.writeBufferLimit, (written) => this.#ackWritten(conn, written));
   }
 
-  async #replay(conn: Connection, state: ReplayState, resume: string | undefined): Promise<void> {
+  /** This node's store, to a connection that opened: its queues, then the logs after `resume`. */
+  async #replay(conn: Connection, queue: ReplayPhase, log: ReplayPhase | undefined, resume: string | undefined): Promise<void> {
+    // Failed or closed: what the phases held is written, later sends go live; what a failed read missed stays stored for the next connection.
     try {
-      await this.#replayPages(conn, queueRefsOf(conn), '', state.queue, undefined);
-      if (resume !== undefined) await this.#replayPages(conn, logRefsOf(conn), resume, state.log, undefined);
+      try {
+        await this.#replayPages(conn, queueRefsOf(conn), '', undefined, (mark) => queue.read(true, mark));
+      } finally {
+        await this.#finish(conn, queue);
+      }
+      if (log !== undefined) await this.#replayPages(conn, logRefsOf(conn), resume!, undefined, (mark) => log.read(false, mark));
     } finally {
-      // Failed or closed: later sends go live; what was missed stays stored for the next connection.
-      state.queue.running = false;
-      state.log.running = false;
+      if (log !== undefined) await this.#finish(conn, log);
     }
   }
 
-  /** Writes this node's stored messages for `refs` after `cursor`, oldest first, a page at a time. */
+  /**
+   * Writes this node's stored messages for `refs` after `cursor`, oldest first, a page at a
+   * time, until a short page. `onRead` gets each page's mark (the store's highest id when it read).
+   */
   async #replayPages(
     conn: Connection,
     refs: TargetRef[],
     cursor: string,
-    phase: ReplayPhase | undefined,
     events: string[] | undefined,
+    onRead?: (mark: string) => void,
   ): Promise<void> {
     for (;;) {
       if (conn.closed || this.#closed) return;
-      if (phase !== undefined) phase.missed = 0;
       const { messages: rows, mark } = await this.#store!.messagesFor(refs, cursor, REPLAY_PAGE, Date.now(), events);
-      if (phase !== undefined) phase.mark = mark;
+      onRead?.(mark);
       if (rows.length > 0) {
         if (!(await this.#write(conn, rows))) return;
         cursor = rows[rows.length - 1]!.id;
       }
-      if (rows.length < REPLAY_PAGE && (phase === undefined || phase.missed === 0)) {
-        if (phase !== undefined) phase.running = false;
-        return;
-      }
+      if (rows.length < REPLAY_PAGE) return;
     }
   }
 

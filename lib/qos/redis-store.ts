@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { SseQueueFullError } from '../core/errors.js';
-import { connectRedis, openRedis, redisFailure, type RedisClient, type RedisSource } from '../redis/redis-connection.js';
+import { connectRedis, openRedis, redisFailure, type RedisClient } from '../redis/redis-connection.js';
+import type { RedisSource } from '../redis/redis-source.js';
 import type { NewMessage, QosStore, QueueCount, RemovedTarget, StoredEntry, StoreFilter, StoredMessage, TargetKind, TargetRef } from './qos-store.js';
 import { QUEUE_KINDS } from './qos-store.js';
 import { TickBatch, type Batched } from './tick-batch.js';

@@ -1,8 +1,9 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { SseStoreError } from '../core/errors.js';
+import { loadEngine } from '../core/optional-engine.js';
 
 import { MessageIdGenerator } from './message-id.js';
 import type { NewMessage, QosStore, QueueCount, RemovedTarget, StoredEntry, StoreFilter, StoredMessage, TargetKind, TargetRef } from './qos-store.js';
@@ -79,10 +80,11 @@ export class SqliteQosStore implements QosStore {
    * here with `ERR_SSE_STORE_CORRUPT` instead of on every later ack.
    */
   constructor(file: string, options: { synchronous: 'NORMAL' | 'FULL'; lockTimeoutMs: number; integrityCheck: boolean }) {
+    const Sqlite = loadEngine<typeof Database>('better-sqlite3', 'qos.file');
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     let db: Database.Database | undefined;
     try {
-      db = new Database(file, { timeout: options.lockTimeoutMs });
+      db = new Sqlite(file, { timeout: options.lockTimeoutMs });
       // EXCLUSIVE before WAL: the lock is taken by the first write below and held until close.
       db.pragma('locking_mode = EXCLUSIVE');
       db.pragma('journal_mode = WAL');

@@ -1,20 +1,10 @@
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { SseRedisUnavailableError } from '../core/errors.js';
-
-/**
- * Where the Redis engine connects: a `redis://` / `rediss://` URL, or a ready ioredis client
- * (`new Redis({ sentinels, name })` for Sentinel, `new Cluster([...])` for Redis Cluster). A
- * client you pass stays yours: the engine `duplicate()`s it for the connections it needs and
- * never closes it. Give it `enableOfflineQueue: false` and a `commandTimeout` to keep the
- * fail-fast behaviour an URL gets.
- */
-export type RedisSource = string | Redis | Cluster;
+import { loadEngine } from '../core/optional-engine.js';
+import { DEFAULT_COMMAND_TIMEOUT_MS, type RedisSource } from './redis-source.js';
 
 /** A client the engine uses; `Redis` or `Cluster` share this API. */
 export type RedisClient = Redis | Cluster;
-
-/** How long one Redis command may take before it fails with `ERR_SSE_REDIS_UNAVAILABLE`, in ms. */
-export const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
 
 /**
  * Fail fast, recover by itself: commands issued while the connection is down are refused at
@@ -41,6 +31,7 @@ function failFastOptions(commandTimeoutMs: number): RedisOptions {
  * never disturbs the caller's own connection. `close()` ends only what was opened here.
  */
 export function openRedis(source: RedisSource, commandTimeoutMs = DEFAULT_COMMAND_TIMEOUT_MS): RedisClient {
+  const { Redis, Cluster } = ioredis();
   if (typeof source === 'string') {
     if (!/^rediss?:\/\//.test(source)) throw new TypeError(`Redis URL must start with redis:// or rediss://, got ${source.slice(0, 40)}`);
     return new Redis(source, { ...failFastOptions(commandTimeoutMs), lazyConnect: true });
@@ -48,6 +39,16 @@ export function openRedis(source: RedisSource, commandTimeoutMs = DEFAULT_COMMAN
   if (source instanceof Redis) return source.duplicate();
   if (source instanceof Cluster) return source.duplicate();
   throw new TypeError('redis must be a redis:// URL or an ioredis Redis / Cluster client');
+}
+
+/** ioredis, loaded the first time a Redis option is used (an optional engine). */
+export function ioredis(): typeof import('ioredis') {
+  return loadEngine<typeof import('ioredis')>('ioredis', 'the Redis engine (a `redis` option)');
+}
+
+/** Whether `client` is a Redis Cluster client (PUBLISH there reaches only its shard's subscribers). */
+export function isRedisCluster(client: RedisClient): client is Cluster {
+  return client instanceof ioredis().Cluster;
 }
 
 /** Waits until `client` is ready, or rejects with `ERR_SSE_REDIS_UNAVAILABLE` after `timeoutMs`. */

@@ -19,6 +19,8 @@ browserTest('the example page: connect with the served client, send, upload, rec
   const page = await openPage(t, origin);
   const log = page.locator('#log');
 
+  // A newcomer is told what to do first; the hint goes once something is logged.
+  t.regex((await page.textContent('#log-hint'))!, /click Connect/);
   await page.fill('#token', '7@1');
   const connecting = nextConnect(plugins.hr.hub, (c) => c.userId === '7');
   await page.click('#connect');
@@ -52,6 +54,9 @@ browserTest('the example page: connect with the served client, send, upload, rec
   await page.click('#admin-form button');
   await log.locator('li', { hasText: 'bell' }).first().waitFor();
   t.regex((await log.locator('li', { hasText: 'bell' }).first().textContent())!, /"count":3/);
+  t.false(await page.isVisible('#log-hint'));
+  // Each row has a column for the event's id (empty for events sent without one).
+  t.is(await log.locator('li').first().locator('span.id').count(), 1);
 
   // Switching the system moves the connection to /sse/hunter.
   const left = nextDisconnect(plugins.hr.hub, (c) => c.id === conn.id);

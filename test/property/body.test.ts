@@ -10,8 +10,11 @@ import { gzipSync } from 'node:zlib';
 import { SseError } from '../../lib/core/errors.js';
 import { readBeaconForm, readJson, readJsonObject, readMultipart } from '../../lib/http/body.js';
 
-/** A request carrying `body` (in `chunks` pieces) with `headers`, as Koa hands it to an endpoint. */
-function contextOf(body: Buffer, headers: Record<string, string | undefined>, chunks = 1): Context {
+/**
+ * A request carrying `body` (in `chunks` pieces) with `headers`, as Koa hands it to an endpoint;
+ * `parsed`: the body another middleware (a body parser before the plugin) already read.
+ */
+function contextOf(body: Buffer, headers: Record<string, string | undefined>, chunks = 1, parsed?: unknown): Context {
   const lower: Record<string, string> = {};
   for (const [k, v] of Object.entries(headers)) if (v !== undefined) lower[k.toLowerCase()] = v;
   const size = Math.max(1, Math.ceil(body.length / chunks));
@@ -19,7 +22,8 @@ function contextOf(body: Buffer, headers: Record<string, string | undefined>, ch
   for (let i = 0; i < body.length; i += size) parts.push(body.subarray(i, i + size));
   const req = Object.assign(Readable.from(parts), { headers: lower });
   const set: Record<string, string> = {};
-  return { req, get: (name: string) => lower[name.toLowerCase()] ?? '', set: (k: string, v: string) => (set[k] = v) } as unknown as Context;
+  const request = parsed === undefined ? {} : { body: parsed };
+  return { req, request, get: (name: string) => lower[name.toLowerCase()] ?? '', set: (k: string, v: string) => (set[k] = v) } as unknown as Context;
 }
 
 /** Our error with a 4xx status, or a failure naming what was thrown instead. */
@@ -180,4 +184,35 @@ test("a corrupt brotli body is the client's 400, not a 500 (found by the first p
   const body = Buffer.from('{"not":"brotli"}');
   const ctx = contextOf(body, { 'content-type': 'application/json', 'content-length': String(body.length), 'content-encoding': 'br' });
   await t.throwsAsync(readJson(ctx, 1024), { instanceOf: SseError, code: 'ERR_SSE_BAD_REQUEST' } as never);
+});
+
+test('a body another middleware parsed (any JSON value, `__proto__` keys, deep nesting): a value or 400, never a prototype change', async (t) => {
+  const before = protoKeys();
+  const parsed = fc.oneof(
+    fc.jsonValue({ maxDepth: 4 }),
+    fc.string({ maxLength: 60 }),
+    fc.constantFrom('{"a":1}', '[', '{"__proto__":{"polluted":1}}', ' '),
+    fc.integer({ min: 60, max: 70 }).map((d) => JSON.parse('['.repeat(d) + ']'.repeat(d)) as unknown),
+    fc.constant(JSON.parse('{"__proto__":{"polluted":1},"constructor":{"prototype":{"polluted":1}}}') as unknown),
+  );
+  await fc.assert(
+    fc.asyncProperty(parsed, async (value) => {
+      const ctx = (): Context => contextOf(Buffer.alloc(0), { 'content-type': 'application/json' }, 1, value);
+      try {
+        const object = await readJsonObject(ctx(), 1024);
+        t.true(object !== null && typeof object === 'object' && !Array.isArray(object));
+      } catch (err) {
+        assertOurs(t, err, JSON.stringify(value));
+      }
+      try {
+        const fields = await readBeaconForm(ctx(), 1024);
+        t.true(fields !== null && typeof fields === 'object');
+      } catch (err) {
+        assertOurs(t, err, JSON.stringify(value));
+      }
+      t.is(({} as { polluted?: unknown }).polluted, undefined);
+    }),
+    { numRuns: 500 },
+  );
+  t.deepEqual(protoKeys(), before);
 });

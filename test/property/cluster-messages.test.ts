@@ -65,6 +65,13 @@ const validRequest: fc.Arbitrary<ClusterRequest> = fc.oneof(
   ),
   fc.record({ type: fc.constant('duration' as const), kind: sendKind, keys: texts, seconds: fc.nat() }),
   fc.record({ type: fc.constant('clear-duration' as const), kind: sendKind, keys: texts }),
+  fc.record({
+    type: fc.constant('keep-duration' as const),
+    kind: fc.constantFrom('user', 'token' as const),
+    keys: texts,
+    seconds: fc.option(fc.nat(), { nil: null }),
+  }),
+  fc.constant({ type: 'members' as const }),
   fc.record({ type: fc.constant('siblings' as const), clientKey: text }),
   fc.record({ type: fc.constant('listeners' as const), connectionId: text, names: texts, add: fc.boolean() }),
   fc.record({
@@ -75,7 +82,10 @@ const validRequest: fc.Arbitrary<ClusterRequest> = fc.oneof(
     join: fc.boolean(),
   }),
   fc.record({ type: fc.constant('connection-channels' as const), connectionId: text, channels: texts, join: fc.boolean() }),
-  fc.record({ type: fc.constant('member-state' as const), items: fc.array(fc.record({ channel: text, userId: text }), { maxLength: 3 }) }),
+  fc.record({
+    type: fc.constant('member-state' as const),
+    items: fc.array(fc.record({ channel: text, userId: text, held: fc.boolean() }, { requiredKeys: ['channel', 'userId'] }), { maxLength: 3 }),
+  }),
   pending.map((p) => ({ type: 'qos-pending' as const, ...p }) as ClusterRequest),
   fc.record({ type: fc.constant('qos-pending-batch' as const), requests: fc.array(pending, { maxLength: 3 }) }),
   fc.record({

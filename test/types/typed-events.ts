@@ -20,6 +20,17 @@ export async function typed(): Promise<void> {
   await typedHub<Events>(ctx).sendByUserId(7, 'bell', { count: 3 });
   await createHub<Events>().sendAll('bell', { count: 0 });
 
+  // Durable sends are checked like the others.
+  await hub.qos.sendByUserId(7, 'bell', { count: 3 }, { ttlMs: 1000 });
+  await hub.qos.sendByChannel('room:1', 'notify', { channel: 'room:1', text: 'hi', from: 'Ada' });
+  await hub.qos.sendAll('bell', { count: 1 });
+  // @ts-expect-error a durable send with an event name the map does not have
+  await hub.qos.sendByUserId(7, 'bel', { count: 3 });
+  // @ts-expect-error a durable send with a payload of the wrong shape
+  await hub.qos.sendByTenantId(1, 'bell', { count: '3' });
+  // @ts-expect-error a durable send missing the payload the event needs
+  await hub.qos.sendByAccessToken('t', 'bell');
+
   // @ts-expect-error an event name the map does not have
   await hub.sendByUserId(7, 'bel', { count: 3 });
   // @ts-expect-error a payload of the wrong shape
@@ -41,6 +52,8 @@ export async function untyped(): Promise<void> {
   await hub.sendByUserId(7, 'bell');
   await hub.sendByChannel('x', 'y', 'text', { listening: false });
   await ctx.sse.sendByUserId(7, 'whatever', [1, 2, 3]);
+  await hub.qos.sendByChannel('x', 'any', { free: true });
+  await hub.qos.sendAll('bare');
   const plain = ssePlugin('/sse/x', { authenticate: () => null });
   await plain.hub.sendAll('z', 1n);
   // A typed hub is still a hub where an untyped one is expected.

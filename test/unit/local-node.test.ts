@@ -186,10 +186,7 @@ test('deliver counts what it wrote, honours listening, and keeps the running tot
   const other = open({ user: user(2), params: { listeners: 'chat' } });
   const bell = frame('bell', { n: 1 });
   const written: string[] = [];
-  t.is(
-    node.deliver('all', [''], bell, 'bell', true, (conn) => written.push(conn.id)),
-    1,
-  );
+  t.is(node.deliver('all', [''], bell, 'bell', true, { written: (conn) => written.push(conn.id) }), 1);
   t.deepEqual(written, [listening.conn.id]);
   t.is(node.deliver('all', [''], bell, 'bell', false), 2);
   t.is(node.deliver('user', ['3'], bell, 'bell', false), 0);
@@ -197,6 +194,13 @@ test('deliver counts what it wrote, honours listening, and keeps the running tot
   t.deepEqual(other.res.dataOf('bell'), [{ n: 1 }]);
   t.like(node.stats, { eventsSent: 3, eventsFailed: 0, bytesSent: 3 * bell.length });
   t.is(listening.conn.eventsWritten, 1 + 2, 'connect-finish and two events');
+  // A connection the caller takes in hand (durable delivery: a replay runs) is reached, not written.
+  written.length = 0;
+  const hooks = { leave: (conn: { id: string }) => conn.id === other.conn.id, written: (conn: { id: string }) => written.push(conn.id) };
+  t.is(node.deliver('all', [''], bell, 'bell', false, hooks), 2);
+  t.deepEqual(written, [listening.conn.id]);
+  t.deepEqual(other.res.dataOf('bell'), [{ n: 1 }], 'left to the caller');
+  t.like(node.stats, { eventsSent: 4, bytesSent: 4 * bell.length }, 'only what was written');
 });
 
 test('a stream that listens to nothing shares a read-only empty set; its first listener gives it its own', (t) => {

@@ -22,8 +22,8 @@ class FakeCluster implements QosCluster {
   readonly pulls: { request: PendingRequest; peerId: string | undefined }[] = [];
   /** What `forwardSend` answers: the count the peers wrote. */
   peerDelivered = 0;
-  /** What `pullPending` answers: one list per peer. */
-  pending: (request: PendingRequest, peerId?: string) => DurableMessage[][] = () => [];
+  /** What `pullPending` answers: one list per peer (a promise: the answer is on its way until it settles). */
+  pending: (request: PendingRequest, peerId?: string) => DurableMessage[][] | Promise<DurableMessage[][]> = () => [];
 
   async forwardSend(send: DurableSend): Promise<number> {
     this.sends.push(structuredClone(send));
@@ -295,6 +295,52 @@ test('ack by write, forwarded durable send: written here, acknowledged to its ow
   t.is(cluster.acks[0]!.connectionId, noAck.conn.id);
   t.deepEqual(acked, []);
   t.is(qos.pendingCount(), 0, 'nothing of it is stored here');
+  t.deepEqual(errors, []);
+});
+
+test("a forwarded send while the pull from its owner runs waits for it: each message once, in its owner's order", async (t) => {
+  const { qos, open, cluster, peerIds, errors } = setup(t);
+  const [p1, p2, p3, p4, p5] = Array.from({ length: 5 }, (_, i) => ({ ...message(peerIds.next(), 'user', 'job', String(i + 1)), keys: ['7'] }));
+  let answer!: (lists: DurableMessage[][]) => void;
+  cluster.pending = () => new Promise((resolve) => (answer = resolve));
+  const { res } = open({ user: user7 });
+  await eventually(() => cluster.pulls.length === 1, 'the pull is on its way');
+  // The owner forwards p2 (committed before it read, so also in its answer) and p4 (after).
+  t.is(qos.deliverForwarded(p2!), 1, 'reached: left to the pull');
+  t.is(qos.deliverForwarded(p4!), 1);
+  t.deepEqual(res.named('job'), [], 'nothing written before the pull');
+  answer([[p1!, p2!, p3!]]);
+  await res.until(() => res.named('job').length >= 4, 'the pull, then what it held');
+  // A forward of a message the pull answered arrives late: the pull wrote it.
+  t.is(qos.deliverForwarded(p3!), 1);
+  t.is(qos.deliverForwarded(p5!), 1, 'after the pull: written at once');
+  await res.until(() => res.named('job').length >= 5, 'the live one');
+  t.deepEqual(ids(res.named('job')), [p1!.id, p2!.id, p3!.id, p4!.id, p5!.id]);
+  await eventually(() => cluster.ackedIds().length === 5, 'the acks by write');
+  t.deepEqual(
+    cluster.ackedIds(),
+    [p1, p2, p3, p4, p5].map((p) => `${p!.id}|user:7|write`),
+    'each acknowledged once',
+  );
+  t.deepEqual(errors, []);
+});
+
+test("this store's message delivered while its replay runs (a node sharing the Redis store sent it): after the replay, once", async (t) => {
+  const { qos, open, errors } = setup(t);
+  const pending = [];
+  for (let i = 0; i < 3; i++) pending.push((await qos.sendByUserId(7, 'job', i)).messageId);
+  const { res } = open({ user: user7 });
+  // Its id is newer than every stored one: the replay's read cannot vouch for it.
+  const sharer = new MessageIdGenerator(qos.tag);
+  const during = { ...message(sharer.next(Date.now() + 60_000), 'user', 'job', '3'), keys: ['7'] };
+  t.is(qos.deliverForwarded(during), 1, 'reached: held for the replay');
+  t.deepEqual(res.named('job'), [], 'nothing written before the replay');
+  await res.until(() => res.named('job').length >= 4, 'the replay, then what it held');
+  t.is(qos.deliverForwarded({ ...message(pending[1]!, 'user', 'job', '1'), keys: ['7'] }), 1, 'a late copy of what the replay read');
+  const after = { ...message(sharer.next(Date.now() + 60_000), 'user', 'job', '4'), keys: ['7'] };
+  t.is(qos.deliverForwarded(after), 1);
+  await res.until(() => res.named('job').length >= 5, 'the one after the replay');
+  t.deepEqual(ids(res.named('job')), [...pending, during.id, after.id]);
   t.deepEqual(errors, []);
 });
 
