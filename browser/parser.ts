@@ -30,6 +30,8 @@ export class EventStreamParser {
 
   /** Feeds decoded text; events are emitted as soon as their blank line arrives. */
   feed(text: string): void {
+    // Nothing to read; and it must not forget a CR that ended the last chunk (its LF may come next).
+    if (text === '') return;
     let start = 0;
     if (this.#skipLf && text.startsWith('\n')) start = 1;
     this.#skipLf = false;

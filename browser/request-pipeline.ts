@@ -1,6 +1,7 @@
 import { Backoff } from './backoff.js';
 import { SseClientError, isNetworkError } from './errors.js';
 import { isUnknownConnection, type HttpAnswer } from './http.js';
+import { rateLimitedFor } from './rate-limit.js';
 import { Outbox, PendingCall, type SseQueuedRequest } from './outbox.js';
 
 /** What the pipeline needs from the client that owns it. */
@@ -29,7 +30,8 @@ export interface PipelineLimits {
  * connected and idle a call goes out at once; otherwise it waits in the bounded outbox and is
  * sent after the next connect, one at a time in call order. A call that did not reach the
  * server (network failure, or a connection the server forgot) goes back to its place and is
- * retried; any other answer, success or error status, resolves it. Every call settles: answered, rejected,
+ * retried, as is one refused for now by a rate limit (`429 ERR_SSE_RATE_LIMITED`, after its
+ * `Retry-After`); any other answer, success or error status, resolves it. Every call settles: answered, rejected,
  * timed out in the queue, refused when the queue is full, or rejected by {@link stop}.
  */
 export class RequestPipeline {
@@ -37,6 +39,8 @@ export class RequestPipeline {
   readonly #retryBackoff: Backoff;
   readonly #abort = new AbortController();
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The retry timer waits out a rate limit's `Retry-After` (the network coming back does not end it). */
+  #rateLimited = false;
   #inflight = 0;
   #draining = false;
   #seq = 0;
@@ -108,7 +112,7 @@ export class RequestPipeline {
 
   /** The network is back: skip the rest of the retry backoff. */
   retryNow(): void {
-    if (this.#retryTimer === undefined) return;
+    if (this.#retryTimer === undefined || this.#rateLimited) return;
     this.#clearRetryTimer();
     void this.drain();
   }
@@ -131,6 +135,14 @@ export class RequestPipeline {
     this.#inflight++;
     try {
       const answer = await call.run(connectionId, this.#abort.signal);
+      const retryAfter = rateLimitedFor(answer);
+      if (retryAfter !== undefined) {
+        // Refused for now, nothing changed: again once the server says, in call order.
+        this.host.failed(new SseClientError('ERR_SSE_RATE_LIMITED', `Rate limited: sent again in ${retryAfter / 1000} s`));
+        this.#outbox.requeue(call);
+        this.#scheduleRetry(retryAfter);
+        return false;
+      }
       if (!isUnknownConnection(answer)) {
         call.resolve(answer);
         this.#retryBackoff.reset();
@@ -157,17 +169,21 @@ export class RequestPipeline {
     }
   }
 
-  #scheduleRetry(): void {
+  /** Drains again after `delayMs` (a rate limit's `Retry-After`), else after the next backoff step. */
+  #scheduleRetry(delayMs?: number): void {
     if (this.#retryTimer !== undefined || this.#abort.signal.aborted) return;
+    this.#rateLimited = delayMs !== undefined;
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
+      this.#rateLimited = false;
       void this.drain();
-    }, this.#retryBackoff.next());
+    }, delayMs ?? this.#retryBackoff.next());
   }
 
   #clearRetryTimer(): void {
     if (this.#retryTimer === undefined) return;
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
+    this.#rateLimited = false;
   }
 }

@@ -1,6 +1,7 @@
 import { answerChannels } from './channels.js';
 import { SseClientError } from './errors.js';
 import type { HttpAnswer } from './http.js';
+import { rateLimitedFor } from './rate-limit.js';
 import { randomId } from './identity.js';
 import type { ParsedEvent } from './parser.js';
 import type { RelayedStream, RelayHost } from './relayed-stream.js';
@@ -83,6 +84,8 @@ export class TabGroup implements RelayHost {
   #serverChannels: string[] = [];
   readonly #acks: TabAcks;
   #chain: Promise<unknown> = Promise.resolve();
+  /** A sync waiting out a rate limit's `Retry-After` (a leave the server refused for now). */
+  #resyncTimer: ReturnType<typeof setTimeout> | undefined;
   /** Channels this (leader) tab is leaving: no longer its own while the connection leaves them. */
   #ownLeaving: string[] | undefined;
 
@@ -129,6 +132,8 @@ export class TabGroup implements RelayHost {
     this.#locks?.stop();
     this.#locks = undefined;
     this.#ownLockHeld = false;
+    if (this.#resyncTimer !== undefined) clearTimeout(this.#resyncTimer);
+    this.#resyncTimer = undefined;
     this.#bus.close();
     this.#bus = undefined;
     const err = new SseClientError('ERR_SSE_DESTROYED', 'The tab left the group');
@@ -352,6 +357,15 @@ export class TabGroup implements RelayHost {
     this.host.attachedChanged();
   }
 
+  /** The connection's leave was refused for now (rate limit): sync again once the server allows it. */
+  #resyncAfter(ms: number): void {
+    if (this.#resyncTimer !== undefined) return;
+    this.#resyncTimer = setTimeout(() => {
+      this.#resyncTimer = undefined;
+      if (this.#leader) this.#background(() => this.#sync());
+    }, ms);
+  }
+
   /** {@link #serial} with nobody waiting for the result (a failure is mended by the next change or connect). */
   #background(fn: () => Promise<unknown>): void {
     this.#serial(fn).catch(() => undefined);
@@ -426,6 +440,8 @@ export class TabGroup implements RelayHost {
       const answer = await this.host.post('/connect/leave.do', { channels: leave });
       const list = answer.response.ok ? answerChannels(answer) : undefined;
       if (list !== undefined) this.#setServerChannels(list);
+      const retryAfter = rateLimitedFor(answer);
+      if (retryAfter !== undefined) this.#resyncAfter(retryAfter);
     }
     return last;
   }

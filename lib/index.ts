@@ -51,6 +51,7 @@ export type { CloseReason, ConnectionInfo, RequestInfo } from './local/connectio
 export type { ClientInfo } from './core/client-info.js';
 export type { HubOptions, PresenceOptions, ResolvedPresenceOptions } from './hub-options.js';
 export type { SsePluginOptions, UploadedFile, UploadFields } from './http/plugin-options.js';
+export type { ChannelRateLimitOptions } from './http/channel-rate-limit.js';
 export type { SseUser, Key } from './core/user.js';
 export type { RedisSource, RedisClientLike } from './redis/redis-source.js';
 export type { Page, AdminStats, ConnectionView, RedactedUser, StoredMessageView, JavaConnectionFields, JavaMessageFields } from './core/admin-api.js';
@@ -75,6 +76,7 @@ export {
   SsePayloadTooLargeError,
   SseUnsupportedMediaTypeError,
   SseTooManyConnectionsError,
+  SseRateLimitedError,
   SseTooManyListenersError,
   SseTooManyChannelsError,
   SseChannelDeniedError,

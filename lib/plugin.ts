@@ -10,6 +10,7 @@ import { announceHub, isRegistered, registerHub } from './http/registry.js';
 import { defaultWrapOkResponse } from './http/response.js';
 import { defaultRedactUser } from './http/admin-views.js';
 import type { EndpointEnv, EndpointOptions } from './http/endpoint.js';
+import { ChannelRateLimit } from './http/channel-rate-limit.js';
 import { createDispatch } from './http/dispatch.js';
 import { createSseRouter } from './http/router.js';
 import { serverHeaders } from './http/server-headers.js';
@@ -102,6 +103,7 @@ export function ssePlugin<Events extends EventMap = Record<string, unknown>>(bas
     if (options[key] !== undefined && typeof options[key] !== 'function') throw new TypeError(`options.${key} must be a function`);
   }
   const name = options.name ?? (base.split('/').filter(Boolean).pop() || 'default');
+  const channelRateLimit = new ChannelRateLimit(options.channelRateLimit);
   const hub = new Hub<Events>({ ...options, name }, options.name !== undefined);
   const endpointOptions: EndpointOptions = {
     ...options,
@@ -122,7 +124,7 @@ export function ssePlugin<Events extends EventMap = Record<string, unknown>>(bas
     else console.error(err);
   };
   hub.on('error', report);
-  const env: EndpointEnv = { hub, options: endpointOptions, headers: serverHeaders(hub, options.serverIdHeader) };
+  const env: EndpointEnv = { hub, options: endpointOptions, headers: serverHeaders(hub, options.serverIdHeader), channelRateLimit };
   const bindTo = (target: Koa): void => {
     withdraw();
     if (isRegistered(target, hub)) return;

@@ -24,6 +24,7 @@ import {
 } from './messages.js';
 import { PeerMembers } from './peer-members.js';
 import { PENDING_PAGE, PendingPulls, servePulls } from './pending-pulls.js';
+import { checkClusterRequest } from './request-check.js';
 import type { ClusterTransport } from './transport.js';
 
 /** The answers of the peers to one fan-out, and which peers failed to answer. */
@@ -125,6 +126,8 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
   #batch: PendingSend[] = [];
   #scheduled = false;
   #memberBatch: PendingMemberState[] = [];
+  /** Where the `member-state` questions are: a round scheduled for this tick, out to the peers, or neither. */
+  #memberRound: 'idle' | 'scheduled' | 'asking' = 'idle';
   /** Durable pulls from peers, batched per peer (see PendingPulls). */
   readonly #pulls: PendingPulls;
   /** The peers' users in channels, to announce their leaves when a peer vanishes. */
@@ -350,14 +353,16 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
 
   /**
    * Each peer's part of a user's membership in a channel (peers that fail are left out).
-   * The questions of one tick go to each peer as one request (pages of 1000). `held` tells
-   * the peers this node's news at the same time (`MemberStateRequest.items`).
+   * One round of questions is out at a time: those of one tick, and all that arise while a
+   * round is out, go to each peer together in the next (pages of 1000). A churn of joins and
+   * leaves costs a request per peer per round trip, not one per `join.do` or per pair. `held`
+   * tells the peers this node's news at the same time (`MemberStateRequest.items`).
    */
   memberStates(channel: string, userId: string, held?: boolean): Promise<PeerMemberState[]> {
     if (this.#closed || (this.#transport.peers().length === 0 && this.#transport.unreachable().length === 0)) return Promise.resolve([]);
     return new Promise((resolve) => {
-      if (this.#memberBatch.length === 0) setImmediate(() => this.#flushMemberStates());
       this.#memberBatch.push({ channel, userId, held, resolve });
+      this.#scheduleMemberStates();
     });
   }
 
@@ -372,10 +377,23 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
     }
   }
 
-  #flushMemberStates(): void {
+  /** Asks the waiting questions at the end of this tick, unless a round is out (its end asks them). */
+  #scheduleMemberStates(): void {
+    if (this.#memberRound !== 'idle' || this.#memberBatch.length === 0) return;
+    this.#memberRound = 'scheduled';
+    setImmediate(() => void this.#flushMemberStates());
+  }
+
+  async #flushMemberStates(): Promise<void> {
     const batch = this.#memberBatch;
     this.#memberBatch = [];
-    for (let i = 0; i < batch.length; i += MEMBER_STATE_PAGE) void this.#askMemberStates(batch.slice(i, i + MEMBER_STATE_PAGE));
+    this.#memberRound = 'asking';
+    const pages: Promise<void>[] = [];
+    for (let i = 0; i < batch.length; i += MEMBER_STATE_PAGE) pages.push(this.#askMemberStates(batch.slice(i, i + MEMBER_STATE_PAGE)));
+    // #askMemberStates never rejects: every question is answered, with no peer's part at worst.
+    await Promise.all(pages);
+    this.#memberRound = 'idle';
+    this.#scheduleMemberStates();
   }
 
   async #askMemberStates(page: PendingMemberState[]): Promise<void> {
@@ -560,7 +578,9 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
 
   // ---- incoming ----------------------------------------------------------------------
 
-  async #handle(from: string, request: ClusterRequest): Promise<unknown> {
+  async #handle(from: string, raw: ClusterRequest): Promise<unknown> {
+    // Checked whole before anything is done: a malformed request is refused, never half-run.
+    const request = checkClusterRequest(raw);
     const local = this.#local;
     switch (request.type) {
       case 'hello':

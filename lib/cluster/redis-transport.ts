@@ -71,6 +71,17 @@ end
 return removed
 `;
 
+/** Whether `value` has the shape of an {@link Envelope} (the request inside is checked by the cluster). */
+function isEnvelope(value: unknown): value is Envelope {
+  if (value === null || typeof value !== 'object') return false;
+  const m = value as Record<string, unknown>;
+  if (typeof m.from !== 'string') return false;
+  if (m.k === 'bye') return true;
+  if (!Number.isSafeInteger(m.id)) return false;
+  if (m.k === 'a') return typeof m.ok === 'boolean';
+  return m.k === 'q' && (m.to === undefined || (Array.isArray(m.to) && m.to.every((id) => typeof id === 'string')));
+}
+
 function timedOut(peerId: string, timeoutMs: number): Error {
   return Object.assign(new Error(`peer ${peerId} did not answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' });
 }
@@ -234,13 +245,15 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
   }
 
   #onMessage(raw: Buffer): void {
-    let message: Envelope;
+    let message: unknown;
     try {
-      message = JSON.parse(raw.toString('utf8')) as Envelope;
+      message = JSON.parse(raw.toString('utf8'));
     } catch {
       return;
     }
-    if (message === null || typeof message !== 'object' || message.from === this.nodeId) return;
+    // Whatever can publish on this Redis reaches here. A malformed envelope is dropped: thrown
+    // from the subscriber's event it would take the process down (`to` of a number did).
+    if (!isEnvelope(message) || message.from === this.nodeId) return;
     if (message.k === 'a') {
       const value = message.ok ? message.v : Object.assign(new Error(String(message.e)), { code: 'ERR_SSE_PEER_FAILED' });
       this.#settle(message.id, message.ok, value, message.from);

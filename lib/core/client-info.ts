@@ -1,4 +1,4 @@
-import { parseChannelNames } from './channels.js';
+import { isChannelName, parseChannelNames } from './channels.js';
 import { SseBadRequestError } from './errors.js';
 
 /** What a client tells about itself when it connects (query string, or JSON body for POST). */
@@ -76,7 +76,11 @@ export function parseClientInfo(params: Record<string, unknown>, lastEventIdHead
   let v: string | number | undefined;
   if ((v = text(params, 'clientId', 128)) !== undefined) info.clientId = v;
   if ((v = text(params, 'clientVersion', 64)) !== undefined) info.clientVersion = v;
-  if ((v = text(params, 'channel', 256)) !== undefined) info.channel = v;
+  if ((v = text(params, 'channel', 256)) !== undefined) {
+    // The rule of every channel name (no control characters), as for `channels` and join.do.
+    if (!isChannelName(v)) throw new SseBadRequestError('Invalid channel name: 1-256 characters, no control characters');
+    info.channel = v;
+  }
   if (params.channels !== undefined) {
     const channels = parseChannelNames(params.channels, true);
     if (channels.length > 0) info.channels = channels;

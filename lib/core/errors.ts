@@ -17,6 +17,7 @@
  * | `ERR_SSE_TOO_MANY_CHANNELS`   | 400    | a connection's runtime channels would exceed `maxChannelsPerConnection` |
  * | `ERR_SSE_CHANNEL_DENIED`      | 403    | `authorizeChannel` refused a join (or is absent: joins are denied by default), or a connect's fixed `channel` |
  * | `ERR_SSE_TOO_MANY_CONNECTIONS`| 429    | per-user or global connection cap reached |
+ * | `ERR_SSE_RATE_LIMITED`        | 429    | too many channel changes (`join.do` / `leave.do`) for the connection or user; `Retry-After` says when to retry |
  * | `ERR_SSE_INVALID_FIELD`       | 500    | (thrown, programming error) event name / id with CR, LF or NUL |
  * | `ERR_SSE_CLOSED`              | 503    | the hub is shutting down |
  * | `ERR_SSE_QUEUE_FULL`          | 507    | a durable send over the per-target or total cap |
@@ -117,7 +118,21 @@ export class SseTooManyConnectionsError extends SseError {
   }
 }
 
-/** A programming error: a field that would break the SSE framing. */
+/**
+ * A call refused by a rate limit (`channelRateLimit`); nothing changed. Answered with
+ * `Retry-After: {@link SseRateLimitedError.retryAfter}` and the same number as `data.retryAfter`.
+ */
+export class SseRateLimitedError extends SseError {
+  /** Whole seconds until the limit allows the call again (at least 1). */
+  readonly retryAfter: number;
+  constructor(message: string, retryAfterMs: number) {
+    const retryAfter = Math.max(1, Math.ceil(retryAfterMs / 1000));
+    super(`${message}: retry in ${retryAfter} s`, 'ERR_SSE_RATE_LIMITED', 429);
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** A connection's listener set would exceed `maxListenersPerConnection`; nothing changed. */
 export class SseTooManyListenersError extends SseError {
   constructor(limit: number) {
     super(`A connection may listen to at most ${limit} events`, 'ERR_SSE_TOO_MANY_LISTENERS', 400);

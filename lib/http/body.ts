@@ -290,8 +290,11 @@ function mapBodyError(ctx: Context, err: unknown, what: string, limit: number): 
   if (err instanceof SyntaxError) return new SseBadRequestError(`Malformed ${what}`, { cause: err });
   if (e.status === 400) return new SseBadRequestError(`Malformed ${what}`, { cause: err });
   // zlib (Content-Encoding: gzip/deflate/br) refusing corrupt or truncated data: the client's fault.
+  // gzip and deflate say Z_*; brotli says ERR__ERROR_* (a property test found a corrupt br body
+  // answered 500 and reported as a server error).
   const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && code.startsWith('Z_')) return new SseBadRequestError(`Malformed ${what} (bad content encoding)`, { cause: err });
+  if (typeof code === 'string' && (code.startsWith('Z_') || code.startsWith('ERR__ERROR_')))
+    return new SseBadRequestError(`Malformed ${what} (bad content encoding)`, { cause: err });
   return err as Error;
 }
 

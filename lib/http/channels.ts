@@ -9,7 +9,8 @@ import { ok, type EndpointEnv } from './endpoint.js';
  * `POST {base}/connect/join.do` with `{connectionId, channels: [names]}`: joins the caller's
  * own connection to every channel `authorizeChannel` allows, all or nothing. Answers
  * `{channels: [current runtime channels]}`; 403 `ERR_SSE_CHANNEL_DENIED` (naming the first
- * channel refused), 400 `ERR_SSE_TOO_MANY_CHANNELS` past `maxChannelsPerConnection`.
+ * channel refused), 400 `ERR_SSE_TOO_MANY_CHANNELS` past `maxChannelsPerConnection`, 429
+ * `ERR_SSE_RATE_LIMITED` past `channelRateLimit` (also for `leave.do`).
  */
 export async function join(call: UserCall): Promise<void> {
   const { ctx, env, user } = call;
@@ -45,6 +46,7 @@ async function readChange(call: UserCall) {
   if (!Array.isArray(body.channels) || body.channels.length === 0) throw new SseBadRequestError('channels is required: an array of channel names');
   const channels = parseChannelNames(body.channels, false);
   const conn = await call.ownConnection(body.connectionId);
+  await call.env.channelRateLimit.take(call.user, conn.id, channels.length);
   return { conn, channels };
 }
 

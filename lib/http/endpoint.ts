@@ -6,6 +6,7 @@ import { hashToken } from '../core/token-hash.js';
 import { describe } from '../core/option-shape.js';
 import { keyOf, type SseUser } from '../core/user.js';
 import type { Hub } from '../hub.js';
+import type { ChannelRateLimit } from './channel-rate-limit.js';
 import type { SsePluginOptions } from './plugin-options.js';
 import type { ServerHeaders } from './server-headers.js';
 
@@ -27,6 +28,8 @@ export interface EndpointEnv {
   options: EndpointOptions;
   /** The headers every answer carries (the router sets them; a stream's head carries them itself). */
   headers: ServerHeaders;
+  /** The rate limits of `join.do` / `leave.do` (`channelRateLimit`). */
+  channelRateLimit: ChannelRateLimit;
 }
 
 /** Runs `authenticate`; 401 when it gives no user. */

@@ -8,6 +8,7 @@ import type { ConnectionView, StoredMessageView } from '../core/admin-api.js';
 import type { ConnectionInfo } from '../core/connection-info.js';
 import type { StoredEntry } from './admin-views.js';
 import type { Connection } from '../local/connection.js';
+import { CHANNEL_RATE_LIMIT_SHAPES, type ChannelRateLimitOptions } from './channel-rate-limit.js';
 
 /** A file received by an upload endpoint, held in memory (bounded by `uploadLimit`). */
 export interface UploadedFile {
@@ -69,6 +70,13 @@ export interface SsePluginOptions extends HubOptions {
    * client sent it (the Java library's behaviour: any logged-in user may name any fixed channel).
    */
   authorizeChannel?: (ctx: Context, user: SseUser, channel: string) => boolean | Promise<boolean>;
+  /**
+   * Rate limits of `join.do` / `leave.do` per connection and per user: past one, a call changes
+   * nothing and is answered `429 ERR_SSE_RATE_LIMITED` with `Retry-After` (the browser client
+   * waits that long and sends it again). `false` turns them off. Default: the defaults of
+   * {@link ChannelRateLimitOptions} (128 channel names per connection and 512 per user per 10 s).
+   */
+  channelRateLimit?: ChannelRateLimitOptions | false;
   /** Whether this user may use the admin endpoints. Default: nobody (403). */
   authorizeAdmin?: (ctx: Context, user: SseUser) => boolean | Promise<boolean>;
   /** Handles `POST {base}/connect/message/{path}.do`; the result is sent through `wrapOkResponse`. */
@@ -129,6 +137,7 @@ const PLUGIN_OPTION_SHAPES: ShapesOf<SsePluginOptions> = {
   verifyConnect: 'function',
   onConnect: 'function',
   authorizeChannel: 'function',
+  channelRateLimit: { anyOf: [{ oneOf: [false] }, { options: CHANNEL_RATE_LIMIT_SHAPES }] },
   authorizeAdmin: 'function',
   onMessage: 'function',
   onUpload: 'function',

@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { isClientGoneError, SseError, SseMethodNotAllowedError } from '../core/errors.js';
+import { isClientGoneError, SseError, SseMethodNotAllowedError, SseRateLimitedError } from '../core/errors.js';
 import { toJson } from '../core/frame.js';
 
 /** The Java library's success envelope, kept so that its pages read our answers unchanged. */
@@ -63,6 +63,11 @@ export function sendError(ctx: Context, err: unknown, report: (err: unknown) => 
     code = shown ? (typeof e?.code === 'string' ? e.code : 'ERR_SSE_REQUEST') : 'ERR_SSE_INTERNAL';
     message = !shown ? 'Internal server error' : typeof e?.message === 'string' ? e.message : 'Request refused';
     if (!shown && !isClientGoneError(err)) report(err);
+  }
+  if (err instanceof SseRateLimitedError) {
+    ctx.set('Retry-After', String(err.retryAfter));
+    // Also in the body: an answer relayed without its headers (shared tabs) still says when.
+    javaData = { ...javaData, retryAfter: err.retryAfter };
   }
   sendJson(ctx, status, errorBody(code, status, message, javaData));
 }

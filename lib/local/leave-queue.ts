@@ -17,7 +17,9 @@ export interface PendingLeave {
  * A leave announced from here is remembered for another `delayMs` ({@link LeaveQueue.announcedAt}):
  * a peer deciding the same user's leave at the same moment learns that it is covered.
  *
- * Bounded by the (channel, user) pairs that left within the last two `delayMs`.
+ * Bounded by the (channel, user) pairs that left within the last two `delayMs`: the
+ * remembered leaves are dropped by a timer of their own when their `delayMs` ends, so that
+ * the memory of a burst of leaves is released after it, not at the next leave announced.
  */
 export class LeaveQueue {
   readonly #delayMs: number;
@@ -27,6 +29,8 @@ export class LeaveQueue {
   /** Leaves announced from here, with when, oldest first. */
   readonly #settled = new Map<string, { leftAt: number; at: number }>();
   #timer: NodeJS.Timeout | undefined;
+  /** Drops the remembered leaves when the oldest one's `delayMs` ends. */
+  #pruneTimer: NodeJS.Timeout | undefined;
 
   constructor(delayMs: number, onDue: (leave: PendingLeave) => void) {
     this.#delayMs = delayMs;
@@ -73,6 +77,7 @@ export class LeaveQueue {
     this.#prune(now);
     this.#settled.delete(key);
     this.#settled.set(key, { leftAt: leave.leftAt, at: now });
+    this.#schedulePrune(now);
   }
 
   /** When the user left, for a leave of theirs from the channel announced here within the last `delayMs`. */
@@ -88,13 +93,34 @@ export class LeaveQueue {
     }
   }
 
-  /** Forgets everything and stops the timer (shutdown). */
+  /**
+   * Arms the prune timer for when the oldest remembered leave ends, unless it is armed or none
+   * is left. At most one run per twentieth of `delayMs`: a flood of leaves is dropped in
+   * batches, not with a timer per millisecond.
+   */
+  #schedulePrune(now: number): void {
+    if (this.#pruneTimer !== undefined) return;
+    const oldest = this.#settled.values().next().value;
+    if (oldest === undefined) return;
+    const wait = Math.max(oldest.at + this.#delayMs - now, this.#delayMs / 20);
+    this.#pruneTimer = setTimeout(() => {
+      this.#pruneTimer = undefined;
+      const at = Date.now();
+      this.#prune(at);
+      this.#schedulePrune(at);
+    }, wait);
+    this.#pruneTimer.unref();
+  }
+
+  /** Forgets everything and stops the timers (shutdown). */
   clear(): void {
     this.#waiting.clear();
     this.#deciding.clear();
     this.#settled.clear();
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    if (this.#pruneTimer !== undefined) clearTimeout(this.#pruneTimer);
+    this.#pruneTimer = undefined;
   }
 
   #schedule(): void {

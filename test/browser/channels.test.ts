@@ -161,3 +161,28 @@ channelTest('shared tabs: channels are counted per tab, refused joins reach the 
   t.is(await hub.sendByChannel('room:t', 'bell', { n: 3 }), 0, 'only the closed tab held room:t');
   await follower.waitForFunction(() => window.__events.filter((e) => e.type === 'bell').length === 2);
 });
+
+channelTest('rate limit: a join or leave refused with 429 is sent again after Retry-After, and then resolves', async (t) => {
+  const answers: { path: string; status: number; retryAfter: string | undefined }[] = [];
+  const server = await startServer(t, { ...CHANNEL_OPTIONS, channelRateLimit: { perConnection: 2, windowMs: 4000 } }, (app) =>
+    app.use(async (ctx, next) => {
+      await next();
+      if (ctx.path.endsWith('.do')) answers.push({ path: ctx.path, status: ctx.status, retryAfter: ctx.response.get('retry-after') || undefined });
+    }),
+  );
+  const page = await openPage(t, server.origin);
+  await createClient(page, 'rl1');
+  await connected(page);
+  t.deepEqual(await page.evaluate(() => window.sse.join('room:1', 'room:2')), ['room:1', 'room:2']);
+  // The connection's allowance (2 names per 4 s) is spent: the server refuses this one for
+  // now, and the client sends it again once the window is over instead of rejecting.
+  t.deepEqual(await page.evaluate(() => window.sse.leave('room:1')), ['room:2']);
+  t.deepEqual(await page.evaluate(() => window.sse.join('room:3')), ['room:2', 'room:3']);
+  const refused = answers.filter((a) => a.status === 429);
+  t.true(refused.length >= 1, JSON.stringify(answers));
+  t.true(
+    refused.every((a) => Number(a.retryAfter) >= 1 && Number(a.retryAfter) <= 4),
+    'each refusal said when',
+  );
+  t.deepEqual(await server.hub.channelsOf(await page.evaluate(() => window.sse.connectionId!)), ['room:2', 'room:3']);
+});

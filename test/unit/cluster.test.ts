@@ -500,3 +500,43 @@ test('durable: an ack to an owner that does not answer stays pending there and i
   t.is(await b.qos.ack(acking.conn, [sent.messageId]), 1);
   t.is(a.qos.pendingCount({ userId: 9 }), 0);
 });
+
+test('presence: member-state questions that arise while a round is out go to each peer together in the next (churn)', async (t) => {
+  // A long timeout: the first round must be held, not timed out, however slow the machine.
+  const { bus, a, b, c } = await threeNodes(t, { a: { timeoutMs: 30_000 } });
+  // b holds user u1 in room:3 (joined before anything below), c holds nothing.
+  const onB = b.open({ user: { id: 'u1' }, params: { channel: 'room:3' } });
+  const requests = new Map<string, ClusterRequest[]>();
+  bus.onRequest = (_from, to, request) => {
+    if (request.type === 'member-state') requests.set(to, [...(requests.get(to) ?? []), request]);
+  };
+  // The first round is held by both peers (as over a slow link) while 20 more questions arise,
+  // each in a tick of its own (as 20 `join.do` calls do).
+  bus.stall('b');
+  bus.stall('c');
+  const answers = [a.cluster.memberStates('room:0', 'u1')];
+  for (let i = 1; i <= 20; i++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    answers.push(a.cluster.memberStates(`room:${i}`, 'u1'));
+  }
+  t.deepEqual([requests.get('b')?.length, requests.get('c')?.length], [1, 1], 'one round out, the rest waiting for it');
+  bus.heal('b');
+  bus.heal('c');
+  const states = await within(3000, Promise.all(answers), 'the answers');
+  t.deepEqual(
+    ['b', 'c'].map((id) => requests.get(id)!.map((r) => (r as { items: unknown[] }).items.length)),
+    [
+      [1, 20],
+      [1, 20],
+    ],
+    'two requests per peer: the first question, then the 20 that came meanwhile',
+  );
+  t.true(
+    states.every((peers) => peers.length === 2),
+    'every question answered by both peers',
+  );
+  const room3 = states[3]!.find((s) => s.nodeId === 'b')!;
+  t.is(room3.since, onB.conn.joinedAt('room:3') ?? null, "b's own part, in the right place of the batch");
+  t.true(states[4]!.every((s) => s.since === null && s.leftAt === null));
+  for (const n of [a, b, c]) t.deepEqual(n.errors, []);
+});

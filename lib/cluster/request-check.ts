@@ -1,0 +1,199 @@
+import { SseBadRequestError } from '../core/errors.js';
+import type { ClusterRequest } from './messages.js';
+
+/**
+ * Checks a request from a peer against the shapes of {@link ClusterRequest} before any of it is
+ * acted on: a malformed one (another version's, or a faulty peer's) is refused whole with
+ * `ERR_SSE_BAD_REQUEST`, instead of failing halfway with a TypeError or doing something else
+ * (keys given as a string would be read letter by letter; a query named `constructor` would
+ * run `Object`). Fields it does not know are ignored; it answers the same object.
+ *
+ * @throws SseBadRequestError naming the first field that is wrong
+ */
+export function checkClusterRequest(value: unknown): ClusterRequest {
+  const r = objectOf(value, 'request');
+  const type = r.type;
+  switch (type) {
+    case 'hello':
+      break;
+    case 'send':
+      arrayOf(r.items, 'items', (item, at) => {
+        const i = objectOf(item, at);
+        sendKind(i.kind, `${at}.kind`);
+        strings(i.keys, `${at}.keys`);
+        fieldText(i.event, `${at}.event`);
+        string(i.data, `${at}.data`);
+        boolean(i.listening, `${at}.listening`);
+        if (i.id !== undefined) fieldText(i.id, `${at}.id`);
+      });
+      if (r.deadline !== undefined) number(r.deadline, 'deadline');
+      break;
+    case 'query':
+      queryArgs(r.name, r.args);
+      break;
+    case 'disconnect':
+      sendKind(r.kind, 'kind');
+      strings(r.keys, 'keys');
+      boolean(r.reconnect, 'reconnect');
+      oneOf(r.reason, 'reason', DISCONNECT_REASONS);
+      if (r.record !== undefined) objectOf(r.record, 'record');
+      break;
+    case 'duration':
+      sendKind(r.kind, 'kind');
+      strings(r.keys, 'keys');
+      number(r.seconds, 'seconds');
+      break;
+    case 'clear-duration':
+      sendKind(r.kind, 'kind');
+      strings(r.keys, 'keys');
+      break;
+    case 'keep-duration':
+      oneOf(r.kind, 'kind', KEPT_KINDS);
+      strings(r.keys, 'keys');
+      if (r.seconds !== null) number(r.seconds, 'seconds');
+      break;
+    case 'siblings':
+      string(r.clientKey, 'clientKey');
+      break;
+    case 'listeners':
+      string(r.connectionId, 'connectionId');
+      strings(r.names, 'names');
+      boolean(r.add, 'add');
+      break;
+    case 'channels':
+      oneOf(r.kind, 'kind', CHANNEL_KINDS);
+      strings(r.keys, 'keys');
+      strings(r.channels, 'channels');
+      boolean(r.join, 'join');
+      break;
+    case 'connection-channels':
+      string(r.connectionId, 'connectionId');
+      strings(r.channels, 'channels');
+      boolean(r.join, 'join');
+      break;
+    case 'member-state':
+      arrayOf(r.items, 'items', (item, at) => {
+        const i = objectOf(item, at);
+        string(i.channel, `${at}.channel`);
+        string(i.userId, `${at}.userId`);
+        if (i.held !== undefined) boolean(i.held, `${at}.held`);
+      });
+      break;
+    case 'members':
+      break;
+    case 'qos-pending':
+      pendingRequest(r, 'request');
+      break;
+    case 'qos-pending-batch':
+      arrayOf(r.requests, 'requests', (item, at) => pendingRequest(objectOf(item, at), at));
+      break;
+    case 'qos-ack':
+      arrayOf(r.items, 'items', (item, at) => {
+        const i = objectOf(item, at);
+        string(i.messageId, `${at}.messageId`);
+        targetRefs(i.targets, `${at}.targets`);
+      });
+      string(r.connectionId, 'connectionId');
+      oneOf(r.by, 'by', ACKED_BY);
+      break;
+    default:
+      throw malformed('type');
+  }
+  return r as unknown as ClusterRequest;
+}
+
+const SEND_KINDS: ReadonlySet<unknown> = new Set(['user', 'token', 'tenant', 'channel', 'all', 'connection']);
+const TARGET_KINDS: ReadonlySet<unknown> = new Set(['user', 'token', 'tenant', 'channel', 'all']);
+const CHANNEL_KINDS: ReadonlySet<unknown> = new Set(['connection', 'user', 'token']);
+const KEPT_KINDS: ReadonlySet<unknown> = new Set(['user', 'token']);
+const DISCONNECT_REASONS: ReadonlySet<unknown> = new Set(['kick', 'client', 'evicted']);
+const ACKED_BY: ReadonlySet<unknown> = new Set(['ack', 'write']);
+
+/** Each query's arguments, by position: `s` a string, `n` a string or null, `o` an object. */
+const QUERY_ARGS: ReadonlyMap<unknown, string> = new Map([
+  ['userIds', ''],
+  ['users', ''],
+  ['accessTokens', ''],
+  ['tenantIds', ''],
+  ['channels', ''],
+  ['connectionCount', ''],
+  ['connectionIds', ''],
+  ['isOnline', 's'],
+  ['user', 's'],
+  ['userIdsListening', 'sn'],
+  ['connections', 'o'],
+  ['connectionById', 's'],
+  ['presence', 's'],
+  ['channelsOf', 's'],
+]);
+
+function queryArgs(name: unknown, args: unknown): void {
+  // A Map, not an object: `constructor` or `__proto__` is no query.
+  const shape = QUERY_ARGS.get(name);
+  if (shape === undefined) throw malformed('name');
+  if (!Array.isArray(args) || args.length !== shape.length) throw malformed('args');
+  [...shape].forEach((kind, i) => {
+    const arg: unknown = args[i];
+    if (kind === 's') string(arg, `args[${i}]`);
+    else if (kind === 'n' && arg !== null) string(arg, `args[${i}]`);
+    else if (kind === 'o') objectOf(arg, `args[${i}]`);
+  });
+}
+
+function pendingRequest(r: Record<string, unknown>, at: string): void {
+  targetRefs(r.refs, `${at}.refs`);
+  targetRefs(r.logRefs, `${at}.logRefs`);
+  if (r.lastEventId !== undefined) string(r.lastEventId, `${at}.lastEventId`);
+  if (r.events !== undefined) strings(r.events, `${at}.events`);
+}
+
+function targetRefs(value: unknown, at: string): void {
+  arrayOf(value, at, (item, where) => {
+    const ref = objectOf(item, where);
+    oneOf(ref.kind, `${where}.kind`, TARGET_KINDS);
+    string(ref.key, `${where}.key`);
+  });
+}
+
+function objectOf(value: unknown, at: string): Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw malformed(at);
+  return value as Record<string, unknown>;
+}
+
+function arrayOf(value: unknown, at: string, check: (item: unknown, at: string) => void): void {
+  if (!Array.isArray(value)) throw malformed(at);
+  value.forEach((item, i) => check(item, `${at}[${i}]`));
+}
+
+function strings(value: unknown, at: string): void {
+  arrayOf(value, at, string);
+}
+
+function string(value: unknown, at: string): void {
+  if (typeof value !== 'string') throw malformed(at);
+}
+
+/** An event name or id: a non-empty string (an id may be empty) that cannot break the SSE framing. */
+function fieldText(value: unknown, at: string): void {
+  if (typeof value !== 'string' || /[\r\n\0]/.test(value) || (value === '' && at.endsWith('.event'))) throw malformed(at);
+}
+
+function number(value: unknown, at: string): void {
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw malformed(at);
+}
+
+function boolean(value: unknown, at: string): void {
+  if (typeof value !== 'boolean') throw malformed(at);
+}
+
+function sendKind(value: unknown, at: string): void {
+  oneOf(value, at, SEND_KINDS);
+}
+
+function oneOf(value: unknown, at: string, allowed: ReadonlySet<unknown>): void {
+  if (!allowed.has(value)) throw malformed(at);
+}
+
+function malformed(at: string): SseBadRequestError {
+  return new SseBadRequestError(`Malformed cluster request: ${at}`);
+}
