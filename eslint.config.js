@@ -52,7 +52,7 @@ const boundaryZones = [
 ];
 
 export default defineConfig([
-  globalIgnores(['dist/', 'node_modules/', 'data/', '.tmp/', 'test-results/']),
+  globalIgnores(['dist/', 'node_modules/', 'data/', '.tmp/', 'test-results/', 'docs/api/']),
 
   js.configs.recommended,
   tseslint.configs.recommendedTypeChecked,

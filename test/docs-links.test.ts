@@ -107,7 +107,10 @@ test('the checker finds a broken file link, a broken anchor, and accepts GitHub 
   t.regex(check(readme, 'docs/no-such-file.md') ?? '', /no file/);
   t.regex(check(readme, '#no-such-heading') ?? '', /no heading/);
   t.is(check(readme, 'https://example.com/x#y'), undefined);
-  const tokens = md.parse('# Coming from the Java library — endpoints and admin JSON\n\n## Durable messages in Redis (`qos: { redis }`)\n\n## A\n\n## A\n', {});
+  const tokens = md.parse(
+    '# Coming from the Java library — endpoints and admin JSON\n\n## Durable messages in Redis (`qos: { redis }`)\n\n## A\n\n## A\n',
+    {},
+  );
   const slugger = new GithubSlugger();
   const slugs = tokens.filter((tok, i) => tok.type === 'inline' && tokens[i - 1]?.type === 'heading_open').map((tok) => slugger.slug(plainText(tok)));
   t.deepEqual(slugs, ['coming-from-the-java-library--endpoints-and-admin-json', 'durable-messages-in-redis-qos--redis-', 'a', 'a-1']);

@@ -71,7 +71,7 @@ test('the README quick start runs as written: a page stream gets what the push r
 
   // Up once it answers its own page; it prints nothing, so ask until it does (bounded).
   let page: Reply | undefined;
-  for (const deadline = Date.now() + 30_000; !page; ) {
+  for (const deadline = Date.now() + 30_000; !page;) {
     if (exited) return t.fail(`the quick start exited before listening:\n${stderr}`);
     if (Date.now() > deadline) return t.fail(`the quick start did not answer on ${origin} within 30 s:\n${stderr}`);
     page = await request(`${origin}/`).catch(() => undefined);
@@ -101,15 +101,20 @@ test('the README quick start runs as written: a page stream gets what the push r
   t.deepEqual(nobody.body, { delivered: 0 });
 });
 
-test('the README quick start type-checks under the repository\'s strict settings', async (t) => {
+test("the README quick start type-checks under the repository's strict settings", async (t) => {
   const dir = path.join(ROOT, '.tmp', `readme-quickstart-types-${process.pid}-${Date.now()}`);
   mkdirSync(dir, { recursive: true });
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const lib = path.relative(dir, path.join(ROOT, 'lib', 'index.js')).split(path.sep).join('/');
+  const lib = path
+    .relative(dir, path.join(ROOT, 'lib', 'index.js'))
+    .split(path.sep)
+    .join('/');
   writeFileSync(path.join(dir, 'server.ts'), quickStart().replaceAll("from 'koa-sse-server'", `from '${lib}'`));
   const config = { extends: path.join(ROOT, 'tsconfig.json'), compilerOptions: { noEmit: true, rootDir: ROOT }, include: ['server.ts'] };
   writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify(config));
-  const tsc = spawn(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const tsc = spawn(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   tsc.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   tsc.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
