@@ -79,7 +79,7 @@ export interface SseOptions {
   /**
    * One stream for all tabs of this origin that use the same `url` and `query`: one tab (the
    * leader, elected with Web Locks) holds it, the others get its events over a
-   * BroadcastChannel (see README, "Shared tabs"). Ignored where Web Locks or BroadcastChannel
+   * BroadcastChannel (see docs/browser-client.md, "Shared tabs"). Ignored where Web Locks or BroadcastChannel
    * are missing: each tab then has its own stream. Default `false`.
    */
   shareAcrossTabs?: boolean;

@@ -26,7 +26,8 @@ export interface HubOptions {
    * loss, cable pulled, NAT or Wi-Fi drop) is then closed at most `heartbeatMs` +
    * `deadStreamTimeoutMs` after it went (40 s with the defaults) instead of after TCP's
    * retransmissions run out (~15 min), and leaves `isOnline`, counts and presence. Behind a
-   * proxy the socket is the proxy's: see the README. `0` turns it off. Outside Linux it cannot
+   * proxy the socket is the proxy's: see docs/clusters.md, "When a browser or a node
+   * vanishes". `0` turns it off. Outside Linux it cannot
    * be set: an explicit value is then reported once (`ERR_SSE_UNSUPPORTED`), the default is
    * silently off. Default `heartbeatMs + 10000`.
    */

@@ -16,7 +16,7 @@ export interface QosOptions {
    * Cluster). Every node on the same Redis and `redisPrefix` shares one store: any node drains
    * a reconnecting user's queue, an ack through any node removes the message, and losing an
    * app node loses nothing. How durable a committed send is depends on Redis's persistence
-   * (README "How durable is a committed send?"): with `appendonly yes` + `appendfsync everysec` a Redis crash
+   * (docs/redis.md, "How durable is a committed send?"): with `appendonly yes` + `appendfsync everysec` a Redis crash
    * loses up to about a second of sends. When Redis is away, sends reject with
    * `ERR_SSE_REDIS_UNAVAILABLE` at once (or after `redisCommandTimeoutMs` if it stalls).
    */

@@ -27,7 +27,7 @@ import { TickBatch, type Batched } from './tick-batch.js';
 // Writes per stored message to one target: HSET, three ZADD, and an SADD when its queue was
 // empty (Redis CPU, not Node's, bounds the send rate: see scripts/bench/qos.ts --redis).
 //
-// Durability of a resolved send is Redis's persistence (README "How durable is a committed send?"): AOF with
+// Durability of a resolved send is Redis's persistence (docs/redis.md, "How durable is a committed send?"): AOF with
 // `appendfsync everysec` loses up to ~1 s of sends on a Redis crash, `appendfsync always`
 // none, RDB snapshots alone minutes, and a replica failover can lose writes the primary
 // acknowledged (replication is async; WAIT would narrow that window, it is not used here).
@@ -325,7 +325,7 @@ export interface RedisQosStoreOptions {
  * they all have the same tag (made from the prefix), so every message is "own" on every node,
  * any node drains a reconnecting user's queue and an ack through any node removes the entry.
  * A send is committed once Redis answered the insert script (how durable that is depends on
- * Redis persistence: README "How durable is a committed send?"). The inserts (and the acks) of one tick go
+ * Redis persistence: docs/redis.md, "How durable is a committed send?"). The inserts (and the acks) of one tick go
  * to Redis as one script call ({@link TickBatch}): the group commit of this store.
  * Fail-fast: when Redis is away every call rejects with `ERR_SSE_REDIS_UNAVAILABLE` at once
  * (or after the command timeout when Redis stalls); the client reconnects by itself.
