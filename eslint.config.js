@@ -140,6 +140,36 @@ export default defineConfig([
       'local/no-type-cycle': ['error', { root }],
       // A published library: only dependencies and peerDependencies may be imported.
       'import-x/no-extraneous-dependencies': ['error', { devDependencies: false, optionalDependencies: false, peerDependencies: true }],
+      // An SseError's message is ours and a client may see it (lib/http/response.ts): another
+      // error's text (a Redis address, a parser's detail) goes in `cause`, never in the message.
+      'no-restricted-syntax': [
+        'error',
+        ...["MemberExpression[property.name='message']", "CallExpression[callee.name='String']"].map((inner) => ({
+          selector: `NewExpression[callee.name=/^Sse\\w*Error$/] ${inner}`,
+          message: "An SseError's message must not quote another error: pass it as `{ cause }` (see lib/http/response.ts).",
+        })),
+      ],
+    },
+  },
+
+  {
+    name: 'project/lib-body',
+    files: ['lib/**/*.ts'],
+    // The router admits a request by its route's `access` before it makes the call through
+    // which a handler reads the body (lib/http/call.ts): no other file may read one itself.
+    ignores: ['lib/http/call.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '(^|/)http/body\\.js$|^\\./body\\.js$',
+              message: 'Read a request body through the call the router gives the handler (lib/http/call.ts): only it comes after the auth check.',
+            },
+          ],
+        },
+      ],
     },
   },
 

@@ -72,7 +72,8 @@ export function clusterFromEnv(env: NodeJS.ProcessEnv, portOffset: number): Clus
     secret,
     discovery,
     peers,
-    host: env.SSE_NODE_HOST ?? '127.0.0.1',
+    // Unset: the library's default (every address; the default route's one is announced).
+    ...(env.SSE_NODE_HOST ? { host: env.SSE_NODE_HOST } : {}),
     port: port === 0 ? 0 : port + portOffset,
   };
 }
@@ -103,7 +104,8 @@ export function createExampleApp(options: ExampleOptions = {}): ExampleApp {
   const hunterQos = redis?.qos ?? { file: hunterDb };
   const common = {
     authenticate: demoUser,
-    // A page may join any room; every other channel is denied (as it would be without the hook).
+    // A page may join any room, at runtime or as its fixed `channel`; every other channel is
+    // denied (a join as it would be without the hook; a fixed channel refuses the stream).
     authorizeChannel: (_ctx: Context, _user: SseUser, channel: string) => isRoom(channel),
     presence: { notifyMembers: isRoom },
     authorizeAdmin: (_ctx: Context, user: SseUser) => isAdmin(user),
@@ -118,8 +120,9 @@ export function createExampleApp(options: ExampleOptions = {}): ExampleApp {
       path === 'files' ? { fields, files: files.map((f) => ({ name: f.filename, size: f.size })) } : { path },
   };
   const plugins = {
-    hr: ssePlugin('/sse/hr', { ...common, primary: true, qos: hrQos, ...(hrCluster ? { cluster: hrCluster } : {}) }),
-    hunter: ssePlugin('/sse/hunter', { ...common, qos: hunterQos, ...(hunterCluster ? { cluster: hunterCluster } : {}) }),
+    // Named: on Redis the name keeps each system's keys apart (sse:hr, sse:hunter).
+    hr: ssePlugin('/sse/hr', { ...common, name: 'hr', primary: true, qos: hrQos, ...(hrCluster ? { cluster: hrCluster } : {}) }),
+    hunter: ssePlugin('/sse/hunter', { ...common, name: 'hunter', qos: hunterQos, ...(hunterCluster ? { cluster: hunterCluster } : {}) }),
   };
   // The plugins come first: they install ctx.sse / ctx.sseHubs for every route below.
   app.use(plugins.hr);

@@ -8,7 +8,14 @@ import { QOS_OPTION_SHAPES } from './qos/qos-options.js';
 
 /** Options of a hub: the part of {@link SsePluginOptions} that does not need Koa. */
 export interface HubOptions {
-  /** Name of the system, e.g. `hr`. Default: the last segment of the plugin's base path, else `default`. */
+  /**
+   * Name of the system, e.g. `hr`. The Redis engine (`cluster.redis`, `qos.redis`) keeps its
+   * keys under `sse:<name>`, and nodes on one Redis and prefix are one system: there a name
+   * must be given, here or as the engine's prefix (`cluster.redisPrefix` / `cluster.group`,
+   * `qos.redisPrefix`), else the hub refuses to start (TypeError), so that two apps that kept
+   * the default name never merge without a word. Default: the last segment of the plugin's
+   * base path, else `default`.
+   */
   name?: string;
   /** Interval of the heartbeat comment, in ms. Default `15000`. */
   heartbeatMs?: number;
@@ -47,7 +54,14 @@ export interface HubOptions {
   lifetimeJitter?: number;
   /** Most streams per user + clientId + domain + tenant; the oldest is evicted. Default `3`. */
   clientIdMaxConnections?: number;
-  /** Most streams per user id (429 beyond). Default `Infinity`. */
+  /**
+   * Most streams one user id holds on this node; the next connect is refused with
+   * `429 ERR_SSE_TOO_MANY_CONNECTIONS` (the client's existing streams stay). A bound on what
+   * one account can make the server hold (a stream costs ~12 KB); raise it for users who
+   * really keep more tabs or devices open (the browser client shares one stream across a
+   * browser's tabs; the Java page script opens one per tab), `Infinity` for no cap.
+   * Default `32`.
+   */
   maxConnectionsPerUser?: number;
   /** Most streams on this hub (429 beyond). Default `Infinity`. */
   maxConnections?: number;
@@ -169,6 +183,9 @@ function deadStreamTimeout(value: number | undefined, heartbeatMs: number): numb
   return Math.round(value);
 }
 
+/** The default of `maxConnectionsPerUser`. */
+export const DEFAULT_MAX_CONNECTIONS_PER_USER = 32;
+
 /** The default heartbeat interval, in ms. */
 export const DEFAULT_HEARTBEAT_MS = 15_000;
 
@@ -187,7 +204,7 @@ export function resolveHubOptions(options: HubOptions, version: string): LocalNo
     keepaliveChoice: keepaliveChoiceOf(options.keepaliveChoice),
     lifetimeJitter: fraction(options.lifetimeJitter, 'lifetimeJitter', 0.1),
     clientIdMaxConnections: positive(options.clientIdMaxConnections, 'clientIdMaxConnections', 3),
-    maxConnectionsPerUser: positive(options.maxConnectionsPerUser, 'maxConnectionsPerUser', Infinity),
+    maxConnectionsPerUser: positive(options.maxConnectionsPerUser, 'maxConnectionsPerUser', DEFAULT_MAX_CONNECTIONS_PER_USER),
     maxConnections: positive(options.maxConnections, 'maxConnections', Infinity),
     writeBufferLimit: positive(options.writeBufferLimit, 'writeBufferLimit', 1024 * 1024),
     maxListenersPerConnection: Math.floor(positive(options.maxListenersPerConnection, 'maxListenersPerConnection', 256)),

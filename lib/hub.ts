@@ -143,7 +143,11 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
   /** Whether {@link Hub.ready} has settled: until then sends and cluster queries wait for it. */
   #started = false;
 
-  constructor(options: HubOptions = {}) {
+  /**
+   * @param nameGiven whether `options.name` is the app's own choice (@internal: the plugin
+   * passes a name derived from its base path, which does not count for the Redis engine).
+   */
+  constructor(options: HubOptions = {}, nameGiven = options.name !== undefined) {
     super();
     this.options = resolveHubOptions(options, VERSION);
     this.presenceOptions = resolvePresenceOptions(options.presence, this.options.reconnectTimeMs);
@@ -157,7 +161,7 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     }
     let cluster: Cluster | undefined;
     if (options.cluster !== undefined) {
-      const { transport, timeoutMs, group } = createTransport(options.cluster, this.options.name);
+      const { transport, timeoutMs, group } = createTransport(options.cluster, this.options.name, { nameGiven });
       cluster = new Cluster(local, transport, { timeoutMs, group, interested: (channel) => this.#presenceWanted(channel) });
       local.clustered = true;
     }
@@ -165,7 +169,7 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     // Durable delivery runs with a store of its own, or in a cluster for the messages peers own.
     // It subscribes to the local node before the hub does: a replay is under way before any
     // `connect` listener of the app can send.
-    const qos = options.qos !== undefined || cluster !== undefined ? new Qos(local, options.qos, cluster) : undefined;
+    const qos = options.qos !== undefined || cluster !== undefined ? new Qos(local, options.qos, cluster, nameGiven) : undefined;
     this.#qos = qos;
 
     const report = (err: unknown): void => this.reportError(err);

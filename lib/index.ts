@@ -89,5 +89,7 @@ export {
   SseDiscoveryError,
   SseMissingEngineError,
   SseUnsupportedError,
+  SseNodeAddressError,
+  SsePeerProtocolError,
 } from './core/errors.js';
 export { VERSION } from './core/version.js';

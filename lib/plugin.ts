@@ -104,7 +104,7 @@ export function ssePlugin<Events extends EventMap = Record<string, unknown>>(bas
   }
   const name = options.name ?? (base.split('/').filter(Boolean).pop() || 'default');
   const channelRateLimit = new ChannelRateLimit(options.channelRateLimit);
-  const hub = new Hub<Events>({ ...options, name });
+  const hub = new Hub<Events>({ ...options, name }, options.name !== undefined);
   const endpointOptions: EndpointOptions = {
     ...options,
     wrapOkResponse: options.wrapOkResponse ?? defaultWrapOkResponse,

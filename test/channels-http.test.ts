@@ -10,7 +10,10 @@ const TIMEOUT_MS = 3000;
 async function twoHttpNodes(t: ExecutionContext, options: Partial<SsePluginOptions>): Promise<[StartedPlugin, StartedPlugin]> {
   const nodes: StartedPlugin[] = [];
   for (let i = 0; i < 2; i++) {
-    const started = await startPlugin(t, { ...options, cluster: { secret: SECRET, timeoutMs: TIMEOUT_MS, healthIntervalMs: 100 } });
+    const started = await startPlugin(t, {
+      ...options,
+      cluster: { secret: SECRET, host: '127.0.0.1', timeoutMs: TIMEOUT_MS, healthIntervalMs: 100 },
+    });
     await started.plugin.hub.ready();
     nodes.push(started);
   }

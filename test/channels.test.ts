@@ -99,11 +99,11 @@ test('limits and bad input: maxChannelsPerConnection, names, another user, unkno
 
 test('the connect parameter `channels` restores allowed channels before connect-finish and drops the rest', async (t) => {
   const s = await startPlugin(t, { ...rooms, maxChannelsPerConnection: 3 });
-  const page = await RawStream.open(t, `${s.base}/connect?access-token=1&channels=room:1,secret,room:2&channel=legacy`);
+  const page = await RawStream.open(t, `${s.base}/connect?access-token=1&channels=room:1,secret,room:2&channel=room:legacy`);
   const finish = JSON.parse(page.events[0]!.data);
   t.deepEqual(finish.channels, ['room:1', 'room:2']);
   t.deepEqual(await s.plugin.hub.channelsOf(page.connectionId), ['room:1', 'room:2']);
-  t.is(await s.plugin.hub.sendByChannel(['room:2', 'legacy'], 'x', 1), 1, 'once, though a member twice');
+  t.is(await s.plugin.hub.sendByChannel(['room:2', 'room:legacy'], 'x', 1), 1, 'once, though a member twice');
   t.is(await s.plugin.hub.sendByChannel('secret', 'x', 1), 0);
   // A repeated parameter carries names with commas; past the cap the rest are dropped.
   const many = await RawStream.open(t, `${s.base}/connect?access-token=1&channels=room:a,b&channels=room:c&channels=room:d&channels=room:e`);

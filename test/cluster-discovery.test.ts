@@ -58,7 +58,10 @@ test('StaticDiscovery: a bad list is a TypeError and changes nothing', (t) => {
 
 /** A push-only node on port 0; its address is known once it is ready. */
 async function pushOnly(t: ExecutionContext, discovery?: StaticDiscovery): Promise<Hub> {
-  const hub = createHub({ name: 'test', cluster: { secret: SECRET, timeoutMs: 1000, healthIntervalMs: 100, ...(discovery ? { discovery } : {}) } });
+  const hub = createHub({
+    name: 'test',
+    cluster: { secret: SECRET, host: '127.0.0.1', timeoutMs: 1000, healthIntervalMs: 100, ...(discovery ? { discovery } : {}) },
+  });
   t.teardown(() => hub.close());
   await hub.ready();
   return hub;

@@ -175,13 +175,20 @@ test('bad DNS options are TypeErrors at once', (t) => {
     { name: 'x', servers: '127.0.0.1' },
   ];
   for (const options of bad) t.throws(() => new DnsDiscovery(options as DnsOptions), { instanceOf: TypeError }, JSON.stringify(options));
-  t.throws(() => createHub({ name: 'test', cluster: { secret: SECRET, discovery: 'dns' } }), { instanceOf: TypeError, message: /cluster\.dns/ });
-  t.throws(() => createHub({ name: 'test', cluster: { secret: SECRET, discovery: 'dns', dns: { name: 'sse.test' } } }), {
+  t.throws(() => createHub({ name: 'test', cluster: { secret: SECRET, host: '127.0.0.1', discovery: 'dns' } }), {
+    instanceOf: TypeError,
+    message: /cluster\.dns/,
+  });
+  t.throws(() => createHub({ name: 'test', cluster: { secret: SECRET, host: '127.0.0.1', discovery: 'dns', dns: { name: 'sse.test' } } }), {
     instanceOf: TypeError,
     message: /A\/AAAA records carry no port/,
   });
-  t.notThrows(() => createHub({ name: 'test', cluster: { secret: SECRET, discovery: 'dns', dns: { name: 'sse.test' }, port: 4999 } }).close());
-  t.notThrows(() => createHub({ name: 'test', cluster: { secret: SECRET, discovery: 'dns', dns: { name: SRV, srv: true } } }).close());
+  t.notThrows(() =>
+    createHub({ name: 'test', cluster: { secret: SECRET, host: '127.0.0.1', discovery: 'dns', dns: { name: 'sse.test' }, port: 4999 } }).close(),
+  );
+  t.notThrows(() =>
+    createHub({ name: 'test', cluster: { secret: SECRET, host: '127.0.0.1', discovery: 'dns', dns: { name: SRV, srv: true } } }).close(),
+  );
   // The Redis engine finds its nodes through Redis: DNS settings there are a mistake.
   t.throws(() => createHub({ name: 'test', cluster: { redis: 'redis://127.0.0.1:1', dns: { name: 'sse.test' } } }), {
     instanceOf: TypeError,
@@ -196,6 +203,7 @@ async function dnsNode(t: ExecutionContext, dns: DnsServer, cluster: Partial<Clu
   const started = await startPlugin(t, {
     cluster: {
       secret: SECRET,
+      host: '127.0.0.1',
       timeoutMs: TIMEOUT_MS,
       healthIntervalMs: 100,
       discovery: 'dns',

@@ -17,7 +17,7 @@ type ClusterOpts = NonNullable<SsePluginOptions['cluster']>;
 const TIMEOUT_MS = 3000;
 
 async function node(t: ExecutionContext, cluster: ClusterOpts): Promise<StartedPlugin> {
-  const started = await startPlugin(t, { cluster: { secret: SECRET, timeoutMs: TIMEOUT_MS, healthIntervalMs: 100, ...cluster } });
+  const started = await startPlugin(t, { cluster: { secret: SECRET, host: '127.0.0.1', timeoutMs: TIMEOUT_MS, healthIntervalMs: 100, ...cluster } });
   await started.plugin.hub.ready();
   return started;
 }
@@ -72,7 +72,7 @@ test('a push-only member (no HTTP server) can send and query', async (t) => {
     nodes: [a],
     peers,
   } = await threeNodes(t);
-  const pusher = createHub({ name: 'test', cluster: { secret: SECRET, peers, timeoutMs: TIMEOUT_MS, healthIntervalMs: 100 } });
+  const pusher = createHub({ name: 'test', cluster: { secret: SECRET, host: '127.0.0.1', peers, timeoutMs: TIMEOUT_MS, healthIntervalMs: 100 } });
   t.teardown(() => pusher.close());
   await pusher.ready();
   await eventually(() => pusher.cluster!.peers().length === 3, 'pusher sees 3 peers');
@@ -190,7 +190,7 @@ test('durable across nodes: sent on A while offline, A restarts, the user connec
   const file = `${dir}/a.db`;
   const start = async (qosFile?: string) => {
     const started = await startPlugin(t, {
-      cluster: { secret: SECRET, timeoutMs: TIMEOUT_MS, healthIntervalMs: 100 },
+      cluster: { secret: SECRET, host: '127.0.0.1', timeoutMs: TIMEOUT_MS, healthIntervalMs: 100 },
       ...(qosFile ? { qos: { file: qosFile } } : {}),
     });
     await started.plugin.hub.ready();

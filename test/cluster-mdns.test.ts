@@ -10,7 +10,7 @@ if (unavailable) console.log(`# cluster-mdns: skipped: ${unavailable}`);
 const nsTest = unavailable ? test.skip : test.serial;
 
 nsTest('three nodes on a private LAN find each other by mDNS; a send on one reaches a user on another; goodbye on exit', async (t) => {
-  const { hosts } = privateLan(t, 4);
+  const { hosts } = await privateLan(t, 4);
   const nodes = hosts.slice(0, 3).map((h) => new NsProcess(t, h.ns, ['test/fixtures/cluster-node.ts'], { NODE_HOST: h.address, SECRET }));
   // A rogue on the same LAN announces itself in the group without knowing the secret.
   const rogue = new NsProcess(t, hosts[3]!.ns, ['test/fixtures/cluster-node.ts'], { NODE_HOST: hosts[3]!.address, MODE: 'rogue' });

@@ -80,7 +80,7 @@ class ChildNode {
 }
 
 async function node(t: ExecutionContext): Promise<StartedPlugin> {
-  const started = await startPlugin(t, { cluster: { secret: SECRET, timeoutMs: TIMEOUT_MS, healthIntervalMs: HEALTH_MS } });
+  const started = await startPlugin(t, { cluster: { secret: SECRET, host: '127.0.0.1', timeoutMs: TIMEOUT_MS, healthIntervalMs: HEALTH_MS } });
   await started.plugin.hub.ready();
   return started;
 }

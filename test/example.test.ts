@@ -130,7 +130,7 @@ test('the example: a user receives what the admin sends; non-admins are refused;
 test('the example as a cluster: an admin send on node 1 reaches a user on node 2', async (t) => {
   // No SSE_NODE_PORT: both systems of each node listen on a random port, which it prints;
   // then each node is given the others' addresses.
-  const env = { SSE_CLUSTER_SECRET: SECRET, SSE_DISCOVERY: 'static' };
+  const env = { SSE_CLUSTER_SECRET: SECRET, SSE_DISCOVERY: 'static', SSE_NODE_HOST: '127.0.0.1' };
   const nodes = [await startExample(t, env), await startExample(t, env)];
   for (const system of ['hr', 'hunter']) {
     const endpoint = new RegExp(`\\(${system}\\) internal endpoint (\\S+:\\d+)$`);

@@ -92,7 +92,7 @@ test('graceful shutdown: clients move to another node of the cluster, spread in 
     const started = await startPlugin(t, {
       reconnectTimeMs: 400,
       qos: { file: join(dir, `node${i}.db`) },
-      cluster: { secret: SECRET, timeoutMs: 300, healthIntervalMs: 100 },
+      cluster: { secret: SECRET, host: '127.0.0.1', timeoutMs: 300, healthIntervalMs: 100 },
     });
     await started.plugin.hub.ready();
     return started;

@@ -43,7 +43,7 @@ const LEAVE_DELAY_MS = 1500;
 maybe(
   'a stream whose browser vanished without FIN is closed within a heartbeat + deadStreamTimeoutMs, and its user leaves isOnline, counts and presence',
   async (t) => {
-    const { hosts } = privateLan(t, 2);
+    const { hosts } = await privateLan(t, 2);
     const [serverHost, browserHost] = hosts as [(typeof hosts)[0], (typeof hosts)[0]];
     const server = new NsProcess(t, serverHost.ns, ['test/fixtures/netns-node.ts'], {
       HOST: serverHost.address,
@@ -115,7 +115,7 @@ function clusterNode(
 }
 
 maybe('a peer whose link is cut without FIN is down within 10 s, answers are partial meanwhile, and its users leave presence', async (t) => {
-  const { hosts } = privateLan(t, 2);
+  const { hosts } = await privateLan(t, 2);
   const [hostA, hostB] = hosts as [(typeof hosts)[0], (typeof hosts)[0]];
   const a = clusterNode(t, hostA.ns, hostA.address, hostB.address);
   const b = clusterNode(t, hostB.ns, hostB.address, hostA.address);

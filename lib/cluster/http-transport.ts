@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { got, type Got } from 'got';
+import { SseNodeAddressError, SsePeerProtocolError } from '../core/errors.js';
 import { open, seal } from './cipher.js';
 import { formatPeerAddress, type Discovery, type PeerAddress } from './discovery.js';
 import type { ClusterKeys } from './keys.js';
@@ -16,7 +17,12 @@ export interface HttpTransportOptions {
   keys: ClusterKeys;
   /** Encrypt payloads with AES-256-GCM. */
   encrypt: boolean;
-  host: string;
+  /** Address to listen on; undefined: every address of the host. */
+  bind: string | undefined;
+  /** Address announced to peers (discovery's self description, {@link HttpTransport.address}). */
+  advertise: string;
+  /** Why the announced address may not reach the peers: reported once through `error` at start. */
+  addressWarning?: string | undefined;
   port: number;
   discovery: Discovery;
   /** How often every known address is probed, in ms. */
@@ -64,6 +70,8 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
   #reading = 0;
+  /** `nodeId/protocol` of nodes refused for their protocol version, reported once each. */
+  readonly #refused = new Set<string>();
 
   constructor(options: HttpTransportOptions) {
     super();
@@ -72,10 +80,10 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
     this.#got = got.extend({ retry: { limit: 0 }, throwHttpErrors: false, responseType: 'buffer', agent: { http: this.#agent } });
   }
 
-  /** Where this node's internal endpoint listens (after start). */
+  /** Where peers reach this node's internal endpoint: the announced address, and the port (known after start). */
   get address(): PeerAddress {
     const addr = this.#server?.address() as AddressInfo | null | undefined;
-    return { host: this.#o.host, port: addr?.port ?? this.#o.port };
+    return { host: this.#o.advertise, port: addr?.port ?? this.#o.port };
   }
 
   /** The discovery given in the options, e.g. to update a `StaticDiscovery`'s list after start. */
@@ -94,14 +102,15 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
     this.#server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.#o.port, this.#o.host, () => {
+      server.listen(this.#o.port, this.#o.bind, () => {
         server.off('error', reject);
         resolve();
       });
     });
     server.on('error', (err) => this.emit('error', err));
+    if (this.#o.addressWarning !== undefined) this.emit('error', new SseNodeAddressError(this.#o.addressWarning));
     await this.#o.discovery.start(
-      { nodeId: this.nodeId, group: this.#o.group, host: this.#o.host, port: this.address.port },
+      { nodeId: this.nodeId, group: this.#o.group, host: this.#o.advertise, port: this.address.port },
       { found: (a) => this.#found(a), lost: (a) => this.#lost(a), error: (err) => this.emit('error', err) },
     );
     this.#timer = setInterval(() => {
@@ -169,7 +178,7 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
     const c = this.#candidates.get(key);
     if (c === undefined) return;
     this.#candidates.delete(key);
-    if (c.peer !== undefined) this.#down(c.peer.nodeId);
+    if (c.peer !== undefined) this.#downAt(c.peer.nodeId, c);
   }
 
   /** Asks the address to prove it knows the secret; only then is it a peer. */
@@ -181,11 +190,11 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
       if (!this.#isCandidate(c)) return;
       const answer = result as HelloAnswer;
       c.failures = 0;
-      if (answer.nodeId === this.nodeId || answer.group !== this.#o.group || answer.protocol !== PROTOCOL_VERSION) return;
+      if (answer.nodeId === this.nodeId || answer.group !== this.#o.group) return;
+      if (answer.protocol !== PROTOCOL_VERSION) return this.#refuseProtocol(answer, c.address);
       // Another node answers at this address (restarted with a new id): the old one is gone from here.
       const previous = c.peer;
-      if (previous !== undefined && previous.nodeId !== answer.nodeId && this.#peers.get(previous.nodeId)?.address === c.address)
-        this.#down(previous.nodeId);
+      if (previous !== undefined && previous.nodeId !== answer.nodeId) this.#downAt(previous.nodeId, c);
       const known = this.#peers.get(answer.nodeId);
       c.peer = answer;
       c.known = answer;
@@ -198,16 +207,35 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
         // Down but still known (c.known stays): it is unreachable until it answers again or discovery loses it.
         const nodeId = c.peer.nodeId;
         c.peer = undefined;
-        this.#down(nodeId);
+        this.#downAt(nodeId, c);
       }
     } finally {
       c.probing = false;
     }
   }
 
+  /** A node of the group that speaks another protocol is never a peer: said once per node and version. */
+  #refuseProtocol(answer: HelloAnswer, address: PeerAddress): void {
+    const key = `${answer.nodeId}/${answer.protocol}`;
+    if (this.#refused.has(key)) return;
+    this.#refused.add(key);
+    this.emit(
+      'error',
+      new SsePeerProtocolError(
+        `Node ${answer.nodeId} at ${formatPeerAddress(address)} speaks cluster protocol ${answer.protocol}, this node ${PROTOCOL_VERSION}: ` +
+          'it is not a peer. Run the same major version of koa-sse-server on every node.',
+      ),
+    );
+  }
+
   /** False once discovery lost the address: a probe that was under way then changes nothing. */
   #isCandidate(c: Candidate): boolean {
     return this.#candidates.get(formatPeerAddress(c.address)) === c;
+  }
+
+  /** The node is down if this was its address: a node that moved (restarted elsewhere) is up at the new one. */
+  #downAt(nodeId: string, c: Candidate): void {
+    if (this.#peers.get(nodeId)?.address === c.address) this.#down(nodeId);
   }
 
   #down(nodeId: string): void {

@@ -1,6 +1,8 @@
 import type makeMdns from 'multicast-dns';
+import { SsePeerProtocolError } from '../core/errors.js';
 import { loadEngine } from '../core/optional-engine.js';
-import type { Discovery, DiscoveryEvents, PeerAddress, SelfDescription } from './discovery.js';
+import { formatPeerAddress, type Discovery, type DiscoveryEvents, type PeerAddress, type SelfDescription } from './discovery.js';
+import { PROTOCOL_VERSION } from './messages.js';
 
 /** Options of mDNS discovery (passed to multicast-dns). */
 export interface MdnsOptions {
@@ -37,6 +39,8 @@ export class MdnsDiscovery implements Discovery {
   #timer: NodeJS.Timeout | undefined;
   readonly #seen = new Map<string, Seen>();
   #self: SelfDescription | undefined;
+  /** `nodeId/version` of nodes refused for their protocol version. */
+  readonly #refused = new Set<string>();
 
   constructor(options: MdnsOptions = {}) {
     this.#options = options;
@@ -92,9 +96,14 @@ export class MdnsDiscovery implements Discovery {
           if (this.#seen.delete(name)) events.lost(address);
           continue;
         }
+        if (!this.#speaksOurProtocol(fields, address, events)) continue;
         const known = this.#seen.get(name);
         this.#seen.set(name, { address, lastSeen: Date.now() });
-        if (known === undefined || known.address.host !== host || known.address.port !== address.port) events.found(address);
+        if (known !== undefined && (known.address.host !== host || known.address.port !== address.port)) {
+          // The node moved (restarted with a new address): the old address is no longer it.
+          events.lost(known.address);
+          events.found(address);
+        } else if (known === undefined) events.found(address);
       }
     });
 
@@ -114,6 +123,27 @@ export class MdnsDiscovery implements Discovery {
     this.#timer.unref();
   }
 
+  /**
+   * A node announcing another major protocol version is refused here, said once per node and
+   * version. `v=1` (or none) is left to the `hello`, which carries the version it speaks:
+   * releases up to 0.2.0 announced `v=1` whatever they spoke.
+   */
+  #speaksOurProtocol(fields: Record<string, string>, address: PeerAddress, events: DiscoveryEvents): boolean {
+    const major = fields.v === undefined ? undefined : parseInt(fields.v, 10);
+    if (major === undefined || major === 1 || major === PROTOCOL_VERSION) return true;
+    const key = `${fields.id}/${fields.v}`;
+    if (!this.#refused.has(key)) {
+      this.#refused.add(key);
+      events.error?.(
+        new SsePeerProtocolError(
+          `Node ${fields.id} at ${formatPeerAddress(address)} announces cluster protocol ${fields.v}, this node speaks ${PROTOCOL_VERSION}: ` +
+            'it is not a peer. Run the same major version of koa-sse-server on every node.',
+        ),
+      );
+    }
+    return false;
+  }
+
   #announce(ttl: number): void {
     const self = this.#self;
     if (self === undefined || this.#mdns === undefined) return;
@@ -123,7 +153,7 @@ export class MdnsDiscovery implements Discovery {
       answers: [
         { name: SERVICE, type: 'PTR', ttl, data: instance },
         { name: instance, type: 'SRV', ttl, data: { port: self.port, target, priority: 0, weight: 0 } },
-        { name: instance, type: 'TXT', ttl, data: [`id=${self.nodeId}`, `group=${self.group}`, 'v=1'] },
+        { name: instance, type: 'TXT', ttl, data: [`id=${self.nodeId}`, `group=${self.group}`, `v=${PROTOCOL_VERSION}`] },
         { name: target, type: 'A', ttl, data: self.host },
       ],
     });

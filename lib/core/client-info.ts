@@ -8,6 +8,10 @@ export interface ClientInfo {
   /** The client's own clock when it connected (ms since epoch), if it sent one. */
   accessTime?: number;
   listeners: string[];
+  /**
+   * The connection's fixed channel. With `authorizeChannel` it is asked like a join and a
+   * refusal refuses the stream; without the hook it is taken as sent.
+   */
   channel?: string;
   /**
    * Channels to rejoin (`channels`: comma-separated, or the parameter repeated), as the

@@ -15,7 +15,7 @@
  * | `ERR_SSE_UNSUPPORTED_MEDIA`   | 415    | body of a content type the endpoint does not read |
  * | `ERR_SSE_TOO_MANY_LISTENERS`  | 400    | a connection's listener set would exceed `maxListenersPerConnection` |
  * | `ERR_SSE_TOO_MANY_CHANNELS`   | 400    | a connection's runtime channels would exceed `maxChannelsPerConnection` |
- * | `ERR_SSE_CHANNEL_DENIED`      | 403    | `authorizeChannel` refused a join (or is absent: joins are denied by default) |
+ * | `ERR_SSE_CHANNEL_DENIED`      | 403    | `authorizeChannel` refused a join (or is absent: joins are denied by default), or a connect's fixed `channel` |
  * | `ERR_SSE_TOO_MANY_CONNECTIONS`| 429    | per-user or global connection cap reached |
  * | `ERR_SSE_RATE_LIMITED`        | 429    | too many channel changes (`join.do` / `leave.do`) for the connection or user; `Retry-After` says when to retry |
  * | `ERR_SSE_INVALID_FIELD`       | 500    | (thrown, programming error) event name / id with CR, LF or NUL |
@@ -31,6 +31,8 @@
  * | `ERR_SSE_DISCOVERY_FAILED`    | 503    | (reported in `error`) peer discovery failed, e.g. the DNS did not answer; the known peers stay |
  * | `ERR_SSE_MISSING_ENGINE`      | 500    | (thrown at start) an option needs an optional package that is not installed (better-sqlite3, ioredis, multicast-dns) |
  * | `ERR_SSE_UNSUPPORTED`         | 500    | (reported in `error`, once) an option this platform cannot honour, e.g. `deadStreamTimeoutMs` outside Linux |
+ * | `ERR_SSE_NODE_ADDRESS`        | 500    | (reported in `error`, once at start) the address a cluster node announces may not reach its peers: which option to set |
+ * | `ERR_SSE_PEER_PROTOCOL`       | 500    | (reported in `error`, once per node) a node of the group speaks another cluster protocol version: it is not a peer |
  */
 export class SseError extends Error {
   /** Stable machine-readable code, e.g. `ERR_SSE_UNAUTHORIZED`. */
@@ -105,8 +107,8 @@ export class SsePayloadTooLargeError extends SseError {
 }
 
 export class SseUnsupportedMediaTypeError extends SseError {
-  constructor(message: string) {
-    super(message, 'ERR_SSE_UNSUPPORTED_MEDIA', 415);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_SSE_UNSUPPORTED_MEDIA', 415, options);
   }
 }
 
@@ -144,7 +146,7 @@ export class SseTooManyChannelsError extends SseError {
   }
 }
 
-/** `authorizeChannel` refused a join (or is absent); nothing changed. */
+/** `authorizeChannel` refused a join (or is absent), or a connect's fixed `channel` (no stream opened); nothing changed. */
 export class SseChannelDeniedError extends SseError {
   /** The channel refused. */
   readonly channel: string;
@@ -234,6 +236,29 @@ export class SseMissingEngineError extends SseError {
 export class SseUnsupportedError extends SseError {
   constructor(message: string) {
     super(message, 'ERR_SSE_UNSUPPORTED', 500);
+  }
+}
+
+/**
+ * The address a LAN cluster node announces is doubtful: only loopback, several interfaces and
+ * no default route, or loopback announced over mDNS. The node still starts; the message says
+ * what to set (`cluster.interface`, `cluster.advertise`). Reported through the hub's `error`
+ * event, once at start.
+ */
+export class SseNodeAddressError extends SseError {
+  constructor(message: string) {
+    super(message, 'ERR_SSE_NODE_ADDRESS', 500);
+  }
+}
+
+/**
+ * A node of the same group speaks another major version of the cluster protocol (another
+ * release of this package): it is never a peer. Reported through the hub's `error` event,
+ * once per node and version.
+ */
+export class SsePeerProtocolError extends SseError {
+  constructor(message: string) {
+    super(message, 'ERR_SSE_PEER_PROTOCOL', 500);
   }
 }
 

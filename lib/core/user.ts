@@ -13,6 +13,8 @@ export interface SseUser {
   accessToken?: string | null;
   /** Display name, shown in admin listings and searchable there. */
   name?: string | null;
+  /** Not a field: the user id goes in {@link SseUser.id} (a `userId` would leave the user anonymous; refused at run time too). */
+  userId?: never;
   [extra: string]: unknown;
 }
 

@@ -1,7 +1,7 @@
-import { SseBadRequestError, SseNotFoundError } from '../core/errors.js';
+import { SseBadRequestError } from '../core/errors.js';
 import { isMessageId } from '../qos/message-id.js';
-import { readJsonObject } from './body.js';
-import { connectionIdOf, ok, requireOwnConnection, requireUser, type Endpoint } from './endpoint.js';
+import type { UserCall } from './call.js';
+import { ok } from './endpoint.js';
 
 const MAX_IDS = 1000;
 
@@ -10,16 +10,13 @@ const MAX_IDS = 1000;
  * these durable messages. Only the caller's own connection may ack, and an ack only ever
  * removes entries of that connection's user and token: someone else's id does nothing.
  */
-export const ack: Endpoint = async (ctx, env) => {
-  if (!env.hub.hasQos && env.hub.cluster === undefined) throw new SseNotFoundError(ctx.path);
-  const body = await readJsonObject(ctx, env.options.jsonLimit);
-  const id = connectionIdOf(body.connectionId ?? ctx.query.connectionId);
+export async function ack(call: UserCall): Promise<void> {
+  const body = await call.json();
   const ids = body.ids;
   if (!Array.isArray(ids) || ids.length > MAX_IDS || !ids.every(isMessageId)) {
     throw new SseBadRequestError(`ids must be an array of at most ${MAX_IDS} message ids`);
   }
-  const user = await requireUser(ctx, env);
-  const conn = await requireOwnConnection(ctx, env, id, user);
+  const conn = await call.ownConnection(body.connectionId);
   // An ack only ever removes entries of the connection's own user and token.
-  ok(ctx, env, { acked: await env.hub.ack(conn, ids) });
-};
+  ok(call.ctx, call.env, { acked: await call.env.hub.ack(conn, ids) });
+}

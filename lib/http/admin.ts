@@ -4,8 +4,8 @@ import type { StoreFilter } from '../qos/qos-store.js';
 import type { SseUser } from '../core/user.js';
 import type { AdminStats, Page } from '../core/admin-api.js';
 import { connectionView, messageView } from './admin-views.js';
-import { readJsonObject } from './body.js';
-import { ok, requireAdmin, type Endpoint } from './endpoint.js';
+import type { UserCall } from './call.js';
+import { ok } from './endpoint.js';
 
 const MAX_PAGE_SIZE = 1000;
 /** The Java library's default page size (its controller's `pageSize` default). */
@@ -17,21 +17,19 @@ const MAX_TIMEOUT_MS = 30_000;
  * `GET {base}/connect/users.json?pageNum&pageSize&name&cluster&timeout`: online users, as
  * `redactUser` shows them.
  */
-export const users: Endpoint = async (ctx, env) => {
-  await requireAdmin(ctx, env);
+export async function users({ ctx, env }: UserCall): Promise<void> {
   const paging = pagingOf(ctx);
   const name = text(ctx, 'name');
   const { value, partial } = await env.hub.queryWithin('users', [], reachOf(ctx));
   const all = value.filter((u) => matchesName(u, name));
   ok(ctx, env, { ...page(all, paging, (u) => env.options.redactUser(u)), partial, timeout: partial });
-};
+}
 
 /**
  * `GET {base}/connect/connections.json?pageNum&pageSize&name&clientId&id&cluster&timeout`:
  * connections, oldest first, as `mapToConnectionVO` shows them.
  */
-export const connections: Endpoint = async (ctx, env) => {
-  await requireAdmin(ctx, env);
+export async function connections({ ctx, env }: UserCall): Promise<void> {
   const paging = pagingOf(ctx);
   const name = text(ctx, 'name');
   const id = text(ctx, 'id');
@@ -43,15 +41,14 @@ export const connections: Endpoint = async (ctx, env) => {
   // The user object may hold anything the app put in it (tokens, e-mail): the view shows only the redacted user.
   const { redactUser, mapToConnectionVO } = env.options;
   ok(ctx, env, { ...page(all, paging, (c) => mapToConnectionVO(c, connectionView(c, redactUser))), partial, timeout: partial });
-};
+}
 
 /**
  * `GET {base}/connect/repositoryMessages.json?pageNum&pageSize&userId&tenantId&channel&accessToken&cluster&timeout`:
  * stored durable messages of this node's store, oldest first, as `mapToMessageVO` shows them.
  * `cluster` and `timeout` are checked as elsewhere; peers' stores are not listed.
  */
-export const repositoryMessages: Endpoint = async (ctx, env) => {
-  await requireAdmin(ctx, env);
+export async function repositoryMessages({ ctx, env }: UserCall): Promise<void> {
   if (!env.hub.hasQos) throw new SseNotFoundError(ctx.path);
   const { pageNum, pageSize } = pagingOf(ctx);
   reachOf(ctx); // only checked: peers' stores are not asked
@@ -63,14 +60,13 @@ export const repositoryMessages: Endpoint = async (ctx, env) => {
   const { total, items } = await env.hub.qos.list(filter, (pageNum - 1) * pageSize, pageSize);
   const list = items.map((entry) => env.options.mapToMessageVO(entry, messageView(entry)));
   ok(ctx, env, { pageNum, pageSize, total, list, timeout: false } satisfies Page<unknown>);
-};
+}
 
 /**
  * `GET {base}/connect/stats.json`: live figures for the dashboard: cluster-wide counts,
  * this node's running totals (`hub.stats`), durable queue depth and the cluster's peers.
  */
-export const stats: Endpoint = async (ctx, env) => {
-  await requireAdmin(ctx, env);
+export async function stats({ ctx, env }: UserCall): Promise<void> {
   const hub = env.hub;
   const [users, connections] = await Promise.all([hub.queryDetailed('userIds', []), hub.queryDetailed('connectionCount', [])]);
   const answer: AdminStats = {
@@ -84,16 +80,16 @@ export const stats: Endpoint = async (ctx, env) => {
     cluster: hub.cluster === undefined ? null : { nodeId: hub.cluster.nodeId, peers: hub.cluster.peers() },
   };
   ok(ctx, env, answer);
-};
+}
 
 /**
  * `POST {base}/connect/kick.do` with `{connectionId}` or `{userId}` (admin): closes the
  * connection(s), anywhere in the cluster, with `connect-close {reason: 'kick'}`;
  * `reconnect` (default false) says whether the client may come back by itself.
  */
-export const kick: Endpoint = async (ctx, env) => {
-  await requireAdmin(ctx, env);
-  const body = await readJsonObject(ctx, env.options.jsonLimit);
+export async function kick(call: UserCall): Promise<void> {
+  const { ctx, env } = call;
+  const body = await call.json();
   const reconnect = body.reconnect === true;
   let closed: number;
   if (typeof body.connectionId === 'string' && body.connectionId !== '') {
@@ -104,7 +100,7 @@ export const kick: Endpoint = async (ctx, env) => {
     throw new SseBadRequestError('connectionId or userId is required');
   }
   ok(ctx, env, { closed });
-};
+}
 
 function pagingOf(ctx: Context): { pageNum: number; pageSize: number } {
   const pageNum = int(ctx, 'pageNum', 1);

@@ -183,8 +183,11 @@ export async function readMultipart(
     throw new Error(`${ctx.path}: the upload was already read by another body parser; exclude the SSE upload paths from it`);
   }
   const length = Number(ctx.get('content-length') || NaN);
-  // Multipart framing adds some bytes per part: allow generous room before refusing up front.
-  if (length > limits.totalBytes + fieldBytes * 4 + 64 * 1024) throw tooLarge(ctx, 'Upload', limits.totalBytes);
+  // Multipart framing adds some bytes per part: allow generous room. Refused up front when
+  // declared, else once that many bytes came: a long field is truncated by busboy, which would
+  // otherwise read (and drop) a chunked body to its end before answering.
+  const maxBody = limits.totalBytes + fieldBytes * 4 + 64 * 1024;
+  if (length > maxBody) throw tooLarge(ctx, 'Upload', limits.totalBytes);
   let bb: busboy.Busboy;
   try {
     bb = busboy({
@@ -198,7 +201,7 @@ export async function readMultipart(
       },
     });
   } catch (err) {
-    throw new SseUnsupportedMediaTypeError(`Expected a multipart/form-data body (${(err as Error).message})`);
+    throw new SseUnsupportedMediaTypeError('Expected a multipart/form-data body with its boundary', { cause: err });
   }
   // No prototype: see fieldMap.
   const fields = Object.create(null) as UploadFields;
@@ -217,7 +220,7 @@ export async function readMultipart(
     bb.on('file', (fieldName, stream, info) => {
       // A form that ends inside a file destroys the file stream with an error: without this
       // listener that error is uncaught and takes the process down.
-      stream.on('error', (err: Error) => fail(new SseBadRequestError(`Malformed form body: ${err.message}`)));
+      stream.on('error', (err: Error) => fail(new SseBadRequestError('Malformed form body', { cause: err })));
       if (limits.maxFiles === 0) {
         stream.resume();
         return;
@@ -258,11 +261,16 @@ export async function readMultipart(
     });
     bb.on('filesLimit', () => fail(tooLarge(ctx, `More than ${limits.maxFiles} files`, limits.totalBytes)));
     bb.on('fieldsLimit', () => fail(new SseBadRequestError(`More than ${MAX_FIELDS} form fields`)));
-    bb.on('error', (err: Error) => fail(new SseBadRequestError(`Malformed form body: ${err.message}`)));
+    bb.on('error', (err: Error) => fail(new SseBadRequestError('Malformed form body', { cause: err })));
     bb.on('close', () => {
       if (!failed) resolve({ fields, files });
     });
     ctx.req.on('aborted', () => fail(Object.assign(new Error('Request aborted'), { code: 'ECONNABORTED' })));
+    let received = 0;
+    ctx.req.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > maxBody) fail(tooLarge(ctx, 'Upload', limits.totalBytes));
+    });
     ctx.req.pipe(bb);
   });
 }
@@ -278,7 +286,7 @@ function mapBodyError(ctx: Context, err: unknown, what: string, limit: number): 
   if (err instanceof SseError) return err;
   const e = err as { status?: number; type?: string; message?: string };
   if (e.status === 413 || e.type === 'entity.too.large') return tooLarge(ctx, what, limit);
-  if (e.status === 415 || e.type === 'encoding.unsupported') return new SseUnsupportedMediaTypeError(e.message ?? 'Unsupported encoding');
+  if (e.status === 415 || e.type === 'encoding.unsupported') return new SseUnsupportedMediaTypeError('Unsupported Content-Encoding', { cause: err });
   if (err instanceof SyntaxError) return new SseBadRequestError(`Malformed ${what}`, { cause: err });
   if (e.status === 400) return new SseBadRequestError(`Malformed ${what}`, { cause: err });
   // zlib (Content-Encoding: gzip/deflate/br) refusing corrupt or truncated data: the client's fault.

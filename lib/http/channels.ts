@@ -2,8 +2,8 @@ import type { Context } from 'koa';
 import { parseChannelNames } from '../core/channels.js';
 import { SseBadRequestError, SseChannelDeniedError, SseForbiddenError } from '../core/errors.js';
 import type { SseUser } from '../core/user.js';
-import { readJsonObject } from './body.js';
-import { connectionIdOf, ok, requireOwnConnection, requireUser, type Endpoint, type EndpointEnv } from './endpoint.js';
+import type { ConnectionCall, UserCall } from './call.js';
+import { ok, type EndpointEnv } from './endpoint.js';
 
 /**
  * `POST {base}/connect/join.do` with `{connectionId, channels: [names]}`: joins the caller's
@@ -12,44 +12,42 @@ import { connectionIdOf, ok, requireOwnConnection, requireUser, type Endpoint, t
  * channel refused), 400 `ERR_SSE_TOO_MANY_CHANNELS` past `maxChannelsPerConnection`, 429
  * `ERR_SSE_RATE_LIMITED` past `channelRateLimit` (also for `leave.do`).
  */
-export const join: Endpoint = async (ctx, env) => {
-  const { conn, user, channels } = await readChange(ctx, env);
+export async function join(call: UserCall): Promise<void> {
+  const { ctx, env, user } = call;
+  const { conn, channels } = await readChange(call);
   const denied = await deniedChannel(ctx, env, user, channels);
   if (denied !== undefined) throw new SseChannelDeniedError(denied);
   ok(ctx, env, { channels: await env.hub.changeConnectionChannels(conn.id, channels, true) });
-};
+}
 
 /** `POST {base}/connect/leave.do`: leaves runtime channels (no permission needed). Answers `{channels: [current]}`. */
-export const leave: Endpoint = async (ctx, env) => {
-  const { conn, channels } = await readChange(ctx, env);
+export async function leave(call: UserCall): Promise<void> {
+  const { ctx, env } = call;
+  const { conn, channels } = await readChange(call);
   ok(ctx, env, { channels: await env.hub.changeConnectionChannels(conn.id, channels, false) });
-};
+}
 
 /**
  * `GET {base}/connect/presence.json?connectionId=…&channel=…`: who is in a channel the
  * caller's own connection is a member of (403 otherwise). Answers `{channel, users: [{userId,
  * connections}], total}`, users capped at `presence.maxListed`.
  */
-export const presence: Endpoint = async (ctx, env) => {
-  const id = connectionIdOf(ctx.query.connectionId);
+export async function presence({ ctx, env, connection }: ConnectionCall): Promise<void> {
   const [channel] = parseChannelNames(single(ctx.query.channel), false);
   if (channel === undefined) throw new SseBadRequestError('channel is required');
-  const conn = await requireOwnConnection(ctx, env, id);
-  const info = conn.toInfo();
+  const info = connection.toInfo();
   if (info.channel !== channel && info.channels?.includes(channel) !== true)
     throw new SseForbiddenError('This connection is not a member of that channel');
   ok(ctx, env, await env.hub.presence(channel));
-};
+}
 
-async function readChange(ctx: Context, env: EndpointEnv) {
-  const body = await readJsonObject(ctx, env.options.jsonLimit);
-  const id = connectionIdOf(body.connectionId ?? ctx.query.connectionId);
+async function readChange(call: UserCall) {
+  const body = await call.json();
   if (!Array.isArray(body.channels) || body.channels.length === 0) throw new SseBadRequestError('channels is required: an array of channel names');
   const channels = parseChannelNames(body.channels, false);
-  const user = await requireUser(ctx, env);
-  const conn = await requireOwnConnection(ctx, env, id, user);
-  await env.channelRateLimit.take(user, conn.id, channels.length);
-  return { conn, user, channels };
+  const conn = await call.ownConnection(body.connectionId);
+  await call.env.channelRateLimit.take(call.user, conn.id, channels.length);
+  return { conn, channels };
 }
 
 /**

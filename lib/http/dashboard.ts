@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { errorBody, sendJson } from './response.js';
-import { requireAdmin, type Endpoint } from './endpoint.js';
+import type { UserCall } from './call.js';
 
 /**
  * Where `npm run build` puts the page, seen from this file: `lib/http/` when running from
@@ -15,8 +15,7 @@ const FILE = 'dashboard.html';
  * polls the admin endpoints with the query string it was loaded with and the page's cookies,
  * so it logs in as the app's other clients do: e.g. `{base}/dashboard?access-token=…`.
  */
-export const dashboard: Endpoint = async (ctx, env) => {
-  await requireAdmin(ctx, env);
+export async function dashboard({ ctx }: UserCall): Promise<void> {
   const page = await load();
   if (page === undefined) {
     const message = 'The dashboard is not built: run `npm run build`';
@@ -32,7 +31,7 @@ export const dashboard: Endpoint = async (ctx, env) => {
   ctx.status = 200;
   ctx.type = 'text/html; charset=utf-8';
   ctx.body = page;
-};
+}
 
 let cached: Promise<Buffer | undefined> | undefined;
 

@@ -1,7 +1,7 @@
 import { SseUnknownConnectionError } from '../core/errors.js';
-import { readBeaconForm } from './body.js';
 import type { ClientLeaving } from '../hub.js';
-import { connectionIdOf, ok, type Endpoint } from './endpoint.js';
+import type { BeaconCall } from './call.js';
+import { connectionIdOf, ok } from './endpoint.js';
 
 const BEACON_LIMIT = 16 * 1024;
 
@@ -12,8 +12,9 @@ const BEACON_LIMIT = 16 * 1024;
  * `{connectionId, closed: true, count}`; an unknown connection is a 404 whose `data` has
  * `count: 0` (the Java library's 200 answer).
  */
-export const disconnect: Endpoint = async (ctx, env) => {
-  const form = await readBeaconForm(ctx, BEACON_LIMIT);
+export async function disconnect(call: BeaconCall): Promise<void> {
+  const { ctx, env } = call;
+  const form = await call.beaconForm(BEACON_LIMIT);
   const id = connectionIdOf(form.connectionId ?? ctx.query.connectionId);
   const sessionDuration = Number(form.sessionDuration);
   const duration = Number(form.duration);
@@ -25,4 +26,4 @@ export const disconnect: Endpoint = async (ctx, env) => {
   if (count === 0) throw new SseUnknownConnectionError(id);
   // `count`: the Java library's answer, `{count}` connections closed.
   ok(ctx, env, { connectionId: id, closed: true, count });
-};
+}

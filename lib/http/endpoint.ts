@@ -3,6 +3,7 @@ import type { ConnectionHandle } from '../core/connection-handle.js';
 import { SseBadRequestError, SseCrossSiteError, SseForbiddenError, SseUnauthorizedError, SseUnknownConnectionError } from '../core/errors.js';
 import { toJson } from '../core/frame.js';
 import { hashToken } from '../core/token-hash.js';
+import { describe } from '../core/option-shape.js';
 import { keyOf, type SseUser } from '../core/user.js';
 import type { Hub } from '../hub.js';
 import type { ChannelRateLimit } from './channel-rate-limit.js';
@@ -31,8 +32,6 @@ export interface EndpointEnv {
   channelRateLimit: ChannelRateLimit;
 }
 
-export type Endpoint = (ctx: Context, env: EndpointEnv) => Promise<void>;
-
 /** Runs `authenticate`; 401 when it gives no user. */
 export async function requireUser(ctx: Context, env: EndpointEnv): Promise<SseUser> {
   return checkedUser(await env.options.authenticate(ctx));
@@ -48,9 +47,32 @@ export function requireUserNow(ctx: Context, env: EndpointEnv): SseUser | Promis
   return isThenable(result) ? Promise.resolve(result).then(checkedUser) : checkedUser(result);
 }
 
+/** Keys that look like a user id under another name: `{ userId: 7 }` would make the stream anonymous. */
+const MISNAMED_ID = /^(user_?id|uid|user_?no|account_?id)$/i;
+
 function checkedUser(user: SseUser | null | undefined): SseUser {
   if (user === null || user === undefined) throw new SseUnauthorizedError();
   if (typeof user !== 'object') throw new TypeError('authenticate must return an object, null or undefined');
+  if (user.id !== undefined && user.id !== null) {
+    const id: unknown = user.id;
+    const usable = (typeof id === 'string' && id !== '') || (typeof id === 'number' && Number.isFinite(id)) || typeof id === 'bigint';
+    if (!usable) {
+      throw new TypeError(
+        `authenticate returned a user whose id is not usable (${describe(id)}): give a non-empty string or a number, or id: null for an anonymous user`,
+      );
+    }
+    return user;
+  }
+  if (user.id === undefined) {
+    // Anonymous must be meant: `id: null`, or a login known by its access token.
+    const misnamed = Object.keys(user).find((k) => MISNAMED_ID.test(k));
+    if (misnamed !== undefined) {
+      throw new TypeError(`authenticate returned { ${misnamed}: … } without id: the user id goes in \`id\` (id: null for an anonymous user)`);
+    }
+    if (keyOf(user.accessToken) === undefined) {
+      throw new TypeError('authenticate returned a user without id or accessToken: give its id, or id: null for an anonymous user');
+    }
+  }
   return user;
 }
 
@@ -92,15 +114,14 @@ export function connectionIdOf(value: unknown): string {
 }
 
 /**
- * The caller's own live connection. Another user's connection is refused (403) even with
- * its id: ids travel in URLs and logs, so knowing one must not be enough to act as its owner.
- * A connection whose user has neither id nor token is matched by its id alone.
+ * `user`'s own live connection `id`. Another user's connection is refused (403) even with its
+ * id: ids travel in URLs and logs, so knowing one must not be enough to act as its owner. A
+ * connection whose user has neither id nor token is matched by its id alone.
  */
-export async function requireOwnConnection(ctx: Context, env: EndpointEnv, id: string, user?: SseUser): Promise<ConnectionHandle> {
-  user ??= await requireUser(ctx, env);
+export async function requireOwnConnection(hub: Hub, user: SseUser, id: string): Promise<ConnectionHandle> {
   // This node's own connection without a cluster round trip (the common case). In a cluster the
   // stream may be held by another node (the load balancer chose it).
-  const conn = env.hub.getLocalConnection(id) ?? (await env.hub.findConnection(id, keyOf(user.accessToken)));
+  const conn = hub.getLocalConnection(id) ?? (await hub.findConnection(id, keyOf(user.accessToken)));
   if (conn === undefined) throw new SseUnknownConnectionError(id);
   // A remote snapshot shows only its token's hash.
   const tokenHash = conn.remote ? conn.toInfo().accessTokenHash : conn.accessToken === undefined ? undefined : hashToken(conn.accessToken);

@@ -60,11 +60,14 @@ export interface SsePluginOptions extends HubOptions {
   /**
    * Whether this user's connection may join `channel`: asked for every channel of a page's
    * `join.do` (all or nothing: one refusal answers `403 ERR_SSE_CHANNEL_DENIED` and nothing
-   * changes) and of the connect parameter `channels` that a reconnecting page sends to restore
-   * its channels (a refused one is dropped). Channels the server joined (`hub.joinChannel`)
-   * come back through it too: allow them here. Leaving needs no permission; the fixed
-   * `channel` connect parameter does not pass here. A thrown error answers its 4xx status, else
-   * 500. Default: absent, every join is denied.
+   * changes), for the fixed `channel` connect parameter (a refusal refuses the stream with
+   * `403 ERR_SSE_CHANNEL_DENIED`: it would bring the channel's sends, its durable log after
+   * `Last-Event-ID` and its presence) and for the connect parameter `channels` that a
+   * reconnecting page sends to restore its channels (a refused one is dropped). Channels the
+   * server joined (`hub.joinChannel`) come back through it too: allow them here. Leaving needs
+   * no permission. A thrown error answers its 4xx status, else 500.
+   * Default: absent, every runtime join is denied and the fixed `channel` is taken as the
+   * client sent it (the Java library's behaviour: any logged-in user may name any fixed channel).
    */
   authorizeChannel?: (ctx: Context, user: SseUser, channel: string) => boolean | Promise<boolean>;
   /**

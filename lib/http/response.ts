@@ -24,29 +24,50 @@ export function errorBody(code: string, status: number, message: string, javaDat
 }
 
 /**
- * Answers an error as JSON with a stable code. Client errors (4xx, or an `expose`d error
- * thrown by an app handler) keep their message; anything else becomes a generic 500 and is
- * reported through `report` — never a stack trace to the client.
+ * What a client is told of a failure on the server's side (5xx), by code: our own words,
+ * never the error's message, which may carry a dependency's text (a Redis address, a file
+ * path). Any other 5xx code is "Internal server error".
+ */
+const SERVER_FAULTS: Readonly<Record<string, string>> = {
+  ERR_SSE_REDIS_UNAVAILABLE: 'A service this server depends on is unavailable: try again shortly',
+  ERR_SSE_CLOSED: 'The server is shutting down: try again shortly',
+  ERR_SSE_QUEUE_FULL: 'The durable queue is full',
+};
+
+/**
+ * Answers an error as JSON with a stable code. A client's mistake (4xx) is told in the
+ * message we wrote for it: an `SseError`'s (which never quotes another error: its `cause`
+ * holds that), or a 4xx an app handler threw for the client to see (koa's `ctx.throw`
+ * convention, `expose` not false). A failure on the server's side (5xx, or anything else)
+ * is told only in our own words by code ({@link SERVER_FAULTS}); the error itself, with its
+ * `cause`, goes to `report` (the app's `error` event), except `ERR_SSE_CLOSED` (a shutdown).
+ * Never a stack trace, never a dependency's text.
  *
  * @param javaData fields the Java library's answer to that request had (e.g. `{count: 0}`), added to `data`
  */
 export function sendError(ctx: Context, err: unknown, report: (err: unknown) => void, javaData?: Readonly<Record<string, unknown>>): void {
-  const e = err as { status?: unknown; statusCode?: unknown; expose?: unknown; code?: unknown; message?: unknown } | null;
-  const rawStatus = typeof e?.status === 'number' ? e.status : typeof e?.statusCode === 'number' ? e.statusCode : 500;
-  const status = rawStatus >= 400 && rawStatus < 600 ? rawStatus : 500;
-  // Our own errors carry their status (4xx, or 503 while shutting down); a foreign error is
-  // shown only if it is a 4xx that does not say otherwise (koa's ctx.throw convention).
-  const clientError = err instanceof SseError ? err.status !== 500 : status < 500 && e?.expose !== false;
-  if (!clientError && !isClientGoneError(err)) report(err);
-  const code =
-    err instanceof SseError ? err.code : clientError && typeof e?.code === 'string' ? e.code : clientError ? 'ERR_SSE_REQUEST' : 'ERR_SSE_INTERNAL';
-  const message = clientError && typeof e?.message === 'string' ? e.message : 'Internal server error';
   if (err instanceof SseMethodNotAllowedError) ctx.set('Allow', err.allow.join(', '));
   if (err instanceof SseRateLimitedError) {
     ctx.set('Retry-After', String(err.retryAfter));
     // Also in the body: an answer relayed without its headers (shared tabs) still says when.
     javaData = { ...javaData, retryAfter: err.retryAfter };
   }
-  const answered = clientError ? status : 500;
-  sendJson(ctx, answered, errorBody(code, answered, message, javaData));
+  let status: number;
+  let code: string;
+  let message: string;
+  if (err instanceof SseError) {
+    status = err.status >= 400 && err.status < 600 ? err.status : 500;
+    code = err.code;
+    message = status < 500 ? err.message : (SERVER_FAULTS[code] ?? 'Internal server error');
+    if (status >= 500 && code !== 'ERR_SSE_CLOSED') report(err);
+  } else {
+    const e = err as { status?: unknown; statusCode?: unknown; expose?: unknown; code?: unknown; message?: unknown } | null;
+    const raw = typeof e?.status === 'number' ? e.status : typeof e?.statusCode === 'number' ? e.statusCode : 500;
+    const shown = raw >= 400 && raw < 500 && e?.expose !== false;
+    status = shown ? raw : 500;
+    code = shown ? (typeof e?.code === 'string' ? e.code : 'ERR_SSE_REQUEST') : 'ERR_SSE_INTERNAL';
+    message = !shown ? 'Internal server error' : typeof e?.message === 'string' ? e.message : 'Request refused';
+    if (!shown && !isClientGoneError(err)) report(err);
+  }
+  sendJson(ctx, status, errorBody(code, status, message, javaData));
 }

@@ -1,10 +1,12 @@
 import { Router, type Layer, type RouterMiddleware } from '@koa/router';
 import type { Context } from 'koa';
 import { isClientGoneError, SseMethodNotAllowedError, SseNotFoundError, SseUnauthorizedError } from '../core/errors.js';
-import type { EndpointEnv } from './endpoint.js';
+import type { SseUser } from '../core/user.js';
+import { EndpointCall } from './call.js';
+import { requireAdmin, requireUserNow, type EndpointEnv } from './endpoint.js';
 import { runAnsweringHook } from './hooks.js';
 import { sendError } from './response.js';
-import { ROUTES, validParams, type Method, type Params } from './routes.js';
+import { ROUTES, validParams, type Method, type Params, type Route } from './routes.js';
 import type { StampHeaders } from './server-headers.js';
 
 /** Runs one route's endpoint; answers its errors as the library's JSON. */
@@ -22,7 +24,8 @@ export interface SseRouter {
 
 /**
  * Builds the router of the endpoints at `base`. Each route answers its errors itself, so
- * that the router behaves the same when an app mounts it in its own router.
+ * that the router behaves the same when an app mounts it in its own router. Every request is
+ * admitted by its route's declared `access` ({@link admit}) before the route's handler runs.
  *
  * @param onRequest runs first on every request a route answers (registers the hub).
  */
@@ -37,8 +40,13 @@ export function createSseRouter(base: string, env: EndpointEnv, onRequest: (ctx:
       onRequest(ctx);
       if (!opensStream) stamp(ctx);
       try {
-        await route.handle(ctx, env, params);
+        const admitted = admit(route, ctx, env, params);
+        // A synchronous `authenticate` admits a stream without a promise (the connect path).
+        const call = admitted instanceof Promise ? await admitted : admitted;
+        // The route's access decides which call interface its handler declared (routes.ts).
+        await (route.handle as (call: EndpointCall) => Promise<void>)(call);
       } catch (err) {
+        refuseUnreadBody(ctx);
         await answerFailure(ctx, env, err, route.javaErrorData);
       }
       // A stream's head carried them; any other answer of that route gets them here.
@@ -56,6 +64,50 @@ export function createSseRouter(base: string, env: EndpointEnv, onRequest: (ctx:
     }
   }
   return { router, handlerOf: (layer) => handlers.get(layer), stamp };
+}
+
+/**
+ * Checks what `route` declares before its handler can run, in this order: the endpoint exists
+ * (`available`, the path parameters: else 404), the caller passes `access` (401 / 403), and
+ * for a route acting on the caller's connection named in the query, that it is theirs (403).
+ * Nothing here reads the request body.
+ */
+function admit(route: Route, ctx: Context, env: EndpointEnv, params: Params): EndpointCall | Promise<EndpointCall> {
+  if ((route.available !== undefined && !route.available(env)) || !validParams(params)) {
+    throw new SseNotFoundError(ctx.path);
+  }
+  switch (route.access) {
+    case 'public':
+    case 'connection-id':
+      return new EndpointCall(ctx, env, params, undefined);
+    case 'user': {
+      const user = requireUserNow(ctx, env);
+      if (user instanceof Promise) return user.then((u) => withConnection(route, new EndpointCall(ctx, env, params, u)));
+      return withConnection(route, new EndpointCall(ctx, env, params, user));
+    }
+    case 'admin':
+      return requireAdmin(ctx, env).then((user: SseUser) => new EndpointCall(ctx, env, params, user));
+  }
+}
+
+/** The caller's own connection, when the route acts on one that the query names; before any body is read. */
+function withConnection(route: Route, call: EndpointCall): EndpointCall | Promise<EndpointCall> {
+  const connection = route.connection;
+  if (connection === undefined) return call;
+  // 'query-or-body': the body may name it instead (read by the handler, after this).
+  const named = call.ctx.query.connectionId;
+  if (connection === 'query-or-body' && (named === undefined || named === '')) return call;
+  return call.ownConnection().then(() => call);
+}
+
+/**
+ * A request refused before its body was read: the answer closes the connection, so that
+ * Node does not go on reading (and discarding) a body the client may trickle for minutes.
+ */
+function refuseUnreadBody(ctx: Context): void {
+  const req = ctx.req;
+  if (req.complete || ctx.res.headersSent) return;
+  if (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0) ctx.set('Connection', 'close');
 }
 
 /** `path` as plain text for path-to-regexp, in which `:`, `*`, `{`, `(`, ... have meanings. */

@@ -1,8 +1,7 @@
-import type { Context } from 'koa';
-import { SseNotFoundError } from '../core/errors.js';
 import { ack } from './ack.js';
 import { join, leave, presence } from './channels.js';
 import { connections, kick, repositoryMessages, stats, users } from './admin.js';
+import type { BeaconCall, ConnectionCall, Params, PublicCall, UserCall } from './call.js';
 import { dashboard } from './dashboard.js';
 import { disconnect } from './disconnect.js';
 import type { EndpointEnv } from './endpoint.js';
@@ -11,18 +10,35 @@ import { message, upload } from './requests.js';
 import { script } from './script.js';
 import { connect } from './stream.js';
 
+export type { Params } from './call.js';
+
 export type Method = 'GET' | 'HEAD' | 'POST';
 
-/** Route parameters, percent-decoded (by @koa/router). */
-export type Params = Readonly<Record<string, string>>;
+/**
+ * Who may call a route. The router checks it before the handler runs, and a handler can read
+ * the request body only through the call the router gives it after that check
+ * (lib/http/call.ts): so a stranger's body is never read, whatever a handler does.
+ *
+ * - `public`: anyone (the browser client's script); the handler gets no body reader.
+ * - `connection-id`: the unguessable connection id in a small form is the credential
+ *   (`disconnect.do`: a beacon sent while a page unloads may carry no cookie); the form is
+ *   read bounded, without authentication.
+ * - `user`: `authenticate` must give a user, else 401 (or the app's `onUnauthorized`).
+ * - `admin`: a same-site caller (403 `ERR_SSE_CROSS_SITE`), then a user (401), then
+ *   `authorizeAdmin` (403).
+ */
+export type Access = 'public' | 'connection-id' | 'user' | 'admin';
 
-/** An endpoint at a path under the base path. */
-export interface Route {
+interface RouteBase {
   /** In @koa/router syntax (path-to-regexp 8). */
   path: string;
   /** The methods it answers; HEAD only where listed. */
   methods: readonly Method[];
-  handle: (ctx: Context, env: EndpointEnv, params: Params) => Promise<void>;
+  /**
+   * Whether the endpoint exists with these options (e.g. `message/*.do` only with
+   * `onMessage`): if not, 404 before anything else. Default: it does.
+   */
+  available?: (env: EndpointEnv) => boolean;
   /**
    * What the Java library's answer to a failed call had in its data (it answered 200), added
    * to the `data` of our error answer so that its pages find those fields.
@@ -35,31 +51,90 @@ export interface Route {
   opensStream?: true;
 }
 
+/**
+ * An endpoint at a path under the base path: who may call it, and its handler, which gets
+ * the call the router admitted (typed by `access`: only authenticated calls can read a JSON
+ * or multipart body).
+ *
+ * `connection` says that it acts on one of the caller's own connections, named by
+ * `connectionId`: another user's (or another tenant's) is 403.
+ * - `'query'`: the id is in the query string; the router checks the owner before the handler
+ *   runs and hands the connection over (`call.connection`).
+ * - `'query-or-body'`: the id may be in the JSON body, where the browser client and the Java
+ *   pages send it; the router checks the owner before the body when the query names the
+ *   connection, else the handler gets it through `call.ownConnection(body.connectionId)`,
+ *   which checks it against the already authenticated user.
+ */
+export type Route = RouteBase &
+  (
+    | { access: 'public'; connection?: undefined; handle: (call: PublicCall) => Promise<void> }
+    | { access: 'connection-id'; connection?: undefined; handle: (call: BeaconCall) => Promise<void> }
+    | { access: 'user'; connection?: 'query-or-body'; handle: (call: UserCall) => Promise<void> }
+    | { access: 'admin'; connection?: undefined; handle: (call: UserCall) => Promise<void> }
+    | { access: 'user'; connection: 'query'; handle: (call: ConnectionCall) => Promise<void> }
+  );
+
 const NO_LISTENER = Object.freeze({ listener: null });
 const NO_COUNT = Object.freeze({ count: 0 });
 
-/** The plugin's endpoints. */
+/** The plugin's endpoints. Every route declares its `access`; test/security-matrix.test.ts checks each against it. */
 export const ROUTES: readonly Route[] = [
   // `{/}`: the base path itself, with or without its trailing slash.
-  { path: '{/}', methods: ['GET', 'HEAD'], handle: script },
-  { path: '/sse.js', methods: ['GET', 'HEAD'], handle: script },
-  { path: '/connect', methods: ['GET', 'POST'], handle: connect, opensStream: true },
-  { path: '/connect/addListener.do', methods: ['POST'], handle: addListener, javaErrorData: NO_LISTENER },
-  { path: '/connect/removeListener.do', methods: ['POST'], handle: removeListener, javaErrorData: NO_LISTENER },
-  { path: '/connect/join.do', methods: ['POST'], handle: join },
-  { path: '/connect/leave.do', methods: ['POST'], handle: leave },
-  { path: '/connect/presence.json', methods: ['GET'], handle: presence },
-  { path: '/connect/disconnect.do', methods: ['POST'], handle: disconnect, javaErrorData: NO_COUNT },
-  { path: '/connect/users.json', methods: ['GET'], handle: users },
-  { path: '/connect/connections.json', methods: ['GET'], handle: connections },
-  { path: '/connect/ack.do', methods: ['POST'], handle: ack },
-  { path: '/connect/repositoryMessages.json', methods: ['GET'], handle: repositoryMessages },
-  { path: '/connect/stats.json', methods: ['GET'], handle: stats },
-  { path: '/connect/kick.do', methods: ['POST'], handle: kick },
-  { path: '/dashboard', methods: ['GET'], handle: dashboard },
+  { path: '{/}', methods: ['GET', 'HEAD'], access: 'public', handle: script },
+  { path: '/sse.js', methods: ['GET', 'HEAD'], access: 'public', handle: script },
+  { path: '/connect', methods: ['GET', 'POST'], access: 'user', handle: connect, opensStream: true },
+  {
+    path: '/connect/addListener.do',
+    methods: ['POST'],
+    access: 'user',
+    connection: 'query-or-body',
+    handle: addListener,
+    javaErrorData: NO_LISTENER,
+  },
+  {
+    path: '/connect/removeListener.do',
+    methods: ['POST'],
+    access: 'user',
+    connection: 'query-or-body',
+    handle: removeListener,
+    javaErrorData: NO_LISTENER,
+  },
+  { path: '/connect/join.do', methods: ['POST'], access: 'user', connection: 'query-or-body', handle: join },
+  { path: '/connect/leave.do', methods: ['POST'], access: 'user', connection: 'query-or-body', handle: leave },
+  { path: '/connect/presence.json', methods: ['GET'], access: 'user', connection: 'query', handle: presence },
+  { path: '/connect/disconnect.do', methods: ['POST'], access: 'connection-id', handle: disconnect, javaErrorData: NO_COUNT },
+  { path: '/connect/users.json', methods: ['GET'], access: 'admin', handle: users },
+  { path: '/connect/connections.json', methods: ['GET'], access: 'admin', handle: connections },
+  {
+    path: '/connect/ack.do',
+    methods: ['POST'],
+    access: 'user',
+    connection: 'query-or-body',
+    handle: ack,
+    // Durable delivery runs with a store, or in a cluster for the messages peers own.
+    available: ({ hub }) => hub.hasQos || hub.cluster !== undefined,
+  },
+  { path: '/connect/repositoryMessages.json', methods: ['GET'], access: 'admin', handle: repositoryMessages },
+  { path: '/connect/stats.json', methods: ['GET'], access: 'admin', handle: stats },
+  { path: '/connect/kick.do', methods: ['POST'], access: 'admin', handle: kick },
+  { path: '/dashboard', methods: ['GET'], access: 'admin', handle: dashboard },
   // `*path` spans segments (`a/b/c.do`); the value must pass isAppPath.
-  { path: '/connect/message/*path.do', methods: ['POST'], handle: (ctx, env, params) => message(ctx, env, appPathOf(ctx, params.path)) },
-  { path: '/connect/upload/*path.do', methods: ['POST'], handle: (ctx, env, params) => upload(ctx, env, appPathOf(ctx, params.path)) },
+  {
+    path: '/connect/message/*path.do',
+    methods: ['POST'],
+    access: 'user',
+    connection: 'query',
+    handle: message,
+    available: ({ options }) => options.onMessage !== undefined,
+  },
+  {
+    path: '/connect/upload/*path.do',
+    methods: ['POST'],
+    access: 'user',
+    connection: 'query',
+    handle: upload,
+    available: ({ options }) => options.onUpload !== undefined,
+  },
 ];
 
 /** The app's own path in `message/{path}.do` and `upload/{path}.do`. */
@@ -73,9 +148,4 @@ function isAppPath(value: string): boolean {
 /** Whether a route's parameters are acceptable: where they are not, there is no endpoint (404). */
 export function validParams(params: Params): boolean {
   return params.path === undefined || isAppPath(params.path);
-}
-
-function appPathOf(ctx: Context, value: string | undefined): string {
-  if (value === undefined || !isAppPath(value)) throw new SseNotFoundError(ctx.path);
-  return value;
 }

@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { brotliCompress, constants as zlib, gzip } from 'node:zlib';
 import type { Context } from 'koa';
 import { sendJson } from './response.js';
-import type { Endpoint } from './endpoint.js';
+import type { PublicCall } from './call.js';
 
 /** One built variant of the browser client, read and compressed once, kept in memory. */
 interface Script {
@@ -38,7 +38,7 @@ const DIRS = [new URL('../../dist/browser/', import.meta.url), new URL('../../br
  * revalidate and pick up a new version as soon as the server has one, at the cost of a 304.
  * A versioned URL (`?v=<content hash>`, from {@link clientUrl}) is cached for a year.
  */
-export const script: Endpoint = async (ctx) => {
+export async function script({ ctx }: PublicCall): Promise<void> {
   const variant: Variant = ctx.query['script-type'] === 'classic' ? 'classic' : 'module';
   const found = await load(variant);
   if (found === undefined) {
@@ -66,7 +66,7 @@ export const script: Endpoint = async (ctx) => {
   ctx.type = 'text/javascript; charset=utf-8';
   if (encoding !== 'identity') ctx.set('Content-Encoding', encoding);
   ctx.body = found.bodies[encoding];
-};
+}
 
 /**
  * The versioned URL of the browser client under `base` (`{base}/sse.js?v=<content hash>`), for

@@ -1,26 +1,23 @@
 import type { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { parseClientInfo } from '../core/client-info.js';
-import { SseForbiddenError } from '../core/errors.js';
-import { readJsonObject } from './body.js';
+import { SseChannelDeniedError, SseForbiddenError } from '../core/errors.js';
+import type { UserCall } from './call.js';
 import { authorizeChannels } from './channels.js';
-import { requireUserNow, type Endpoint } from './endpoint.js';
 import { runAnsweringHook } from './hooks.js';
 import { StreamRequestInfo } from './request-info.js';
 
 /**
- * `GET|POST {base}/connect`: authenticates, then hands the response to the hub as a stream.
- * Parameters come from the query string, or for POST from a JSON body as well.
+ * `GET|POST {base}/connect`: the router authenticated the caller; hands the response to the
+ * hub as a stream. Parameters come from the query string, or for POST from a JSON body as well.
  */
-export const connect: Endpoint = async (ctx, env) => {
-  const pending = requireUserNow(ctx, env);
-  const user = pending instanceof Promise ? await pending : pending;
+export async function connect(call: UserCall): Promise<void> {
+  const { ctx, env, user } = call;
   const request = ctx.request;
   const headers = ctx.req.headers;
   // GET: the query object as Koa parsed it (parseClientInfo only reads it; a copy cost ~0.5 µs).
   // POST: spread defines own properties, so a body key `__proto__` stays a parameter.
-  const params: Record<string, unknown> =
-    ctx.method === 'POST' ? { ...request.query, ...(await readJsonObject(ctx, env.options.jsonLimit)) } : request.query;
+  const params: Record<string, unknown> = ctx.method === 'POST' ? { ...request.query, ...(await call.json()) } : request.query;
   const lastEventId = headers['last-event-id'];
   const client = parseClientInfo(params, typeof lastEventId === 'string' && lastEventId !== '' ? lastEventId : undefined);
   const verify = env.options.verifyConnect;
@@ -31,9 +28,17 @@ export const connect: Endpoint = async (ctx, env) => {
       throw new SseForbiddenError('Connect refused');
     }
   }
-  // Restore after a reconnect: the allowed channels are joined before `connect-finish`, the rest dropped.
   let channels: string[] | undefined;
-  if (client.channels !== undefined) {
+  if (env.options.authorizeChannel !== undefined && client.channel !== undefined) {
+    // With the hook, the fixed `channel` is a membership like any other: refused, the stream is
+    // refused (403), so that its sends, its log (`Last-Event-ID`) and its presence stay closed.
+    // The restored `channels` are asked in the same round.
+    const asked = client.channels === undefined ? [client.channel] : [client.channel, ...client.channels];
+    const allowed = await authorizeChannels(ctx, env, user, asked);
+    if (!allowed[0]) throw new SseChannelDeniedError(client.channel);
+    if (client.channels !== undefined) channels = client.channels.filter((_, i) => allowed[i + 1]);
+  } else if (client.channels !== undefined) {
+    // Restore after a reconnect: the allowed channels are joined before `connect-finish`, the rest dropped.
     const allowed = await authorizeChannels(ctx, env, user, client.channels);
     channels = client.channels.filter((_, i) => allowed[i]);
   }
@@ -58,7 +63,7 @@ export const connect: Endpoint = async (ctx, env) => {
       env.hub.reportError(err);
     }
   }
-};
+}
 
 /**
  * Koa waits for the end of every response to report errors (`onFinished(res, onerror)`): that

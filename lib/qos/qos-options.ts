@@ -1,5 +1,6 @@
 import { positive } from '../core/option-checks.js';
 import type { ShapesOf } from '../core/option-shape.js';
+import { assertRedisSource } from '../redis/redis-connection.js';
 import { DEFAULT_COMMAND_TIMEOUT_MS, type RedisSource } from '../redis/redis-source.js';
 
 /**
@@ -20,7 +21,12 @@ export interface QosOptions {
    * `ERR_SSE_REDIS_UNAVAILABLE` at once (or after `redisCommandTimeoutMs` if it stalls).
    */
   redis?: RedisSource;
-  /** Prefix of every Redis key of the store (wrapped in `{}` so that Redis Cluster keeps them in one slot). Default `sse:<hub name>`. */
+  /**
+   * Prefix of every Redis key of the store (wrapped in `{}` so that Redis Cluster keeps them
+   * in one slot). With `redis`, this or the hub's `name` must be given (else a TypeError at
+   * start): two apps on one Redis that kept the default name would share one store and drain
+   * each other's queues. Default `sse:<hub name>`.
+   */
   redisPrefix?: string;
   /** Longest a Redis command may take before the call fails with `ERR_SSE_REDIS_UNAVAILABLE`, in ms (only with a `redis` URL). Default `2000`. */
   redisCommandTimeoutMs?: number;
@@ -71,8 +77,11 @@ export interface ResolvedQosOptions {
 
 const DAY = 24 * 60 * 60 * 1000;
 
-/** Applies every default and checks every value; a TypeError names a bad option. `hubName` makes the default Redis prefix. */
-export function resolveQosOptions(options: QosOptions, hubName: string): ResolvedQosOptions {
+/**
+ * Applies every default and checks every value; a TypeError names a bad option. `hubName`
+ * makes the default Redis prefix, which is refused unless `nameGiven` (the app chose the name).
+ */
+export function resolveQosOptions(options: QosOptions, hubName: string, nameGiven = true): ResolvedQosOptions {
   if (options === null || typeof options !== 'object') throw new TypeError('qos must be an object with `file` or `redis`');
   const hasFile = options.file !== undefined;
   const hasRedis = options.redis !== undefined;
@@ -95,12 +104,18 @@ export function resolveQosOptions(options: QosOptions, hubName: string): Resolve
     if (typeof prefix !== 'string' || prefix === '' || /[{}]/.test(prefix)) {
       throw new TypeError('qos.redisPrefix must be a non-empty string without { or }');
     }
+    assertRedisSource(options.redis);
     store = {
       type: 'redis',
-      redis: options.redis!,
+      redis: options.redis,
       prefix,
       commandTimeoutMs: positive(options.redisCommandTimeoutMs, 'qos.redisCommandTimeoutMs', DEFAULT_COMMAND_TIMEOUT_MS),
     };
+    if (!nameGiven && options.redisPrefix === undefined) {
+      throw new TypeError(
+        `qos.redis needs a name of its own: set the hub's \`name\` (or qos.redisPrefix). Nodes on one Redis and prefix share one store: two apps that kept the default name (${prefix}) would drain each other's queues`,
+      );
+    }
   }
   return {
     store,

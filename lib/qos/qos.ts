@@ -80,7 +80,8 @@ export class Qos extends EventEmitter<QosEvents> {
    * @internal Created by the hub: with `options` (its `qos` option) it owns a store; with
    * `cluster` it also serves the messages peers own.
    */
-  constructor(local: LocalNode, options: QosOptions | undefined, cluster: QosCluster | undefined) {
+  /** @param nameGiven whether the hub's name is the app's own choice (a Redis store needs one: see `qos.redisPrefix`) */
+  constructor(local: LocalNode, options: QosOptions | undefined, cluster: QosCluster | undefined, nameGiven = true) {
     super();
     this.#local = local;
     this.#cluster = cluster;
@@ -89,7 +90,7 @@ export class Qos extends EventEmitter<QosEvents> {
       this.#maxBytes = 0;
       this.#counts = new PendingCounts(0, 0);
     } else {
-      const o = resolveQosOptions(options, local.options.name);
+      const o = resolveQosOptions(options, local.options.name, nameGiven);
       this.#ttlMs = o.ttlMs;
       this.#maxBytes = o.maxMessageBytes;
       const s = o.store;

@@ -31,14 +31,24 @@ function failFastOptions(commandTimeoutMs: number): RedisOptions {
  * never disturbs the caller's own connection. `close()` ends only what was opened here.
  */
 export function openRedis(source: RedisSource, commandTimeoutMs = DEFAULT_COMMAND_TIMEOUT_MS): RedisClient {
-  const { Redis, Cluster } = ioredis();
+  assertRedisSource(source);
+  const { Redis } = ioredis();
+  if (typeof source === 'string') return new Redis(source, { ...failFastOptions(commandTimeoutMs), lazyConnect: true });
+  return source instanceof Redis ? source.duplicate() : (source as Cluster).duplicate();
+}
+
+/** A TypeError unless `source` is a `redis://` / `rediss://` URL or an ioredis client (loads ioredis). */
+export function assertRedisSource(source: unknown): asserts source is RedisSource {
   if (typeof source === 'string') {
     if (!/^rediss?:\/\//.test(source)) throw new TypeError(`Redis URL must start with redis:// or rediss://, got ${source.slice(0, 40)}`);
-    return new Redis(source, { ...failFastOptions(commandTimeoutMs), lazyConnect: true });
+    // The engine is needed either way: a missing ioredis fails here, when the options are read.
+    ioredis();
+    return;
   }
-  if (source instanceof Redis) return source.duplicate();
-  if (source instanceof Cluster) return source.duplicate();
-  throw new TypeError('redis must be a redis:// URL or an ioredis Redis / Cluster client');
+  const { Redis, Cluster } = ioredis();
+  if (!(source instanceof Redis) && !(source instanceof Cluster)) {
+    throw new TypeError('redis must be a redis:// URL or an ioredis Redis / Cluster client');
+  }
 }
 
 /** ioredis, loaded the first time a Redis option is used (an optional engine). */
@@ -68,7 +78,11 @@ export async function connectRedis(client: RedisClient, timeoutMs: number): Prom
   });
 }
 
-/** Maps a client error (not connected, timeout, connection lost) to `ERR_SSE_REDIS_UNAVAILABLE`; Redis's own errors (a script's, WRONGTYPE) pass. */
+/**
+ * Maps a client error (not connected, timeout, connection lost) to `ERR_SSE_REDIS_UNAVAILABLE`;
+ * Redis's own errors (a script's, WRONGTYPE) pass. The client's text (which may name Redis's
+ * address: `connect ECONNREFUSED 10.0.0.5:6379`) stays in `cause`, out of the message.
+ */
 export function redisFailure(err: unknown, what: string): unknown {
   if (err instanceof SseRedisUnavailableError) return err;
   const message = err instanceof Error ? err.message : String(err);
@@ -77,7 +91,7 @@ export function redisFailure(err: unknown, what: string): unknown {
       message,
     )
   ) {
-    return new SseRedisUnavailableError(`${what}: Redis unavailable (${message})`, { cause: err });
+    return new SseRedisUnavailableError(`${what}: Redis unavailable`, { cause: err });
   }
   return err;
 }

@@ -14,10 +14,11 @@ import { nowUs, payload } from './stats.js';
 const redis = process.env.SSE_REDIS_URL;
 const app = new Koa();
 const plugin = ssePlugin('/sse', {
+  name: 'bench',
   authenticate: (ctx) => ({ id: String(ctx.query.u) }),
   ...(redis === undefined
     ? {
-        cluster: { secret: process.env.SSE_CLUSTER_SECRET!, healthIntervalMs: 500 },
+        cluster: { secret: process.env.SSE_CLUSTER_SECRET!, host: '127.0.0.1', healthIntervalMs: 500 },
         ...(process.env.SSE_QOS_FILE === undefined ? {} : { qos: { file: process.env.SSE_QOS_FILE } }),
       }
     : { cluster: { redis, healthIntervalMs: 500 }, qos: { redis } }),

@@ -15,6 +15,7 @@ import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { setUserTimeout, userTimeoutUnavailable } from '../../lib/local/tcp-user-timeout.js';
+import type { LanHost } from '../../test/helpers/lan.js';
 import { netnsUnavailable, NsProcess, privateLan } from '../../test/helpers/netns.js';
 import { spawn, stop } from './procs.js';
 import { median } from './stats.js';
@@ -137,7 +138,7 @@ async function streamDetection(): Promise<number[]> {
   const BROWSERS = 5;
   const { t, cleanup } = context();
   try {
-    const { hosts } = privateLan(t, BROWSERS + 1);
+    const { hosts } = await privateLan(t, BROWSERS + 1);
     const [serverHost, ...browserHosts] = hosts;
     const server = new NsProcess(t, serverHost!.ns, ['test/fixtures/netns-node.ts'], { HOST: serverHost!.address });
     const { web } = await server.waitFor((m) => m.ready === true, 'the server', 30_000);
@@ -169,8 +170,8 @@ async function streamDetection(): Promise<number[]> {
 async function peerDetection(): Promise<number> {
   const { t, cleanup } = context();
   try {
-    const { hosts } = privateLan(t, 2);
-    const [a, b] = hosts as [{ ns: string; address: string }, { ns: string; address: string }];
+    const { hosts } = await privateLan(t, 2);
+    const [a, b] = hosts as [LanHost, LanHost];
     const node = (h: { ns: string; address: string }, peer: string): NsProcess =>
       new NsProcess(t, h.ns, ['test/fixtures/netns-node.ts'], {
         OPTIONS: JSON.stringify({ cluster: { host: h.address, port: 4101, peers: [`${peer}:4101`] } }),

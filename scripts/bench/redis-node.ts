@@ -32,6 +32,7 @@ async function pace(rate: number, total: number, send: (seq: number) => Promise<
 async function sseNode(): Promise<{ web: number; handlers: Record<string, Handler> }> {
   const app = new Koa();
   const plugin = ssePlugin('/sse', {
+    name: 'bench',
     authenticate: (ctx) => ({ id: String(ctx.query.u) }),
     // The Redis engine's options: a URL is all a node needs (no secret, no peer list).
     cluster: { redis },

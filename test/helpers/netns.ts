@@ -1,6 +1,8 @@
 import type { ExecutionContext } from 'ava';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
+import { Lan, type LinkShape } from './lan.js';
 
 /** Why network-namespace tests cannot run here, or undefined if they can. */
 export function netnsUnavailable(): string | undefined {
@@ -14,49 +16,20 @@ export function netnsUnavailable(): string | undefined {
   return undefined;
 }
 
-function ip(...args: string[]): void {
-  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+/**
+ * A private LAN of `count` hosts for this test (see {@link Lan}): 192.0.2.1.., joined by a
+ * bridge in its own namespace; `slow` puts hosts behind a slow, lossy link. Every namespace
+ * is deleted when the test ends, also when it fails.
+ */
+export async function privateLan(t: ExecutionContext, count: number, slow: Record<number, LinkShape> = {}): Promise<Lan> {
+  const lan = await Lan.create(count, slow);
+  t.teardown(() => lan.destroy());
+  return lan;
 }
 
-/**
- * A private LAN of `count` hosts: one namespace each, joined by a bridge in its own
- * namespace, addresses 192.0.2.1.. (documentation range), multicast routed on the LAN.
- * Every namespace is deleted when the test ends, also when it fails.
- */
-export function privateLan(t: ExecutionContext, count: number): { hosts: { ns: string; address: string }[] } {
-  const tag = `${process.pid % 100000}${Math.floor(Math.random() * 1000)}`;
-  const bridge = `sse-br-${tag}`;
-  const created: string[] = [];
-  t.teardown(() => {
-    for (const ns of created.reverse()) {
-      try {
-        ip('netns', 'del', ns);
-      } catch {
-        // already gone
-      }
-    }
-  });
-  ip('netns', 'add', bridge);
-  created.push(bridge);
-  ip('-n', bridge, 'link', 'add', 'br0', 'type', 'bridge');
-  ip('-n', bridge, 'link', 'set', 'br0', 'type', 'bridge', 'mcast_snooping', '0');
-  ip('-n', bridge, 'link', 'set', 'br0', 'up');
-  const hosts: { ns: string; address: string }[] = [];
-  for (let i = 1; i <= count; i++) {
-    const ns = `sse-h${i}-${tag}`;
-    ip('netns', 'add', ns);
-    created.push(ns);
-    ip('-n', ns, 'link', 'set', 'lo', 'up');
-    ip('link', 'add', 'eth0', 'netns', ns, 'type', 'veth', 'peer', 'name', `p${i}`, 'netns', bridge);
-    ip('-n', bridge, 'link', 'set', `p${i}`, 'master', 'br0');
-    ip('-n', bridge, 'link', 'set', `p${i}`, 'up');
-    const address = `192.0.2.${i}`;
-    ip('-n', ns, 'addr', 'add', `${address}/24`, 'dev', 'eth0');
-    ip('-n', ns, 'link', 'set', 'eth0', 'multicast', 'on', 'up');
-    ip('-n', ns, 'route', 'add', '224.0.0.0/4', 'dev', 'eth0');
-    hosts.push({ ns, address });
-  }
-  return { hosts };
+/** Who ends a process: a test (ava's ExecutionContext), or a script's own list. */
+export interface Teardown {
+  teardown(fn: () => void): void;
 }
 
 /** A process inside a namespace that talks JSON lines on stdin/stdout. Killed when the test ends. */
@@ -65,7 +38,7 @@ export class NsProcess {
   readonly #proc: ChildProcess;
   #waiters: (() => void)[] = [];
 
-  constructor(t: ExecutionContext, ns: string, args: string[], env: Record<string, string>) {
+  constructor(t: Teardown, ns: string, args: string[], env: Record<string, string>) {
     this.#proc = spawn('ip', ['netns', 'exec', ns, process.execPath, '--import=tsx', ...args], {
       env: { ...process.env, ...env },
       stdio: ['pipe', 'pipe', 'inherit'],
@@ -87,11 +60,19 @@ export class NsProcess {
     this.#proc.stdin!.write(JSON.stringify(cmd) + '\n');
   }
 
-  /** Waits for a message that satisfies `match`. */
-  async waitFor(match: (m: Record<string, unknown>) => boolean, what: string, timeoutMs = 10_000): Promise<Record<string, unknown>> {
+  /** Sends a command with a fresh `ref` and waits for the answer that carries it. */
+  async request(cmd: Record<string, unknown>, timeoutMs = 10_000): Promise<Record<string, unknown>> {
+    const ref = randomBytes(6).toString('hex');
+    const from = this.messages.length;
+    this.send({ ...cmd, ref });
+    return this.waitFor((m) => m.ref === ref, `the answer to ${JSON.stringify(cmd).slice(0, 200)}`, timeoutMs, from);
+  }
+
+  /** Waits for a message that satisfies `match`, among those from index `from` on. */
+  async waitFor(match: (m: Record<string, unknown>) => boolean, what: string, timeoutMs = 10_000, from = 0): Promise<Record<string, unknown>> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const found = this.messages.find(match);
+      const found = this.messages.slice(from).find(match);
       if (found) return found;
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`Timed out waiting for ${what}; got ${JSON.stringify(this.messages).slice(0, 500)}`);
@@ -103,6 +84,11 @@ export class NsProcess {
         });
       });
     }
+  }
+
+  /** Ends the process at once (SIGKILL): no mDNS goodbye, no clean close (its kernel still closes its sockets). */
+  kill(): void {
+    this.#proc.kill('SIGKILL');
   }
 
   exited(): Promise<void> {

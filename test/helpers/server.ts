@@ -45,8 +45,9 @@ export interface StartedPlugin extends Started {
 }
 
 /**
- * A Koa app with one plugin at `/sse/test` (login by {@link tokenUser}, `admin` is admin,
- * `onMessage` echoes) plus any extra middleware, listening on loopback.
+ * A Koa app with one plugin at `/sse/test` named `test` (login by {@link tokenUser}, `admin`
+ * is admin, `onMessage` echoes) plus any extra middleware, listening on loopback. The name is
+ * given, as the Redis engine requires: nodes of one test on one Redis are one cluster.
  */
 export async function startPlugin(
   t: ExecutionContext,
@@ -55,6 +56,7 @@ export async function startPlugin(
 ): Promise<StartedPlugin> {
   const app = new Koa();
   const plugin = ssePlugin('/sse/test', {
+    name: 'test',
     authenticate: tokenUser,
     authorizeAdmin: (_ctx, user) => user.id === 'admin',
     onMessage: (path, _ctx, connection, body) => ({ path, body, connectionId: connection.id }),

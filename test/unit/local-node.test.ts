@@ -339,8 +339,8 @@ test('lifetimes: a client may shorten its lifetime down to minLifetimeMs, never 
 
 test('jitter takes a random fraction off the lifetime, never more than lifetimeJitter', (t) => {
   const { open } = makeNode(t, { maxLifetimeMs: 100_000, lifetimeJitter: 0.5, clientIdMaxConnections: 100 });
-  const lifetimes = Array.from({ length: 40 }, () => {
-    const { conn } = open({ user: user(1) });
+  const lifetimes = Array.from({ length: 40 }, (_, i) => {
+    const { conn } = open({ user: user(i) });
     return conn.expiresAt - conn.createdAt;
   });
   t.true(
