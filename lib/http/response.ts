@@ -47,11 +47,6 @@ const SERVER_FAULTS: Readonly<Record<string, string>> = {
  */
 export function sendError(ctx: Context, err: unknown, report: (err: unknown) => void, javaData?: Readonly<Record<string, unknown>>): void {
   if (err instanceof SseMethodNotAllowedError) ctx.set('Allow', err.allow.join(', '));
-  if (err instanceof SseRateLimitedError) {
-    ctx.set('Retry-After', String(err.retryAfter));
-    // Also in the body: an answer relayed without its headers (shared tabs) still says when.
-    javaData = { ...javaData, retryAfter: err.retryAfter };
-  }
   let status: number;
   let code: string;
   let message: string;
@@ -68,6 +63,11 @@ export function sendError(ctx: Context, err: unknown, report: (err: unknown) => 
     code = shown ? (typeof e?.code === 'string' ? e.code : 'ERR_SSE_REQUEST') : 'ERR_SSE_INTERNAL';
     message = !shown ? 'Internal server error' : typeof e?.message === 'string' ? e.message : 'Request refused';
     if (!shown && !isClientGoneError(err)) report(err);
+  }
+  if (err instanceof SseRateLimitedError) {
+    ctx.set('Retry-After', String(err.retryAfter));
+    // Also in the body: an answer relayed without its headers (shared tabs) still says when.
+    javaData = { ...javaData, retryAfter: err.retryAfter };
   }
   sendJson(ctx, status, errorBody(code, status, message, javaData));
 }
