@@ -92,3 +92,28 @@ test('koa-body with multipart: true read the upload first: a clear error, not an
   t.is(upload.status, 500);
   t.regex(String(errors[0]), /already read by another body parser/);
 });
+
+test('a body parser mounted after the plugin never sees its requests; the endpoints parse their own bodies', async (t) => {
+  const app = new Koa();
+  const plugin = ssePlugin('/sse/p', { authenticate: tokenUser, onMessage: (_path, _ctx, _connection, body) => ({ body }) });
+  app.use(plugin);
+  let parsed = 0;
+  app.use(async (ctx, next) => {
+    parsed++;
+    await next();
+  });
+  app.use(bodyParser() as Koa.Middleware);
+  app.use((ctx) => {
+    ctx.body = { app: (ctx.request as { body?: unknown }).body };
+  });
+  t.teardown(() => plugin.close({ drainMs: 0 }));
+  const { origin } = await listen(t, app);
+  const base = `${origin}/sse/p`;
+  const stream = await RawStream.open(t, `${base}/connect?access-token=7`);
+  const message = await postJson(`${base}/connect/message/echo.do?access-token=7&connectionId=${stream.connectionId}`, { hello: 'world' });
+  t.is(message.status, 200, JSON.stringify(message.body));
+  t.deepEqual(message.body.data.body, { hello: 'world' });
+  t.is(parsed, 0, 'the app after the plugin saw none of its requests');
+  // The app's own routes still get their parser.
+  t.deepEqual((await postJson(`${origin}/api`, { n: 1 })).body, { app: { n: 1 } });
+});
