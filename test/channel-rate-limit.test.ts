@@ -71,6 +71,28 @@ test('per user: all connections of a user share one allowance; other users and t
   t.is((await change(s, 'join', '2', two.connectionId, names('d', 5))).status, 200);
 });
 
+test('a user over the limit is refused before the body is read: even a malformed body gets 429, not 400', async (t) => {
+  const s = await startPlugin(t, { ...allowAll, channelRateLimit: { perConnection: 100, perUser: 3, windowMs: 60_000 } });
+  const stream = await RawStream.open(t, `${s.base}/connect?access-token=5`);
+  t.is((await change(s, 'join', '5', stream.connectionId, names('a', 3))).status, 200);
+  const res = await fetch(`${s.base}/connect/join.do?access-token=5`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{"not json',
+  });
+  t.is(res.status, 429);
+  t.truthy(res.headers.get('retry-after'));
+  await res.body?.cancel();
+  // Another user is not affected, and a malformed body from them is the 400 it always was.
+  const other = await fetch(`${s.base}/connect/join.do?access-token=6`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{"not json',
+  });
+  t.is(other.status, 400);
+  await other.body?.cancel();
+});
+
 test('a refusal by the user limit does not spend the connection allowance', async (t) => {
   const s = await startPlugin(t, { ...allowAll, channelRateLimit: { perConnection: 4, perUser: 6, windowMs: 60_000 } });
   const a = await RawStream.open(t, `${s.base}/connect?access-token=1`);

@@ -60,6 +60,22 @@ export class ChannelRateLimit {
   }
 
   /**
+   * Refuses at once a user whose allowance is spent, before the call's body is read or its
+   * connection looked up (which may ask the peers): a client that ignores `Retry-After` costs
+   * an authentication and this look-up per call, no more. Takes nothing.
+   */
+  async admit(user: SseUser): Promise<void> {
+    const users = this.#perUser;
+    if (users === undefined) return;
+    const userKey = userKeyOf(user);
+    if (userKey === undefined) return;
+    const res = await users.get(userKey);
+    if (res !== null && res.remainingPoints <= 0 && res.msBeforeNext > 0) {
+      throw new SseRateLimitedError('Too many channel changes', res.msBeforeNext);
+    }
+  }
+
+  /**
    * Counts a change of `names` channels by `user` on `connectionId`, or throws
    * {@link SseRateLimitedError} when a limit is reached; a refused call counts against neither.
    */

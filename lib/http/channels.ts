@@ -42,6 +42,8 @@ export async function presence({ ctx, env, connection }: ConnectionCall): Promis
 }
 
 async function readChange(call: UserCall) {
+  // A user already over the limit is refused before the body and the connection are read.
+  await call.env.channelRateLimit.admit(call.user);
   const body = await call.json();
   if (!Array.isArray(body.channels) || body.channels.length === 0) throw new SseBadRequestError('channels is required: an array of channel names');
   const channels = parseChannelNames(body.channels, false);
