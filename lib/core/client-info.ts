@@ -41,7 +41,8 @@ export interface ClientInfo {
   attributes: Record<string, string>;
 }
 
-const KNOWN = new Set([
+/** The connect parameters read into {@link ClientInfo}; any other becomes an attribute. */
+export const CONNECT_PARAMETERS: ReadonlySet<string> = new Set([
   'clientId',
   'clientVersion',
   'accessTime',
@@ -96,7 +97,7 @@ export function parseClientInfo(params: Record<string, unknown>, lastEventIdHead
   let count = 0;
   for (const key of Object.keys(params)) {
     const value = params[key];
-    if (KNOWN.has(key) || value === undefined || value === null) continue;
+    if (CONNECT_PARAMETERS.has(key) || value === undefined || value === null) continue;
     if (++count > MAX_ATTRIBUTES) throw new SseBadRequestError(`At most ${MAX_ATTRIBUTES} extra connect parameters`);
     const str = typeof value === 'string' ? value : Array.isArray(value) ? value.join(',') : JSON.stringify(value);
     if (key.length > 128 || str.length > MAX_VALUE) throw new SseBadRequestError(`Connect parameter ${key.slice(0, 32)} is too long`);

@@ -5,26 +5,10 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { isChannelName } from '../../lib/core/channels.js';
-import { parseClientInfo, type ClientInfo } from '../../lib/core/client-info.js';
+import { CONNECT_PARAMETERS, parseClientInfo, type ClientInfo } from '../../lib/core/client-info.js';
 import { SseBadRequestError } from '../../lib/core/errors.js';
 
-const KNOWN = [
-  'clientId',
-  'clientVersion',
-  'accessTime',
-  'listeners',
-  'listener',
-  'channel',
-  'channels',
-  'keepaliveTime',
-  'sessionDuration',
-  'screen',
-  'locationHref',
-  'ack',
-  'reconnectOnClose',
-  'lastEventId',
-  'access-token',
-];
+const KNOWN = [...CONNECT_PARAMETERS];
 const HOSTILE = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf'];
 
 /** Parameter values as a query string (strings, repeated: arrays) or a JSON body (any JSON value) gives them. */
