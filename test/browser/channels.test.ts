@@ -41,7 +41,7 @@ async function clusterNode(t: ExecutionContext, bus: MemoryBus, id: string): Pro
   app.use(async (ctx, next) => {
     if (ctx.method !== 'GET' || ctx.path !== '/') return next();
     ctx.type = 'html';
-    ctx.body = '<!doctype html><html><head><meta charset="utf-8"><title>sse test</title></head><body></body></html>';
+    ctx.body = '<!doctype html><html><head><meta charset="utf-8"><title>sse test</title><link rel="icon" href="data:,"></head><body></body></html>';
   });
   t.teardown(() => plugin.close());
   await plugin.hub.ready();

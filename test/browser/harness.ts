@@ -186,7 +186,7 @@ export async function startServer(t: ExecutionContext, options: Partial<SsePlugi
   app.use(async (ctx, next) => {
     if (ctx.method !== 'GET' || ctx.path !== '/') return next();
     ctx.type = 'html';
-    ctx.body = '<!doctype html><html><head><meta charset="utf-8"><title>sse test</title></head><body></body></html>';
+    ctx.body = '<!doctype html><html><head><meta charset="utf-8"><title>sse test</title><link rel="icon" href="data:,"></head><body></body></html>';
   });
   t.teardown(() => Promise.all([plugin.close(), other.close()]).then(() => undefined));
   const started = await listen(t, app);
