@@ -163,6 +163,10 @@ export class MdnsDiscovery implements Discovery {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     const mdns = this.#mdns;
     if (mdns === undefined) return;
+    // Answer no query from here on: an announcement sent after the goodbye (a peer's periodic
+    // query crossing it) would bring us back on the peers until the TTL ends.
+    mdns.removeAllListeners('query');
+    mdns.removeAllListeners('response');
     this.#announce(0); // goodbye: peers drop us at once instead of after the TTL
     await new Promise<void>((resolve) => setTimeout(resolve, 50));
     await new Promise<void>((resolve) => mdns.destroy(() => resolve()));
