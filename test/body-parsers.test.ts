@@ -44,6 +44,8 @@ for (const [name, make] of PARSERS) {
     const message = await postJson(`${base}/connect/message/echo.do${q}`, { hello: 'world', n: [1, 2] });
     t.is(message.status, 200, JSON.stringify(message.body));
     t.deepEqual(message.body.data.body, { hello: 'world', n: [1, 2] });
+    // A client's own empty object is not an empty body.
+    t.deepEqual((await postJson(`${base}/connect/message/echo.do${q}`, {})).body.data.body, {});
     const listener = await postJson(`${base}/connect/addListener.do?access-token=7`, { connectionId: stream.connectionId, listener: ['bell'] });
     t.is(listener.status, 200, JSON.stringify(listener.body));
     const join = await postJson(`${base}/connect/join.do?access-token=7`, { connectionId: stream.connectionId, channels: ['room:1'] });

@@ -27,7 +27,7 @@ export async function readJson(ctx: Context, limit: number): Promise<unknown> {
   const parsed = parsedBody(ctx);
   if (parsed !== NOT_PARSED) return parsed;
   // An empty body (no length, or length 0) has nothing to parse and needs no type.
-  const hasBody = ctx.get('transfer-encoding') !== '' || Number(ctx.get('content-length') || 0) > 0;
+  const hasBody = requestHasBody(ctx);
   if (hasBody && !isJsonType(ctx.get('content-type'))) {
     throw new SseUnsupportedMediaTypeError('Send this body as JSON with Content-Type: application/json');
   }
@@ -95,6 +95,11 @@ export async function readBeaconForm(ctx: Context, limit: number): Promise<Recor
 
 const NOT_PARSED = Symbol('not parsed');
 
+/** Whether the request declares a body (a length above 0, or chunked). */
+function requestHasBody(ctx: Context): boolean {
+  return ctx.get('transfer-encoding') !== '' || Number(ctx.get('content-length') || 0) > 0;
+}
+
 /**
  * The body another middleware already read (`app.use(bodyParser())` before the plugin:
  * @koa/bodyparser, koa-body), which leaves the request stream empty: its parse is used, with
@@ -104,7 +109,8 @@ const NOT_PARSED = Symbol('not parsed');
 function parsedBody(ctx: Context): unknown {
   const body = (ctx.request as { body?: unknown }).body;
   if (body === undefined) return NOT_PARSED;
-  if (body !== null && typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 0) return undefined;
+  // A parser gives `{}` for a request without a body; a client's own `{}` stays `{}`.
+  if (!requestHasBody(ctx)) return undefined;
   if (typeof body === 'string') {
     // A text parse (koa-body's `text`): JSON in it is parsed as we would.
     if (body.trim() === '') return undefined;
