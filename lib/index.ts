@@ -91,5 +91,9 @@ export {
   SseUnsupportedError,
   SseNodeAddressError,
   SsePeerProtocolError,
+  SsePeerError,
+  SsePeerTimeoutError,
+  SseNotBuiltError,
 } from './core/errors.js';
+export type { SsePeerErrorCode } from './core/errors.js';
 export { VERSION } from './core/version.js';
