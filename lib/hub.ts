@@ -473,6 +473,7 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
   }
 
   /**
+   * @internal For the admin endpoints.
    * {@link Hub.queryDetailed} with per-call limits (the admin listings' `cluster` and
    * `timeout` parameters): `cluster: false` answers from this node only, `timeoutMs` is the
    * longest wait for one peer instead of the `cluster.timeoutMs` option.
@@ -529,7 +530,8 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
   }
 
   /**
-   * Acknowledges durable messages for a connection's user and token (the `ack.do` endpoint):
+   * @internal For the `ack.do` endpoint.
+   * Acknowledges durable messages for a connection's user and token:
    * entries of messages this node owns are removed here, the others at their owners.
    * Resolves to the number of pending entries removed.
    */
@@ -538,7 +540,8 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
   }
 
   /**
-   * Ends a connection the client says it left (`disconnect.do`), wherever it is. What the
+   * @internal For the `disconnect.do` endpoint.
+   * Ends a connection the client says it left, wherever it is. What the
    * client measured is recorded before `disconnect` fires (on the node holding it). Resolves
    * to the count closed (0: no such connection).
    */
@@ -715,7 +718,8 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
   }
 
   /**
-   * A page's own join or leave (`join.do` / `leave.do`; the HTTP layer has run
+   * @internal For the `join.do` / `leave.do` endpoints.
+   * A page's own join or leave (the HTTP layer has run
    * `authorizeChannel`), wherever the connection is held. All or nothing: resolves to its
    * runtime channels after the change; rejects with `ERR_SSE_TOO_MANY_CHANNELS` past the cap,
    * `ERR_SSE_UNKNOWN_CONNECTION` when it is gone. The page is answered, not sent `sse-channels`.
@@ -810,7 +814,7 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     }
   }
 
-  /** Routes an error to the hub's `error` listeners (the plugin's forward it to Koa). */
+  /** @internal Routes an error to the hub's `error` listeners (the plugin's forward it to Koa). */
   reportError(err: unknown): void {
     if (this.listenerCount('error') > 0) this.emit('error', err);
     else console.error(err);
