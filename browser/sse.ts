@@ -19,12 +19,13 @@ import { RecentIds } from './recent-ids.js';
 import { RequestPipeline } from './request-pipeline.js';
 import { round, type SseDuration } from './session-clock.js';
 import { readyStateOf, STATE_CLOSED, STATE_CONNECTING, STATE_OPEN, type SseReadyState, type SseStateName } from './states.js';
-import { RelayedStream } from './relayed-stream.js';
+import type { RelayedStream } from './relayed-stream.js';
 import { readStorage, writeStorage } from './storage.js';
 import { EventStream, type StreamHandlers } from './stream.js';
 import type { SseEventMap, SseTypedListener } from './typed-events.js';
-import { groupName, TabGroup } from './tab-group.js';
-import { canShareTabs } from './tab-leader.js';
+import type { TabGroup } from './tab-group.js';
+import { loadTabSharing, type TabSharing } from './tab-loader.js';
+import { canShareTabs } from './tab-support.js';
 import { VERSION } from './version.js';
 import { VisibilityGate } from './visibility.js';
 
@@ -111,6 +112,10 @@ export default class Sse {
   readonly #channels = new ChannelMembership();
   /** The tabs sharing one stream (`shareAcrossTabs`), when the browser can. */
   #tabs: TabGroup | undefined;
+  /** The tab-sharing chunk, once loaded (tab-loader.ts). */
+  #tabSharing: TabSharing | undefined;
+  /** The chunk is on its way: no stream opens meanwhile (this tab may turn out a follower). */
+  #tabsLoading = false;
   #state: SseStateName = 'idle';
   #wanted = false;
   /** `close()` was called and `connect()` not since. */
@@ -182,7 +187,7 @@ export default class Sse {
     win?.addEventListener('pagehide', this.#onPageHide);
     win?.addEventListener('pageshow', this.#onPageShow);
     win?.addEventListener('online', this.#onOnline);
-    if (this.#o.shareAcrossTabs && canShareTabs()) this.#tabs = this.#tabGroup();
+    if (this.#o.shareAcrossTabs && canShareTabs()) this.#loadTabs();
     if (this.#o.autoConnect) this.connect();
     if (win !== undefined) {
       // The Java client's globals: pages reach the last client as `window.sse`.
@@ -573,7 +578,8 @@ export default class Sse {
 
   /** Opens or closes the stream to match {@link #shouldBeOpen}. */
   #reconcile(): void {
-    if (this.#state === 'destroyed') return;
+    // Until the tab-sharing chunk is here this tab does not know whether it leads: it waits.
+    if (this.#state === 'destroyed' || this.#tabsLoading) return;
     if (this.#shouldBeOpen()) {
       if (this.#stream === undefined && this.#reconnectTimer === undefined) this.#open();
       return;
@@ -621,7 +627,7 @@ export default class Sse {
     // A follower tab takes the leader's stream; the leader (or a tab on its own) opens one.
     const stream =
       tabs !== undefined && !tabs.isLeader
-        ? new RelayedStream(tabs, handlers)
+        ? new this.#tabSharing!.RelayedStream(tabs, handlers)
         : new EventStream(urlWith(this.#o.url, '/connect', params), this.#credentials(), handlers, this.#o.requestTimeout);
     this.#stream = stream;
     stream.start();
@@ -775,7 +781,7 @@ export default class Sse {
     this.#online.stopIdleChecks();
     if (stream instanceof EventStream) this.#tabs?.ended(reason);
     // A follower's connection is the leader's: only the leader tells the server it is over.
-    if (stream instanceof RelayedStream) beacon = false;
+    if (!(stream instanceof EventStream)) beacon = false;
     const connectionId = this.#connectionId;
     let closed: { connectionId: string; duration: SseDuration } | undefined;
     if (connectionId !== undefined) {
@@ -839,12 +845,36 @@ export default class Sse {
     }
   }
 
+  /**
+   * Loads the tab-sharing chunk; once it is here the tab joins its group and the stream may
+   * open. If it cannot be loaded the tab keeps a stream of its own (the reason in `lastError`).
+   */
+  #loadTabs(): void {
+    this.#tabsLoading = true;
+    loadTabSharing(this.#o.url).then(
+      (sharing) => {
+        this.#tabsLoading = false;
+        if (this.#state === 'destroyed') return;
+        this.#tabSharing = sharing;
+        this.#tabs = this.#tabGroup();
+        if (this.#wanted) this.#tabs.start();
+        this.#reconcile();
+      },
+      (err: unknown) => {
+        this.#tabsLoading = false;
+        this.#lastError = err;
+        this.#reconcile();
+      },
+    );
+  }
+
   /** The group of tabs of this system and query (tabs of other users or systems keep apart). */
   #tabGroup(): TabGroup {
+    const { TabGroup, groupName } = this.#tabSharing!;
     return new TabGroup(groupName(this.#o.url, this.#o.query), {
       elected: () => {
         // The relayed stream gives way to a real one, at once.
-        if (this.#stream instanceof RelayedStream) this.#teardown(false, 'leader');
+        if (this.#stream !== undefined && !(this.#stream instanceof EventStream)) this.#teardown(false, 'leader');
         this.#clearReconnectTimer();
         this.#reconcile();
       },

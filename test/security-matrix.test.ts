@@ -85,6 +85,7 @@ interface RouteCase {
 const ROUTE_CASES: Record<string, RouteCase> = {
   '{/}': { path: '' },
   '/sse.js': { path: '/sse.js' },
+  '/sse-tabs.js': { path: '/sse-tabs.js' },
   '/connect': { path: '/connect', body: () => json({ listeners: 'x' }) },
   '/connect/addListener.do': { path: '/connect/addListener.do', body: (v) => json({ connectionId: v.connectionId, listener: ['added'] }) },
   '/connect/removeListener.do': { path: '/connect/removeListener.do', body: (v) => json({ connectionId: v.connectionId, listener: ['a'] }) },

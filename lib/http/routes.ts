@@ -7,7 +7,7 @@ import { disconnect } from './disconnect.js';
 import type { EndpointEnv } from './endpoint.js';
 import { addListener, removeListener } from './listeners.js';
 import { message, upload } from './requests.js';
-import { script } from './script.js';
+import { script, tabsScript } from './script.js';
 import { connect } from './stream.js';
 
 export type { Params } from './call.js';
@@ -82,6 +82,7 @@ export const ROUTES: readonly Route[] = [
   // `{/}`: the base path itself, with or without its trailing slash.
   { path: '{/}', methods: ['GET', 'HEAD'], access: 'public', handle: script },
   { path: '/sse.js', methods: ['GET', 'HEAD'], access: 'public', handle: script },
+  { path: '/sse-tabs.js', methods: ['GET', 'HEAD'], access: 'public', handle: tabsScript },
   { path: '/connect', methods: ['GET', 'POST'], access: 'user', handle: connect, opensStream: true },
   {
     path: '/connect/addListener.do',

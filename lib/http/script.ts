@@ -20,8 +20,11 @@ const ETAG_SUFFIX: Record<Encoding, string> = { br: '-br', gzip: '-gz', identity
 /** A year: a versioned URL's body never changes, a new build has a new `?v=`. */
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 
-const FILES = { module: 'sse.js', classic: 'sse.classic.js' } as const;
-/** The browser client's two builds: an ES module, or a classic script defining `window.Sse`. */
+const FILES = { module: 'sse.js', classic: 'sse.classic.js', tabs: 'sse-tabs.js' } as const;
+/**
+ * The browser client's builds: an ES module, or a classic script defining `window.Sse`; and
+ * the tab-sharing part (an ES module both load, by dynamic import, only for `shareAcrossTabs`).
+ */
 export type Variant = keyof typeof FILES;
 
 /**
@@ -39,7 +42,19 @@ const DIRS = [new URL('../../dist/browser/', import.meta.url), new URL('../../br
  * A versioned URL (`?v=<content hash>`, from {@link clientUrl}) is cached for a year.
  */
 export async function script({ ctx }: PublicCall): Promise<void> {
-  const variant: Variant = ctx.query['script-type'] === 'classic' ? 'classic' : 'module';
+  return serve(ctx, ctx.query['script-type'] === 'classic' ? 'classic' : 'module');
+}
+
+/**
+ * `GET {base}/sse-tabs.js`: the client's tab sharing (`shareAcrossTabs`), an ES module that
+ * the client imports from `{url}/sse-tabs.js` only when a page asks for it, so that the other
+ * pages do not load it. Public and cached like {@link script}.
+ */
+export async function tabsScript({ ctx }: PublicCall): Promise<void> {
+  return serve(ctx, 'tabs');
+}
+
+async function serve(ctx: Context, variant: Variant): Promise<void> {
   const found = await load(variant);
   if (found === undefined) throw new SseNotBuiltError('The browser client', 'ERR_SSE_CLIENT_NOT_BUILT');
   const encoding = encodingFor(ctx);
@@ -63,7 +78,7 @@ export async function script({ ctx }: PublicCall): Promise<void> {
  * a page rendered by the server: browsers cache it for a year and fetch the next build's URL
  * when it changes. Undefined when the client is not built.
  */
-export async function clientUrl(base: string, variant: Variant = 'module'): Promise<string | undefined> {
+export async function clientUrl(base: string, variant: Exclude<Variant, 'tabs'> = 'module'): Promise<string | undefined> {
   const found = await load(variant);
   if (found === undefined) return undefined;
   return `${base}/sse.js?${variant === 'classic' ? 'script-type=classic&' : ''}v=${found.hash}`;

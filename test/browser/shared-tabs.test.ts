@@ -210,3 +210,45 @@ browserTest('a leader tab that crashes (no pagehide, no beacon) hands over too: 
   for (const page of rest) t.deepEqual(await bells(page), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   t.is((await leaders(rest)).length, 1);
 });
+
+browserTest('tab sharing is its own chunk: fetched only by a page that shares tabs, from {url}/sse-tabs.js', async (t) => {
+  const { origin } = await startServer(t);
+  const chunks = (page: Page): (() => string[]) => {
+    const seen: string[] = [];
+    page.on('request', (req) => {
+      const url = new URL(req.url());
+      if (url.pathname.endsWith('/sse-tabs.js')) seen.push(url.pathname);
+    });
+    return () => seen;
+  };
+  const alone = await openPage(t, origin);
+  const aloneChunks = chunks(alone);
+  await createClient(alone, 'chunk1');
+  await connected(alone);
+  t.false(await alone.evaluate(() => window.sse.isTabLeader));
+  t.deepEqual(aloneChunks(), [], 'a page that does not share tabs never loads the chunk');
+
+  const shared = await openPage(t, origin);
+  const sharedChunks = chunks(shared);
+  await createClient(shared, 'chunk2', { shareAcrossTabs: true });
+  await connected(shared);
+  t.true(await shared.evaluate(() => window.sse.isTabLeader), 'alone in its group: the leader');
+  t.deepEqual(sharedChunks(), ['/sse/test/sse-tabs.js']);
+});
+
+browserTest('the classic script shares tabs too: it imports the same chunk', async (t) => {
+  const { hub, origin } = await startServer(t);
+  const pages: Page[] = [];
+  for (let i = 0; i < 2; i++) {
+    const page = await openPage(t, origin);
+    await page.addScriptTag({ url: '/sse/test/sse.js?script-type=classic' });
+    await page.evaluate(() => {
+      const Sse = (window as unknown as { Sse: typeof import('../../browser/index.js').default }).Sse;
+      window.sse = new Sse({ url: '/sse/test', query: { 'access-token': 'classic-tabs' }, shareAcrossTabs: true, reconnectTime: 50 });
+    });
+    pages.push(page);
+  }
+  const ids = await Promise.all(pages.map((p) => connected(p)));
+  t.is(new Set(ids).size, 1, 'both tabs use one connection');
+  t.is(await hub.getConnectionCount(), 1);
+});
