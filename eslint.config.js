@@ -75,7 +75,13 @@ export default defineConfig([
     settings: {
       'import-x/resolver-next': [
         createTypeScriptImportResolver({
-          project: ['tsconfig.json', 'browser/tsconfig.json', 'dashboard/tsconfig.json', 'test/browser/tsconfig.json'].map(abs),
+          project: [
+            'tsconfig.json',
+            'browser/tsconfig.json',
+            'dashboard/tsconfig.json',
+            'test/browser/tsconfig.json',
+            'test/unit/browser/tsconfig.json',
+          ].map(abs),
           noWarnOnMultipleProjects: true,
         }),
       ],
