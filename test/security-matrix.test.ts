@@ -12,6 +12,7 @@ import test, { type ExecutionContext } from 'ava';
 import http from 'node:http';
 import net from 'node:net';
 import { ROUTES, type Method, type Route } from '../lib/http/routes.js';
+import { hashApiKey } from '../lib/index.js';
 import { startPlugin, type StartedPlugin } from './helpers/server.js';
 import { RawStream } from './helpers/stream.js';
 
@@ -45,6 +46,10 @@ const OTHER_USER = '8@t1';
 const OTHER_TENANT = '7@t2';
 const ADMIN = 'admin';
 const MiB = 1024 * 1024;
+/** API keys of the publish API: the rightful one, one for another system, one that may neither read nor write. */
+const KEY_FULL = 'matrix-key-full-0123456789';
+const KEY_OTHER_SYSTEM = 'matrix-key-other-system-0123456789';
+const KEY_NO_RIGHTS = 'matrix-key-no-rights-0123456789';
 const BOUNDARY = 'matrix-boundary';
 
 /** A victim: a connection of user 7 in tenant t1 with a channel, listeners and a pending durable message. */
@@ -121,6 +126,11 @@ const ROUTE_CASES: Record<string, RouteCase> = {
     query: (v) => ({ connectionId: v.connectionId }),
     body: () => json({ n: 1 }),
   },
+  '/publish': { path: '/publish', body: () => json({ target: 'user', keys: ['7'], event: 'pub', data: 1, durable: true }) },
+  '/publish/batch': { path: '/publish/batch', body: () => json({ messages: [{ target: 'user', keys: ['7'], event: 'pub', durable: true }] }) },
+  '/publish/online': { path: '/publish/online', query: () => ({ userId: '7' }) },
+  '/publish/presence': { path: '/publish/presence', query: () => ({ channel: 'room:1' }) },
+  '/openapi.json': { path: '/openapi.json' },
   '/connect/upload/*path.do': {
     path: '/connect/upload/x.do',
     query: (v) => ({ connectionId: v.connectionId }),
@@ -147,6 +157,12 @@ function derived(route: Route, method: Method, variant: Variant): number {
       if (variant === 'other-user' || variant === 'other-tenant') return 403;
       if (variant === 'wrong-type') return post ? 415 : 200;
       return 401;
+    case 'api-key':
+      // other-user: a key of another system; other-tenant: a key that may neither read nor write.
+      if (variant === 'other-user' || variant === 'other-tenant') return 403;
+      // A page of another site cannot set `Authorization` nor send JSON without a preflight.
+      if (variant === 'cross-site' || variant === 'wrong-type') return post ? 415 : 200;
+      return 401;
     case 'user':
       if (variant === 'other-user' || variant === 'other-tenant') return route.connection === undefined ? 200 : 403;
       // A page of another site cannot send JSON without a preflight, which is never granted;
@@ -156,8 +172,23 @@ function derived(route: Route, method: Method, variant: Variant): number {
   }
 }
 
+/** The API key each variant sends to an `api-key` route (as `Authorization: Bearer`). */
+function apiKeyOf(route: Route, variant: Variant): Record<string, string> {
+  if (route.access !== 'api-key') return {};
+  const key =
+    variant === 'owner' || variant === 'cross-site' || variant === 'wrong-type'
+      ? KEY_FULL
+      : variant === 'other-user'
+        ? KEY_OTHER_SYSTEM
+        : variant === 'other-tenant'
+          ? KEY_NO_RIGHTS
+          : undefined;
+  return key === undefined ? {} : { authorization: `Bearer ${key}` };
+}
+
 /** The credentials each variant sends, by the route's access. */
 function tokenOf(route: Route, variant: Variant): string | undefined {
+  if (route.access === 'api-key') return undefined;
   switch (variant) {
     case 'owner':
     case 'cross-site':
@@ -186,6 +217,13 @@ async function start(t: ExecutionContext): Promise<{ s: StartedPlugin; counters:
     onUpload: () => ++counters.upload,
     // The variants open streams of user 7 (owner, cross-site on connect): not this test's cap.
     maxConnectionsPerUser: 10_000,
+    publish: {
+      keys: [
+        { id: 'full', hash: hashApiKey(KEY_FULL) },
+        { id: 'other-system', hash: hashApiKey(KEY_OTHER_SYSTEM), scope: { systems: ['another'] } },
+        { id: 'no-rights', hash: hashApiKey(KEY_NO_RIGHTS), scope: { read: false, write: false } },
+      ],
+    },
   });
   return { s, counters };
 }
@@ -306,7 +344,7 @@ test('every route has an expectation: the per-route table and ROUTES name the sa
     [],
     'a row for a route that is gone',
   );
-  for (const route of ROUTES) t.true(['public', 'connection-id', 'user', 'admin'].includes(route.access), route.path);
+  for (const route of ROUTES) t.true(['public', 'connection-id', 'user', 'admin', 'api-key'].includes(route.access), route.path);
 });
 
 test('the matrix: every route × method × caller gets its expected status, changes nothing it must not, and reads no stranger’s body', async (t) => {
@@ -334,7 +372,7 @@ test('the matrix: every route × method × caller gets its expected status, chan
           t.true(answer.ms < 1000, `${label}: answered after ${answer.ms} ms`);
           t.true(answer.sent < MiB, `${label}: answered only after the whole body (${answer.sent} bytes)`);
         } else {
-          const headers: Record<string, string> = {};
+          const headers: Record<string, string> = apiKeyOf(route, variant);
           let data = rightful?.data;
           if (variant === 'cross-site') {
             Object.assign(headers, { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' });
@@ -379,7 +417,7 @@ test('300 strangers holding 1 MiB bodies: each is answered 401 at once, and the 
   t.timeout(60_000);
   const { s } = await start(t);
   // Every route that reads a body once its caller is admitted.
-  const targets = ROUTES.filter((r) => r.methods.includes('POST') && (r.access === 'user' || r.access === 'admin'));
+  const targets = ROUTES.filter((r) => r.methods.includes('POST') && (r.access === 'user' || r.access === 'admin' || r.access === 'api-key'));
   t.true(targets.length >= 8);
   const victim = await victimOf(t, s);
   const rssBefore = process.memoryUsage().rss;

@@ -9,6 +9,7 @@ import type { ConnectionInfo } from '../core/connection-info.js';
 import type { StoredEntry } from './admin-views.js';
 import type { Connection } from '../local/connection.js';
 import { CHANNEL_RATE_LIMIT_SHAPES, type ChannelRateLimitOptions } from './channel-rate-limit.js';
+import { PUBLISH_SHAPES, type PublishOptions } from './publish-keys.js';
 
 /** A file received by an upload endpoint, held in memory (bounded by `uploadLimit`). */
 export interface UploadedFile {
@@ -127,6 +128,13 @@ export interface SsePluginOptions extends HubOptions {
   serverIdHeader?: string | false;
   /** Makes this hub `ctx.sse` when several plugins are mounted. Default: the first mounted. */
   primary?: boolean;
+  /**
+   * The publish API for other processes and languages (`POST {base}/publish`,
+   * `{base}/publish/batch`, `GET {base}/publish/online`, `{base}/publish/presence`), with
+   * API keys given hashed, scopes, body, batch and rate limits: see {@link PublishOptions}
+   * and docs/publish-api.md. Default: off (the endpoints answer 404).
+   */
+  publish?: PublishOptions;
 }
 
 /** What each plugin option may be: the hub's, and the plugin's own. */
@@ -151,6 +159,7 @@ const PLUGIN_OPTION_SHAPES: ShapesOf<SsePluginOptions> = {
   adminOrigins: { arrayOf: 'string' },
   serverIdHeader: { anyOf: ['string', { oneOf: [false] }] },
   primary: 'boolean',
+  publish: { options: PUBLISH_SHAPES },
 };
 
 /** Checks the keys and types of every plugin option, nested ones included, before anything starts. */

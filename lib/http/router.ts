@@ -47,7 +47,8 @@ export function createSseRouter(base: string, env: EndpointEnv, onRequest: (ctx:
         await (route.handle as (call: EndpointCall) => Promise<void>)(call);
       } catch (err) {
         refuseUnreadBody(ctx);
-        await answerFailure(ctx, env, err, route.javaErrorData);
+        // A backend with a bad API key gets the API's 401, not the app's login answer.
+        await answerFailure(ctx, env, err, route.javaErrorData, route.access === 'api-key');
       }
       // A stream's head carried them; any other answer of that route gets them here.
       if (opensStream && !ctx.res.headersSent) stamp(ctx);
@@ -87,6 +88,10 @@ function admit(route: Route, ctx: Context, env: EndpointEnv, params: Params): En
     }
     case 'admin':
       return requireAdmin(ctx, env).then((user: SseUser) => new EndpointCall(ctx, env, params, user));
+    case 'api-key': {
+      const key = env.publish.authenticate(ctx.get('authorization'));
+      return env.publish.admit(key, route.need, env.hub.name).then(() => new EndpointCall(ctx, env, params, undefined, key));
+    }
   }
 }
 
@@ -135,8 +140,14 @@ export function answerUnrouted(ctx: Context, samePath: readonly Layer[]): void {
 }
 
 /** Answers an endpoint's error; a missing user through the app's `onUnauthorized` when it has one. */
-async function answerFailure(ctx: Context, env: EndpointEnv, err: unknown, javaData?: Readonly<Record<string, unknown>>): Promise<void> {
-  const onUnauthorized = env.options.onUnauthorized;
+async function answerFailure(
+  ctx: Context,
+  env: EndpointEnv,
+  err: unknown,
+  javaData: Readonly<Record<string, unknown>> | undefined,
+  apiKey: boolean,
+): Promise<void> {
+  const onUnauthorized = apiKey ? undefined : env.options.onUnauthorized;
   if (err instanceof SseUnauthorizedError && onUnauthorized !== undefined) {
     try {
       if ((await runAnsweringHook(ctx, () => onUnauthorized(ctx))).answered) return;
