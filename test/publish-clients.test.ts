@@ -6,6 +6,7 @@
 // not installed is skipped with a message (a failure under CI=true).
 import test, { type ExecutionContext } from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { hashApiKey, type PublishKey, type SsePluginOptions } from '../lib/index.js';
 import { eventually, introduce, SECRET } from './helpers/cluster.js';
@@ -266,4 +267,16 @@ test('hashApiKey is what `printf %s "$SECRET" | sha256sum` prints', (t) => {
   const ran = spawnSync('sh', ['-c', 'printf %s "$SECRET" | sha256sum'], { env: { ...process.env, SECRET: FULL }, encoding: 'utf8' });
   if (ran.status !== 0) return t.pass('sha256sum is not installed');
   t.is(ran.stdout.split(' ')[0], hashApiKey(FULL));
+});
+
+test('docs/publish-api.md shows the client programs this test runs, verbatim', (t) => {
+  const doc = readFileSync(path.join(import.meta.dirname, '..', 'docs', 'publish-api.md'), 'utf8');
+  for (const [file, lang] of [
+    ['publish.sh', 'sh'],
+    ['publish.py', 'python'],
+    ['Publish.java', 'java'],
+  ] as const) {
+    const source = readFileSync(path.join(EXAMPLES, file), 'utf8').trimEnd();
+    t.true(doc.includes('```' + lang + '\n' + source + '\n```'), `${file} is in the doc as it is in examples/publish`);
+  }
 });
