@@ -52,6 +52,7 @@ export type { ClientInfo } from './core/client-info.js';
 export type { HubOptions, PresenceOptions, ResolvedPresenceOptions } from './hub-options.js';
 export type { SsePluginOptions, UploadedFile, UploadFields } from './http/plugin-options.js';
 export type { ChannelRateLimitOptions } from './http/channel-rate-limit.js';
+export type { RequestRateLimitOptions, RequestBucket, RequestKind } from './http/request-rate-limit.js';
 export { hashApiKey } from './http/publish-keys.js';
 export type { PublishOptions, PublishKey, PublishKeyScope, PublishRate, PublishTargetKind } from './http/publish-keys.js';
 export type { PublishResult, PublishFailure } from './http/publish.js';

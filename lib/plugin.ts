@@ -12,6 +12,7 @@ import { defaultRedactUser } from './http/admin-views.js';
 import type { EndpointEnv, EndpointOptions } from './http/endpoint.js';
 import { ChannelRateLimit } from './http/channel-rate-limit.js';
 import { PublishKeys, type PublishKey } from './http/publish-keys.js';
+import { RequestRateLimit } from './http/request-rate-limit.js';
 import { createDispatch } from './http/dispatch.js';
 import { createSseRouter } from './http/router.js';
 import { serverHeaders } from './http/server-headers.js';
@@ -113,6 +114,7 @@ export function ssePlugin<Events extends EventMap = Record<string, unknown>>(bas
   const name = options.name ?? (base.split('/').filter(Boolean).pop() || 'default');
   const channelRateLimit = new ChannelRateLimit(options.channelRateLimit);
   const publish = new PublishKeys(options.publish);
+  const requestRateLimit = new RequestRateLimit(options.requestRateLimit);
   const hub = new Hub<Events>({ ...options, name }, options.name !== undefined);
   const endpointOptions: EndpointOptions = {
     ...options,
@@ -133,7 +135,14 @@ export function ssePlugin<Events extends EventMap = Record<string, unknown>>(bas
     else console.error(err);
   };
   hub.on('error', report);
-  const env: EndpointEnv = { hub, options: endpointOptions, headers: serverHeaders(hub, options.serverIdHeader), channelRateLimit, publish };
+  const env: EndpointEnv = {
+    hub,
+    options: endpointOptions,
+    headers: serverHeaders(hub, options.serverIdHeader),
+    channelRateLimit,
+    publish,
+    requestRateLimit,
+  };
   const bindTo = (target: Koa): void => {
     withdraw();
     if (isRegistered(target, hub)) return;

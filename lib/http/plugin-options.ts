@@ -10,6 +10,7 @@ import type { StoredEntry } from './admin-views.js';
 import type { Connection } from '../local/connection.js';
 import { CHANNEL_RATE_LIMIT_SHAPES, type ChannelRateLimitOptions } from './channel-rate-limit.js';
 import { PUBLISH_SHAPES, type PublishOptions } from './publish-keys.js';
+import { REQUEST_RATE_LIMIT_SHAPES, type RequestRateLimitOptions } from './request-rate-limit.js';
 
 /** A file received by an upload endpoint, held in memory (bounded by `uploadLimit`). */
 export interface UploadedFile {
@@ -78,6 +79,14 @@ export interface SsePluginOptions extends HubOptions {
    * {@link ChannelRateLimitOptions} (128 channel names per connection and 512 per user per 10 s).
    */
   channelRateLimit?: ChannelRateLimitOptions | false;
+  /**
+   * Per-connection rate limits of `message/*.do`, `upload/*.do` and `ack.do` (token buckets):
+   * past one a call does nothing and is answered `429 ERR_SSE_RATE_LIMITED` with `Retry-After`
+   * (the browser client sends it again then, in order). `false` turns them all off. Default:
+   * the defaults of {@link RequestRateLimitOptions} (messages 20/s with bursts of 40, uploads
+   * 2/s with bursts of 10, acks 20/s with bursts of 100).
+   */
+  requestRateLimit?: RequestRateLimitOptions | false;
   /** Whether this user may use the admin endpoints. Default: nobody (403). */
   authorizeAdmin?: (ctx: Context, user: SseUser) => boolean | Promise<boolean>;
   /** Handles `POST {base}/connect/message/{path}.do`; the result is sent through `wrapOkResponse`. */
@@ -146,6 +155,7 @@ const PLUGIN_OPTION_SHAPES: ShapesOf<SsePluginOptions> = {
   onConnect: 'function',
   authorizeChannel: 'function',
   channelRateLimit: { anyOf: [{ oneOf: [false] }, { options: CHANNEL_RATE_LIMIT_SHAPES }] },
+  requestRateLimit: { anyOf: [{ oneOf: [false] }, { options: REQUEST_RATE_LIMIT_SHAPES }] },
   authorizeAdmin: 'function',
   onMessage: 'function',
   onUpload: 'function',
