@@ -2,6 +2,8 @@
  * koa-sse-server: the public surface. Everything importable is listed here by name.
  */
 export { ssePlugin, typedHub } from './plugin.js';
+export { createEmitter } from './emitter.js';
+export type { SseEmitter, EmitterQos, RedisEmitterOptions, HttpEmitterOptions } from './emitter.js';
 export type { SsePlugin } from './plugin.js';
 export { Hub, createHub } from './hub.js';
 export type { HubStats } from './hub.js';
