@@ -60,13 +60,8 @@ const stream = await (async () => {
     },
   });
   void (async () => {
-    const reader = res.body!.getReader();
     const decoder = new TextDecoder();
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      parser.feed(decoder.decode(value, { stream: true }));
-    }
+    for await (const chunk of res.body! as AsyncIterable<Uint8Array>) parser.feed(decoder.decode(chunk, { stream: true }));
   })();
   return {
     reset(): void {
