@@ -62,7 +62,7 @@ const stream = await (async () => {
   void (async () => {
     const decoder = new TextDecoder();
     for await (const chunk of res.body! as AsyncIterable<Uint8Array>) parser.feed(decoder.decode(chunk, { stream: true }));
-  })();
+  })().catch(() => undefined); // the server is stopped at the end
   return {
     reset(): void {
       histogram = new Histogram();
