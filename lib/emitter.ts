@@ -3,6 +3,7 @@ import { SseError } from './core/errors.js';
 import type { EventMap, EventName, SendArgs } from './core/event-map.js';
 import { serializeData } from './core/frame.js';
 import { positive } from './core/option-checks.js';
+import { checkOptionShapes, type ShapesOf } from './core/option-shape.js';
 import { keysOf, type Key } from './core/user.js';
 import type { SendTargetKind } from './core/targets.js';
 import { RedisEmitterTransport } from './cluster/redis-emitter.js';
@@ -100,6 +101,25 @@ export interface SseEmitter<Events extends EventMap = Record<string, unknown>> {
   close(): Promise<void>;
 }
 
+const REDIS_SHAPES: ShapesOf<RedisEmitterOptions> = {
+  redis: 'any',
+  name: 'string',
+  redisPrefix: 'string',
+  qos: {
+    options: {
+      redis: 'any',
+      redisPrefix: 'string',
+      ttlMs: 'number',
+      maxPendingPerTarget: 'number',
+      maxMessages: 'number',
+      maxMessageBytes: 'number',
+    } satisfies ShapesOf<NonNullable<RedisEmitterOptions['qos']>>,
+  },
+  timeoutMs: 'number',
+  healthIntervalMs: 'number',
+};
+const HTTP_SHAPES: ShapesOf<HttpEmitterOptions> = { url: 'string', apiKey: 'string', timeoutMs: 'number' };
+
 /** One send, whatever the way out. */
 type Sender = {
   /** Why durable sends are not possible, or undefined. */
@@ -128,7 +148,10 @@ export function createEmitter<Events extends EventMap = Record<string, unknown>>
   options: RedisEmitterOptions | HttpEmitterOptions,
 ): SseEmitter<Events> {
   if (options === null || typeof options !== 'object') throw new TypeError('createEmitter takes { redis, name } or { url, apiKey }');
-  const sender = 'redis' in options && options.redis !== undefined ? redisSender(options) : httpSender(options as HttpEmitterOptions);
+  const viaRedis = 'redis' in options && options.redis !== undefined;
+  // A misspelt option is a TypeError naming the nearest one, as for the plugin's options.
+  checkOptionShapes(options, viaRedis ? REDIS_SHAPES : HTTP_SHAPES, '');
+  const sender = viaRedis ? redisSender(options as RedisEmitterOptions) : httpSender(options as HttpEmitterOptions);
   const live =
     (kind: PublishTargetKind, name: string) =>
     (keys: unknown, event: string, data?: unknown, options?: SendOptions): Promise<number> => {

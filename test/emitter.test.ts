@@ -92,3 +92,14 @@ test('through the publish API (LAN cluster): live and durable sends reach users 
   t.is(err?.code, 'ERR_SSE_UNAUTHORIZED');
   t.is(err?.status, 401);
 });
+
+test('bad options throw a TypeError at once, naming the option', (t) => {
+  t.throws(() => createEmitter({ url: 'http://127.0.0.1:1/sse', apiKey: 'k', timeoutMS: 5 } as never), {
+    instanceOf: TypeError,
+    message: /timeoutMS.*timeoutMs/,
+  });
+  t.throws(() => createEmitter({ redis: 'redis://127.0.0.1:1' }), { instanceOf: TypeError, message: /name/ });
+  t.throws(() => createEmitter({ url: 'ftp://x', apiKey: 'k' }), { instanceOf: TypeError, message: /url/ });
+  const emitter = createEmitter({ url: 'http://127.0.0.1:1/sse', apiKey: 'k' });
+  t.throws(() => void emitter.sendAll(''), { instanceOf: TypeError, message: /event/ });
+});

@@ -280,3 +280,18 @@ test('docs/publish-api.md shows the client programs this test runs, verbatim', (
     t.true(doc.includes('```' + lang + '\n' + source + '\n```'), `${file} is in the doc as it is in examples/publish`);
   }
 });
+
+test('off by default (404); setPublishKeys turns it on at runtime, and an empty list off again', async (t) => {
+  const s = await startPlugin(t);
+  const post = (): Promise<number> =>
+    fetch(`${s.base}/publish`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${FULL}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ target: 'all', event: 'x' }),
+    }).then((r) => r.status);
+  t.is(await post(), 404);
+  s.plugin.setPublishKeys(KEYS);
+  t.is(await post(), 200);
+  s.plugin.setPublishKeys([]);
+  t.is(await post(), 404);
+});

@@ -41,7 +41,7 @@ export interface PublishRate {
  * {@link hashApiKey} or `printf %s "$SECRET" | sha256sum`.
  */
 export interface PublishKey {
-  /** A name for the key (logs, rate limits, `publish-denied`): not secret. Unique among the keys. */
+  /** A name for the key (error messages, its rate count): not secret. Unique among the keys. */
   id: string;
   /** SHA-256 of the secret, 64 hex digits ({@link hashApiKey}). */
   hash: string;
