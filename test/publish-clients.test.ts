@@ -295,3 +295,22 @@ test('off by default (404); setPublishKeys turns it on at runtime, and an empty 
   s.plugin.setPublishKeys([]);
   t.is(await post(), 404);
 });
+
+test("a bad API key gets the API's 401, not the app's onUnauthorized (a login redirect for pages)", async (t) => {
+  const s = await startPlugin(t, {
+    publish: { keys: KEYS },
+    onUnauthorized: (ctx) => {
+      ctx.status = 302;
+      ctx.redirect('/login');
+    },
+  });
+  const res = await fetch(`${s.base}/publish`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { authorization: 'Bearer wrong-key-0123456789', 'content-type': 'application/json' },
+    body: '{"target":"all","event":"x"}',
+  });
+  t.is(res.status, 401);
+  t.is(((await res.json()) as { code: string }).code, 'ERR_SSE_UNAUTHORIZED');
+  t.is((await fetch(`${s.base}/connect/users.json`, { redirect: 'manual' })).status, 302, 'pages still get the hook');
+});
