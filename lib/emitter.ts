@@ -51,22 +51,27 @@ export interface HttpEmitterOptions {
 
 /** Durable sends of an emitter: as `hub.qos`, through the nodes' store. */
 export interface EmitterQos<Events extends EventMap> {
+  /** A durable message to every connection (the retained log). */
   sendAll<K extends EventName<Events>>(event: K, ...args: SendArgs<Events[K], QosSendOptions>): Promise<QosSendResult>;
+  /** A durable message to each user's queue. */
   sendByUserId<K extends EventName<Events>>(
     userIds: Key | readonly Key[],
     event: K,
     ...args: SendArgs<Events[K], QosSendOptions>
   ): Promise<QosSendResult>;
+  /** A durable message to each access token's queue. */
   sendByAccessToken<K extends EventName<Events>>(
     tokens: string | readonly string[],
     event: K,
     ...args: SendArgs<Events[K], QosSendOptions>
   ): Promise<QosSendResult>;
+  /** A durable message to tenants (their retained logs). */
   sendByTenantId<K extends EventName<Events>>(
     tenantIds: Key | readonly Key[],
     event: K,
     ...args: SendArgs<Events[K], QosSendOptions>
   ): Promise<QosSendResult>;
+  /** A durable message to channels (their retained logs). */
   sendByChannel<K extends EventName<Events>>(
     channels: string | readonly string[],
     event: K,
@@ -79,14 +84,19 @@ export interface EmitterQos<Events extends EventMap> {
  * resolves to the connections reached, cluster-wide, as `hub.send*` does.
  */
 export interface SseEmitter<Events extends EventMap = Record<string, unknown>> {
+  /** Sends to every connection. */
   sendAll<K extends EventName<Events>>(event: K, ...args: SendArgs<Events[K], SendOptions>): Promise<number>;
+  /** Sends to users. */
   sendByUserId<K extends EventName<Events>>(userIds: Key | readonly Key[], event: K, ...args: SendArgs<Events[K], SendOptions>): Promise<number>;
+  /** Sends to the connections of access tokens. */
   sendByAccessToken<K extends EventName<Events>>(
     tokens: string | readonly string[],
     event: K,
     ...args: SendArgs<Events[K], SendOptions>
   ): Promise<number>;
+  /** Sends to tenants. */
   sendByTenantId<K extends EventName<Events>>(tenantIds: Key | readonly Key[], event: K, ...args: SendArgs<Events[K], SendOptions>): Promise<number>;
+  /** Sends to the members of channels, on any node. */
   sendByChannel<K extends EventName<Events>>(
     channels: string | readonly string[],
     event: K,

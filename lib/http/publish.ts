@@ -28,6 +28,7 @@ export interface PublishResult {
 
 /** A message of a batch that failed on the server's side (the others were sent). */
 export interface PublishFailure {
+  /** Its stable code and message (e.g. `ERR_SSE_QUEUE_FULL`). */
   error: { code: string; message: string };
 }
 
