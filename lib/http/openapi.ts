@@ -252,7 +252,7 @@ const PATHS = {
           name: 'userId',
           in: 'query',
           required: true,
-          schema: { type: 'array', items: { type: 'string' }, minItems: 1, maxItems: 1000 },
+          schema: { type: 'array', items: { type: 'string' }, minItems: 1, maxItems: 100 },
           style: 'form',
           explode: true,
           description: 'Repeated, or comma-separated',

@@ -34,8 +34,8 @@ export interface PublishFailure {
 
 /** Most keys in one message. */
 const MAX_KEYS = 10_000;
-/** Most user ids in one online check. */
-const MAX_ONLINE = 1000;
+/** Most user ids in one online check: each is a query of the cluster (local first). */
+const MAX_ONLINE = 100;
 const EVENT = /^[^\r\n\0]{1,256}$/;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
 const FIELDS = new Set(['target', 'keys', 'event', 'data', 'durable', 'listening', 'ttlMs', 'idempotencyKey']);
