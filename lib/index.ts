@@ -27,7 +27,7 @@ export { PresenceTracker } from './cluster/presence-tracker.js';
 export type { PresenceTrackerEvents } from './cluster/presence-tracker.js';
 export type { PendingLeave } from './local/leave-queue.js';
 export type { LocalNodeOptions } from './local/local-node.js';
-export type { KeepaliveChoice } from './local/lifetime.js';
+export type { KeepaliveChoice, KeepaliveZero } from './local/lifetime.js';
 export type { ConnectionFilter, Queries, QueryName, QueryArgs, QueryAnswer } from './core/queries.js';
 export type { ConnectionHandle } from './core/connection-handle.js';
 export { Connection } from './local/connection.js';

@@ -28,8 +28,9 @@ export function connectionView(info: ConnectionInfo, redactUser: (user: SseUser)
     ...info,
     user,
     createTime: info.createdAt,
-    expireTime: info.expiresAt,
-    timeout: info.expiresAt - info.createdAt,
+    // A stream that never expires: Infinity here, null from a peer (JSON).
+    expireTime: Number.isFinite(info.expiresAt) ? info.expiresAt : null,
+    timeout: Number.isFinite(info.expiresAt) ? info.expiresAt - info.createdAt : 0,
     messageCount: info.eventsWritten,
     requestMessageCount: info.requests,
     requestUploadCount: info.uploads,
