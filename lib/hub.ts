@@ -537,15 +537,25 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
   /**
    * Ends a connection the client says it left (`disconnect.do`), wherever it is. What the
    * client measured is recorded before `disconnect` fires (on the node holding it). Resolves
-   * to the count closed (0: no such connection).
+   * to the count closed (0: no such connection), partial when a peer did not answer.
+   * `reach` (the Java parameters `cluster`, `timeout`): `cluster: false` looks on this node
+   * only; `timeoutMs` is the longest wait for one peer instead of `cluster.timeoutMs`.
    */
-  async clientLeft(connectionId: string, report: ClientLeaving = {}): Promise<number> {
+  async clientLeft(
+    connectionId: string,
+    report: ClientLeaving = {},
+    reach: { cluster?: boolean; timeoutMs?: number } = {},
+  ): Promise<DetailedAnswer<number>> {
     const conn = this.#local.get(connectionId);
-    if (conn === undefined) return this.#disconnect('connection', [connectionId], true, 'client');
+    if (conn === undefined) {
+      if (this.#cluster === undefined || reach.cluster === false) return { value: 0, partial: false, failed: [] };
+      const remote = await this.#cluster.disconnect('connection', [connectionId], true, 'client', undefined, reach.timeoutMs);
+      return { value: remote.values.reduce((a, b) => a + b, 0), partial: remote.failed.length > 0, failed: remote.failed };
+    }
     conn.recordDurations(report);
     if (report.reason !== undefined) conn.attributes.set('disconnectReason', report.reason);
     conn.close('client');
-    return 1;
+    return { value: 1, partial: false, failed: [] };
   }
 
   async #disconnect(kind: SendTargetKind, keys: string[], reconnect: boolean, reason: DisconnectReason, record?: DurationRecord): Promise<number> {

@@ -6,12 +6,11 @@ import type { AdminStats, Page } from '../core/admin-api.js';
 import { connectionView, messageView } from './admin-views.js';
 import type { UserCall } from './call.js';
 import { ok } from './endpoint.js';
+import { reachOf as reachOfParams, type Reach } from './reach.js';
 
 const MAX_PAGE_SIZE = 1000;
 /** The Java library's default page size (its controller's `pageSize` default). */
 const DEFAULT_PAGE_SIZE = 100;
-/** Bound of the `timeout` parameter: an admin page cannot hold a request (and its peers' answers) for longer. */
-const MAX_TIMEOUT_MS = 30_000;
 
 /**
  * `GET {base}/connect/users.json?pageNum&pageSize&name&cluster&timeout`: online users, as
@@ -102,6 +101,11 @@ export async function kick(call: UserCall): Promise<void> {
   ok(ctx, env, { closed });
 }
 
+/** The listing's reach, from its query string. */
+function reachOf(ctx: Context): Reach {
+  return reachOfParams((key) => ctx.query[key]);
+}
+
 function pagingOf(ctx: Context): { pageNum: number; pageSize: number } {
   const pageNum = int(ctx, 'pageNum', 1);
   const pageSize = int(ctx, 'pageSize', DEFAULT_PAGE_SIZE);
@@ -109,35 +113,6 @@ function pagingOf(ctx: Context): { pageNum: number; pageSize: number } {
   if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw new SseBadRequestError(`pageSize must be 1..${MAX_PAGE_SIZE}`);
   return { pageNum, pageSize };
 }
-
-/**
- * The Java listings' `cluster` (`false`: this node only; any other value, or none: the whole
- * cluster) and `timeout` (the longest wait for a peer in ms, at most {@link MAX_TIMEOUT_MS};
- * default the `cluster.timeoutMs` option). Booleans as Spring reads them.
- */
-function reachOf(ctx: Context): { cluster: boolean; timeoutMs?: number } {
-  const cluster = text(ctx, 'cluster')?.toLowerCase();
-  if (cluster !== undefined && !BOOLEAN.has(cluster)) throw new SseBadRequestError('cluster must be true or false');
-  const timeout = text(ctx, 'timeout');
-  const reach: { cluster: boolean; timeoutMs?: number } = { cluster: cluster === undefined || BOOLEAN.get(cluster) === true };
-  if (timeout !== undefined) {
-    const ms = int(ctx, 'timeout', 0);
-    if (ms < 1) throw new SseBadRequestError('timeout must be >= 1 (ms)');
-    reach.timeoutMs = Math.min(ms, MAX_TIMEOUT_MS);
-  }
-  return reach;
-}
-
-const BOOLEAN = new Map([
-  ['true', true],
-  ['on', true],
-  ['yes', true],
-  ['1', true],
-  ['false', false],
-  ['off', false],
-  ['no', false],
-  ['0', false],
-]);
 
 function page<T, R>(all: T[], { pageNum, pageSize }: { pageNum: number; pageSize: number }, map: (item: T) => R): Page<R> {
   const start = (pageNum - 1) * pageSize;
