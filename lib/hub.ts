@@ -35,6 +35,18 @@ export interface OnceListenerOptions {
   channel?: string;
 }
 
+/** Options of {@link Hub.addConnectListener}. */
+export interface ConnectListenerOptions extends OnceListenerOptions {
+  /**
+   * Also a connection of that user, token or channel already open on this node (the Java
+   * `addConnectListener(accessToken, …)`): when there are any, the listener is called at once
+   * for each of them and then is done; when there are none, it waits for the next connect.
+   * Default `false`: only the next connect, so that a listener meant for "when they come back"
+   * does not fire for a tab already open.
+   */
+  existing?: boolean;
+}
+
 export interface SendOptions {
   /** Deliver only to connections whose listener set contains the event name. Default `false`. */
   listening?: boolean;
@@ -659,10 +671,28 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
    * one joined at connect) takes it: a connection of the same user or token elsewhere leaves it
    * waiting (the Java `addConnectListener(accessToken, channel, consumer)`). Answers a function
    * that removes it if it has not run. Bounded: at most 10,000 connect listeners wait at once
-   * per hub; one more throws a RangeError. What it throws goes to the `error` event.
+   * per hub; one more throws a RangeError. What it throws goes to the `error` event. With
+   * `options.existing`, the connections already open are served first (the Java behaviour).
    */
-  addConnectListener(kind: OnceListenerKind, key: Key, listener: (connection: Connection) => void, options?: OnceListenerOptions): () => void {
-    return this.#local.onceConnect(...onceArgs(kind, key, listener, options));
+  addConnectListener(kind: OnceListenerKind, key: Key, listener: (connection: Connection) => void, options?: ConnectListenerOptions): () => void {
+    const args = onceArgs(kind, key, listener, options);
+    const existing = options?.existing;
+    if (existing !== undefined && typeof existing !== 'boolean') throw new TypeError('options.existing must be a boolean');
+    if (existing === true) {
+      const channel = args[3];
+      const open = [...this.#local.targets(args[0], [args[1]])].filter((c) => !c.closed && (channel === undefined || c.memberOf(channel)));
+      if (open.length > 0) {
+        for (const conn of open) {
+          try {
+            listener(conn);
+          } catch (err) {
+            this.reportError(err);
+          }
+        }
+        return () => undefined;
+      }
+    }
+    return this.#local.onceConnect(...args);
   }
 
   /**

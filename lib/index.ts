@@ -19,6 +19,7 @@ export type {
   DurationRecord,
   OnceListenerKind,
   OnceListenerOptions,
+  ConnectListenerOptions,
   ChannelsChange,
 } from './hub.js';
 export type { EventMap, EventName, RegisteredEvents, SendArgs, SseEventRegistry } from './core/event-map.js';
