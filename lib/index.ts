@@ -51,7 +51,7 @@ export type { QosEvents } from './qos/qos.js';
 export type { CloseReason, ConnectionInfo, RequestInfo } from './local/connection.js';
 export type { ClientInfo } from './core/client-info.js';
 export type { HubOptions, PresenceOptions, ResolvedPresenceOptions } from './hub-options.js';
-export type { SsePluginOptions, UploadedFile, UploadFields } from './http/plugin-options.js';
+export type { EndpointName, SsePluginOptions, UploadedFile, UploadFields } from './http/plugin-options.js';
 export type { ChannelRateLimitOptions } from './http/channel-rate-limit.js';
 export type { SseUser, Key } from './core/user.js';
 export type { RedisSource, RedisClientLike } from './redis/redis-source.js';

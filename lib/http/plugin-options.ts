@@ -27,6 +27,16 @@ export interface UploadedFile {
 export type UploadFields = Record<string, string | string[]>;
 
 /** Options of {@link ssePlugin}. Every option is optional except `authenticate`. */
+/** An endpoint, as {@link SsePluginOptions.authorizeEndpoint} is told of it. */
+export interface EndpointName {
+  /** The route as the route table declares it, under the base path: e.g. `/connect/users.json`, `/connect/message/*path.do`, `{/}` (the script). */
+  route: string;
+  /** The request's method. */
+  method: string;
+  /** Who the route admits before the hook: `public`, `connection-id` (`disconnect.do`), `user` or `admin`. */
+  access: 'public' | 'connection-id' | 'user' | 'admin';
+}
+
 export interface SsePluginOptions extends HubOptions {
   /**
    * Identifies the caller of every endpoint. Return the user, or null for 401.
@@ -79,6 +89,17 @@ export interface SsePluginOptions extends HubOptions {
   channelRateLimit?: ChannelRateLimitOptions | false;
   /** Whether this user may use the admin endpoints. Default: nobody (403). */
   authorizeAdmin?: (ctx: Context, user: SseUser) => boolean | Promise<boolean>;
+  /**
+   * Whether this caller may use this endpoint (the Java `hasPermission(user, api)`): asked by
+   * the router for every request of every route, after the route's own checks (`authenticate`,
+   * `authorizeAdmin` for the admin endpoints, same-site) and before the connection's owner is
+   * checked and any body is read; `authorizeChannel` and the rest still run after it, so it can
+   * only refuse more. `user` is null on the routes that ask for no login (the script,
+   * `disconnect.do`). Anything but `true` answers `403 ERR_SSE_FORBIDDEN`; a thrown error
+   * answers its 4xx status, else 500. Default: absent, every endpoint is open to whom its
+   * route admits.
+   */
+  authorizeEndpoint?: (ctx: Context, user: SseUser | null, endpoint: EndpointName) => boolean | Promise<boolean>;
   /** Handles `POST {base}/connect/message/{path}.do`; the result is sent through `wrapOkResponse`. */
   onMessage?: (path: string, ctx: Context, connection: ConnectionHandle, body: unknown) => unknown;
   /** Handles `POST {base}/connect/upload/{path}.do`; the result is sent through `wrapOkResponse`. */
@@ -139,6 +160,7 @@ const PLUGIN_OPTION_SHAPES: ShapesOf<SsePluginOptions> = {
   authorizeChannel: 'function',
   channelRateLimit: { anyOf: [{ oneOf: [false] }, { options: CHANNEL_RATE_LIMIT_SHAPES }] },
   authorizeAdmin: 'function',
+  authorizeEndpoint: 'function',
   onMessage: 'function',
   onUpload: 'function',
   wrapOkResponse: 'function',
