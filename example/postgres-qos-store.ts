@@ -83,6 +83,9 @@ export class PostgresQosStore implements QosStore {
     if (!/^[a-z_][a-z0-9_]{0,40}$/i.test(prefix)) throw new TypeError('table must be letters, digits and _ (at most 41)');
     const ownPool = typeof options.pool === 'string';
     const pool = typeof options.pool === 'string' ? new pg.Pool({ connectionString: options.pool, max: 10 }) : options.pool;
+    // An idle connection that the server ended (a restart): the pool drops it and opens another
+    // when needed; queries in flight reject on their own. Unheard, the event would end the process.
+    if (ownPool) pool.on('error', () => undefined);
     const state = pg.escapeIdentifier(`${prefix}_state`);
     const messages = pg.escapeIdentifier(`${prefix}_messages`);
     const targets = pg.escapeIdentifier(`${prefix}_targets`);

@@ -95,14 +95,16 @@ export class Qos extends EventEmitter<QosEvents> {
       this.#maxBytes = o.maxMessageBytes;
       const s = o.store;
       this.#store =
-        s.type === 'sqlite'
-          ? new SqliteQosStore(s.file, { synchronous: s.synchronous, lockTimeoutMs: s.lockTimeoutMs, integrityCheck: s.integrityCheck })
-          : new RedisQosStore(s.redis, {
-              prefix: s.prefix,
-              commandTimeoutMs: s.commandTimeoutMs,
-              maxPendingPerTarget: o.maxPendingPerTarget,
-              maxMessages: o.maxMessages,
-            });
+        s.type === 'own'
+          ? s.store
+          : s.type === 'sqlite'
+            ? new SqliteQosStore(s.file, { synchronous: s.synchronous, lockTimeoutMs: s.lockTimeoutMs, integrityCheck: s.integrityCheck })
+            : new RedisQosStore(s.redis, {
+                prefix: s.prefix,
+                commandTimeoutMs: s.commandTimeoutMs,
+                maxPendingPerTarget: o.maxPendingPerTarget,
+                maxMessages: o.maxMessages,
+              });
       this.tag = this.#store.tag;
       this.#ids = new MessageIdGenerator(this.tag);
       this.#counts = new PendingCounts(o.maxPendingPerTarget, o.maxMessages);
