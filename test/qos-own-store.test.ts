@@ -50,13 +50,18 @@ pgTest('two nodes sharing one database: a send on one reaches the user on the ot
   const a = await node('a');
   const b = await node('b');
   const sent = await a.plugin.hub.qos.sendByUserId(9, 'task', 'from a');
+  // A send that waits for delivery on a, acknowledged through b: a learns it from the store.
+  const waiting = a.plugin.hub.qos.sendByUserId(9, 'task', 'wait for it', { waitForDelivery: 30_000 });
   const s = await RawStream.open(t, `${b.base}/connect?access-token=9&ack=1`);
   const got = await s.next('task');
   t.is(got.id, sent.messageId);
-  t.is(s.named('task').length, 1, 'once: b owns it too (one tag), and a does not push it again');
+  t.is(s.named('task').filter((e) => e.id === sent.messageId).length, 1, 'once: b owns it too (one tag), and a does not push it again');
   const acked = await postJson(`${b.base}/connect/ack.do?access-token=9`, { connectionId: s.connectionId, ids: [sent.messageId] });
   t.is(acked.status, 200, JSON.stringify(acked.body));
   t.is(await a.plugin.hub.qos.status(sent.messageId), undefined, 'gone for a as well');
+  const second = await s.next('task');
+  await postJson(`${b.base}/connect/ack.do?access-token=9`, { connectionId: s.connectionId, ids: [second.id] });
+  t.like(await waiting, { messageId: second.id, acknowledged: true });
 });
 
 test('a store that lacks part of the contract is refused at start, naming what is missing', async (t) => {

@@ -7,6 +7,7 @@ import { keysOf, type Key } from '../core/user.js';
 import type { Connection } from '../local/connection.js';
 import type { ListenersChange, LocalNode } from '../local/local-node.js';
 import { ackedByWrite } from './ack-policy.js';
+import { DeliveryWaits } from './delivery-waits.js';
 import { isMessageId, MessageIdGenerator } from './message-id.js';
 import { PendingCounts } from './pending-counts.js';
 import type { AckedBy, AckItem, DurableMessage, DurableSend, PendingRequest, QosCluster } from './qos-cluster.js';
@@ -73,6 +74,8 @@ export class Qos extends EventEmitter<QosEvents> {
   /** Set until the counts are first loaded from the store: the SQLite caps wait for it. */
   #countsLoading: Promise<void> | undefined;
   readonly #replays = new WeakMap<Connection, ReplayState>();
+  /** Sends whose promise waits for delivery (`waitForDelivery`). */
+  readonly #waits = new DeliveryWaits();
   readonly #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -176,11 +179,12 @@ export class Qos extends EventEmitter<QosEvents> {
     const store = this.#requireStore();
     if (typeof event !== 'string' || event === '') throw new TypeError('event must be a non-empty string');
     const ttlMs = positive(options?.ttlMs, 'ttlMs', this.#ttlMs);
+    const waitMs = waitForDeliveryOf(options?.waitForDelivery, kind, ttlMs);
     const text = serializeData(data);
     if (Buffer.byteLength(text) > this.#maxBytes) throw new SsePayloadTooLargeError('Durable message', this.#maxBytes);
     const now = Date.now();
     const fresh: NewMessage = { kind, event, data: text, listening: options?.listening === true, createdAt: now, expiresAt: now + ttlMs };
-    if (keys.length === 0) return { messageId: this.#ids!.next(now), delivered: 0 };
+    if (keys.length === 0) return { messageId: this.#ids!.next(now), delivered: 0, ...(waitMs === undefined ? {} : { acknowledged: true }) };
     let message: StoredMessage;
     if (store.shared) {
       // The store checks the caps with the insert, for every node sharing it.
@@ -196,12 +200,17 @@ export class Qos extends EventEmitter<QosEvents> {
         throw err;
       }
     }
+    // Waiting before any delivery: an ack can then never come before the wait.
+    const id = message.id;
+    const waiting =
+      waitMs === undefined ? undefined : this.#waits.wait(id, waitMs, store.shared ? async () => (await store.get(id)) === undefined : undefined);
     let delivered = this.#deliver(message, keys);
     if (this.#cluster !== undefined) {
       // Peers write it to their connections; their acks come back to this node, the owner.
       delivered += await this.#cluster.forwardSend({ id: message.id, kind, keys, event, data: text, listening: message.listening });
     }
-    return { messageId: message.id, delivered };
+    if (waiting === undefined) return { messageId: message.id, delivered };
+    return { messageId: message.id, delivered, acknowledged: await waiting };
   }
 
   /**
@@ -278,7 +287,10 @@ export class Qos extends EventEmitter<QosEvents> {
   #onRemoved(removed: RemovedTarget[], connectionId: string, by: AckedBy): number {
     for (const r of removed) {
       this.#counts.add(r.kind, r.key, -1);
-      if (r.last) this.#counts.removed();
+      if (r.last) {
+        this.#counts.removed();
+        this.#waits.settle(r.messageId, true);
+      }
       this.emit('qos-acked', {
         messageId: r.messageId,
         kind: r.kind as 'user' | 'token',
@@ -473,6 +485,7 @@ export class Qos extends EventEmitter<QosEvents> {
     if (!isMessageId(messageId)) return false;
     const targets = await store.delete(messageId);
     if (targets === undefined) return false;
+    this.#waits.settle(messageId, false);
     this.#counts.removed();
     for (const t of targets) this.#counts.add(t.kind, t.key, -1);
     return true;
@@ -507,6 +520,7 @@ export class Qos extends EventEmitter<QosEvents> {
         const expired = await this.#store.expire(Date.now(), EXPIRE_PAGE);
         for (const { message, targets } of expired) {
           this.#counts.removed();
+          this.#waits.settle(message.id, false);
           for (const t of targets) {
             if (!QUEUE_KINDS.has(t.kind)) continue;
             this.#counts.add(t.kind, t.key, -1);
@@ -532,6 +546,16 @@ export class Qos extends EventEmitter<QosEvents> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
+    this.#waits.settleAll();
     await this.#store?.close();
   }
+}
+
+/** The longest wait of `waitForDelivery` in ms (the message's lifetime for `true`), or undefined without it. */
+function waitForDeliveryOf(value: boolean | number | undefined, kind: TargetKind, ttlMs: number): number | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value !== true && !(typeof value === 'number' && value > 0))
+    throw new TypeError(`waitForDelivery must be a boolean or a positive number of ms, got ${String(value)}`);
+  if (!QUEUE_KINDS.has(kind)) throw new TypeError(`waitForDelivery is for user and token sends: a ${kind} message is never acknowledged`);
+  return value === true ? ttlMs : Math.min(value, ttlMs);
 }
