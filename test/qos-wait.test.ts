@@ -1,7 +1,8 @@
 // `waitForDelivery` (the Java library's future): a durable send whose promise resolves once
 // the message was delivered, over real HTTP with a SQLite store.
 import test from 'ava';
-import { postJson, startPlugin } from './helpers/server.js';
+import { MemoryBus } from '../lib/index.js';
+import { postJson, sleep, startPlugin } from './helpers/server.js';
 import { RawStream } from './helpers/stream.js';
 
 const memory = { qos: { file: ':memory:' } };
@@ -63,4 +64,59 @@ test('waitForDelivery is refused for tenant, channel and all sends (never acknow
   await t.throwsAsync(() => qos.sendByUserId(1, 'news', 1, { waitForDelivery: -5 }), { instanceOf: TypeError });
   const plain = await qos.sendByUserId(1, 'news', 1, { waitForDelivery: false });
   t.is(plain.acknowledged, undefined);
+});
+
+test('newConnectionLogMs: a tab or device that opens later gets the group messages of the window; by default only a reconnect resumes them', async (t) => {
+  const later = await startPlugin(t, { qos: { file: ':memory:', newConnectionLogMs: 60_000 } });
+  const before = await startPlugin(t, memory);
+  for (const { plugin } of [later, before]) {
+    await plugin.hub.qos.sendByTenantId('t1', 'tenant-news', 1);
+    await plugin.hub.qos.sendByChannel('room', 'room-news', 2);
+    await plugin.hub.qos.sendAll('all-news', 3);
+    await plugin.hub.qos.sendByTenantId('t2', 'other-tenant', 4);
+  }
+  const s = await RawStream.open(t, `${later.base}/connect?access-token=5@t1&channel=room`);
+  await s.next('all-news');
+  t.deepEqual(
+    s.events.filter((e) => e.event.endsWith('news')).map((e) => e.event),
+    ['tenant-news', 'room-news', 'all-news'],
+    'oldest first, each once, nothing of another tenant',
+  );
+  t.is(s.named('other-tenant').length, 0);
+  // Default: a new connection starts with what is sent from now on.
+  const d = await RawStream.open(t, `${before.base}/connect?access-token=5@t1&channel=room`);
+  await before.plugin.hub.sendByConnectionId(d.connectionId, 'marker', 0);
+  await d.next('marker');
+  t.deepEqual(
+    d.events.filter((e) => e.event.endsWith('news')),
+    [],
+  );
+});
+
+test('newConnectionLogMs: messages older than the window are not replayed to a new connection', async (t) => {
+  // A window wide enough for a loaded machine to connect within it; the old message is well past it.
+  const { base, plugin } = await startPlugin(t, { qos: { file: ':memory:', newConnectionLogMs: 2000 } });
+  await plugin.hub.qos.sendByTenantId('t1', 'old-news', 1);
+  await sleep(2500);
+  await plugin.hub.qos.sendByTenantId('t1', 'fresh-news', 2);
+  const s = await RawStream.open(t, `${base}/connect?access-token=5@t1`);
+  await s.next('fresh-news');
+  t.is(s.named('old-news').length, 0);
+});
+
+test('newConnectionLogMs in a cluster: a new connection on another node gets the group message its owner holds', async (t) => {
+  const bus = new MemoryBus();
+  const node = async (id: string) => {
+    const started = await startPlugin(t, {
+      qos: { file: ':memory:', newConnectionLogMs: 60_000 },
+      cluster: { transport: bus.transport(id), timeoutMs: 2000 },
+    });
+    await started.plugin.hub.ready();
+    return started;
+  };
+  const a = await node('a');
+  const b = await node('b');
+  const sent = await a.plugin.hub.qos.sendByTenantId('t1', 'tenant-news', 'from a');
+  const s = await RawStream.open(t, `${b.base}/connect?access-token=5@t1`);
+  t.is((await s.next('tenant-news')).id, sent.messageId);
 });

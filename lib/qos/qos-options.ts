@@ -41,6 +41,15 @@ export interface QosOptions {
   redisCommandTimeoutMs?: number;
   /** Default time a message is kept: pending for queues, retained for logs. Default 7 days. */
   ttlMs?: number;
+  /**
+   * A connection that opens without `Last-Event-ID` (a new tab or device, not a reconnect) also
+   * gets the tenant, channel and "all" messages stored in the last this-many ms, each once, as a
+   * reconnect resumes them: durable messages to a group reach the group's connections that open
+   * later (the Java library hands such a message to the next matching connection only, and then
+   * forgets it). `Infinity`: everything retained (`ttlMs`). Default `0`: only a reconnect's
+   * `Last-Event-ID` resumes the logs, so that a new tab does not show days-old group news again.
+   */
+  newConnectionLogMs?: number;
   /** SQLite `synchronous`: `NORMAL` survives a process crash, `FULL` also a power loss. Default `NORMAL`. */
   synchronous?: 'NORMAL' | 'FULL';
   /** Most pending messages per user or token; a send beyond it fails with `ERR_SSE_QUEUE_FULL`. Default `10000`. */
@@ -79,6 +88,7 @@ export type ResolvedStoreOptions =
 export interface ResolvedQosOptions {
   store: ResolvedStoreOptions;
   ttlMs: number;
+  newConnectionLogMs: number;
   maxPendingPerTarget: number;
   maxMessages: number;
   maxMessageBytes: number;
@@ -134,11 +144,20 @@ export function resolveQosOptions(options: QosOptions, hubName: string, nameGive
   return {
     store,
     ttlMs: positive(options.ttlMs, 'qos.ttlMs', 7 * DAY),
+    newConnectionLogMs: newConnectionLog(options.newConnectionLogMs),
     maxPendingPerTarget: positive(options.maxPendingPerTarget, 'qos.maxPendingPerTarget', 10_000),
     maxMessages: positive(options.maxMessages, 'qos.maxMessages', 1_000_000),
     maxMessageBytes: positive(options.maxMessageBytes, 'qos.maxMessageBytes', 256 * 1024),
     expiryIntervalMs: positive(options.expiryIntervalMs, 'qos.expiryIntervalMs', 60_000),
   };
+}
+
+/** `newConnectionLogMs`: 0 (off) or a positive number of ms (Infinity: all). */
+function newConnectionLog(value: number | undefined): number {
+  if (value === undefined) return 0;
+  if (typeof value !== 'number' || !(value >= 0))
+    throw new TypeError(`qos.newConnectionLogMs must be 0 or a positive number of ms, got ${String(value)}`);
+  return value;
 }
 
 /** The methods a store must have: a missing one is a TypeError at start, not a failure at the first send. */
@@ -162,6 +181,7 @@ export const QOS_OPTION_SHAPES: ShapesOf<QosOptions> = {
   redisPrefix: 'string',
   redisCommandTimeoutMs: 'number',
   ttlMs: 'number',
+  newConnectionLogMs: 'number',
   synchronous: { oneOf: ['NORMAL', 'FULL'] },
   maxPendingPerTarget: 'number',
   maxMessages: 'number',

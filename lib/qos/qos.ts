@@ -8,7 +8,7 @@ import type { Connection } from '../local/connection.js';
 import type { ListenersChange, LocalNode } from '../local/local-node.js';
 import { ackedByWrite } from './ack-policy.js';
 import { DeliveryWaits } from './delivery-waits.js';
-import { isMessageId, MessageIdGenerator } from './message-id.js';
+import { idAt, isMessageId, MessageIdGenerator } from './message-id.js';
 import { PendingCounts } from './pending-counts.js';
 import type { AckedBy, AckItem, DurableMessage, DurableSend, PendingRequest, QosCluster } from './qos-cluster.js';
 import {
@@ -69,6 +69,8 @@ export class Qos extends EventEmitter<QosEvents> {
   /** Ends every message id of this node's store (see {@link QosStore.tag}); undefined without a store. Nodes sharing a Redis store share it. */
   readonly tag: string | undefined;
   readonly #ttlMs: number;
+  /** A connection without `Last-Event-ID` reads the logs stored in the last this-many ms (0: none). */
+  readonly #newConnectionLogMs: number;
   readonly #maxBytes: number;
   readonly #counts: PendingCounts;
   /** Set until the counts are first loaded from the store: the SQLite caps wait for it. */
@@ -90,11 +92,13 @@ export class Qos extends EventEmitter<QosEvents> {
     this.#cluster = cluster;
     if (options === undefined) {
       this.#ttlMs = 0;
+      this.#newConnectionLogMs = 0;
       this.#maxBytes = 0;
       this.#counts = new PendingCounts(0, 0);
     } else {
       const o = resolveQosOptions(options, local.options.name, nameGiven);
       this.#ttlMs = o.ttlMs;
+      this.#newConnectionLogMs = o.newConnectionLogMs;
       this.#maxBytes = o.maxMessageBytes;
       const s = o.store;
       this.#store =
@@ -344,15 +348,26 @@ export class Qos extends EventEmitter<QosEvents> {
 
   /** A stream opened: resend its user's and token's pending messages, then resume the log; the same from every peer. */
   #onOpen(conn: Connection): void {
-    const lastEventId = conn.client.lastEventId;
-    const resume = lastEventId !== undefined && isMessageId(lastEventId) ? lastEventId : undefined;
+    const resume = this.#resumePoint(conn);
     if (this.#store !== undefined) {
       const queue = new ReplayPhase();
       const log = resume === undefined ? undefined : new ReplayPhase();
       this.#replays.set(conn, log === undefined ? { queue } : { queue, log });
       void this.#replay(conn, queue, log, resume).catch((err: unknown) => this.#replayFailed(err));
     }
-    this.#pullFromPeers(conn, undefined, undefined, true);
+    this.#pullFromPeers(conn, undefined, undefined, resume);
+  }
+
+  /**
+   * Where a connection that opened resumes the retained logs (tenant, channel, all): after its
+   * `Last-Event-ID`; a new one (none) after the id of `newConnectionLogMs` ago, when set.
+   */
+  #resumePoint(conn: Connection): string | undefined {
+    const lastEventId = conn.client.lastEventId;
+    if (lastEventId !== undefined && isMessageId(lastEventId)) return lastEventId;
+    if (this.#newConnectionLogMs === 0) return undefined;
+    // Ids start with the ms clock: this one sorts before every message stored since then.
+    return idAt(Date.now() - this.#newConnectionLogMs);
   }
 
   /** Listeners were added: listening-mode messages for them may now be deliverable, here and at peers. */
@@ -361,7 +376,7 @@ export class Qos extends EventEmitter<QosEvents> {
     if (this.#store !== undefined) {
       void this.#replayPages(conn, queueRefsOf(conn), '', added).catch((err: unknown) => this.#replayFailed(err));
     }
-    this.#pullFromPeers(conn, added, undefined, false);
+    this.#pullFromPeers(conn, added, undefined, undefined);
   }
 
   /**
@@ -370,16 +385,15 @@ export class Qos extends EventEmitter<QosEvents> {
    */
   pullFrom(peerId: string): void {
     for (const conn of this.#local.connections()) {
-      if (conn.userId !== undefined || conn.accessToken !== undefined) this.#pullFromPeers(conn, undefined, peerId, false);
+      if (conn.userId !== undefined || conn.accessToken !== undefined) this.#pullFromPeers(conn, undefined, peerId, undefined);
     }
   }
 
   /** Asks the owners of durable messages what they hold for `conn`, and writes it through the one replay writer. */
-  #pullFromPeers(conn: Connection, events: string[] | undefined, peerId: string | undefined, withLog: boolean): void {
+  #pullFromPeers(conn: Connection, events: string[] | undefined, peerId: string | undefined, lastEventId: string | undefined): void {
     const cluster = this.#cluster;
     if (cluster === undefined) return;
     const refs = queueRefsOf(conn);
-    const lastEventId = withLog ? conn.client.lastEventId : undefined;
     const logRefs = lastEventId === undefined ? [] : logRefsOf(conn);
     if (refs.length === 0 && logRefs.length === 0) return;
     const request: PendingRequest = { refs, logRefs };
