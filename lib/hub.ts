@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { PresenceTracker, type PresenceTrackerEvents } from './cluster/presence-tracker.js';
 import { Cluster, type ClusterEvents } from './cluster/cluster.js';
 import { createTransport } from './cluster/cluster-options.js';
+import { DurableCluster } from './cluster/durable-cluster.js';
 import { mergeQuery } from './cluster/merge.js';
 import { RemoteConnection } from './cluster/remote-connection.js';
 import type { HubStats } from './core/admin-api.js';
@@ -181,7 +182,11 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     // Durable delivery runs with a store of its own, or in a cluster for the messages peers own.
     // It subscribes to the local node before the hub does: a replay is under way before any
     // `connect` listener of the app can send.
-    const qos = options.qos !== undefined || cluster !== undefined ? new Qos(local, options.qos, cluster, nameGiven) : undefined;
+    // In a cluster it answers the peers' durable requests through its own module of the cluster.
+    const qos =
+      options.qos !== undefined || cluster !== undefined
+        ? new Qos(local, options.qos, cluster === undefined ? undefined : new DurableCluster(cluster), nameGiven)
+        : undefined;
     this.#qos = qos;
 
     const report = (err: unknown): void => this.reportError(err);
@@ -213,7 +218,7 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
       cluster.on('peer-down', (nodeId) => this.#emitSafe('peer-down', nodeId));
       cluster.on('peer-error', (info) => this.#emitSafe('peer-error', info));
       cluster.on('peer-rpc', (info) => this.#emitSafe('peer-rpc', info));
-      this.#ready = cluster.start(qos!);
+      this.#ready = cluster.start();
       // A failed start was reported (`error`); the node then serves its own connections and
       // joins when it can (the Redis engine retries), so sends go on after it, locally.
       this.#settled = this.#ready.then(

@@ -144,7 +144,7 @@ export function resolveQosOptions(options: QosOptions, hubName: string, nameGive
   return {
     store,
     ttlMs: positive(options.ttlMs, 'qos.ttlMs', 7 * DAY),
-    newConnectionLogMs: newConnectionLog(options.newConnectionLogMs),
+    newConnectionLogMs: newConnectionLogOf(options.newConnectionLogMs),
     maxPendingPerTarget: positive(options.maxPendingPerTarget, 'qos.maxPendingPerTarget', 10_000),
     maxMessages: positive(options.maxMessages, 'qos.maxMessages', 1_000_000),
     maxMessageBytes: positive(options.maxMessageBytes, 'qos.maxMessageBytes', 256 * 1024),
@@ -153,7 +153,7 @@ export function resolveQosOptions(options: QosOptions, hubName: string, nameGive
 }
 
 /** `newConnectionLogMs`: 0 (off) or a positive number of ms (Infinity: all). */
-function newConnectionLog(value: number | undefined): number {
+export function newConnectionLogOf(value: number | undefined): number {
   if (value === undefined) return 0;
   if (typeof value !== 'number' || !(value >= 0))
     throw new TypeError(`qos.newConnectionLogMs must be 0 or a positive number of ms, got ${String(value)}`);

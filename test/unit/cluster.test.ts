@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster } from '../../lib/cluster/cluster.js';
+import { DurableCluster } from '../../lib/cluster/durable-cluster.js';
 import { MemoryBus, MemoryTransport } from '../../lib/cluster/memory-transport.js';
 import { mergeQuery } from '../../lib/cluster/merge.js';
 import type { ClusterRequest, HelloAnswer, SendItem } from '../../lib/cluster/messages.js';
@@ -42,7 +43,7 @@ async function makeNode(t: ExecutionContext, bus: MemoryBus, id: string, options
   const cluster = new Cluster(local, options.transport ?? bus.transport(id), { timeoutMs: options.timeoutMs ?? 1000, group: 'unit' });
   let dir: string | undefined;
   if (options.store === true) dir = mkdtempSync(join(tmpdir(), `sse-unit-cluster-${id}-`));
-  const qos = new Qos(local, dir === undefined ? undefined : { file: join(dir, 'qos.db') }, cluster);
+  const qos = new Qos(local, dir === undefined ? undefined : { file: join(dir, 'qos.db') }, new DurableCluster(cluster));
   const node: Node = { id, local, qos, cluster, errors: [], peerErrors: [], acked: [], disconnects: [], open: (o) => openStream(local, o) };
   for (const emitter of [local, qos, cluster]) emitter.on('error', (err: unknown) => node.errors.push(err));
   cluster.on('peer-error', (info) => node.peerErrors.push(info));
@@ -54,7 +55,7 @@ async function makeNode(t: ExecutionContext, bus: MemoryBus, id: string, options
     await qos.close();
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
-  await cluster.start(qos);
+  await cluster.start();
   return node;
 }
 
