@@ -290,6 +290,10 @@ export class PostgresQosStore implements QosStore {
     add('token', filter.accessToken);
     add('tenant', filter.tenantId);
     add('channel', filter.channel);
+    if (filter.listeners !== undefined) {
+      params.push(filter.listeners);
+      conds.push(`m.listening AND m.event = ANY($${params.length})`);
+    }
     const where = conds.length === 0 ? '' : `WHERE ${conds.join(' AND ')}`;
     return transaction(
       this.#pool,

@@ -26,12 +26,14 @@ export interface RemovedTarget extends TargetRef {
   last: boolean;
 }
 
-/** Filter of admin listings: every given field must match a target of the message. */
+/** Filter of admin listings: every given field must match (a target of the message, or its event). */
 export interface StoreFilter {
   userId?: string;
   accessToken?: string;
   tenantId?: string;
   channel?: string;
+  /** Only messages sent in listening mode (`listening: true`) for one of these event names (the Java `listeners` filter). */
+  listeners?: string[];
 }
 
 /** A stored message with the targets it still has. */

@@ -341,6 +341,23 @@ const CASES: [string, Check][] = [
     },
   ],
   [
+    'list with listeners: only listening-mode messages for one of those events, with the other filters',
+    async (store) => {
+      const a = await store.insert(fresh('user', { event: 'a', listening: true }), ['1']);
+      await store.insert(fresh('user', { event: 'a', listening: false }), ['1']);
+      const b = await store.insert(fresh('tenant', { event: 'b', listening: true }), ['t1']);
+      await store.insert(fresh('user', { event: 'c', listening: true }), ['1']);
+      const both = await store.list({ listeners: ['a', 'b'] }, 0, 100);
+      assert.deepEqual([both.total, both.items.map((e) => e.message.id)], [2, [a.id, b.id]]);
+      assert.deepEqual(
+        (await store.list({ listeners: ['a', 'b'], userId: '1' }, 0, 100)).items.map((e) => e.message.id),
+        [a.id],
+      );
+      assert.equal((await store.list({ listeners: [] }, 0, 100)).total, 0, 'no event: nothing');
+      assert.equal((await store.list({ listeners: ['a', 'b'] }, 1, 1)).items[0]?.message.id, b.id, 'paged after the filter');
+    },
+  ],
+  [
     'caps: a shared store refuses an insert past maxPendingPerTarget or maxMessages with ERR_SSE_QUEUE_FULL',
     async (store) => {
       assert.equal(store.shared, true, 'a case for shared stores: leave it out for a store of one process (sharedOnly)');
