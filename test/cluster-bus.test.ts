@@ -249,3 +249,39 @@ test('disconnect.do honours the Java parameters: cluster=false looks on this nod
   t.like(late.body.data, { connectionId: onB.connectionId, closed: true, count: 1, timeout: true });
   await onB.waitEnd();
 });
+
+test('repositoryMessages.json lists the stores of the whole cluster (the Java library), filters by listeners, says when a store is late', async (t) => {
+  const bus = new MemoryBus();
+  const node = async (id: string) => {
+    const started = await startPlugin(t, { qos: { file: ':memory:' }, cluster: { transport: bus.transport(id), timeoutMs: 20_000 } });
+    await started.plugin.hub.ready();
+    return started;
+  };
+  const a = await node('a');
+  const b = await node('b');
+  const onA = await a.plugin.hub.qos.sendByUserId(1, 'plain', 'on a');
+  const onB = await b.plugin.hub.qos.sendByUserId(2, 'listened', 'on b', { listening: true });
+  const list = async (query: string) => (await getJson(`${a.base}/connect/repositoryMessages.json?access-token=admin${query}`)).body.data;
+  const all = await list('');
+  t.is(all.total, 2);
+  t.deepEqual(
+    all.list.map((m: { id: string }) => m.id),
+    [onA.messageId, onB.messageId],
+    'both stores, oldest first',
+  );
+  t.false(all.partial);
+  t.is((await list('&cluster=false')).total, 1);
+  const listened = await list('&listeners=listened,other');
+  t.deepEqual(
+    listened.list.map((m: { id: string }) => m.id),
+    [onB.messageId],
+  );
+  t.is((await list('&userId=1')).total, 1);
+  t.is((await getJson(`${a.base}/connect/repositoryMessages.json?access-token=admin&pageNum=11&pageSize=1000`)).status, 400);
+  bus.stall('b');
+  t.teardown(() => bus.heal('b'));
+  const started = Date.now();
+  const late = await list('&timeout=100');
+  t.true(Date.now() - started < 10_000, "the call's timeout, not the cluster's");
+  t.like(late, { total: 1, partial: true, timeout: true });
+});

@@ -229,8 +229,8 @@ export class Cluster extends EventEmitter<ClusterEvents> implements ClusterLink 
   }
 
   /** @internal */
-  request(nodeId: string, request: ClusterRequest): Promise<unknown> {
-    return this.#transport.request(nodeId, request, this.#timeoutMs);
+  request(nodeId: string, request: ClusterRequest, timeoutMs = this.#timeoutMs): Promise<unknown> {
+    return this.#transport.request(nodeId, request, timeoutMs);
   }
 
   /** @internal */

@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import { SseBadRequestError, SseNotFoundError } from '../core/errors.js';
-import type { StoreFilter } from '../qos/qos-store.js';
+import type { StoredEntry, StoreFilter } from '../qos/qos-store.js';
 import type { SseUser } from '../core/user.js';
 import type { AdminStats, Page } from '../core/admin-api.js';
 import { connectionView, messageView } from './admin-views.js';
@@ -42,23 +42,43 @@ export async function connections({ ctx, env }: UserCall): Promise<void> {
   ok(ctx, env, { ...page(all, paging, (c) => mapToConnectionVO(c, connectionView(c, redactUser))), partial, timeout: partial });
 }
 
+/** The deepest message a cluster-wide listing pages to: each store is read up to the page's end. */
+const MAX_LISTED = 10_000;
+
 /**
- * `GET {base}/connect/repositoryMessages.json?pageNum&pageSize&userId&tenantId&channel&accessToken&cluster&timeout`:
- * stored durable messages of this node's store, oldest first, as `mapToMessageVO` shows them.
- * `cluster` and `timeout` are checked as elsewhere; peers' stores are not listed.
+ * `GET {base}/connect/repositoryMessages.json?pageNum&pageSize&userId&tenantId&channel&accessToken&listeners&cluster&timeout`:
+ * stored durable messages, oldest first, as `mapToMessageVO` shows them: of every store in the
+ * cluster (the Java library's), or this node's with `cluster=false`. `listeners`
+ * (comma-separated event names): only messages sent in listening mode for one of them. A
+ * cluster-wide page ends at most {@link MAX_LISTED} messages deep (400 beyond: narrow the filter).
  */
 export async function repositoryMessages({ ctx, env }: UserCall): Promise<void> {
   if (!env.hub.hasQos) throw new SseNotFoundError(ctx.path);
   const { pageNum, pageSize } = pagingOf(ctx);
-  reachOf(ctx); // only checked: peers' stores are not asked
+  const reach = reachOf(ctx);
   const filter: StoreFilter = {};
   for (const key of ['userId', 'tenantId', 'channel', 'accessToken'] as const) {
     const value = text(ctx, key);
     if (value !== undefined) filter[key] = value;
   }
-  const { total, items } = await env.hub.qos.list(filter, (pageNum - 1) * pageSize, pageSize);
-  const list = items.map((entry) => env.options.mapToMessageVO(entry, messageView(entry)));
-  ok(ctx, env, { pageNum, pageSize, total, list, timeout: false } satisfies Page<unknown>);
+  const listeners = text(ctx, 'listeners');
+  if (listeners !== undefined)
+    filter.listeners = listeners
+      .split(',')
+      .map((name) => name.trim())
+      .filter((name) => name !== '');
+  const offset = (pageNum - 1) * pageSize;
+  const qos = env.hub.qos;
+  let answer: { total: number; items: StoredEntry[]; partial: boolean };
+  if (reach.cluster && env.hub.cluster !== undefined) {
+    if (offset + pageSize > MAX_LISTED)
+      throw new SseBadRequestError(`A cluster-wide listing pages at most ${MAX_LISTED} messages deep: narrow the filter, or cluster=false`);
+    answer = await qos.listCluster(filter, offset, pageSize, reach.timeoutMs);
+  } else {
+    answer = { ...(await qos.list(filter, offset, pageSize)), partial: false };
+  }
+  const list = answer.items.map((entry) => env.options.mapToMessageVO(entry, messageView(entry)));
+  ok(ctx, env, { pageNum, pageSize, total: answer.total, list, partial: answer.partial, timeout: answer.partial } satisfies Page<unknown>);
 }
 
 /**

@@ -69,6 +69,7 @@ export class Qos extends EventEmitter<QosEvents> {
       deliver: (send) => delivery.deliver(send, send.keys),
       ack: (items, connectionId, by) => role.ackForwarded(items, connectionId, by),
       pendingFor: (request, limit) => role.pendingFor(request, limit),
+      list: async (filter, limit) => (role.hasStore ? role.list(filter, 0, limit) : { total: 0, items: [] }),
     });
   }
 
@@ -192,6 +193,27 @@ export class Qos extends EventEmitter<QosEvents> {
   /** A page of stored messages for admin listings. */
   list(filter: StoreFilter, offset: number, limit: number): Promise<{ total: number; items: StoredEntry[] }> {
     return this.#role.list(filter, offset, limit);
+  }
+
+  /**
+   * A page of the stored messages of every store in the cluster (the Java
+   * `repositoryMessages.json` lists the cluster's): this node's, and one peer's per other store
+   * (nodes sharing a store are asked once), oldest first (ids start with the time). `partial`:
+   * a peer's store did not answer (within `timeoutMs`, default `cluster.timeoutMs`). Each store
+   * is read up to `offset + limit` messages.
+   */
+  async listCluster(
+    filter: StoreFilter,
+    offset: number,
+    limit: number,
+    timeoutMs?: number,
+  ): Promise<{ total: number; items: StoredEntry[]; partial: boolean; failed: string[] }> {
+    const own = this.#role.list(filter, 0, offset + limit);
+    const remote = this.#cluster === undefined ? { listings: [], failed: [] } : await this.#cluster.listStores(filter, offset + limit, timeoutMs);
+    const listings = [await own, ...remote.listings];
+    const items = listings.flatMap((l) => l.items).sort((a, b) => (a.message.id < b.message.id ? -1 : a.message.id > b.message.id ? 1 : 0));
+    const total = listings.reduce((n, l) => n + l.total, 0);
+    return { total, items: items.slice(offset, offset + limit), partial: remote.failed.length > 0, failed: remote.failed };
   }
 
   /**
