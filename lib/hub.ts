@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { PresenceTracker, type PresenceTrackerEvents } from './cluster/presence-tracker.js';
-import { Cluster, type ClusterEvents } from './cluster/cluster.js';
+import { Cluster, type ClusterEvents, type FanOut } from './cluster/cluster.js';
 import { createTransport } from './cluster/cluster-options.js';
 import { DurableCluster } from './cluster/durable-cluster.js';
 import { mergeQuery } from './cluster/merge.js';
@@ -390,12 +390,10 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     // A send before the node listens would reach this node only and return a count that
     // looks final: it waits for the start instead, and fails with it.
     if (!this.#started) await this.#settled;
-    let count = this.#local.deliver(kind, keys, encodeFrame({ event, data }), event, listening);
-    const remoteKeys = this.#remoteKeys(kind, keys);
-    if (remoteKeys.length === 0) return count;
-    const result = await this.#cluster!.send({ kind, keys: remoteKeys, event, data: serializeData(data), listening });
-    for (const n of result.values) count += n;
-    return count;
+    const here = this.#local.deliver(kind, keys, encodeFrame({ event, data }), event, listening);
+    return this.#hereThenPeers(kind, keys, here, (cluster, remote) =>
+      cluster.send({ kind, keys: remote, event, data: serializeData(data), listening }),
+    );
   }
 
   // ---- queries -------------------------------------------------------------------------
@@ -487,6 +485,7 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
   }
 
   /**
+   * @internal For the admin endpoints.
    * {@link Hub.queryDetailed} with per-call limits (the admin listings' `cluster` and
    * `timeout` parameters): `cluster: false` answers from this node only, `timeoutMs` is the
    * longest wait for one peer instead of the `cluster.timeoutMs` option.
@@ -543,7 +542,8 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
   }
 
   /**
-   * Acknowledges durable messages for a connection's user and token (the `ack.do` endpoint):
+   * @internal For the `ack.do` endpoint.
+   * Acknowledges durable messages for a connection's user and token:
    * entries of messages this node owns are removed here, the others at their owners.
    * Resolves to the number of pending entries removed.
    */
@@ -552,7 +552,8 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
   }
 
   /**
-   * Ends a connection the client says it left (`disconnect.do`), wherever it is. What the
+   * @internal For the `disconnect.do` endpoint.
+   * Ends a connection the client says it left, wherever it is. What the
    * client measured is recorded before `disconnect` fires (on the node holding it). Resolves
    * to the count closed (0: no such connection), partial when a peer did not answer.
    * `reach` (the Java parameters `cluster`, `timeout`): `cluster: false` looks on this node
@@ -576,11 +577,8 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
   }
 
   async #disconnect(kind: SendTargetKind, keys: string[], reconnect: boolean, reason: DisconnectReason, record?: DurationRecord): Promise<number> {
-    let count = this.#local.disconnect(kind, keys, reconnect, reason, record);
-    const remoteKeys = this.#remoteKeys(kind, keys);
-    if (remoteKeys.length === 0) return count;
-    for (const n of (await this.#cluster!.disconnect(kind, remoteKeys, reconnect, reason, record)).values) count += n;
-    return count;
+    const here = this.#local.disconnect(kind, keys, reconnect, reason, record);
+    return this.#hereThenPeers(kind, keys, here, (cluster, remote) => cluster.disconnect(kind, remote, reconnect, reason, record));
   }
 
   // ---- online time ---------------------------------------------------------------------
@@ -607,12 +605,8 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     assertSeconds(seconds);
     const counts = new Map(keys.map((key) => [key, this.#local.setDuration(kind, [key], seconds)]));
     const remoteKeys = this.#remoteKeys(kind, keys);
-    if (remoteKeys.length > 0) {
-      // One round trip for all keys; each peer answers a count per key.
-      for (const perKey of (await this.#cluster!.duration(kind, remoteKeys, seconds)).values) {
-        remoteKeys.forEach((key, i) => counts.set(key, counts.get(key)! + Number(perKey[i] ?? 0)));
-      }
-    }
+    // One round trip for all keys; each peer answers a count per key.
+    if (remoteKeys.length > 0) addPerKey(counts, remoteKeys, await this.#cluster!.duration(kind, remoteKeys, seconds));
     let total = 0;
     const offline: string[] = [];
     for (const [key, count] of counts) {
@@ -625,13 +619,11 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     if (offline.length === 0 || kind === 'connection' || this.#cluster === undefined) return total;
     // Kept on every node, as the Java library does: the user may come back to any of them.
     // A peer where the user connected meanwhile writes it instead: then nobody keeps it.
+    const written = addPerKey(new Map(offline.map((key) => [key, 0])), offline, await this.#cluster.keepDuration(kind, offline, seconds));
     const given = new Set<string>();
-    for (const perKey of (await this.#cluster.keepDuration(kind, offline, seconds)).values) {
-      offline.forEach((key, i) => {
-        const written = Number(Array.isArray(perKey) ? perKey[i] : 0) || 0;
-        total += written;
-        if (written > 0) given.add(key);
-      });
+    for (const [key, n] of written) {
+      total += n;
+      if (n > 0) given.add(key);
     }
     if (given.size > 0) {
       for (const key of given) this.#local.forgetDuration(kind, key);
@@ -658,12 +650,9 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
   }
 
   async #clearDuration(kind: 'user' | 'token' | 'connection', keys: string[]): Promise<number> {
-    let count = this.#local.clearDuration(kind, keys);
+    const here = this.#local.clearDuration(kind, keys);
     // Values kept for offline keys may wait on any node: users and tokens go to every peer.
-    const remoteKeys = this.#remoteKeys(kind, keys);
-    if (remoteKeys.length === 0) return count;
-    for (const n of (await this.#cluster!.clearDuration(kind, remoteKeys)).values) count += Number(n) || 0;
-    return count;
+    return this.#hereThenPeers(kind, keys, here, (cluster, remote) => cluster.clearDuration(kind, remote));
   }
 
   // ---- one-shot listeners ----------------------------------------------------------------
@@ -715,6 +704,25 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     return this.#local.onceDisconnect(...onceArgs(kind, key, listener, options));
   }
 
+  /**
+   * "Here, then at the peers, sum": `here` is this node's count; when the target reaches
+   * peers ({@link Hub.#remoteKeys}), `atPeers` asks them for the keys left, and each peer's
+   * count is added. A peer that failed is left out (reported as `peer-error`); an answer that
+   * is not a number counts 0.
+   */
+  async #hereThenPeers(
+    kind: SendTargetKind,
+    keys: string[],
+    here: number,
+    atPeers: (cluster: Cluster, remoteKeys: string[]) => Promise<FanOut<number>>,
+  ): Promise<number> {
+    const remoteKeys = this.#remoteKeys(kind, keys);
+    if (remoteKeys.length === 0) return here;
+    let count = here;
+    for (const n of (await atPeers(this.#cluster!, remoteKeys)).values) count += Number(n) || 0;
+    return count;
+  }
+
   /** The keys peers must be asked about: none without peers; all, except connection ids held here. */
   #remoteKeys(kind: SendTargetKind, keys: string[]): string[] {
     if (this.#cluster === undefined || keys.length === 0) return [];
@@ -744,15 +752,14 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
   async #changeChannels(target: ChannelTarget, channels: string | readonly string[], join: boolean): Promise<number> {
     const [kind, keys] = targetOf(target);
     const names = channelNamesOf(channels);
-    let count = this.#local.changeChannelsOf(kind, keys, names, join);
-    const remoteKeys = this.#remoteKeys(kind, keys);
-    if (remoteKeys.length === 0 || names.length === 0) return count;
-    for (const n of (await this.#cluster!.changeChannels(kind, remoteKeys, names, join)).values) count += Number(n) || 0;
-    return count;
+    const here = this.#local.changeChannelsOf(kind, keys, names, join);
+    if (names.length === 0) return here;
+    return this.#hereThenPeers(kind, keys, here, (cluster, remote) => cluster.changeChannels(kind, remote, names, join));
   }
 
   /**
-   * A page's own join or leave (`join.do` / `leave.do`; the HTTP layer has run
+   * @internal For the `join.do` / `leave.do` endpoints.
+   * A page's own join or leave (the HTTP layer has run
    * `authorizeChannel`), wherever the connection is held. All or nothing: resolves to its
    * runtime channels after the change; rejects with `ERR_SSE_TOO_MANY_CHANNELS` past the cap,
    * `ERR_SSE_UNKNOWN_CONNECTION` when it is gone. The page is answered, not sent `sse-channels`.
@@ -847,7 +854,7 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     }
   }
 
-  /** Routes an error to the hub's `error` listeners (the plugin's forward it to Koa). */
+  /** @internal Routes an error to the hub's `error` listeners (the plugin's forward it to Koa). */
   reportError(err: unknown): void {
     if (this.listenerCount('error') > 0) this.emit('error', err);
     else console.error(err);
@@ -861,6 +868,17 @@ export function createHub<Events extends EventMap = Record<string, unknown>>(opt
 }
 
 /** The kind and key of a server-side join target; a TypeError for anything else. */
+/**
+ * Adds each peer's per-key counts (in the order of `keys`) to `counts`; answers `counts`.
+ * A missing or non-number count is 0.
+ */
+function addPerKey(counts: Map<string, number>, keys: readonly string[], answers: FanOut<number[]>): Map<string, number> {
+  for (const perKey of answers.values) {
+    keys.forEach((key, i) => counts.set(key, (counts.get(key) ?? 0) + (Number(Array.isArray(perKey) ? perKey[i] : 0) || 0)));
+  }
+  return counts;
+}
+
 function targetOf(target: ChannelTarget): ['connection' | 'user' | 'token', string[]] {
   if (target === null || typeof target !== 'object') throw new TypeError('target must be {connectionId}, {userId} or {accessToken}');
   const t = target as { connectionId?: unknown; userId?: unknown; accessToken?: unknown };

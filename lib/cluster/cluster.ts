@@ -1,13 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { isChannelName } from '../core/channels.js';
-import { SseTooManyChannelsError, SseTooManyListenersError } from '../core/errors.js';
+import { SsePeerError, SseTooManyChannelsError, SseTooManyListenersError } from '../core/errors.js';
 import { encodeFrame } from '../core/frame.js';
 import type { HelloAnswer } from '../core/hello.js';
 import type { QueryAnswer, QueryArgs, QueryName } from '../core/queries.js';
 import type { SendTargetKind } from '../core/targets.js';
 import type { Connection, DurationRecord } from '../local/connection.js';
 import type { DisconnectReason, LocalNode } from '../local/local-node.js';
-import type { ClusterLink, DurableItem, FanOut, RequestOf } from './cluster-link.js';
+import type { DurableItem, FanOut, RequestOf } from './cluster-link.js';
 import { StaticDiscovery } from './discovery.js';
 import {
   PROTOCOL_VERSION,
@@ -73,13 +73,13 @@ function deadlineMargin(timeoutMs: number): number {
   return Math.min(100, timeoutMs / 10);
 }
 
-function peerDown(nodeId: string): Error {
-  return Object.assign(new Error(`Peer ${nodeId} is down: known, but not answering health checks`), { code: 'ERR_SSE_PEER_DOWN' });
+function peerDown(nodeId: string): SsePeerError {
+  return new SsePeerError('ERR_SSE_PEER_DOWN', nodeId, `Peer ${nodeId} is down: known, but not answering health checks`);
 }
 
-function peerLate(nodeId: string): Error {
+function peerLate(nodeId: string): SsePeerError {
   const message = `Peer ${nodeId} got the send after its deadline and did not write it (it was stalled, or its clock is ahead of this node's)`;
-  return Object.assign(new Error(message), { code: 'ERR_SSE_PEER_LATE' });
+  return new SsePeerError('ERR_SSE_PEER_LATE', nodeId, message);
 }
 
 /** Only the numbers of a peer's duration record: nothing else of it reaches the connection. */
@@ -106,9 +106,11 @@ function isSeconds(value: unknown): value is number {
  * peer as one request (coalescing), every peer is asked in parallel, and a peer that does
  * not answer within the timeout only costs that timeout and is reported as failed — never a
  * hang, never a silent success. Modules answer request kinds of their own over the
- * {@link ClusterLink} it implements (durable delivery's: cluster/durable-cluster.ts).
+ * `ClusterLink` interface (cluster-link.ts) its internal members make up (durable
+ * delivery's: cluster/durable-cluster.ts; the hub hands the cluster to it, which checks
+ * the fit; no `implements`, which the published types, stripped of those members, would break).
  */
-export class Cluster extends EventEmitter<ClusterEvents> implements ClusterLink {
+export class Cluster extends EventEmitter<ClusterEvents> {
   readonly #local: LocalNode;
   readonly #transport: ClusterTransport;
   readonly #timeoutMs: number;
@@ -206,7 +208,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements ClusterLink 
     await this.#transport.start((from, request) => this.#handle(from, request), self);
   }
 
-  // ---- for modules (ClusterLink) -------------------------------------------------------
+  // ---- for modules (the ClusterLink interface of cluster-link.ts) -----------------------
 
   /** @internal */
   get closed(): boolean {

@@ -11,6 +11,7 @@ import { mergeQuery } from '../../lib/cluster/merge.js';
 import type { ClusterRequest, HelloAnswer, SendItem } from '../../lib/cluster/messages.js';
 import type { RequestHandler } from '../../lib/cluster/transport.js';
 import type { QueryArgs, QueryAnswer, QueryName } from '../../lib/core/queries.js';
+import { SseError, SsePeerError, SsePeerTimeoutError } from '../../lib/core/errors.js';
 import { resolveHubOptions } from '../../lib/hub-options.js';
 import type { CloseReason, Connection } from '../../lib/local/connection.js';
 import { LocalNode } from '../../lib/local/local-node.js';
@@ -245,9 +246,13 @@ test('a peer that does not answer costs at most the timeout, is reported failed,
   t.deepEqual(
     a.peerErrors.map((e) => [e.nodeId, e.operation, (e.error as { code?: string }).code]),
     [
-      ['b', 'query', 'ETIMEDOUT'],
-      ['b', 'send', 'ETIMEDOUT'],
+      ['b', 'query', 'ERR_SSE_PEER_TIMEOUT'],
+      ['b', 'send', 'ERR_SSE_PEER_TIMEOUT'],
     ],
+  );
+  t.true(
+    a.peerErrors.every((e) => e.error instanceof SsePeerTimeoutError && e.error.nodeId === 'b'),
+    'a timeout is an SseError with the peer',
   );
   t.true(rpcs.some((r) => r.nodeId === 'b' && !r.ok) && rpcs.some((r) => r.nodeId === 'c' && r.ok));
 
@@ -301,6 +306,10 @@ test('a known peer that is down makes every answer partial, without being asked,
       ['b', 'send', 'ERR_SSE_PEER_DOWN'],
       ['b', 'disconnect', 'ERR_SSE_PEER_DOWN'],
     ],
+  );
+  t.true(
+    a.peerErrors.every((e) => e.error instanceof SsePeerError && e.error instanceof SseError),
+    'peer errors are SseErrors',
   );
   t.deepEqual((await b.cluster.query('userIds', [])).failed.sort(), ['a', 'c']);
 
