@@ -248,6 +248,10 @@ test('disconnect.do honours the Java parameters: cluster=false looks on this nod
   t.is(late.status, 200);
   t.like(late.body.data, { connectionId: onB.connectionId, closed: true, count: 1, timeout: true });
   await onB.waitEnd();
+  // Unknown here and at b, c late: the 404 says the answer may be incomplete.
+  const unknown = await postJson(`${a.base}/connect/disconnect.do`, { connectionId: 'nope', timeout: 100 });
+  t.is(unknown.status, 404);
+  t.like(unknown.body.data, { count: 0, timeout: true });
 });
 
 test('repositoryMessages.json lists the stores of the whole cluster (the Java library), filters by listeners, says when a store is late', async (t) => {

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SqliteQosStore } from '../lib/qos/sqlite-store.js';
 import { RedisQosStore } from '../lib/qos/redis-store.js';
-import { storeContract } from '../lib/testing.js';
+import { runStoreContract, storeContract } from '../lib/testing.js';
+import type { QosStore } from '../lib/index.js';
 import { PostgresQosStore } from '../example/postgres-qos-store.js';
 import { PostgresServer, postgresTest } from './helpers/postgres-server.js';
 import { RedisServer, redisTest } from './helpers/redis-server.js';
@@ -28,6 +29,27 @@ for (const c of storeContract(
 )) {
   if (!c.sharedOnly) test(`SQLite: ${c.name}`, run(c.run));
 }
+
+test('runStoreContract runs every case that applies; a store that breaks the contract fails it', async (t) => {
+  const sqlite = (): SqliteQosStore =>
+    new SqliteQosStore(path.join(dir, `s${n++}.db`), { synchronous: 'NORMAL', lockTimeoutMs: 1000, integrityCheck: true });
+  // Every case that applies (SQLite is a store of one process: not the sharedOnly ones).
+  await runStoreContract(sqlite);
+  // A sharedOnly case fails for a store of one process: that is what the mark says.
+  const caps = storeContract(sqlite).find((c) => c.sharedOnly)!;
+  await t.throwsAsync(caps.run(), { message: /leave it out/ });
+  // A store that ignores `limit` (a page would never end short): the contract catches it.
+  const unbounded = (): QosStore => {
+    const store = sqlite();
+    const messagesFor = store.messagesFor.bind(store);
+    return Object.assign(store, {
+      messagesFor: (refs: Parameters<QosStore['messagesFor']>[0], afterId: string, _limit: number, now: number, events?: string[]) =>
+        messagesFor(refs, afterId, 1_000_000, now, events),
+    });
+  };
+  const broken = storeContract(unbounded).find((c) => c.name.includes('at most limit'))!;
+  await t.throwsAsync(broken.run(), { name: 'AssertionError' });
+});
 
 // One server per engine for the file. Hooks have no t.teardown: the servers' teardowns run in the after hook.
 const teardowns: (() => Promise<void> | void)[] = [];
