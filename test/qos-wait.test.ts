@@ -120,3 +120,19 @@ test('newConnectionLogMs in a cluster: a new connection on another node gets the
   const s = await RawStream.open(t, `${b.base}/connect?access-token=5@t1`);
   t.is((await s.next('tenant-news')).id, sent.messageId);
 });
+
+test('waitForDelivery in a LAN cluster: the ack made through another node comes back to the owner and resolves the send', async (t) => {
+  const bus = new MemoryBus();
+  const node = async (id: string) => {
+    const started = await startPlugin(t, { qos: { file: ':memory:' }, cluster: { transport: bus.transport(id), timeoutMs: 2000 } });
+    await started.plugin.hub.ready();
+    return started;
+  };
+  const a = await node('a');
+  const b = await node('b');
+  const sending = a.plugin.hub.qos.sendByUserId(7, 'offer', 'from a', { waitForDelivery: 20_000 });
+  const s = await RawStream.open(t, `${b.base}/connect?access-token=7&ack=1`);
+  const got = await s.next('offer');
+  await postJson(`${b.base}/connect/ack.do?access-token=7`, { connectionId: s.connectionId, ids: [got.id] });
+  t.like(await sending, { messageId: got.id, acknowledged: true });
+});
