@@ -38,6 +38,9 @@ const VARIANTS = [
   'slow-length',
   // No credentials; a 1 MiB chunked body, trickled 8 KiB at a time.
   'slow-chunked',
+  // The rightful caller's request, refused by the app's `authorizeEndpoint` for this route
+  // (the Java `hasPermission`): 403 on every route, before any body or handler.
+  'hook-denied',
 ] as const;
 type Variant = (typeof VARIANTS)[number];
 
@@ -147,6 +150,7 @@ const ROUTE_CASES: Record<string, RouteCase> = {
 function derived(route: Route, method: Method, variant: Variant): number {
   const post = method === 'POST';
   if (variant === 'owner') return 200;
+  if (variant === 'hook-denied') return 403;
   switch (route.access) {
     case 'public':
       return 200;
@@ -176,7 +180,7 @@ function derived(route: Route, method: Method, variant: Variant): number {
 function apiKeyOf(route: Route, variant: Variant): Record<string, string> {
   if (route.access !== 'api-key') return {};
   const key =
-    variant === 'owner' || variant === 'cross-site' || variant === 'wrong-type'
+    variant === 'owner' || variant === 'cross-site' || variant === 'wrong-type' || variant === 'hook-denied'
       ? KEY_FULL
       : variant === 'other-user'
         ? KEY_OTHER_SYSTEM
@@ -193,6 +197,7 @@ function tokenOf(route: Route, variant: Variant): string | undefined {
     case 'owner':
     case 'cross-site':
     case 'wrong-type':
+    case 'hook-denied':
       return route.access === 'admin' ? ADMIN : route.access === 'user' ? VICTIM : undefined;
     case 'other-user':
       return OTHER_USER;
@@ -206,11 +211,23 @@ function tokenOf(route: Route, variant: Variant): string | undefined {
 interface Counters {
   message: number;
   upload: number;
+  /** Routes (`method route`) the `authorizeEndpoint` hook was asked about. */
+  asked: Set<string>;
 }
 
+/** The header by which the `hook-denied` variant names the route the app's hook refuses. */
+const DENY_HEADER = 'x-test-deny-route';
+
 async function start(t: ExecutionContext): Promise<{ s: StartedPlugin; counters: Counters }> {
-  const counters: Counters = { message: 0, upload: 0 };
+  const counters: Counters = { message: 0, upload: 0, asked: new Set() };
   const s = await startPlugin(t, {
+    authorizeEndpoint: (ctx, user, endpoint) => {
+      // Asked with the logged-in user, or null on the routes that ask for no login.
+      const anonymous = endpoint.access === 'public' || endpoint.access === 'connection-id';
+      if (anonymous === (user !== null)) throw new Error(`authorizeEndpoint: wrong user for ${endpoint.route}`);
+      counters.asked.add(`${endpoint.method} ${endpoint.route}`);
+      return ctx.get(DENY_HEADER) !== endpoint.route;
+    },
     qos: { file: ':memory:' },
     authorizeChannel: (_ctx, _user, channel) => channel.startsWith('room:'),
     onMessage: () => ++counters.message,
@@ -247,7 +264,7 @@ async function stateOf(s: StartedPlugin, v: Victim, counters: Counters): Promise
     channels: await hub.channelsOf(v.connectionId),
     listeners: conn === undefined ? [] : [...conn.listeners].sort(),
     pending: (await hub.qos.list({ userId: '7' }, 0, 100)).total,
-    handled: { ...counters },
+    handled: { message: counters.message, upload: counters.upload },
   };
 }
 
@@ -373,6 +390,7 @@ test('the matrix: every route × method × caller gets its expected status, chan
           t.true(answer.sent < MiB, `${label}: answered only after the whole body (${answer.sent} bytes)`);
         } else {
           const headers: Record<string, string> = apiKeyOf(route, variant);
+          if (variant === 'hook-denied') headers[DENY_HEADER] = route.path;
           let data = rightful?.data;
           if (variant === 'cross-site') {
             Object.assign(headers, { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' });
@@ -411,6 +429,12 @@ test('the matrix: every route × method × caller gets its expected status, chan
     `matrix: ${cases} cases (${ROUTES.length} routes, ${ROUTES.reduce((n, r) => n + r.methods.length, 0)} route-methods × ${VARIANTS.length} callers)`,
   );
   t.is(cases, ROUTES.reduce((n, r) => n + r.methods.length, 0) * VARIANTS.length);
+  // The permission hook was asked about every route and method: none can bypass it.
+  t.deepEqual(
+    ROUTES.flatMap((r) => r.methods.map((m) => `${m} ${r.path}`)).filter((k) => !counters.asked.has(k)),
+    [],
+    'routes the authorizeEndpoint hook was never asked about',
+  );
 });
 
 test('300 strangers holding 1 MiB bodies: each is answered 401 at once, and the server does not buffer them', async (t) => {

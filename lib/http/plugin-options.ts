@@ -28,6 +28,16 @@ export interface UploadedFile {
 /** Form fields of an upload; a repeated field gives an array. A map without a prototype: `fields.toString` is a field or undefined, never a method. */
 export type UploadFields = Record<string, string | string[]>;
 
+/** An endpoint, as {@link SsePluginOptions.authorizeEndpoint} is told of it. */
+export interface EndpointName {
+  /** The route as the route table declares it, under the base path: e.g. `/connect/users.json`, `/connect/message/*path.do`, `{/}` (the script). */
+  route: string;
+  /** The request's method. */
+  method: string;
+  /** Who the route admits before the hook: `public`, `connection-id` (`disconnect.do`), `user`, `admin` or `api-key` (the publish API; the hook's `user` is then null). */
+  access: 'public' | 'connection-id' | 'user' | 'admin' | 'api-key';
+}
+
 /** Options of {@link ssePlugin}. Every option is optional except `authenticate`. */
 export interface SsePluginOptions extends HubOptions {
   /**
@@ -89,6 +99,17 @@ export interface SsePluginOptions extends HubOptions {
   requestRateLimit?: RequestRateLimitOptions | false;
   /** Whether this user may use the admin endpoints. Default: nobody (403). */
   authorizeAdmin?: (ctx: Context, user: SseUser) => boolean | Promise<boolean>;
+  /**
+   * Whether this caller may use this endpoint (the Java `hasPermission(user, api)`): asked by
+   * the router for every request of every route, after the route's own checks (`authenticate`,
+   * `authorizeAdmin` for the admin endpoints, same-site) and before the connection's owner is
+   * checked and any body is read; `authorizeChannel` and the rest still run after it, so it can
+   * only refuse more. `user` is null on the routes that ask for no login (the script,
+   * `disconnect.do`). Anything but `true` answers `403 ERR_SSE_FORBIDDEN`; a thrown error
+   * answers its 4xx status, else 500. Default: absent, every endpoint is open to whom its
+   * route admits.
+   */
+  authorizeEndpoint?: (ctx: Context, user: SseUser | null, endpoint: EndpointName) => boolean | Promise<boolean>;
   /** Handles `POST {base}/connect/message/{path}.do`; the result is sent through `wrapOkResponse`. */
   onMessage?: (path: string, ctx: Context, connection: ConnectionHandle, body: unknown) => unknown;
   /** Handles `POST {base}/connect/upload/{path}.do`; the result is sent through `wrapOkResponse`. */
@@ -157,6 +178,7 @@ const PLUGIN_OPTION_SHAPES: ShapesOf<SsePluginOptions> = {
   channelRateLimit: { anyOf: [{ oneOf: [false] }, { options: CHANNEL_RATE_LIMIT_SHAPES }] },
   requestRateLimit: { anyOf: [{ oneOf: [false] }, { options: REQUEST_RATE_LIMIT_SHAPES }] },
   authorizeAdmin: 'function',
+  authorizeEndpoint: 'function',
   onMessage: 'function',
   onUpload: 'function',
   wrapOkResponse: 'function',
