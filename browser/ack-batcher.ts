@@ -1,7 +1,8 @@
 /**
  * Collects the ids of processed durable events and acknowledges them in batches: one request
  * per `delayMs` (or per `maxBatch` ids), not one per event. An ack that fails is not retried:
- * the server resends an unacknowledged message and the client acknowledges it again.
+ * the server resends an unacknowledged message and the client acknowledges it again. One
+ * refused by the server's rate limit (429) is sent again after its `Retry-After` ({@link later}).
  */
 export class AckBatcher {
   #ids: string[] = [];
@@ -26,6 +27,17 @@ export class AckBatcher {
     this.#clearTimer();
     if (this.#ids.length === 0) return;
     this.send(this.#ids.splice(0));
+  }
+
+  /** Acknowledges `ids` again after `delayMs` (a rate limit's `Retry-After`), before those collected meanwhile. */
+  later(ids: string[], delayMs: number): void {
+    if (!this.#enabled) return;
+    this.#clearTimer();
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#ids.unshift(...ids);
+      this.flush();
+    }, delayMs);
   }
 
   /** The server has no ack endpoint: stop until {@link enable} (next connection). */

@@ -16,6 +16,7 @@ import { DEFAULT_OPTIONS, normalizeUrl, resolveOptions, stringQuery, type Resolv
 import type { SseQueuedRequest } from './outbox.js';
 import type { ParsedEvent } from './parser.js';
 import { RecentIds } from './recent-ids.js';
+import { rateLimitedFor } from './rate-limit.js';
 import { RequestPipeline } from './request-pipeline.js';
 import { round, type SseDuration } from './session-clock.js';
 import { readyStateOf, STATE_CLOSED, STATE_CONNECTING, STATE_OPEN, type SseReadyState, type SseStateName } from './states.js';
@@ -818,6 +819,8 @@ export default class Sse {
       (answer) => {
         // A server without durable delivery has no ack endpoint: stop asking until the next connection.
         if (answer.response.status === 404 && !isUnknownConnection(answer)) this.#acks.disable();
+        const wait = rateLimitedFor(answer);
+        if (wait !== undefined) this.#acks.later(ids, wait);
       },
       () => undefined,
     );

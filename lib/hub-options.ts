@@ -1,7 +1,7 @@
 import { CLUSTER_OPTION_SHAPES, type ClusterOptions } from './cluster/cluster-options.js';
 import { fraction, positive } from './core/option-checks.js';
 import { checkOptionShapes, type ShapesOf } from './core/option-shape.js';
-import { keepaliveChoiceOf, type KeepaliveChoice } from './local/lifetime.js';
+import { keepaliveChoiceOf, keepaliveZeroOf, type KeepaliveChoice, type KeepaliveZero } from './local/lifetime.js';
 import type { LocalNodeOptions } from './local/local-node.js';
 import type { QosOptions } from './qos/qos.js';
 import { QOS_OPTION_SHAPES } from './qos/qos-options.js';
@@ -48,6 +48,15 @@ export interface HubOptions {
    * [`minLifetimeMs`, `maxLifetimeMs`]. Default `'client'`.
    */
   keepaliveChoice?: KeepaliveChoice;
+  /**
+   * What a chosen lifetime of 0 means (a client's `keepaliveTime=0`, or a `keepaliveChoice`
+   * function answering 0): `'max'`, the longest the server allows (`maxLifetimeMs`), or
+   * `'never'`, a stream that never expires (the Java library's `keepaliveTime` 0: its
+   * `connect-finish` then says `expiresAt: null`). Default `'max'`: a bounded lifetime ends a
+   * revoked login's stream, spreads streams over the nodes after a deploy, and outlives no proxy
+   * timeout.
+   */
+  keepaliveZero?: KeepaliveZero;
   /**
    * Random fraction taken off each lifetime so that a deploy's worth of clients do not all
    * reconnect in the same second. `0` disables. Default `0.1`.
@@ -126,6 +135,7 @@ export const HUB_OPTION_SHAPES: ShapesOf<HubOptions> = {
   maxLifetimeMs: 'number',
   minLifetimeMs: 'number',
   keepaliveChoice: { oneOf: ['client', 'server'], or: 'function' },
+  keepaliveZero: { oneOf: ['max', 'never'] },
   lifetimeJitter: 'number',
   clientIdMaxConnections: 'number',
   maxConnectionsPerUser: 'number',
@@ -203,6 +213,7 @@ export function resolveHubOptions(options: HubOptions, version: string): LocalNo
     maxLifetimeMs,
     minLifetimeMs: Math.min(positive(options.minLifetimeMs, 'minLifetimeMs', 10_000), maxLifetimeMs),
     keepaliveChoice: keepaliveChoiceOf(options.keepaliveChoice),
+    keepaliveZero: keepaliveZeroOf(options.keepaliveZero),
     lifetimeJitter: fraction(options.lifetimeJitter, 'lifetimeJitter', 0.1),
     clientIdMaxConnections: positive(options.clientIdMaxConnections, 'clientIdMaxConnections', 3),
     maxConnectionsPerUser: positive(options.maxConnectionsPerUser, 'maxConnectionsPerUser', DEFAULT_MAX_CONNECTIONS_PER_USER),

@@ -36,6 +36,18 @@ export interface OnceListenerOptions {
   channel?: string;
 }
 
+/** Options of {@link Hub.addConnectListener}. */
+export interface ConnectListenerOptions extends OnceListenerOptions {
+  /**
+   * Also a connection of that user, token or channel already open on this node (the Java
+   * `addConnectListener(accessToken, …)`): when there are any, the listener is called at once
+   * for each of them and then is done; when there are none, it waits for the next connect.
+   * Default `false`: only the next connect, so that a listener meant for "when they come back"
+   * does not fire for a tab already open.
+   */
+  existing?: boolean;
+}
+
 export interface SendOptions {
   /** Deliver only to connections whose listener set contains the event name. Default `false`. */
   listening?: boolean;
@@ -543,15 +555,25 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
    * @internal For the `disconnect.do` endpoint.
    * Ends a connection the client says it left, wherever it is. What the
    * client measured is recorded before `disconnect` fires (on the node holding it). Resolves
-   * to the count closed (0: no such connection).
+   * to the count closed (0: no such connection), partial when a peer did not answer.
+   * `reach` (the Java parameters `cluster`, `timeout`): `cluster: false` looks on this node
+   * only; `timeoutMs` is the longest wait for one peer instead of `cluster.timeoutMs`.
    */
-  async clientLeft(connectionId: string, report: ClientLeaving = {}): Promise<number> {
+  async clientLeft(
+    connectionId: string,
+    report: ClientLeaving = {},
+    reach: { cluster?: boolean; timeoutMs?: number } = {},
+  ): Promise<DetailedAnswer<number>> {
     const conn = this.#local.get(connectionId);
-    if (conn === undefined) return this.#disconnect('connection', [connectionId], true, 'client');
+    if (conn === undefined) {
+      if (this.#cluster === undefined || reach.cluster === false) return { value: 0, partial: false, failed: [] };
+      const remote = await this.#cluster.disconnect('connection', [connectionId], true, 'client', undefined, reach.timeoutMs);
+      return { value: remote.values.reduce((a, b) => a + b, 0), partial: remote.failed.length > 0, failed: remote.failed };
+    }
     conn.recordDurations(report);
     if (report.reason !== undefined) conn.attributes.set('disconnectReason', report.reason);
     conn.close('client');
-    return 1;
+    return { value: 1, partial: false, failed: [] };
   }
 
   async #disconnect(kind: SendTargetKind, keys: string[], reconnect: boolean, reason: DisconnectReason, record?: DurationRecord): Promise<number> {
@@ -643,10 +665,28 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
    * one joined at connect) takes it: a connection of the same user or token elsewhere leaves it
    * waiting (the Java `addConnectListener(accessToken, channel, consumer)`). Answers a function
    * that removes it if it has not run. Bounded: at most 10,000 connect listeners wait at once
-   * per hub; one more throws a RangeError. What it throws goes to the `error` event.
+   * per hub; one more throws a RangeError. What it throws goes to the `error` event. With
+   * `options.existing`, the connections already open are served first (the Java behaviour).
    */
-  addConnectListener(kind: OnceListenerKind, key: Key, listener: (connection: Connection) => void, options?: OnceListenerOptions): () => void {
-    return this.#local.onceConnect(...onceArgs(kind, key, listener, options));
+  addConnectListener(kind: OnceListenerKind, key: Key, listener: (connection: Connection) => void, options?: ConnectListenerOptions): () => void {
+    const args = onceArgs(kind, key, listener, options);
+    const existing = options?.existing;
+    if (existing !== undefined && typeof existing !== 'boolean') throw new TypeError('options.existing must be a boolean');
+    if (existing === true) {
+      const channel = args[3];
+      const open = [...this.#local.targets(args[0], [args[1]])].filter((c) => !c.closed && (channel === undefined || c.memberOf(channel)));
+      if (open.length > 0) {
+        for (const conn of open) {
+          try {
+            listener(conn);
+          } catch (err) {
+            this.reportError(err);
+          }
+        }
+        return () => undefined;
+      }
+    }
+    return this.#local.onceConnect(...args);
   }
 
   /**

@@ -6,6 +6,8 @@
  * report of this surface (`npm run api:check` fails when it is stale).
  */
 export { ssePlugin, typedHub } from './plugin.js';
+export { createEmitter } from './emitter.js';
+export type { SseEmitter, EmitterQos, RedisEmitterOptions, HttpEmitterOptions } from './emitter.js';
 export type { SsePlugin } from './plugin.js';
 export { Hub, createHub } from './hub.js';
 export type { HubStats } from './hub.js';
@@ -23,6 +25,7 @@ export type {
   DurationRecord,
   OnceListenerKind,
   OnceListenerOptions,
+  ConnectListenerOptions,
   ChannelsChange,
 } from './hub.js';
 export type { EventMap, EventName, RegisteredEvents, SendArgs, SseEventRegistry } from './core/event-map.js';
@@ -31,7 +34,7 @@ export type { PresenceTracker } from './cluster/presence-tracker.js';
 export type { PresenceTrackerEvents } from './cluster/presence-tracker.js';
 export type { PendingLeave } from './local/leave-queue.js';
 export type { LocalNodeOptions } from './local/local-node.js';
-export type { KeepaliveChoice } from './local/lifetime.js';
+export type { KeepaliveChoice, KeepaliveZero } from './local/lifetime.js';
 export type { ConnectionFilter, Queries, QueryName, QueryArgs, QueryAnswer } from './core/queries.js';
 export type { ConnectionHandle } from './core/connection-handle.js';
 export type { Connection } from './local/connection.js';
@@ -54,13 +57,16 @@ export type { QosEvents } from './qos/qos.js';
 export type { CloseReason, ConnectionInfo, RequestInfo } from './local/connection.js';
 export type { ClientInfo } from './core/client-info.js';
 export type { HubOptions, PresenceOptions, ResolvedPresenceOptions } from './hub-options.js';
-export type { SsePluginOptions, UploadedFile, UploadFields } from './http/plugin-options.js';
+export type { EndpointName, SsePluginOptions, UploadedFile, UploadFields } from './http/plugin-options.js';
 export type { ChannelRateLimitOptions } from './http/channel-rate-limit.js';
+export type { RequestRateLimitOptions, RequestBucket, RequestKind } from './http/request-rate-limit.js';
+export { hashApiKey } from './http/publish-keys.js';
+export type { PublishOptions, PublishKey, PublishKeyScope, PublishRate, PublishTargetKind } from './http/publish-keys.js';
+export type { PublishResult, PublishFailure } from './http/publish.js';
 export type { SseUser, Key } from './core/user.js';
 export type { RedisSource, RedisClientLike } from './redis/redis-source.js';
 export type { Page, AdminStats, ConnectionView, RedactedUser, StoredMessageView, JavaConnectionFields, JavaMessageFields } from './core/admin-api.js';
-export type { StoredEntry } from './http/admin-views.js';
-export type { StoredMessage } from './qos/qos-store.js';
+export type { NewMessage, QosStore, QueueCount, RemovedTarget, StoredEntry, StoredMessage, StoreFilter } from './qos/qos-store.js';
 export type { Qos } from './qos/qos.js';
 export type { TypedQos } from './qos/typed-qos.js';
 export type { QosOptions, QosSendOptions, QosSendResult, QosAckedEvent, QosExpiredEvent, QosStatus } from './qos/qos.js';

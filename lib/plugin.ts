@@ -11,6 +11,8 @@ import { defaultWrapOkResponse } from './http/response.js';
 import { defaultRedactUser } from './http/admin-views.js';
 import type { EndpointEnv, EndpointOptions } from './http/endpoint.js';
 import { ChannelRateLimit } from './http/channel-rate-limit.js';
+import { PublishKeys, type PublishKey } from './http/publish-keys.js';
+import { RequestRateLimit } from './http/request-rate-limit.js';
 import { createDispatch } from './http/dispatch.js';
 import { createSseRouter } from './http/router.js';
 import { serverHeaders } from './http/server-headers.js';
@@ -54,6 +56,13 @@ export interface SsePlugin<Events extends EventMap = Record<string, unknown>> ex
    * (koa-mount, a composed middleware).
    */
   attach(app: Koa): void;
+  /**
+   * Replaces the keys of the publish API at runtime (rotation without a restart; see
+   * `PublishOptions.keys`): checked whole first, a bad list throws a TypeError and the old
+   * keys stay. An empty list turns the API off; a list given to a plugin without `publish`
+   * turns it on with the default limits.
+   */
+  setPublishKeys(keys: readonly PublishKey[]): void;
   /** Graceful shutdown (see {@link Hub.close}): clients are told to reconnect, the cluster is left, the store closed. */
   close(options?: { drainMs?: number }): Promise<void>;
 }
@@ -104,6 +113,8 @@ export function ssePlugin<Events extends EventMap = Record<string, unknown>>(bas
   }
   const name = options.name ?? (base.split('/').filter(Boolean).pop() || 'default');
   const channelRateLimit = new ChannelRateLimit(options.channelRateLimit);
+  const publish = new PublishKeys(options.publish);
+  const requestRateLimit = new RequestRateLimit(options.requestRateLimit);
   const hub = new Hub<Events>({ ...options, name }, options.name !== undefined);
   const endpointOptions: EndpointOptions = {
     ...options,
@@ -124,7 +135,14 @@ export function ssePlugin<Events extends EventMap = Record<string, unknown>>(bas
     else console.error(err);
   };
   hub.on('error', report);
-  const env: EndpointEnv = { hub, options: endpointOptions, headers: serverHeaders(hub, options.serverIdHeader), channelRateLimit };
+  const env: EndpointEnv = {
+    hub,
+    options: endpointOptions,
+    headers: serverHeaders(hub, options.serverIdHeader),
+    channelRateLimit,
+    publish,
+    requestRateLimit,
+  };
   const bindTo = (target: Koa): void => {
     withdraw();
     if (isRegistered(target, hub)) return;
@@ -159,6 +177,7 @@ export function ssePlugin<Events extends EventMap = Record<string, unknown>>(bas
       }
       bindTo(target);
     },
+    setPublishKeys: (keys: readonly PublishKey[]) => publish.set(keys),
     close: (closeOptions?: { drainMs?: number }) => {
       withdraw();
       return hub.close(closeOptions);

@@ -219,3 +219,73 @@ test('an online time set for an offline user is given on whichever node they rec
   await onC.next('marker');
   t.is(onA.named('sse-set-duration').length + onC.named('sse-set-duration').length, 0);
 });
+
+test('disconnect.do honours the Java parameters: cluster=false looks on this node only, timeout bounds the wait for a late peer', async (t) => {
+  const bus = new MemoryBus();
+  // A long cluster timeout: only the call's own `timeout` can make it answer early.
+  const node = async (id: string) => {
+    const started = await startPlugin(t, { cluster: { transport: bus.transport(id), timeoutMs: 20_000 } });
+    await started.plugin.hub.ready();
+    return started;
+  };
+  const a = await node('a');
+  const b = await node('b');
+  await node('c');
+  const onB = await RawStream.open(t, `${b.base}/connect?access-token=5`);
+
+  const local = await postJson(`${a.base}/connect/disconnect.do?cluster=false`, { connectionId: onB.connectionId });
+  t.is(local.status, 404);
+  t.like(local.body.data, { count: 0 });
+  t.is(local.body.data.timeout, undefined);
+  t.is((await b.plugin.hub.getConnectionIds()).length, 1, 'the stream on b is still open');
+  t.is((await postJson(`${a.base}/connect/disconnect.do`, { connectionId: onB.connectionId, cluster: 'maybe' })).status, 400);
+
+  bus.stall('c');
+  t.teardown(() => bus.heal('c'));
+  const started = Date.now();
+  const late = await postJson(`${a.base}/connect/disconnect.do`, { connectionId: onB.connectionId, timeout: 100 });
+  t.true(Date.now() - started < 10_000, "answered after the call's timeout, not the cluster's");
+  t.is(late.status, 200);
+  t.like(late.body.data, { connectionId: onB.connectionId, closed: true, count: 1, timeout: true });
+  await onB.waitEnd();
+  // Unknown here and at b, c late: the 404 says the answer may be incomplete.
+  const unknown = await postJson(`${a.base}/connect/disconnect.do`, { connectionId: 'nope', timeout: 100 });
+  t.is(unknown.status, 404);
+  t.like(unknown.body.data, { count: 0, timeout: true });
+});
+
+test('repositoryMessages.json lists the stores of the whole cluster (the Java library), filters by listeners, says when a store is late', async (t) => {
+  const bus = new MemoryBus();
+  const node = async (id: string) => {
+    const started = await startPlugin(t, { qos: { file: ':memory:' }, cluster: { transport: bus.transport(id), timeoutMs: 20_000 } });
+    await started.plugin.hub.ready();
+    return started;
+  };
+  const a = await node('a');
+  const b = await node('b');
+  const onA = await a.plugin.hub.qos.sendByUserId(1, 'plain', 'on a');
+  const onB = await b.plugin.hub.qos.sendByUserId(2, 'listened', 'on b', { listening: true });
+  const list = async (query: string) => (await getJson(`${a.base}/connect/repositoryMessages.json?access-token=admin${query}`)).body.data;
+  const all = await list('');
+  t.is(all.total, 2);
+  t.deepEqual(
+    all.list.map((m: { id: string }) => m.id),
+    [onA.messageId, onB.messageId],
+    'both stores, oldest first',
+  );
+  t.false(all.partial);
+  t.is((await list('&cluster=false')).total, 1);
+  const listened = await list('&listeners=listened,other');
+  t.deepEqual(
+    listened.list.map((m: { id: string }) => m.id),
+    [onB.messageId],
+  );
+  t.is((await list('&userId=1')).total, 1);
+  t.is((await getJson(`${a.base}/connect/repositoryMessages.json?access-token=admin&pageNum=11&pageSize=1000`)).status, 400);
+  bus.stall('b');
+  t.teardown(() => bus.heal('b'));
+  const started = Date.now();
+  const late = await list('&timeout=100');
+  t.true(Date.now() - started < 10_000, "the call's timeout, not the cluster's");
+  t.like(late, { total: 1, partial: true, timeout: true });
+});

@@ -120,6 +120,42 @@ test('a listener for a token and a channel waits for that pair (the Java addConn
   t.throws(() => hub.addConnectListener('token', 'x', () => undefined, { channel: '' }), { instanceOf: TypeError });
 });
 
+test('addConnectListener with existing: true is called at once for the connections already open (the Java behaviour), else waits', async (t) => {
+  const { base, plugin, errors } = await startPlugin(t, { authorizeChannel: () => true });
+  const hub = plugin.hub;
+  const calls: string[] = [];
+  const a = await RawStream.open(t, `${base}/connect?access-token=tok-a&channel=room:1`);
+  const b = await RawStream.open(t, `${base}/connect?access-token=tok-a&channels=room:2`);
+  // Both open connections of the token, at once; nothing is left waiting.
+  const remove = hub.addConnectListener('token', 'tok-a', (c) => calls.push(`open ${c.id}`), { existing: true });
+  t.deepEqual(calls.sort(), [`open ${a.connectionId}`, `open ${b.connectionId}`].sort());
+  remove();
+  // The token + channel form: only the one in that channel (a channel joined at connect counts).
+  hub.addConnectListener('token', 'tok-a', (c) => calls.push(`room ${c.id}`), { channel: 'room:2', existing: true });
+  t.deepEqual(calls.slice(2), [`room ${b.connectionId}`]);
+  // By default only the next connect, as before.
+  hub.addConnectListener('token', 'tok-a', (c) => calls.push(`next ${c.id}`));
+  t.is(calls.length, 3);
+  // None open: it waits for the next connect, once.
+  hub.addConnectListener('user', 'later', (c) => calls.push(`later ${c.userId}`), { existing: true });
+  t.is(calls.length, 3);
+  const next = await RawStream.open(t, `${base}/connect?access-token=tok-a`);
+  await RawStream.open(t, `${base}/connect?access-token=later`);
+  await RawStream.open(t, `${base}/connect?access-token=later`);
+  t.deepEqual(calls.slice(3), [`next ${next.connectionId}`, 'later later']);
+  // A listener that throws is reported, as for a later connect.
+  hub.addConnectListener(
+    'token',
+    'tok-a',
+    () => {
+      throw new Error('listener broke at once');
+    },
+    { existing: true },
+  );
+  t.is((errors[0] as Error).message, 'listener broke at once');
+  t.throws(() => hub.addConnectListener('token', 'x', () => undefined, { existing: 'yes' as unknown as boolean }), { instanceOf: TypeError });
+});
+
 test('addConnectListener calls once, at the next connect of that user, token or channel', async (t) => {
   const { base, plugin, errors } = await startPlugin(t);
   const hub = plugin.hub;

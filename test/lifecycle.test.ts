@@ -339,3 +339,24 @@ test('lifetimes are spread by the jitter and a too-short keepaliveTime is raised
   const finish = JSON.parse(short.events[0]!.data);
   t.true(finish.expiresAt - finish.serverTime > 10_000 - 50, 'raised to minLifetimeMs (less jitter)');
 });
+
+test("keepaliveTime=0: the longest lifetime allowed by default; never expires with keepaliveZero: 'never' (the Java library)", async (t) => {
+  const bounded = await startPlugin(t, { maxLifetimeMs: 60_000, lifetimeJitter: 0 });
+  const b = await RawStream.open(t, `${bounded.base}/connect?access-token=1&keepaliveTime=0`);
+  const finish = JSON.parse(b.events[0]!.data);
+  t.is(finish.expiresAt - finish.serverTime, 60_000, 'maxLifetimeMs, not minLifetimeMs');
+
+  const { base, plugin } = await startPlugin(t, { maxLifetimeMs: 60_000, keepaliveZero: 'never' });
+  const s = await RawStream.open(t, `${base}/connect?access-token=2&keepaliveTime=0`);
+  t.is(JSON.parse(s.events[0]!.data).expiresAt, null);
+  t.is(plugin.hub.getLocalConnection(s.connectionId)!.expiresAt, Infinity);
+  // A client asking for a lifetime still gets it, clamped as before.
+  const asked = await RawStream.open(t, `${base}/connect?access-token=3&keepaliveTime=30000`);
+  const askedFinish = JSON.parse(asked.events[0]!.data);
+  t.true(askedFinish.expiresAt - askedFinish.serverTime <= 30_000);
+  // The admin listing shows it as Java did: timeout 0, no expiry time.
+  const res = await fetch(`${base}/connect/connections.json?access-token=admin&id=${s.connectionId}`);
+  const [entry] = ((await res.json()) as { data: { list: { timeout: number; expireTime: number | null }[] } }).data.list;
+  t.is(entry.timeout, 0);
+  t.is(entry.expireTime, null);
+});

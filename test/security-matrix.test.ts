@@ -12,6 +12,7 @@ import test, { type ExecutionContext } from 'ava';
 import http from 'node:http';
 import net from 'node:net';
 import { ROUTES, type Method, type Route } from '../lib/http/routes.js';
+import { hashApiKey } from '../lib/index.js';
 import { startPlugin, type StartedPlugin } from './helpers/server.js';
 import { RawStream } from './helpers/stream.js';
 
@@ -37,6 +38,9 @@ const VARIANTS = [
   'slow-length',
   // No credentials; a 1 MiB chunked body, trickled 8 KiB at a time.
   'slow-chunked',
+  // The rightful caller's request, refused by the app's `authorizeEndpoint` for this route
+  // (the Java `hasPermission`): 403 on every route, before any body or handler.
+  'hook-denied',
 ] as const;
 type Variant = (typeof VARIANTS)[number];
 
@@ -45,6 +49,10 @@ const OTHER_USER = '8@t1';
 const OTHER_TENANT = '7@t2';
 const ADMIN = 'admin';
 const MiB = 1024 * 1024;
+/** API keys of the publish API: the rightful one, one for another system, one that may neither read nor write. */
+const KEY_FULL = 'matrix-key-full-0123456789';
+const KEY_OTHER_SYSTEM = 'matrix-key-other-system-0123456789';
+const KEY_NO_RIGHTS = 'matrix-key-no-rights-0123456789';
 const BOUNDARY = 'matrix-boundary';
 
 /** A victim: a connection of user 7 in tenant t1 with a channel, listeners and a pending durable message. */
@@ -122,6 +130,11 @@ const ROUTE_CASES: Record<string, RouteCase> = {
     query: (v) => ({ connectionId: v.connectionId }),
     body: () => json({ n: 1 }),
   },
+  '/publish': { path: '/publish', body: () => json({ target: 'user', keys: ['7'], event: 'pub', data: 1, durable: true }) },
+  '/publish/batch': { path: '/publish/batch', body: () => json({ messages: [{ target: 'user', keys: ['7'], event: 'pub', durable: true }] }) },
+  '/publish/online': { path: '/publish/online', query: () => ({ userId: '7' }) },
+  '/publish/presence': { path: '/publish/presence', query: () => ({ channel: 'room:1' }) },
+  '/openapi.json': { path: '/openapi.json' },
   '/connect/upload/*path.do': {
     path: '/connect/upload/x.do',
     query: (v) => ({ connectionId: v.connectionId }),
@@ -138,6 +151,7 @@ const ROUTE_CASES: Record<string, RouteCase> = {
 function derived(route: Route, method: Method, variant: Variant): number {
   const post = method === 'POST';
   if (variant === 'owner') return 200;
+  if (variant === 'hook-denied') return 403;
   switch (route.access) {
     case 'public':
       return 200;
@@ -148,6 +162,12 @@ function derived(route: Route, method: Method, variant: Variant): number {
       if (variant === 'other-user' || variant === 'other-tenant') return 403;
       if (variant === 'wrong-type') return post ? 415 : 200;
       return 401;
+    case 'api-key':
+      // other-user: a key of another system; other-tenant: a key that may neither read nor write.
+      if (variant === 'other-user' || variant === 'other-tenant') return 403;
+      // A page of another site cannot set `Authorization` nor send JSON without a preflight.
+      if (variant === 'cross-site' || variant === 'wrong-type') return post ? 415 : 200;
+      return 401;
     case 'user':
       if (variant === 'other-user' || variant === 'other-tenant') return route.connection === undefined ? 200 : 403;
       // A page of another site cannot send JSON without a preflight, which is never granted;
@@ -157,12 +177,28 @@ function derived(route: Route, method: Method, variant: Variant): number {
   }
 }
 
+/** The API key each variant sends to an `api-key` route (as `Authorization: Bearer`). */
+function apiKeyOf(route: Route, variant: Variant): Record<string, string> {
+  if (route.access !== 'api-key') return {};
+  const key =
+    variant === 'owner' || variant === 'cross-site' || variant === 'wrong-type' || variant === 'hook-denied'
+      ? KEY_FULL
+      : variant === 'other-user'
+        ? KEY_OTHER_SYSTEM
+        : variant === 'other-tenant'
+          ? KEY_NO_RIGHTS
+          : undefined;
+  return key === undefined ? {} : { authorization: `Bearer ${key}` };
+}
+
 /** The credentials each variant sends, by the route's access. */
 function tokenOf(route: Route, variant: Variant): string | undefined {
+  if (route.access === 'api-key') return undefined;
   switch (variant) {
     case 'owner':
     case 'cross-site':
     case 'wrong-type':
+    case 'hook-denied':
       return route.access === 'admin' ? ADMIN : route.access === 'user' ? VICTIM : undefined;
     case 'other-user':
       return OTHER_USER;
@@ -176,17 +212,36 @@ function tokenOf(route: Route, variant: Variant): string | undefined {
 interface Counters {
   message: number;
   upload: number;
+  /** Routes (`method route`) the `authorizeEndpoint` hook was asked about. */
+  asked: Set<string>;
 }
 
+/** The header by which the `hook-denied` variant names the route the app's hook refuses. */
+const DENY_HEADER = 'x-test-deny-route';
+
 async function start(t: ExecutionContext): Promise<{ s: StartedPlugin; counters: Counters }> {
-  const counters: Counters = { message: 0, upload: 0 };
+  const counters: Counters = { message: 0, upload: 0, asked: new Set() };
   const s = await startPlugin(t, {
+    authorizeEndpoint: (ctx, user, endpoint) => {
+      // Asked with the logged-in user, or null on the routes that ask for no login.
+      const anonymous = endpoint.access === 'public' || endpoint.access === 'connection-id';
+      if (anonymous === (user !== null)) throw new Error(`authorizeEndpoint: wrong user for ${endpoint.route}`);
+      counters.asked.add(`${endpoint.method} ${endpoint.route}`);
+      return ctx.get(DENY_HEADER) !== endpoint.route;
+    },
     qos: { file: ':memory:' },
     authorizeChannel: (_ctx, _user, channel) => channel.startsWith('room:'),
     onMessage: () => ++counters.message,
     onUpload: () => ++counters.upload,
     // The variants open streams of user 7 (owner, cross-site on connect): not this test's cap.
     maxConnectionsPerUser: 10_000,
+    publish: {
+      keys: [
+        { id: 'full', hash: hashApiKey(KEY_FULL) },
+        { id: 'other-system', hash: hashApiKey(KEY_OTHER_SYSTEM), scope: { systems: ['another'] } },
+        { id: 'no-rights', hash: hashApiKey(KEY_NO_RIGHTS), scope: { read: false, write: false } },
+      ],
+    },
   });
   return { s, counters };
 }
@@ -210,7 +265,7 @@ async function stateOf(s: StartedPlugin, v: Victim, counters: Counters): Promise
     channels: await hub.channelsOf(v.connectionId),
     listeners: conn === undefined ? [] : [...conn.listeners].sort(),
     pending: (await hub.qos.list({ userId: '7' }, 0, 100)).total,
-    handled: { ...counters },
+    handled: { message: counters.message, upload: counters.upload },
   };
 }
 
@@ -307,7 +362,7 @@ test('every route has an expectation: the per-route table and ROUTES name the sa
     [],
     'a row for a route that is gone',
   );
-  for (const route of ROUTES) t.true(['public', 'connection-id', 'user', 'admin'].includes(route.access), route.path);
+  for (const route of ROUTES) t.true(['public', 'connection-id', 'user', 'admin', 'api-key'].includes(route.access), route.path);
 });
 
 test('the matrix: every route × method × caller gets its expected status, changes nothing it must not, and reads no stranger’s body', async (t) => {
@@ -335,7 +390,8 @@ test('the matrix: every route × method × caller gets its expected status, chan
           t.true(answer.ms < 1000, `${label}: answered after ${answer.ms} ms`);
           t.true(answer.sent < MiB, `${label}: answered only after the whole body (${answer.sent} bytes)`);
         } else {
-          const headers: Record<string, string> = {};
+          const headers: Record<string, string> = apiKeyOf(route, variant);
+          if (variant === 'hook-denied') headers[DENY_HEADER] = route.path;
           let data = rightful?.data;
           if (variant === 'cross-site') {
             Object.assign(headers, { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' });
@@ -374,13 +430,19 @@ test('the matrix: every route × method × caller gets its expected status, chan
     `matrix: ${cases} cases (${ROUTES.length} routes, ${ROUTES.reduce((n, r) => n + r.methods.length, 0)} route-methods × ${VARIANTS.length} callers)`,
   );
   t.is(cases, ROUTES.reduce((n, r) => n + r.methods.length, 0) * VARIANTS.length);
+  // The permission hook was asked about every route and method: none can bypass it.
+  t.deepEqual(
+    ROUTES.flatMap((r) => r.methods.map((m) => `${m} ${r.path}`)).filter((k) => !counters.asked.has(k)),
+    [],
+    'routes the authorizeEndpoint hook was never asked about',
+  );
 });
 
 test('300 strangers holding 1 MiB bodies: each is answered 401 at once, and the server does not buffer them', async (t) => {
   t.timeout(60_000);
   const { s } = await start(t);
   // Every route that reads a body once its caller is admitted.
-  const targets = ROUTES.filter((r) => r.methods.includes('POST') && (r.access === 'user' || r.access === 'admin'));
+  const targets = ROUTES.filter((r) => r.methods.includes('POST') && (r.access === 'user' || r.access === 'admin' || r.access === 'api-key'));
   t.true(targets.length >= 8);
   const victim = await victimOf(t, s);
   const rssBefore = process.memoryUsage().rss;

@@ -29,8 +29,8 @@ export interface ClusterLink {
   readonly closed: boolean;
   /** Verified peers that are up. */
   peers(): HelloAnswer[];
-  /** One request to one peer, within the cluster's timeout; rejects when it fails or times out. */
-  request(nodeId: string, request: ClusterRequest): Promise<unknown>;
+  /** One request to one peer, within `timeoutMs` (default the cluster's timeout); rejects when it fails or times out. */
+  request(nodeId: string, request: ClusterRequest, timeoutMs?: number): Promise<unknown>;
   /** A send to every peer, coalesced per tick with the others (see `Cluster.send`). */
   send(item: SendItem): Promise<FanOut<number>>;
   /** Reports each known peer that is down (and matches `which`) as failing `operation` (`peer-error`); answers their ids. */

@@ -231,8 +231,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   }
 
   /** @internal */
-  request(nodeId: string, request: ClusterRequest): Promise<unknown> {
-    return this.#transport.request(nodeId, request, this.#timeoutMs);
+  request(nodeId: string, request: ClusterRequest, timeoutMs = this.#timeoutMs): Promise<unknown> {
+    return this.#transport.request(nodeId, request, timeoutMs);
   }
 
   /** @internal */
@@ -320,10 +320,21 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     return { values: asked.answers.map(([, value]) => value), failed: [...failed, ...asked.failed] };
   }
 
-  /** Closes what a target reaches on the peers, with `record` written on each connection first. */
-  disconnect(kind: SendTargetKind, keys: string[], reconnect: boolean, reason: DisconnectReason, record?: DurationRecord): Promise<FanOut<number>> {
+  /**
+   * Closes what a target reaches on the peers, with `record` written on each connection first.
+   * `timeoutMs`: the longest wait for one peer; default the cluster's `timeoutMs`.
+   */
+  disconnect(
+    kind: SendTargetKind,
+    keys: string[],
+    reconnect: boolean,
+    reason: DisconnectReason,
+    record?: DurationRecord,
+    timeoutMs = this.#timeoutMs,
+  ): Promise<FanOut<number>> {
     return this.#fanOut<number>(
       record === undefined ? { type: 'disconnect', kind, keys, reconnect, reason } : { type: 'disconnect', kind, keys, reconnect, reason, record },
+      timeoutMs,
     );
   }
 

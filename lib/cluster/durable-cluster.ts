@@ -1,7 +1,21 @@
 import type { HelloAnswer } from '../core/hello.js';
-import type { AckedBy, AckItem, DurableAnswers, DurableMessage, DurableSend, PendingRequest, QosCluster } from '../qos/qos-cluster.js';
+import type {
+  AckedBy,
+  AckItem,
+  DurableAnswers,
+  DurableMessage,
+  DurableSend,
+  PendingRequest,
+  QosCluster,
+  StoreListing,
+  StoreListings,
+} from '../qos/qos-cluster.js';
+import type { StoreFilter } from '../qos/qos-store.js';
 import type { ClusterLink } from './cluster-link.js';
 import { PENDING_PAGE, PendingPulls, servePulls } from './pending-pulls.js';
+
+/** Most messages one peer lists for an admin listing (the listing's deepest page). */
+export const MAX_LISTED = 10_000;
 
 /**
  * Durable delivery's side of the cluster: implements {@link QosCluster} over the cluster's
@@ -37,6 +51,34 @@ export class DurableCluster implements QosCluster {
     link.handle('qos-pending', (_from, request) => answers.pendingFor(request, PENDING_PAGE));
     link.handle('qos-pending-batch', (_from, request) => servePulls(answers, request.requests, (err) => link.error(err)));
     link.handle('qos-ack', (_from, request) => answers.ack(request.items, request.connectionId, request.by));
+    link.handle('qos-list', (_from, request) => answers.list(request.filter, Math.min(request.limit, MAX_LISTED)));
+  }
+
+  /** Asks one peer per store other than this node's for its part of an admin listing. */
+  async listStores(filter: StoreFilter, limit: number, timeoutMs?: number): Promise<StoreListings> {
+    const link = this.#link;
+    const ownTag = this.#ownTag;
+    const other = (peer: HelloAnswer): boolean => peer.qosTag !== undefined && peer.qosTag !== ownTag;
+    const failed = link.reportDown('qos-list', other);
+    const tags = new Set<string>();
+    const stores: HelloAnswer[] = [];
+    for (const peer of link.peers()) {
+      if (!other(peer) || tags.has(peer.qosTag!)) continue;
+      tags.add(peer.qosTag!);
+      stores.push(peer);
+    }
+    const listings: StoreListing[] = [];
+    await Promise.all(
+      stores.map(async (peer) => {
+        try {
+          listings.push((await link.request(peer.nodeId, { type: 'qos-list', filter, limit }, timeoutMs)) as StoreListing);
+        } catch (err) {
+          failed.push(peer.nodeId);
+          link.peerError(peer.nodeId, 'qos-list', err);
+        }
+      }),
+    );
+    return { listings, failed };
   }
 
   /** Forwards a durable send to every peer; resolves to the connections they wrote it to. */

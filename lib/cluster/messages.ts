@@ -4,6 +4,7 @@ import type { SendTargetKind } from '../core/targets.js';
 import type { DurationRecord } from '../local/connection.js';
 import type { DisconnectReason } from '../local/local-node.js';
 import type { AckedBy, AckItem, PendingRequest } from '../qos/qos-cluster.js';
+import type { StoreFilter } from '../qos/qos-store.js';
 
 export type { QueryName } from '../core/queries.js';
 
@@ -155,7 +156,9 @@ export type ClusterRequest =
   | MembersRequest
   | ({ type: 'qos-pending' } & PendingRequest)
   | PendingBatchRequest
-  | { type: 'qos-ack'; items: AckItem[]; connectionId: string; by: AckedBy };
+  | { type: 'qos-ack'; items: AckItem[]; connectionId: string; by: AckedBy }
+  /** The first `limit` stored messages of the peer's store that match `filter` (the admin listing). */
+  | { type: 'qos-list'; filter: StoreFilter; limit: number };
 
 export type { HelloAnswer } from '../core/hello.js';
 

@@ -21,7 +21,7 @@ export interface RedisTransportOptions {
 }
 
 /** A message on a node's channel or the broadcast channel. */
-type Envelope =
+export type Envelope =
   | { k: 'q'; id: number; from: string; to?: string[]; req: ClusterRequest }
   | { k: 'a'; id: number; from: string; ok: true; v: unknown }
   | { k: 'a'; id: number; from: string; ok: false; e: string }

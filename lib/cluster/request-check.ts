@@ -87,6 +87,13 @@ export function checkClusterRequest(value: unknown): ClusterRequest {
     case 'qos-pending-batch':
       arrayOf(r.requests, 'requests', (item, at) => pendingRequest(objectOf(item, at), at));
       break;
+    case 'qos-list': {
+      const f = objectOf(r.filter, 'filter');
+      for (const key of ['userId', 'accessToken', 'tenantId', 'channel'] as const) if (f[key] !== undefined) string(f[key], `filter.${key}`);
+      if (f.listeners !== undefined) strings(f.listeners, 'filter.listeners');
+      number(r.limit, 'limit');
+      break;
+    }
     case 'qos-ack':
       arrayOf(r.items, 'items', (item, at) => {
         const i = objectOf(item, at);

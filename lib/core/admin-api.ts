@@ -66,9 +66,9 @@ export interface RedactedUser {
 export interface JavaConnectionFields {
   /** = `createdAt` */
   createTime: number;
-  /** = `expiresAt` */
-  expireTime: number;
-  /** The stream's lifetime in ms: `expiresAt - createdAt`. */
+  /** = `expiresAt`; null for a stream that never expires (`keepaliveZero: 'never'`). */
+  expireTime: number | null;
+  /** The stream's lifetime in ms: `expiresAt - createdAt`; `0` for one that never expires (as in the Java library). */
   timeout: number;
   /** = `eventsWritten` */
   messageCount: number;

@@ -21,6 +21,7 @@ export interface ConnectionInfo {
   domain: string;
   userAgent: string;
   createdAt: number;
+  /** When the server ends the stream (ms since the epoch); `Infinity` (null once sent between nodes) for one that never expires (`keepaliveZero: 'never'`). */
   expiresAt: number;
   sessionDuration?: number;
   eventsWritten: number;

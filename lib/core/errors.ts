@@ -17,7 +17,7 @@
  * | `ERR_SSE_TOO_MANY_CHANNELS`   | 400    | a connection's runtime channels would exceed `maxChannelsPerConnection` |
  * | `ERR_SSE_CHANNEL_DENIED`      | 403    | `authorizeChannel` refused a join (or is absent: joins are denied by default), or a connect's fixed `channel` |
  * | `ERR_SSE_TOO_MANY_CONNECTIONS`| 429    | per-user or global connection cap reached |
- * | `ERR_SSE_RATE_LIMITED`        | 429    | too many channel changes (`join.do` / `leave.do`) for the connection or user; `Retry-After` says when to retry |
+ * | `ERR_SSE_RATE_LIMITED`        | 429    | too many channel changes (`join.do` / `leave.do`) for the connection or user, page calls (`message/*.do`, `upload/*.do`, `ack.do`) for the connection, or publishes for an API key; `Retry-After` says when to retry |
  * | `ERR_SSE_INVALID_FIELD`       | 500    | (thrown, programming error) event name / id with CR, LF or NUL |
  * | `ERR_SSE_CLOSED`              | 503    | the hub is shutting down |
  * | `ERR_SSE_QUEUE_FULL`          | 507    | a durable send over the per-target or total cap |

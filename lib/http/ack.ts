@@ -17,6 +17,7 @@ export async function ack(call: UserCall): Promise<void> {
     throw new SseBadRequestError(`ids must be an array of at most ${MAX_IDS} message ids`);
   }
   const conn = await call.ownConnection(body.connectionId);
+  await call.env.requestRateLimit.take('ack', conn.id);
   // An ack only ever removes entries of the connection's own user and token.
   ok(call.ctx, call.env, { acked: await call.env.hub.ack(conn, ids) });
 }

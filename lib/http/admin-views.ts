@@ -3,14 +3,11 @@ import type { ConnectionInfo } from '../core/connection-info.js';
 import type { TargetRef } from '../core/targets.js';
 import { hashToken } from '../core/token-hash.js';
 import type { SseUser } from '../core/user.js';
-import type { StoredMessage } from '../qos/qos-store.js';
+import type { StoredEntry } from '../qos/qos-store.js';
 
-/** A stored durable message and its targets, as `repositoryMessages.json` reads them from the store. */
-export interface StoredEntry {
-  message: StoredMessage;
-  /** Token targets hold the token itself here; the default view shows hashes. */
-  targets: TargetRef[];
-}
+// A stored message and its targets, as `repositoryMessages.json` reads them from the stores
+// (token targets hold the token itself; the default view shows hashes).
+export type { StoredEntry } from '../qos/qos-store.js';
 
 /** The default admin view of a user (`redactUser`): never its token or other fields. */
 export function defaultRedactUser(user: SseUser): RedactedUser {
@@ -28,8 +25,9 @@ export function connectionView(info: ConnectionInfo, redactUser: (user: SseUser)
     ...info,
     user,
     createTime: info.createdAt,
-    expireTime: info.expiresAt,
-    timeout: info.expiresAt - info.createdAt,
+    // A stream that never expires: Infinity here, null from a peer (JSON).
+    expireTime: Number.isFinite(info.expiresAt) ? info.expiresAt : null,
+    timeout: Number.isFinite(info.expiresAt) ? info.expiresAt - info.createdAt : 0,
     messageCount: info.eventsWritten,
     requestMessageCount: info.requests,
     requestUploadCount: info.uploads,

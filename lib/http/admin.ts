@@ -1,17 +1,16 @@
 import type { Context } from 'koa';
 import { SseBadRequestError, SseNotFoundError } from '../core/errors.js';
-import type { StoreFilter } from '../qos/qos-store.js';
+import type { StoredEntry, StoreFilter } from '../qos/qos-store.js';
 import type { SseUser } from '../core/user.js';
 import type { AdminStats, Page } from '../core/admin-api.js';
 import { connectionView, messageView } from './admin-views.js';
 import type { UserCall } from './call.js';
 import { ok } from './endpoint.js';
+import { reachOf as reachOfParams, type Reach } from './reach.js';
 
 const MAX_PAGE_SIZE = 1000;
 /** The Java library's default page size (its controller's `pageSize` default). */
 const DEFAULT_PAGE_SIZE = 100;
-/** Bound of the `timeout` parameter: an admin page cannot hold a request (and its peers' answers) for longer. */
-const MAX_TIMEOUT_MS = 30_000;
 
 /**
  * `GET {base}/connect/users.json?pageNum&pageSize&name&cluster&timeout`: online users, as
@@ -43,23 +42,43 @@ export async function connections({ ctx, env }: UserCall): Promise<void> {
   ok(ctx, env, { ...page(all, paging, (c) => mapToConnectionVO(c, connectionView(c, redactUser))), partial, timeout: partial });
 }
 
+/** The deepest message a cluster-wide listing pages to: each store is read up to the page's end. */
+const MAX_LISTED = 10_000;
+
 /**
- * `GET {base}/connect/repositoryMessages.json?pageNum&pageSize&userId&tenantId&channel&accessToken&cluster&timeout`:
- * stored durable messages of this node's store, oldest first, as `mapToMessageVO` shows them.
- * `cluster` and `timeout` are checked as elsewhere; peers' stores are not listed.
+ * `GET {base}/connect/repositoryMessages.json?pageNum&pageSize&userId&tenantId&channel&accessToken&listeners&cluster&timeout`:
+ * stored durable messages, oldest first, as `mapToMessageVO` shows them: of every store in the
+ * cluster (the Java library's), or this node's with `cluster=false`. `listeners`
+ * (comma-separated event names): only messages sent in listening mode for one of them. A
+ * cluster-wide page ends at most {@link MAX_LISTED} messages deep (400 beyond: narrow the filter).
  */
 export async function repositoryMessages({ ctx, env }: UserCall): Promise<void> {
   if (!env.hub.hasQos) throw new SseNotFoundError(ctx.path);
   const { pageNum, pageSize } = pagingOf(ctx);
-  reachOf(ctx); // only checked: peers' stores are not asked
+  const reach = reachOf(ctx);
   const filter: StoreFilter = {};
   for (const key of ['userId', 'tenantId', 'channel', 'accessToken'] as const) {
     const value = text(ctx, key);
     if (value !== undefined) filter[key] = value;
   }
-  const { total, items } = await env.hub.qos.list(filter, (pageNum - 1) * pageSize, pageSize);
-  const list = items.map((entry) => env.options.mapToMessageVO(entry, messageView(entry)));
-  ok(ctx, env, { pageNum, pageSize, total, list, timeout: false } satisfies Page<unknown>);
+  const listeners = text(ctx, 'listeners');
+  if (listeners !== undefined)
+    filter.listeners = listeners
+      .split(',')
+      .map((name) => name.trim())
+      .filter((name) => name !== '');
+  const offset = (pageNum - 1) * pageSize;
+  const qos = env.hub.qos;
+  let answer: { total: number; items: StoredEntry[]; partial: boolean };
+  if (reach.cluster && env.hub.cluster !== undefined) {
+    if (offset + pageSize > MAX_LISTED)
+      throw new SseBadRequestError(`A cluster-wide listing pages at most ${MAX_LISTED} messages deep: narrow the filter, or cluster=false`);
+    answer = await qos.listCluster(filter, offset, pageSize, reach.timeoutMs);
+  } else {
+    answer = { ...(await qos.list(filter, offset, pageSize)), partial: false };
+  }
+  const list = answer.items.map((entry) => env.options.mapToMessageVO(entry, messageView(entry)));
+  ok(ctx, env, { pageNum, pageSize, total: answer.total, list, partial: answer.partial, timeout: answer.partial } satisfies Page<unknown>);
 }
 
 /**
@@ -102,6 +121,11 @@ export async function kick(call: UserCall): Promise<void> {
   ok(ctx, env, { closed });
 }
 
+/** The listing's reach, from its query string. */
+function reachOf(ctx: Context): Reach {
+  return reachOfParams((key) => ctx.query[key]);
+}
+
 function pagingOf(ctx: Context): { pageNum: number; pageSize: number } {
   const pageNum = int(ctx, 'pageNum', 1);
   const pageSize = int(ctx, 'pageSize', DEFAULT_PAGE_SIZE);
@@ -109,35 +133,6 @@ function pagingOf(ctx: Context): { pageNum: number; pageSize: number } {
   if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw new SseBadRequestError(`pageSize must be 1..${MAX_PAGE_SIZE}`);
   return { pageNum, pageSize };
 }
-
-/**
- * The Java listings' `cluster` (`false`: this node only; any other value, or none: the whole
- * cluster) and `timeout` (the longest wait for a peer in ms, at most {@link MAX_TIMEOUT_MS};
- * default the `cluster.timeoutMs` option). Booleans as Spring reads them.
- */
-function reachOf(ctx: Context): { cluster: boolean; timeoutMs?: number } {
-  const cluster = text(ctx, 'cluster')?.toLowerCase();
-  if (cluster !== undefined && !BOOLEAN.has(cluster)) throw new SseBadRequestError('cluster must be true or false');
-  const timeout = text(ctx, 'timeout');
-  const reach: { cluster: boolean; timeoutMs?: number } = { cluster: cluster === undefined || BOOLEAN.get(cluster) === true };
-  if (timeout !== undefined) {
-    const ms = int(ctx, 'timeout', 0);
-    if (ms < 1) throw new SseBadRequestError('timeout must be >= 1 (ms)');
-    reach.timeoutMs = Math.min(ms, MAX_TIMEOUT_MS);
-  }
-  return reach;
-}
-
-const BOOLEAN = new Map([
-  ['true', true],
-  ['on', true],
-  ['yes', true],
-  ['1', true],
-  ['false', false],
-  ['off', false],
-  ['no', false],
-  ['0', false],
-]);
 
 function page<T, R>(all: T[], { pageNum, pageSize }: { pageNum: number; pageSize: number }, map: (item: T) => R): Page<R> {
   const start = (pageNum - 1) * pageSize;

@@ -4,6 +4,7 @@ import type { SseUser } from '../core/user.js';
 import { readBeaconForm, readJson, readJsonObject, readMultipart } from './body.js';
 import { connectionIdOf, requireOwnConnection, type EndpointEnv } from './endpoint.js';
 import type { UploadedFile, UploadFields } from './plugin-options.js';
+import type { ApiKey } from './publish-keys.js';
 
 /** Route parameters, percent-decoded (by @koa/router). */
 export type Params = Readonly<Record<string, string>>;
@@ -49,19 +50,34 @@ export interface ConnectionCall extends UserCall {
   readonly connection: ConnectionHandle;
 }
 
+/** A call with an API key of the publish API (`access: 'api-key'`): the key was found, and its scope allows the route. */
+export interface ApiKeyCall extends PublicCall {
+  /** The caller's key (its id and scope; never the secret). */
+  readonly key: ApiKey;
+  /** The JSON body as an object (`{}` when empty); bounded by `publish.maxBodyBytes`. */
+  json(): Promise<Record<string, unknown>>;
+}
+
 /** The one implementation of the call interfaces; which of them a handler sees is decided by its route's `access`. */
-export class EndpointCall implements BeaconCall, ConnectionCall {
+export class EndpointCall implements BeaconCall, ConnectionCall, ApiKeyCall {
   readonly ctx: Context;
   readonly env: EndpointEnv;
   readonly params: Params;
   readonly #user: SseUser | undefined;
+  readonly #key: ApiKey | undefined;
   #connection: ConnectionHandle | undefined;
 
-  constructor(ctx: Context, env: EndpointEnv, params: Params, user: SseUser | undefined) {
+  constructor(ctx: Context, env: EndpointEnv, params: Params, user: SseUser | undefined, key?: ApiKey) {
     this.ctx = ctx;
     this.env = env;
     this.params = params;
     this.#user = user;
+    this.#key = key;
+  }
+
+  get key(): ApiKey {
+    if (this.#key === undefined) throw new TypeError('This route does not take an API key: declare its access');
+    return this.#key;
   }
 
   get user(): SseUser {
@@ -74,6 +90,7 @@ export class EndpointCall implements BeaconCall, ConnectionCall {
   }
 
   json(): Promise<Record<string, unknown>> {
+    if (this.#key !== undefined) return readJsonObject(this.ctx, this.env.publish.maxBodyBytes);
     this.#authenticated();
     return readJsonObject(this.ctx, this.env.options.jsonLimit);
   }

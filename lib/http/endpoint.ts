@@ -8,6 +8,8 @@ import { keyOf, type SseUser } from '../core/user.js';
 import type { Hub } from '../hub.js';
 import type { ChannelRateLimit } from './channel-rate-limit.js';
 import type { SsePluginOptions } from './plugin-options.js';
+import type { PublishKeys } from './publish-keys.js';
+import type { RequestRateLimit } from './request-rate-limit.js';
 import type { ServerHeaders } from './server-headers.js';
 
 /** Plugin options with defaults applied, as the endpoints read them. */
@@ -30,6 +32,10 @@ export interface EndpointEnv {
   headers: ServerHeaders;
   /** The rate limits of `join.do` / `leave.do` (`channelRateLimit`). */
   channelRateLimit: ChannelRateLimit;
+  /** The per-connection limits of `message/*.do`, `upload/*.do` and `ack.do` (`requestRateLimit`). */
+  requestRateLimit: RequestRateLimit;
+  /** The publish API's keys and limits (`publish`); without keys its routes do not exist. */
+  publish: PublishKeys;
 }
 
 /** Runs `authenticate`; 401 when it gives no user. */

@@ -9,6 +9,8 @@ import type { ConnectionInfo } from '../core/connection-info.js';
 import type { StoredEntry } from './admin-views.js';
 import type { Connection } from '../local/connection.js';
 import { CHANNEL_RATE_LIMIT_SHAPES, type ChannelRateLimitOptions } from './channel-rate-limit.js';
+import { PUBLISH_SHAPES, type PublishOptions } from './publish-keys.js';
+import { REQUEST_RATE_LIMIT_SHAPES, type RequestRateLimitOptions } from './request-rate-limit.js';
 
 /** A file received by an upload endpoint, held in memory (bounded by `uploadLimit`). */
 export interface UploadedFile {
@@ -25,6 +27,16 @@ export interface UploadedFile {
 
 /** Form fields of an upload; a repeated field gives an array. A map without a prototype: `fields.toString` is a field or undefined, never a method. */
 export type UploadFields = Record<string, string | string[]>;
+
+/** An endpoint, as {@link SsePluginOptions.authorizeEndpoint} is told of it. */
+export interface EndpointName {
+  /** The route as the route table declares it, under the base path: e.g. `/connect/users.json`, `/connect/message/*path.do`, `{/}` (the script). */
+  route: string;
+  /** The request's method. */
+  method: string;
+  /** Who the route admits before the hook: `public`, `connection-id` (`disconnect.do`), `user`, `admin` or `api-key` (the publish API; the hook's `user` is then null). */
+  access: 'public' | 'connection-id' | 'user' | 'admin' | 'api-key';
+}
 
 /** Options of {@link ssePlugin}. Every option is optional except `authenticate`. */
 export interface SsePluginOptions extends HubOptions {
@@ -77,8 +89,27 @@ export interface SsePluginOptions extends HubOptions {
    * {@link ChannelRateLimitOptions} (128 channel names per connection and 512 per user per 10 s).
    */
   channelRateLimit?: ChannelRateLimitOptions | false;
+  /**
+   * Per-connection rate limits of `message/*.do`, `upload/*.do` and `ack.do` (token buckets):
+   * past one a call does nothing and is answered `429 ERR_SSE_RATE_LIMITED` with `Retry-After`
+   * (the browser client sends it again then, in order). `false` turns them all off. Default:
+   * the defaults of {@link RequestRateLimitOptions} (messages 20/s with bursts of 40, uploads
+   * 2/s with bursts of 10, acks 20/s with bursts of 100).
+   */
+  requestRateLimit?: RequestRateLimitOptions | false;
   /** Whether this user may use the admin endpoints. Default: nobody (403). */
   authorizeAdmin?: (ctx: Context, user: SseUser) => boolean | Promise<boolean>;
+  /**
+   * Whether this caller may use this endpoint (the Java `hasPermission(user, api)`): asked by
+   * the router for every request of every route, after the route's own checks (`authenticate`,
+   * `authorizeAdmin` for the admin endpoints, same-site) and before the connection's owner is
+   * checked and any body is read; `authorizeChannel` and the rest still run after it, so it can
+   * only refuse more. `user` is null on the routes that ask for no login (the script,
+   * `disconnect.do`). Anything but `true` answers `403 ERR_SSE_FORBIDDEN`; a thrown error
+   * answers its 4xx status, else 500. Default: absent, every endpoint is open to whom its
+   * route admits.
+   */
+  authorizeEndpoint?: (ctx: Context, user: SseUser | null, endpoint: EndpointName) => boolean | Promise<boolean>;
   /** Handles `POST {base}/connect/message/{path}.do`; the result is sent through `wrapOkResponse`. */
   onMessage?: (path: string, ctx: Context, connection: ConnectionHandle, body: unknown) => unknown;
   /** Handles `POST {base}/connect/upload/{path}.do`; the result is sent through `wrapOkResponse`. */
@@ -127,6 +158,13 @@ export interface SsePluginOptions extends HubOptions {
   serverIdHeader?: string | false;
   /** Makes this hub `ctx.sse` when several plugins are mounted. Default: the first mounted. */
   primary?: boolean;
+  /**
+   * The publish API for other processes and languages (`POST {base}/publish`,
+   * `{base}/publish/batch`, `GET {base}/publish/online`, `{base}/publish/presence`), with
+   * API keys given hashed, scopes, body, batch and rate limits: see {@link PublishOptions}
+   * and docs/publish-api.md. Default: off (the endpoints answer 404).
+   */
+  publish?: PublishOptions;
 }
 
 /** What each plugin option may be: the hub's, and the plugin's own. */
@@ -138,7 +176,9 @@ const PLUGIN_OPTION_SHAPES: ShapesOf<SsePluginOptions> = {
   onConnect: 'function',
   authorizeChannel: 'function',
   channelRateLimit: { anyOf: [{ oneOf: [false] }, { options: CHANNEL_RATE_LIMIT_SHAPES }] },
+  requestRateLimit: { anyOf: [{ oneOf: [false] }, { options: REQUEST_RATE_LIMIT_SHAPES }] },
   authorizeAdmin: 'function',
+  authorizeEndpoint: 'function',
   onMessage: 'function',
   onUpload: 'function',
   wrapOkResponse: 'function',
@@ -151,6 +191,7 @@ const PLUGIN_OPTION_SHAPES: ShapesOf<SsePluginOptions> = {
   adminOrigins: { arrayOf: 'string' },
   serverIdHeader: { anyOf: ['string', { oneOf: [false] }] },
   primary: 'boolean',
+  publish: { options: PUBLISH_SHAPES },
 };
 
 /** Checks the keys and types of every plugin option, nested ones included, before anything starts. */

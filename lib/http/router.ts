@@ -1,6 +1,6 @@
 import { Router, type Layer, type RouterMiddleware } from '@koa/router';
 import type { Context } from 'koa';
-import { isClientGoneError, SseMethodNotAllowedError, SseNotFoundError, SseUnauthorizedError } from '../core/errors.js';
+import { isClientGoneError, SseForbiddenError, SseMethodNotAllowedError, SseNotFoundError, SseUnauthorizedError } from '../core/errors.js';
 import type { SseUser } from '../core/user.js';
 import { EndpointCall } from './call.js';
 import { requireAdmin, requireUserNow, type EndpointEnv } from './endpoint.js';
@@ -47,7 +47,8 @@ export function createSseRouter(base: string, env: EndpointEnv, onRequest: (ctx:
         await (route.handle as (call: EndpointCall) => Promise<void>)(call);
       } catch (err) {
         refuseUnreadBody(ctx);
-        await answerFailure(ctx, env, err, route.javaErrorData);
+        // A backend with a bad API key gets the API's 401, not the app's login answer.
+        await answerFailure(ctx, env, err, route.javaErrorData, route.access === 'api-key');
       }
       // A stream's head carried them; any other answer of that route gets them here.
       if (opensStream && !ctx.res.headersSent) stamp(ctx);
@@ -68,8 +69,9 @@ export function createSseRouter(base: string, env: EndpointEnv, onRequest: (ctx:
 
 /**
  * Checks what `route` declares before its handler can run, in this order: the endpoint exists
- * (`available`, the path parameters: else 404), the caller passes `access` (401 / 403), and
- * for a route acting on the caller's connection named in the query, that it is theirs (403).
+ * (`available`, the path parameters: else 404), the caller passes `access` (401 / 403), the
+ * app's `authorizeEndpoint` allows it (403), and for a route acting on the caller's
+ * connection named in the query, that it is theirs (403).
  * Nothing here reads the request body.
  */
 function admit(route: Route, ctx: Context, env: EndpointEnv, params: Params): EndpointCall | Promise<EndpointCall> {
@@ -79,15 +81,37 @@ function admit(route: Route, ctx: Context, env: EndpointEnv, params: Params): En
   switch (route.access) {
     case 'public':
     case 'connection-id':
-      return new EndpointCall(ctx, env, params, undefined);
+      return permitted(route, ctx, env, null, () => new EndpointCall(ctx, env, params, undefined));
     case 'user': {
       const user = requireUserNow(ctx, env);
-      if (user instanceof Promise) return user.then((u) => withConnection(route, new EndpointCall(ctx, env, params, u)));
-      return withConnection(route, new EndpointCall(ctx, env, params, user));
+      const next = (u: SseUser) => permitted(route, ctx, env, u, () => withConnection(route, new EndpointCall(ctx, env, params, u)));
+      return user instanceof Promise ? user.then(next) : next(user);
     }
     case 'admin':
-      return requireAdmin(ctx, env).then((user: SseUser) => new EndpointCall(ctx, env, params, user));
+      return requireAdmin(ctx, env).then((user: SseUser) => permitted(route, ctx, env, user, () => new EndpointCall(ctx, env, params, user)));
+    case 'api-key': {
+      const key = env.publish.authenticate(ctx.get('authorization'));
+      return env.publish
+        .admit(key, route.need, env.hub.name)
+        .then(() => permitted(route, ctx, env, null, () => new EndpointCall(ctx, env, params, undefined, key)));
+    }
   }
+}
+
+/**
+ * The app's `authorizeEndpoint` (the Java `hasPermission`), for every route once its own
+ * access passed, then `next`; without the hook, or with a synchronous answer, no promise.
+ */
+function permitted<T>(route: Route, ctx: Context, env: EndpointEnv, user: SseUser | null, next: () => T | Promise<T>): T | Promise<T> {
+  const hook = env.options.authorizeEndpoint;
+  if (hook === undefined) return next();
+  const check = (allowed: boolean): T | Promise<T> => {
+    if (allowed !== true) throw new SseForbiddenError('Not permitted');
+    return next();
+  };
+  const answer = hook(ctx, user, { route: route.path, method: ctx.method, access: route.access });
+  // Any thenable an app's hook answers is awaited; anything else is the answer itself.
+  return typeof (answer as { then?: unknown } | null)?.then === 'function' ? Promise.resolve(answer).then(check) : check(answer as boolean);
 }
 
 /** The caller's own connection, when the route acts on one that the query names; before any body is read. */
@@ -135,8 +159,14 @@ export function answerUnrouted(ctx: Context, samePath: readonly Layer[]): void {
 }
 
 /** Answers an endpoint's error; a missing user through the app's `onUnauthorized` when it has one. */
-async function answerFailure(ctx: Context, env: EndpointEnv, err: unknown, javaData?: Readonly<Record<string, unknown>>): Promise<void> {
-  const onUnauthorized = env.options.onUnauthorized;
+async function answerFailure(
+  ctx: Context,
+  env: EndpointEnv,
+  err: unknown,
+  javaData: Readonly<Record<string, unknown>> | undefined,
+  apiKey: boolean,
+): Promise<void> {
+  const onUnauthorized = apiKey ? undefined : env.options.onUnauthorized;
   if (err instanceof SseUnauthorizedError && onUnauthorized !== undefined) {
     try {
       if ((await runAnsweringHook(ctx, () => onUnauthorized(ctx))).answered) return;

@@ -1,11 +1,13 @@
 import { ack } from './ack.js';
 import { join, leave, presence } from './channels.js';
 import { connections, kick, repositoryMessages, stats, users } from './admin.js';
-import type { BeaconCall, ConnectionCall, Params, PublicCall, UserCall } from './call.js';
+import type { ApiKeyCall, BeaconCall, ConnectionCall, Params, PublicCall, UserCall } from './call.js';
 import { dashboard } from './dashboard.js';
 import { disconnect } from './disconnect.js';
 import type { EndpointEnv } from './endpoint.js';
 import { addListener, removeListener } from './listeners.js';
+import { openApi } from './openapi.js';
+import { online, presence as publishPresence, publishBatch, publishOne } from './publish.js';
 import { message, upload } from './requests.js';
 import { script, tabsScript } from './script.js';
 import { connect } from './stream.js';
@@ -26,8 +28,11 @@ export type Method = 'GET' | 'HEAD' | 'POST';
  * - `user`: `authenticate` must give a user, else 401 (or the app's `onUnauthorized`).
  * - `admin`: a same-site caller (403 `ERR_SSE_CROSS_SITE`), then a user (401), then
  *   `authorizeAdmin` (403).
+ * - `api-key`: a key of the publish API as `Authorization: Bearer <key>` (401), whose scope
+ *   covers the route's `need` and this system (403), not over its rate (429). No cookie or
+ *   `authenticate` is involved. The route exists only while keys are configured.
  */
-export type Access = 'public' | 'connection-id' | 'user' | 'admin';
+export type Access = 'public' | 'connection-id' | 'user' | 'admin' | 'api-key';
 
 interface RouteBase {
   /** In @koa/router syntax (path-to-regexp 8). */
@@ -72,7 +77,11 @@ export type Route = RouteBase &
     | { access: 'user'; connection?: 'query-or-body'; handle: (call: UserCall) => Promise<void> }
     | { access: 'admin'; connection?: undefined; handle: (call: UserCall) => Promise<void> }
     | { access: 'user'; connection: 'query'; handle: (call: ConnectionCall) => Promise<void> }
+    | { access: 'api-key'; need: 'read' | 'write'; connection?: undefined; handle: (call: ApiKeyCall) => Promise<void> }
   );
+
+/** The publish API exists while it has keys. */
+const publishEnabled = ({ publish }: EndpointEnv): boolean => publish.enabled;
 
 const NO_LISTENER = Object.freeze({ listener: null });
 const NO_COUNT = Object.freeze({ count: 0 });
@@ -136,6 +145,12 @@ export const ROUTES: readonly Route[] = [
     handle: upload,
     available: ({ options }) => options.onUpload !== undefined,
   },
+  // The publish API (lib/http/publish.ts) and its description.
+  { path: '/publish', methods: ['POST'], access: 'api-key', need: 'write', handle: publishOne, available: publishEnabled },
+  { path: '/publish/batch', methods: ['POST'], access: 'api-key', need: 'write', handle: publishBatch, available: publishEnabled },
+  { path: '/publish/online', methods: ['GET'], access: 'api-key', need: 'read', handle: online, available: publishEnabled },
+  { path: '/publish/presence', methods: ['GET'], access: 'api-key', need: 'read', handle: publishPresence, available: publishEnabled },
+  { path: '/openapi.json', methods: ['GET', 'HEAD'], access: 'public', handle: openApi },
 ];
 
 /** The app's own path in `message/{path}.do` and `upload/{path}.do`. */

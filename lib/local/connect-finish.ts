@@ -13,7 +13,7 @@ export type ConnectFinishFrame = (connectionId: string, serverTime: number, expi
 /**
  * The first frame of every stream, as `encodeFrame` would write it (the same bytes, tested):
  * `event`, `retry` and JSON data `{connectionId, serverTime, reconnectTime, name,
- * enableCluster, version, heartbeatMs, expiresAt, channels}` (`channels`: the runtime
+ * enableCluster, version, heartbeatMs, expiresAt, channels}` (`expiresAt` null: never expires; `channels`: the runtime
  * channels joined from the connect parameter `channels`). Only the id and the two times differ
  * between streams, so the rest of the text is built once: building the object and
  * `JSON.stringify` + `encodeFrame` per stream cost ~1.9 µs, the template ~0.9 µs.
@@ -27,7 +27,7 @@ export function connectFinishTemplate(f: ConnectFinishFields): ConnectFinishFram
   // The id is ours (base64url) and both times are integers: JSON of each is its plain text.
   return (connectionId, serverTime, expiresAt, channels) =>
     Buffer.from(
-      `${head}"${connectionId}","serverTime":${serverTime}${middle}${expiresAt},"channels":${channels === undefined || channels.length === 0 ? '[]' : JSON.stringify(channels)}}\n\n`,
+      `${head}"${connectionId}","serverTime":${serverTime}${middle}${expiresAt === Infinity ? 'null' : expiresAt},"channels":${channels === undefined || channels.length === 0 ? '[]' : JSON.stringify(channels)}}\n\n`,
       'utf8',
     );
 }

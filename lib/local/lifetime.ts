@@ -17,9 +17,26 @@ export function keepaliveChoiceOf(value: KeepaliveChoice | undefined): Keepalive
   return value;
 }
 
-/** A stream's lifetime before jitter, in ms: the choice, clamped to [min, max]. */
-export function baseLifetime(choice: KeepaliveChoice, requested: number | undefined, min: number, max: number): number {
-  const chosen = choice === 'server' ? max : choice === 'client' ? requested || max : choice(requested, max);
+/**
+ * What a chosen lifetime of 0 means (the Java `keepaliveTime` 0): `'max'` — the longest the
+ * server allows (`maxLifetimeMs`); `'never'` — a stream that never expires (the Java library).
+ */
+export type KeepaliveZero = 'max' | 'never';
+
+/** Checks a `keepaliveZero` option; a TypeError names it. */
+export function keepaliveZeroOf(value: KeepaliveZero | undefined): KeepaliveZero {
+  if (value === undefined) return 'max';
+  if (value !== 'max' && value !== 'never') throw new TypeError(`keepaliveZero must be 'max' or 'never', got ${String(value)}`);
+  return value;
+}
+
+/**
+ * A stream's lifetime before jitter, in ms: the choice, clamped to [min, max]; a choice of 0
+ * is `max`, or `Infinity` (never expires) with `zero: 'never'`.
+ */
+export function baseLifetime(choice: KeepaliveChoice, requested: number | undefined, min: number, max: number, zero: KeepaliveZero = 'max'): number {
+  const chosen = choice === 'server' ? max : choice === 'client' ? (requested ?? max) : choice(requested, max);
+  if (chosen === 0 && zero === 'never') return Infinity;
   if (typeof chosen !== 'number' || !(chosen > 0)) return max;
   return Math.min(Math.max(chosen, min), max);
 }

@@ -13,7 +13,7 @@ import { newConnectionId } from './connection-id.js';
 import { connectFinishTemplate, type ConnectFinishFrame } from './connect-finish.js';
 import { ConnectionIndex } from './connection-index.js';
 import { LeaveQueue, type PendingLeave } from './leave-queue.js';
-import { baseLifetime, type KeepaliveChoice } from './lifetime.js';
+import { baseLifetime, type KeepaliveChoice, type KeepaliveZero } from './lifetime.js';
 import { OnceListeners, type OnceListenerKind } from './once-listeners.js';
 import { PendingDurations } from './pending-durations.js';
 import { setUserTimeout } from './tcp-user-timeout.js';
@@ -30,6 +30,8 @@ export interface LocalNodeOptions {
   minLifetimeMs: number;
   /** Whether the client's `keepaliveTime` or the server's `maxLifetimeMs` sets a stream's lifetime. */
   keepaliveChoice: KeepaliveChoice;
+  /** What a chosen lifetime of 0 means: `maxLifetimeMs`, or never expires. */
+  keepaliveZero: KeepaliveZero;
   lifetimeJitter: number;
   clientIdMaxConnections: number;
   maxConnectionsPerUser: number;
@@ -200,7 +202,7 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
       throw new SseTooManyConnectionsError(`At most ${o.maxConnectionsPerUser} connections per user`);
     }
     if (client.listeners.length > o.maxListenersPerConnection) throw new SseTooManyListenersError(o.maxListenersPerConnection);
-    const base = baseLifetime(o.keepaliveChoice, client.keepaliveTime, o.minLifetimeMs, o.maxLifetimeMs);
+    const base = baseLifetime(o.keepaliveChoice, client.keepaliveTime, o.minLifetimeMs, o.maxLifetimeMs, o.keepaliveZero);
     const lifetime = Math.round(base * (1 - Math.random() * o.lifetimeJitter));
     const socket = init.req.socket;
     socket.setNoDelay(true);

@@ -30,6 +30,8 @@ export interface DurableRole extends EventEmitter<DurableRoleEvents> {
   /** Ends every message id this node owns; undefined for a relay. */
   readonly tag: string | undefined;
   readonly hasStore: boolean;
+  /** Whether other processes share the store (they may remove its messages); false for a relay. */
+  readonly shared: boolean;
   /** This node's store to replay from; undefined for a relay. */
   readonly pages: OwnPages | undefined;
   /**

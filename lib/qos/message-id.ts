@@ -31,6 +31,11 @@ export class MessageIdGenerator {
 
 const ID = /^[0-9a-f]{26}$/;
 
+/** The lowest id of millisecond `ms`: it sorts before every id minted at `ms` or later, by any store. */
+export function idAt(ms: number): string {
+  return Math.max(0, Math.floor(ms)).toString(16).padStart(12, '0') + '0'.repeat(14);
+}
+
 /** Whether `value` has the shape of a message id (it may still be unknown). */
 export function isMessageId(value: unknown): value is string {
   return typeof value === 'string' && ID.test(value);

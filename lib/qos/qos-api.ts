@@ -7,6 +7,17 @@ export interface QosSendOptions {
   listening?: boolean;
   /** Time to keep the message, in ms. Default: the `ttlMs` option. */
   ttlMs?: number;
+  /**
+   * Resolve only once the message was delivered (the Java library's future): every user or
+   * token it is for has acknowledged it (or it was written to a client that cannot ack).
+   * `true` waits as long as the message lives (`ttlMs`); a number waits at most that many ms.
+   * The answer then has `acknowledged`: `false` when the wait ran out, the message expired or
+   * was cancelled (it stays stored until then: at least once still holds). Only for user and
+   * token sends (queues); a tenant, channel or "all" message is never acknowledged (TypeError).
+   * Default `false`: resolve once the message is committed, and learn of delivery from the
+   * `qos-acked` event.
+   */
+  waitForDelivery?: boolean | number;
 }
 
 /** What a durable send resolves to, once the message is committed. */
@@ -15,6 +26,8 @@ export interface QosSendResult {
   messageId: string;
   /** Connections it was written to (or is being replayed to) right now. */
   delivered: number;
+  /** With `waitForDelivery`: whether every target acknowledged it before the wait ended. */
+  acknowledged?: boolean;
 }
 
 /** Payload of the hub's `qos-acked` event: one target is done with a message. */

@@ -1,4 +1,5 @@
 import type { TargetKind, TargetRef } from '../core/targets.js';
+import type { StoredEntry, StoreFilter } from './qos-store.js';
 
 /** A durable message as it travels: the payload already serialized. */
 export interface DurableMessage {
@@ -49,6 +50,20 @@ export interface DurableAnswers {
   ack(items: AckItem[], connectionId: string, by: AckedBy): Promise<number>;
   /** What a peer's connection should get from this node (at most `limit`): pending queue messages, then the log after its resume point. */
   pendingFor(request: PendingRequest, limit: number): Promise<DurableMessage[]>;
+  /** The first `limit` stored messages of this node's store matching `filter`, and their total (none without a store). */
+  list(filter: StoreFilter, limit: number): Promise<StoreListing>;
+}
+
+/** One store's part of an admin listing. */
+export interface StoreListing {
+  total: number;
+  items: StoredEntry[];
+}
+
+/** The peers' stores' parts of an admin listing: one per store (peers sharing one are asked once), and who failed. */
+export interface StoreListings {
+  listings: StoreListing[];
+  failed: string[];
 }
 
 /**
@@ -68,4 +83,9 @@ export interface QosCluster {
   pullPending(request: PendingRequest, peerId?: string): Promise<DurableMessage[][]>;
   /** Answers the peers' durable requests with `answers` from now on (called once, before the cluster starts). */
   serve(answers: DurableAnswers): void;
+  /**
+   * Asks every peer with a store of another tag than this node's (one per store) for its first
+   * `limit` messages matching `filter` (the admin listing), waiting at most `timeoutMs` for each.
+   */
+  listStores(filter: StoreFilter, limit: number, timeoutMs?: number): Promise<StoreListings>;
 }

@@ -2,13 +2,22 @@ import { positive } from '../core/option-checks.js';
 import type { ShapesOf } from '../core/option-shape.js';
 import { assertRedisSource } from '../redis/redis-connection.js';
 import { DEFAULT_COMMAND_TIMEOUT_MS, type RedisSource } from '../redis/redis-source.js';
+import type { QosStore } from './qos-store.js';
 
 /**
  * Options of durable delivery (`qos` option of the plugin or hub). Exactly one of `file`
- * (SQLite, one store per process) and `redis` (one store shared by every node on the same
- * Redis and `redisPrefix`) is required.
+ * (SQLite, one store per process), `redis` (one store shared by every node on the same
+ * Redis and `redisPrefix`) and `store` (your own) is required.
  */
 export interface QosOptions {
+  /**
+   * Bring your own store: any object that keeps the {@link QosStore} contract (e.g. over the
+   * app's own database; example/postgres-qos-store.ts keeps messages in PostgreSQL). Check it
+   * with `storeContract` from `koa-sse-server/testing`. The hub closes it when it closes. A
+   * shared store (`shared: true`) checks its own caps: give it the same numbers as
+   * `maxPendingPerTarget` and `maxMessages`. See docs/durable-delivery.md, "Bring your own store".
+   */
+  store?: QosStore;
   /** SQLite database file (its folder is created on demand), or `:memory:` for tests. */
   file?: string;
   /**
@@ -32,6 +41,15 @@ export interface QosOptions {
   redisCommandTimeoutMs?: number;
   /** Default time a message is kept: pending for queues, retained for logs. Default 7 days. */
   ttlMs?: number;
+  /**
+   * A connection that opens without `Last-Event-ID` (a new tab or device, not a reconnect) also
+   * gets the tenant, channel and "all" messages stored in the last this-many ms, each once, as a
+   * reconnect resumes them: durable messages to a group reach the group's connections that open
+   * later (the Java library hands such a message to the next matching connection only, and then
+   * forgets it). `Infinity`: everything retained (`ttlMs`). Default `0`: only a reconnect's
+   * `Last-Event-ID` resumes the logs, so that a new tab does not show days-old group news again.
+   */
+  newConnectionLogMs?: number;
   /** SQLite `synchronous`: `NORMAL` survives a process crash, `FULL` also a power loss. Default `NORMAL`. */
   synchronous?: 'NORMAL' | 'FULL';
   /** Most pending messages per user or token; a send beyond it fails with `ERR_SSE_QUEUE_FULL`. Default `10000`. */
@@ -62,6 +80,7 @@ export interface QosOptions {
 
 /** Where the store is, with its own settings. */
 export type ResolvedStoreOptions =
+  | { type: 'own'; store: QosStore }
   | { type: 'sqlite'; file: string; synchronous: 'NORMAL' | 'FULL'; lockTimeoutMs: number; integrityCheck: boolean }
   | { type: 'redis'; redis: RedisSource; prefix: string; commandTimeoutMs: number };
 
@@ -69,6 +88,7 @@ export type ResolvedStoreOptions =
 export interface ResolvedQosOptions {
   store: ResolvedStoreOptions;
   ttlMs: number;
+  newConnectionLogMs: number;
   maxPendingPerTarget: number;
   maxMessages: number;
   maxMessageBytes: number;
@@ -82,12 +102,16 @@ const DAY = 24 * 60 * 60 * 1000;
  * makes the default Redis prefix, which is refused unless `nameGiven` (the app chose the name).
  */
 export function resolveQosOptions(options: QosOptions, hubName: string, nameGiven = true): ResolvedQosOptions {
-  if (options === null || typeof options !== 'object') throw new TypeError('qos must be an object with `file` or `redis`');
+  if (options === null || typeof options !== 'object') throw new TypeError('qos must be an object with `file`, `redis` or `store`');
   const hasFile = options.file !== undefined;
   const hasRedis = options.redis !== undefined;
-  if (hasFile === hasRedis) throw new TypeError('qos needs exactly one of `file` (SQLite) and `redis`');
+  const hasStore = options.store !== undefined;
+  if (Number(hasFile) + Number(hasRedis) + Number(hasStore) !== 1)
+    throw new TypeError('qos needs exactly one of `file` (SQLite), `redis` and `store`');
   let store: ResolvedStoreOptions;
-  if (hasFile) {
+  if (hasStore) {
+    store = { type: 'own', store: checkedStore(options.store) };
+  } else if (hasFile) {
     if (typeof options.file !== 'string' || options.file === '') throw new TypeError('qos.file must be a path or ":memory:"');
     if (options.synchronous !== undefined && options.synchronous !== 'NORMAL' && options.synchronous !== 'FULL') {
       throw new TypeError('qos.synchronous must be "NORMAL" or "FULL"');
@@ -120,6 +144,7 @@ export function resolveQosOptions(options: QosOptions, hubName: string, nameGive
   return {
     store,
     ttlMs: positive(options.ttlMs, 'qos.ttlMs', 7 * DAY),
+    newConnectionLogMs: newConnectionLogOf(options.newConnectionLogMs),
     maxPendingPerTarget: positive(options.maxPendingPerTarget, 'qos.maxPendingPerTarget', 10_000),
     maxMessages: positive(options.maxMessages, 'qos.maxMessages', 1_000_000),
     maxMessageBytes: positive(options.maxMessageBytes, 'qos.maxMessageBytes', 256 * 1024),
@@ -127,13 +152,36 @@ export function resolveQosOptions(options: QosOptions, hubName: string, nameGive
   };
 }
 
+/** `newConnectionLogMs`: 0 (off) or a positive number of ms (Infinity: all). */
+export function newConnectionLogOf(value: number | undefined): number {
+  if (value === undefined) return 0;
+  if (typeof value !== 'number' || !(value >= 0))
+    throw new TypeError(`qos.newConnectionLogMs must be 0 or a positive number of ms, got ${String(value)}`);
+  return value;
+}
+
+/** The methods a store must have: a missing one is a TypeError at start, not a failure at the first send. */
+const STORE_METHODS = ['insert', 'remove', 'messagesFor', 'get', 'delete', 'expire', 'counts', 'list', 'close'] as const;
+
+function checkedStore(store: unknown): QosStore {
+  const s = store as Partial<Record<string, unknown>> | null;
+  if (s === null || typeof s !== 'object') throw new TypeError('qos.store must be an object implementing QosStore');
+  if (typeof s.tag !== 'string' || !/^[0-9a-f]{8}$/.test(s.tag)) throw new TypeError('qos.store.tag must be 8 lowercase hex digits');
+  if (typeof s.shared !== 'boolean') throw new TypeError('qos.store.shared must be a boolean');
+  const missing = STORE_METHODS.filter((m) => typeof s[m] !== 'function');
+  if (missing.length > 0) throw new TypeError(`qos.store lacks ${missing.join(', ')} (see QosStore)`);
+  return store as QosStore;
+}
+
 /** What each `qos` option may be (checked by `ssePlugin()` / `createHub()` before anything starts). */
 export const QOS_OPTION_SHAPES: ShapesOf<QosOptions> = {
+  store: 'object',
   file: 'string',
   redis: { anyOf: ['string', 'object'] },
   redisPrefix: 'string',
   redisCommandTimeoutMs: 'number',
   ttlMs: 'number',
+  newConnectionLogMs: 'number',
   synchronous: { oneOf: ['NORMAL', 'FULL'] },
   maxPendingPerTarget: 'number',
   maxMessages: 'number',

@@ -26,15 +26,17 @@ export interface RemovedTarget extends TargetRef {
   last: boolean;
 }
 
-/** Filter of admin listings: every given field must match a target of the message. */
+/** Filter of admin listings: every given field must match (a target of the message, or its event). */
 export interface StoreFilter {
   userId?: string;
   accessToken?: string;
   tenantId?: string;
   channel?: string;
+  /** Only messages sent in listening mode (`listening: true`) for one of these event names (the Java `listeners` filter). */
+  listeners?: string[];
 }
 
-/** A stored message with the targets it still has. */
+/** A stored message with the targets it still has (token targets hold the token itself; admin views show hashes). */
 export interface StoredEntry {
   message: StoredMessage;
   targets: TargetRef[];
@@ -48,11 +50,27 @@ export interface QueueCount {
 }
 
 /**
- * Where durable messages live: SQLite (one file per process, `SqliteQosStore`) or Redis
- * (shared by every node on the same server and prefix, `RedisQosStore`). Every method may
- * fail (a Redis store rejects with `ERR_SSE_REDIS_UNAVAILABLE` when Redis is away); none
- * hangs. Ids sort by the order the store accepted the messages in, so that an id is a resume
- * point (`Last-Event-ID`).
+ * Where durable messages live: SQLite (one file per process, `qos.file`), Redis (shared by
+ * every node on the same server and prefix, `qos.redis`), or a store of your own (`qos.store`,
+ * e.g. over the app's database: example/postgres-qos-store.ts keeps them in PostgreSQL).
+ *
+ * The contract, which `storeContract` in `koa-sse-server/testing` checks (run it against
+ * your store with any test framework; SQLite, Redis and the PostgreSQL example pass it):
+ * - A message has targets (`kind` + `key`). `user` and `token` targets are queues: a target
+ *   stays until `remove` (an ack) or expiry. `tenant`, `channel` and `all` targets are a
+ *   retained log, read after a resume point until the message expires.
+ * - Ids are 26 lowercase hex digits: 12 of the millisecond clock, 6 of a sequence, then the
+ *   store's 8-digit `tag`. They sort as strings in the order the store committed the
+ *   messages, so that an id is a resume point (`Last-Event-ID`) and `messagesFor`'s `mark`
+ *   vouches for every message up to it. A store shared by several processes must mint them
+ *   so (e.g. inside the insert's transaction, under a lock held until the commit).
+ * - Every promise settles: a store that cannot reach its database rejects (fail fast), it
+ *   never hangs. Writes resolve once committed (durable as the database makes them).
+ * - `remove`, `delete` and `expire` are atomic per message: when two callers remove a
+ *   message's last two targets at once, exactly one is told `last`; each expired message is
+ *   answered to one caller only.
+ * - A store of one process (`shared: false`) may leave the caps to durable delivery, which
+ *   counts for it; a shared store checks them itself with the insert (`ERR_SSE_QUEUE_FULL`).
  */
 export interface QosStore {
   /**

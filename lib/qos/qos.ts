@@ -2,13 +2,14 @@ import { EventEmitter } from 'node:events';
 import type { TargetKind } from '../core/targets.js';
 import { keysOf, type Key } from '../core/user.js';
 import type { LocalNode } from '../local/local-node.js';
+import { DeliveryWaits } from './delivery-waits.js';
 import { DurableDelivery } from './durable-delivery.js';
 import type { DurableRole } from './durable-role.js';
 import { isMessageId } from './message-id.js';
 import type { QosEvents, QosSendOptions, QosSendResult, QosStatus } from './qos-api.js';
 import type { AckedBy, AckItem, QosCluster } from './qos-cluster.js';
-import type { QosOptions } from './qos-options.js';
-import type { StoredEntry, StoreFilter } from './qos-store.js';
+import { newConnectionLogOf, type QosOptions } from './qos-options.js';
+import { QUEUE_KINDS, type StoredEntry, type StoreFilter } from './qos-store.js';
 import { Relay } from './relay.js';
 import { Replay } from './replay.js';
 import { StoreOwner } from './store-owner.js';
@@ -33,6 +34,8 @@ export class Qos extends EventEmitter<QosEvents> {
   readonly #cluster: QosCluster | undefined;
   readonly #delivery: DurableDelivery;
   readonly #replay: Replay;
+  /** Sends whose promise waits for delivery (`waitForDelivery`). */
+  readonly #waits = new DeliveryWaits();
   #closed = false;
 
   /**
@@ -47,11 +50,17 @@ export class Qos extends EventEmitter<QosEvents> {
     const delivery = (this.#delivery = new DurableDelivery(local, role.tag));
     // Subscribes to the local node now, before the hub does: a replay is under way before any
     // `connect` listener of the app can send.
-    this.#replay = new Replay(local, delivery, role.pages, cluster);
+    this.#replay = new Replay(local, delivery, role.pages, cluster, newConnectionLogOf(options?.newConnectionLogMs));
     const report = (err: unknown): void => void this.emit('error', err);
     role.on('error', report);
-    role.on('qos-acked', (event) => this.emit('qos-acked', event));
-    role.on('qos-expired', (event) => this.emit('qos-expired', event));
+    role.on('qos-acked', (event) => {
+      if (event.complete) this.#waits.settle(event.messageId, true);
+      this.emit('qos-acked', event);
+    });
+    role.on('qos-expired', (event) => {
+      this.#waits.settle(event.messageId, false);
+      this.emit('qos-expired', event);
+    });
     this.#replay.on('error', report);
     delivery.on('written', (conn, items) => void this.#acknowledge(items, conn.id, 'write').catch(report));
     // What this node answers its peers: its parts below this facade, never the facade itself.
@@ -60,6 +69,7 @@ export class Qos extends EventEmitter<QosEvents> {
       deliver: (send) => delivery.deliver(send, send.keys),
       ack: (items, connectionId, by) => role.ackForwarded(items, connectionId, by),
       pendingFor: (request, limit) => role.pendingFor(request, limit),
+      list: async (filter, limit) => (role.hasStore ? role.list(filter, 0, limit) : { total: 0, items: [] }),
     });
   }
 
@@ -96,15 +106,28 @@ export class Qos extends EventEmitter<QosEvents> {
   }
 
   async #send(kind: TargetKind, keys: string[], event: string, data: unknown, options: QosSendOptions | undefined): Promise<QosSendResult> {
+    const wait = waitForDeliveryOf(options?.waitForDelivery, kind);
     const { id, message } = await this.#role.commit(kind, keys, event, data, options);
-    if (message === undefined) return { messageId: id, delivered: 0 };
+    if (message === undefined) return wait === undefined ? { messageId: id, delivered: 0 } : { messageId: id, delivered: 0, acknowledged: true };
+    // Waiting before any delivery: an ack can then never come before the wait. Another node
+    // sharing the store may remove the message: then the store is asked whether it is gone.
+    const role = this.#role;
+    const waiting =
+      wait === undefined
+        ? undefined
+        : this.#waits.wait(
+            id,
+            Math.min(wait, message.expiresAt - Date.now()),
+            role.shared ? async () => (await role.status(id)) === undefined : undefined,
+          );
     let delivered = this.#delivery.deliver(message, keys);
     if (this.#cluster !== undefined) {
       // Peers write it to their connections; their acks come back to this node, the owner.
       const { listening } = message;
       delivered += await this.#cluster.forwardSend({ id, kind, keys, event, data: message.data, listening });
     }
-    return { messageId: id, delivered };
+    if (waiting === undefined) return { messageId: id, delivered };
+    return { messageId: id, delivered, acknowledged: await waiting };
   }
 
   // ---- acknowledgement ---------------------------------------------------------------
@@ -152,8 +175,10 @@ export class Qos extends EventEmitter<QosEvents> {
   }
 
   /** Deletes a message: it will not be resent. Resolves to whether it existed. */
-  cancel(messageId: string): Promise<boolean> {
-    return this.#role.cancel(messageId);
+  async cancel(messageId: string): Promise<boolean> {
+    const existed = await this.#role.cancel(messageId);
+    if (existed) this.#waits.settle(messageId, false);
+    return existed;
   }
 
   /**
@@ -171,6 +196,27 @@ export class Qos extends EventEmitter<QosEvents> {
   }
 
   /**
+   * A page of the stored messages of every store in the cluster (the Java
+   * `repositoryMessages.json` lists the cluster's): this node's, and one peer's per other store
+   * (nodes sharing a store are asked once), oldest first (ids start with the time). `partial`:
+   * a peer's store did not answer (within `timeoutMs`, default `cluster.timeoutMs`). Each store
+   * is read up to `offset + limit` messages.
+   */
+  async listCluster(
+    filter: StoreFilter,
+    offset: number,
+    limit: number,
+    timeoutMs?: number,
+  ): Promise<{ total: number; items: StoredEntry[]; partial: boolean; failed: string[] }> {
+    const own = this.#role.list(filter, 0, offset + limit);
+    const remote = this.#cluster === undefined ? { listings: [], failed: [] } : await this.#cluster.listStores(filter, offset + limit, timeoutMs);
+    const listings = [await own, ...remote.listings];
+    const items = listings.flatMap((l) => l.items).sort((a, b) => (a.message.id < b.message.id ? -1 : a.message.id > b.message.id ? 1 : 0));
+    const total = listings.reduce((n, l) => n + l.total, 0);
+    return { total, items: items.slice(offset, offset + limit), partial: remote.failed.length > 0, failed: remote.failed };
+  }
+
+  /**
    * Removes expired messages now and fires `qos-expired` for every target still pending.
    * Resolves to the messages removed. With a shared store each expired message is removed,
    * and reported, by one node only.
@@ -183,6 +229,17 @@ export class Qos extends EventEmitter<QosEvents> {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#waits.settleAll();
     await this.#role.close();
   }
+}
+
+/** The longest wait of `waitForDelivery` in ms (`Infinity` for `true`: the message's lifetime bounds it), or undefined without it. */
+function waitForDeliveryOf(value: boolean | number | undefined, kind: TargetKind): number | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value !== true && !(typeof value === 'number' && value > 0)) {
+    throw new TypeError(`waitForDelivery must be a boolean or a positive number of ms, got ${String(value)}`);
+  }
+  if (!QUEUE_KINDS.has(kind)) throw new TypeError(`waitForDelivery is for user and token sends: a ${kind} message is never acknowledged`);
+  return value === true ? Infinity : value;
 }

@@ -258,21 +258,35 @@ for _, ref in ipairs(redis.call('SMEMBERS', b .. ':queues')) do
 end
 return out
 `,
-  // ARGV: base, offset, limit, ref... (every ref must be a target). Answers total, items.
+  // ARGV: base, offset, limit, nrefs, ref... (every ref must be a target), event... (listening
+  // mode for one of them; none: any message). Answers total, items. A filter without a target
+  // reads every id of the store (an admin listing, not a hot path).
   sseQosList: `${LIB}
 local b = ARGV[1]
 local offset = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
+local nrefs = tonumber(ARGV[4])
+local events = nil
+if #ARGV > 4 + nrefs then
+  events = {}
+  for i = 5 + nrefs, #ARGV do events[ARGV[i]] = true end
+end
 local page = {}
 local total = 0
-if #ARGV == 3 then
+if nrefs == 0 and not events then
   total = redis.call('ZCARD', b .. ':ids')
   page = redis.call('ZRANGEBYLEX', b .. ':ids', '-', '+', 'LIMIT', offset, limit)
 else
-  for _, id in ipairs(redis.call('ZRANGEBYLEX', b .. ':q:' .. ARGV[4], '-', '+')) do
+  local ids
+  if nrefs == 0 then ids = redis.call('ZRANGEBYLEX', b .. ':ids', '-', '+') else ids = redis.call('ZRANGEBYLEX', b .. ':q:' .. ARGV[5], '-', '+') end
+  for _, id in ipairs(ids) do
     local all = true
-    for r = 5, #ARGV do
+    for r = 6, 4 + nrefs do
       if redis.call('HEXISTS', b .. ':m:' .. id, 't:' .. ARGV[r]) == 0 then all = false; break end
+    end
+    if all and events then
+      local m = redis.call('HMGET', b .. ':m:' .. id, 'l', 'e')
+      all = m[1] == '1' and events[m[2]] == true
     end
     if all then
       total = total + 1
@@ -365,14 +379,16 @@ export function countsOf(flat: (string | number)[]): { queues: QueueCount[]; tot
   return { queues, total: Number(flat[0]) };
 }
 
-/** ARGV of `sseQosList` after the base: the page, then the targets a message must all have. */
+/** ARGV of `sseQosList` after the base: the page, the targets a message must all have, the listened events it must be for. */
 export function listArgs(filter: StoreFilter, offset: number, limit: number): (string | number)[] {
   const refs: string[] = [];
   if (filter.userId !== undefined) refs.push(refOf({ kind: 'user', key: filter.userId }));
   if (filter.accessToken !== undefined) refs.push(refOf({ kind: 'token', key: filter.accessToken }));
   if (filter.tenantId !== undefined) refs.push(refOf({ kind: 'tenant', key: filter.tenantId }));
   if (filter.channel !== undefined) refs.push(refOf({ kind: 'channel', key: filter.channel }));
-  return [offset, limit, ...refs];
+  // An empty list of events matches nothing: a name no message has stands for it.
+  const events = filter.listeners === undefined ? [] : filter.listeners.length === 0 ? [''] : filter.listeners;
+  return [offset, limit, refs.length, ...refs, ...events];
 }
 
 /** `kind:key` as the scripts store it (the kind has no colon: the first one separates). */

@@ -14,6 +14,7 @@ import type { StoredEntry } from './qos-store.js';
 export class Relay extends EventEmitter<DurableRoleEvents> implements DurableRole {
   readonly tag = undefined;
   readonly hasStore = false;
+  readonly shared = false;
   readonly pages = undefined;
 
   async commit(): Promise<never> {

@@ -4,7 +4,7 @@ import type { Connection } from '../local/connection.js';
 import type { ListenersChange, LocalNode } from '../local/local-node.js';
 import type { DurableDelivery } from './durable-delivery.js';
 import type { OwnPages } from './durable-role.js';
-import { isMessageId } from './message-id.js';
+import { idAt, isMessageId } from './message-id.js';
 import type { PendingRequest, QosCluster } from './qos-cluster.js';
 import type { ReplayPhase } from './replay-phase.js';
 import { logRefsOf, queueRefsOf } from './target-refs.js';
@@ -24,13 +24,16 @@ export class Replay extends EventEmitter<{ error: [error: unknown] }> {
   readonly #delivery: DurableDelivery;
   readonly #own: OwnPages | undefined;
   readonly #cluster: QosCluster | undefined;
+  /** A connection without `Last-Event-ID` reads the logs stored in the last this-many ms (0: none; `qos.newConnectionLogMs`). */
+  readonly #newConnectionLogMs: number;
 
-  constructor(local: LocalNode, delivery: DurableDelivery, own: OwnPages | undefined, cluster: QosCluster | undefined) {
+  constructor(local: LocalNode, delivery: DurableDelivery, own: OwnPages | undefined, cluster: QosCluster | undefined, newConnectionLogMs = 0) {
     super();
     this.#local = local;
     this.#delivery = delivery;
     this.#own = own;
     this.#cluster = cluster;
+    this.#newConnectionLogMs = newConnectionLogMs;
     local.on('connect', (conn) => this.#onOpen(conn));
     local.on('listeners-change', (change) => this.#onListenersAdded(change));
   }
@@ -41,20 +44,31 @@ export class Replay extends EventEmitter<{ error: [error: unknown] }> {
    */
   pullFrom(peerId: string): void {
     for (const conn of this.#local.connections()) {
-      if (conn.userId !== undefined || conn.accessToken !== undefined) this.#pullFromPeers(conn, undefined, peerId, false);
+      if (conn.userId !== undefined || conn.accessToken !== undefined) this.#pullFromPeers(conn, undefined, peerId, undefined);
     }
   }
 
   /** A stream opened: resend its user's and token's pending messages, then resume the log; the same from every peer. */
   #onOpen(conn: Connection): void {
     const own = this.#own;
+    const resume = this.#resumePoint(conn);
     if (own !== undefined) {
-      const lastEventId = conn.client.lastEventId;
-      const resume = lastEventId !== undefined && isMessageId(lastEventId) ? lastEventId : undefined;
       const { queue, log } = this.#delivery.ownPhases(conn, resume !== undefined);
       void this.#replay(own, conn, queue, log, resume).catch((err: unknown) => this.#failed(own, err));
     }
-    this.#pullFromPeers(conn, undefined, undefined, true);
+    this.#pullFromPeers(conn, undefined, undefined, resume);
+  }
+
+  /**
+   * Where a connection that opened resumes the retained logs (tenant, channel, all): after its
+   * `Last-Event-ID`; a new one (none) after the id of `newConnectionLogMs` ago, when set.
+   */
+  #resumePoint(conn: Connection): string | undefined {
+    const lastEventId = conn.client.lastEventId;
+    if (lastEventId !== undefined && isMessageId(lastEventId)) return lastEventId;
+    if (this.#newConnectionLogMs === 0) return undefined;
+    // Ids start with the ms clock: this one sorts before every message stored since then.
+    return idAt(Date.now() - this.#newConnectionLogMs);
   }
 
   /** Listeners were added: listening-mode messages for them may now be deliverable, here and at peers. */
@@ -62,15 +76,14 @@ export class Replay extends EventEmitter<{ error: [error: unknown] }> {
     if (added.length === 0 || conn.closed || queueRefsOf(conn).length === 0) return;
     const own = this.#own;
     if (own !== undefined) void this.#pages(own, conn, queueRefsOf(conn), '', added).catch((err: unknown) => this.#failed(own, err));
-    this.#pullFromPeers(conn, added, undefined, false);
+    this.#pullFromPeers(conn, added, undefined, undefined);
   }
 
   /** Asks the owners of durable messages what they hold for `conn`, and writes it through the one replay writer. */
-  #pullFromPeers(conn: Connection, events: string[] | undefined, peerId: string | undefined, withLog: boolean): void {
+  #pullFromPeers(conn: Connection, events: string[] | undefined, peerId: string | undefined, lastEventId: string | undefined): void {
     const cluster = this.#cluster;
     if (cluster === undefined) return;
     const refs = queueRefsOf(conn);
-    const lastEventId = withLog ? conn.client.lastEventId : undefined;
     const logRefs = lastEventId === undefined ? [] : logRefsOf(conn);
     if (refs.length === 0 && logRefs.length === 0) return;
     const request: PendingRequest = { refs, logRefs };

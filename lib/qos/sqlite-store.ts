@@ -305,6 +305,10 @@ export class SqliteQosStore implements QosStore {
     add('token', filter.accessToken);
     add('tenant', filter.tenantId);
     add('channel', filter.channel);
+    if (filter.listeners !== undefined) {
+      conds.push(filter.listeners.length === 0 ? '0' : `m.listening = 1 AND m.event IN (${filter.listeners.map(() => '?').join(', ')})`);
+      params.push(...filter.listeners);
+    }
     const where = conds.length ? `WHERE ${conds.join(' AND ')}` : '';
     const total = (this.#statement(`SELECT count(*) AS n FROM messages m ${where}`).get(...params) as { n: number }).n;
     const rows = this.#statement(`SELECT m.* FROM messages m ${where} ORDER BY m.id LIMIT ? OFFSET ?`).all(...params, limit, offset) as Row[];

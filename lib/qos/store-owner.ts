@@ -52,14 +52,16 @@ export class StoreOwner extends EventEmitter<DurableRoleEvents> implements Durab
     this.#maxBytes = o.maxMessageBytes;
     const s = o.store;
     this.#store =
-      s.type === 'sqlite'
-        ? new SqliteQosStore(s.file, { synchronous: s.synchronous, lockTimeoutMs: s.lockTimeoutMs, integrityCheck: s.integrityCheck })
-        : new RedisQosStore(s.redis, {
-            prefix: s.prefix,
-            commandTimeoutMs: s.commandTimeoutMs,
-            maxPendingPerTarget: o.maxPendingPerTarget,
-            maxMessages: o.maxMessages,
-          });
+      s.type === 'own'
+        ? s.store
+        : s.type === 'sqlite'
+          ? new SqliteQosStore(s.file, { synchronous: s.synchronous, lockTimeoutMs: s.lockTimeoutMs, integrityCheck: s.integrityCheck })
+          : new RedisQosStore(s.redis, {
+              prefix: s.prefix,
+              commandTimeoutMs: s.commandTimeoutMs,
+              maxPendingPerTarget: o.maxPendingPerTarget,
+              maxMessages: o.maxMessages,
+            });
     this.tag = this.#store.tag;
     this.#ids = new MessageIdGenerator(this.tag);
     this.#counts = new PendingCounts(o.maxPendingPerTarget, o.maxMessages);
@@ -79,6 +81,11 @@ export class StoreOwner extends EventEmitter<DurableRoleEvents> implements Durab
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Whether other processes share the store (they may remove its messages). */
+  get shared(): boolean {
+    return this.#store.shared;
   }
 
   /**

@@ -90,6 +90,11 @@ const validRequest: fc.Arbitrary<ClusterRequest> = fc.oneof(
   pending.map((p) => ({ type: 'qos-pending' as const, ...p }) as ClusterRequest),
   fc.record({ type: fc.constant('qos-pending-batch' as const), requests: fc.array(pending, { maxLength: 3 }) }),
   fc.record({
+    type: fc.constant('qos-list' as const),
+    filter: fc.record({ userId: text, accessToken: text, tenantId: text, channel: text, listeners: texts }, { requiredKeys: [] }),
+    limit: fc.nat(),
+  }),
+  fc.record({
     type: fc.constant('qos-ack' as const),
     items: fc.array(fc.record({ messageId: text, targets: fc.array(targetRef, { maxLength: 2 }) }), { maxLength: 3 }),
     connectionId: text,

@@ -9,6 +9,8 @@ import { defaultRedactUser } from '../../lib/http/admin-views.js';
 import { ChannelRateLimit } from '../../lib/http/channel-rate-limit.js';
 import type { EndpointEnv } from '../../lib/http/endpoint.js';
 import { defaultWrapOkResponse } from '../../lib/http/response.js';
+import { PublishKeys } from '../../lib/http/publish-keys.js';
+import { RequestRateLimit } from '../../lib/http/request-rate-limit.js';
 import { createSseRouter } from '../../lib/http/router.js';
 import { serverHeaders } from '../../lib/http/server-headers.js';
 import { MessageIdGenerator } from '../../lib/qos/message-id.js';
@@ -50,6 +52,8 @@ async function serve(t: ExecutionContext): Promise<{ origin: string; hub: FakeHu
     },
     headers: serverHeaders(hub, false),
     channelRateLimit: new ChannelRateLimit(false),
+    requestRateLimit: new RequestRateLimit(false),
+    publish: new PublishKeys(undefined),
   };
   const app = new Koa();
   app.use(createSseRouter('/sse', env, () => undefined).router.routes());

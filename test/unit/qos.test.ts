@@ -51,6 +51,10 @@ class FakeCluster implements QosCluster {
     return this.pending(request, peerId);
   }
 
+  async listStores(): Promise<{ listings: { total: number; items: never[] }[]; failed: string[] }> {
+    return { listings: [], failed: [] };
+  }
+
   /** Every acknowledgement forwarded, flattened: `id|kind:key|by`. */
   ackedIds(): string[] {
     return this.acks.flatMap((call) => call.items.flatMap((i) => i.targets.map((t) => `${i.messageId}|${t.kind}:${t.key}|${call.by}`)));
