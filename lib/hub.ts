@@ -38,6 +38,13 @@ export interface OnceListenerOptions {
 export interface SendOptions {
   /** Deliver only to connections whose listener set contains the event name. Default `false`. */
   listening?: boolean;
+  /**
+   * Wait for every peer's count. `false`: a count-free send, which resolves at once with this
+   * node's count only, and is forwarded to the peers without waiting for them (one-way on the
+   * Redis engine: they answer nothing), so it costs no round trip; peers that fail are not
+   * reported. Default `true`.
+   */
+  count?: boolean;
 }
 
 /** Options of every `disconnect*` call. */
@@ -376,6 +383,10 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     let count = this.#local.deliver(kind, keys, encodeFrame({ event, data }), event, listening);
     const remoteKeys = this.#remoteKeys(kind, keys);
     if (remoteKeys.length === 0) return count;
+    if (options?.count === false) {
+      this.#cluster!.sendUncounted({ kind, keys: remoteKeys, event, data: serializeData(data), listening });
+      return count;
+    }
     const result = await this.#cluster!.send({ kind, keys: remoteKeys, event, data: serializeData(data), listening });
     for (const n of result.values) count += n;
     return count;

@@ -47,7 +47,9 @@ async function sseNode(): Promise<{ web: number; handlers: Record<string, Handle
     handlers: {
       peers: () => hub.cluster!.peers().length,
       send: ({ user, seq }) => hub.sendByUserId(String(user), 'bench', payload(Number(seq))),
-      pace: ({ user, rate, total }) => pace(Number(rate), Number(total), (seq) => hub.sendByUserId(String(user), 'bench', payload(seq))),
+      // count: false: count-free sends (resolve at once, the peers answer nothing).
+      pace: ({ user, rate, total, count }) =>
+        pace(Number(rate), Number(total), (seq) => hub.sendByUserId(String(user), 'bench', payload(seq), { count: count !== false })),
       burst: async ({ count }) => {
         const sends: Promise<number>[] = [];
         for (let i = 0; i < Number(count); i++) sends.push(hub.sendAll('bench', payload(i)));
