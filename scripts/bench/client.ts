@@ -58,9 +58,18 @@ function scan(buf: Buffer, end: number, now: number): Buffer | undefined {
 }
 
 /** Opens one SSE stream; resolves once the response head (200) arrived. */
-function openSse(user: string, localAddress?: string): Promise<void> {
+function openSse(user: string, localAddress?: string, headTimeoutMs?: number): Promise<void> {
   return new Promise((resolve, reject) => {
     let head = true;
+    // A server out of file descriptors may leave a connection in its backlog for good.
+    const timer =
+      headTimeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            if (!head) return;
+            reject(new Error(`connect ${user}: no response head within ${headTimeoutMs} ms`));
+            sock.destroy();
+          }, headTimeoutMs);
     let carry: Buffer | undefined;
     const sock = tcpConnect({
       host: '127.0.0.1',
@@ -88,6 +97,7 @@ function openSse(user: string, localAddress?: string): Promise<void> {
               return false;
             }
             head = false;
+            clearTimeout(timer);
             resolve();
           }
           carry = scan(bytes, end, now);
@@ -135,7 +145,8 @@ serveIpc({
     const to = a.to as number;
     const concurrency = a.concurrency as number;
     const local = a.localAddresses as string[] | undefined;
-    const open = protocol === 'sse' ? (user: string, i: number) => openSse(user, local?.[i % local.length]) : openIo;
+    const headTimeoutMs = a.headTimeoutMs as number | undefined;
+    const open = protocol === 'sse' ? (user: string, i: number) => openSse(user, local?.[i % local.length], headTimeoutMs) : openIo;
     let next = from;
     let failed = 0;
     let firstError: string | undefined;

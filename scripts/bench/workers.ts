@@ -68,7 +68,11 @@ async function setUp(workers: number, n: number, addressBase: number): Promise<S
         const to = Math.min(n, from + share);
         // Fresh source addresses per client and per set-up: 127.<base>.<i>.<j>.
         const localAddresses = Array.from({ length: Math.ceil((to - from) / PER_ADDRESS) }, (_, j) => `127.${addressBase}.${i + 1}.${j + 1}`);
-        return c.call<{ opened: number; failed: number; firstError?: string }>('connect', { from, to, concurrency: 64, localAddresses }, 300_000);
+        return c.call<{ opened: number; failed: number; firstError?: string }>(
+          'connect',
+          { from, to, concurrency: 64, localAddresses, headTimeoutMs: 10_000 },
+          300_000,
+        );
       }),
     );
     const failed = opened.reduce((s, o) => s + o.failed, 0);

@@ -68,6 +68,8 @@ let close: () => Promise<void> = async () => {};
 
 if (WORKERS === 0) {
   const server = app(undefined).listen(0, '127.0.0.1', 8192);
+  // Out of file descriptors, accept fails (EMFILE): the held-streams phase measures that limit.
+  server.on('error', (err) => console.error('[lib-workers server]', String(err)));
   await new Promise((r) => server.once('listening', r));
   port = (server.address() as AddressInfo).port;
 } else {
@@ -76,6 +78,7 @@ if (WORKERS === 0) {
     signals: false,
     start: async (worker) => {
       const server = app(worker).listen(Number(process.env.BENCH_SHARED_PORT), '127.0.0.1', 8192);
+      server.on('error', (err) => console.error(`[lib-workers worker ${worker.slot}]`, String(err)));
       await new Promise((r) => server.once('listening', r));
       return { close: () => void server.close() };
     },
