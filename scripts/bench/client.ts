@@ -147,13 +147,15 @@ serveIpc({
     const local = a.localAddresses as string[] | undefined;
     const headTimeoutMs = a.headTimeoutMs as number | undefined;
     const open = protocol === 'sse' ? (user: string, i: number) => openSse(user, local?.[i % local.length], headTimeoutMs) : openIo;
+    // Stop opening after this many failures (a server at its file limit refuses every further one).
+    const stopAfter = (a.stopAfterFailures as number | undefined) ?? Infinity;
     let next = from;
     let failed = 0;
     let firstError: string | undefined;
     const start = nowUs();
     await Promise.all(
       Array.from({ length: Math.min(concurrency, to - from) }, async () => {
-        while (next < to) {
+        while (next < to && failed < stopAfter) {
           const i = next++;
           try {
             await open(`u${i}`, i);
@@ -164,7 +166,7 @@ serveIpc({
         }
       }),
     );
-    return { start, end: nowUs(), opened: to - from - failed, failed, firstError };
+    return { start, end: nowUs(), opened: next - from - failed, failed, notTried: to - next, firstError };
   },
   /** Closes every connection this client opened (the warm-up before the empty-server baseline). */
   closeAll: () => {
