@@ -22,7 +22,10 @@ async function pace(rate: number, total: number, send: (seq: number) => Promise<
   let sent = 0;
   while (sent < total) {
     const wait = start + (sent * 1e6) / rate - nowUs();
+    // Each send in a turn of its own: a send that resolves at once (Socket.IO's emit, a
+    // count-free send) must not keep the loop from flushing what the previous one queued.
     if (wait > 1000) await new Promise((r) => setTimeout(r, wait / 1000));
+    else await new Promise((r) => setImmediate(r));
     await send(sent);
     sent++;
   }

@@ -149,12 +149,15 @@ const int = (v: number): string => Math.round(v).toLocaleString('en');
 const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`;
 console.log(`# Workers on one port, ${new Date().toISOString()}, ${machine}${QUICK ? ' (quick)' : ''}; the machine is shared (loaded)`);
 
-// 1. Streams held.
+// 1. Streams held. One process cannot hold more than its file limit (20,000 here, less the few
+// it uses itself); asked for more it leaves the connections it cannot accept hanging, so it is
+// asked for what it can hold: HELD / 2. Two workers are asked for HELD.
 const held: { name: string; s: Pick<Setup, 'live' | 'failed' | 'notTried' | 'firstError'> }[] = [];
 for (const [i, workers] of [0, 2].entries()) {
-  const name = workers === 0 ? 'one process' : `${workers} workers`;
-  console.error(`bench:workers: ${HELD} streams on ${name}…`);
-  const s = await setUp(workers, HELD, 10 + i);
+  const n = workers === 0 ? Math.floor(HELD / 2) : HELD;
+  const name = `${workers === 0 ? 'one process' : `${workers} workers`}, ${int(n)} opened`;
+  console.error(`bench:workers: ${name}…`);
+  const s = await setUp(workers, n, 10 + i);
   held.push({
     name,
     s: { live: s.live, failed: s.failed, notTried: s.notTried, ...(s.firstError === undefined ? {} : { firstError: s.firstError }) },
@@ -162,10 +165,11 @@ for (const [i, workers] of [0, 2].entries()) {
   await tearDown(s);
   await sleep(2000);
 }
-console.log(`\n| streams held on one port (${int(HELD)} opened by ${CLIENTS} client processes) | held | refused or failed |`);
-console.log('|---|---|---|');
-for (const { name, s } of held)
-  console.log(`| ${name} | ${int(s.live)} | ${int(s.failed)}${s.firstError ? ` (${s.firstError.slice(0, 60)})` : ''} |`);
+console.log(`\n| streams held on one port (opened by ${CLIENTS} client processes) | held | failed | not tried (a client stops after 200 failures) |`);
+console.log('|---|---|---|---|');
+for (const { name, s } of held) {
+  console.log(`| ${name} | ${int(s.live)} | ${int(s.failed)}${s.firstError ? ` (${s.firstError.slice(0, 60)})` : ''} | ${int(s.notTried)} |`);
+}
 
 // 2. Fan-out, interleaved 1, 2, 2, 1 workers.
 const fan: { workers: number; b: Burst }[] = [];
