@@ -17,7 +17,8 @@ export interface WorkerPeersMessage {
 
 /** The IPC channel to the primary: `process` in a worker of Node's `cluster` module. */
 export interface PrimaryChannel {
-  send?: ((message: WorkerNodeMessage) => unknown) | undefined;
+  /** With a callback, a failure (the primary is gone) goes to it instead of an `error` event. */
+  send?: ((message: WorkerNodeMessage, callback: (err: Error | null) => void) => unknown) | undefined;
   on(event: 'message', listener: (message: unknown) => void): unknown;
   off(event: 'message', listener: (message: unknown) => void): unknown;
 }
@@ -37,6 +38,9 @@ export function isWorkerNodeMessage(message: unknown): message is WorkerNodeMess
   const node = (m as { node?: Partial<WorkerNode> }).node;
   return typeof node?.host === 'string' && typeof node.port === 'number' && typeof node.nodeId === 'string';
 }
+
+/** A send to a primary that is gone fails; the worker is closing then anyway. */
+const ignore = (): void => {};
 
 /**
  * Peers learnt from the primary of Node's `cluster` module over IPC: the other workers of
@@ -66,7 +70,7 @@ export class PrimaryDiscovery implements Discovery {
     this.#self = self;
     this.#events = events;
     this.#channel.on('message', this.#onMessage);
-    this.#channel.send({ sse: 'worker-node', group: self.group, node: { nodeId: self.nodeId, host: self.host, port: self.port } });
+    this.#channel.send({ sse: 'worker-node', group: self.group, node: { nodeId: self.nodeId, host: self.host, port: self.port } }, ignore);
   }
 
   close(): void {
@@ -76,7 +80,7 @@ export class PrimaryDiscovery implements Discovery {
     if (self === undefined) return;
     // The primary may be gone already (it shut down first): then nobody needs to know.
     try {
-      this.#channel.send?.({ sse: 'worker-node-gone', group: self.group, nodeId: self.nodeId });
+      this.#channel.send?.({ sse: 'worker-node-gone', group: self.group, nodeId: self.nodeId }, ignore);
     } catch {
       // The IPC channel is closed.
     }

@@ -18,6 +18,9 @@ export interface WorkerRole {
   worker: WorkerContext;
 }
 
+/** A failed send to the primary (it is gone: the worker closes on `disconnect`) is no news. */
+const ignore = (): void => {};
+
 /** How long a worker waits for the primary's first message before it gives up. */
 const INIT_TIMEOUT_MS = 10_000;
 
@@ -76,7 +79,7 @@ async function runWorker(start: WorkersOptions['start']): Promise<WorkerContext>
       resolve(message);
     };
     process.on('message', onMessage);
-    process.send?.({ sse: 'worker-hello' } satisfies WorkerStateMessage);
+    process.send?.({ sse: 'worker-hello' } satisfies WorkerStateMessage, ignore);
   });
   const worker = new WorkerContext(init);
   // Runs after the handlers below are in place (a microtask later): a shutdown during start waits for it.
@@ -108,6 +111,6 @@ async function runWorker(start: WorkersOptions['start']): Promise<WorkerContext>
     console.error(`worker ${worker.slot}: start failed`, err);
     process.exit(1);
   }
-  if (!closing) process.send?.({ sse: 'worker-ready' } satisfies WorkerStateMessage);
+  if (!closing) process.send?.({ sse: 'worker-ready' } satisfies WorkerStateMessage, ignore);
   return worker;
 }
