@@ -51,6 +51,13 @@ export interface ConnectListenerOptions extends OnceListenerOptions {
 export interface SendOptions {
   /** Deliver only to connections whose listener set contains the event name. Default `false`. */
   listening?: boolean;
+  /**
+   * Wait for every peer's count. `false`: a count-free send, which resolves at once with this
+   * node's count only, and is forwarded to the peers without waiting for them (one-way on the
+   * Redis engine: they answer nothing), so it costs no round trip; peers that fail are not
+   * reported. Default `true`.
+   */
+  count?: boolean;
 }
 
 /** Options of every `disconnect*` call. */
@@ -391,6 +398,12 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     // looks final: it waits for the start instead, and fails with it.
     if (!this.#started) await this.#settled;
     const here = this.#local.deliver(kind, keys, encodeFrame({ event, data }), event, listening);
+    if (options?.count === false) {
+      // Count-free: the peers are told one-way; the answer is this node's count, at once.
+      const remoteKeys = this.#remoteKeys(kind, keys);
+      if (remoteKeys.length > 0) this.#cluster!.sendUncounted({ kind, keys: remoteKeys, event, data: serializeData(data), listening });
+      return here;
+    }
     return this.#hereThenPeers(kind, keys, here, (cluster, remote) =>
       cluster.send({ kind, keys: remote, event, data: serializeData(data), listening }),
     );

@@ -122,6 +122,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   #announced: Pick<HelloAnswer, 'qosTag'> = {};
   #batch: PendingSend[] = [];
   #scheduled = false;
+  /** Count-free sends of this tick ({@link Cluster.sendUncounted}). */
+  #uncounted: SendItem[] = [];
   #memberBatch: PendingMemberState[] = [];
   /** Where the `member-state` questions are: a round scheduled for this tick, out to the peers, or neither. */
   #memberRound: 'idle' | 'scheduled' | 'asking' = 'idle';
@@ -263,6 +265,29 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         setImmediate(() => void this.#flushSends());
       }
     });
+  }
+
+  /**
+   * Forwards a send to every peer without waiting for their counts (a count-free send):
+   * coalesced per tick like {@link Cluster.send}, sent one-way where the transport can
+   * (Redis: the peers answer nothing), else asked with the answers ignored. Peers that fail
+   * are not reported: nobody waits for them.
+   */
+  sendUncounted(item: SendItem): void {
+    if (this.#closed || this.#transport.peers().length === 0) return;
+    this.#uncounted.push(item);
+    if (this.#uncounted.length === 1) setImmediate(() => this.#flushUncounted());
+  }
+
+  #flushUncounted(): void {
+    const items = this.#uncounted;
+    this.#uncounted = [];
+    const peerIds = this.#transport.peers().map((p) => p.nodeId);
+    if (peerIds.length === 0 || this.#closed) return;
+    const deadline = Date.now() + this.#timeoutMs - deadlineMargin(this.#timeoutMs);
+    const request: ClusterRequest = { type: 'send', items, deadline };
+    if (this.#transport.notify !== undefined) return this.#transport.notify(peerIds, request);
+    for (const peerId of peerIds) this.#transport.request(peerId, request, this.#timeoutMs).catch(() => undefined);
   }
 
   async #flushSends(): Promise<void> {

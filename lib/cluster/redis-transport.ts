@@ -25,7 +25,9 @@ export type Envelope =
   | { k: 'q'; id: number; from: string; to?: string[]; req: ClusterRequest }
   | { k: 'a'; id: number; from: string; ok: true; v: unknown }
   | { k: 'a'; id: number; from: string; ok: false; e: string }
-  | { k: 'bye'; from: string };
+  | { k: 'bye'; from: string }
+  /** One-way: run it, answer nothing (a count-free send). */
+  | { k: 'n'; from: string; to?: string[]; req: ClusterRequest };
 
 interface Waiting {
   /** Only this node's answer settles it. */
@@ -77,9 +79,11 @@ function isEnvelope(value: unknown): value is Envelope {
   const m = value as Record<string, unknown>;
   if (typeof m.from !== 'string') return false;
   if (m.k === 'bye') return true;
+  const to = m.to === undefined || (Array.isArray(m.to) && m.to.every((id) => typeof id === 'string'));
+  if (m.k === 'n') return to;
   if (!Number.isSafeInteger(m.id)) return false;
   if (m.k === 'a') return typeof m.ok === 'boolean';
-  return m.k === 'q' && (m.to === undefined || (Array.isArray(m.to) && m.to.every((id) => typeof id === 'string')));
+  return m.k === 'q' && to;
 }
 
 function timedOut(peerId: string, timeoutMs: number): Error {
@@ -200,6 +204,16 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
     return this.#send(this.#allChannel, peerIds, request, timeoutMs, peerIds);
   }
 
+  notify(peerIds: string[], request: ClusterRequest): void {
+    const live = peerIds.filter((id) => this.#peers.has(id));
+    if (live.length === 0 || this.#closed || this.#pub.status !== 'ready') return;
+    const envelope: Envelope = { k: 'n', from: this.nodeId, req: request };
+    if (live.length > 1) envelope.to = live;
+    const channel = live.length === 1 ? this.#channelOf(live[0]!) : this.#allChannel;
+    // Nobody waits for it: a failure to publish is a send that counted nothing anyway.
+    this.#pub.publish(channel, JSON.stringify(envelope)).catch(() => undefined);
+  }
+
   /** Publishes one request awaited from each of `peerIds`; one promise per peer. */
   #send(channel: string, peerIds: string[], request: ClusterRequest, timeoutMs: number, to: string[] | undefined): Promise<unknown>[] {
     if (this.#closed || this.#pub.status !== 'ready') {
@@ -267,6 +281,9 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
         id += i;
       }
       void this.#answer(message.from, id, message.req);
+    } else if (message.k === 'n') {
+      if (message.to !== undefined && !message.to.includes(this.nodeId)) return;
+      this.#handler!(message.from, message.req).catch(() => undefined);
     } else if (message.k === 'bye') {
       this.#drop(message.from, true);
     }

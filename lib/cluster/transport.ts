@@ -60,6 +60,12 @@ export interface ClusterTransport {
    * order of `peerIds`, each settling like {@link ClusterTransport.request}. Optional.
    */
   broadcast?(peerIds: string[], request: ClusterRequest, timeoutMs: number): Promise<unknown>[];
+  /**
+   * Sends one request to `peerIds` one-way: the peers run it and answer nothing, nobody
+   * waits, failures are dropped (a count-free send). One message for all where the
+   * transport can. Optional: without it the cluster asks and ignores the answers.
+   */
+  notify?(peerIds: string[], request: ClusterRequest): void;
   /** A shared directory of what every node holds, if the transport keeps one (Redis). Optional. */
   readonly directory?: ClusterDirectory;
   // One overload per event rather than a generic over TransportEvents: a class extending

@@ -91,7 +91,9 @@ function admit(route: Route, ctx: Context, env: EndpointEnv, params: Params): En
       return requireAdmin(ctx, env).then((user: SseUser) => permitted(route, ctx, env, user, () => new EndpointCall(ctx, env, params, user)));
     case 'api-key': {
       const key = env.publish.authenticate(ctx.get('authorization'));
-      return env.publish.admit(key, route.need, env.hub.name).then(() => permitted(route, ctx, env, null, () => new EndpointCall(ctx, env, params, undefined, key)));
+      return env.publish
+        .admit(key, route.need, env.hub.name)
+        .then(() => permitted(route, ctx, env, null, () => new EndpointCall(ctx, env, params, undefined, key)));
     }
   }
 }

@@ -16,7 +16,7 @@ import { LeaveQueue, type PendingLeave } from './leave-queue.js';
 import { baseLifetime, type KeepaliveChoice, type KeepaliveZero } from './lifetime.js';
 import { OnceListeners, type OnceListenerKind } from './once-listeners.js';
 import { PendingDurations } from './pending-durations.js';
-import { setUserTimeout } from './tcp-user-timeout.js';
+import { applyUserTimeout } from './tcp-user-timeout.js';
 
 /** The settings the local node works with: the hub's options with every default applied. */
 export interface LocalNodeOptions {
@@ -210,7 +210,7 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     socket.setTimeout(0);
     // Heartbeats keep data outstanding, so keepalive never probes a browser that vanished: the
     // kernel gives up on unacknowledged data after this long instead (ETIMEDOUT, then 'close').
-    if (o.deadStreamTimeoutMs > 0) setUserTimeout(socket, o.deadStreamTimeoutMs);
+    if (o.deadStreamTimeoutMs > 0) applyUserTimeout(socket, o.deadStreamTimeoutMs);
     init.res.writeHead(200, init.headers === undefined ? STREAM_HEADERS : this.#headWith(init.headers));
     const conn = new Connection({
       id: newConnectionId(),
