@@ -3,6 +3,7 @@ import { PresenceTracker, type PresenceTrackerEvents } from './cluster/presence-
 import { Cluster, type ClusterEvents } from './cluster/cluster.js';
 import { createTransport } from './cluster/cluster-options.js';
 import { mergeQuery } from './cluster/merge.js';
+import type { SendItem } from './cluster/messages.js';
 import { RemoteConnection } from './cluster/remote-connection.js';
 import type { HubStats } from './core/admin-api.js';
 import type { ConnectionHandle } from './core/connection-handle.js';
@@ -19,6 +20,8 @@ import { checkHubOptions, resolveHubOptions, resolvePresenceOptions, type HubOpt
 import type { CloseReason, Connection, DurationRecord } from './local/connection.js';
 import { LocalNode, type DisconnectReason, type LocalNodeEvents, type LocalNodeOptions, type OpenStreamInit } from './local/local-node.js';
 import type { OnceListenerKind } from './local/once-listeners.js';
+import { resolveRecovery } from './local/recovery-options.js';
+import { RecoveryWindow } from './local/recovery-window.js';
 import { userTimeoutUnavailable } from './local/tcp-user-timeout.js';
 import { Qos, type QosEvents } from './qos/qos.js';
 import type { TypedQos } from './qos/typed-qos.js';
@@ -137,6 +140,8 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
   readonly #local: LocalNode;
   readonly #qos: Qos | undefined;
   readonly #cluster: Cluster | undefined;
+  /** The recovery window of this node's ordinary sends (option `recovery`), when on. */
+  readonly #window: RecoveryWindow | undefined;
   readonly #ready: Promise<void>;
   /** Settles with {@link Hub.ready}, never rejects: what sends and cluster queries wait for. */
   readonly #settled: Promise<void>;
@@ -166,6 +171,15 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
       local.clustered = true;
     }
     this.#cluster = cluster;
+    const recovery = resolveRecovery(options.recovery, (options.cluster?.timeoutMs ?? 1000) + 1000);
+    const window = (this.#window = recovery === undefined ? undefined : new RecoveryWindow(recovery));
+    if (window !== undefined)
+      local.recovery = {
+        get epoch() {
+          return window.epoch;
+        },
+        recover: (from, who) => window.since(from, who),
+      };
     // Durable delivery runs with a store of its own, or in a cluster for the messages peers own.
     // It subscribes to the local node before the hub does: a replay is under way before any
     // `connect` listener of the app can send.
@@ -373,10 +387,18 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     // A send before the node listens would reach this node only and return a count that
     // looks final: it waits for the start instead, and fails with it.
     if (!this.#started) await this.#settled;
-    let count = this.#local.deliver(kind, keys, encodeFrame({ event, data }), event, listening);
+    // One id per send (not per recipient), kept in the recovery window; not for connection ids,
+    // whose streams cannot come back as themselves.
+    const window = kind === 'connection' ? undefined : this.#window;
+    const at = window?.nextId();
+    const frame = encodeFrame({ event, data, id: at?.id });
+    let count = this.#local.deliver(kind, keys, frame, event, listening);
+    if (at !== undefined) window!.record(at.ms, at.seq, kind, keys, event, listening, frame);
     const remoteKeys = this.#remoteKeys(kind, keys);
     if (remoteKeys.length === 0) return count;
-    const result = await this.#cluster!.send({ kind, keys: remoteKeys, event, data: serializeData(data), listening });
+    const item: SendItem = { kind, keys: remoteKeys, event, data: serializeData(data), listening };
+    if (at !== undefined) item.wid = at.id;
+    const result = await this.#cluster!.send(item);
     for (const n of result.values) count += n;
     return count;
   }

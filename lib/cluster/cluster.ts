@@ -675,7 +675,13 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
         listening: item.listening,
       });
     }
-    return this.#local.deliver(item.kind, item.keys, encodeFrame({ event: item.event, data: item.data, id: item.id }), item.event, item.listening);
+    return this.#local.deliver(
+      item.kind,
+      item.keys,
+      encodeFrame({ event: item.event, data: item.data, id: item.id ?? item.wid }),
+      item.event,
+      item.listening,
+    );
   }
 
   /** @internal */

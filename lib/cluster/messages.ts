@@ -17,6 +17,8 @@ export interface SendItem {
   listening: boolean;
   /** Durable message id (its owner is the node whose tag ends it). */
   id?: string;
+  /** An ordinary send's id in its sender's recovery window (the `id:` every recipient gets). */
+  wid?: string;
 }
 
 /**

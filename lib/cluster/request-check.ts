@@ -25,6 +25,7 @@ export function checkClusterRequest(value: unknown): ClusterRequest {
         string(i.data, `${at}.data`);
         boolean(i.listening, `${at}.listening`);
         if (i.id !== undefined) fieldText(i.id, `${at}.id`);
+        if (i.wid !== undefined) fieldText(i.wid, `${at}.wid`);
       });
       if (r.deadline !== undefined) number(r.deadline, 'deadline');
       break;
