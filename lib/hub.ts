@@ -164,21 +164,22 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
       const error = new SseUnsupportedError(`deadStreamTimeoutMs is not applied: ${noUserTimeout}`);
       process.nextTick(() => this.reportError(error));
     }
+    const recovery = resolveRecovery(options.recovery, (options.cluster?.timeoutMs ?? 1000) + 1000);
+    const window = (this.#window = recovery === undefined ? undefined : new RecoveryWindow(recovery));
     let cluster: Cluster | undefined;
     if (options.cluster !== undefined) {
       const { transport, timeoutMs, group } = createTransport(options.cluster, this.options.name, { nameGiven });
-      cluster = new Cluster(local, transport, { timeoutMs, group, interested: (channel) => this.#presenceWanted(channel) });
+      cluster = new Cluster(local, transport, { timeoutMs, group, interested: (channel) => this.#presenceWanted(channel), window });
       local.clustered = true;
     }
     this.#cluster = cluster;
-    const recovery = resolveRecovery(options.recovery, (options.cluster?.timeoutMs ?? 1000) + 1000);
-    const window = (this.#window = recovery === undefined ? undefined : new RecoveryWindow(recovery));
     if (window !== undefined)
       local.recovery = {
         get epoch() {
           return window.epoch;
         },
-        recover: (from, who) => window.since(from, who),
+        // In a cluster each node keeps its own sends: the peers are asked for theirs.
+        recover: (from, who) => (cluster === undefined ? window.since(from, who) : cluster.recoverWindow(from, who)),
       };
     // Durable delivery runs with a store of its own, or in a cluster for the messages peers own.
     // It subscribes to the local node before the hub does: a replay is under way before any

@@ -5,8 +5,10 @@ import { encodeFrame } from '../core/frame.js';
 import type { HelloAnswer } from '../core/hello.js';
 import type { QueryAnswer, QueryArgs, QueryName } from '../core/queries.js';
 import type { SendTargetKind } from '../core/targets.js';
+import type { WindowPosition } from '../core/window-id.js';
 import type { Connection, DurationRecord } from '../local/connection.js';
 import type { DisconnectReason, LocalNode } from '../local/local-node.js';
+import type { RecoveryTarget, RecoveryWindow, WindowPart } from '../local/recovery-window.js';
 import type { Qos } from '../qos/qos.js';
 import type { AckedBy, AckItem, DurableMessage, DurableSend, PendingRequest, QosCluster } from '../qos/qos-cluster.js';
 import { StaticDiscovery } from './discovery.js';
@@ -26,6 +28,7 @@ import { PeerMembers } from './peer-members.js';
 import { PENDING_PAGE, PendingPulls, servePulls } from './pending-pulls.js';
 import { checkClusterRequest } from './request-check.js';
 import type { ClusterTransport } from './transport.js';
+import { answerWindow, recoverAcrossPeers } from './window-recovery.js';
 
 /** The answers of the peers to one fan-out, and which peers failed to answer. */
 export interface FanOut<T> {
@@ -133,6 +136,8 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
   /** The peers' users in channels, to announce their leaves when a peer vanishes. */
   readonly #members = new PeerMembers();
   readonly #interested: (channel: string) => boolean;
+  /** This node's recovery window (option `recovery`), answered to peers and asked of them. */
+  readonly #window: RecoveryWindow | undefined;
   #closed = false;
 
   /**
@@ -142,7 +147,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
   constructor(
     local: LocalNode,
     transport: ClusterTransport,
-    options: { timeoutMs: number; group: string; interested?: (channel: string) => boolean },
+    options: { timeoutMs: number; group: string; interested?: (channel: string) => boolean; window?: RecoveryWindow },
   ) {
     super();
     this.#local = local;
@@ -150,6 +155,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
     this.#timeoutMs = options.timeoutMs;
     this.#group = options.group;
     this.#interested = options.interested ?? (() => false);
+    this.#window = options.window;
     this.#pulls = new PendingPulls(
       (nodeId, request) => transport.request(nodeId, request, this.#timeoutMs),
       () => this.#closed,
@@ -158,6 +164,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
     transport.on('peer-up', (peer) => {
       this.emit('peer-up', peer);
       void this.#learnMembers(peer.nodeId);
+      this.#learnEpoch(peer.nodeId);
     });
     transport.on('peer-down', (nodeId) => {
       const members = this.#members.take(nodeId);
@@ -576,6 +583,29 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
     return down;
   }
 
+  /**
+   * What a stream that came back here missed, from this node's window and every peer's
+   * (see recoverAcrossPeers); at once when there is no peer to ask.
+   * @internal
+   */
+  recoverWindow(from: WindowPosition, who: RecoveryTarget): WindowPart | Promise<WindowPart> {
+    const window = this.#window!;
+    if (this.#closed || (this.#transport.peers().length === 0 && this.#transport.unreachable().length === 0)) return window.since(from, who);
+    return recoverAcrossPeers(window, from, who, (request) => this.#ask(request));
+  }
+
+  /** A peer came up: the cluster's history is the oldest epoch among the nodes (adopted). */
+  #learnEpoch(nodeId: string): void {
+    const window = this.#window;
+    if (window === undefined) return;
+    this.#transport.request(nodeId, { type: 'window-epoch' }, this.#timeoutMs).then(
+      (epoch) => {
+        if (typeof epoch === 'string') window.adopt(epoch);
+      },
+      (err: unknown) => this.emit('peer-error', { nodeId, operation: 'window-epoch', error: err }),
+    );
+  }
+
   // ---- incoming ----------------------------------------------------------------------
 
   async #handle(from: string, raw: ClusterRequest): Promise<unknown> {
@@ -660,6 +690,10 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
         return servePulls(this.#qos, request.requests, (err) => this.emit('error', err));
       case 'qos-ack':
         return this.#qos?.ackForwarded(request.items, request.connectionId, request.by) ?? 0;
+      case 'window':
+        return answerWindow(this.#window, request);
+      case 'window-epoch':
+        return this.#window?.epoch ?? null;
     }
   }
 

@@ -153,7 +153,9 @@ export class RecoveryWindow {
   since(from: WindowPosition, who: RecoveryTarget, now = Date.now()): WindowPart {
     const s = this.#settings;
     this.trim(now);
-    if (from.epoch !== this.#epoch || from.ms < now - s.windowMs) return { covered: false, frames: [] };
+    // An older epoch: a history this node's has replaced (all its nodes were gone). A newer one
+    // is a node's own before it adopted the cluster's: the same sends, still held.
+    if (from.epoch < this.#epoch || from.ms < now - s.windowMs) return { covered: false, frames: [] };
     // Our own id: exactly after it. Another sender's: from a while before it (see slackMs).
     const own = from.node === this.node;
     const fromMs = own ? from.ms : from.ms - s.slackMs;
