@@ -179,7 +179,7 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
           return window.epoch;
         },
         // In a cluster each node keeps its own sends: the peers are asked for theirs.
-        recover: (from, who) => (cluster === undefined ? window.since(from, who) : cluster.recoverWindow(from, who)),
+        recover: (from, who) => (cluster === undefined ? window.resume(from, who) : cluster.recoverWindow(from, who)),
       };
     // Durable delivery runs with a store of its own, or in a cluster for the messages peers own.
     // It subscribes to the local node before the hub does: a replay is under way before any

@@ -590,7 +590,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
    */
   recoverWindow(from: WindowPosition, who: RecoveryTarget): WindowPart | Promise<WindowPart> {
     const window = this.#window!;
-    if (this.#closed || (this.#transport.peers().length === 0 && this.#transport.unreachable().length === 0)) return window.since(from, who);
+    if (this.#closed || (this.#transport.peers().length === 0 && this.#transport.unreachable().length === 0)) return window.resume(from, who);
     return recoverAcrossPeers(window, from, who, (request) => this.#ask(request));
   }
 

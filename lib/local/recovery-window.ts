@@ -103,6 +103,16 @@ export class RecoveryWindow {
     return true;
   }
 
+  /**
+   * Whether a resume point of `epoch` belongs to the history this window continues: not when
+   * it is older than ours (all the nodes that held it were gone). A newer one is a node's own
+   * before it adopted the cluster's: the same sends, still held. Asked once per reconnect by
+   * the node that takes it, after the peers told their epochs.
+   */
+  knows(epoch: string): boolean {
+    return epoch >= this.#epoch;
+  }
+
   /** The id of the next send: its position, once per send whatever the number of recipients. */
   nextId(now = Date.now()): { id: string; ms: number; seq: number } {
     // A clock that steps back must not give an id that sorts before one already given.
@@ -153,9 +163,7 @@ export class RecoveryWindow {
   since(from: WindowPosition, who: RecoveryTarget, now = Date.now()): WindowPart {
     const s = this.#settings;
     this.trim(now);
-    // An older epoch: a history this node's has replaced (all its nodes were gone). A newer one
-    // is a node's own before it adopted the cluster's: the same sends, still held.
-    if (from.epoch < this.#epoch || from.ms < now - s.windowMs) return { covered: false, frames: [] };
+    if (from.ms < now - s.windowMs) return { covered: false, frames: [] };
     // Our own id: exactly after it. Another sender's: from a while before it (see slackMs).
     const own = from.node === this.node;
     const fromMs = own ? from.ms : from.ms - s.slackMs;
@@ -169,6 +177,11 @@ export class RecoveryWindow {
       if (reaches(e, who)) frames.push(e.frame);
     }
     return { covered: true, frames };
+  }
+
+  /** A recovery from this window alone (one node, or no peer to ask): nothing for an older epoch. */
+  resume(from: WindowPosition, who: RecoveryTarget, now = Date.now()): WindowPart {
+    return this.knows(from.epoch) ? this.since(from, who, now) : { covered: false, frames: [] };
   }
 
   /** Index of the first entry with `ms >= at` (entries are in id order). */
