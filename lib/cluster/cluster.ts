@@ -27,7 +27,7 @@ import {
 import { PeerMembers } from './peer-members.js';
 import { PENDING_PAGE, PendingPulls, servePulls } from './pending-pulls.js';
 import { checkClusterRequest } from './request-check.js';
-import type { ClusterTransport } from './transport.js';
+import type { ClusterTransport, SharedWindowLog } from './transport.js';
 import { answerWindow, recoverAcrossPeers } from './window-recovery.js';
 
 /** The answers of the peers to one fan-out, and which peers failed to answer. */
@@ -138,6 +138,8 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
   readonly #interested: (channel: string) => boolean;
   /** This node's recovery window (option `recovery`), answered to peers and asked of them. */
   readonly #window: RecoveryWindow | undefined;
+  /** The window in a store shared by the nodes (Redis), when the transport has one: then nothing is asked of peers. */
+  readonly #windowLog: SharedWindowLog | undefined;
   #closed = false;
 
   /**
@@ -156,6 +158,8 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
     this.#group = options.group;
     this.#interested = options.interested ?? (() => false);
     this.#window = options.window;
+    this.#windowLog = options.window === undefined ? undefined : transport.windowLog?.(options.window, (err) => this.emit('error', err));
+    if (this.#windowLog !== undefined) options.window!.divert(this.#windowLog.add);
     this.#pulls = new PendingPulls(
       (nodeId, request) => transport.request(nodeId, request, this.#timeoutMs),
       () => this.#closed,
@@ -224,6 +228,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
     const self: HelloAnswer = { nodeId: this.#transport.nodeId, group: this.#group, protocol: PROTOCOL_VERSION };
     if (qos.tag !== undefined) self.qosTag = qos.tag;
     await this.#transport.start((from, request) => this.#handle(from, request), self);
+    await this.#windowLog?.start();
   }
 
   // ---- outgoing ----------------------------------------------------------------------
@@ -590,6 +595,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
    */
   recoverWindow(from: WindowPosition, who: RecoveryTarget): WindowPart | Promise<WindowPart> {
     const window = this.#window!;
+    if (this.#windowLog !== undefined) return this.#windowLog.since(from, who);
     if (this.#closed || (this.#transport.peers().length === 0 && this.#transport.unreachable().length === 0)) return window.resume(from, who);
     return recoverAcrossPeers(window, from, who, (request) => this.#ask(request));
   }
@@ -597,7 +603,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
   /** A peer came up: the cluster's history is the oldest epoch among the nodes (adopted). */
   #learnEpoch(nodeId: string): void {
     const window = this.#window;
-    if (window === undefined) return;
+    if (window === undefined || this.#windowLog !== undefined) return;
     this.#transport.request(nodeId, { type: 'window-epoch' }, this.#timeoutMs).then(
       (epoch) => {
         if (typeof epoch === 'string') window.adopt(epoch);

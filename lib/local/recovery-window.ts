@@ -34,6 +34,9 @@ export interface WindowPart {
   frames: Buffer[];
 }
 
+/** Takes each send instead of the window's memory (the Redis engine keeps them in a Stream). */
+export type WindowSink = (id: string, kind: SendTargetKind, keys: readonly string[], event: string, listening: boolean, frame: Buffer) => void;
+
 /** Settings of a {@link RecoveryWindow}. */
 export interface RecoveryWindowSettings {
   /** How long a send stays, in ms. */
@@ -72,6 +75,8 @@ export class RecoveryWindow {
   #droppedSeq = -1;
   #lastMs = 0;
   #seq = 0;
+  /** Where sends go instead of this memory (the Redis engine's stream), if anywhere. */
+  #sink: WindowSink | undefined;
 
   constructor(settings: RecoveryWindowSettings, epoch = newEpoch()) {
     this.#settings = settings;
@@ -80,6 +85,20 @@ export class RecoveryWindow {
 
   get epoch(): string {
     return this.#epoch;
+  }
+
+  get settings(): Readonly<RecoveryWindowSettings> {
+    return this.#settings;
+  }
+
+  /** Sends go to `sink` from now on, not to this memory (the Redis engine). */
+  divert(sink: WindowSink): void {
+    this.#sink = sink;
+  }
+
+  /** Takes the epoch a shared store names (Redis), older or newer. */
+  useEpoch(epoch: string): void {
+    this.#epoch = epoch;
   }
 
   /** Entries held now. */
@@ -129,6 +148,10 @@ export class RecoveryWindow {
 
   /** Keeps a send given its id by {@link RecoveryWindow.nextId}. */
   record(ms: number, seq: number, kind: SendTargetKind, keys: readonly string[], event: string, listening: boolean, frame: Buffer): void {
+    if (this.#sink !== undefined) {
+      this.#sink(formatWindowId({ epoch: this.#epoch, ms, seq, node: this.node }), kind, keys, event, listening, frame);
+      return;
+    }
     let bytes = ENTRY_OVERHEAD + frame.length;
     for (const key of keys) bytes += key.length + 16;
     this.#entries.push({ ms, seq, kind, keys, event, listening, frame, bytes });
@@ -198,7 +221,7 @@ export class RecoveryWindow {
 }
 
 /** Whether a send's target reaches `who` (the `listening` filter included). */
-function reaches(e: WindowEntry, who: RecoveryTarget): boolean {
+export function reaches(e: Pick<WindowEntry, 'kind' | 'keys' | 'event' | 'listening'>, who: RecoveryTarget): boolean {
   if (e.listening && !who.listeners.includes(e.event)) return false;
   switch (e.kind) {
     case 'all':
