@@ -16,7 +16,7 @@ const APP_PATH = /^[\w\-./]{1,200}$/;
 export class ConnectionCalls {
   constructor(
     private readonly pipeline: RequestPipeline,
-    private readonly o: ResolvedOptions,
+    private readonly o: Omit<ResolvedOptions, 'onStateChange'>,
     private readonly tabs: () => TabGroup | undefined,
   ) {}
 

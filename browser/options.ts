@@ -1,5 +1,4 @@
 import type { SseListenerInput } from './listeners.js';
-import type Sse from './sse.js';
 import type { SseStateName } from './states.js';
 
 /**
@@ -15,7 +14,22 @@ export type SseJson = Pick<JSON, 'parse' | 'stringify'>;
  * Options of {@link Sse}: the Java client's, with its defaults (see `Sse.DEFAULT_OPTIONS`),
  * and this client's own (reconnect backoff, queue, hidden tabs, durable delivery).
  */
-export interface SseOptions {
+/**
+ * What {@link SseOptions.onStateChange} is told of the client when the options are typed
+ * apart from it (a `const options: SseOptions`); `new Sse({ onStateChange })` gives the
+ * handler the `Sse` itself. Declared here so that the options need not name the client
+ * (they and the client would otherwise import each other).
+ */
+export interface SseClientView {
+  readonly stateName: SseStateName;
+  readonly connectionId: string | undefined;
+  readonly lastError: unknown;
+  isActive(): boolean;
+  connect(): void;
+  close(reason?: string): void;
+}
+
+export interface SseOptions<Client = SseClientView> {
   /** Base path of the system, e.g. `/sse/hr` (the plugin's base path). Default `/api/sse`. */
   url?: string;
   /**
@@ -83,8 +97,8 @@ export interface SseOptions {
    * are missing: each tab then has its own stream. Default `false`.
    */
   shareAcrossTabs?: boolean;
-  /** Called on every change of {@link Sse.stateName}; `lastError` tells why a connect failed. */
-  onStateChange?: ((state: SseStateName, client: Sse) => void) | undefined;
+  /** Called on every change of the client's `stateName`; `lastError` tells why a connect failed. */
+  onStateChange?: ((state: SseStateName, client: Client) => void) | undefined;
 }
 
 /**
@@ -119,7 +133,7 @@ export const DEFAULT_OPTIONS: SseOptions = {
 };
 
 /** @internal Options with defaults applied. */
-export interface ResolvedOptions {
+export interface ResolvedOptions<Client = SseClientView> {
   url: string;
   query: Record<string, string>;
   reconnectTime: number | undefined;
@@ -142,12 +156,12 @@ export interface ResolvedOptions {
   ack: boolean;
   autoConnect: boolean;
   shareAcrossTabs: boolean;
-  onStateChange: ((state: SseStateName, client: Sse) => void) | undefined;
+  onStateChange: ((state: SseStateName, client: Client) => void) | undefined;
 }
 
 /** @internal The page's options over `DEFAULT_OPTIONS` (an `undefined` value keeps the default), checked. */
-export function resolveOptions(options: SseOptions): ResolvedOptions {
-  const o: SseOptions = { ...DEFAULT_OPTIONS };
+export function resolveOptions<Client extends SseClientView>(options: SseOptions<Client>): ResolvedOptions<Client> {
+  const o: SseOptions<Client> = { ...DEFAULT_OPTIONS };
   for (const [key, value] of Object.entries(options)) if (value !== undefined) (o as Record<string, unknown>)[key] = value;
   return {
     url: normalizeUrl(o.url ?? '/api/sse'),

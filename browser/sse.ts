@@ -99,7 +99,7 @@ export default class Sse {
   /** When this instance was created (ms since epoch; sent as `clientInstanceTime`). */
   readonly createTimestamp: number = Date.now();
 
-  readonly #o: ResolvedOptions;
+  readonly #o: ResolvedOptions<Sse>;
   readonly #listeners = new ListenerRegistry();
   readonly #requests: RequestPipeline;
   readonly #calls: ConnectionCalls;
@@ -143,7 +143,7 @@ export default class Sse {
   readonly #onOnline = (): void => this.#retryNow();
 
   /** Creates the client and, unless `autoConnect: false`, connects (once the tab is visible). */
-  constructor(options: SseOptions = {}) {
+  constructor(options: SseOptions<Sse> = {}) {
     this.#o = resolveOptions(options);
     const win = this.#o.windowGlobal;
     this.clientId = resolveClientId(win, options.clientId ?? DEFAULT_OPTIONS.clientId);

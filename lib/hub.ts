@@ -1,8 +1,10 @@
 import { EventEmitter } from 'node:events';
 import { PresenceTracker, type PresenceTrackerEvents } from './cluster/presence-tracker.js';
-import { Cluster, type ClusterEvents } from './cluster/cluster.js';
+import { Cluster, type ClusterEvents, type FanOut } from './cluster/cluster.js';
 import { createTransport } from './cluster/cluster-options.js';
+import { DurableCluster } from './cluster/durable-cluster.js';
 import { mergeQuery } from './cluster/merge.js';
+import { WindowCluster } from './cluster/window-recovery.js';
 import type { SendItem } from './cluster/messages.js';
 import { RemoteConnection } from './cluster/remote-connection.js';
 import type { HubStats } from './core/admin-api.js';
@@ -169,22 +171,29 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     let cluster: Cluster | undefined;
     if (options.cluster !== undefined) {
       const { transport, timeoutMs, group } = createTransport(options.cluster, this.options.name, { nameGiven });
-      cluster = new Cluster(local, transport, { timeoutMs, group, interested: (channel) => this.#presenceWanted(channel), window });
+      cluster = new Cluster(local, transport, { timeoutMs, group, interested: (channel) => this.#presenceWanted(channel) });
       local.clustered = true;
     }
     this.#cluster = cluster;
+    // In a cluster the window has its own module: each node keeps its own sends and asks the
+    // peers for theirs (LAN), or every node reads one Redis Stream (the Redis engine).
+    const windowCluster =
+      window === undefined || cluster === undefined ? undefined : new WindowCluster(cluster, window, cluster.sharedWindowLog(window));
     if (window !== undefined)
       local.recovery = {
         get epoch() {
           return window.epoch;
         },
-        // In a cluster each node keeps its own sends: the peers are asked for theirs.
-        recover: (from, who) => (cluster === undefined ? window.resume(from, who) : cluster.recoverWindow(from, who)),
+        recover: (from, who) => (windowCluster === undefined ? window.resume(from, who) : windowCluster.recover(from, who)),
       };
     // Durable delivery runs with a store of its own, or in a cluster for the messages peers own.
     // It subscribes to the local node before the hub does: a replay is under way before any
     // `connect` listener of the app can send.
-    const qos = options.qos !== undefined || cluster !== undefined ? new Qos(local, options.qos, cluster, nameGiven) : undefined;
+    // In a cluster it answers the peers' durable requests through its own module of the cluster.
+    const qos =
+      options.qos !== undefined || cluster !== undefined
+        ? new Qos(local, options.qos, cluster === undefined ? undefined : new DurableCluster(cluster), nameGiven)
+        : undefined;
     this.#qos = qos;
 
     const report = (err: unknown): void => this.reportError(err);
@@ -212,11 +221,12 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
         this.#emitSafe('peer-up', peer);
         // A node that (re)joins may hold durable messages for users connected here meanwhile.
         if (peer.qosTag !== undefined) qos!.pullFrom(peer.nodeId);
+        windowCluster?.learnEpoch(peer.nodeId);
       });
       cluster.on('peer-down', (nodeId) => this.#emitSafe('peer-down', nodeId));
       cluster.on('peer-error', (info) => this.#emitSafe('peer-error', info));
       cluster.on('peer-rpc', (info) => this.#emitSafe('peer-rpc', info));
-      this.#ready = cluster.start(qos!);
+      this.#ready = cluster.start().then(() => windowCluster?.start());
       // A failed start was reported (`error`); the node then serves its own connections and
       // joins when it can (the Redis engine retries), so sends go on after it, locally.
       this.#settled = this.#ready.then(
@@ -393,15 +403,13 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     const window = kind === 'connection' ? undefined : this.#window;
     const at = window?.nextId();
     const frame = encodeFrame({ event, data, id: at?.id });
-    let count = this.#local.deliver(kind, keys, frame, event, listening);
+    const here = this.#local.deliver(kind, keys, frame, event, listening);
     if (at !== undefined) window!.record(at.ms, at.seq, kind, keys, event, listening, frame);
-    const remoteKeys = this.#remoteKeys(kind, keys);
-    if (remoteKeys.length === 0) return count;
-    const item: SendItem = { kind, keys: remoteKeys, event, data: serializeData(data), listening };
-    if (at !== undefined) item.wid = at.id;
-    const result = await this.#cluster!.send(item);
-    for (const n of result.values) count += n;
-    return count;
+    return this.#hereThenPeers(kind, keys, here, (cluster, remote) => {
+      const item: SendItem = { kind, keys: remote, event, data: serializeData(data), listening };
+      if (at !== undefined) item.wid = at.id;
+      return cluster.send(item);
+    });
   }
 
   // ---- queries -------------------------------------------------------------------------
@@ -493,6 +501,7 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
   }
 
   /**
+   * @internal For the admin endpoints.
    * {@link Hub.queryDetailed} with per-call limits (the admin listings' `cluster` and
    * `timeout` parameters): `cluster: false` answers from this node only, `timeoutMs` is the
    * longest wait for one peer instead of the `cluster.timeoutMs` option.
@@ -549,7 +558,8 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
   }
 
   /**
-   * Acknowledges durable messages for a connection's user and token (the `ack.do` endpoint):
+   * @internal For the `ack.do` endpoint.
+   * Acknowledges durable messages for a connection's user and token:
    * entries of messages this node owns are removed here, the others at their owners.
    * Resolves to the number of pending entries removed.
    */
@@ -558,7 +568,8 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
   }
 
   /**
-   * Ends a connection the client says it left (`disconnect.do`), wherever it is. What the
+   * @internal For the `disconnect.do` endpoint.
+   * Ends a connection the client says it left, wherever it is. What the
    * client measured is recorded before `disconnect` fires (on the node holding it). Resolves
    * to the count closed (0: no such connection).
    */
@@ -572,11 +583,8 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
   }
 
   async #disconnect(kind: SendTargetKind, keys: string[], reconnect: boolean, reason: DisconnectReason, record?: DurationRecord): Promise<number> {
-    let count = this.#local.disconnect(kind, keys, reconnect, reason, record);
-    const remoteKeys = this.#remoteKeys(kind, keys);
-    if (remoteKeys.length === 0) return count;
-    for (const n of (await this.#cluster!.disconnect(kind, remoteKeys, reconnect, reason, record)).values) count += n;
-    return count;
+    const here = this.#local.disconnect(kind, keys, reconnect, reason, record);
+    return this.#hereThenPeers(kind, keys, here, (cluster, remote) => cluster.disconnect(kind, remote, reconnect, reason, record));
   }
 
   // ---- online time ---------------------------------------------------------------------
@@ -603,12 +611,8 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     assertSeconds(seconds);
     const counts = new Map(keys.map((key) => [key, this.#local.setDuration(kind, [key], seconds)]));
     const remoteKeys = this.#remoteKeys(kind, keys);
-    if (remoteKeys.length > 0) {
-      // One round trip for all keys; each peer answers a count per key.
-      for (const perKey of (await this.#cluster!.duration(kind, remoteKeys, seconds)).values) {
-        remoteKeys.forEach((key, i) => counts.set(key, counts.get(key)! + Number(perKey[i] ?? 0)));
-      }
-    }
+    // One round trip for all keys; each peer answers a count per key.
+    if (remoteKeys.length > 0) addPerKey(counts, remoteKeys, await this.#cluster!.duration(kind, remoteKeys, seconds));
     let total = 0;
     const offline: string[] = [];
     for (const [key, count] of counts) {
@@ -621,13 +625,11 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     if (offline.length === 0 || kind === 'connection' || this.#cluster === undefined) return total;
     // Kept on every node, as the Java library does: the user may come back to any of them.
     // A peer where the user connected meanwhile writes it instead: then nobody keeps it.
+    const written = addPerKey(new Map(offline.map((key) => [key, 0])), offline, await this.#cluster.keepDuration(kind, offline, seconds));
     const given = new Set<string>();
-    for (const perKey of (await this.#cluster.keepDuration(kind, offline, seconds)).values) {
-      offline.forEach((key, i) => {
-        const written = Number(Array.isArray(perKey) ? perKey[i] : 0) || 0;
-        total += written;
-        if (written > 0) given.add(key);
-      });
+    for (const [key, n] of written) {
+      total += n;
+      if (n > 0) given.add(key);
     }
     if (given.size > 0) {
       for (const key of given) this.#local.forgetDuration(kind, key);
@@ -654,12 +656,9 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
   }
 
   async #clearDuration(kind: 'user' | 'token' | 'connection', keys: string[]): Promise<number> {
-    let count = this.#local.clearDuration(kind, keys);
+    const here = this.#local.clearDuration(kind, keys);
     // Values kept for offline keys may wait on any node: users and tokens go to every peer.
-    const remoteKeys = this.#remoteKeys(kind, keys);
-    if (remoteKeys.length === 0) return count;
-    for (const n of (await this.#cluster!.clearDuration(kind, remoteKeys)).values) count += Number(n) || 0;
-    return count;
+    return this.#hereThenPeers(kind, keys, here, (cluster, remote) => cluster.clearDuration(kind, remote));
   }
 
   // ---- one-shot listeners ----------------------------------------------------------------
@@ -693,6 +692,25 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     return this.#local.onceDisconnect(...onceArgs(kind, key, listener, options));
   }
 
+  /**
+   * "Here, then at the peers, sum": `here` is this node's count; when the target reaches
+   * peers ({@link Hub.#remoteKeys}), `atPeers` asks them for the keys left, and each peer's
+   * count is added. A peer that failed is left out (reported as `peer-error`); an answer that
+   * is not a number counts 0.
+   */
+  async #hereThenPeers(
+    kind: SendTargetKind,
+    keys: string[],
+    here: number,
+    atPeers: (cluster: Cluster, remoteKeys: string[]) => Promise<FanOut<number>>,
+  ): Promise<number> {
+    const remoteKeys = this.#remoteKeys(kind, keys);
+    if (remoteKeys.length === 0) return here;
+    let count = here;
+    for (const n of (await atPeers(this.#cluster!, remoteKeys)).values) count += Number(n) || 0;
+    return count;
+  }
+
   /** The keys peers must be asked about: none without peers; all, except connection ids held here. */
   #remoteKeys(kind: SendTargetKind, keys: string[]): string[] {
     if (this.#cluster === undefined || keys.length === 0) return [];
@@ -722,15 +740,14 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
   async #changeChannels(target: ChannelTarget, channels: string | readonly string[], join: boolean): Promise<number> {
     const [kind, keys] = targetOf(target);
     const names = channelNamesOf(channels);
-    let count = this.#local.changeChannelsOf(kind, keys, names, join);
-    const remoteKeys = this.#remoteKeys(kind, keys);
-    if (remoteKeys.length === 0 || names.length === 0) return count;
-    for (const n of (await this.#cluster!.changeChannels(kind, remoteKeys, names, join)).values) count += Number(n) || 0;
-    return count;
+    const here = this.#local.changeChannelsOf(kind, keys, names, join);
+    if (names.length === 0) return here;
+    return this.#hereThenPeers(kind, keys, here, (cluster, remote) => cluster.changeChannels(kind, remote, names, join));
   }
 
   /**
-   * A page's own join or leave (`join.do` / `leave.do`; the HTTP layer has run
+   * @internal For the `join.do` / `leave.do` endpoints.
+   * A page's own join or leave (the HTTP layer has run
    * `authorizeChannel`), wherever the connection is held. All or nothing: resolves to its
    * runtime channels after the change; rejects with `ERR_SSE_TOO_MANY_CHANNELS` past the cap,
    * `ERR_SSE_UNKNOWN_CONNECTION` when it is gone. The page is answered, not sent `sse-channels`.
@@ -825,7 +842,7 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     }
   }
 
-  /** Routes an error to the hub's `error` listeners (the plugin's forward it to Koa). */
+  /** @internal Routes an error to the hub's `error` listeners (the plugin's forward it to Koa). */
   reportError(err: unknown): void {
     if (this.listenerCount('error') > 0) this.emit('error', err);
     else console.error(err);
@@ -839,6 +856,17 @@ export function createHub<Events extends EventMap = Record<string, unknown>>(opt
 }
 
 /** The kind and key of a server-side join target; a TypeError for anything else. */
+/**
+ * Adds each peer's per-key counts (in the order of `keys`) to `counts`; answers `counts`.
+ * A missing or non-number count is 0.
+ */
+function addPerKey(counts: Map<string, number>, keys: readonly string[], answers: FanOut<number[]>): Map<string, number> {
+  for (const perKey of answers.values) {
+    keys.forEach((key, i) => counts.set(key, (counts.get(key) ?? 0) + (Number(Array.isArray(perKey) ? perKey[i] : 0) || 0)));
+  }
+  return counts;
+}
+
 function targetOf(target: ChannelTarget): ['connection' | 'user' | 'token', string[]] {
   if (target === null || typeof target !== 'object') throw new TypeError('target must be {connectionId}, {userId} or {accessToken}');
   const t = target as { connectionId?: unknown; userId?: unknown; accessToken?: unknown };

@@ -1,5 +1,9 @@
 /**
  * koa-sse-server: the public surface. Everything importable is listed here by name.
+ * Classes the library creates itself (the hub's parts: `Cluster`, `Qos`, `PresenceTracker`,
+ * `Connection`, `RemoteConnection`) are exported as types only: an app gets them from the
+ * hub and its events, never constructs them. etc/koa-sse-server.api.md is the reviewed
+ * report of this surface (`npm run api:check` fails when it is stale).
  */
 export { ssePlugin, typedHub } from './plugin.js';
 export type { SsePlugin } from './plugin.js';
@@ -23,16 +27,16 @@ export type {
 } from './hub.js';
 export type { EventMap, EventName, RegisteredEvents, SendArgs, SseEventRegistry } from './core/event-map.js';
 export type { ChannelTarget, ChannelPresence, PresenceUser, PresenceChange, PresenceNotice, MemberState } from './core/channels.js';
-export { PresenceTracker } from './cluster/presence-tracker.js';
+export type { PresenceTracker } from './cluster/presence-tracker.js';
 export type { PresenceTrackerEvents } from './cluster/presence-tracker.js';
 export type { PendingLeave } from './local/leave-queue.js';
 export type { LocalNodeOptions } from './local/local-node.js';
 export type { KeepaliveChoice } from './local/lifetime.js';
 export type { ConnectionFilter, Queries, QueryName, QueryArgs, QueryAnswer } from './core/queries.js';
 export type { ConnectionHandle } from './core/connection-handle.js';
-export { Connection } from './local/connection.js';
-export { RemoteConnection } from './cluster/remote-connection.js';
-export { Cluster } from './cluster/cluster.js';
+export type { Connection } from './local/connection.js';
+export type { RemoteConnection } from './cluster/remote-connection.js';
+export type { Cluster } from './cluster/cluster.js';
 export type { FanOut } from './cluster/cluster.js';
 export type { ClusterOptions } from './cluster/cluster-options.js';
 export type { RecoveryOptions } from './local/recovery-options.js';
@@ -46,7 +50,7 @@ export { MemoryBus, MemoryTransport } from './cluster/memory-transport.js';
 export type { ClusterTransport, RequestHandler, TransportEvents } from './cluster/transport.js';
 export type { ClusterRequest, HelloAnswer, SendItem } from './cluster/messages.js';
 export type { ClusterEvents } from './cluster/cluster.js';
-export type { QosCluster, DurableMessage, DurableSend, AckItem, AckedBy, PendingRequest } from './qos/qos-cluster.js';
+export type { AckItem, AckedBy, PendingRequest } from './qos/qos-cluster.js';
 export type { QosEvents } from './qos/qos.js';
 export type { CloseReason, ConnectionInfo, RequestInfo } from './local/connection.js';
 export type { ClientInfo } from './core/client-info.js';
@@ -58,7 +62,7 @@ export type { RedisSource, RedisClientLike } from './redis/redis-source.js';
 export type { Page, AdminStats, ConnectionView, RedactedUser, StoredMessageView, JavaConnectionFields, JavaMessageFields } from './core/admin-api.js';
 export type { StoredEntry } from './http/admin-views.js';
 export type { StoredMessage } from './qos/qos-store.js';
-export { Qos } from './qos/qos.js';
+export type { Qos } from './qos/qos.js';
 export type { TypedQos } from './qos/typed-qos.js';
 export type { QosOptions, QosSendOptions, QosSendResult, QosAckedEvent, QosExpiredEvent, QosStatus } from './qos/qos.js';
 export type { TargetKind, TargetRef, SendTargetKind } from './core/targets.js';
@@ -92,5 +96,9 @@ export {
   SseUnsupportedError,
   SseNodeAddressError,
   SsePeerProtocolError,
+  SsePeerError,
+  SsePeerTimeoutError,
+  SseNotBuiltError,
 } from './core/errors.js';
+export type { SsePeerErrorCode } from './core/errors.js';
 export { VERSION } from './core/version.js';

@@ -1,16 +1,14 @@
 import { EventEmitter } from 'node:events';
 import { isChannelName } from '../core/channels.js';
-import { SseTooManyChannelsError, SseTooManyListenersError } from '../core/errors.js';
+import { SsePeerError, SseTooManyChannelsError, SseTooManyListenersError } from '../core/errors.js';
 import { encodeFrame } from '../core/frame.js';
 import type { HelloAnswer } from '../core/hello.js';
 import type { QueryAnswer, QueryArgs, QueryName } from '../core/queries.js';
 import type { SendTargetKind } from '../core/targets.js';
-import type { WindowPosition } from '../core/window-id.js';
 import type { Connection, DurationRecord } from '../local/connection.js';
 import type { DisconnectReason, LocalNode } from '../local/local-node.js';
-import type { RecoveryTarget, RecoveryWindow, WindowPart } from '../local/recovery-window.js';
-import type { Qos } from '../qos/qos.js';
-import type { AckedBy, AckItem, DurableMessage, DurableSend, PendingRequest, QosCluster } from '../qos/qos-cluster.js';
+import type { RecoveryWindow } from '../local/recovery-window.js';
+import type { DurableItem, FanOut, RequestOf } from './cluster-link.js';
 import { StaticDiscovery } from './discovery.js';
 import {
   PROTOCOL_VERSION,
@@ -25,20 +23,10 @@ import {
   type SiblingsAnswer,
 } from './messages.js';
 import { PeerMembers } from './peer-members.js';
-import { PENDING_PAGE, PendingPulls, servePulls } from './pending-pulls.js';
 import { checkClusterRequest } from './request-check.js';
 import type { ClusterTransport, SharedWindowLog } from './transport.js';
-import { answerWindow, recoverAcrossPeers } from './window-recovery.js';
 
-/** The answers of the peers to one fan-out, and which peers failed to answer. */
-export interface FanOut<T> {
-  values: T[];
-  /**
-   * Node ids whose part is missing: the result is partial. A peer that failed or timed out,
-   * a known peer that is down (not asked), or one that got a send after its deadline.
-   */
-  failed: string[];
-}
+export type { FanOut } from './cluster-link.js';
 
 /** Events of the cluster (the hub re-emits them). */
 export interface ClusterEvents {
@@ -86,13 +74,13 @@ function deadlineMargin(timeoutMs: number): number {
   return Math.min(100, timeoutMs / 10);
 }
 
-function peerDown(nodeId: string): Error {
-  return Object.assign(new Error(`Peer ${nodeId} is down: known, but not answering health checks`), { code: 'ERR_SSE_PEER_DOWN' });
+function peerDown(nodeId: string): SsePeerError {
+  return new SsePeerError('ERR_SSE_PEER_DOWN', nodeId, `Peer ${nodeId} is down: known, but not answering health checks`);
 }
 
-function peerLate(nodeId: string): Error {
+function peerLate(nodeId: string): SsePeerError {
   const message = `Peer ${nodeId} got the send after its deadline and did not write it (it was stalled, or its clock is ahead of this node's)`;
-  return Object.assign(new Error(message), { code: 'ERR_SSE_PEER_LATE' });
+  return new SsePeerError('ERR_SSE_PEER_LATE', nodeId, message);
 }
 
 /** Only the numbers of a peer's duration record: nothing else of it reaches the connection. */
@@ -118,28 +106,29 @@ function isSeconds(value: unknown): value is number {
  * local node (and durable delivery). Sends made in one turn of the event loop go to each
  * peer as one request (coalescing), every peer is asked in parallel, and a peer that does
  * not answer within the timeout only costs that timeout and is reported as failed — never a
- * hang, never a silent success. Implements {@link QosCluster}, what durable delivery needs.
+ * hang, never a silent success. Modules answer request kinds of their own over the
+ * `ClusterLink` interface (cluster-link.ts) its internal members make up (durable
+ * delivery's: cluster/durable-cluster.ts; the hub hands the cluster to it, which checks
+ * the fit; no `implements`, which the published types, stripped of those members, would break).
  */
-export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
+export class Cluster extends EventEmitter<ClusterEvents> {
   readonly #local: LocalNode;
   readonly #transport: ClusterTransport;
   readonly #timeoutMs: number;
   readonly #group: string;
-  #qos: Qos | undefined;
+  /** What modules answer (durable delivery's request kinds). */
+  readonly #handlers = new Map<ClusterRequest['type'], (from: string, request: ClusterRequest) => unknown>();
+  #deliverDurable: ((item: DurableItem) => number) | undefined;
+  /** What modules add to this node's `hello`. */
+  #announced: Pick<HelloAnswer, 'qosTag'> = {};
   #batch: PendingSend[] = [];
   #scheduled = false;
   #memberBatch: PendingMemberState[] = [];
   /** Where the `member-state` questions are: a round scheduled for this tick, out to the peers, or neither. */
   #memberRound: 'idle' | 'scheduled' | 'asking' = 'idle';
-  /** Durable pulls from peers, batched per peer (see PendingPulls). */
-  readonly #pulls: PendingPulls;
   /** The peers' users in channels, to announce their leaves when a peer vanishes. */
   readonly #members = new PeerMembers();
   readonly #interested: (channel: string) => boolean;
-  /** This node's recovery window (option `recovery`), answered to peers and asked of them. */
-  readonly #window: RecoveryWindow | undefined;
-  /** The window in a store shared by the nodes (Redis), when the transport has one: then nothing is asked of peers. */
-  readonly #windowLog: SharedWindowLog | undefined;
   #closed = false;
 
   /**
@@ -149,7 +138,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
   constructor(
     local: LocalNode,
     transport: ClusterTransport,
-    options: { timeoutMs: number; group: string; interested?: (channel: string) => boolean; window?: RecoveryWindow },
+    options: { timeoutMs: number; group: string; interested?: (channel: string) => boolean },
   ) {
     super();
     this.#local = local;
@@ -157,18 +146,10 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
     this.#timeoutMs = options.timeoutMs;
     this.#group = options.group;
     this.#interested = options.interested ?? (() => false);
-    this.#window = options.window;
-    this.#windowLog = options.window === undefined ? undefined : transport.windowLog?.(options.window, (err) => this.emit('error', err));
-    if (this.#windowLog !== undefined) options.window!.divert(this.#windowLog.add);
-    this.#pulls = new PendingPulls(
-      (nodeId, request) => transport.request(nodeId, request, this.#timeoutMs),
-      () => this.#closed,
-    );
     transport.on('error', (err) => this.emit('error', err));
     transport.on('peer-up', (peer) => {
       this.emit('peer-up', peer);
       void this.#learnMembers(peer.nodeId);
-      this.#learnEpoch(peer.nodeId);
     });
     transport.on('peer-down', (nodeId) => {
       const members = this.#members.take(nodeId);
@@ -222,13 +203,56 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
     return this.#transport.unreachable();
   }
 
-  /** @internal Starts answering peers; durable requests go to `qos`. */
-  async start(qos: Qos): Promise<void> {
-    this.#qos = qos;
-    const self: HelloAnswer = { nodeId: this.#transport.nodeId, group: this.#group, protocol: PROTOCOL_VERSION };
-    if (qos.tag !== undefined) self.qosTag = qos.tag;
+  /** @internal Starts answering peers (after the modules registered what they answer). */
+  async start(): Promise<void> {
+    const self: HelloAnswer = { nodeId: this.#transport.nodeId, group: this.#group, protocol: PROTOCOL_VERSION, ...this.#announced };
     await this.#transport.start((from, request) => this.#handle(from, request), self);
-    await this.#windowLog?.start();
+  }
+
+  // ---- for modules (the ClusterLink interface of cluster-link.ts) -----------------------
+
+  /** @internal */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** @internal */
+  handle<K extends ClusterRequest['type']>(type: K, handler: (from: string, request: RequestOf<K>) => unknown): void {
+    this.#handlers.set(type, handler as (from: string, request: ClusterRequest) => unknown);
+  }
+
+  /** @internal */
+  deliverDurable(deliver: (item: DurableItem) => number): void {
+    this.#deliverDurable = deliver;
+  }
+
+  /** @internal */
+  announce(fields: Pick<HelloAnswer, 'qosTag'>): void {
+    this.#announced = { ...this.#announced, ...fields };
+  }
+
+  /** @internal */
+  request(nodeId: string, request: ClusterRequest): Promise<unknown> {
+    return this.#transport.request(nodeId, request, this.#timeoutMs);
+  }
+
+  /** @internal */
+  peerError(nodeId: string, operation: string, error: unknown): void {
+    this.emit('peer-error', { nodeId, operation, error });
+  }
+
+  /** @internal */
+  error(error: unknown): void {
+    this.emit('error', error);
+  }
+
+  /**
+   * The recovery window in a store the transport shares with every node (the Redis engine's
+   * Stream), if it has one.
+   * @internal
+   */
+  sharedWindowLog(window: RecoveryWindow): SharedWindowLog | undefined {
+    return this.#transport.windowLog?.(window, (err) => this.emit('error', err));
   }
 
   // ---- outgoing ----------------------------------------------------------------------
@@ -290,7 +314,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
    * it names as holders. When the directory cannot be read, every live peer's part is missing.
    */
   async #queryDirectory<N extends QueryName>(request: QueryRequest, timeoutMs: number): Promise<FanOut<QueryAnswer<N>>> {
-    const failed = this.#reportDown(request.type);
+    const failed = this.reportDown(request.type);
     const peerIds = this.#transport.peers().map((p) => p.nodeId);
     if (peerIds.length === 0) return { values: [], failed };
     let answer;
@@ -471,74 +495,6 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
     );
   }
 
-  // ---- what durable delivery needs (QosCluster) ----------------------------------------
-
-  /** Forwards a durable send to every peer; resolves to the connections they wrote it to. */
-  async forwardSend(send: DurableSend): Promise<number> {
-    const { id, kind, keys, event, data, listening } = send;
-    let count = 0;
-    for (const n of (await this.send({ kind, keys, event, data, listening, id })).values) count += n;
-    return count;
-  }
-
-  /** Sends acks of durable messages to the node that owns them (found by the id's tag). */
-  async forwardAcks(items: AckItem[], connectionId: string, by: AckedBy): Promise<number> {
-    const byOwner = new Map<string, AckItem[]>();
-    const owns = (peer: HelloAnswer): boolean => peer.qosTag !== undefined && items.some((i) => i.messageId.endsWith(peer.qosTag!));
-    // An owner that is down keeps its messages pending: they are resent on the next connection (at-least-once).
-    this.#reportDown('qos-ack', owns);
-    const tags = new Set<string>();
-    for (const peer of this.#transport.peers()) {
-      const tag = peer.qosTag;
-      // Peers sharing one store (Redis) share its tag: one of them removes the entries for all.
-      if (tag === undefined || tags.has(tag)) continue;
-      tags.add(tag);
-      const own = items.filter((i) => i.messageId.endsWith(tag));
-      if (own.length > 0) byOwner.set(peer.nodeId, own);
-    }
-    let count = 0;
-    await Promise.all(
-      [...byOwner].map(async ([nodeId, own]) => {
-        try {
-          count += Number(await this.#transport.request(nodeId, { type: 'qos-ack', items: own, connectionId, by }, this.#timeoutMs));
-        } catch (err) {
-          // The owner keeps the message pending: it is resent on the next connection (at-least-once).
-          this.emit('peer-error', { nodeId, operation: 'qos-ack', error: err });
-        }
-      }),
-    );
-    return count;
-  }
-
-  /** Asks the peers that have a durable store (only those can own messages) what they hold for a connection. */
-  async pullPending(request: PendingRequest, peerId?: string): Promise<DurableMessage[][]> {
-    // A peer with this node's own tag shares its store (Redis): what it holds is read here directly.
-    const ownTag = this.#qos?.tag;
-    const isOwner = (peer: HelloAnswer): boolean =>
-      peer.qosTag !== undefined && peer.qosTag !== ownTag && (peerId === undefined || peer.nodeId === peerId);
-    // What an owner that is down holds comes when it is back: the hub pulls from a peer on `peer-up`.
-    this.#reportDown('qos-pending', isOwner);
-    // Peers sharing one store (Redis) share its tag and would answer the same messages: ask one of them.
-    const tags = new Set<string>();
-    const owners: HelloAnswer[] = [];
-    for (const peer of this.#transport.peers()) {
-      if (!isOwner(peer) || tags.has(peer.qosTag!)) continue;
-      tags.add(peer.qosTag!);
-      owners.push(peer);
-    }
-    const lists: DurableMessage[][] = [];
-    await Promise.all(
-      owners.map(async (peer) => {
-        try {
-          lists.push(await this.#pulls.pull(peer.nodeId, request));
-        } catch (err) {
-          this.emit('peer-error', { nodeId: peer.nodeId, operation: 'qos-pending', error: err });
-        }
-      }),
-    );
-    return lists;
-  }
-
   async #fanOut<T>(request: ClusterRequest, timeoutMs = this.#timeoutMs): Promise<FanOut<T>> {
     const { answers, failed } = await this.#ask<T>(request, timeoutMs);
     return { values: answers.map(([, value]) => value), failed };
@@ -555,7 +511,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
     only?: string[],
   ): Promise<{ answers: [nodeId: string, answer: T][]; failed: string[] }> {
     // Asked of chosen peers (a directory named the holders): the others are not part of it.
-    const failed = only === undefined ? this.#reportDown(request.type) : [];
+    const failed = only === undefined ? this.reportDown(request.type) : [];
     const peerIds = this.#transport.peers().map((p) => p.nodeId);
     const ids = only === undefined ? peerIds : only.filter((id) => peerIds.includes(id));
     const answers: [string, T][] = [];
@@ -577,8 +533,8 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
     return { answers, failed };
   }
 
-  /** Reports each known peer that is down (and matches `which`) as failing `operation`; answers their ids. */
-  #reportDown(operation: string, which: (peer: HelloAnswer) => boolean = () => true): string[] {
+  /** @internal Reports each known peer that is down (and matches `which`) as failing `operation`; answers their ids. */
+  reportDown(operation: string, which: (peer: HelloAnswer) => boolean = () => true): string[] {
     const down: string[] = [];
     for (const peer of this.#transport.unreachable()) {
       if (!which(peer)) continue;
@@ -586,30 +542,6 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
       this.emit('peer-error', { nodeId: peer.nodeId, operation, error: peerDown(peer.nodeId) });
     }
     return down;
-  }
-
-  /**
-   * What a stream that came back here missed, from this node's window and every peer's
-   * (see recoverAcrossPeers); at once when there is no peer to ask.
-   * @internal
-   */
-  recoverWindow(from: WindowPosition, who: RecoveryTarget): WindowPart | Promise<WindowPart> {
-    const window = this.#window!;
-    if (this.#windowLog !== undefined) return this.#windowLog.since(from, who);
-    if (this.#closed || (this.#transport.peers().length === 0 && this.#transport.unreachable().length === 0)) return window.resume(from, who);
-    return recoverAcrossPeers(window, from, who, (request) => this.#ask(request));
-  }
-
-  /** A peer came up: the cluster's history is the oldest epoch among the nodes (adopted). */
-  #learnEpoch(nodeId: string): void {
-    const window = this.#window;
-    if (window === undefined || this.#windowLog !== undefined) return;
-    this.#transport.request(nodeId, { type: 'window-epoch' }, this.#timeoutMs).then(
-      (epoch) => {
-        if (typeof epoch === 'string') window.adopt(epoch);
-      },
-      (err: unknown) => this.emit('peer-error', { nodeId, operation: 'window-epoch', error: err }),
-    );
   }
 
   // ---- incoming ----------------------------------------------------------------------
@@ -690,31 +622,19 @@ export class Cluster extends EventEmitter<ClusterEvents> implements QosCluster {
       }
       case 'members':
         return local.members(this.#interested) satisfies MembersAnswer;
-      case 'qos-pending':
-        return this.#qos?.pendingFor(request, PENDING_PAGE) ?? [];
-      case 'qos-pending-batch':
-        return servePulls(this.#qos, request.requests, (err) => this.emit('error', err));
-      case 'qos-ack':
-        return this.#qos?.ackForwarded(request.items, request.connectionId, request.by) ?? 0;
-      case 'window':
-        return answerWindow(this.#window, request);
-      case 'window-epoch':
-        return this.#window?.epoch ?? null;
+      default:
+        // A module's kind (durable delivery's); none registered: nothing here to answer with.
+        return this.#handlers.get(request.type)?.(from, request) ?? null;
     }
   }
 
-  /** Writes a forwarded send here; a durable one goes through durable delivery (acks to its owner). */
+  /** Writes a forwarded send here; a durable one goes to durable delivery (acks to its owner) when it runs here. */
   #deliver(item: SendItem): number {
-    if (item.id !== undefined && item.kind !== 'connection' && this.#qos !== undefined) {
-      return this.#qos.deliverForwarded({
-        id: item.id,
-        kind: item.kind,
-        keys: item.keys,
-        event: item.event,
-        data: item.data,
-        listening: item.listening,
-      });
+    if (item.id !== undefined && item.kind !== 'connection' && this.#deliverDurable !== undefined) {
+      const { id, kind, keys, event, data, listening } = item;
+      return this.#deliverDurable({ id, kind, keys, event, data, listening });
     }
+    // An ordinary send carries its sender's recovery-window id (`wid`), the same for every recipient.
     return this.#local.deliver(
       item.kind,
       item.keys,

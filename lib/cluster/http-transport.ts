@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { got, type Got } from 'got';
-import { SseNodeAddressError, SsePeerProtocolError } from '../core/errors.js';
+import { SseNodeAddressError, SsePeerError, SsePeerProtocolError, SsePeerTimeoutError } from '../core/errors.js';
 import { open, seal } from './cipher.js';
 import { formatPeerAddress, type Discovery, type PeerAddress } from './discovery.js';
 import type { ClusterKeys } from './keys.js';
@@ -134,7 +134,7 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
 
   async request(peerId: string, request: ClusterRequest, timeoutMs: number): Promise<unknown> {
     const peer = this.#peers.get(peerId);
-    if (peer === undefined) throw Object.assign(new Error(`Unknown peer ${peerId}`), { code: 'ERR_SSE_UNKNOWN_PEER' });
+    if (peer === undefined) throw new SsePeerError('ERR_SSE_UNKNOWN_PEER', peerId, `Unknown peer ${peerId}`);
     return (await this.#call(peer.address, peerId, request, timeoutMs)).result;
   }
 
@@ -147,16 +147,24 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
     const nonce = randomBytes(16).toString('hex');
     const body = this.#o.encrypt ? seal(this.#o.keys.enc, plain, nonce) : plain;
     const signed = signRequest(this.#o.keys.mac, 'POST', PATH, this.nodeId, to, body, Date.now(), nonce);
-    const res = await this.#got.post(`http://${formatPeerAddress(address)}${PATH}`, {
-      body,
-      headers: { ...signed, 'content-type': 'application/octet-stream' },
-      timeout: { request: timeoutMs },
-    });
+    const peer = to === '' ? formatPeerAddress(address) : to;
+    let res;
+    try {
+      res = await this.#got.post(`http://${formatPeerAddress(address)}${PATH}`, {
+        body,
+        headers: { ...signed, 'content-type': 'application/octet-stream' },
+        timeout: { request: timeoutMs },
+      });
+    } catch (err) {
+      // A timeout reads the same on every transport; other network failures keep their code.
+      if ((err as { code?: unknown } | null)?.code === 'ETIMEDOUT') throw new SsePeerTimeoutError(peer, timeoutMs, { cause: err });
+      throw err;
+    }
     const answer = res.body as unknown as Buffer;
     const from = res.headers[H_NODE];
-    if (res.statusCode !== 200) throw Object.assign(new Error(`Peer answered ${res.statusCode}`), { code: 'ERR_SSE_PEER_REFUSED' });
+    if (res.statusCode !== 200) throw new SsePeerError('ERR_SSE_PEER_REFUSED', peer, `Peer ${peer} answered ${res.statusCode}`);
     if (typeof from !== 'string' || !verifyResponse(this.#o.keys.mac, nonce, from, answer, res.headers[H_SIG] as string | undefined)) {
-      throw Object.assign(new Error('Peer answer has no valid signature'), { code: 'ERR_SSE_PEER_UNVERIFIED' });
+      throw new SsePeerError('ERR_SSE_PEER_UNVERIFIED', peer, `Peer ${peer} answered without a valid signature`);
     }
     const text = this.#o.encrypt ? open(this.#o.keys.enc, answer, `response:${nonce}`) : answer;
     return { result: JSON.parse(text.toString('utf8')) as unknown, from };

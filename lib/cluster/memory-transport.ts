@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { SsePeerTimeoutError } from '../core/errors.js';
 import type { ClusterRequest, HelloAnswer } from './messages.js';
 import type { ClusterTransport, RequestHandler, TransportEvents } from './transport.js';
 
@@ -86,7 +87,7 @@ export class MemoryBus {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       // Unref'd: a request to a node that never answers must not keep a test process alive.
-      timer = setTimeout(() => reject(Object.assign(new Error(`peer ${to} timed out`), { code: 'ETIMEDOUT' })), timeoutMs).unref();
+      timer = setTimeout(() => reject(new SsePeerTimeoutError(to, timeoutMs)), timeoutMs).unref();
     });
     // An unreachable node looks like one that never answers: the caller's timeout decides.
     if (member === undefined || this.#cut.has(to) || this.#cut.has(from) || this.#stalled.has(from)) return timeout;

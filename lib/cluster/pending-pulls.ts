@@ -1,5 +1,4 @@
-import type { Qos } from '../qos/qos.js';
-import type { DurableMessage, PendingRequest } from '../qos/qos-cluster.js';
+import type { DurableAnswers, DurableMessage, PendingRequest } from '../qos/qos-cluster.js';
 import type { ClusterRequest } from './messages.js';
 
 /** Most messages in one answer to a pull, alone or batched: an answer must fit the transport's body limit. */
@@ -98,9 +97,12 @@ export class PendingPulls {
  * budget of {@link PENDING_PAGE} messages. A pull past the budget, or whose read failed
  * (reported to `onError`), is answered `null`: the asker asks it alone.
  */
-export async function servePulls(qos: Qos | undefined, requests: unknown, onError: (err: unknown) => void): Promise<(DurableMessage[] | null)[]> {
+export async function servePulls(
+  node: Pick<DurableAnswers, 'pendingFor'>,
+  requests: unknown,
+  onError: (err: unknown) => void,
+): Promise<(DurableMessage[] | null)[]> {
   const list = Array.isArray(requests) ? (requests.slice(0, PULL_BATCH_MAX) as PendingRequest[]) : [];
-  if (qos === undefined) return list.map(() => []);
   const answers: (DurableMessage[] | null)[] = [];
   let budget = PENDING_PAGE;
   for (const request of list) {
@@ -109,7 +111,7 @@ export async function servePulls(qos: Qos | undefined, requests: unknown, onErro
       continue;
     }
     try {
-      const messages = await qos.pendingFor(request, budget);
+      const messages = await node.pendingFor(request, budget);
       // As many as the budget: there may be more, which a pull of its own reads.
       if (messages.length >= budget) {
         answers.push(null);

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { SseRedisUnavailableError } from '../core/errors.js';
+import { SsePeerError, SsePeerTimeoutError, SseRedisUnavailableError } from '../core/errors.js';
 import type { RecoveryWindow } from '../local/recovery-window.js';
 import { connectRedis, isRedisCluster, openRedis, redisFailure, type RedisClient } from '../redis/redis-connection.js';
 import type { RedisSource } from '../redis/redis-source.js';
@@ -85,11 +85,11 @@ function isEnvelope(value: unknown): value is Envelope {
 }
 
 function timedOut(peerId: string, timeoutMs: number): Error {
-  return Object.assign(new Error(`peer ${peerId} did not answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' });
+  return new SsePeerTimeoutError(peerId, timeoutMs);
 }
 
 function notAPeer(peerId: string): Error {
-  return Object.assign(new Error(`peer ${peerId} is not up`), { code: 'ERR_SSE_PEER_DOWN' });
+  return new SsePeerError('ERR_SSE_PEER_DOWN', peerId, `Peer ${peerId} is not up`);
 }
 
 /**
@@ -262,7 +262,9 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
     // from the subscriber's event it would take the process down (`to` of a number did).
     if (!isEnvelope(message) || message.from === this.nodeId) return;
     if (message.k === 'a') {
-      const value = message.ok ? message.v : Object.assign(new Error(String(message.e)), { code: 'ERR_SSE_PEER_FAILED' });
+      const value = message.ok
+        ? message.v
+        : new SsePeerError('ERR_SSE_PEER_FAILED', message.from, `Peer ${message.from} failed the request`, { cause: message.e });
       this.#settle(message.id, message.ok, value, message.from);
     } else if (message.k === 'q') {
       let id = message.id;

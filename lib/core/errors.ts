@@ -27,7 +27,13 @@
  * | `ERR_SSE_REDIS_UNAVAILABLE`   | 503    | Redis (cluster engine or durable store) is down, restarting or too slow: the call failed fast |
  * | `ERR_SSE_CLIENT_NOT_BUILT`    | 503    | the browser client bundle is missing (lib/http/script.ts) |
  * | `ERR_SSE_DASHBOARD_NOT_BUILT` | 503    | the dashboard bundle is missing (lib/http/dashboard.ts) |
- * | `ERR_SSE_PEER_*`              | —      | cluster peer failures, reported in `peer-error` (lib/cluster/http-transport.ts, cluster.ts) |
+ * | `ERR_SSE_PEER_DOWN`           | —      | (in `peer-error`, {@link SsePeerError}) a known peer that is down was not asked: its part is missing |
+ * | `ERR_SSE_PEER_LATE`           | —      | (in `peer-error`) a peer got a send after its deadline and did not write it |
+ * | `ERR_SSE_PEER_TIMEOUT`        | —      | (in `peer-error`, {@link SsePeerTimeoutError}) a peer did not answer within `cluster.timeoutMs` |
+ * | `ERR_SSE_PEER_FAILED`         | —      | (in `peer-error`) a peer answered that the request failed there (Redis transport; the peer's text in `cause`) |
+ * | `ERR_SSE_PEER_REFUSED`        | —      | (in `peer-error`) a peer answered with an HTTP error status (HTTP transport) |
+ * | `ERR_SSE_PEER_UNVERIFIED`     | —      | (in `peer-error`) a peer's answer had no valid signature (HTTP transport) |
+ * | `ERR_SSE_UNKNOWN_PEER`        | —      | (in `peer-error`) a request to a node that is not a verified peer (HTTP transport) |
  * | `ERR_SSE_DISCOVERY_FAILED`    | 503    | (reported in `error`) peer discovery failed, e.g. the DNS did not answer; the known peers stay |
  * | `ERR_SSE_MISSING_ENGINE`      | 500    | (thrown at start) an option needs an optional package that is not installed (better-sqlite3, ioredis, multicast-dns) |
  * | `ERR_SSE_UNSUPPORTED`         | 500    | (reported in `error`, once) an option this platform cannot honour, e.g. `deadStreamTimeoutMs` outside Linux |
@@ -259,6 +265,45 @@ export class SseNodeAddressError extends SseError {
 export class SsePeerProtocolError extends SseError {
   constructor(message: string) {
     super(message, 'ERR_SSE_PEER_PROTOCOL', 500);
+  }
+}
+
+/** The codes of {@link SsePeerError}. */
+export type SsePeerErrorCode =
+  | 'ERR_SSE_PEER_DOWN'
+  | 'ERR_SSE_PEER_LATE'
+  | 'ERR_SSE_PEER_TIMEOUT'
+  | 'ERR_SSE_PEER_FAILED'
+  | 'ERR_SSE_PEER_REFUSED'
+  | 'ERR_SSE_PEER_UNVERIFIED'
+  | 'ERR_SSE_UNKNOWN_PEER';
+
+/**
+ * A cluster peer's part of an operation is missing (see the codes in the table above).
+ * Reported in the hub's `peer-error` event, never thrown to a caller: the operation's
+ * result is partial instead. A failure of the network itself (connection refused, reset)
+ * keeps its own error and code (e.g. `ECONNREFUSED`).
+ */
+export class SsePeerError extends SseError {
+  /** The peer's node id. */
+  readonly nodeId: string;
+  constructor(code: SsePeerErrorCode, nodeId: string, message: string, options?: { cause?: unknown }) {
+    super(message, code, 503, options);
+    this.nodeId = nodeId;
+  }
+}
+
+/** A peer did not answer within the cluster's `timeoutMs` (any transport): `ERR_SSE_PEER_TIMEOUT`. */
+export class SsePeerTimeoutError extends SsePeerError {
+  constructor(nodeId: string, timeoutMs: number, options?: { cause?: unknown }) {
+    super('ERR_SSE_PEER_TIMEOUT', nodeId, `Peer ${nodeId} did not answer within ${timeoutMs} ms`, options);
+  }
+}
+
+/** A bundle the package serves (the browser client, the dashboard) was not built: `npm run build`. */
+export class SseNotBuiltError extends SseError {
+  constructor(what: string, code: 'ERR_SSE_CLIENT_NOT_BUILT' | 'ERR_SSE_DASHBOARD_NOT_BUILT') {
+    super(`${what} is not built: run \`npm run build\``, code, 503);
   }
 }
 

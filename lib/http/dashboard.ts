@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { errorBody, sendJson } from './response.js';
+import { SseNotBuiltError } from '../core/errors.js';
 import type { UserCall } from './call.js';
 
 /**
@@ -17,11 +17,7 @@ const FILE = 'dashboard.html';
  */
 export async function dashboard({ ctx }: UserCall): Promise<void> {
   const page = await load();
-  if (page === undefined) {
-    const message = 'The dashboard is not built: run `npm run build`';
-    sendJson(ctx, 503, errorBody('ERR_SSE_DASHBOARD_NOT_BUILT', 503, message));
-    return;
-  }
+  if (page === undefined) throw new SseNotBuiltError('The dashboard', 'ERR_SSE_DASHBOARD_NOT_BUILT');
   ctx.set('Cache-Control', 'no-store');
   ctx.set('X-Content-Type-Options', 'nosniff');
   ctx.set('X-Frame-Options', 'DENY');

@@ -32,7 +32,12 @@ const SERVER_FAULTS: Readonly<Record<string, string>> = {
   ERR_SSE_REDIS_UNAVAILABLE: 'A service this server depends on is unavailable: try again shortly',
   ERR_SSE_CLOSED: 'The server is shutting down: try again shortly',
   ERR_SSE_QUEUE_FULL: 'The durable queue is full',
+  ERR_SSE_CLIENT_NOT_BUILT: 'The browser client is not built: run `npm run build`',
+  ERR_SSE_DASHBOARD_NOT_BUILT: 'The dashboard is not built: run `npm run build`',
 };
+
+/** Server-side states every request would report again, not faults: a shutdown, a bundle not built. */
+const NOT_REPORTED: ReadonlySet<string> = new Set(['ERR_SSE_CLOSED', 'ERR_SSE_CLIENT_NOT_BUILT', 'ERR_SSE_DASHBOARD_NOT_BUILT']);
 
 /**
  * Answers an error as JSON with a stable code. A client's mistake (4xx) is told in the
@@ -40,8 +45,9 @@ const SERVER_FAULTS: Readonly<Record<string, string>> = {
  * holds that), or a 4xx an app handler threw for the client to see (koa's `ctx.throw`
  * convention, `expose` not false). A failure on the server's side (5xx, or anything else)
  * is told only in our own words by code ({@link SERVER_FAULTS}); the error itself, with its
- * `cause`, goes to `report` (the app's `error` event), except `ERR_SSE_CLOSED` (a shutdown).
- * Never a stack trace, never a dependency's text.
+ * `cause`, goes to `report` (the app's `error` event), except a shutdown or a bundle not
+ * built ({@link NOT_REPORTED}). Never a stack trace, never a dependency's text. Every error
+ * answer of the plugin is built here (endpoints throw; the router answers).
  *
  * @param javaData fields the Java library's answer to that request had (e.g. `{count: 0}`), added to `data`
  */
@@ -54,7 +60,7 @@ export function sendError(ctx: Context, err: unknown, report: (err: unknown) => 
     status = err.status >= 400 && err.status < 600 ? err.status : 500;
     code = err.code;
     message = status < 500 ? err.message : (SERVER_FAULTS[code] ?? 'Internal server error');
-    if (status >= 500 && code !== 'ERR_SSE_CLOSED') report(err);
+    if (status >= 500 && !NOT_REPORTED.has(code)) report(err);
   } else {
     const e = err as { status?: unknown; statusCode?: unknown; expose?: unknown; code?: unknown; message?: unknown } | null;
     const raw = typeof e?.status === 'number' ? e.status : typeof e?.statusCode === 'number' ? e.statusCode : 500;

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { brotliCompress, constants as zlib, gzip } from 'node:zlib';
 import type { Context } from 'koa';
-import { sendJson } from './response.js';
+import { SseNotBuiltError } from '../core/errors.js';
 import type { PublicCall } from './call.js';
 
 /** One built variant of the browser client, read and compressed once, kept in memory. */
@@ -41,17 +41,7 @@ const DIRS = [new URL('../../dist/browser/', import.meta.url), new URL('../../br
 export async function script({ ctx }: PublicCall): Promise<void> {
   const variant: Variant = ctx.query['script-type'] === 'classic' ? 'classic' : 'module';
   const found = await load(variant);
-  if (found === undefined) {
-    sendJson(ctx, 503, {
-      success: false,
-      code: 'ERR_SSE_CLIENT_NOT_BUILT',
-      status: 503,
-      data: null,
-      message: 'The browser client is not built: run `npm run build`',
-      errorMessage: 'The browser client is not built: run `npm run build`',
-    });
-    return;
-  }
+  if (found === undefined) throw new SseNotBuiltError('The browser client', 'ERR_SSE_CLIENT_NOT_BUILT');
   const encoding = encodingFor(ctx);
   const etag = `"${found.hash}${ETAG_SUFFIX[encoding]}"`;
   ctx.vary('Accept-Encoding');

@@ -36,6 +36,22 @@ export interface PendingRequest {
 }
 
 /**
+ * What a node answers its peers about durable messages. Durable delivery hands it to the
+ * cluster once ({@link QosCluster.serve}); it is made of the parts below the durable facade
+ * (the owner role, the live delivery), so that no object holds one that holds it back.
+ */
+export interface DurableAnswers {
+  /** This node's store tag; undefined for a node without a store (it owns no message). */
+  readonly tag: string | undefined;
+  /** A peer forwarded a durable send it owns (or, sharing a Redis store, one it sent): written here like one of this node's. Answers the count reached. */
+  deliver(send: DurableSend): number;
+  /** A peer forwards acks of messages this node owns; answers the entries removed. */
+  ack(items: AckItem[], connectionId: string, by: AckedBy): Promise<number>;
+  /** What a peer's connection should get from this node (at most `limit`): pending queue messages, then the log after its resume point. */
+  pendingFor(request: PendingRequest, limit: number): Promise<DurableMessage[]>;
+}
+
+/**
  * What durable delivery needs from a cluster, declared here so that this layer never
  * depends on how nodes talk. A message is owned by the node whose store tag ends its id;
  * acks go back to that owner.
@@ -50,4 +66,6 @@ export interface QosCluster {
    * one list of messages per peer that answered, oldest first.
    */
   pullPending(request: PendingRequest, peerId?: string): Promise<DurableMessage[][]>;
+  /** Answers the peers' durable requests with `answers` from now on (called once, before the cluster starts). */
+  serve(answers: DurableAnswers): void;
 }

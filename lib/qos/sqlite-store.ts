@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { SseStoreError } from '../core/errors.js';
+import { SseClosedError, SseStoreError } from '../core/errors.js';
 import { loadEngine } from '../core/optional-engine.js';
 
 import { MessageIdGenerator } from './message-id.js';
@@ -149,7 +149,7 @@ export class SqliteQosStore implements QosStore {
 
   #enqueue(op: Op): void {
     if (this.#closed) {
-      op.reject(new Error('The durable queue is closed'));
+      op.reject(new SseClosedError('The durable queue'));
       return;
     }
     this.#batch.push(op);

@@ -6,6 +6,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { Cluster } from '../../lib/cluster/cluster.js';
+import { DurableCluster } from '../../lib/cluster/durable-cluster.js';
 import { MemoryBus } from '../../lib/cluster/memory-transport.js';
 import type { ClusterRequest } from '../../lib/cluster/messages.js';
 import { checkClusterRequest } from '../../lib/cluster/request-check.js';
@@ -181,9 +182,9 @@ async function node(bus: MemoryBus, id: string): Promise<Node> {
   local.on('error', () => undefined);
   const cluster = new Cluster(local, bus.transport(id), { timeoutMs: 500, group: 'prop' });
   cluster.on('error', () => undefined);
-  const qos = new Qos(local, undefined, cluster);
+  const qos = new Qos(local, undefined, new DurableCluster(cluster));
   qos.on('error', () => undefined);
-  await cluster.start(qos);
+  await cluster.start();
   return {
     local,
     cluster,

@@ -5,11 +5,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster } from '../../lib/cluster/cluster.js';
+import { DurableCluster } from '../../lib/cluster/durable-cluster.js';
 import { MemoryBus, MemoryTransport } from '../../lib/cluster/memory-transport.js';
 import { mergeQuery } from '../../lib/cluster/merge.js';
 import type { ClusterRequest, HelloAnswer, SendItem } from '../../lib/cluster/messages.js';
 import type { RequestHandler } from '../../lib/cluster/transport.js';
 import type { QueryArgs, QueryAnswer, QueryName } from '../../lib/core/queries.js';
+import { SseError, SsePeerError, SsePeerTimeoutError } from '../../lib/core/errors.js';
 import { resolveHubOptions } from '../../lib/hub-options.js';
 import type { CloseReason, Connection } from '../../lib/local/connection.js';
 import { LocalNode } from '../../lib/local/local-node.js';
@@ -42,7 +44,7 @@ async function makeNode(t: ExecutionContext, bus: MemoryBus, id: string, options
   const cluster = new Cluster(local, options.transport ?? bus.transport(id), { timeoutMs: options.timeoutMs ?? 1000, group: 'unit' });
   let dir: string | undefined;
   if (options.store === true) dir = mkdtempSync(join(tmpdir(), `sse-unit-cluster-${id}-`));
-  const qos = new Qos(local, dir === undefined ? undefined : { file: join(dir, 'qos.db') }, cluster);
+  const qos = new Qos(local, dir === undefined ? undefined : { file: join(dir, 'qos.db') }, new DurableCluster(cluster));
   const node: Node = { id, local, qos, cluster, errors: [], peerErrors: [], acked: [], disconnects: [], open: (o) => openStream(local, o) };
   for (const emitter of [local, qos, cluster]) emitter.on('error', (err: unknown) => node.errors.push(err));
   cluster.on('peer-error', (info) => node.peerErrors.push(info));
@@ -54,7 +56,7 @@ async function makeNode(t: ExecutionContext, bus: MemoryBus, id: string, options
     await qos.close();
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
-  await cluster.start(qos);
+  await cluster.start();
   return node;
 }
 
@@ -244,9 +246,13 @@ test('a peer that does not answer costs at most the timeout, is reported failed,
   t.deepEqual(
     a.peerErrors.map((e) => [e.nodeId, e.operation, (e.error as { code?: string }).code]),
     [
-      ['b', 'query', 'ETIMEDOUT'],
-      ['b', 'send', 'ETIMEDOUT'],
+      ['b', 'query', 'ERR_SSE_PEER_TIMEOUT'],
+      ['b', 'send', 'ERR_SSE_PEER_TIMEOUT'],
     ],
+  );
+  t.true(
+    a.peerErrors.every((e) => e.error instanceof SsePeerTimeoutError && e.error.nodeId === 'b'),
+    'a timeout is an SseError with the peer',
   );
   t.true(rpcs.some((r) => r.nodeId === 'b' && !r.ok) && rpcs.some((r) => r.nodeId === 'c' && r.ok));
 
@@ -300,6 +306,10 @@ test('a known peer that is down makes every answer partial, without being asked,
       ['b', 'send', 'ERR_SSE_PEER_DOWN'],
       ['b', 'disconnect', 'ERR_SSE_PEER_DOWN'],
     ],
+  );
+  t.true(
+    a.peerErrors.every((e) => e.error instanceof SsePeerError && e.error instanceof SseError),
+    'peer errors are SseErrors',
   );
   t.deepEqual((await b.cluster.query('userIds', [])).failed.sort(), ['a', 'c']);
 

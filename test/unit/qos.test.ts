@@ -9,7 +9,7 @@ import { SseQosDisabledError } from '../../lib/core/errors.js';
 import { resolveHubOptions, type HubOptions } from '../../lib/hub-options.js';
 import { LocalNode } from '../../lib/local/local-node.js';
 import { MessageIdGenerator } from '../../lib/qos/message-id.js';
-import type { AckedBy, AckItem, DurableMessage, DurableSend, PendingRequest, QosCluster } from '../../lib/qos/qos-cluster.js';
+import type { AckedBy, AckItem, DurableAnswers, DurableMessage, DurableSend, PendingRequest, QosCluster } from '../../lib/qos/qos-cluster.js';
 import { Qos, type QosAckedEvent, type QosExpiredEvent, type QosOptions } from '../../lib/qos/qos.js';
 import { FakeResponse, openStream, type OpenOptions } from '../helpers/fake-stream.js';
 import { eventually } from '../helpers/cluster.js';
@@ -24,6 +24,17 @@ class FakeCluster implements QosCluster {
   peerDelivered = 0;
   /** What `pullPending` answers: one list per peer (a promise: the answer is on its way until it settles). */
   pending: (request: PendingRequest, peerId?: string) => DurableMessage[][] | Promise<DurableMessage[][]> = () => [];
+  /** What durable delivery serves the peers with (a peer's forwarded send, acks, pulls go there). */
+  served: DurableAnswers | undefined;
+
+  serve(answers: DurableAnswers): void {
+    this.served = answers;
+  }
+
+  /** A peer forwards a durable send to this node. */
+  forwarded(send: DurableSend): number {
+    return this.served!.deliver(send);
+  }
 
   async forwardSend(send: DurableSend): Promise<number> {
     this.sends.push(structuredClone(send));
@@ -282,13 +293,13 @@ test('ack by write, forwarded durable send: written here, acknowledged to its ow
   });
 
   const toUsers = send('user', ['7', '8'], 'offer');
-  t.is(qos.deliverForwarded(toUsers), 2);
+  t.is(cluster.forwarded(toUsers), 2);
   t.is((await noAck.res.event('offer')).id, toUsers.id);
   t.is((await withAck.res.event('offer')).id, toUsers.id);
   const listening = send('user', ['7'], 'bell', true);
-  t.is(qos.deliverForwarded(listening), 0, 'listening: not to a connection that does not listen');
+  t.is(cluster.forwarded(listening), 0, 'listening: not to a connection that does not listen');
   const tenant = send('tenant', ['t1'], 'news');
-  t.is(qos.deliverForwarded(tenant), 2);
+  t.is(cluster.forwarded(tenant), 2);
   await withAck.res.event('news');
   await eventually(() => cluster.acks.length > 0, 'the ack');
   t.deepEqual(cluster.ackedIds(), [`${toUsers.id}|user:7|write`], 'only the client without ack, only the queue message');
@@ -299,21 +310,21 @@ test('ack by write, forwarded durable send: written here, acknowledged to its ow
 });
 
 test("a forwarded send while the pull from its owner runs waits for it: each message once, in its owner's order", async (t) => {
-  const { qos, open, cluster, peerIds, errors } = setup(t);
+  const { open, cluster, peerIds, errors } = setup(t);
   const [p1, p2, p3, p4, p5] = Array.from({ length: 5 }, (_, i) => ({ ...message(peerIds.next(), 'user', 'job', String(i + 1)), keys: ['7'] }));
   let answer!: (lists: DurableMessage[][]) => void;
   cluster.pending = () => new Promise((resolve) => (answer = resolve));
   const { res } = open({ user: user7 });
   await eventually(() => cluster.pulls.length === 1, 'the pull is on its way');
   // The owner forwards p2 (committed before it read, so also in its answer) and p4 (after).
-  t.is(qos.deliverForwarded(p2!), 1, 'reached: left to the pull');
-  t.is(qos.deliverForwarded(p4!), 1);
+  t.is(cluster.forwarded(p2!), 1, 'reached: left to the pull');
+  t.is(cluster.forwarded(p4!), 1);
   t.deepEqual(res.named('job'), [], 'nothing written before the pull');
   answer([[p1!, p2!, p3!]]);
   await res.until(() => res.named('job').length >= 4, 'the pull, then what it held');
   // A forward of a message the pull answered arrives late: the pull wrote it.
-  t.is(qos.deliverForwarded(p3!), 1);
-  t.is(qos.deliverForwarded(p5!), 1, 'after the pull: written at once');
+  t.is(cluster.forwarded(p3!), 1);
+  t.is(cluster.forwarded(p5!), 1, 'after the pull: written at once');
   await res.until(() => res.named('job').length >= 5, 'the live one');
   t.deepEqual(ids(res.named('job')), [p1!.id, p2!.id, p3!.id, p4!.id, p5!.id]);
   await eventually(() => cluster.ackedIds().length === 5, 'the acks by write');
@@ -326,19 +337,19 @@ test("a forwarded send while the pull from its owner runs waits for it: each mes
 });
 
 test("this store's message delivered while its replay runs (a node sharing the Redis store sent it): after the replay, once", async (t) => {
-  const { qos, open, errors } = setup(t);
+  const { qos, open, cluster, errors } = setup(t);
   const pending = [];
   for (let i = 0; i < 3; i++) pending.push((await qos.sendByUserId(7, 'job', i)).messageId);
   const { res } = open({ user: user7 });
   // Its id is newer than every stored one: the replay's read cannot vouch for it.
   const sharer = new MessageIdGenerator(qos.tag);
   const during = { ...message(sharer.next(Date.now() + 60_000), 'user', 'job', '3'), keys: ['7'] };
-  t.is(qos.deliverForwarded(during), 1, 'reached: held for the replay');
+  t.is(cluster.forwarded(during), 1, 'reached: held for the replay');
   t.deepEqual(res.named('job'), [], 'nothing written before the replay');
   await res.until(() => res.named('job').length >= 4, 'the replay, then what it held');
-  t.is(qos.deliverForwarded({ ...message(pending[1]!, 'user', 'job', '1'), keys: ['7'] }), 1, 'a late copy of what the replay read');
+  t.is(cluster.forwarded({ ...message(pending[1]!, 'user', 'job', '1'), keys: ['7'] }), 1, 'a late copy of what the replay read');
   const after = { ...message(sharer.next(Date.now() + 60_000), 'user', 'job', '4'), keys: ['7'] };
-  t.is(qos.deliverForwarded(after), 1);
+  t.is(cluster.forwarded(after), 1);
   await res.until(() => res.named('job').length >= 5, 'the one after the replay');
   t.deepEqual(ids(res.named('job')), [...pending, during.id, after.id]);
   t.deepEqual(errors, []);
@@ -487,7 +498,7 @@ test('without a store, Qos only serves the messages its peers own', async (t) =>
   await t.throwsAsync(() => qos.list({}, 0, 10), { instanceOf: SseQosDisabledError });
   t.is(await qos.expireNow(), 0);
   t.is(qos.pendingCount(), 0);
-  t.deepEqual(await qos.pendingFor({ refs: [{ kind: 'user', key: '7' }], logRefs: [] }, 100), []);
+  t.deepEqual(await cluster.served!.pendingFor({ refs: [{ kind: 'user', key: '7' }], logRefs: [] }, 100), []);
   t.deepEqual(cluster.sends, []);
 
   const f1 = message(peerIds.next(), 'user', 'offer', 'f1');
@@ -505,7 +516,7 @@ test('without a store, Qos only serves the messages its peers own', async (t) =>
   t.deepEqual(cluster.ackedIds().slice(2), [`${f3}|user:8|ack`]);
 
   const forwarded = { ...message(peerIds.next(), 'user', 'fwd', '1'), keys: ['7'] };
-  t.is(qos.deliverForwarded(forwarded), 1);
+  t.is(cluster.forwarded(forwarded), 1);
   await eventually(() => cluster.ackedIds().length === 4, 'the forwarded ack');
   t.deepEqual(cluster.ackedIds().slice(3), [`${forwarded.id}|user:7|write`]);
   t.deepEqual(acked, [], 'nothing is removed here: there is no store');

@@ -1,0 +1,137 @@
+import { EventEmitter } from 'node:events';
+import type { TargetRef } from '../core/targets.js';
+import type { Connection } from '../local/connection.js';
+import type { ListenersChange, LocalNode } from '../local/local-node.js';
+import type { DurableDelivery } from './durable-delivery.js';
+import type { OwnPages } from './durable-role.js';
+import { isMessageId } from './message-id.js';
+import type { PendingRequest, QosCluster } from './qos-cluster.js';
+import type { ReplayPhase } from './replay-phase.js';
+import { logRefsOf, queueRefsOf } from './target-refs.js';
+
+const REPLAY_PAGE = 1000;
+
+/**
+ * Stored durable messages to a connection that opens (or starts listening to more events):
+ * pages of this node's store (`own`, absent on a relay), and what the peers that own
+ * messages hold for it (`cluster`, absent without one). Each is a replay phase of the
+ * connection ({@link DurableDelivery.ownPhases}, {@link DurableDelivery.pullPhase}): live
+ * messages of the same owner wait for it. Listens to the local node's `connect` and
+ * `listeners-change`; failures are reported as `error`.
+ */
+export class Replay extends EventEmitter<{ error: [error: unknown] }> {
+  readonly #local: LocalNode;
+  readonly #delivery: DurableDelivery;
+  readonly #own: OwnPages | undefined;
+  readonly #cluster: QosCluster | undefined;
+
+  constructor(local: LocalNode, delivery: DurableDelivery, own: OwnPages | undefined, cluster: QosCluster | undefined) {
+    super();
+    this.#local = local;
+    this.#delivery = delivery;
+    this.#own = own;
+    this.#cluster = cluster;
+    local.on('connect', (conn) => this.#onOpen(conn));
+    local.on('listeners-change', (change) => this.#onListenersAdded(change));
+  }
+
+  /**
+   * A peer with a store (re)joined: it may hold messages for the connections here (they
+   * connected while it was away). Pull them from that peer only.
+   */
+  pullFrom(peerId: string): void {
+    for (const conn of this.#local.connections()) {
+      if (conn.userId !== undefined || conn.accessToken !== undefined) this.#pullFromPeers(conn, undefined, peerId, false);
+    }
+  }
+
+  /** A stream opened: resend its user's and token's pending messages, then resume the log; the same from every peer. */
+  #onOpen(conn: Connection): void {
+    const own = this.#own;
+    if (own !== undefined) {
+      const lastEventId = conn.client.lastEventId;
+      const resume = lastEventId !== undefined && isMessageId(lastEventId) ? lastEventId : undefined;
+      const { queue, log } = this.#delivery.ownPhases(conn, resume !== undefined);
+      void this.#replay(own, conn, queue, log, resume).catch((err: unknown) => this.#failed(own, err));
+    }
+    this.#pullFromPeers(conn, undefined, undefined, true);
+  }
+
+  /** Listeners were added: listening-mode messages for them may now be deliverable, here and at peers. */
+  #onListenersAdded({ connection: conn, added }: ListenersChange): void {
+    if (added.length === 0 || conn.closed || queueRefsOf(conn).length === 0) return;
+    const own = this.#own;
+    if (own !== undefined) void this.#pages(own, conn, queueRefsOf(conn), '', added).catch((err: unknown) => this.#failed(own, err));
+    this.#pullFromPeers(conn, added, undefined, false);
+  }
+
+  /** Asks the owners of durable messages what they hold for `conn`, and writes it through the one replay writer. */
+  #pullFromPeers(conn: Connection, events: string[] | undefined, peerId: string | undefined, withLog: boolean): void {
+    const cluster = this.#cluster;
+    if (cluster === undefined) return;
+    const refs = queueRefsOf(conn);
+    const lastEventId = withLog ? conn.client.lastEventId : undefined;
+    const logRefs = lastEventId === undefined ? [] : logRefsOf(conn);
+    if (refs.length === 0 && logRefs.length === 0) return;
+    const request: PendingRequest = { refs, logRefs };
+    if (lastEventId !== undefined) request.lastEventId = lastEventId;
+    if (events !== undefined) request.events = events;
+    // A pull of everything pending is a replay: live messages of its owners wait for it. One for
+    // newly listened events reads only some messages, so it vouches for none.
+    const phase = events === undefined ? this.#delivery.pullPhase(conn) : undefined;
+    const pull = async (): Promise<void> => {
+      try {
+        const lists = await cluster.pullPending(request, peerId);
+        if (phase !== undefined) for (const messages of lists) phase.pulled(messages);
+        await Promise.all(lists.map((messages) => this.#delivery.write(conn, messages)));
+      } finally {
+        if (phase !== undefined) await this.#delivery.finish(conn, phase);
+      }
+    };
+    void pull().catch((err: unknown) => this.emit('error', err));
+  }
+
+  /** This node's store, to a connection that opened: its queues, then the logs after `resume`. */
+  async #replay(own: OwnPages, conn: Connection, queue: ReplayPhase, log: ReplayPhase | undefined, resume: string | undefined): Promise<void> {
+    // Failed or closed: what the phases held is written, later sends go live; what a failed read missed stays stored for the next connection.
+    try {
+      try {
+        await this.#pages(own, conn, queueRefsOf(conn), '', undefined, (mark) => queue.read(true, mark));
+      } finally {
+        await this.#delivery.finish(conn, queue);
+      }
+      if (log !== undefined) await this.#pages(own, conn, logRefsOf(conn), resume!, undefined, (mark) => log.read(false, mark));
+    } finally {
+      if (log !== undefined) await this.#delivery.finish(conn, log);
+    }
+  }
+
+  /**
+   * Writes this node's stored messages for `refs` after `cursor`, oldest first, a page at a
+   * time, until a short page. `onRead` gets each page's mark (the store's highest id when it read).
+   */
+  async #pages(
+    own: OwnPages,
+    conn: Connection,
+    refs: TargetRef[],
+    cursor: string,
+    events: string[] | undefined,
+    onRead?: (mark: string) => void,
+  ): Promise<void> {
+    for (;;) {
+      if (conn.closed || own.closed) return;
+      const { messages: rows, mark } = await own.page(refs, cursor, REPLAY_PAGE, events);
+      onRead?.(mark);
+      if (rows.length > 0) {
+        if (!(await this.#delivery.write(conn, rows))) return;
+        cursor = rows[rows.length - 1]!.id;
+      }
+      if (rows.length < REPLAY_PAGE) return;
+    }
+  }
+
+  /** A replay's error is reported, unless the store was closed under it (a shutdown: the replay ends with the stream). */
+  #failed(own: OwnPages, err: unknown): void {
+    if (!own.closed) this.emit('error', err);
+  }
+}
