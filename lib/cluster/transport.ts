@@ -72,7 +72,10 @@ export interface ClusterTransport {
    * order of `peerIds`, each settling like {@link ClusterTransport.request}. Optional.
    */
   broadcast?(peerIds: string[], request: ClusterRequest, timeoutMs: number): Promise<unknown>[];
-  /** A shared store of the recovery window (Redis: a Stream), if the transport offers one. Optional. */
+  /**
+   * A shared store of the recovery window (Redis: a Stream), if the transport offers one. Optional.
+   * @internal
+   */
   windowLog?(window: RecoveryWindow, report: (err: unknown) => void): SharedWindowLog;
   /** A shared directory of what every node holds, if the transport keeps one (Redis). Optional. */
   readonly directory?: ClusterDirectory;
