@@ -166,7 +166,7 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
       const error = new SseUnsupportedError(`deadStreamTimeoutMs is not applied: ${noUserTimeout}`);
       process.nextTick(() => this.reportError(error));
     }
-    const recovery = resolveRecovery(options.recovery, (options.cluster?.timeoutMs ?? 1000) + 1000);
+    const recovery = resolveRecovery(options.recovery, options.cluster === undefined ? 0 : (options.cluster.timeoutMs ?? 1000) + 1000);
     const window = (this.#window = recovery === undefined ? undefined : new RecoveryWindow(recovery));
     let cluster: Cluster | undefined;
     if (options.cluster !== undefined) {

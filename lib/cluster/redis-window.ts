@@ -66,8 +66,8 @@ export class RedisWindowLog implements SharedWindowLog {
   };
 
   /**
-   * What a stream that saw `from` missed, from every node's sends: those after it of its
-   * sender, and from `slackMs` before it of the others (the client drops what it saw by id).
+   * What a stream that saw `from` missed, from every node's sends since `slackMs` before it
+   * (the client drops what it saw by id).
    * Not covered for an older epoch, a resume point older than the window, or one that the
    * trimming may have passed.
    */
@@ -96,8 +96,9 @@ export class RedisWindowLog implements SharedWindowLog {
       const f = fieldsOf(fields);
       const at = parseWindowId(f.i);
       if (at === undefined) continue;
-      const after = at.node === from.node ? at.ms > from.ms || (at.ms === from.ms && at.seq > from.seq) : at.ms > lowerMs;
-      if (!after) continue;
+      // From a while before the resume point, whichever the sender: a send a node dropped as
+      // late (the cluster's send deadline) is not implied by a later one of the same sender.
+      if (at.ms <= lowerMs) continue;
       let keys: string[];
       try {
         keys = JSON.parse(f.t ?? '[]') as string[];

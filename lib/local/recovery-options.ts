@@ -30,8 +30,9 @@ export const DEFAULT_RECOVERY_WINDOW_MS = 120_000;
 
 /**
  * The window's settings with the defaults applied, or undefined when off; a TypeError names a
- * bad option. `slackMs`: how far before another sender's id this node's own sends are
- * replayed (a forwarded send's deadline, the cluster's `timeoutMs`, plus a second of clock skew).
+ * bad option. `slackMs`: in a cluster, how far before a resume point the sends are replayed (a
+ * forwarded send's deadline, the cluster's `timeoutMs`, plus a second of clock skew); 0 for a
+ * node alone.
  */
 export function resolveRecovery(options: RecoveryOptions | false | undefined, slackMs: number): RecoveryWindowSettings | undefined {
   if (options === false) return undefined;

@@ -44,10 +44,10 @@ export interface RecoveryWindowSettings {
   /** Most bytes the entries hold (frames plus keys plus a fixed overhead each); the oldest go first. */
   maxBytes: number;
   /**
-   * How far before a resume point from another sender this node's own sends are replayed, in
-   * ms: a send of this node forwarded to the page's node may still have been on its way when
-   * the page saw a later one from elsewhere (forwarding delay and clock skew). The client
-   * drops what it saw already by id.
+   * How far before a resume point this node's sends are replayed, in ms (0: a node alone,
+   * exactly after its own id): a send forwarded to the page's node may still have been on its
+   * way when the page saw a later one (forwarding delay, clock skew), or have been dropped
+   * there as late (the cluster's send deadline). The client drops what it saw already by id.
    */
   slackMs: number;
 }
@@ -187,8 +187,10 @@ export class RecoveryWindow {
     const s = this.#settings;
     this.trim(now);
     if (from.ms < now - s.windowMs) return { covered: false, frames: [] };
-    // Our own id: exactly after it. Another sender's: from a while before it (see slackMs).
-    const own = from.node === this.node;
+    // Our own id on a node alone: exactly after it. In a cluster, or another sender's id: from a
+    // while before it (see slackMs): a send forwarded late is not written by its receiver
+    // (the cluster's send deadline), so a later one of the same sender says nothing of it.
+    const own = from.node === this.node && s.slackMs === 0;
     const fromMs = own ? from.ms : from.ms - s.slackMs;
     const fromSeq = own ? from.seq : -1;
     if (this.#droppedMs > fromMs || (this.#droppedMs === fromMs && this.#droppedSeq > fromSeq)) return { covered: false, frames: [] };
