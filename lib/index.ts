@@ -42,6 +42,7 @@ export type { RemoteConnection } from './cluster/remote-connection.js';
 export type { Cluster } from './cluster/cluster.js';
 export type { FanOut } from './cluster/cluster.js';
 export type { ClusterOptions } from './cluster/cluster-options.js';
+export type { RecoveryOptions } from './local/recovery-options.js';
 export { StaticDiscovery } from './cluster/discovery.js';
 export type { Discovery, DiscoveryEvents, PeerAddress, SelfDescription } from './cluster/discovery.js';
 export { MdnsDiscovery } from './cluster/mdns-discovery.js';

@@ -7,6 +7,7 @@ import type { QueryAnswer, QueryArgs, QueryName } from '../core/queries.js';
 import type { SendTargetKind } from '../core/targets.js';
 import type { Connection, DurationRecord } from '../local/connection.js';
 import type { DisconnectReason, LocalNode } from '../local/local-node.js';
+import type { RecoveryWindow } from '../local/recovery-window.js';
 import type { DurableItem, FanOut, RequestOf } from './cluster-link.js';
 import { StaticDiscovery } from './discovery.js';
 import {
@@ -23,7 +24,7 @@ import {
 } from './messages.js';
 import { PeerMembers } from './peer-members.js';
 import { checkClusterRequest } from './request-check.js';
-import type { ClusterTransport } from './transport.js';
+import type { ClusterTransport, SharedWindowLog } from './transport.js';
 
 export type { FanOut } from './cluster-link.js';
 
@@ -245,6 +246,15 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   /** @internal */
   error(error: unknown): void {
     this.emit('error', error);
+  }
+
+  /**
+   * The recovery window in a store the transport shares with every node (the Redis engine's
+   * Stream), if it has one.
+   * @internal
+   */
+  sharedWindowLog(window: RecoveryWindow): SharedWindowLog | undefined {
+    return this.#transport.windowLog?.(window, (err) => this.emit('error', err));
   }
 
   // ---- outgoing ----------------------------------------------------------------------
@@ -660,7 +670,14 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       const { id, kind, keys, event, data, listening } = item;
       return this.#deliverDurable({ id, kind, keys, event, data, listening });
     }
-    return this.#local.deliver(item.kind, item.keys, encodeFrame({ event: item.event, data: item.data, id: item.id }), item.event, item.listening);
+    // An ordinary send carries its sender's recovery-window id (`wid`), the same for every recipient.
+    return this.#local.deliver(
+      item.kind,
+      item.keys,
+      encodeFrame({ event: item.event, data: item.data, id: item.id ?? item.wid }),
+      item.event,
+      item.listening,
+    );
   }
 
   /** @internal */

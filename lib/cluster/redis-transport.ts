@@ -1,9 +1,11 @@
 import { EventEmitter } from 'node:events';
 import { SsePeerError, SsePeerTimeoutError, SseRedisUnavailableError } from '../core/errors.js';
+import type { RecoveryWindow } from '../local/recovery-window.js';
 import { connectRedis, isRedisCluster, openRedis, redisFailure, type RedisClient } from '../redis/redis-connection.js';
 import type { RedisSource } from '../redis/redis-source.js';
 import type { ClusterRequest, HelloAnswer } from './messages.js';
 import { RedisDirectory } from './redis-directory.js';
+import { RedisWindowLog } from './redis-window.js';
 import type { ClusterTransport, RequestHandler, TransportEvents } from './transport.js';
 
 /** Settings of {@link RedisTransport}, resolved from the `cluster` option. */
@@ -173,6 +175,11 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
    * is not reachable within 5 × `commandTimeoutMs` (at least 5 s), but keeps trying: the node
    * joins by itself once Redis is up, and serves locally meanwhile.
    */
+  /** The recovery window as a Redis Stream shared by the cluster, written on the connection that publishes sends. */
+  windowLog(window: RecoveryWindow, report: (err: unknown) => void): RedisWindowLog {
+    return new RedisWindowLog(this.#pub, this.#options.prefix, window, report);
+  }
+
   async start(handler: RequestHandler, self: HelloAnswer): Promise<void> {
     this.#handler = handler;
     this.#self = self;
