@@ -23,6 +23,7 @@ const LAYERS = [
   { name: 'cluster', files: ['lib/cluster/**'] },
   { name: 'hub', files: ['lib/{hub,hub-options,metrics,options}.ts'] },
   { name: 'http', files: ['lib/http/**'] },
+  { name: 'workers', files: ['lib/workers/**'] },
   { name: 'plugin', files: ['lib/{plugin,index,emitter,testing}.ts'] },
 ].map((layer) => ({ ...layer, files: layer.files.map(abs) }));
 

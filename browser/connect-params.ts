@@ -14,6 +14,8 @@ export interface ConnectFacts {
   instanceId: string;
   ack: boolean;
   lastEventId: string;
+  /** The last ordinary event's id (the recovery window's resume point), `''` when none. */
+  recover?: string;
 }
 
 /** Chromium's non-standard `performance.memory`. */
@@ -51,6 +53,7 @@ export function connectParams(facts: ConnectFacts, query: Record<string, string>
   if (facts.channels.length > 0) params.channels = facts.channels.join(',');
   if (facts.ack) params.ack = '1';
   if (facts.lastEventId !== '') params.lastEventId = facts.lastEventId;
+  if (facts.recover !== undefined && facts.recover !== '') params.recover = facts.recover;
   params.reconnectOnClose = '1';
   for (const [key, value] of Object.entries(query)) if (key !== '__proto__' && !Object.hasOwn(params, key)) params[key] = value;
   return params;

@@ -10,6 +10,7 @@ export { Sse };
 export { sseEventListener } from './listen.js';
 export type { SseConnection, SseListenerChange } from './sse.js';
 export type { SseConnectInfo, SseCloseInfo } from './payloads.js';
+export type { SseRecoveryInfo } from './recovery.js';
 export type { SseStateName, SseReadyState, SseState } from './states.js';
 export type { SseCloseTrigger } from './close-trigger.js';
 export type { SseDuration } from './session-clock.js';

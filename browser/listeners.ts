@@ -23,6 +23,7 @@ export const PROTOCOL_EVENTS: ReadonlySet<string> = new Set([
   'sse-set-duration',
   'sse-change-active',
   'sse-channels',
+  'sse-recovery',
 ]);
 
 const NAME = /^[^\r\n\0,]{1,128}$/;

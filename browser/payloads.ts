@@ -12,6 +12,10 @@ export interface SseConnectInfo {
   expiresAt?: number;
   /** The runtime channels the server re-admitted (servers with runtime channels). */
   channels?: string[];
+  /** The stream resumed and got every ordinary event it missed (servers with the recovery window). */
+  recovered?: boolean;
+  /** The server's recovery window epoch, `null` without a window. */
+  epoch?: string | null;
   [key: string]: unknown;
 }
 

@@ -17,6 +17,7 @@ import type { SseQueuedRequest } from './outbox.js';
 import type { ParsedEvent } from './parser.js';
 import { RecentIds } from './recent-ids.js';
 import { rateLimitedFor } from './rate-limit.js';
+import { WindowResume, type SseRecoveryInfo } from './recovery.js';
 import { RequestPipeline } from './request-pipeline.js';
 import { round, type SseDuration } from './session-clock.js';
 import { readyStateOf, STATE_CLOSED, STATE_CONNECTING, STATE_OPEN, type SseReadyState, type SseStateName } from './states.js';
@@ -110,6 +111,10 @@ export default class Sse {
   readonly #acks: AckBatcher;
   readonly #delivery: EventDelivery;
   readonly #recent = new RecentIds(RECENT_IDS);
+  /** Ordinary events' resume point and de-duplication (the server's recovery window). */
+  readonly #resume = new WindowResume();
+  /** The resume point the open (or opening) stream was asked with. */
+  #resumedFrom = '';
   readonly #channels = new ChannelMembership();
   /** The tabs sharing one stream (`shareAcrossTabs`), when the browser can. */
   #tabs: TabGroup | undefined;
@@ -278,6 +283,21 @@ export default class Sse {
   /** Why the last connect or request attempt failed (for diagnostics; a success does not clear it). */
   get lastError(): unknown {
     return this.#lastError;
+  }
+
+  /**
+   * Whether the last connect got every ordinary event missed since the one before
+   * (`connect-finish.recovered`); `false` on a first connect, when the server's window was
+   * exceeded or lost: then the page should fetch its state afresh. Each connect also raises
+   * `sse-recovery` with {@link SseRecoveryInfo} as data. `undefined` before the first connect.
+   */
+  get recovered(): boolean | undefined {
+    return this.#resume.info?.recovered;
+  }
+
+  /** What the last `connect-finish` said of recovery: `recovered`, `resumed` (a resume was asked), `epoch`. */
+  get recovery(): SseRecoveryInfo | undefined {
+    return this.#resume.info;
   }
 
   /** Id of the last durable event received: the resume point of the next connect. */
@@ -610,6 +630,7 @@ export default class Sse {
         instanceId: this.instanceId,
         ack: this.#o.ack,
         lastEventId: this.#lastEventId,
+        recover: (this.#resumedFrom = this.#resume.from),
       },
       this.#o.query,
     );
@@ -684,6 +705,8 @@ export default class Sse {
     for (const w of waiters) w.resolve(this);
     this.#requests.connected();
     this.#delivery.deliver(this.#delivery.message(event.type, event.data, event.lastEventId), false);
+    const recovery = this.#resume.finished(info, stream instanceof EventStream ? this.#resumedFrom : '');
+    this.#delivery.deliver(this.#delivery.message('sse-recovery', this.#o.json.stringify(recovery)), false);
     if (stream === this.#stream) this.#online.startIdleChecks();
   }
 
@@ -718,6 +741,11 @@ export default class Sse {
     const id = event.id;
     if (id === undefined || id === '') {
       this.#delivery.deliver(this.#delivery.message(event.type, event.data, event.lastEventId), true);
+      return;
+    }
+    if (WindowResume.is(id)) {
+      // An ordinary event: shown once (a replay may overlap what came live), never acknowledged.
+      if (this.#resume.take(id)) this.#delivery.deliver(this.#delivery.message(event.type, event.data, event.lastEventId), true);
       return;
     }
     this.#lastEventId = id;

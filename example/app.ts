@@ -4,7 +4,16 @@ import Koa from 'koa';
 import type { Context } from 'koa';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { collectMetrics, ssePlugin, typedHub, type ClusterOptions, type QosOptions, type SsePlugin, type SseUser } from '../lib/index.js';
+import {
+  collectMetrics,
+  ssePlugin,
+  typedHub,
+  type ClusterOptions,
+  type QosOptions,
+  type SsePlugin,
+  type SseUser,
+  type WorkerContext,
+} from '../lib/index.js';
 import type { Events, Notify } from './events.js';
 
 /**
@@ -46,6 +55,12 @@ export interface ExampleOptions {
   dataDir?: string;
   /** Environment to read the cluster settings from. Default `process.env`. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * This process is a worker of `startWorkers` (SSE_WORKERS): both systems join the cluster
+   * of this machine's workers (and the LAN or Redis one the environment gives), each with
+   * its own durable file per worker slot. Default: none (one process).
+   */
+  worker?: WorkerContext;
 }
 
 /**
@@ -98,10 +113,18 @@ export function createExampleApp(options: ExampleOptions = {}): ExampleApp {
   const hunterDb = env.SSE_DB ? `${env.SSE_DB}.hunter` : join(dataDir, 'hunter-qos.db');
   // Redis, when given, replaces both the LAN cluster settings and the SQLite files.
   const redis = redisFromEnv(env);
-  const hrCluster = redis?.cluster ?? clusterFromEnv(env, 0);
-  const hunterCluster = redis?.cluster ?? clusterFromEnv(env, 1);
-  const hrQos = redis?.qos ?? { file: hrDb };
-  const hunterQos = redis?.qos ?? { file: hunterDb };
+  const worker = options.worker;
+  // A worker's hr node takes SSE_NODE_PORT + slot - 1: hunter's start after all of them.
+  let hrCluster = redis?.cluster ?? clusterFromEnv(env, 0);
+  let hunterCluster = redis?.cluster ?? clusterFromEnv(env, worker?.workers ?? 1);
+  let hrQos = redis?.qos ?? { file: hrDb };
+  let hunterQos = redis?.qos ?? { file: hunterDb };
+  if (worker !== undefined) {
+    hrCluster = worker.cluster(hrCluster);
+    hunterCluster = worker.cluster(hunterCluster);
+    hrQos = worker.qos(hrQos);
+    hunterQos = worker.qos(hunterQos);
+  }
   const common = {
     authenticate: demoUser,
     // A page may join any room, at runtime or as its fixed `channel`; every other channel is

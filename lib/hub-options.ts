@@ -3,6 +3,7 @@ import { fraction, positive } from './core/option-checks.js';
 import { checkOptionShapes, type ShapesOf } from './core/option-shape.js';
 import { keepaliveChoiceOf, keepaliveZeroOf, type KeepaliveChoice, type KeepaliveZero } from './local/lifetime.js';
 import type { LocalNodeOptions } from './local/local-node.js';
+import { RECOVERY_OPTION_SHAPES, type RecoveryOptions } from './local/recovery-options.js';
 import type { QosOptions } from './qos/qos.js';
 import { QOS_OPTION_SHAPES } from './qos/qos-options.js';
 
@@ -97,6 +98,12 @@ export interface HubOptions {
   presence?: PresenceOptions;
   /** Sent in `connect-finish.version`. Default: this package's version. */
   version?: string;
+  /**
+   * The recovery window of ordinary sends (see {@link RecoveryOptions}): a page that comes back
+   * gets the events it missed, or `connect-finish.recovered: false`. `false`: off. Default: on,
+   * 2 minutes, 32 MiB per node.
+   */
+  recovery?: RecoveryOptions | false;
   /** Durable at-least-once delivery through SQLite or Redis (`hub.qos`; see {@link QosOptions}). Default: off. */
   qos?: QosOptions;
   /** Join a cluster of nodes that act as one hub: over HTTP on a LAN, or over Redis (`cluster.redis`). Default: off. */
@@ -145,6 +152,7 @@ export const HUB_OPTION_SHAPES: ShapesOf<HubOptions> = {
   maxChannelsPerConnection: 'number',
   presence: { options: PRESENCE_OPTION_SHAPES },
   version: 'string',
+  recovery: { oneOf: [false], or: { options: RECOVERY_OPTION_SHAPES } },
   qos: { options: QOS_OPTION_SHAPES },
   cluster: { options: CLUSTER_OPTION_SHAPES },
 };

@@ -4,6 +4,8 @@ import { Cluster, type ClusterEvents, type FanOut } from './cluster/cluster.js';
 import { createTransport } from './cluster/cluster-options.js';
 import { DurableCluster } from './cluster/durable-cluster.js';
 import { mergeQuery } from './cluster/merge.js';
+import { WindowCluster } from './cluster/window-recovery.js';
+import type { SendItem } from './cluster/messages.js';
 import { RemoteConnection } from './cluster/remote-connection.js';
 import type { HubStats } from './core/admin-api.js';
 import type { ConnectionHandle } from './core/connection-handle.js';
@@ -20,6 +22,8 @@ import { checkHubOptions, resolveHubOptions, resolvePresenceOptions, type HubOpt
 import type { CloseReason, Connection, DurationRecord } from './local/connection.js';
 import { LocalNode, type DisconnectReason, type LocalNodeEvents, type LocalNodeOptions, type OpenStreamInit } from './local/local-node.js';
 import type { OnceListenerKind } from './local/once-listeners.js';
+import { resolveRecovery } from './local/recovery-options.js';
+import { RecoveryWindow } from './local/recovery-window.js';
 import { userTimeoutUnavailable } from './local/tcp-user-timeout.js';
 import { Qos, type QosEvents } from './qos/qos.js';
 import type { TypedQos } from './qos/typed-qos.js';
@@ -51,6 +55,13 @@ export interface ConnectListenerOptions extends OnceListenerOptions {
 export interface SendOptions {
   /** Deliver only to connections whose listener set contains the event name. Default `false`. */
   listening?: boolean;
+  /**
+   * Wait for every peer's count. `false`: a count-free send, which resolves at once with this
+   * node's count only, and is forwarded to the peers without waiting for them (one-way on the
+   * Redis engine: they answer nothing), so it costs no round trip; peers that fail are not
+   * reported. Default `true`.
+   */
+  count?: boolean;
 }
 
 /** Options of every `disconnect*` call. */
@@ -150,6 +161,8 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
   readonly #local: LocalNode;
   readonly #qos: Qos | undefined;
   readonly #cluster: Cluster | undefined;
+  /** The recovery window of this node's ordinary sends (option `recovery`), when on. */
+  readonly #window: RecoveryWindow | undefined;
   readonly #ready: Promise<void>;
   /** Settles with {@link Hub.ready}, never rejects: what sends and cluster queries wait for. */
   readonly #settled: Promise<void>;
@@ -172,6 +185,8 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
       const error = new SseUnsupportedError(`deadStreamTimeoutMs is not applied: ${noUserTimeout}`);
       process.nextTick(() => this.reportError(error));
     }
+    const recovery = resolveRecovery(options.recovery, options.cluster === undefined ? 0 : (options.cluster.timeoutMs ?? 1000) + 1000);
+    const window = (this.#window = recovery === undefined ? undefined : new RecoveryWindow(recovery));
     let cluster: Cluster | undefined;
     if (options.cluster !== undefined) {
       const { transport, timeoutMs, group } = createTransport(options.cluster, this.options.name, { nameGiven });
@@ -179,6 +194,17 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
       local.clustered = true;
     }
     this.#cluster = cluster;
+    // In a cluster the window has its own module: each node keeps its own sends and asks the
+    // peers for theirs (LAN), or every node reads one Redis Stream (the Redis engine).
+    const windowCluster =
+      window === undefined || cluster === undefined ? undefined : new WindowCluster(cluster, window, cluster.sharedWindowLog(window));
+    if (window !== undefined)
+      local.recovery = {
+        get epoch() {
+          return window.epoch;
+        },
+        recover: (from, who) => (windowCluster === undefined ? window.resume(from, who) : windowCluster.recover(from, who)),
+      };
     // Durable delivery runs with a store of its own, or in a cluster for the messages peers own.
     // It subscribes to the local node before the hub does: a replay is under way before any
     // `connect` listener of the app can send.
@@ -214,11 +240,12 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
         this.#emitSafe('peer-up', peer);
         // A node that (re)joins may hold durable messages for users connected here meanwhile.
         if (peer.qosTag !== undefined) qos!.pullFrom(peer.nodeId);
+        windowCluster?.learnEpoch(peer.nodeId);
       });
       cluster.on('peer-down', (nodeId) => this.#emitSafe('peer-down', nodeId));
       cluster.on('peer-error', (info) => this.#emitSafe('peer-error', info));
       cluster.on('peer-rpc', (info) => this.#emitSafe('peer-rpc', info));
-      this.#ready = cluster.start();
+      this.#ready = cluster.start().then(() => windowCluster?.start());
       // A failed start was reported (`error`); the node then serves its own connections and
       // joins when it can (the Redis engine retries), so sends go on after it, locally.
       this.#settled = this.#ready.then(
@@ -390,10 +417,25 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     // A send before the node listens would reach this node only and return a count that
     // looks final: it waits for the start instead, and fails with it.
     if (!this.#started) await this.#settled;
-    const here = this.#local.deliver(kind, keys, encodeFrame({ event, data }), event, listening);
-    return this.#hereThenPeers(kind, keys, here, (cluster, remote) =>
-      cluster.send({ kind, keys: remote, event, data: serializeData(data), listening }),
-    );
+    // One id per send (not per recipient), kept in the recovery window; not for connection ids,
+    // whose streams cannot come back as themselves.
+    const window = kind === 'connection' ? undefined : this.#window;
+    const at = window?.nextId();
+    const frame = encodeFrame({ event, data, id: at?.id });
+    const here = this.#local.deliver(kind, keys, frame, event, listening);
+    if (at !== undefined) window!.record(at.ms, at.seq, kind, keys, event, listening, frame);
+    const itemFor = (remote: string[]): SendItem => {
+      const item: SendItem = { kind, keys: remote, event, data: serializeData(data), listening };
+      if (at !== undefined) item.wid = at.id;
+      return item;
+    };
+    if (options?.count === false) {
+      // Count-free: the peers are told one-way; the answer is this node's count, at once.
+      const remoteKeys = this.#remoteKeys(kind, keys);
+      if (remoteKeys.length > 0) this.#cluster!.sendUncounted(itemFor(remoteKeys));
+      return here;
+    }
+    return this.#hereThenPeers(kind, keys, here, (cluster, remote) => cluster.send(itemFor(remote)));
   }
 
   // ---- queries -------------------------------------------------------------------------

@@ -51,7 +51,8 @@ async function startExample(t: import('ava').ExecutionContext, extraEnv: Record<
       const timer = setTimeout(() => {
         waiters.delete(check);
         reject(new Error(`example printed no line matching ${pattern}; got ${JSON.stringify(seen)}`));
-      }, 20_000);
+        // A bound, not a speed: the examples start in parallel, with tsx, on a loaded machine.
+      }, 60_000);
       waiters.add(check);
       check();
     });
@@ -65,6 +66,28 @@ async function startExample(t: import('ava').ExecutionContext, extraEnv: Record<
     },
   };
 }
+
+// Serial: three processes of its own start at once; alone they start in time on a loaded machine.
+test.serial('the example with SSE_WORKERS=2: two workers on one port, each a node of the other; SIGTERM to the primary closes both', async (t) => {
+  const { origin, line, stop } = await startExample(t, { SSE_WORKERS: '2' });
+  // Each worker sees the other, for both systems, before any stream opens.
+  await line(/^primary \d+: 2 workers on one port$/);
+  for (const system of ['hr', 'hunter']) {
+    await line(new RegExp(`^peer up \\(${system}\\): \\w+-w1$`));
+    await line(new RegExp(`^peer up \\(${system}\\): \\w+-w2$`));
+  }
+  // Two pages of one user, on connections of their own: the primary hands them to both workers.
+  const pages = [
+    await RawStream.open(t, `${origin}/sse/hr/connect?access-token=7&reconnectOnClose=1`),
+    await RawStream.open(t, `${origin}/sse/hr/connect?access-token=7&reconnectOnClose=1`),
+  ];
+  t.deepEqual(pages.map((p) => p.headers?.get('x-sse-server-id')?.replace(/.*-/, '')).sort(), ['w1', 'w2']);
+  const sent = await postJson(`${origin}/api/notify?access-token=admin`, { userId: 7, event: 'bell', data: { count: 3 } });
+  t.deepEqual(sent, { status: 200, body: { count: 2 } });
+  for (const page of pages) await page.next('bell');
+  t.is(await stop(), 0);
+  for (const page of pages) t.like(JSON.parse((await page.next('connect-close')).data), { reconnect: true });
+});
 
 test('the example: a user receives what the admin sends; non-admins are refused; SIGTERM closes cleanly', async (t) => {
   const { origin, stop } = await startExample(t);

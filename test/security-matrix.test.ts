@@ -223,8 +223,8 @@ async function start(t: ExecutionContext): Promise<{ s: StartedPlugin; counters:
   const counters: Counters = { message: 0, upload: 0, asked: new Set() };
   const s = await startPlugin(t, {
     authorizeEndpoint: (ctx, user, endpoint) => {
-      // Asked with the logged-in user, or null on the routes that ask for no login.
-      const anonymous = endpoint.access === 'public' || endpoint.access === 'connection-id';
+      // Asked with the logged-in user, or null on the routes that ask for no login (an API key is no user).
+      const anonymous = endpoint.access === 'public' || endpoint.access === 'connection-id' || endpoint.access === 'api-key';
       if (anonymous === (user !== null)) throw new Error(`authorizeEndpoint: wrong user for ${endpoint.route}`);
       counters.asked.add(`${endpoint.method} ${endpoint.route}`);
       return ctx.get(DENY_HEADER) !== endpoint.route;

@@ -44,8 +44,9 @@ test('every send target reaches exactly its connections', async (t) => {
     anon.events.slice(1).map((e) => e.event),
     ['k', 'all'],
   );
-  // Ordinary events carry no id: Last-Event-ID must only ever name a durable message.
-  t.true(a.events.every((e) => e.id === undefined));
+  // Ordinary events carry a recovery-window id (dots; durable ids are 26 hex digits), one per send.
+  t.true(a.events.slice(1).every((e) => /^[0-9a-z]{10}\.[0-9a-z]+\.[0-9a-z]+\.[0-9a-f]{6}$/.test(e.id ?? '')));
+  t.is(a.named('all')[0]!.id, c.named('all')[0]!.id, 'the same id for every recipient of a send');
 });
 
 test('ids are compared as strings: 1 and "1" are the same user, bigint keeps precision', async (t) => {

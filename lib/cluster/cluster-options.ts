@@ -9,6 +9,7 @@ import { HttpTransport } from './http-transport.js';
 import { DnsDiscovery, type DnsOptions } from './dns-discovery.js';
 import { deriveKeys } from './keys.js';
 import { MdnsDiscovery, type MdnsOptions } from './mdns-discovery.js';
+import { CombinedDiscovery, PrimaryDiscovery } from './primary-discovery.js';
 import { chooseNodeAddress, readHostNetwork, type HostNetwork } from './node-address.js';
 import { RedisTransport } from './redis-transport.js';
 import type { ClusterTransport } from './transport.js';
@@ -119,9 +120,7 @@ export function createTransport(
   const port = options.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError('cluster.port must be 0..65535');
   // Static and DNS discovery never tell anyone this node's address: only the others publish it.
-  const publishes =
-    options.discovery === 'mdns' ||
-    (typeof options.discovery === 'object' && !(options.discovery instanceof StaticDiscovery) && !(options.discovery instanceof DnsDiscovery));
+  const publishes = options.discovery === 'mdns' || (typeof options.discovery === 'object' && publishesAddress(options.discovery));
   const address = chooseNodeAddress(options, network(), publishes);
   if (options.discovery === 'mdns' && !isIPv4(address.advertise)) {
     throw new TypeError(`cluster.advertise must be an IPv4 address with discovery 'mdns' (an A record), got ${JSON.stringify(address.advertise)}`);
@@ -150,6 +149,12 @@ export function createTransport(
     maxBodyBytes: 64 * 1024 * 1024,
   });
   return { transport, timeoutMs, group };
+}
+
+/** Whether a discovery object tells other machines this node's address (only the primary's workers hear it from PrimaryDiscovery). */
+function publishesAddress(discovery: Discovery): boolean {
+  if (discovery instanceof CombinedDiscovery) return discovery.parts.some(publishesAddress);
+  return !(discovery instanceof StaticDiscovery) && !(discovery instanceof DnsDiscovery) && !(discovery instanceof PrimaryDiscovery);
 }
 
 /** `discovery: 'dns'`: A/AAAA answers carry no port, so the nodes need `dns.port`, SRV records, or one fixed `cluster.port`. */

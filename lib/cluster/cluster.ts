@@ -7,6 +7,7 @@ import type { QueryAnswer, QueryArgs, QueryName } from '../core/queries.js';
 import type { SendTargetKind } from '../core/targets.js';
 import type { Connection, DurationRecord } from '../local/connection.js';
 import type { DisconnectReason, LocalNode } from '../local/local-node.js';
+import type { RecoveryWindow } from '../local/recovery-window.js';
 import type { DurableItem, FanOut, RequestOf } from './cluster-link.js';
 import { StaticDiscovery } from './discovery.js';
 import {
@@ -23,7 +24,7 @@ import {
 } from './messages.js';
 import { PeerMembers } from './peer-members.js';
 import { checkClusterRequest } from './request-check.js';
-import type { ClusterTransport } from './transport.js';
+import type { ClusterTransport, SharedWindowLog } from './transport.js';
 
 export type { FanOut } from './cluster-link.js';
 
@@ -122,6 +123,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   #announced: Pick<HelloAnswer, 'qosTag'> = {};
   #batch: PendingSend[] = [];
   #scheduled = false;
+  /** Count-free sends of this tick ({@link Cluster.sendUncounted}). */
+  #uncounted: SendItem[] = [];
   #memberBatch: PendingMemberState[] = [];
   /** Where the `member-state` questions are: a round scheduled for this tick, out to the peers, or neither. */
   #memberRound: 'idle' | 'scheduled' | 'asking' = 'idle';
@@ -245,6 +248,15 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.emit('error', error);
   }
 
+  /**
+   * The recovery window in a store the transport shares with every node (the Redis engine's
+   * Stream), if it has one.
+   * @internal
+   */
+  sharedWindowLog(window: RecoveryWindow): SharedWindowLog | undefined {
+    return this.#transport.windowLog?.(window, (err) => this.emit('error', err));
+  }
+
   // ---- outgoing ----------------------------------------------------------------------
 
   /**
@@ -263,6 +275,29 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         setImmediate(() => void this.#flushSends());
       }
     });
+  }
+
+  /**
+   * Forwards a send to every peer without waiting for their counts (a count-free send):
+   * coalesced per tick like {@link Cluster.send}, sent one-way where the transport can
+   * (Redis: the peers answer nothing), else asked with the answers ignored. Peers that fail
+   * are not reported: nobody waits for them.
+   */
+  sendUncounted(item: SendItem): void {
+    if (this.#closed || this.#transport.peers().length === 0) return;
+    this.#uncounted.push(item);
+    if (this.#uncounted.length === 1) setImmediate(() => this.#flushUncounted());
+  }
+
+  #flushUncounted(): void {
+    const items = this.#uncounted;
+    this.#uncounted = [];
+    const peerIds = this.#transport.peers().map((p) => p.nodeId);
+    if (peerIds.length === 0 || this.#closed) return;
+    const deadline = Date.now() + this.#timeoutMs - deadlineMargin(this.#timeoutMs);
+    const request: ClusterRequest = { type: 'send', items, deadline };
+    if (this.#transport.notify !== undefined) return this.#transport.notify(peerIds, request);
+    for (const peerId of peerIds) this.#transport.request(peerId, request, this.#timeoutMs).catch(() => undefined);
   }
 
   async #flushSends(): Promise<void> {
@@ -635,7 +670,14 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       const { id, kind, keys, event, data, listening } = item;
       return this.#deliverDurable({ id, kind, keys, event, data, listening });
     }
-    return this.#local.deliver(item.kind, item.keys, encodeFrame({ event: item.event, data: item.data, id: item.id }), item.event, item.listening);
+    // An ordinary send carries its sender's recovery-window id (`wid`), the same for every recipient.
+    return this.#local.deliver(
+      item.kind,
+      item.keys,
+      encodeFrame({ event: item.event, data: item.data, id: item.id ?? item.wid }),
+      item.event,
+      item.listening,
+    );
   }
 
   /** @internal */

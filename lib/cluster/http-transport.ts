@@ -102,7 +102,9 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
     this.#server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.#o.port, this.#o.bind, () => {
+      // exclusive: in a worker of node:cluster the endpoint is this node's own, not a handle
+      // shared through the primary (which would hand a peer's request to any worker).
+      server.listen({ port: this.#o.port, host: this.#o.bind, exclusive: true }, () => {
         server.off('error', reject);
         resolve();
       });

@@ -3,6 +3,7 @@ import type { QueryArgs, QueryName } from '../core/queries.js';
 import type { SendTargetKind } from '../core/targets.js';
 import type { DurationRecord } from '../local/connection.js';
 import type { DisconnectReason } from '../local/local-node.js';
+import type { RecoveryTarget } from '../local/recovery-window.js';
 import type { AckedBy, AckItem, PendingRequest } from '../qos/qos-cluster.js';
 import type { StoreFilter } from '../qos/qos-store.js';
 
@@ -18,6 +19,8 @@ export interface SendItem {
   listening: boolean;
   /** Durable message id (its owner is the node whose tag ends it). */
   id?: string;
+  /** An ordinary send's id in its sender's recovery window (the `id:` every recipient gets). */
+  wid?: string;
 }
 
 /**
@@ -133,6 +136,28 @@ export interface MemberStateAnswer {
 /** One peer's state for one (channel, user), as `Cluster.memberStates` gives it. */
 export type PeerMemberState = MemberState & { nodeId: string };
 
+/**
+ * A stream came back on the asker with the id of the last ordinary event it saw (`from`): the
+ * peer's own sends since then that reach `who`, from its recovery window. Answered with
+ * {@link WindowAnswer}.
+ */
+export interface WindowRequest {
+  type: 'window';
+  from: string;
+  who: RecoveryTarget;
+}
+
+/**
+ * A peer's part of a recovery: its epoch (the asker adopts it when older), whether it can
+ * vouch for every send of its since `from` (false: another epoch, the window exceeded, no
+ * window), and the frames, oldest first, as text.
+ */
+export interface WindowAnswer {
+  epoch: string | null;
+  covered: boolean;
+  frames: string[];
+}
+
 /** A query as it crosses the wire: a name of the query map and its arguments. */
 export type QueryRequest = { [N in QueryName]: { type: 'query'; name: N; args: QueryArgs<N> } }[QueryName];
 
@@ -158,7 +183,9 @@ export type ClusterRequest =
   | PendingBatchRequest
   | { type: 'qos-ack'; items: AckItem[]; connectionId: string; by: AckedBy }
   /** The first `limit` stored messages of the peer's store that match `filter` (the admin listing). */
-  | { type: 'qos-list'; filter: StoreFilter; limit: number };
+  | { type: 'qos-list'; filter: StoreFilter; limit: number }
+  | WindowRequest
+  | { type: 'window-epoch' };
 
 export type { HelloAnswer } from '../core/hello.js';
 

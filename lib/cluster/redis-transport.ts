@@ -1,9 +1,11 @@
 import { EventEmitter } from 'node:events';
 import { SsePeerError, SsePeerTimeoutError, SseRedisUnavailableError } from '../core/errors.js';
+import type { RecoveryWindow } from '../local/recovery-window.js';
 import { connectRedis, isRedisCluster, openRedis, redisFailure, type RedisClient } from '../redis/redis-connection.js';
 import type { RedisSource } from '../redis/redis-source.js';
 import type { ClusterRequest, HelloAnswer } from './messages.js';
 import { RedisDirectory } from './redis-directory.js';
+import { RedisWindowLog } from './redis-window.js';
 import type { ClusterTransport, RequestHandler, TransportEvents } from './transport.js';
 
 /** Settings of {@link RedisTransport}, resolved from the `cluster` option. */
@@ -25,7 +27,9 @@ export type Envelope =
   | { k: 'q'; id: number; from: string; to?: string[]; req: ClusterRequest }
   | { k: 'a'; id: number; from: string; ok: true; v: unknown }
   | { k: 'a'; id: number; from: string; ok: false; e: string }
-  | { k: 'bye'; from: string };
+  | { k: 'bye'; from: string }
+  /** One-way: run it, answer nothing (a count-free send). */
+  | { k: 'n'; from: string; to?: string[]; req: ClusterRequest };
 
 interface Waiting {
   /** Only this node's answer settles it. */
@@ -77,9 +81,11 @@ function isEnvelope(value: unknown): value is Envelope {
   const m = value as Record<string, unknown>;
   if (typeof m.from !== 'string') return false;
   if (m.k === 'bye') return true;
+  const to = m.to === undefined || (Array.isArray(m.to) && m.to.every((id) => typeof id === 'string'));
+  if (m.k === 'n') return to;
   if (!Number.isSafeInteger(m.id)) return false;
   if (m.k === 'a') return typeof m.ok === 'boolean';
-  return m.k === 'q' && (m.to === undefined || (Array.isArray(m.to) && m.to.every((id) => typeof id === 'string')));
+  return m.k === 'q' && to;
 }
 
 function timedOut(peerId: string, timeoutMs: number): Error {
@@ -169,6 +175,11 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
    * is not reachable within 5 × `commandTimeoutMs` (at least 5 s), but keeps trying: the node
    * joins by itself once Redis is up, and serves locally meanwhile.
    */
+  /** The recovery window as a Redis Stream shared by the cluster, written on the connection that publishes sends. */
+  windowLog(window: RecoveryWindow, report: (err: unknown) => void): RedisWindowLog {
+    return new RedisWindowLog(this.#pub, this.#options.prefix, window, report);
+  }
+
   async start(handler: RequestHandler, self: HelloAnswer): Promise<void> {
     this.#handler = handler;
     this.#self = self;
@@ -198,6 +209,16 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
     if (peerIds.length === 0) return [];
     if (peerIds.length === 1) return [this.request(peerIds[0]!, request, timeoutMs)];
     return this.#send(this.#allChannel, peerIds, request, timeoutMs, peerIds);
+  }
+
+  notify(peerIds: string[], request: ClusterRequest): void {
+    const live = peerIds.filter((id) => this.#peers.has(id));
+    if (live.length === 0 || this.#closed || this.#pub.status !== 'ready') return;
+    const envelope: Envelope = { k: 'n', from: this.nodeId, req: request };
+    if (live.length > 1) envelope.to = live;
+    const channel = live.length === 1 ? this.#channelOf(live[0]!) : this.#allChannel;
+    // Nobody waits for it: a failure to publish is a send that counted nothing anyway.
+    this.#pub.publish(channel, JSON.stringify(envelope)).catch(() => undefined);
   }
 
   /** Publishes one request awaited from each of `peerIds`; one promise per peer. */
@@ -267,6 +288,9 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
         id += i;
       }
       void this.#answer(message.from, id, message.req);
+    } else if (message.k === 'n') {
+      if (message.to !== undefined && !message.to.includes(this.nodeId)) return;
+      this.#handler!(message.from, message.req).catch(() => undefined);
     } else if (message.k === 'bye') {
       this.#drop(message.from, true);
     }

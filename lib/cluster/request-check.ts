@@ -25,6 +25,7 @@ export function checkClusterRequest(value: unknown): ClusterRequest {
         string(i.data, `${at}.data`);
         boolean(i.listening, `${at}.listening`);
         if (i.id !== undefined) fieldText(i.id, `${at}.id`);
+        if (i.wid !== undefined) fieldText(i.wid, `${at}.wid`);
       });
       if (r.deadline !== undefined) number(r.deadline, 'deadline');
       break;
@@ -102,6 +103,16 @@ export function checkClusterRequest(value: unknown): ClusterRequest {
       });
       string(r.connectionId, 'connectionId');
       oneOf(r.by, 'by', ACKED_BY);
+      break;
+    case 'window': {
+      fieldText(r.from, 'from');
+      const who = objectOf(r.who, 'who');
+      for (const key of ['userId', 'accessToken', 'tenantId'] as const) if (who[key] !== undefined) string(who[key], `who.${key}`);
+      strings(who.channels, 'who.channels');
+      strings(who.listeners, 'who.listeners');
+      break;
+    }
+    case 'window-epoch':
       break;
     default:
       throw malformed('type');

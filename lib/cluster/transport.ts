@@ -1,6 +1,18 @@
 import type { QueryArgs, QueryName } from '../core/queries.js';
+import type { WindowPosition } from '../core/window-id.js';
 import type { LocalNode } from '../local/local-node.js';
+import type { RecoveryTarget, RecoveryWindow, WindowSink, WindowPart } from '../local/recovery-window.js';
 import type { ClusterRequest, HelloAnswer } from './messages.js';
+
+/** The recovery window kept for every node in a shared store (the Redis engine's Stream). */
+export interface SharedWindowLog {
+  /** Takes the store's epoch, or gives it ours when it has none. */
+  start(): Promise<void>;
+  /** Appends one send. */
+  add: WindowSink;
+  /** What a stream that saw `from` missed, from every node's sends. */
+  since(from: WindowPosition, who: RecoveryTarget): Promise<WindowPart>;
+}
 
 /** Answers a request from a verified peer. */
 export type RequestHandler = (from: string, request: ClusterRequest) => Promise<unknown>;
@@ -60,6 +72,18 @@ export interface ClusterTransport {
    * order of `peerIds`, each settling like {@link ClusterTransport.request}. Optional.
    */
   broadcast?(peerIds: string[], request: ClusterRequest, timeoutMs: number): Promise<unknown>[];
+  /**
+   * Sends one request to `peerIds` one-way: the peers run it and answer nothing, nobody
+   * waits, failures are dropped (a count-free send). One message for all where the
+   * transport can. Optional: without it the cluster asks and ignores the answers.
+   */
+  notify?(peerIds: string[], request: ClusterRequest): void;
+
+  /**
+   * A shared store of the recovery window (Redis: a Stream), if the transport offers one. Optional.
+   * @internal
+   */
+  windowLog?(window: RecoveryWindow, report: (err: unknown) => void): SharedWindowLog;
   /** A shared directory of what every node holds, if the transport keeps one (Redis). Optional. */
   readonly directory?: ClusterDirectory;
   // One overload per event rather than a generic over TransportEvents: a class extending

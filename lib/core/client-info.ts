@@ -1,5 +1,6 @@
 import { isChannelName, parseChannelNames } from './channels.js';
 import { SseBadRequestError } from './errors.js';
+import { durableIdAt, parseWindowId } from './window-id.js';
 
 /** What a client tells about itself when it connects (query string, or JSON body for POST). */
 export interface ClientInfo {
@@ -35,8 +36,18 @@ export interface ClientInfo {
    * reconnect. Default `false`.
    */
   reconnectOnClose?: boolean;
-  /** Resume point: `Last-Event-ID` header or `lastEventId` parameter. */
+  /**
+   * Resume point of durable logs: `Last-Event-ID` header or `lastEventId` parameter. When that
+   * is the id of an ordinary event (a plain `EventSource` sends the last id of either kind), the
+   * durable id at the same time: durable logs resume from there.
+   */
   lastEventId?: string;
+  /**
+   * Resume point of the recovery window: the id of the last ordinary event seen, from the
+   * `recover` parameter (the browser client), else from `Last-Event-ID` / `lastEventId` when it
+   * is such an id.
+   */
+  recoverFrom?: string;
   /** Any other parameters, kept as connection attributes. */
   attributes: Record<string, string>;
 }
@@ -57,6 +68,7 @@ export const CONNECT_PARAMETERS: ReadonlySet<string> = new Set([
   'ack',
   'reconnectOnClose',
   'lastEventId',
+  'recover',
   'access-token',
 ]);
 const MAX_ATTRIBUTES = 32;
@@ -93,7 +105,17 @@ export function parseClientInfo(params: Record<string, unknown>, lastEventIdHead
   if ((v = num(params, 'sessionDuration')) !== undefined) info.sessionDuration = v;
   const lastEventId = text(params, 'lastEventId', 128) ?? lastEventIdHeader?.slice(0, 128);
   if (lastEventId !== undefined && /[\r\n\0]/.test(lastEventId)) throw new SseBadRequestError('Invalid lastEventId');
-  if (lastEventId) info.lastEventId = lastEventId;
+  if (lastEventId) {
+    const at = parseWindowId(lastEventId);
+    if (at === undefined) {
+      info.lastEventId = lastEventId;
+    } else {
+      info.recoverFrom = lastEventId;
+      info.lastEventId = durableIdAt(at);
+    }
+  }
+  const recover = text(params, 'recover', 64);
+  if (recover !== undefined && parseWindowId(recover) !== undefined) info.recoverFrom = recover;
   let count = 0;
   for (const key of Object.keys(params)) {
     const value = params[key];

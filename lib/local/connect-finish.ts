@@ -5,16 +5,30 @@ export interface ConnectFinishFields {
   clustered: boolean;
   version: string;
   heartbeatMs: number;
+  /** The recovery window's epoch, `null` without a window. */
+  epoch: string | null;
 }
 
-/** Writes the `connect-finish` frame of one stream: its id, the server's clock, its expiry, its runtime channels. */
-export type ConnectFinishFrame = (connectionId: string, serverTime: number, expiresAt: number, channels?: readonly string[]) => Buffer;
+/**
+ * Writes the `connect-finish` frame of one stream: its id, the server's clock, its expiry, its
+ * runtime channels, and whether it resumed with everything it missed (`recovered`).
+ */
+export type ConnectFinishFrame = (
+  connectionId: string,
+  serverTime: number,
+  expiresAt: number,
+  channels?: readonly string[],
+  recovered?: boolean,
+) => Buffer;
 
 /**
  * The first frame of every stream, as `encodeFrame` would write it (the same bytes, tested):
  * `event`, `retry` and JSON data `{connectionId, serverTime, reconnectTime, name,
- * enableCluster, version, heartbeatMs, expiresAt, channels}` (`expiresAt` null: never expires; `channels`: the runtime
- * channels joined from the connect parameter `channels`). Only the id and the two times differ
+ * enableCluster, version, heartbeatMs, expiresAt, channels, recovered, epoch}` (`expiresAt` null: never
+ * expires; `channels`:
+ * the runtime channels joined from the connect parameter `channels`; `recovered`: the stream
+ * resumed from a window id and gets every ordinary event it missed; `epoch`: the recovery
+ * window's history, `null` without one). Only the id and the two times differ
  * between streams, so the rest of the text is built once: building the object and
  * `JSON.stringify` + `encodeFrame` per stream cost ~1.9 µs, the template ~0.9 µs.
  */
@@ -24,10 +38,11 @@ export function connectFinishTemplate(f: ConnectFinishFields): ConnectFinishFram
   const middle =
     `,"reconnectTime":${JSON.stringify(f.reconnectTimeMs)},"name":${JSON.stringify(f.name)},"enableCluster":${f.clustered}` +
     `,"version":${JSON.stringify(f.version)},"heartbeatMs":${JSON.stringify(f.heartbeatMs)},"expiresAt":`;
+  const tail = `,"epoch":${JSON.stringify(f.epoch)}}\n\n`;
   // The id is ours (base64url) and both times are integers: JSON of each is its plain text.
-  return (connectionId, serverTime, expiresAt, channels) =>
+  return (connectionId, serverTime, expiresAt, channels, recovered = false) =>
     Buffer.from(
-      `${head}"${connectionId}","serverTime":${serverTime}${middle}${expiresAt === Infinity ? 'null' : expiresAt},"channels":${channels === undefined || channels.length === 0 ? '[]' : JSON.stringify(channels)}}\n\n`,
+      `${head}"${connectionId}","serverTime":${serverTime}${middle}${expiresAt === Infinity ? 'null' : expiresAt},"channels":${channels === undefined || channels.length === 0 ? '[]' : JSON.stringify(channels)},"recovered":${recovered}${tail}`,
       'utf8',
     );
 }

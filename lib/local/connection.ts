@@ -102,6 +102,9 @@ export class Connection implements ConnectionHandle {
   #socket: Socket | undefined;
   /** The node's totals: every event written here counts there, whichever path wrote it. */
   readonly #meter: WriteMeter;
+  /** Frames written while the stream waits for its recovery (see {@link Connection.hold}). */
+  #held: Buffer[] | undefined;
+  #heldBytes = 0;
 
   /** @internal */
   constructor(init: {
@@ -250,8 +253,42 @@ export class Connection implements ConnectionHandle {
     return this.#write(frame, 1);
   }
 
+  /**
+   * Keeps every write back until {@link Connection.release}: a stream whose missed events come
+   * from the peers gets `connect-finish` (which says whether they all came) and them before
+   * anything live. What waits counts against the write-buffer limit.
+   * @internal
+   */
+  hold(): void {
+    this.#held ??= [];
+  }
+
+  /**
+   * Writes `first` (the protocol frame `connect-finish`, then `events` replayed events),
+   * then what waited since {@link Connection.hold}.
+   * @internal
+   */
+  release(first: Buffer, events: readonly Buffer[]): void {
+    const held = this.#held;
+    this.#held = undefined;
+    this.#heldBytes = 0;
+    if (!this.writeProtocol(first)) return;
+    for (const frame of events) if (!this.write(frame)) return;
+    if (held !== undefined) for (const frame of held) if (!this.#write(frame, 0)) return;
+  }
+
   #write(frame: Buffer, events: number): boolean {
     if (this.#closed) return false;
+    if (this.#held !== undefined) {
+      this.#held.push(frame);
+      this.eventsWritten += events;
+      this.#heldBytes += frame.length;
+      if (this.#heldBytes > this.#limit) {
+        this.close('slow');
+        return false;
+      }
+      return true;
+    }
     const socket = this.#socket ?? this.#directSocket();
     if (socket === undefined) {
       this.#res.write(frame);

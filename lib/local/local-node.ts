@@ -8,6 +8,7 @@ import { encodeFrame, HEARTBEAT_FRAME } from '../core/frame.js';
 import type { QueryAnswer, QueryArgs, QueryName } from '../core/queries.js';
 import type { SendTargetKind } from '../core/targets.js';
 import { keyOf, type SseUser } from '../core/user.js';
+import { parseWindowId, type WindowPosition } from '../core/window-id.js';
 import { Connection, type CloseReason, type DurationRecord, type RequestInfo } from './connection.js';
 import { newConnectionId } from './connection-id.js';
 import { connectFinishTemplate, type ConnectFinishFrame } from './connect-finish.js';
@@ -16,7 +17,8 @@ import { LeaveQueue, type PendingLeave } from './leave-queue.js';
 import { baseLifetime, type KeepaliveChoice, type KeepaliveZero } from './lifetime.js';
 import { OnceListeners, type OnceListenerKind } from './once-listeners.js';
 import { PendingDurations } from './pending-durations.js';
-import { setUserTimeout } from './tcp-user-timeout.js';
+import type { RecoveryTarget, WindowPart } from './recovery-window.js';
+import { applyUserTimeout } from './tcp-user-timeout.js';
 
 /** The settings the local node works with: the hub's options with every default applied. */
 export interface LocalNodeOptions {
@@ -50,6 +52,18 @@ export interface DeliverHooks {
   leave?: (conn: Connection) => boolean;
   /** Sees each connection written. */
   written?: (conn: Connection) => void;
+}
+
+/**
+ * How a stream that comes back with the id of the last ordinary event it saw gets what it
+ * missed: from this node's recovery window at once, or, in a cluster, also from the peers
+ * (a promise: the stream is held until it settles, so that `connect-finish` can say whether
+ * everything came and the missed events come before anything live).
+ */
+export interface StreamRecovery {
+  /** The epoch `connect-finish` names. */
+  readonly epoch: string;
+  recover(from: WindowPosition, who: RecoveryTarget): WindowPart | Promise<WindowPart>;
 }
 
 /** Why the server closes connections on request: a kick, the client's own leaving, or the per-browser cap. */
@@ -152,6 +166,8 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
   readonly stats: HubStats = { eventsSent: 0, eventsFailed: 0, bytesSent: 0, connects: 0, disconnects: 0, slowCloses: 0 };
   /** Sent in `connect-finish.enableCluster`. */
   clustered = false;
+  /** The recovery window, when on (set by the hub); `connect-finish` names its epoch. */
+  recovery: StreamRecovery | undefined;
   readonly #index = new ConnectionIndex();
   readonly #pendingDurations = new PendingDurations();
   readonly #onceConnect = new OnceListeners<(connection: Connection) => void>();
@@ -164,7 +180,7 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
   #closing = false;
   readonly #leaves: LeaveQueue;
   /** The `connect-finish` template, for the value of `clustered` it was built with. */
-  #finish: { clustered: boolean; frame: ConnectFinishFrame } | undefined;
+  #finish: { clustered: boolean; epoch: string | null; frame: ConnectFinishFrame } | undefined;
   /** The stream head with the last `headers` an open passed (see #headWith). */
   #head: { extra: Readonly<Record<string, string>>; fields: Readonly<Record<string, string>> } | undefined;
 
@@ -210,7 +226,7 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     socket.setTimeout(0);
     // Heartbeats keep data outstanding, so keepalive never probes a browser that vanished: the
     // kernel gives up on unacknowledged data after this long instead (ETIMEDOUT, then 'close').
-    if (o.deadStreamTimeoutMs > 0) setUserTimeout(socket, o.deadStreamTimeoutMs);
+    if (o.deadStreamTimeoutMs > 0) applyUserTimeout(socket, o.deadStreamTimeoutMs);
     init.res.writeHead(200, init.headers === undefined ? STREAM_HEADERS : this.#headWith(init.headers));
     const conn = new Connection({
       id: newConnectionId(),
@@ -237,7 +253,7 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     if (conn.expiresAt < this.#nextExpiry) this.#nextExpiry = conn.expiresAt;
     this.#startTimer();
 
-    conn.writeProtocol(this.#connectFinish()(conn.id, Date.now(), conn.expiresAt, conn.channelCount === 0 ? undefined : conn.channels));
+    this.#recover(conn);
 
     // Before any eviction below: a tab replaced by this one is no leave and this one no arrival.
     if (userId !== undefined) for (const channel of conn.memberships()) this.#memberArrived(conn, userId, channel);
@@ -269,9 +285,54 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     return this.#head.fields;
   }
 
+  /**
+   * Writes `connect-finish` and, for a stream that resumes from a window id, the events it
+   * missed, before anything else: at once from this node's window, or once the peers have
+   * answered (the stream held meanwhile).
+   */
+  #recover(conn: Connection): void {
+    const recovery = this.recovery;
+    const from = recovery === undefined ? undefined : parseWindowId(conn.client.recoverFrom);
+    if (from === undefined) {
+      conn.writeProtocol(this.#finishFrame(conn, false));
+      return;
+    }
+    const who: RecoveryTarget = {
+      userId: conn.userId,
+      accessToken: conn.accessToken,
+      tenantId: conn.tenantId,
+      channels: conn.memberships(),
+      listeners: [...conn.listeners],
+    };
+    let part: WindowPart | Promise<WindowPart>;
+    try {
+      part = recovery!.recover(from, who);
+    } catch (err) {
+      this.emit('error', err);
+      part = { covered: false, frames: [] };
+    }
+    if (!(part instanceof Promise)) {
+      conn.release(this.#finishFrame(conn, part.covered), part.frames);
+      return;
+    }
+    conn.hold();
+    part.then(
+      (p) => conn.release(this.#finishFrame(conn, p.covered), p.frames),
+      (err: unknown) => {
+        this.emit('error', err);
+        conn.release(this.#finishFrame(conn, false), []);
+      },
+    );
+  }
+
+  #finishFrame(conn: Connection, recovered: boolean): Buffer {
+    return this.#connectFinish()(conn.id, Date.now(), conn.expiresAt, conn.channelCount === 0 ? undefined : conn.channels, recovered);
+  }
+
   #connectFinish(): ConnectFinishFrame {
     const clustered = this.clustered;
-    if (this.#finish?.clustered !== clustered) {
+    const epoch = this.recovery?.epoch ?? null;
+    if (this.#finish?.clustered !== clustered || this.#finish.epoch !== epoch) {
       const o = this.options;
       const frame = connectFinishTemplate({
         reconnectTimeMs: o.reconnectTimeMs,
@@ -279,8 +340,9 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
         clustered,
         version: o.version,
         heartbeatMs: o.heartbeatMs,
+        epoch,
       });
-      this.#finish = { clustered, frame };
+      this.#finish = { clustered, epoch, frame };
     }
     return this.#finish.frame;
   }

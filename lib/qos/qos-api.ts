@@ -18,6 +18,14 @@ export interface QosSendOptions {
    * `qos-acked` event.
    */
   waitForDelivery?: boolean | number;
+  /**
+   * Makes a retried send safe (1-200 characters, e.g. the id of the business event): a send
+   * with a key the store already holds, within the first send's time to live, stores and
+   * delivers nothing and resolves to the first send's `messageId` (`delivered: 0`). Kept in
+   * the store (SQLite or Redis), so it holds across restarts and, on Redis, across nodes.
+   * Default: none.
+   */
+  idempotencyKey?: string;
 }
 
 /** What a durable send resolves to, once the message is committed. */

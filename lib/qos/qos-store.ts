@@ -19,6 +19,12 @@ export interface StoredMessage {
 /** A message handed to {@link QosStore.insert}: the store gives it its id. */
 export type NewMessage = Omit<StoredMessage, 'id'>;
 
+/**
+ * What {@link QosStore.insert} answers: the message with its id, or, for a retry whose
+ * idempotency key the store still holds, the first send's id with `duplicate` (nothing stored).
+ */
+export type InsertedMessage = StoredMessage & { duplicate?: true };
+
 /** A target row removed by an ack or by expiry. */
 export interface RemovedTarget extends TargetRef {
   messageId: string;
@@ -85,7 +91,7 @@ export interface QosStore {
    */
   readonly shared: boolean;
   /** Stores a message and its target keys. Resolves, once committed, to the message with its id. */
-  insert(message: NewMessage, keys: string[]): Promise<StoredMessage>;
+  insert(message: NewMessage, keys: string[], idempotencyKey?: string): Promise<InsertedMessage>;
   /** Removes targets of messages (acks). Resolves to the rows that existed, once committed. */
   remove(items: { messageId: string; targets: TargetRef[] }[]): Promise<RemovedTarget[]>;
   /**

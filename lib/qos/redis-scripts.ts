@@ -70,8 +70,9 @@ end
 
 export const SCRIPTS = {
   // KEYS[1] {p}:seq. ARGV: base, tag, maxTotal, maxPerTarget, then per message: kind, event,
-  // data, listening, createdAt, expiresAt, isQueue, n, key1..keyn. Answers per message
-  // {'ok', id} or {'full', key?}. Ids are minted here, from Redis's clock and the last id:
+  // data, listening, createdAt, expiresAt, isQueue, idempotencyKey ('' for none), n,
+  // key1..keyn. Answers per message {'ok', id}, {'dup', firstId} (a retry within the key's
+  // time to live: stored once, the first send's id) or {'full', key?}. Ids are minted here, from Redis's clock and the last id:
   // they sort in commit order, whichever node sent them. One call stores a whole tick's sends.
   sseQosInsert: `
 local b = ARGV[1]
@@ -90,11 +91,16 @@ local i = 5
 while i <= #ARGV do
   local kind = ARGV[i]
   local queue = ARGV[i + 6] == '1'
-  local first = i + 8
-  local final = i + 7 + tonumber(ARGV[i + 7])
+  local idem = ARGV[i + 7]
+  local first = i + 9
+  local final = i + 8 + tonumber(ARGV[i + 8])
   local full = nil
   local empty = {}
-  if total >= maxTotal then
+  local prior = nil
+  if idem ~= '' then prior = redis.call('GET', b .. ':idem:' .. idem) end
+  if prior then
+    full = {'dup', prior}
+  elseif total >= maxTotal then
     full = {'full'}
   elseif queue then
     for j = first, final do
@@ -136,6 +142,7 @@ while i <= #ARGV do
     redis.call('ZADD', b .. ':exp', ARGV[i + 5], id)
     redis.call('ZADD', b .. ':ids', 0, id)
     total = total + 1
+    if idem ~= '' then redis.call('SET', b .. ':idem:' .. idem, id, 'PX', math.max(1, tonumber(ARGV[i + 5]) - now)) end
     out[#out + 1] = {'ok', id}
   end
   i = final + 1
@@ -312,6 +319,8 @@ export type ScriptClient = {
 export interface InsertItem {
   fresh: NewMessage;
   keys: string[];
+  /** A retry with this key within the message's time to live is stored once (see `QosSendOptions.idempotencyKey`). */
+  idempotencyKey?: string;
 }
 
 /** Acks of one message for some of its targets. */
@@ -320,7 +329,7 @@ export type RemoveItem = { messageId: string; targets: TargetRef[] };
 type Fields = [id: string, kind: string, event: string, data: string, listening: string, createdAt: string, expiresAt: string];
 /** A message and its targets as `entry()` answers them. */
 export type EntryReply = [Fields, string[]];
-/** Per insert: `['ok', id]`, or `['full']` (the store's total) / `['full', key]` (that target's queue). */
+/** Per insert: `['ok', id]`, `['dup', firstId]` (an idempotent retry), or `['full']` (the store's total) / `['full', key]` (that target's queue). */
 export type InsertReply = [status: string, value?: string][];
 
 /** ARGV of `sseQosInsert` after the base: tag, caps, then each message and its keys. */
@@ -328,7 +337,8 @@ export function insertArgs(tag: string, maxMessages: number, maxPendingPerTarget
   const args: (string | number)[] = [tag, maxMessages, maxPendingPerTarget];
   for (const item of items) {
     const { kind, event, data, listening, createdAt, expiresAt } = item.fresh;
-    args.push(kind, event, data, listening ? '1' : '0', createdAt, expiresAt, QUEUE_KINDS.has(kind) ? '1' : '0', item.keys.length, ...item.keys);
+    const queue = QUEUE_KINDS.has(kind) ? '1' : '0';
+    args.push(kind, event, data, listening ? '1' : '0', createdAt, expiresAt, queue, item.idempotencyKey ?? '', item.keys.length, ...item.keys);
   }
   return args;
 }

@@ -2,7 +2,17 @@ import { createHash } from 'node:crypto';
 import { SseClosedError, SseQueueFullError } from '../core/errors.js';
 import { connectRedis, openRedis, redisFailure, type RedisClient } from '../redis/redis-connection.js';
 import type { RedisSource } from '../redis/redis-source.js';
-import type { NewMessage, QosStore, QueueCount, RemovedTarget, StoredEntry, StoreFilter, StoredMessage, TargetRef } from './qos-store.js';
+import type {
+  InsertedMessage,
+  NewMessage,
+  QosStore,
+  QueueCount,
+  RemovedTarget,
+  StoredEntry,
+  StoreFilter,
+  StoredMessage,
+  TargetRef,
+} from './qos-store.js';
 import {
   countsOf,
   entryOf,
@@ -58,7 +68,7 @@ export class RedisQosStore implements QosStore {
   /** The first connection, awaited by the calls made before it is ready (start-up); later a call made while Redis is down fails at once. */
   #first: Promise<void> | undefined;
   #closed = false;
-  readonly #inserts = new TickBatch<InsertItem, StoredMessage>((batch) => this.#runInserts(batch), {
+  readonly #inserts = new TickBatch<InsertItem, InsertedMessage>((batch) => this.#runInserts(batch), {
     maxItems: MAX_BATCH,
     maxBytes: MAX_BATCH_BYTES,
     sizeOf: (i) => i.fresh.data.length + i.fresh.event.length + i.keys.reduce((n, k) => n + k.length + 16, 0),
@@ -107,12 +117,12 @@ export class RedisQosStore implements QosStore {
    * one round trip and one AOF write for all of them); each promise resolves with its own
    * answer once Redis has run the call.
    */
-  insert(fresh: NewMessage, keys: string[]): Promise<StoredMessage> {
+  insert(fresh: NewMessage, keys: string[], idempotencyKey?: string): Promise<InsertedMessage> {
     if (this.#closed) return Promise.reject(new SseClosedError('The durable queue'));
-    return this.#inserts.add({ fresh, keys });
+    return this.#inserts.add(idempotencyKey === undefined ? { fresh, keys } : { fresh, keys, idempotencyKey });
   }
 
-  #runInserts(batch: Batched<InsertItem, StoredMessage>[]): void {
+  #runInserts(batch: Batched<InsertItem, InsertedMessage>[]): void {
     const o = this.#options;
     const args = insertArgs(
       this.tag,
@@ -125,6 +135,7 @@ export class RedisQosStore implements QosStore {
         for (const [i, { item, resolve, reject }] of batch.entries()) {
           const [status, value] = replies[i]!;
           if (status === 'ok') resolve({ id: value!, ...item.fresh });
+          else if (status === 'dup') resolve({ id: value!, ...item.fresh, duplicate: true });
           else {
             reject(
               new SseQueueFullError(

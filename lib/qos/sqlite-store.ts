@@ -6,7 +6,18 @@ import { SseClosedError, SseStoreError } from '../core/errors.js';
 import { loadEngine } from '../core/optional-engine.js';
 
 import { MessageIdGenerator } from './message-id.js';
-import type { NewMessage, QosStore, QueueCount, RemovedTarget, StoredEntry, StoreFilter, StoredMessage, TargetKind, TargetRef } from './qos-store.js';
+import type {
+  InsertedMessage,
+  NewMessage,
+  QosStore,
+  QueueCount,
+  RemovedTarget,
+  StoredEntry,
+  StoreFilter,
+  StoredMessage,
+  TargetKind,
+  TargetRef,
+} from './qos-store.js';
 
 interface Row {
   id: string;
@@ -19,7 +30,14 @@ interface Row {
 }
 
 type Op =
-  | { type: 'insert'; message: StoredMessage; keys: string[]; resolve: (message: StoredMessage) => void; reject: (err: unknown) => void }
+  | {
+      type: 'insert';
+      message: InsertedMessage;
+      keys: string[];
+      idempotencyKey: string | undefined;
+      resolve: (message: InsertedMessage) => void;
+      reject: (err: unknown) => void;
+    }
   | {
       type: 'remove';
       items: { messageId: string; targets: TargetRef[] }[];
@@ -46,6 +64,11 @@ CREATE TABLE IF NOT EXISTS targets (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS targets_message ON targets (message_id);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idempotency (
+  key TEXT PRIMARY KEY,
+  message_id TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
 `;
 
 /**
@@ -118,6 +141,9 @@ export class SqliteQosStore implements QosStore {
       targetsOf: db.prepare('SELECT kind, key FROM targets WHERE message_id = ?'),
       message: db.prepare('SELECT * FROM messages WHERE id = ?'),
       expired: db.prepare('SELECT * FROM messages WHERE expires_at <= ? ORDER BY expires_at LIMIT ?'),
+      idempotent: db.prepare('SELECT message_id AS id FROM idempotency WHERE key = ? AND expires_at > ?'),
+      keepIdempotent: db.prepare('INSERT OR REPLACE INTO idempotency (key, message_id, expires_at) VALUES (?, ?, ?)'),
+      expireIdempotent: db.prepare('DELETE FROM idempotency WHERE expires_at <= ?'),
       queueCounts: db.prepare("SELECT kind, key, count(*) AS n FROM targets WHERE kind IN ('user', 'token') GROUP BY kind, key"),
       total: db.prepare('SELECT count(*) AS n FROM messages'),
     };
@@ -136,10 +162,10 @@ export class SqliteQosStore implements QosStore {
   // ---- writes (group commit) ---------------------------------------------------------
 
   /** Stores a message and its target keys. Resolves, once committed, to the message with its id. */
-  insert(fresh: NewMessage, keys: string[]): Promise<StoredMessage> {
+  insert(fresh: NewMessage, keys: string[], idempotencyKey?: string): Promise<InsertedMessage> {
     // The id is taken now, in call order: ids sort as the sends were made.
-    const message: StoredMessage = { id: this.#ids.next(fresh.createdAt), ...fresh };
-    return new Promise((resolve, reject) => this.#enqueue({ type: 'insert', message, keys, resolve, reject }));
+    const message: InsertedMessage = { id: this.#ids.next(fresh.createdAt), ...fresh };
+    return new Promise((resolve, reject) => this.#enqueue({ type: 'insert', message, keys, idempotencyKey, resolve, reject }));
   }
 
   /** Removes targets of messages (acks). Resolves to the rows that existed, once committed. */
@@ -172,6 +198,16 @@ export class SqliteQosStore implements QosStore {
         for (const op of ops) {
           if (op.type === 'insert') {
             const m = op.message;
+            const key = op.idempotencyKey;
+            if (key !== undefined) {
+              // A retry within the key's time to live: nothing stored, the first send's id.
+              const first = s.idempotent.get(key, m.createdAt) as { id: string } | undefined;
+              if (first !== undefined) {
+                op.message = { ...m, id: first.id, duplicate: true };
+                continue;
+              }
+              s.keepIdempotent.run(key, m.id, m.expiresAt);
+            }
             s.insertMessage.run(m.id, m.kind, m.event, m.data, m.listening ? 1 : 0, m.createdAt, m.expiresAt);
             for (const key of op.keys) s.insertTarget.run(m.kind, key, m.id);
           } else {
@@ -199,7 +235,7 @@ export class SqliteQosStore implements QosStore {
     let r = 0;
     for (const op of ops) {
       if (op.type === 'insert') {
-        this.#lastId = op.message.id;
+        if (op.message.duplicate !== true) this.#lastId = op.message.id;
         op.resolve(op.message);
       } else op.resolve(results[r++]!);
     }
@@ -275,6 +311,7 @@ export class SqliteQosStore implements QosStore {
   async expire(now: number, limit: number): Promise<StoredEntry[]> {
     this.flush();
     return this.#db.transaction(() => {
+      this.#s.expireIdempotent.run(now);
       const rows = this.#s.expired.all(now, limit) as Row[];
       return rows.map((row) => {
         const targets = this.#s.targetsOf.all(row.id) as TargetRef[];

@@ -11,6 +11,7 @@ import type { QosSendOptions, QosStatus } from './qos-api.js';
 import type { AckedBy, AckItem, DurableMessage, PendingRequest } from './qos-cluster.js';
 import { resolveQosOptions, type QosOptions } from './qos-options.js';
 import {
+  type InsertedMessage,
   QUEUE_KINDS,
   type NewMessage,
   type QosStore,
@@ -126,21 +127,25 @@ export class StoreOwner extends EventEmitter<DurableRoleEvents> implements Durab
     const now = Date.now();
     const fresh: NewMessage = { kind, event, data: text, listening: options?.listening === true, createdAt: now, expiresAt: now + ttlMs };
     if (keys.length === 0) return { id: this.#ids.next(now) };
-    let message: StoredMessage;
+    const key = idempotencyKeyOf(options?.idempotencyKey);
+    let message: InsertedMessage;
     if (store.shared) {
       // The store checks the caps with the insert, for every node sharing it.
-      message = await store.insert(fresh, keys);
-      this.#counts.added(kind, keys);
+      message = await store.insert(fresh, keys, key);
+      if (message.duplicate !== true) this.#counts.added(kind, keys);
     } else {
       if (this.#countsLoading !== undefined) await this.#countsLoading;
       this.#counts.reserve(kind, keys);
       try {
-        message = await store.insert(fresh, keys);
+        message = await store.insert(fresh, keys, key);
       } catch (err) {
         this.#counts.release(kind, keys);
         throw err;
       }
+      if (message.duplicate === true) this.#counts.release(kind, keys);
     }
+    // A retry of a send already stored: its id, and nothing delivered again.
+    if (message.duplicate === true) return { id: message.id };
     return { id: message.id, message };
   }
 
@@ -270,4 +275,16 @@ export class StoreOwner extends EventEmitter<DurableRoleEvents> implements Durab
     clearInterval(this.#timer);
     await this.#store.close();
   }
+}
+
+/** Most characters of an idempotency key. */
+const MAX_IDEMPOTENCY_KEY = 200;
+
+/** `idempotencyKey`: 1-200 characters, or absent. */
+function idempotencyKeyOf(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '' || value.length > MAX_IDEMPOTENCY_KEY) {
+    throw new TypeError(`idempotencyKey must be a string of 1-${MAX_IDEMPOTENCY_KEY} characters`);
+  }
+  return value;
 }

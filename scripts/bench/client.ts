@@ -58,9 +58,18 @@ function scan(buf: Buffer, end: number, now: number): Buffer | undefined {
 }
 
 /** Opens one SSE stream; resolves once the response head (200) arrived. */
-function openSse(user: string, localAddress?: string): Promise<void> {
+function openSse(user: string, localAddress?: string, headTimeoutMs?: number): Promise<void> {
   return new Promise((resolve, reject) => {
     let head = true;
+    // A server out of file descriptors may leave a connection in its backlog for good.
+    const timer =
+      headTimeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            if (!head) return;
+            reject(new Error(`connect ${user}: no response head within ${headTimeoutMs} ms`));
+            sock.destroy();
+          }, headTimeoutMs);
     let carry: Buffer | undefined;
     const sock = tcpConnect({
       host: '127.0.0.1',
@@ -88,6 +97,7 @@ function openSse(user: string, localAddress?: string): Promise<void> {
               return false;
             }
             head = false;
+            clearTimeout(timer);
             resolve();
           }
           carry = scan(bytes, end, now);
@@ -135,14 +145,17 @@ serveIpc({
     const to = a.to as number;
     const concurrency = a.concurrency as number;
     const local = a.localAddresses as string[] | undefined;
-    const open = protocol === 'sse' ? (user: string, i: number) => openSse(user, local?.[i % local.length]) : openIo;
+    const headTimeoutMs = a.headTimeoutMs as number | undefined;
+    const open = protocol === 'sse' ? (user: string, i: number) => openSse(user, local?.[i % local.length], headTimeoutMs) : openIo;
+    // Stop opening after this many failures (a server at its file limit refuses every further one).
+    const stopAfter = (a.stopAfterFailures as number | undefined) ?? Infinity;
     let next = from;
     let failed = 0;
     let firstError: string | undefined;
     const start = nowUs();
     await Promise.all(
       Array.from({ length: Math.min(concurrency, to - from) }, async () => {
-        while (next < to) {
+        while (next < to && failed < stopAfter) {
           const i = next++;
           try {
             await open(`u${i}`, i);
@@ -153,7 +166,7 @@ serveIpc({
         }
       }),
     );
-    return { start, end: nowUs(), opened: to - from - failed, failed, firstError };
+    return { start, end: nowUs(), opened: next - from - failed, failed, notTried: to - next, firstError };
   },
   /** Closes every connection this client opened (the warm-up before the empty-server baseline). */
   closeAll: () => {

@@ -13,6 +13,7 @@
 //          --snapshot (writes a heap snapshot of each server with idle connections to .tmp/bench-prof/)
 //          --phases burst,paced,targeted (default: all; connect and memory always run)
 //          --report-from .tmp/bench-last.json [--write] (re-renders the report of a saved run)
+//          --window on|off (the recovery window of ordinary sends in our server; default on)
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -29,6 +30,10 @@ const opt = (name: string): string | undefined => {
 };
 
 const QUICK = flag('quick');
+const WINDOW = opt('window') ?? 'on';
+if (WINDOW !== 'on' && WINDOW !== 'off') throw new Error('--window must be on or off');
+// Read by servers/lib.ts in its own process (children inherit the environment).
+if (WINDOW === 'off') process.env.BENCH_RECOVERY = 'off';
 const ALL: ServerKind[] = ['raw', 'raw-socket', 'lib', 'better-sse', 'socket.io'];
 /** Reference servers that run only when named in --only. */
 const EXTRA: ServerKind[] = ['koa'];

@@ -22,7 +22,10 @@ async function pace(rate: number, total: number, send: (seq: number) => Promise<
   let sent = 0;
   while (sent < total) {
     const wait = start + (sent * 1e6) / rate - nowUs();
+    // Each send in a turn of its own: a send that resolves at once (Socket.IO's emit, a
+    // count-free send) must not keep the loop from flushing what the previous one queued.
     if (wait > 1000) await new Promise((r) => setTimeout(r, wait / 1000));
+    else await new Promise((r) => setImmediate(r));
     await send(sent);
     sent++;
   }
@@ -47,7 +50,9 @@ async function sseNode(): Promise<{ web: number; handlers: Record<string, Handle
     handlers: {
       peers: () => hub.cluster!.peers().length,
       send: ({ user, seq }) => hub.sendByUserId(String(user), 'bench', payload(Number(seq))),
-      pace: ({ user, rate, total }) => pace(Number(rate), Number(total), (seq) => hub.sendByUserId(String(user), 'bench', payload(seq))),
+      // count: false: count-free sends (resolve at once, the peers answer nothing).
+      pace: ({ user, rate, total, count }) =>
+        pace(Number(rate), Number(total), (seq) => hub.sendByUserId(String(user), 'bench', payload(seq), { count: count !== false })),
       burst: async ({ count }) => {
         const sends: Promise<number>[] = [];
         for (let i = 0; i < Number(count); i++) sends.push(hub.sendAll('bench', payload(i)));

@@ -11,7 +11,8 @@
 //      Redis, from one node and from three at once.
 // Both are read by minimal clients in this process: SSE streams on raw TCP, Socket.IO over
 // WebSocket (Engine.IO handshake by hand), each with a byte scanner for the send stamp. Loopback only; bounded (a hard time limit);
-// stops by itself.  npx tsx scripts/bench/redis.ts [--quick]
+// stops by itself.  npx tsx scripts/bench/redis.ts [--quick] [--latency-abba]
+// --latency-abba: only the latency rows, interleaved (see latencyAbba).
 import { cpus } from 'node:os';
 import { WebSocket } from 'ws';
 import { INSTALL_HINT, redisCpuSeconds, redisServerInstalled, startRedisServer, type RedisProcess } from '../redis-process.js';
@@ -116,7 +117,7 @@ async function stopNodes(nodes: Node[]): Promise<void> {
   await Promise.all(nodes.map((n) => stop(n.rpc)));
 }
 
-async function latency(kind: Kind, nodes: Node[]): Promise<{ p50: number; p99: number; sent: number; received: number }> {
+async function latency(kind: Kind, nodes: Node[], count = true): Promise<{ p50: number; p99: number; sent: number; received: number }> {
   const clients = clientsOf(kind);
   await clients.open(nodes[1]!.web, 'target');
   // Until one send arrives, node B may not be subscribed yet: not what is measured.
@@ -129,7 +130,11 @@ async function latency(kind: Kind, nodes: Node[]): Promise<{ p50: number; p99: n
   await new Promise((r) => setTimeout(r, 200));
   clients.hist.reset();
   clients.received = 0;
-  const { sent } = await nodes[0]!.rpc.call<{ sent: number }>('pace', { user: 'target', rate: RATE, total: RATE * SECONDS }, (SECONDS + 30) * 1000);
+  const { sent } = await nodes[0]!.rpc.call<{ sent: number }>(
+    'pace',
+    { user: 'target', rate: RATE, total: RATE * SECONDS, count },
+    (SECONDS + 30) * 1000,
+  );
   await until(`${kind}: paced sends received`, 5000, () => clients.received >= sent).catch(() => undefined);
   clients.close();
   return { p50: clients.hist.percentile(50) / 1000, p99: clients.hist.percentile(99) / 1000, sent, received: clients.received };
@@ -171,6 +176,8 @@ async function durable(nodes: Node[], redis: RedisProcess): Promise<{ one: numbe
 
 interface Result {
   lat?: Awaited<ReturnType<typeof latency>>;
+  /** koa-sse-server's latency with count-free sends (`{ count: false }`). */
+  latFree?: Awaited<ReturnType<typeof latency>>;
   bc?: Awaited<ReturnType<typeof broadcast>>;
   dur?: Awaited<ReturnType<typeof durable>>;
   error?: string;
@@ -186,6 +193,7 @@ async function run(kind: Kind, redis: RedisProcess): Promise<Result> {
   const result: Result = {};
   try {
     result.lat = await latency(kind, nodes);
+    if (kind === 'sse') result.latFree = await latency(kind, nodes, false);
     result.bc = await broadcast(kind, nodes);
     if (kind === 'sse') result.dur = await durable(nodes, redis);
   } catch (err) {
@@ -194,6 +202,38 @@ async function run(kind: Kind, redis: RedisProcess): Promise<Result> {
     await stopNodes(nodes);
   }
   return result;
+}
+
+/**
+ * `--latency-abba`: the latency rows only, interleaved on the shared machine: koa-sse-server,
+ * Socket.IO, Socket.IO, koa-sse-server, each on fresh nodes; on koa-sse-server both the
+ * counted send and the count-free one (`{ count: false }`), in turn.
+ */
+async function latencyAbba(redis: RedisProcess): Promise<void> {
+  const rows: string[] = [];
+  for (const [round, kind] of (['sse', 'socketio', 'socketio', 'sse'] as const).entries()) {
+    console.error(`bench:redis: latency round ${round + 1}, ${NAMES[kind]}…`);
+    const nodes = await startNodes(kind, redis);
+    try {
+      const line = (name: string, l: Awaited<ReturnType<typeof latency>>): string =>
+        `| ${round + 1} | ${name} | ${l.p50.toFixed(2)} ms | ${l.p99.toFixed(2)} ms | ${l.received}/${l.sent} |`;
+      if (kind === 'socketio') rows.push(line(NAMES.socketio, await latency(kind, nodes)));
+      else {
+        // Alternate which goes first, so that neither always meets a warmer process.
+        const free = round === 0;
+        for (const count of free ? [false, true] : [true, false]) {
+          rows.push(line(`${NAMES.sse}, ${count ? 'counted send' : 'count-free send'}`, await latency(kind, nodes, count)));
+        }
+      }
+    } finally {
+      await stopNodes(nodes);
+    }
+  }
+  const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`;
+  console.log(`# Redis latency, ABBA, ${new Date().toISOString()}, ${machine}; ${RATE} sends/s for ${SECONDS} s, A -> client on B`);
+  console.log('| round | sender | p50 | p99 | received |');
+  console.log('|---|---|---|---|---|');
+  for (const row of rows) console.log(row);
 }
 
 if (!redisServerInstalled()) {
@@ -206,6 +246,14 @@ setTimeout(() => {
 }, TIME_LIMIT_MS).unref();
 
 const redis = await startRedisServer({ aof: true });
+if (process.argv.includes('--latency-abba')) {
+  try {
+    await latencyAbba(redis);
+  } finally {
+    await redis.stop();
+  }
+  process.exit(0);
+}
 const results = {} as Record<Kind, Result>;
 try {
   for (const kind of ['sse', 'socketio'] as const) {
@@ -233,6 +281,9 @@ console.log(`| measure | ${NAMES.sse} | ${NAMES.socketio} | target |`);
 console.log('|---|---|---|---|');
 console.log(`| cross-node latency at ${RATE}/s for ${SECONDS} s (A -> client on B), p50 | ${ms(sse.lat?.p50)} | ${ms(socketio.lat?.p50)} | — |`);
 console.log(`| same, p99 | ${ms(sse.lat?.p99)}${got(sse.lat)} | ${ms(socketio.lat?.p99)}${got(socketio.lat)} | < 5 ms |`);
+console.log(
+  `| same with count-free sends (\`{ count: false }\`), p50 / p99 | ${ms(sse.latFree?.p50)} / ${ms(sse.latFree?.p99)}${got(sse.latFree)} | (Socket.IO's emit counts nothing) | p99 <= Socket.IO |`,
+);
 console.log(
   `| broadcast, ${CLIENTS} clients over 3 nodes, ${BROADCASTS} from node A, deliveries/s | ${int(sse.bc?.perSecond)}${bcRatio}${gotBc(sse.bc)} | ${int(socketio.bc?.perSecond)}${gotBc(socketio.bc)} | >= 2x Socket.IO |`,
 );

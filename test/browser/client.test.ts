@@ -30,10 +30,15 @@ browserTest('events reach their listeners and the window event bus; other names 
   await hub.sendByUserId('u1', 'other', 'not listened to');
   await hub.sendByUserId('u1', 'bell', { n: 1 });
   await hub.sendByUserId('u1', 'bell', 'line 1\nline 2');
-  t.deepEqual(await events(page, 4), [
-    { type: 'bell', data: '{"n":1}', lastEventId: '' },
+  const got = await events(page, 4);
+  // Ordinary events carry the recovery window's id (MessageEvent.lastEventId, as EventSource sets it).
+  const [firstId, secondId] = [got[0]!.lastEventId, got[2]!.lastEventId];
+  t.regex(firstId, /^[0-9a-z]{10}\./);
+  t.not(firstId, secondId);
+  t.deepEqual(got, [
+    { type: 'bell', data: '{"n":1}', lastEventId: firstId },
     { type: 'window:bell', data: '{"n":1}|{"n":1}|/sse/test', lastEventId: '' },
-    { type: 'bell', data: 'line 1\nline 2', lastEventId: '' },
+    { type: 'bell', data: 'line 1\nline 2', lastEventId: secondId },
     { type: 'window:bell', data: 'line 1\nline 2|line 1\nline 2|/sse/test', lastEventId: '' },
   ]);
 });
@@ -207,11 +212,13 @@ browserTest('durable events are acknowledged in batches, de-duplicated by id, an
     );
   await hub.sendByUserId('u5', 'bell', 'plain');
   const seen = await events(page, 3);
+  // An ordinary event has an id of the recovery window (dots): delivered, never acknowledged,
+  // and not the durable resume point.
+  t.regex(seen[2]!.lastEventId, /^[0-9a-z]{10}\.[0-9a-z]+\.[0-9a-z]+\.[0-9a-f]{6}$/);
   t.deepEqual(seen, [
     { type: 'bell', data: '{"n":1}', lastEventId: first.messageId },
     { type: 'bell', data: '{"n":2}', lastEventId: second.messageId },
-    // An ordinary event has no id of its own: delivered, never taken for a duplicate.
-    { type: 'bell', data: 'plain', lastEventId: second.messageId },
+    { type: 'bell', data: 'plain', lastEventId: seen[2]!.lastEventId },
   ]);
   t.is(await page.evaluate(() => window.sse.lastEventId), second.messageId);
   const ackedIds = (): string[] => ackBodies.flatMap((b) => b.ids);

@@ -89,8 +89,17 @@ test('connection ids: 24 base64url characters (144 bits), distinct across refill
 
 test('connect-finish from its template is byte for byte what encodeFrame writes, clustered or not', (t) => {
   const options = { reconnectTimeMs: 1234, name: 'hr', version: 'ünï "9"\n', heartbeatMs: 7000 };
-  for (const clustered of [false, true]) {
-    const frame = connectFinishTemplate({ ...options, clustered })('AbC-_0123456789abcdefghij', 1_700_000_000_123, 1_700_000_060_456);
+  for (const [clustered, epoch, recovered] of [
+    [false, null, false],
+    [true, 'mivb4kq0x3', true],
+  ] as const) {
+    const frame = connectFinishTemplate({ ...options, clustered, epoch })(
+      'AbC-_0123456789abcdefghij',
+      1_700_000_000_123,
+      1_700_000_060_456,
+      undefined,
+      recovered,
+    );
     const expected = encodeFrame({
       event: 'connect-finish',
       retry: 1234,
@@ -104,6 +113,8 @@ test('connect-finish from its template is byte for byte what encodeFrame writes,
         heartbeatMs: 7000,
         expiresAt: 1_700_000_060_456,
         channels: [],
+        recovered,
+        epoch,
       },
     });
     t.is(frame.toString(), expected.toString());

@@ -1,7 +1,8 @@
 // (a) This library: Koa + ssePlugin with a trivial authenticate (the user id is the
 // `access-token` query parameter). storm.ts sets BENCH_RECONNECT_MS (`reconnectTimeMs`) and
 // BENCH_QOS_FILE (durable delivery on that SQLite file); dead-stream.ts BENCH_HEARTBEAT_MS and
-// BENCH_DEAD_STREAM_MS (`heartbeatMs`, `deadStreamTimeoutMs`). With BENCH_LIB_DIR, the library is
+// BENCH_DEAD_STREAM_MS (`heartbeatMs`, `deadStreamTimeoutMs`); fanout.ts --window off sets
+// BENCH_RECOVERY=off (`recovery: false`). With BENCH_LIB_DIR, the library is
 // loaded from that lib/ folder instead (connect-abba.ts: another commit's build beside this one).
 import Koa from 'koa';
 import { createServer } from 'node:http';
@@ -40,6 +41,8 @@ await runServer(
         ...(process.env.BENCH_HEARTBEAT_MS === undefined ? {} : { heartbeatMs: Number(process.env.BENCH_HEARTBEAT_MS) }),
         ...(process.env.BENCH_DEAD_STREAM_MS === undefined ? {} : { deadStreamTimeoutMs: Number(process.env.BENCH_DEAD_STREAM_MS) }),
         ...(process.env.BENCH_QOS_FILE === undefined ? {} : { qos: { file: process.env.BENCH_QOS_FILE, lockTimeoutMs: 30_000 } }),
+        // fanout.ts --window off: the recovery window of ordinary sends off (on by default).
+        ...(process.env.BENCH_RECOVERY === 'off' ? { recovery: false as const } : {}),
       });
       app.use(plugin);
       handle = app.callback();

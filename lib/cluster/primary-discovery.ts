@@ -1,0 +1,150 @@
+import { formatPeerAddress, type Discovery, type DiscoveryEvents, type PeerAddress, type SelfDescription } from './discovery.js';
+
+/** A node of one worker, as a worker tells the primary and the primary tells the workers. */
+export interface WorkerNode extends PeerAddress {
+  nodeId: string;
+}
+
+/** What a worker's discovery sends the primary: its node is up at this address, or gone. */
+export type WorkerNodeMessage = { sse: 'worker-node'; group: string; node: WorkerNode } | { sse: 'worker-node-gone'; group: string; nodeId: string };
+
+/** What the primary sends every worker when a group's nodes change: all of them, this worker's own included. */
+export interface WorkerPeersMessage {
+  sse: 'worker-peers';
+  group: string;
+  nodes: WorkerNode[];
+}
+
+/** The IPC channel to the primary: `process` in a worker of Node's `cluster` module. */
+export interface PrimaryChannel {
+  /** With a callback, a failure (the primary is gone) goes to it instead of an `error` event. */
+  send?: ((message: WorkerNodeMessage, callback: (err: Error | null) => void) => unknown) | undefined;
+  on(event: 'message', listener: (message: unknown) => void): unknown;
+  off(event: 'message', listener: (message: unknown) => void): unknown;
+}
+
+/** Whether an IPC message is the primary's list of a group's nodes. */
+export function isWorkerPeersMessage(message: unknown): message is WorkerPeersMessage {
+  const m = message as Partial<WorkerPeersMessage> | null;
+  return typeof m === 'object' && m !== null && m.sse === 'worker-peers' && typeof m.group === 'string' && Array.isArray(m.nodes);
+}
+
+/** Whether an IPC message is a worker's news about its node. */
+export function isWorkerNodeMessage(message: unknown): message is WorkerNodeMessage {
+  const m = message as Partial<WorkerNodeMessage> | null;
+  if (typeof m !== 'object' || m === null || typeof m.group !== 'string') return false;
+  if (m.sse === 'worker-node-gone') return typeof (m as { nodeId?: unknown }).nodeId === 'string';
+  if (m.sse !== 'worker-node') return false;
+  const node = (m as { node?: Partial<WorkerNode> }).node;
+  return typeof node?.host === 'string' && typeof node.port === 'number' && typeof node.nodeId === 'string';
+}
+
+/** A send to a primary that is gone fails; the worker is closing then anyway. */
+const ignore = (): void => {};
+
+/**
+ * Peers learnt from the primary of Node's `cluster` module over IPC: the other workers of
+ * this machine (see `startWorkers`). Each worker tells the primary where its node listens;
+ * the primary sends every worker the group's list whenever it changes (a worker started,
+ * closed, crashed). No port list, no multicast. A worker that dies is `lost` at once, so the
+ * others stop counting it; its replacement is `found` at its new address.
+ */
+export class PrimaryDiscovery implements Discovery {
+  readonly #channel: PrimaryChannel;
+  #self: SelfDescription | undefined;
+  #events: DiscoveryEvents | undefined;
+  #known = new Map<string, PeerAddress>();
+  readonly #onMessage = (message: unknown): void => {
+    if (isWorkerPeersMessage(message) && message.group === this.#self?.group) this.#update(message.nodes);
+  };
+
+  /** @param channel the IPC channel to the primary. Default `process` (a worker's). */
+  constructor(channel: PrimaryChannel = process) {
+    this.#channel = channel;
+  }
+
+  start(self: SelfDescription, events: DiscoveryEvents): void {
+    if (typeof this.#channel.send !== 'function') {
+      throw new TypeError('PrimaryDiscovery runs in a worker of node:cluster (started by startWorkers): this process has no IPC channel');
+    }
+    this.#self = self;
+    this.#events = events;
+    this.#channel.on('message', this.#onMessage);
+    this.#channel.send({ sse: 'worker-node', group: self.group, node: { nodeId: self.nodeId, host: self.host, port: self.port } }, ignore);
+  }
+
+  close(): void {
+    const self = this.#self;
+    this.#channel.off('message', this.#onMessage);
+    this.#events = undefined;
+    if (self === undefined) return;
+    // The primary may be gone already (it shut down first): then nobody needs to know.
+    try {
+      this.#channel.send?.({ sse: 'worker-node-gone', group: self.group, nodeId: self.nodeId }, ignore);
+    } catch {
+      // The IPC channel is closed.
+    }
+  }
+
+  #update(nodes: readonly WorkerNode[]): void {
+    const events = this.#events;
+    const self = this.#self;
+    if (events === undefined || self === undefined) return;
+    const next = new Map<string, PeerAddress>();
+    for (const node of nodes) {
+      if (node.nodeId === self.nodeId) continue;
+      const address = { host: node.host, port: node.port };
+      next.set(formatPeerAddress(address), address);
+    }
+    const previous = this.#known;
+    this.#known = next;
+    for (const [key, address] of previous) if (!next.has(key)) events.lost(address);
+    for (const [key, address] of next) if (!previous.has(key)) events.found(address);
+  }
+}
+
+/**
+ * Several discoveries as one: an address is found when the first of them finds it and lost
+ * when the last of them loses it (a worker's siblings come from the primary and, in a static
+ * list of the whole LAN, also from the list).
+ */
+export class CombinedDiscovery implements Discovery {
+  readonly #parts: readonly Discovery[];
+  readonly #count = new Map<string, number>();
+
+  constructor(parts: readonly Discovery[]) {
+    this.#parts = parts;
+  }
+
+  /** The discoveries combined, in the order given. */
+  get parts(): readonly Discovery[] {
+    return this.#parts;
+  }
+
+  async start(self: SelfDescription, events: DiscoveryEvents): Promise<void> {
+    const counted: DiscoveryEvents = {
+      found: (address) => {
+        const key = formatPeerAddress(address);
+        const n = this.#count.get(key) ?? 0;
+        this.#count.set(key, n + 1);
+        if (n === 0) events.found(address);
+      },
+      lost: (address) => {
+        const key = formatPeerAddress(address);
+        const n = this.#count.get(key) ?? 0;
+        if (n === 0) return;
+        if (n === 1) {
+          this.#count.delete(key);
+          events.lost(address);
+        } else this.#count.set(key, n - 1);
+      },
+    };
+    if (events.error !== undefined) counted.error = (err) => events.error?.(err);
+    for (const part of this.#parts) await part.start(self, counted);
+  }
+
+  async close(): Promise<void> {
+    for (const part of this.#parts) await part.close();
+    this.#count.clear();
+  }
+}

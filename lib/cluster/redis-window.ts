@@ -1,0 +1,131 @@
+import type { SendTargetKind } from '../core/targets.js';
+import { parseWindowId, type WindowPosition } from '../core/window-id.js';
+import { reaches, type RecoveryTarget, type RecoveryWindow, type WindowPart } from '../local/recovery-window.js';
+import type { RedisClient } from '../redis/redis-connection.js';
+import type { SharedWindowLog } from './transport.js';
+
+/**
+ * The recovery window on the Redis engine: one Redis Stream per cluster (prefix) that every
+ * node appends its ordinary sends to (`XADD … MINID ~ <now - windowMs>` and `MAXLEN ~`), read
+ * with `XRANGE` when a stream comes back, on whichever node (`MAXLEN ~` by `XTRIM` every 256
+ * sends: one XADD cannot trim by both, and the count approximates `maxBytes` from the mean
+ * size of this node's entries). Nothing is kept in the nodes'
+ * memory, and the sends of a node that died stay readable. The epoch is a key beside it
+ * (`SET NX` at start): when Redis loses its data, the next node writes a new one and older
+ * resume points are not recovered.
+ *
+ * Written on the connection that publishes the cluster's sends, before them: a send is in the
+ * stream before any peer can deliver it, so a reconnect that reads the stream after it was
+ * registered misses nothing between the two.
+ */
+export class RedisWindowLog implements SharedWindowLog {
+  readonly #redis: RedisClient;
+  readonly #key: string;
+  readonly #epochKey: string;
+  readonly #window: RecoveryWindow;
+  readonly #windowMs: number;
+  readonly #slackMs: number;
+  readonly #maxBytes: number;
+  /** Running mean of an entry's size, for the `MAXLEN` that approximates `maxBytes`. */
+  #meanBytes = 256;
+  #added = 0;
+  readonly #report: (err: unknown) => void;
+
+  constructor(redis: RedisClient, prefix: string, window: RecoveryWindow, report: (err: unknown) => void) {
+    this.#redis = redis;
+    // One hash slot for both keys (Redis Cluster).
+    this.#key = `{${prefix}}:window`;
+    this.#epochKey = `{${prefix}}:window-epoch`;
+    this.#window = window;
+    this.#windowMs = window.settings.windowMs;
+    this.#slackMs = window.settings.slackMs;
+    this.#maxBytes = window.settings.maxBytes;
+    this.#report = report;
+  }
+
+  /** Takes the cluster's epoch from Redis, or makes ours the cluster's when there is none. */
+  async start(): Promise<void> {
+    await this.#redis.set(this.#epochKey, this.#window.epoch, 'NX');
+    const epoch = await this.#redis.get(this.#epochKey);
+    if (epoch !== null) this.#window.useEpoch(epoch);
+  }
+
+  /** Appends one send (its frame carries its id); not awaited: a failure is reported and the send goes on. */
+  readonly add = (id: string, kind: SendTargetKind, keys: readonly string[], event: string, listening: boolean, frame: Buffer): void => {
+    const keysText = JSON.stringify(keys);
+    const bytes = frame.length + keysText.length + event.length + id.length + 64;
+    this.#meanBytes += (bytes - this.#meanBytes) / 64;
+    const minId = Math.max(0, Date.now() - this.#windowMs);
+    const report = (err: unknown): void => this.#report(err);
+    const flag = listening ? '1' : '';
+    this.#redis.xadd(this.#key, 'MINID', '~', minId, '*', 'i', id, 'k', kind, 't', keysText, 'e', event, 'l', flag, 'f', frame).catch(report);
+    // One XADD cannot trim by both: the byte cap (as a count) every 256 sends.
+    if ((++this.#added & 255) === 0) {
+      this.#redis.xtrim(this.#key, 'MAXLEN', '~', Math.max(1000, Math.floor(this.#maxBytes / this.#meanBytes))).catch(report);
+    }
+  };
+
+  /**
+   * What a stream that saw `from` missed, from every node's sends since `slackMs` before it
+   * (the client drops what it saw by id).
+   * Not covered for an older epoch, a resume point older than the window, or one that the
+   * trimming may have passed.
+   */
+  async since(from: WindowPosition, who: RecoveryTarget): Promise<WindowPart> {
+    const now = Date.now();
+    const lowerMs = from.ms - this.#slackMs;
+    const [epochReply, infoReply, rangeReply] = (await this.#redis
+      .multi()
+      .get(this.#epochKey)
+      .xinfo('STREAM', this.#key)
+      .xrange(this.#key, String(Math.max(0, lowerMs)), '+')
+      .exec()) as [Error | null, unknown][];
+    const epoch = epochReply?.[1];
+    if (typeof epoch !== 'string') {
+      // The history is gone (Redis lost its data): a new epoch for what follows.
+      await this.start();
+      return { covered: false, frames: [] };
+    }
+    this.#window.useEpoch(epoch);
+    if (!this.#window.knows(from.epoch) || from.ms < now - this.#windowMs) return { covered: false, frames: [] };
+    // No stream yet (nothing sent since Redis started the epoch): nothing was missed.
+    const covered = infoReply?.[0] != null ? true : trimmedBefore(infoReply?.[1], lowerMs);
+    if (!covered) return { covered: false, frames: [] };
+    const frames: Buffer[] = [];
+    for (const [, fields] of (rangeReply?.[1] ?? []) as [string, string[]][]) {
+      const f = fieldsOf(fields);
+      const at = parseWindowId(f.i);
+      if (at === undefined) continue;
+      // From a while before the resume point, whichever the sender: a send a node dropped as
+      // late (the cluster's send deadline) is not implied by a later one of the same sender.
+      if (at.ms <= lowerMs) continue;
+      let keys: string[];
+      try {
+        keys = JSON.parse(f.t ?? '[]') as string[];
+      } catch {
+        continue;
+      }
+      const entry = { kind: f.k as SendTargetKind, keys, event: f.e ?? '', listening: f.l === '1' };
+      if (reaches(entry, who)) frames.push(Buffer.from(f.f ?? '', 'utf8'));
+    }
+    return { covered: true, frames };
+  }
+}
+
+/** Whether every entry the stream trimmed is older than `lowerMs` (Redis time), from `XINFO STREAM`. */
+function trimmedBefore(info: unknown, lowerMs: number): boolean {
+  if (!Array.isArray(info)) return false;
+  const m = new Map<string, unknown>();
+  for (let i = 0; i + 1 < info.length; i += 2) m.set(String(info[i]), info[i + 1]);
+  if (Number(m.get('entries-added')) === Number(m.get('length'))) return true;
+  // Trimmed entries come before the first one left (or, all gone, up to the last generated).
+  const first = m.get('first-entry');
+  const bound = Array.isArray(first) ? String(first[0]) : String(m.get('last-generated-id'));
+  return Number(bound.split('-')[0]) < lowerMs;
+}
+
+function fieldsOf(list: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < list.length; i += 2) out[list[i]!] = list[i + 1]!;
+  return out;
+}

@@ -1,0 +1,243 @@
+import type { SendTargetKind } from '../core/targets.js';
+import { formatWindowId, newEpoch, newNodeTag, type WindowPosition } from '../core/window-id.js';
+
+/** What the recovery window keeps of one ordinary send of this node. */
+interface WindowEntry {
+  ms: number;
+  seq: number;
+  kind: SendTargetKind;
+  keys: readonly string[];
+  event: string;
+  listening: boolean;
+  /** The frame every recipient got, `id:` included: a replay writes the same bytes. */
+  frame: Buffer;
+  /** What it counts against `maxBytes`. */
+  bytes: number;
+}
+
+/** Who a reconnecting stream is, as the window matches it against a send's target. */
+export interface RecoveryTarget {
+  userId?: string | undefined;
+  accessToken?: string | undefined;
+  tenantId?: string | undefined;
+  /** Every channel it is a member of: the fixed one and those rejoined. */
+  channels: readonly string[];
+  /** Its listener set: a `listening` send reaches it only if the event is in it. */
+  listeners: readonly string[];
+}
+
+/** A window's answer for one resume point. */
+export interface WindowPart {
+  /** False when a send after the resume point may be gone: another epoch, older than the window, or trimmed by the byte cap. */
+  covered: boolean;
+  /** The frames the stream missed, oldest first (empty when not covered). */
+  frames: Buffer[];
+}
+
+/** Takes each send instead of the window's memory (the Redis engine keeps them in a Stream). */
+export type WindowSink = (id: string, kind: SendTargetKind, keys: readonly string[], event: string, listening: boolean, frame: Buffer) => void;
+
+/** Settings of a {@link RecoveryWindow}. */
+export interface RecoveryWindowSettings {
+  /** How long a send stays, in ms. */
+  windowMs: number;
+  /** Most bytes the entries hold (frames plus keys plus a fixed overhead each); the oldest go first. */
+  maxBytes: number;
+  /**
+   * How far before a resume point this node's sends are replayed, in ms (0: a node alone,
+   * exactly after its own id): a send forwarded to the page's node may still have been on its
+   * way when the page saw a later one (forwarding delay, clock skew), or have been dropped
+   * there as late (the cluster's send deadline). The client drops what it saw already by id.
+   */
+  slackMs: number;
+}
+
+/** Bookkeeping cost of an entry beyond its frame and keys (object, array slot), estimated. */
+const ENTRY_OVERHEAD = 120;
+
+/**
+ * This node's ordinary sends of the last `windowMs` (at most `maxBytes`), so that a stream
+ * that comes back with the id of the last event it saw gets what it missed. Each send gets
+ * its id here ({@link RecoveryWindow.nextId}), once for all its recipients. Only this node's
+ * own sends: in a cluster each node answers for its own, and the node that takes a
+ * reconnect asks the others.
+ */
+export class RecoveryWindow {
+  /** The history these ids belong to: new with the process; in a cluster, the oldest of the peers' (adopted). */
+  #epoch: string;
+  readonly node = newNodeTag();
+  readonly #settings: RecoveryWindowSettings;
+  readonly #entries: WindowEntry[] = [];
+  #head = 0;
+  #bytes = 0;
+  /** The newest entry dropped (time or bytes): a resume point before it is not covered. */
+  #droppedMs = -1;
+  #droppedSeq = -1;
+  #lastMs = 0;
+  #seq = 0;
+  /** Where sends go instead of this memory (the Redis engine's stream), if anywhere. */
+  #sink: WindowSink | undefined;
+
+  constructor(settings: RecoveryWindowSettings, epoch = newEpoch()) {
+    this.#settings = settings;
+    this.#epoch = epoch;
+  }
+
+  get epoch(): string {
+    return this.#epoch;
+  }
+
+  get settings(): Readonly<RecoveryWindowSettings> {
+    return this.#settings;
+  }
+
+  /** Sends go to `sink` from now on, not to this memory (the Redis engine). */
+  divert(sink: WindowSink): void {
+    this.#sink = sink;
+  }
+
+  /** Takes the epoch a shared store names (Redis), older or newer. */
+  useEpoch(epoch: string): void {
+    this.#epoch = epoch;
+  }
+
+  /** Entries held now. */
+  get size(): number {
+    return this.#entries.length - this.#head;
+  }
+
+  /** Bytes held now (as counted against `maxBytes`). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /**
+   * Takes `epoch` when it is older than ours (a cluster agrees on its oldest living history).
+   * A page that resumes from an id of our former epoch hears `recovered: false`; the sends
+   * kept stay, for pages resuming in the adopted one. Answers whether it changed.
+   */
+  adopt(epoch: string): boolean {
+    if (!(epoch < this.#epoch)) return false;
+    this.#epoch = epoch;
+    return true;
+  }
+
+  /**
+   * Whether a resume point of `epoch` belongs to the history this window continues: not when
+   * it is older than ours (all the nodes that held it were gone). A newer one is a node's own
+   * before it adopted the cluster's: the same sends, still held. Asked once per reconnect by
+   * the node that takes it, after the peers told their epochs.
+   */
+  knows(epoch: string): boolean {
+    return epoch >= this.#epoch;
+  }
+
+  /** The id of the next send: its position, once per send whatever the number of recipients. */
+  nextId(now = Date.now()): { id: string; ms: number; seq: number } {
+    // A clock that steps back must not give an id that sorts before one already given.
+    if (now > this.#lastMs) {
+      this.#lastMs = now;
+      this.#seq = 0;
+    } else {
+      this.#seq++;
+    }
+    const ms = this.#lastMs;
+    const seq = this.#seq;
+    return { id: formatWindowId({ epoch: this.#epoch, ms, seq, node: this.node }), ms, seq };
+  }
+
+  /** Keeps a send given its id by {@link RecoveryWindow.nextId}. */
+  record(ms: number, seq: number, kind: SendTargetKind, keys: readonly string[], event: string, listening: boolean, frame: Buffer): void {
+    if (this.#sink !== undefined) {
+      this.#sink(formatWindowId({ epoch: this.#epoch, ms, seq, node: this.node }), kind, keys, event, listening, frame);
+      return;
+    }
+    let bytes = ENTRY_OVERHEAD + frame.length;
+    for (const key of keys) bytes += key.length + 16;
+    this.#entries.push({ ms, seq, kind, keys, event, listening, frame, bytes });
+    this.#bytes += bytes;
+    this.trim(ms);
+  }
+
+  /** Drops what is older than the window or beyond the byte cap. Cheap when nothing is due. */
+  trim(now = Date.now()): void {
+    const oldest = now - this.#settings.windowMs;
+    const entries = this.#entries;
+    while (this.#head < entries.length) {
+      const e = entries[this.#head]!;
+      if (e.ms >= oldest && this.#bytes <= this.#settings.maxBytes) break;
+      this.#bytes -= e.bytes;
+      this.#droppedMs = e.ms;
+      this.#droppedSeq = e.seq;
+      entries[this.#head++] = undefined as unknown as WindowEntry;
+    }
+    // Shift once the dropped half is large: amortized O(1) per entry.
+    if (this.#head > 1024 && this.#head * 2 > entries.length) {
+      entries.splice(0, this.#head);
+      this.#head = 0;
+    }
+  }
+
+  /**
+   * What a stream that saw `from` missed of this node's sends and that reaches `who`, in
+   * this node's order. Not covered (and nothing given) for another epoch, a resume point
+   * older than the window, or one before a send the byte cap dropped.
+   */
+  since(from: WindowPosition, who: RecoveryTarget, now = Date.now()): WindowPart {
+    const s = this.#settings;
+    this.trim(now);
+    if (from.ms < now - s.windowMs) return { covered: false, frames: [] };
+    // Our own id on a node alone: exactly after it. In a cluster, or another sender's id: from a
+    // while before it (see slackMs): a send forwarded late is not written by its receiver
+    // (the cluster's send deadline), so a later one of the same sender says nothing of it.
+    const own = from.node === this.node && s.slackMs === 0;
+    const fromMs = own ? from.ms : from.ms - s.slackMs;
+    const fromSeq = own ? from.seq : -1;
+    if (this.#droppedMs > fromMs || (this.#droppedMs === fromMs && this.#droppedSeq > fromSeq)) return { covered: false, frames: [] };
+    const frames: Buffer[] = [];
+    const entries = this.#entries;
+    for (let i = this.#firstAtOrAfter(fromMs); i < entries.length; i++) {
+      const e = entries[i]!;
+      if (e.ms === fromMs && e.seq <= fromSeq) continue;
+      if (reaches(e, who)) frames.push(e.frame);
+    }
+    return { covered: true, frames };
+  }
+
+  /** A recovery from this window alone (one node, or no peer to ask): nothing for an older epoch. */
+  resume(from: WindowPosition, who: RecoveryTarget, now = Date.now()): WindowPart {
+    return this.knows(from.epoch) ? this.since(from, who, now) : { covered: false, frames: [] };
+  }
+
+  /** Index of the first entry with `ms >= at` (entries are in id order). */
+  #firstAtOrAfter(at: number): number {
+    let lo = this.#head;
+    let hi = this.#entries.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#entries[mid]!.ms < at) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
+
+/** Whether a send's target reaches `who` (the `listening` filter included). */
+export function reaches(e: Pick<WindowEntry, 'kind' | 'keys' | 'event' | 'listening'>, who: RecoveryTarget): boolean {
+  if (e.listening && !who.listeners.includes(e.event)) return false;
+  switch (e.kind) {
+    case 'all':
+      return true;
+    case 'user':
+      return who.userId !== undefined && e.keys.includes(who.userId);
+    case 'token':
+      return who.accessToken !== undefined && e.keys.includes(who.accessToken);
+    case 'tenant':
+      return who.tenantId !== undefined && e.keys.includes(who.tenantId);
+    case 'channel':
+      return who.channels.some((c) => e.keys.includes(c));
+    default:
+      // A send to connection ids is for streams that are gone: never kept (see the hub).
+      return false;
+  }
+}
