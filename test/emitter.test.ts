@@ -123,6 +123,14 @@ test('through the publish API (LAN cluster): live and durable sends reach users 
   const durable = await emitter.qos.sendByUserId(8, 'invoice-paid', { invoice: 6 });
   t.is(durable.delivered, 1);
   t.is((await eight.next('invoice-paid')).id, durable.messageId);
+  // With an idempotencyKey the publish API answers a retry with the first id (node a's SQLite store keeps the key).
+  const key = `emitter-http-${process.pid}-${Date.now()}`;
+  const first = await emitter.qos.sendByUserId(8, 'invoice-paid', { invoice: 7 }, { idempotencyKey: key });
+  t.deepEqual(await emitter.qos.sendByUserId(8, 'invoice-paid', { invoice: 7 }, { idempotencyKey: key }), {
+    messageId: first.messageId,
+    delivered: 0,
+  });
+  t.is((await eight.next('invoice-paid')).id, first.messageId);
   const wrong = createEmitter<Events>({ url: a!.base, apiKey: 'not-the-key' });
   const err = await t.throwsAsync<SseError>(wrong.sendAll('ping'));
   t.is(err?.code, 'ERR_SSE_UNAUTHORIZED');
