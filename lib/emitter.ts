@@ -8,6 +8,7 @@ import { keysOf, type Key } from './core/user.js';
 import type { SendTargetKind } from './core/targets.js';
 import { RedisEmitterTransport } from './cluster/redis-emitter.js';
 import type { SendItem } from './cluster/messages.js';
+import { idempotencyKeyOf } from './qos/idempotency-key.js';
 import { MessageIdGenerator } from './qos/message-id.js';
 import type { QosSendOptions, QosSendResult } from './qos/qos-api.js';
 import { resolveQosOptions } from './qos/qos-options.js';
@@ -252,6 +253,7 @@ function redisSender(o: RedisEmitterOptions): Sender {
       const ttlMs = positive(options?.ttlMs, 'ttlMs', store.ttlMs);
       const send = item(kind, keys, event, data, options?.listening === true);
       if (Buffer.byteLength(send.data) > store.maxBytes) throw new TypeError(`Durable message over qos.maxMessageBytes (${store.maxBytes})`);
+      const idempotencyKey = idempotencyKeyOf(options?.idempotencyKey);
       const now = Date.now();
       if (keys.length === 0) return { messageId: store.ids.next(now), delivered: 0 };
       // Committed to the nodes' store first (any node replays it to a user who connects later), then
@@ -259,7 +261,10 @@ function redisSender(o: RedisEmitterOptions): Sender {
       const message = await store.store.insert(
         { kind, event, data: send.data, listening: send.listening, createdAt: now, expiresAt: now + ttlMs },
         keys,
+        idempotencyKey,
       );
+      // A retry of a send the store already holds (by its key, the nodes' too): its first id, nothing delivered again.
+      if (message.duplicate === true) return { messageId: message.id, delivered: 0 };
       const [delivered] = await transport.send([{ ...send, id: message.id }]).catch(() => [0]);
       return { messageId: message.id, delivered: delivered! };
     },
@@ -307,8 +312,7 @@ function httpSender(o: HttpEmitterOptions): Sender {
         listening: options?.listening === true,
       };
       if (options?.ttlMs !== undefined) body.ttlMs = options.ttlMs;
-      const key = (options as { idempotencyKey?: unknown } | undefined)?.idempotencyKey;
-      if (key !== undefined) body.idempotencyKey = key;
+      if (options?.idempotencyKey !== undefined) body.idempotencyKey = options.idempotencyKey;
       const r = await publish(body);
       return { messageId: r.messageId!, delivered: r.delivered };
     },

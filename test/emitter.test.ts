@@ -65,6 +65,42 @@ redisOnly('on Redis: a durable send is stored in the nodes’ store and replayed
   t.throws(() => void plain.qos.sendAll('x'), { instanceOf: TypeError, message: /qos option/ });
 });
 
+redisOnly('on Redis: a durable send retried with an idempotencyKey is stored and delivered once, and every answer has its first id', async (t) => {
+  const redis = await RedisServer.start(t, { aof: false });
+  const [a, b] = await redisNodes(t, redis);
+  const emitter = createEmitter<Events>({ redis: redis.url, name: 'test', healthIntervalMs: 500, qos: {} });
+  t.teardown(() => emitter.close());
+  const seven = await RawStream.open(t, `${a!.base}/connect?access-token=7&ack=1`);
+  const key = `emitter-retry-${process.pid}-${Date.now()}`;
+  const answers = [];
+  for (let i = 0; i < 3; i++) answers.push(await emitter.qos.sendByUserId(7, 'invoice-paid', { invoice: 7 }, { idempotencyKey: key }));
+  t.is(answers[0]!.delivered, 1);
+  t.deepEqual(
+    answers.map((r) => r.messageId),
+    [answers[0]!.messageId, answers[0]!.messageId, answers[0]!.messageId],
+    'the first id in every answer',
+  );
+  t.deepEqual(
+    answers.slice(1).map((r) => r.delivered),
+    [0, 0],
+    'the retries deliver nothing',
+  );
+  const stored = await b!.plugin.hub.qos.list({ userId: '7' }, 0, 10);
+  t.is(stored.total, 1, 'stored once in the shared store');
+  // A live send after the retries: once it is here, a second copy of the durable one would be too.
+  await emitter.sendByUserId(7, 'ping');
+  await seven.next('ping');
+  t.deepEqual(
+    seven.events.filter((e) => e.event === 'invoice-paid').map((e) => e.id),
+    [answers[0]!.messageId],
+    'delivered once',
+  );
+  await t.throwsAsync(emitter.qos.sendByUserId(7, 'invoice-paid', { invoice: 7 }, { idempotencyKey: '' }), {
+    instanceOf: TypeError,
+    message: /idempotencyKey/,
+  });
+});
+
 test('through the publish API (LAN cluster): live and durable sends reach users on both nodes; a bad key is refused', async (t) => {
   const nodes: StartedPlugin[] = [];
   for (let i = 0; i < 2; i++) {
@@ -87,6 +123,14 @@ test('through the publish API (LAN cluster): live and durable sends reach users 
   const durable = await emitter.qos.sendByUserId(8, 'invoice-paid', { invoice: 6 });
   t.is(durable.delivered, 1);
   t.is((await eight.next('invoice-paid')).id, durable.messageId);
+  // With an idempotencyKey the publish API answers a retry with the first id (node a's SQLite store keeps the key).
+  const key = `emitter-http-${process.pid}-${Date.now()}`;
+  const first = await emitter.qos.sendByUserId(8, 'invoice-paid', { invoice: 7 }, { idempotencyKey: key });
+  t.deepEqual(await emitter.qos.sendByUserId(8, 'invoice-paid', { invoice: 7 }, { idempotencyKey: key }), {
+    messageId: first.messageId,
+    delivered: 0,
+  });
+  t.is((await eight.next('invoice-paid')).id, first.messageId);
   const wrong = createEmitter<Events>({ url: a!.base, apiKey: 'not-the-key' });
   const err = await t.throwsAsync<SseError>(wrong.sendAll('ping'));
   t.is(err?.code, 'ERR_SSE_UNAUTHORIZED');

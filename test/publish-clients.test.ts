@@ -129,6 +129,79 @@ async function threeClients(t: ExecutionContext, a: StartedPlugin, b: StartedPlu
   }
 }
 
+/**
+ * The Python client (a durable publish with an idempotencyKey) run 3 times with the same key,
+ * the n-th run on `via[n % via.length]`, then a batch retried with a key of its own: each is
+ * stored once (in the store of the node that took it) and delivered once to user 7 on `a` and
+ * user 8 on `b`, and every answer carries the first send's messageId.
+ */
+async function retriedDurable(t: ExecutionContext, a: StartedPlugin, b: StartedPlugin, via: StartedPlugin[]): Promise<void> {
+  const seven = await RawStream.open(t, `${a.base}/connect?access-token=7&ack=1`);
+  const eight = await RawStream.open(t, `${b.base}/connect?access-token=8&ack=1`);
+  await eventually(async () => (await a.plugin.hub.isOnline(8)) && (await b.plugin.hub.isOnline(7)), 'both users online everywhere');
+  const unique = `${process.pid}-${Date.now()}`;
+  const ids: string[] = [];
+  if (have(t, 'python3')) {
+    const answers = [];
+    for (let i = 0; i < 3; i++) {
+      const ran = await python(via[i % via.length]!, FULL, { IDEMPOTENCY_KEY: `invoice-1042-paid-${unique}` });
+      t.is(ran.code, 0, ran.stderr);
+      answers.push(answerOf(ran));
+    }
+    const id = answers[0].messageId as string;
+    t.is(typeof id, 'string');
+    t.deepEqual(answers, [
+      { delivered: 2, messageId: id },
+      { delivered: 0, messageId: id },
+      { delivered: 0, messageId: id },
+    ]);
+    ids.push(id);
+  }
+  // The batch route passes the key too.
+  const batch = (node: StartedPlugin): Promise<any> =>
+    fetch(`${node.base}/publish/batch`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${FULL}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        messages: [
+          { target: 'user', keys: ['7', '8'], event: 'invoice-paid', data: { invoice: 1043 }, durable: true, idempotencyKey: `batch-${unique}` },
+        ],
+      }),
+    }).then((r) => r.json());
+  const batches = [];
+  for (let i = 0; i < 3; i++) batches.push(await batch(via[i % via.length]!));
+  const batchId = batches[0].results[0].messageId as string;
+  t.deepEqual(
+    batches.map((r) => r.results[0]),
+    [
+      { delivered: 2, messageId: batchId },
+      { delivered: 0, messageId: batchId },
+      { delivered: 0, messageId: batchId },
+    ],
+  );
+  ids.push(batchId);
+  // Stored once: the streams ack nothing, so every message is still in the store of the node that took it.
+  for (const user of ['7', '8']) {
+    const listed = await via[0]!.plugin.hub.qos.list({ userId: user }, 0, 10);
+    t.deepEqual(listed.items.map((m) => m.message.id).sort(), [...ids].sort(), `user ${user}: each message stored once`);
+  }
+  // Delivered once: a live marker after the retries; once it is here, a second copy would be too.
+  const marker = await fetch(`${via[0]!.base}/publish`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${FULL}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ target: 'user', keys: ['7', '8'], event: 'marker' }),
+  });
+  t.is(marker.status, 200);
+  for (const s of [seven, eight]) {
+    await s.next('marker');
+    t.deepEqual(
+      s.events.filter((e) => e.event === 'invoice-paid').map((e) => e.id),
+      ids,
+      'each message delivered once',
+    );
+  }
+}
+
 test('LAN cluster: curl, Python and Java publish to users on two nodes', async (t) => {
   t.timeout(180_000);
   const [a, b] = await lanPair(t);
@@ -143,6 +216,21 @@ if (redisMissing !== undefined)
   const [a, b] = await redisPair(t);
   await threeClients(t, a, b);
 });
+
+test('LAN cluster (SQLite per node): a durable publish retried on the same node with its idempotencyKey is stored and delivered once', async (t) => {
+  t.timeout(120_000);
+  const [a, b] = await lanPair(t);
+  await retriedDurable(t, a, b, [a]);
+});
+
+(redisMissing === undefined ? test : test.skip)(
+  'Redis engine: a durable publish retried through two nodes with its idempotencyKey is stored and delivered once',
+  async (t) => {
+    t.timeout(120_000);
+    const [a, b] = await redisPair(t);
+    await retriedDurable(t, a, b, [a, b]);
+  },
+);
 
 test('a scoped key is refused outside its scope (403), and nothing is sent or stored', async (t) => {
   const liveOnly = 'publish-test-live-only-key-0123456789';

@@ -2,7 +2,7 @@
 """Publishes a durable event to users 7 and 8 with the standard library only.
 
 A retry (after a lost answer, a 429 or a 5xx) sends the same idempotencyKey, so that the
-message is stored once where the store supports it. SSE_URL: the plugin's base URL;
+message is stored and delivered once. SSE_URL: the plugin's base URL;
 SSE_API_KEY: the secret.
 """
 import json

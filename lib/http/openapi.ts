@@ -89,7 +89,8 @@ const SCHEMAS = {
         minLength: 1,
         maxLength: 200,
         pattern: '^[\\x21-\\x7e]+$',
-        description: 'Durable only: a retry with the same key is the same message, where the store supports it',
+        description:
+          'Durable only: a retry with a key the store holds, within the first message’s ttlMs, stores and delivers nothing and answers the first messageId (delivered: 0). SQLite: kept by the node that took the first message; Redis: by the store all nodes share',
       },
     },
   },

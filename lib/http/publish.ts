@@ -158,7 +158,7 @@ export function checkMessage(raw: unknown, key: ApiKey, hub: Hub, at: string): P
 /** Sends one checked message through the hub, as `ctx.sse` would. */
 export async function send(hub: Hub, m: PublishMessage): Promise<PublishResult> {
   if (m.durable) {
-    // `idempotencyKey` goes to the store that knows it (QosSendOptions); one that does not ignores it.
+    // `idempotencyKey` goes to the store (QosSendOptions): a retry answers the first messageId, stored and delivered once.
     const options: { listening: boolean; ttlMs?: number; idempotencyKey?: string } = { listening: m.listening };
     if (m.ttlMs !== undefined) options.ttlMs = m.ttlMs;
     if (m.idempotencyKey !== undefined) options.idempotencyKey = m.idempotencyKey;

@@ -5,6 +5,7 @@ import { positive } from '../core/option-checks.js';
 import type { TargetKind, TargetRef } from '../core/targets.js';
 import type { Key } from '../core/user.js';
 import type { DurableRole, DurableRoleEvents, OwnPages } from './durable-role.js';
+import { idempotencyKeyOf } from './idempotency-key.js';
 import { isMessageId, MessageIdGenerator } from './message-id.js';
 import { PendingCounts } from './pending-counts.js';
 import type { QosSendOptions, QosStatus } from './qos-api.js';
@@ -275,16 +276,4 @@ export class StoreOwner extends EventEmitter<DurableRoleEvents> implements Durab
     clearInterval(this.#timer);
     await this.#store.close();
   }
-}
-
-/** Most characters of an idempotency key. */
-const MAX_IDEMPOTENCY_KEY = 200;
-
-/** `idempotencyKey`: 1-200 characters, or absent. */
-function idempotencyKeyOf(value: unknown): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value === '' || value.length > MAX_IDEMPOTENCY_KEY) {
-    throw new TypeError(`idempotencyKey must be a string of 1-${MAX_IDEMPOTENCY_KEY} characters`);
-  }
-  return value;
 }
