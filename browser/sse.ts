@@ -1,29 +1,21 @@
 import { AckBatcher } from './ack-batcher.js';
 import type { SseCloseInfo, SseConnectInfo } from './payloads.js';
-import { ChannelMembership, channelList, type SsePresence } from './channels.js';
-import { Backoff } from './backoff.js';
-import { sendCloseBeacon } from './beacon.js';
-import { CLIENT_TRIGGER_CLOSE, SERVER_TRIGGER_CLOSE, type SseCloseTrigger } from './close-trigger.js';
-import { connectParams } from './connect-params.js';
+import { ChannelMembership, type SsePresence } from './channels.js';
+import { CLIENT_TRIGGER_CLOSE, SERVER_TRIGGER_CLOSE } from './close-trigger.js';
 import { ConnectionCalls } from './connection-calls.js';
-import { EventDelivery, report } from './delivery.js';
-import { SseClientError } from './errors.js';
-import { answerBody, isUnknownConnection, urlWith, type HttpAnswer } from './http.js';
+import { EventDelivery } from './delivery.js';
+import { answerBody, isUnknownConnection, type HttpAnswer } from './http.js';
 import { randomId, resolveAccessTimestamp, resolveClientId } from './identity.js';
+import { DEFAULT_RECONNECT_TIME, destroyedError, IMPORT_MODULE_TIMESTAMP, Lifecycle } from './lifecycle.js';
 import { ListenerRegistry, toEntries, type SseEventListener, type SseListenerInput } from './listeners.js';
 import { OnlineTime } from './online-time.js';
 import { DEFAULT_OPTIONS, normalizeUrl, resolveOptions, stringQuery, type ResolvedOptions, type SseOptions } from './options.js';
 import type { SseQueuedRequest } from './outbox.js';
-import type { ParsedEvent } from './parser.js';
-import { RecentIds } from './recent-ids.js';
 import { rateLimitedFor } from './rate-limit.js';
-import { WindowResume, type SseRecoveryInfo } from './recovery.js';
+import type { SseRecoveryInfo } from './recovery.js';
 import { RequestPipeline } from './request-pipeline.js';
-import { round, type SseDuration } from './session-clock.js';
+import type { SseDuration } from './session-clock.js';
 import { readyStateOf, STATE_CLOSED, STATE_CONNECTING, STATE_OPEN, type SseReadyState, type SseStateName } from './states.js';
-import type { RelayedStream } from './relayed-stream.js';
-import { readStorage, writeStorage } from './storage.js';
-import { EventStream, type StreamHandlers } from './stream.js';
 import type { SseEventMap, SseTypedListener } from './typed-events.js';
 import type { TabGroup } from './tab-group.js';
 import { loadTabSharing, type TabSharing } from './tab-loader.js';
@@ -44,12 +36,6 @@ export type SseConnection<Events extends object = SseEventMap> = {
 
 /** The listener argument of `addListener` and friends: `(name, fn)`, a map, or an array of names. */
 export type SseListenerChange = string | SseListenerInput | readonly string[];
-
-/** Evaluated once, when the module is: the Java client's `IMPORT_MODULE_TIMESTAMP`. */
-const IMPORT_MODULE_TIMESTAMP = Date.now();
-const RECENT_IDS = 1000;
-const DEFAULT_RECONNECT_TIME = 5000;
-const DEFAULT_HEARTBEAT_MS = 15_000;
 
 /**
  * The browser client: one Server-Sent Events connection to one system (base path), with
@@ -105,16 +91,12 @@ export default class Sse {
   readonly #listeners = new ListenerRegistry();
   readonly #requests: RequestPipeline;
   readonly #calls: ConnectionCalls;
-  readonly #reconnectBackoff: Backoff;
   readonly #visibility: VisibilityGate;
   readonly #online: OnlineTime;
   readonly #acks: AckBatcher;
   readonly #delivery: EventDelivery;
-  readonly #recent = new RecentIds(RECENT_IDS);
-  /** Ordinary events' resume point and de-duplication (the server's recovery window). */
-  readonly #resume = new WindowResume();
-  /** The resume point the open (or opening) stream was asked with. */
-  #resumedFrom = '';
+  /** Opening, reconnecting and closing the stream (lifecycle.ts). */
+  readonly #life: Lifecycle<Sse>;
   readonly #channels = new ChannelMembership();
   /** The tabs sharing one stream (`shareAcrossTabs`), when the browser can. */
   #tabs: TabGroup | undefined;
@@ -122,31 +104,13 @@ export default class Sse {
   #tabSharing: TabSharing | undefined;
   /** The chunk is on its way: no stream opens meanwhile (this tab may turn out a follower). */
   #tabsLoading = false;
-  #state: SseStateName = 'idle';
-  #wanted = false;
   /** `close()` was called and `connect()` not since. */
   #closedByPage = false;
-  #stream: EventStream | RelayedStream | undefined;
-  #connectionId: string | undefined;
-  #connectedAt = 0;
-  #connectInfo: SseConnectInfo | undefined;
-  #closeInfo: SseCloseInfo | undefined;
-  #lastEventId: string;
-  #lastError: unknown;
-  /** The server's last `retry:` since `connect-finish`: the delay of the next reconnect. */
-  #retryHint: number | undefined;
-  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
-  #waiters: { resolve: (sse: Sse) => void; reject: (err: unknown) => void }[] = [];
-  readonly #onPageHide = (): void => {
-    if (this.#stream === undefined) return;
-    const closed = this.#teardown(true, 'unload');
-    this.#setState('closed');
-    if (closed !== undefined) this.#clientClosed(closed, 'unload');
-  };
+  readonly #onPageHide = (): void => this.#life.pageHidden();
   readonly #onPageShow = (e: PageTransitionEvent): void => {
-    if (e.persisted) this.#reconcile();
+    if (e.persisted) this.#life.reconcile();
   };
-  readonly #onOnline = (): void => this.#retryNow();
+  readonly #onOnline = (): void => this.#life.retryNow();
 
   /** Creates the client and, unless `autoConnect: false`, connects (once the tab is visible). */
   constructor(options: SseOptions<Sse> = {}) {
@@ -154,17 +118,13 @@ export default class Sse {
     const win = this.#o.windowGlobal;
     this.clientId = resolveClientId(win, options.clientId ?? DEFAULT_OPTIONS.clientId);
     this.accessTimestamp = resolveAccessTimestamp(win, options.accessTimestamp ?? DEFAULT_OPTIONS.accessTimestamp);
-    this.#lastEventId = options.lastEventId ?? readStorage(win, 'session', this.#storageKey('lastEventId')) ?? '';
     const reconnectBase = (): number => this.reconnectDuration;
-    this.#reconnectBackoff = new Backoff(reconnectBase, () => this.#o.maxReconnectTime);
     this.#requests = new RequestPipeline(
       {
-        connectionId: () => (this.isActive() ? this.#connectionId : undefined),
-        connectionLost: (id, error) => {
-          if (id === this.#connectionId) this.#streamLost(error);
-        },
-        changed: () => this.#reconcile(),
-        failed: (error) => (this.#lastError = error),
+        connectionId: () => (this.isActive() ? this.#life.connectionId : undefined),
+        connectionLost: (id, error) => this.#life.connectionLost(id, error),
+        changed: () => this.#life.reconcile(),
+        failed: (error) => (this.#life.lastError = error),
       },
       {
         maxQueueSize: () => this.#o.maxQueueSize,
@@ -177,17 +137,36 @@ export default class Sse {
     this.#visibility = new VisibilityGate(
       this.#o.documentGlobal,
       () => this.#o.hiddenGraceTime,
-      () => this.#reconcile(),
+      () => this.#life.reconcile(),
     );
     this.#online = new OnlineTime(win, this.#o.documentGlobal, {
       key: () => this.#durationKey(),
       leaveTimeout: () => this.#o.leaveTimeout,
       leaveCheckInterval: () => this.#o.leaveCheckInterval,
-      connected: () => this.#connectionId !== undefined && this.#state === 'open',
+      connected: () => this.#life.connectionId !== undefined && this.#life.state === 'open',
       changed: (change) => this.#delivery.deliver(this.#delivery.message('sse-change-active', change), false, undefined, true),
     });
     this.#acks = new AckBatcher((ids) => this.#sendAcks(ids));
     this.#delivery = new EventDelivery(this, this.#listeners, this.#o);
+    this.#life = new Lifecycle<Sse>(
+      {
+        client: this,
+        o: this.#o,
+        identity: this,
+        listeners: this.#listeners,
+        channels: this.#channels,
+        online: this.#online,
+        acks: this.#acks,
+        delivery: this.#delivery,
+        requests: this.#requests,
+        visibility: this.#visibility,
+        tabs: () => this.#tabs,
+        tabSharing: () => this.#tabSharing,
+        tabsLoading: () => this.#tabsLoading,
+      },
+      options.lastEventId,
+      reconnectBase,
+    );
     const listeners = options.eventListeners ?? DEFAULT_OPTIONS.eventListeners;
     if (listeners !== undefined) this.#listeners.add(toEntries(listeners));
     win?.addEventListener('pagehide', this.#onPageHide);
@@ -212,62 +191,62 @@ export default class Sse {
 
   /** `Sse.STATE_CONNECTING` (0), `STATE_OPEN` (1) or `STATE_CLOSED` (2), as `EventSource.readyState`. */
   get state(): SseReadyState {
-    return readyStateOf(this.#state);
+    return readyStateOf(this.#life.state);
   }
 
   /** The state by name, finer than {@link state} (`idle`, `connecting`, `open`, `closed`, `destroyed`). */
   get stateName(): SseStateName {
-    return this.#state;
+    return this.#life.state;
   }
 
   /** `close()` or `destroy()` was called (and `connect()` not since). */
   get destroyed(): boolean {
-    return this.#state === 'destroyed' || this.#closedByPage;
+    return this.#life.state === 'destroyed' || this.#closedByPage;
   }
 
   /** The server's id of the current connection (undefined when not connected). */
   get connectionId(): string | undefined {
-    return this.#connectionId;
+    return this.#life.connectionId;
   }
 
   /** The server's name of the system (`connect-finish.name`); `''` before the first connect. */
   get connectionName(): string {
-    return typeof this.#connectInfo?.name === 'string' ? this.#connectInfo.name : '';
+    return typeof this.#life.connectInfo?.name === 'string' ? this.#life.connectInfo.name : '';
   }
 
   /** The server's clock when the last connection opened (`connect-finish.serverTime`). */
   get connectionTimestamp(): number | undefined {
-    return this.#connectInfo?.serverTime;
+    return this.#life.connectInfo?.serverTime;
   }
 
   /** The server's version (`connect-finish.version`). */
   get serverVersion(): string | undefined {
-    return this.#connectInfo?.version;
+    return this.#life.connectInfo?.version;
   }
 
   /** The base reconnect delay in ms: the `reconnectTime` option, else the server's, else 5000. */
   get reconnectDuration(): number {
-    return this.#o.reconnectTime ?? this.#connectInfo?.reconnectTime ?? DEFAULT_RECONNECT_TIME;
+    return this.#o.reconnectTime ?? this.#life.connectInfo?.reconnectTime ?? DEFAULT_RECONNECT_TIME;
   }
 
   /** The last `connect-finish` payload. */
   get connectResponse(): SseConnectInfo | undefined {
-    return this.#connectInfo;
+    return this.#life.connectInfo;
   }
 
   /** The last `connect-close` payload the server sent. */
   get closeResponse(): SseCloseInfo | undefined {
-    return this.#closeInfo;
+    return this.#life.closeInfo;
   }
 
   /** 0.1's name of {@link connectResponse}. */
   get connectInfo(): SseConnectInfo | undefined {
-    return this.#connectInfo;
+    return this.#life.connectInfo;
   }
 
   /** 0.1's name of {@link closeResponse}. */
   get closeInfo(): SseCloseInfo | undefined {
-    return this.#closeInfo;
+    return this.#life.closeInfo;
   }
 
   /** The user moved or clicked within `leaveTimeout` (idle detection); false after a close. */
@@ -282,7 +261,7 @@ export default class Sse {
 
   /** Why the last connect or request attempt failed (for diagnostics; a success does not clear it). */
   get lastError(): unknown {
-    return this.#lastError;
+    return this.#life.lastError;
   }
 
   /**
@@ -292,17 +271,17 @@ export default class Sse {
    * `sse-recovery` with {@link SseRecoveryInfo} as data. `undefined` before the first connect.
    */
   get recovered(): boolean | undefined {
-    return this.#resume.info?.recovered;
+    return this.#life.resume.info?.recovered;
   }
 
   /** What the last `connect-finish` said of recovery: `recovered`, `resumed` (a resume was asked), `epoch`. */
   get recovery(): SseRecoveryInfo | undefined {
-    return this.#resume.info;
+    return this.#life.resume.info;
   }
 
   /** Id of the last durable event received: the resume point of the next connect. */
   get lastEventId(): string {
-    return this.#lastEventId;
+    return this.#life.lastEventId;
   }
 
   /** Requests waiting for a connection plus requests in flight. */
@@ -332,7 +311,7 @@ export default class Sse {
 
   /** True when connected: `connect-finish` received and the stream still open. */
   isActive(): boolean {
-    return this.#state === 'open';
+    return this.#life.isActive();
   }
 
   /**
@@ -359,21 +338,16 @@ export default class Sse {
    * destroyed or the server closes it with `reconnect: false` first.
    */
   ready(): Promise<this> {
-    if (this.isActive()) return Promise.resolve(this);
-    if (this.#state === 'destroyed') return Promise.reject(destroyedError());
-    return new Promise((resolve, reject) => this.#waiters.push({ resolve: () => resolve(this), reject }));
+    return this.#life.ready().then(() => this);
   }
 
   // ---- lifecycle -----------------------------------------------------------------------
 
   /** Connects (now if the tab is visible, else when it becomes visible) and keeps reconnecting. */
   connect(): void {
-    if (this.#state === 'destroyed') return;
-    this.#wanted = true;
+    if (this.#life.state === 'destroyed') return;
     this.#closedByPage = false;
-    this.#clearReconnectTimer();
-    this.#tabs?.start();
-    this.#reconcile();
+    this.#life.connect();
   }
 
   /**
@@ -382,15 +356,9 @@ export default class Sse {
    * queued until their timeout.
    */
   close(reason = 'close'): void {
-    if (this.#state === 'destroyed') return;
-    this.#wanted = false;
+    if (this.#life.state === 'destroyed') return;
     this.#closedByPage = true;
-    this.#clearReconnectTimer();
-    const closed = this.#teardown(true, reason);
-    this.#tabs?.stop();
-    this.#setState('closed');
-    if (closed !== undefined) this.#clientClosed(closed, reason);
-    this.#online.clear();
+    this.#life.close(reason, 'closed');
   }
 
   /**
@@ -398,14 +366,7 @@ export default class Sse {
    * pending requests and `ready()` reject with `ERR_SSE_DESTROYED`.
    */
   destroy(): void {
-    if (this.#state === 'destroyed') return;
-    this.#wanted = false;
-    this.#clearReconnectTimer();
-    const closed = this.#teardown(true, 'destroy');
-    this.#tabs?.stop();
-    this.#setState('destroyed');
-    if (closed !== undefined) this.#clientClosed(closed, 'destroy');
-    this.#online.clear();
+    if (!this.#life.close('destroy', 'destroyed')) return;
     this.#acks.disable();
     this.#visibility.stop();
     this.#online.dispose();
@@ -415,7 +376,7 @@ export default class Sse {
     win?.removeEventListener('online', this.#onOnline);
     const err = destroyedError();
     this.#requests.stop(err);
-    this.#rejectWaiters(err);
+    this.#life.rejectWaiters(err);
     this.#listeners.clear();
   }
 
@@ -425,24 +386,16 @@ export default class Sse {
    */
   switchURL(url: string): void {
     const next = normalizeUrl(url);
-    if (next === this.#o.url || this.#state === 'destroyed') return;
-    const closed = this.#teardown(true, 'switchURL');
-    this.#clearReconnectTimer();
-    if (closed !== undefined) this.#clientClosed(closed, 'switchURL');
+    if (next === this.#o.url || this.#life.state === 'destroyed') return;
+    this.#life.leaveSystem();
     this.#o.url = next;
     this.#channels.clear();
     if (this.#tabs !== undefined) {
       this.#tabs.stop();
       this.#tabs = this.#tabGroup();
-      if (this.#wanted) this.#tabs.start();
+      if (this.#life.wanted) this.#tabs.start();
     }
-    const win = this.#o.windowGlobal;
-    this.#lastEventId = readStorage(win, 'session', this.#storageKey('lastEventId')) ?? '';
-    this.#recent.clear();
-    this.#online.reload();
-    this.#connectInfo = undefined;
-    this.#reconnectBackoff.reset();
-    this.#reconcile();
+    this.#life.enterSystem();
   }
 
   /** Replaces the extra parameters (e.g. a refreshed `access-token`); used from the next request on. */
@@ -490,7 +443,7 @@ export default class Sse {
     fn: SseEventListener | null | undefined,
     always: boolean,
   ): Promise<HttpAnswer | undefined> {
-    if (this.#state === 'destroyed') return Promise.reject(destroyedError());
+    if (this.#life.state === 'destroyed') return Promise.reject(destroyedError());
     let names: string[];
     try {
       names = this.#listeners.change(kind === 'addListener', toEntries(nameOrMap, fn), always);
@@ -534,7 +487,7 @@ export default class Sse {
   }
 
   #channelChange(op: 'join' | 'leave', channels: string[]): Promise<string[]> {
-    if (this.#state === 'destroyed') return Promise.reject(destroyedError());
+    if (this.#life.state === 'destroyed') return Promise.reject(destroyedError());
     return this.#calls.channels(op, channels, this.#channels);
   }
 
@@ -580,268 +533,13 @@ export default class Sse {
     return this.#calls.upload(path, formData, query, headers).then(answerBody);
   }
 
-  /** The browser is back online: skip the rest of the current backoff. */
-  #retryNow(): void {
-    this.#requests.retryNow();
-    if (this.#reconnectTimer !== undefined) {
-      this.#clearReconnectTimer();
-      this.#reconnectBackoff.reset();
-      this.#reconcile();
-    }
-  }
-
-  // ---- the stream ----------------------------------------------------------------------
-
-  /** Whether a stream should be open now: wanted, and the tab in use or requests waiting. */
-  #shouldBeOpen(): boolean {
-    return this.#wanted && (this.#visibility.active || this.#requests.pending > 0 || (this.#tabs?.isLeader === true && this.#tabs.followersAttached));
-  }
-
-  /** Opens or closes the stream to match {@link #shouldBeOpen}. */
-  #reconcile(): void {
-    // Until the tab-sharing chunk is here this tab does not know whether it leads: it waits.
-    if (this.#state === 'destroyed' || this.#tabsLoading) return;
-    if (this.#shouldBeOpen()) {
-      if (this.#stream === undefined && this.#reconnectTimer === undefined) this.#open();
-      return;
-    }
-    this.#clearReconnectTimer();
-    const reason = this.#wanted ? 'hidden' : 'close';
-    const closed = this.#teardown(true, reason);
-    if (this.#wanted || this.#state !== 'idle') this.#setState('closed');
-    if (closed !== undefined) this.#clientClosed(closed, reason);
-  }
-
-  #open(): void {
-    const tabs = this.#tabs;
-    const shared = tabs?.isLeader === true ? tabs.connectState() : undefined;
-    const params = connectParams(
-      {
-        sessionDuration: this.#online.total(),
-        keepaliveTime: this.#o.keepaliveTime,
-        clientId: this.clientId,
-        clientVersion: VERSION,
-        accessTime: this.accessTimestamp,
-        listeners: shared?.listeners ?? this.#listeners.serverNames(),
-        channels: shared?.channels ?? this.#channels.list,
-        useWindowEventBus: this.#o.useWindowEventBus,
-        importModuleTime: IMPORT_MODULE_TIMESTAMP,
-        instanceTime: this.createTimestamp,
-        instanceId: this.instanceId,
-        ack: this.#o.ack,
-        lastEventId: this.#lastEventId,
-        recover: (this.#resumedFrom = this.#resume.from),
-      },
-      this.#o.query,
-    );
-    this.#setState('connecting');
-    const handlers: StreamHandlers = {
-      onEvent: (event) => this.#onEvent(stream, event),
-      onRetry: (ms) => {
-        if (stream === this.#stream) this.#retryHint = ms;
-      },
-      onEnd: (error) => {
-        // A stream that ends without connect-close (a lifetime or a shutdown for clients that
-        // do not declare `reconnectOnClose`, a proxy, a crash) is a drop like any other.
-        if (stream === this.#stream) this.#streamLost(error ?? new SseClientError('ERR_SSE_STREAM_ENDED', 'The server ended the stream'));
-      },
-    };
-    // A follower tab takes the leader's stream; the leader (or a tab on its own) opens one.
-    const stream =
-      tabs !== undefined && !tabs.isLeader
-        ? new this.#tabSharing!.RelayedStream(tabs, handlers)
-        : new EventStream(urlWith(this.#o.url, '/connect', params), this.#credentials(), handlers, this.#o.requestTimeout);
-    this.#stream = stream;
-    stream.start();
-  }
-
-  #onEvent(stream: EventStream | RelayedStream, event: ParsedEvent): void {
-    if (stream !== this.#stream) return;
-    if (event.type !== 'connect-finish' && stream instanceof EventStream) this.#tabs?.relay(event);
-    switch (event.type) {
-      case 'connect-finish':
-        this.#onConnectFinish(stream, event);
-        break;
-      case 'connect-close':
-        this.#onConnectClose(event);
-        break;
-      case 'sse-channels': {
-        const list = channelList(this.#parse(event.data));
-        if (list !== undefined) {
-          this.#tabs?.serverPushed(list);
-          this.#channels.adopt(list);
-          this.#tabs?.stateChanged();
-        }
-        this.#delivery.deliver(this.#delivery.message(event.type, event.data, event.lastEventId), false);
-        break;
-      }
-      case 'sse-set-duration':
-        this.#online.set(Number((this.#parse(event.data) as { duration?: unknown } | undefined)?.duration));
-        this.#delivery.deliver(this.#delivery.message(event.type, event.data, event.lastEventId), false);
-        break;
-      default:
-        this.#onAppEvent(event);
-    }
-  }
-
-  #onConnectFinish(stream: EventStream | RelayedStream, event: ParsedEvent): void {
-    const info = (this.#parse(event.data) ?? {}) as SseConnectInfo;
-    const channels = channelList(info);
-    if (channels !== undefined) this.#channels.admitted(channels);
-    if (stream instanceof EventStream) this.#tabs?.opened(event.data, channels ?? []);
-    this.#connectInfo = info;
-    this.#connectionId = String(info.connectionId);
-    this.#connectedAt = Date.now();
-    // connect-finish carries the server's default `retry:`; only a later one is a hint.
-    this.#retryHint = undefined;
-    const heartbeat = typeof info.heartbeatMs === 'number' && info.heartbeatMs > 0 ? info.heartbeatMs : DEFAULT_HEARTBEAT_MS;
-    // Three missed heartbeats: the server or the network path is gone without a word.
-    stream.setIdleLimit(Math.max(heartbeat * 3, 1000));
-    this.#reconnectBackoff.reset();
-    this.#acks.enable();
-    this.#setState('open');
-    this.#online.sync();
-    const waiters = this.#waiters.splice(0);
-    for (const w of waiters) w.resolve(this);
-    this.#requests.connected();
-    this.#delivery.deliver(this.#delivery.message(event.type, event.data, event.lastEventId), false);
-    const recovery = this.#resume.finished(info, stream instanceof EventStream ? this.#resumedFrom : '');
-    this.#delivery.deliver(this.#delivery.message('sse-recovery', this.#o.json.stringify(recovery)), false);
-    if (stream === this.#stream) this.#online.startIdleChecks();
-  }
-
-  #onConnectClose(event: ParsedEvent): void {
-    const info = (this.#parse(event.data) ?? {}) as SseCloseInfo;
-    this.#closeInfo = info;
-    const trigger: SseCloseTrigger = {
-      whoTriggerClose: SERVER_TRIGGER_CLOSE,
-      closeReason: typeof info.reason === 'string' ? info.reason : 'server-close',
-    };
-    this.#delivery.deliver(this.#delivery.message(event.type, event.data, event.lastEventId), false, trigger);
-    if (this.#state === 'destroyed' || this.#stream === undefined) return;
-    // The server already ended the stream: no beacon needed.
-    this.#teardown(false, 'server');
-    if (info.reconnect === false) {
-      this.#wanted = false;
-      this.#setState('closed');
-      const err = new SseClientError(
-        'ERR_SSE_CLOSED_BY_SERVER',
-        `The server closed the connection (${String(info.reason ?? 'unknown')}) and asked not to reconnect`,
-      );
-      this.#lastError = err;
-      this.#requests.rejectWaiting(err);
-      this.#rejectWaiters(err);
-      return;
-    }
-    // The server's `retry:` spreads a shutdown; a lifetime is jittered by the server already.
-    this.#scheduleReconnect(this.#takeRetryHint() ?? (info.reason === 'expired' ? Math.random() * 1000 : undefined));
-  }
-
-  #onAppEvent(event: ParsedEvent): void {
-    const id = event.id;
-    if (id === undefined || id === '') {
-      this.#delivery.deliver(this.#delivery.message(event.type, event.data, event.lastEventId), true);
-      return;
-    }
-    if (WindowResume.is(id)) {
-      // An ordinary event: shown once (a replay may overlap what came live), never acknowledged.
-      if (this.#resume.take(id)) this.#delivery.deliver(this.#delivery.message(event.type, event.data, event.lastEventId), true);
-      return;
-    }
-    this.#lastEventId = id;
-    writeStorage(this.#o.windowGlobal, 'session', this.#storageKey('lastEventId'), id);
-    if (!this.#recent.has(id)) {
-      this.#recent.add(id);
-      this.#delivery.deliver(this.#delivery.message(event.type, event.data, event.lastEventId), true);
-    }
-    // Acknowledged after the listeners ran, and again for a duplicate (the server resent it
-    // because it did not get the first ack).
-    if (this.#o.ack) this.#acks.add(id);
-  }
-
-  /** After a client-side close: the page turns inactive, and `connect-close` handlers hear it was the client. */
-  #clientClosed(closed: { connectionId: string; duration: SseDuration }, reason: string): void {
-    this.#online.closed(closed.duration);
-    const data = this.#o.json.stringify({ connectionId: closed.connectionId, reason });
-    this.#delivery.deliver(this.#delivery.message('connect-close', data, this.#lastEventId), false, {
-      whoTriggerClose: CLIENT_TRIGGER_CLOSE,
-      closeReason: reason,
-    });
-  }
-
-  /** The stream ended or proved dead: reconnect (after the server's `retry:` if it sent one, else with backoff). */
-  #streamLost(error: unknown): void {
-    if (this.#stream === undefined || this.#state === 'destroyed') return;
-    this.#lastError = error;
-    this.#teardown(false, 'lost');
-    this.#scheduleReconnect(this.#takeRetryHint());
-  }
-
-  #takeRetryHint(): number | undefined {
-    const hint = this.#retryHint;
-    this.#retryHint = undefined;
-    return hint;
-  }
-
-  #scheduleReconnect(delay?: number): void {
-    if (!this.#wanted) {
-      this.#setState('closed');
-      return;
-    }
-    this.#clearReconnectTimer();
-    this.#setState('connecting');
-    this.#reconnectTimer = setTimeout(() => {
-      this.#reconnectTimer = undefined;
-      this.#reconcile();
-    }, delay ?? this.#reconnectBackoff.next());
-    // Hidden with nothing to send: no need to come back yet.
-    if (!this.#shouldBeOpen()) this.#reconcile();
-  }
-
-  /**
-   * Drops the current stream. With `beacon`, tells the server (the connection may be closed
-   * locally before the server notices) and what this connection's online time was. Answers
-   * the connection that was open, with its online time just before, if there was one.
-   */
-  #teardown(beacon: boolean, reason: string): { connectionId: string; duration: SseDuration } | undefined {
-    const stream = this.#stream;
-    if (stream === undefined) return undefined;
-    this.#stream = undefined;
-    this.#online.stopIdleChecks();
-    if (stream instanceof EventStream) this.#tabs?.ended(reason);
-    // A follower's connection is the leader's: only the leader tells the server it is over.
-    if (!(stream instanceof EventStream)) beacon = false;
-    const connectionId = this.#connectionId;
-    let closed: { connectionId: string; duration: SseDuration } | undefined;
-    if (connectionId !== undefined) {
-      this.#acks.flush();
-      closed = { connectionId, duration: this.#online.duration() };
-      this.#connectionId = undefined;
-      this.#online.sync();
-      if (beacon) {
-        const duration = String(round((Date.now() - this.#connectedAt) / 1000));
-        const fields = {
-          clientId: this.clientId,
-          connectionId,
-          reason,
-          sseVersion: VERSION,
-          duration,
-          sessionDuration: String(this.#online.total()),
-        };
-        sendCloseBeacon(this.#o.url, fields, this.#credentials());
-      }
-    }
-    stream.close();
-    return closed;
-  }
-
   #sendAcks(ids: string[]): void {
     if (this.#tabs !== undefined) this.#tabs.delivered(ids);
     else this.#postAcks(ids);
   }
 
   #postAcks(ids: string[]): void {
-    const connectionId = this.#connectionId;
+    const connectionId = this.#life.connectionId;
     if (connectionId === undefined) return;
     this.#calls.ack(connectionId, ids).then(
       (answer) => {
@@ -856,26 +554,6 @@ export default class Sse {
 
   // ---- helpers -------------------------------------------------------------------------
 
-  #setState(state: SseStateName): void {
-    if (this.#state === 'destroyed' || this.#state === state) return;
-    this.#state = state;
-    const listener = this.#o.onStateChange;
-    if (listener === undefined) return;
-    try {
-      listener(state, this);
-    } catch (err) {
-      report(err);
-    }
-  }
-
-  #parse(text: string): unknown {
-    try {
-      return this.#o.json.parse(text) as unknown;
-    } catch {
-      return undefined;
-    }
-  }
-
   /**
    * Loads the tab-sharing chunk; once it is here the tab joins its group and the stream may
    * open. If it cannot be loaded the tab keeps a stream of its own (the reason in `lastError`).
@@ -885,16 +563,16 @@ export default class Sse {
     loadTabSharing(this.#o.url).then(
       (sharing) => {
         this.#tabsLoading = false;
-        if (this.#state === 'destroyed') return;
+        if (this.#life.state === 'destroyed') return;
         this.#tabSharing = sharing;
         this.#tabs = this.#tabGroup();
-        if (this.#wanted) this.#tabs.start();
-        this.#reconcile();
+        if (this.#life.wanted) this.#tabs.start();
+        this.#life.reconcile();
       },
       (err: unknown) => {
         this.#tabsLoading = false;
-        this.#lastError = err;
-        this.#reconcile();
+        this.#life.lastError = err;
+        this.#life.reconcile();
       },
     );
   }
@@ -903,45 +581,18 @@ export default class Sse {
   #tabGroup(): TabGroup {
     const { TabGroup, groupName } = this.#tabSharing!;
     return new TabGroup(groupName(this.#o.url, this.#o.query), {
-      elected: () => {
-        // The relayed stream gives way to a real one, at once.
-        if (this.#stream !== undefined && !(this.#stream instanceof EventStream)) this.#teardown(false, 'leader');
-        this.#clearReconnectTimer();
-        this.#reconcile();
-      },
-      attachedChanged: () => this.#reconcile(),
-      connectionId: () => (this.isActive() ? this.#connectionId : undefined),
-      lastEventId: () => this.#lastEventId,
+      elected: () => this.#life.elected(),
+      attachedChanged: () => this.#life.reconcile(),
+      connectionId: () => (this.isActive() ? this.#life.connectionId : undefined),
+      lastEventId: () => this.#life.lastEventId,
       state: () => ({ listeners: this.#listeners.serverNames(), channels: this.#channels.list }),
-      post: (path, body) => this.#calls.post(path, { connectionId: this.#connectionId, ...body }),
+      post: (path, body) => this.#calls.post(path, { connectionId: this.#life.connectionId, ...body }),
       ack: (ids) => this.#postAcks(ids),
       serverChannels: (list) => this.#channels.setServer(list),
     });
   }
 
-  #credentials(): RequestCredentials {
-    return this.#o.withCredentials ? 'include' : 'same-origin';
-  }
-
-  #storageKey(what: string): string {
-    return `sse:${what}:${this.#o.url}`;
-  }
-
   #durationKey(): string {
     return this.#o.sseDurationKey || `sseDuration${this.#o.url}`;
   }
-
-  #clearReconnectTimer(): void {
-    if (this.#reconnectTimer === undefined) return;
-    clearTimeout(this.#reconnectTimer);
-    this.#reconnectTimer = undefined;
-  }
-
-  #rejectWaiters(err: unknown): void {
-    for (const w of this.#waiters.splice(0)) w.reject(err);
-  }
-}
-
-function destroyedError(): SseClientError {
-  return new SseClientError('ERR_SSE_DESTROYED', 'The client was destroyed');
 }
