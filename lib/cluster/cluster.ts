@@ -79,7 +79,7 @@ function peerDown(nodeId: string): SsePeerError {
 }
 
 function peerLate(nodeId: string): SsePeerError {
-  const message = `Peer ${nodeId} got the send after its deadline and did not write it (it was stalled, or its clock is ahead of this node's)`;
+  const message = `Peer ${nodeId} got the send after its deadline (it was stalled, or its clock is ahead of this node's): not counted; written late only if it carries a recovery-window id`;
   return new SsePeerError('ERR_SSE_PEER_LATE', nodeId, message);
 }
 
@@ -265,7 +265,9 @@ export class Cluster extends EventEmitter<ClusterEvents> {
    * (the request carries a deadline); a known peer that is down is skipped and failed.
    */
   send(item: SendItem): Promise<FanOut<number>> {
-    if (this.#closed || (this.#transport.peers().length === 0 && this.#transport.unreachable().length === 0)) {
+    // Alone, a send has nobody to reach, unless the transport reaches the nodes this one does not see.
+    const alone = this.#transport.peers().length === 0 && this.#transport.unreachable().length === 0;
+    if (this.#closed || (alone && (this.#transport.sendsReachAll !== true || item.wid === undefined))) {
       return Promise.resolve({ values: [], failed: [] });
     }
     return new Promise((resolve) => {
@@ -284,7 +286,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
    * are not reported: nobody waits for them.
    */
   sendUncounted(item: SendItem): void {
-    if (this.#closed || this.#transport.peers().length === 0) return;
+    if (this.#closed || (this.#transport.peers().length === 0 && (this.#transport.sendsReachAll !== true || item.wid === undefined))) return;
     this.#uncounted.push(item);
     if (this.#uncounted.length === 1) setImmediate(() => this.#flushUncounted());
   }
@@ -293,7 +295,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     const items = this.#uncounted;
     this.#uncounted = [];
     const peerIds = this.#transport.peers().map((p) => p.nodeId);
-    if (peerIds.length === 0 || this.#closed) return;
+    if ((peerIds.length === 0 && this.#transport.sendsReachAll !== true) || this.#closed) return;
     const deadline = Date.now() + this.#timeoutMs - deadlineMargin(this.#timeoutMs);
     const request: ClusterRequest = { type: 'send', items, deadline };
     if (this.#transport.notify !== undefined) return this.#transport.notify(peerIds, request);
@@ -590,11 +592,18 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       case 'hello':
         return null;
       case 'send': {
-        // Past the deadline its sender has counted this node 0: writing an ordinary send now
-        // would deliver what was reported undelivered. A durable one is written: its owner keeps
-        // it pending (queues) or retained (logs) either way, and late beats missing.
+        // Past the deadline its sender has counted this node late (answered null, reported as
+        // ERR_SSE_PEER_LATE). An ordinary send without a window id is then not written: what was
+        // reported undelivered is never delivered. One with a window id (recovery on) is written
+        // all the same: its sender's window promises it to the page, and a page that stays
+        // connected here would never replay it (only a reconnect does). A durable one is written:
+        // its owner keeps it pending (queues) or retained (logs) either way, and late beats missing.
         const late = typeof request.deadline === 'number' && Date.now() > request.deadline;
-        return request.items.map((item): number | null => (late && item.id === undefined ? null : this.#deliver(item)));
+        return request.items.map((item): number | null => {
+          if (!late || item.id !== undefined) return this.#deliver(item);
+          if (item.wid !== undefined) this.#deliver(item);
+          return null;
+        });
       }
       case 'query':
         return local.query(request.name, request.args);

@@ -26,9 +26,11 @@ export interface SendItem {
 /**
  * Sends forwarded in one request. `deadline` (the sender's clock, ms since the epoch) is when
  * the sender stops waiting and counts the peer 0: an ordinary item that reaches the peer
- * later is not written (answered `null`), so that what was counted undelivered is never
- * delivered. Durable items (with an `id`) are written however late. Nodes' clocks must agree
- * (NTP); a request without a deadline is written whenever it arrives.
+ * later is answered `null` (late), and not written unless it carries a recovery-window id
+ * (`wid`): without one, what was counted undelivered is never delivered; with one, the window
+ * promises it to the page, which would otherwise miss it while it stays connected. Durable
+ * items (with an `id`) are written however late. Nodes' clocks must agree (NTP); a request
+ * without a deadline is written whenever it arrives.
  */
 export interface SendRequest {
   type: 'send';
@@ -36,7 +38,7 @@ export interface SendRequest {
   deadline?: number;
 }
 
-/** A peer's answer to `send`: per item, the connections written to, or `null` when it came after its deadline and was dropped. */
+/** A peer's answer to `send`: per item, the connections written to, or `null` when it came after its deadline (dropped, or written late when it has a `wid`). */
 export type SendAnswer = (number | null)[];
 
 /**

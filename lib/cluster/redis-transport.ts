@@ -3,7 +3,7 @@ import { SsePeerError, SsePeerTimeoutError, SseRedisUnavailableError } from '../
 import type { RecoveryWindow } from '../local/recovery-window.js';
 import { connectRedis, isRedisCluster, openRedis, redisFailure, type RedisClient } from '../redis/redis-connection.js';
 import type { RedisSource } from '../redis/redis-source.js';
-import type { ClusterRequest, HelloAnswer } from './messages.js';
+import type { ClusterRequest, HelloAnswer, SendItem, SendRequest } from './messages.js';
 import { RedisDirectory } from './redis-directory.js';
 import { RedisWindowLog } from './redis-window.js';
 import type { ClusterTransport, RequestHandler, TransportEvents } from './transport.js';
@@ -86,6 +86,13 @@ function isEnvelope(value: unknown): value is Envelope {
   if (!Number.isSafeInteger(m.id)) return false;
   if (m.k === 'a') return typeof m.ok === 'boolean';
   return m.k === 'q' && to;
+}
+
+/** A send's recovery-window items (ordinary, with a window id), or `undefined` when it has none. */
+function windowItems(request: SendRequest): SendItem[] | undefined {
+  if (!Array.isArray(request.items)) return undefined;
+  const items = request.items.filter((item) => item?.wid !== undefined && item.id === undefined);
+  return items.length > 0 ? items : undefined;
 }
 
 function timedOut(peerId: string, timeoutMs: number): Error {
@@ -205,18 +212,24 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
     return answer!;
   }
 
+  /** A `send` goes on the broadcast channel: a node not in `to` writes its window items unasked. */
+  readonly sendsReachAll = true;
+
   broadcast(peerIds: string[], request: ClusterRequest, timeoutMs: number): Promise<unknown>[] {
-    if (peerIds.length === 0) return [];
-    if (peerIds.length === 1) return [this.request(peerIds[0]!, request, timeoutMs)];
+    // A send always on the broadcast channel, for the nodes this one does not see now (see #onMessage).
+    const spread = request.type === 'send' && windowItems(request) !== undefined;
+    if (peerIds.length === 0 && !spread) return [];
+    if (peerIds.length === 1 && !spread) return [this.request(peerIds[0]!, request, timeoutMs)];
     return this.#send(this.#allChannel, peerIds, request, timeoutMs, peerIds);
   }
 
   notify(peerIds: string[], request: ClusterRequest): void {
     const live = peerIds.filter((id) => this.#peers.has(id));
-    if (live.length === 0 || this.#closed || this.#pub.status !== 'ready') return;
+    const spread = request.type === 'send' && windowItems(request) !== undefined;
+    if ((live.length === 0 && !spread) || this.#closed || this.#pub.status !== 'ready') return;
     const envelope: Envelope = { k: 'n', from: this.nodeId, req: request };
-    if (live.length > 1) envelope.to = live;
-    const channel = live.length === 1 ? this.#channelOf(live[0]!) : this.#allChannel;
+    if (live.length > 1 || spread) envelope.to = live;
+    const channel = live.length === 1 && !spread ? this.#channelOf(live[0]!) : this.#allChannel;
     // Nobody waits for it: a failure to publish is a send that counted nothing anyway.
     this.#pub.publish(channel, JSON.stringify(envelope)).catch(() => undefined);
   }
@@ -240,7 +253,8 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
       });
     });
     // Answer ids: the first, and each peer's by its position in `to` (id + index).
-    const envelope: Envelope = { k: 'q', id: ids[0]!, from: this.nodeId, req: request };
+    // No peer asked (a send spread to the nodes not seen): an id nobody waits for.
+    const envelope: Envelope = { k: 'q', id: ids[0] ?? this.#nextId, from: this.nodeId, req: request };
     if (to !== undefined) envelope.to = to;
     this.#pub.publish(channel, JSON.stringify(envelope)).then(
       (receivers) => {
@@ -284,16 +298,28 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
       let id = message.id;
       if (message.to !== undefined) {
         const i = message.to.indexOf(this.nodeId);
-        if (i < 0) return;
+        if (i < 0) return this.#unasked(message.from, message.req);
         id += i;
       }
       void this.#answer(message.from, id, message.req);
     } else if (message.k === 'n') {
-      if (message.to !== undefined && !message.to.includes(this.nodeId)) return;
+      if (message.to !== undefined && !message.to.includes(this.nodeId)) return this.#unasked(message.from, message.req);
       this.#handler!(message.from, message.req).catch(() => undefined);
     } else if (message.k === 'bye') {
       this.#drop(message.from, true);
     }
+  }
+
+  /**
+   * A send for the others that reached this node: its sender does not see this node now (it
+   * has just started, or its beats were late, or the sender's were) and did not count it. Its
+   * recovery-window items are written all the same, as late ones (the recovery window promises
+   * them, and a page that stays connected here would never replay them); nothing else of it.
+   */
+  #unasked(from: string, request: ClusterRequest): void {
+    const windowed = request.type === 'send' ? windowItems(request) : undefined;
+    if (windowed === undefined) return;
+    this.#handler!(from, { type: 'send', items: windowed, deadline: 0 }).catch(() => undefined);
   }
 
   async #answer(from: string, id: number, request: ClusterRequest): Promise<void> {

@@ -16,7 +16,8 @@ import type { SharedWindowLog } from './transport.js';
  *
  * Written on the connection that publishes the cluster's sends, before them: a send is in the
  * stream before any peer can deliver it, so a reconnect that reads the stream after it was
- * registered misses nothing between the two.
+ * registered misses nothing between the two. Read on the same connection with plain
+ * (auto-pipelined) commands, so that the read also comes after this node's own queued XADDs.
  */
 export class RedisWindowLog implements SharedWindowLog {
   readonly #redis: RedisClient;
@@ -74,13 +75,23 @@ export class RedisWindowLog implements SharedWindowLog {
   async since(from: WindowPosition, who: RecoveryTarget): Promise<WindowPart> {
     const now = Date.now();
     const lowerMs = from.ms - this.#slackMs;
-    const [epochReply, infoReply, rangeReply] = (await this.#redis
-      .multi()
-      .get(this.#epochKey)
-      .xinfo('STREAM', this.#key)
-      .xrange(this.#key, String(Math.max(0, lowerMs)), '+')
-      .exec()) as [Error | null, unknown][];
-    const epoch = epochReply?.[1];
+    // Plain commands, not MULTI: the connection auto-pipelines, and a MULTI is written at once,
+    // ahead of this node's own XADDs still queued behind a pipeline in flight. A send this node
+    // made before the stream was registered here would then be in neither the range nor live.
+    const settled = (p: Promise<unknown>): Promise<[Error | null, unknown]> =>
+      p.then(
+        (v) => [null, v],
+        (err: unknown) => [err instanceof Error ? err : new Error(String(err)), undefined],
+      );
+    const [epochReply, infoReply, rangeReply] = await Promise.all([
+      settled(this.#redis.get(this.#epochKey)),
+      settled(this.#redis.xinfo('STREAM', this.#key)),
+      settled(this.#redis.xrange(this.#key, String(Math.max(0, lowerMs)), '+')),
+    ]);
+    // Redis failing is not a lost history: the stream hears recovered false.
+    if (epochReply[0] !== null) throw epochReply[0];
+    if (rangeReply[0] !== null) throw rangeReply[0];
+    const epoch = epochReply[1];
     if (typeof epoch !== 'string') {
       // The history is gone (Redis lost its data): a new epoch for what follows.
       await this.start();

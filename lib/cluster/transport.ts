@@ -78,6 +78,14 @@ export interface ClusterTransport {
    * transport can. Optional: without it the cluster asks and ignores the answers.
    */
   notify?(peerIds: string[], request: ClusterRequest): void;
+  /**
+   * Whether {@link ClusterTransport.broadcast} and {@link ClusterTransport.notify} of a `send`
+   * reach every node listening, also those this node does not count as peers at the moment
+   * (Redis: one broadcast channel): those write its recovery-window items without answering,
+   * as late ones. The cluster then forwards such sends even when it sees no peer. Optional.
+   * @internal
+   */
+  readonly sendsReachAll?: boolean;
 
   /**
    * A shared store of the recovery window (Redis: a Stream), if the transport offers one. Optional.

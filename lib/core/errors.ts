@@ -28,7 +28,7 @@
  * | `ERR_SSE_CLIENT_NOT_BUILT`    | 503    | the browser client bundle is missing (lib/http/script.ts) |
  * | `ERR_SSE_DASHBOARD_NOT_BUILT` | 503    | the dashboard bundle is missing (lib/http/dashboard.ts) |
  * | `ERR_SSE_PEER_DOWN`           | —      | (in `peer-error`, {@link SsePeerError}) a known peer that is down was not asked: its part is missing |
- * | `ERR_SSE_PEER_LATE`           | —      | (in `peer-error`) a peer got a send after its deadline and did not write it |
+ * | `ERR_SSE_PEER_LATE`           | —      | (in `peer-error`) a peer got a send after its deadline: not counted; not written, unless it carries a recovery-window id (then written late) |
  * | `ERR_SSE_PEER_TIMEOUT`        | —      | (in `peer-error`, {@link SsePeerTimeoutError}) a peer did not answer within `cluster.timeoutMs` |
  * | `ERR_SSE_PEER_FAILED`         | —      | (in `peer-error`) a peer answered that the request failed there (Redis transport; the peer's text in `cause`) |
  * | `ERR_SSE_PEER_REFUSED`        | —      | (in `peer-error`) a peer answered with an HTTP error status (HTTP transport) |

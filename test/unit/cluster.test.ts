@@ -372,6 +372,21 @@ test('a peer that answers in time that a send came after its deadline (clocks ap
   t.deepEqual((await a.cluster.query('userIds', [])).values, [['1']]);
 });
 
+test('a send with a recovery-window id that comes after its deadline is still written, and still reported late, not counted', async (t) => {
+  const bus = new MemoryBus();
+  const a = await makeNode(t, bus, 'a', { transport: new BehindTransport(bus, 'a') });
+  const b = await makeNode(t, bus, 'b');
+  const onB = b.open({ user: { id: 1 } });
+  // A page that stays connected to b would never replay it from the window: b writes it.
+  const sent = await a.cluster.send({ ...item('user', ['1'], 'windowed'), wid: 'e1.1700000000000.1.a' });
+  t.deepEqual(sent, { values: [], failed: ['b'] });
+  t.deepEqual(
+    a.peerErrors.map((e) => [e.nodeId, e.operation, (e.error as { code?: string }).code]),
+    [['b', 'send', 'ERR_SSE_PEER_LATE']],
+  );
+  t.is((await onB.res.event('windowed')).data, '1');
+});
+
 test('durable: a message owned by A is written on B and acknowledged back to A', async (t) => {
   const { bus, a, b } = await threeNodes(t, { a: { store: true } });
   t.true(a.qos.hasStore);
