@@ -316,8 +316,11 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
    * recovery-window items are written all the same, as late ones (the recovery window promises
    * them, and a page that stays connected here would never replay them); nothing else of it.
    */
-  #unasked(from: string, request: ClusterRequest): void {
-    const windowed = request.type === 'send' ? windowItems(request) : undefined;
+  #unasked(from: string, request: unknown): void {
+    // Not checked yet (the handler checks what it is given): anyone with the Redis may have
+    // published it, and a throw here would take the process down.
+    if (typeof request !== 'object' || request === null || (request as { type?: unknown }).type !== 'send') return;
+    const windowed = windowItems(request as SendRequest);
     if (windowed === undefined) return;
     this.#handler!(from, { type: 'send', items: windowed, deadline: 0 }).catch(() => undefined);
   }
