@@ -13,6 +13,7 @@ import { MessageIdGenerator } from './qos/message-id.js';
 import type { QosSendOptions, QosSendResult } from './qos/qos-api.js';
 import { resolveQosOptions } from './qos/qos-options.js';
 import { RedisQosStore } from './qos/redis-store.js';
+import type { TypedQosSends } from './qos/typed-qos.js';
 import type { RedisSource } from './redis/redis-source.js';
 import type { SendOptions } from './hub.js';
 import type { PublishTargetKind } from './http/publish-keys.js';
@@ -51,34 +52,7 @@ export interface HttpEmitterOptions {
 }
 
 /** Durable sends of an emitter: as `hub.qos`, through the nodes' store. */
-export interface EmitterQos<Events extends EventMap> {
-  /** A durable message to every connection (the retained log). */
-  sendAll<K extends EventName<Events>>(event: K, ...args: SendArgs<Events[K], QosSendOptions>): Promise<QosSendResult>;
-  /** A durable message to each user's queue. */
-  sendByUserId<K extends EventName<Events>>(
-    userIds: Key | readonly Key[],
-    event: K,
-    ...args: SendArgs<Events[K], QosSendOptions>
-  ): Promise<QosSendResult>;
-  /** A durable message to each access token's queue. */
-  sendByAccessToken<K extends EventName<Events>>(
-    tokens: string | readonly string[],
-    event: K,
-    ...args: SendArgs<Events[K], QosSendOptions>
-  ): Promise<QosSendResult>;
-  /** A durable message to tenants (their retained logs). */
-  sendByTenantId<K extends EventName<Events>>(
-    tenantIds: Key | readonly Key[],
-    event: K,
-    ...args: SendArgs<Events[K], QosSendOptions>
-  ): Promise<QosSendResult>;
-  /** A durable message to channels (their retained logs). */
-  sendByChannel<K extends EventName<Events>>(
-    channels: string | readonly string[],
-    event: K,
-    ...args: SendArgs<Events[K], QosSendOptions>
-  ): Promise<QosSendResult>;
-}
+export type EmitterQos<Events extends EventMap> = TypedQosSends<Events>;
 
 /**
  * Sends of a process that serves no streams, typed by the same event map as the hub: each

@@ -77,7 +77,7 @@ export type { RedisSource, RedisClientLike } from './redis/redis-source.js';
 export type { Page, AdminStats, ConnectionView, RedactedUser, StoredMessageView, JavaConnectionFields, JavaMessageFields } from './core/admin-api.js';
 export type { NewMessage, QosStore, QueueCount, RemovedTarget, StoredEntry, StoredMessage, StoreFilter } from './qos/qos-store.js';
 export type { Qos } from './qos/qos.js';
-export type { TypedQos } from './qos/typed-qos.js';
+export type { TypedQos, TypedQosSends } from './qos/typed-qos.js';
 export type { QosOptions, QosSendOptions, QosSendResult, QosAckedEvent, QosExpiredEvent, QosStatus } from './qos/qos.js';
 export type { TargetKind, TargetRef, SendTargetKind } from './core/targets.js';
 export { encodeFrame, serializeData } from './core/frame.js';
