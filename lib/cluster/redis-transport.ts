@@ -132,6 +132,8 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
   #handler: RequestHandler | undefined;
   #self: HelloAnswer | undefined;
   #nextId = 1;
+  /** The recovery window's Stream, when the hub asked for it (closed with the transport). */
+  #windowLog: RedisWindowLog | undefined;
   #timer: NodeJS.Timeout | undefined;
   #beating = false;
   #subscribed = false;
@@ -184,7 +186,8 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
    */
   /** The recovery window as a Redis Stream shared by the cluster, written on the connection that publishes sends. */
   windowLog(window: RecoveryWindow, report: (err: unknown) => void): RedisWindowLog {
-    return new RedisWindowLog(this.#pub, this.#options.prefix, window, report);
+    this.#windowLog = new RedisWindowLog(this.#pub, this.#options.prefix, window, report);
+    return this.#windowLog;
   }
 
   async start(handler: RequestHandler, self: HelloAnswer): Promise<void> {
@@ -440,6 +443,7 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
   async close(): Promise<void> {
     if (this.#closed) return;
     clearInterval(this.#timer);
+    this.#windowLog?.close();
     // No directory write may follow the keys' removal below.
     this.directory.close();
     try {

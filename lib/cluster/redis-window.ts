@@ -18,6 +18,12 @@ import type { SharedWindowLog } from './transport.js';
  * stream before any peer can deliver it, so a reconnect that reads the stream after it was
  * registered misses nothing between the two. Read on the same connection with plain
  * (auto-pipelined) commands, so that the read also comes after this node's own queued XADDs.
+ *
+ * A send whose XADD failed (Redis unreachable, a command timeout, an error reply) is a hole in
+ * the history: a resume point before it must not be told `recovered: true`. This node knows at
+ * once; the others learn it from the node's next entries, which carry the time of its newest
+ * hole (field `h`; a marker entry is written, retried every second, when no send follows). A
+ * reconnect whose replay range starts before a hole is not covered.
  */
 export class RedisWindowLog implements SharedWindowLog {
   readonly #redis: RedisClient;
@@ -31,6 +37,12 @@ export class RedisWindowLog implements SharedWindowLog {
   #meanBytes = 256;
   #added = 0;
   readonly #report: (err: unknown) => void;
+  /** The time (this node's clock) of the newest send whose XADD failed, -1 if none in the window. */
+  #holeMs = -1;
+  /** The newest hole time an entry that reached the Stream carried (the other nodes know up to it). */
+  #carriedMs = -1;
+  /** Retries the marker entry that tells the other nodes of a hole, while none carried it. */
+  #retry: NodeJS.Timeout | undefined;
 
   constructor(redis: RedisClient, prefix: string, window: RecoveryWindow, report: (err: unknown) => void) {
     this.#redis = redis;
@@ -51,20 +63,61 @@ export class RedisWindowLog implements SharedWindowLog {
     if (epoch !== null) this.#window.useEpoch(epoch);
   }
 
-  /** Appends one send (its frame carries its id); not awaited: a failure is reported and the send goes on. */
+  /** Appends one send (its frame carries its id); not awaited: a failure is reported, marks a hole, and the send goes on. */
   readonly add = (id: string, kind: SendTargetKind, keys: readonly string[], event: string, listening: boolean, frame: Buffer): void => {
     const keysText = JSON.stringify(keys);
     const bytes = frame.length + keysText.length + event.length + id.length + 64;
     this.#meanBytes += (bytes - this.#meanBytes) / 64;
-    const minId = Math.max(0, Date.now() - this.#windowMs);
-    const report = (err: unknown): void => this.#report(err);
     const flag = listening ? '1' : '';
-    this.#redis.xadd(this.#key, 'MINID', '~', minId, '*', 'i', id, 'k', kind, 't', keysText, 'e', event, 'l', flag, 'f', frame).catch(report);
+    this.#append(['i', id, 'k', kind, 't', keysText, 'e', event, 'l', flag, 'f', frame], id);
     // One XADD cannot trim by both: the byte cap (as a count) every 256 sends.
     if ((++this.#added & 255) === 0) {
+      const report = (err: unknown): void => this.#report(err);
       this.#redis.xtrim(this.#key, 'MAXLEN', '~', Math.max(1000, Math.floor(this.#maxBytes / this.#meanBytes))).catch(report);
     }
   };
+
+  /** One XADD (a send, or the marker of a hole when `id` is undefined), carrying this node's newest hole. */
+  #append(fields: (string | Buffer)[], id: string | undefined): void {
+    const now = Date.now();
+    const minId = Math.max(0, now - this.#windowMs);
+    // A hole older than the window no longer matters: a resume point before it is not covered anyway.
+    if (this.#holeMs >= 0 && this.#holeMs < minId) this.#holeMs = this.#carriedMs = -1;
+    const hole = this.#holeMs;
+    const carried = hole >= 0 ? ['h', String(hole)] : [];
+    this.#redis.xadd(this.#key, 'MINID', '~', minId, '*', ...fields, ...carried).then(
+      () => {
+        if (hole > this.#carriedMs) this.#carriedMs = hole;
+      },
+      (err: unknown) => {
+        // This send (or the marker) is not in the Stream: a hole from its time on.
+        const at = id === undefined ? now : (parseWindowId(id)?.ms ?? now);
+        if (at > this.#holeMs) this.#holeMs = at;
+        this.#report(err);
+        this.#retryMarker();
+      },
+    );
+  }
+
+  /** Writes a marker entry every second until an entry that carries the newest hole is in the Stream. */
+  #retryMarker(): void {
+    if (this.#retry !== undefined) return;
+    this.#retry = setInterval(() => {
+      if (this.#holeMs <= this.#carriedMs) {
+        clearInterval(this.#retry);
+        this.#retry = undefined;
+        return;
+      }
+      this.#append(['k', 'hole'], undefined);
+    }, 1000);
+    this.#retry.unref();
+  }
+
+  /** Stops the marker's retries (the node closes). */
+  close(): void {
+    clearInterval(this.#retry);
+    this.#retry = undefined;
+  }
 
   /**
    * What a stream that saw `from` missed, from every node's sends since `slackMs` before it
@@ -99,12 +152,16 @@ export class RedisWindowLog implements SharedWindowLog {
     }
     this.#window.useEpoch(epoch);
     if (!this.#window.knows(from.epoch) || from.ms < now - this.#windowMs) return { covered: false, frames: [] };
+    // A send of this node that failed to reach the Stream after the replay range starts.
+    if (this.#holeMs > lowerMs) return { covered: false, frames: [] };
     // No stream yet (nothing sent since Redis started the epoch): nothing was missed.
     const covered = infoReply?.[0] != null ? true : trimmedBefore(infoReply?.[1], lowerMs);
     if (!covered) return { covered: false, frames: [] };
     const frames: Buffer[] = [];
     for (const [, fields] of (rangeReply?.[1] ?? []) as [string, string[]][]) {
       const f = fieldsOf(fields);
+      // Another node's send that failed to reach the Stream, after the replay range starts.
+      if (f.h !== undefined && Number(f.h) > lowerMs) return { covered: false, frames: [] };
       const at = parseWindowId(f.i);
       if (at === undefined) continue;
       // From a while before the resume point, whichever the sender: a send a node dropped as
