@@ -242,7 +242,10 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
         if (peer.qosTag !== undefined) qos!.pullFrom(peer.nodeId);
         windowCluster?.learnEpoch(peer.nodeId);
       });
-      cluster.on('peer-down', (nodeId) => this.#emitSafe('peer-down', nodeId));
+      cluster.on('peer-down', (nodeId) => {
+        windowCluster?.peerDown(nodeId);
+        this.#emitSafe('peer-down', nodeId);
+      });
       cluster.on('peer-error', (info) => this.#emitSafe('peer-error', info));
       cluster.on('peer-rpc', (info) => this.#emitSafe('peer-rpc', info));
       this.#ready = cluster.start().then(() => windowCluster?.start());

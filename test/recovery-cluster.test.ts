@@ -1,4 +1,5 @@
 import test, { type ExecutionContext } from 'ava';
+import { setTimeout as delay } from 'node:timers/promises';
 import { MemoryBus } from '../lib/index.js';
 import { eventually } from './helpers/cluster.js';
 import { startPlugin, type StartedPlugin } from './helpers/server.js';
@@ -110,4 +111,67 @@ test('nodes that start apart agree on the oldest epoch once they meet', async (t
   };
   await eventually(async () => new Set(await epochs()).size === 1, 'one epoch');
   t.pass();
+});
+
+/** How far before a resume point the nodes of {@link threeNodes} replay: `timeoutMs + 1 s`. */
+const SLACK_MS = 1300;
+
+test('a node down since before the replay range starts sent nothing the page missed: recovered true', async (t) => {
+  const { bus, a, c } = await threeNodes(t);
+  bus.cut('b');
+  t.teardown(() => bus.heal('b'));
+  // The resume point's replay range must start after the others saw b go down.
+  await delay(SLACK_MS + 200);
+  const first = await RawStream.open(t, `${a.base}/connect?access-token=1`);
+  await a.plugin.hub.sendByUserId('1', 'bell', 'a0');
+  const seen = await first.next('bell');
+  await first.close();
+  await c.plugin.hub.sendByUserId('1', 'bell', 'c1');
+  for (const node of [c, a]) {
+    const back = await RawStream.open(t, `${node.base}/connect?access-token=1&recover=${encodeURIComponent(seen.id!)}`);
+    t.true(finishOf(back).recovered, 'b is down, and was before anything the page may have missed');
+    await back.until(() => bells(back).some((e) => e.data === 'c1'), "c's part");
+    await back.close();
+  }
+});
+
+test('a node that went down within the replay range may have sent the page something: recovered false', async (t) => {
+  const { bus, a, c } = await threeNodes(t);
+  const first = await RawStream.open(t, `${a.base}/connect?access-token=1`);
+  await a.plugin.hub.sendByUserId('1', 'bell', 'a0');
+  const seen = await first.next('bell');
+  await first.close();
+  bus.cut('b');
+  t.teardown(() => bus.heal('b'));
+  const back = await RawStream.open(t, `${c.base}/connect?access-token=1&recover=${encodeURIComponent(seen.id!)}`);
+  t.false(finishOf(back).recovered);
+});
+
+test('a node gone since the resume point (restarted under a new node id) took its sends with it: recovered false, though no node lists it any more', async (t) => {
+  const { bus, a, b, c } = await threeNodes(t);
+  const first = await RawStream.open(t, `${a.base}/connect?access-token=1`);
+  await a.plugin.hub.sendByUserId('1', 'bell', 'a0');
+  const seen = await first.next('bell');
+  await first.close();
+  await b.plugin.hub.sendByUserId('1', 'bell', 'b1');
+  // b leaves (its window with it) and comes back as a new node.
+  await b.plugin.close();
+  const b2 = await startPlugin(t, { cluster: { transport: bus.transport('b2'), timeoutMs: 300 } });
+  await b2.plugin.hub.ready();
+  await eventually(() => c.plugin.hub.cluster!.peers().length === 2, 'c sees a and b2');
+  const back = await RawStream.open(t, `${c.base}/connect?access-token=1&recover=${encodeURIComponent(seen.id!)}`);
+  t.false(finishOf(back).recovered, "b's send to the page is gone with it");
+  t.false(bells(back).some((e) => e.data === 'b1'));
+  await back.close();
+
+  // A resume point whose replay range starts after b left: nothing of b can be missing.
+  await delay(SLACK_MS + 200);
+  const later = await RawStream.open(t, `${a.base}/connect?access-token=1`);
+  await a.plugin.hub.sendByUserId('1', 'bell', 'a1');
+  const laterSeen = await later.next('bell');
+  await later.close();
+  await b2.plugin.hub.sendByUserId('1', 'bell', 'b2-1');
+  const again = await RawStream.open(t, `${c.base}/connect?access-token=1&recover=${encodeURIComponent(laterSeen.id!)}`);
+  t.true(finishOf(again).recovered);
+  await again.until(() => bells(again).some((e) => e.data === 'b2-1'), "the new node's part");
 });

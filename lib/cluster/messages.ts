@@ -158,6 +158,15 @@ export interface WindowAnswer {
   epoch: string | null;
   covered: boolean;
   frames: string[];
+  /**
+   * What the peer knows of the cluster, so that a node that is down or gone need not make the
+   * recovery partial (see `WindowCluster`): its node id, its window's node tag and start, and
+   * each peer it saw (`null`: up; else when it went down). Absent from older versions.
+   */
+  self?: string;
+  node?: string;
+  start?: number;
+  lives?: Record<string, number | null>;
 }
 
 /** A query as it crosses the wire: a name of the query map and its arguments. */

@@ -1,8 +1,11 @@
-import { formatWindowId, parseWindowId, type WindowPosition } from '../core/window-id.js';
+import { epochStart, formatWindowId, parseWindowId, type WindowPosition } from '../core/window-id.js';
 import type { RecoveryTarget, RecoveryWindow, WindowPart } from '../local/recovery-window.js';
 import type { ClusterLink } from './cluster-link.js';
 import type { WindowAnswer, WindowRequest } from './messages.js';
 import type { SharedWindowLog } from './transport.js';
+
+/** How long a node's end is remembered beyond the window: a resume point older than the window is not covered anyway. */
+const LIFE_MARGIN_MS = 60_000;
 
 /**
  * The recovery window's side of the cluster, over the cluster's {@link ClusterLink}: answers
@@ -10,18 +13,27 @@ import type { SharedWindowLog } from './transport.js';
  * stream that came back here from every node's sends. On a LAN each node keeps only its own
  * sends and the peers are asked for theirs; with a shared store (the Redis engine's Stream,
  * `log`) the store is read and no peer is asked.
+ *
+ * On a LAN a node that is down, or gone (a restarted node comes back under a new node id),
+ * took its window with it. Each node remembers when it saw each peer go down ({@link
+ * WindowCluster.peerDown}, up: `null`), and tells the asker with its part: a node that was
+ * seen down by everyone who knew it before the replay range of a resume point starts cannot
+ * have sent anything in it, and does not make the recovery partial; one that went down
+ * after it does (its part is lost), even when nobody lists it any more.
  */
 export class WindowCluster {
   readonly #link: ClusterLink;
   readonly #window: RecoveryWindow;
   readonly #log: SharedWindowLog | undefined;
+  /** Each peer this node saw: `null` while up, else when it went down (this node's clock). */
+  readonly #lives = new Map<string, number | null>();
 
   constructor(link: ClusterLink, window: RecoveryWindow, log: SharedWindowLog | undefined) {
     this.#link = link;
     this.#window = window;
     this.#log = log;
     if (log !== undefined) window.divert(log.add);
-    link.handle('window', (_from, request) => answerWindow(window, request));
+    link.handle('window', (_from, request) => this.#answer(request));
     link.handle('window-epoch', () => window.epoch);
   }
 
@@ -33,6 +45,7 @@ export class WindowCluster {
   /** A peer came up: the cluster's history is the oldest epoch among the nodes (adopted). Not with a shared store. */
   learnEpoch(nodeId: string): void {
     if (this.#log !== undefined || this.#link.closed) return;
+    this.#lives.set(nodeId, null);
     const window = this.#window;
     this.#link.request(nodeId, { type: 'window-epoch' }).then(
       (epoch) => {
@@ -42,34 +55,46 @@ export class WindowCluster {
     );
   }
 
+  /** A peer went down, or left: remembered with the time, for the resume points of the window's length. */
+  peerDown(nodeId: string, now = Date.now()): void {
+    if (this.#log !== undefined) return;
+    if (this.#lives.get(nodeId) == null) this.#lives.set(nodeId, now);
+    const forget = now - this.#window.settings.windowMs - this.#window.settings.slackMs - LIFE_MARGIN_MS;
+    for (const [id, at] of this.#lives) if (at !== null && at < forget) this.#lives.delete(id);
+  }
+
   /**
    * What a stream that came back here missed: this node's part at once, then each peer's own
    * sends since the resume point. Each part is written when its node vouches for it, node by
-   * node, each in its own order; `covered` only when every node did: a peer down or failing
-   * (its part is unknown), a window exceeded anywhere give `recovered: false`, and the page
+   * node, each in its own order; `covered` only when every node that may have sent since the
+   * resume point did: a peer failing, one down or gone since the replay range started (its
+   * part is unknown), a window exceeded anywhere give `recovered: false`, and the page
    * refetches. A resume point of an older epoch (the cluster's history was lost) gets nothing.
    * At once when there is no peer to ask.
    */
   recover(from: WindowPosition, who: RecoveryTarget): WindowPart | Promise<WindowPart> {
     if (this.#log !== undefined) return this.#log.since(from, who);
     const link = this.#link;
-    const down = link.reportDown('window', () => true);
     const peers = link.peers();
-    if (link.closed || (peers.length === 0 && down.length === 0)) return this.#window.resume(from, who);
+    if (link.closed) return this.#window.resume(from, who);
+    if (peers.length === 0) {
+      const part = this.#window.resume(from, who);
+      if (!part.covered) return part;
+      return { covered: this.#othersSilent(from, [this.#report()]), frames: part.frames };
+    }
     return this.#ask(
       from,
       who,
       peers.map((p) => p.nodeId),
-      down.length,
     );
   }
 
-  async #ask(from: WindowPosition, who: RecoveryTarget, peerIds: string[], down: number): Promise<WindowPart> {
+  async #ask(from: WindowPosition, who: RecoveryTarget, peerIds: string[]): Promise<WindowPart> {
     const window = this.#window;
     const own = window.since(from, who);
     const request: WindowRequest = { type: 'window', from: formatWindowId(from), who };
     const answers: WindowAnswer[] = [];
-    let failed = down;
+    let failed = 0;
     await Promise.all(
       peerIds.map(async (nodeId) => {
         try {
@@ -92,14 +117,66 @@ export class WindowCluster {
       }
       for (const text of answer.frames) if (typeof text === 'string') frames.push(Buffer.from(text, 'utf8'));
     }
+    if (covered) covered = this.#othersSilent(from, [this.#report(), ...answers.map(reportOf)]);
     return { covered, frames };
+  }
+
+  /** What this node tells about the cluster with its part: its window's node tag and start, and the peers it saw. */
+  #report(): LifeReport {
+    return { node: this.#window.node, start: this.#window.startedMs, lives: Object.fromEntries(this.#lives), self: this.#link.nodeId };
+  }
+
+  /**
+   * Whether no node other than those that gave their part (`reports`: this one and the peers
+   * that answered) may have sent anything since the replay range of `from` starts: every node
+   * one of them saw is either among them, or was seen down before that by all who knew it
+   * (not up by any). And one of them knew the cluster since before that point (or since the
+   * epoch began), so that a node that lived meanwhile would have been seen.
+   */
+  #othersSilent(from: WindowPosition, reports: (LifeReport | undefined)[]): boolean {
+    const known = reports.filter((r): r is LifeReport => r !== undefined);
+    // A peer of an older version tells nothing of the nodes it saw: only those that answered may exist.
+    if (known.length !== reports.length) return [...this.#lives.keys()].every((id) => known.some((r) => r.self === id));
+    const lower = Math.max(from.ms - this.#window.settings.slackMs, epochStart(this.#window.epoch));
+    // The page's last event came from a node that is not answering: it may still be sending (cut off from the others).
+    if (!known.some((r) => r.node === from.node)) return false;
+    if (!known.some((r) => r.start <= lower)) return false;
+    const answering = new Set(known.map((r) => r.self));
+    for (const r of known) {
+      for (const [id, at] of Object.entries(r.lives)) {
+        if (answering.has(id)) continue;
+        // Up for someone, or down only since the replay range started: its part is missing.
+        if (at === null || !(at < lower)) return false;
+      }
+    }
+    return true;
+  }
+
+  /** A peer's answer to {@link WindowRequest}, from this node's window. */
+  #answer(request: WindowRequest): WindowAnswer {
+    const window = this.#window;
+    const from = parseWindowId(request.from);
+    const report = this.#report();
+    if (from === undefined) return { epoch: window.epoch, covered: false, frames: [], ...report };
+    const part = window.since(from, request.who);
+    return { epoch: window.epoch, covered: part.covered, frames: part.frames.map((f) => f.toString('utf8')), ...report };
   }
 }
 
-/** A peer's answer to {@link WindowRequest}, from this node's window. */
-function answerWindow(window: RecoveryWindow, request: WindowRequest): WindowAnswer {
-  const from = parseWindowId(request.from);
-  if (from === undefined) return { epoch: window.epoch, covered: false, frames: [] };
-  const part = window.since(from, request.who);
-  return { epoch: window.epoch, covered: part.covered, frames: part.frames.map((f) => f.toString('utf8')) };
+/** What a node tells of itself and its peers with its part of a recovery (see {@link WindowAnswer}). */
+interface LifeReport {
+  self: string;
+  node: string;
+  start: number;
+  lives: Record<string, number | null>;
+}
+
+/** The report in a peer's answer, or undefined when it has none (an older version) or a malformed one. */
+function reportOf(answer: WindowAnswer | undefined): LifeReport | undefined {
+  if (answer === undefined || answer === null) return undefined;
+  const { self, node, start, lives } = answer;
+  if (typeof self !== 'string' || typeof node !== 'string' || typeof start !== 'number' || typeof lives !== 'object' || lives === null)
+    return undefined;
+  for (const at of Object.values(lives)) if (at !== null && typeof at !== 'number') return undefined;
+  return { self, node, start, lives };
 }

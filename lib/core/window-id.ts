@@ -43,6 +43,11 @@ export function newEpoch(now = Date.now()): string {
   return now.toString(36).padStart(8, '0').slice(-8) + random.toString(36).padStart(2, '0');
 }
 
+/** When an epoch began (its first eight digits): no send of that history is older. */
+export function epochStart(epoch: string): number {
+  return parseInt(epoch.slice(0, 8), 36);
+}
+
 /** A node's tag in the ids it gives: 6 random hex digits. */
 export function newNodeTag(): string {
   return randomBytes(3).toString('hex');

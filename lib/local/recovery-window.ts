@@ -66,6 +66,8 @@ export class RecoveryWindow {
   /** The history these ids belong to: new with the process; in a cluster, the oldest of the peers' (adopted). */
   #epoch: string;
   readonly node = newNodeTag();
+  /** When this window began: it holds every send of this node since (this process). */
+  readonly startedMs: number;
   readonly #settings: RecoveryWindowSettings;
   readonly #entries: WindowEntry[] = [];
   #head = 0;
@@ -78,9 +80,10 @@ export class RecoveryWindow {
   /** Where sends go instead of this memory (the Redis engine's stream), if anywhere. */
   #sink: WindowSink | undefined;
 
-  constructor(settings: RecoveryWindowSettings, epoch = newEpoch()) {
+  constructor(settings: RecoveryWindowSettings, now = Date.now()) {
     this.#settings = settings;
-    this.#epoch = epoch;
+    this.startedMs = now;
+    this.#epoch = newEpoch(now);
   }
 
   get epoch(): string {
