@@ -62,7 +62,9 @@ export class ResumingPage {
             },
           });
           const decoder = new TextDecoder();
-          for await (const chunk of res.body) parser.feed(decoder.decode(chunk as Uint8Array, { stream: true }));
+          // A reader loop rather than for-await: the browser tests' DOM typings have no async iterator on a stream.
+          const reader = res.body.getReader();
+          for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) parser.feed(decoder.decode(chunk.value, { stream: true }));
         }
       } catch {
         // the node went away, or we closed: come back (or stop)
