@@ -15,10 +15,18 @@ import { RawStream } from './helpers/stream.js';
 const { unavailable } = redisTest('recovery-redis-hole.test.ts');
 const serial = unavailable === undefined ? test.serial : test.skip;
 
-/** A loopback TCP proxy to `port` that the test can cut (every connection closed, new ones refused) and heal. */
-async function cuttableProxy(t: ExecutionContext, port: number): Promise<{ url: string; cut: () => void; heal: () => void }> {
+/**
+ * A loopback TCP proxy to `port` that the test can cut (every connection closed, new ones
+ * refused) and heal, and that can hold what the client writes for `delay(ms)` (in order: a
+ * process whose writes leave late).
+ */
+async function testProxy(
+  t: ExecutionContext,
+  port: number,
+): Promise<{ url: string; cut: () => void; heal: () => void; delay: (ms: number) => void }> {
   const sockets = new Set<net.Socket>();
   let refusing = false;
+  let delayMs = 0;
   const server = net.createServer((client) => {
     if (refusing) {
       client.destroy();
@@ -26,8 +34,21 @@ async function cuttableProxy(t: ExecutionContext, port: number): Promise<{ url: 
     }
     const upstream = net.connect(port, '127.0.0.1');
     sockets.add(client).add(upstream);
-    client.pipe(upstream).pipe(client);
+    // Client to Redis through a queue released in order, each chunk no earlier than its delay.
+    const queue: { at: number; chunk: Buffer }[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    const drain = (): void => {
+      timer = undefined;
+      while (queue.length > 0 && queue[0]!.at <= Date.now()) upstream.write(queue.shift()!.chunk);
+      if (queue.length > 0) timer = setTimeout(drain, queue[0]!.at - Date.now());
+    };
+    client.on('data', (chunk: Buffer) => {
+      queue.push({ at: Math.max(Date.now() + delayMs, queue.at(-1)?.at ?? 0), chunk });
+      if (timer === undefined) drain();
+    });
+    upstream.pipe(client);
     const end = (): void => {
+      clearTimeout(timer);
       client.destroy();
       upstream.destroy();
       sockets.delete(client);
@@ -50,6 +71,9 @@ async function cuttableProxy(t: ExecutionContext, port: number): Promise<{ url: 
     heal: () => {
       refusing = false;
     },
+    delay: (ms) => {
+      delayMs = ms;
+    },
   };
 }
 
@@ -68,7 +92,7 @@ async function node(t: ExecutionContext, url: string): Promise<StartedPlugin> {
 serial('a send whose window XADD failed: a resume point before it is recovered false on every node, one after it true', async (t) => {
   t.timeout(60_000);
   const redis = await RedisServer.start(t, { aof: false });
-  const proxy = await cuttableProxy(t, redis.port);
+  const proxy = await testProxy(t, redis.port);
   const a = await node(t, proxy.url);
   const b = await node(t, redis.url);
   const errors: unknown[] = [];
@@ -106,7 +130,7 @@ serial('a send whose window XADD failed: a resume point before it is recovered f
   const healedAt = Date.now();
   const stream = await client.xrange(key!, '-', '+');
   t.false(
-    stream.some(([, f]) => f.includes('lost')),
+    stream.some(([, f]) => f.some((v) => v.includes('lost'))),
     'the send is not in the Stream: a real hole',
   );
 
@@ -130,3 +154,53 @@ serial('a send whose window XADD failed: a resume point before it is recovered f
   t.true(finishOf(back).recovered, 'resumed from after the hole: recovered true');
   await back.until(() => back.named('bell').some((e) => e.data === 'missed'), 'the missed send');
 });
+
+serial(
+  'a send that reaches Redis long after its id was given (its sender stalled, its XADD timed out) is replayed to a page that left meanwhile, recovered true',
+  async (t) => {
+    t.timeout(60_000);
+    const redis = await RedisServer.start(t, { aof: false });
+    const proxy = await testProxy(t, redis.port);
+    const a = await node(t, proxy.url);
+    const b = await node(t, redis.url);
+    a.plugin.hub.on('error', () => undefined);
+    const client = new Redis(redis.url);
+    t.teardown(() => client.quit().then(() => undefined));
+
+    const page = await RawStream.open(t, `${b.base}/connect?access-token=1`);
+    await b.plugin.hub.sendByUserId('1', 'bell', 'b0');
+    await page.next('bell');
+    // a's writes leave 4 s late from now on: its next send gets its id now, reaches Redis (and b) later.
+    proxy.delay(4000);
+    const sentAt = Date.now();
+    void a.plugin.hub.sendByUserId('1', 'bell', 'slow').catch(() => 0);
+    // The page sees a later send of b, whose replay range starts after the slow send's id, and leaves.
+    await delay(Math.max(0, sentAt + SLACK_MS + 200 - Date.now()));
+    await b.plugin.hub.sendByUserId('1', 'bell', 'b1');
+    await page.until(() => page.named('bell').some((e) => e.data === 'b1'), 'b1');
+    const last = page.named('bell').at(-1)!;
+    await page.close();
+    proxy.delay(0);
+    t.false(
+      page.named('bell').some((e) => e.data === 'slow'),
+      'the page left before the slow send reached b',
+    );
+    await eventually(
+      async () => (await client.xrange((await client.keys('*:window'))[0] ?? 'none', '-', '+')).some(([, f]) => f.some((v) => v.includes('slow'))),
+      'the slow send in the Stream',
+      20_000,
+    );
+
+    // And a's next send: it would carry a hole to b if a counted the timed-out XADD as one.
+    await a.plugin.hub.sendByUserId('2', 'bell', 'after');
+    await eventually(
+      async () => (await client.xrange((await client.keys('*:window'))[0]!, '-', '+')).some(([, f]) => f.some((v) => v.includes('after'))),
+      "a's next send in the Stream",
+      20_000,
+    );
+
+    const back = await RawStream.open(t, `${b.base}/connect?access-token=1&recover=${encodeURIComponent(last.id!)}`);
+    await back.until(() => back.named('bell').some((e) => e.data === 'slow'), 'the slow send replayed');
+    t.true(finishOf(back).recovered, 'a timed-out XADD that Redis then applied is no hole');
+  },
+);

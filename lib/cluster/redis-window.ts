@@ -37,10 +37,14 @@ export class RedisWindowLog implements SharedWindowLog {
   #meanBytes = 256;
   #added = 0;
   readonly #report: (err: unknown) => void;
-  /** The time (this node's clock) of the newest send whose XADD failed, -1 if none in the window. */
+  /** When (this node's clock) the newest XADD that failed was known to fail, -1 if none in the window: its entry would have been in the Stream by then. */
   #holeMs = -1;
   /** The newest hole time an entry that reached the Stream carried (the other nodes know up to it). */
   #carriedMs = -1;
+  /** XADDs issued so far (their order on the connection). */
+  #sent = 0;
+  /** The newest XADD that timed out and is not known applied yet (`at`: there is one). */
+  #timedOut = { seq: 0, at: false };
   /** Retries the marker entry that tells the other nodes of a hole, while none carried it. */
   #retry: NodeJS.Timeout | undefined;
 
@@ -54,6 +58,12 @@ export class RedisWindowLog implements SharedWindowLog {
     this.#slackMs = window.settings.slackMs;
     this.#maxBytes = window.settings.maxBytes;
     this.#report = report;
+    // The connection closed with XADDs timed out and unanswered: they may never have reached Redis.
+    redis.on('close', () => {
+      const lost = this.#timedOut.at;
+      this.#timedOut = { seq: 0, at: false };
+      if (lost) this.#hole(Date.now());
+    });
   }
 
   /** Takes the cluster's epoch from Redis, or makes ours the cluster's when there is none. */
@@ -69,7 +79,7 @@ export class RedisWindowLog implements SharedWindowLog {
     const bytes = frame.length + keysText.length + event.length + id.length + 64;
     this.#meanBytes += (bytes - this.#meanBytes) / 64;
     const flag = listening ? '1' : '';
-    this.#append(['i', id, 'k', kind, 't', keysText, 'e', event, 'l', flag, 'f', frame], id);
+    this.#append(['i', id, 'k', kind, 't', keysText, 'e', event, 'l', flag, 'f', frame]);
     // One XADD cannot trim by both: the byte cap (as a count) every 256 sends.
     if ((++this.#added & 255) === 0) {
       const report = (err: unknown): void => this.#report(err);
@@ -77,26 +87,39 @@ export class RedisWindowLog implements SharedWindowLog {
     }
   };
 
-  /** One XADD (a send, or the marker of a hole when `id` is undefined), carrying this node's newest hole. */
-  #append(fields: (string | Buffer)[], id: string | undefined): void {
+  /** One XADD (a send, or the marker of a hole), carrying this node's newest hole. */
+  #append(fields: (string | Buffer)[]): void {
     const now = Date.now();
     const minId = Math.max(0, now - this.#windowMs);
     // A hole older than the window no longer matters: a resume point before it is not covered anyway.
     if (this.#holeMs >= 0 && this.#holeMs < minId) this.#holeMs = this.#carriedMs = -1;
     const hole = this.#holeMs;
     const carried = hole >= 0 ? ['h', String(hole)] : [];
+    const seq = ++this.#sent;
     this.#redis.xadd(this.#key, 'MINID', '~', minId, '*', ...fields, ...carried).then(
       () => {
         if (hole > this.#carriedMs) this.#carriedMs = hole;
+        // A reply in order on the same connection: the XADDs that timed out before this one were applied.
+        if (seq > this.#timedOut.seq) this.#timedOut = { seq: 0, at: false };
       },
       (err: unknown) => {
-        // This send (or the marker) is not in the Stream: a hole from its time on.
-        const at = id === undefined ? now : (parseWindowId(id)?.ms ?? now);
-        if (at > this.#holeMs) this.#holeMs = at;
         this.#report(err);
-        this.#retryMarker();
+        if (err instanceof Error && err.message === 'Command timed out') {
+          // Written, not answered yet: applied unless the connection closes before a later reply.
+          if (seq > this.#timedOut.seq) this.#timedOut = { seq, at: true };
+          return;
+        }
+        // This send (or the marker) is not in the Stream: a hole. Its place in the Stream would
+        // have been at latest now (its id's time may be much earlier, the sender stalled).
+        this.#hole(Date.now());
       },
     );
+  }
+
+  /** A send that may not be in the Stream, known at `at`: resume points whose range starts before are not covered, here at once and on the other nodes once an entry carries it. */
+  #hole(at: number): void {
+    if (at > this.#holeMs) this.#holeMs = at;
+    this.#retryMarker();
   }
 
   /** Writes a marker entry every second until an entry that carries the newest hole is in the Stream. */
@@ -108,7 +131,7 @@ export class RedisWindowLog implements SharedWindowLog {
         this.#retry = undefined;
         return;
       }
-      this.#append(['k', 'hole'], undefined);
+      this.#append(['k', 'hole']);
     }, 1000);
     this.#retry.unref();
   }
@@ -136,6 +159,9 @@ export class RedisWindowLog implements SharedWindowLog {
         (v) => [null, v],
         (err: unknown) => [err instanceof Error ? err : new Error(String(err)), undefined],
       );
+    // From `slackMs` before the resume point in the Stream's time, whichever the sender: what was
+    // appended earlier was published earlier, so the page's node delivered it before the resume
+    // point's event (the client drops what it saw by id).
     const [epochReply, infoReply, rangeReply] = await Promise.all([
       settled(this.#redis.get(this.#epochKey)),
       settled(this.#redis.xinfo('STREAM', this.#key)),
@@ -162,11 +188,11 @@ export class RedisWindowLog implements SharedWindowLog {
       const f = fieldsOf(fields);
       // Another node's send that failed to reach the Stream, after the replay range starts.
       if (f.h !== undefined && Number(f.h) > lowerMs) return { covered: false, frames: [] };
-      const at = parseWindowId(f.i);
-      if (at === undefined) continue;
-      // From a while before the resume point, whichever the sender: a send a node dropped as
-      // late (the cluster's send deadline) is not implied by a later one of the same sender.
-      if (at.ms <= lowerMs) continue;
+      // Bounded by the entry's place in the Stream (Redis's clock, when it was appended and
+      // published), not by the time in its id (its sender's clock when it was sent): a sender
+      // stalled between the two (a loaded machine) appends a send later than its id says, and
+      // its peers deliver it after sends with later ids; a page that left meanwhile missed it.
+      if (parseWindowId(f.i) === undefined) continue;
       let keys: string[];
       try {
         keys = JSON.parse(f.t ?? '[]') as string[];
