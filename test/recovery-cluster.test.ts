@@ -175,3 +175,33 @@ test('a node gone since the resume point (restarted under a new node id) took it
   t.true(finishOf(again).recovered);
   await again.until(() => bells(again).some((e) => e.data === 'b2-1'), "the new node's part");
 });
+
+test("a send that reached the page's node only after the page left, long after its id (that node stalled): replayed to the page on another node", async (t) => {
+  const { bus, a, b, c } = await threeNodes(t);
+  const page = await RawStream.open(t, `${b.base}/connect?access-token=1`);
+  // Stays on b throughout: shows when b has written the held send.
+  const probe = await RawStream.open(t, `${b.base}/connect?access-token=1`);
+  await b.plugin.hub.sendByUserId('1', 'bell', 'b0');
+  await page.next('bell');
+  bus.stall('b');
+  t.teardown(() => bus.heal('b'));
+  const sentAt = Date.now();
+  // b does not answer in time: a counts it 0; b writes it when it resumes (late).
+  t.is(await a.plugin.hub.sendByUserId('1', 'bell', 'slow'), 0);
+  // The page sees a later send of b itself, whose replay range starts after the slow send's id, and leaves.
+  await delay(Math.max(0, sentAt + SLACK_MS + 200 - Date.now()));
+  await b.plugin.hub.sendByUserId('1', 'bell', 'b1');
+  await page.until(() => bells(page).some((e) => e.data === 'b1'), 'b1');
+  const last = bells(page).at(-1)!;
+  await page.close();
+  bus.heal('b');
+  await probe.until(() => bells(probe).some((e) => e.data === 'slow'), 'b writes the held send, late');
+  t.false(
+    bells(page).some((e) => e.data === 'slow'),
+    'the page had left',
+  );
+
+  const back = await RawStream.open(t, `${c.base}/connect?access-token=1&recover=${encodeURIComponent(last.id!)}`);
+  t.true(finishOf(back).recovered);
+  await back.until(() => bells(back).some((e) => e.data === 'slow'), "the late send, in b's part");
+});

@@ -43,6 +43,8 @@ export interface ClusterLink {
   handle<K extends ClusterRequest['type']>(type: K, handler: (from: string, request: RequestOf<K>) => unknown): void;
   /** Writes the durable items of peers' sends with `deliver` instead of as plain sends; answers the count reached. */
   deliverDurable(deliver: (item: DurableItem) => number): void;
+  /** Sees each ordinary send of a peer that carries a recovery-window id, once written here with `frame`. */
+  watchWindowItems(watch: (item: SendItem, frame: Buffer) => void): void;
   /** Adds to what this node tells its peers in its `hello` (before the cluster starts). */
   announce(fields: Pick<HelloAnswer, 'qosTag'>): void;
 }

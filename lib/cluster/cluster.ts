@@ -119,6 +119,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   /** What modules answer (durable delivery's request kinds). */
   readonly #handlers = new Map<ClusterRequest['type'], (from: string, request: ClusterRequest) => unknown>();
   #deliverDurable: ((item: DurableItem) => number) | undefined;
+  /** Sees each peer's ordinary send with a recovery-window id once written here (see {@link ClusterLink.watchWindowItems}). */
+  #windowItems: ((item: SendItem, frame: Buffer) => void) | undefined;
   /** What modules add to this node's `hello`. */
   #announced: Pick<HelloAnswer, 'qosTag'> = {};
   #batch: PendingSend[] = [];
@@ -226,6 +228,11 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   /** @internal */
   deliverDurable(deliver: (item: DurableItem) => number): void {
     this.#deliverDurable = deliver;
+  }
+
+  /** @internal */
+  watchWindowItems(watch: (item: SendItem, frame: Buffer) => void): void {
+    this.#windowItems = watch;
   }
 
   /** @internal */
@@ -680,13 +687,10 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       return this.#deliverDurable({ id, kind, keys, event, data, listening });
     }
     // An ordinary send carries its sender's recovery-window id (`wid`), the same for every recipient.
-    return this.#local.deliver(
-      item.kind,
-      item.keys,
-      encodeFrame({ event: item.event, data: item.data, id: item.id ?? item.wid }),
-      item.event,
-      item.listening,
-    );
+    const frame = encodeFrame({ event: item.event, data: item.data, id: item.id ?? item.wid });
+    const written = this.#local.deliver(item.kind, item.keys, frame, item.event, item.listening);
+    if (item.wid !== undefined && item.id === undefined) this.#windowItems?.(item, frame);
+    return written;
   }
 
   /** @internal */

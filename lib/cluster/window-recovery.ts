@@ -1,4 +1,5 @@
 import { epochStart, formatWindowId, parseWindowId, type WindowPosition } from '../core/window-id.js';
+import type { SendTargetKind } from '../core/targets.js';
 import type { RecoveryTarget, RecoveryWindow, WindowPart } from '../local/recovery-window.js';
 import type { ClusterLink } from './cluster-link.js';
 import type { WindowAnswer, WindowRequest } from './messages.js';
@@ -33,6 +34,16 @@ export class WindowCluster {
     this.#window = window;
     this.#log = log;
     if (log !== undefined) window.divert(log.add);
+    else {
+      // A peer's send that reached this node later than half the slack after its id (the other
+      // half is for clocks) may have missed a page that left meanwhile: this node replays it too.
+      link.watchWindowItems((item, frame) => {
+        const at = parseWindowId(item.wid);
+        if (at !== undefined && Date.now() - at.ms > window.settings.slackMs / 2) {
+          window.recordLate(item.kind as SendTargetKind, item.keys, item.event, item.listening, frame);
+        }
+      });
+    }
     link.handle('window', (_from, request) => this.#answer(request));
     link.handle('window-epoch', () => window.epoch);
   }

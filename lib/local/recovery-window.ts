@@ -162,6 +162,28 @@ export class RecoveryWindow {
     this.trim(ms);
   }
 
+  /**
+   * Keeps a peer's send that reached this node long after its id was given (`id`, in its
+   * frame): its sender stalled, or this node did. Pages here got it only now, maybe after
+   * they left; a resume point later than its id by more than the slack would not reach it in
+   * its sender's part, so this node replays it as if it had sent it now (the client drops it
+   * by id if it saw it). Ordered by its arrival; not with the Redis engine (its Stream is
+   * read by when each send was appended).
+   */
+  recordLate(kind: SendTargetKind, keys: readonly string[], event: string, listening: boolean, frame: Buffer, now = Date.now()): void {
+    if (this.#sink !== undefined) return;
+    // Keeps the entries in time order and the next own id after it.
+    if (now > this.#lastMs) {
+      this.#lastMs = now;
+      this.#seq = 0;
+    }
+    let bytes = ENTRY_OVERHEAD + frame.length;
+    for (const key of keys) bytes += key.length + 16;
+    this.#entries.push({ ms: this.#lastMs, seq: -1, kind, keys, event, listening, frame, bytes });
+    this.#bytes += bytes;
+    this.trim(now);
+  }
+
   /** Drops what is older than the window or beyond the byte cap. Cheap when nothing is due. */
   trim(now = Date.now()): void {
     const oldest = now - this.#settings.windowMs;
