@@ -205,3 +205,19 @@ test("a send that reached the page's node only after the page left, long after i
   t.true(finishOf(back).recovered);
   await back.until(() => bells(back).some((e) => e.data === 'slow'), "the late send, in b's part");
 });
+
+test('a node back under the same node id (a configured nodeId) with a new window: its former sends are gone, recovered false', async (t) => {
+  const { bus, a, b, c } = await threeNodes(t);
+  const first = await RawStream.open(t, `${a.base}/connect?access-token=1`);
+  await a.plugin.hub.sendByUserId('1', 'bell', 'a0');
+  const seen = await first.next('bell');
+  await first.close();
+  await b.plugin.hub.sendByUserId('1', 'bell', 'b1');
+  await b.plugin.close();
+  const again = await startPlugin(t, { cluster: { transport: bus.transport('b'), timeoutMs: 300 } });
+  await again.plugin.hub.ready();
+  await eventually(() => c.plugin.hub.cluster!.peers().length === 2, 'c sees a and b again');
+  const back = await RawStream.open(t, `${c.base}/connect?access-token=1&recover=${encodeURIComponent(seen.id!)}`);
+  t.false(finishOf(back).recovered, "b's former window, with its send to the page, is gone");
+  t.false(bells(back).some((e) => e.data === 'b1'));
+});

@@ -26,8 +26,10 @@ export class WindowCluster {
   readonly #link: ClusterLink;
   readonly #window: RecoveryWindow;
   readonly #log: SharedWindowLog | undefined;
-  /** Each peer this node saw: `null` while up, else when it went down (this node's clock). */
+  /** Each peer this node saw: `null` while up, else when it went down (this node's clock); `id#start`: a former window of that node. */
   readonly #lives = new Map<string, number | null>();
+  /** The window start each peer told last (see {@link WindowCluster.learnEpoch}). */
+  readonly #starts = new Map<string, number>();
 
   constructor(link: ClusterLink, window: RecoveryWindow, log: SharedWindowLog | undefined) {
     this.#link = link;
@@ -53,17 +55,38 @@ export class WindowCluster {
     await this.#log?.start();
   }
 
-  /** A peer came up: the cluster's history is the oldest epoch among the nodes (adopted). Not with a shared store. */
+  /**
+   * A peer came up: the cluster's history is the oldest epoch among the nodes (adopted). Its
+   * window's start is noted: a node that comes back under the same node id (a configured
+   * `cluster.nodeId`) with a new window lost its former one's sends, as a node gone. Asked with
+   * a `window` request that resumes nothing (a peer of an older version answers its epoch
+   * too). Not with a shared store.
+   */
   learnEpoch(nodeId: string): void {
     if (this.#log !== undefined || this.#link.closed) return;
+    const before = this.#lives.get(nodeId);
     this.#lives.set(nodeId, null);
     const window = this.#window;
-    this.#link.request(nodeId, { type: 'window-epoch' }).then(
-      (epoch) => {
-        if (typeof epoch === 'string') window.adopt(epoch);
+    const request: WindowRequest = { type: 'window', from: '-', who: { channels: [], listeners: [] } };
+    this.#link.request(nodeId, request).then(
+      (answer) => {
+        const a = answer as WindowAnswer | undefined;
+        if (typeof a?.epoch === 'string') window.adopt(a.epoch);
+        const report = reportOf(a);
+        if (report !== undefined) this.#started(nodeId, report.start, typeof before === 'number' ? before : Date.now());
       },
       (err: unknown) => this.#link.peerError(nodeId, 'window-epoch', err),
     );
+  }
+
+  /**
+   * Notes the window start a peer told (`start`). Another one than before under the same node
+   * id: the former window ended by `endedBy` at the latest, and counts as a node gone then.
+   */
+  #started(nodeId: string, start: number, endedBy: number): void {
+    const known = this.#starts.get(nodeId);
+    this.#starts.set(nodeId, start);
+    if (known !== undefined && known !== start) this.#lives.set(`${nodeId}#${known}`, endedBy);
   }
 
   /** A peer went down, or left: remembered with the time, for the resume points of the window's length. */
@@ -128,8 +151,25 @@ export class WindowCluster {
       }
       for (const text of answer.frames) if (typeof text === 'string') frames.push(Buffer.from(text, 'utf8'));
     }
-    if (covered) covered = this.#othersSilent(from, [this.#report(), ...answers.map(reportOf)]);
+    const reports = answers.map(reportOf);
+    // A node that answers with another window than the one it told before restarted under its
+    // node id, maybe unseen: its former window's sends since the range started are unknown.
+    const lower = this.#lower(from);
+    for (const r of reports) {
+      if (r === undefined) continue;
+      const known = this.#starts.get(r.self);
+      if (known !== undefined && known !== r.start) {
+        this.#started(r.self, r.start, Date.now());
+        if (r.start > lower) covered = false;
+      }
+    }
+    if (covered) covered = this.#othersSilent(from, [this.#report(), ...reports]);
     return { covered, frames };
+  }
+
+  /** Where the replay range of `from` starts: the slack before it, not before the epoch began. */
+  #lower(from: WindowPosition): number {
+    return Math.max(from.ms - this.#window.settings.slackMs, epochStart(this.#window.epoch));
   }
 
   /** What this node tells about the cluster with its part: its window's node tag and start, and the peers it saw. */
@@ -148,7 +188,7 @@ export class WindowCluster {
     const known = reports.filter((r): r is LifeReport => r !== undefined);
     // A peer of an older version tells nothing of the nodes it saw: only those that answered may exist.
     if (known.length !== reports.length) return [...this.#lives.keys()].every((id) => known.some((r) => r.self === id));
-    const lower = Math.max(from.ms - this.#window.settings.slackMs, epochStart(this.#window.epoch));
+    const lower = this.#lower(from);
     // The page's last event came from a node that is not answering: it may still be sending (cut off from the others).
     if (!known.some((r) => r.node === from.node)) return false;
     if (!known.some((r) => r.start <= lower)) return false;
