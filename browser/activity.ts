@@ -15,12 +15,21 @@ export class ActivityMonitor {
     this.#lastActivity = Date.now();
   };
 
+  readonly #doc: Pick<Document, 'addEventListener' | 'removeEventListener'> | undefined;
+  readonly #timeout: () => number;
+  readonly #interval: () => number;
+  readonly #onChange: (oldActive: boolean, newActive: boolean) => void;
+
   constructor(
-    private readonly doc: Pick<Document, 'addEventListener' | 'removeEventListener'> | undefined,
-    private readonly timeout: () => number,
-    private readonly interval: () => number,
-    private readonly onChange: (oldActive: boolean, newActive: boolean) => void,
+    doc: Pick<Document, 'addEventListener' | 'removeEventListener'> | undefined,
+    timeout: () => number,
+    interval: () => number,
+    onChange: (oldActive: boolean, newActive: boolean) => void,
   ) {
+    this.#doc = doc;
+    this.#timeout = timeout;
+    this.#interval = interval;
+    this.#onChange = onChange;
     doc?.addEventListener('mouseover', this.#onActivity, { passive: true });
     doc?.addEventListener('click', this.#onActivity, { passive: true });
   }
@@ -37,7 +46,7 @@ export class ActivityMonitor {
       this.#lastActivity = Date.now();
       this.#set(true);
     }
-    this.#timer ??= setInterval(() => this.#check(), this.interval());
+    this.#timer ??= setInterval(() => this.#check(), this.#interval());
   }
 
   /** Not connected: checks stop (the state stays). */
@@ -58,18 +67,18 @@ export class ActivityMonitor {
   /** For good: no timer, no document listener. */
   dispose(): void {
     this.stop();
-    this.doc?.removeEventListener('mouseover', this.#onActivity);
-    this.doc?.removeEventListener('click', this.#onActivity);
+    this.#doc?.removeEventListener('mouseover', this.#onActivity);
+    this.#doc?.removeEventListener('click', this.#onActivity);
   }
 
   #check(): void {
-    this.#set(Date.now() - this.#lastActivity < this.timeout());
+    this.#set(Date.now() - this.#lastActivity < this.#timeout());
   }
 
   #set(active: boolean): void {
     if (active === this.#active) return;
     this.#active = active;
-    this.onChange(!active, active);
+    this.#onChange(!active, active);
   }
 }
 

@@ -27,11 +27,12 @@ export class OnlineTime {
   /** Online time measured just before a client-side close (what its change reports). */
   #closingDuration: SseDuration | undefined;
 
-  constructor(
-    private readonly host: StorageHost,
-    doc: Pick<Document, 'addEventListener' | 'removeEventListener'> | undefined,
-    private readonly hooks: OnlineTimeHooks,
-  ) {
+  readonly #host: StorageHost;
+  readonly #hooks: OnlineTimeHooks;
+
+  constructor(host: StorageHost, doc: Pick<Document, 'addEventListener' | 'removeEventListener'> | undefined, hooks: OnlineTimeHooks) {
+    this.#host = host;
+    this.#hooks = hooks;
     this.#clock = new SessionClock(host, hooks.key());
     this.#activity = new ActivityMonitor(doc, hooks.leaveTimeout, hooks.leaveCheckInterval, (oldActive, newActive) =>
       this.#onActiveChange(oldActive, newActive),
@@ -65,12 +66,12 @@ export class OnlineTime {
 
   /** The system changed: count on from the new system's stored total. */
   reload(): void {
-    this.#clock = new SessionClock(this.host, this.hooks.key());
+    this.#clock = new SessionClock(this.#host, this.#hooks.key());
   }
 
   /** Runs the counter while connected and the user active, pauses it otherwise. */
   sync(): void {
-    if (this.hooks.connected() && this.#activity.active) this.#clock.start();
+    if (this.#hooks.connected() && this.#activity.active) this.#clock.start();
     else this.#clock.stop();
   }
 
@@ -102,6 +103,6 @@ export class OnlineTime {
   #onActiveChange(oldActive: boolean, newActive: boolean): void {
     const duration = this.#closingDuration ?? this.#clock.duration();
     this.sync();
-    this.hooks.changed({ oldActive, newActive, duration });
+    this.#hooks.changed({ oldActive, newActive, duration });
   }
 }

@@ -45,10 +45,12 @@ export class RequestPipeline {
   #draining = false;
   #seq = 0;
 
-  constructor(
-    private readonly host: PipelineHost,
-    private readonly limits: PipelineLimits,
-  ) {
+  readonly #host: PipelineHost;
+  readonly #limits: PipelineLimits;
+
+  constructor(host: PipelineHost, limits: PipelineLimits) {
+    this.#host = host;
+    this.#limits = limits;
     this.#outbox = new Outbox(() => limits.maxQueueSize());
     this.#retryBackoff = new Backoff(
       () => limits.retryBase(),
@@ -73,17 +75,17 @@ export class RequestPipeline {
   submit(info: SseQueuedRequest, run: PendingCall['run']): Promise<HttpAnswer> {
     if (this.#abort.signal.aborted) return Promise.reject(this.#abort.signal.reason);
     return new Promise((resolve, reject) => {
-      const call = new PendingCall(++this.#seq, this.limits.queueTimeout(), info, run, resolve, reject);
+      const call = new PendingCall(++this.#seq, this.#limits.queueTimeout(), info, run, resolve, reject);
       const idle = this.#outbox.size === 0 && !this.#draining && this.#retryTimer === undefined;
-      if (idle && this.host.connectionId() !== undefined) {
+      if (idle && this.#host.connectionId() !== undefined) {
         void this.#execute(call);
         return;
       }
       if (!this.#outbox.push(call)) {
-        call.reject(new SseClientError('ERR_SSE_QUEUE_FULL', `Not connected and ${this.limits.maxQueueSize()} requests are already waiting`));
+        call.reject(new SseClientError('ERR_SSE_QUEUE_FULL', `${this.#limits.maxQueueSize()} requests already wait`));
         return;
       }
-      this.host.changed();
+      this.#host.changed();
       void this.drain();
     });
   }
@@ -93,7 +95,7 @@ export class RequestPipeline {
     if (this.#draining) return;
     this.#draining = true;
     try {
-      while (this.#retryTimer === undefined && this.host.connectionId() !== undefined) {
+      while (this.#retryTimer === undefined && this.#host.connectionId() !== undefined) {
         const call = this.#outbox.shift();
         if (call === undefined) break;
         if (!(await this.#execute(call))) break;
@@ -131,14 +133,14 @@ export class RequestPipeline {
 
   /** One attempt. Resolves false if the call went back to the outbox. */
   async #execute(call: PendingCall): Promise<boolean> {
-    const connectionId = this.host.connectionId()!;
+    const connectionId = this.#host.connectionId()!;
     this.#inflight++;
     try {
       const answer = await call.run(connectionId, this.#abort.signal);
       const retryAfter = rateLimitedFor(answer);
       if (retryAfter !== undefined) {
         // Refused for now, nothing changed: again once the server says, in call order.
-        this.host.failed(new SseClientError('ERR_SSE_RATE_LIMITED', `Rate limited: sent again in ${retryAfter / 1000} s`));
+        this.#host.failed(new SseClientError('ERR_SSE_RATE_LIMITED', `Rate limited, retry in ${retryAfter / 1000} s`));
         this.#outbox.requeue(call);
         this.#scheduleRetry(retryAfter);
         return false;
@@ -149,23 +151,23 @@ export class RequestPipeline {
         return true;
       }
       // Not processed: the connection is gone whatever the stream shows. Again after the reconnect.
-      const err = new SseClientError('ERR_SSE_UNKNOWN_CONNECTION', 'The server does not know this connection any more');
-      this.host.failed(err);
+      const err = new SseClientError('ERR_SSE_UNKNOWN_CONNECTION', 'Unknown connection');
+      this.#host.failed(err);
       this.#outbox.requeue(call);
-      this.host.connectionLost(connectionId, err);
+      this.#host.connectionLost(connectionId, err);
       return false;
     } catch (err) {
       if (!isNetworkError(err) || this.#abort.signal.aborted) {
         call.reject(err);
         return true;
       }
-      this.host.failed(err);
+      this.#host.failed(err);
       this.#outbox.requeue(call);
       this.#scheduleRetry();
       return false;
     } finally {
       this.#inflight--;
-      this.host.changed();
+      this.#host.changed();
     }
   }
 

@@ -116,8 +116,8 @@ export default class Sse {
   constructor(options: SseOptions<Sse> = {}) {
     this.#o = resolveOptions(options);
     const win = this.#o.windowGlobal;
-    this.clientId = resolveClientId(win, options.clientId ?? DEFAULT_OPTIONS.clientId);
-    this.accessTimestamp = resolveAccessTimestamp(win, options.accessTimestamp ?? DEFAULT_OPTIONS.accessTimestamp);
+    this.clientId = resolveClientId(win, options.clientId);
+    this.accessTimestamp = resolveAccessTimestamp(win, options.accessTimestamp);
     const reconnectBase = (): number => this.reconnectDuration;
     this.#requests = new RequestPipeline(
       {
@@ -161,14 +161,12 @@ export default class Sse {
         requests: this.#requests,
         visibility: this.#visibility,
         tabs: () => this.#tabs,
-        tabSharing: () => this.#tabSharing,
         tabsLoading: () => this.#tabsLoading,
       },
       options.lastEventId,
       reconnectBase,
     );
-    const listeners = options.eventListeners ?? DEFAULT_OPTIONS.eventListeners;
-    if (listeners !== undefined) this.#listeners.add(toEntries(listeners));
+    if (options.eventListeners != null) this.#listeners.add(toEntries(options.eventListeners));
     win?.addEventListener('pagehide', this.#onPageHide);
     win?.addEventListener('pageshow', this.#onPageShow);
     win?.addEventListener('online', this.#onOnline);
@@ -579,16 +577,15 @@ export default class Sse {
 
   /** The group of tabs of this system and query (tabs of other users or systems keep apart). */
   #tabGroup(): TabGroup {
-    const { TabGroup, groupName } = this.#tabSharing!;
-    return new TabGroup(groupName(this.#o.url, this.#o.query), {
-      elected: () => this.#life.elected(),
-      attachedChanged: () => this.#life.reconcile(),
-      connectionId: () => (this.isActive() ? this.#life.connectionId : undefined),
-      lastEventId: () => this.#life.lastEventId,
-      state: () => ({ listeners: this.#listeners.serverNames(), channels: this.#channels.list }),
-      post: (path, body) => this.#calls.post(path, { connectionId: this.#life.connectionId, ...body }),
+    return this.#tabSharing!.tabGroupFor({
+      url: this.#o.url,
+      query: this.#o.query,
+      life: this.#life,
+      listeners: this.#listeners,
+      channels: this.#channels,
+      calls: this.#calls,
+      isActive: () => this.isActive(),
       ack: (ids) => this.#postAcks(ids),
-      serverChannels: (list) => this.#channels.setServer(list),
     });
   }
 

@@ -23,12 +23,14 @@ export class EventStream {
   #idleLimit: number;
   #watchdog: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(
-    private readonly url: string,
-    private readonly credentials: RequestCredentials,
-    private readonly handlers: StreamHandlers,
-    idleLimit: number,
-  ) {
+  readonly #url: string;
+  readonly #credentials: RequestCredentials;
+  readonly #handlers: StreamHandlers;
+
+  constructor(url: string, credentials: RequestCredentials, handlers: StreamHandlers, idleLimit: number) {
+    this.#url = url;
+    this.#credentials = credentials;
+    this.#handlers = handlers;
     this.#idleLimit = idleLimit;
   }
 
@@ -58,9 +60,9 @@ export class EventStream {
   async #read(): Promise<void> {
     let error: unknown;
     try {
-      const res = await fetch(this.url, {
+      const res = await fetch(this.#url, {
         headers: { accept: 'text/event-stream' },
-        credentials: this.credentials,
+        credentials: this.#credentials,
         cache: 'no-store',
         signal: this.#abort.signal,
       });
@@ -75,14 +77,14 @@ export class EventStream {
         throw new SseRequestError(res.status, body);
       }
       if (!/^text\/event-stream/i.test(res.headers.get('content-type') ?? '')) {
-        throw new SseClientError('ERR_SSE_NOT_A_STREAM', `Expected text/event-stream, got ${res.headers.get('content-type') ?? 'no content type'}`);
+        throw new SseClientError('ERR_SSE_NOT_A_STREAM', `Not text/event-stream: ${res.headers.get('content-type')}`);
       }
       const parser = new EventStreamParser(
         (event) => {
-          if (!this.#closed) this.handlers.onEvent(event);
+          if (!this.#closed) this.#handlers.onEvent(event);
         },
         (ms) => {
-          if (!this.#closed) this.handlers.onRetry(ms);
+          if (!this.#closed) this.#handlers.onRetry(ms);
         },
       );
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -93,7 +95,7 @@ export class EventStream {
         parser.feed(value);
       }
     } catch (err) {
-      error = err instanceof SseClientError ? err : new SseClientError('ERR_SSE_NETWORK', 'The stream failed', { cause: err });
+      error = err instanceof SseClientError ? err : new SseClientError('ERR_SSE_NETWORK', 'Stream failed', { cause: err });
     }
     this.#end(error);
   }
@@ -102,13 +104,13 @@ export class EventStream {
     this.#watchdog = setTimeout(() => {
       const idle = Date.now() - this.#lastByteAt;
       if (idle < this.#idleLimit) return this.#arm(this.#idleLimit - idle);
-      this.#end(new SseClientError('ERR_SSE_STALE', `No data from the server for ${idle} ms`));
+      this.#end(new SseClientError('ERR_SSE_STALE', `No data for ${idle} ms`));
     }, delay);
   }
 
   #end(error: unknown): void {
     if (this.#closed) return;
     this.close();
-    this.handlers.onEnd(error);
+    this.#handlers.onEnd(error);
   }
 }

@@ -10,11 +10,14 @@ export class VisibilityGate {
   #timer: ReturnType<typeof setTimeout> | undefined;
   readonly #onVisibilityChange = (): void => this.#update();
 
+  readonly #doc: VisibilityDocument | undefined;
+
   constructor(
-    private readonly doc: VisibilityDocument | undefined,
+    doc: VisibilityDocument | undefined,
     private readonly graceMs: () => number,
     private readonly onChange: () => void,
   ) {
+    this.#doc = doc;
     this.#active = this.#visible();
     doc?.addEventListener('visibilitychange', this.#onVisibilityChange);
   }
@@ -26,7 +29,7 @@ export class VisibilityGate {
 
   /** Removes the document listener and the timer. */
   stop(): void {
-    this.doc?.removeEventListener('visibilitychange', this.#onVisibilityChange);
+    this.#doc?.removeEventListener('visibilitychange', this.#onVisibilityChange);
     this.#clearTimer();
   }
 
@@ -55,6 +58,6 @@ export class VisibilityGate {
   }
 
   #visible(): boolean {
-    return this.doc === undefined || this.doc.visibilityState !== 'hidden';
+    return this.#doc === undefined || this.#doc.visibilityState !== 'hidden';
   }
 }

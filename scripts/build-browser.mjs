@@ -5,10 +5,13 @@
 //   sse-tabs.js     tab sharing (shareAcrossTabs), an ES module both import from {base}/sse-tabs.js
 //                   only when a page asks for it (browser/tab-loader.ts)
 // The version comes from package.json. Type definitions are emitted separately by
-// `tsc -p browser/tsconfig.json` into dist/browser/types/. `--sizes` prints raw/gzip sizes.
+// `tsc -p browser/tsconfig.json` into dist/browser/types/. `--sizes` prints raw/gzip/brotli sizes.
+// The client's internal property names are shortened (INTERNAL_PROPS), with one mangle cache for
+// the three builds: the chunk and the module it is loaded by agree on them.
 import { build } from 'esbuild';
 import { readFile, stat } from 'node:fs/promises';
-import { gzipSync } from 'node:zlib';
+import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
+import { INTERNAL_PROPS } from './browser-internal-props.mjs';
 
 const root = new URL('../', import.meta.url);
 const pkg = JSON.parse(await readFile(new URL('package.json', root), 'utf8'));
@@ -26,26 +29,44 @@ const common = {
   sourcemap: false,
 };
 
-await Promise.all([
-  build({ ...common, entryPoints: [new URL('browser/index.ts', root).pathname], format: 'esm', outfile: new URL('sse.js', outdir).pathname }),
-  build({
+const mangleProps = new RegExp(`^(${INTERNAL_PROPS.join('|')})$`);
+const entries = [
+  { entry: 'browser/index.ts', format: 'esm', out: 'sse.js' },
+  { entry: 'browser/classic.ts', format: 'iife', out: 'sse.classic.js' },
+  { entry: 'browser/tab-sharing.ts', format: 'esm', out: 'sse-tabs.js' },
+];
+const entryPoint = (entry) => new URL(entry, root).pathname;
+
+// Every property name each build keeps as written (a probe that would shorten them all): a
+// short name must be none of them, in any build, or an object handed from one build to the
+// other could end up with two members of one name.
+const kept = new Set();
+for (const { entry, format } of entries) {
+  const probe = await build({ ...common, entryPoints: [entryPoint(entry)], format, write: false, mangleProps: /./, mangleCache: {} });
+  for (const name of Object.keys(probe.mangleCache)) if (!INTERNAL_PROPS.includes(name)) kept.add(name);
+}
+let mangleCache = Object.fromEntries([...kept].map((name) => [name, false]));
+for (const { entry, format, out } of entries) {
+  const result = await build({
     ...common,
-    entryPoints: [new URL('browser/classic.ts', root).pathname],
-    format: 'iife',
-    outfile: new URL('sse.classic.js', outdir).pathname,
-  }),
-  build({
-    ...common,
-    entryPoints: [new URL('browser/tab-sharing.ts', root).pathname],
-    format: 'esm',
-    outfile: new URL('sse-tabs.js', outdir).pathname,
-  }),
-]);
+    entryPoints: [entryPoint(entry)],
+    format,
+    outfile: new URL(out, outdir).pathname,
+    mangleProps,
+    mangleCache,
+  });
+  mangleCache = result.mangleCache;
+}
+const clash = Object.entries(mangleCache).filter(([, short]) => short !== false && kept.has(short));
+if (clash.length > 0) throw new Error(`build-browser: shortened names clash with kept ones: ${JSON.stringify(clash)}`);
 
 if (process.argv.includes('--sizes')) {
   for (const name of ['sse.js', 'sse.classic.js', 'sse-tabs.js']) {
     const file = new URL(name, outdir);
     const bytes = await readFile(file);
-    console.log(`dist/browser/${name}: ${(await stat(file)).size} bytes minified, ${gzipSync(bytes, { level: 9 }).length} bytes gzipped`);
+    const brotli = brotliCompressSync(bytes, { params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_SIZE_HINT]: bytes.length } });
+    console.log(
+      `dist/browser/${name}: ${(await stat(file)).size} bytes minified, ${gzipSync(bytes, { level: 9 }).length} gzipped, ${brotli.length} brotli`,
+    );
   }
 }
