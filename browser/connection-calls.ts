@@ -3,6 +3,7 @@ import { answerBody, request, urlWith, type HttpAnswer, type PostOptions } from 
 import { stringQuery, type ResolvedOptions, type SseOptions } from './options.js';
 import type { RequestPipeline } from './request-pipeline.js';
 import type { TabGroup } from './tab-group.js';
+import type { TabRequest } from './tab-bus.js';
 
 const APP_PATH = /^[\w\-./]{1,200}$/;
 
@@ -40,11 +41,7 @@ export class ConnectionCalls {
 
   /** `addListener.do` / `removeListener.do` with `names`; with shared tabs the leader gets `all`, this tab's whole list. */
   listeners(kind: 'addListener' | 'removeListener', names: string[], all: () => string[]): Promise<HttpAnswer> {
-    return this.#pipeline.submit({ type: kind }, (connectionId, signal) => {
-      const tabs = this.#tabs();
-      if (tabs !== undefined) return tabs.request({ op: 'listeners', names: all() });
-      return this.post(`/connect/${kind}.do`, { connectionId, listener: names }, signal);
-    });
+    return this.#membership(kind, () => ({ op: 'listeners', names: all() }), { listener: names });
   }
 
   /**
@@ -53,17 +50,28 @@ export class ConnectionCalls {
    */
   async channels(op: 'join' | 'leave', names: readonly unknown[], membership: ChannelMembership): Promise<string[]> {
     const channels = checkChannels(names);
-    const answer = await this.#pipeline.submit({ type: op }, (connectionId, signal) => {
-      const tabs = this.#tabs();
-      if (tabs !== undefined) return tabs.request({ op, channels });
-      return this.post(`/connect/${op}.do`, { connectionId, channels }, signal);
-    });
+    const answer = await this.#membership(op, () => ({ op, channels }), { channels });
     answerBody(answer);
     const own = answerChannels(answer) ?? [];
     membership.setOwn(own);
     // With shared tabs the leader tells the connection's list; alone, it is this page's.
     if (this.#tabs() === undefined) membership.setServer(own);
     return own;
+  }
+
+  /**
+   * A change of what the connection is a member of (`{kind}.do` with `body`): over the pipeline,
+   * through the leader tab when tabs share the connection (it decides for all, `forLeader`).
+   */
+  #membership(
+    kind: 'addListener' | 'removeListener' | 'join' | 'leave',
+    forLeader: () => TabRequest,
+    body: Record<string, unknown>,
+  ): Promise<HttpAnswer> {
+    return this.#pipeline.submit({ type: kind }, (connectionId, signal) => {
+      const tabs = this.#tabs();
+      return tabs !== undefined ? tabs.request(forLeader()) : this.post(`/connect/${kind}.do`, { connectionId, ...body }, signal);
+    });
   }
 
   /** `presence.json` of a channel (a bad name throws a TypeError first). */

@@ -80,7 +80,8 @@ export function isUnknownConnection(answer: HttpAnswer): boolean {
   return answer.response.status === 404 && (answer.body as { code?: unknown } | null)?.code === 'ERR_SSE_UNKNOWN_CONNECTION';
 }
 
-function parseBody(text: string, type: string | null): unknown {
+/** An answer's body: parsed when its content type says JSON and it parses, else the text (null when empty). */
+export function parseBody(text: string, type: string | null): unknown {
   if (text === '') return null;
   if (type !== null && /json/i.test(type)) {
     try {

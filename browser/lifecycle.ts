@@ -65,10 +65,10 @@ export class Lifecycle<Client> {
   /** Durable ids seen lately (a resent one is acknowledged again, shown once). */
   readonly #recent = new RecentIds(RECENT_IDS);
   readonly #backoff: Backoff;
-  lastEventId: string;
-  lastError: unknown;
-  connectInfo: SseConnectInfo | undefined;
-  closeInfo: SseCloseInfo | undefined;
+  lastId: string;
+  failure: unknown;
+  openInfo: SseConnectInfo | undefined;
+  endInfo: SseCloseInfo | undefined;
   #state: SseStateName = 'idle';
   #wanted = false;
   #stream: EventStream | RelayedStream | undefined;
@@ -85,11 +85,11 @@ export class Lifecycle<Client> {
 
   constructor(p: LifecycleParts<Client>, lastEventId: string | undefined, reconnectBase: () => number) {
     this.#p = p;
-    this.lastEventId = lastEventId ?? readStorage(p.o.windowGlobal, 'session', this.#storageKey('lastEventId')) ?? '';
+    this.lastId = lastEventId ?? readStorage(p.o.windowGlobal, 'session', this.#storageKey('lastEventId')) ?? '';
     this.#backoff = new Backoff(reconnectBase, () => p.o.maxReconnectTime);
   }
 
-  get state(): SseStateName {
+  get stage(): SseStateName {
     return this.#state;
   }
 
@@ -98,22 +98,22 @@ export class Lifecycle<Client> {
   }
 
   /** The open connection's id (`connect-finish`), or undefined. */
-  get connectionId(): string | undefined {
+  get connId(): string | undefined {
     return this.#connectionId;
   }
 
-  isActive(): boolean {
+  isOpen(): boolean {
     return this.#state === 'open';
   }
 
   /** Resolves once connected; rejects when destroyed or closed by the server for good. */
-  ready(): Promise<void> {
-    if (this.isActive()) return Promise.resolve();
+  whenOpen(): Promise<void> {
+    if (this.isOpen()) return Promise.resolve();
     if (this.#state === 'destroyed') return Promise.reject(destroyedError());
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
 
-  connect(): void {
+  start(): void {
     if (this.#state === 'destroyed') return;
     this.#wanted = true;
     this.#clearReconnectTimer();
@@ -122,7 +122,7 @@ export class Lifecycle<Client> {
   }
 
   /** Stops until {@link connect}; `destroy` for good. Answers whether it was still alive. */
-  close(reason: string, state: 'closed' | 'destroyed'): boolean {
+  stop(reason: string, state: 'closed' | 'destroyed'): boolean {
     if (this.#state === 'destroyed') return false;
     this.#wanted = false;
     this.#clearReconnectTimer();
@@ -151,10 +151,10 @@ export class Lifecycle<Client> {
 
   /** After the client moved to another system: that system's resume point, a fresh start. */
   enterSystem(): void {
-    this.lastEventId = readStorage(this.#p.o.windowGlobal, 'session', this.#storageKey('lastEventId')) ?? '';
+    this.lastId = readStorage(this.#p.o.windowGlobal, 'session', this.#storageKey('lastEventId')) ?? '';
     this.#recent.clear();
     this.#p.online.reload();
-    this.connectInfo = undefined;
+    this.openInfo = undefined;
     this.#backoff.reset();
     this.reconcile();
   }
@@ -220,7 +220,7 @@ export class Lifecycle<Client> {
         instanceTime: identity.createTimestamp,
         instanceId: identity.instanceId,
         ack: o.ack,
-        lastEventId: this.lastEventId,
+        lastEventId: this.lastId,
         recover: (this.#resumedFrom = this.resume.from),
       },
       o.query,
@@ -282,7 +282,7 @@ export class Lifecycle<Client> {
     const channels = channelList(info);
     if (channels !== undefined) this.#p.channels.admitted(channels);
     if (stream instanceof EventStream) this.#p.tabs()?.opened(event.data, channels ?? []);
-    this.connectInfo = info;
+    this.openInfo = info;
     this.#connectionId = String(info.connectionId);
     this.#connectedAt = Date.now();
     // connect-finish carries the server's default `retry:`; only a later one is a hint.
@@ -305,7 +305,7 @@ export class Lifecycle<Client> {
 
   #onConnectClose(event: ParsedEvent): void {
     const info = (this.#parse(event.data) ?? {}) as SseCloseInfo;
-    this.closeInfo = info;
+    this.endInfo = info;
     const trigger: SseCloseTrigger = {
       whoTriggerClose: SERVER_TRIGGER_CLOSE,
       closeReason: typeof info.reason === 'string' ? info.reason : 'server-close',
@@ -318,7 +318,7 @@ export class Lifecycle<Client> {
       this.#wanted = false;
       this.#setState('closed');
       const err = new SseClientError('ERR_SSE_CLOSED_BY_SERVER', `Closed by the server (${String(info.reason ?? 'unknown')}), no reconnect`);
-      this.lastError = err;
+      this.failure = err;
       this.#p.requests.rejectWaiting(err);
       this.rejectWaiters(err);
       return;
@@ -338,7 +338,7 @@ export class Lifecycle<Client> {
       if (this.resume.take(id)) this.#deliver(event, true);
       return;
     }
-    this.lastEventId = id;
+    this.lastId = id;
     writeStorage(this.#p.o.windowGlobal, 'session', this.#storageKey('lastEventId'), id);
     if (!this.#recent.has(id)) {
       this.#recent.add(id);
@@ -354,7 +354,7 @@ export class Lifecycle<Client> {
     const { delivery } = this.#p;
     this.#p.online.closed(closed.duration);
     const data = this.#p.o.json.stringify({ connectionId: closed.connectionId, reason });
-    delivery.deliver(delivery.message('connect-close', data, this.lastEventId), false, {
+    delivery.deliver(delivery.message('connect-close', data, this.lastId), false, {
       whoTriggerClose: CLIENT_TRIGGER_CLOSE,
       closeReason: reason,
     });
@@ -363,7 +363,7 @@ export class Lifecycle<Client> {
   /** The stream ended or proved dead: reconnect (after the server's `retry:` if it sent one, else with backoff). */
   #streamLost(error: unknown): void {
     if (this.#stream === undefined || this.#state === 'destroyed') return;
-    this.lastError = error;
+    this.failure = error;
     this.#teardown(false, 'lost');
     this.#scheduleReconnect(this.#takeRetryHint());
   }

@@ -1,3 +1,4 @@
+import type { ResolvedOptions } from './options.js';
 import { ActivityMonitor, type SseActiveChange } from './activity.js';
 import { SessionClock, type SseDuration } from './session-clock.js';
 import type { StorageHost } from './storage.js';
@@ -6,10 +7,6 @@ import type { StorageHost } from './storage.js';
 export interface OnlineTimeHooks {
   /** The `sessionStorage` key of the current system's total (changes with the system). */
   key: () => string;
-  /** Idle after this many ms without `mouseover` or `click`. */
-  leaveTimeout: () => number;
-  /** How often idleness is checked, in ms. */
-  leaveCheckInterval: () => number;
   /** Connected now (`connect-finish` received, stream open). */
   connected: () => boolean;
   /** Idle detection changed; `duration` is the online time just before the counter paused or resumed. */
@@ -30,13 +27,17 @@ export class OnlineTime {
   readonly #host: StorageHost;
   readonly #hooks: OnlineTimeHooks;
 
-  constructor(host: StorageHost, doc: Pick<Document, 'addEventListener' | 'removeEventListener'> | undefined, hooks: OnlineTimeHooks) {
+  /** `o`: the idle check's `leaveTimeout` and `leaveCheckInterval`, read on use. */
+  constructor(
+    host: StorageHost,
+    doc: Pick<Document, 'addEventListener' | 'removeEventListener'> | undefined,
+    o: Pick<ResolvedOptions, 'leaveTimeout' | 'leaveCheckInterval'>,
+    hooks: OnlineTimeHooks,
+  ) {
     this.#host = host;
     this.#hooks = hooks;
     this.#clock = new SessionClock(host, hooks.key());
-    this.#activity = new ActivityMonitor(doc, hooks.leaveTimeout, hooks.leaveCheckInterval, (oldActive, newActive) =>
-      this.#onActiveChange(oldActive, newActive),
-    );
+    this.#activity = new ActivityMonitor(doc, o, (oldActive, newActive) => this.#onActiveChange(oldActive, newActive));
   }
 
   /** The user moved or clicked within `leaveTimeout`; false after a client-side close. */

@@ -210,7 +210,6 @@ export function stringQuery(query: SseOptions['query']): Record<string, string> 
 
 /** A number option, checked: > 0, or ≥ 0 with `zeroOk`. */
 function checkNumber(value: unknown, name: string, zeroOk = false): number {
-  if (typeof value !== 'number' || !(zeroOk ? value >= 0 : value > 0))
-    throw new TypeError(`${name} must be a ${zeroOk ? 'non-negative' : 'positive'} number`);
+  if (typeof value !== 'number' || !(zeroOk ? value >= 0 : value > 0)) throw new TypeError(`${name} must be a number ${zeroOk ? '>= 0' : '> 0'}`);
   return value;
 }

@@ -2,6 +2,7 @@ import { Backoff } from './backoff.js';
 import { SseClientError, isNetworkError } from './errors.js';
 import { isUnknownConnection, type HttpAnswer } from './http.js';
 import { rateLimitedFor } from './rate-limit.js';
+import type { ResolvedOptions } from './options.js';
 import { Outbox, PendingCall, type SseQueuedRequest } from './outbox.js';
 
 /** What the pipeline needs from the client that owns it. */
@@ -16,14 +17,8 @@ export interface PipelineHost {
   failed(error: unknown): void;
 }
 
-/** Limits of the pipeline, read on use (options can change). */
-export interface PipelineLimits {
-  maxQueueSize(): number;
-  queueTimeout(): number;
-  /** Backoff of retries after a network failure. */
-  retryBase(): number;
-  retryMax(): number;
-}
+/** The options the pipeline reads, on use. */
+export type PipelineOptions = Pick<ResolvedOptions, 'maxQueueSize' | 'queueTimeout' | 'maxReconnectTime'>;
 
 /**
  * The browser-to-server requests of one client (`send`, `upload`, listener changes). While
@@ -46,16 +41,14 @@ export class RequestPipeline {
   #seq = 0;
 
   readonly #host: PipelineHost;
-  readonly #limits: PipelineLimits;
+  readonly #o: PipelineOptions;
 
-  constructor(host: PipelineHost, limits: PipelineLimits) {
+  /** `retryBase`: the first retry's delay after a network failure (doubling up to `maxReconnectTime`). */
+  constructor(host: PipelineHost, o: PipelineOptions, retryBase: () => number) {
     this.#host = host;
-    this.#limits = limits;
-    this.#outbox = new Outbox(() => limits.maxQueueSize());
-    this.#retryBackoff = new Backoff(
-      () => limits.retryBase(),
-      () => limits.retryMax(),
-    );
+    this.#o = o;
+    this.#outbox = new Outbox(() => o.maxQueueSize);
+    this.#retryBackoff = new Backoff(retryBase, () => o.maxReconnectTime);
   }
 
   /** Calls waiting or in flight. */
@@ -75,14 +68,14 @@ export class RequestPipeline {
   submit(info: SseQueuedRequest, run: PendingCall['run']): Promise<HttpAnswer> {
     if (this.#abort.signal.aborted) return Promise.reject(this.#abort.signal.reason);
     return new Promise((resolve, reject) => {
-      const call = new PendingCall(++this.#seq, this.#limits.queueTimeout(), info, run, resolve, reject);
+      const call = new PendingCall(++this.#seq, this.#o.queueTimeout, info, run, resolve, reject);
       const idle = this.#outbox.size === 0 && !this.#draining && this.#retryTimer === undefined;
       if (idle && this.#host.connectionId() !== undefined) {
         void this.#execute(call);
         return;
       }
       if (!this.#outbox.push(call)) {
-        call.reject(new SseClientError('ERR_SSE_QUEUE_FULL', `${this.#limits.maxQueueSize()} requests already wait`));
+        call.reject(new SseClientError('ERR_SSE_QUEUE_FULL', `${this.#o.maxQueueSize} requests already wait`));
         return;
       }
       this.#host.changed();

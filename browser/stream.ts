@@ -1,3 +1,4 @@
+import { parseBody } from './http.js';
 import { SseClientError, SseRequestError } from './errors.js';
 import { EventStreamParser, type ParsedEvent } from './parser.js';
 
@@ -67,14 +68,7 @@ export class EventStream {
         signal: this.#abort.signal,
       });
       if (!res.ok || res.body === null) {
-        const text = await res.text().catch(() => '');
-        let body: unknown = text;
-        try {
-          body = JSON.parse(text) as unknown;
-        } catch {
-          // not JSON: keep the text
-        }
-        throw new SseRequestError(res.status, body);
+        throw new SseRequestError(res.status, parseBody(await res.text().catch(() => ''), res.headers.get('content-type')));
       }
       if (!/^text\/event-stream/i.test(res.headers.get('content-type') ?? '')) {
         throw new SseClientError('ERR_SSE_NOT_A_STREAM', `Not text/event-stream: ${res.headers.get('content-type')}`);

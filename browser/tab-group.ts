@@ -25,7 +25,7 @@ export function groupName(url: string, query: Record<string, string>): string {
 export interface TabClient {
   readonly url: string;
   readonly query: Record<string, string>;
-  readonly life: { elected(): void; reconcile(): void; readonly connectionId: string | undefined; readonly lastEventId: string };
+  readonly life: { elected(): void; reconcile(): void; readonly connId: string | undefined; readonly lastId: string };
   readonly listeners: { serverNames(): string[] };
   readonly channels: { readonly list: string[]; setServer(channels: string[]): void };
   readonly calls: { post(path: string, body: Record<string, unknown>): Promise<HttpAnswer> };
@@ -41,10 +41,10 @@ export function tabGroupFor(client: TabClient): TabGroup {
   return new TabGroup(groupName(client.url, client.query), {
     elected: () => life.elected(),
     attachedChanged: () => life.reconcile(),
-    connectionId: () => (client.isActive() ? life.connectionId : undefined),
-    lastEventId: () => life.lastEventId,
+    connectionId: () => (client.isActive() ? life.connId : undefined),
+    lastEventId: () => life.lastId,
     state: () => ({ listeners: listeners.serverNames(), channels: channels.list }),
-    post: (path, body) => calls.post(path, { connectionId: life.connectionId, ...body }),
+    post: (path, body) => calls.post(path, { connectionId: life.connId, ...body }),
     ack: (ids) => client.ack(ids),
     serverChannels: (list) => channels.setServer(list),
   });

@@ -1,3 +1,5 @@
+import type { ResolvedOptions } from './options.js';
+
 /** What the gate uses of a document (the `documentGlobal` option). */
 export type VisibilityDocument = Pick<Document, 'addEventListener' | 'removeEventListener' | 'visibilityState'>;
 
@@ -12,11 +14,13 @@ export class VisibilityGate {
 
   readonly #doc: VisibilityDocument | undefined;
 
-  constructor(
-    doc: VisibilityDocument | undefined,
-    private readonly graceMs: () => number,
-    private readonly onChange: () => void,
-  ) {
+  readonly #o: Pick<ResolvedOptions, 'hiddenGraceTime'>;
+  readonly #onChange: () => void;
+
+  /** `o.hiddenGraceTime`: how long a hidden tab still counts as in use (read on use). */
+  constructor(doc: VisibilityDocument | undefined, o: Pick<ResolvedOptions, 'hiddenGraceTime'>, onChange: () => void) {
+    this.#o = o;
+    this.#onChange = onChange;
     this.#doc = doc;
     this.#active = this.#visible();
     doc?.addEventListener('visibilitychange', this.#onVisibilityChange);
@@ -41,14 +45,14 @@ export class VisibilityGate {
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
         if (!this.#visible()) this.#set(false);
-      }, this.graceMs());
+      }, this.#o.hiddenGraceTime);
     }
   }
 
   #set(active: boolean): void {
     if (this.#active === active) return;
     this.#active = active;
-    this.onChange();
+    this.#onChange();
   }
 
   #clearTimer(): void {

@@ -8,6 +8,14 @@
 // mangle cache for the builds).
 export const INTERNAL_PROPS = [
   // the lifecycle, the client's parts and their hooks
+  'stage',
+  'connId',
+  'lastId',
+  'failure',
+  'openInfo',
+  'endInfo',
+  'isOpen',
+  'whenOpen',
   'acks',
   'client',
   'delivery',
@@ -34,10 +42,6 @@ export const INTERNAL_PROPS = [
   'key',
   'importModuleTime',
   'instanceTime',
-  'retryBase',
-  'retryMax',
-  'graceMs',
-  'onChange',
   'onEvent',
   'onRetry',
   'onEnd',
@@ -54,7 +58,6 @@ export const INTERNAL_PROPS = [
   'settled',
   'setTimer',
   'waiting',
-  'limit',
   // acks, online time, activity, backoff, resume, listeners, channels
   'flush',
   'later',
