@@ -191,7 +191,8 @@ test("a send that reached the page's node only after the page left, long after i
   );
 
   const back = await RawStream.open(t, `${c.base}/connect?access-token=1&recover=${encodeURIComponent(last.id!)}`);
-  t.true(finishOf(back).recovered);
+  // a saw b time out on it (b might never have written it): told, all the same.
+  t.false(finishOf(back).recovered);
   await back.until(() => bells(back).some((e) => e.data === 'slow'), "the late send, in b's part");
 });
 
@@ -209,4 +210,26 @@ test('a node back under the same node id (a configured nodeId) with a new window
   const back = await RawStream.open(t, `${c.base}/connect?access-token=1&recover=${encodeURIComponent(seen.id!)}`);
   t.false(finishOf(back).recovered, "b's former window, with its send to the page, is gone");
   t.false(bells(back).some((e) => e.data === 'b1'));
+});
+
+test('a send a peer was asked for and failed (timed out): a page resuming from after it may have missed it live there, recovered false while it is in the window', async (t) => {
+  const { bus, a, c } = await threeNodes(t);
+  const page = await RawStream.open(t, `${c.base}/connect?access-token=1`);
+  bus.stall('b');
+  // b does not answer: its pages (if any) may never get it.
+  t.is(await a.plugin.hub.sendByUserId('1', 'bell', 'x'), 1);
+  bus.heal('b');
+  await page.until(() => bells(page).some((e) => e.data === 'x'), 'x');
+  // A resume point whose replay range starts after x.
+  const sentAt = Date.now();
+  await delay(SLACK_MS + 200);
+  await a.plugin.hub.sendByUserId('1', 'bell', 'y');
+  await page.until(() => bells(page).some((e) => e.data === 'y'), 'y');
+  const last = bells(page).at(-1)!;
+  await page.close();
+  t.true(Date.now() - sentAt > SLACK_MS);
+  await a.plugin.hub.sendByUserId('1', 'bell', 'z');
+  const back = await RawStream.open(t, `${c.base}/connect?access-token=1&recover=${encodeURIComponent(last.id!)}`);
+  t.false(finishOf(back).recovered, 'the page may have been on b when x was sent');
+  await back.until(() => bells(back).some((e) => e.data === 'z'), "what a's part holds is still written");
 });

@@ -45,6 +45,8 @@ export interface ClusterLink {
   deliverDurable(deliver: (item: DurableItem) => number): void;
   /** Sees each ordinary send of a peer that carries a recovery-window id, once written here with `frame`. */
   watchWindowItems(watch: (item: SendItem, frame: Buffer) => void): void;
+  /** Hears of each of this node's ordinary sends with a recovery-window id that peers were asked for and failed (timed out, refused): their ids. */
+  watchWindowMisses(watch: (item: SendItem, peers: string[]) => void): void;
   /** Adds to what this node tells its peers in its `hello` (before the cluster starts). */
   announce(fields: Pick<HelloAnswer, 'qosTag'>): void;
 }

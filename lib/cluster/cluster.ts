@@ -121,6 +121,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   #deliverDurable: ((item: DurableItem) => number) | undefined;
   /** Sees each peer's ordinary send with a recovery-window id once written here (see {@link ClusterLink.watchWindowItems}). */
   #windowItems: ((item: SendItem, frame: Buffer) => void) | undefined;
+  /** Hears of this node's ordinary sends with a window id that a peer was asked and failed (see {@link ClusterLink.watchWindowMisses}). */
+  #windowMisses: ((item: SendItem, peers: string[]) => void) | undefined;
   /** What modules add to this node's `hello`. */
   #announced: Pick<HelloAnswer, 'qosTag'> = {};
   #batch: PendingSend[] = [];
@@ -236,6 +238,11 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   }
 
   /** @internal */
+  watchWindowMisses(watch: (item: SendItem, peers: string[]) => void): void {
+    this.#windowMisses = watch;
+  }
+
+  /** @internal */
   announce(fields: Pick<HelloAnswer, 'qosTag'>): void {
     this.#announced = { ...this.#announced, ...fields };
   }
@@ -315,7 +322,14 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.#batch = [];
     const items = batch.map((p) => p.item);
     const deadline = Date.now() + this.#timeoutMs - deadlineMargin(this.#timeoutMs);
+    const down = new Set(this.#transport.unreachable().map((p) => p.nodeId));
     const { answers, failed } = await this.#ask<SendAnswer>({ type: 'send', items, deadline });
+    // A peer that was asked and failed (not one known down, not one that answered late: it wrote
+    // the send late) may never write it: its pages missed it live, whatever they resume from.
+    const missedBy = failed.filter((id) => !down.has(id));
+    if (this.#windowMisses !== undefined && missedBy.length > 0) {
+      for (const item of items) if (item.wid !== undefined && item.id === undefined) this.#windowMisses(item, missedBy);
+    }
     const results = batch.map((): FanOut<number> => ({ values: [], failed: [...failed] }));
     const late = new Set<string>();
     for (const [nodeId, counts] of answers) {

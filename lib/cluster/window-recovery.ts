@@ -45,6 +45,11 @@ export class WindowCluster {
           window.recordLate(item.kind as SendTargetKind, item.keys, item.event, item.listening, frame);
         }
       });
+      // A send of this node that a peer may never have written: its pages that stayed connected missed it.
+      link.watchWindowMisses((item, peers) => {
+        const at = parseWindowId(item.wid);
+        if (at !== undefined) window.markMissed(at.ms, at.seq, peers);
+      });
     }
     link.handle('window', (_from, request) => this.#answer(request));
     link.handle('window-epoch', () => window.epoch);
@@ -112,7 +117,7 @@ export class WindowCluster {
     const peers = link.peers();
     if (link.closed) return this.#window.resume(from, who);
     if (peers.length === 0) {
-      const part = this.#window.resume(from, who);
+      const part = this.#window.knows(from.epoch) ? this.#window.since(from, who, undefined, this.#wentDown) : { covered: false, frames: [] };
       if (!part.covered) return part;
       return { covered: this.#othersSilent(from, [this.#report()]), frames: part.frames };
     }
@@ -125,7 +130,7 @@ export class WindowCluster {
 
   async #ask(from: WindowPosition, who: RecoveryTarget, peerIds: string[]): Promise<WindowPart> {
     const window = this.#window;
-    const own = window.since(from, who);
+    const own = window.since(from, who, undefined, this.#wentDown);
     const request: WindowRequest = { type: 'window', from: formatWindowId(from), who };
     const answers: WindowAnswer[] = [];
     let failed = 0;
@@ -145,7 +150,9 @@ export class WindowCluster {
     let covered = own.covered && failed === 0;
     const frames = own.frames;
     for (const answer of answers) {
-      if (answer?.covered !== true || !Array.isArray(answer.frames)) {
+      // A part that is not covered may still hold frames (all it has, e.g. after a send a peer missed).
+      if (answer?.covered !== true) covered = false;
+      if (!Array.isArray(answer?.frames)) {
         covered = false;
         continue;
       }
@@ -166,6 +173,12 @@ export class WindowCluster {
     if (covered) covered = this.#othersSilent(from, [this.#report(), ...reports]);
     return { covered, frames };
   }
+
+  /**
+   * Whether a peer went down since this node saw it fail a send: its pages reconnected then,
+   * and a resume from there is judged by when it went down (see {@link WindowCluster.recover}).
+   */
+  readonly #wentDown = (nodeId: string): boolean => typeof this.#lives.get(nodeId) === 'number';
 
   /** Where the replay range of `from` starts: the slack before it, not before the epoch began. */
   #lower(from: WindowPosition): number {
@@ -209,7 +222,7 @@ export class WindowCluster {
     const from = parseWindowId(request.from);
     const report = this.#report();
     if (from === undefined) return { epoch: window.epoch, covered: false, frames: [], ...report };
-    const part = window.since(from, request.who);
+    const part = window.since(from, request.who, undefined, this.#wentDown);
     return { epoch: window.epoch, covered: part.covered, frames: part.frames.map((f) => f.toString('utf8')), ...report };
   }
 }

@@ -77,6 +77,8 @@ export class RecoveryWindow {
   #droppedSeq = -1;
   #lastMs = 0;
   #seq = 0;
+  /** This node's sends that a peer may never have written (see {@link RecoveryWindow.markMissed}), oldest first. */
+  readonly #missed: { entry: WindowEntry; peers: readonly string[] }[] = [];
   /** Where sends go instead of this memory (the Redis engine's stream), if anywhere. */
   #sink: WindowSink | undefined;
 
@@ -184,6 +186,23 @@ export class RecoveryWindow {
     this.trim(now);
   }
 
+  /**
+   * A send of this node (`ms`, `seq`) that `peers` were asked for and failed: their pages
+   * that stayed connected may have missed it, and a page resuming from after it cannot be
+   * told it has everything. While the send is in the window, a resume whose replay range starts
+   * after it, and that it reaches, is not covered (the page may have been on that peer).
+   */
+  markMissed(ms: number, seq: number, peers: readonly string[]): void {
+    const i = this.#firstAtOrAfter(ms);
+    for (let j = i; j < this.#entries.length && this.#entries[j]!.ms === ms; j++) {
+      const entry = this.#entries[j]!;
+      if (entry.seq === seq) {
+        this.#missed.push({ entry, peers });
+        return;
+      }
+    }
+  }
+
   /** Drops what is older than the window or beyond the byte cap. Cheap when nothing is due. */
   trim(now = Date.now()): void {
     const oldest = now - this.#settings.windowMs;
@@ -206,9 +225,11 @@ export class RecoveryWindow {
   /**
    * What a stream that saw `from` missed of this node's sends and that reaches `who`, in
    * this node's order. Not covered (and nothing given) for another epoch, a resume point
-   * older than the window, or one before a send the byte cap dropped.
+   * older than the window, or one before a send the byte cap dropped. Not covered either (all
+   * given) when a send before the range was missed by a peer ({@link RecoveryWindow.markMissed})
+   * that `excused` does not excuse (one that went down since: its pages are judged by that).
    */
-  since(from: WindowPosition, who: RecoveryTarget, now = Date.now()): WindowPart {
+  since(from: WindowPosition, who: RecoveryTarget, now = Date.now(), excused?: (peer: string) => boolean): WindowPart {
     const s = this.#settings;
     this.trim(now);
     if (from.ms < now - s.windowMs) return { covered: false, frames: [] };
@@ -219,6 +240,10 @@ export class RecoveryWindow {
     const fromMs = own ? from.ms : from.ms - s.slackMs;
     const fromSeq = own ? from.seq : -1;
     if (this.#droppedMs > fromMs || (this.#droppedMs === fromMs && this.#droppedSeq > fromSeq)) return { covered: false, frames: [] };
+    // A send a peer may never have written, before the range: the page may have missed it live
+    // there. What follows is still given (it is all there), but not as covered.
+    while (this.#missed.length > 0 && this.#missed[0]!.entry.ms < now - s.windowMs) this.#missed.shift();
+    const missedLive = this.#missed.some((m) => m.entry.ms < fromMs && reaches(m.entry, who) && m.peers.some((peer) => excused?.(peer) !== true));
     const frames: Buffer[] = [];
     const entries = this.#entries;
     for (let i = this.#firstAtOrAfter(fromMs); i < entries.length; i++) {
@@ -226,7 +251,7 @@ export class RecoveryWindow {
       if (e.ms === fromMs && e.seq <= fromSeq) continue;
       if (reaches(e, who)) frames.push(e.frame);
     }
-    return { covered: true, frames };
+    return { covered: !missedLive, frames };
   }
 
   /** A recovery from this window alone (one node, or no peer to ask): nothing for an older epoch. */

@@ -56,7 +56,8 @@ browserTest(
     t.timeout(180_000);
     const ports = [await freePort(), await freePort(), await freePort()];
     const peers = ports.map((p) => `127.0.0.1:${p}`).join(',');
-    const env = (i: number): Record<string, string> => ({ SECRET, CLUSTER_PORT: String(ports[i]), PEERS: peers });
+    // Streams also rotate every 2-3 s: reconnects while every node is up, and while one is down.
+    const env = (i: number): Record<string, string> => ({ SECRET, CLUSTER_PORT: String(ports[i]), PEERS: peers, LIFETIME_MS: '2500' });
     const nodes: WindowNode[] = await Promise.all([0, 1, 2].map((i) => startNode(t, `n${i}`, env(i))));
     await eventually(() => nodes.every((n) => n.peers === 2), 'three nodes that see each other', 20_000);
     for (const n of nodes) n.up = true;
@@ -78,7 +79,8 @@ browserTest(
         maxReconnectTime: 400,
         eventListeners: {
           bell: (e: MessageEvent<string>) => w.__bells.push(e.data),
-          'sse-recovery': (e: MessageEvent<string>) => w.__recoveries.push(e.data),
+          // With how many bells the page had seen then.
+          'sse-recovery': (e: MessageEvent<string>) => w.__recoveries.push(JSON.stringify({ ...JSON.parse(e.data), at: w.__bells.length })),
         },
       });
     });
@@ -97,7 +99,9 @@ browserTest(
       senders.set(String(stopped.sender), Number(stopped.stopped));
       await old.exited;
       const fresh = await startNode(t, `n${i}`, env(i));
-      await eventually(() => fresh.peers === 2, `n${i} back among its peers`, 20_000);
+      // Behind the balancer only once every node lists it (a deploy's readiness check): a peer
+      // that has not verified it yet sends it nothing, and its pages would miss those sends.
+      await eventually(() => fresh.peers === 2 && nodes.every((n, j) => j === i || n.peers === 2), `n${i} back among its peers`, 20_000);
       nodes[i] = fresh;
       fresh.up = true;
       fresh.command({ cmd: 'stream', perSecond: 34 });
@@ -119,21 +123,31 @@ browserTest(
 
     const bells = (await page.evaluate(() => (window as unknown as { __bells: string[] }).__bells)).map((d) => JSON.parse(d) as Bell);
     const recoveries = (await page.evaluate(() => (window as unknown as { __recoveries: string[] }).__recoveries)).map(
-      (d) => JSON.parse(d) as { recovered: boolean; resumed: boolean },
+      (d) => JSON.parse(d) as { recovered: boolean; resumed: boolean; at: number },
     );
     let duplicates = 0;
     let missed = 0;
     let outOfOrder = 0;
     const missing: string[] = [];
+    /** Missed events not told: no `recovered: false` came after the page saw the next one of their sender and kind. */
+    let untold = 0;
     for (const [sender, sent] of senders) {
       for (const k of KINDS) {
-        const ns = bells.filter((b) => b.s === sender && b.k === k).map((b) => b.n);
+        const seen = bells.flatMap((b, i) => (b.s === sender && b.k === k ? [{ n: b.n, i }] : []));
+        const ns = seen.map((b) => b.n);
         const unique = new Set(ns);
         duplicates += ns.length - unique.size;
         for (let n = 0; n < sent; n++) {
           if (unique.has(n)) continue;
           missed++;
           missing.push(`${sender}/${k}/${n}`);
+          // It should have come before the next one seen: missed between two streams, the reconnect
+          // that replayed up to there says recovered: false; missed live, the next reconnect does.
+          const next = seen.find((b) => b.n > n)?.i ?? bells.length;
+          const resumes = recoveries.filter((r) => r.resumed);
+          const replayed = resumes.filter((r) => r.at <= next).at(-1);
+          const after = resumes.find((r) => r.at > next);
+          if (replayed?.recovered !== false && after !== undefined && after.recovered) untold++;
         }
         for (let i = 1; i < ns.length; i++) if (ns[i]! < ns[i - 1]!) outOfOrder++;
       }
@@ -141,14 +155,14 @@ browserTest(
     const resumes = recoveries.filter((r) => r.resumed);
     t.log(
       `sent ${expected}, seen ${bells.length}, duplicates shown to the app ${duplicates}, missed ${missed}, out of order ${outOfOrder}; ` +
-        `reconnects ${resumes.length} (recovered ${resumes.filter((r) => r.recovered).length})`,
+        `reconnects ${resumes.length} (recovered ${resumes.filter((r) => r.recovered).length}), missed and not told ${untold}`,
     );
     if (missing.length > 0) t.log('missed', missing.slice(0, 20), recoveries);
     t.true(resumes.length >= 1, 'the page was moved at least once');
     t.is(duplicates, 0);
     t.is(outOfOrder, 0);
-    // The window (2 minutes) is never exceeded here: nothing is missed, also across the reconnects
-    // told recovered: false because the node the page was on went down meanwhile.
-    t.is(missed, 0);
+    // The window (2 minutes) is never exceeded here. A send can still miss the page live (a peer
+    // timed out on it, or refused it): then every reconnect after it says recovered: false.
+    t.is(untold, 0, 'every event missed was told by recovered: false');
   },
 );
