@@ -1,0 +1,183 @@
+import test, { type ExecutionContext } from 'ava';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MemoryBus, type QosReplicationOptions } from '../lib/index.js';
+import { eventually } from './helpers/cluster.js';
+import { startPlugin, type StartedPlugin } from './helpers/server.js';
+import { RawStream } from './helpers/stream.js';
+
+// Durable messages copied to other nodes of a LAN cluster (qos.replication, issue 29): nodes
+// of one process on an in-memory bus, each with its own SQLite file (a real file on disk).
+
+function tempDir(t: ExecutionContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'sse-replication-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+interface Nodes {
+  bus: MemoryBus;
+  dir: string;
+  start(id: string, replication?: QosReplicationOptions, file?: string): Promise<StartedPlugin>;
+}
+
+function cluster(t: ExecutionContext): Nodes {
+  const bus = new MemoryBus();
+  const dir = tempDir(t);
+  return {
+    bus,
+    dir,
+    async start(id, replication, file = join(dir, `${id}.db`)) {
+      const node = await startPlugin(t, {
+        cluster: { transport: bus.transport(id), timeoutMs: 500 },
+        qos: { file, integrityCheck: false, ...(replication === undefined ? {} : { replication }) },
+      });
+      await node.plugin.hub.ready();
+      return node;
+    },
+  };
+}
+
+/** Which of `nodes` holds a copy (`held` > 0). */
+function holders(nodes: StartedPlugin[]): StartedPlugin[] {
+  return nodes.filter((n) => n.plugin.hub.qos.replicationStats().held > 0);
+}
+
+test('a send resolves with copies 2 once a replica committed it; an ack removes every copy', async (t) => {
+  const c = cluster(t);
+  const a = await c.start('a');
+  const b = await c.start('b');
+  const sent = await a.plugin.hub.qos.sendByUserId(7, 'offer', { n: 1 });
+  t.is(sent.copies, 2);
+  t.is(b.plugin.hub.qos.replicationStats().held, 1, 'the replica committed it before the send resolved');
+  t.like(a.plugin.hub.qos.replicationStats(), { replicated: 1, underReplicated: 0 });
+  // The user connects to the replica while the owner is up: served by the owner, acked there, the copy dropped.
+  const onB = await RawStream.open(t, `${b.base}/connect?access-token=7`);
+  t.is((await onB.next('offer')).id, sent.messageId);
+  await eventually(() => a.plugin.hub.qos.pendingCount({ userId: 7 }) === 0, 'acked at the owner');
+  await eventually(() => b.plugin.hub.qos.replicationStats().held === 0, 'the copy removed');
+  t.is(onB.named('offer').length, 1);
+});
+
+test("copies: 1 keeps today's behaviour: no copy anywhere", async (t) => {
+  const c = cluster(t);
+  const a = await c.start('a', { copies: 1 });
+  const b = await c.start('b', { copies: 1 });
+  const sent = await a.plugin.hub.qos.sendByUserId(7, 'offer', 1);
+  t.is(sent.copies, 1);
+  t.is(b.plugin.hub.qos.replicationStats().held, 0);
+});
+
+test('owner gone: a user on another node gets its messages from the replica, in order; acks kept for the owner, which drops them when back', async (t) => {
+  const c = cluster(t);
+  let a = await c.start('a');
+  const b = await c.start('b');
+  const ids: string[] = [];
+  for (let i = 0; i < 5; i++) ids.push((await a.plugin.hub.qos.sendByUserId(7, 'offer', i)).messageId);
+  t.is(b.plugin.hub.qos.replicationStats().held, 5);
+  await a.plugin.close();
+  await eventually(() => b.plugin.hub.cluster!.peers().length === 0, 'b sees a gone');
+
+  const onB = await RawStream.open(t, `${b.base}/connect?access-token=7`);
+  await onB.until(() => onB.named('offer').length === 5, 'five messages from the copies');
+  t.deepEqual(
+    onB.named('offer').map((e) => e.id),
+    ids,
+  );
+  // Written to a client that cannot ack: acked by the write, kept for the owner.
+  await eventually(() => b.plugin.hub.qos.replicationStats().held === 0, 'copies removed on the holder');
+  t.true(b.plugin.hub.qos.replicationStats().servedFromCopies >= 5);
+  await onB.close();
+
+  // The owner comes back with its disk: it learns the acks before anything is pulled from it.
+  a = await c.start('a', undefined, join(c.dir, 'a.db'));
+  await eventually(() => a.plugin.hub.qos.pendingCount({ userId: 7 }) === 0, 'the owner dropped what was acked meanwhile');
+  t.is(a.plugin.hub.qos.replicationStats().acksReconciled, 5);
+  const again = await RawStream.open(t, `${b.base}/connect?access-token=7`);
+  const onA = await RawStream.open(t, `${a.base}/connect?access-token=7`);
+  await a.plugin.hub.qos.sendByUserId(7, 'marker', 'end');
+  await again.next('marker');
+  await onA.next('marker');
+  t.is(again.named('offer').length, 0, 'nothing redelivered on the holder');
+  t.is(onA.named('offer').length, 0, 'nothing redelivered on the owner');
+});
+
+test('owner wiped: it comes back with a new tag, the holder keeps serving the old messages', async (t) => {
+  const c = cluster(t);
+  const a = await c.start('a');
+  const b = await c.start('b');
+  const sent = await a.plugin.hub.qos.sendByUserId(9, 'offer', 'kept');
+  const oldTag = a.plugin.hub.qos.tag;
+  await a.plugin.close();
+  rmSync(join(c.dir, 'a.db'), { force: true });
+  const a2 = await c.start('a', undefined, join(c.dir, 'a-new.db'));
+  t.not(a2.plugin.hub.qos.tag, oldTag);
+  await eventually(() => b.plugin.hub.cluster!.peers().length === 1, 'b sees the new a');
+  // The user connects to the wiped node: it pulls from the holder of the old tag's copies.
+  const onA = await RawStream.open(t, `${a2.base}/connect?access-token=9`);
+  t.is((await onA.next('offer')).id, sent.messageId);
+  await eventually(() => b.plugin.hub.qos.replicationStats().held === 0, 'acked on the holder');
+});
+
+test('whenShort: degrade resolves with the copies it got, fail rejects and stores nothing', async (t) => {
+  const c = cluster(t);
+  const alone = await c.start('a');
+  t.is((await alone.plugin.hub.qos.sendByUserId(1, 'x', 1)).copies, 1, 'degrade: alone, one copy');
+  t.like(alone.plugin.hub.qos.replicationStats(), { underReplicated: 1 });
+
+  const f = cluster(t);
+  const strict = await f.start('s', { whenShort: 'fail', timeoutMs: 300 });
+  await t.throwsAsync(strict.plugin.hub.qos.sendByUserId(1, 'x', 1), { code: 'ERR_SSE_TOO_FEW_COPIES' });
+  t.is(strict.plugin.hub.qos.pendingCount(), 0, 'refused before anything was stored');
+  const peer = await f.start('p', { whenShort: 'fail', timeoutMs: 300 });
+  t.is((await strict.plugin.hub.qos.sendByUserId(1, 'x', 2)).copies, 2);
+  // The replica does not answer in time: deleted again on the owner, and on the replica once it answers.
+  const onS = await RawStream.open(t, `${strict.base}/connect?access-token=2`);
+  f.bus.stall('p');
+  await t.throwsAsync(strict.plugin.hub.qos.sendByUserId(2, 'late', 3), { code: 'ERR_SSE_TOO_FEW_COPIES' });
+  t.is(strict.plugin.hub.qos.pendingCount({ userId: 2 }), 0);
+  f.bus.heal('p');
+  await eventually(() => peer.plugin.hub.qos.replicationStats().held === 1, 'the late copy dropped on the replica');
+  t.is(onS.named('late').length, 0, 'a refused send is written to no connection');
+});
+
+test('re-replication: an owner gone longer than rereplicateAfterMs has its copies copied again, so that a second loss loses nothing', async (t) => {
+  const c = cluster(t);
+  const replication = { rereplicateAfterMs: 200 };
+  const a = await c.start('a', replication);
+  const b = await c.start('b', replication);
+  const d = await c.start('d', replication);
+  const sent = await Promise.all([1, 2, 3, 4, 5, 6].map((u) => a.plugin.hub.qos.sendByUserId(u, 'offer', u)));
+  t.true(sent.every((s) => s.copies === 2));
+  c.bus.cut('a');
+  await eventually(
+    () => holders([b, d]).length === 2 && b.plugin.hub.qos.replicationStats().held === 6 && d.plugin.hub.qos.replicationStats().held === 6,
+    'both survivors hold every message',
+    10_000,
+  );
+  // Lose a second node: the last one still serves every user.
+  c.bus.cut('b');
+  for (const s of sent) {
+    const u = sent.indexOf(s) + 1;
+    const onD = await RawStream.open(t, `${d.base}/connect?access-token=${u}`);
+    t.is((await onD.next('offer')).id, s.messageId);
+    await onD.close();
+  }
+});
+
+test('a partition: both sides deliver, the duplicates are counted when it heals, nothing is lost', async (t) => {
+  const c = cluster(t);
+  const a = await c.start('a');
+  const b = await c.start('b');
+  const sent = await a.plugin.hub.qos.sendByUserId(5, 'offer', 'p');
+  c.bus.cut('a');
+  // Each side has the user connect: the owner from its store, the holder from its copy.
+  const onA = await RawStream.open(t, `${a.base}/connect?access-token=5`);
+  const onB = await RawStream.open(t, `${b.base}/connect?access-token=5`);
+  t.is((await onA.next('offer')).id, sent.messageId);
+  t.is((await onB.next('offer')).id, sent.messageId);
+  await eventually(() => a.plugin.hub.qos.pendingCount({ userId: 5 }) === 0 && b.plugin.hub.qos.replicationStats().held === 0, 'acked on both sides');
+  c.bus.heal('a');
+  await eventually(() => a.plugin.hub.qos.replicationStats().duplicates === 1, 'the owner counts the duplicate');
+});
