@@ -188,3 +188,20 @@ test('a partition: both sides deliver, the duplicates are counted when it heals,
   c.bus.heal('a');
   await eventually(() => a.plugin.hub.qos.replicationStats().duplicates === 1, 'the owner counts the duplicate');
 });
+
+test('re-replication: a replica gone longer than rereplicateAfterMs has its owner copy its messages again to a live node', async (t) => {
+  const c = cluster(t);
+  const replication = { rereplicateAfterMs: 200 };
+  const nodes = { a: await c.start('a', replication), b: await c.start('b', replication), d: await c.start('d', replication) };
+  const sent = await nodes.a.plugin.hub.qos.sendByUserId(3, 'offer', 'x');
+  t.is(sent.copies, 2);
+  const [replica] = holders([nodes.b, nodes.d]);
+  const other = replica === nodes.b ? nodes.d : nodes.b;
+  c.bus.cut(replica === nodes.b ? 'b' : 'd');
+  await eventually(() => other.plugin.hub.qos.replicationStats().held === 1, 'the owner copied it to the node left', 10_000);
+  t.true(nodes.a.plugin.hub.qos.replicationStats().rereplicated >= 1);
+  // Now the owner goes too: the copy serves the user.
+  c.bus.cut('a');
+  const onOther = await RawStream.open(t, `${other.base}/connect?access-token=3`);
+  t.is((await onOther.next('offer')).id, sent.messageId);
+});

@@ -23,6 +23,11 @@ import { rendezvous } from './rendezvous.js';
 export const MAX_LISTED = 10_000;
 /** Most acks, or ids, in one reconciling request to an owner that is back. */
 const RECONCILE_PAGE = 5000;
+/**
+ * After a start, how long an owner not seen yet counts as present: its node may simply not be
+ * verified yet, and serving its copies meanwhile would send its messages twice.
+ */
+const UNSEEN_GRACE_MS = 5000;
 /** How long the list of owners whose copies this node holds is reused by pulls (a storm pulls thousands of times a second). */
 const TAGS_TTL_MS = 1000;
 
@@ -186,7 +191,8 @@ export class DurableCluster implements QosCluster {
     if (this.#tags === undefined || now - this.#tags.at > TAGS_TTL_MS) this.#tags = { at: now, tags: copies.tags() };
     if (this.#tags.tags.length === 0) return [];
     const up = new Set(this.#link.peers().map((p) => p.qosTag));
-    return this.#tags.tags.filter((t) => t !== this.#ownTag && !up.has(t));
+    const early = now - this.#startedAt < UNSEEN_GRACE_MS;
+    return this.#tags.tags.filter((t) => t !== this.#ownTag && !up.has(t) && (!early || this.#lastSeen.has(t)));
   }
 
   /** A pull: this node's own messages, and the copies it holds of owners that are away. */

@@ -353,6 +353,13 @@ export class SqliteQosStore implements QosStore {
     return { total, items: rows.map((row) => ({ message: toMessage(row), targets: this.#s.targetsOf.all(row.id) as TargetRef[] })) };
   }
 
+  /** Stored messages after `afterId`, oldest first, at most `limit`, with their targets (to copy them again to a replica). */
+  after(afterId: string, limit: number): StoredEntry[] {
+    this.flush();
+    const rows = this.#statement('SELECT * FROM messages WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as Row[];
+    return rows.map((row) => ({ message: toMessage(row), targets: this.#s.targetsOf.all(row.id) as TargetRef[] }));
+  }
+
   /** The copies of peers' messages this node holds (`qos.replication`), in tables of this same file. */
   openCopies(): CopyStore {
     return new CopyStore(this.#db);

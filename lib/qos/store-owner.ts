@@ -202,19 +202,12 @@ export class StoreOwner extends EventEmitter<DurableRoleEvents> implements Durab
   }
 
   async ownPage(afterId: string, limit: number): Promise<CopyItem[]> {
-    if (this.#closed) return [];
-    // Ids sort as they were committed: a page after the last id seen, found through `list`'s order.
+    // Only a SQLite store is copied (qos.replication).
+    if (this.#closed || !(this.#store instanceof SqliteQosStore)) return [];
     const items: CopyItem[] = [];
-    for (let offset = 0; items.length < limit;) {
-      const { items: page } = await this.#store.list({}, offset, 1000);
-      for (const { message: m, targets } of page) {
-        if (m.id <= afterId) continue;
-        const keys = targets.filter((t) => t.kind === m.kind).map((t) => t.key);
-        if (keys.length > 0) items.push({ ...m, keys });
-        if (items.length >= limit) break;
-      }
-      if (page.length < 1000) break;
-      offset += page.length;
+    for (const { message: m, targets } of this.#store.after(afterId, limit)) {
+      const keys = targets.filter((t) => t.kind === m.kind).map((t) => t.key);
+      if (keys.length > 0) items.push({ ...m, keys });
     }
     return items;
   }
