@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryBus, type MemoryTransport, type QosReplicationOptions } from '../lib/index.js';
-import { eventually } from './helpers/cluster.js';
+import { eventually, introduce, SECRET } from './helpers/cluster.js';
 import { startPlugin, type StartedPlugin } from './helpers/server.js';
 import { RawStream } from './helpers/stream.js';
 
@@ -204,4 +204,26 @@ test('re-replication: a replica gone longer than rereplicateAfterMs has its owne
   c.bus.cut('a');
   const onOther = await RawStream.open(t, `${other.base}/connect?access-token=3`);
   t.is((await onOther.next('offer')).id, sent.messageId);
+});
+
+test('real nodes over loopback (HTTP transport): the copy travels signed, the survivor serves it once the owner is closed', async (t) => {
+  const dir = tempDir(t);
+  const node = async (id: string): Promise<StartedPlugin> => {
+    const started = await startPlugin(t, {
+      cluster: { secret: SECRET, host: '127.0.0.1', timeoutMs: 3000, healthIntervalMs: 100 },
+      qos: { file: join(dir, `${id}.db`), integrityCheck: false },
+    });
+    await started.plugin.hub.ready();
+    return started;
+  };
+  const a = await node('a');
+  const b = await node('b');
+  introduce([a.plugin.hub, b.plugin.hub]);
+  await eventually(() => a.plugin.hub.cluster!.peers().length === 1 && b.plugin.hub.cluster!.peers().length === 1, 'peers up');
+  const sent = await a.plugin.hub.qos.sendByUserId(4, 'offer', { n: 4 });
+  t.is(sent.copies, 2);
+  await a.plugin.close();
+  await eventually(() => b.plugin.hub.cluster!.peers().length === 0, 'b sees a gone', 10_000);
+  const onB = await RawStream.open(t, `${b.base}/connect?access-token=4`);
+  t.is((await onB.next('offer')).id, sent.messageId);
 });
