@@ -2,7 +2,7 @@ import test, { type ExecutionContext } from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MemoryBus, type MemoryTransport, type QosReplicationOptions } from '../lib/index.js';
+import { collectMetrics, MemoryBus, type MemoryTransport, type QosReplicationOptions } from '../lib/index.js';
 import { eventually, introduce, SECRET } from './helpers/cluster.js';
 import { startPlugin, type StartedPlugin } from './helpers/server.js';
 import { RawStream } from './helpers/stream.js';
@@ -52,6 +52,11 @@ test('a send resolves with copies 2 once a replica committed it; an ack removes 
   t.is(sent.copies, 2);
   t.is(b.plugin.hub.qos.replicationStats().held, 1, 'the replica committed it before the send resolved');
   t.like(a.plugin.hub.qos.replicationStats(), { replicated: 1, underReplicated: 0 });
+  const collected = await collectMetrics([a.plugin.hub, b.plugin.hub]);
+  t.teardown(() => collected.stop());
+  const metrics = await collected.registry.metrics();
+  t.regex(metrics, /^sse_qos_copies_held\{hub="test",node="b"\} 1$/m);
+  t.regex(metrics, /^sse_qos_replicated_total\{hub="test",node="a"\} 1$/m);
   // The user connects to the replica while the owner is up: served by the owner, acked there, the copy dropped.
   const onB = await RawStream.open(t, `${b.base}/connect?access-token=7`);
   t.is((await onB.next('offer')).id, sent.messageId);
