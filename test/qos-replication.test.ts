@@ -232,3 +232,25 @@ test('real nodes over loopback (HTTP transport): the copy travels signed, the su
   const onB = await RawStream.open(t, `${b.base}/connect?access-token=4`);
   t.is((await onB.next('offer')).id, sent.messageId);
 });
+
+test('a user that reconnected while the owner was dying (its pull failed) gets its messages from the copy once the owner is down', async (t) => {
+  const c = cluster(t);
+  const a = await c.start('a');
+  const nodes = [await c.start('b'), await c.start('d')];
+  const sent = await a.plugin.hub.qos.sendByUserId(8, 'offer', 'late');
+  // The user comes back on the node without the copy.
+  const [holder] = holders(nodes);
+  const other = nodes.find((n) => n !== holder)!;
+  // The owner hangs: the pull of a stream opening there times out, the owner still counts as up.
+  c.bus.stall('a');
+  const failed = new Promise<void>((resolve) =>
+    other.plugin.hub.on('peer-error', (e) => {
+      if (e.operation === 'qos-pending') resolve();
+    }),
+  );
+  const onOther = await RawStream.open(t, `${other.base}/connect?access-token=8`);
+  await failed;
+  t.is(onOther.named('offer').length, 0);
+  c.bus.cut('a');
+  t.is((await onOther.next('offer')).id, sent.messageId);
+});
