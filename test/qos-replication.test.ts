@@ -161,13 +161,24 @@ test('re-replication: an owner gone longer than rereplicateAfterMs has its copie
   const b = await c.start('b', replication);
   const d = await c.start('d', replication);
   const sent = await Promise.all([1, 2, 3, 4, 5, 6].map((u) => a.plugin.hub.qos.sendByUserId(u, 'offer', u)));
-  t.true(sent.every((s) => s.copies === 2));
+  const more = [await a.plugin.hub.qos.sendByUserId(1, 'offer', 'second'), await a.plugin.hub.qos.sendByUserId(1, 'offer', 'third')];
+  t.true([...sent, ...more].every((s) => s.copies === 2));
   c.bus.cut('a');
   await eventually(
-    () => holders([b, d]).length === 2 && b.plugin.hub.qos.replicationStats().held === 6 && d.plugin.hub.qos.replicationStats().held === 6,
+    () => holders([b, d]).length === 2 && b.plugin.hub.qos.replicationStats().held === 8 && d.plugin.hub.qos.replicationStats().held === 8,
     'both survivors hold every message',
     10_000,
   );
+  // Both hold user 1's three: a stream gets each once, in order.
+  const once = await RawStream.open(t, `${d.base}/connect?access-token=1&ack=1`);
+  await once.until(() => once.named('offer').length >= 3, 'three offers');
+  await d.plugin.hub.sendByConnectionId(once.connectionId, 'marker', 1);
+  await once.next('marker');
+  t.deepEqual(
+    once.named('offer').map((e) => e.id),
+    [sent[0]!.messageId, ...more.map((m) => m.messageId)],
+  );
+  await once.close();
   // Lose a second node: the last one still serves every user.
   c.bus.cut('b');
   for (const s of sent) {
