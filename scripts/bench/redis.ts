@@ -12,7 +12,8 @@
 // Both are read by minimal clients in this process: SSE streams on raw TCP, Socket.IO over
 // WebSocket (Engine.IO handshake by hand), each with a byte scanner for the send stamp. Loopback only; bounded (a hard time limit);
 // stops by itself.  npx tsx scripts/bench/redis.ts [--quick] [--latency-abba]
-// --latency-abba: only the latency rows, interleaved (see latencyAbba).
+// --latency-abba: only the latency rows, interleaved (see latencyAbba); --rounds sse,socketio,...
+// sets its rounds (default sse,socketio,socketio,sse).
 import { cpus } from 'node:os';
 import { WebSocket } from 'ws';
 import { INSTALL_HINT, redisCpuSeconds, redisServerInstalled, startRedisServer, type RedisProcess } from '../redis-process.js';
@@ -101,7 +102,10 @@ async function startNodes(kind: Kind, redis: RedisProcess): Promise<Node[]> {
   const nodes: Node[] = [];
   try {
     for (let i = 0; i < 3; i++) {
-      const { rpc, ready } = await spawn('redis-node.ts', [], [], `${kind} node${i + 1}`, env);
+      // BENCH_REDIS_PROF=<dir>: a --cpu-prof profile of the sending node (node 1) into <dir>.
+      const prof = process.env.BENCH_REDIS_PROF;
+      const execArgv = prof !== undefined && i === 0 ? ['--cpu-prof', '--cpu-prof-interval', '250', `--cpu-prof-dir=${prof}`] : [];
+      const { rpc, ready } = await spawn('redis-node.ts', [], execArgv, `${kind} node${i + 1}`, env);
       nodes.push({ rpc, web: (ready as { web: number }).web });
     }
     for (const n of nodes)
@@ -117,7 +121,11 @@ async function stopNodes(nodes: Node[]): Promise<void> {
   await Promise.all(nodes.map((n) => stop(n.rpc)));
 }
 
-async function latency(kind: Kind, nodes: Node[], count = true): Promise<{ p50: number; p99: number; sent: number; received: number }> {
+async function latency(
+  kind: Kind,
+  nodes: Node[],
+  count = true,
+): Promise<{ p50: number; p99: number; sent: number; received: number; senderCpu: number }> {
   const clients = clientsOf(kind);
   await clients.open(nodes[1]!.web, 'target');
   // Until one send arrives, node B may not be subscribed yet: not what is measured.
@@ -130,14 +138,16 @@ async function latency(kind: Kind, nodes: Node[], count = true): Promise<{ p50: 
   await new Promise((r) => setTimeout(r, 200));
   clients.hist.reset();
   clients.received = 0;
-  const { sent } = await nodes[0]!.rpc.call<{ sent: number }>(
+  const t0 = nowUs();
+  const { sent, cpuMs } = await nodes[0]!.rpc.call<{ sent: number; cpuMs: number }>(
     'pace',
     { user: 'target', rate: RATE, total: RATE * SECONDS, count },
     (SECONDS + 30) * 1000,
   );
   await until(`${kind}: paced sends received`, 5000, () => clients.received >= sent).catch(() => undefined);
   clients.close();
-  return { p50: clients.hist.percentile(50) / 1000, p99: clients.hist.percentile(99) / 1000, sent, received: clients.received };
+  const senderCpu = (cpuMs * 1000) / (nowUs() - t0);
+  return { p50: clients.hist.percentile(50) / 1000, p99: clients.hist.percentile(99) / 1000, sent, received: clients.received, senderCpu };
 }
 
 async function broadcast(kind: Kind, nodes: Node[]): Promise<{ perSecond: number; received: number; expected: number; clientCpu: number }> {
@@ -211,12 +221,15 @@ async function run(kind: Kind, redis: RedisProcess): Promise<Result> {
  */
 async function latencyAbba(redis: RedisProcess): Promise<void> {
   const rows: string[] = [];
-  for (const [round, kind] of (['sse', 'socketio', 'socketio', 'sse'] as const).entries()) {
+  const at = process.argv.indexOf('--rounds');
+  const kinds = (at >= 0 ? process.argv[at + 1]!.split(',') : ['sse', 'socketio', 'socketio', 'sse']) as Kind[];
+  if (kinds.some((k) => k !== 'sse' && k !== 'socketio')) throw new Error('--rounds: sse or socketio, comma-separated');
+  for (const [round, kind] of kinds.entries()) {
     console.error(`bench:redis: latency round ${round + 1}, ${NAMES[kind]}…`);
     const nodes = await startNodes(kind, redis);
     try {
       const line = (name: string, l: Awaited<ReturnType<typeof latency>>): string =>
-        `| ${round + 1} | ${name} | ${l.p50.toFixed(2)} ms | ${l.p99.toFixed(2)} ms | ${l.received}/${l.sent} |`;
+        `| ${round + 1} | ${name} | ${l.p50.toFixed(2)} ms | ${l.p99.toFixed(2)} ms | ${l.received}/${l.sent} | ${Math.round(l.senderCpu * 100)}% |`;
       if (kind === 'socketio') rows.push(line(NAMES.socketio, await latency(kind, nodes)));
       else {
         // Alternate which goes first, so that neither always meets a warmer process.
@@ -231,8 +244,8 @@ async function latencyAbba(redis: RedisProcess): Promise<void> {
   }
   const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`;
   console.log(`# Redis latency, ABBA, ${new Date().toISOString()}, ${machine}; ${RATE} sends/s for ${SECONDS} s, A -> client on B`);
-  console.log('| round | sender | p50 | p99 | received |');
-  console.log('|---|---|---|---|---|');
+  console.log('| round | sender | p50 | p99 | received | sender node CPU (of a core) |');
+  console.log('|---|---|---|---|---|---:|');
   for (const row of rows) console.log(row);
 }
 
