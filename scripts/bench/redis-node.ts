@@ -9,9 +9,14 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server as IoServer } from 'socket.io';
-import { ssePlugin } from '../../lib/index.js';
+import { pathToFileURL } from 'node:url';
 import { serveIpc, type Handler } from './ipc.js';
 import { nowUs, payload } from './stats.js';
+
+// BENCH_LIB_DIR: the library from that lib/ folder (another commit's build, redis.ts --rounds sse@<commit>).
+const { ssePlugin } = (await import(
+  process.env.BENCH_LIB_DIR === undefined ? '../../lib/index.js' : pathToFileURL(`${process.env.BENCH_LIB_DIR}/index.ts`).href
+)) as typeof import('../../lib/index.js');
 
 const kind = process.env.BENCH_KIND;
 const redis = process.env.BENCH_REDIS_URL!;
