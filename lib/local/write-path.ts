@@ -8,17 +8,25 @@ import type { Socket } from 'node:net';
 // DirectWriter and leave at the next tick as one HTTP/1.1 chunk in one socket write; streams
 // written the same frames in the same order (a burst of broadcasts) share that chunk, built
 // once. One socket write per stream per tick instead of one per frame: Node's stream machinery
-// (a buffered entry, a callback, a writev of many pieces) costs more than the bytes.
+// (a buffered entry, a callback, a writev of many pieces) costs more than the bytes. A long
+// run of frames that no other stream shares is written frame by frame instead (corked, each
+// frame's chunk shared), so that no tick copies every stream's bytes once more.
 
 /** Streams written in this tick; flushed together at the next tick. */
 let dirty: DirectWriter[] = [];
 let flushScheduled = false;
-/** The last single frame chunked in this tick, and its chunk (a broadcast frames it once). */
-let chunkFrame: Buffer | undefined;
-let chunkBytes: Buffer | undefined;
-/** The last run of several frames chunked in this tick, and its chunk (a burst joins them once). */
-let runFrames: Buffer[] | undefined;
-let runBytes: Buffer | undefined;
+/**
+ * The chunks built in this tick, each for a run of frames (one frame, or the frames a stream
+ * got in the tick, in order): streams written the same run share one chunk. A few runs are
+ * kept, so that streams getting a few different runs (a `listening` filter, a targeted send
+ * amid broadcasts) still share them.
+ */
+let runs: { frames: Buffer[]; chunk: Buffer }[] = [];
+const RUNS_KEPT = 8;
+/** A run longer than this not found among those kept is written frame by frame (each frame's chunk shared), not joined per stream. */
+const JOIN_MAX = 16 * 1024;
+/** The chunk of each single frame of this tick, for runs written frame by frame. */
+let frameChunks: Map<Buffer, Buffer> | undefined;
 
 function flushDirty(): void {
   const list = dirty;
@@ -26,16 +34,12 @@ function flushDirty(): void {
   flushScheduled = false;
   for (let i = 0; i < list.length; i++) list[i]!.flush();
   // The caches live for one tick only: a caller may reuse a Buffer once it was flushed.
-  chunkFrame = chunkBytes = runFrames = runBytes = undefined;
+  runs = [];
+  frameChunks = undefined;
 }
 
 /** `<hex length>\r\n<frames…>\r\n`: one HTTP/1.1 chunk holding `frames` (`bytes` long in all). */
 function chunkOf(frames: Buffer[], bytes: number): Buffer {
-  if (frames.length === 1) {
-    if (frames[0] === chunkFrame) return chunkBytes!;
-  } else if (sameRun(frames, runFrames)) {
-    return runBytes!;
-  }
   const hex = bytes.toString(16);
   const out = Buffer.allocUnsafe(hex.length + bytes + 4);
   let at = out.write(hex, 0, 'latin1');
@@ -44,20 +48,42 @@ function chunkOf(frames: Buffer[], bytes: number): Buffer {
   for (let i = 0; i < frames.length; i++) at += frames[i]!.copy(out, at);
   out[at++] = 13;
   out[at] = 10;
-  if (frames.length === 1) {
-    chunkFrame = frames[0];
-    chunkBytes = out;
-  } else {
-    runFrames = frames;
-    runBytes = out;
-  }
   return out;
 }
 
-function sameRun(a: Buffer[], b: Buffer[] | undefined): boolean {
-  if (b === undefined || a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+/** The chunk of a run kept in this tick, or undefined. */
+function keptRun(frames: Buffer[]): Buffer | undefined {
+  for (let r = 0; r < runs.length; r++) {
+    const kept = runs[r]!.frames;
+    if (kept.length !== frames.length) continue;
+    let same = true;
+    for (let i = 0; i < frames.length && same; i++) same = kept[i] === frames[i];
+    if (same) return runs[r]!.chunk;
+  }
+  return undefined;
+}
+
+/** Writes a run of frames to a socket: its shared chunk in one write, or frame by frame when it is long and not shared. */
+function writeRun(socket: Socket, frames: Buffer[], bytes: number): void {
+  let chunk = keptRun(frames);
+  if (chunk === undefined && (frames.length === 1 || bytes <= JOIN_MAX)) {
+    chunk = chunkOf(frames, bytes);
+    if (runs.length === RUNS_KEPT) runs.shift();
+    runs.push({ frames, chunk });
+  }
+  if (chunk !== undefined) {
+    socket.write(chunk);
+    return;
+  }
+  // A long run this stream alone gets: a chunk per frame, each built once for every stream.
+  const chunks = (frameChunks ??= new Map<Buffer, Buffer>());
+  socket.cork();
+  for (const frame of frames) {
+    let one = chunks.get(frame);
+    if (one === undefined) chunks.set(frame, (one = chunkOf([frame], frame.length)));
+    socket.write(one);
+  }
+  socket.uncork();
 }
 
 /**
@@ -107,7 +133,7 @@ export class DirectWriter {
     this.#frames = undefined;
     this.#bytes = 0;
     // Destroyed since (a slow reader, the client left): nothing more goes to it.
-    if (this.socket.writable) this.socket.write(chunkOf(frames, bytes));
+    if (this.socket.writable) writeRun(this.socket, frames, bytes);
   }
 }
 
