@@ -59,9 +59,9 @@ async function start(spec: string): Promise<Server> {
   if (file === undefined || (commit !== undefined && kind !== 'lib')) throw new Error(`unknown server ${spec}: raw, koa, lib or lib@<commit>`);
   const dir = commit === undefined ? undefined : checkout(commit);
   const env = dir === undefined ? process.env : { ...process.env, BENCH_LIB_DIR: `${dir}/lib` };
-  // --prof <dir>: a --cpu-prof profile of every lib server into <dir> (written when it stops).
+  // --prof <dir>: a --cpu-prof profile of every server into <dir> (written when it stops).
   const prof = opt('prof', '');
-  const profArgs = prof !== '' && kind === 'lib' ? ['--cpu-prof', '--cpu-prof-interval', '100', `--cpu-prof-dir=${prof}`] : [];
+  const profArgs = prof !== '' ? ['--cpu-prof', '--cpu-prof-interval', '100', `--cpu-prof-dir=${prof}`] : [];
   const { rpc, ready: port } = await spawn(file, [], ['--expose-gc', ...profArgs], spec, env);
   const clients = await Promise.all(
     Array.from({ length: CLIENTS }, (_, i) => spawn('client.ts', ['sse', String(port)], [], `${spec} client ${i}`).then((c) => c.rpc)),
