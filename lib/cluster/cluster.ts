@@ -274,9 +274,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       this.#batch.push({ item, resolve });
       if (!this.#scheduled) {
         this.#scheduled = true;
-        // As soon as this run of code is done (see sendUncounted): on Redis the publish then
-        // joins the recovery window's XADD of the same sends in one auto-pipeline.
-        process.nextTick(() => void this.#flushSends());
+        setImmediate(() => void this.#flushSends());
       }
     });
   }
@@ -291,10 +289,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     if (this.#closed || (this.#transport.peers().length === 0 && (this.#transport.sendsReachAll !== true || item.wid === undefined))) return;
     this.#uncounted.push(item);
     // Flushed as soon as this run of code (and the promises it settles) is done, not a loop turn
-    // later: sends made in one run (a loop, an awaited loop of count-free sends) still go
-    // together, and on Redis the PUBLISH joins the recovery window's XADD of the same sends in
-    // one auto-pipeline (ioredis runs it in setImmediate; a flush in setImmediate too ran
-    // after it and its PUBLISH waited for the next loop turn, in a pipeline of its own).
+    // later: nobody waits for an answer, only for the delivery, and sends made in one run (a
+    // loop, an awaited loop of count-free sends) still go together.
     if (this.#uncounted.length === 1) process.nextTick(() => this.#flushUncounted());
   }
 
