@@ -9,24 +9,28 @@ export class AckBatcher {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #enabled = true;
 
-  constructor(
-    private readonly send: (ids: string[]) => void,
-    private readonly delayMs = 50,
-    private readonly maxBatch = 100,
-  ) {}
+  readonly #send: (ids: string[]) => void;
+  readonly #delayMs: number;
+  readonly #maxBatch: number;
+
+  constructor(send: (ids: string[]) => void, delayMs = 50, maxBatch = 100) {
+    this.#send = send;
+    this.#delayMs = delayMs;
+    this.#maxBatch = maxBatch;
+  }
 
   add(id: string): void {
     if (!this.#enabled) return;
     this.#ids.push(id);
-    if (this.#ids.length >= this.maxBatch) this.flush();
-    else this.#timer ??= setTimeout(() => this.flush(), this.delayMs);
+    if (this.#ids.length >= this.#maxBatch) this.flush();
+    else this.#timer ??= setTimeout(() => this.flush(), this.#delayMs);
   }
 
   /** Sends what is collected now. */
   flush(): void {
     this.#clearTimer();
     if (this.#ids.length === 0) return;
-    this.send(this.#ids.splice(0));
+    this.#send(this.#ids.splice(0));
   }
 
   /** Acknowledges `ids` again after `delayMs` (a rate limit's `Retry-After`), before those collected meanwhile. */

@@ -1,8 +1,9 @@
+import type { ResolvedOptions } from './options.js';
 import type { SseDuration } from './session-clock.js';
 
 /**
- * Idle detection (the Java client's "leave" check): every `interval` ms the page counts as
- * active when the last `mouseover` or `click` is younger than `timeout`. It runs only while
+ * Idle detection (the Java client's "leave" check): every `leaveCheckInterval` ms the page counts as
+ * active when the last `mouseover` or `click` is younger than `leaveTimeout` (options read on use). It runs only while
  * connected, so a closed client keeps no timer. A client-side close makes the page inactive
  * at once; the next connect makes it active again.
  */
@@ -15,12 +16,18 @@ export class ActivityMonitor {
     this.#lastActivity = Date.now();
   };
 
+  readonly #doc: Pick<Document, 'addEventListener' | 'removeEventListener'> | undefined;
+  readonly #o: Pick<ResolvedOptions, 'leaveTimeout' | 'leaveCheckInterval'>;
+  readonly #onChange: (oldActive: boolean, newActive: boolean) => void;
+
   constructor(
-    private readonly doc: Pick<Document, 'addEventListener' | 'removeEventListener'> | undefined,
-    private readonly timeout: () => number,
-    private readonly interval: () => number,
-    private readonly onChange: (oldActive: boolean, newActive: boolean) => void,
+    doc: Pick<Document, 'addEventListener' | 'removeEventListener'> | undefined,
+    o: Pick<ResolvedOptions, 'leaveTimeout' | 'leaveCheckInterval'>,
+    onChange: (oldActive: boolean, newActive: boolean) => void,
   ) {
+    this.#doc = doc;
+    this.#o = o;
+    this.#onChange = onChange;
     doc?.addEventListener('mouseover', this.#onActivity, { passive: true });
     doc?.addEventListener('click', this.#onActivity, { passive: true });
   }
@@ -37,7 +44,7 @@ export class ActivityMonitor {
       this.#lastActivity = Date.now();
       this.#set(true);
     }
-    this.#timer ??= setInterval(() => this.#check(), this.interval());
+    this.#timer ??= setInterval(() => this.#check(), this.#o.leaveCheckInterval);
   }
 
   /** Not connected: checks stop (the state stays). */
@@ -58,18 +65,18 @@ export class ActivityMonitor {
   /** For good: no timer, no document listener. */
   dispose(): void {
     this.stop();
-    this.doc?.removeEventListener('mouseover', this.#onActivity);
-    this.doc?.removeEventListener('click', this.#onActivity);
+    this.#doc?.removeEventListener('mouseover', this.#onActivity);
+    this.#doc?.removeEventListener('click', this.#onActivity);
   }
 
   #check(): void {
-    this.#set(Date.now() - this.#lastActivity < this.timeout());
+    this.#set(Date.now() - this.#lastActivity < this.#o.leaveTimeout);
   }
 
   #set(active: boolean): void {
     if (active === this.#active) return;
     this.#active = active;
-    this.onChange(!active, active);
+    this.#onChange(!active, active);
   }
 }
 

@@ -6,14 +6,17 @@
 export class Backoff {
   #attempt = 0;
 
-  constructor(
-    private readonly base: () => number,
-    private readonly max: () => number,
-  ) {}
+  readonly #base: () => number;
+  readonly #max: () => number;
+
+  constructor(base: () => number, max: () => number) {
+    this.#base = base;
+    this.#max = max;
+  }
 
   /** The delay before the next attempt, in ms; each call doubles the cap. */
   next(): number {
-    const cap = Math.min(this.max(), this.base() * 2 ** Math.min(this.#attempt, 30));
+    const cap = Math.min(this.#max(), this.#base() * 2 ** Math.min(this.#attempt, 30));
     this.#attempt++;
     return Math.round(cap / 2 + (Math.random() * cap) / 2);
   }

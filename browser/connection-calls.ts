@@ -3,6 +3,7 @@ import { answerBody, request, urlWith, type HttpAnswer, type PostOptions } from 
 import { stringQuery, type ResolvedOptions, type SseOptions } from './options.js';
 import type { RequestPipeline } from './request-pipeline.js';
 import type { TabGroup } from './tab-group.js';
+import type { TabRequest } from './tab-bus.js';
 
 const APP_PATH = /^[\w\-./]{1,200}$/;
 
@@ -14,15 +15,19 @@ const APP_PATH = /^[\w\-./]{1,200}$/;
  * channel changes go to the leader tab, which counts them per tab.
  */
 export class ConnectionCalls {
-  constructor(
-    private readonly pipeline: RequestPipeline,
-    private readonly o: Omit<ResolvedOptions, 'onStateChange'>,
-    private readonly tabs: () => TabGroup | undefined,
-  ) {}
+  readonly #pipeline: RequestPipeline;
+  readonly #o: Omit<ResolvedOptions, 'onStateChange'>;
+  readonly #tabs: () => TabGroup | undefined;
+
+  constructor(pipeline: RequestPipeline, o: Omit<ResolvedOptions, 'onStateChange'>, tabs: () => TabGroup | undefined) {
+    this.#pipeline = pipeline;
+    this.#o = o;
+    this.#tabs = tabs;
+  }
 
   /** A message to the app's `onMessage(path, …)`; rejects at once for a bad path. */
   send(path: string, body: unknown, query: SseOptions['query'], headers: Record<string, string>): Promise<HttpAnswer> {
-    return this.#app('send', path, () => this.o.json.stringify(body === undefined ? {} : body), query, headers);
+    return this.#app('send', path, () => this.#o.json.stringify(body === undefined ? {} : body), query, headers);
   }
 
   /** A `FormData` to the app's `onUpload(path, …)`; rejects at once for a bad path or body. */
@@ -36,11 +41,7 @@ export class ConnectionCalls {
 
   /** `addListener.do` / `removeListener.do` with `names`; with shared tabs the leader gets `all`, this tab's whole list. */
   listeners(kind: 'addListener' | 'removeListener', names: string[], all: () => string[]): Promise<HttpAnswer> {
-    return this.pipeline.submit({ type: kind }, (connectionId, signal) => {
-      const tabs = this.tabs();
-      if (tabs !== undefined) return tabs.request({ op: 'listeners', names: all() });
-      return this.post(`/connect/${kind}.do`, { connectionId, listener: names }, signal);
-    });
+    return this.#membership(kind, () => ({ op: 'listeners', names: all() }), { listener: names });
   }
 
   /**
@@ -49,36 +50,47 @@ export class ConnectionCalls {
    */
   async channels(op: 'join' | 'leave', names: readonly unknown[], membership: ChannelMembership): Promise<string[]> {
     const channels = checkChannels(names);
-    const answer = await this.pipeline.submit({ type: op }, (connectionId, signal) => {
-      const tabs = this.tabs();
-      if (tabs !== undefined) return tabs.request({ op, channels });
-      return this.post(`/connect/${op}.do`, { connectionId, channels }, signal);
-    });
+    const answer = await this.#membership(op, () => ({ op, channels }), { channels });
     answerBody(answer);
     const own = answerChannels(answer) ?? [];
     membership.setOwn(own);
     // With shared tabs the leader tells the connection's list; alone, it is this page's.
-    if (this.tabs() === undefined) membership.setServer(own);
+    if (this.#tabs() === undefined) membership.setServer(own);
     return own;
+  }
+
+  /**
+   * A change of what the connection is a member of (`{kind}.do` with `body`): over the pipeline,
+   * through the leader tab when tabs share the connection (it decides for all, `forLeader`).
+   */
+  #membership(
+    kind: 'addListener' | 'removeListener' | 'join' | 'leave',
+    forLeader: () => TabRequest,
+    body: Record<string, unknown>,
+  ): Promise<HttpAnswer> {
+    return this.#pipeline.submit({ type: kind }, (connectionId, signal) => {
+      const tabs = this.#tabs();
+      return tabs !== undefined ? tabs.request(forLeader()) : this.post(`/connect/${kind}.do`, { connectionId, ...body }, signal);
+    });
   }
 
   /** `presence.json` of a channel (a bad name throws a TypeError first). */
   async presence(channel: unknown): Promise<SsePresence> {
     const [name] = checkChannels([channel]) as [string];
-    const answer = await this.pipeline.submit({ type: 'presence' }, (connectionId, signal) =>
-      request(urlWith(this.o.url, '/connect/presence.json', { ...this.o.query, connectionId, channel: name }), undefined, this.#options(signal)),
+    const answer = await this.#pipeline.submit({ type: 'presence' }, (connectionId, signal) =>
+      request(urlWith(this.#o.url, '/connect/presence.json', { ...this.#o.query, connectionId, channel: name }), undefined, this.#options(signal)),
     );
     return (answerBody(answer) as { data: SsePresence }).data;
   }
 
   /** POSTs `body` as JSON now (no queue), with the page's query. */
   post(path: string, body: Record<string, unknown>, signal?: AbortSignal): Promise<HttpAnswer> {
-    return request(urlWith(this.o.url, path, this.o.query), this.o.json.stringify(body), this.#options(signal));
+    return request(urlWith(this.#o.url, path, this.#o.query), this.#o.json.stringify(body), this.#options(signal));
   }
 
   /** Acknowledges durable ids; the request may outlive the page. Resolves false when the server has no ack endpoint. */
   ack(connectionId: string, ids: string[]): Promise<HttpAnswer> {
-    return request(urlWith(this.o.url, '/connect/ack.do', this.o.query), this.o.json.stringify({ connectionId, ids }), {
+    return request(urlWith(this.#o.url, '/connect/ack.do', this.#o.query), this.#o.json.stringify({ connectionId, ids }), {
       ...this.#options(),
       timeout: 0,
       keepalive: true,
@@ -102,12 +114,12 @@ export class ConnectionCalls {
     }
     const extra = stringQuery(query);
     const endpoint = `/connect/${type === 'send' ? 'message' : 'upload'}/${path}.do`;
-    return this.pipeline.submit({ type, path }, (connectionId, signal) =>
-      request(urlWith(this.o.url, endpoint, { ...this.o.query, ...extra, connectionId }), body, { ...this.#options(signal), headers }),
+    return this.#pipeline.submit({ type, path }, (connectionId, signal) =>
+      request(urlWith(this.#o.url, endpoint, { ...this.#o.query, ...extra, connectionId }), body, { ...this.#options(signal), headers }),
     );
   }
 
   #options(signal?: AbortSignal): PostOptions {
-    return { credentials: this.o.withCredentials ? 'include' : 'same-origin', signal, timeout: this.o.requestTimeout };
+    return { credentials: this.#o.withCredentials ? 'include' : 'same-origin', signal, timeout: this.#o.requestTimeout };
   }
 }

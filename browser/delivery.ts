@@ -11,17 +11,25 @@ import { addPayload } from './typed-events.js';
  * reported and does not stop the others.
  */
 export class EventDelivery {
+  readonly #client: object;
+  readonly #listeners: ListenerRegistry;
+  readonly #o: Pick<ResolvedOptions, 'url' | 'intercepts' | 'useWindowEventBus' | 'windowGlobal' | 'json'>;
+
   constructor(
-    private readonly client: object,
-    private readonly listeners: ListenerRegistry,
-    private readonly o: Pick<ResolvedOptions, 'url' | 'intercepts' | 'useWindowEventBus' | 'windowGlobal' | 'json'>,
-  ) {}
+    client: object,
+    listeners: ListenerRegistry,
+    o: Pick<ResolvedOptions, 'url' | 'intercepts' | 'useWindowEventBus' | 'windowGlobal' | 'json'>,
+  ) {
+    this.#client = client;
+    this.#listeners = listeners;
+    this.#o = o;
+  }
 
   /** A `MessageEvent` as listeners get it, with `url` set. */
   message(type: string, data: unknown, lastEventId = ''): MessageEvent<string> {
-    const message = new MessageEvent(type, { data, lastEventId, origin: originOf(this.o.url) });
-    Object.defineProperty(message, 'url', { value: this.o.url, enumerable: true });
-    addPayload(message, (text) => this.o.json.parse(text));
+    const message = new MessageEvent(type, { data, lastEventId, origin: originOf(this.#o.url) });
+    Object.defineProperty(message, 'url', { value: this.#o.url, enumerable: true });
+    addPayload(message, (text) => this.#o.json.parse(text));
     return message as MessageEvent<string>;
   }
 
@@ -31,8 +39,8 @@ export class EventDelivery {
    * event and given as the listeners' second argument.
    */
   deliver(message: MessageEvent<string>, intercept: boolean, trigger?: SseCloseTrigger, toWindow = false): void {
-    const registered = this.listeners.has(message.type);
-    if (!registered && !toWindow && !(intercept && this.o.intercepts.length > 0)) return;
+    const registered = this.#listeners.has(message.type);
+    if (!registered && !toWindow && !(intercept && this.#o.intercepts.length > 0)) return;
     if (trigger !== undefined) {
       Object.defineProperties(message, {
         whoTriggerClose: { value: trigger.whoTriggerClose, enumerable: true },
@@ -40,22 +48,22 @@ export class EventDelivery {
       });
     }
     if (intercept) {
-      for (const fn of this.o.intercepts) {
+      for (const fn of this.#o.intercepts) {
         try {
-          if (fn.call(this.client, message) === false) return;
+          if (fn.call(this.#client, message) === false) return;
         } catch (err) {
           report(err);
         }
       }
     }
-    for (const fn of this.listeners.get(message.type)) {
+    for (const fn of this.#listeners.get(message.type)) {
       try {
-        fn.call(this.client, message, trigger);
+        fn.call(this.#client, message, trigger);
       } catch (err) {
         report(err);
       }
     }
-    if ((registered || toWindow) && this.o.useWindowEventBus) dispatchOnWindow(this.o.windowGlobal, message, this.o.url);
+    if ((registered || toWindow) && this.#o.useWindowEventBus) dispatchOnWindow(this.#o.windowGlobal, message, this.#o.url);
   }
 }
 

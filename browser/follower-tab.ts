@@ -23,20 +23,23 @@ export class FollowerTab {
   #seq = 0;
 
   /** @param ownLockHeld whether the tab holds its own lock yet (the leader watches it to see the tab go) */
-  constructor(
-    private readonly link: TabLink,
-    private readonly ownLockHeld: () => boolean,
-  ) {}
+  readonly #link: TabLink;
+  readonly #ownLockHeld: () => boolean;
+
+  constructor(link: TabLink, ownLockHeld: () => boolean) {
+    this.#link = link;
+    this.#ownLockHeld = ownLockHeld;
+  }
 
   attach(stream: RelayedStream): void {
     this.#relayed = stream;
-    if (this.ownLockHeld()) this.attachMessage();
+    if (this.#ownLockHeld()) this.attachMessage();
   }
 
   detach(stream: RelayedStream): void {
     if (this.#relayed !== stream) return;
     this.#relayed = undefined;
-    if (stream.leader !== undefined) this.link.post({ t: 'detach', from: this.link.id });
+    if (stream.leader !== undefined) this.#link.post({ t: 'detach', from: this.#link.id });
   }
 
   /** Its own lock is held now: a stream waiting to attach asks the leader. */
@@ -45,23 +48,23 @@ export class FollowerTab {
   }
 
   attachMessage(): void {
-    const { id, host } = this.link;
-    this.link.post({ t: 'attach', from: id, state: host.state(), since: host.lastEventId() });
+    const { id, host } = this.#link;
+    this.#link.post({ t: 'attach', from: id, state: host.state(), since: host.lastEventId() });
   }
 
   stateChanged(): void {
-    if (this.#relayed?.leader !== undefined) this.link.post({ t: 'state', from: this.link.id, state: this.link.host.state() });
+    if (this.#relayed?.leader !== undefined) this.#link.post({ t: 'state', from: this.#link.id, state: this.#link.host.state() });
   }
 
   delivered(ids: string[]): void {
-    if (this.leaderId !== undefined) this.link.post({ t: 'delivered', from: this.link.id, to: this.leaderId, ids });
+    if (this.leaderId !== undefined) this.#link.post({ t: 'delivered', from: this.#link.id, to: this.leaderId, ids });
   }
 
   request(req: TabRequest): Promise<HttpAnswer> {
     return new Promise((resolve, reject) => {
       const id = ++this.#seq;
       this.#calls.set(id, { req, resolve, reject });
-      if (this.leaderId !== undefined) this.link.post({ t: 'req', from: this.link.id, to: this.leaderId, id, req });
+      if (this.leaderId !== undefined) this.#link.post({ t: 'req', from: this.#link.id, to: this.leaderId, id, req });
     });
   }
 
@@ -82,11 +85,11 @@ export class FollowerTab {
 
   onMessage(m: TabMessage): void {
     const relayed = this.#relayed;
-    const { id, host } = this.link;
+    const { id, host } = this.#link;
     switch (m.t) {
       case 'leader':
         this.leaderId = m.from;
-        for (const [seq, call] of this.#calls) this.link.post({ t: 'req', from: id, to: m.from, id: seq, req: call.req });
+        for (const [seq, call] of this.#calls) this.#link.post({ t: 'req', from: id, to: m.from, id: seq, req: call.req });
         if (relayed === undefined) return;
         if (relayed.leader === undefined) this.attachMessage();
         else if (relayed.leader !== m.from) relayed.end('the leader changed');

@@ -35,7 +35,7 @@ export async function request(url: string, body: string | FormData | undefined, 
   let timedOut = false;
   const timer = options.timeout > 0 ? setTimeout(() => ((timedOut = true), abort.abort()), options.timeout) : undefined;
   const failure = (err: unknown, code: string, message: string): unknown => {
-    if (timedOut) return new SseClientError('ERR_SSE_REQUEST_TIMEOUT', `No answer within ${options.timeout} ms; the request may have been processed`);
+    if (timedOut) return new SseClientError('ERR_SSE_REQUEST_TIMEOUT', `No answer in ${options.timeout} ms; it may have been processed`);
     if (outer?.aborted) return outer.reason;
     return new SseClientError(code, message, { cause: err });
   };
@@ -54,13 +54,13 @@ export async function request(url: string, body: string | FormData | undefined, 
         keepalive: options.keepalive === true,
       });
     } catch (err) {
-      throw failure(err, 'ERR_SSE_NETWORK', 'The request did not reach the server');
+      throw failure(err, 'ERR_SSE_NETWORK', 'Request failed');
     }
     let text: string;
     try {
       text = await response.clone().text();
     } catch (err) {
-      throw failure(err, 'ERR_SSE_RESPONSE', 'The answer was lost; the request may have been processed');
+      throw failure(err, 'ERR_SSE_RESPONSE', 'Answer lost; it may have been processed');
     }
     return { response, body: parseBody(text, response.headers.get('content-type')) };
   } finally {
@@ -80,7 +80,8 @@ export function isUnknownConnection(answer: HttpAnswer): boolean {
   return answer.response.status === 404 && (answer.body as { code?: unknown } | null)?.code === 'ERR_SSE_UNKNOWN_CONNECTION';
 }
 
-function parseBody(text: string, type: string | null): unknown {
+/** An answer's body: parsed when its content type says JSON and it parses, else the text (null when empty). */
+export function parseBody(text: string, type: string | null): unknown {
   if (text === '') return null;
   if (type !== null && /json/i.test(type)) {
     try {

@@ -15,9 +15,13 @@ export function resolveAccessTimestamp(host: StorageHost, given: number | null |
   return value;
 }
 
-/** A random UUID-like id (the shape the Java client uses for `clientId` and `instanceId`). */
+/** A random UUID (v4; the shape the Java client uses for `clientId` and `instanceId`). */
 export function randomId(): string {
-  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
-  const hex = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  // randomUUID only in secure contexts (https, localhost): else from getRandomValues.
+  return (
+    crypto.randomUUID?.() ??
+    '10000000-1000-4000-8000-100000000000'.replace(/[018]/g, (c) =>
+      (Number(c) ^ (crypto.getRandomValues(new Uint8Array(1))[0]! & (15 >> (Number(c) / 4)))).toString(16),
+    )
+  );
 }

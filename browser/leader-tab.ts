@@ -42,7 +42,10 @@ export class LeaderTab {
   #ownLeaving: string[] | undefined;
   #stopped = false;
 
-  constructor(private readonly link: LeaderLink) {
+  readonly #link: LeaderLink;
+
+  constructor(link: LeaderLink) {
+    this.#link = link;
     this.#acks = new TabAcks((ids) => link.host.ack(ids));
   }
 
@@ -56,11 +59,11 @@ export class LeaderTab {
   }
 
   delivered(ids: string[]): void {
-    this.#acks.delivered(this.link.id, ids);
+    this.#acks.delivered(this.#link.id, ids);
   }
 
   request(req: TabRequest): Promise<HttpAnswer> {
-    return this.#serial(() => this.#handle(this.link.id, req)).then(toHttpAnswer);
+    return this.#serial(() => this.#handle(this.#link.id, req)).then(toHttpAnswer);
   }
 
   /** The tab leaves the group (the stream ends with it). */
@@ -98,12 +101,12 @@ export class LeaderTab {
   /** One frame of the stream, for the followers (durable ones are acked once they confirm). */
   relay(event: ParsedEvent): void {
     if (event.id !== undefined && event.id !== '') {
-      const tabs = [this.link.id];
+      const tabs = [this.#link.id];
       for (const [id, f] of this.#followers) if (f.opened) tabs.push(id);
       this.#acks.arrived(event as ParsedEvent & { id: string }, tabs);
     }
     if (this.#followers.size === 0) return;
-    this.link.post({ t: 'event', from: this.link.id, event });
+    this.#link.post({ t: 'event', from: this.#link.id, event });
   }
 
   /** The stream is gone; the followers come back (and are counted again) when it reopens. */
@@ -115,7 +118,7 @@ export class LeaderTab {
     if (this.#followers.size === 0) return;
     for (const f of this.#followers.values()) f.watch.abort();
     this.#followers.clear();
-    this.link.post({ t: 'end', from: this.link.id, reason });
+    this.#link.post({ t: 'end', from: this.#link.id, reason });
   }
 
   /** The server pushed the connection's channel list (`sse-channels`). */
@@ -129,12 +132,13 @@ export class LeaderTab {
   }
 
   onMessage(m: TabMessage): void {
-    const host = this.link.host;
+    const host = this.#link.host;
     switch (m.t) {
       case 'attach': {
         const known = this.#followers.get(m.from);
         if (known !== undefined) Object.assign(known, { state: m.state, since: m.since, opened: false });
-        else this.#followers.set(m.from, { state: m.state, since: m.since, opened: false, watch: this.link.watch(m.from, () => this.#gone(m.from)) });
+        else
+          this.#followers.set(m.from, { state: m.state, since: m.since, opened: false, watch: this.#link.watch(m.from, () => this.#gone(m.from)) });
         host.attachedChanged();
         const data = this.#finish;
         if (data === undefined) return;
@@ -160,8 +164,8 @@ export class LeaderTab {
         return;
       case 'req':
         this.#serial(() => this.#handle(m.from, m.req)).then(
-          (answer) => this.link.post({ t: 'res', from: this.link.id, to: m.from, id: m.id, answer }),
-          (err: unknown) => this.link.post({ t: 'res', from: this.link.id, to: m.from, id: m.id, answer: errorAnswer(err) }),
+          (answer) => this.#link.post({ t: 'res', from: this.#link.id, to: m.from, id: m.id, answer }),
+          (err: unknown) => this.#link.post({ t: 'res', from: this.#link.id, to: m.from, id: m.id, answer: errorAnswer(err) }),
         );
         return;
       default:
@@ -172,8 +176,8 @@ export class LeaderTab {
   #open(to: string, data: string, since: string): void {
     const f = this.#followers.get(to);
     if (f !== undefined) f.opened = true;
-    this.link.post({ t: 'open', from: this.link.id, to, data });
-    for (const event of this.#acks.after(since)) this.link.post({ t: 'event', from: this.link.id, to, event });
+    this.#link.post({ t: 'open', from: this.#link.id, to, data });
+    for (const event of this.#acks.after(since)) this.#link.post({ t: 'event', from: this.#link.id, to, event });
   }
 
   /** A follower left (detached, closed, crashed): stop waiting for its acks and drop what only it held. */
@@ -184,7 +188,7 @@ export class LeaderTab {
     this.#followers.delete(id);
     this.#acks.left(id);
     this.#background(() => this.#sync());
-    this.link.host.attachedChanged();
+    this.#link.host.attachedChanged();
   }
 
   /** The connection's leave was refused for now (rate limit): sync again once the server allows it. */
@@ -209,11 +213,11 @@ export class LeaderTab {
   }
 
   #stateOf(tab: string): TabState | undefined {
-    return tab === this.link.id ? this.link.host.state() : this.#followers.get(tab)?.state;
+    return tab === this.#link.id ? this.#link.host.state() : this.#followers.get(tab)?.state;
   }
 
   #union(): TabState {
-    const own = this.link.host.state();
+    const own = this.#link.host.state();
     const listeners = new Set(own.listeners);
     const channels = new Set(own.channels.filter((c) => !this.#ownLeaving?.includes(c)));
     for (const f of this.#followers.values()) {
@@ -225,15 +229,15 @@ export class LeaderTab {
 
   #setServerChannels(channels: string[]): void {
     this.#serverChannels = [...channels];
-    this.link.post({ t: 'server-channels', from: this.link.id, channels });
-    this.link.host.serverChannels(channels);
+    this.#link.post({ t: 'server-channels', from: this.#link.id, channels });
+    this.#link.host.serverChannels(channels);
   }
 
   /** Brings these tabs' channels into the connection (on attach, as the connect does: denied ones dropped). */
   async #admit(tabs: string[]): Promise<void> {
     for (const tab of tabs) {
       const f = this.#followers.get(tab);
-      if (f === undefined || this.link.host.connectionId() === undefined) continue;
+      if (f === undefined || this.#link.host.connectionId() === undefined) continue;
       const missing = f.state.channels.filter((c) => !this.#serverChannels.includes(c));
       // Join is all-or-nothing: one at a time, so a denied channel does not keep out the others.
       for (const channel of missing) await this.#join([channel]).catch(() => undefined);
@@ -242,7 +246,7 @@ export class LeaderTab {
   }
 
   async #join(channels: string[]): Promise<HttpAnswer> {
-    const answer = await this.link.host.post('/connect/join.do', { channels });
+    const answer = await this.#link.host.post('/connect/join.do', { channels });
     const list = answer.response.ok ? answerChannels(answer) : undefined;
     if (list !== undefined) this.#setServerChannels(list);
     return answer;
@@ -250,7 +254,7 @@ export class LeaderTab {
 
   /** The connection's listeners and channels follow the union of the tabs'. */
   async #sync(): Promise<HttpAnswer | undefined> {
-    const host = this.link.host;
+    const host = this.#link.host;
     if (this.#stopped || host.connectionId() === undefined) return undefined;
     const union = this.#union();
     const want = new Set(union.listeners);
@@ -279,9 +283,9 @@ export class LeaderTab {
 
   async #handle(tab: string, req: TabRequest): Promise<TabAnswer> {
     const state = this.#stateOf(tab);
-    if (state === undefined || this.link.host.connectionId() === undefined) return unknownConnection();
+    if (state === undefined || this.#link.host.connectionId() === undefined) return unknownConnection();
     if (req.op === 'listeners') {
-      if (tab !== this.link.id) state.listeners = req.names;
+      if (tab !== this.#link.id) state.listeners = req.names;
       const last = await this.#sync();
       if (last !== undefined && !last.response.ok) return { status: last.response.status, body: last.body };
       return ok({ listener: [...this.#serverListeners] });
@@ -294,10 +298,10 @@ export class LeaderTab {
         if (!answer.response.ok) return { status: answer.response.status, body: answer.body };
       }
       channels = [...new Set([...channels, ...req.channels])];
-      if (tab !== this.link.id) state.channels = channels;
+      if (tab !== this.#link.id) state.channels = channels;
     } else {
       channels = channels.filter((c) => !req.channels.includes(c));
-      if (tab !== this.link.id) state.channels = channels;
+      if (tab !== this.#link.id) state.channels = channels;
       else this.#ownLeaving = req.channels;
       await this.#sync();
       this.#ownLeaving = undefined;

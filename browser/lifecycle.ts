@@ -21,7 +21,6 @@ import type { SseStateName } from './states.js';
 import { readStorage, writeStorage } from './storage.js';
 import { EventStream, type StreamHandlers } from './stream.js';
 import type { TabGroup } from './tab-group.js';
-import type { TabSharing } from './tab-loader.js';
 import { VERSION } from './version.js';
 import type { VisibilityGate } from './visibility.js';
 
@@ -50,8 +49,6 @@ export interface LifecycleParts<Client> {
   readonly visibility: VisibilityGate;
   /** The tab group, when this tab shares its stream. */
   tabs(): TabGroup | undefined;
-  /** The tab-sharing chunk, once loaded. */
-  tabSharing(): TabSharing | undefined;
   /** The tab-sharing chunk is on its way: no stream opens meanwhile (this tab may turn out a follower). */
   tabsLoading(): boolean;
 }
@@ -68,10 +65,10 @@ export class Lifecycle<Client> {
   /** Durable ids seen lately (a resent one is acknowledged again, shown once). */
   readonly #recent = new RecentIds(RECENT_IDS);
   readonly #backoff: Backoff;
-  lastEventId: string;
-  lastError: unknown;
-  connectInfo: SseConnectInfo | undefined;
-  closeInfo: SseCloseInfo | undefined;
+  lastId: string;
+  failure: unknown;
+  openInfo: SseConnectInfo | undefined;
+  endInfo: SseCloseInfo | undefined;
   #state: SseStateName = 'idle';
   #wanted = false;
   #stream: EventStream | RelayedStream | undefined;
@@ -84,16 +81,15 @@ export class Lifecycle<Client> {
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
 
-  constructor(
-    private readonly p: LifecycleParts<Client>,
-    lastEventId: string | undefined,
-    reconnectBase: () => number,
-  ) {
-    this.lastEventId = lastEventId ?? readStorage(p.o.windowGlobal, 'session', this.#storageKey('lastEventId')) ?? '';
+  readonly #p: LifecycleParts<Client>;
+
+  constructor(p: LifecycleParts<Client>, lastEventId: string | undefined, reconnectBase: () => number) {
+    this.#p = p;
+    this.lastId = lastEventId ?? readStorage(p.o.windowGlobal, 'session', this.#storageKey('lastEventId')) ?? '';
     this.#backoff = new Backoff(reconnectBase, () => p.o.maxReconnectTime);
   }
 
-  get state(): SseStateName {
+  get stage(): SseStateName {
     return this.#state;
   }
 
@@ -102,39 +98,39 @@ export class Lifecycle<Client> {
   }
 
   /** The open connection's id (`connect-finish`), or undefined. */
-  get connectionId(): string | undefined {
+  get connId(): string | undefined {
     return this.#connectionId;
   }
 
-  isActive(): boolean {
+  isOpen(): boolean {
     return this.#state === 'open';
   }
 
   /** Resolves once connected; rejects when destroyed or closed by the server for good. */
-  ready(): Promise<void> {
-    if (this.isActive()) return Promise.resolve();
+  whenOpen(): Promise<void> {
+    if (this.isOpen()) return Promise.resolve();
     if (this.#state === 'destroyed') return Promise.reject(destroyedError());
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
 
-  connect(): void {
+  start(): void {
     if (this.#state === 'destroyed') return;
     this.#wanted = true;
     this.#clearReconnectTimer();
-    this.p.tabs()?.start();
+    this.#p.tabs()?.start();
     this.reconcile();
   }
 
   /** Stops until {@link connect}; `destroy` for good. Answers whether it was still alive. */
-  close(reason: string, state: 'closed' | 'destroyed'): boolean {
+  stop(reason: string, state: 'closed' | 'destroyed'): boolean {
     if (this.#state === 'destroyed') return false;
     this.#wanted = false;
     this.#clearReconnectTimer();
     const closed = this.#teardown(true, reason);
-    this.p.tabs()?.stop();
+    this.#p.tabs()?.stop();
     this.#setState(state);
     if (closed !== undefined) this.#clientClosed(closed, reason);
-    this.p.online.clear();
+    this.#p.online.clear();
     return true;
   }
 
@@ -155,10 +151,10 @@ export class Lifecycle<Client> {
 
   /** After the client moved to another system: that system's resume point, a fresh start. */
   enterSystem(): void {
-    this.lastEventId = readStorage(this.p.o.windowGlobal, 'session', this.#storageKey('lastEventId')) ?? '';
+    this.lastId = readStorage(this.#p.o.windowGlobal, 'session', this.#storageKey('lastEventId')) ?? '';
     this.#recent.clear();
-    this.p.online.reload();
-    this.connectInfo = undefined;
+    this.#p.online.reload();
+    this.openInfo = undefined;
     this.#backoff.reset();
     this.reconcile();
   }
@@ -172,7 +168,7 @@ export class Lifecycle<Client> {
 
   /** The browser is back online: skip the rest of the current backoff. */
   retryNow(): void {
-    this.p.requests.retryNow();
+    this.#p.requests.retryNow();
     if (this.#reconnectTimer !== undefined) {
       this.#clearReconnectTimer();
       this.#backoff.reset();
@@ -187,14 +183,14 @@ export class Lifecycle<Client> {
 
   /** Whether a stream should be open now: wanted, and the tab in use or requests waiting. */
   #shouldBeOpen(): boolean {
-    const tabs = this.p.tabs();
-    return this.#wanted && (this.p.visibility.active || this.p.requests.pending > 0 || (tabs?.isLeader === true && tabs.followersAttached));
+    const tabs = this.#p.tabs();
+    return this.#wanted && (this.#p.visibility.active || this.#p.requests.pending > 0 || (tabs?.isLeader === true && tabs.followersAttached));
   }
 
   /** Opens or closes the stream to match {@link #shouldBeOpen}. */
   reconcile(): void {
     // Until the tab-sharing chunk is here this tab does not know whether it leads: it waits.
-    if (this.#state === 'destroyed' || this.p.tabsLoading()) return;
+    if (this.#state === 'destroyed' || this.#p.tabsLoading()) return;
     if (this.#shouldBeOpen()) {
       if (this.#stream === undefined && this.#reconnectTimer === undefined) this.#open();
       return;
@@ -207,24 +203,24 @@ export class Lifecycle<Client> {
   }
 
   #open(): void {
-    const { o, identity } = this.p;
-    const tabs = this.p.tabs();
+    const { o, identity } = this.#p;
+    const tabs = this.#p.tabs();
     const shared = tabs?.isLeader === true ? tabs.connectState() : undefined;
     const params = connectParams(
       {
-        sessionDuration: this.p.online.total(),
+        sessionDuration: this.#p.online.total(),
         keepaliveTime: o.keepaliveTime,
         clientId: identity.clientId,
         clientVersion: VERSION,
         accessTime: identity.accessTimestamp,
-        listeners: shared?.listeners ?? this.p.listeners.serverNames(),
-        channels: shared?.channels ?? this.p.channels.list,
+        listeners: shared?.listeners ?? this.#p.listeners.serverNames(),
+        channels: shared?.channels ?? this.#p.channels.list,
         useWindowEventBus: o.useWindowEventBus,
         importModuleTime: IMPORT_MODULE_TIMESTAMP,
         instanceTime: identity.createTimestamp,
         instanceId: identity.instanceId,
         ack: o.ack,
-        lastEventId: this.lastEventId,
+        lastEventId: this.lastId,
         recover: (this.#resumedFrom = this.resume.from),
       },
       o.query,
@@ -238,13 +234,13 @@ export class Lifecycle<Client> {
       onEnd: (error) => {
         // A stream that ends without connect-close (a lifetime or a shutdown for clients that
         // do not declare `reconnectOnClose`, a proxy, a crash) is a drop like any other.
-        if (stream === this.#stream) this.#streamLost(error ?? new SseClientError('ERR_SSE_STREAM_ENDED', 'The server ended the stream'));
+        if (stream === this.#stream) this.#streamLost(error ?? new SseClientError('ERR_SSE_STREAM_ENDED', 'Stream ended'));
       },
     };
     // A follower tab takes the leader's stream; the leader (or a tab on its own) opens one.
     const stream =
       tabs !== undefined && !tabs.isLeader
-        ? new (this.p.tabSharing()!.RelayedStream)(tabs, handlers)
+        ? tabs.follow(handlers)
         : new EventStream(urlWith(o.url, '/connect', params), this.#credentials(), handlers, o.requestTimeout);
     this.#stream = stream;
     stream.start();
@@ -252,7 +248,7 @@ export class Lifecycle<Client> {
 
   #onEvent(stream: EventStream | RelayedStream, event: ParsedEvent): void {
     if (stream !== this.#stream) return;
-    const tabs = this.p.tabs();
+    const tabs = this.#p.tabs();
     if (event.type !== 'connect-finish' && stream instanceof EventStream) tabs?.relay(event);
     switch (event.type) {
       case 'connect-finish':
@@ -265,14 +261,14 @@ export class Lifecycle<Client> {
         const list = channelList(this.#parse(event.data));
         if (list !== undefined) {
           tabs?.serverPushed(list);
-          this.p.channels.adopt(list);
+          this.#p.channels.adopt(list);
           tabs?.stateChanged();
         }
         this.#deliver(event, false);
         break;
       }
       case 'sse-set-duration':
-        this.p.online.set(Number((this.#parse(event.data) as { duration?: unknown } | undefined)?.duration));
+        this.#p.online.set(Number((this.#parse(event.data) as { duration?: unknown } | undefined)?.duration));
         this.#deliver(event, false);
         break;
       default:
@@ -281,12 +277,12 @@ export class Lifecycle<Client> {
   }
 
   #onConnectFinish(stream: EventStream | RelayedStream, event: ParsedEvent): void {
-    const { delivery, online } = this.p;
+    const { delivery, online } = this.#p;
     const info = (this.#parse(event.data) ?? {}) as SseConnectInfo;
     const channels = channelList(info);
-    if (channels !== undefined) this.p.channels.admitted(channels);
-    if (stream instanceof EventStream) this.p.tabs()?.opened(event.data, channels ?? []);
-    this.connectInfo = info;
+    if (channels !== undefined) this.#p.channels.admitted(channels);
+    if (stream instanceof EventStream) this.#p.tabs()?.opened(event.data, channels ?? []);
+    this.openInfo = info;
     this.#connectionId = String(info.connectionId);
     this.#connectedAt = Date.now();
     // connect-finish carries the server's default `retry:`; only a later one is a hint.
@@ -295,21 +291,21 @@ export class Lifecycle<Client> {
     // Three missed heartbeats: the server or the network path is gone without a word.
     stream.setIdleLimit(Math.max(heartbeat * 3, 1000));
     this.#backoff.reset();
-    this.p.acks.enable();
+    this.#p.acks.enable();
     this.#setState('open');
     online.sync();
     const waiters = this.#waiters.splice(0);
     for (const w of waiters) w.resolve();
-    this.p.requests.connected();
+    this.#p.requests.connected();
     this.#deliver(event, false);
     const recovery = this.resume.finished(info, stream instanceof EventStream ? this.#resumedFrom : '');
-    delivery.deliver(delivery.message('sse-recovery', this.p.o.json.stringify(recovery)), false);
+    delivery.deliver(delivery.message('sse-recovery', this.#p.o.json.stringify(recovery)), false);
     if (stream === this.#stream) online.startIdleChecks();
   }
 
   #onConnectClose(event: ParsedEvent): void {
     const info = (this.#parse(event.data) ?? {}) as SseCloseInfo;
-    this.closeInfo = info;
+    this.endInfo = info;
     const trigger: SseCloseTrigger = {
       whoTriggerClose: SERVER_TRIGGER_CLOSE,
       closeReason: typeof info.reason === 'string' ? info.reason : 'server-close',
@@ -321,12 +317,9 @@ export class Lifecycle<Client> {
     if (info.reconnect === false) {
       this.#wanted = false;
       this.#setState('closed');
-      const err = new SseClientError(
-        'ERR_SSE_CLOSED_BY_SERVER',
-        `The server closed the connection (${String(info.reason ?? 'unknown')}) and asked not to reconnect`,
-      );
-      this.lastError = err;
-      this.p.requests.rejectWaiting(err);
+      const err = new SseClientError('ERR_SSE_CLOSED_BY_SERVER', `Closed by the server (${String(info.reason ?? 'unknown')}), no reconnect`);
+      this.failure = err;
+      this.#p.requests.rejectWaiting(err);
       this.rejectWaiters(err);
       return;
     }
@@ -345,23 +338,23 @@ export class Lifecycle<Client> {
       if (this.resume.take(id)) this.#deliver(event, true);
       return;
     }
-    this.lastEventId = id;
-    writeStorage(this.p.o.windowGlobal, 'session', this.#storageKey('lastEventId'), id);
+    this.lastId = id;
+    writeStorage(this.#p.o.windowGlobal, 'session', this.#storageKey('lastEventId'), id);
     if (!this.#recent.has(id)) {
       this.#recent.add(id);
       this.#deliver(event, true);
     }
     // Acknowledged after the listeners ran, and again for a duplicate (the server resent it
     // because it did not get the first ack).
-    if (this.p.o.ack) this.p.acks.add(id);
+    if (this.#p.o.ack) this.#p.acks.add(id);
   }
 
   /** After a client-side close: the page turns inactive, and `connect-close` handlers hear it was the client. */
   #clientClosed(closed: Closed, reason: string): void {
-    const { delivery } = this.p;
-    this.p.online.closed(closed.duration);
-    const data = this.p.o.json.stringify({ connectionId: closed.connectionId, reason });
-    delivery.deliver(delivery.message('connect-close', data, this.lastEventId), false, {
+    const { delivery } = this.#p;
+    this.#p.online.closed(closed.duration);
+    const data = this.#p.o.json.stringify({ connectionId: closed.connectionId, reason });
+    delivery.deliver(delivery.message('connect-close', data, this.lastId), false, {
       whoTriggerClose: CLIENT_TRIGGER_CLOSE,
       closeReason: reason,
     });
@@ -370,7 +363,7 @@ export class Lifecycle<Client> {
   /** The stream ended or proved dead: reconnect (after the server's `retry:` if it sent one, else with backoff). */
   #streamLost(error: unknown): void {
     if (this.#stream === undefined || this.#state === 'destroyed') return;
-    this.lastError = error;
+    this.failure = error;
     this.#teardown(false, 'lost');
     this.#scheduleReconnect(this.#takeRetryHint());
   }
@@ -404,30 +397,30 @@ export class Lifecycle<Client> {
   #teardown(beacon: boolean, reason: string): Closed | undefined {
     const stream = this.#stream;
     if (stream === undefined) return undefined;
-    const { online } = this.p;
+    const { online } = this.#p;
     this.#stream = undefined;
     online.stopIdleChecks();
-    if (stream instanceof EventStream) this.p.tabs()?.ended(reason);
+    if (stream instanceof EventStream) this.#p.tabs()?.ended(reason);
     // A follower's connection is the leader's: only the leader tells the server it is over.
     if (!(stream instanceof EventStream)) beacon = false;
     const connectionId = this.#connectionId;
     let closed: Closed | undefined;
     if (connectionId !== undefined) {
-      this.p.acks.flush();
+      this.#p.acks.flush();
       closed = { connectionId, duration: online.duration() };
       this.#connectionId = undefined;
       online.sync();
       if (beacon) {
         const duration = String(round((Date.now() - this.#connectedAt) / 1000));
         const fields = {
-          clientId: this.p.identity.clientId,
+          clientId: this.#p.identity.clientId,
           connectionId,
           reason,
           sseVersion: VERSION,
           duration,
           sessionDuration: String(online.total()),
         };
-        sendCloseBeacon(this.p.o.url, fields, this.#credentials());
+        sendCloseBeacon(this.#p.o.url, fields, this.#credentials());
       }
     }
     stream.close();
@@ -436,17 +429,17 @@ export class Lifecycle<Client> {
 
   /** Hands a stream's event to the listeners (through the intercepts with `intercept`: app events). */
   #deliver(event: ParsedEvent, intercept: boolean, trigger?: SseCloseTrigger): void {
-    const { delivery } = this.p;
+    const { delivery } = this.#p;
     delivery.deliver(delivery.message(event.type, event.data, event.lastEventId), intercept, trigger);
   }
 
   #setState(state: SseStateName): void {
     if (this.#state === 'destroyed' || this.#state === state) return;
     this.#state = state;
-    const listener = this.p.o.onStateChange;
+    const listener = this.#p.o.onStateChange;
     if (listener === undefined) return;
     try {
-      listener(state, this.p.client);
+      listener(state, this.#p.client);
     } catch (err) {
       report(err);
     }
@@ -454,18 +447,18 @@ export class Lifecycle<Client> {
 
   #parse(text: string): unknown {
     try {
-      return this.p.o.json.parse(text) as unknown;
+      return this.#p.o.json.parse(text) as unknown;
     } catch {
       return undefined;
     }
   }
 
   #credentials(): RequestCredentials {
-    return this.p.o.withCredentials ? 'include' : 'same-origin';
+    return this.#p.o.withCredentials ? 'include' : 'same-origin';
   }
 
   #storageKey(what: string): string {
-    return `sse:${what}:${this.p.o.url}`;
+    return `sse:${what}:${this.#p.o.url}`;
   }
 
   #clearReconnectTimer(): void {
@@ -481,5 +474,5 @@ export class Lifecycle<Client> {
 
 /** What `ready()` and waiting requests reject with after `destroy()`. */
 export function destroyedError(): SseClientError {
-  return new SseClientError('ERR_SSE_DESTROYED', 'The client was destroyed');
+  return new SseClientError('ERR_SSE_DESTROYED', 'Destroyed');
 }

@@ -45,11 +45,11 @@ export function toEntries(nameOrMap: string | SseListenerInput | readonly string
       else entries.push([name, (value as SseEventListener | null | undefined) ?? null]);
     }
   } else {
-    throw new TypeError('Expected an event name, a map of names to listeners, or an array of names');
+    throw new TypeError('Expected event names');
   }
   for (const [name, f] of entries) {
     if (typeof name !== 'string' || !NAME.test(name)) throw new TypeError(`Invalid event name ${JSON.stringify(name)}`);
-    if (f !== null && typeof f !== 'function') throw new TypeError(`The listener of ${name} must be a function or null`);
+    if (f !== null && typeof f !== 'function') throw new TypeError(`Listener of ${name} not a function`);
   }
   return entries;
 }

@@ -1,3 +1,4 @@
+import type { ResolvedOptions } from './options.js';
 import { ActivityMonitor, type SseActiveChange } from './activity.js';
 import { SessionClock, type SseDuration } from './session-clock.js';
 import type { StorageHost } from './storage.js';
@@ -6,10 +7,6 @@ import type { StorageHost } from './storage.js';
 export interface OnlineTimeHooks {
   /** The `sessionStorage` key of the current system's total (changes with the system). */
   key: () => string;
-  /** Idle after this many ms without `mouseover` or `click`. */
-  leaveTimeout: () => number;
-  /** How often idleness is checked, in ms. */
-  leaveCheckInterval: () => number;
   /** Connected now (`connect-finish` received, stream open). */
   connected: () => boolean;
   /** Idle detection changed; `duration` is the online time just before the counter paused or resumed. */
@@ -27,15 +24,20 @@ export class OnlineTime {
   /** Online time measured just before a client-side close (what its change reports). */
   #closingDuration: SseDuration | undefined;
 
+  readonly #host: StorageHost;
+  readonly #hooks: OnlineTimeHooks;
+
+  /** `o`: the idle check's `leaveTimeout` and `leaveCheckInterval`, read on use. */
   constructor(
-    private readonly host: StorageHost,
+    host: StorageHost,
     doc: Pick<Document, 'addEventListener' | 'removeEventListener'> | undefined,
-    private readonly hooks: OnlineTimeHooks,
+    o: Pick<ResolvedOptions, 'leaveTimeout' | 'leaveCheckInterval'>,
+    hooks: OnlineTimeHooks,
   ) {
+    this.#host = host;
+    this.#hooks = hooks;
     this.#clock = new SessionClock(host, hooks.key());
-    this.#activity = new ActivityMonitor(doc, hooks.leaveTimeout, hooks.leaveCheckInterval, (oldActive, newActive) =>
-      this.#onActiveChange(oldActive, newActive),
-    );
+    this.#activity = new ActivityMonitor(doc, o, (oldActive, newActive) => this.#onActiveChange(oldActive, newActive));
   }
 
   /** The user moved or clicked within `leaveTimeout`; false after a client-side close. */
@@ -65,12 +67,12 @@ export class OnlineTime {
 
   /** The system changed: count on from the new system's stored total. */
   reload(): void {
-    this.#clock = new SessionClock(this.host, this.hooks.key());
+    this.#clock = new SessionClock(this.#host, this.#hooks.key());
   }
 
   /** Runs the counter while connected and the user active, pauses it otherwise. */
   sync(): void {
-    if (this.hooks.connected() && this.#activity.active) this.#clock.start();
+    if (this.#hooks.connected() && this.#activity.active) this.#clock.start();
     else this.#clock.stop();
   }
 
@@ -102,6 +104,6 @@ export class OnlineTime {
   #onActiveChange(oldActive: boolean, newActive: boolean): void {
     const duration = this.#closingDuration ?? this.#clock.duration();
     this.sync();
-    this.hooks.changed({ oldActive, newActive, duration });
+    this.#hooks.changed({ oldActive, newActive, duration });
   }
 }

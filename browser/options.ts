@@ -159,33 +159,37 @@ export interface ResolvedOptions<Client = SseClientView> {
   onStateChange: ((state: SseStateName, client: Client) => void) | undefined;
 }
 
-/** @internal The page's options over `DEFAULT_OPTIONS` (an `undefined` value keeps the default), checked. */
+/** Options that are a positive number (ms). */
+const POSITIVE = ['maxReconnectTime', 'leaveTimeout', 'leaveCheckInterval', 'queueTimeout', 'requestTimeout'] as const;
+/** Options that are a number ≥ 0 (ms, a count). */
+const NON_NEGATIVE = ['hiddenGraceTime', 'maxQueueSize'] as const;
+/** Options where null or undefined is none, else a positive number. */
+const OPTIONAL_NUMBERS = ['reconnectTime', 'keepaliveTime'] as const;
+
+/**
+ * @internal The page's options over `DEFAULT_OPTIONS` (an `undefined` value keeps the default),
+ * checked. Keeps the page's other fields (unused).
+ */
 export function resolveOptions<Client extends SseClientView>(options: SseOptions<Client>): ResolvedOptions<Client> {
-  const o: SseOptions<Client> = { ...DEFAULT_OPTIONS };
-  for (const [key, value] of Object.entries(options)) if (value !== undefined) (o as Record<string, unknown>)[key] = value;
+  const o: Record<string, unknown> = { ...DEFAULT_OPTIONS };
+  for (const [key, value] of Object.entries(options)) if (value !== undefined) o[key] = value;
+  for (const name of POSITIVE) checkNumber(o[name], name);
+  for (const name of NON_NEGATIVE) checkNumber(o[name], name, true);
+  for (const name of OPTIONAL_NUMBERS) o[name] = o[name] === null || o[name] === undefined ? undefined : checkNumber(o[name], name);
+  const given = o as SseOptions<Client>;
+  // `o` has every default; `??` again only where a page's null means the default.
   return {
-    url: normalizeUrl(o.url ?? '/api/sse'),
-    query: stringQuery(o.query),
-    reconnectTime: optionalMs(o.reconnectTime, 'reconnectTime'),
-    maxReconnectTime: ms(o.maxReconnectTime, 'maxReconnectTime', 60_000),
-    withCredentials: o.withCredentials ?? true,
-    useWindowEventBus: o.useWindowEventBus ?? true,
-    intercepts: [...(o.intercepts ?? [])],
-    keepaliveTime: optionalMs(o.keepaliveTime, 'keepaliveTime'),
-    leaveTimeout: ms(o.leaveTimeout, 'leaveTimeout', 5000),
-    leaveCheckInterval: ms(o.leaveCheckInterval, 'leaveCheckInterval', 500),
-    sseDurationKey: typeof o.sseDurationKey === 'string' ? o.sseDurationKey : '',
-    windowGlobal: o.windowGlobal,
-    documentGlobal: o.documentGlobal,
-    json: o.jsonGlobal ?? JSON,
-    hiddenGraceTime: ms(o.hiddenGraceTime, 'hiddenGraceTime', 2000, true),
-    maxQueueSize: ms(o.maxQueueSize, 'maxQueueSize', 100, true),
-    queueTimeout: ms(o.queueTimeout, 'queueTimeout', 30_000),
-    requestTimeout: ms(o.requestTimeout, 'requestTimeout', 60_000),
-    ack: o.ack ?? true,
-    autoConnect: o.autoConnect ?? true,
-    shareAcrossTabs: o.shareAcrossTabs === true,
-    onStateChange: o.onStateChange,
+    ...(given as ResolvedOptions<Client>),
+    url: normalizeUrl(given.url ?? DEFAULT_OPTIONS.url!),
+    query: stringQuery(given.query),
+    withCredentials: given.withCredentials ?? true,
+    useWindowEventBus: given.useWindowEventBus ?? true,
+    intercepts: [...(given.intercepts ?? [])],
+    sseDurationKey: typeof given.sseDurationKey === 'string' ? given.sseDurationKey : '',
+    json: given.jsonGlobal ?? JSON,
+    ack: given.ack ?? true,
+    autoConnect: given.autoConnect ?? true,
+    shareAcrossTabs: given.shareAcrossTabs === true,
   };
 }
 
@@ -204,13 +208,8 @@ export function stringQuery(query: SseOptions['query']): Record<string, string> 
   return out;
 }
 
-function ms(value: number | undefined, name: string, fallback: number, zeroOk = false): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !(zeroOk ? value >= 0 : value > 0))
-    throw new TypeError(`${name} must be a ${zeroOk ? 'non-negative' : 'positive'} number`);
+/** A number option, checked: > 0, or ≥ 0 with `zeroOk`. */
+function checkNumber(value: unknown, name: string, zeroOk = false): number {
+  if (typeof value !== 'number' || !(zeroOk ? value >= 0 : value > 0)) throw new TypeError(`${name} must be a number ${zeroOk ? '>= 0' : '> 0'}`);
   return value;
-}
-
-function optionalMs(value: number | undefined | null, name: string): number | undefined {
-  return value === undefined || value === null ? undefined : ms(value, name, 0);
 }

@@ -20,16 +20,25 @@ export class PendingCall {
   #settled = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
 
+  /** What it is (for `retryQueue`). */
+  readonly info: SseQueuedRequest;
+  /** Performs the HTTP request over the connection `connectionId`. */
+  readonly run: (connectionId: string, signal: AbortSignal) => Promise<HttpAnswer>;
+  readonly #onResolve: (value: HttpAnswer) => void;
+  readonly #onReject: (reason: unknown) => void;
+
   constructor(
     seq: number,
     queueTimeout: number,
-    /** What it is (for `retryQueue`). */
-    readonly info: SseQueuedRequest,
-    /** Performs the HTTP request over the connection `connectionId`. */
-    readonly run: (connectionId: string, signal: AbortSignal) => Promise<HttpAnswer>,
-    private readonly onResolve: (value: HttpAnswer) => void,
-    private readonly onReject: (reason: unknown) => void,
+    info: SseQueuedRequest,
+    run: (connectionId: string, signal: AbortSignal) => Promise<HttpAnswer>,
+    onResolve: (value: HttpAnswer) => void,
+    onReject: (reason: unknown) => void,
   ) {
+    this.info = info;
+    this.run = run;
+    this.#onResolve = onResolve;
+    this.#onReject = onReject;
     this.seq = seq;
     this.deadline = Date.now() + queueTimeout;
   }
@@ -39,11 +48,11 @@ export class PendingCall {
   }
 
   resolve(value: HttpAnswer): void {
-    if (this.#finish()) this.onResolve(value);
+    if (this.#finish()) this.#onResolve(value);
   }
 
   reject(reason: unknown): void {
-    if (this.#finish()) this.onReject(reason);
+    if (this.#finish()) this.#onReject(reason);
   }
 
   /** @internal Arms or clears the wait timer (the outbox owns it). */
@@ -68,7 +77,11 @@ export class PendingCall {
 export class Outbox {
   readonly #calls: PendingCall[] = [];
 
-  constructor(private readonly limit: () => number) {}
+  readonly #limit: () => number;
+
+  constructor(limit: () => number) {
+    this.#limit = limit;
+  }
 
   get size(): number {
     return this.#calls.length;
@@ -76,7 +89,7 @@ export class Outbox {
 
   /** Queues a new call; false if the outbox is full (the call is then untouched). */
   push(call: PendingCall): boolean {
-    if (this.#calls.length >= this.limit()) return false;
+    if (this.#calls.length >= this.#limit()) return false;
     this.#insert(call);
     return true;
   }
@@ -123,5 +136,5 @@ export class Outbox {
 }
 
 function timeoutError(): SseClientError {
-  return new SseClientError('ERR_SSE_QUEUE_TIMEOUT', 'No connection to the server in time; the request was not sent');
+  return new SseClientError('ERR_SSE_QUEUE_TIMEOUT', 'Not connected in time; not sent');
 }

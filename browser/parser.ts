@@ -23,10 +23,13 @@ export class EventStreamParser {
   #id: string | undefined;
   #lastEventId = '';
 
-  constructor(
-    private readonly onEvent: (event: ParsedEvent) => void,
-    private readonly onRetry: (ms: number) => void = () => undefined,
-  ) {}
+  readonly #onEvent: (event: ParsedEvent) => void;
+  readonly #onRetry: (ms: number) => void;
+
+  constructor(onEvent: (event: ParsedEvent) => void, onRetry: (ms: number) => void = () => undefined) {
+    this.#onEvent = onEvent;
+    this.#onRetry = onRetry;
+  }
 
   /** Feeds decoded text; events are emitted as soon as their blank line arrives. */
   feed(text: string): void {
@@ -63,7 +66,7 @@ export class EventStreamParser {
     if (field === 'event') this.#type = value;
     else if (field === 'data') this.#data += value + '\n';
     else if (field === 'id' && !value.includes('\0')) this.#id = value;
-    else if (field === 'retry' && /^\d+$/.test(value)) this.onRetry(Number(value));
+    else if (field === 'retry' && /^\d+$/.test(value)) this.#onRetry(Number(value));
   }
 
   #dispatch(): void {
@@ -75,6 +78,6 @@ export class EventStreamParser {
     this.#data = '';
     this.#id = undefined;
     if (data === '') return;
-    this.onEvent({ type, data: data.slice(0, -1), id, lastEventId: this.#lastEventId });
+    this.#onEvent({ type, data: data.slice(0, -1), id, lastEventId: this.#lastEventId });
   }
 }

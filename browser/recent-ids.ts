@@ -6,7 +6,11 @@
 export class RecentIds {
   readonly #ids = new Set<string>();
 
-  constructor(private readonly limit: number) {}
+  readonly #limit: number;
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
 
   has(id: string): boolean {
     return this.#ids.has(id);
@@ -14,7 +18,7 @@ export class RecentIds {
 
   add(id: string): void {
     this.#ids.add(id);
-    if (this.#ids.size > this.limit) this.#ids.delete(this.#ids.values().next().value as string);
+    if (this.#ids.size > this.#limit) this.#ids.delete(this.#ids.values().next().value as string);
   }
 
   clear(): void {

@@ -18,13 +18,16 @@ export class RelayedStream {
   leader: string | undefined;
   #closed = false;
 
-  constructor(
-    private readonly host: RelayHost,
-    private readonly handlers: StreamHandlers,
-  ) {}
+  readonly #host: RelayHost;
+  readonly #handlers: StreamHandlers;
+
+  constructor(host: RelayHost, handlers: StreamHandlers) {
+    this.#host = host;
+    this.#handlers = handlers;
+  }
 
   start(): void {
-    this.host.attach(this);
+    this.#host.attach(this);
   }
 
   /** The leader watches its own stream's silence: nothing to do here. */
@@ -34,7 +37,7 @@ export class RelayedStream {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.host.detach(this);
+    this.#host.detach(this);
   }
 
   /** @internal The leader's stream is open: its `connect-finish`. */
@@ -45,14 +48,14 @@ export class RelayedStream {
 
   /** @internal An event of the leader's stream. */
   feed(event: ParsedEvent): void {
-    if (!this.#closed) this.handlers.onEvent(event);
+    if (!this.#closed) this.#handlers.onEvent(event);
   }
 
   /** @internal The leader's stream ended or the leader changed: the client comes back at once (to the new leader). */
   end(reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.handlers.onRetry(0);
-    this.handlers.onEnd(new SseClientError('ERR_SSE_STREAM_ENDED', `The shared stream ended (${reason})`));
+    this.#handlers.onRetry(0);
+    this.#handlers.onEnd(new SseClientError('ERR_SSE_STREAM_ENDED', `The shared stream ended (${reason})`));
   }
 }

@@ -2,6 +2,7 @@ import { Backoff } from './backoff.js';
 import { SseClientError, isNetworkError } from './errors.js';
 import { isUnknownConnection, type HttpAnswer } from './http.js';
 import { rateLimitedFor } from './rate-limit.js';
+import type { ResolvedOptions } from './options.js';
 import { Outbox, PendingCall, type SseQueuedRequest } from './outbox.js';
 
 /** What the pipeline needs from the client that owns it. */
@@ -16,14 +17,8 @@ export interface PipelineHost {
   failed(error: unknown): void;
 }
 
-/** Limits of the pipeline, read on use (options can change). */
-export interface PipelineLimits {
-  maxQueueSize(): number;
-  queueTimeout(): number;
-  /** Backoff of retries after a network failure. */
-  retryBase(): number;
-  retryMax(): number;
-}
+/** The options the pipeline reads, on use. */
+export type PipelineOptions = Pick<ResolvedOptions, 'maxQueueSize' | 'queueTimeout' | 'maxReconnectTime'>;
 
 /**
  * The browser-to-server requests of one client (`send`, `upload`, listener changes). While
@@ -45,15 +40,15 @@ export class RequestPipeline {
   #draining = false;
   #seq = 0;
 
-  constructor(
-    private readonly host: PipelineHost,
-    private readonly limits: PipelineLimits,
-  ) {
-    this.#outbox = new Outbox(() => limits.maxQueueSize());
-    this.#retryBackoff = new Backoff(
-      () => limits.retryBase(),
-      () => limits.retryMax(),
-    );
+  readonly #host: PipelineHost;
+  readonly #o: PipelineOptions;
+
+  /** `retryBase`: the first retry's delay after a network failure (doubling up to `maxReconnectTime`). */
+  constructor(host: PipelineHost, o: PipelineOptions, retryBase: () => number) {
+    this.#host = host;
+    this.#o = o;
+    this.#outbox = new Outbox(() => o.maxQueueSize);
+    this.#retryBackoff = new Backoff(retryBase, () => o.maxReconnectTime);
   }
 
   /** Calls waiting or in flight. */
@@ -73,17 +68,17 @@ export class RequestPipeline {
   submit(info: SseQueuedRequest, run: PendingCall['run']): Promise<HttpAnswer> {
     if (this.#abort.signal.aborted) return Promise.reject(this.#abort.signal.reason);
     return new Promise((resolve, reject) => {
-      const call = new PendingCall(++this.#seq, this.limits.queueTimeout(), info, run, resolve, reject);
+      const call = new PendingCall(++this.#seq, this.#o.queueTimeout, info, run, resolve, reject);
       const idle = this.#outbox.size === 0 && !this.#draining && this.#retryTimer === undefined;
-      if (idle && this.host.connectionId() !== undefined) {
+      if (idle && this.#host.connectionId() !== undefined) {
         void this.#execute(call);
         return;
       }
       if (!this.#outbox.push(call)) {
-        call.reject(new SseClientError('ERR_SSE_QUEUE_FULL', `Not connected and ${this.limits.maxQueueSize()} requests are already waiting`));
+        call.reject(new SseClientError('ERR_SSE_QUEUE_FULL', `${this.#o.maxQueueSize} requests already wait`));
         return;
       }
-      this.host.changed();
+      this.#host.changed();
       void this.drain();
     });
   }
@@ -93,7 +88,7 @@ export class RequestPipeline {
     if (this.#draining) return;
     this.#draining = true;
     try {
-      while (this.#retryTimer === undefined && this.host.connectionId() !== undefined) {
+      while (this.#retryTimer === undefined && this.#host.connectionId() !== undefined) {
         const call = this.#outbox.shift();
         if (call === undefined) break;
         if (!(await this.#execute(call))) break;
@@ -131,14 +126,14 @@ export class RequestPipeline {
 
   /** One attempt. Resolves false if the call went back to the outbox. */
   async #execute(call: PendingCall): Promise<boolean> {
-    const connectionId = this.host.connectionId()!;
+    const connectionId = this.#host.connectionId()!;
     this.#inflight++;
     try {
       const answer = await call.run(connectionId, this.#abort.signal);
       const retryAfter = rateLimitedFor(answer);
       if (retryAfter !== undefined) {
         // Refused for now, nothing changed: again once the server says, in call order.
-        this.host.failed(new SseClientError('ERR_SSE_RATE_LIMITED', `Rate limited: sent again in ${retryAfter / 1000} s`));
+        this.#host.failed(new SseClientError('ERR_SSE_RATE_LIMITED', `Rate limited, retry in ${retryAfter / 1000} s`));
         this.#outbox.requeue(call);
         this.#scheduleRetry(retryAfter);
         return false;
@@ -149,23 +144,23 @@ export class RequestPipeline {
         return true;
       }
       // Not processed: the connection is gone whatever the stream shows. Again after the reconnect.
-      const err = new SseClientError('ERR_SSE_UNKNOWN_CONNECTION', 'The server does not know this connection any more');
-      this.host.failed(err);
+      const err = new SseClientError('ERR_SSE_UNKNOWN_CONNECTION', 'Unknown connection');
+      this.#host.failed(err);
       this.#outbox.requeue(call);
-      this.host.connectionLost(connectionId, err);
+      this.#host.connectionLost(connectionId, err);
       return false;
     } catch (err) {
       if (!isNetworkError(err) || this.#abort.signal.aborted) {
         call.reject(err);
         return true;
       }
-      this.host.failed(err);
+      this.#host.failed(err);
       this.#outbox.requeue(call);
       this.#scheduleRetry();
       return false;
     } finally {
       this.#inflight--;
-      this.host.changed();
+      this.#host.changed();
     }
   }
 

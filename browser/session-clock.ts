@@ -18,10 +18,12 @@ export class SessionClock {
   #base: number;
   #since: number | undefined;
 
-  constructor(
-    private readonly host: StorageHost,
-    readonly key: string,
-  ) {
+  readonly #host: StorageHost;
+  readonly key: string;
+
+  constructor(host: StorageHost, key: string) {
+    this.#host = host;
+    this.key = key;
     const stored = Number(readStorage(host, 'session', key));
     this.#base = Number.isFinite(stored) && stored >= 0 ? stored : 0;
   }
@@ -61,7 +63,7 @@ export class SessionClock {
   clear(): void {
     this.#base = 0;
     this.#since = undefined;
-    writeStorage(this.host, 'session', this.key, null);
+    writeStorage(this.#host, 'session', this.key, null);
   }
 
   #running(): number {
@@ -69,7 +71,7 @@ export class SessionClock {
   }
 
   #save(): void {
-    writeStorage(this.host, 'session', this.key, String(this.#base));
+    writeStorage(this.#host, 'session', this.key, String(this.#base));
   }
 }
 

@@ -116,34 +116,24 @@ export default class Sse {
   constructor(options: SseOptions<Sse> = {}) {
     this.#o = resolveOptions(options);
     const win = this.#o.windowGlobal;
-    this.clientId = resolveClientId(win, options.clientId ?? DEFAULT_OPTIONS.clientId);
-    this.accessTimestamp = resolveAccessTimestamp(win, options.accessTimestamp ?? DEFAULT_OPTIONS.accessTimestamp);
+    this.clientId = resolveClientId(win, options.clientId);
+    this.accessTimestamp = resolveAccessTimestamp(win, options.accessTimestamp);
     const reconnectBase = (): number => this.reconnectDuration;
     this.#requests = new RequestPipeline(
       {
-        connectionId: () => (this.isActive() ? this.#life.connectionId : undefined),
+        connectionId: () => (this.isActive() ? this.#life.connId : undefined),
         connectionLost: (id, error) => this.#life.connectionLost(id, error),
         changed: () => this.#life.reconcile(),
-        failed: (error) => (this.#life.lastError = error),
+        failed: (error) => (this.#life.failure = error),
       },
-      {
-        maxQueueSize: () => this.#o.maxQueueSize,
-        queueTimeout: () => this.#o.queueTimeout,
-        retryBase: () => Math.min(reconnectBase(), 1000),
-        retryMax: () => this.#o.maxReconnectTime,
-      },
+      this.#o,
+      () => Math.min(reconnectBase(), 1000),
     );
     this.#calls = new ConnectionCalls(this.#requests, this.#o, () => this.#tabs);
-    this.#visibility = new VisibilityGate(
-      this.#o.documentGlobal,
-      () => this.#o.hiddenGraceTime,
-      () => this.#life.reconcile(),
-    );
-    this.#online = new OnlineTime(win, this.#o.documentGlobal, {
+    this.#visibility = new VisibilityGate(this.#o.documentGlobal, this.#o, () => this.#life.reconcile());
+    this.#online = new OnlineTime(win, this.#o.documentGlobal, this.#o, {
       key: () => this.#durationKey(),
-      leaveTimeout: () => this.#o.leaveTimeout,
-      leaveCheckInterval: () => this.#o.leaveCheckInterval,
-      connected: () => this.#life.connectionId !== undefined && this.#life.state === 'open',
+      connected: () => this.#life.connId !== undefined && this.#life.stage === 'open',
       changed: (change) => this.#delivery.deliver(this.#delivery.message('sse-change-active', change), false, undefined, true),
     });
     this.#acks = new AckBatcher((ids) => this.#sendAcks(ids));
@@ -161,14 +151,12 @@ export default class Sse {
         requests: this.#requests,
         visibility: this.#visibility,
         tabs: () => this.#tabs,
-        tabSharing: () => this.#tabSharing,
         tabsLoading: () => this.#tabsLoading,
       },
       options.lastEventId,
       reconnectBase,
     );
-    const listeners = options.eventListeners ?? DEFAULT_OPTIONS.eventListeners;
-    if (listeners !== undefined) this.#listeners.add(toEntries(listeners));
+    if (options.eventListeners != null) this.#listeners.add(toEntries(options.eventListeners));
     win?.addEventListener('pagehide', this.#onPageHide);
     win?.addEventListener('pageshow', this.#onPageShow);
     win?.addEventListener('online', this.#onOnline);
@@ -191,62 +179,62 @@ export default class Sse {
 
   /** `Sse.STATE_CONNECTING` (0), `STATE_OPEN` (1) or `STATE_CLOSED` (2), as `EventSource.readyState`. */
   get state(): SseReadyState {
-    return readyStateOf(this.#life.state);
+    return readyStateOf(this.#life.stage);
   }
 
   /** The state by name, finer than {@link state} (`idle`, `connecting`, `open`, `closed`, `destroyed`). */
   get stateName(): SseStateName {
-    return this.#life.state;
+    return this.#life.stage;
   }
 
   /** `close()` or `destroy()` was called (and `connect()` not since). */
   get destroyed(): boolean {
-    return this.#life.state === 'destroyed' || this.#closedByPage;
+    return this.#life.stage === 'destroyed' || this.#closedByPage;
   }
 
   /** The server's id of the current connection (undefined when not connected). */
   get connectionId(): string | undefined {
-    return this.#life.connectionId;
+    return this.#life.connId;
   }
 
   /** The server's name of the system (`connect-finish.name`); `''` before the first connect. */
   get connectionName(): string {
-    return typeof this.#life.connectInfo?.name === 'string' ? this.#life.connectInfo.name : '';
+    return typeof this.#life.openInfo?.name === 'string' ? this.#life.openInfo.name : '';
   }
 
   /** The server's clock when the last connection opened (`connect-finish.serverTime`). */
   get connectionTimestamp(): number | undefined {
-    return this.#life.connectInfo?.serverTime;
+    return this.#life.openInfo?.serverTime;
   }
 
   /** The server's version (`connect-finish.version`). */
   get serverVersion(): string | undefined {
-    return this.#life.connectInfo?.version;
+    return this.#life.openInfo?.version;
   }
 
   /** The base reconnect delay in ms: the `reconnectTime` option, else the server's, else 5000. */
   get reconnectDuration(): number {
-    return this.#o.reconnectTime ?? this.#life.connectInfo?.reconnectTime ?? DEFAULT_RECONNECT_TIME;
+    return this.#o.reconnectTime ?? this.#life.openInfo?.reconnectTime ?? DEFAULT_RECONNECT_TIME;
   }
 
   /** The last `connect-finish` payload. */
   get connectResponse(): SseConnectInfo | undefined {
-    return this.#life.connectInfo;
+    return this.#life.openInfo;
   }
 
   /** The last `connect-close` payload the server sent. */
   get closeResponse(): SseCloseInfo | undefined {
-    return this.#life.closeInfo;
+    return this.#life.endInfo;
   }
 
   /** 0.1's name of {@link connectResponse}. */
   get connectInfo(): SseConnectInfo | undefined {
-    return this.#life.connectInfo;
+    return this.#life.openInfo;
   }
 
   /** 0.1's name of {@link closeResponse}. */
   get closeInfo(): SseCloseInfo | undefined {
-    return this.#life.closeInfo;
+    return this.#life.endInfo;
   }
 
   /** The user moved or clicked within `leaveTimeout` (idle detection); false after a close. */
@@ -261,7 +249,7 @@ export default class Sse {
 
   /** Why the last connect or request attempt failed (for diagnostics; a success does not clear it). */
   get lastError(): unknown {
-    return this.#life.lastError;
+    return this.#life.failure;
   }
 
   /**
@@ -281,7 +269,7 @@ export default class Sse {
 
   /** Id of the last durable event received: the resume point of the next connect. */
   get lastEventId(): string {
-    return this.#life.lastEventId;
+    return this.#life.lastId;
   }
 
   /** Requests waiting for a connection plus requests in flight. */
@@ -311,7 +299,7 @@ export default class Sse {
 
   /** True when connected: `connect-finish` received and the stream still open. */
   isActive(): boolean {
-    return this.#life.isActive();
+    return this.#life.isOpen();
   }
 
   /**
@@ -338,16 +326,16 @@ export default class Sse {
    * destroyed or the server closes it with `reconnect: false` first.
    */
   ready(): Promise<this> {
-    return this.#life.ready().then(() => this);
+    return this.#life.whenOpen().then(() => this);
   }
 
   // ---- lifecycle -----------------------------------------------------------------------
 
   /** Connects (now if the tab is visible, else when it becomes visible) and keeps reconnecting. */
   connect(): void {
-    if (this.#life.state === 'destroyed') return;
+    if (this.#life.stage === 'destroyed') return;
     this.#closedByPage = false;
-    this.#life.connect();
+    this.#life.start();
   }
 
   /**
@@ -356,9 +344,9 @@ export default class Sse {
    * queued until their timeout.
    */
   close(reason = 'close'): void {
-    if (this.#life.state === 'destroyed') return;
+    if (this.#life.stage === 'destroyed') return;
     this.#closedByPage = true;
-    this.#life.close(reason, 'closed');
+    this.#life.stop(reason, 'closed');
   }
 
   /**
@@ -366,7 +354,7 @@ export default class Sse {
    * pending requests and `ready()` reject with `ERR_SSE_DESTROYED`.
    */
   destroy(): void {
-    if (!this.#life.close('destroy', 'destroyed')) return;
+    if (!this.#life.stop('destroy', 'destroyed')) return;
     this.#acks.disable();
     this.#visibility.stop();
     this.#online.dispose();
@@ -386,7 +374,7 @@ export default class Sse {
    */
   switchURL(url: string): void {
     const next = normalizeUrl(url);
-    if (next === this.#o.url || this.#life.state === 'destroyed') return;
+    if (next === this.#o.url || this.#life.stage === 'destroyed') return;
     this.#life.leaveSystem();
     this.#o.url = next;
     this.#channels.clear();
@@ -443,7 +431,7 @@ export default class Sse {
     fn: SseEventListener | null | undefined,
     always: boolean,
   ): Promise<HttpAnswer | undefined> {
-    if (this.#life.state === 'destroyed') return Promise.reject(destroyedError());
+    if (this.#life.stage === 'destroyed') return Promise.reject(destroyedError());
     let names: string[];
     try {
       names = this.#listeners.change(kind === 'addListener', toEntries(nameOrMap, fn), always);
@@ -487,7 +475,7 @@ export default class Sse {
   }
 
   #channelChange(op: 'join' | 'leave', channels: string[]): Promise<string[]> {
-    if (this.#life.state === 'destroyed') return Promise.reject(destroyedError());
+    if (this.#life.stage === 'destroyed') return Promise.reject(destroyedError());
     return this.#calls.channels(op, channels, this.#channels);
   }
 
@@ -539,7 +527,7 @@ export default class Sse {
   }
 
   #postAcks(ids: string[]): void {
-    const connectionId = this.#life.connectionId;
+    const connectionId = this.#life.connId;
     if (connectionId === undefined) return;
     this.#calls.ack(connectionId, ids).then(
       (answer) => {
@@ -563,7 +551,7 @@ export default class Sse {
     loadTabSharing(this.#o.url).then(
       (sharing) => {
         this.#tabsLoading = false;
-        if (this.#life.state === 'destroyed') return;
+        if (this.#life.stage === 'destroyed') return;
         this.#tabSharing = sharing;
         this.#tabs = this.#tabGroup();
         if (this.#life.wanted) this.#tabs.start();
@@ -571,7 +559,7 @@ export default class Sse {
       },
       (err: unknown) => {
         this.#tabsLoading = false;
-        this.#life.lastError = err;
+        this.#life.failure = err;
         this.#life.reconcile();
       },
     );
@@ -579,16 +567,15 @@ export default class Sse {
 
   /** The group of tabs of this system and query (tabs of other users or systems keep apart). */
   #tabGroup(): TabGroup {
-    const { TabGroup, groupName } = this.#tabSharing!;
-    return new TabGroup(groupName(this.#o.url, this.#o.query), {
-      elected: () => this.#life.elected(),
-      attachedChanged: () => this.#life.reconcile(),
-      connectionId: () => (this.isActive() ? this.#life.connectionId : undefined),
-      lastEventId: () => this.#life.lastEventId,
-      state: () => ({ listeners: this.#listeners.serverNames(), channels: this.#channels.list }),
-      post: (path, body) => this.#calls.post(path, { connectionId: this.#life.connectionId, ...body }),
+    return this.#tabSharing!.tabGroupFor({
+      url: this.#o.url,
+      query: this.#o.query,
+      life: this.#life,
+      listeners: this.#listeners,
+      channels: this.#channels,
+      calls: this.#calls,
+      isActive: () => this.isActive(),
       ack: (ids) => this.#postAcks(ids),
-      serverChannels: (list) => this.#channels.setServer(list),
     });
   }
 

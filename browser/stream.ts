@@ -1,3 +1,4 @@
+import { parseBody } from './http.js';
 import { SseClientError, SseRequestError } from './errors.js';
 import { EventStreamParser, type ParsedEvent } from './parser.js';
 
@@ -23,12 +24,14 @@ export class EventStream {
   #idleLimit: number;
   #watchdog: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(
-    private readonly url: string,
-    private readonly credentials: RequestCredentials,
-    private readonly handlers: StreamHandlers,
-    idleLimit: number,
-  ) {
+  readonly #url: string;
+  readonly #credentials: RequestCredentials;
+  readonly #handlers: StreamHandlers;
+
+  constructor(url: string, credentials: RequestCredentials, handlers: StreamHandlers, idleLimit: number) {
+    this.#url = url;
+    this.#credentials = credentials;
+    this.#handlers = handlers;
     this.#idleLimit = idleLimit;
   }
 
@@ -58,31 +61,24 @@ export class EventStream {
   async #read(): Promise<void> {
     let error: unknown;
     try {
-      const res = await fetch(this.url, {
+      const res = await fetch(this.#url, {
         headers: { accept: 'text/event-stream' },
-        credentials: this.credentials,
+        credentials: this.#credentials,
         cache: 'no-store',
         signal: this.#abort.signal,
       });
       if (!res.ok || res.body === null) {
-        const text = await res.text().catch(() => '');
-        let body: unknown = text;
-        try {
-          body = JSON.parse(text) as unknown;
-        } catch {
-          // not JSON: keep the text
-        }
-        throw new SseRequestError(res.status, body);
+        throw new SseRequestError(res.status, parseBody(await res.text().catch(() => ''), res.headers.get('content-type')));
       }
       if (!/^text\/event-stream/i.test(res.headers.get('content-type') ?? '')) {
-        throw new SseClientError('ERR_SSE_NOT_A_STREAM', `Expected text/event-stream, got ${res.headers.get('content-type') ?? 'no content type'}`);
+        throw new SseClientError('ERR_SSE_NOT_A_STREAM', `Not text/event-stream: ${res.headers.get('content-type')}`);
       }
       const parser = new EventStreamParser(
         (event) => {
-          if (!this.#closed) this.handlers.onEvent(event);
+          if (!this.#closed) this.#handlers.onEvent(event);
         },
         (ms) => {
-          if (!this.#closed) this.handlers.onRetry(ms);
+          if (!this.#closed) this.#handlers.onRetry(ms);
         },
       );
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -93,7 +89,7 @@ export class EventStream {
         parser.feed(value);
       }
     } catch (err) {
-      error = err instanceof SseClientError ? err : new SseClientError('ERR_SSE_NETWORK', 'The stream failed', { cause: err });
+      error = err instanceof SseClientError ? err : new SseClientError('ERR_SSE_NETWORK', 'Stream failed', { cause: err });
     }
     this.#end(error);
   }
@@ -102,13 +98,13 @@ export class EventStream {
     this.#watchdog = setTimeout(() => {
       const idle = Date.now() - this.#lastByteAt;
       if (idle < this.#idleLimit) return this.#arm(this.#idleLimit - idle);
-      this.#end(new SseClientError('ERR_SSE_STALE', `No data from the server for ${idle} ms`));
+      this.#end(new SseClientError('ERR_SSE_STALE', `No data for ${idle} ms`));
     }, delay);
   }
 
   #end(error: unknown): void {
     if (this.#closed) return;
     this.close();
-    this.handlers.onEnd(error);
+    this.#handlers.onEnd(error);
   }
 }

@@ -16,7 +16,11 @@ export class TabAcks {
   readonly #pending = new Map<string, Set<string>>();
   #recent: ParsedEvent[] = [];
 
-  constructor(private readonly ack: (ids: string[]) => void) {}
+  readonly #ack: (ids: string[]) => void;
+
+  constructor(ack: (ids: string[]) => void) {
+    this.#ack = ack;
+  }
 
   /** A durable event arrived while `tabs` (the leader included) have the stream. */
   arrived(event: ParsedEvent & { id: string }, tabs: Iterable<string>): void {
@@ -27,7 +31,7 @@ export class TabAcks {
     if (this.#pending.size > MAX_PENDING) {
       const oldest = this.#pending.keys().next().value as string;
       this.#pending.delete(oldest);
-      this.ack([oldest]);
+      this.#ack([oldest]);
     }
   }
 
@@ -48,7 +52,7 @@ export class TabAcks {
         now.push(id);
       }
     }
-    if (now.length > 0) this.ack(now);
+    if (now.length > 0) this.#ack(now);
   }
 
   /** `tab` is gone: it is not waited for any more. */
@@ -60,7 +64,7 @@ export class TabAcks {
         now.push(id);
       }
     }
-    if (now.length > 0) this.ack(now);
+    if (now.length > 0) this.#ack(now);
   }
 
   /** The stream ended: what was not acknowledged comes again on the next one. */

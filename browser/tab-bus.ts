@@ -42,11 +42,7 @@ export type TabMessage =
 export class TabBus {
   readonly #channel: BroadcastChannel;
 
-  constructor(
-    name: string,
-    private readonly self: string,
-    onMessage: (message: TabMessage) => void,
-  ) {
+  constructor(name: string, self: string, onMessage: (message: TabMessage) => void) {
     this.#channel = new BroadcastChannel(name);
     this.#channel.onmessage = (e: MessageEvent<TabMessage>) => {
       const m = e.data;

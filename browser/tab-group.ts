@@ -4,7 +4,8 @@ import type { HttpAnswer } from './http.js';
 import { randomId } from './identity.js';
 import { LeaderTab } from './leader-tab.js';
 import type { ParsedEvent } from './parser.js';
-import type { RelayedStream, RelayHost } from './relayed-stream.js';
+import type { StreamHandlers } from './stream.js';
+import { RelayedStream, type RelayHost } from './relayed-stream.js';
 import { TabBus, type TabMessage, type TabRequest, type TabState } from './tab-bus.js';
 import { TabLocks } from './tab-leader.js';
 import type { TabGroupHost, TabLink } from './tab-link.js';
@@ -14,6 +15,39 @@ export type { TabGroupHost } from './tab-link.js';
 /** The group of tabs of one system and query: tabs of other users or systems keep apart. */
 export function groupName(url: string, query: Record<string, string>): string {
   return `${url}?${new URLSearchParams(Object.entries(query).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))).toString()}`;
+}
+
+/**
+ * What the client hands the chunk for its tab group (its parts, not a hook each: the hooks are
+ * built here, so that a page that does not share tabs does not load them). Shapes only: the
+ * chunk imports nothing of the client.
+ */
+export interface TabClient {
+  readonly url: string;
+  readonly query: Record<string, string>;
+  readonly life: { elected(): void; reconcile(): void; readonly connId: string | undefined; readonly lastId: string };
+  readonly listeners: { serverNames(): string[] };
+  readonly channels: { readonly list: string[]; setServer(channels: string[]): void };
+  readonly calls: { post(path: string, body: Record<string, unknown>): Promise<HttpAnswer> };
+  /** The client's stream is open (its connection id is usable). */
+  isActive(): boolean;
+  /** Acknowledges durable messages to the server over this tab's connection. */
+  ack(ids: string[]): void;
+}
+
+/** The tab group of the client's system and query, over the client's parts. */
+export function tabGroupFor(client: TabClient): TabGroup {
+  const { life, listeners, channels, calls } = client;
+  return new TabGroup(groupName(client.url, client.query), {
+    elected: () => life.elected(),
+    attachedChanged: () => life.reconcile(),
+    connectionId: () => (client.isActive() ? life.connId : undefined),
+    lastEventId: () => life.lastId,
+    state: () => ({ listeners: listeners.serverNames(), channels: channels.list }),
+    post: (path, body) => calls.post(path, { connectionId: life.connId, ...body }),
+    ack: (ids) => client.ack(ids),
+    serverChannels: (list) => channels.setServer(list),
+  });
 }
 
 /**
@@ -38,10 +72,10 @@ export class TabGroup implements RelayHost {
   /** Set once this tab won the leader lock (until it leaves the group). */
   #leader: LeaderTab | undefined;
 
-  constructor(
-    private readonly name: string,
-    host: TabGroupHost,
-  ) {
+  readonly #name: string;
+
+  constructor(name: string, host: TabGroupHost) {
+    this.#name = name;
     this.#link = { id: this.id, host, post: (m) => this.#bus?.post(m) };
     this.#follower = this.#newFollower();
   }
@@ -58,9 +92,9 @@ export class TabGroup implements RelayHost {
   /** Joins the group: waits for the leader lock (the stream) and listens to the bus. */
   start(): void {
     if (this.#bus !== undefined) return;
-    const locks = new TabLocks(navigator.locks, this.name, this.id);
+    const locks = new TabLocks(navigator.locks, this.#name, this.id);
     this.#locks = locks;
-    this.#bus = new TabBus(`sse:${this.name}`, this.id, (m) => this.#onMessage(m));
+    this.#bus = new TabBus(`sse:${this.#name}`, this.id, (m) => this.#onMessage(m));
     void locks.holdOwn().then(() => {
       if (this.#locks !== locks) return;
       this.#ownLockHeld = true;
@@ -103,6 +137,11 @@ export class TabGroup implements RelayHost {
   }
 
   // ---- a follower's stream ---------------------------------------------------------------
+
+  /** A follower's stream: the leader's, relayed over the bus. */
+  follow(handlers: StreamHandlers): RelayedStream {
+    return new RelayedStream(this, handlers);
+  }
 
   attach(stream: RelayedStream): void {
     this.#follower.attach(stream);

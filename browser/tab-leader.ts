@@ -9,17 +9,21 @@ export class TabLocks {
   readonly #abort = new AbortController();
   #resign: (() => void) | undefined;
 
-  constructor(
-    private readonly locks: LockManager,
-    private readonly group: string,
-    private readonly self: string,
-  ) {}
+  readonly #locks: LockManager;
+  readonly #group: string;
+  readonly #self: string;
+
+  constructor(locks: LockManager, group: string, self: string) {
+    this.#locks = locks;
+    this.#group = group;
+    this.#self = self;
+  }
 
   /** Holds this tab's own lock until {@link stop}; resolves once it is held. */
   holdOwn(): Promise<void> {
     return new Promise((held) => {
-      this.locks
-        .request(this.#tabLock(this.self), { signal: this.#abort.signal }, () => {
+      this.#locks
+        .request(this.#tabLock(this.#self), { signal: this.#abort.signal }, () => {
           held();
           return new Promise<void>((release) => this.#abort.signal.addEventListener('abort', () => release()));
         })
@@ -29,8 +33,8 @@ export class TabLocks {
 
   /** Waits for the leader lock; `elected` runs once it is held, until {@link stop}. */
   campaign(elected: () => void): void {
-    this.locks
-      .request(`sse-leader:${this.group}`, { signal: this.#abort.signal }, () => {
+    this.#locks
+      .request(`sse-leader:${this.#group}`, { signal: this.#abort.signal }, () => {
         if (this.#abort.signal.aborted) return undefined;
         elected();
         return new Promise<void>((release) => {
@@ -46,7 +50,7 @@ export class TabLocks {
     const watch = new AbortController();
     const onStop = (): void => watch.abort();
     this.#abort.signal.addEventListener('abort', onStop);
-    this.locks
+    this.#locks
       .request(this.#tabLock(id), { signal: watch.signal }, () => {
         this.#abort.signal.removeEventListener('abort', onStop);
         if (!watch.signal.aborted) gone();
@@ -63,6 +67,6 @@ export class TabLocks {
   }
 
   #tabLock(id: string): string {
-    return `sse-tab:${this.group}:${id}`;
+    return `sse-tab:${this.#group}:${id}`;
   }
 }

@@ -1,3 +1,5 @@
+import type { ResolvedOptions } from './options.js';
+
 /** What the gate uses of a document (the `documentGlobal` option). */
 export type VisibilityDocument = Pick<Document, 'addEventListener' | 'removeEventListener' | 'visibilityState'>;
 
@@ -10,11 +12,16 @@ export class VisibilityGate {
   #timer: ReturnType<typeof setTimeout> | undefined;
   readonly #onVisibilityChange = (): void => this.#update();
 
-  constructor(
-    private readonly doc: VisibilityDocument | undefined,
-    private readonly graceMs: () => number,
-    private readonly onChange: () => void,
-  ) {
+  readonly #doc: VisibilityDocument | undefined;
+
+  readonly #o: Pick<ResolvedOptions, 'hiddenGraceTime'>;
+  readonly #onChange: () => void;
+
+  /** `o.hiddenGraceTime`: how long a hidden tab still counts as in use (read on use). */
+  constructor(doc: VisibilityDocument | undefined, o: Pick<ResolvedOptions, 'hiddenGraceTime'>, onChange: () => void) {
+    this.#o = o;
+    this.#onChange = onChange;
+    this.#doc = doc;
     this.#active = this.#visible();
     doc?.addEventListener('visibilitychange', this.#onVisibilityChange);
   }
@@ -26,7 +33,7 @@ export class VisibilityGate {
 
   /** Removes the document listener and the timer. */
   stop(): void {
-    this.doc?.removeEventListener('visibilitychange', this.#onVisibilityChange);
+    this.#doc?.removeEventListener('visibilitychange', this.#onVisibilityChange);
     this.#clearTimer();
   }
 
@@ -38,14 +45,14 @@ export class VisibilityGate {
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
         if (!this.#visible()) this.#set(false);
-      }, this.graceMs());
+      }, this.#o.hiddenGraceTime);
     }
   }
 
   #set(active: boolean): void {
     if (this.#active === active) return;
     this.#active = active;
-    this.onChange();
+    this.#onChange();
   }
 
   #clearTimer(): void {
@@ -55,6 +62,6 @@ export class VisibilityGate {
   }
 
   #visible(): boolean {
-    return this.doc === undefined || this.doc.visibilityState !== 'hidden';
+    return this.#doc === undefined || this.#doc.visibilityState !== 'hidden';
   }
 }

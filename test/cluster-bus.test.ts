@@ -1,25 +1,12 @@
 import test, { type ExecutionContext } from 'ava';
 import { MemoryBus, type QosAckedEvent } from '../lib/index.js';
-import { getJson, postJson, startPlugin, type StartedPlugin } from './helpers/server.js';
+import { getJson, postJson, startPlugin } from './helpers/server.js';
 import { RawStream } from './helpers/stream.js';
 import { eventually } from './helpers/cluster.js';
+import { threeNodes as nodes } from './helpers/memory-cluster.js';
 
 /** Three nodes (a, b, c) of one hub in this process, joined by an in-memory bus. */
-async function threeNodes(
-  t: ExecutionContext,
-  extra: Record<string, object> = {},
-): Promise<{ bus: MemoryBus; a: StartedPlugin; b: StartedPlugin; c: StartedPlugin }> {
-  const bus = new MemoryBus();
-  const node = async (id: string) => {
-    const started = await startPlugin(t, { cluster: { transport: bus.transport(id), timeoutMs: 200 }, ...(extra[id] ?? {}) });
-    await started.plugin.hub.ready();
-    return started;
-  };
-  const a = await node('a');
-  const b = await node('b');
-  const c = await node('c');
-  return { bus, a, b, c };
-}
+const threeNodes = (t: ExecutionContext, extra: Record<string, object> = {}) => nodes(t, { timeoutMs: 200, extra });
 
 test('a send on one node reaches users on the others; counts are summed', async (t) => {
   const { a, b, c } = await threeNodes(t);

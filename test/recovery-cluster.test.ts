@@ -1,24 +1,12 @@
 import test, { type ExecutionContext } from 'ava';
-import { MemoryBus } from '../lib/index.js';
 import { eventually } from './helpers/cluster.js';
-import { startPlugin, type StartedPlugin } from './helpers/server.js';
+import { threeNodes as nodes } from './helpers/memory-cluster.js';
 import { RawStream, type Received } from './helpers/stream.js';
 
 // The recovery window across the nodes of a cluster (in-process bus): each node keeps its own
 // sends, and the node that takes a reconnect asks the others for their part.
 
-async function threeNodes(t: ExecutionContext): Promise<{ bus: MemoryBus; a: StartedPlugin; b: StartedPlugin; c: StartedPlugin }> {
-  const bus = new MemoryBus();
-  const node = async (id: string): Promise<StartedPlugin> => {
-    const started = await startPlugin(t, { cluster: { transport: bus.transport(id), timeoutMs: 300 } });
-    await started.plugin.hub.ready();
-    return started;
-  };
-  const a = await node('a');
-  const b = await node('b');
-  const c = await node('c');
-  return { bus, a, b, c };
-}
+const threeNodes = (t: ExecutionContext) => nodes(t, { timeoutMs: 300 });
 
 const finishOf = (s: RawStream): { recovered: boolean; epoch: string } => JSON.parse(s.named('connect-finish')[0]!.data);
 const bells = (s: RawStream): Received[] => s.named('bell');

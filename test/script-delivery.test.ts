@@ -63,3 +63,23 @@ test('plugin.clientUrl() is cached for a year; the plain URL and a stale version
   t.regex(classic ?? '', /^\/sse\/test\/sse\.js\?script-type=classic&v=[\w-]{16,}$/);
   t.notRegex(await (await fetch(`${origin}${classic}`)).text(), /\bexport\s*\{/);
 });
+
+// Issue 24: a page that does not share tabs loads sse.js (or the classic script) alone, within
+// 10 KB gzipped; tab sharing comes in its own chunk, only for pages that ask for it.
+const BUDGET_GZIP = 10 * 1024;
+
+test('the client a page loads without tab sharing is at most 10 KB gzipped (module and classic script)', async (t) => {
+  const { base } = await startPlugin(t);
+  for (const path of ['/sse.js', '/sse.js?script-type=classic']) {
+    const gz = await rawGet(`${base}${path}`, { 'accept-encoding': 'gzip' });
+    const br = await rawGet(`${base}${path}`, { 'accept-encoding': 'br' });
+    t.is(gz.headers['content-encoding'], 'gzip');
+    t.is(br.headers['content-encoding'], 'br');
+    t.log(`${path}: ${gunzipSync(gz.body).length} B, gzip ${gz.body.length} B, brotli ${br.body.length} B`);
+    t.true(gz.body.length <= BUDGET_GZIP, `${path}: ${gz.body.length} B gzipped, over the ${BUDGET_GZIP} B budget`);
+    t.true(br.body.length <= gz.body.length, 'brotli, which browsers get first, is smaller still');
+  }
+  const tabs = await rawGet(`${base}/sse-tabs.js`, { 'accept-encoding': 'gzip' });
+  t.is(tabs.status, 200);
+  t.log(`/sse-tabs.js (tab sharing, loaded on demand): ${gunzipSync(tabs.body).length} B, gzip ${tabs.body.length} B`);
+});

@@ -294,7 +294,10 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   sendUncounted(item: SendItem): void {
     if (this.#closed || (this.#transport.peers().length === 0 && (this.#transport.sendsReachAll !== true || item.wid === undefined))) return;
     this.#uncounted.push(item);
-    if (this.#uncounted.length === 1) setImmediate(() => this.#flushUncounted());
+    // Flushed as soon as this run of code (and the promises it settles) is done, not a loop turn
+    // later: nobody waits for an answer, only for the delivery, and sends made in one run (a
+    // loop, an awaited loop of count-free sends) still go together.
+    if (this.#uncounted.length === 1) process.nextTick(() => this.#flushUncounted());
   }
 
   #flushUncounted(): void {

@@ -157,6 +157,14 @@ export function checkMessage(raw: unknown, key: ApiKey, hub: Hub, at: string): P
   return message;
 }
 
+/** The send of each target but `all`, by name: the hub and `hub.qos` name them alike. */
+const SEND_BY = {
+  user: 'sendByUserId',
+  token: 'sendByAccessToken',
+  tenant: 'sendByTenantId',
+  channel: 'sendByChannel',
+} as const satisfies Record<Exclude<PublishTargetKind, 'all'>, string>;
+
 /** Sends one checked message through the hub, as `ctx.sse` would. */
 export async function send(hub: Hub, m: PublishMessage): Promise<PublishResult> {
   if (m.durable) {
@@ -165,29 +173,11 @@ export async function send(hub: Hub, m: PublishMessage): Promise<PublishResult> 
     if (m.ttlMs !== undefined) options.ttlMs = m.ttlMs;
     if (m.idempotencyKey !== undefined) options.idempotencyKey = m.idempotencyKey;
     const qos = hub.qos;
-    const r =
-      m.target === 'all'
-        ? await qos.sendAll(m.event, m.data, options)
-        : m.target === 'user'
-          ? await qos.sendByUserId(m.keys, m.event, m.data, options)
-          : m.target === 'token'
-            ? await qos.sendByAccessToken(m.keys, m.event, m.data, options)
-            : m.target === 'tenant'
-              ? await qos.sendByTenantId(m.keys, m.event, m.data, options)
-              : await qos.sendByChannel(m.keys, m.event, m.data, options);
+    const r = m.target === 'all' ? await qos.sendAll(m.event, m.data, options) : await qos[SEND_BY[m.target]](m.keys, m.event, m.data, options);
     return { delivered: r.delivered, messageId: r.messageId, copies: r.copies };
   }
   const options = { listening: m.listening };
-  const delivered =
-    m.target === 'all'
-      ? await hub.sendAll(m.event, m.data, options)
-      : m.target === 'user'
-        ? await hub.sendByUserId(m.keys, m.event, m.data, options)
-        : m.target === 'token'
-          ? await hub.sendByAccessToken(m.keys, m.event, m.data, options)
-          : m.target === 'tenant'
-            ? await hub.sendByTenantId(m.keys, m.event, m.data, options)
-            : await hub.sendByChannel(m.keys, m.event, m.data, options);
+  const delivered = m.target === 'all' ? await hub.sendAll(m.event, m.data, options) : await hub[SEND_BY[m.target]](m.keys, m.event, m.data, options);
   return { delivered };
 }
 

@@ -14,13 +14,17 @@
 //          --phases burst,paced,targeted (default: all; connect and memory always run)
 //          --report-from .tmp/bench-last.json [--write] (re-renders the report of a saved run)
 //          --window on|off (the recovery window of ordinary sends in our server; default on)
+//          --against <commit>[,<commit>] (this tree's lib beside those commits' builds, no other server:
+//          each size in --rounds rounds (default 2), the order rotated and reversed every round (ABBA),
+//          and a table of each measure's median as a ratio to the first commit; checkout.ts builds)
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { checkout, removeCheckout } from './checkout.js';
 import type { Rpc } from './ipc.js';
 import { root, spawn, stop } from './procs.js';
 import { printReport, writeReport, type Pair, type Phase, type Run, type ServerKind } from './report.js';
-import { Histogram } from './stats.js';
+import { Histogram, median } from './stats.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string): boolean => argv.includes(`--${name}`);
@@ -37,7 +41,8 @@ if (WINDOW === 'off') process.env.BENCH_RECOVERY = 'off';
 const ALL: ServerKind[] = ['raw', 'raw-socket', 'lib', 'better-sse', 'socket.io'];
 /** Reference servers that run only when named in --only. */
 const EXTRA: ServerKind[] = ['koa'];
-const servers = (opt('only')?.split(',') as ServerKind[] | undefined) ?? ALL;
+const against = opt('against')?.split(',');
+const servers = (opt('only')?.split(',') as ServerKind[] | undefined) ?? (against === undefined ? ALL : []);
 for (const s of servers) if (![...ALL, ...EXTRA].includes(s)) throw new Error(`unknown server ${s}; one of ${[...ALL, ...EXTRA].join(', ')}`);
 const sizes = opt('sizes')?.split(',').map(Number) ?? (QUICK ? [1000, 5000] : [1000, 5000, 10000]);
 if (sizes.some((n) => !(n > 0 && n <= 10_000))) throw new Error('sizes must be 1..10000 (beyond ~15k one loopback source address runs out)');
@@ -86,7 +91,7 @@ const deadline = setTimeout(
     console.error(`bench: overall time limit reached, stopping`);
     process.exit(1);
   },
-  (QUICK ? 5 : 25) * 60_000,
+  (against === undefined ? (QUICK ? 5 : 25) : 40) * 60_000,
 );
 deadline.unref();
 
@@ -150,15 +155,19 @@ interface SetUp {
   connect: Run['connect'];
 }
 
-/** Starts a server and its clients, warms it up, takes the empty-server baseline, connects `n` streams. */
-async function setUp(kind: ServerKind, n: number): Promise<SetUp> {
+/**
+ * Starts a server and its clients, warms it up, takes the empty-server baseline, connects `n`
+ * streams. `libDir`: the lib/ folder of another commit's build (`--against`) for a `lib` server.
+ */
+async function setUp(kind: ServerKind, n: number, libDir?: string): Promise<SetUp> {
   const profDir = opt('prof') === kind ? join(root, '.tmp', 'bench-prof') : undefined;
   if (profDir !== undefined) mkdirSync(profDir, { recursive: true });
   const serverArgv = [
     '--expose-gc',
     ...(profDir ? ['--cpu-prof', '--cpu-prof-interval', process.env.BENCH_PROF_INTERVAL ?? '1000', `--cpu-prof-dir=${profDir}`] : []),
   ];
-  const { rpc: server, ready: port } = await spawn(SERVER_FILES[kind], [], serverArgv, `${kind} server`);
+  const env = libDir === undefined ? process.env : { ...process.env, BENCH_LIB_DIR: libDir };
+  const { rpc: server, ready: port } = await spawn(SERVER_FILES[kind], [], serverArgv, `${kind} server`, env);
   const rpcs: Rpc[] = [server];
   try {
     const protocol = kind === 'socket.io' ? 'socketio' : 'sse';
@@ -220,8 +229,8 @@ function pacedArgs(n: number): { k: number; intervalMs: number; rate: number } {
   return { k: Math.max(10, Math.round(rate * config.pacedSeconds)), intervalMs: 1000 / rate, rate };
 }
 
-async function runOne(kind: ServerKind, n: number): Promise<Run> {
-  const { server, clients, rpcs, base, live, connect } = await setUp(kind, n);
+async function runOne(kind: ServerKind, n: number, libDir?: string): Promise<Run> {
+  const { server, clients, rpcs, base, live, connect } = await setUp(kind, n, libDir);
   try {
     const run: Run = { server: kind, n, connect, burst: [] };
     if (config.memSizes.includes(n)) {
@@ -306,6 +315,69 @@ if (reportFrom !== undefined) {
   printReport(results, saved.config, saved.seconds, root);
   if (flag('write')) writeReport(results, saved.config, saved.seconds, root);
   process.exit(0);
+}
+
+if (against !== undefined) {
+  await compareBuilds(against);
+  process.exit(0);
+}
+
+/**
+ * `--against`: this tree's lib beside other commits' builds, all of one size in a round, the
+ * order rotated and reversed every round so that the machine's drift hits each alike; prints
+ * each measure's median and its ratio to the first commit's.
+ */
+async function compareBuilds(commits: string[]): Promise<void> {
+  const rounds = Number(opt('rounds') ?? 2);
+  if (!(rounds > 0 && rounds <= 10)) throw new Error('--rounds must be 1..10');
+  const builds = [...commits.map((c) => ({ label: `lib@${c}`, dir: join(checkout(c), 'lib') })), { label: 'lib (this tree)', dir: undefined }];
+  console.log(`bench ${QUICK ? 'quick' : 'full'}: ${builds.map((b) => b.label).join(' vs ')}; connections ${sizes.join(', ')}; ${rounds} rounds`);
+  type Measure = [name: string, of: (run: Run) => number | undefined];
+  const measures: Measure[] = [
+    ['burst deliveries/s', (r) => r.burst[0]?.perSec],
+    ['burst server CPU µs / delivery', (r) => r.burst[0]?.cpuPerDeliveryUs],
+    ['paced p99 ms', (r) => r.paced?.p99Ms],
+    ['paced server CPU µs / delivery', (r) => r.paced?.cpuPerDeliveryUs],
+    ['targeted sends/s', (r) => r.targeted?.perSec],
+    ['heap KB / idle connection', (r) => (r.mem === undefined ? undefined : r.mem.heapPerConn / 1024)],
+    ['connects/s', (r) => r.connect.perSec],
+    ['server CPU µs / stream opened', (r) => r.connect.cpuUs],
+  ];
+  try {
+    for (const n of sizes) {
+      const runs = builds.map((): Run[] => []);
+      for (let r = 0; r < rounds; r++) {
+        const order = builds.map((_, i) => (i + r) % builds.length);
+        if (r % 2 === 1) order.reverse();
+        for (const i of order) {
+          const run = await runOne('lib', n, builds[i]!.dir);
+          runs[i]!.push(run);
+          const b = run.burst[0];
+          console.log(
+            `  round ${r + 1} ${builds[i]!.label} N=${n}: burst ${Math.round(b?.perSec ?? 0).toLocaleString('en')}/s, ` +
+              `paced p99 ${run.paced?.p99Ms.toFixed(1)} ms, heap ${((run.mem?.heapPerConn ?? 0) / 1024).toFixed(2)} KB/conn, ` +
+              `connect ${Math.round(run.connect.perSec).toLocaleString('en')}/s (${run.connect.cpuUs?.toFixed(0)} µs CPU each)`,
+          );
+        }
+      }
+      console.log(`\n| N=${n.toLocaleString('en')}, median of ${rounds} | ${builds.map((b) => b.label).join(' | ')} |`);
+      console.log(`|---|${builds.map(() => '---:').join('|')}|`);
+      for (const [name, of] of measures) {
+        const med = runs.map((list) => {
+          const values = list.map(of).filter((v): v is number => v !== undefined);
+          return values.length === 0 ? undefined : median(values);
+        });
+        if (med[0] === undefined) continue;
+        const cells = med.map((m, i) =>
+          m === undefined ? '—' : `${m.toFixed(m >= 100 ? 0 : 2)}${i === 0 ? '' : ` (${(m / med[0]!).toFixed(2)}×)`}`,
+        );
+        console.log(`| ${name} | ${cells.join(' | ')} |`);
+      }
+      console.log('');
+    }
+  } finally {
+    for (const b of builds) if (b.dir !== undefined) removeCheckout(join(b.dir, '..'));
+  }
 }
 
 const started = Date.now();

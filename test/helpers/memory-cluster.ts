@@ -1,0 +1,23 @@
+import type { ExecutionContext } from 'ava';
+import { MemoryBus } from '../../lib/index.js';
+import { startPlugin, type StartedPlugin } from './server.js';
+
+/**
+ * Three nodes (a, b, c) of one hub in this process, joined by an in-memory bus, each started
+ * and ready. `timeoutMs`: the cluster's answer timeout; `extra`: more plugin options per node.
+ */
+export async function threeNodes(
+  t: ExecutionContext,
+  { timeoutMs, extra = {} }: { timeoutMs: number; extra?: Record<string, object> },
+): Promise<{ bus: MemoryBus; a: StartedPlugin; b: StartedPlugin; c: StartedPlugin }> {
+  const bus = new MemoryBus();
+  const node = async (id: string): Promise<StartedPlugin> => {
+    const started = await startPlugin(t, { cluster: { transport: bus.transport(id), timeoutMs }, ...(extra[id] ?? {}) });
+    await started.plugin.hub.ready();
+    return started;
+  };
+  const a = await node('a');
+  const b = await node('b');
+  const c = await node('c');
+  return { bus, a, b, c };
+}
