@@ -19,7 +19,7 @@ const lanTest = unavailable ? test.skip : test.serial;
 
 /** Two copies of every durable message (the default, said out loud); a short re-replication delay only where a test needs it. */
 const REPLICATION = { copies: 2 };
-const optionsWith = (replication: Record<string, unknown> = REPLICATION): string => (replication ? '{}' : '');
+const optionsWith = (replication: Record<string, unknown> = REPLICATION): string => JSON.stringify({ qos: { replication } });
 
 /** `host:port` of a node's web server, as a page on the browser host reaches it. */
 const web = (node: LabNode): string => `${node.host.address}:8080`;
