@@ -15,7 +15,7 @@ import { Replay } from './replay.js';
 import { StoreOwner } from './store-owner.js';
 import { queueRefsOf } from './target-refs.js';
 
-export type { QosOptions } from './qos-options.js';
+export type { QosOptions, QosReplicationOptions } from './qos-options.js';
 export type { QosAckedEvent, QosEvents, QosExpiredEvent, QosSendOptions, QosSendResult, QosStatus } from './qos-api.js';
 
 /**
@@ -108,7 +108,8 @@ export class Qos extends EventEmitter<QosEvents> {
   async #send(kind: TargetKind, keys: string[], event: string, data: unknown, options: QosSendOptions | undefined): Promise<QosSendResult> {
     const wait = waitForDeliveryOf(options?.waitForDelivery, kind);
     const { id, message } = await this.#role.commit(kind, keys, event, data, options);
-    if (message === undefined) return wait === undefined ? { messageId: id, delivered: 0 } : { messageId: id, delivered: 0, acknowledged: true };
+    if (message === undefined)
+      return wait === undefined ? { messageId: id, delivered: 0, copies: 1 } : { messageId: id, delivered: 0, copies: 1, acknowledged: true };
     // Waiting before any delivery: an ack can then never come before the wait. Another node
     // sharing the store may remove the message: then the store is asked whether it is gone.
     const role = this.#role;
@@ -126,8 +127,9 @@ export class Qos extends EventEmitter<QosEvents> {
       const { listening } = message;
       delivered += await this.#cluster.forwardSend({ id, kind, keys, event, data: message.data, listening });
     }
-    if (waiting === undefined) return { messageId: id, delivered };
-    return { messageId: id, delivered, acknowledged: await waiting };
+    const copies = 1;
+    if (waiting === undefined) return { messageId: id, delivered, copies };
+    return { messageId: id, delivered, copies, acknowledged: await waiting };
   }
 
   // ---- acknowledgement ---------------------------------------------------------------
