@@ -100,7 +100,7 @@ serveIpc({
         while (next < Number(count)) {
           const n = next++;
           const result = await hub.qos.sendByUserId(`${String(prefix)}${n % Number(users)}`, 'bell', payload(n));
-          const c = String((result as { copies?: number }).copies);
+          const c = String(result.copies);
           copies[c] = (copies[c] ?? 0) + 1;
         }
       }),
