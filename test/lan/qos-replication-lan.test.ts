@@ -266,6 +266,7 @@ lanTest(
     t.log(`partition noticed on every side after ${Date.now() - cutAt} ms`);
     await sleep(2000);
     lan.heal(hostC);
+    const healAt = Date.now();
     await allPeers(nodes, 20_000);
     phase = 'after';
     await sleep(1000);
@@ -274,13 +275,22 @@ lanTest(
     await Promise.all(pending);
 
     const resolved = sends.filter((s) => s.state === 'resolved');
-    const pages = { left, right };
-    const forSide = (p: Pages): Send[] => resolved.filter((s) => (p === left ? leftUsers : rightUsers).includes(s.user));
-    for (const [name, p] of Object.entries(pages)) {
+    const sides = [
+      { name: 'left', pages: left, users: leftUsers },
+      { name: 'right', pages: right, users: rightUsers },
+    ];
+    // Delivered to the pages as they are (connected throughout, each to its side's node)?
+    const stuck: Send[] = [];
+    for (const side of sides) {
+      const wanted = resolved.filter((s) => side.users.includes(s.user));
       try {
-        await p.delivered(forSide(p), `every resolved send delivered on the ${name}`, 60_000);
-      } catch (err) {
-        t.log(String(err).slice(0, 300));
+        await side.pages.delivered(wanted, `every resolved send delivered on the ${side.name}`, 30_000);
+      } catch {
+        const missing = tally(side.pages, wanted).lost;
+        stuck.push(...missing);
+        // Still stored somewhere, or gone? A page that comes back pulls what is pending for it.
+        for (const user of new Set(missing.map((s) => s.user))) side.pages.proc.send({ cmd: 'reconnect', user });
+        await side.pages.delivered(wanted, `the missing sends on the ${side.name} after a reconnect`, 30_000).catch(() => undefined);
       }
     }
     const l = tally(
@@ -297,14 +307,19 @@ lanTest(
     t.log(
       `sent ${sends.length} (${during.length} during the partition: ${during.filter((s) => s.via === c.nodeId).length} on C's side), ` +
         `resolved ${resolved.length} (during the partition ${duringResolved.length}; copies ${histogram(duringResolved.map((s) => s.copies))}), ` +
-        `delivered ${l.delivered + r.delivered}, lost ${lost.length}, duplicates ${duplicates}, misdelivered ${l.misdelivered + r.misdelivered}`,
+        `delivered ${l.delivered + r.delivered}, lost ${lost.length}, duplicates ${duplicates}, misdelivered ${l.misdelivered + r.misdelivered}; ` +
+        `not delivered to the connected page until it reconnected ${stuck.length}`,
     );
-    if (lost.length > 0) t.log('lost:', JSON.stringify(lost.slice(0, 10)));
+    const when = (s: Send): string =>
+      `seq ${s.seq} to ${s.user} via ${s.via === c.nodeId ? 'C' : s.via === a.nodeId ? 'A' : 'B'}, sent ${s.at - cutAt} ms after the cut (heal at ${healAt - cutAt} ms)`;
+    if (stuck.length > 0) t.log('not delivered until a reconnect:', stuck.map(when).join('; '));
+    if (lost.length > 0) t.log('lost:', lost.map(when).join('; '));
     t.true(
       duringResolved.some((s) => s.via === c.nodeId) && duringResolved.some((s) => s.via !== c.nodeId),
       'sends resolved on both sides of the cut',
     );
     t.is(lost.length, 0, 'every message whose send resolved is delivered');
+    t.is(stuck.length, 0, 'to the page connected throughout, without a reconnect');
     t.is(l.misdelivered + r.misdelivered, 0);
     t.true(duplicates <= during.length, `duplicates (${duplicates}) at most the sends made during the partition (${during.length})`);
   },
