@@ -379,3 +379,65 @@ lanTest(
     t.deepEqual(again, [], 'nothing acknowledged is delivered again');
   },
 );
+
+/** `hub.qos.replicationStats()` of a node. */
+async function stats(node: LabNode): Promise<Record<string, number>> {
+  return (await node.proc.request({ cmd: 'replication' })).stats as Record<string, number>;
+}
+
+lanTest(
+  're-replication: a node gone longer than rereplicateAfterMs has its messages copied again, so that a second node lost later loses none of them',
+  async (t) => {
+    t.timeout(180_000);
+    const lan = await privateLan(t, 4);
+    const options = optionsWith({ copies: 2, rereplicateAfterMs: 2000 });
+    const nodes = await Promise.all(lan.hosts.slice(0, 3).map((h) => startNode(t, h, { qos: true, HUB_OPTIONS: options })));
+    const [a, b, c] = nodes as [LabNode, LabNode, LabNode];
+    await allPeers(nodes);
+    // Users away: 30 messages through C, each also on A or B (the replica of its target).
+    const users = Array.from({ length: 6 }, (_, i) => `x${i}`);
+    const sends: Send[] = users.flatMap((user, u) =>
+      Array.from({ length: 5 }, (_, j) => ({ seq: u * 5 + j, user, via: c.nodeId, state: 'pending' as const, at: 0 })),
+    );
+    await Promise.all(sends.map((s) => durable(c, s)));
+    t.is(histogram(sends.map((s) => `${s.state} ${s.copies}`)), histogram(sends.map(() => 'resolved 2')), 'each committed on two nodes');
+    const before = { a: (await stats(a)).held, b: (await stats(b)).held };
+    t.log(`copies of C's messages held before the first loss: A ${before.a}, B ${before.b}`);
+
+    // First loss: C and its disk. Each message now lives on one node only, until re-replication.
+    c.proc.kill();
+    await c.proc.exited();
+    wipe(c.qosFile!);
+    await Promise.all([
+      peersAre(a, [b.nodeId], [c.nodeId], 'after the first loss', 20_000),
+      peersAre(b, [a.nodeId], [c.nodeId], 'after the first loss', 20_000),
+    ]);
+    // rereplicateAfterMs later, the holders copy them to the other survivor: both hold all 30.
+    for (const node of [a, b])
+      await until(
+        () => stats(node),
+        (s) => s.held === sends.length,
+        `${node.host.address} to hold a copy of each of C's ${sends.length} messages`,
+        30_000,
+      );
+    t.log(`re-replicated: A ${(await stats(a)).rereplicated}, B ${(await stats(b)).rereplicated}`);
+
+    // Second loss: B and its disk. A alone serves every message.
+    b.proc.kill();
+    await b.proc.exited();
+    wipe(b.qosFile!);
+    await peersAre(a, [], [b.nodeId, c.nodeId], 'after the second loss', 20_000);
+    const pages = new Pages(t, lan.hosts[3]!);
+    await pages.ready();
+    pages.live([a]);
+    await pages.open(users, [a]);
+    try {
+      await pages.delivered(sends, 'every message of C delivered by A', 30_000);
+    } catch (err) {
+      t.log(String(err).slice(0, 300));
+    }
+    const { delivered, lost } = tally(pages, sends);
+    t.log(`after two losses: delivered ${delivered} of ${sends.length}, lost ${lost.length}`);
+    t.is(lost.length, 0);
+  },
+);
