@@ -44,5 +44,7 @@ export interface ClusterLink {
   /** Writes the durable items of peers' sends with `deliver` instead of as plain sends; answers the count reached. */
   deliverDurable(deliver: (item: DurableItem) => number): void;
   /** Adds to what this node tells its peers in its `hello` (before the cluster starts). */
-  announce(fields: Pick<HelloAnswer, 'qosTag'>): void;
+  announce(fields: Pick<HelloAnswer, 'qosTag' | 'qosCopies'>): void;
+  /** Calls `up` when a verified peer comes up, `down` when one goes down (before the hub's own listeners). */
+  onPeers(up: (peer: HelloAnswer) => void, down: (nodeId: string) => void): void;
 }

@@ -120,7 +120,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   readonly #handlers = new Map<ClusterRequest['type'], (from: string, request: ClusterRequest) => unknown>();
   #deliverDurable: ((item: DurableItem) => number) | undefined;
   /** What modules add to this node's `hello`. */
-  #announced: Pick<HelloAnswer, 'qosTag'> = {};
+  #announced: Pick<HelloAnswer, 'qosTag' | 'qosCopies'> = {};
   #batch: PendingSend[] = [];
   #scheduled = false;
   /** Count-free sends of this tick ({@link Cluster.sendUncounted}). */
@@ -229,8 +229,14 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   }
 
   /** @internal */
-  announce(fields: Pick<HelloAnswer, 'qosTag'>): void {
+  announce(fields: Pick<HelloAnswer, 'qosTag' | 'qosCopies'>): void {
     this.#announced = { ...this.#announced, ...fields };
+  }
+
+  /** @internal */
+  onPeers(up: (peer: HelloAnswer) => void, down: (nodeId: string) => void): void {
+    this.on('peer-up', up);
+    this.on('peer-down', down);
   }
 
   /** @internal */
