@@ -92,7 +92,7 @@ export function stormTables(runs: StormRun[], c: StormConfig): string {
 }
 
 const ENGINES = {
-  lan: 'LAN engine: static peers, a SQLite file per node',
+  lan: 'LAN engine: static peers, a SQLite file per node, `qos.replication: { copies: 1 }`',
   'lan-copies': 'LAN engine, `qos.replication: { copies: 2 }`: each durable message in the files of two nodes',
   redis: 'Redis engine: `cluster: { redis }` + `qos: { redis }`, one redis-server (AOF everysec)',
 };
@@ -211,6 +211,6 @@ export function stormChart(runs: StormRun[]): string {
 function legend(r: StormRun): string {
   if (r.kind === 'lib') return `koa-sse-server, spread ${r.spreadMs! / 1000} s`;
   if (r.kind === 'cluster')
-    return `cluster (${r.engine === 'redis' ? 'Redis' : r.engine === 'lan-copies' ? 'LAN, 2 copies' : 'LAN'}), node killed (${r.spreadMs! / 1000} s)`;
+    return `cluster (${r.engine === 'redis' ? 'Redis' : r.engine === 'lan-copies' ? 'LAN, 2 copies' : 'LAN, 1 copy'}), node killed (${r.spreadMs! / 1000} s)`;
   return r.kind === 'raw' ? 'raw node:http' : r.kind;
 }

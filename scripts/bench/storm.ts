@@ -9,12 +9,12 @@
 //     default reconnection.
 //   node loss: 3 koa-sse-server nodes, N streams spread over them, 5 durable messages pending
 //     per user sent through all three nodes in turn; one node gets SIGKILL; its users reconnect
-//     to the two others (round-robin). Twice: on the LAN engine (static peers, a SQLite file per
-//     node: what was sent through the dead node stays in its file), and on the Redis engine
-//     (`cluster: { redis }` + `qos: { redis }`, one redis-server of its own on loopback, AOF
-//     everysec: one queue shared by every node, so the survivors replay all of it); and on the
-//     LAN engine with `qos.replication: { copies: 2 }` (`cluster-copies`: each message also in
-//     a survivor's file, which serves it).
+//     to the two others (round-robin). Three times: on the LAN engine with one copy (`cluster`:
+//     static peers, a SQLite file per node, `qos.replication: { copies: 1 }`: what was sent
+//     through the dead node stays in its file), the same with two (`cluster-copies`, the
+//     default: each message also in a survivor's file, which serves it), and on the Redis engine
+//     (`cluster-redis`: `cluster: { redis }` + `qos: { redis }`, one redis-server of its own on
+//     loopback, AOF everysec: one queue shared by every node, so the survivors replay all of it).
 // Measured side by side: time until 99 % / 100 % of the streams are back, until every durable
 // message is delivered, server CPU during the storm, and p99 latency of live sends (200/s) to
 // random users (only those already back receive them). Loopback only; every phase has a time
@@ -318,7 +318,7 @@ async function restart(kind: Kind, spreadMs?: number): Promise<StormRun> {
  * its directory removed) at the end, also on failure.
  */
 async function nodeLoss(engine: 'lan' | 'lan-copies' | 'redis', spreadMs: number): Promise<StormRun> {
-  const name = { lan: 'LAN engine', 'lan-copies': 'LAN engine, 2 copies', redis: 'Redis engine' }[engine];
+  const name = { lan: 'LAN engine, 1 copy', 'lan-copies': 'LAN engine, 2 copies', redis: 'Redis engine' }[engine];
   const label = `cluster of 3 (${name}), one node killed, reconnectTimeMs ${spreadMs}`;
   console.error(`node loss: ${label}`);
   const dir = engine === 'redis' ? undefined : mkdtempSync(join(tmpdir(), 'sse-storm-'));
@@ -337,7 +337,8 @@ async function nodeLoss(engine: 'lan' | 'lan-copies' | 'redis', spreadMs: number
           ...common,
           SSE_RECONNECT_MS: String(spreadMs),
           ...(dir === undefined ? {} : { SSE_QOS_FILE: join(dir, `n${i}.db`) }),
-          ...(engine === 'lan-copies' ? { SSE_QOS_COPIES: '2' } : {}),
+          // One copy as before issue 29 (the default is 2 now), or two.
+          ...(engine === 'redis' ? {} : { SSE_QOS_COPIES: engine === 'lan' ? '1' : '2' }),
         };
         const { rpc } = await spawn('cluster-node.ts', [], [], `node ${i}`, env);
         procs.push(rpc);
