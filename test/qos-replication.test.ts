@@ -2,7 +2,7 @@ import test, { type ExecutionContext } from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MemoryBus, type MemoryTransport, type QosReplicationOptions } from '../lib/index.js';
+import { collectMetrics, MemoryBus, type MemoryTransport, type QosReplicationOptions } from '../lib/index.js';
 import { eventually, introduce, SECRET } from './helpers/cluster.js';
 import { startPlugin, type StartedPlugin } from './helpers/server.js';
 import { RawStream } from './helpers/stream.js';
@@ -52,6 +52,11 @@ test('a send resolves with copies 2 once a replica committed it; an ack removes 
   t.is(sent.copies, 2);
   t.is(b.plugin.hub.qos.replicationStats().held, 1, 'the replica committed it before the send resolved');
   t.like(a.plugin.hub.qos.replicationStats(), { replicated: 1, underReplicated: 0 });
+  const collected = await collectMetrics([a.plugin.hub, b.plugin.hub]);
+  t.teardown(() => collected.stop());
+  const metrics = await collected.registry.metrics();
+  t.regex(metrics, /^sse_qos_copies_held\{hub="test",node="b"\} 1$/m);
+  t.regex(metrics, /^sse_qos_replicated_total\{hub="test",node="a"\} 1$/m);
   // The user connects to the replica while the owner is up: served by the owner, acked there, the copy dropped.
   const onB = await RawStream.open(t, `${b.base}/connect?access-token=7`);
   t.is((await onB.next('offer')).id, sent.messageId);
@@ -156,13 +161,24 @@ test('re-replication: an owner gone longer than rereplicateAfterMs has its copie
   const b = await c.start('b', replication);
   const d = await c.start('d', replication);
   const sent = await Promise.all([1, 2, 3, 4, 5, 6].map((u) => a.plugin.hub.qos.sendByUserId(u, 'offer', u)));
-  t.true(sent.every((s) => s.copies === 2));
+  const more = [await a.plugin.hub.qos.sendByUserId(1, 'offer', 'second'), await a.plugin.hub.qos.sendByUserId(1, 'offer', 'third')];
+  t.true([...sent, ...more].every((s) => s.copies === 2));
   c.bus.cut('a');
   await eventually(
-    () => holders([b, d]).length === 2 && b.plugin.hub.qos.replicationStats().held === 6 && d.plugin.hub.qos.replicationStats().held === 6,
+    () => holders([b, d]).length === 2 && b.plugin.hub.qos.replicationStats().held === 8 && d.plugin.hub.qos.replicationStats().held === 8,
     'both survivors hold every message',
     10_000,
   );
+  // Both hold user 1's three: a stream gets each once, in order.
+  const once = await RawStream.open(t, `${d.base}/connect?access-token=1&ack=1`);
+  await once.until(() => once.named('offer').length >= 3, 'three offers');
+  await d.plugin.hub.sendByConnectionId(once.connectionId, 'marker', 1);
+  await once.next('marker');
+  t.deepEqual(
+    once.named('offer').map((e) => e.id),
+    [sent[0]!.messageId, ...more.map((m) => m.messageId)],
+  );
+  await once.close();
   // Lose a second node: the last one still serves every user.
   c.bus.cut('b');
   for (const s of sent) {
@@ -226,4 +242,26 @@ test('real nodes over loopback (HTTP transport): the copy travels signed, the su
   await eventually(() => b.plugin.hub.cluster!.peers().length === 0, 'b sees a gone', 10_000);
   const onB = await RawStream.open(t, `${b.base}/connect?access-token=4`);
   t.is((await onB.next('offer')).id, sent.messageId);
+});
+
+test('a user that reconnected while the owner was dying (its pull failed) gets its messages from the copy once the owner is down', async (t) => {
+  const c = cluster(t);
+  const a = await c.start('a');
+  const nodes = [await c.start('b'), await c.start('d')];
+  const sent = await a.plugin.hub.qos.sendByUserId(8, 'offer', 'late');
+  // The user comes back on the node without the copy.
+  const [holder] = holders(nodes);
+  const other = nodes.find((n) => n !== holder)!;
+  // The owner hangs: the pull of a stream opening there times out, the owner still counts as up.
+  c.bus.stall('a');
+  const failed = new Promise<void>((resolve) =>
+    other.plugin.hub.on('peer-error', (e) => {
+      if (e.operation === 'qos-pending') resolve();
+    }),
+  );
+  const onOther = await RawStream.open(t, `${other.base}/connect?access-token=8`);
+  await failed;
+  t.is(onOther.named('offer').length, 0);
+  c.bus.cut('a');
+  t.is((await onOther.next('offer')).id, sent.messageId);
 });

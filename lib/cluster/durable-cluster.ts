@@ -61,6 +61,8 @@ export class DurableCluster implements QosCluster {
   /** Per owner tag: when a peer with it was last seen up (re-replication after `rereplicateAfterMs`). */
   readonly #lastSeen = new Map<string, number>();
   readonly #startedAt = Date.now();
+  /** The store tag of each peer up, to know whose messages went with a peer that went down. */
+  readonly #peerTags = new Map<string, string>();
   /** Absent owners' tags whose copies this node copied again, and to whom. */
   readonly #recopied = new Map<string, Set<string>>();
   /** Absent peers' tags for which this node copied its own messages again (until they are back). */
@@ -112,12 +114,10 @@ export class DurableCluster implements QosCluster {
     link.handle('qos-copy-remove', (_from, request) => answers.copies?.remove(request.items, request.ids, request.keep) ?? 0);
     link.handle('qos-copy-acks', (_from, request) => this.#acksMeanwhile(request.acks));
     link.handle('qos-copy-held', (_from, request) => answers.held(request.ids.slice(0, RECONCILE_PAGE)));
-    if (answers.copies !== undefined) {
-      link.onPeers(
-        (peer) => this.#peerUp(peer),
-        () => undefined,
-      );
-    }
+    link.onPeers(
+      (peer) => this.#peerUp(peer),
+      (nodeId) => this.#peerDown(nodeId),
+    );
     const replication = answers.replication;
     if (answers.copies !== undefined && replication !== undefined) {
       const every = Math.max(50, Math.min(5000, Math.floor(replication.rereplicateAfterMs / 4)));
@@ -198,6 +198,14 @@ export class DurableCluster implements QosCluster {
   /** A pull: this node's own messages, and the copies it holds of owners that are away. */
   async #answerPull(request: PendingRequest, limit: number): Promise<DurableMessage[]> {
     const answers = this.#answers!;
+    if (request.copiesOf !== undefined) {
+      // Only the copies of an owner that just went away (if it is away here too).
+      const tag = request.copiesOf;
+      if (answers.copies === undefined || !this.#absentTags().includes(tag)) return [];
+      const copied = answers.copies.pendingFor(request, limit, [tag]);
+      this.#stats.servedFromCopies += copied.length;
+      return copied;
+    }
     const own = await answers.pendingFor(request, limit);
     const absent = this.#absentTags();
     if (absent.length === 0 || answers.copies === undefined || own.length >= limit) return own;
@@ -217,10 +225,23 @@ export class DurableCluster implements QosCluster {
     return result;
   }
 
+  /** A peer went down: when it owned messages and no other node shares its store, the connections here get them from the holders of copies. */
+  #peerDown(nodeId: string): void {
+    const tag = this.#peerTags.get(nodeId);
+    this.#peerTags.delete(nodeId);
+    if (tag === undefined || tag === this.#ownTag) return;
+    this.#lastSeen.set(tag, Date.now());
+    if (this.#link.peers().some((p) => p.qosTag === tag)) return;
+    this.#answers?.ownerAway(tag);
+  }
+
   /** A peer came up: when this node holds copies of its messages, or acks kept for it, they are reconciled before anything is pulled from it. */
   #peerUp(peer: HelloAnswer): void {
     const tag = peer.qosTag;
-    if (tag !== undefined) this.#lastSeen.set(tag, Date.now());
+    if (tag !== undefined) {
+      this.#lastSeen.set(tag, Date.now());
+      this.#peerTags.set(peer.nodeId, tag);
+    }
     const copies = this.#answers?.copies;
     if (tag === undefined || tag === this.#ownTag || copies === undefined || this.#reconciling.has(peer.nodeId)) return;
     if (!copies.tags().includes(tag)) return;
@@ -422,10 +443,15 @@ export class DurableCluster implements QosCluster {
     const link = this.#link;
     // A peer with this node's own tag shares its store (Redis): what it holds is read here directly.
     const ownTag = this.#ownTag;
+    // Copies of an owner that just went away: asked of every node that may hold them.
+    const copiesOf = request.copiesOf;
     const isOwner = (peer: HelloAnswer): boolean =>
-      peer.qosTag !== undefined && peer.qosTag !== ownTag && (peerId === undefined || peer.nodeId === peerId);
-    // What an owner that is down holds comes when it is back: the hub pulls from a peer on `peer-up`.
-    link.reportDown('qos-pending', isOwner);
+      peer.qosTag !== undefined &&
+      peer.qosTag !== ownTag &&
+      (copiesOf === undefined || peer.qosCopies === true) &&
+      (peerId === undefined || peer.nodeId === peerId);
+    // What an owner that is down holds comes from the holders of copies, or when it is back: the hub pulls from a peer on `peer-up`.
+    if (copiesOf === undefined) link.reportDown('qos-pending', isOwner);
     // Peers sharing one store (Redis) share its tag and would answer the same messages: ask one of them.
     const tags = new Set<string>();
     const owners: HelloAnswer[] = [];
@@ -449,7 +475,7 @@ export class DurableCluster implements QosCluster {
     // The copies held here of owners that are away.
     const copies = this.#answers?.copies;
     if (peerId === undefined && copies !== undefined) {
-      const absent = this.#absentTags();
+      const absent = this.#absentTags().filter((t) => copiesOf === undefined || t === copiesOf);
       if (absent.length > 0) {
         const copied = copies.pendingFor(request, PENDING_PAGE, absent);
         this.#stats.servedFromCopies += copied.length;

@@ -202,6 +202,7 @@ function pendingRequest(r: Record<string, unknown>, at: string): void {
   targetRefs(r.logRefs, `${at}.logRefs`);
   if (r.lastEventId !== undefined) string(r.lastEventId, `${at}.lastEventId`);
   if (r.events !== undefined) strings(r.events, `${at}.events`);
+  if (r.copiesOf !== undefined) string(r.copiesOf, `${at}.copiesOf`);
 }
 
 function targetRefs(value: unknown, at: string): void {

@@ -177,8 +177,16 @@ export class CopyStore implements CopyHolder {
     const sql =
       `SELECT DISTINCT m.* FROM copy_targets t JOIN copies m ON m.id = t.message_id ` +
       `WHERE (${where}) AND t.message_id > ? AND m.expires_at > ? AND m.tag IN (${tags.map(() => '?').join(', ')})${eventClause} ORDER BY m.id LIMIT ?`;
-    return this.#db.prepare(sql).all(...params) as Row[];
+    let stmt = this.#statements.get(sql);
+    if (stmt === undefined) {
+      if (this.#statements.size > 256) this.#statements.clear();
+      this.#statements.set(sql, (stmt = this.#db.prepare(sql)));
+    }
+    return stmt.all(...params) as Row[];
   }
+
+  /** Prepared statements of the pull's query, by their SQL (a handful of shapes). */
+  readonly #statements = new Map<string, Database.Statement>();
 
   /** The owners' tags this node holds copies of, or acks for. */
   tags(): string[] {

@@ -34,6 +34,8 @@ export interface PendingRequest {
   lastEventId?: string;
   /** Only listening-mode messages for these newly listened events. */
   events?: string[];
+  /** Only the copies of the messages of the owner with this tag, which just went away (`qos.replication`): its holders answer. */
+  copiesOf?: string;
 }
 
 /** A durable message as a replica keeps it (`qos.replication`): with its target keys and times. */
@@ -124,6 +126,8 @@ export interface DurableAnswers {
   readonly copies: CopyHolder | undefined;
   /** Copies of this node's messages on other nodes (`qos.replication`); undefined: none made. */
   readonly replication: { copies: number; rereplicateAfterMs: number } | undefined;
+  /** The owner with this tag went away: the connections here get its messages from the holders of their copies. */
+  ownerAway(tag: string): void;
   /** Acks of this node's messages made while it was away, kept by the holders of copies: removed now. */
   acksMeanwhile(acks: CopyAck[]): Promise<AcksMeanwhile>;
   /** Which of `ids` (this node's) are still stored here. */

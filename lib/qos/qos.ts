@@ -83,6 +83,9 @@ export class Qos extends EventEmitter<QosEvents> {
         return role.copies;
       },
       replication,
+      ownerAway: (tag) => {
+        if (!this.#closed) this.#replay.pullCopiesOf(tag);
+      },
       acksMeanwhile: (acks) => role.acksMeanwhile(acks),
       held: (ids) => role.held(ids),
       ownPage: (after, limit) => role.ownPage(after, limit),
