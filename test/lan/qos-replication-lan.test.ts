@@ -357,6 +357,7 @@ lanTest(
     t.log(`${ids.size} messages of C delivered and acknowledged through A and B; duplicates ${tally(pages, sends).duplicates}`);
 
     // C comes back on its file, with its identity, and learns what was acknowledged meanwhile.
+    const held = await Promise.all([a, b].map(async (n) => `${n.host.address} ${JSON.stringify(await stats(n))}`));
     const mark = pages.proc.messages.length;
     const back = await startNode(t, hostC, { qos: c.qosFile!, NODE_ID: 'node-c', HUB_OPTIONS: optionsWith() });
     await allPeers([a, b, back], 20_000);
@@ -376,6 +377,15 @@ lanTest(
     await pages.delivered(markers, 'the new message on every page', 30_000);
     const again = pages.events(mark).filter((e) => ids.has(e.id));
     t.log(`after C's return: ${again.length} of its ${ids.size} acknowledged messages written again`);
+    if (again.length > 0) {
+      t.log('written again:', histogram(again.map((e) => `${e.user} at ${e.node}`)), '; before C returned:', held.join('; '));
+      for (const [name, node] of [
+        ['A', a],
+        ['B', b],
+        ['C', back],
+      ] as const)
+        t.log(`${name}: ${JSON.stringify(await stats(node))}`);
+    }
     t.deepEqual(again, [], 'nothing acknowledged is delivered again');
   },
 );
