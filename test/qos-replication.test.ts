@@ -105,7 +105,8 @@ test('owner gone: a user on another node gets its messages from the replica, in 
   // the acks before the holder pulls from it, so nothing comes again.
   a = await c.start('a', undefined, join(c.dir, 'a.db'));
   await eventually(() => a.plugin.hub.qos.pendingCount({ userId: 7 }) === 0, 'the owner dropped what was acked meanwhile');
-  t.is(a.plugin.hub.qos.replicationStats().acksReconciled, 5);
+  t.like(a.plugin.hub.qos.replicationStats(), { acksReconciled: 5, duplicates: 0 });
+  t.is(b.plugin.hub.qos.replicationStats().acksKept, 5);
   const onA = await RawStream.open(t, `${a.base}/connect?access-token=7`);
   await a.plugin.hub.qos.sendByUserId(7, 'marker', 'end');
   await onB.next('marker');
@@ -264,4 +265,31 @@ test('a user that reconnected while the owner was dying (its pull failed) gets i
   t.is(onOther.named('offer').length, 0);
   c.bus.cut('a');
   t.is((await onOther.next('offer')).id, sent.messageId);
+});
+
+test('real nodes: an owner restarted under the same node id with a wiped disk before its peers saw it down is a new owner; its old messages come from the copy', async (t) => {
+  const dir = tempDir(t);
+  const node = async (id: string, file: string, cluster: object): Promise<StartedPlugin> => {
+    const started = await startPlugin(t, {
+      cluster: { secret: SECRET, host: '127.0.0.1', timeoutMs: 3000, nodeId: id, ...cluster },
+      qos: { file: join(dir, file), integrityCheck: false },
+    });
+    await started.plugin.hub.ready();
+    return started;
+  };
+  const a = await node('a', 'a.db', { healthIntervalMs: 100 });
+  // b checks its peers rarely: a is back before b has missed it.
+  const b = await node('b', 'b.db', { healthIntervalMs: 2000, healthFailures: 5 });
+  introduce([a.plugin.hub, b.plugin.hub]);
+  await eventually(() => a.plugin.hub.cluster!.peers().length === 1 && b.plugin.hub.cluster!.peers().length === 1, 'peers up', 10_000);
+  const sent = await a.plugin.hub.qos.sendByUserId(6, 'offer', 'old');
+  t.is(sent.copies, 2);
+  const port = a.plugin.hub.cluster!.address!.port;
+  await a.plugin.close();
+  // The user comes back on b while a is away: the pull to a fails, a still counts as up there.
+  const onB = await RawStream.open(t, `${b.base}/connect?access-token=6`);
+  const a2 = await node('a', 'a-wiped.db', { healthIntervalMs: 100, port });
+  a2.plugin.hub.cluster!.setPeers([`127.0.0.1:${b.plugin.hub.cluster!.address!.port}`]);
+  t.is((await onB.next('offer', 15_000)).id, sent.messageId);
+  t.is(b.plugin.hub.cluster!.peers()[0]?.qosTag, a2.plugin.hub.qos.tag);
 });

@@ -111,7 +111,11 @@ export class DurableCluster implements QosCluster {
       this.#tags = undefined;
       return (answers.copies?.store(items) ?? -1) + request.items.length - items.length;
     });
-    link.handle('qos-copy-remove', (_from, request) => answers.copies?.remove(request.items, request.ids, request.keep) ?? 0);
+    link.handle('qos-copy-remove', (_from, request) => {
+      const removed = answers.copies?.remove(request.items, request.ids, request.keep) ?? 0;
+      if (request.keep !== undefined) this.#stats.acksKept += removed;
+      return removed;
+    });
     link.handle('qos-copy-acks', (_from, request) => this.#acksMeanwhile(request.acks));
     link.handle('qos-copy-held', (_from, request) => answers.held(request.ids.slice(0, RECONCILE_PAGE)));
     link.onPeers(
@@ -422,8 +426,8 @@ export class DurableCluster implements QosCluster {
     } catch (err) {
       link.error(err);
     }
+    this.#stats.acksKept += count;
     const holders = this.#copyPeers();
-    if (this.#answers?.copies !== undefined || holders.length > 0) this.#stats.acksKept += items.length;
     const answers = await Promise.all(
       holders.map(async (peer) => {
         try {

@@ -214,7 +214,12 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
       c.peer = answer;
       c.known = answer;
       this.#peers.set(answer.nodeId, { answer, address: c.address });
-      if (known === undefined) this.emit('peer-up', answer);
+      if (known !== undefined && known.answer.qosTag !== answer.qosTag) {
+        // Restarted under the same id with another durable store (a wiped disk) before it was
+        // seen down: the node that owned the old store's messages is gone, a new one is up.
+        this.emit('peer-down', answer.nodeId);
+        this.emit('peer-up', answer);
+      } else if (known === undefined) this.emit('peer-up', answer);
     } catch {
       if (!this.#isCandidate(c)) return;
       c.failures++;

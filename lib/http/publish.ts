@@ -24,6 +24,8 @@ export interface PublishMessage {
 export interface PublishResult {
   delivered: number;
   messageId?: string;
+  /** A durable message: the nodes that hold it committed (`QosSendResult.copies`). */
+  copies?: number;
 }
 
 /** A message of a batch that failed on the server's side (the others were sent). */
@@ -173,7 +175,7 @@ export async function send(hub: Hub, m: PublishMessage): Promise<PublishResult> 
             : m.target === 'tenant'
               ? await qos.sendByTenantId(m.keys, m.event, m.data, options)
               : await qos.sendByChannel(m.keys, m.event, m.data, options);
-    return { delivered: r.delivered, messageId: r.messageId };
+    return { delivered: r.delivered, messageId: r.messageId, copies: r.copies };
   }
   const options = { listening: m.listening };
   const delivered =

@@ -46,9 +46,6 @@ interface Row {
   expires_at: number;
 }
 
-/** How long an ack kept for an owner that is away lives when its copy is unknown here: the longest default ttl. */
-const ACK_KEPT_MS = 7 * 24 * 60 * 60 * 1000;
-
 const tagOf = (id: string): string => id.slice(-8);
 
 /**
@@ -107,24 +104,24 @@ export class CopyStore implements CopyHolder {
 
   /**
    * Removes targets of copies (their owner removed them: acked, or `ids` cancelled). With
-   * `keep` the owner is away: each ack is also kept for it (told when it is back). Answers the
-   * targets removed.
+   * `keep` the owner is away: each ack of a target this node held is also kept for it (told
+   * when it is back). Answers the targets removed.
    */
   remove(items: readonly AckItem[], ids: readonly string[], keep?: { connectionId: string; by: AckedBy }): number {
     const s = this.#s;
-    const now = Date.now();
     return this.#db.transaction(() => {
       let removed = 0;
       for (const { messageId, targets } of items) {
         if (!isMessageId(messageId)) continue;
-        if (keep !== undefined) {
-          const copy = s.expiresOf.get(messageId) as { expires_at: number } | undefined;
-          const expiresAt = copy?.expires_at ?? now + ACK_KEPT_MS;
-          for (const t of targets) {
-            if (QUEUE_KINDS.has(t.kind)) s.keepAck.run(messageId, t.kind, t.key, tagOf(messageId), keep.connectionId, keep.by, expiresAt);
+        const copy = keep === undefined ? undefined : (s.expiresOf.get(messageId) as { expires_at: number } | undefined);
+        for (const t of targets) {
+          if (s.deleteTarget.run(t.kind, t.key, messageId).changes === 0) continue;
+          removed++;
+          // Only a target this copy had: the owner counts an ack it already had as a duplicate.
+          if (copy !== undefined && QUEUE_KINDS.has(t.kind)) {
+            s.keepAck.run(messageId, t.kind, t.key, tagOf(messageId), keep!.connectionId, keep!.by, copy.expires_at);
           }
         }
-        for (const t of targets) removed += s.deleteTarget.run(t.kind, t.key, messageId).changes;
         if (s.remaining.get(messageId) === undefined) s.deleteCopy.run(messageId);
       }
       for (const id of ids) {
