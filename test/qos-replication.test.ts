@@ -81,7 +81,7 @@ test('owner gone: a user on another node gets its messages from the replica, in 
   const slow = c.bus.transport('b');
   const request = slow.request.bind(slow);
   slow.request = async (peerId, message, timeoutMs) => {
-    if (message.type === 'qos-copy-acks') await new Promise((resolve) => setTimeout(resolve, 200));
+    if (message.type === 'qos-copy-acks') await new Promise((resolve) => setTimeout(resolve, 1500));
     return request(peerId, message, timeoutMs);
   };
   const b = await c.start('b', undefined, undefined, slow);
@@ -104,10 +104,11 @@ test('owner gone: a user on another node gets its messages from the replica, in 
   // The owner comes back with its disk, the user still connected to the holder: the owner learns
   // the acks before the holder pulls from it, so nothing comes again.
   a = await c.start('a', undefined, join(c.dir, 'a.db'));
+  // A stream opens on the owner at once: its replay waits for the acks the holder kept.
+  const onA = await RawStream.open(t, `${a.base}/connect?access-token=7`);
   await eventually(() => a.plugin.hub.qos.pendingCount({ userId: 7 }) === 0, 'the owner dropped what was acked meanwhile');
   t.like(a.plugin.hub.qos.replicationStats(), { acksReconciled: 5, duplicates: 0 });
   t.is(b.plugin.hub.qos.replicationStats().acksKept, 5);
-  const onA = await RawStream.open(t, `${a.base}/connect?access-token=7`);
   await a.plugin.hub.qos.sendByUserId(7, 'marker', 'end');
   await onB.next('marker');
   await onA.next('marker');

@@ -61,6 +61,8 @@ export class DurableCluster implements QosCluster {
   /** Per owner tag: when a peer with it was last seen up (re-replication after `rereplicateAfterMs`). */
   readonly #lastSeen = new Map<string, number>();
   readonly #startedAt = Date.now();
+  /** Acks kept for this node being fetched from peers that came up: its own replays wait for them. */
+  readonly #ownAcks = new Set<Promise<void>>();
   /** The store tag of each peer up, to know whose messages went with a peer that went down. */
   readonly #peerTags = new Map<string, string>();
   /** Absent owners' tags whose copies this node copied again, and to whom. */
@@ -118,6 +120,14 @@ export class DurableCluster implements QosCluster {
     });
     link.handle('qos-copy-acks', (_from, request) => this.#acksMeanwhile(request.acks));
     link.handle('qos-copy-held', (_from, request) => answers.held(request.ids.slice(0, RECONCILE_PAGE)));
+    link.handle('qos-copy-acks-of', (_from, request) => {
+      const copies = answers.copies;
+      if (copies === undefined || request.tag === this.#ownTag) return [];
+      const acks = copies.acksOf(request.tag, RECONCILE_PAGE);
+      // Told: the owner removes them now (at worst, should it fail, a message comes again: at-least-once).
+      copies.forgetAcks(acks);
+      return acks;
+    });
     link.onPeers(
       (peer) => this.#peerUp(peer),
       (nodeId) => this.#peerDown(nodeId),
@@ -210,6 +220,8 @@ export class DurableCluster implements QosCluster {
       this.#stats.servedFromCopies += copied.length;
       return copied;
     }
+    // Just back: what was acknowledged elsewhere meanwhile is removed before anything is answered.
+    await this.ownAcksSettled();
     const own = await answers.pendingFor(request, limit);
     const absent = this.#absentTags();
     if (absent.length === 0 || answers.copies === undefined || own.length >= limit) return own;
@@ -229,6 +241,28 @@ export class DurableCluster implements QosCluster {
     return result;
   }
 
+  ownAcksSettled(): Promise<void> {
+    return this.#ownAcks.size === 0 ? Promise.resolve() : Promise.all(this.#ownAcks).then(() => undefined);
+  }
+
+  /** Asks a peer that came up for the acks of this node's messages it kept while this node was away, and applies them. */
+  #fetchOwnAcks(peer: HelloAnswer): void {
+    const answers = this.#answers;
+    if (answers?.tag === undefined || answers.replication === undefined || peer.qosCopies !== true || peer.qosTag === this.#ownTag) return;
+    const tag = answers.tag;
+    const done: Promise<void> = (async () => {
+      for (;;) {
+        const acks = (await this.#link.request(peer.nodeId, { type: 'qos-copy-acks-of', tag })) as CopyAck[];
+        if (!Array.isArray(acks) || acks.length === 0) return;
+        await this.#acksMeanwhile(acks);
+        if (acks.length < RECONCILE_PAGE) return;
+      }
+    })()
+      .catch((err: unknown) => this.#link.peerError(peer.nodeId, 'qos-copy-acks-of', err))
+      .finally(() => this.#ownAcks.delete(done));
+    this.#ownAcks.add(done);
+  }
+
   /** A peer went down: when it owned messages and no other node shares its store, the connections here get them from the holders of copies. */
   #peerDown(nodeId: string): void {
     const tag = this.#peerTags.get(nodeId);
@@ -246,6 +280,7 @@ export class DurableCluster implements QosCluster {
       this.#lastSeen.set(tag, Date.now());
       this.#peerTags.set(peer.nodeId, tag);
     }
+    this.#fetchOwnAcks(peer);
     const copies = this.#answers?.copies;
     if (tag === undefined || tag === this.#ownTag || copies === undefined || this.#reconciling.has(peer.nodeId)) return;
     if (!copies.tags().includes(tag)) return;

@@ -188,6 +188,12 @@ export interface CopyAcksRequest {
   acks: CopyAck[];
 }
 
+/** From an owner (back, or just seeing a peer come up): the acks of its messages the peer kept for it. Answered with `CopyAck[]` (the peer forgets them). */
+export interface CopyAcksOfRequest {
+  type: 'qos-copy-acks-of';
+  tag: string;
+}
+
 /** To an owner: which of these ids of its messages it still holds (a holder drops the copies of the others). Answered with the ids held. */
 export interface CopyHeldRequest {
   type: 'qos-copy-held';
@@ -225,7 +231,8 @@ export type ClusterRequest =
   | CopyRequest
   | CopyRemoveRequest
   | CopyAcksRequest
-  | CopyHeldRequest;
+  | CopyHeldRequest
+  | CopyAcksOfRequest;
 
 export type { HelloAnswer } from '../core/hello.js';
 

@@ -153,6 +153,9 @@ export function checkClusterRequest(value: unknown): ClusterRequest {
     case 'qos-copy-held':
       strings(r.ids, 'ids');
       break;
+    case 'qos-copy-acks-of':
+      string(r.tag, 'tag');
+      break;
     default:
       throw malformed('type');
   }

@@ -182,4 +182,10 @@ export interface QosCluster {
   dropCopies(items: AckItem[], ids: string[]): void;
   /** Counts of the copies (see {@link ReplicationStats}). */
   replicationStats(): ReplicationStats;
+  /**
+   * Resolves once this node has applied the acks its peers up now kept for it while it was
+   * away (asked when each comes up): a replay of its own store waits for it, so that a stream
+   * opening on an owner just back does not get what was acknowledged elsewhere meanwhile.
+   */
+  ownAcksSettled(): Promise<void>;
 }

@@ -126,6 +126,8 @@ export class Replay extends EventEmitter<{ error: [error: unknown] }> {
     // Failed or closed: what the phases held is written, later sends go live; what a failed read missed stays stored for the next connection.
     try {
       try {
+        // An owner just back first applies the acks its peers kept for it (what was acknowledged elsewhere meanwhile).
+        if (this.#cluster !== undefined) await this.#cluster.ownAcksSettled();
         await this.#pages(own, conn, queueRefsOf(conn), '', undefined, (mark) => queue.read(true, mark));
       } finally {
         await this.#delivery.finish(conn, queue);

@@ -74,6 +74,8 @@ class FakeCluster implements QosCluster {
 
   dropCopies(): void {}
 
+  async ownAcksSettled(): Promise<void> {}
+
   replicationStats(): ReplicationStats {
     return { held: 0, replicated: 0, underReplicated: 0, servedFromCopies: 0, acksKept: 0, acksReconciled: 0, duplicates: 0, rereplicated: 0 };
   }
