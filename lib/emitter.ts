@@ -229,7 +229,7 @@ function redisSender(o: RedisEmitterOptions): Sender {
       if (Buffer.byteLength(send.data) > store.maxBytes) throw new TypeError(`Durable message over qos.maxMessageBytes (${store.maxBytes})`);
       const idempotencyKey = idempotencyKeyOf(options?.idempotencyKey);
       const now = Date.now();
-      if (keys.length === 0) return { messageId: store.ids.next(now), delivered: 0 };
+      if (keys.length === 0) return { messageId: store.ids.next(now), delivered: 0, copies: 1 };
       // Committed to the nodes' store first (any node replays it to a user who connects later), then
       // handed to the live nodes as a forwarded durable send, which they deliver as their own.
       const message = await store.store.insert(
@@ -238,9 +238,9 @@ function redisSender(o: RedisEmitterOptions): Sender {
         idempotencyKey,
       );
       // A retry of a send the store already holds (by its key, the nodes' too): its first id, nothing delivered again.
-      if (message.duplicate === true) return { messageId: message.id, delivered: 0 };
+      if (message.duplicate === true) return { messageId: message.id, delivered: 0, copies: 1 };
       const [delivered] = await transport.send([{ ...send, id: message.id }]).catch(() => [0]);
-      return { messageId: message.id, delivered: delivered! };
+      return { messageId: message.id, delivered: delivered!, copies: 1 };
     },
     async close() {
       await Promise.all([transport.close(), store?.store.close()]);
@@ -262,15 +262,15 @@ function httpSender(o: HttpEmitterOptions): Sender {
     throwHttpErrors: false,
     responseType: 'json',
   });
-  const publish = async (body: Record<string, unknown>): Promise<{ delivered: number; messageId?: string }> => {
+  const publish = async (body: Record<string, unknown>): Promise<{ delivered: number; messageId?: string; copies?: number }> => {
     const res = await client.post('publish', { json: body });
-    const answer = res.body as { delivered?: number; messageId?: string; code?: string; message?: string };
+    const answer = res.body as { delivered?: number; messageId?: string; copies?: number; code?: string; message?: string };
     if (res.statusCode !== 200) {
       // The server's own words (its 4xx message) are the cause; the code and status are its.
       const code = typeof answer?.code === 'string' ? answer.code : 'ERR_SSE_PUBLISH_FAILED';
       throw new SseError(`The publish API answered ${res.statusCode} ${code}`, code, res.statusCode, { cause: answer });
     }
-    return answer as { delivered: number; messageId?: string };
+    return answer as { delivered: number; messageId?: string; copies?: number };
   };
   const target = (kind: PublishTargetKind, keys: string[]): Record<string, unknown> => (kind === 'all' ? { target: kind } : { target: kind, keys });
   return {
@@ -288,7 +288,7 @@ function httpSender(o: HttpEmitterOptions): Sender {
       if (options?.ttlMs !== undefined) body.ttlMs = options.ttlMs;
       if (options?.idempotencyKey !== undefined) body.idempotencyKey = options.idempotencyKey;
       const r = await publish(body);
-      return { messageId: r.messageId!, delivered: r.delivered };
+      return { messageId: r.messageId!, delivered: r.delivered, copies: typeof r.copies === 'number' ? r.copies : 1 };
     },
     close: () => Promise.resolve(),
   };

@@ -78,7 +78,16 @@ export type { Page, AdminStats, ConnectionView, RedactedUser, StoredMessageView,
 export type { NewMessage, QosStore, QueueCount, RemovedTarget, StoredEntry, StoredMessage, StoreFilter } from './qos/qos-store.js';
 export type { Qos } from './qos/qos.js';
 export type { TypedQos, TypedQosSends } from './qos/typed-qos.js';
-export type { QosOptions, QosSendOptions, QosSendResult, QosAckedEvent, QosExpiredEvent, QosStatus } from './qos/qos.js';
+export type {
+  QosOptions,
+  QosReplicationOptions,
+  ReplicationStats,
+  QosSendOptions,
+  QosSendResult,
+  QosAckedEvent,
+  QosExpiredEvent,
+  QosStatus,
+} from './qos/qos.js';
 export type { TargetKind, TargetRef, SendTargetKind } from './core/targets.js';
 export { encodeFrame, serializeData } from './core/frame.js';
 export type { FrameInit } from './core/frame.js';
@@ -103,6 +112,7 @@ export {
   SseInvalidFieldError,
   SseClosedError,
   SseQueueFullError,
+  SseTooFewCopiesError,
   SseQosDisabledError,
   SseRedisUnavailableError,
   SseDiscoveryError,

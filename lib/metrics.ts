@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 // prom-client, an optional peer dependency that a TypeScript user may not have installed.
 import type { Registry as PromRegistry } from 'prom-client';
 import type { Hub } from './hub.js';
+import type { ReplicationStats } from './qos/qos.js';
 
 /**
  * The part of a prom-client `Registry` that {@link collectMetrics} and its callers use,
@@ -56,6 +57,11 @@ export interface SseMetrics {
  * | `sse_qos_pending` | gauge | stored durable messages (this node's store) |
  * | `sse_qos_ack_seconds` | histogram | time from a durable send to its acknowledgement |
  * | `sse_qos_expired_total` | counter | durable targets that expired unacknowledged |
+ * | `sse_qos_copies_held` | gauge | copies this node holds of its peers' durable messages (`qos.replication`) |
+ * | `sse_qos_replicated_total`, `sse_qos_under_replicated_total` | counter | this node's durable sends committed on every copy asked for / on fewer |
+ * | `sse_qos_served_from_copies_total` | counter | durable messages this node served from copies, their owner being away |
+ * | `sse_qos_duplicates_total` | counter | acks told to this node after an absence for targets it had already removed (delivered on both sides of a partition) |
+ * | `sse_qos_rereplicated_total` | counter | copies sent again after a node was gone longer than `rereplicateAfterMs` |
  * | `sse_cluster_peers` | gauge | verified peers up |
  * | `sse_cluster_rpc_seconds` | histogram | peer request latency, labels `peer`, `operation`, `ok` |
  */
@@ -113,6 +119,29 @@ export async function collectMetrics(hubs: Hub | Hub[], options: MetricsOptions 
   counter('disconnects_total', 'Streams ended', (hub) => hub.stats.disconnects);
   counter('slow_closes_total', 'Streams closed for not reading', (hub) => hub.stats.slowCloses);
   gauge('qos_pending', "Stored durable messages in this node's store", (hub) => (hub.hasQos ? hub.qos.pendingCount() : 0));
+  const copies = (hub: Hub): ReplicationStats | undefined => (hub.hasQos ? hub.qos.replicationStats() : undefined);
+  gauge('qos_copies_held', "Copies this node holds of its peers' durable messages", (hub) => copies(hub)?.held ?? 0);
+  counter('qos_replicated_total', "This node's durable sends committed on every copy asked for", (hub) => copies(hub)?.replicated ?? 0);
+  counter(
+    'qos_under_replicated_total',
+    "This node's durable sends committed on fewer nodes than asked for",
+    (hub) => copies(hub)?.underReplicated ?? 0,
+  );
+  counter(
+    'qos_served_from_copies_total',
+    'Durable messages served from copies while their owner was away',
+    (hub) => copies(hub)?.servedFromCopies ?? 0,
+  );
+  counter(
+    'qos_duplicates_total',
+    'Acks told after an absence for targets already removed here (delivered on both sides)',
+    (hub) => copies(hub)?.duplicates ?? 0,
+  );
+  counter(
+    'qos_rereplicated_total',
+    'Copies sent again after a node was gone longer than rereplicateAfterMs',
+    (hub) => copies(hub)?.rereplicated ?? 0,
+  );
   gauge('cluster_peers', 'Verified cluster peers that are up', (hub) => hub.cluster?.peers().length ?? 0);
 
   const ackSeconds = new client.Histogram({

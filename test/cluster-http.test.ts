@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { createHub, ssePlugin, type SsePluginOptions } from '../lib/index.js';
 import { addressOf, eventually, introduce, recordingProxy, SECRET } from './helpers/cluster.js';
+import { freePort } from './helpers/redis-server.js';
 import { startPlugin, tokenUser, type StartedPlugin } from './helpers/server.js';
 import { RawStream } from './helpers/stream.js';
 
@@ -259,4 +260,49 @@ test('cross-node replay: a request captured on its way from A to B is refused by
     await s.next('end');
     t.is(s.named('bcast').length, 1, 'delivered once, never again through a replay');
   }
+});
+
+test('a node back after being marked down is seen up by the peer it first talks to before that peer answers it: a durable send made right after reaches its stream', async (t) => {
+  // A checks its peers every 4 s and gives up on one after one failed check: once it marked B
+  // down, it would not look at B again for 4 s on its own. B comes back (same id, same port)
+  // and asks A at once (its stream's pull): A must see it up before answering, or the second
+  // send, made while A still held B down, skips B although B already pulled (it then waited
+  // for the user's next reconnect).
+  const dir = mkdtempSync(join(tmpdir(), 'sse-cluster-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const portB = await freePort();
+  const a = await startPlugin(t, {
+    cluster: { secret: SECRET, host: '127.0.0.1', timeoutMs: TIMEOUT_MS, healthIntervalMs: 4000, healthFailures: 1 },
+    qos: { file: join(dir, 'a.db') },
+  });
+  await a.plugin.hub.ready();
+  const startB = async (): Promise<StartedPlugin> => {
+    const b = await startPlugin(t, {
+      cluster: {
+        secret: SECRET,
+        host: '127.0.0.1',
+        port: portB,
+        nodeId: 'node-b',
+        timeoutMs: TIMEOUT_MS,
+        healthIntervalMs: 100,
+        peers: [addressOf(a.plugin.hub)],
+      },
+    });
+    await b.plugin.hub.ready();
+    return b;
+  };
+  a.plugin.hub.cluster!.setPeers([`127.0.0.1:${portB}`]);
+  const b1 = await startB();
+  await eventually(() => a.plugin.hub.cluster!.peers().length === 1, 'A sees B', 10_000);
+  const down = new Promise<void>((resolve) => a.plugin.hub.on('peer-down', () => resolve()));
+  await b1.plugin.close();
+  await down;
+
+  // Sent while B is down: it waits in A's store, and B's stream gets it by its pull from A.
+  const first = await a.plugin.hub.qos.sendByUserId(41, 'bell', { n: 0 });
+  const b2 = await startB();
+  const stream = await RawStream.open(t, `${b2.base}/connect?access-token=41`);
+  t.is((await stream.next('bell', 10_000)).id, first.messageId, 'the pull was answered');
+  const sent = await a.plugin.hub.qos.sendByUserId(41, 'bell', { n: 1 });
+  t.is((await stream.next('bell', 10_000)).id, sent.messageId);
 });

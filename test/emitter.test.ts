@@ -129,6 +129,7 @@ test('through the publish API (LAN cluster): live and durable sends reach users 
   t.deepEqual(await emitter.qos.sendByUserId(8, 'invoice-paid', { invoice: 7 }, { idempotencyKey: key }), {
     messageId: first.messageId,
     delivered: 0,
+    copies: 1,
   });
   t.is((await eight.next('invoice-paid')).id, first.messageId);
   const wrong = createEmitter<Events>({ url: a!.base, apiKey: 'not-the-key' });

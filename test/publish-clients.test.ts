@@ -133,9 +133,10 @@ async function threeClients(t: ExecutionContext, a: StartedPlugin, b: StartedPlu
  * The Python client (a durable publish with an idempotencyKey) run 3 times with the same key,
  * the n-th run on `via[n % via.length]`, then a batch retried with a key of its own: each is
  * stored once (in the store of the node that took it) and delivered once to user 7 on `a` and
- * user 8 on `b`, and every answer carries the first send's messageId.
+ * user 8 on `b`, and every answer carries the first send's messageId; the first says on how many
+ * nodes it is committed (`copies`: 2 on the LAN engine's SQLite stores, 1 with Redis), a retry 1.
  */
-async function retriedDurable(t: ExecutionContext, a: StartedPlugin, b: StartedPlugin, via: StartedPlugin[]): Promise<void> {
+async function retriedDurable(t: ExecutionContext, a: StartedPlugin, b: StartedPlugin, via: StartedPlugin[], copies: number): Promise<void> {
   const seven = await RawStream.open(t, `${a.base}/connect?access-token=7&ack=1`);
   const eight = await RawStream.open(t, `${b.base}/connect?access-token=8&ack=1`);
   await eventually(async () => (await a.plugin.hub.isOnline(8)) && (await b.plugin.hub.isOnline(7)), 'both users online everywhere');
@@ -151,9 +152,9 @@ async function retriedDurable(t: ExecutionContext, a: StartedPlugin, b: StartedP
     const id = answers[0].messageId as string;
     t.is(typeof id, 'string');
     t.deepEqual(answers, [
-      { delivered: 2, messageId: id },
-      { delivered: 0, messageId: id },
-      { delivered: 0, messageId: id },
+      { delivered: 2, messageId: id, copies },
+      { delivered: 0, messageId: id, copies: 1 },
+      { delivered: 0, messageId: id, copies: 1 },
     ]);
     ids.push(id);
   }
@@ -174,9 +175,9 @@ async function retriedDurable(t: ExecutionContext, a: StartedPlugin, b: StartedP
   t.deepEqual(
     batches.map((r) => r.results[0]),
     [
-      { delivered: 2, messageId: batchId },
-      { delivered: 0, messageId: batchId },
-      { delivered: 0, messageId: batchId },
+      { delivered: 2, messageId: batchId, copies },
+      { delivered: 0, messageId: batchId, copies: 1 },
+      { delivered: 0, messageId: batchId, copies: 1 },
     ],
   );
   ids.push(batchId);
@@ -220,7 +221,7 @@ if (redisMissing !== undefined)
 test('LAN cluster (SQLite per node): a durable publish retried on the same node with its idempotencyKey is stored and delivered once', async (t) => {
   t.timeout(120_000);
   const [a, b] = await lanPair(t);
-  await retriedDurable(t, a, b, [a]);
+  await retriedDurable(t, a, b, [a], 2);
 });
 
 (redisMissing === undefined ? test : test.skip)(
@@ -228,7 +229,7 @@ test('LAN cluster (SQLite per node): a durable publish retried on the same node 
   async (t) => {
     t.timeout(120_000);
     const [a, b] = await redisPair(t);
-    await retriedDurable(t, a, b, [a, b]);
+    await retriedDurable(t, a, b, [a, b], 1);
   },
 );
 

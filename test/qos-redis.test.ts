@@ -319,3 +319,26 @@ test('qos needs exactly one of file and redis; a bad prefix or source is a TypeE
   t.throws(() => createHub({ qos: { redis: 'redis://127.0.0.1:1', redisPrefix: 'a{b}' } }), { instanceOf: TypeError, message: /redisPrefix/ });
   t.throws(() => createHub({ qos: { redis: 'redis://127.0.0.1:1', redisCommandTimeoutMs: 0 } }), { instanceOf: TypeError });
 });
+
+redisSerial('a Redis store ignores qos.replication: the database is the copy, nothing is copied to peers', async (t) => {
+  const redis = await RedisServer.start(t);
+  const bus = new MemoryBus();
+  const copies: string[] = [];
+  bus.onRequest = (_from, _to, request) => {
+    if (request.type.startsWith('qos-copy')) copies.push(request.type);
+  };
+  const node = async (id: string) => {
+    const started = await startPlugin(t, {
+      cluster: { transport: bus.transport(id), timeoutMs: 2000 },
+      qos: { redis: redis.url, replication: { copies: 2, whenShort: 'fail' } },
+    });
+    await started.plugin.hub.ready();
+    return started;
+  };
+  const a = await node('a');
+  await node('b');
+  const sent = await a.plugin.hub.qos.sendByUserId(7, 'offer', 1);
+  t.is(sent.copies, 1);
+  t.deepEqual(copies, []);
+  t.is(a.plugin.hub.qos.replicationStats().held, 0);
+});

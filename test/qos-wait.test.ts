@@ -17,7 +17,7 @@ test('waitForDelivery: the send resolves only once the user acknowledged, with a
   const acked = await postJson(`${base}/connect/ack.do?access-token=7`, { connectionId: s.connectionId, ids: [got.id] });
   t.is(acked.status, 200);
   const result = await sending;
-  t.deepEqual(result, { messageId: got.id!, delivered: 0, acknowledged: true });
+  t.deepEqual(result, { messageId: got.id!, delivered: 0, copies: 1, acknowledged: true });
 });
 
 test('waitForDelivery: two users: resolves once both acknowledged; a client that cannot ack counts once written', async (t) => {
@@ -53,7 +53,7 @@ test('waitForDelivery: false when the wait runs out or the message is cancelled;
     id = (await qos.list({ userId: '7' }, 0, 10)).items.map((e) => e.message.id).find((m) => m !== timedOut.messageId) ?? '';
   }
   t.true(await qos.cancel(id));
-  t.deepEqual(await cancelled, { messageId: id, delivered: 0, acknowledged: false });
+  t.deepEqual(await cancelled, { messageId: id, delivered: 0, copies: 1, acknowledged: false });
 });
 
 test('waitForDelivery is refused for tenant, channel and all sends (never acknowledged) and for a bad value', async (t) => {

@@ -107,6 +107,41 @@ test('chunks written to the socket are well-framed and in order: bursts, targete
   t.deepEqual(errors, []);
 });
 
+test('a long run of frames in one tick (past the joined-chunk size) arrives whole and in order, each stream its own', async (t) => {
+  const { server, plugin, errors } = await startPlugin(t);
+  const port = (server.address() as { port: number }).port;
+  const a = rawStream(port, '/sse/test/connect?access-token=7');
+  const b = rawStream(port, '/sse/test/connect?access-token=8');
+  t.teardown(() => {
+    a.close();
+    b.close();
+  });
+  await Promise.all([a.ready, b.ready]);
+  const hub = plugin.hub;
+  // One tick: ~40 KB for everyone, with a targeted send amid it: two different runs, both long.
+  const big = (c: string): string => c.repeat(10_000);
+  void hub.sendAll('b1', big('a'));
+  void hub.sendAll('b2', big('b'));
+  void hub.sendByUserId('7', 'only-7', big('c'));
+  void hub.sendAll('b3', big('d'));
+  void hub.sendAll('b4', big('e'));
+  await sleep(20);
+  t.is(await hub.sendAll('after', 1), 2);
+  await hub.disconnectByUserId(['7', '8']);
+  await until(() => a.body().ended && b.body().ended);
+  const events = (text: string): string[] =>
+    text
+      .split('\n\n')
+      .filter(Boolean)
+      .slice(1, -1)
+      .map((frame) => frame.replace(/\nid: [^\n]+/, ''));
+  const all = ['event: b1\ndata: ' + big('a'), 'event: b2\ndata: ' + big('b')];
+  const rest = ['event: b3\ndata: ' + big('d'), 'event: b4\ndata: ' + big('e'), 'event: after\ndata: 1'];
+  t.deepEqual(events(a.body().text), [...all, 'event: only-7\ndata: ' + big('c'), ...rest]);
+  t.deepEqual(events(b.body().text), [...all, ...rest]);
+  t.deepEqual(errors, []);
+});
+
 test('a write from a later tick is not framed with a stale chunk of a reused Buffer', async (t) => {
   const { server, plugin } = await startPlugin(t);
   const port = (server.address() as { port: number }).port;

@@ -124,7 +124,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   /** Hears of this node's ordinary sends with a window id that a peer was asked and failed (see {@link ClusterLink.watchWindowMisses}). */
   #windowMisses: ((item: SendItem, peers: string[]) => void) | undefined;
   /** What modules add to this node's `hello`. */
-  #announced: Pick<HelloAnswer, 'qosTag'> = {};
+  #announced: Pick<HelloAnswer, 'qosTag' | 'qosCopies'> = {};
   #batch: PendingSend[] = [];
   #scheduled = false;
   /** Count-free sends of this tick ({@link Cluster.sendUncounted}). */
@@ -243,8 +243,14 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   }
 
   /** @internal */
-  announce(fields: Pick<HelloAnswer, 'qosTag'>): void {
+  announce(fields: Pick<HelloAnswer, 'qosTag' | 'qosCopies'>): void {
     this.#announced = { ...this.#announced, ...fields };
+  }
+
+  /** @internal */
+  onPeers(up: (peer: HelloAnswer) => void, down: (nodeId: string) => void): void {
+    this.on('peer-up', up);
+    this.on('peer-down', down);
   }
 
   /** @internal */
@@ -302,7 +308,10 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   sendUncounted(item: SendItem): void {
     if (this.#closed || (this.#transport.peers().length === 0 && (this.#transport.sendsReachAll !== true || item.wid === undefined))) return;
     this.#uncounted.push(item);
-    if (this.#uncounted.length === 1) setImmediate(() => this.#flushUncounted());
+    // Flushed as soon as this run of code (and the promises it settles) is done, not a loop turn
+    // later: nobody waits for an answer, only for the delivery, and sends made in one run (a
+    // loop, an awaited loop of count-free sends) still go together.
+    if (this.#uncounted.length === 1) process.nextTick(() => this.#flushUncounted());
   }
 
   #flushUncounted(): void {

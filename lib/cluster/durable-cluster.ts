@@ -2,20 +2,37 @@ import type { HelloAnswer } from '../core/hello.js';
 import type {
   AckedBy,
   AckItem,
+  CopyAck,
+  CopyItem,
   DurableAnswers,
   DurableMessage,
   DurableSend,
   PendingRequest,
   QosCluster,
+  ReplicationStats,
   StoreListing,
   StoreListings,
 } from '../qos/qos-cluster.js';
 import type { StoreFilter } from '../qos/qos-store.js';
 import type { ClusterLink } from './cluster-link.js';
+import { CopyBatches } from './copy-batches.js';
 import { PENDING_PAGE, PendingPulls, servePulls } from './pending-pulls.js';
+import { rendezvous } from './rendezvous.js';
 
 /** Most messages one peer lists for an admin listing (the listing's deepest page). */
 export const MAX_LISTED = 10_000;
+/** Most acks, or ids, in one reconciling request to an owner that is back. */
+const RECONCILE_PAGE = 5000;
+/**
+ * After a start, how long an owner not seen yet counts as present: its node may simply not be
+ * verified yet, and serving its copies meanwhile would send its messages twice.
+ */
+const UNSEEN_GRACE_MS = 5000;
+/** How long the list of owners whose copies this node holds is reused by pulls (a storm pulls thousands of times a second). */
+const TAGS_TTL_MS = 1000;
+
+const tagOf = (id: string): string => id.slice(-8);
+const byId = (x: DurableMessage, y: DurableMessage): number => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0);
 
 /**
  * Durable delivery's side of the cluster: implements {@link QosCluster} over the cluster's
@@ -34,6 +51,38 @@ export class DurableCluster implements QosCluster {
   readonly #pulls: PendingPulls;
   /** This node's store tag, once durable delivery serves (undefined: a node without a store). */
   #ownTag: string | undefined;
+  #answers: DurableAnswers | undefined;
+  /** Copies of this node's sends, batched per replica and tick. */
+  readonly #copies: CopyBatches;
+  /** Reconciling with an owner that came up (acks kept for it, stale copies): its pulls wait for it. */
+  readonly #reconciling = new Map<string, Promise<void>>();
+  /** Removals of this tick to tell the holders of copies. */
+  #drops: { items: AckItem[]; ids: string[] } | undefined;
+  /** Per owner tag: when a peer with it was last seen up (re-replication after `rereplicateAfterMs`). */
+  readonly #lastSeen = new Map<string, number>();
+  readonly #startedAt = Date.now();
+  /** Acks kept for this node being fetched from peers that came up: its own replays wait for them. */
+  readonly #ownAcks = new Set<Promise<void>>();
+  /** The store tag of each peer up, to know whose messages went with a peer that went down. */
+  readonly #peerTags = new Map<string, string>();
+  /** Absent owners' tags whose copies this node copied again, and to whom. */
+  readonly #recopied = new Map<string, Set<string>>();
+  /** Absent peers' tags for which this node copied its own messages again (until they are back). */
+  readonly #ownRecopied = new Set<string>();
+  #ticking = false;
+  /** The owners this node holds copies of, cached for {@link TAGS_TTL_MS}. */
+  #tags: { at: number; tags: string[] } | undefined;
+  /** Acks told by holders after an absence, so that the same ack told by another holder is no duplicate. */
+  readonly #told = new Set<string>();
+  readonly #stats: Omit<ReplicationStats, 'held'> = {
+    replicated: 0,
+    underReplicated: 0,
+    servedFromCopies: 0,
+    acksKept: 0,
+    acksReconciled: 0,
+    duplicates: 0,
+    rereplicated: 0,
+  };
 
   constructor(link: ClusterLink) {
     this.#link = link;
@@ -41,17 +90,297 @@ export class DurableCluster implements QosCluster {
       (nodeId, request) => link.request(nodeId, request),
       () => link.closed,
     );
+    this.#copies = new CopyBatches(
+      (nodeId, request, timeoutMs) => link.request(nodeId, request, timeoutMs),
+      (nodeId, err) => link.peerError(nodeId, 'qos-copy', err),
+    );
   }
 
   serve(answers: DurableAnswers): void {
     const link = this.#link;
     this.#ownTag = answers.tag;
+    this.#answers = answers;
     if (answers.tag !== undefined) link.announce({ qosTag: answers.tag });
+    if (answers.copies !== undefined) link.announce({ qosCopies: true });
     link.deliverDurable((item) => answers.deliver(item));
-    link.handle('qos-pending', (_from, request) => answers.pendingFor(request, PENDING_PAGE));
-    link.handle('qos-pending-batch', (_from, request) => servePulls(answers, request.requests, (err) => link.error(err)));
+    const pulls = { pendingFor: (request: PendingRequest, limit: number) => this.#answerPull(request, limit) };
+    link.handle('qos-pending', (_from, request) => pulls.pendingFor(request, PENDING_PAGE));
+    link.handle('qos-pending-batch', (_from, request) => servePulls(pulls, request.requests, (err) => link.error(err)));
     link.handle('qos-ack', (_from, request) => answers.ack(request.items, request.connectionId, request.by));
     link.handle('qos-list', (_from, request) => answers.list(request.filter, Math.min(request.limit, MAX_LISTED)));
+    link.handle('qos-copy', (_from, request) => {
+      const items = request.items.filter((i) => tagOf(i.id) !== this.#ownTag);
+      this.#tags = undefined;
+      return (answers.copies?.store(items) ?? -1) + request.items.length - items.length;
+    });
+    link.handle('qos-copy-remove', (_from, request) => {
+      const removed = answers.copies?.remove(request.items, request.ids, request.keep) ?? 0;
+      if (request.keep !== undefined) this.#stats.acksKept += removed;
+      return removed;
+    });
+    link.handle('qos-copy-acks', (_from, request) => this.#acksMeanwhile(request.acks));
+    link.handle('qos-copy-held', (_from, request) => answers.held(request.ids.slice(0, RECONCILE_PAGE)));
+    link.handle('qos-copy-acks-of', (_from, request) => {
+      const copies = answers.copies;
+      if (copies === undefined || request.tag === this.#ownTag) return [];
+      const acks = copies.acksOf(request.tag, RECONCILE_PAGE);
+      // Told: the owner removes them now (at worst, should it fail, a message comes again: at-least-once).
+      copies.forgetAcks(acks);
+      return acks;
+    });
+    link.onPeers(
+      (peer) => this.#peerUp(peer),
+      (nodeId) => this.#peerDown(nodeId),
+    );
+    const replication = answers.replication;
+    if (answers.copies !== undefined && replication !== undefined) {
+      const every = Math.max(50, Math.min(5000, Math.floor(replication.rereplicateAfterMs / 4)));
+      const timer = setInterval(() => {
+        if (link.closed) clearInterval(timer);
+        else void this.#tick(replication);
+      }, every);
+      timer.unref();
+    }
+  }
+
+  // ---- copies (qos.replication) --------------------------------------------------------
+
+  /** Live peers that can hold copies of this node's messages: a SQLite store of another tag. */
+  #copyPeers(): HelloAnswer[] {
+    const own = this.#ownTag;
+    return this.#link.peers().filter((p) => p.qosCopies === true && p.qosTag !== undefined && p.qosTag !== own);
+  }
+
+  copyHolders(): number {
+    return this.#copyPeers().length;
+  }
+
+  async replicate(item: CopyItem, copies: number, timeoutMs?: number): Promise<string[]> {
+    const chosen = rendezvous(`${item.kind}\0${item.keys[0] ?? ''}`, this.#copyPeers()).slice(0, copies - 1);
+    const committed = await Promise.all(chosen.map((peer) => this.#copies.copy(peer.nodeId, item, timeoutMs)));
+    const holders = chosen.filter((_, i) => committed[i]).map((p) => p.nodeId);
+    if (holders.length === copies - 1) this.#stats.replicated++;
+    else this.#stats.underReplicated++;
+    return holders;
+  }
+
+  dropCopies(items: AckItem[], ids: string[]): void {
+    if (items.length === 0 && ids.length === 0) return;
+    if (this.#drops === undefined) {
+      this.#drops = { items: [], ids: [] };
+      setImmediate(() => this.#flushDrops());
+    }
+    this.#drops.items.push(...items);
+    this.#drops.ids.push(...ids);
+  }
+
+  /** Tells every peer that may hold copies what was removed here this tick (a copy may have moved: it is not known where it is). */
+  #flushDrops(): void {
+    const drops = this.#drops;
+    this.#drops = undefined;
+    if (drops === undefined || this.#link.closed) return;
+    for (const peer of this.#copyPeers()) {
+      this.#link.request(peer.nodeId, { type: 'qos-copy-remove', items: drops.items, ids: drops.ids }).catch((err: unknown) => {
+        // It checks its copies with this node when it sees it again (qos-copy-held).
+        this.#link.peerError(peer.nodeId, 'qos-copy-remove', err);
+      });
+    }
+  }
+
+  replicationStats(): ReplicationStats {
+    let held = 0;
+    try {
+      held = this.#answers?.copies?.count() ?? 0;
+    } catch {
+      // closed
+    }
+    return { held, ...this.#stats };
+  }
+
+  /** Owners' tags this node holds copies (or kept acks) of whose owner is not up: it answers for them. */
+  #absentTags(): string[] {
+    const copies = this.#answers?.copies;
+    if (copies === undefined) return [];
+    const now = Date.now();
+    if (this.#tags === undefined || now - this.#tags.at > TAGS_TTL_MS) this.#tags = { at: now, tags: copies.tags() };
+    if (this.#tags.tags.length === 0) return [];
+    const up = new Set(this.#link.peers().map((p) => p.qosTag));
+    const early = now - this.#startedAt < UNSEEN_GRACE_MS;
+    return this.#tags.tags.filter((t) => t !== this.#ownTag && !up.has(t) && (!early || this.#lastSeen.has(t)));
+  }
+
+  /** A pull: this node's own messages, and the copies it holds of owners that are away. */
+  async #answerPull(request: PendingRequest, limit: number): Promise<DurableMessage[]> {
+    const answers = this.#answers!;
+    if (request.copiesOf !== undefined) {
+      // Only the copies of an owner that just went away (if it is away here too).
+      const tag = request.copiesOf;
+      if (answers.copies === undefined || !this.#absentTags().includes(tag)) return [];
+      const copied = answers.copies.pendingFor(request, limit, [tag]);
+      this.#stats.servedFromCopies += copied.length;
+      return copied;
+    }
+    // Just back: what was acknowledged elsewhere meanwhile is removed before anything is answered.
+    await this.ownAcksSettled();
+    const own = await answers.pendingFor(request, limit);
+    const absent = this.#absentTags();
+    if (absent.length === 0 || answers.copies === undefined || own.length >= limit) return own;
+    const copied = answers.copies.pendingFor(request, limit - own.length, absent);
+    this.#stats.servedFromCopies += copied.length;
+    return copied.length === 0 ? own : own.concat(copied);
+  }
+
+  /** An owner tells the acks kept for it: removed here, once each (several holders tell the same). */
+  async #acksMeanwhile(acks: CopyAck[]): Promise<unknown> {
+    const fresh = acks.filter((a) => !this.#told.has(`${a.messageId} ${a.kind} ${a.key}`));
+    if (this.#told.size > 100_000) this.#told.clear();
+    for (const a of fresh) this.#told.add(`${a.messageId} ${a.kind} ${a.key}`);
+    const result = await this.#answers!.acksMeanwhile(fresh);
+    this.#stats.acksReconciled += result.removed;
+    this.#stats.duplicates += result.already;
+    return result;
+  }
+
+  ownAcksSettled(): Promise<void> {
+    return this.#ownAcks.size === 0 ? Promise.resolve() : Promise.all(this.#ownAcks).then(() => undefined);
+  }
+
+  /** Asks a peer that came up for the acks of this node's messages it kept while this node was away, and applies them. */
+  #fetchOwnAcks(peer: HelloAnswer): void {
+    const answers = this.#answers;
+    if (answers?.tag === undefined || answers.replication === undefined || peer.qosCopies !== true || peer.qosTag === this.#ownTag) return;
+    const tag = answers.tag;
+    const done: Promise<void> = (async () => {
+      for (;;) {
+        const acks = (await this.#link.request(peer.nodeId, { type: 'qos-copy-acks-of', tag })) as CopyAck[];
+        if (!Array.isArray(acks) || acks.length === 0) return;
+        await this.#acksMeanwhile(acks);
+        if (acks.length < RECONCILE_PAGE) return;
+      }
+    })()
+      .catch((err: unknown) => this.#link.peerError(peer.nodeId, 'qos-copy-acks-of', err))
+      .finally(() => this.#ownAcks.delete(done));
+    this.#ownAcks.add(done);
+  }
+
+  /** A peer went down: when it owned messages and no other node shares its store, the connections here get them from the holders of copies. */
+  #peerDown(nodeId: string): void {
+    const tag = this.#peerTags.get(nodeId);
+    this.#peerTags.delete(nodeId);
+    if (tag === undefined || tag === this.#ownTag) return;
+    this.#lastSeen.set(tag, Date.now());
+    if (this.#link.peers().some((p) => p.qosTag === tag)) return;
+    this.#answers?.ownerAway(tag);
+  }
+
+  /** A peer came up: when this node holds copies of its messages, or acks kept for it, they are reconciled before anything is pulled from it. */
+  #peerUp(peer: HelloAnswer): void {
+    const tag = peer.qosTag;
+    if (tag !== undefined) {
+      this.#lastSeen.set(tag, Date.now());
+      this.#peerTags.set(peer.nodeId, tag);
+    }
+    this.#fetchOwnAcks(peer);
+    const copies = this.#answers?.copies;
+    if (tag === undefined || tag === this.#ownTag || copies === undefined || this.#reconciling.has(peer.nodeId)) return;
+    if (!copies.tags().includes(tag)) return;
+    const done = this.#reconcile(peer.nodeId, tag)
+      .catch((err: unknown) => this.#link.peerError(peer.nodeId, 'qos-copy-acks', err))
+      .finally(() => this.#reconciling.delete(peer.nodeId));
+    this.#reconciling.set(peer.nodeId, done);
+  }
+
+  /** Tells an owner that is back the acks kept for it, then drops the copies of what it no longer holds (acked on its side meanwhile). */
+  async #reconcile(nodeId: string, tag: string): Promise<void> {
+    const copies = this.#answers!.copies!;
+    const link = this.#link;
+    for (;;) {
+      const acks = copies.acksOf(tag, RECONCILE_PAGE);
+      if (acks.length === 0) break;
+      await link.request(nodeId, { type: 'qos-copy-acks', acks });
+      copies.forgetAcks(acks);
+      if (acks.length < RECONCILE_PAGE) break;
+    }
+    for (let after = ''; ;) {
+      const ids = copies.idsOf(tag, after, RECONCILE_PAGE);
+      if (ids.length === 0) break;
+      const held = new Set((await link.request(nodeId, { type: 'qos-copy-held', ids })) as string[]);
+      const gone = ids.filter((id) => !held.has(id));
+      if (gone.length > 0) copies.remove([], gone);
+      if (ids.length < RECONCILE_PAGE) break;
+      after = ids[ids.length - 1]!;
+    }
+    this.#tags = undefined;
+  }
+
+  /**
+   * Re-replication: an owner away longer than `rereplicateAfterMs` has the copies held here
+   * copied again to other live nodes; a peer that held copies away as long has this node's
+   * own messages copied again to the replicas that are up. Once per absence.
+   */
+  async #tick(replication: { copies: number; rereplicateAfterMs: number }): Promise<void> {
+    if (this.#ticking) return;
+    this.#ticking = true;
+    try {
+      const now = Date.now();
+      const peers = this.#link.peers();
+      const upIds = new Set(peers.map((p) => p.nodeId));
+      for (const p of peers) {
+        if (p.qosTag === undefined) continue;
+        this.#lastSeen.set(p.qosTag, now);
+        this.#ownRecopied.delete(p.qosTag);
+      }
+      const gone = (tag: string): boolean => now - (this.#lastSeen.get(tag) ?? this.#startedAt) > replication.rereplicateAfterMs;
+      // Copies of absent owners, from here to other live nodes.
+      const wanted = Math.max(2, replication.copies) - 1;
+      for (const tag of this.#absentTags()) {
+        if (!gone(tag)) continue;
+        const done = this.#recopied.get(tag);
+        if (done !== undefined && [...done].every((id) => upIds.has(id))) continue;
+        const to = await this.#copyAgain((after, limit) => Promise.resolve(this.#answers!.copies!.page(tag, after, limit)), wanted);
+        if (to.size > 0) this.#recopied.set(tag, to);
+      }
+      // This node's own messages, when a peer that may have held copies is gone.
+      if (replication.copies > 1 && this.#ownTag !== undefined) {
+        const absent = [...this.#lastSeen.keys()].filter((t) => t !== this.#ownTag && !this.#ownRecopied.has(t) && gone(t));
+        const upTags = new Set(peers.map((p) => p.qosTag));
+        const away = absent.filter((t) => !upTags.has(t));
+        if (away.length > 0) {
+          for (const t of away) this.#ownRecopied.add(t);
+          await this.#copyAgain((after, limit) => this.#answers!.ownPage(after, limit), replication.copies - 1);
+        }
+      }
+    } catch (err) {
+      this.#link.error(err);
+    } finally {
+      this.#ticking = false;
+    }
+  }
+
+  /** Copies pages of messages to their `wanted` best live replicas (rendezvous over the peers up now); answers the nodes copied to. */
+  async #copyAgain(page: (after: string, limit: number) => Promise<CopyItem[]>, wanted: number): Promise<Set<string>> {
+    const to = new Set<string>();
+    for (let after = ''; ;) {
+      if (this.#link.closed) break;
+      const items = await page(after, 1000);
+      if (items.length === 0) break;
+      const candidates = this.#copyPeers();
+      const sent = await Promise.all(
+        items.flatMap((item) =>
+          rendezvous(`${item.kind}\0${item.keys[0] ?? ''}`, candidates)
+            .slice(0, wanted)
+            .map(async (peer) => {
+              const ok = await this.#copies.copy(peer.nodeId, item, undefined);
+              if (ok) to.add(peer.nodeId);
+              return ok;
+            }),
+        ),
+      );
+      this.#stats.rereplicated += sent.filter(Boolean).length;
+      if (items.length < 1000) break;
+      after = items[items.length - 1]!.id;
+    }
+    return to;
   }
 
   /** Asks one peer per store other than this node's for its part of an admin listing. */
@@ -106,6 +435,9 @@ export class DurableCluster implements QosCluster {
       if (own.length > 0) byOwner.set(peer.nodeId, own);
     }
     let count = 0;
+    // Owners that are away: the holders of copies remove them and keep the acks for the owner.
+    const absent = items.filter((i) => !tags.has(tagOf(i.messageId)));
+    const acks = absent.length === 0 ? Promise.resolve(0) : this.#ackCopies(absent, connectionId, by);
     await Promise.all(
       [...byOwner].map(async ([nodeId, own]) => {
         try {
@@ -116,7 +448,33 @@ export class DurableCluster implements QosCluster {
         }
       }),
     );
-    return count;
+    return count + (await acks);
+  }
+
+  /** Acks of messages whose owner is away: every node that may hold copies (this one too) removes them and keeps the acks for the owner. */
+  async #ackCopies(items: AckItem[], connectionId: string, by: AckedBy): Promise<number> {
+    const link = this.#link;
+    const keep = { connectionId, by };
+    let count = 0;
+    try {
+      count = this.#answers?.copies?.remove(items, [], keep) ?? 0;
+    } catch (err) {
+      link.error(err);
+    }
+    this.#stats.acksKept += count;
+    const holders = this.#copyPeers();
+    const answers = await Promise.all(
+      holders.map(async (peer) => {
+        try {
+          return Number(await link.request(peer.nodeId, { type: 'qos-copy-remove', items, ids: [], keep }));
+        } catch (err) {
+          link.peerError(peer.nodeId, 'qos-copy-remove', err);
+          return 0;
+        }
+      }),
+    );
+    // The same targets removed on several holders count once.
+    return Math.max(count, ...answers);
   }
 
   /** Asks the peers that have a durable store (only those can own messages) what they hold for a connection. */
@@ -124,10 +482,15 @@ export class DurableCluster implements QosCluster {
     const link = this.#link;
     // A peer with this node's own tag shares its store (Redis): what it holds is read here directly.
     const ownTag = this.#ownTag;
+    // Copies of an owner that just went away: asked of every node that may hold them.
+    const copiesOf = request.copiesOf;
     const isOwner = (peer: HelloAnswer): boolean =>
-      peer.qosTag !== undefined && peer.qosTag !== ownTag && (peerId === undefined || peer.nodeId === peerId);
-    // What an owner that is down holds comes when it is back: the hub pulls from a peer on `peer-up`.
-    link.reportDown('qos-pending', isOwner);
+      peer.qosTag !== undefined &&
+      peer.qosTag !== ownTag &&
+      (copiesOf === undefined || peer.qosCopies === true) &&
+      (peerId === undefined || peer.nodeId === peerId);
+    // What an owner that is down holds comes from the holders of copies, or when it is back: the hub pulls from a peer on `peer-up`.
+    if (copiesOf === undefined) link.reportDown('qos-pending', isOwner);
     // Peers sharing one store (Redis) share its tag and would answer the same messages: ask one of them.
     const tags = new Set<string>();
     const owners: HelloAnswer[] = [];
@@ -140,12 +503,54 @@ export class DurableCluster implements QosCluster {
     await Promise.all(
       owners.map(async (peer) => {
         try {
+          // An owner that just came back first learns what was acked while it was away.
+          await this.#reconciling.get(peer.nodeId);
           lists.push(await this.#pulls.pull(peer.nodeId, request));
         } catch (err) {
           link.peerError(peer.nodeId, 'qos-pending', err);
         }
       }),
     );
-    return lists;
+    // The copies held here of owners that are away.
+    const copies = this.#answers?.copies;
+    if (peerId === undefined && copies !== undefined) {
+      const absent = this.#absentTags().filter((t) => copiesOf === undefined || t === copiesOf);
+      if (absent.length > 0) {
+        const copied = copies.pendingFor(request, PENDING_PAGE, absent);
+        this.#stats.servedFromCopies += copied.length;
+        if (copied.length > 0) lists.push(copied);
+      }
+    }
+    return byOwner(lists);
   }
+}
+
+/**
+ * Lists of pulled messages regrouped by owner (the tag ending their ids): an absent owner's
+ * messages may come from several holders of copies. Each message once; each owner's oldest
+ * first, so that the connection gets them in the owner's order.
+ */
+function byOwner(lists: DurableMessage[][]): DurableMessage[][] {
+  if (lists.length <= 1) return lists;
+  const seen = new Set<string>();
+  const owners = new Map<string, DurableMessage[]>();
+  let mixed = false;
+  for (const list of lists) {
+    const tags = new Set<string>();
+    for (const m of list) {
+      if (seen.has(m.id)) {
+        mixed = true;
+        continue;
+      }
+      seen.add(m.id);
+      const tag = tagOf(m.id);
+      if (!tags.has(tag) && owners.has(tag)) mixed = true;
+      tags.add(tag);
+      let own = owners.get(tag);
+      if (own === undefined) owners.set(tag, (own = []));
+      own.push(m);
+    }
+  }
+  if (!mixed) return lists;
+  return [...owners.values()].map((list) => list.sort(byId));
 }

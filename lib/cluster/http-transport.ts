@@ -46,7 +46,8 @@ interface Candidate {
   /** The node last verified at this address, kept while it is down: it is then unreachable, not gone. */
   known: HelloAnswer | undefined;
   failures: number;
-  probing: boolean;
+  /** The hello under way to it, if any. */
+  probing: Promise<void> | undefined;
 }
 
 /**
@@ -176,7 +177,7 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
     const key = formatPeerAddress(address);
     let c = this.#candidates.get(key);
     if (c === undefined) {
-      c = { address, peer: undefined, known: undefined, failures: 0, probing: false };
+      c = { address, peer: undefined, known: undefined, failures: 0, probing: undefined };
       this.#candidates.set(key, c);
     }
     void this.#probe(c);
@@ -192,9 +193,13 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
   }
 
   /** Asks the address to prove it knows the secret; only then is it a peer. */
-  async #probe(c: Candidate): Promise<void> {
-    if (c.probing || this.#closed) return;
-    c.probing = true;
+  #probe(c: Candidate): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    c.probing ??= this.#hello(c).finally(() => (c.probing = undefined));
+    return c.probing;
+  }
+
+  async #hello(c: Candidate): Promise<void> {
     try {
       const { result } = await this.#call(c.address, '', { type: 'hello' }, this.#o.timeoutMs);
       if (!this.#isCandidate(c)) return;
@@ -209,7 +214,12 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
       c.peer = answer;
       c.known = answer;
       this.#peers.set(answer.nodeId, { answer, address: c.address });
-      if (known === undefined) this.emit('peer-up', answer);
+      if (known !== undefined && known.answer.qosTag !== answer.qosTag) {
+        // Restarted under the same id with another durable store (a wiped disk) before it was
+        // seen down: the node that owned the old store's messages is gone, a new one is up.
+        this.emit('peer-down', answer.nodeId);
+        this.emit('peer-up', answer);
+      } else if (known === undefined) this.emit('peer-up', answer);
     } catch {
       if (!this.#isCandidate(c)) return;
       c.failures++;
@@ -219,9 +229,22 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
         c.peer = undefined;
         this.#downAt(nodeId, c);
       }
-    } finally {
-      c.probing = false;
     }
+  }
+
+  /**
+   * A verified request from a node known here but down: it is back. Its addresses are probed
+   * now, not at the next health check, and a request other than a hello waits for that: this
+   * node then sees it up before it answers. Else a durable send made here in between skips it
+   * (a peer that is down is not asked) although it already pulled what this node held: after
+   * a heal the message waited for the user's next reconnect. A hello does not wait (two nodes
+   * probing each other would wait on each other).
+   */
+  async #heardFrom(nodeId: string, wait: boolean): Promise<void> {
+    if (this.#peers.has(nodeId)) return;
+    const probes: Promise<void>[] = [];
+    for (const c of this.#candidates.values()) if (c.peer === undefined && c.known?.nodeId === nodeId) probes.push(this.#probe(c));
+    if (wait) await Promise.all(probes);
   }
 
   /** A node of the group that speaks another protocol is never a peer: said once per node and version. */
@@ -290,6 +313,7 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
     }
     // Only a hello may go to an address whose node the sender does not know yet.
     if (verdict.to === '' && request.type !== 'hello') return refuse(401, 'unauthorized');
+    await this.#heardFrom(verdict.nodeId, request.type !== 'hello');
     let result: unknown;
     try {
       result = request.type === 'hello' ? this.#self : await this.#handler!(verdict.nodeId, request);

@@ -4,7 +4,7 @@ import type { SendTargetKind } from '../core/targets.js';
 import type { DurationRecord } from '../local/connection.js';
 import type { DisconnectReason } from '../local/local-node.js';
 import type { RecoveryTarget } from '../local/recovery-window.js';
-import type { AckedBy, AckItem, PendingRequest } from '../qos/qos-cluster.js';
+import type { AckedBy, AckItem, CopyAck, CopyItem, PendingRequest } from '../qos/qos-cluster.js';
 import type { StoreFilter } from '../qos/qos-store.js';
 
 export type { QueryName } from '../core/queries.js';
@@ -169,6 +169,46 @@ export interface WindowAnswer {
   lives?: Record<string, number | null>;
 }
 
+/**
+ * Copies of durable messages to keep (`qos.replication`): from their owner at send time, or
+ * from a holder copying an absent owner's messages again. Answered with the count held once
+ * committed.
+ */
+export interface CopyRequest {
+  type: 'qos-copy';
+  items: CopyItem[];
+}
+
+/**
+ * Targets of copies removed at their owner (`items`: acks) or whole copies deleted (`ids`:
+ * cancelled), told to every node that may hold copies. With `keep`, the owner is away: the
+ * acks were made meanwhile, each holder keeps them for it. Answered with the targets removed.
+ */
+export interface CopyRemoveRequest {
+  type: 'qos-copy-remove';
+  items: AckItem[];
+  ids: string[];
+  keep?: { connectionId: string; by: AckedBy };
+}
+
+/** To an owner back: the acks of its messages kept while it was away. Answered with `AcksMeanwhile`. */
+export interface CopyAcksRequest {
+  type: 'qos-copy-acks';
+  acks: CopyAck[];
+}
+
+/** From an owner (back, or just seeing a peer come up): the acks of its messages the peer kept for it. Answered with `CopyAck[]` (the peer forgets them). */
+export interface CopyAcksOfRequest {
+  type: 'qos-copy-acks-of';
+  tag: string;
+}
+
+/** To an owner: which of these ids of its messages it still holds (a holder drops the copies of the others). Answered with the ids held. */
+export interface CopyHeldRequest {
+  type: 'qos-copy-held';
+  ids: string[];
+}
+
 /** A query as it crosses the wire: a name of the query map and its arguments. */
 export type QueryRequest = { [N in QueryName]: { type: 'query'; name: N; args: QueryArgs<N> } }[QueryName];
 
@@ -196,7 +236,12 @@ export type ClusterRequest =
   /** The first `limit` stored messages of the peer's store that match `filter` (the admin listing). */
   | { type: 'qos-list'; filter: StoreFilter; limit: number }
   | WindowRequest
-  | { type: 'window-epoch' };
+  | { type: 'window-epoch' }
+  | CopyRequest
+  | CopyRemoveRequest
+  | CopyAcksRequest
+  | CopyHeldRequest
+  | CopyAcksOfRequest;
 
 export type { HelloAnswer } from '../core/hello.js';
 

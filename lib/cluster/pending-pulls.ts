@@ -7,7 +7,7 @@ export const PENDING_PAGE = 10_000;
 const PULL_BATCH_MAX = 256;
 
 /** Sends one request to one peer; rejects when it fails or times out. */
-export type PeerRequest = (nodeId: string, request: ClusterRequest) => Promise<unknown>;
+export type PeerRequest = (nodeId: string, request: ClusterRequest, timeoutMs?: number) => Promise<unknown>;
 
 interface PendingPull {
   request: PendingRequest;

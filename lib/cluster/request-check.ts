@@ -114,6 +114,48 @@ export function checkClusterRequest(value: unknown): ClusterRequest {
     }
     case 'window-epoch':
       break;
+    case 'qos-copy':
+      arrayOf(r.items, 'items', (item, at) => {
+        const i = objectOf(item, at);
+        messageId(i.id, `${at}.id`);
+        oneOf(i.kind, `${at}.kind`, TARGET_KINDS);
+        strings(i.keys, `${at}.keys`);
+        fieldText(i.event, `${at}.event`);
+        string(i.data, `${at}.data`);
+        boolean(i.listening, `${at}.listening`);
+        number(i.createdAt, `${at}.createdAt`);
+        number(i.expiresAt, `${at}.expiresAt`);
+      });
+      break;
+    case 'qos-copy-remove':
+      arrayOf(r.items, 'items', (item, at) => {
+        const i = objectOf(item, at);
+        string(i.messageId, `${at}.messageId`);
+        targetRefs(i.targets, `${at}.targets`);
+      });
+      strings(r.ids, 'ids');
+      if (r.keep !== undefined) {
+        const keep = objectOf(r.keep, 'keep');
+        string(keep.connectionId, 'keep.connectionId');
+        oneOf(keep.by, 'keep.by', ACKED_BY);
+      }
+      break;
+    case 'qos-copy-acks':
+      arrayOf(r.acks, 'acks', (item, at) => {
+        const a = objectOf(item, at);
+        string(a.messageId, `${at}.messageId`);
+        oneOf(a.kind, `${at}.kind`, KEPT_KINDS);
+        string(a.key, `${at}.key`);
+        string(a.connectionId, `${at}.connectionId`);
+        oneOf(a.by, `${at}.by`, ACKED_BY);
+      });
+      break;
+    case 'qos-copy-held':
+      strings(r.ids, 'ids');
+      break;
+    case 'qos-copy-acks-of':
+      string(r.tag, 'tag');
+      break;
     default:
       throw malformed('type');
   }
@@ -163,6 +205,7 @@ function pendingRequest(r: Record<string, unknown>, at: string): void {
   targetRefs(r.logRefs, `${at}.logRefs`);
   if (r.lastEventId !== undefined) string(r.lastEventId, `${at}.lastEventId`);
   if (r.events !== undefined) strings(r.events, `${at}.events`);
+  if (r.copiesOf !== undefined) string(r.copiesOf, `${at}.copiesOf`);
 }
 
 function targetRefs(value: unknown, at: string): void {
@@ -194,6 +237,11 @@ function string(value: unknown, at: string): void {
 /** An event name or id: a non-empty string (an id may be empty) that cannot break the SSE framing. */
 function fieldText(value: unknown, at: string): void {
   if (typeof value !== 'string' || /[\r\n\0]/.test(value) || (value === '' && at.endsWith('.event'))) throw malformed(at);
+}
+
+/** A durable message's id: 26 lowercase hex digits (a copy keeps its owner's). */
+function messageId(value: unknown, at: string): void {
+  if (typeof value !== 'string' || !/^[0-9a-f]{26}$/.test(value)) throw malformed(at);
 }
 
 function number(value: unknown, at: string): void {

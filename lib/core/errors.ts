@@ -21,6 +21,7 @@
  * | `ERR_SSE_INVALID_FIELD`       | 500    | (thrown, programming error) event name / id with CR, LF or NUL |
  * | `ERR_SSE_CLOSED`              | 503    | the hub is shutting down |
  * | `ERR_SSE_QUEUE_FULL`          | 507    | a durable send over the per-target or total cap |
+ * | `ERR_SSE_TOO_FEW_COPIES`      | 503    | a durable send with `qos.replication.whenShort: 'fail'` could not be committed on `copies` nodes: nothing stored |
  * | `ERR_SSE_QOS_DISABLED`        | 500    | (thrown) `hub.qos` used without the `qos` option |
  * | `ERR_SSE_STORE_LOCKED`        | 500    | (thrown at start) another process holds the durable store file |
  * | `ERR_SSE_STORE_CORRUPT`       | 500    | (thrown at start) the durable store file fails its integrity check |
@@ -185,6 +186,23 @@ export class SseClosedError extends SseError {
 export class SseQueueFullError extends SseError {
   constructor(message: string) {
     super(message, 'ERR_SSE_QUEUE_FULL', 507);
+  }
+}
+
+/**
+ * A durable send with `qos.replication.whenShort: 'fail'` could not be committed on
+ * `copies` nodes (too few live nodes with a store, or a replica did not commit in time):
+ * nothing is stored (what was committed is deleted again) and nothing was written.
+ */
+export class SseTooFewCopiesError extends SseError {
+  /** Nodes that could hold it (or held it before it was deleted again). */
+  readonly copies: number;
+  /** Nodes asked for (`qos.replication.copies`). */
+  readonly wanted: number;
+  constructor(copies: number, wanted: number) {
+    super(`A durable send needs ${wanted} copies but only ${copies} node(s) could commit it: nothing stored`, 'ERR_SSE_TOO_FEW_COPIES', 503);
+    this.copies = copies;
+    this.wanted = wanted;
   }
 }
 

@@ -6,5 +6,7 @@ export interface HelloAnswer {
   group: string;
   /** Tag that ends the ids of the durable messages this node owns. */
   qosTag?: string;
+  /** This node keeps copies of its peers' durable messages (`qos.replication`: a SQLite store). */
+  qosCopies?: boolean;
   protocol: number;
 }

@@ -101,6 +101,11 @@ const SCHEMAS = {
     properties: {
       delivered: { type: 'integer', minimum: 0, description: 'Connections written to, cluster-wide' },
       messageId: { type: 'string', description: 'A durable message id (its SSE `id:`)' },
+      copies: {
+        type: 'integer',
+        minimum: 1,
+        description: 'A durable message: the nodes that hold it committed (qos.replication; 1 with a Redis store)',
+      },
     },
   },
   PublishFailure: {
@@ -217,7 +222,7 @@ const PATHS = {
       security: PUBLISH_SECURITY,
       requestBody: { required: true, content: json(ref('PublishMessage'), { live: MESSAGE_EXAMPLE, durable: DURABLE_EXAMPLE }) },
       responses: {
-        '200': ok(ref('PublishResult'), { live: { delivered: 3 }, durable: { delivered: 1, messageId: '0199f3a1c2d4-000001-a1b2c3' } }),
+        '200': ok(ref('PublishResult'), { live: { delivered: 3 }, durable: { delivered: 1, messageId: '0199f3a1c2d4-000001-a1b2c3', copies: 2 } }),
         '413': errorAnswer('The body is over `publish.maxBodyBytes` (`ERR_SSE_PAYLOAD_TOO_LARGE`).'),
         ...PUBLISH_ERRORS,
       },

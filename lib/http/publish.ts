@@ -24,6 +24,8 @@ export interface PublishMessage {
 export interface PublishResult {
   delivered: number;
   messageId?: string;
+  /** A durable message: the nodes that hold it committed (`QosSendResult.copies`). */
+  copies?: number;
 }
 
 /** A message of a batch that failed on the server's side (the others were sent). */
@@ -172,7 +174,7 @@ export async function send(hub: Hub, m: PublishMessage): Promise<PublishResult> 
     if (m.idempotencyKey !== undefined) options.idempotencyKey = m.idempotencyKey;
     const qos = hub.qos;
     const r = m.target === 'all' ? await qos.sendAll(m.event, m.data, options) : await qos[SEND_BY[m.target]](m.keys, m.event, m.data, options);
-    return { delivered: r.delivered, messageId: r.messageId };
+    return { delivered: r.delivered, messageId: r.messageId, copies: r.copies };
   }
   const options = { listening: m.listening };
   const delivered = m.target === 'all' ? await hub.sendAll(m.event, m.data, options) : await hub[SEND_BY[m.target]](m.keys, m.event, m.data, options);

@@ -1,12 +1,11 @@
 import type { ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import type { ClientInfo } from '../core/client-info.js';
 import type { ConnectionHandle } from '../core/connection-handle.js';
 import type { ConnectionInfo } from '../core/connection-info.js';
 import { encodeFrame, encodeRetry } from '../core/frame.js';
 import { hashToken } from '../core/token-hash.js';
 import type { SseUser } from '../core/user.js';
-import { directSocketOf, writeChunk } from './write-path.js';
+import { DirectWriter, directSocketOf } from './write-path.js';
 
 export type { ConnectionInfo } from '../core/connection-info.js';
 
@@ -98,8 +97,8 @@ export class Connection implements ConnectionHandle {
   #listeners: Set<string> | undefined;
   /** Channels joined at runtime, with when (ms since the epoch); created on first join. */
   #channels: Map<string, number> | undefined;
-  /** The socket, once the head is sent and chunks may be written to it directly (HTTP/1.1). */
-  #socket: Socket | undefined;
+  /** Writes chunks straight to the socket, once the head is sent and that is allowed (HTTP/1.1). */
+  #direct: DirectWriter | undefined;
   /** The node's totals: every event written here counts there, whichever path wrote it. */
   readonly #meter: WriteMeter;
   /** Frames written while the stream waits for its recovery (see {@link Connection.hold}). */
@@ -225,7 +224,7 @@ export class Connection implements ConnectionHandle {
 
   /** Bytes written but not yet taken by the kernel. Grows when the client reads slowly. */
   get bufferedAmount(): number {
-    return this.#res.writableLength;
+    return this.#res.writableLength + (this.#direct?.queued ?? 0);
   }
 
   /**
@@ -289,33 +288,36 @@ export class Connection implements ConnectionHandle {
       }
       return true;
     }
-    const socket = this.#socket ?? this.#directSocket();
-    if (socket === undefined) {
+    const direct = this.#direct ?? this.#directWriter();
+    let buffered: number;
+    if (direct === undefined) {
       this.#res.write(frame);
-    } else if (!socket.writable) {
+      buffered = this.#res.writableLength;
+    } else if (!direct.socket.writable) {
       return false; // ended or destroyed under us (client left); 'close' is on its way
-    } else if (frame.length > 0) {
-      writeChunk(socket, frame);
+    } else {
+      if (frame.length > 0) direct.write(frame);
+      buffered = direct.bufferedAmount;
     }
     this.eventsWritten += events;
-    if ((socket ?? this.#res).writableLength > this.#limit) {
+    if (buffered > this.#limit) {
       this.close('slow');
       return false;
     }
     return true;
   }
 
-  #directSocket(): Socket | undefined {
+  #directWriter(): DirectWriter | undefined {
     const socket = directSocketOf(this.#res);
-    if (socket !== undefined) this.#socket = socket;
-    return socket;
+    if (socket !== undefined) this.#direct = new DirectWriter(socket);
+    return this.#direct;
   }
 
   /** Resolves once everything written has been taken by the kernel, or the connection closed. */
   whenDrained(): Promise<void> {
     const res = this.#res;
-    if (this.#closed || res.writableLength === 0) return Promise.resolve();
-    const socket = this.#socket;
+    if (this.#closed || this.bufferedAmount === 0) return Promise.resolve();
+    const socket = this.#direct?.socket;
     return new Promise((resolve) => {
       const done = (): void => {
         clearInterval(poll);
@@ -331,7 +333,7 @@ export class Connection implements ConnectionHandle {
       // 'drain' follows only a write that went over the stream's highWaterMark (16 KiB): a
       // smaller backlog empties without any event, so its length is also checked on a timer.
       const poll = setInterval(() => {
-        if (this.#closed || res.writableLength === 0) done();
+        if (this.#closed || this.bufferedAmount === 0) done();
       }, 10);
       poll.unref();
     });
@@ -354,19 +356,22 @@ export class Connection implements ConnectionHandle {
     if (this.#closed) return;
     this.#closed = true;
     this.#closeReason = reason;
-    this.#socket = undefined;
     const res = this.#res;
     if (reason === 'slow' || reason === 'error') {
       res.destroy();
     } else if (reason === 'client') {
+      this.#direct?.flush(); // this tick's frames go before the end
       res.end();
     } else if (reconnect && this.client.reconnectOnClose !== true) {
+      this.#direct?.flush();
       // `retry:` spreads the reconnects of a shutdown over time (the browser waits that long).
       if (retryMs === undefined) res.end();
       else res.end(encodeRetry(retryMs));
     } else {
+      this.#direct?.flush();
       res.end(encodeFrame({ event: 'connect-close', retry: retryMs, data: { connectionId: this.id, reason, reconnect } }));
     }
+    this.#direct = undefined;
     this.#onEnd(this, reason);
   }
 
@@ -404,7 +409,7 @@ export class Connection implements ConnectionHandle {
   #lost(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#socket = undefined;
+    this.#direct = undefined;
     this.#closeReason = 'client';
     this.#onEnd(this, 'client');
   }

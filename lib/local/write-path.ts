@@ -4,58 +4,137 @@ import type { Socket } from 'node:net';
 // The hot path of every send. An HTTP/1.1 stream is chunked: `res.write(frame)` makes Node write
 // four pieces per call (the length in hex, CRLF, the frame, CRLF), each a buffered socket write,
 // and allocate the hex string, for every recipient. Once the head is on the wire the stream
-// writes the whole chunk itself instead: the same bytes, framed once per frame (a broadcast
-// writes one Buffer to every socket), one socket write per recipient. Sockets written in one
-// tick are corked and uncorked together in one nextTick, so a burst of events leaves as one
-// writev per socket.
+// writes the chunks itself instead. The frames a stream is written in one tick wait in its
+// DirectWriter and leave at the next tick as one HTTP/1.1 chunk in one socket write; streams
+// written the same frames in the same order (a burst of broadcasts) share that chunk, built
+// once. One socket write per stream per tick instead of one per frame: Node's stream machinery
+// (a buffered entry, a callback, a writev of many pieces) costs more than the bytes. A long
+// run of frames that no other stream shares is written frame by frame instead (corked, each
+// frame's chunk shared), so that no tick copies every stream's bytes once more.
 
-/** Sockets corked by a write in this tick; uncorked together at the next tick. */
-let corked: Socket[] = [];
+/** Streams written in this tick; flushed together at the next tick. */
+let dirty: DirectWriter[] = [];
 let flushScheduled = false;
-/** The last frame written in this tick and its HTTP/1.1 chunk (a broadcast frames it once). */
-let chunkFrame: Buffer | undefined;
-let chunkBytes: Buffer | undefined;
+/**
+ * The chunks built in this tick, each for a run of frames (one frame, or the frames a stream
+ * got in the tick, in order): streams written the same run share one chunk. A few runs are
+ * kept, so that streams getting a few different runs (a `listening` filter, a targeted send
+ * amid broadcasts) still share them.
+ */
+let runs: { frames: Buffer[]; chunk: Buffer }[] = [];
+const RUNS_KEPT = 8;
+/** A run longer than this not found among those kept is written frame by frame (each frame's chunk shared), not joined per stream. */
+const JOIN_MAX = 16 * 1024;
+/** The chunk of each single frame of this tick, for runs written frame by frame. */
+let frameChunks: Map<Buffer, Buffer> | undefined;
 
-function flushCorked(): void {
-  const list = corked;
-  corked = [];
+function flushDirty(): void {
+  const list = dirty;
+  dirty = [];
   flushScheduled = false;
-  // The chunk cache lives for one tick only: a caller may reuse a Buffer once it was flushed.
-  chunkFrame = chunkBytes = undefined;
-  for (let i = 0; i < list.length; i++) list[i]!.uncork();
+  for (let i = 0; i < list.length; i++) list[i]!.flush();
+  // The caches live for one tick only: a caller may reuse a Buffer once it was flushed.
+  runs = [];
+  frameChunks = undefined;
 }
 
-function scheduleFlush(): void {
-  if (flushScheduled) return;
-  flushScheduled = true;
-  process.nextTick(flushCorked);
-}
-
-/** `<hex length>\r\n<frame>\r\n`: one HTTP/1.1 chunk. */
-function chunkOf(frame: Buffer): Buffer {
-  if (frame === chunkFrame) return chunkBytes!;
-  const hex = frame.length.toString(16);
-  const out = Buffer.allocUnsafe(hex.length + frame.length + 4);
+/** `<hex length>\r\n<frames…>\r\n`: one HTTP/1.1 chunk holding `frames` (`bytes` long in all). */
+function chunkOf(frames: Buffer[], bytes: number): Buffer {
+  const hex = bytes.toString(16);
+  const out = Buffer.allocUnsafe(hex.length + bytes + 4);
   let at = out.write(hex, 0, 'latin1');
   out[at++] = 13;
   out[at++] = 10;
-  at += frame.copy(out, at);
+  for (let i = 0; i < frames.length; i++) at += frames[i]!.copy(out, at);
   out[at++] = 13;
   out[at] = 10;
-  chunkFrame = frame;
-  chunkBytes = out;
-  scheduleFlush();
   return out;
 }
 
-/** Writes a frame as one HTTP/1.1 chunk straight to the socket, corked until the next tick. */
-export function writeChunk(socket: Socket, frame: Buffer): void {
-  if (!socket.writableCorked) {
-    socket.cork();
-    corked.push(socket);
-    scheduleFlush();
+/** The chunk of a run kept in this tick, or undefined. */
+function keptRun(frames: Buffer[]): Buffer | undefined {
+  for (let r = 0; r < runs.length; r++) {
+    const kept = runs[r]!.frames;
+    if (kept.length !== frames.length) continue;
+    let same = true;
+    for (let i = 0; i < frames.length && same; i++) same = kept[i] === frames[i];
+    if (same) return runs[r]!.chunk;
   }
-  socket.write(chunkOf(frame));
+  return undefined;
+}
+
+/** Writes a run of frames to a socket: its shared chunk in one write, or frame by frame when it is long and not shared. */
+function writeRun(socket: Socket, frames: Buffer[], bytes: number): void {
+  let chunk = keptRun(frames);
+  if (chunk === undefined && (frames.length === 1 || bytes <= JOIN_MAX)) {
+    chunk = chunkOf(frames, bytes);
+    if (runs.length === RUNS_KEPT) runs.shift();
+    runs.push({ frames, chunk });
+  }
+  if (chunk !== undefined) {
+    socket.write(chunk);
+    return;
+  }
+  // A long run this stream alone gets: a chunk per frame, each built once for every stream.
+  const chunks = (frameChunks ??= new Map<Buffer, Buffer>());
+  socket.cork();
+  for (const frame of frames) {
+    let one = chunks.get(frame);
+    if (one === undefined) chunks.set(frame, (one = chunkOf([frame], frame.length)));
+    socket.write(one);
+  }
+  socket.uncork();
+}
+
+/**
+ * Writes one stream's frames straight to its socket, as HTTP/1.1 chunks: the frames of a
+ * tick are queued and leave together at the next tick (or at {@link DirectWriter.flush}).
+ */
+export class DirectWriter {
+  readonly socket: Socket;
+  #frames: Buffer[] | undefined;
+  #bytes = 0;
+
+  constructor(socket: Socket) {
+    this.socket = socket;
+  }
+
+  /** Queues a non-empty frame for this tick's write (an empty chunk would end the body). */
+  write(frame: Buffer): void {
+    const frames = this.#frames;
+    if (frames === undefined) {
+      this.#frames = [frame];
+      dirty.push(this);
+      if (!flushScheduled) {
+        flushScheduled = true;
+        process.nextTick(flushDirty);
+      }
+    } else {
+      frames.push(frame);
+    }
+    this.#bytes += frame.length;
+  }
+
+  /** Bytes of this tick's frames, not yet written to the socket. */
+  get queued(): number {
+    return this.#bytes;
+  }
+
+  /** Bytes written but not yet taken by the kernel: the socket's buffer and this tick's queue. */
+  get bufferedAmount(): number {
+    return this.socket.writableLength + this.#bytes;
+  }
+
+  /** Writes what is queued now (before the response's own end, which must come after it). */
+  flush(): void {
+    const frames = this.#frames;
+    if (frames === undefined) return;
+    const bytes = this.#bytes;
+    this.#frames = undefined;
+    this.#bytes = 0;
+    // Destroyed since (a slow reader, the client left): nothing more goes to it.
+    if (this.socket.writable) writeRun(this.socket, frames, bytes);
+  }
 }
 
 /** Node's private fields that tell whether a chunked response may be written to its socket directly. */

@@ -2,7 +2,7 @@ import type { EventEmitter } from 'node:events';
 import type { TargetKind, TargetRef } from '../core/targets.js';
 import type { Key } from '../core/user.js';
 import type { QosAckedEvent, QosExpiredEvent, QosSendOptions, QosStatus } from './qos-api.js';
-import type { AckedBy, AckItem, DurableMessage, PendingRequest } from './qos-cluster.js';
+import type { AckedBy, AckItem, AcksMeanwhile, CopyAck, CopyHolder, CopyItem, DurableMessage, PendingRequest } from './qos-cluster.js';
 import type { StoredEntry, StoreFilter, StoredMessage } from './qos-store.js';
 
 /** Events of a role: what the durable facade re-emits. */
@@ -57,4 +57,12 @@ export interface DurableRole extends EventEmitter<DurableRoleEvents> {
   list(filter: StoreFilter, offset: number, limit: number): Promise<{ total: number; items: StoredEntry[] }>;
   expireNow(): Promise<number>;
   close(): Promise<void>;
+  /** The copies this node holds of its peers' messages (a SQLite store); undefined otherwise. */
+  readonly copies: CopyHolder | undefined;
+  /** Acks of this node's messages kept by holders of copies while it was away: removed now. */
+  acksMeanwhile(acks: CopyAck[]): Promise<AcksMeanwhile>;
+  /** Which of `ids` are still stored here. */
+  held(ids: string[]): Promise<string[]>;
+  /** Stored messages after `afterId`, oldest first, at most `limit`, to copy them again. */
+  ownPage(afterId: string, limit: number): Promise<CopyItem[]>;
 }

@@ -34,6 +34,12 @@ export interface QosSendResult {
   messageId: string;
   /** Connections it was written to (or is being replayed to) right now. */
   delivered: number;
+  /**
+   * Nodes that hold the message committed when the send resolved: its owner and the replicas
+   * that committed it (`qos.replication`). 1 without replication, with a shared store (Redis:
+   * the database is the copy), or when fewer nodes were up (`whenShort: 'degrade'`).
+   */
+  copies: number;
   /** With `waitForDelivery`: whether every target acknowledged it before the wait ended. */
   acknowledged?: boolean;
 }

@@ -34,6 +34,76 @@ export interface PendingRequest {
   lastEventId?: string;
   /** Only listening-mode messages for these newly listened events. */
   events?: string[];
+  /** Only the copies of the messages of the owner with this tag, which just went away (`qos.replication`): its holders answer. */
+  copiesOf?: string;
+}
+
+/** A durable message as a replica keeps it (`qos.replication`): with its target keys and times. */
+export interface CopyItem extends DurableSend {
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** An ack made while the message's owner was away, kept by the holders of copies until the owner is back. */
+export interface CopyAck {
+  messageId: string;
+  kind: 'user' | 'token';
+  key: string;
+  connectionId: string;
+  by: AckedBy;
+}
+
+/**
+ * The copies a node holds of other nodes' messages (qos/copy-store.ts). Ids are the owners'
+ * (their tag ends them), so an owner's copies are found by its tag.
+ */
+export interface CopyHolder {
+  /** Keeps copies (commits them); answers how many are held. */
+  store(items: readonly CopyItem[]): number;
+  /** Removes copies' targets (acked at the owner) and whole copies (`ids`: cancelled); with `keep`, the owner is away: the acks are kept for it. */
+  remove(items: readonly AckItem[], ids: readonly string[], keep?: { connectionId: string; by: AckedBy }): number;
+  /** What a connection should get from the copies of the owners in `tags` (away), like {@link DurableAnswers.pendingFor}. */
+  pendingFor(request: PendingRequest, limit: number, tags: readonly string[]): DurableMessage[];
+  /** The owners' tags held (copies or kept acks). */
+  tags(): string[];
+  /** Acks kept for the owner of `tag`. */
+  acksOf(tag: string, limit: number): CopyAck[];
+  /** The owner was told them. */
+  forgetAcks(acks: readonly CopyAck[]): void;
+  /** Ids of the copies of `tag` after `afterId`, oldest first. */
+  idsOf(tag: string, afterId: string, limit: number): string[];
+  /** Copies of `tag` after `afterId`, oldest first (to copy them again). */
+  page(tag: string, afterId: string, limit: number): CopyItem[];
+  /** Copies held. */
+  count(): number;
+}
+
+/** What an owner does with the acks kept for it while it was away. */
+export interface AcksMeanwhile {
+  /** Targets removed now. */
+  removed: number;
+  /** Acks of targets this node had already removed itself: delivered on both sides of a partition (or told twice). */
+  already: number;
+}
+
+/** Counts of the copies of durable messages (`hub.qos.replicationStats()`), since the node started. */
+export interface ReplicationStats {
+  /** Copies this node holds of other nodes' messages, now. */
+  held: number;
+  /** Sends of this node committed on every copy asked for. */
+  replicated: number;
+  /** Sends of this node that resolved with fewer copies than asked for (`whenShort: 'degrade'`) or were refused (`'fail'`). */
+  underReplicated: number;
+  /** Messages this node answered from copies, its owner being away. */
+  servedFromCopies: number;
+  /** Acks of messages whose owner was away, kept for it by this node. */
+  acksKept: number;
+  /** Acks kept for this node while it was away, told to it: removed now. */
+  acksReconciled: number;
+  /** Of those, acks of targets already removed here: delivered on both sides (a partition), or told by several holders. */
+  duplicates: number;
+  /** Copies sent again to another node after a node was gone longer than `rereplicateAfterMs`. */
+  rereplicated: number;
 }
 
 /**
@@ -52,6 +122,18 @@ export interface DurableAnswers {
   pendingFor(request: PendingRequest, limit: number): Promise<DurableMessage[]>;
   /** The first `limit` stored messages of this node's store matching `filter`, and their total (none without a store). */
   list(filter: StoreFilter, limit: number): Promise<StoreListing>;
+  /** The copies this node holds of its peers' messages; undefined when it holds none (no SQLite store). */
+  readonly copies: CopyHolder | undefined;
+  /** Copies of this node's messages on other nodes (`qos.replication`); undefined: none made. */
+  readonly replication: { copies: number; rereplicateAfterMs: number } | undefined;
+  /** The owner with this tag went away: the connections here get its messages from the holders of their copies. */
+  ownerAway(tag: string): void;
+  /** Acks of this node's messages made while it was away, kept by the holders of copies: removed now. */
+  acksMeanwhile(acks: CopyAck[]): Promise<AcksMeanwhile>;
+  /** Which of `ids` (this node's) are still stored here. */
+  held(ids: string[]): Promise<string[]>;
+  /** This node's stored messages after `afterId`, oldest first, at most `limit` (to copy them again). */
+  ownPage(afterId: string, limit: number): Promise<CopyItem[]>;
 }
 
 /** One store's part of an admin listing. */
@@ -88,4 +170,22 @@ export interface QosCluster {
    * `limit` messages matching `filter` (the admin listing), waiting at most `timeoutMs` for each.
    */
   listStores(filter: StoreFilter, limit: number, timeoutMs?: number): Promise<StoreListings>;
+  /** Live peers that can hold copies of this node's messages (a SQLite store, another tag). */
+  copyHolders(): number;
+  /**
+   * Commits a copy of a message this node owns on `copies - 1` live peers (by rendezvous
+   * hashing of its target), waiting at most `timeoutMs` for each; resolves to the peers that
+   * committed it.
+   */
+  replicate(item: CopyItem, copies: number, timeoutMs?: number): Promise<string[]>;
+  /** Tells the holders of copies that targets were removed here (acks) or messages deleted (`ids`); batched, no answer. */
+  dropCopies(items: AckItem[], ids: string[]): void;
+  /** Counts of the copies (see {@link ReplicationStats}). */
+  replicationStats(): ReplicationStats;
+  /**
+   * Resolves once this node has applied the acks its peers up now kept for it while it was
+   * away (asked when each comes up): a replay of its own store waits for it, so that a stream
+   * opening on an owner just back does not get what was acknowledged elsewhere meanwhile.
+   */
+  ownAcksSettled(): Promise<void>;
 }

@@ -76,7 +76,77 @@ export interface QosOptions {
    * (about a second per GB). Default `true`.
    */
   integrityCheck?: boolean;
+  /**
+   * Copies of each durable message on other nodes of a LAN cluster (no broker), so that losing
+   * a node (its disk too) loses no message whose send resolved. Only a store of one process
+   * (`file`, SQLite) is replicated: the copies live in the other nodes' SQLite files. A shared
+   * store (`redis`, or a `store` with `shared: true`) and a store of your own ignore it (their
+   * database is where copies are kept; the result's `copies` is 1). See
+   * docs/durable-delivery.md, "Copies on a LAN cluster".
+   */
+  replication?: QosReplicationOptions;
 }
+
+/** How durable messages are copied to other nodes of a LAN cluster (`qos.replication`). */
+export interface QosReplicationOptions {
+  /**
+   * Nodes that hold a message committed before its send resolves: its owner (the node that
+   * took it) and `copies - 1` other live nodes with a SQLite store, chosen by rendezvous
+   * hashing of the target (every node agrees; one target's messages go to the same replica).
+   * Fewer live nodes: see `whenShort`. `1`: no copies (a message lives only on its owner).
+   * Default `2`.
+   */
+  copies?: number;
+  /**
+   * Fewer than `copies` nodes hold the message (too few live nodes with a store, or a replica
+   * did not commit within `timeoutMs`). `'degrade'`: the send resolves anyway, its `copies`
+   * saying how many hold it. `'fail'`: it rejects with `ERR_SSE_TOO_FEW_COPIES`
+   * ({@link SseTooFewCopiesError}) and nothing is stored: refused before anything is
+   * committed when too few nodes are up, else deleted from the owner and the replicas that
+   * did commit, and written to no connection. Default `'degrade'`.
+   */
+  whenShort?: 'degrade' | 'fail';
+  /**
+   * A node gone (down, or unreachable) longer than this has its messages copied again: the
+   * holders of its copies copy them to another live node, and owners copy their messages
+   * to a replica that is up, so that a second loss does not lose them. In ms. Default `30000`.
+   */
+  rereplicateAfterMs?: number;
+  /** How long a send waits for a replica's commit before counting that copy missing, in ms. Default: the cluster's `timeoutMs`. */
+  timeoutMs?: number;
+}
+
+/** `qos.replication` with every default applied. */
+export interface ResolvedReplication {
+  copies: number;
+  whenShort: 'degrade' | 'fail';
+  rereplicateAfterMs: number;
+  timeoutMs: number | undefined;
+}
+
+/** Applies the defaults of `qos.replication` and checks its values; a TypeError names a bad one. */
+export function resolveReplication(value: QosReplicationOptions | undefined): ResolvedReplication {
+  const r = value ?? {};
+  if (r === null || typeof r !== 'object') throw new TypeError('qos.replication must be an object');
+  const copies = r.copies ?? 2;
+  if (!Number.isInteger(copies) || copies < 1 || copies > 16)
+    throw new TypeError(`qos.replication.copies must be an integer from 1 to 16, got ${String(copies)}`);
+  const whenShort = r.whenShort ?? 'degrade';
+  if (whenShort !== 'degrade' && whenShort !== 'fail') throw new TypeError('qos.replication.whenShort must be "degrade" or "fail"');
+  return {
+    copies,
+    whenShort,
+    rereplicateAfterMs: positive(r.rereplicateAfterMs, 'qos.replication.rereplicateAfterMs', 30_000),
+    timeoutMs: r.timeoutMs === undefined ? undefined : positive(r.timeoutMs, 'qos.replication.timeoutMs', 1),
+  };
+}
+
+const REPLICATION_SHAPES: ShapesOf<QosReplicationOptions> = {
+  copies: 'number',
+  whenShort: { oneOf: ['degrade', 'fail'] },
+  rereplicateAfterMs: 'number',
+  timeoutMs: 'number',
+};
 
 /** Where the store is, with its own settings. */
 export type ResolvedStoreOptions =
@@ -93,6 +163,7 @@ export interface ResolvedQosOptions {
   maxMessages: number;
   maxMessageBytes: number;
   expiryIntervalMs: number;
+  replication: ResolvedReplication;
 }
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -149,6 +220,7 @@ export function resolveQosOptions(options: QosOptions, hubName: string, nameGive
     maxMessages: positive(options.maxMessages, 'qos.maxMessages', 1_000_000),
     maxMessageBytes: positive(options.maxMessageBytes, 'qos.maxMessageBytes', 256 * 1024),
     expiryIntervalMs: positive(options.expiryIntervalMs, 'qos.expiryIntervalMs', 60_000),
+    replication: resolveReplication(options.replication),
   };
 }
 
@@ -189,4 +261,5 @@ export const QOS_OPTION_SHAPES: ShapesOf<QosOptions> = {
   expiryIntervalMs: 'number',
   lockTimeoutMs: 'number',
   integrityCheck: 'boolean',
+  replication: { options: REPLICATION_SHAPES },
 };

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { SseTooFewCopiesError } from '../core/errors.js';
 import type { TargetKind } from '../core/targets.js';
 import { keysOf, type Key } from '../core/user.js';
 import type { LocalNode } from '../local/local-node.js';
@@ -7,15 +8,16 @@ import { DurableDelivery } from './durable-delivery.js';
 import type { DurableRole } from './durable-role.js';
 import { isMessageId } from './message-id.js';
 import type { QosEvents, QosSendOptions, QosSendResult, QosStatus } from './qos-api.js';
-import type { AckedBy, AckItem, QosCluster } from './qos-cluster.js';
-import { newConnectionLogOf, type QosOptions } from './qos-options.js';
+import type { AckedBy, AckItem, QosCluster, ReplicationStats } from './qos-cluster.js';
+import { newConnectionLogOf, type QosOptions, type ResolvedReplication } from './qos-options.js';
 import { QUEUE_KINDS, type StoredEntry, type StoreFilter } from './qos-store.js';
 import { Relay } from './relay.js';
 import { Replay } from './replay.js';
 import { StoreOwner } from './store-owner.js';
 import { queueRefsOf } from './target-refs.js';
 
-export type { QosOptions } from './qos-options.js';
+export type { QosOptions, QosReplicationOptions } from './qos-options.js';
+export type { ReplicationStats } from './qos-cluster.js';
 export type { QosAckedEvent, QosEvents, QosExpiredEvent, QosSendOptions, QosSendResult, QosStatus } from './qos-api.js';
 
 /**
@@ -36,6 +38,8 @@ export class Qos extends EventEmitter<QosEvents> {
   readonly #replay: Replay;
   /** Sends whose promise waits for delivery (`waitForDelivery`). */
   readonly #waits = new DeliveryWaits();
+  /** `qos.replication` when this node's sends are copied to peers (a SQLite store in a cluster, `copies` > 1). */
+  readonly #replication: ResolvedReplication | undefined;
   #closed = false;
 
   /**
@@ -47,6 +51,9 @@ export class Qos extends EventEmitter<QosEvents> {
     super();
     const role = (this.#role = options === undefined ? new Relay() : new StoreOwner(options, local.options.name, nameGiven));
     this.#cluster = cluster;
+    // Only a store of one process is copied (SQLite): a shared one is its own copy.
+    const replication = role instanceof StoreOwner && role.copies !== undefined ? role.replication : undefined;
+    this.#replication = cluster !== undefined && replication !== undefined && replication.copies > 1 ? replication : undefined;
     const delivery = (this.#delivery = new DurableDelivery(local, role.tag));
     // Subscribes to the local node now, before the hub does: a replay is under way before any
     // `connect` listener of the app can send.
@@ -54,6 +61,8 @@ export class Qos extends EventEmitter<QosEvents> {
     const report = (err: unknown): void => void this.emit('error', err);
     role.on('error', report);
     role.on('qos-acked', (event) => {
+      // The holders of copies drop the target too (batched per tick).
+      if (this.#replication !== undefined) cluster?.dropCopies([{ messageId: event.messageId, targets: [{ kind: event.kind, key: event.key }] }], []);
       if (event.complete) this.#waits.settle(event.messageId, true);
       this.emit('qos-acked', event);
     });
@@ -70,6 +79,16 @@ export class Qos extends EventEmitter<QosEvents> {
       ack: (items, connectionId, by) => role.ackForwarded(items, connectionId, by),
       pendingFor: (request, limit) => role.pendingFor(request, limit),
       list: async (filter, limit) => (role.hasStore ? role.list(filter, 0, limit) : { total: 0, items: [] }),
+      get copies() {
+        return role.copies;
+      },
+      replication,
+      ownerAway: (tag) => {
+        if (!this.#closed) this.#replay.pullCopiesOf(tag);
+      },
+      acksMeanwhile: (acks) => role.acksMeanwhile(acks),
+      held: (ids) => role.held(ids),
+      ownPage: (after, limit) => role.ownPage(after, limit),
     });
   }
 
@@ -107,8 +126,26 @@ export class Qos extends EventEmitter<QosEvents> {
 
   async #send(kind: TargetKind, keys: string[], event: string, data: unknown, options: QosSendOptions | undefined): Promise<QosSendResult> {
     const wait = waitForDeliveryOf(options?.waitForDelivery, kind);
+    const replication = this.#replication;
+    const cluster = this.#cluster;
+    if (replication?.whenShort === 'fail' && keys.length > 0) {
+      // Too few nodes up: refused before anything is stored.
+      const possible = 1 + cluster!.copyHolders();
+      if (possible < replication.copies) throw new SseTooFewCopiesError(possible, replication.copies);
+    }
     const { id, message } = await this.#role.commit(kind, keys, event, data, options);
-    if (message === undefined) return wait === undefined ? { messageId: id, delivered: 0 } : { messageId: id, delivered: 0, acknowledged: true };
+    if (message === undefined)
+      return wait === undefined ? { messageId: id, delivered: 0, copies: 1 } : { messageId: id, delivered: 0, copies: 1, acknowledged: true };
+    const replicating = replication === undefined ? undefined : cluster!.replicate({ ...message, keys }, replication.copies, replication.timeoutMs);
+    if (replication?.whenShort === 'fail') {
+      const holders = await replicating!;
+      if (holders.length + 1 < replication.copies) {
+        // Deleted again, here and on the replicas that did commit, before it was written anywhere.
+        await this.#role.cancel(id);
+        cluster!.dropCopies([], [id]);
+        throw new SseTooFewCopiesError(holders.length + 1, replication.copies);
+      }
+    }
     // Waiting before any delivery: an ack can then never come before the wait. Another node
     // sharing the store may remove the message: then the store is asked whether it is gone.
     const role = this.#role;
@@ -121,13 +158,14 @@ export class Qos extends EventEmitter<QosEvents> {
             role.shared ? async () => (await role.status(id)) === undefined : undefined,
           );
     let delivered = this.#delivery.deliver(message, keys);
-    if (this.#cluster !== undefined) {
+    if (cluster !== undefined) {
       // Peers write it to their connections; their acks come back to this node, the owner.
       const { listening } = message;
-      delivered += await this.#cluster.forwardSend({ id, kind, keys, event, data: message.data, listening });
+      delivered += await cluster.forwardSend({ id, kind, keys, event, data: message.data, listening });
     }
-    if (waiting === undefined) return { messageId: id, delivered };
-    return { messageId: id, delivered, acknowledged: await waiting };
+    const copies = replicating === undefined ? 1 : 1 + (await replicating).length;
+    if (waiting === undefined) return { messageId: id, delivered, copies };
+    return { messageId: id, delivered, copies, acknowledged: await waiting };
   }
 
   // ---- acknowledgement ---------------------------------------------------------------
@@ -177,7 +215,10 @@ export class Qos extends EventEmitter<QosEvents> {
   /** Deletes a message: it will not be resent. Resolves to whether it existed. */
   async cancel(messageId: string): Promise<boolean> {
     const existed = await this.#role.cancel(messageId);
-    if (existed) this.#waits.settle(messageId, false);
+    if (existed) {
+      this.#waits.settle(messageId, false);
+      if (this.#replication !== undefined) this.#cluster?.dropCopies([], [messageId]);
+    }
     return existed;
   }
 
@@ -188,6 +229,24 @@ export class Qos extends EventEmitter<QosEvents> {
    */
   pendingCount(target?: { userId?: Key; accessToken?: string }): number {
     return this.#role.pendingCount(target);
+  }
+
+  /**
+   * Counts of the copies of durable messages on a LAN cluster (`qos.replication`) since this
+   * node started: copies held for peers, this node's sends replicated or short, messages served
+   * from copies while their owner was away, acks kept for or told to owners, duplicates seen
+   * when an owner came back (delivered on both sides of a partition), copies made again.
+   */
+  replicationStats(): ReplicationStats {
+    const stats = this.#cluster?.replicationStats();
+    if (stats !== undefined) return stats;
+    let held = 0;
+    try {
+      held = this.#role.copies?.count() ?? 0;
+    } catch {
+      // closed
+    }
+    return { held, replicated: 0, underReplicated: 0, servedFromCopies: 0, acksKept: 0, acksReconciled: 0, duplicates: 0, rereplicated: 0 };
   }
 
   /** A page of stored messages for admin listings. */

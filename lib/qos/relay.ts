@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { SseQosDisabledError } from '../core/errors.js';
 import type { QosStatus } from './qos-api.js';
-import type { DurableMessage } from './qos-cluster.js';
+import type { AcksMeanwhile, CopyItem, DurableMessage } from './qos-cluster.js';
 import type { DurableRole, DurableRoleEvents } from './durable-role.js';
 import type { StoredEntry } from './qos-store.js';
 
@@ -16,6 +16,19 @@ export class Relay extends EventEmitter<DurableRoleEvents> implements DurableRol
   readonly hasStore = false;
   readonly shared = false;
   readonly pages = undefined;
+  readonly copies = undefined;
+
+  async acksMeanwhile(): Promise<AcksMeanwhile> {
+    return { removed: 0, already: 0 };
+  }
+
+  async held(): Promise<string[]> {
+    return [];
+  }
+
+  async ownPage(): Promise<CopyItem[]> {
+    return [];
+  }
 
   async commit(): Promise<never> {
     throw new SseQosDisabledError();

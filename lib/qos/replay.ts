@@ -48,6 +48,16 @@ export class Replay extends EventEmitter<{ error: [error: unknown] }> {
     }
   }
 
+  /**
+   * The owner with `tag` went away: its messages for the connections here come from the
+   * holders of their copies (a connection that opened while it was dying pulled from it in vain).
+   */
+  pullCopiesOf(tag: string): void {
+    for (const conn of this.#local.connections()) {
+      if (conn.userId !== undefined || conn.accessToken !== undefined) this.#pullFromPeers(conn, undefined, undefined, undefined, tag);
+    }
+  }
+
   /** A stream opened: resend its user's and token's pending messages, then resume the log; the same from every peer. */
   #onOpen(conn: Connection): void {
     const own = this.#own;
@@ -80,7 +90,13 @@ export class Replay extends EventEmitter<{ error: [error: unknown] }> {
   }
 
   /** Asks the owners of durable messages what they hold for `conn`, and writes it through the one replay writer. */
-  #pullFromPeers(conn: Connection, events: string[] | undefined, peerId: string | undefined, lastEventId: string | undefined): void {
+  #pullFromPeers(
+    conn: Connection,
+    events: string[] | undefined,
+    peerId: string | undefined,
+    lastEventId: string | undefined,
+    copiesOf?: string,
+  ): void {
     const cluster = this.#cluster;
     if (cluster === undefined) return;
     const refs = queueRefsOf(conn);
@@ -89,6 +105,7 @@ export class Replay extends EventEmitter<{ error: [error: unknown] }> {
     const request: PendingRequest = { refs, logRefs };
     if (lastEventId !== undefined) request.lastEventId = lastEventId;
     if (events !== undefined) request.events = events;
+    if (copiesOf !== undefined) request.copiesOf = copiesOf;
     // A pull of everything pending is a replay: live messages of its owners wait for it. One for
     // newly listened events reads only some messages, so it vouches for none.
     const phase = events === undefined ? this.#delivery.pullPhase(conn) : undefined;
@@ -109,6 +126,8 @@ export class Replay extends EventEmitter<{ error: [error: unknown] }> {
     // Failed or closed: what the phases held is written, later sends go live; what a failed read missed stays stored for the next connection.
     try {
       try {
+        // An owner just back first applies the acks its peers kept for it (what was acknowledged elsewhere meanwhile).
+        if (this.#cluster !== undefined) await this.#cluster.ownAcksSettled();
         await this.#pages(own, conn, queueRefsOf(conn), '', undefined, (mark) => queue.read(true, mark));
       } finally {
         await this.#delivery.finish(conn, queue);

@@ -5,6 +5,7 @@ import { dirname } from 'node:path';
 import { SseClosedError, SseStoreError } from '../core/errors.js';
 import { loadEngine } from '../core/optional-engine.js';
 
+import { CopyStore } from './copy-store.js';
 import { MessageIdGenerator } from './message-id.js';
 import type {
   InsertedMessage,
@@ -350,6 +351,18 @@ export class SqliteQosStore implements QosStore {
     const total = (this.#statement(`SELECT count(*) AS n FROM messages m ${where}`).get(...params) as { n: number }).n;
     const rows = this.#statement(`SELECT m.* FROM messages m ${where} ORDER BY m.id LIMIT ? OFFSET ?`).all(...params, limit, offset) as Row[];
     return { total, items: rows.map((row) => ({ message: toMessage(row), targets: this.#s.targetsOf.all(row.id) as TargetRef[] })) };
+  }
+
+  /** Stored messages after `afterId`, oldest first, at most `limit`, with their targets (to copy them again to a replica). */
+  after(afterId: string, limit: number): StoredEntry[] {
+    this.flush();
+    const rows = this.#statement('SELECT * FROM messages WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as Row[];
+    return rows.map((row) => ({ message: toMessage(row), targets: this.#s.targetsOf.all(row.id) as TargetRef[] }));
+  }
+
+  /** The copies of peers' messages this node holds (`qos.replication`), in tables of this same file. */
+  openCopies(): CopyStore {
+    return new CopyStore(this.#db);
   }
 
   async close(): Promise<void> {

@@ -9,8 +9,8 @@ import { idempotencyKeyOf } from './idempotency-key.js';
 import { isMessageId, MessageIdGenerator } from './message-id.js';
 import { PendingCounts } from './pending-counts.js';
 import type { QosSendOptions, QosStatus } from './qos-api.js';
-import type { AckedBy, AckItem, DurableMessage, PendingRequest } from './qos-cluster.js';
-import { resolveQosOptions, type QosOptions } from './qos-options.js';
+import type { AckedBy, AckItem, AcksMeanwhile, CopyAck, CopyHolder, CopyItem, DurableMessage, PendingRequest } from './qos-cluster.js';
+import { resolveQosOptions, type QosOptions, type ResolvedReplication } from './qos-options.js';
 import {
   type InsertedMessage,
   QUEUE_KINDS,
@@ -45,6 +45,10 @@ export class StoreOwner extends EventEmitter<DurableRoleEvents> implements Durab
   #countsLoading: Promise<void> | undefined;
   readonly #timer: NodeJS.Timeout;
   #closed = false;
+  /** The copies of peers' messages this node holds (a SQLite store: in tables of its file). */
+  readonly #copies: (CopyHolder & { expire(now?: number): number }) | undefined;
+  /** `qos.replication` with its defaults. */
+  readonly replication: ResolvedReplication;
 
   /** @param nameGiven whether the hub's name is the app's own choice (a Redis store needs one: see `qos.redisPrefix`) */
   constructor(options: QosOptions, hubName: string, nameGiven: boolean) {
@@ -65,6 +69,8 @@ export class StoreOwner extends EventEmitter<DurableRoleEvents> implements Durab
               maxMessages: o.maxMessages,
             });
     this.tag = this.#store.tag;
+    this.replication = o.replication;
+    this.#copies = this.#store instanceof SqliteQosStore ? this.#store.openCopies() : undefined;
     this.#ids = new MessageIdGenerator(this.tag);
     this.#counts = new PendingCounts(o.maxPendingPerTarget, o.maxMessages);
     if (this.#store.onReady !== undefined) {
@@ -75,6 +81,10 @@ export class StoreOwner extends EventEmitter<DurableRoleEvents> implements Durab
     }
     this.#timer = setInterval(() => void this.#tick(), o.expiryIntervalMs);
     this.#timer.unref();
+  }
+
+  get copies(): CopyHolder | undefined {
+    return this.#closed ? undefined : this.#copies;
   }
 
   get pages(): OwnPages {
@@ -105,6 +115,11 @@ export class StoreOwner extends EventEmitter<DurableRoleEvents> implements Durab
 
   async #tick(): Promise<void> {
     await this.expireNow();
+    try {
+      if (!this.#closed) this.#copies?.expire();
+    } catch (err) {
+      this.emit('error', err);
+    }
     if (this.#store.shared && !this.#closed) await this.#loadCounts();
   }
 
@@ -160,6 +175,41 @@ export class StoreOwner extends EventEmitter<DurableRoleEvents> implements Durab
     const valid = items.filter((i) => isMessageId(i.messageId) && i.targets.every((t) => QUEUE_KINDS.has(t.kind)));
     if (valid.length === 0) return 0;
     return this.#onRemoved(await this.#store.remove(valid), connectionId, by);
+  }
+
+  async acksMeanwhile(acks: CopyAck[]): Promise<AcksMeanwhile> {
+    if (this.#closed) return { removed: 0, already: 0 };
+    const own = acks.filter((a) => isMessageId(a.messageId) && a.messageId.endsWith(this.tag) && QUEUE_KINDS.has(a.kind));
+    // One remove per connection and way: the events say who acked.
+    const groups = new Map<string, { connectionId: string; by: AckedBy; items: AckItem[] }>();
+    for (const a of own) {
+      const by: AckedBy = a.by === 'write' ? 'write' : 'ack';
+      const key = `${by} ${a.connectionId}`;
+      let group = groups.get(key);
+      if (group === undefined) groups.set(key, (group = { connectionId: String(a.connectionId), by, items: [] }));
+      group.items.push({ messageId: a.messageId, targets: [{ kind: a.kind, key: a.key }] });
+    }
+    let removed = 0;
+    for (const g of groups.values()) removed += this.#onRemoved(await this.#store.remove(g.items), g.connectionId, g.by);
+    return { removed, already: own.length - removed };
+  }
+
+  async held(ids: string[]): Promise<string[]> {
+    if (this.#closed) return [];
+    const held: string[] = [];
+    for (const id of ids) if (isMessageId(id) && (await this.#store.get(id)) !== undefined) held.push(id);
+    return held;
+  }
+
+  async ownPage(afterId: string, limit: number): Promise<CopyItem[]> {
+    // Only a SQLite store is copied (qos.replication).
+    if (this.#closed || !(this.#store instanceof SqliteQosStore)) return [];
+    const items: CopyItem[] = [];
+    for (const { message: m, targets } of this.#store.after(afterId, limit)) {
+      const keys = targets.filter((t) => t.kind === m.kind).map((t) => t.key);
+      if (keys.length > 0) items.push({ ...m, keys });
+    }
+    return items;
   }
 
   #onRemoved(removed: RemovedTarget[], connectionId: string, by: AckedBy): number {

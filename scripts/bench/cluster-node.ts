@@ -1,7 +1,7 @@
 // One node of the cluster benchmark (forked by scripts/bench/cluster.ts). env SSE_CLUSTER_SECRET.
 // Listens on random ports (web and internal) and answers them over IPC (`address`); its peers
 // come later (`setPeers`), once every node listens. storm.ts also sets SSE_QOS_FILE (durable
-// delivery) and SSE_RECONNECT_MS (`reconnectTimeMs`), or, for the Redis engine, SSE_REDIS_URL
+// delivery; SSE_QOS_COPIES: `qos.replication.copies`) and SSE_RECONNECT_MS (`reconnectTimeMs`), or, for the Redis engine, SSE_REDIS_URL
 // instead of the secret and the file: `cluster: { redis }` + `qos: { redis }` (no internal
 // port, no peer list: the nodes find each other in Redis).
 import Koa from 'koa';
@@ -19,7 +19,14 @@ const plugin = ssePlugin('/sse', {
   ...(redis === undefined
     ? {
         cluster: { secret: process.env.SSE_CLUSTER_SECRET!, host: '127.0.0.1', healthIntervalMs: 500 },
-        ...(process.env.SSE_QOS_FILE === undefined ? {} : { qos: { file: process.env.SSE_QOS_FILE } }),
+        ...(process.env.SSE_QOS_FILE === undefined
+          ? {}
+          : {
+              qos: {
+                file: process.env.SSE_QOS_FILE,
+                ...(process.env.SSE_QOS_COPIES === undefined ? {} : { replication: { copies: Number(process.env.SSE_QOS_COPIES) } }),
+              },
+            }),
       }
     : { cluster: { redis, healthIntervalMs: 500 }, qos: { redis } }),
   ...(process.env.SSE_RECONNECT_MS === undefined ? {} : { reconnectTimeMs: Number(process.env.SSE_RECONNECT_MS) }),
@@ -78,6 +85,27 @@ serveIpc({
     }
     await Promise.all(sends);
     return sends.length;
+  },
+  /**
+   * `count` durable sends to users `${prefix}0` … `${prefix}${users - 1}` (away: each message
+   * stays stored), `concurrency` in flight at once as many request handlers would be; answers
+   * the wall time and the copies each send reported when it resolved.
+   */
+  durableLoop: async ({ count, concurrency, users, prefix }) => {
+    const copies: Record<string, number> = {};
+    let next = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: Number(concurrency) }, async () => {
+        while (next < Number(count)) {
+          const n = next++;
+          const result = await hub.qos.sendByUserId(`${String(prefix)}${n % Number(users)}`, 'bell', payload(n));
+          const c = String(result.copies);
+          copies[c] = (copies[c] ?? 0) + 1;
+        }
+      }),
+    );
+    return { ms: performance.now() - t0, copies };
   },
   /** Sends to random users of `ids` at `rate`/s until `stopPace` or `maxSeconds`. */
   paceRandom: async ({ ids, rate, maxSeconds }) => {

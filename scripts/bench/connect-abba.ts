@@ -6,7 +6,7 @@
 // Loopback only, each round and server from fresh source addresses (127.<40+round>.<server,client>.1–8); bounded in
 // count and time; stops by itself.
 //
-//   npx tsx scripts/bench/connect-abba.ts [--servers raw,koa,lib] [--n 10000] [--rounds 8] [--fresh]
+//   npx tsx scripts/bench/connect-abba.ts [--servers raw,koa,lib] [--n 10000] [--rounds 8] [--fresh] [--prof <dir>]
 //
 // --fresh starts every server anew for each round, with the connect table's warm-up of 50
 // streams: what a process just started pays (a deploy), code not yet optimized, heap not yet
@@ -59,7 +59,10 @@ async function start(spec: string): Promise<Server> {
   if (file === undefined || (commit !== undefined && kind !== 'lib')) throw new Error(`unknown server ${spec}: raw, koa, lib or lib@<commit>`);
   const dir = commit === undefined ? undefined : checkout(commit);
   const env = dir === undefined ? process.env : { ...process.env, BENCH_LIB_DIR: `${dir}/lib` };
-  const { rpc, ready: port } = await spawn(file, [], ['--expose-gc'], spec, env);
+  // --prof <dir>: a --cpu-prof profile of every server into <dir> (written when it stops).
+  const prof = opt('prof', '');
+  const profArgs = prof !== '' ? ['--cpu-prof', '--cpu-prof-interval', '100', `--cpu-prof-dir=${prof}`] : [];
+  const { rpc, ready: port } = await spawn(file, [], ['--expose-gc', ...profArgs], spec, env);
   const clients = await Promise.all(
     Array.from({ length: CLIENTS }, (_, i) => spawn('client.ts', ['sse', String(port)], [], `${spec} client ${i}`).then((c) => c.rpc)),
   );

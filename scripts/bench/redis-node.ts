@@ -9,27 +9,50 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server as IoServer } from 'socket.io';
-import { ssePlugin } from '../../lib/index.js';
+import { pathToFileURL } from 'node:url';
 import { serveIpc, type Handler } from './ipc.js';
 import { nowUs, payload } from './stats.js';
+
+// BENCH_LIB_DIR: the library from that lib/ folder (another commit's build, redis.ts --rounds sse@<commit>).
+const { ssePlugin } = (await import(
+  process.env.BENCH_LIB_DIR === undefined ? '../../lib/index.js' : pathToFileURL(`${process.env.BENCH_LIB_DIR}/index.ts`).href
+)) as typeof import('../../lib/index.js');
 
 const kind = process.env.BENCH_KIND;
 const redis = process.env.BENCH_REDIS_URL!;
 
-/** Sends `total` messages at `rate` per second, each stamped with its send time. */
-async function pace(rate: number, total: number, send: (seq: number) => Promise<unknown> | void): Promise<{ sent: number }> {
+/**
+ * Sends `total` messages at `rate` per second, each stamped with its send time; answers the
+ * sender's CPU time meanwhile (ms).
+ */
+async function pace(rate: number, total: number, send: (seq: number) => Promise<unknown> | void): Promise<{ sent: number; cpuMs: number }> {
   const start = nowUs();
+  const cpu0 = process.cpuUsage();
+  const inFlight: Promise<unknown>[] = [];
   let sent = 0;
   while (sent < total) {
     const wait = start + (sent * 1e6) / rate - nowUs();
-    // Each send in a turn of its own: a send that resolves at once (Socket.IO's emit, a
-    // count-free send) must not keep the loop from flushing what the previous one queued.
-    if (wait > 1000) await new Promise((r) => setTimeout(r, wait / 1000));
+    // Waits on a timer, never by spinning through event-loop turns: a spinning sender took a
+    // whole core from redis-server and the receiving node on this 2-core machine, and it spun
+    // the longer the sooner its send resolved (a count-free send, Socket.IO's emit), which
+    // put those rows behind the counted send's. A timer fires up to ~1 ms late; the sends keep
+    // the rate (drift-corrected) and each is stamped when it goes, so latency is unaffected.
+    // Each send in a turn of its own: a send that resolves at once must not keep the loop
+    // from flushing what the previous one queued.
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait / 1000));
     else await new Promise((r) => setImmediate(r));
-    await send(sent);
+    // Open loop: the next send does not wait for this one's answer (a counted send's peers'
+    // counts). Waiting made the counted row a closed loop: while the receiving node stalled,
+    // the next send was held back and stamped only once it went, so the stall never showed in
+    // its latencies (coordinated omission), while count-free sends and Socket.IO's emits,
+    // stamped on schedule, queued behind it and counted it.
+    const p = send(sent);
+    if (p !== undefined) inFlight.push(p);
     sent++;
   }
-  return { sent };
+  await Promise.all(inFlight);
+  const cpu = process.cpuUsage(cpu0);
+  return { sent, cpuMs: (cpu.user + cpu.system) / 1000 };
 }
 
 async function sseNode(): Promise<{ web: number; handlers: Record<string, Handler> }> {
@@ -40,6 +63,8 @@ async function sseNode(): Promise<{ web: number; handlers: Record<string, Handle
     // The Redis engine's options: a URL is all a node needs (no secret, no peer list).
     cluster: { redis },
     qos: { redis },
+    // BENCH_RECOVERY=off: the recovery window off (no XADD of each ordinary send to the shared Stream).
+    ...(process.env.BENCH_RECOVERY === 'off' ? { recovery: false as const } : {}),
   });
   app.use(plugin);
   const server = app.listen(0, '127.0.0.1');
@@ -76,6 +101,8 @@ async function sseNode(): Promise<{ web: number; handlers: Record<string, Handle
         await plugin.close();
         server.closeAllConnections();
         server.close();
+        // Reply first, then exit (so that --cpu-prof writes its profile).
+        setTimeout(() => process.exit(0), 50);
         return true;
       },
     },
@@ -106,6 +133,7 @@ async function socketIoNode(): Promise<{ web: number; handlers: Record<string, H
         await new Promise<void>((resolve) => void io.close(() => resolve()));
         pub.disconnect();
         sub.disconnect();
+        setTimeout(() => process.exit(0), 50);
         return true;
       },
     },

@@ -12,10 +12,13 @@
 // Both are read by minimal clients in this process: SSE streams on raw TCP, Socket.IO over
 // WebSocket (Engine.IO handshake by hand), each with a byte scanner for the send stamp. Loopback only; bounded (a hard time limit);
 // stops by itself.  npx tsx scripts/bench/redis.ts [--quick] [--latency-abba]
-// --latency-abba: only the latency rows, interleaved (see latencyAbba).
+// --latency-abba: only the latency rows, interleaved (see latencyAbba); --rounds sse,socketio,...
+// sets its rounds (default sse,socketio,socketio,sse; sse@<commit>: that commit's library);
+// --sends both|free|counted: which sends of ours (default both).
 import { cpus } from 'node:os';
 import { WebSocket } from 'ws';
 import { INSTALL_HINT, redisCpuSeconds, redisServerInstalled, startRedisServer, type RedisProcess } from '../redis-process.js';
+import { checkout, removeCheckout } from './checkout.js';
 import type { Rpc } from './ipc.js';
 import { spawn, stop } from './procs.js';
 import { forEachStamp, StampedSseClients } from './stamped-sse-clients.js';
@@ -96,12 +99,16 @@ interface Node {
   web: number;
 }
 
-async function startNodes(kind: Kind, redis: RedisProcess): Promise<Node[]> {
-  const env = { ...process.env, BENCH_KIND: kind, BENCH_REDIS_URL: redis.url };
+async function startNodes(kind: Kind, redis: RedisProcess, libDir?: string): Promise<Node[]> {
+  const env: NodeJS.ProcessEnv = { ...process.env, BENCH_KIND: kind, BENCH_REDIS_URL: redis.url };
+  if (libDir !== undefined) env.BENCH_LIB_DIR = libDir;
   const nodes: Node[] = [];
   try {
     for (let i = 0; i < 3; i++) {
-      const { rpc, ready } = await spawn('redis-node.ts', [], [], `${kind} node${i + 1}`, env);
+      // BENCH_REDIS_PROF=<dir>: a --cpu-prof profile of the sending node (node 1) into <dir>.
+      const prof = process.env.BENCH_REDIS_PROF;
+      const execArgv = prof !== undefined && i === 0 ? ['--cpu-prof', '--cpu-prof-interval', '250', `--cpu-prof-dir=${prof}`] : [];
+      const { rpc, ready } = await spawn('redis-node.ts', [], execArgv, `${kind} node${i + 1}`, env);
       nodes.push({ rpc, web: (ready as { web: number }).web });
     }
     for (const n of nodes)
@@ -117,7 +124,11 @@ async function stopNodes(nodes: Node[]): Promise<void> {
   await Promise.all(nodes.map((n) => stop(n.rpc)));
 }
 
-async function latency(kind: Kind, nodes: Node[], count = true): Promise<{ p50: number; p99: number; sent: number; received: number }> {
+async function latency(
+  kind: Kind,
+  nodes: Node[],
+  count = true,
+): Promise<{ p50: number; p99: number; sent: number; received: number; senderCpu: number }> {
   const clients = clientsOf(kind);
   await clients.open(nodes[1]!.web, 'target');
   // Until one send arrives, node B may not be subscribed yet: not what is measured.
@@ -130,14 +141,16 @@ async function latency(kind: Kind, nodes: Node[], count = true): Promise<{ p50: 
   await new Promise((r) => setTimeout(r, 200));
   clients.hist.reset();
   clients.received = 0;
-  const { sent } = await nodes[0]!.rpc.call<{ sent: number }>(
+  const t0 = nowUs();
+  const { sent, cpuMs } = await nodes[0]!.rpc.call<{ sent: number; cpuMs: number }>(
     'pace',
     { user: 'target', rate: RATE, total: RATE * SECONDS, count },
     (SECONDS + 30) * 1000,
   );
   await until(`${kind}: paced sends received`, 5000, () => clients.received >= sent).catch(() => undefined);
   clients.close();
-  return { p50: clients.hist.percentile(50) / 1000, p99: clients.hist.percentile(99) / 1000, sent, received: clients.received };
+  const senderCpu = (cpuMs * 1000) / (nowUs() - t0);
+  return { p50: clients.hist.percentile(50) / 1000, p99: clients.hist.percentile(99) / 1000, sent, received: clients.received, senderCpu };
 }
 
 async function broadcast(kind: Kind, nodes: Node[]): Promise<{ perSecond: number; received: number; expected: number; clientCpu: number }> {
@@ -211,28 +224,45 @@ async function run(kind: Kind, redis: RedisProcess): Promise<Result> {
  */
 async function latencyAbba(redis: RedisProcess): Promise<void> {
   const rows: string[] = [];
-  for (const [round, kind] of (['sse', 'socketio', 'socketio', 'sse'] as const).entries()) {
-    console.error(`bench:redis: latency round ${round + 1}, ${NAMES[kind]}…`);
-    const nodes = await startNodes(kind, redis);
-    try {
-      const line = (name: string, l: Awaited<ReturnType<typeof latency>>): string =>
-        `| ${round + 1} | ${name} | ${l.p50.toFixed(2)} ms | ${l.p99.toFixed(2)} ms | ${l.received}/${l.sent} |`;
-      if (kind === 'socketio') rows.push(line(NAMES.socketio, await latency(kind, nodes)));
-      else {
-        // Alternate which goes first, so that neither always meets a warmer process.
-        const free = round === 0;
-        for (const count of free ? [false, true] : [true, false]) {
-          rows.push(line(`${NAMES.sse}, ${count ? 'counted send' : 'count-free send'}`, await latency(kind, nodes, count)));
+  const opt = (name: string): string | undefined => {
+    const at = process.argv.indexOf(`--${name}`);
+    return at >= 0 ? process.argv[at + 1] : undefined;
+  };
+  // sse@<commit>: that commit's build of the library, beside the working tree's.
+  const specs = opt('rounds')?.split(',') ?? ['sse', 'socketio', 'socketio', 'sse'];
+  const sends = opt('sends') ?? 'both';
+  if (specs.some((k) => !/^(sse(@.+)?|socketio)$/.test(k))) throw new Error('--rounds: sse, sse@<commit> or socketio, comma-separated');
+  if (!['both', 'free', 'counted'].includes(sends)) throw new Error('--sends: both, free or counted');
+  const builds = new Map<string, string>();
+  try {
+    for (const [round, spec] of specs.entries()) {
+      const [kind, commit] = spec.split('@') as [Kind, string | undefined];
+      if (commit !== undefined && !builds.has(commit)) builds.set(commit, checkout(commit));
+      const name = commit === undefined ? NAMES[kind] : `${NAMES[kind]} at ${commit}`;
+      console.error(`bench:redis: latency round ${round + 1}, ${name}…`);
+      const nodes = await startNodes(kind, redis, commit === undefined ? undefined : `${builds.get(commit)!}/lib`);
+      try {
+        const line = (label: string, l: Awaited<ReturnType<typeof latency>>): string =>
+          `| ${round + 1} | ${label} | ${l.p50.toFixed(2)} ms | ${l.p99.toFixed(2)} ms | ${l.received}/${l.sent} | ${Math.round(l.senderCpu * 100)}% |`;
+        if (kind === 'socketio') rows.push(line(name, await latency(kind, nodes)));
+        else {
+          // Alternate which goes first, so that neither always meets a warmer process.
+          const both = round % 2 === 0 ? [false, true] : [true, false];
+          for (const count of sends === 'both' ? both : [sends === 'counted']) {
+            rows.push(line(`${name}, ${count ? 'counted send' : 'count-free send'}`, await latency(kind, nodes, count)));
+          }
         }
+      } finally {
+        await stopNodes(nodes);
       }
-    } finally {
-      await stopNodes(nodes);
     }
+  } finally {
+    for (const dir of builds.values()) removeCheckout(dir);
   }
   const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`;
   console.log(`# Redis latency, ABBA, ${new Date().toISOString()}, ${machine}; ${RATE} sends/s for ${SECONDS} s, A -> client on B`);
-  console.log('| round | sender | p50 | p99 | received |');
-  console.log('|---|---|---|---|---|');
+  console.log('| round | sender | p50 | p99 | received | sender node CPU (of a core) |');
+  console.log('|---|---|---|---|---|---:|');
   for (const row of rows) console.log(row);
 }
 

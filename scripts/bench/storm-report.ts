@@ -3,8 +3,8 @@
 export interface StormRun {
   label: string;
   kind: 'lib' | 'raw' | 'better-sse' | 'socket.io' | 'cluster';
-  /** Node loss: the LAN engine (a SQLite file per node) or the Redis engine (one queue in Redis). */
-  engine?: 'lan' | 'redis';
+  /** Node loss: the LAN engine (a SQLite file per node), the same with two copies of each durable message (`qos.replication`), or the Redis engine (one queue in Redis). */
+  engine?: 'lan' | 'lan-copies' | 'redis';
   spreadMs?: number | undefined;
   /** Streams that had to come back. */
   streams: number;
@@ -92,7 +92,8 @@ export function stormTables(runs: StormRun[], c: StormConfig): string {
 }
 
 const ENGINES = {
-  lan: 'LAN engine: static peers, a SQLite file per node',
+  lan: 'LAN engine: static peers, a SQLite file per node, `qos.replication: { copies: 1 }`',
+  'lan-copies': 'LAN engine, `qos.replication: { copies: 2 }`: each durable message in the files of two nodes',
   redis: 'Redis engine: `cluster: { redis }` + `qos: { redis }`, one redis-server (AOF everysec)',
 };
 
@@ -107,6 +108,9 @@ function nodeLossTable(runs: StormRun[], c: StormConfig): string[] {
     [
       `Of the moved users' ${int(total)} durable messages, ${int(dead)} were sent through the node killed.`,
       ...(runs.some((r) => r.engine !== 'redis') ? ['On the LAN engine that node owns them: they are in its SQLite file.'] : []),
+      ...(runs.some((r) => r.engine === 'lan-copies')
+        ? ['With `qos.replication` each is also in the file of a second node, which serves it while the owner is down.']
+        : []),
       ...(runs.some((r) => r.engine === 'redis')
         ? [
             'On the Redis engine no node owns a message: every node writes to the one queue in Redis (one store tag for all), so the survivors replay those too.',
@@ -128,8 +132,9 @@ function nodeLossTable(runs: StormRun[], c: StormConfig): string[] {
     row('sent through the killed node: delivered', (r) => {
       const got = `${int(r.viaDeadDelivered!)} / ${int(r.viaDead!)}`;
       const missing = r.viaDead! - r.viaDeadDelivered!;
-      if (missing === 0) return `${got}${r.engine === 'redis' ? ' (from the shared queue in Redis)' : ''}`;
-      return r.engine === 'redis' ? `${got} (${int(missing)} missing)` : `${got}: pending in its file until it returns and the user reconnects`;
+      if (missing === 0)
+        return `${got}${r.engine === 'redis' ? ' (from the shared queue in Redis)' : r.engine === 'lan-copies' ? ' (from their second copies)' : ''}`;
+      return r.engine === 'lan' ? `${got}: pending in its file until it returns and the user reconnects` : `${got} (${int(missing)} missing)`;
     }),
     row('all durable messages of the moved users: delivered', (r) =>
       r.durable >= r.durableExpected!
@@ -205,6 +210,7 @@ export function stormChart(runs: StormRun[]): string {
 
 function legend(r: StormRun): string {
   if (r.kind === 'lib') return `koa-sse-server, spread ${r.spreadMs! / 1000} s`;
-  if (r.kind === 'cluster') return `cluster (${r.engine === 'redis' ? 'Redis' : 'LAN'}), node killed (${r.spreadMs! / 1000} s)`;
+  if (r.kind === 'cluster')
+    return `cluster (${r.engine === 'redis' ? 'Redis' : r.engine === 'lan-copies' ? 'LAN, 2 copies' : 'LAN, 1 copy'}), node killed (${r.spreadMs! / 1000} s)`;
   return r.kind === 'raw' ? 'raw node:http' : r.kind;
 }

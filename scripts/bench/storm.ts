@@ -9,10 +9,12 @@
 //     default reconnection.
 //   node loss: 3 koa-sse-server nodes, N streams spread over them, 5 durable messages pending
 //     per user sent through all three nodes in turn; one node gets SIGKILL; its users reconnect
-//     to the two others (round-robin). Twice: on the LAN engine (static peers, a SQLite file per
-//     node: what was sent through the dead node stays in its file), and on the Redis engine
-//     (`cluster: { redis }` + `qos: { redis }`, one redis-server of its own on loopback, AOF
-//     everysec: one queue shared by every node, so the survivors replay all of it).
+//     to the two others (round-robin). Three times: on the LAN engine with one copy (`cluster`:
+//     static peers, a SQLite file per node, `qos.replication: { copies: 1 }`: what was sent
+//     through the dead node stays in its file), the same with two (`cluster-copies`, the
+//     default: each message also in a survivor's file, which serves it), and on the Redis engine
+//     (`cluster-redis`: `cluster: { redis }` + `qos: { redis }`, one redis-server of its own on
+//     loopback, AOF everysec: one queue shared by every node, so the survivors replay all of it).
 // Measured side by side: time until 99 % / 100 % of the streams are back, until every durable
 // message is delivered, server CPU during the storm, and p99 latency of live sends (200/s) to
 // random users (only those already back receive them). Loopback only; every phase has a time
@@ -20,7 +22,7 @@
 //
 //   npm run bench:storm            15,000 streams; writes BENCHMARKS.md + docs/bench-storm.svg
 //   npm run bench:storm -- --quick 2,000 streams, prints only
-// Options: --n 5000, --only lib,raw,better-sse,socket.io,cluster,cluster-redis, --spreads 1000,5000,15000,
+// Options: --n 5000, --only lib,raw,better-sse,socket.io,cluster,cluster-copies,cluster-redis, --spreads 1000,5000,15000,
 //          --write / --no-write
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -42,7 +44,7 @@ const opt = (name: string): string | undefined => {
 const QUICK = argv.includes('--quick');
 const N = Number(opt('n') ?? (QUICK ? 2000 : 15_000));
 if (!(N >= 30 && N <= 18_000)) throw new Error('--n must be 30..18000 (one server process holds at most ~19,900 sockets)');
-const ONLY = new Set(opt('only')?.split(',') ?? ['lib', 'raw', 'better-sse', 'socket.io', 'cluster', 'cluster-redis']);
+const ONLY = new Set(opt('only')?.split(',') ?? ['lib', 'raw', 'better-sse', 'socket.io', 'cluster', 'cluster-copies', 'cluster-redis']);
 if (ONLY.has('cluster-redis') && !redisServerInstalled()) {
   // Before anything runs: a full run should not end without its Redis row after 10 minutes.
   console.error(`storm: --only cluster-redis needs redis-server. On Debian or Ubuntu:\n  ${INSTALL_HINT}`);
@@ -311,13 +313,15 @@ async function restart(kind: Kind, spreadMs?: number): Promise<StormRun> {
 
 /**
  * Three nodes, one killed (SIGKILL); its users reconnect to the other two. `lan`: static peers,
- * a SQLite file per node; `redis`: the Redis engine on a redis-server of its own, stopped (and
+ * a SQLite file per node; `lan-copies`: the same with two copies of each durable message
+ * (`qos.replication`); `redis`: the Redis engine on a redis-server of its own, stopped (and
  * its directory removed) at the end, also on failure.
  */
-async function nodeLoss(engine: 'lan' | 'redis', spreadMs: number): Promise<StormRun> {
-  const label = `cluster of 3 (${engine === 'lan' ? 'LAN' : 'Redis'} engine), one node killed, reconnectTimeMs ${spreadMs}`;
+async function nodeLoss(engine: 'lan' | 'lan-copies' | 'redis', spreadMs: number): Promise<StormRun> {
+  const name = { lan: 'LAN engine, 1 copy', 'lan-copies': 'LAN engine, 2 copies', redis: 'Redis engine' }[engine];
+  const label = `cluster of 3 (${name}), one node killed, reconnectTimeMs ${spreadMs}`;
   console.error(`node loss: ${label}`);
-  const dir = engine === 'lan' ? mkdtempSync(join(tmpdir(), 'sse-storm-')) : undefined;
+  const dir = engine === 'redis' ? undefined : mkdtempSync(join(tmpdir(), 'sse-storm-'));
   const procs: Rpc[] = [];
   let redis: RedisProcess | undefined;
   try {
@@ -333,6 +337,8 @@ async function nodeLoss(engine: 'lan' | 'redis', spreadMs: number): Promise<Stor
           ...common,
           SSE_RECONNECT_MS: String(spreadMs),
           ...(dir === undefined ? {} : { SSE_QOS_FILE: join(dir, `n${i}.db`) }),
+          // One copy as before issue 29 (the default is 2 now), or two.
+          ...(engine === 'redis' ? {} : { SSE_QOS_COPIES: engine === 'lan' ? '1' : '2' }),
         };
         const { rpc } = await spawn('cluster-node.ts', [], [], `node ${i}`, env);
         procs.push(rpc);
@@ -341,7 +347,7 @@ async function nodeLoss(engine: 'lan' | 'redis', spreadMs: number): Promise<Stor
     );
     // Each node reported `ready` once it listened. Redis-engine nodes find each other in Redis.
     const addresses = await Promise.all(nodes.map((n) => n.call<{ web: number; internal?: string }>('address')));
-    if (engine === 'lan') await Promise.all(nodes.map((n) => n.call('setPeers', { peers: addresses.map((a) => a.internal) })));
+    if (engine !== 'redis') await Promise.all(nodes.map((n) => n.call('setPeers', { peers: addresses.map((a) => a.internal) })));
     for (const n of nodes) {
       const until = Date.now() + 20_000;
       while ((await n.call<number>('peers')) !== 2) {
@@ -378,8 +384,8 @@ async function nodeLoss(engine: 'lan' | 'redis', spreadMs: number): Promise<Stor
     await Promise.all(clients.map((c) => c.call('setPorts', { ports: ports.slice(0, 2) })));
     const survivors = nodes.slice(0, 2);
     const paces = survivors.map((n) => n.call<{ sent: number }>('paceRandom', { ids: moved, rate: LIVE_RATE / 2, maxSeconds: 120 }, 180_000));
-    // The storm is over when what can be delivered was: on the LAN engine not what the dead node holds.
-    const deliverable = engine === 'redis' ? viaSurvivors + viaDead : viaSurvivors;
+    // The storm is over when what can be delivered was: on the LAN engine with one copy not what the dead node holds.
+    const deliverable = engine === 'lan' ? viaSurvivors : viaSurvivors + viaDead;
     const { cpuSamples, complete } = await watch(clients, survivors, t0, moved.length, deliverable, spreadMs + STORM_LIMIT_MS, redis);
     await Promise.all(survivors.map((n) => n.call('stopPace')));
     const liveSent = (await Promise.all(paces)).reduce((s, p) => s + p.sent, 0);
@@ -401,6 +407,7 @@ const runs: StormRun[] = [];
 if (ONLY.has('lib')) for (const spread of SPREADS) runs.push(await restart('lib', spread));
 for (const kind of ['raw', 'better-sse', 'socket.io'] as const) if (ONLY.has(kind)) runs.push(await restart(kind));
 if (ONLY.has('cluster')) runs.push(await nodeLoss('lan', 5000));
+if (ONLY.has('cluster-copies')) runs.push(await nodeLoss('lan-copies', 5000));
 if (ONLY.has('cluster-redis')) runs.push(await nodeLoss('redis', 5000));
 
 const seconds = (Date.now() - started) / 1000;

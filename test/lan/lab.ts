@@ -30,12 +30,14 @@ export interface LabNode {
   nodeId: string;
   /** The address it announces, as `cluster.address` says. */
   address: { host: string; port: number };
+  /** Its SQLite file, with durable delivery. */
+  qosFile?: string;
 }
 
 export interface NodeEnv {
   NODE_ID?: string;
-  /** Durable delivery in a SQLite file of a fresh temp dir. */
-  qos?: boolean;
+  /** Durable delivery in a SQLite file of a fresh temp dir (`true`), or in this file (a node restarted on its file). */
+  qos?: boolean | string;
   /** JSON of more plugin options. */
   HUB_OPTIONS?: string;
   /** Port of its web server (every address). Default 8080. */
@@ -52,10 +54,16 @@ export async function startNode(t: Teardown, host: LanHost, env: NodeEnv = {}): 
     const dir = mkdtempSync(join(tmpdir(), 'sse-lan-'));
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     vars.QOS_FILE = join(dir, 'qos.db');
-  }
+  } else if (typeof env.qos === 'string') vars.QOS_FILE = env.qos;
   const proc = new NsProcess(t, host.ns, ['test/fixtures/lan-node.ts'], vars);
   const ready = await proc.waitFor((m) => m.ready === true, `the node on ${host.address} listening`, 20_000);
-  return { proc, host, nodeId: String(ready.nodeId), address: ready.address as LabNode['address'] };
+  return {
+    proc,
+    host,
+    nodeId: String(ready.nodeId),
+    address: ready.address as LabNode['address'],
+    ...(vars.QOS_FILE === undefined ? {} : { qosFile: vars.QOS_FILE }),
+  };
 }
 
 /** Polls `probe` every 100 ms until `done` holds for its answer; fails with the last answer after `timeoutMs`. */

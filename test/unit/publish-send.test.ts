@@ -20,7 +20,7 @@ function fakeHub(calls: Call[]): Hub {
               return answer;
             },
     });
-  return sender('', 2, { qos: sender('qos.', { delivered: 3, messageId: 'm1' }) }) as Hub;
+  return sender('', 2, { qos: sender('qos.', { delivered: 3, messageId: 'm1', copies: 2 }) }) as Hub;
 }
 
 const METHOD: Record<PublishTargetKind, string> = {
@@ -43,7 +43,7 @@ for (const target of Object.keys(METHOD) as PublishTargetKind[]) {
 
     const durable: Call[] = [];
     const answer = await send(fakeHub(durable), { ...base, durable: true, ttlMs: 60_000, idempotencyKey: 'once' });
-    t.deepEqual(answer, { delivered: 3, messageId: 'm1' });
+    t.deepEqual(answer, { delivered: 3, messageId: 'm1', copies: 2 });
     t.deepEqual(durable, [[`qos.${METHOD[target]}`, ...args, 'e', { x: 1 }, { listening: true, ttlMs: 60_000, idempotencyKey: 'once' }]]);
   });
 }

@@ -9,7 +9,16 @@ import { SseQosDisabledError } from '../../lib/core/errors.js';
 import { resolveHubOptions, type HubOptions } from '../../lib/hub-options.js';
 import { LocalNode } from '../../lib/local/local-node.js';
 import { MessageIdGenerator } from '../../lib/qos/message-id.js';
-import type { AckedBy, AckItem, DurableAnswers, DurableMessage, DurableSend, PendingRequest, QosCluster } from '../../lib/qos/qos-cluster.js';
+import type {
+  AckedBy,
+  AckItem,
+  DurableAnswers,
+  DurableMessage,
+  DurableSend,
+  PendingRequest,
+  QosCluster,
+  ReplicationStats,
+} from '../../lib/qos/qos-cluster.js';
 import { Qos, type QosAckedEvent, type QosExpiredEvent, type QosOptions } from '../../lib/qos/qos.js';
 import { FakeResponse, openStream, type OpenOptions } from '../helpers/fake-stream.js';
 import { eventually } from '../helpers/cluster.js';
@@ -53,6 +62,22 @@ class FakeCluster implements QosCluster {
 
   async listStores(): Promise<{ listings: { total: number; items: never[] }[]; failed: string[] }> {
     return { listings: [], failed: [] };
+  }
+
+  copyHolders(): number {
+    return 0;
+  }
+
+  async replicate(): Promise<string[]> {
+    return [];
+  }
+
+  dropCopies(): void {}
+
+  async ownAcksSettled(): Promise<void> {}
+
+  replicationStats(): ReplicationStats {
+    return { held: 0, replicated: 0, underReplicated: 0, servedFromCopies: 0, acksKept: 0, acksReconciled: 0, duplicates: 0, rereplicated: 0 };
   }
 
   /** Every acknowledgement forwarded, flattened: `id|kind:key|by`. */
