@@ -78,7 +78,7 @@ export class RecoveryWindow {
   #lastMs = 0;
   #seq = 0;
   /** This node's sends that a peer may never have written (see {@link RecoveryWindow.markMissed}), oldest first. */
-  readonly #missed: { entry: WindowEntry; peers: readonly string[] }[] = [];
+  readonly #missed: { entry: Pick<WindowEntry, 'ms' | 'kind' | 'keys' | 'event' | 'listening'>; peers: readonly string[] }[] = [];
   /** Where sends go instead of this memory (the Redis engine's stream), if anywhere. */
   #sink: WindowSink | undefined;
 
@@ -197,7 +197,9 @@ export class RecoveryWindow {
     for (let j = i; j < this.#entries.length && this.#entries[j]!.ms === ms; j++) {
       const entry = this.#entries[j]!;
       if (entry.seq === seq) {
-        this.#missed.push({ entry, peers });
+        // Without its frame: the byte cap may drop the entry meanwhile, this note stays for windowMs.
+        const { kind, keys, event, listening } = entry;
+        this.#missed.push({ entry: { ms, kind, keys, event, listening }, peers });
         return;
       }
     }
