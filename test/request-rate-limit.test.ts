@@ -24,7 +24,8 @@ interface Pipeline {
 interface BrowserModules {
   RequestPipeline: new (
     host: { connectionId(): string | undefined; connectionLost(): void; changed(): void; failed(e: unknown): void },
-    limits: { maxQueueSize(): number; queueTimeout(): number; retryBase(): number; retryMax(): number },
+    options: { maxQueueSize: number; queueTimeout: number; maxReconnectTime: number },
+    retryBase: () => number,
   ) => Pipeline;
   request: (url: string, body: string, options: { credentials: 'same-origin'; signal: AbortSignal; timeout: number }) => Promise<Answer>;
 }
@@ -104,7 +105,8 @@ test('the browser pipeline sends a rate-limited call again after Retry-After, an
       changed: () => undefined,
       failed: (e) => failures.push((e as { code: string }).code),
     },
-    { maxQueueSize: () => 100, queueTimeout: () => 20_000, retryBase: () => 100, retryMax: () => 1000 },
+    { maxQueueSize: 100, queueTimeout: 20_000, maxReconnectTime: 1000 },
+    () => 100,
   );
   t.teardown(() => pipeline.stop(new Error('test over')));
   const started = Date.now();
