@@ -17,6 +17,7 @@ import type { StoreFilter } from '../qos/qos-store.js';
 import type { ClusterLink } from './cluster-link.js';
 import { CopyBatches } from './copy-batches.js';
 import { PENDING_PAGE, PendingPulls, servePulls } from './pending-pulls.js';
+import { Rereplication } from './rereplication.js';
 import { rendezvous } from './rendezvous.js';
 
 /** Most messages one peer lists for an admin listing (the listing's deepest page). */
@@ -58,18 +59,12 @@ export class DurableCluster implements QosCluster {
   readonly #reconciling = new Map<string, Promise<void>>();
   /** Removals of this tick to tell the holders of copies. */
   #drops: { items: AckItem[]; ids: string[] } | undefined;
-  /** Per owner tag: when a peer with it was last seen up (re-replication after `rereplicateAfterMs`). */
-  readonly #lastSeen = new Map<string, number>();
-  readonly #startedAt = Date.now();
+  /** Copies made again when a node stays away (and when each owner tag was last seen up). */
+  readonly #again: Rereplication;
   /** Acks kept for this node being fetched from peers that came up: its own replays wait for them. */
   readonly #ownAcks = new Set<Promise<void>>();
   /** The store tag of each peer up, to know whose messages went with a peer that went down. */
   readonly #peerTags = new Map<string, string>();
-  /** Absent owners' tags whose copies this node copied again, and to whom. */
-  readonly #recopied = new Map<string, Set<string>>();
-  /** Absent peers' tags for which this node copied its own messages again (until they are back). */
-  readonly #ownRecopied = new Set<string>();
-  #ticking = false;
   /** The owners this node holds copies of, cached for {@link TAGS_TTL_MS}. */
   #tags: { at: number; tags: string[] } | undefined;
   /** Acks told by holders after an absence, so that the same ack told by another holder is no duplicate. */
@@ -94,6 +89,15 @@ export class DurableCluster implements QosCluster {
       (nodeId, request, timeoutMs) => link.request(nodeId, request, timeoutMs),
       (nodeId, err) => link.peerError(nodeId, 'qos-copy', err),
     );
+    this.#again = new Rereplication({
+      link,
+      copies: this.#copies,
+      ownTag: () => this.#ownTag,
+      answers: () => this.#answers!,
+      copyPeers: () => this.#copyPeers(),
+      absentTags: () => this.#absentTags(),
+      copied: (n) => (this.#stats.rereplicated += n),
+    });
   }
 
   serve(answers: DurableAnswers): void {
@@ -137,7 +141,7 @@ export class DurableCluster implements QosCluster {
       const every = Math.max(50, Math.min(5000, Math.floor(replication.rereplicateAfterMs / 4)));
       const timer = setInterval(() => {
         if (link.closed) clearInterval(timer);
-        else void this.#tick(replication);
+        else void this.#again.tick(replication);
       }, every);
       timer.unref();
     }
@@ -205,8 +209,8 @@ export class DurableCluster implements QosCluster {
     if (this.#tags === undefined || now - this.#tags.at > TAGS_TTL_MS) this.#tags = { at: now, tags: copies.tags() };
     if (this.#tags.tags.length === 0) return [];
     const up = new Set(this.#link.peers().map((p) => p.qosTag));
-    const early = now - this.#startedAt < UNSEEN_GRACE_MS;
-    return this.#tags.tags.filter((t) => t !== this.#ownTag && !up.has(t) && (!early || this.#lastSeen.has(t)));
+    const early = now - this.#again.startedAt < UNSEEN_GRACE_MS;
+    return this.#tags.tags.filter((t) => t !== this.#ownTag && !up.has(t) && (!early || this.#again.known(t)));
   }
 
   /** A pull: this node's own messages, and the copies it holds of owners that are away. */
@@ -268,7 +272,7 @@ export class DurableCluster implements QosCluster {
     const tag = this.#peerTags.get(nodeId);
     this.#peerTags.delete(nodeId);
     if (tag === undefined || tag === this.#ownTag) return;
-    this.#lastSeen.set(tag, Date.now());
+    this.#again.seen(tag);
     if (this.#link.peers().some((p) => p.qosTag === tag)) return;
     this.#answers?.ownerAway(tag);
   }
@@ -277,7 +281,7 @@ export class DurableCluster implements QosCluster {
   #peerUp(peer: HelloAnswer): void {
     const tag = peer.qosTag;
     if (tag !== undefined) {
-      this.#lastSeen.set(tag, Date.now());
+      this.#again.seen(tag);
       this.#peerTags.set(peer.nodeId, tag);
     }
     this.#fetchOwnAcks(peer);
@@ -311,76 +315,6 @@ export class DurableCluster implements QosCluster {
       after = ids[ids.length - 1]!;
     }
     this.#tags = undefined;
-  }
-
-  /**
-   * Re-replication: an owner away longer than `rereplicateAfterMs` has the copies held here
-   * copied again to other live nodes; a peer that held copies away as long has this node's
-   * own messages copied again to the replicas that are up. Once per absence.
-   */
-  async #tick(replication: { copies: number; rereplicateAfterMs: number }): Promise<void> {
-    if (this.#ticking) return;
-    this.#ticking = true;
-    try {
-      const now = Date.now();
-      const peers = this.#link.peers();
-      const upIds = new Set(peers.map((p) => p.nodeId));
-      for (const p of peers) {
-        if (p.qosTag === undefined) continue;
-        this.#lastSeen.set(p.qosTag, now);
-        this.#ownRecopied.delete(p.qosTag);
-      }
-      const gone = (tag: string): boolean => now - (this.#lastSeen.get(tag) ?? this.#startedAt) > replication.rereplicateAfterMs;
-      // Copies of absent owners, from here to other live nodes.
-      const wanted = Math.max(2, replication.copies) - 1;
-      for (const tag of this.#absentTags()) {
-        if (!gone(tag)) continue;
-        const done = this.#recopied.get(tag);
-        if (done !== undefined && [...done].every((id) => upIds.has(id))) continue;
-        const to = await this.#copyAgain((after, limit) => Promise.resolve(this.#answers!.copies!.page(tag, after, limit)), wanted);
-        if (to.size > 0) this.#recopied.set(tag, to);
-      }
-      // This node's own messages, when a peer that may have held copies is gone.
-      if (replication.copies > 1 && this.#ownTag !== undefined) {
-        const absent = [...this.#lastSeen.keys()].filter((t) => t !== this.#ownTag && !this.#ownRecopied.has(t) && gone(t));
-        const upTags = new Set(peers.map((p) => p.qosTag));
-        const away = absent.filter((t) => !upTags.has(t));
-        if (away.length > 0) {
-          for (const t of away) this.#ownRecopied.add(t);
-          await this.#copyAgain((after, limit) => this.#answers!.ownPage(after, limit), replication.copies - 1);
-        }
-      }
-    } catch (err) {
-      this.#link.error(err);
-    } finally {
-      this.#ticking = false;
-    }
-  }
-
-  /** Copies pages of messages to their `wanted` best live replicas (rendezvous over the peers up now); answers the nodes copied to. */
-  async #copyAgain(page: (after: string, limit: number) => Promise<CopyItem[]>, wanted: number): Promise<Set<string>> {
-    const to = new Set<string>();
-    for (let after = ''; ;) {
-      if (this.#link.closed) break;
-      const items = await page(after, 1000);
-      if (items.length === 0) break;
-      const candidates = this.#copyPeers();
-      const sent = await Promise.all(
-        items.flatMap((item) =>
-          rendezvous(`${item.kind}\0${item.keys[0] ?? ''}`, candidates)
-            .slice(0, wanted)
-            .map(async (peer) => {
-              const ok = await this.#copies.copy(peer.nodeId, item, undefined);
-              if (ok) to.add(peer.nodeId);
-              return ok;
-            }),
-        ),
-      );
-      this.#stats.rereplicated += sent.filter(Boolean).length;
-      if (items.length < 1000) break;
-      after = items[items.length - 1]!.id;
-    }
-    return to;
   }
 
   /** Asks one peer per store other than this node's for its part of an admin listing. */
