@@ -105,9 +105,11 @@ async function startNodes(kind: Kind, redis: RedisProcess, libDir?: string): Pro
   const nodes: Node[] = [];
   try {
     for (let i = 0; i < 3; i++) {
-      // BENCH_REDIS_PROF=<dir>: a --cpu-prof profile of the sending node (node 1) into <dir>.
+      // BENCH_REDIS_PROF=<dir>: a --cpu-prof profile of the sending node (node 1) into <dir>;
+      // BENCH_REDIS_PROF_NODES=1,2: of these nodes (2: the receiving one).
       const prof = process.env.BENCH_REDIS_PROF;
-      const execArgv = prof !== undefined && i === 0 ? ['--cpu-prof', '--cpu-prof-interval', '250', `--cpu-prof-dir=${prof}`] : [];
+      const profiled = (process.env.BENCH_REDIS_PROF_NODES ?? '1').split(',').map(Number);
+      const execArgv = prof !== undefined && profiled.includes(i + 1) ? ['--cpu-prof', '--cpu-prof-interval', '250', `--cpu-prof-dir=${prof}`] : [];
       const { rpc, ready } = await spawn('redis-node.ts', [], execArgv, `${kind} node${i + 1}`, env);
       nodes.push({ rpc, web: (ready as { web: number }).web });
     }
