@@ -3,6 +3,7 @@ import { SsePeerError, SsePeerTimeoutError, SseRedisUnavailableError } from '../
 import type { RecoveryWindow } from '../local/recovery-window.js';
 import { connectRedis, isRedisCluster, openRedis, redisFailure, type RedisClient } from '../redis/redis-connection.js';
 import type { RedisSource } from '../redis/redis-source.js';
+import { RedisWriteQueue } from '../redis/redis-write-queue.js';
 import type { ClusterRequest, HelloAnswer, SendItem, SendRequest } from './messages.js';
 import { RedisDirectory } from './redis-directory.js';
 import { RedisWindowLog } from './redis-window.js';
@@ -126,6 +127,10 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
   readonly #options: RedisTransportOptions;
   readonly #pub: RedisClient;
   readonly #sub: RedisClient;
+  /** The window's XADDs and the requests' PUBLISHes, in order, written at once (past the auto-pipeline). */
+  readonly #writes: RedisWriteQueue;
+  /** How this node's own published envelopes begin (`{"from":"<id>",`). */
+  readonly #ownPrefix: Buffer;
   readonly #peers = new Map<string, HelloAnswer>();
   readonly #unreachable = new Map<string, HelloAnswer>();
   readonly #waiting = new Map<number, Waiting>();
@@ -148,6 +153,8 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
     this.#options = options;
     this.#pub = openRedis(options.redis, options.commandTimeoutMs);
     this.#sub = openRedis(options.redis, options.commandTimeoutMs);
+    this.#writes = new RedisWriteQueue(this.#pub);
+    this.#ownPrefix = Buffer.from(`{"from":${JSON.stringify(options.nodeId)},`);
     // ioredis reports each failed reconnect as an error; the beat reports what matters (peers down).
     this.#pub.on('error', () => undefined);
     this.#sub.on('error', () => undefined);
@@ -186,7 +193,7 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
    */
   /** The recovery window as a Redis Stream shared by the cluster, written on the connection that publishes sends. */
   windowLog(window: RecoveryWindow, report: (err: unknown) => void): RedisWindowLog {
-    this.#windowLog = new RedisWindowLog(this.#pub, this.#options.prefix, window, report);
+    this.#windowLog = new RedisWindowLog(this.#pub, this.#writes, this.#options.prefix, window, report);
     return this.#windowLog;
   }
 
@@ -230,11 +237,11 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
     const live = peerIds.filter((id) => this.#peers.has(id));
     const spread = request.type === 'send' && windowItems(request) !== undefined;
     if ((live.length === 0 && !spread) || this.#closed || this.#pub.status !== 'ready') return;
-    const envelope: Envelope = { k: 'n', from: this.nodeId, req: request };
+    const envelope: Envelope = { from: this.nodeId, k: 'n', req: request };
     if (live.length > 1 || spread) envelope.to = live;
     const channel = live.length === 1 && !spread ? this.#channelOf(live[0]!) : this.#allChannel;
     // Nobody waits for it: a failure to publish is a send that counted nothing anyway.
-    this.#pub.publish(channel, JSON.stringify(envelope)).catch(() => undefined);
+    this.#publish(channel, envelope).catch(() => undefined);
   }
 
   /** Publishes one request awaited from each of `peerIds`; one promise per peer. */
@@ -257,9 +264,9 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
     });
     // Answer ids: the first, and each peer's by its position in `to` (id + index).
     // No peer asked (a send spread to the nodes not seen): an id nobody waits for.
-    const envelope: Envelope = { k: 'q', id: ids[0] ?? this.#nextId, from: this.nodeId, req: request };
+    const envelope: Envelope = { from: this.nodeId, k: 'q', id: ids[0] ?? this.#nextId, req: request };
     if (to !== undefined) envelope.to = to;
-    this.#pub.publish(channel, JSON.stringify(envelope)).then(
+    this.#publish(channel, envelope).then(
       (receivers) => {
         // Nobody subscribed (the peer died since its last beat): fail now, not after the timeout.
         // Not on a Redis Cluster, where PUBLISH counts only the subscribers of the shard it ran on.
@@ -273,6 +280,16 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
     return answers;
   }
 
+  /**
+   * Publishes behind this node's queued window XADDs, in the same socket write. The envelope
+   * is built with `from` first: its JSON starts with {@link RedisTransport.#ownPrefix}.
+   */
+  #publish(channel: string, envelope: Envelope): Promise<unknown> {
+    const reply = this.#writes.add('publish', [channel, JSON.stringify(envelope)]);
+    this.#writes.flush();
+    return reply;
+  }
+
   #settle(id: number, ok: boolean, value: unknown, from?: string): void {
     const waiting = this.#waiting.get(id);
     if (waiting === undefined || (from !== undefined && from !== waiting.peerId)) return;
@@ -283,6 +300,10 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
   }
 
   #onMessage(raw: Buffer): void {
+    // This node's own sends and requests come back on the broadcast channel: dropped unparsed
+    // (they start with `from`, see #publish), which spares the sender a JSON.parse of each.
+    const own = this.#ownPrefix;
+    if (raw.length > own.length && raw.compare(own, 0, own.length, 0, own.length) === 0) return;
     let message: unknown;
     try {
       message = JSON.parse(raw.toString('utf8'));
@@ -444,6 +465,7 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
     if (this.#closed) return;
     clearInterval(this.#timer);
     this.#windowLog?.close();
+    this.#writes.flush();
     // No directory write may follow the keys' removal below.
     this.directory.close();
     try {

@@ -2,6 +2,7 @@ import type { SendTargetKind } from '../core/targets.js';
 import { parseWindowId, type WindowPosition } from '../core/window-id.js';
 import { reaches, type RecoveryTarget, type RecoveryWindow, type WindowPart } from '../local/recovery-window.js';
 import type { RedisClient } from '../redis/redis-connection.js';
+import type { RedisWriteQueue } from '../redis/redis-write-queue.js';
 import type { SharedWindowLog } from './transport.js';
 
 /**
@@ -14,10 +15,12 @@ import type { SharedWindowLog } from './transport.js';
  * (`SET NX` at start): when Redis loses its data, the next node writes a new one and older
  * resume points are not recovered.
  *
- * Written on the connection that publishes the cluster's sends, before them: a send is in the
+ * Written on the connection that publishes the cluster's sends, before them, through the same
+ * write queue (the XADD and the PUBLISH of a send leave in one socket write): a send is in the
  * stream before any peer can deliver it, so a reconnect that reads the stream after it was
  * registered misses nothing between the two. Read on the same connection with plain
- * (auto-pipelined) commands, so that the read also comes after this node's own queued XADDs.
+ * (auto-pipelined) commands after the queue is flushed, so that the read comes after this
+ * node's own XADDs.
  *
  * A send whose XADD failed (Redis unreachable, a command timeout, an error reply) is a hole in
  * the history: a resume point before it must not be told `recovered: true`. This node knows at
@@ -27,6 +30,7 @@ import type { SharedWindowLog } from './transport.js';
  */
 export class RedisWindowLog implements SharedWindowLog {
   readonly #redis: RedisClient;
+  readonly #writes: RedisWriteQueue;
   readonly #key: string;
   readonly #epochKey: string;
   readonly #window: RecoveryWindow;
@@ -48,8 +52,9 @@ export class RedisWindowLog implements SharedWindowLog {
   /** Retries the marker entry that tells the other nodes of a hole, while none carried it. */
   #retry: NodeJS.Timeout | undefined;
 
-  constructor(redis: RedisClient, prefix: string, window: RecoveryWindow, report: (err: unknown) => void) {
+  constructor(redis: RedisClient, writes: RedisWriteQueue, prefix: string, window: RecoveryWindow, report: (err: unknown) => void) {
     this.#redis = redis;
+    this.#writes = writes;
     // One hash slot for both keys (Redis Cluster).
     this.#key = `{${prefix}}:window`;
     this.#epochKey = `{${prefix}}:window-epoch`;
@@ -96,7 +101,7 @@ export class RedisWindowLog implements SharedWindowLog {
     const hole = this.#holeMs;
     const carried = hole >= 0 ? ['h', String(hole)] : [];
     const seq = ++this.#sent;
-    this.#redis.xadd(this.#key, 'MINID', '~', minId, '*', ...fields, ...carried).then(
+    this.#writes.add('xadd', [this.#key, 'MINID', '~', minId, '*', ...fields, ...carried]).then(
       () => {
         if (hole > this.#carriedMs) this.#carriedMs = hole;
         // A reply in order on the same connection: the XADDs that timed out before this one were applied.
@@ -151,9 +156,10 @@ export class RedisWindowLog implements SharedWindowLog {
   async since(from: WindowPosition, who: RecoveryTarget): Promise<WindowPart> {
     const now = Date.now();
     const lowerMs = from.ms - this.#slackMs;
-    // Plain commands, not MULTI: the connection auto-pipelines, and a MULTI is written at once,
-    // ahead of this node's own XADDs still queued behind a pipeline in flight. A send this node
-    // made before the stream was registered here would then be in neither the range nor live.
+    // This node's XADDs still queued go first: a send this node made before the stream was
+    // registered here would otherwise be in neither the range nor live. Then plain
+    // (auto-pipelined) commands, written after them.
+    this.#writes.flush();
     const settled = (p: Promise<unknown>): Promise<[Error | null, unknown]> =>
       p.then(
         (v) => [null, v],

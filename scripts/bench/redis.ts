@@ -13,7 +13,8 @@
 // WebSocket (Engine.IO handshake by hand), each with a byte scanner for the send stamp. Loopback only; bounded (a hard time limit);
 // stops by itself.  npx tsx scripts/bench/redis.ts [--quick] [--latency-abba]
 // --latency-abba: only the latency rows, interleaved (see latencyAbba); --rounds sse,socketio,...
-// sets its rounds (default sse,socketio,socketio,sse; sse@<commit>: that commit's library);
+// sets its rounds (default sse,socketio,socketio,sse; sse@<commit>: that commit's library;
+// sse+nowindow: the recovery window off, BENCH_RECOVERY=off for that round's nodes);
 // --sends both|free|counted: which sends of ours (default both).
 import { cpus } from 'node:os';
 import { WebSocket } from 'ws';
@@ -99,15 +100,18 @@ interface Node {
   web: number;
 }
 
-async function startNodes(kind: Kind, redis: RedisProcess, libDir?: string): Promise<Node[]> {
+async function startNodes(kind: Kind, redis: RedisProcess, libDir?: string, noWindow = false): Promise<Node[]> {
   const env: NodeJS.ProcessEnv = { ...process.env, BENCH_KIND: kind, BENCH_REDIS_URL: redis.url };
   if (libDir !== undefined) env.BENCH_LIB_DIR = libDir;
+  if (noWindow) env.BENCH_RECOVERY = 'off';
   const nodes: Node[] = [];
   try {
     for (let i = 0; i < 3; i++) {
-      // BENCH_REDIS_PROF=<dir>: a --cpu-prof profile of the sending node (node 1) into <dir>.
+      // BENCH_REDIS_PROF=<dir>: a --cpu-prof profile of the sending node (node 1) into <dir>;
+      // BENCH_REDIS_PROF_NODES=1,2: of these nodes (2: the receiving one).
       const prof = process.env.BENCH_REDIS_PROF;
-      const execArgv = prof !== undefined && i === 0 ? ['--cpu-prof', '--cpu-prof-interval', '250', `--cpu-prof-dir=${prof}`] : [];
+      const profiled = (process.env.BENCH_REDIS_PROF_NODES ?? '1').split(',').map(Number);
+      const execArgv = prof !== undefined && profiled.includes(i + 1) ? ['--cpu-prof', '--cpu-prof-interval', '250', `--cpu-prof-dir=${prof}`] : [];
       const { rpc, ready } = await spawn('redis-node.ts', [], execArgv, `${kind} node${i + 1}`, env);
       nodes.push({ rpc, web: (ready as { web: number }).web });
     }
@@ -231,16 +235,19 @@ async function latencyAbba(redis: RedisProcess): Promise<void> {
   // sse@<commit>: that commit's build of the library, beside the working tree's.
   const specs = opt('rounds')?.split(',') ?? ['sse', 'socketio', 'socketio', 'sse'];
   const sends = opt('sends') ?? 'both';
-  if (specs.some((k) => !/^(sse(@.+)?|socketio)$/.test(k))) throw new Error('--rounds: sse, sse@<commit> or socketio, comma-separated');
+  if (specs.some((k) => !/^(sse(@[^+]+)?(\+nowindow)?|socketio)$/.test(k))) {
+    throw new Error('--rounds: sse, sse@<commit>, either with +nowindow, or socketio, comma-separated');
+  }
   if (!['both', 'free', 'counted'].includes(sends)) throw new Error('--sends: both, free or counted');
   const builds = new Map<string, string>();
   try {
     for (const [round, spec] of specs.entries()) {
-      const [kind, commit] = spec.split('@') as [Kind, string | undefined];
+      const noWindow = spec.endsWith('+nowindow');
+      const [kind, commit] = spec.replace(/\+nowindow$/, '').split('@') as [Kind, string | undefined];
       if (commit !== undefined && !builds.has(commit)) builds.set(commit, checkout(commit));
-      const name = commit === undefined ? NAMES[kind] : `${NAMES[kind]} at ${commit}`;
+      const name = (commit === undefined ? NAMES[kind] : `${NAMES[kind]} at ${commit}`) + (noWindow ? ', recovery window off' : '');
       console.error(`bench:redis: latency round ${round + 1}, ${name}…`);
-      const nodes = await startNodes(kind, redis, commit === undefined ? undefined : `${builds.get(commit)!}/lib`);
+      const nodes = await startNodes(kind, redis, commit === undefined ? undefined : `${builds.get(commit)!}/lib`, noWindow);
       try {
         const line = (label: string, l: Awaited<ReturnType<typeof latency>>): string =>
           `| ${round + 1} | ${label} | ${l.p50.toFixed(2)} ms | ${l.p99.toFixed(2)} ms | ${l.received}/${l.sent} | ${Math.round(l.senderCpu * 100)}% |`;
