@@ -426,7 +426,7 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     const at = window?.nextId();
     const frame = encodeFrame({ event, data, id: at?.id });
     const here = this.#local.deliver(kind, keys, frame, event, listening);
-    if (at !== undefined) window!.record(at.ms, at.seq, kind, keys, event, listening, frame);
+    if (at !== undefined) window!.record(at, kind, keys, event, listening, frame);
     const itemFor = (remote: string[]): SendItem => {
       const item: SendItem = { kind, keys: remote, event, data: serializeData(data), listening };
       if (at !== undefined) item.wid = at.id;
