@@ -1,3 +1,4 @@
+import { assertFieldValue } from '../core/frame.js';
 import type { SendTargetKind } from '../core/targets.js';
 import { newEpoch, newNodeTag, type WindowPosition } from '../core/window-id.js';
 
@@ -186,6 +187,9 @@ export class RecoveryWindow {
     // 13-digit number is the dearest part of an id, and a burst gives many ids per millisecond).
     if (ms !== this.#idPrefixMs || this.#epoch !== this.#idPrefixEpoch) {
       this.#idPrefix = `${this.#epoch}.${ms.toString(36)}.`;
+      // The rest of an id is digits and our hex tag; the epoch may come from a peer or Redis. Checked
+      // here, once per millisecond, the frame need not scan the id per send (encodeFrameWithOwnId).
+      assertFieldValue('id', this.#idPrefix);
       this.#idPrefixEpoch = this.#epoch;
       this.#idPrefixMs = ms;
     }

@@ -80,3 +80,9 @@ test('trimming: past the byte cap the oldest go (a resume before them is not cov
   t.is(part.frames.length, held - 1);
   t.true(part.frames.every((f, i) => f.equals(frames[from + 1 + i]!)));
 });
+
+test('an epoch with a line break (from a peer or Redis) cannot reach a frame: the id is refused, as encodeFrame refuses it', (t) => {
+  const w = new RecoveryWindow(settings, 1_000);
+  w.useEpoch('0000000a\nevent: x');
+  t.throws(() => w.nextId(2_000), { code: 'ERR_SSE_INVALID_FIELD' });
+});
