@@ -13,7 +13,7 @@ import type { ConnectionInfo } from './core/connection-info.js';
 import { channelNamesOf, type ChannelPresence, type ChannelTarget, type PresenceNotice } from './core/channels.js';
 import { SseQosDisabledError, SseUnknownConnectionError, SseUnsupportedError } from './core/errors.js';
 import type { EventMap, EventName, SendArgs } from './core/event-map.js';
-import { encodeFrame, serializeData } from './core/frame.js';
+import { encodeFrame, encodeFrameWithOwnId, serializeData } from './core/frame.js';
 import type { ConnectionFilter, QueryAnswer, QueryArgs, QueryName } from './core/queries.js';
 import type { SendTargetKind } from './core/targets.js';
 import { keyOf, keysOf, type Key, type SseUser } from './core/user.js';
@@ -424,9 +424,9 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     // whose streams cannot come back as themselves.
     const window = kind === 'connection' ? undefined : this.#window;
     const at = window?.nextId();
-    const frame = encodeFrame({ event, data, id: at?.id });
+    const frame = at === undefined ? encodeFrame({ event, data }) : encodeFrameWithOwnId({ event, data, id: at.id });
     const here = this.#local.deliver(kind, keys, frame, event, listening);
-    if (at !== undefined) window!.record(at.ms, at.seq, kind, keys, event, listening, frame);
+    if (at !== undefined) window!.record(at, kind, keys, event, listening, frame);
     const itemFor = (remote: string[]): SendItem => {
       const item: SendItem = { kind, keys: remote, event, data: serializeData(data), listening };
       if (at !== undefined) item.wid = at.id;

@@ -64,6 +64,19 @@ export function assertFieldValue(field: string, value: string): void {
  * Serializing once per send (not per connection) is what makes a broadcast cheap.
  */
 export function encodeFrame(init: FrameInit): Buffer {
+  return encode(init, true);
+}
+
+/**
+ * {@link encodeFrame} with an id this library made (a recovery window id: base-36 digits,
+ * dots and hex, never a line break), not scanned again on every send.
+ * @internal
+ */
+export function encodeFrameWithOwnId(init: FrameInit): Buffer {
+  return encode(init, false);
+}
+
+function encode(init: FrameInit, checkId: boolean): Buffer {
   let out = '';
   if (init.event !== undefined) {
     if (typeof init.event !== 'string' || init.event === '') throw new TypeError('event must be a non-empty string');
@@ -71,7 +84,7 @@ export function encodeFrame(init: FrameInit): Buffer {
     out += `event: ${init.event}\n`;
   }
   if (init.id !== undefined) {
-    assertFieldValue('id', init.id);
+    if (checkId) assertFieldValue('id', init.id);
     out += `id: ${init.id}\n`;
   }
   if (init.retry !== undefined) {

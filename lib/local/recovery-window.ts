@@ -1,18 +1,13 @@
+import { assertFieldValue } from '../core/frame.js';
 import type { SendTargetKind } from '../core/targets.js';
-import { formatWindowId, newEpoch, newNodeTag, type WindowPosition } from '../core/window-id.js';
+import { newEpoch, newNodeTag, type WindowPosition } from '../core/window-id.js';
 
-/** What the recovery window keeps of one ordinary send of this node. */
-interface WindowEntry {
-  ms: number;
-  seq: number;
+/** What a send's target is, as {@link reaches} matches it against a reconnecting stream. */
+interface SendTarget {
   kind: SendTargetKind;
   keys: readonly string[];
   event: string;
   listening: boolean;
-  /** The frame every recipient got, `id:` included: a replay writes the same bytes. */
-  frame: Buffer;
-  /** What it counts against `maxBytes`. */
-  bytes: number;
 }
 
 /** Who a reconnecting stream is, as the window matches it against a send's target. */
@@ -52,8 +47,20 @@ export interface RecoveryWindowSettings {
   slackMs: number;
 }
 
-/** Bookkeeping cost of an entry beyond its frame and keys (object, array slot), estimated. */
+/** `seq` in base 36 for the first sends of a millisecond (most of them). */
+const SEQ36 = Array.from({ length: 36 }, (_, i) => i.toString(36));
+
+/** Bookkeeping cost of an entry beyond its frame and keys (array slots), estimated. */
 const ENTRY_OVERHEAD = 120;
+
+/**
+ * Frames are copied into chunks of this size rather than kept as one Buffer each: a Buffer
+ * is a heap object that the GC copies while the window keeps it, bytes in a chunk are not.
+ * A chunk goes when its last entry does (so a window holds up to about two chunks more than it counts).
+ */
+const CHUNK_BYTES = 64 * 1024;
+/** A frame larger than this keeps its own Buffer (rare: copying it would waste most of a chunk). */
+const OWN_BUFFER_BYTES = CHUNK_BYTES / 4;
 
 /**
  * This node's ordinary sends of the last `windowMs` (at most `maxBytes`), so that a stream
@@ -69,7 +76,28 @@ export class RecoveryWindow {
   /** When this window began: it holds every send of this node since (this process). */
   readonly startedMs: number;
   readonly #settings: RecoveryWindowSettings;
-  readonly #entries: WindowEntry[] = [];
+  // The entries, oldest first, one column per field rather than one object per send: a send
+  // allocates nothing here that the GC must copy while the window keeps it (`ms` in a double
+  // array is no boxed number either). Index `#head` is the oldest held; below it, dropped.
+  readonly #msOf: number[] = [];
+  readonly #seqOf: number[] = [];
+  readonly #kind: SendTargetKind[] = [];
+  /** One key as itself (most sends: no array kept per send), several as the send's array. */
+  readonly #keys: (string | readonly string[])[] = [];
+  readonly #event: string[] = [];
+  readonly #listening: boolean[] = [];
+  /**
+   * The frame every recipient got, `id:` included (a replay writes the same bytes): the chunk
+   * it was copied into (undefined once dropped), where in it, how long.
+   */
+  readonly #frameIn: (Buffer | undefined)[] = [];
+  readonly #frameAt: number[] = [];
+  readonly #frameLength: number[] = [];
+  /** The chunk frames are copied into now, and how much of it is used. */
+  #chunk: Buffer | undefined;
+  #chunkUsed = 0;
+  /** What each counts against `maxBytes`. */
+  readonly #size: number[] = [];
   #head = 0;
   #bytes = 0;
   /** The newest entry dropped (time or bytes): a resume point before it is not covered. */
@@ -78,14 +106,21 @@ export class RecoveryWindow {
   #lastMs = 0;
   #seq = 0;
   /** This node's sends that a peer may never have written (see {@link RecoveryWindow.markMissed}), oldest first. */
-  readonly #missed: { entry: Pick<WindowEntry, 'ms' | 'kind' | 'keys' | 'event' | 'listening'>; peers: readonly string[] }[] = [];
+  readonly #missed: { entry: SendTarget & { ms: number }; peers: readonly string[] }[] = [];
   /** Where sends go instead of this memory (the Redis engine's stream), if anywhere. */
   #sink: WindowSink | undefined;
+  /** `epoch.ms.` of the last id given, in base 36: built once per millisecond, not per send. */
+  #idPrefix = '';
+  /** The epoch and `ms` `#idPrefix` was built for. */
+  #idPrefixEpoch = '';
+  #idPrefixMs = -1;
+  readonly #idSuffix: string;
 
   constructor(settings: RecoveryWindowSettings, now = Date.now()) {
     this.#settings = settings;
     this.startedMs = now;
     this.#epoch = newEpoch(now);
+    this.#idSuffix = `.${this.node}`;
   }
 
   get epoch(): string {
@@ -108,7 +143,7 @@ export class RecoveryWindow {
 
   /** Entries held now. */
   get size(): number {
-    return this.#entries.length - this.#head;
+    return this.#msOf.length - this.#head;
   }
 
   /** Bytes held now (as counted against `maxBytes`). */
@@ -148,20 +183,68 @@ export class RecoveryWindow {
     }
     const ms = this.#lastMs;
     const seq = this.#seq;
-    return { id: formatWindowId({ epoch: this.#epoch, ms, seq, node: this.node }), ms, seq };
+    // formatWindowId's text, its `epoch.ms.` part kept while the millisecond lasts (base 36 of a
+    // 13-digit number is the dearest part of an id, and a burst gives many ids per millisecond).
+    if (ms !== this.#idPrefixMs || this.#epoch !== this.#idPrefixEpoch) {
+      this.#idPrefix = `${this.#epoch}.${ms.toString(36)}.`;
+      // The rest of an id is digits and our hex tag; the epoch may come from a peer or Redis. Checked
+      // here, once per millisecond, the frame need not scan the id per send (encodeFrameWithOwnId).
+      assertFieldValue('id', this.#idPrefix);
+      this.#idPrefixEpoch = this.#epoch;
+      this.#idPrefixMs = ms;
+    }
+    const id = this.#idPrefix + (seq < 36 ? SEQ36[seq]! : seq.toString(36)) + this.#idSuffix;
+    return { id, ms, seq };
   }
 
-  /** Keeps a send given its id by {@link RecoveryWindow.nextId}. */
-  record(ms: number, seq: number, kind: SendTargetKind, keys: readonly string[], event: string, listening: boolean, frame: Buffer): void {
+  /** Keeps a send given its id (`at`) by {@link RecoveryWindow.nextId}. */
+  record(
+    at: { id: string; ms: number; seq: number },
+    kind: SendTargetKind,
+    keys: readonly string[],
+    event: string,
+    listening: boolean,
+    frame: Buffer,
+  ): void {
     if (this.#sink !== undefined) {
-      this.#sink(formatWindowId({ epoch: this.#epoch, ms, seq, node: this.node }), kind, keys, event, listening, frame);
+      this.#sink(at.id, kind, keys, event, listening, frame);
       return;
     }
+    this.#push(at.ms, at.seq, kind, keys, event, listening, frame);
+    this.trim(at.ms);
+  }
+
+  #push(ms: number, seq: number, kind: SendTargetKind, keys: readonly string[], event: string, listening: boolean, frame: Buffer): void {
     let bytes = ENTRY_OVERHEAD + frame.length;
     for (const key of keys) bytes += key.length + 16;
-    this.#entries.push({ ms, seq, kind, keys, event, listening, frame, bytes });
+    this.#msOf.push(ms);
+    this.#seqOf.push(seq);
+    this.#kind.push(kind);
+    this.#keys.push(keys.length === 1 ? keys[0]! : keys);
+    this.#event.push(event);
+    this.#listening.push(listening);
+    this.#pushFrame(frame);
+    this.#size.push(bytes);
     this.#bytes += bytes;
-    this.trim(ms);
+  }
+
+  #pushFrame(frame: Buffer): void {
+    const length = frame.length;
+    if (length > OWN_BUFFER_BYTES) {
+      this.#frameIn.push(frame);
+      this.#frameAt.push(0);
+    } else {
+      if (this.#chunk === undefined || this.#chunkUsed + length > CHUNK_BYTES) {
+        // Uninitialized memory is fine: only the ranges written are ever read.
+        this.#chunk = Buffer.allocUnsafeSlow(CHUNK_BYTES);
+        this.#chunkUsed = 0;
+      }
+      frame.copy(this.#chunk, this.#chunkUsed);
+      this.#frameIn.push(this.#chunk);
+      this.#frameAt.push(this.#chunkUsed);
+      this.#chunkUsed += length;
+    }
+    this.#frameLength.push(length);
   }
 
   /**
@@ -179,10 +262,7 @@ export class RecoveryWindow {
       this.#lastMs = now;
       this.#seq = 0;
     }
-    let bytes = ENTRY_OVERHEAD + frame.length;
-    for (const key of keys) bytes += key.length + 16;
-    this.#entries.push({ ms: this.#lastMs, seq: -1, kind, keys, event, listening, frame, bytes });
-    this.#bytes += bytes;
+    this.#push(this.#lastMs, -1, kind, keys, event, listening, frame);
     this.trim(now);
   }
 
@@ -194,12 +274,18 @@ export class RecoveryWindow {
    */
   markMissed(ms: number, seq: number, peers: readonly string[]): void {
     const i = this.#firstAtOrAfter(ms);
-    for (let j = i; j < this.#entries.length && this.#entries[j]!.ms === ms; j++) {
-      const entry = this.#entries[j]!;
-      if (entry.seq === seq) {
+    for (let j = i; j < this.#msOf.length && this.#msOf[j] === ms; j++) {
+      if (this.#seqOf[j] === seq) {
         // Without its frame: the byte cap may drop the entry meanwhile, this note stays for windowMs.
-        const { kind, keys, event, listening } = entry;
-        this.#missed.push({ entry: { ms, kind, keys, event, listening }, peers });
+        const keys = this.#keys[j]!;
+        const entry = {
+          ms,
+          kind: this.#kind[j]!,
+          keys: typeof keys === 'string' ? [keys] : keys,
+          event: this.#event[j]!,
+          listening: this.#listening[j]!,
+        };
+        this.#missed.push({ entry, peers });
         return;
       }
     }
@@ -208,18 +294,33 @@ export class RecoveryWindow {
   /** Drops what is older than the window or beyond the byte cap. Cheap when nothing is due. */
   trim(now = Date.now()): void {
     const oldest = now - this.#settings.windowMs;
-    const entries = this.#entries;
-    while (this.#head < entries.length) {
-      const e = entries[this.#head]!;
-      if (e.ms >= oldest && this.#bytes <= this.#settings.maxBytes) break;
-      this.#bytes -= e.bytes;
-      this.#droppedMs = e.ms;
-      this.#droppedSeq = e.seq;
-      entries[this.#head++] = undefined as unknown as WindowEntry;
+    const length = this.#msOf.length;
+    while (this.#head < length) {
+      const i = this.#head;
+      if (this.#msOf[i]! >= oldest && this.#bytes <= this.#settings.maxBytes) break;
+      this.#bytes -= this.#size[i]!;
+      this.#droppedMs = this.#msOf[i]!;
+      this.#droppedSeq = this.#seqOf[i]!;
+      // The frame goes now; the rest with the next shift (keys are small, names shared).
+      this.#frameIn[i] = undefined;
+      this.#head++;
     }
     // Shift once the dropped half is large: amortized O(1) per entry.
-    if (this.#head > 1024 && this.#head * 2 > entries.length) {
-      entries.splice(0, this.#head);
+    if (this.#head > 1024 && this.#head * 2 > length) {
+      const n = this.#head;
+      const columns = [
+        this.#msOf,
+        this.#seqOf,
+        this.#kind,
+        this.#keys,
+        this.#event,
+        this.#listening,
+        this.#frameIn,
+        this.#frameAt,
+        this.#frameLength,
+        this.#size,
+      ];
+      for (const column of columns) column.splice(0, n);
       this.#head = 0;
     }
   }
@@ -247,11 +348,12 @@ export class RecoveryWindow {
     while (this.#missed.length > 0 && this.#missed[0]!.entry.ms < now - s.windowMs) this.#missed.shift();
     const missedLive = this.#missed.some((m) => m.entry.ms < fromMs && reaches(m.entry, who) && m.peers.some((peer) => excused?.(peer) !== true));
     const frames: Buffer[] = [];
-    const entries = this.#entries;
-    for (let i = this.#firstAtOrAfter(fromMs); i < entries.length; i++) {
-      const e = entries[i]!;
-      if (e.ms === fromMs && e.seq <= fromSeq) continue;
-      if (reaches(e, who)) frames.push(e.frame);
+    for (let i = this.#firstAtOrAfter(fromMs); i < this.#msOf.length; i++) {
+      if (this.#msOf[i] === fromMs && this.#seqOf[i]! <= fromSeq) continue;
+      if (reachesTarget(this.#kind[i]!, this.#keys[i]!, this.#event[i]!, this.#listening[i]!, who)) {
+        const at = this.#frameAt[i]!;
+        frames.push(this.#frameIn[i]!.subarray(at, at + this.#frameLength[i]!));
+      }
     }
     return { covered: !missedLive, frames };
   }
@@ -264,10 +366,10 @@ export class RecoveryWindow {
   /** Index of the first entry with `ms >= at` (entries are in id order). */
   #firstAtOrAfter(at: number): number {
     let lo = this.#head;
-    let hi = this.#entries.length;
+    let hi = this.#msOf.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.#entries[mid]!.ms < at) lo = mid + 1;
+      if (this.#msOf[mid]! < at) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -275,19 +377,25 @@ export class RecoveryWindow {
 }
 
 /** Whether a send's target reaches `who` (the `listening` filter included). */
-export function reaches(e: Pick<WindowEntry, 'kind' | 'keys' | 'event' | 'listening'>, who: RecoveryTarget): boolean {
-  if (e.listening && !who.listeners.includes(e.event)) return false;
-  switch (e.kind) {
+export function reaches(e: SendTarget, who: RecoveryTarget): boolean {
+  return reachesTarget(e.kind, e.keys, e.event, e.listening, who);
+}
+
+/** {@link reaches} on an entry's fields; `keys`: one key as itself, or several. */
+function reachesTarget(kind: SendTargetKind, keys: string | readonly string[], event: string, listening: boolean, who: RecoveryTarget): boolean {
+  if (listening && !who.listeners.includes(event)) return false;
+  const has = (key: string | undefined): boolean => key !== undefined && (typeof keys === 'string' ? keys === key : keys.includes(key));
+  switch (kind) {
     case 'all':
       return true;
     case 'user':
-      return who.userId !== undefined && e.keys.includes(who.userId);
+      return has(who.userId);
     case 'token':
-      return who.accessToken !== undefined && e.keys.includes(who.accessToken);
+      return has(who.accessToken);
     case 'tenant':
-      return who.tenantId !== undefined && e.keys.includes(who.tenantId);
+      return has(who.tenantId);
     case 'channel':
-      return who.channels.some((c) => e.keys.includes(c));
+      return who.channels.some(has);
     default:
       // A send to connection ids is for streams that are gone: never kept (see the hub).
       return false;

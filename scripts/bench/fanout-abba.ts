@@ -7,6 +7,11 @@
 // Loopback only; bounded in count and time; stops by itself.
 //
 //   npx tsx scripts/bench/fanout-abba.ts [--servers raw-socket,lib] [--n 10000] [--rounds 6] [--deliveries 400000]
+//                                        [--phase burst|targeted] [--sends 20000]
+//
+// --phase targeted: instead of bursts, fanout.ts's targeted table (`sendByUserId` to a random one
+// of the `n` users, one stream each, 100 sends per event-loop turn), `--sends` per round and
+// server; the server's CPU per send.
 //
 // A server is raw-socket (the hand-tuned socket-write server), raw (res.write), lib (the working
 // tree), lib@<commit> (that commit's build, beside the working tree's) or lib@<dir> (a lib/
@@ -29,11 +34,17 @@ const specs = opt('servers', 'raw-socket,lib').split(',');
 const N = Number(opt('n', '10000'));
 const ROUNDS = Number(opt('rounds', '6'));
 const DELIVERIES = Number(opt('deliveries', '400000'));
+const PHASE = opt('phase', 'burst');
+const SENDS = Number(opt('sends', '20000'));
 const BATCH = 10;
+/** Targeted sends per event-loop turn (fanout.ts's `targetedBatch`). */
+const TARGETED_BATCH = 100;
 const CLIENTS = 2;
 if (!(N > 0 && N <= 10_000)) throw new Error('--n must be 1..10000');
 if (!(ROUNDS > 0 && ROUNDS <= 40)) throw new Error('--rounds must be 1..40');
 if (!(DELIVERIES > 0 && DELIVERIES <= 5_000_000)) throw new Error('--deliveries must be 1..5000000');
+if (PHASE !== 'burst' && PHASE !== 'targeted') throw new Error('--phase must be burst or targeted');
+if (!(SENDS > 0 && SENDS <= 1_000_000)) throw new Error('--sends must be 1..1000000');
 const LIMIT_MS = 20 * 60_000;
 setTimeout(() => {
   console.error(`fanout-abba: still running after ${LIMIT_MS / 60_000} min, stopping`);
@@ -116,13 +127,19 @@ interface Sample {
   helpers: number;
 }
 
+/** One measured phase on `server`: a burst, or `SENDS` targeted sends (`--phase`); CPU per delivery. */
 async function burst(server: Server): Promise<Sample> {
   const k = Math.max(BATCH, Math.round(DELIVERIES / N / BATCH) * BATCH);
-  const expected = k * N;
+  const targeted = PHASE === 'targeted';
+  const expected = targeted ? SENDS : k * N;
   await Promise.all(server.clients.map((c) => c.call('expect')));
   const pid = server.rpc.child.pid!;
   const t0 = threadTimes(pid);
-  const { start } = await server.rpc.call<{ start: { t: number; cpu: number } }>('burst', { k, batch: BATCH }, 120_000);
+  const { start } = await server.rpc.call<{ start: { t: number; cpu: number } }>(
+    PHASE,
+    targeted ? { m: SENDS, users: N, batch: TARGETED_BATCH } : { k, batch: BATCH },
+    120_000,
+  );
   let total = 0;
   let lastAt: number;
   let lastProgress = Date.now();
@@ -169,8 +186,12 @@ try {
   }
   const ref = samples[0]!;
   const k = Math.max(BATCH, Math.round(DELIVERIES / N / BATCH) * BATCH);
+  const what =
+    PHASE === 'targeted'
+      ? `${SENDS.toLocaleString('en')} targeted sends (${TARGETED_BATCH} per turn) to random users`
+      : `bursts of ${k} broadcasts (${BATCH} per turn, ${(k * N).toLocaleString('en')} deliveries)`;
   console.log(
-    `Node ${process.version}; ${N.toLocaleString('en')} streams per server, bursts of ${k} broadcasts (${BATCH} per turn, ${(k * N).toLocaleString('en')} deliveries), ${ROUNDS} rounds, order rotated; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} at the end.`,
+    `Node ${process.version}; ${N.toLocaleString('en')} streams per server, ${what}, ${ROUNDS} rounds, order rotated; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} at the end.`,
   );
   console.log(`Medians over rounds; × ${specs[0]} = median of the per-round ratios (range). CPU µs per delivery, split by thread.\n`);
   console.log(
