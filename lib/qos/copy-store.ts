@@ -1,3 +1,4 @@
+import { pendingQuery } from './sqlite-pending-query.js';
 import type Database from 'better-sqlite3';
 import { isMessageId } from './message-id.js';
 import type { AckedBy, AckItem, CopyAck, CopyHolder, CopyItem, DurableMessage, PendingRequest } from './qos-cluster.js';
@@ -160,20 +161,9 @@ export class CopyStore implements CopyHolder {
   }
 
   #messagesFor(refs: TargetRef[], afterId: string, limit: number, now: number, tags: readonly string[], events: string[] | undefined): Row[] {
-    if (refs.length === 0) return [];
-    const where = refs.map(() => '(t.kind = ? AND t.key = ?)').join(' OR ');
-    const params: unknown[] = refs.flatMap((r) => [r.kind, r.key]);
-    params.push(afterId, now, ...tags);
-    let eventClause = '';
-    if (events !== undefined) {
-      if (events.length === 0) return [];
-      eventClause = ` AND m.listening = 1 AND m.event IN (${events.map(() => '?').join(', ')})`;
-      params.push(...events);
-    }
-    params.push(limit);
-    const sql =
-      `SELECT DISTINCT m.* FROM copy_targets t JOIN copies m ON m.id = t.message_id ` +
-      `WHERE (${where}) AND t.message_id > ? AND m.expires_at > ? AND m.tag IN (${tags.map(() => '?').join(', ')})${eventClause} ORDER BY m.id LIMIT ?`;
+    const query = pendingQuery({ messages: 'copies', targets: 'copy_targets' }, refs, afterId, limit, now, events, tags);
+    if (query === undefined) return [];
+    const { sql, params } = query;
     let stmt = this.#statements.get(sql);
     if (stmt === undefined) {
       if (this.#statements.size > 256) this.#statements.clear();

@@ -1,3 +1,4 @@
+import { pendingQuery } from './sqlite-pending-query.js';
 import type Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -260,20 +261,9 @@ export class SqliteQosStore implements QosStore {
   }
 
   #messagesFor(refs: TargetRef[], afterId: string, limit: number, now: number, events: string[] | undefined): StoredMessage[] {
-    if (refs.length === 0) return [];
-    const where = refs.map(() => '(t.kind = ? AND t.key = ?)').join(' OR ');
-    const params: unknown[] = refs.flatMap((r) => [r.kind, r.key]);
-    params.push(afterId, now);
-    let eventClause = '';
-    if (events !== undefined) {
-      if (events.length === 0) return [];
-      eventClause = ` AND m.listening = 1 AND m.event IN (${events.map(() => '?').join(', ')})`;
-      params.push(...events);
-    }
-    params.push(limit);
-    const sql =
-      `SELECT DISTINCT m.* FROM targets t JOIN messages m ON m.id = t.message_id ` +
-      `WHERE (${where}) AND t.message_id > ? AND m.expires_at > ?${eventClause} ORDER BY m.id LIMIT ?`;
+    const query = pendingQuery({ messages: 'messages', targets: 'targets' }, refs, afterId, limit, now, events);
+    if (query === undefined) return [];
+    const { sql, params } = query;
     return (this.#statement(sql).all(...params) as Row[]).map(toMessage);
   }
 
