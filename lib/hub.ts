@@ -160,6 +160,8 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
   readonly presenceOptions: ResolvedPresenceOptions;
   readonly #local: LocalNode;
   readonly #qos: Qos | undefined;
+  /** The recovery window's side of the cluster (a window in a cluster), handed to the peers on close. */
+  readonly #windowCluster: WindowCluster | undefined;
   readonly #cluster: Cluster | undefined;
   /** The recovery window of this node's ordinary sends (option `recovery`), when on. */
   readonly #window: RecoveryWindow | undefined;
@@ -198,6 +200,7 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     // peers for theirs (LAN), or every node reads one Redis Stream (the Redis engine).
     const windowCluster =
       window === undefined || cluster === undefined ? undefined : new WindowCluster(cluster, window, cluster.sharedWindowLog(window));
+    this.#windowCluster = windowCluster;
     if (window !== undefined)
       local.recovery = {
         get epoch() {
@@ -886,6 +889,8 @@ export class Hub<Events extends EventMap = Record<string, unknown>> extends Even
     // clients that come back early find it listening.
     await this.#qos?.close();
     await this.#local.close(options.drainMs ?? 2000);
+    // On a LAN the window is this node's memory: handed to the peers, pages that resume after it left are still told all is there.
+    await this.#windowCluster?.handoff();
     await this.#cluster?.close();
   }
 

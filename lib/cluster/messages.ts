@@ -167,6 +167,42 @@ export interface WindowAnswer {
   node?: string;
   start?: number;
   lives?: Record<string, number | null>;
+  /** The parts of nodes gone after a graceful close that the peer answers for (see {@link WindowHandoffRequest}). */
+  handed?: HandedPart[];
+}
+
+/** A handed-off window's part of a recovery: whose, whether it covers the range, its frames. */
+export interface HandedPart {
+  self: string;
+  node: string;
+  start: number;
+  lives: Record<string, number | null>;
+  covered: boolean;
+  frames: string[];
+}
+
+/**
+ * A node closing gracefully hands its window to its peers, after it stopped taking sends
+ * (`parts`: its own, and those it held for nodes gone before it): they answer for it once it
+ * is gone (see `WindowCluster`). Answered with `true`.
+ */
+export interface WindowHandoffRequest {
+  type: 'window-handoff';
+  parts: HandedWindow[];
+}
+
+/**
+ * One node's window as handed off: who it was (as in {@link WindowAnswer}), the time of the
+ * newest send its window had dropped (-1: none; a replay range starting before it is not
+ * covered), and its sends, oldest first, each `[ms, kind, keys, event, listening, frame]`.
+ */
+export interface HandedWindow {
+  self: string;
+  node: string;
+  start: number;
+  lives: Record<string, number | null>;
+  droppedMs: number;
+  entries: [number, SendTargetKind, string[], string, boolean, string][];
 }
 
 /**
@@ -237,6 +273,7 @@ export type ClusterRequest =
   | { type: 'qos-list'; filter: StoreFilter; limit: number }
   | WindowRequest
   | { type: 'window-epoch' }
+  | WindowHandoffRequest
   | CopyRequest
   | CopyRemoveRequest
   | CopyAcksRequest

@@ -114,6 +114,25 @@ export function checkClusterRequest(value: unknown): ClusterRequest {
     }
     case 'window-epoch':
       break;
+    case 'window-handoff':
+      arrayOf(r.parts, 'parts', (item, at) => {
+        const p = objectOf(item, at);
+        string(p.self, `${at}.self`);
+        string(p.node, `${at}.node`);
+        number(p.start, `${at}.start`);
+        number(p.droppedMs, `${at}.droppedMs`);
+        for (const [id, down] of Object.entries(objectOf(p.lives, `${at}.lives`))) if (down !== null) number(down, `${at}.lives.${id}`);
+        arrayOf(p.entries, `${at}.entries`, (entry, e) => {
+          if (!Array.isArray(entry) || entry.length !== 6) throw malformed(e);
+          number(entry[0], `${e}[0]`);
+          sendKind(entry[1], `${e}[1]`);
+          strings(entry[2], `${e}[2]`);
+          string(entry[3], `${e}[3]`);
+          boolean(entry[4], `${e}[4]`);
+          string(entry[5], `${e}[5]`);
+        });
+      });
+      break;
     case 'qos-copy':
       arrayOf(r.items, 'items', (item, at) => {
         const i = objectOf(item, at);

@@ -1,8 +1,8 @@
 import { epochStart, formatWindowId, parseWindowId, type WindowPosition } from '../core/window-id.js';
 import type { SendTargetKind } from '../core/targets.js';
-import type { RecoveryTarget, RecoveryWindow, WindowPart } from '../local/recovery-window.js';
+import { reaches, type RecoveryTarget, type RecoveryWindow, type WindowPart } from '../local/recovery-window.js';
 import type { ClusterLink } from './cluster-link.js';
-import type { WindowAnswer, WindowRequest } from './messages.js';
+import type { HandedPart, HandedWindow, WindowAnswer, WindowHandoffRequest, WindowRequest } from './messages.js';
 import type { SharedWindowLog } from './transport.js';
 
 /** How long a node's end is remembered beyond the window: a resume point older than the window is not covered anyway. */
@@ -30,6 +30,8 @@ export class WindowCluster {
   readonly #lives = new Map<string, number | null>();
   /** The window start each peer told last (see {@link WindowCluster.learnEpoch}). */
   readonly #starts = new Map<string, number>();
+  /** The windows of nodes that closed gracefully, handed here (see {@link WindowCluster.handoff}), by node id, with when they expire. */
+  readonly #handed = new Map<string, { part: HandedWindow; expires: number; bytes: number }>();
 
   constructor(link: ClusterLink, window: RecoveryWindow, log: SharedWindowLog | undefined) {
     this.#link = link;
@@ -53,6 +55,7 @@ export class WindowCluster {
     }
     link.handle('window', (_from, request) => this.#answer(request));
     link.handle('window-epoch', () => window.epoch);
+    link.handle('window-handoff', (_from, request) => this.#keep(request));
   }
 
   /** Once the cluster runs: the shared store's epoch (Redis), if any. */
@@ -94,6 +97,98 @@ export class WindowCluster {
     if (known !== undefined && known !== start) this.#lives.set(`${nodeId}#${known}`, endedBy);
   }
 
+  /**
+   * Graceful close, once this node takes no more sends: hands its window (and those it held
+   * for nodes gone before it) to every live peer, so that a page resuming from before now is
+   * still told `recovered: true` once this node is gone. At most `maxBytes` (the oldest go
+   * first); a peer that does not answer within the cluster's timeout just lacks it. LAN only.
+   */
+  async handoff(): Promise<void> {
+    if (this.#log !== undefined || this.#link.closed) return;
+    const peers = this.#link.peers();
+    if (peers.length === 0) return;
+    const now = Date.now();
+    const { droppedMs, entries } = this.#window.held(now);
+    const own: HandedWindow = {
+      ...this.#report(),
+      droppedMs,
+      entries: entries.map((e) => [e.ms, e.kind, [...e.keys], e.event, e.listening, e.frame.toString('utf8')]),
+    };
+    const parts = [own, ...[...this.#held(now)].map((h) => h.part)];
+    // Bounded by the window's byte cap: the oldest sends go first, and the part says it misses them.
+    let budget = this.#window.settings.maxBytes;
+    for (const part of parts) {
+      let keep = part.entries.length;
+      while (keep > 0 && budget >= entryBytes(part.entries[keep - 1]!)) budget -= entryBytes(part.entries[--keep]!);
+      if (keep > 0) {
+        part.droppedMs = Math.max(part.droppedMs, part.entries[keep - 1]![0]);
+        part.entries = part.entries.slice(keep);
+      }
+    }
+    const request: WindowHandoffRequest = { type: 'window-handoff', parts };
+    await Promise.all(
+      peers.map((p) => this.#link.request(p.nodeId, request).catch((err: unknown) => this.#link.peerError(p.nodeId, 'window-handoff', err))),
+    );
+  }
+
+  /** Keeps the parts a peer closing handed here, until the window's time is over, at most `maxBytes` in all (the oldest parts go). */
+  #keep(request: WindowHandoffRequest): true {
+    const now = Date.now();
+    const expires = now + this.#window.settings.windowMs + this.#window.settings.slackMs;
+    for (const part of request.parts) {
+      if (part.self === this.#link.nodeId) continue;
+      this.#handed.delete(part.self);
+      this.#handed.set(part.self, { part, expires, bytes: part.entries.reduce((n, e) => n + entryBytes(e), 0) });
+    }
+    let total = 0;
+    for (const h of this.#held(now)) total += h.bytes;
+    for (const [id, h] of this.#handed) {
+      if (total <= this.#window.settings.maxBytes) break;
+      total -= h.bytes;
+      this.#handed.delete(id);
+    }
+    return true;
+  }
+
+  /** The handed windows still held (expired ones are dropped). */
+  *#held(now: number): Generator<{ part: HandedWindow; bytes: number }> {
+    for (const [id, h] of this.#handed) {
+      if (h.expires < now) this.#handed.delete(id);
+      else yield h;
+    }
+  }
+
+  /** What the handed windows give a resume from `from` that reaches `who`: each node's part, covered when its window reaches back to the replay range. */
+  #handedParts(from: WindowPosition, who: RecoveryTarget): HandedPart[] {
+    const now = Date.now();
+    const lower = from.ms - this.#window.settings.slackMs;
+    const parts: HandedPart[] = [];
+    for (const { part } of this.#held(now)) {
+      const frames: string[] = [];
+      for (const [ms, kind, keys, event, listening, frame] of part.entries) {
+        if (ms >= lower && reaches({ kind, keys, event, listening }, who)) frames.push(frame);
+      }
+      const { self, node, start, lives } = part;
+      parts.push({ self, node, start, lives, covered: part.droppedMs < lower && from.ms >= now - this.#window.settings.windowMs, frames });
+    }
+    return parts;
+  }
+
+  /**
+   * Writes each handed-off node's frames once (several peers may hold its window; a covered
+   * part first) into `frames`, and answers the reports of the nodes whose part is covered.
+   */
+  #takeHanded(parts: HandedPart[], frames: Buffer[]): LifeReport[] {
+    const chosen = new Map<string, HandedPart>();
+    for (const p of parts) if (!chosen.has(p.self) || (p.covered && !chosen.get(p.self)!.covered)) chosen.set(p.self, p);
+    const reports: LifeReport[] = [];
+    for (const p of chosen.values()) {
+      for (const text of p.frames) frames.push(Buffer.from(text, 'utf8'));
+      if (p.covered) reports.push({ self: p.self, node: p.node, start: p.start, lives: p.lives });
+    }
+    return reports;
+  }
+
   /** A peer went down, or left: remembered with the time, for the resume points of the window's length. */
   peerDown(nodeId: string, now = Date.now()): void {
     if (this.#log !== undefined) return;
@@ -118,8 +213,10 @@ export class WindowCluster {
     if (link.closed) return this.#window.resume(from, who);
     if (peers.length === 0) {
       const part = this.#window.knows(from.epoch) ? this.#window.since(from, who, undefined, this.#wentDown) : { covered: false, frames: [] };
+      if (!this.#window.knows(from.epoch)) return part;
+      const handed = this.#takeHanded(this.#handedParts(from, who), part.frames);
       if (!part.covered) return part;
-      return { covered: this.#othersSilent(from, [this.#report()]), frames: part.frames };
+      return { covered: this.#othersSilent(from, [this.#report()], handed), frames: part.frames };
     }
     return this.#ask(
       from,
@@ -133,13 +230,13 @@ export class WindowCluster {
     const own = window.since(from, who, undefined, this.#wentDown);
     const request: WindowRequest = { type: 'window', from: formatWindowId(from), who };
     const answers: WindowAnswer[] = [];
-    let failed = 0;
+    const failed: string[] = [];
     await Promise.all(
       peerIds.map(async (nodeId) => {
         try {
           answers.push((await this.#link.request(nodeId, request)) as WindowAnswer);
         } catch (err) {
-          failed++;
+          failed.push(nodeId);
           this.#link.peerError(nodeId, 'window', err);
         }
       }),
@@ -147,7 +244,7 @@ export class WindowCluster {
     // The peers' epochs first: a node that has just started may not have adopted the cluster's yet.
     for (const answer of answers) if (typeof answer?.epoch === 'string') window.adopt(answer.epoch);
     if (!window.knows(from.epoch)) return { covered: false, frames: [] };
-    let covered = own.covered && failed === 0;
+    let covered = own.covered;
     const frames = own.frames;
     for (const answer of answers) {
       // A part that is not covered may still hold frames (all it has, e.g. after a send a peer missed).
@@ -158,6 +255,7 @@ export class WindowCluster {
       }
       for (const text of answer.frames) if (typeof text === 'string') frames.push(Buffer.from(text, 'utf8'));
     }
+    const handed = this.#takeHanded([...this.#handedParts(from, who), ...answers.flatMap(handedOf)], frames);
     const reports = answers.map(reportOf);
     // A node that answers with another window than the one it told before restarted under its
     // node id, maybe unseen: its former window's sends since the range started are unknown.
@@ -170,7 +268,9 @@ export class WindowCluster {
         if (r.start > lower) covered = false;
       }
     }
-    if (covered) covered = this.#othersSilent(from, [this.#report(), ...reports]);
+    // A peer that failed to answer because it was closing, but handed its window over first, answers through it.
+    if (!failed.every((id) => handed.some((r) => r.self === id))) covered = false;
+    if (covered) covered = this.#othersSilent(from, [this.#report(), ...reports], handed);
     return { covered, frames };
   }
 
@@ -197,10 +297,11 @@ export class WindowCluster {
    * (not up by any). And one of them knew the cluster since before that point (or since the
    * epoch began), so that a node that lived meanwhile would have been seen.
    */
-  #othersSilent(from: WindowPosition, reports: (LifeReport | undefined)[]): boolean {
-    const known = reports.filter((r): r is LifeReport => r !== undefined);
+  #othersSilent(from: WindowPosition, reports: (LifeReport | undefined)[], handed: LifeReport[]): boolean {
+    // A node that handed its window over when it closed answers through the peers that hold it.
+    const known = [...reports.filter((r): r is LifeReport => r !== undefined), ...handed];
     // A peer of an older version tells nothing of the nodes it saw: only those that answered may exist.
-    if (known.length !== reports.length) return [...this.#lives.keys()].every((id) => known.some((r) => r.self === id));
+    if (known.length !== reports.length + handed.length) return [...this.#lives.keys()].every((id) => known.some((r) => r.self === id));
     const lower = this.#lower(from);
     // The page's last event came from a node that is not answering: it may still be sending (cut off from the others).
     if (!known.some((r) => r.node === from.node)) return false;
@@ -223,7 +324,8 @@ export class WindowCluster {
     const report = this.#report();
     if (from === undefined) return { epoch: window.epoch, covered: false, frames: [], ...report };
     const part = window.since(from, request.who, undefined, this.#wentDown);
-    return { epoch: window.epoch, covered: part.covered, frames: part.frames.map((f) => f.toString('utf8')), ...report };
+    const handed = this.#handedParts(from, request.who);
+    return { epoch: window.epoch, covered: part.covered, frames: part.frames.map((f) => f.toString('utf8')), ...report, handed };
   }
 }
 
@@ -243,4 +345,25 @@ function reportOf(answer: WindowAnswer | undefined): LifeReport | undefined {
     return undefined;
   for (const at of Object.values(lives)) if (at !== null && typeof at !== 'number') return undefined;
   return { self, node, start, lives };
+}
+
+/** What a handed-off send counts against the byte cap, as the window counts it (about). */
+function entryBytes(entry: HandedWindow['entries'][number]): number {
+  return 120 + entry[5].length + entry[2].reduce((n, k) => n + k.length + 16, 0);
+}
+
+/** The handed-off parts in a peer's answer that are well formed (none from older versions). */
+function handedOf(answer: WindowAnswer | undefined): HandedPart[] {
+  if (!Array.isArray(answer?.handed)) return [];
+  return answer.handed.filter(
+    (p) =>
+      typeof p?.self === 'string' &&
+      typeof p.node === 'string' &&
+      typeof p.start === 'number' &&
+      typeof p.covered === 'boolean' &&
+      typeof p.lives === 'object' &&
+      p.lives !== null &&
+      Array.isArray(p.frames) &&
+      p.frames.every((f) => typeof f === 'string'),
+  );
 }

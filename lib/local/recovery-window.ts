@@ -358,6 +358,29 @@ export class RecoveryWindow {
     return { covered: !missedLive, frames };
   }
 
+  /**
+   * Every send held, oldest first, and the time of the newest one dropped (-1: none): what a
+   * node closing gracefully hands to its peers (they answer for it once it is gone).
+   */
+  held(now = Date.now()): { droppedMs: number; entries: (SendTarget & { ms: number; seq: number; frame: Buffer })[] } {
+    this.trim(now);
+    const entries: (SendTarget & { ms: number; seq: number; frame: Buffer })[] = [];
+    for (let i = this.#head; i < this.#msOf.length; i++) {
+      const keys = this.#keys[i]!;
+      const at = this.#frameAt[i]!;
+      entries.push({
+        ms: this.#msOf[i]!,
+        seq: this.#seqOf[i]!,
+        kind: this.#kind[i]!,
+        keys: typeof keys === 'string' ? [keys] : keys,
+        event: this.#event[i]!,
+        listening: this.#listening[i]!,
+        frame: this.#frameIn[i]!.subarray(at, at + this.#frameLength[i]!),
+      });
+    }
+    return { droppedMs: this.#droppedMs, entries };
+  }
+
   /** A recovery from this window alone (one node, or no peer to ask): nothing for an older epoch. */
   resume(from: WindowPosition, who: RecoveryTarget, now = Date.now()): WindowPart {
     return this.knows(from.epoch) ? this.since(from, who, now) : { covered: false, frames: [] };
