@@ -136,6 +136,26 @@ test('a node that went down within the replay range may have sent the page somet
   t.false(finishOf(back).recovered);
 });
 
+test('a node closed gracefully since the resume point handed its window to the others: recovered true, its send replayed', async (t) => {
+  const { bus, a, b, c } = await threeNodes(t);
+  const first = await RawStream.open(t, `${a.base}/connect?access-token=1`);
+  await a.plugin.hub.sendByUserId('1', 'bell', 'a0');
+  const seen = await first.next('bell');
+  await first.close();
+  await b.plugin.hub.sendByUserId('1', 'bell', 'b1');
+  // b closes (a rolling restart) and comes back as a new node.
+  await b.plugin.close();
+  const b2 = await startPlugin(t, { cluster: { transport: bus.transport('b2'), timeoutMs: 300 } });
+  await b2.plugin.hub.ready();
+  await eventually(() => c.plugin.hub.cluster!.peers().length === 2, 'c sees a and b2');
+  for (const node of [c, b2]) {
+    const back = await RawStream.open(t, `${node.base}/connect?access-token=1&recover=${encodeURIComponent(seen.id!)}`);
+    t.true(finishOf(back).recovered, "a and c answer for b's part");
+    await back.until(() => bells(back).some((e) => e.data === 'b1'), "b's send, from its handed window");
+    await back.close();
+  }
+});
+
 test('a node gone since the resume point (restarted under a new node id) took its sends with it: recovered false, though no node lists it any more', async (t) => {
   const { bus, a, b, c } = await threeNodes(t);
   const first = await RawStream.open(t, `${a.base}/connect?access-token=1`);
@@ -143,7 +163,9 @@ test('a node gone since the resume point (restarted under a new node id) took it
   const seen = await first.next('bell');
   await first.close();
   await b.plugin.hub.sendByUserId('1', 'bell', 'b1');
-  // b leaves (its window with it) and comes back as a new node.
+  // b is cut off and leaves (a crash: it cannot hand its window over) and comes back as a new node.
+  bus.cut('b');
+  t.teardown(() => bus.heal('b'));
   await b.plugin.close();
   const b2 = await startPlugin(t, { cluster: { transport: bus.transport('b2'), timeoutMs: 300 } });
   await b2.plugin.hub.ready();
@@ -203,7 +225,10 @@ test('a node back under the same node id (a configured nodeId) with a new window
   const seen = await first.next('bell');
   await first.close();
   await b.plugin.hub.sendByUserId('1', 'bell', 'b1');
+  // Cut off while it closes (a crash: it cannot hand its window over).
+  bus.cut('b');
   await b.plugin.close();
+  bus.heal('b');
   const again = await startPlugin(t, { cluster: { transport: bus.transport('b'), timeoutMs: 300 } });
   await again.plugin.hub.ready();
   await eventually(() => c.plugin.hub.cluster!.peers().length === 2, 'c sees a and b again');
