@@ -109,8 +109,11 @@ export class WindowCluster {
     if (peers.length === 0) return;
     const now = Date.now();
     const { droppedMs, entries } = this.#window.held(now);
+    const report = this.#report();
+    // A peer up now is told up until now: the ones still up say so themselves, and a later crash of one is judged by them.
+    for (const [id, at] of Object.entries(report.lives)) if (at === null) report.lives[id] = now;
     const own: HandedWindow = {
-      ...this.#report(),
+      ...report,
       droppedMs,
       entries: entries.map((e) => [e.ms, e.kind, [...e.keys], e.event, e.listening, e.frame.toString('utf8')]),
     };
