@@ -237,6 +237,26 @@ test('a node back under the same node id (a configured nodeId) with a new window
   t.false(bells(back).some((e) => e.data === 'b1'));
 });
 
+test('a node that closed gracefully hands over the sends a peer failed to take: a page resuming from after one still hears recovered false', async (t) => {
+  const { bus, a, c } = await threeNodes(t);
+  const page = await RawStream.open(t, `${c.base}/connect?access-token=1`);
+  bus.stall('b');
+  t.is(await a.plugin.hub.sendByUserId('1', 'bell', 'x'), 1);
+  bus.heal('b');
+  await page.until(() => bells(page).some((e) => e.data === 'x'), 'x');
+  await delay(SLACK_MS + 200);
+  await a.plugin.hub.sendByUserId('1', 'bell', 'y');
+  await page.until(() => bells(page).some((e) => e.data === 'y'), 'y');
+  const last = bells(page).at(-1)!;
+  await page.close();
+  // a leaves gracefully: b and c answer for its part, and must not vouch past x either.
+  await a.plugin.close();
+  await eventually(() => c.plugin.hub.cluster!.peers().length === 1, 'c sees a gone');
+  const back = await RawStream.open(t, `${c.base}/connect?access-token=1&recover=${encodeURIComponent(last.id!)}`);
+  t.false(finishOf(back).recovered, 'the page may have been on b when x was sent');
+  await back.close();
+});
+
 test('a send a peer was asked for and failed (timed out): a page resuming from after it may have missed it live there, recovered false while it is in the window', async (t) => {
   const { bus, a, c } = await threeNodes(t);
   const page = await RawStream.open(t, `${c.base}/connect?access-token=1`);

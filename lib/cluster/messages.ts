@@ -194,7 +194,8 @@ export interface WindowHandoffRequest {
 /**
  * One node's window as handed off: who it was (as in {@link WindowAnswer}), the time of the
  * newest send its window had dropped (-1: none; a replay range starting before it is not
- * covered), and its sends, oldest first, each `[ms, kind, keys, event, listening, frame]`.
+ * covered), and its sends, oldest first, each `[ms, kind, keys, event, listening, frame]`, and the
+ * sends a peer failed to take.
  */
 export interface HandedWindow {
   self: string;
@@ -203,6 +204,8 @@ export interface HandedWindow {
   lives: Record<string, number | null>;
   droppedMs: number;
   entries: [number, SendTargetKind, string[], string, boolean, string][];
+  /** Sends a peer failed to take (`[ms, kind, keys, event, listening]`): a resume from after one that it reaches is not covered. */
+  missed?: [number, SendTargetKind, string[], string, boolean][];
 }
 
 /**

@@ -108,7 +108,7 @@ export class WindowCluster {
     const peers = this.#link.peers();
     if (peers.length === 0) return;
     const now = Date.now();
-    const { droppedMs, entries } = this.#window.held(now);
+    const { droppedMs, entries, missed } = this.#window.held(now);
     const report = this.#report();
     // A peer up now is told up until now: the ones still up say so themselves, and a later crash of one is judged by them.
     for (const [id, at] of Object.entries(report.lives)) if (at === null) report.lives[id] = now;
@@ -116,6 +116,7 @@ export class WindowCluster {
       ...report,
       droppedMs,
       entries: entries.map((e) => [e.ms, e.kind, [...e.keys], e.event, e.listening, e.frame.toString('utf8')]),
+      missed: missed.map((m) => [m.ms, m.kind, [...m.keys], m.event, m.listening]),
     };
     const parts = [own, ...[...this.#held(now)].map((h) => h.part)];
     // Bounded by the window's byte cap: the oldest sends go first, and the part says it misses them.
@@ -171,8 +172,14 @@ export class WindowCluster {
       for (const [ms, kind, keys, event, listening, frame] of part.entries) {
         if (ms >= lower && reaches({ kind, keys, event, listening }, who)) frames.push(frame);
       }
+      // A send a peer failed to take before the range, which the page may have missed live there: not vouched for, as the node itself would not.
+      const missedLive = (part.missed ?? []).some(
+        ([ms, kind, keys, event, listening]) =>
+          ms < lower && ms >= now - this.#window.settings.windowMs && reaches({ kind, keys, event, listening }, who),
+      );
       const { self, node, start, lives } = part;
-      parts.push({ self, node, start, lives, covered: part.droppedMs < lower && from.ms >= now - this.#window.settings.windowMs, frames });
+      const covered = part.droppedMs < lower && from.ms >= now - this.#window.settings.windowMs && !missedLive;
+      parts.push({ self, node, start, lives, covered, frames });
     }
     return parts;
   }

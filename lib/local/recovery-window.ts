@@ -362,8 +362,15 @@ export class RecoveryWindow {
    * Every send held, oldest first, and the time of the newest one dropped (-1: none): what a
    * node closing gracefully hands to its peers (they answer for it once it is gone).
    */
-  held(now = Date.now()): { droppedMs: number; entries: (SendTarget & { ms: number; seq: number; frame: Buffer })[] } {
+  held(now = Date.now()): {
+    droppedMs: number;
+    entries: (SendTarget & { ms: number; seq: number; frame: Buffer })[];
+    /** Sends a peer failed to take (see {@link markMissed}), still within the window: the peers answering for this node must not vouch past them either. */
+    missed: (SendTarget & { ms: number })[];
+  } {
     this.trim(now);
+    while (this.#missed.length > 0 && this.#missed[0]!.entry.ms < now - this.#settings.windowMs) this.#missed.shift();
+    const missed = this.#missed.map((m) => m.entry);
     const entries: (SendTarget & { ms: number; seq: number; frame: Buffer })[] = [];
     for (let i = this.#head; i < this.#msOf.length; i++) {
       const keys = this.#keys[i]!;
@@ -378,7 +385,7 @@ export class RecoveryWindow {
         frame: this.#frameIn[i]!.subarray(at, at + this.#frameLength[i]!),
       });
     }
-    return { droppedMs: this.#droppedMs, entries };
+    return { droppedMs: this.#droppedMs, entries, missed };
   }
 
   /** A recovery from this window alone (one node, or no peer to ask): nothing for an older epoch. */
