@@ -204,8 +204,11 @@ export interface HandedWindow {
   lives: Record<string, number | null>;
   droppedMs: number;
   entries: [number, SendTargetKind, string[], string, boolean, string][];
-  /** Sends a peer failed to take (`[ms, kind, keys, event, listening]`): a resume from after one that it reaches is not covered. */
-  missed?: [number, SendTargetKind, string[], string, boolean][];
+  /**
+   * Sends peers failed to take (`[ms, kind, keys, event, listening, peers]`): a resume from
+   * after one that it reaches is not covered, unless each of those peers went down since.
+   */
+  missed?: [number, SendTargetKind, string[], string, boolean, string[]][];
 }
 
 /**

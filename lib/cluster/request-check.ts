@@ -133,12 +133,13 @@ export function checkClusterRequest(value: unknown): ClusterRequest {
         });
         if (p.missed !== undefined)
           arrayOf(p.missed, `${at}.missed`, (entry, e) => {
-            if (!Array.isArray(entry) || entry.length !== 5) throw malformed(e);
+            if (!Array.isArray(entry) || entry.length !== 6) throw malformed(e);
             number(entry[0], `${e}[0]`);
             sendKind(entry[1], `${e}[1]`);
             strings(entry[2], `${e}[2]`);
             string(entry[3], `${e}[3]`);
             boolean(entry[4], `${e}[4]`);
+            strings(entry[5], `${e}[5]`);
           });
       });
       break;

@@ -116,7 +116,7 @@ export class WindowCluster {
       ...report,
       droppedMs,
       entries: entries.map((e) => [e.ms, e.kind, [...e.keys], e.event, e.listening, e.frame.toString('utf8')]),
-      missed: missed.map((m) => [m.ms, m.kind, [...m.keys], m.event, m.listening]),
+      missed: missed.map((m) => [m.ms, m.kind, [...m.keys], m.event, m.listening, [...m.peers]]),
     };
     const parts = [own, ...[...this.#held(now)].map((h) => h.part)];
     // Bounded by the window's byte cap: the oldest sends go first, and the part says it misses them.
@@ -174,8 +174,12 @@ export class WindowCluster {
       }
       // A send a peer failed to take before the range, which the page may have missed live there: not vouched for, as the node itself would not.
       const missedLive = (part.missed ?? []).some(
-        ([ms, kind, keys, event, listening]) =>
-          ms < lower && ms >= now - this.#window.settings.windowMs && reaches({ kind, keys, event, listening }, who),
+        ([ms, kind, keys, event, listening, peers]) =>
+          ms < lower &&
+          ms >= now - this.#window.settings.windowMs &&
+          reaches({ kind, keys, event, listening }, who) &&
+          // A peer that went down since: its pages reconnected and were replayed what it missed.
+          peers.some((peer) => !this.#wentDown(peer)),
       );
       const { self, node, start, lives } = part;
       const covered = part.droppedMs < lower && from.ms >= now - this.#window.settings.windowMs && !missedLive;

@@ -366,11 +366,11 @@ export class RecoveryWindow {
     droppedMs: number;
     entries: (SendTarget & { ms: number; seq: number; frame: Buffer })[];
     /** Sends a peer failed to take (see {@link markMissed}), still within the window: the peers answering for this node must not vouch past them either. */
-    missed: (SendTarget & { ms: number })[];
+    missed: (SendTarget & { ms: number; peers: readonly string[] })[];
   } {
     this.trim(now);
     while (this.#missed.length > 0 && this.#missed[0]!.entry.ms < now - this.#settings.windowMs) this.#missed.shift();
-    const missed = this.#missed.map((m) => m.entry);
+    const missed = this.#missed.map((m) => ({ ...m.entry, peers: m.peers }));
     const entries: (SendTarget & { ms: number; seq: number; frame: Buffer })[] = [];
     for (let i = this.#head; i < this.#msOf.length; i++) {
       const keys = this.#keys[i]!;
