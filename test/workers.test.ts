@@ -7,6 +7,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { setTimeout as delay } from 'node:timers/promises';
 import { RawStream } from './helpers/stream.js';
 
 interface Line {
@@ -137,6 +138,9 @@ test('a stream on worker 1, sends that land on worker 2: exact counts, across bo
   t.not(w1, w2);
   const a = await streamOn(t, w1, `${base}/sse/test/connect?access-token=u1`);
   t.is(a.headers?.get('x-sse-server-id'), w1);
+  // pool.ready() says each worker serves, not yet that worker 2 has verified worker 1 as a
+  // peer (a CI run counted 0 here): wait until a probe from worker 2 reaches the stream.
+  for (let i = 0; i < 50 && ((await on(w2, 'POST', `${base}/test/send?user=u1&event=probe`)).count as number) !== 1; i++) await delay(100);
   t.like(await on(w2, 'POST', `${base}/test/send?user=u1&event=ping`), { nodeId: w2, count: 1 });
   t.is(JSON.parse((await a.next('ping', 5000)).data).from, w2);
   // A second page of the same user on worker 2: both count, whichever worker sends.
