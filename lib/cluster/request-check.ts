@@ -122,25 +122,18 @@ export function checkClusterRequest(value: unknown): ClusterRequest {
         number(p.start, `${at}.start`);
         number(p.droppedMs, `${at}.droppedMs`);
         for (const [id, down] of Object.entries(objectOf(p.lives, `${at}.lives`))) if (down !== null) number(down, `${at}.lives.${id}`);
-        arrayOf(p.entries, `${at}.entries`, (entry, e) => {
+        // Each entry: `[ms, kind, keys, event, listening, last]`, last a frame (entries) or the peers (missed).
+        const sendTuple = (entry: unknown, e: string, last: (value: unknown, at: string) => void): void => {
           if (!Array.isArray(entry) || entry.length !== 6) throw malformed(e);
           number(entry[0], `${e}[0]`);
           sendKind(entry[1], `${e}[1]`);
           strings(entry[2], `${e}[2]`);
           string(entry[3], `${e}[3]`);
           boolean(entry[4], `${e}[4]`);
-          string(entry[5], `${e}[5]`);
-        });
-        if (p.missed !== undefined)
-          arrayOf(p.missed, `${at}.missed`, (entry, e) => {
-            if (!Array.isArray(entry) || entry.length !== 6) throw malformed(e);
-            number(entry[0], `${e}[0]`);
-            sendKind(entry[1], `${e}[1]`);
-            strings(entry[2], `${e}[2]`);
-            string(entry[3], `${e}[3]`);
-            boolean(entry[4], `${e}[4]`);
-            strings(entry[5], `${e}[5]`);
-          });
+          last(entry[5], `${e}[5]`);
+        };
+        arrayOf(p.entries, `${at}.entries`, (entry, e) => sendTuple(entry, e, string));
+        if (p.missed !== undefined) arrayOf(p.missed, `${at}.missed`, (entry, e) => sendTuple(entry, e, strings));
       });
       break;
     case 'qos-copy':
