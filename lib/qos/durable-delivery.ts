@@ -5,6 +5,7 @@ import type { LocalNode } from '../local/local-node.js';
 import { ackedByWrite } from './ack-policy.js';
 import type { AckItem, DurableMessage } from './qos-cluster.js';
 import { QUEUE_KINDS } from './qos-store.js';
+import { PulledIds } from './pulled-ids.js';
 import { ReplayPhase } from './replay-phase.js';
 import { writeMessages } from './replay-writer.js';
 
@@ -20,6 +21,8 @@ interface ReplayState {
   log?: ReplayPhase;
   /** Messages owned by peers, pulled from them. */
   peers?: ReplayPhase;
+  /** What those pulls handed to the writer, by id. */
+  pulled?: PulledIds;
 }
 
 /** Events of {@link DurableDelivery}. */
@@ -83,6 +86,19 @@ export class DurableDelivery extends EventEmitter<DurableDeliveryEvents> {
     if (state.peers === undefined) state.peers = new ReplayPhase();
     else state.peers.begin();
     return state.peers;
+  }
+
+  /**
+   * Of the messages a pull of everything pending for `conn` answered, those no earlier pull of
+   * it handed to the writer (a peer answers what is not acknowledged yet: a second pull close
+   * to the first answers much the same). A listening-mode message the connection does not
+   * listen to is not written, so not kept: a later pull may write it.
+   */
+  unpulled(conn: Connection, messages: readonly DurableMessage[]): DurableMessage[] {
+    let state = this.#replays.get(conn);
+    if (state === undefined) this.#replays.set(conn, (state = {}));
+    const ids = (state.pulled ??= new PulledIds());
+    return messages.filter((m) => (m.listening && !conn.listeners.has(m.event)) || ids.add(m.id));
   }
 
   /** One run of a phase wrote what it read: writes what the phase held, oldest first, until it is over. */

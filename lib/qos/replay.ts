@@ -111,8 +111,12 @@ export class Replay extends EventEmitter<{ error: [error: unknown] }> {
     const phase = events === undefined ? this.#delivery.pullPhase(conn) : undefined;
     const pull = async (): Promise<void> => {
       try {
-        const lists = await cluster.pullPending(request, peerId);
-        if (phase !== undefined) for (const messages of lists) phase.pulled(messages);
+        let lists = await cluster.pullPending(request, peerId);
+        if (phase !== undefined) {
+          for (const messages of lists) phase.pulled(messages);
+          // Several pulls of one connection may answer the same pending messages: each is written once.
+          lists = lists.map((messages) => this.#delivery.unpulled(conn, messages));
+        }
         await Promise.all(lists.map((messages) => this.#delivery.write(conn, messages)));
       } finally {
         if (phase !== undefined) await this.#delivery.finish(conn, phase);
