@@ -16,6 +16,7 @@ import type {
 import type { StoreFilter } from '../qos/qos-store.js';
 import type { ClusterLink } from './cluster-link.js';
 import { CopyBatches } from './copy-batches.js';
+import { MissedSends } from './missed-sends.js';
 import { PENDING_PAGE, PendingPulls, servePulls } from './pending-pulls.js';
 import { Rereplication } from './rereplication.js';
 import { rendezvous } from './rendezvous.js';
@@ -67,6 +68,8 @@ export class DurableCluster implements QosCluster {
   readonly #peerTags = new Map<string, string>();
   /** The owners this node holds copies of, cached for {@link TAGS_TTL_MS}. */
   #tags: { at: number; tags: string[] } | undefined;
+  /** Peers this node's durable sends may have missed (down in its view meanwhile): told to pull when they come up. */
+  readonly #missed = new MissedSends();
   /** Acks told by holders after an absence, so that the same ack told by another holder is no duplicate. */
   readonly #told = new Set<string>();
   readonly #stats: Omit<ReplicationStats, 'held'> = {
@@ -123,6 +126,11 @@ export class DurableCluster implements QosCluster {
       return removed;
     });
     link.handle('qos-copy-acks', (_from, request) => this.#acksMeanwhile(request.acks));
+    link.handle('qos-pull-me', (from) => {
+      // Not up here yet: this node pulls from it anyway once it sees it up (peer-up), after its sends.
+      if (link.peers().some((p) => p.nodeId === from)) answers.pullFrom(from);
+      return null;
+    });
     link.handle('qos-copy-held', (_from, request) => answers.held(request.ids.slice(0, RECONCILE_PAGE)));
     link.handle('qos-copy-acks-of', (_from, request) => {
       const copies = answers.copies;
@@ -269,6 +277,7 @@ export class DurableCluster implements QosCluster {
 
   /** A peer went down: when it owned messages and no other node shares its store, the connections here get them from the holders of copies. */
   #peerDown(nodeId: string): void {
+    this.#missed.down(nodeId);
     const tag = this.#peerTags.get(nodeId);
     this.#peerTags.delete(nodeId);
     if (tag === undefined || tag === this.#ownTag) return;
@@ -279,6 +288,7 @@ export class DurableCluster implements QosCluster {
 
   /** A peer came up: when this node holds copies of its messages, or acks kept for it, they are reconciled before anything is pulled from it. */
   #peerUp(peer: HelloAnswer): void {
+    this.#tellPull(peer);
     const tag = peer.qosTag;
     if (tag !== undefined) {
       this.#again.seen(tag);
@@ -347,9 +357,24 @@ export class DurableCluster implements QosCluster {
   /** Forwards a durable send to every peer; resolves to the connections they wrote it to. */
   async forwardSend(send: DurableSend): Promise<number> {
     const { id, kind, keys, event, data, listening } = send;
+    this.#missed.sending();
+    const { values, failed } = await this.#link.send({ kind, keys, event, data, listening, id });
+    if (failed.length > 0) this.#missed.failed(failed);
     let count = 0;
-    for (const n of (await this.#link.send({ kind, keys, event, data, listening, id })).values) count += n;
+    for (const n of values) count += n;
     return count;
+  }
+
+  /**
+   * A peer came up (back, or first seen): when this node made durable sends that may have
+   * missed it (stored while it was down here, so not forwarded), it is told to pull from this
+   * node. Its own pull when it saw this node up may have come before them: the two nodes see
+   * each other at different moments. Not a peer sharing this node's store: it reads that itself.
+   */
+  #tellPull(peer: HelloAnswer): void {
+    const missed = this.#missed.up(peer.nodeId);
+    if (!missed || this.#ownTag === undefined || peer.qosTag === this.#ownTag) return;
+    this.#link.request(peer.nodeId, { type: 'qos-pull-me' }).catch((err: unknown) => this.#link.peerError(peer.nodeId, 'qos-pull-me', err));
   }
 
   /** Sends acks of durable messages to the node that owns them (found by the id's tag). */

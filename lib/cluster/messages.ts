@@ -251,6 +251,16 @@ export interface CopyHeldRequest {
   ids: string[];
 }
 
+/**
+ * From a node that just saw the recipient come up (back, or for the first time) and made
+ * durable sends while it held it down: they were stored, not forwarded, and the recipient may
+ * have pulled from it before they were. The recipient pulls again from the sender for its
+ * streams (`qos-pending`). Answered with null.
+ */
+export interface PullMeRequest {
+  type: 'qos-pull-me';
+}
+
 /** A query as it crosses the wire: a name of the query map and its arguments. */
 export type QueryRequest = { [N in QueryName]: { type: 'query'; name: N; args: QueryArgs<N> } }[QueryName];
 
@@ -284,7 +294,8 @@ export type ClusterRequest =
   | CopyRemoveRequest
   | CopyAcksRequest
   | CopyHeldRequest
-  | CopyAcksOfRequest;
+  | CopyAcksOfRequest
+  | PullMeRequest;
 
 export type { HelloAnswer } from '../core/hello.js';
 

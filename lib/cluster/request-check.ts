@@ -178,6 +178,8 @@ export function checkClusterRequest(value: unknown): ClusterRequest {
     case 'qos-copy-acks-of':
       string(r.tag, 'tag');
       break;
+    case 'qos-pull-me':
+      break;
     default:
       throw malformed('type');
   }

@@ -128,6 +128,8 @@ export interface DurableAnswers {
   readonly replication: { copies: number; rereplicateAfterMs: number } | undefined;
   /** The owner with this tag went away: the connections here get its messages from the holders of their copies. */
   ownerAway(tag: string): void;
+  /** A peer that saw this node come up stored durable sends meanwhile that it did not forward here: the connections here pull from it. */
+  pullFrom(peerId: string): void;
   /** Acks of this node's messages made while it was away, kept by the holders of copies: removed now. */
   acksMeanwhile(acks: CopyAck[]): Promise<AcksMeanwhile>;
   /** Which of `ids` (this node's) are still stored here. */

@@ -86,6 +86,9 @@ export class Qos extends EventEmitter<QosEvents> {
       ownerAway: (tag) => {
         if (!this.#closed) this.#replay.pullCopiesOf(tag);
       },
+      pullFrom: (peerId) => {
+        if (!this.#closed) this.#replay.pullFrom(peerId);
+      },
       acksMeanwhile: (acks) => role.acksMeanwhile(acks),
       held: (ids) => role.held(ids),
       ownPage: (after, limit) => role.ownPage(after, limit),

@@ -89,6 +89,7 @@ const validRequest: fc.Arbitrary<ClusterRequest> = fc.oneof(
   }),
   pending.map((p) => ({ type: 'qos-pending' as const, ...p }) as ClusterRequest),
   fc.record({ type: fc.constant('qos-pending-batch' as const), requests: fc.array(pending, { maxLength: 3 }) }),
+  fc.constant({ type: 'qos-pull-me' as const }),
   fc.record({
     type: fc.constant('qos-list' as const),
     filter: fc.record({ userId: text, accessToken: text, tenantId: text, channel: text, listeners: texts }, { requiredKeys: [] }),

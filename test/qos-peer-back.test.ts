@@ -1,0 +1,90 @@
+import test, { type ExecutionContext } from 'ava';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MemoryBus, type HelloAnswer, type MemoryTransport } from '../lib/index.js';
+import { eventually } from './helpers/cluster.js';
+import { startPlugin, type StartedPlugin } from './helpers/server.js';
+import { RawStream } from './helpers/stream.js';
+
+// A durable send made by a node that still holds the page's node down, after that node has
+// already pulled from it (the race CI found in the LAN partition test, right after a heal):
+// when the sender sees the page's node up, the connected page gets the message without a
+// reconnect, once. Nodes of one process on an in-memory bus, each with its own SQLite file.
+
+/**
+ * Makes `transport` keep `peerId` down in its own view: out of its peers (listed unreachable),
+ * its `peer-up` held, while the bus and the other side see both up. `release` lets it up.
+ */
+function holdDown(transport: MemoryTransport, peerId: string): { release(): void } {
+  let holding = true;
+  let held: HelloAnswer | undefined;
+  const peers = transport.peers.bind(transport);
+  const unreachable = transport.unreachable.bind(transport);
+  const emit = transport.emit.bind(transport);
+  transport.peers = () => (holding ? peers().filter((p) => p.nodeId !== peerId) : peers());
+  transport.unreachable = () => (holding ? [...unreachable(), ...peers().filter((p) => p.nodeId === peerId)] : unreachable());
+  transport.emit = ((event: string, ...args: unknown[]) => {
+    if (holding && event === 'peer-up' && (args[0] as HelloAnswer).nodeId === peerId) {
+      held = args[0] as HelloAnswer;
+      return true;
+    }
+    return (emit as (event: string, ...args: unknown[]) => boolean)(event, ...args);
+  }) as typeof transport.emit;
+  return {
+    release() {
+      holding = false;
+      if (held !== undefined && peers().some((p) => p.nodeId === peerId)) emit('peer-up', held);
+    },
+  };
+}
+
+async function start(t: ExecutionContext, dir: string, transport: MemoryTransport, id: string): Promise<StartedPlugin> {
+  const node = await startPlugin(t, { cluster: { transport, timeoutMs: 500 }, qos: { file: join(dir, `${id}.db`), integrityCheck: false } });
+  await node.plugin.hub.ready();
+  return node;
+}
+
+test("a send stored while the sender held the page's node down, after that node pulled: delivered to the connected page when the sender sees it up", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sse-peer-back-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const bus = new MemoryBus();
+  const xTransport = bus.transport('x');
+  const x = await start(t, dir, xTransport, 'x');
+  const p = await start(t, dir, bus.transport('p'), 'p');
+  await eventually(() => x.plugin.hub.cluster!.peers().length === 1 && p.plugin.hub.cluster!.peers().length === 1, 'x and p up');
+
+  // A partition: the page connects to p, which sees nobody; x stores a message for it meanwhile.
+  bus.cut('p');
+  await eventually(() => x.plugin.hub.cluster!.peers().length === 0, 'x sees p down');
+  // ack=1: the page acknowledges nothing here, so what x holds for it stays pending at x.
+  const page = await RawStream.open(t, `${p.base}/connect?access-token=7&ack=1`);
+  const before = await x.plugin.hub.qos.sendByUserId(7, 'offer', 'during the partition');
+
+  // The heal, seen by p first: p pulls from x at once (the message of the partition), while x
+  // still holds p down.
+  const view = holdDown(xTransport, 'p');
+  bus.heal('p');
+  t.is((await page.next('offer')).id, before.messageId, "p pulled the partition's message from x");
+  t.deepEqual(
+    x.plugin.hub.cluster!.peers().map((peer) => peer.nodeId),
+    [],
+    'x still holds p down',
+  );
+
+  // x stores a send for the page's user: not forwarded, p is down in its view.
+  const after = await x.plugin.hub.qos.sendByUserId(7, 'offer', 'right after the heal');
+  t.is(after.delivered, 0, 'not written anywhere yet');
+
+  // x sees p up: the page gets it without reconnecting.
+  view.release();
+  t.is((await page.next('offer', 5000)).id, after.messageId, 'delivered to the page connected throughout');
+  // Once each: a marker sent after both is the next event, and nothing came twice.
+  await x.plugin.hub.qos.sendByUserId(7, 'marker', 'end');
+  await page.next('marker', 5000);
+  t.deepEqual(
+    page.named('offer').map((e) => e.id),
+    [before.messageId, after.messageId],
+    'each message once, in order',
+  );
+});
