@@ -88,3 +88,27 @@ test("a send stored while the sender held the page's node down, after that node 
     'each message once, in order',
   );
 });
+
+test('a peer that comes back is told to pull only by the nodes that made durable sends while it was down', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sse-peer-back-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const bus = new MemoryBus();
+  const told: string[] = [];
+  bus.onRequest = (from, to, request) => {
+    if (request.type === 'qos-pull-me') told.push(`${from}>${to}`);
+  };
+  const x = await start(t, dir, bus.transport('x'), 'x');
+  const p = await start(t, dir, bus.transport('p'), 'p');
+  const q = await start(t, dir, bus.transport('q'), 'q');
+  const up = (n: StartedPlugin): boolean => n.plugin.hub.cluster!.peers().length === 2;
+  await eventually(() => up(x) && up(p) && up(q), 'all up');
+  told.length = 0;
+  bus.cut('p');
+  await eventually(() => x.plugin.hub.cluster!.peers().length === 1, 'x sees p down');
+  await x.plugin.hub.qos.sendByUserId(7, 'offer', 'while p is down');
+  bus.heal('p');
+  await eventually(() => up(x) && up(p) && up(q), 'all up again');
+  await eventually(() => told.length > 0, 'x tells p');
+  // q made no durable send meanwhile, and p's own sends (none) missed nobody.
+  t.deepEqual(told, ['x>p']);
+});
