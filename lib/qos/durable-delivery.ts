@@ -94,7 +94,9 @@ export class DurableDelivery extends EventEmitter<DurableDeliveryEvents> {
    * to the first answers much the same). A listening-mode message the connection does not
    * listen to is not written, so not kept: a later pull may write it.
    */
-  unpulled(conn: Connection, messages: readonly DurableMessage[]): DurableMessage[] {
+  unpulled(conn: Connection, messages: DurableMessage[]): DurableMessage[] {
+    // Most pulls answer nothing: no set for them (one per stream would cost memory at scale).
+    if (messages.length === 0) return messages;
     let state = this.#replays.get(conn);
     if (state === undefined) this.#replays.set(conn, (state = {}));
     const ids = (state.pulled ??= new PulledIds());
