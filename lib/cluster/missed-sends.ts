@@ -1,5 +1,5 @@
-/** Most peers remembered as down (a peer that never comes back is forgotten with the rest past it). */
-const MAX_DOWN = 10_000;
+/** Most peers remembered (past it all are forgotten: at worst each is told once more than needed). */
+const MAX_PEERS = 10_000;
 
 /**
  * Which peers may have missed this node's durable sends: sends are forwarded to the peers up
@@ -12,7 +12,7 @@ const MAX_DOWN = 10_000;
 export class MissedSends {
   /** Durable sends forwarded (or tried) since this node started. */
   #sends = 0;
-  /** Per peer down: {@link MissedSends.#sends} when it went down. */
+  /** Per peer seen: the count of sends when it went down; Infinity while it is up (sends reach it). */
   readonly #downAt = new Map<string, number>();
   /** Peers a forwarded send failed to reach (it was on its way when they went down). */
   readonly #failed = new Set<string>();
@@ -29,15 +29,19 @@ export class MissedSends {
 
   /** A peer went down. */
   down(nodeId: string): void {
-    if (this.#downAt.size >= MAX_DOWN) this.#downAt.clear();
-    this.#downAt.set(nodeId, this.#sends);
+    this.#remember(nodeId, this.#sends);
   }
 
   /** A peer came up: whether it may have missed sends (made while it was down, or before this node first saw it). */
   up(nodeId: string): boolean {
-    const at = this.#downAt.get(nodeId);
-    this.#downAt.delete(nodeId);
+    const at = this.#downAt.get(nodeId) ?? 0;
+    this.#remember(nodeId, Infinity);
     const failed = this.#failed.delete(nodeId);
-    return failed || this.#sends > (at ?? 0);
+    return failed || this.#sends > at;
+  }
+
+  #remember(nodeId: string, at: number): void {
+    if (this.#downAt.size >= MAX_PEERS && !this.#downAt.has(nodeId)) this.#downAt.clear();
+    this.#downAt.set(nodeId, at);
   }
 }
