@@ -1,7 +1,7 @@
 // Per-connection rate limits of what a page sends (issue 26): `message/*.do`, `upload/*.do`
 // and `ack.do` answer 429 with Retry-After past their bucket and do nothing; the browser
-// client's request pipeline (run here in Node over real HTTP) sends a refused call again
-// after Retry-After, and the calls reach the app in the order they were made.
+// client's ack batcher sends refused ids again. The browser's request pipeline against these
+// limits: test/unit/browser/request-pipeline-rate-limit.test.ts (type-checked with the DOM).
 import test from 'ava';
 import { AckBatcher } from '../browser/ack-batcher.js';
 import { postJson, startPlugin } from './helpers/server.js';
@@ -9,31 +9,6 @@ import { RawStream } from './helpers/stream.js';
 
 const BOUNDARY = 'rate-boundary';
 
-/**
- * The browser client's request pipeline and POST, loaded at run time: their modules are
- * typed against the DOM library, which the project's Node type-check does not load.
- */
-interface Answer {
-  response: Response;
-  body: unknown;
-}
-interface Pipeline {
-  submit(info: { type: 'send'; path: string }, run: (connectionId: string, signal: AbortSignal) => Promise<Answer>): Promise<Answer>;
-  stop(reason: unknown): void;
-}
-interface BrowserModules {
-  RequestPipeline: new (
-    host: { connectionId(): string | undefined; connectionLost(): void; changed(): void; failed(e: unknown): void },
-    options: { maxQueueSize: number; queueTimeout: number; maxReconnectTime: number },
-    retryBase: () => number,
-  ) => Pipeline;
-  request: (url: string, body: string, options: { credentials: 'same-origin'; signal: AbortSignal; timeout: number }) => Promise<Answer>;
-}
-async function browserModules(): Promise<BrowserModules> {
-  const dir = '../browser/';
-  const [pipeline, http] = await Promise.all([import(`${dir}request-pipeline.js`), import(`${dir}http.js`)]);
-  return { RequestPipeline: (pipeline as BrowserModules).RequestPipeline, request: (http as BrowserModules).request };
-}
 const upload = (): { body: string; headers: Record<string, string> } => ({
   body: `--${BOUNDARY}\r\nContent-Disposition: form-data; name="f"; filename="a.txt"\r\nContent-Type: text/plain\r\n\r\nhi\r\n--${BOUNDARY}--\r\n`,
   headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` },
@@ -86,49 +61,6 @@ test('ack.do past its bucket: 429, nothing acknowledged; requestRateLimit: false
     if (r.status !== 200) return t.fail(`call ${i}: ${r.status}`);
   }
   t.pass();
-});
-
-test('the browser pipeline sends a rate-limited call again after Retry-After, and the app gets the calls in call order', async (t) => {
-  t.timeout(30_000);
-  const order: number[] = [];
-  const s = await startPlugin(t, {
-    requestRateLimit: { message: { perSecond: 1, burst: 1 } },
-    onMessage: (_path, _ctx, _conn, body) => order.push((body as { n: number }).n),
-  });
-  const c = await RawStream.open(t, `${s.base}/connect?access-token=7`);
-  const { RequestPipeline, request } = await browserModules();
-  const failures: string[] = [];
-  const pipeline = new RequestPipeline(
-    {
-      connectionId: () => c.connectionId,
-      connectionLost: () => undefined,
-      changed: () => undefined,
-      failed: (e) => failures.push((e as { code: string }).code),
-    },
-    { maxQueueSize: 100, queueTimeout: 20_000, maxReconnectTime: 1000 },
-    () => 100,
-  );
-  t.teardown(() => pipeline.stop(new Error('test over')));
-  const started = Date.now();
-  const answers = await Promise.all(
-    [1, 2, 3, 4].map((n) =>
-      pipeline.submit({ type: 'send', path: 'x' }, (connectionId, signal) =>
-        request(`${s.base}/connect/message/x.do?access-token=7&connectionId=${connectionId}`, JSON.stringify({ n }), {
-          credentials: 'same-origin',
-          signal,
-          timeout: 5000,
-        }),
-      ),
-    ),
-  );
-  t.deepEqual(
-    answers.map((a) => a.response.status),
-    [200, 200, 200, 200],
-  );
-  t.deepEqual(order, [1, 2, 3, 4], 'in call order, each once');
-  t.true(failures.includes('ERR_SSE_RATE_LIMITED'), `refused and sent again: ${failures.join()}`);
-  // Four calls with one per second and a burst of one: the last waited for a Retry-After.
-  t.true(Date.now() - started >= 1000, 'it waited for Retry-After');
 });
 
 test('the ack batcher sends ids refused by the rate limit again after Retry-After, before newer ones', async (t) => {

@@ -1,4 +1,5 @@
 import { SseBadRequestError } from '../core/errors.js';
+import type { ConnectionFilter } from '../core/queries.js';
 import type { ClusterRequest } from './messages.js';
 
 /**
@@ -92,7 +93,7 @@ export function checkClusterRequest(value: unknown): ClusterRequest {
       const f = objectOf(r.filter, 'filter');
       for (const key of ['userId', 'accessToken', 'tenantId', 'channel'] as const) if (f[key] !== undefined) string(f[key], `filter.${key}`);
       if (f.listeners !== undefined) strings(f.listeners, 'filter.listeners');
-      number(r.limit, 'limit');
+      count(r.limit, 'limit');
       break;
     }
     case 'qos-ack':
@@ -193,7 +194,7 @@ const KEPT_KINDS: ReadonlySet<unknown> = new Set(['user', 'token']);
 const DISCONNECT_REASONS: ReadonlySet<unknown> = new Set(['kick', 'client', 'evicted']);
 const ACKED_BY: ReadonlySet<unknown> = new Set(['ack', 'write']);
 
-/** Each query's arguments, by position: `s` a string, `n` a string or null, `o` an object. */
+/** Each query's arguments, by position: `s` a string, `n` a string or null, `f` a connection filter. */
 const QUERY_ARGS: ReadonlyMap<unknown, string> = new Map([
   ['userIds', ''],
   ['users', ''],
@@ -205,7 +206,7 @@ const QUERY_ARGS: ReadonlyMap<unknown, string> = new Map([
   ['isOnline', 's'],
   ['user', 's'],
   ['userIdsListening', 'sn'],
-  ['connections', 'o'],
+  ['connections', 'f'],
   ['connectionById', 's'],
   ['presence', 's'],
   ['channelsOf', 's'],
@@ -220,9 +221,25 @@ function queryArgs(name: unknown, args: unknown): void {
     const arg: unknown = args[i];
     if (kind === 's') string(arg, `args[${i}]`);
     else if (kind === 'n' && arg !== null) string(arg, `args[${i}]`);
-    else if (kind === 'o') objectOf(arg, `args[${i}]`);
+    else if (kind === 'f') {
+      const filter = objectOf(arg, `args[${i}]`);
+      for (const key of FILTER_FIELDS) if (filter[key] !== undefined) string(filter[key], `args[${i}].${key}`);
+    }
   });
 }
+
+/**
+ * The fields of a `ConnectionFilter`, every one (a field added to it fails the type-check here):
+ * the hub sends each as a string, and a value of another type would throw where it is looked up.
+ */
+const FILTER_FIELDS = Object.keys({
+  userId: true,
+  tenantId: true,
+  accessToken: true,
+  channel: true,
+  clientId: true,
+  listening: true,
+} satisfies Record<keyof ConnectionFilter, true>);
 
 function pendingRequest(r: Record<string, unknown>, at: string): void {
   targetRefs(r.refs, `${at}.refs`);
@@ -270,6 +287,11 @@ function messageId(value: unknown, at: string): void {
 
 function number(value: unknown, at: string): void {
   if (typeof value !== 'number' || !Number.isFinite(value)) throw malformed(at);
+}
+
+/** A count (a listing's limit): SQLite reads a negative limit as none, and refuses a fraction. */
+function count(value: unknown, at: string): void {
+  if (!Number.isSafeInteger(value) || (value as number) < 0) throw malformed(at);
 }
 
 function boolean(value: unknown, at: string): void {

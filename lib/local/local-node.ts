@@ -8,16 +8,14 @@ import { encodeFrame, HEARTBEAT_FRAME } from '../core/frame.js';
 import type { QueryAnswer, QueryArgs, QueryName } from '../core/queries.js';
 import type { SendTargetKind } from '../core/targets.js';
 import { keyOf, type SseUser } from '../core/user.js';
-import { parseWindowId, type WindowPosition } from '../core/window-id.js';
 import { Connection, type CloseReason, type DurationRecord, type RequestInfo } from './connection.js';
 import { newConnectionId } from './connection-id.js';
-import { connectFinishTemplate, type ConnectFinishFrame } from './connect-finish.js';
 import { ConnectionIndex } from './connection-index.js';
 import { LeaveQueue, type PendingLeave } from './leave-queue.js';
 import { baseLifetime, type KeepaliveChoice, type KeepaliveZero } from './lifetime.js';
 import { OnceListeners, type OnceListenerKind } from './once-listeners.js';
 import { PendingDurations } from './pending-durations.js';
-import type { RecoveryTarget, WindowPart } from './recovery-window.js';
+import { RecoveryHold, type StreamRecovery } from './recovery-hold.js';
 import { applyUserTimeout } from './tcp-user-timeout.js';
 
 /** The settings the local node works with: the hub's options with every default applied. */
@@ -52,18 +50,6 @@ export interface DeliverHooks {
   leave?: (conn: Connection) => boolean;
   /** Sees each connection written. */
   written?: (conn: Connection) => void;
-}
-
-/**
- * How a stream that comes back with the id of the last ordinary event it saw gets what it
- * missed: from this node's recovery window at once, or, in a cluster, also from the peers
- * (a promise: the stream is held until it settles, so that `connect-finish` can say whether
- * everything came and the missed events come before anything live).
- */
-export interface StreamRecovery {
-  /** The epoch `connect-finish` names. */
-  readonly epoch: string;
-  recover(from: WindowPosition, who: RecoveryTarget): WindowPart | Promise<WindowPart>;
 }
 
 /** Why the server closes connections on request: a kick, the client's own leaving, or the per-browser cap. */
@@ -179,14 +165,17 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
   #closed = false;
   #closing = false;
   readonly #leaves: LeaveQueue;
-  /** The `connect-finish` template, for the value of `clustered` it was built with. */
-  #finish: { clustered: boolean; epoch: string | null; frame: ConnectFinishFrame } | undefined;
+  /** Writes each stream's first frames: `connect-finish`, and what a resuming stream missed (held while the peers answer). */
+  readonly #recoveryHold: RecoveryHold;
   /** The stream head with the last `headers` an open passed (see #headWith). */
   #head: { extra: Readonly<Record<string, string>>; fields: Readonly<Record<string, string>> } | undefined;
 
   constructor(options: LocalNodeOptions) {
     super();
     this.options = options;
+    this.#recoveryHold = new RecoveryHold(options, { clustered: () => this.clustered, recovery: () => this.recovery }, (err) =>
+      this.emit('error', err),
+    );
     this.#leaves = new LeaveQueue(options.leaveDelayMs, (leave) => {
       if (this.listenerCount('member-gone') === 0) this.#leaves.settle(leave);
       else this.#emitSafe('member-gone', leave);
@@ -253,7 +242,7 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     if (conn.expiresAt < this.#nextExpiry) this.#nextExpiry = conn.expiresAt;
     this.#startTimer();
 
-    this.#recover(conn);
+    this.#recoveryHold.start(conn);
 
     // Before any eviction below: a tab replaced by this one is no leave and this one no arrival.
     if (userId !== undefined) for (const channel of conn.memberships()) this.#memberArrived(conn, userId, channel);
@@ -283,68 +272,6 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
   #headWith(extra: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
     if (this.#head?.extra !== extra) this.#head = { extra, fields: Object.freeze({ ...STREAM_HEADERS, ...extra }) };
     return this.#head.fields;
-  }
-
-  /**
-   * Writes `connect-finish` and, for a stream that resumes from a window id, the events it
-   * missed, before anything else: at once from this node's window, or once the peers have
-   * answered (the stream held meanwhile).
-   */
-  #recover(conn: Connection): void {
-    const recovery = this.recovery;
-    const from = recovery === undefined ? undefined : parseWindowId(conn.client.recoverFrom);
-    if (from === undefined) {
-      conn.writeProtocol(this.#finishFrame(conn, false));
-      return;
-    }
-    const who: RecoveryTarget = {
-      userId: conn.userId,
-      accessToken: conn.accessToken,
-      tenantId: conn.tenantId,
-      channels: conn.memberships(),
-      listeners: [...conn.listeners],
-    };
-    let part: WindowPart | Promise<WindowPart>;
-    try {
-      part = recovery!.recover(from, who);
-    } catch (err) {
-      this.emit('error', err);
-      part = { covered: false, frames: [] };
-    }
-    if (!(part instanceof Promise)) {
-      conn.release(this.#finishFrame(conn, part.covered), part.frames);
-      return;
-    }
-    conn.hold();
-    part.then(
-      (p) => conn.release(this.#finishFrame(conn, p.covered), p.frames),
-      (err: unknown) => {
-        this.emit('error', err);
-        conn.release(this.#finishFrame(conn, false), []);
-      },
-    );
-  }
-
-  #finishFrame(conn: Connection, recovered: boolean): Buffer {
-    return this.#connectFinish()(conn.id, Date.now(), conn.expiresAt, conn.channelCount === 0 ? undefined : conn.channels, recovered);
-  }
-
-  #connectFinish(): ConnectFinishFrame {
-    const clustered = this.clustered;
-    const epoch = this.recovery?.epoch ?? null;
-    if (this.#finish?.clustered !== clustered || this.#finish.epoch !== epoch) {
-      const o = this.options;
-      const frame = connectFinishTemplate({
-        reconnectTimeMs: o.reconnectTimeMs,
-        name: o.name,
-        clustered,
-        version: o.version,
-        heartbeatMs: o.heartbeatMs,
-        epoch,
-      });
-      this.#finish = { clustered, epoch, frame };
-    }
-    return this.#finish.frame;
   }
 
   #remove(conn: Connection, reason: CloseReason): void {

@@ -1,8 +1,9 @@
 import { pendingQuery } from './sqlite-pending-query.js';
 import type Database from 'better-sqlite3';
 import { isMessageId } from './message-id.js';
+import { messageOfRow, type MessageRow } from './sqlite-message-row.js';
 import type { AckedBy, AckItem, CopyAck, CopyHolder, CopyItem, DurableMessage, PendingRequest } from './qos-cluster.js';
-import { QUEUE_KINDS, type TargetKind, type TargetRef } from './qos-store.js';
+import { QUEUE_KINDS, type TargetRef } from './qos-store.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS copies (
@@ -36,16 +37,6 @@ CREATE TABLE IF NOT EXISTS copy_acks (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS copy_acks_tag ON copy_acks (tag);
 `;
-
-interface Row {
-  id: string;
-  kind: TargetKind;
-  event: string;
-  data: string;
-  listening: number;
-  created_at: number;
-  expires_at: number;
-}
 
 const tagOf = (id: string): string => id.slice(-8);
 
@@ -160,7 +151,7 @@ export class CopyStore implements CopyHolder {
     return rows.map((m) => ({ id: m.id, kind: m.kind, event: m.event, data: m.data, listening: m.listening === 1 }));
   }
 
-  #messagesFor(refs: TargetRef[], afterId: string, limit: number, now: number, tags: readonly string[], events: string[] | undefined): Row[] {
+  #messagesFor(refs: TargetRef[], afterId: string, limit: number, now: number, tags: readonly string[], events: string[] | undefined): MessageRow[] {
     const query = pendingQuery({ messages: 'copies', targets: 'copy_targets' }, refs, afterId, limit, now, events, tags);
     if (query === undefined) return [];
     const { sql, params } = query;
@@ -169,7 +160,7 @@ export class CopyStore implements CopyHolder {
       if (this.#statements.size > 256) this.#statements.clear();
       this.#statements.set(sql, (stmt = this.#db.prepare(sql)));
     }
-    return stmt.all(...params) as Row[];
+    return stmt.all(...params) as MessageRow[];
   }
 
   /** Prepared statements of the pull's query, by their SQL (a handful of shapes). */
@@ -206,18 +197,9 @@ export class CopyStore implements CopyHolder {
   /** Copies of `tag` after `afterId` with their targets, oldest first, at most `limit` (to copy them again). */
   page(tag: string, afterId: string, limit: number): CopyItem[] {
     const s = this.#s;
-    return (s.pageOf.all(tag, afterId, Date.now(), limit) as Row[]).map((r) => {
+    return (s.pageOf.all(tag, afterId, Date.now(), limit) as MessageRow[]).map((r) => {
       const targets = s.targetsOf.all(r.id) as TargetRef[];
-      return {
-        id: r.id,
-        kind: r.kind,
-        event: r.event,
-        data: r.data,
-        listening: r.listening === 1,
-        createdAt: r.created_at,
-        expiresAt: r.expires_at,
-        keys: targets.filter((t) => t.kind === r.kind).map((t) => t.key),
-      };
+      return { ...messageOfRow(r), keys: targets.filter((t) => t.kind === r.kind).map((t) => t.key) };
     });
   }
 

@@ -8,6 +8,7 @@ import { loadEngine } from '../core/optional-engine.js';
 
 import { CopyStore } from './copy-store.js';
 import { MessageIdGenerator } from './message-id.js';
+import { messageOfRow, type MessageRow } from './sqlite-message-row.js';
 import type {
   InsertedMessage,
   NewMessage,
@@ -20,16 +21,6 @@ import type {
   TargetKind,
   TargetRef,
 } from './qos-store.js';
-
-interface Row {
-  id: string;
-  kind: TargetKind;
-  event: string;
-  data: string;
-  listening: number;
-  created_at: number;
-  expires_at: number;
-}
 
 type Op =
   | {
@@ -264,7 +255,7 @@ export class SqliteQosStore implements QosStore {
     const query = pendingQuery({ messages: 'messages', targets: 'targets' }, refs, afterId, limit, now, events);
     if (query === undefined) return [];
     const { sql, params } = query;
-    return (this.#statement(sql).all(...params) as Row[]).map(toMessage);
+    return (this.#statement(sql).all(...params) as MessageRow[]).map(messageOfRow);
   }
 
   readonly #cache = new Map<string, Database.Statement>();
@@ -282,9 +273,9 @@ export class SqliteQosStore implements QosStore {
 
   async get(id: string): Promise<StoredEntry | undefined> {
     this.flush();
-    const row = this.#s.message.get(id) as Row | undefined;
+    const row = this.#s.message.get(id) as MessageRow | undefined;
     if (row === undefined) return undefined;
-    return { message: toMessage(row), targets: this.#s.targetsOf.all(id) as TargetRef[] };
+    return { message: messageOfRow(row), targets: this.#s.targetsOf.all(id) as TargetRef[] };
   }
 
   /** Deletes a message and all its targets. Returns the targets it had. */
@@ -303,12 +294,12 @@ export class SqliteQosStore implements QosStore {
     this.flush();
     return this.#db.transaction(() => {
       this.#s.expireIdempotent.run(now);
-      const rows = this.#s.expired.all(now, limit) as Row[];
+      const rows = this.#s.expired.all(now, limit) as MessageRow[];
       return rows.map((row) => {
         const targets = this.#s.targetsOf.all(row.id) as TargetRef[];
         this.#s.deleteTargetsOf.run(row.id);
         this.#s.deleteMessage.run(row.id);
-        return { message: toMessage(row), targets };
+        return { message: messageOfRow(row), targets };
       });
     })();
   }
@@ -339,15 +330,15 @@ export class SqliteQosStore implements QosStore {
     }
     const where = conds.length ? `WHERE ${conds.join(' AND ')}` : '';
     const total = (this.#statement(`SELECT count(*) AS n FROM messages m ${where}`).get(...params) as { n: number }).n;
-    const rows = this.#statement(`SELECT m.* FROM messages m ${where} ORDER BY m.id LIMIT ? OFFSET ?`).all(...params, limit, offset) as Row[];
-    return { total, items: rows.map((row) => ({ message: toMessage(row), targets: this.#s.targetsOf.all(row.id) as TargetRef[] })) };
+    const rows = this.#statement(`SELECT m.* FROM messages m ${where} ORDER BY m.id LIMIT ? OFFSET ?`).all(...params, limit, offset) as MessageRow[];
+    return { total, items: rows.map((row) => ({ message: messageOfRow(row), targets: this.#s.targetsOf.all(row.id) as TargetRef[] })) };
   }
 
   /** Stored messages after `afterId`, oldest first, at most `limit`, with their targets (to copy them again to a replica). */
   after(afterId: string, limit: number): StoredEntry[] {
     this.flush();
-    const rows = this.#statement('SELECT * FROM messages WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as Row[];
-    return rows.map((row) => ({ message: toMessage(row), targets: this.#s.targetsOf.all(row.id) as TargetRef[] }));
+    const rows = this.#statement('SELECT * FROM messages WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as MessageRow[];
+    return rows.map((row) => ({ message: messageOfRow(row), targets: this.#s.targetsOf.all(row.id) as TargetRef[] }));
   }
 
   /** The copies of peers' messages this node holds (`qos.replication`), in tables of this same file. */
@@ -361,18 +352,6 @@ export class SqliteQosStore implements QosStore {
     this.#closed = true;
     this.#db.close();
   }
-}
-
-function toMessage(row: Row): StoredMessage {
-  return {
-    id: row.id,
-    kind: row.kind,
-    event: row.event,
-    data: row.data,
-    listening: row.listening === 1,
-    createdAt: row.created_at,
-    expiresAt: row.expires_at,
-  };
 }
 
 /** Turns SQLite's answer at open into an error that says what to do. */
