@@ -2,7 +2,7 @@
 // commit, or of the working tree, in a temp folder that shares node_modules, so that every
 // build loads from the same kind of place.
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { root } from './procs.js';
@@ -19,6 +19,23 @@ export function checkout(commit: string): string {
   }
   symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir');
   return dir;
+}
+
+/**
+ * Compiles a {@link checkout}'s lib/ with tsc, as the package ships it (dist/lib), into
+ * `<dir>/built`; answers that folder. tsx, which runs the benchmarks, transpiles with
+ * esbuild's `keepNames`: every closure a request creates then also pays a `defineProperty`
+ * for its name, which the published build does not.
+ */
+export function buildCheckout(dir: string): string {
+  const config = {
+    extends: join(root, 'tsconfig.json'),
+    compilerOptions: { rootDir: 'lib', outDir: 'built', declaration: false, sourceMap: false },
+    include: ['lib'],
+  };
+  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify(config));
+  execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(dir, 'tsconfig.json')], { stdio: 'inherit' });
+  return join(dir, 'built');
 }
 
 /** Removes a folder made by {@link checkout}. */
