@@ -4,14 +4,17 @@
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { root } from './procs.js';
 
-/** Copies lib/ of `commit` ('' = the working tree) to a temp folder; answers the folder. */
+/**
+ * Copies lib/ of `commit` ('' = the working tree; an absolute path = that lib/ folder, a
+ * bench-only build with a feature switched off) to a temp folder; answers the folder.
+ */
 export function checkout(commit: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'sse-bench-build-'));
-  if (commit === '') {
-    cpSync(join(root, 'lib'), join(dir, 'lib'), { recursive: true });
+  if (commit === '' || isAbsolute(commit)) {
+    cpSync(commit === '' ? join(root, 'lib') : commit, join(dir, 'lib'), { recursive: true });
     cpSync(join(root, 'package.json'), join(dir, 'package.json'));
   } else {
     const tar = execFileSync('git', ['archive', '--format=tar', commit, 'lib', 'package.json'], { cwd: root, maxBuffer: 64 << 20 });

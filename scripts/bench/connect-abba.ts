@@ -12,8 +12,9 @@
 // streams: what a process just started pays (a deploy), code not yet optimized, heap not yet
 // grown. Without it, the servers stay up: the steady-state cost.
 //
-// A server is raw, koa (bare Koa, the floor of any Koa plugin), lib (the working tree) or
-// lib@<commit> (that commit's lib/, beside the working tree's). A `+dist` after either
+// A server is raw, koa (bare Koa, the floor of any Koa plugin), lib (the working tree),
+// lib@<commit> (that commit's lib/, beside the working tree's) or lib@<absolute path of a lib/
+// folder> (a bench-only build with a feature switched off). A `+dist` after either
 // compiles that lib/ with tsc first and runs the output, as the package ships it (dist/lib):
 // without it, the server runs the TypeScript through tsx, whose keepNames transpile gives
 // every closure a request creates a `defineProperty` that the published build does not have.
@@ -61,7 +62,7 @@ async function start(spec: string): Promise<Server> {
   const [kind, commit] = spec.replace(/\+dist$/, '').split('@') as [string, string | undefined];
   const file = FILES[kind];
   if (file === undefined || ((commit !== undefined || built) && kind !== 'lib')) {
-    throw new Error(`unknown server ${spec}: raw, koa, lib or lib@<commit>, each lib with an optional +dist`);
+    throw new Error(`unknown server ${spec}: raw, koa, lib, lib@<commit> or lib@<lib folder>, each lib with an optional +dist`);
   }
   const dir = commit === undefined && !built ? undefined : checkout(commit ?? '');
   const env =
