@@ -16,7 +16,7 @@ import { baseLifetime, type KeepaliveChoice, type KeepaliveZero } from './lifeti
 import { OnceListeners, type OnceListenerKind } from './once-listeners.js';
 import { PendingDurations } from './pending-durations.js';
 import { RecoveryHold, type StreamRecovery } from './recovery-hold.js';
-import { applyUserTimeout } from './tcp-user-timeout.js';
+import { prepareStreamSocket } from './stream-socket.js';
 
 /** The settings the local node works with: the hub's options with every default applied. */
 export interface LocalNodeOptions {
@@ -209,13 +209,7 @@ export class LocalNode extends EventEmitter<LocalNodeEvents> {
     if (client.listeners.length > o.maxListenersPerConnection) throw new SseTooManyListenersError(o.maxListenersPerConnection);
     const base = baseLifetime(o.keepaliveChoice, client.keepaliveTime, o.minLifetimeMs, o.maxLifetimeMs, o.keepaliveZero);
     const lifetime = Math.round(base * (1 - Math.random() * o.lifetimeJitter));
-    const socket = init.req.socket;
-    socket.setNoDelay(true);
-    socket.setKeepAlive(true);
-    socket.setTimeout(0);
-    // Heartbeats keep data outstanding, so keepalive never probes a browser that vanished: the
-    // kernel gives up on unacknowledged data after this long instead (ETIMEDOUT, then 'close').
-    if (o.deadStreamTimeoutMs > 0) applyUserTimeout(socket, o.deadStreamTimeoutMs);
+    prepareStreamSocket(init.req.socket, o.deadStreamTimeoutMs);
     init.res.writeHead(200, init.headers === undefined ? STREAM_HEADERS : this.#headWith(init.headers));
     const conn = new Connection({
       id: newConnectionId(),

@@ -51,46 +51,13 @@ export function setUserTimeout(socket: Socket, ms: number): boolean {
   }
 }
 
-/** A listening socket's native handle, as Node keeps it on `net.Server#_handle`. */
-interface ListenerHandle {
-  fd?: number;
-}
-
-/** Listening sockets given the option, with the value, and when (performance.now()). */
-const listeners = new WeakMap<ListenerHandle, { ms: number; since: number }>();
-
 /**
- * Connections established before the listener had the option, but accepted after, did not
- * inherit it: until this long after it was set, each stream is still given it itself. The
- * accept queue drains within milliseconds unless the event loop is blocked that long.
+ * Sets TCP_USER_TIMEOUT on a listening socket's native handle (`net.Server#_handle`), whose
+ * accepted connections inherit it. net-keepalive takes sockets only: a Socket object around
+ * the handle, for its descriptor.
  */
-export const LISTENER_GRACE_MS = 2000;
-
-/**
- * Gives a stream's socket TCP_USER_TIMEOUT at the lowest cost: Linux copies a listening
- * socket's options to every connection it accepts, so the option is set once on the listener
- * (its descriptor is known when Node accepted the socket itself: `socket.server._handle`),
- * and streams accepted later have it already. One setsockopt through ffi-rs costs about 40 µs,
- * a sixth of a connect's CPU. Where the listener is not reachable (a worker of node:cluster in
- * round-robin mode, HTTP/2), or holds another value (two hubs with different timeouts on one
- * server), the socket gets it itself, as before.
- */
-export function applyUserTimeout(socket: Socket, ms: number): boolean {
-  const handle = (socket as Socket & { server?: { _handle?: ListenerHandle | null } }).server?._handle;
-  if (handle != null && typeof handle.fd === 'number' && handle.fd >= 0) {
-    const known = listeners.get(handle);
-    if (known === undefined) {
-      if (setOnListener(handle, ms)) listeners.set(handle, { ms, since: performance.now() });
-    } else if (known.ms === ms && performance.now() - known.since > LISTENER_GRACE_MS) {
-      return true;
-    }
-  }
-  return setUserTimeout(socket, ms);
-}
-
-/** net-keepalive takes sockets only: a Socket object around the listener's handle, for its descriptor. */
-function setOnListener(handle: ListenerHandle, ms: number): boolean {
-  const asSocket = Object.create(Socket.prototype) as Socket & { _handle: ListenerHandle };
+export function setListenerUserTimeout(handle: object, ms: number): boolean {
+  const asSocket = Object.create(Socket.prototype) as Socket & { _handle: object };
   asSocket._handle = handle;
   return setUserTimeout(asSocket, ms);
 }

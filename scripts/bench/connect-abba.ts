@@ -12,11 +12,15 @@
 // streams: what a process just started pays (a deploy), code not yet optimized, heap not yet
 // grown. Without it, the servers stay up: the steady-state cost.
 //
-// A server is raw, koa (bare Koa, the floor of any Koa plugin), lib (the working tree) or
-// lib@<commit> (that commit's build, beside the working tree's).
+// A server is raw, koa (bare Koa, the floor of any Koa plugin), lib (the working tree),
+// lib@<commit> (that commit's lib/, beside the working tree's) or lib@<absolute path of a lib/
+// folder> (a bench-only build with a feature switched off). A `+dist` after either
+// compiles that lib/ with tsc first and runs the output, as the package ships it (dist/lib):
+// without it, the server runs the TypeScript through tsx, whose keepNames transpile gives
+// every closure a request creates a `defineProperty` that the published build does not have.
 import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { checkout, removeCheckout } from './checkout.js';
+import { buildCheckout, checkout, removeCheckout } from './checkout.js';
 import type { Rpc } from './ipc.js';
 import { spawn, stop } from './procs.js';
 import { median } from './stats.js';
@@ -54,11 +58,19 @@ interface Server {
 const FILES: Record<string, string> = { raw: 'servers/raw.ts', koa: 'servers/koa.ts', lib: 'servers/lib.ts' };
 
 async function start(spec: string): Promise<Server> {
-  const [kind, commit] = spec.split('@') as [string, string | undefined];
+  const built = spec.endsWith('+dist');
+  const [kind, commit] = spec.replace(/\+dist$/, '').split('@') as [string, string | undefined];
   const file = FILES[kind];
-  if (file === undefined || (commit !== undefined && kind !== 'lib')) throw new Error(`unknown server ${spec}: raw, koa, lib or lib@<commit>`);
-  const dir = commit === undefined ? undefined : checkout(commit);
-  const env = dir === undefined ? process.env : { ...process.env, BENCH_LIB_DIR: `${dir}/lib` };
+  if (file === undefined || ((commit !== undefined || built) && kind !== 'lib')) {
+    throw new Error(`unknown server ${spec}: raw, koa, lib, lib@<commit> or lib@<lib folder>, each lib with an optional +dist`);
+  }
+  const dir = commit === undefined && !built ? undefined : checkout(commit ?? '');
+  const env =
+    dir === undefined
+      ? process.env
+      : built
+        ? { ...process.env, BENCH_LIB_DIR: buildCheckout(dir), BENCH_LIB_BUILT: '1' }
+        : { ...process.env, BENCH_LIB_DIR: `${dir}/lib` };
   // --prof <dir>: a --cpu-prof profile of every server into <dir> (written when it stops).
   const prof = opt('prof', '');
   const profArgs = prof !== '' ? ['--cpu-prof', '--cpu-prof-interval', '100', `--cpu-prof-dir=${prof}`] : [];

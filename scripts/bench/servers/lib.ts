@@ -10,8 +10,11 @@ import { pathToFileURL } from 'node:url';
 import type { SsePlugin } from '../../../lib/index.js';
 import { runServer } from './harness.js';
 
+// BENCH_LIB_BUILT: BENCH_LIB_DIR holds tsc's output (index.js), as the package ships it.
 const { ssePlugin } = (await import(
-  process.env.BENCH_LIB_DIR === undefined ? '../../../lib/index.js' : pathToFileURL(`${process.env.BENCH_LIB_DIR}/index.ts`).href
+  process.env.BENCH_LIB_DIR === undefined
+    ? '../../../lib/index.js'
+    : pathToFileURL(`${process.env.BENCH_LIB_DIR}/index.${process.env.BENCH_LIB_BUILT === '1' ? 'js' : 'ts'}`).href
 )) as typeof import('../../../lib/index.js');
 
 const app = new Koa();
