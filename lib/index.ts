@@ -120,6 +120,7 @@ export {
   SseUnsupportedError,
   SseNodeAddressError,
   SsePeerProtocolError,
+  SseWorkersNotReadyError,
   SsePeerError,
   SsePeerTimeoutError,
   SseNotBuiltError,

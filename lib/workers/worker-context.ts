@@ -4,6 +4,9 @@ import { StaticDiscovery, type Discovery } from '../cluster/discovery.js';
 import { CombinedDiscovery, PrimaryDiscovery, type PrimaryChannel } from '../cluster/primary-discovery.js';
 import type { QosOptions } from '../qos/qos-options.js';
 
+/** Resolves once every `PrimaryDiscovery` the context made has started or closed. @internal */
+export const DISCOVERIES_SETTLED = Symbol('discoveriesSettled');
+
 /** What the primary tells a worker before its `start` runs. @internal */
 export interface WorkerInit {
   sse: 'worker-init';
@@ -36,6 +39,8 @@ export class WorkerContext {
   readonly nodeId: string;
   readonly #secret: string;
   readonly #channel: PrimaryChannel;
+  /** The discoveries made by {@link WorkerContext.cluster}: the worker says it serves once each started. */
+  readonly #discoveries: PrimaryDiscovery[] = [];
 
   /** @internal */
   constructor(init: WorkerInit, channel: PrimaryChannel = process) {
@@ -70,6 +75,7 @@ export class WorkerContext {
       );
     }
     const primary = new PrimaryDiscovery(this.#channel);
+    this.#discoveries.push(primary);
     const peers = options.peers ?? [];
     const others: Discovery | undefined =
       typeof options.discovery === 'object' ? options.discovery : peers.length > 0 ? new StaticDiscovery(peers) : undefined;
@@ -86,6 +92,11 @@ export class WorkerContext {
     }
     if (options.port !== undefined && options.port !== 0) out.port = options.port + this.slot - 1;
     return out;
+  }
+
+  /** @internal */
+  async [DISCOVERIES_SETTLED](): Promise<void> {
+    await Promise.all(this.#discoveries.map((d) => d.settled));
   }
 
   /**
