@@ -64,6 +64,11 @@ export class WorkerContext {
    * `nodeId`, when given, becomes `<nodeId>-w<slot>`. `discovery: 'mdns'` and `'dns'` do
    * not fit workers (one node per address and port; mDNS's socket would be shared by the
    * workers): a TypeError.
+   *
+   * Give the options to a hub made in `start`: the worker tells the primary it serves only
+   * once that hub's cluster node started (options never given to a hub hold it back until
+   * `readyTimeoutMs`), and `pool.ready()` waits until the node verified the other workers'
+   * (with `redis` the workers find each other in Redis: `ready()` waits only until they serve).
    */
   cluster(options: ClusterOptions = {}): ClusterOptions {
     if (options === null || typeof options !== 'object') throw new TypeError('worker.cluster(options): options must be an object');
