@@ -50,7 +50,7 @@ export type { MdnsOptions } from './cluster/mdns-discovery.js';
 export { DnsDiscovery } from './cluster/dns-discovery.js';
 export type { DnsOptions } from './cluster/dns-discovery.js';
 export { PrimaryDiscovery, CombinedDiscovery } from './cluster/primary-discovery.js';
-export type { PrimaryChannel, WorkerNode, WorkerNodeMessage, WorkerPeersMessage } from './cluster/primary-discovery.js';
+export type { PrimaryChannel, WorkerNode, WorkerNodeMessage, WorkerPeersMessage, WorkerVerifiedMessage } from './cluster/primary-discovery.js';
 export { startWorkers } from './workers/start-workers.js';
 export type { PrimaryRole, WorkerRole } from './workers/start-workers.js';
 export { WorkerContext } from './workers/worker-context.js';
@@ -120,6 +120,7 @@ export {
   SseUnsupportedError,
   SseNodeAddressError,
   SsePeerProtocolError,
+  SseWorkersNotReadyError,
   SsePeerError,
   SsePeerTimeoutError,
   SseNotBuiltError,

@@ -24,6 +24,12 @@ export interface DiscoveryEvents {
 export interface Discovery {
   start(self: SelfDescription, events: DiscoveryEvents): Promise<void> | void;
   close(): Promise<void> | void;
+  /**
+   * Told, after each change, the node ids of the peers this node has verified and now sends
+   * to (the HTTP transport calls it). Optional: `PrimaryDiscovery` reports them to the
+   * primary of `startWorkers`, whose `pool.ready()` waits until every worker counts every other.
+   */
+  verified?(nodeIds: readonly string[]): void;
 }
 
 /** Parses `host:port` (IPv6 as `[::1]:port`). */

@@ -219,7 +219,10 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
         // seen down: the node that owned the old store's messages is gone, a new one is up.
         this.emit('peer-down', answer.nodeId);
         this.emit('peer-up', answer);
-      } else if (known === undefined) this.emit('peer-up', answer);
+      } else if (known === undefined) {
+        this.#tellVerified();
+        this.emit('peer-up', answer);
+      }
     } catch {
       if (!this.#isCandidate(c)) return;
       c.failures++;
@@ -272,7 +275,14 @@ export class HttpTransport extends EventEmitter<TransportEvents> implements Clus
   }
 
   #down(nodeId: string): void {
-    if (this.#peers.delete(nodeId)) this.emit('peer-down', nodeId);
+    if (!this.#peers.delete(nodeId)) return;
+    this.#tellVerified();
+    this.emit('peer-down', nodeId);
+  }
+
+  /** The verified set changed: discovery may want to know (the workers' primary waits for it). */
+  #tellVerified(): void {
+    this.#o.discovery.verified?.([...this.#peers.keys()]);
   }
 
   // ---- server ------------------------------------------------------------------------

@@ -40,6 +40,7 @@
  * | `ERR_SSE_UNSUPPORTED`         | 500    | (reported in `error`, once) an option this platform cannot honour, e.g. `deadStreamTimeoutMs` outside Linux |
  * | `ERR_SSE_NODE_ADDRESS`        | 500    | (reported in `error`, once at start) the address a cluster node announces may not reach its peers: which option to set |
  * | `ERR_SSE_PEER_PROTOCOL`       | 500    | (reported in `error`, once per node) a node of the group speaks another cluster protocol version: it is not a peer |
+ * | `ERR_SSE_WORKERS_NOT_READY`   | 503    | (rejects `pool.ready()` / `pool.restart()` of `startWorkers`) the workers did not all serve and count each other as peers within `readyTimeoutMs` |
  */
 export class SseError extends Error {
   /** Stable machine-readable code, e.g. `ERR_SSE_UNAUTHORIZED`. */
@@ -283,6 +284,22 @@ export class SseNodeAddressError extends SseError {
 export class SsePeerProtocolError extends SseError {
   constructor(message: string) {
     super(message, 'ERR_SSE_PEER_PROTOCOL', 500);
+  }
+}
+
+/**
+ * The workers of `startWorkers` did not all serve, and verify each other as cluster peers,
+ * within `readyTimeoutMs`: `pool.ready()` or `pool.restart()` rejects with it. The workers go
+ * on (a peer may still come up); the message and {@link SseWorkersNotReadyError.missing} say
+ * what was missing.
+ */
+export class SseWorkersNotReadyError extends SseError {
+  /** What was missing when the time was up, e.g. `worker 2 does not serve yet`, `node a-w1 has not verified a-w2 (group app)`. */
+  readonly missing: readonly string[];
+
+  constructor(what: string, timeoutMs: number, missing: readonly string[]) {
+    super(`${what}: not ready within ${timeoutMs} ms: ${missing.join('; ')}`, 'ERR_SSE_WORKERS_NOT_READY', 503);
+    this.missing = missing;
   }
 }
 

@@ -1,7 +1,7 @@
 import cluster from 'node:cluster';
 import os from 'node:os';
 import { checkOptionShapes } from '../core/option-shape.js';
-import { WorkerContext, isWorkerInit, type WorkerInit } from './worker-context.js';
+import { DISCOVERIES_SETTLED, WorkerContext, isWorkerInit, type WorkerInit } from './worker-context.js';
 import { SLOT_ENV, WorkerPool, type WorkerStateMessage } from './worker-pool.js';
 import { WORKERS_OPTION_SHAPES, type RunningWorker, type WorkersOptions } from './workers-options.js';
 
@@ -64,7 +64,9 @@ export async function startWorkers(options: WorkersOptions): Promise<PrimaryRole
   }
   const size = options.workers === undefined || options.workers === 'auto' ? os.availableParallelism() : options.workers;
   if (!Number.isInteger(size) || size < 1) throw new TypeError(`workers must be 'auto' or an integer >= 1, got ${String(options.workers)}`);
-  const pool = new WorkerPool(size, { shutdownTimeoutMs, restart: options.restart ?? true, signals: options.signals ?? true });
+  const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
+  if (!(readyTimeoutMs > 0)) throw new TypeError('readyTimeoutMs must be > 0');
+  const pool = new WorkerPool(size, { shutdownTimeoutMs, readyTimeoutMs, restart: options.restart ?? true, signals: options.signals ?? true });
   return { role: 'primary', pool };
 }
 
@@ -111,6 +113,9 @@ async function runWorker(start: WorkersOptions['start']): Promise<WorkerContext>
     console.error(`worker ${worker.slot}: start failed`, err);
     process.exit(1);
   }
-  if (!closing) process.send?.({ sse: 'worker-ready' } satisfies WorkerStateMessage, ignore);
+  // `start` need not wait for its hubs' cluster nodes: the primary hears of them before it
+  // hears that this worker serves, so that it waits for their peers too.
+  await worker[DISCOVERIES_SETTLED]();
+  if (!closing) process.send?.({ sse: 'worker-serves' } satisfies WorkerStateMessage, ignore);
   return worker;
 }

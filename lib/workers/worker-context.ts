@@ -4,6 +4,9 @@ import { StaticDiscovery, type Discovery } from '../cluster/discovery.js';
 import { CombinedDiscovery, PrimaryDiscovery, type PrimaryChannel } from '../cluster/primary-discovery.js';
 import type { QosOptions } from '../qos/qos-options.js';
 
+/** Resolves once every `PrimaryDiscovery` the context made has started or closed. @internal */
+export const DISCOVERIES_SETTLED = Symbol('discoveriesSettled');
+
 /** What the primary tells a worker before its `start` runs. @internal */
 export interface WorkerInit {
   sse: 'worker-init';
@@ -36,6 +39,8 @@ export class WorkerContext {
   readonly nodeId: string;
   readonly #secret: string;
   readonly #channel: PrimaryChannel;
+  /** The discoveries made by {@link WorkerContext.cluster}: the worker says it serves once each started. */
+  readonly #discoveries: PrimaryDiscovery[] = [];
 
   /** @internal */
   constructor(init: WorkerInit, channel: PrimaryChannel = process) {
@@ -59,6 +64,11 @@ export class WorkerContext {
    * `nodeId`, when given, becomes `<nodeId>-w<slot>`. `discovery: 'mdns'` and `'dns'` do
    * not fit workers (one node per address and port; mDNS's socket would be shared by the
    * workers): a TypeError.
+   *
+   * Give the options to a hub made in `start`: the worker tells the primary it serves only
+   * once that hub's cluster node started (options never given to a hub hold it back until
+   * `readyTimeoutMs`), and `pool.ready()` waits until the node verified the other workers'
+   * (with `redis` the workers find each other in Redis: `ready()` waits only until they serve).
    */
   cluster(options: ClusterOptions = {}): ClusterOptions {
     if (options === null || typeof options !== 'object') throw new TypeError('worker.cluster(options): options must be an object');
@@ -70,6 +80,7 @@ export class WorkerContext {
       );
     }
     const primary = new PrimaryDiscovery(this.#channel);
+    this.#discoveries.push(primary);
     const peers = options.peers ?? [];
     const others: Discovery | undefined =
       typeof options.discovery === 'object' ? options.discovery : peers.length > 0 ? new StaticDiscovery(peers) : undefined;
@@ -86,6 +97,11 @@ export class WorkerContext {
     }
     if (options.port !== undefined && options.port !== 0) out.port = options.port + this.slot - 1;
     return out;
+  }
+
+  /** @internal */
+  async [DISCOVERIES_SETTLED](): Promise<void> {
+    await Promise.all(this.#discoveries.map((d) => d.settled));
   }
 
   /**

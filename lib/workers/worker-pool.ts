@@ -2,12 +2,13 @@ import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { isWorkerNodeMessage, type WorkerNode, type WorkerPeersMessage } from '../cluster/primary-discovery.js';
+import { SseWorkersNotReadyError } from '../core/errors.js';
 import type { WorkerInit } from './worker-context.js';
 
 /** The environment variable that tells a forked process it is a worker of {@link WorkerPool}, and its slot. @internal */
 export const SLOT_ENV = 'SSE_WORKER_SLOT';
 
-/** A worker started (`ready`: its `start` resolved) or exited. */
+/** A worker ready (see {@link WorkerPoolEvents}) or exited. */
 export interface WorkerStatus {
   slot: number;
   pid: number;
@@ -15,20 +16,44 @@ export interface WorkerStatus {
 
 /** Events of {@link WorkerPool}. */
 export interface WorkerPoolEvents {
-  /** A worker's `start` resolved: it serves. */
+  /**
+   * A worker is ready: its `start` resolved (it serves), and the cluster nodes it made with
+   * `worker.cluster()` and those of the other workers have verified each other as peers
+   * (a send on any of them counts its streams). Once per worker process.
+   */
   'worker-ready': [worker: WorkerStatus];
   /** A worker exited; `restarting`: the primary starts another in its slot. */
   'worker-exit': [worker: WorkerStatus & { code: number | null; signal: string | null; restarting: boolean }];
 }
 
-/** Messages a worker sends the primary besides its nodes: asking for its slot, and its `start` resolved. @internal */
+/**
+ * Messages a worker sends the primary besides its nodes' (`WorkerNodeMessage`): asking
+ * for its slot, and `worker-serves`: its `start` resolved and each node it made with
+ * `worker.cluster()` is told to the primary (those messages came before on the same channel).
+ * @internal
+ */
 export interface WorkerStateMessage {
-  sse: 'worker-hello' | 'worker-ready';
+  sse: 'worker-hello' | 'worker-serves';
+}
+
+/** A node of a worker, as the primary keeps it: where it listens, and the peers it verified as of which list. */
+interface PoolNode extends WorkerNode {
+  slot: number;
+  verified: { seq: number; peers: ReadonlySet<string> } | undefined;
+}
+
+/** A group's nodes, and the `seq` of the list last sent about them. */
+interface Group {
+  nodes: Map<string, PoolNode>;
+  seq: number;
 }
 
 interface Slot {
   worker: Worker;
   startedAt: number;
+  /** Its `start` resolved. */
+  serves: boolean;
+  /** `worker-ready` was emitted for it. */
   ready: boolean;
   /** Asked to close (shutdown or restart): its exit is no crash. */
   stopping: boolean;
@@ -46,6 +71,13 @@ const QUICK_LIFE_MS = 10_000;
  * The primary's side of {@link startWorkers}: forks one worker per slot, tells each its
  * slot and the cluster's secret, relays every group's node list to all workers, restarts a
  * worker that died in its slot, and closes or restarts them on request.
+ *
+ * Ready means more than serving: each worker's cluster node tells the primary which peers it
+ * has verified as of the primary's latest list (`PrimaryDiscovery`), and a worker is ready
+ * once the nodes of every group it is in have all verified each other. Only this machine's
+ * workers are awaited: peers from a static list or discovery of other machines are not. With
+ * `worker.cluster({ redis })` the workers find each other in Redis, not through the primary:
+ * ready then means serving (a worker sees a new one at its next heartbeat).
  */
 export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   /** How many workers (slots 1..size). */
@@ -55,18 +87,22 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   readonly #secret = randomBytes(32).toString('base64url');
   readonly #runId = randomBytes(3).toString('hex');
   readonly #slots = new Map<number, Slot>();
-  /** Nodes by group, then by slot and node id. */
-  readonly #nodes = new Map<string, Map<string, WorkerNode & { slot: number }>>();
+  readonly #readyTimeoutMs: number;
+  /** The workers' nodes by group, then by node id. */
+  readonly #groups = new Map<string, Group>();
+  /** The `seq` of the last list sent, over every group. */
+  #seq = 0;
   #closing: Promise<void> | undefined;
   #restarting: Promise<void> | undefined;
   readonly #waiters = new Set<() => void>();
   readonly #timers = new Set<NodeJS.Timeout>();
 
   /** @internal Started by {@link startWorkers}. */
-  constructor(size: number, options: { shutdownTimeoutMs: number; restart: boolean; signals: boolean }) {
+  constructor(size: number, options: { shutdownTimeoutMs: number; readyTimeoutMs: number; restart: boolean; signals: boolean }) {
     super();
     this.size = size;
     this.#shutdownTimeoutMs = options.shutdownTimeoutMs;
+    this.#readyTimeoutMs = options.readyTimeoutMs;
     this.#restart = options.restart;
     if (options.signals) {
       process.on('SIGTERM', this.#onClose);
@@ -84,16 +120,25 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     return new Map([...this.#slots].map(([slot, s]) => [slot, s.worker.process.pid ?? 0]));
   }
 
-  /** Resolves once every slot has a worker whose `start` resolved (or once the workers are closing). */
+  /**
+   * Resolves once every slot has a worker that serves (its `start` resolved) and every
+   * worker's cluster node has verified every other worker's as a peer: a send on any worker
+   * then counts the streams of all. Resolves too once the workers are closing.
+   * @throws SseWorkersNotReadyError (`ERR_SSE_WORKERS_NOT_READY`, rejects) after
+   *   `readyTimeoutMs`, saying what is missing; the workers go on.
+   */
   ready(): Promise<void> {
     if (this.#closing !== undefined) return Promise.reject(new Error('The workers are closing'));
-    return this.#until(() => this.#closing !== undefined || (this.#slots.size === this.size && [...this.#slots.values()].every((s) => s.ready)));
+    return this.#until(() => this.#closing !== undefined || this.#allReady(), 'pool.ready()');
   }
 
   /**
    * Replaces every worker, one slot after the other: the old one closes gracefully (its
    * streams reconnect to the others), then its replacement starts in the same slot (same
-   * store file) and serves before the next slot's turn. So at most one worker is missing.
+   * store file) and is ready, as {@link WorkerPool.ready} says (it serves, it and the others
+   * verified each other), before the next slot's turn. So at most one worker is missing.
+   * @throws SseWorkersNotReadyError (rejects) when a replacement is not ready within
+   *   `readyTimeoutMs`: the slots after it keep their workers.
    */
   restart(): Promise<void> {
     if (this.#closing !== undefined) return Promise.reject(new Error('The workers are closing'));
@@ -107,7 +152,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
           }
           if (this.#closing !== undefined) return;
           if (!this.#slots.has(slot)) this.#fork(slot, 0);
-          await this.#until(() => this.#slots.get(slot)?.ready === true || this.#closing !== undefined);
+          await this.#until(() => this.#closing !== undefined || this.#slots.get(slot)?.ready === true, `pool.restart() of worker ${slot}`);
         }
       } finally {
         this.#restarting = undefined;
@@ -136,7 +181,15 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   #fork(slot: number, quickExits: number): void {
     const worker = cluster.fork({ [SLOT_ENV]: String(slot) });
     let exited!: () => void;
-    const entry: Slot = { worker, startedAt: Date.now(), ready: false, stopping: false, quickExits, exited: new Promise((r) => (exited = r)) };
+    const entry: Slot = {
+      worker,
+      startedAt: Date.now(),
+      serves: false,
+      ready: false,
+      stopping: false,
+      quickExits,
+      exited: new Promise((r) => (exited = r)),
+    };
     this.#slots.set(slot, entry);
     worker.on('message', (message: unknown) => this.#onMessage(slot, entry, message));
     // A worker's IPC may fail while it dies: its exit says what happened.
@@ -168,35 +221,80 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       const init: WorkerInit = { sse: 'worker-init', slot, workers: this.size, secret: this.#secret, runId: this.#runId };
       entry.worker.send(init);
     } else if (isWorkerNodeMessage(message)) {
-      let nodes = this.#nodes.get(message.group);
-      if (nodes === undefined) this.#nodes.set(message.group, (nodes = new Map<string, WorkerNode & { slot: number }>()));
-      if (message.sse === 'worker-node') nodes.set(message.node.nodeId, { ...message.node, slot });
-      else nodes.delete(message.nodeId);
-      this.#broadcast(message.group);
-    } else if (sse === 'worker-ready') {
-      entry.ready = true;
-      this.emit('worker-ready', { slot, pid: entry.worker.process.pid ?? 0 });
+      let group = this.#groups.get(message.group);
+      if (message.sse === 'worker-verified') {
+        const node = group?.nodes.get(message.nodeId);
+        // A list's answer from the node of this very worker (a late one of a node since gone is ignored).
+        if (node?.slot === slot) node.verified = { seq: message.seq, peers: new Set(message.peers) };
+      } else {
+        if (group === undefined) this.#groups.set(message.group, (group = { nodes: new Map(), seq: 0 }));
+        if (message.sse === 'worker-node') group.nodes.set(message.node.nodeId, { ...message.node, slot, verified: undefined });
+        else group.nodes.delete(message.nodeId);
+        this.#broadcast(message.group);
+      }
+      this.#wake();
+    } else if (sse === 'worker-serves') {
+      entry.serves = true;
       this.#wake();
     }
   }
 
+  /** Every slot has a worker that serves, and the nodes of every group have verified each other. */
+  #allReady(): boolean {
+    if (this.#slots.size < this.size) return false;
+    for (const s of this.#slots.values()) if (!s.serves) return false;
+    for (const group of this.#groups.values()) if (!isComplete(group)) return false;
+    return true;
+  }
+
+  /** What keeps the pool from being ready, in words, for {@link SseWorkersNotReadyError}. */
+  #missing(): string[] {
+    const out: string[] = [];
+    for (let k = 1; k <= this.size; k++) {
+      const s = this.#slots.get(k);
+      if (s === undefined) out.push(`worker ${k} is not running`);
+      else if (!s.serves) out.push(`worker ${k} does not serve yet (its start, or a cluster node it made with worker.cluster(), has not started)`);
+    }
+    for (const [name, group] of this.#groups) {
+      const nodes = [...group.nodes.values()];
+      for (const node of nodes) {
+        if (node.verified?.seq !== group.seq) {
+          out.push(`node ${node.nodeId} (worker ${node.slot}) has not answered the latest list of group ${name}`);
+          continue;
+        }
+        const unverified = nodes.filter((other) => other !== node && !node.verified!.peers.has(other.nodeId)).map((other) => other.nodeId);
+        if (unverified.length > 0) out.push(`node ${node.nodeId} (worker ${node.slot}) has not verified ${unverified.join(', ')} (group ${name})`);
+      }
+    }
+    return out;
+  }
+
   /** Forgets a gone worker's nodes and tells the others: they stop counting it at once. */
   #dropNodes(slot: number): void {
-    for (const [group, nodes] of this.#nodes) {
+    for (const [name, group] of this.#groups) {
       let changed = false;
-      for (const [id, node] of nodes) {
+      for (const [id, node] of group.nodes) {
         if (node.slot === slot) {
-          nodes.delete(id);
+          group.nodes.delete(id);
           changed = true;
         }
       }
-      if (changed) this.#broadcast(group);
+      if (changed) this.#broadcast(name);
     }
   }
 
-  #broadcast(group: string): void {
-    const nodes = [...(this.#nodes.get(group)?.values() ?? [])].map(({ nodeId, host, port }) => ({ nodeId, host, port }));
-    const message: WorkerPeersMessage = { sse: 'worker-peers', group, nodes };
+  /**
+   * Sends a group's list to every worker under a new `seq`: each node answers it with the
+   * peers it verified since (a worker replaced under the same node id counts only once the
+   * others verified the new one, the old one having been dropped by an earlier list).
+   */
+  #broadcast(name: string): void {
+    const group = this.#groups.get(name);
+    if (group === undefined) return;
+    group.seq = ++this.#seq;
+    const nodes = [...group.nodes.values()].map(({ nodeId, host, port }) => ({ nodeId, host, port }));
+    const message: WorkerPeersMessage = { sse: 'worker-peers', group: name, nodes, seq: group.seq };
+    if (nodes.length === 0) this.#groups.delete(name);
     for (const s of this.#slots.values()) {
       if (s.worker.isConnected()) s.worker.send(message);
     }
@@ -211,19 +309,48 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     clearTimeout(timer);
   }
 
-  #until(done: () => boolean): Promise<void> {
+  /** Resolves once `done()`; rejects with what is missing after `readyTimeoutMs`. */
+  #until(done: () => boolean, what: string): Promise<void> {
     if (done()) return Promise.resolve();
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       const check = (): void => {
         if (!done()) return;
         this.#waiters.delete(check);
+        clearTimeout(timer);
         resolve();
       };
+      const timer = setTimeout(() => {
+        this.#waiters.delete(check);
+        reject(new SseWorkersNotReadyError(what, this.#readyTimeoutMs, this.#missing()));
+      }, this.#readyTimeoutMs);
       this.#waiters.add(check);
     });
   }
 
+  /**
+   * Something changed: announces the workers now ready (each serves, and every group its
+   * nodes are in is complete), then runs the waiters' checks.
+   */
   #wake(): void {
+    if ([...this.#slots.values()].some((s) => s.serves && !s.ready)) {
+      const unsettled = new Set<number>();
+      for (const group of this.#groups.values()) if (!isComplete(group)) for (const node of group.nodes.values()) unsettled.add(node.slot);
+      for (const [slot, s] of this.#slots) {
+        if (s.ready || !s.serves || unsettled.has(slot)) continue;
+        s.ready = true;
+        this.emit('worker-ready', { slot, pid: s.worker.process.pid ?? 0 });
+      }
+    }
     for (const check of [...this.#waiters]) check();
   }
+}
+
+/** Whether every node of the group answered the latest list, having verified every other node. */
+function isComplete(group: Group): boolean {
+  for (const node of group.nodes.values()) {
+    const verified = node.verified;
+    if (verified?.seq !== group.seq) return false;
+    for (const other of group.nodes.keys()) if (other !== node.nodeId && !verified.peers.has(other)) return false;
+  }
+  return true;
 }

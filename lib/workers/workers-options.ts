@@ -30,6 +30,12 @@ export interface WorkersOptions {
   /** How long a worker may take to close (shutdown, restart) before it is killed, in ms. Default `30000`. */
   shutdownTimeoutMs?: number;
   /**
+   * How long `pool.ready()`, and `pool.restart()` for each replacement, wait for the workers
+   * to serve and verify each other as cluster peers before they reject with
+   * `ERR_SSE_WORKERS_NOT_READY` (saying what is missing), in ms. Default `60000`.
+   */
+  readyTimeoutMs?: number;
+  /**
    * Handle the primary's signals: SIGTERM and SIGINT close every worker gracefully (then the
    * primary exits by itself), SIGHUP restarts them one after the other. Default `true`.
    */
@@ -42,5 +48,6 @@ export const WORKERS_OPTION_SHAPES: ShapesOf<WorkersOptions> = {
   start: 'function',
   restart: 'boolean',
   shutdownTimeoutMs: 'number',
+  readyTimeoutMs: 'number',
   signals: 'boolean',
 };

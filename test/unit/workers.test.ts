@@ -8,9 +8,19 @@ import { WorkerContext } from '../../lib/workers/worker-context.js';
 
 class FakeChannel extends EventEmitter implements PrimaryChannel {
   readonly sent: unknown[] = [];
+  seq = 0;
   send = (message: unknown): boolean => this.sent.push(message) > 0;
   peers(group: string, nodes: { nodeId: string; host: string; port: number }[]): void {
-    this.emit('message', { sse: 'worker-peers', group, nodes });
+    this.emit('message', { sse: 'worker-peers', group, nodes, seq: ++this.seq });
+  }
+  /** What the node said of its verified peers, as `seq:ids`. */
+  get verified(): string[] {
+    return this.sent
+      .filter((m) => (m as { sse: string }).sse === 'worker-verified')
+      .map((m) => {
+        const v = m as { seq: number; peers: string[] };
+        return `${v.seq}:${v.peers.join(',')}`;
+      });
   }
 }
 
@@ -42,6 +52,61 @@ test('a worker node announces itself to the primary and follows its lists: found
   t.is(channel.listenerCount('message'), 0);
 });
 
+test("a worker node answers each of the primary's lists with the peers it verified since: a peer the list dropped is gone from the answer", (t) => {
+  const channel = new FakeChannel();
+  const d = new PrimaryDiscovery(channel);
+  // Like the HTTP transport: a lost address's peer is dropped (and said) before lost returns.
+  const verified = new Set<string>();
+  const byPort = new Map([
+    [4002, 'w2'],
+    [4003, 'w2'],
+  ]);
+  d.start(
+    { nodeId: 'w1', group: 'g', host: '127.0.0.1', port: 4001 },
+    {
+      found: () => {},
+      lost: (a) => {
+        verified.delete(byPort.get(a.port)!);
+        d.verified([...verified]);
+      },
+    },
+  );
+  // Nothing said before the first list: the answer names which list it answers.
+  d.verified([]);
+  t.deepEqual(channel.verified, []);
+  const w2 = { nodeId: 'w2', host: '127.0.0.1', port: 4002 };
+  channel.peers('g', [{ nodeId: 'w1', host: '127.0.0.1', port: 4001 }, w2]);
+  t.deepEqual(channel.verified, ['1:']);
+  verified.add('w2');
+  d.verified([...verified]);
+  // A health check that changes nothing says nothing.
+  d.verified([...verified]);
+  t.deepEqual(channel.verified, ['1:', '1:w2']);
+  // w2 replaced under the same id: the list without it, then with the new one.
+  channel.peers('g', [{ nodeId: 'w1', host: '127.0.0.1', port: 4001 }]);
+  channel.peers('g', [
+    { nodeId: 'w1', host: '127.0.0.1', port: 4001 },
+    { nodeId: 'w2', host: '127.0.0.1', port: 4003 },
+  ]);
+  t.deepEqual(channel.verified, ['1:', '1:w2', '2:', '3:']);
+  d.verified(['w2']);
+  t.deepEqual(channel.verified.at(-1), '3:w2');
+  d.close();
+  d.verified([]);
+  t.deepEqual(channel.verified.at(-1), '3:w2');
+});
+
+test('a discovery settles once started or closed (a worker says it serves after that)', async (t) => {
+  const channel = new FakeChannel();
+  const started = new PrimaryDiscovery(channel);
+  const closed = new PrimaryDiscovery(channel);
+  started.start({ nodeId: 'w1', group: 'g', host: '127.0.0.1', port: 4001 }, { found: () => {}, lost: () => {} });
+  closed.close();
+  await Promise.all([started.settled, closed.settled]);
+  const never = new PrimaryDiscovery(channel);
+  t.is(await Promise.race([never.settled.then(() => 'settled'), Promise.resolve('pending')]), 'pending');
+});
+
 test('outside a worker PrimaryDiscovery refuses to start', (t) => {
   const d = new PrimaryDiscovery({ on: () => undefined, off: () => undefined, send: undefined });
   t.throws(() => d.start({ nodeId: 'a', group: 'g', host: '127.0.0.1', port: 1 }, { found: () => {}, lost: () => {} }), {
@@ -63,6 +128,9 @@ test('combined discoveries find an address once and lose it with the last one th
   t.deepEqual(seen, ['+4002']);
   channel.peers('g', []);
   t.deepEqual(seen, ['+4002', '-4002']);
+  // The transport's verified peers reach the primary's part.
+  d.verified(['w2']);
+  t.deepEqual(channel.verified.at(-1), '2:w2');
 });
 
 test("a worker's cluster options: the primary's secret and discovery, loopback, a node id per slot", (t) => {
