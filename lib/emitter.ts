@@ -2,7 +2,7 @@ import { got, type Got } from 'got';
 import { SseError } from './core/errors.js';
 import type { EventMap, EventName, SendArgs } from './core/event-map.js';
 import { serializeData } from './core/frame.js';
-import { positive } from './core/option-checks.js';
+import { positive, positiveFinite } from './core/option-checks.js';
 import { checkOptionShapes, type ShapesOf } from './core/option-shape.js';
 import { keysOf, type Key } from './core/user.js';
 import type { SendTargetKind } from './core/targets.js';
@@ -224,7 +224,7 @@ function redisSender(o: RedisEmitterOptions): Sender {
     },
     async durable(kind, keys, event, data, options) {
       if (store === undefined) throw new TypeError('createEmitter: no qos option');
-      const ttlMs = positive(options?.ttlMs, 'ttlMs', store.ttlMs);
+      const ttlMs = positiveFinite(options?.ttlMs, 'ttlMs', store.ttlMs);
       const send = item(kind, keys, event, data, options?.listening === true);
       if (Buffer.byteLength(send.data) > store.maxBytes) throw new TypeError(`Durable message over qos.maxMessageBytes (${store.maxBytes})`);
       const idempotencyKey = idempotencyKeyOf(options?.idempotencyKey);

@@ -29,6 +29,10 @@ test('a wrong type says what was given', (t) => {
   t.throws(() => plugin({ serverIdHeader: true }), { message: /^serverIdHeader must be a string or one of false, got a boolean true/ });
   // Ranges are still checked where the defaults are applied, with the same wording.
   t.throws(() => hub({ heartbeatMs: -1 }), { message: 'heartbeatMs must be a positive number, got the number -1' });
+  // A lifetime is stored and sent to peers as a time: Infinity is none (JSON makes it null).
+  t.throws(() => hub({ qos: { ttlMs: Infinity, file: ':memory:' } }), {
+    message: 'qos.ttlMs must be a positive finite number, got the number Infinity',
+  });
 });
 
 test('a bad enum value lists the allowed ones and the nearest', (t) => {

@@ -9,6 +9,18 @@ export function positive(value: number | undefined, name: string, fallback: numb
   return value;
 }
 
+/**
+ * A positive, finite number of ms, or `fallback` when absent: a lifetime that is stored and
+ * sent to peers as a time (`Infinity` is no time: JSON makes it `null`).
+ */
+export function positiveFinite(value: number | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new TypeError(`${name} must be a positive finite number, got ${describe(value)}`);
+  }
+  return value;
+}
+
 /** A fraction in [0, 1), or `fallback` when absent. */
 export function fraction(value: number | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;

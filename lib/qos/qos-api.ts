@@ -5,7 +5,7 @@ import type { TargetKind, TargetRef } from '../core/targets.js';
 export interface QosSendOptions {
   /** Deliver only to connections whose listener set contains the event name. Default `false`. */
   listening?: boolean;
-  /** Time to keep the message, in ms. Default: the `ttlMs` option. */
+  /** Time to keep the message, in ms (positive and finite). Default: the `ttlMs` option. */
   ttlMs?: number;
   /**
    * Resolve only once the message was delivered (the Java library's future): every user or

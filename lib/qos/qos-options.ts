@@ -1,4 +1,4 @@
-import { positive } from '../core/option-checks.js';
+import { positive, positiveFinite } from '../core/option-checks.js';
 import type { ShapesOf } from '../core/option-shape.js';
 import { assertRedisSource } from '../redis/redis-connection.js';
 import { DEFAULT_COMMAND_TIMEOUT_MS, type RedisSource } from '../redis/redis-source.js';
@@ -39,7 +39,7 @@ export interface QosOptions {
   redisPrefix?: string;
   /** Longest a Redis command may take before the call fails with `ERR_SSE_REDIS_UNAVAILABLE`, in ms (only with a `redis` URL). Default `2000`. */
   redisCommandTimeoutMs?: number;
-  /** Default time a message is kept: pending for queues, retained for logs. Default 7 days. */
+  /** Default time a message is kept, in ms (positive and finite): pending for queues, retained for logs. Default 7 days. */
   ttlMs?: number;
   /**
    * A connection that opens without `Last-Event-ID` (a new tab or device, not a reconnect) also
@@ -214,7 +214,7 @@ export function resolveQosOptions(options: QosOptions, hubName: string, nameGive
   }
   return {
     store,
-    ttlMs: positive(options.ttlMs, 'qos.ttlMs', 7 * DAY),
+    ttlMs: positiveFinite(options.ttlMs, 'qos.ttlMs', 7 * DAY),
     newConnectionLogMs: newConnectionLogOf(options.newConnectionLogMs),
     maxPendingPerTarget: positive(options.maxPendingPerTarget, 'qos.maxPendingPerTarget', 10_000),
     maxMessages: positive(options.maxMessages, 'qos.maxMessages', 1_000_000),

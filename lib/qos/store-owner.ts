@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { SseClosedError, SsePayloadTooLargeError } from '../core/errors.js';
 import { serializeData } from '../core/frame.js';
-import { positive } from '../core/option-checks.js';
+import { positiveFinite } from '../core/option-checks.js';
 import type { TargetKind, TargetRef } from '../core/targets.js';
 import type { Key } from '../core/user.js';
 import type { DurableRole, DurableRoleEvents, OwnPages } from './durable-role.js';
@@ -137,7 +137,7 @@ export class StoreOwner extends EventEmitter<DurableRoleEvents> implements Durab
   ): Promise<{ id: string; message?: StoredMessage }> {
     const store = this.#open();
     if (typeof event !== 'string' || event === '') throw new TypeError('event must be a non-empty string');
-    const ttlMs = positive(options?.ttlMs, 'ttlMs', this.#ttlMs);
+    const ttlMs = positiveFinite(options?.ttlMs, 'ttlMs', this.#ttlMs);
     const text = serializeData(data);
     if (Buffer.byteLength(text) > this.#maxBytes) throw new SsePayloadTooLargeError('Durable message', this.#maxBytes);
     const now = Date.now();

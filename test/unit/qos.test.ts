@@ -384,6 +384,14 @@ test("this store's message delivered while its replay runs (a node sharing the R
   t.deepEqual(errors, []);
 });
 
+test('a send with a ttlMs that is no finite time is refused before anything is stored', async (t) => {
+  const { qos } = setup(t);
+  for (const ttlMs of [Infinity, 0, -5, Number.NaN]) {
+    await t.throwsAsync(qos.sendByUserId(7, 'x', 1, { ttlMs }), { instanceOf: TypeError, message: /^ttlMs must be a positive finite number/ });
+  }
+  t.is(qos.pendingCount(), 0);
+});
+
 test('expiry removes messages past their time and fires qos-expired per pending queue target', async (t) => {
   const { qos, open, expired, errors } = setup(t);
   const short = await qos.sendByUserId([7, 8], 'x', 1, { ttlMs: 20 });
