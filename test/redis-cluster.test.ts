@@ -7,6 +7,8 @@ import { Redis } from 'ioredis';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { REDIS_DISCOVERY } from '../lib/cluster/cluster-options.js';
+import type { Discovery, SelfDescription } from '../lib/cluster/discovery.js';
 import { mergeQuery } from '../lib/cluster/merge.js';
 import type { QueryName } from '../lib/core/queries.js';
 import { createHub, type Hub, type SsePluginOptions } from '../lib/index.js';
@@ -195,6 +197,44 @@ serial('a node that closes leaves at once: its users vanish, its keys are remove
   const probe = new Redis(redis.url);
   t.teardown(() => probe.disconnect());
   t.deepEqual(await probe.keys(`*{${b!.hub.cluster!.nodeId}}*`), []);
+});
+
+/** A discovery that records what the Redis transport tells it. */
+class ToldDiscovery implements Discovery {
+  self: SelfDescription | undefined;
+  readonly told: string[][] = [];
+  closed = false;
+  start(self: SelfDescription): void {
+    this.self = self;
+  }
+  verified(nodeIds: readonly string[]): void {
+    this.told.push([...nodeIds].sort());
+  }
+  close(): void {
+    this.closed = true;
+  }
+}
+
+serial('a node tells its discovery the peers a send counts, after each change (the workers primary waits for them)', async (t) => {
+  const redis = await RedisServer.start(t, { aof: false });
+  const [da, db] = [new ToldDiscovery(), new ToldDiscovery()];
+  const a = await node(t, redis, { nodeId: 'a', [REDIS_DISCOVERY]: da });
+  // Known with no address, under its engine's prefix; alone so far.
+  t.deepEqual(da.self, { nodeId: 'a', group: 'redis:sse:test', host: '', port: 0 });
+  t.deepEqual(da.told, [[]]);
+  const b = await node(t, redis, { nodeId: 'b', [REDIS_DISCOVERY]: db });
+  // b saw a in its first beat, before its start resolved; a sees b in its next beat.
+  t.deepEqual(db.told.at(-1), ['a']);
+  await eventually(() => da.told.at(-1)?.[0] === 'b', 'a counts b');
+  t.deepEqual(da.told, [[], ['b']]);
+  t.deepEqual(
+    a.hub.cluster!.peers().map((p) => p.nodeId),
+    ['b'],
+  );
+  await b.plugin.close();
+  t.true(db.closed);
+  // b said bye before its discovery closed; a no longer counts it.
+  await eventually(() => da.told.length > 2 && da.told.at(-1)!.length === 0, 'a drops b');
 });
 
 serial('Redis paused (SIGSTOP) past the timeouts: local sends work, cluster calls fail fast, then all resumes', async (t) => {

@@ -7,7 +7,10 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { RedisServer, redisTest } from './helpers/redis-server.js';
 import { RawStream } from './helpers/stream.js';
+
+const { unavailable: noRedis } = redisTest('workers.test.ts');
 
 interface Line {
   listening?: number;
@@ -206,11 +209,11 @@ test('a worker killed with SIGKILL: restarted in its slot, its pages back on the
   t.like(await on(w1, 'POST', `${base}/test/send?user=u4&event=pong`), { nodeId: w1, count: 1 });
 });
 
-test('ready() and restart() resolve once the workers count each other: exact counts across workers at once, start and restarts', async (t) => {
-  // `start` does not wait for its hub's cluster node (the documented app), whose start is slow
-  // here: a worker serves before its node is known to the others. Streams opened as each
-  // worker listens, sends the moment ready() / restart() resolved.
-  const app = new WorkersApp(t, { HUB_WAIT: '0', DISCOVERY_DELAY_MS: '500' });
+/**
+ * Start and two restarts; streams opened as each worker listens, sends both ways the moment
+ * ready() / restart() resolved: each counts the stream on the other worker.
+ */
+async function countsAtOnce(t: ExecutionContext, app: WorkersApp): Promise<void> {
   const seen = new Set<number>();
   /** The next worker of `slot` to listen (a process not seen before): its node id, and the port. */
   const listening = async (slot: number): Promise<{ nodeId: string; port: number }> => {
@@ -236,7 +239,23 @@ test('ready() and restart() resolve once the workers count each other: exact cou
     await a.next('ping', 5000);
     await b.next('ping', 5000);
   }
+}
+
+test('ready() and restart() resolve once the workers count each other: exact counts across workers at once, start and restarts', async (t) => {
+  // `start` does not wait for its hub's cluster node (the documented app), whose start is slow
+  // here: a worker serves before its node is known to the others.
+  await countsAtOnce(t, new WorkersApp(t, { HUB_WAIT: '0', DISCOVERY_DELAY_MS: '500' }));
 });
+
+(noRedis === undefined ? test : test.skip)(
+  'on Redis too: ready() and restart() resolve once each worker counts the others as live peers',
+  async (t) => {
+    // Nodes of the Redis engine see a new node at their next beat: 2 s here, so that a ready()
+    // meaning only "serves" (the workers' `start` not waiting for their hubs) comes well before.
+    const redis = await RedisServer.start(t, { aof: false });
+    await countsAtOnce(t, new WorkersApp(t, { HUB_WAIT: '0', REDIS_URL: redis.url, HEALTH_INTERVAL_MS: '2000' }));
+  },
+);
 
 test('a graceful restart of all workers loses no durable message; SIGTERM to the primary closes every worker', async (t) => {
   const app = new WorkersApp(t);

@@ -15,6 +15,13 @@ import { RedisTransport } from './redis-transport.js';
 import type { ClusterTransport } from './transport.js';
 
 /**
+ * @internal The discovery a node of the Redis engine reports to: told the node and the peers
+ * it counts ({@link Discovery.verified}); what it finds is not used (the nodes find each other
+ * in Redis). `worker.cluster({ redis })` sets the primary's, whose `pool.ready()` waits for them.
+ */
+export const REDIS_DISCOVERY = Symbol('redisDiscovery');
+
+/**
  * Options of the cluster (`cluster` option of the plugin or hub): the LAN cluster (HTTP
  * between nodes: `secret` with `peers` or `discovery`), or the Redis engine (`redis`).
  */
@@ -95,6 +102,8 @@ export interface ClusterOptions {
   nodeId?: string;
   /** A ready transport instead of HTTP (e.g. `MemoryBus` in tests); `secret` is then not used. */
   transport?: ClusterTransport;
+  /** @internal See {@link REDIS_DISCOVERY}. */
+  [REDIS_DISCOVERY]?: Discovery;
 }
 
 /**
@@ -198,7 +207,15 @@ function redisTransport(options: ClusterOptions, timeoutMs: number, group: strin
   const nodeId = options.nodeId ?? randomBytes(8).toString('hex');
   if (typeof nodeId !== 'string' || !/^[\w.-]{1,64}$/.test(nodeId)) throw new TypeError('cluster.nodeId must be 1-64 letters, digits, _ . -');
   const heartbeatMs = positive(options.healthIntervalMs, 'cluster.healthIntervalMs', 1000);
-  return new RedisTransport({ nodeId, redis: options.redis!, prefix, heartbeatMs, nodeTtlMs: 3 * heartbeatMs, commandTimeoutMs: timeoutMs });
+  return new RedisTransport({
+    nodeId,
+    redis: options.redis!,
+    prefix,
+    heartbeatMs,
+    nodeTtlMs: 3 * heartbeatMs,
+    commandTimeoutMs: timeoutMs,
+    discovery: options[REDIS_DISCOVERY],
+  });
 }
 
 const MDNS_OPTION_SHAPES: ShapesOf<MdnsOptions> = {
@@ -238,4 +255,6 @@ export const CLUSTER_OPTION_SHAPES: ShapesOf<ClusterOptions> = {
   dns: { options: DNS_OPTION_SHAPES },
   nodeId: 'string',
   transport: 'object',
+  // Never checked (checkOptionShapes reads string keys): worker.cluster() sets it.
+  [REDIS_DISCOVERY]: 'object',
 };

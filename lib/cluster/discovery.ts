@@ -26,8 +26,9 @@ export interface Discovery {
   close(): Promise<void> | void;
   /**
    * Told, after each change, the node ids of the peers this node has verified and now sends
-   * to (the HTTP transport calls it). Optional: `PrimaryDiscovery` reports them to the
-   * primary of `startWorkers`, whose `pool.ready()` waits until every worker counts every other.
+   * to (the HTTP transport calls it; so does the Redis engine's, with the live peers it
+   * counts). Optional: `PrimaryDiscovery` reports them to the primary of `startWorkers`, whose
+   * `pool.ready()` waits until every worker counts every other.
    */
   verified?(nodeIds: readonly string[]): void;
 }

@@ -1,6 +1,10 @@
 import { formatPeerAddress, type Discovery, type DiscoveryEvents, type PeerAddress, type SelfDescription } from './discovery.js';
 
-/** A node of one worker, as a worker tells the primary and the primary tells the workers. */
+/**
+ * A node of one worker, as a worker tells the primary and the primary tells the workers. A
+ * node of the Redis engine has no address (host `''`, port 0): it is listed so that the
+ * primary knows which peers it counts.
+ */
 export interface WorkerNode extends PeerAddress {
   nodeId: string;
 }
@@ -80,7 +84,8 @@ const ignore = (): void => {};
  * closed, crashed). No port list, no multicast. A worker that dies is `lost` at once, so the
  * others stop counting it; its replacement is `found` at its new address. The node tells the
  * primary which peers it has verified (the transport calls {@link PrimaryDiscovery.verified}),
- * so that `pool.ready()` resolves only once every worker sends to every other.
+ * so that `pool.ready()` resolves only once every worker sends to every other. A node of the
+ * Redis engine reports to it the same way; what it finds is not used there.
  */
 export class PrimaryDiscovery implements Discovery {
   readonly #channel: PrimaryChannel;

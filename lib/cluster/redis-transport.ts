@@ -4,6 +4,7 @@ import type { RecoveryWindow } from '../local/recovery-window.js';
 import { connectRedis, isRedisCluster, openRedis, redisFailure, type RedisClient } from '../redis/redis-connection.js';
 import type { RedisSource } from '../redis/redis-source.js';
 import { RedisWriteQueue } from '../redis/redis-write-queue.js';
+import type { Discovery } from './discovery.js';
 import type { ClusterRequest, HelloAnswer, SendItem, SendRequest } from './messages.js';
 import { RedisDirectory } from './redis-directory.js';
 import { RedisWindowLog } from './redis-window.js';
@@ -21,6 +22,13 @@ export interface RedisTransportOptions {
   nodeTtlMs: number;
   /** Longest wait for one Redis command, in ms (a stalled server fails calls after it). */
   commandTimeoutMs: number;
+  /**
+   * Told this node when it starts (with no address: host `''`, port 0; group `redis:<prefix>`)
+   * and, after each change, the peers it counts ({@link Discovery.verified}), as the HTTP
+   * transport tells its discovery: the primary of `startWorkers` waits for them
+   * (`PrimaryDiscovery`). What it finds is not used: the nodes find each other in Redis.
+   */
+  discovery?: Discovery;
 }
 
 /** A message on a node's channel or the broadcast channel. */
@@ -99,6 +107,8 @@ function windowItems(request: SendRequest): SendItem[] | undefined {
 function timedOut(peerId: string, timeoutMs: number): Error {
   return new SsePeerTimeoutError(peerId, timeoutMs);
 }
+
+const ignore = (): void => undefined;
 
 function notAPeer(peerId: string): Error {
   return new SsePeerError('ERR_SSE_PEER_DOWN', peerId, `Peer ${peerId} is not up`);
@@ -202,6 +212,13 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
     this.#self = self;
     this.#timer = setInterval(() => void this.#beat(), this.#options.heartbeatMs);
     this.#timer.unref();
+    // Before Redis answers: with Redis down at start the node is known to the primary all the
+    // same (its worker serves), and counts its peers once it joins them.
+    const discovery = this.#options.discovery;
+    if (discovery !== undefined) {
+      await discovery.start({ nodeId: this.nodeId, group: `redis:${this.#options.prefix}`, host: '', port: 0 }, { found: ignore, lost: ignore });
+      this.#tellPeers();
+    }
     const wait = Math.max(this.#options.commandTimeoutMs, 1000) * 5;
     await Promise.all([connectRedis(this.#pub, wait), connectRedis(this.#sub, wait)]);
     await this.#beat();
@@ -440,6 +457,7 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
       if (hello?.nodeId !== id || this.#closed) continue;
       this.#unreachable.delete(id);
       this.#peers.set(id, hello);
+      this.#tellPeers();
       this.emit('peer-up', hello);
     }
   }
@@ -450,7 +468,14 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
     if (peer === undefined) return;
     if (gone) this.#unreachable.delete(nodeId);
     else this.#unreachable.set(nodeId, peer);
-    if (this.#peers.delete(nodeId)) this.emit('peer-down', nodeId);
+    if (!this.#peers.delete(nodeId)) return;
+    this.#tellPeers();
+    this.emit('peer-down', nodeId);
+  }
+
+  /** The peers a send counts changed: discovery may want to know (the workers' primary waits for it). */
+  #tellPeers(): void {
+    this.#options.discovery?.verified?.([...this.#peers.keys()]);
   }
 
   /** Redis cannot be reached: every peer is known but down until a beat succeeds again. */
@@ -479,6 +504,9 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
     } catch {
       // Redis is down: the others drop this node when its beat expires.
     }
+    // After the bye (the others drop this node on it): the primary, told next, lists a new
+    // node of this id only after that.
+    await this.#options.discovery?.close();
     this.#closed = true;
     for (const [id, waiting] of this.#waiting) {
       clearTimeout(waiting.timer);

@@ -1,5 +1,5 @@
 import { basename, dirname, extname, join } from 'node:path';
-import type { ClusterOptions } from '../cluster/cluster-options.js';
+import { REDIS_DISCOVERY, type ClusterOptions } from '../cluster/cluster-options.js';
 import { StaticDiscovery, type Discovery } from '../cluster/discovery.js';
 import { CombinedDiscovery, PrimaryDiscovery, type PrimaryChannel } from '../cluster/primary-discovery.js';
 import type { QosOptions } from '../qos/qos-options.js';
@@ -56,7 +56,8 @@ export class WorkerContext {
    * workers, its peers learnt from the primary over IPC ({@link PrimaryDiscovery}), its
    * internal endpoint on `127.0.0.1` (random port), the secret made by the primary. Give
    * options to join more than this machine:
-   * - `{ redis }`: a node of the Redis engine (the workers need no discovery then);
+   * - `{ redis }`: a node of the Redis engine (the workers find each other in Redis; the node
+   *   tells the primary which of them it counts as live peers);
    * - `{ secret, peers, host, port }` (or `discovery`: a {@link Discovery} object): the LAN
    *   cluster of several machines; the list's peers are found beside this machine's workers.
    *   A fixed `port` is this worker's `port + slot - 1`; `host` defaults to every address then.
@@ -68,19 +69,20 @@ export class WorkerContext {
    * Give the options to a hub made in `start`: the worker tells the primary it serves only
    * once that hub's cluster node started (options never given to a hub hold it back until
    * `readyTimeoutMs`), and `pool.ready()` waits until the node verified the other workers'
-   * (with `redis` the workers find each other in Redis: `ready()` waits only until they serve).
+   * (with `redis`: counts them as live peers, seen beating in Redis).
    */
   cluster(options: ClusterOptions = {}): ClusterOptions {
     if (options === null || typeof options !== 'object') throw new TypeError('worker.cluster(options): options must be an object');
     const nodeId = options.nodeId === undefined ? this.nodeId : `${options.nodeId}-w${this.slot}`;
-    if (options.redis !== undefined || options.transport !== undefined) return { ...options, nodeId };
+    // The Redis engine finds its peers itself; it only tells the primary which it counts.
+    if (options.redis !== undefined) return { ...options, nodeId, [REDIS_DISCOVERY]: this.#primary() };
+    if (options.transport !== undefined) return { ...options, nodeId };
     if (options.discovery === 'mdns' || options.discovery === 'dns') {
       throw new TypeError(
         `worker.cluster: discovery '${options.discovery}' does not fit workers on one port: use a static peer list (fixed port per worker: port + slot - 1), your own Discovery object, or cluster.redis`,
       );
     }
-    const primary = new PrimaryDiscovery(this.#channel);
-    this.#discoveries.push(primary);
+    const primary = this.#primary();
     const peers = options.peers ?? [];
     const others: Discovery | undefined =
       typeof options.discovery === 'object' ? options.discovery : peers.length > 0 ? new StaticDiscovery(peers) : undefined;
@@ -97,6 +99,13 @@ export class WorkerContext {
     }
     if (options.port !== undefined && options.port !== 0) out.port = options.port + this.slot - 1;
     return out;
+  }
+
+  /** A discovery of the primary's, awaited before the worker says it serves. */
+  #primary(): PrimaryDiscovery {
+    const primary = new PrimaryDiscovery(this.#channel);
+    this.#discoveries.push(primary);
+    return primary;
   }
 
   /** @internal */

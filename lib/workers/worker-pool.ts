@@ -76,8 +76,9 @@ const QUICK_LIFE_MS = 10_000;
  * has verified as of the primary's latest list (`PrimaryDiscovery`), and a worker is ready
  * once the nodes of every group it is in have all verified each other. Only this machine's
  * workers are awaited: peers from a static list or discovery of other machines are not. With
- * `worker.cluster({ redis })` the workers find each other in Redis, not through the primary:
- * ready then means serving (a worker sees a new one at its next heartbeat).
+ * `worker.cluster({ redis })` the workers find each other in Redis, not through the primary,
+ * and each node tells it the same way which of them it counts as live peers (the group
+ * `redis:<prefix>`): ready means the same there.
  */
 export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   /** How many workers (slots 1..size). */

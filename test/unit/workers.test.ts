@@ -2,6 +2,7 @@
 // primary's lists into found/lost, without processes: the IPC channel is an EventEmitter.
 import test from 'ava';
 import { EventEmitter } from 'node:events';
+import { REDIS_DISCOVERY } from '../../lib/cluster/cluster-options.js';
 import { CombinedDiscovery, PrimaryDiscovery, type PrimaryChannel } from '../../lib/cluster/primary-discovery.js';
 import { StaticDiscovery, type PeerAddress } from '../../lib/cluster/discovery.js';
 import { WorkerContext } from '../../lib/workers/worker-context.js';
@@ -148,7 +149,10 @@ test("a worker's cluster options: the primary's secret and discovery, loopback, 
   t.is(lan.host, undefined);
   t.is(lan.port, 4101);
   t.is(lan.nodeId, 'host-a-w2');
-  t.deepEqual(w.cluster({ redis: 'redis://127.0.0.1:1' }), { redis: 'redis://127.0.0.1:1', nodeId: 'abc123-w2' });
+  // The Redis engine finds its peers in Redis; it tells the primary which it counts.
+  const redis = w.cluster({ redis: 'redis://127.0.0.1:1' });
+  t.deepEqual({ ...redis }, { redis: 'redis://127.0.0.1:1', nodeId: 'abc123-w2', [REDIS_DISCOVERY]: redis[REDIS_DISCOVERY] });
+  t.true(redis[REDIS_DISCOVERY] instanceof PrimaryDiscovery);
   t.throws(() => w.cluster({ secret: 'x'.repeat(32), discovery: 'mdns' }), { instanceOf: TypeError, message: /does not fit workers/ });
 });
 
