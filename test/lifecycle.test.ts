@@ -107,6 +107,21 @@ test('behind a proxy (app.proxy) the domain and address come from X-Forwarded-*,
   t.false(c.ended);
 });
 
+test('without app.proxy the peer address is still known to a disconnect listener after the client reset the connection', async (t) => {
+  const { origin, plugin } = await startPlugin(t);
+  // Read only when asked (a system call per stream otherwise), but at once for such a listener.
+  const gone = new Promise<Connection>((resolve) => plugin.hub.on('disconnect', (conn: Connection) => resolve(conn)));
+  const socket = net.connect(Number(new URL(origin).port), '127.0.0.1');
+  t.teardown(() => socket.destroy());
+  await once(socket, 'connect');
+  socket.write('GET /sse/test/connect?access-token=8 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+  await once(socket, 'data');
+  socket.resetAndDestroy();
+  const conn = await gone;
+  t.is(conn.request.ip, '127.0.0.1');
+  t.is(conn.toInfo().ip, '127.0.0.1');
+});
+
 test('without app.proxy X-Forwarded-Host and X-Forwarded-For are ignored; an app that sets ctx.request.ip is kept', async (t) => {
   const { base, plugin } = await startPlugin(t, {}, (app) => {
     app.middleware.unshift(async (ctx, next) => {

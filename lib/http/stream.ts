@@ -49,8 +49,10 @@ export async function connect(call: UserCall): Promise<void> {
     client,
     channels,
     headers: env.headers.fields,
-    request: new StreamRequestInfo(request.ip, (headers['user-agent'] ?? '').slice(0, 512), ctx.app, ctx.req),
+    request: new StreamRequestInfo(request, (headers['user-agent'] ?? '').slice(0, 512)),
   });
+  // A `disconnect` listener may ask for the address after the socket is gone: read it now.
+  if (env.hub.listenerCount('disconnect') > 0) void connection.request.ip;
   // The hub owns the response from here on: Koa must not write or compress it.
   ctx.respond = false;
   releaseKoaContext(ctx.res);

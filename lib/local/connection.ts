@@ -26,9 +26,17 @@ const NO_LISTENERS: ReadonlySet<string> = new EmptyListeners();
 /** Why a stream ended. Sent as `connect-close.reason` when the server closes on purpose. */
 export type CloseReason = 'kick' | 'evicted' | 'expired' | 'shutdown' | 'slow' | 'client' | 'error';
 
-/** Request facts recorded when a stream opens. Never cookies or Authorization. */
+/** Request facts of the request that opened a stream. Never cookies or Authorization. */
 export interface RequestInfo {
+  /**
+   * The client's address: Koa's `ctx.ip` (with `app.proxy`, from `X-Forwarded-For`). On a
+   * stream of the plugin, read when first asked, which costs a system call without
+   * `app.proxy`. It is read when the stream opens when the app set `ctx.request.ip` or read
+   * `ctx.ip` before, and when the hub has `disconnect` listeners. Asked only after the
+   * socket closed (a listener added later), the socket's address is gone: `''`.
+   */
   ip: string;
+  /** The host the page asked for: Koa's `ctx.hostname` (with `app.proxy`, from `X-Forwarded-Host`). */
   domain: string;
   userAgent: string;
 }
