@@ -40,7 +40,8 @@ const CONCURRENCY = 128;
 /** Source addresses per client and round (the last byte): ≤ 1,000 streams each. */
 const ADDRESSES = Array.from({ length: 8 }, (_, i) => i + 1);
 if (!(N > 0 && N <= 10_000)) throw new Error('--n must be 1..10000');
-if (!(ROUNDS > 0 && ROUNDS <= 40)) throw new Error('--rounds must be 1..40');
+// Each round has source addresses of its own (127.<40 + round>.…): at most 120 rounds.
+if (!(ROUNDS > 0 && ROUNDS <= 120)) throw new Error('--rounds must be 1..120');
 // Bounded: the whole run stops itself after this long.
 const LIMIT_MS = 30 * 60_000;
 setTimeout(() => {
