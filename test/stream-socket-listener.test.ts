@@ -1,7 +1,7 @@
 // Keepalive and TCP_USER_TIMEOUT set once on the listening socket (Linux copies them to every
 // connection it accepts) instead of once per stream: streams accepted after the grace period
 // have them without a setsockopt of their own.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import Koa from 'koa';
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -32,14 +32,18 @@ function hasKeepalive(serverPort: number, clientPort: number): boolean {
   return /timer:\(keepalive,/.test(out);
 }
 
-linux('deadStreamTimeoutMs goes on the listener once; streams accepted later inherit it', async (t) => {
+/** A plugin on loopback that records the socket of every request it gets. */
+async function recordingServer(
+  t: ExecutionContext,
+  deadStreamTimeoutMs: number,
+): Promise<{ server: Server; port: number; base: string; sockets: Socket[] }> {
   const app = new Koa();
   const sockets: Socket[] = [];
   app.use(async (ctx, next) => {
     sockets.push(ctx.req.socket);
     await next();
   });
-  const plugin = ssePlugin('/sse', { authenticate: tokenUser, deadStreamTimeoutMs: 12_345 });
+  const plugin = ssePlugin('/sse', { authenticate: tokenUser, deadStreamTimeoutMs });
   app.use(plugin);
   const server = app.listen(0, '127.0.0.1');
   t.teardown(async () => {
@@ -48,7 +52,21 @@ linux('deadStreamTimeoutMs goes on the listener once; streams accepted later inh
     server.close();
   });
   await new Promise((resolve) => server.once('listening', resolve));
-  const base = `http://127.0.0.1:${(server.address() as { port: number }).port}/sse`;
+  const port = (server.address() as { port: number }).port;
+  return { server, port, base: `http://127.0.0.1:${port}/sse`, sockets };
+}
+
+/** Until the kernel shows a keepalive timer (it does once nothing is unacknowledged), at most 3 s. */
+async function keepaliveShown(serverPort: number, clientPort: number): Promise<boolean> {
+  for (let i = 0; i < 60; i++) {
+    if (hasKeepalive(serverPort, clientPort)) return true;
+    await sleep(50);
+  }
+  return false;
+}
+
+linux('deadStreamTimeoutMs goes on the listener once; streams accepted later inherit it', async (t) => {
+  const { server, base, sockets } = await recordingServer(t, 12_345);
   t.is(listenerTimeout(server), 0, 'nothing set before the first stream');
 
   await RawStream.open(t, `${base}/connect?access-token=1`);
@@ -63,30 +81,13 @@ linux('deadStreamTimeoutMs goes on the listener once; streams accepted later inh
 
 linux('TCP keepalive goes on the listener once; streams accepted later have it, with or without a user timeout', async (t) => {
   for (const deadStreamTimeoutMs of [0, 20_000]) {
-    const app = new Koa();
-    const sockets: Socket[] = [];
-    app.use(async (ctx, next) => {
-      sockets.push(ctx.req.socket);
-      await next();
-    });
-    const plugin = ssePlugin('/sse', { authenticate: tokenUser, deadStreamTimeoutMs });
-    app.use(plugin);
-    const server = app.listen(0, '127.0.0.1');
-    t.teardown(async () => {
-      await plugin.close();
-      server.closeAllConnections();
-      server.close();
-    });
-    await new Promise((resolve) => server.once('listening', resolve));
-    const port = (server.address() as { port: number }).port;
-    const base = `http://127.0.0.1:${port}/sse`;
+    const { port, base, sockets } = await recordingServer(t, deadStreamTimeoutMs);
     await RawStream.open(t, `${base}/connect?access-token=1`);
     await sleep(LISTENER_GRACE_MS + 200);
     await RawStream.open(t, `${base}/connect?access-token=2`);
-    // Nothing unacknowledged any more (connect-finish is read): the kernel shows its idle timer.
-    await sleep(200);
-    for (const socket of sockets)
-      t.true(hasKeepalive(port, socket.remotePort!), `deadStreamTimeoutMs ${deadStreamTimeoutMs}: keepalive on ${socket.remotePort}`);
+    for (const socket of sockets) {
+      t.true(await keepaliveShown(port, socket.remotePort!), `deadStreamTimeoutMs ${deadStreamTimeoutMs}: keepalive on ${socket.remotePort}`);
+    }
     t.is(keepalive.getUserTimeout(sockets[1]!), deadStreamTimeoutMs);
   }
 });
