@@ -27,16 +27,48 @@ export interface RedisProcess {
   stop(): Promise<void>;
 }
 
-/** A port free on 127.0.0.1 now (redis-server cannot be told to pick one itself). */
-export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
+/** Ports handed out by {@link freePort} in this process. */
+const handedOut = new Set<number>();
+
+/**
+ * The ports the kernel hands out by itself (`listen(0)` and every outgoing connection's local
+ * port): Linux's `ip_local_port_range`, 32768–60999 unless configured.
+ */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) ? low : 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+/** Whether `port` can be bound on 127.0.0.1 now. */
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
+}
+
+/**
+ * A port free on 127.0.0.1 now, for a server told its port (redis-server, a LAN node in a
+ * static peer list). Taken below the ephemeral range: a port the kernel picked for
+ * `listen(0)` and that was closed again may be given to any test's next outgoing connection
+ * before the server binds it (EADDRINUSE, seen in CI). Below that range only explicit binds
+ * take ports, and this process never hands one out twice.
+ */
+export async function freePort(): Promise<number> {
+  const high = Math.min(ephemeralLow(), 65536) - 1;
+  const low = Math.max(1024, high - 12_000);
+  for (let i = 0; i < 100; i++) {
+    const port = low + Math.floor(Math.random() * (high - low + 1));
+    if (handedOut.has(port) || !(await bindable(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`no free port in ${low}-${high} on 127.0.0.1`);
 }
 
 /**
