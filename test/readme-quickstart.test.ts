@@ -6,12 +6,12 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import test from 'ava';
 import MarkdownIt from 'markdown-it';
+import { freePort } from './helpers/redis-server.js';
 import { request, type Reply } from './helpers/reply.js';
 import { RawStream } from './helpers/stream.js';
 
@@ -27,16 +27,6 @@ function quickStart(): string {
     if (tok.type === 'fence' && tok.info.trim() === 'ts') return tok.content;
   }
   throw new Error('README.md\'s "Quick start" has no ```ts block');
-}
-
-/** A loopback port free right now. */
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 test('the README quick start runs as written: a page stream gets what the push route sends', async (t) => {
