@@ -2,6 +2,7 @@ import test, { type ExecutionContext } from 'ava';
 import { setTimeout as delay } from 'node:timers/promises';
 import { eventually } from './helpers/cluster.js';
 import { threeNodes as nodes } from './helpers/memory-cluster.js';
+import type { SsePlugin } from '../lib/index.js';
 import { startPlugin } from './helpers/server.js';
 import { RawStream, type Received } from './helpers/stream.js';
 
@@ -12,6 +13,15 @@ const threeNodes = (t: ExecutionContext) => nodes(t, { timeoutMs: 300 });
 
 const finishOf = (s: RawStream): { recovered: boolean; epoch: string } => JSON.parse(s.named('connect-finish')[0]!.data);
 const bells = (s: RawStream): Received[] => s.named('bell');
+
+/** User 1's page on `node` sees one `bell` (its resume point), then leaves. */
+async function seenThenLeft(t: ExecutionContext, node: { base: string; plugin: SsePlugin }): Promise<Received> {
+  const first = await RawStream.open(t, `${node.base}/connect?access-token=1`);
+  await node.plugin.hub.sendByUserId('1', 'bell', 'a0');
+  const seen = await first.next('bell');
+  await first.close();
+  return seen;
+}
 
 test('a stream that comes back on another node gets what every node sent meanwhile, each sender in order; the nodes share the oldest epoch', async (t) => {
   const { a, b, c } = await threeNodes(t);
@@ -64,10 +74,7 @@ test('a stream that comes back on another node gets what every node sent meanwhi
 
 test('a peer that does not answer: recovered false, the parts of the others still come', async (t) => {
   const { bus, a, b, c } = await threeNodes(t);
-  const first = await RawStream.open(t, `${a.base}/connect?access-token=1`);
-  await a.plugin.hub.sendByUserId('1', 'bell', 'a0');
-  const seen = await first.next('bell');
-  await first.close();
+  const seen = await seenThenLeft(t, a);
   await b.plugin.hub.sendByUserId('1', 'bell', 'b1');
   await c.plugin.hub.sendByUserId('1', 'bell', 'c1');
   bus.stall('b');
@@ -111,10 +118,7 @@ test('a node down since before the replay range starts sent nothing the page mis
   t.teardown(() => bus.heal('b'));
   // The resume point's replay range must start after the others saw b go down.
   await delay(SLACK_MS + 200);
-  const first = await RawStream.open(t, `${a.base}/connect?access-token=1`);
-  await a.plugin.hub.sendByUserId('1', 'bell', 'a0');
-  const seen = await first.next('bell');
-  await first.close();
+  const seen = await seenThenLeft(t, a);
   await c.plugin.hub.sendByUserId('1', 'bell', 'c1');
   for (const node of [c, a]) {
     const back = await RawStream.open(t, `${node.base}/connect?access-token=1&recover=${encodeURIComponent(seen.id!)}`);
@@ -126,10 +130,7 @@ test('a node down since before the replay range starts sent nothing the page mis
 
 test('a node that went down within the replay range may have sent the page something: recovered false', async (t) => {
   const { bus, a, c } = await threeNodes(t);
-  const first = await RawStream.open(t, `${a.base}/connect?access-token=1`);
-  await a.plugin.hub.sendByUserId('1', 'bell', 'a0');
-  const seen = await first.next('bell');
-  await first.close();
+  const seen = await seenThenLeft(t, a);
   bus.cut('b');
   t.teardown(() => bus.heal('b'));
   const back = await RawStream.open(t, `${c.base}/connect?access-token=1&recover=${encodeURIComponent(seen.id!)}`);
@@ -138,10 +139,7 @@ test('a node that went down within the replay range may have sent the page somet
 
 test('a node closed gracefully since the resume point handed its window to the others: recovered true, its send replayed', async (t) => {
   const { bus, a, b, c } = await threeNodes(t);
-  const first = await RawStream.open(t, `${a.base}/connect?access-token=1`);
-  await a.plugin.hub.sendByUserId('1', 'bell', 'a0');
-  const seen = await first.next('bell');
-  await first.close();
+  const seen = await seenThenLeft(t, a);
   await b.plugin.hub.sendByUserId('1', 'bell', 'b1');
   // b closes (a rolling restart) and comes back as a new node.
   await b.plugin.close();
@@ -158,10 +156,7 @@ test('a node closed gracefully since the resume point handed its window to the o
 
 test('a node gone since the resume point (restarted under a new node id) took its sends with it: recovered false, though no node lists it any more', async (t) => {
   const { bus, a, b, c } = await threeNodes(t);
-  const first = await RawStream.open(t, `${a.base}/connect?access-token=1`);
-  await a.plugin.hub.sendByUserId('1', 'bell', 'a0');
-  const seen = await first.next('bell');
-  await first.close();
+  const seen = await seenThenLeft(t, a);
   await b.plugin.hub.sendByUserId('1', 'bell', 'b1');
   // b is cut off and leaves (a crash: it cannot hand its window over) and comes back as a new node.
   bus.cut('b');
@@ -220,10 +215,7 @@ test("a send that reached the page's node only after the page left, long after i
 
 test('a node back under the same node id (a configured nodeId) with a new window: its former sends are gone, recovered false', async (t) => {
   const { bus, a, b, c } = await threeNodes(t);
-  const first = await RawStream.open(t, `${a.base}/connect?access-token=1`);
-  await a.plugin.hub.sendByUserId('1', 'bell', 'a0');
-  const seen = await first.next('bell');
-  await first.close();
+  const seen = await seenThenLeft(t, a);
   await b.plugin.hub.sendByUserId('1', 'bell', 'b1');
   // Cut off while it closes (a crash: it cannot hand its window over).
   bus.cut('b');
