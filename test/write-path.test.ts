@@ -230,3 +230,67 @@ test('a client that half-closes its socket is removed; sends meanwhile neither t
   t.is(await plugin.hub.sendAll('tick', 'after'), 0);
   t.deepEqual(errors, []);
 });
+
+test('the head and connect-finish leave in one socket write, without res.write; headers an app set are in that head', async (t) => {
+  let res: ServerResponse | undefined;
+  const socketWrites: string[] = [];
+  let resWrites = 0;
+  const { server } = await startPlugin(t, {}, (app) => {
+    app.middleware.unshift(async (ctx, next) => {
+      res = ctx.res;
+      ctx.set('X-App', 'kept');
+      const socket = ctx.req.socket;
+      const write = socket.write.bind(socket) as (chunk: unknown) => boolean;
+      socket.write = ((chunk: unknown) => {
+        socketWrites.push(Buffer.isBuffer(chunk) ? chunk.toString('latin1') : String(chunk));
+        return write(chunk);
+      }) as typeof socket.write;
+      const resWrite = ctx.res.write.bind(ctx.res) as (chunk: unknown) => boolean;
+      ctx.res.write = ((chunk: unknown) => {
+        resWrites++;
+        return resWrite(chunk);
+      }) as typeof ctx.res.write;
+      await next();
+    });
+  });
+  const a = rawStream((server.address() as { port: number }).port, '/sse/test/connect?access-token=7');
+  t.teardown(() => a.close());
+  await a.ready;
+  t.truthy(res);
+  t.is(resWrites, 0);
+  t.is(socketWrites.length, 1);
+  const [head, body] = socketWrites[0]!.split('\r\n\r\n') as [string, string];
+  t.regex(head, /^HTTP\/1\.1 200 OK\r\n/);
+  t.regex(head, /\r\nX-App: kept\r\n/);
+  t.regex(head, /\r\nTransfer-Encoding: chunked$/);
+  t.regex(dechunk(Buffer.from(body, 'latin1')).text, /^event: connect-finish\nretry: \d+\ndata: \{"connectionId":"[\w-]{24}"/);
+  t.is(a.head(), head);
+});
+
+test('where Node must write the first chunk itself (HTTP/1.0, a corked response), the stream still opens and runs', async (t) => {
+  const { server, plugin } = await startPlugin(t, {}, (app) => {
+    app.middleware.unshift(async (ctx, next) => {
+      if (ctx.query['access-token'] !== 'corked') return next();
+      ctx.res.cork();
+      await next();
+      process.nextTick(() => ctx.res.uncork());
+    });
+  });
+  const port = (server.address() as { port: number }).port;
+  // HTTP/1.0: no chunked encoding; the body is the frames as they are, ended by the close.
+  const old = tcpConnect({ host: '127.0.0.1', port });
+  t.teardown(() => old.destroy());
+  let raw = '';
+  old.on('data', (d: Buffer) => (raw += d.toString('utf8')));
+  old.on('connect', () => old.write('GET /sse/test/connect?access-token=old HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n'));
+  const corked = rawStream(port, '/sse/test/connect?access-token=corked');
+  t.teardown(() => corked.close());
+  await corked.ready;
+  await until(() => raw.includes('connect-finish'));
+  t.is(await plugin.hub.sendAll('tick', 1), 2);
+  await until(() => raw.includes('event: tick') && corked.body().text.includes('event: tick'));
+  t.regex(raw, /^HTTP\/1\.1 200 OK\r\n/);
+  t.notRegex(raw, /Transfer-Encoding/i);
+  t.regex(raw.split('\r\n\r\n')[1]!, /^event: connect-finish\n[^]*\n\nevent: tick\nid: [^\n]+\ndata: 1\n\n$/);
+  t.regex(corked.body().text, /^event: connect-finish\n[^]*\n\nevent: tick\nid: [^\n]+\ndata: 1\n\n$/);
+});

@@ -5,7 +5,7 @@ import type { ConnectionInfo } from '../core/connection-info.js';
 import { encodeFrame, encodeRetry } from '../core/frame.js';
 import { hashToken } from '../core/token-hash.js';
 import type { SseUser } from '../core/user.js';
-import { DirectWriter, directSocketOf } from './write-path.js';
+import { DirectWriter, directSocketOf, writeHeadWith } from './write-path.js';
 
 export type { ConnectionInfo } from '../core/connection-info.js';
 
@@ -299,7 +299,8 @@ export class Connection implements ConnectionHandle {
     const direct = this.#direct ?? this.#directWriter();
     let buffered: number;
     if (direct === undefined) {
-      this.#res.write(frame);
+      // The first frame of a stream goes with its head, in one socket write, where Node allows.
+      if (!writeHeadWith(this.#res, frame)) this.#res.write(frame);
       buffered = this.#res.writableLength;
     } else if (!direct.socket.writable) {
       return false; // ended or destroyed under us (client left); 'close' is on its way
