@@ -253,10 +253,18 @@ export class Connection implements ConnectionHandle {
 
   /**
    * Writes a frame of the protocol itself (`connect-finish`, `sse-channels`, …): one of this
-   * connection's `eventsWritten`, not a send in the node's totals.
+   * connection's `eventsWritten`, not a send in the node's totals. As text (`connect-finish`),
+   * the first frame of a stream leaves with its head without being encoded first.
    * @internal
    */
-  writeProtocol(frame: Buffer): boolean {
+  writeProtocol(frame: Buffer | string): boolean {
+    if (typeof frame === 'string') {
+      if (!this.#closed && this.#held === undefined && writeHeadWith(this.#res, frame)) {
+        this.eventsWritten++;
+        return true;
+      }
+      frame = Buffer.from(frame, 'utf8');
+    }
     return this.#write(frame, 1);
   }
 
@@ -275,7 +283,7 @@ export class Connection implements ConnectionHandle {
    * then what waited since {@link Connection.hold}.
    * @internal
    */
-  release(first: Buffer, events: readonly Buffer[]): void {
+  release(first: Buffer | string, events: readonly Buffer[]): void {
     const held = this.#held;
     this.#held = undefined;
     this.#heldBytes = 0;

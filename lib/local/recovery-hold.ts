@@ -82,7 +82,7 @@ export class RecoveryHold {
   }
 
   /** Read when written: the window may adopt an older epoch while the peers answer. */
-  #finishFrame(conn: Connection, recovered: boolean): Buffer {
+  #finishFrame(conn: Connection, recovered: boolean): string {
     return this.#connectFinish()(conn.id, Date.now(), conn.expiresAt, conn.channelCount === 0 ? undefined : conn.channels, recovered);
   }
 

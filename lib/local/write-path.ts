@@ -152,11 +152,12 @@ interface Http1Response {
  * one socket write; false (nothing written) where Node must write them itself. This is what
  * `res.write` does for the first chunk (`OutgoingMessage#_send`: the head goes with the first
  * data, then `_headerSent`), without its four corked pieces and their writev a tick later:
- * ~3 µs of a stream's connect. Node still built the head (`writeHead`), so headers an app set
- * before, `Connection` and `Keep-Alive` are Node's own; and what a later `res.end()` writes
- * follows on the same socket.
+ * ~3.5 µs of a stream's connect. Node still built the head (`writeHead`), so headers an app
+ * set before, `Connection` and `Keep-Alive` are Node's own; and what a later `res.end()`
+ * writes follows on the same socket. A frame given as ASCII text goes as one string, not
+ * encoded into a Buffer first (~2 µs less).
  */
-export function writeHeadWith(response: ServerResponse, frame: Buffer): boolean {
+export function writeHeadWith(response: ServerResponse, frame: Buffer | string): boolean {
   const res = response as ServerResponse & Http1Response;
   const head = res._header;
   const socket = res.socket as (Socket & { _httpMessage?: unknown }) | null;
@@ -173,6 +174,16 @@ export function writeHeadWith(response: ServerResponse, frame: Buffer): boolean 
     !socket.writable
   ) {
     return false;
+  }
+  if (typeof frame === 'string') {
+    const bytes = Buffer.byteLength(frame, 'utf8');
+    // One byte per character: ASCII, the same bytes in latin1 (the head's encoding) as in UTF-8.
+    if (bytes === frame.length) {
+      res._headerSent = true;
+      socket.write(bytes === 0 ? head : `${head}${bytes.toString(16)}\r\n${frame}\r\n`, 'latin1');
+      return true;
+    }
+    frame = Buffer.from(frame, 'utf8');
   }
   const bytes = frame.length;
   const hex = bytes === 0 ? '' : bytes.toString(16);
