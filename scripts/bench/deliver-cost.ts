@@ -22,6 +22,7 @@ import { flag, opt } from './cli.js';
 import { checkout, removeCheckout } from './checkout.js';
 import { loadAverage } from './cpu-time.js';
 import { root, stopAfter } from './procs.js';
+import { chunkOf, corkedWrite } from './servers/socket-write.js';
 import { median } from './stats.js';
 import type { LocalNode } from '../../lib/local/local-node.js';
 
@@ -39,31 +40,13 @@ interface Way {
   dir?: string;
 }
 
-// ---- the hand-tuned way (as servers/raw-socket.ts) --------------------------------------
+// ---- the hand-tuned way (servers/socket-write.ts, the raw-socket server's) -----------------
 const rawSockets: Socket[] = [];
-let corked: Socket[] = [];
-function rawWrite(socket: Socket, buf: Buffer): void {
-  if (!socket.writableCorked) {
-    if (corked.length === 0) {
-      process.nextTick(() => {
-        const list = corked;
-        corked = [];
-        for (const s of list) s.uncork();
-      });
-    }
-    socket.cork();
-    corked.push(socket);
-  }
-  socket.write(buf);
-}
-function chunkOf(frame: Buffer): Buffer {
-  return Buffer.concat([Buffer.from(`${frame.length.toString(16)}\r\n`), frame, Buffer.from('\r\n')]);
-}
 const raw: Way = {
   label: 'raw socket.write',
   broadcast: (frame) => {
     const buf = chunkOf(frame);
-    for (const s of rawSockets) rawWrite(s, buf);
+    for (const s of rawSockets) corkedWrite(s, buf);
   },
 };
 
