@@ -16,6 +16,7 @@ import type {
 import type { StoreFilter } from '../qos/qos-store.js';
 import type { ClusterLink } from './cluster-link.js';
 import { CopyBatches } from './copy-batches.js';
+import { byOwner, tagOf } from './message-owner.js';
 import { MissedSends } from './missed-sends.js';
 import { PENDING_PAGE, PendingPulls, servePulls } from './pending-pulls.js';
 import { Rereplication } from './rereplication.js';
@@ -33,9 +34,6 @@ const UNSEEN_GRACE_MS = 5000;
 /** How long the list of owners whose copies this node holds is reused by pulls (a storm pulls thousands of times a second). */
 const TAGS_TTL_MS = 1000;
 
-const tagOf = (id: string): string => id.slice(-8);
-const byId = (x: DurableMessage, y: DurableMessage): number => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0);
-
 /**
  * Durable delivery's side of the cluster: implements {@link QosCluster} over the cluster's
  * fan-out ({@link ClusterLink}) and answers the peers' durable requests (`qos-pending`,
@@ -43,9 +41,9 @@ const byId = (x: DurableMessage, y: DurableMessage): number => (x.id < y.id ? -1
  * {@link DurableAnswers} durable delivery hands it. The cluster knows nothing of durable
  * delivery; durable delivery knows only the interface it declared.
  *
- * A message is owned by the node whose store tag ends its id. Peers sharing one store
- * (Redis) share its tag: one of them is asked for all, and they never pull from or forward
- * acks to each other.
+ * A message is owned by the node whose store tag ends its id (message-owner.ts). Peers
+ * sharing one store (Redis) share its tag: one of them is asked for all, and they never pull
+ * from or forward acks to each other.
  */
 export class DurableCluster implements QosCluster {
   readonly #link: ClusterLink;
@@ -482,34 +480,4 @@ export class DurableCluster implements QosCluster {
     }
     return byOwner(lists);
   }
-}
-
-/**
- * Lists of pulled messages regrouped by owner (the tag ending their ids): an absent owner's
- * messages may come from several holders of copies. Each message once; each owner's oldest
- * first, so that the connection gets them in the owner's order.
- */
-function byOwner(lists: DurableMessage[][]): DurableMessage[][] {
-  if (lists.length <= 1) return lists;
-  const seen = new Set<string>();
-  const owners = new Map<string, DurableMessage[]>();
-  let mixed = false;
-  for (const list of lists) {
-    const tags = new Set<string>();
-    for (const m of list) {
-      if (seen.has(m.id)) {
-        mixed = true;
-        continue;
-      }
-      seen.add(m.id);
-      const tag = tagOf(m.id);
-      if (!tags.has(tag) && owners.has(tag)) mixed = true;
-      tags.add(tag);
-      let own = owners.get(tag);
-      if (own === undefined) owners.set(tag, (own = []));
-      own.push(m);
-    }
-  }
-  if (!mixed) return lists;
-  return [...owners.values()].map((list) => list.sort(byId));
 }

@@ -3,7 +3,8 @@ import { SseRedisUnavailableError } from '../core/errors.js';
 import { connectRedis, openRedis, redisFailure, type RedisClient } from '../redis/redis-connection.js';
 import type { RedisSource } from '../redis/redis-source.js';
 import type { SendItem, SendRequest } from './messages.js';
-import type { Envelope } from './redis-transport.js';
+import type { Envelope } from './redis-envelope.js';
+import { LIVE, membershipKeys } from './redis-membership.js';
 
 /** Settings of {@link RedisEmitterTransport}. */
 export interface RedisEmitterTransportOptions {
@@ -15,13 +16,6 @@ export interface RedisEmitterTransportOptions {
   /** A node whose last beat is older than this is not asked (3 × the nodes' `healthIntervalMs`). */
   nodeTtlMs: number;
 }
-
-/** The live node ids, on Redis's clock (as the nodes' beat reads them). KEYS: nodes. ARGV: ttl in ms. */
-const LIVE = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-return redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[1]), '+inf')
-`;
 
 interface Waiting {
   nodeId: string;
@@ -78,7 +72,7 @@ export class RedisEmitterTransport {
     const o = this.#options;
     let nodes: string[];
     try {
-      nodes = (await this.#pub.eval(LIVE, 1, `{${o.prefix}}:nodes`, o.nodeTtlMs)) as string[];
+      nodes = (await this.#pub.eval(LIVE, 1, membershipKeys(o.prefix).nodes, o.nodeTtlMs)) as string[];
     } catch (err) {
       throw redisFailure(err, 'emitter: live nodes');
     }

@@ -7,6 +7,8 @@ import { RedisWriteQueue } from '../redis/redis-write-queue.js';
 import type { Discovery } from './discovery.js';
 import type { ClusterRequest, HelloAnswer, SendItem, SendRequest } from './messages.js';
 import { RedisDirectory } from './redis-directory.js';
+import { isEnvelope, type Envelope } from './redis-envelope.js';
+import { BEAT, COLLECT, membershipKeys, type MembershipKeys } from './redis-membership.js';
 import { RedisWindowLog } from './redis-window.js';
 import type { ClusterTransport, RequestHandler, TransportEvents } from './transport.js';
 
@@ -31,70 +33,12 @@ export interface RedisTransportOptions {
   discovery?: Discovery;
 }
 
-/** A message on a node's channel or the broadcast channel. */
-export type Envelope =
-  | { k: 'q'; id: number; from: string; to?: string[]; req: ClusterRequest }
-  | { k: 'a'; id: number; from: string; ok: true; v: unknown }
-  | { k: 'a'; id: number; from: string; ok: false; e: string }
-  | { k: 'bye'; from: string }
-  /** One-way: run it, answer nothing (a count-free send). */
-  | { k: 'n'; from: string; to?: string[]; req: ClusterRequest };
-
 interface Waiting {
   /** Only this node's answer settles it. */
   peerId: string;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
   timer: NodeJS.Timeout;
-}
-
-/**
- * One beat, on Redis's clock (nodes' clocks may disagree; `replicate_commands` lets Redis 3.2-4
- * write after TIME, later versions always do): scores this node now, stores its
- * hello, answers the live node ids and the expired ones. KEYS: nodes, hello. ARGV: node id,
- * hello JSON, ttl in ms.
- */
-const BEAT = `
-redis.replicate_commands()
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local dead = now - tonumber(ARGV[3])
-redis.call('ZADD', KEYS[1], now, ARGV[1])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-return { redis.call('ZRANGEBYSCORE', KEYS[1], dead, '+inf'), redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. dead) }
-`;
-
-/**
- * Removes the given nodes if they are still expired (one may have beaten since it was read):
- * from the set and the hellos. Answers those removed. KEYS: nodes, hello. ARGV: ttl, ids.
- */
-const COLLECT = `
-redis.replicate_commands()
-local t = redis.call('TIME')
-local dead = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[1])
-local removed = {}
-for i = 2, #ARGV do
-  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  if score and tonumber(score) < dead then
-    redis.call('ZREM', KEYS[1], ARGV[i])
-    redis.call('HDEL', KEYS[2], ARGV[i])
-    removed[#removed + 1] = ARGV[i]
-  end
-end
-return removed
-`;
-
-/** Whether `value` has the shape of an {@link Envelope} (the request inside is checked by the cluster). */
-function isEnvelope(value: unknown): value is Envelope {
-  if (value === null || typeof value !== 'object') return false;
-  const m = value as Record<string, unknown>;
-  if (typeof m.from !== 'string') return false;
-  if (m.k === 'bye') return true;
-  const to = m.to === undefined || (Array.isArray(m.to) && m.to.every((id) => typeof id === 'string'));
-  if (m.k === 'n') return to;
-  if (!Number.isSafeInteger(m.id)) return false;
-  if (m.k === 'a') return typeof m.ok === 'boolean';
-  return m.k === 'q' && to;
 }
 
 /** A send's recovery-window items (ordinary, with a window id), or `undefined` when it has none. */
@@ -118,9 +62,10 @@ function notAPeer(peerId: string): Error {
  * Cluster transport over Redis pub/sub: nodes need no address, port or secret of each other,
  * only the same Redis and prefix. A request to a peer is published on its channel, its
  * answer comes back on the asker's channel under the request id; a fan-out to all peers is
- * one message on the broadcast channel (`to` names who must answer it). Membership is a
- * sorted set of node ids scored by their last beat: a node that stops beating (SIGKILL) is
- * dropped by the others after `nodeTtlMs`, and its directory entries with it.
+ * one message on the broadcast channel (`to` names who must answer it; redis-envelope.ts).
+ * Membership is a sorted set of node ids scored by their last beat (redis-membership.ts): a
+ * node that stops beating (SIGKILL) is dropped by the others after `nodeTtlMs`, and its
+ * directory entries with it.
  *
  * Plain PUBLISH, not sharded SPUBLISH: on one Redis (or Sentinel) they cost the same, and
  * the broadcast channel, which carries most of the traffic, reaches every node anyway. On a
@@ -135,6 +80,8 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
   readonly nodeId: string;
   readonly directory: RedisDirectory;
   readonly #options: RedisTransportOptions;
+  /** The membership's sorted set of beats and hash of hellos. */
+  readonly #keys: MembershipKeys;
   readonly #pub: RedisClient;
   readonly #sub: RedisClient;
   /** The window's XADDs and the requests' PUBLISHes, in order, written at once (past the auto-pipeline). */
@@ -161,6 +108,7 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
     super();
     this.nodeId = options.nodeId;
     this.#options = options;
+    this.#keys = membershipKeys(options.prefix);
     this.#pub = openRedis(options.redis, options.commandTimeoutMs);
     this.#sub = openRedis(options.redis, options.commandTimeoutMs);
     this.#writes = new RedisWriteQueue(this.#pub);
@@ -178,16 +126,6 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
     this.directory = new RedisDirectory(this.#pub, options.prefix, keyTtlMs, (err) => this.emit('error', err));
   }
 
-  // One hash tag for both membership keys: a Redis Cluster keeps them in one slot, so that
-  // the beat script may touch both.
-  get #nodesKey(): string {
-    return `{${this.#options.prefix}}:nodes`;
-  }
-
-  get #helloKey(): string {
-    return `{${this.#options.prefix}}:hello`;
-  }
-
   get #allChannel(): string {
     return `${this.#options.prefix}:all`;
   }
@@ -196,17 +134,17 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
     return `${this.#options.prefix}:to:${nodeId}`;
   }
 
-  /**
-   * Connects, subscribes and beats once. Rejects with `ERR_SSE_REDIS_UNAVAILABLE` when Redis
-   * is not reachable within 5 × `commandTimeoutMs` (at least 5 s), but keeps trying: the node
-   * joins by itself once Redis is up, and serves locally meanwhile.
-   */
   /** The recovery window as a Redis Stream shared by the cluster, written on the connection that publishes sends. */
   windowLog(window: RecoveryWindow, report: (err: unknown) => void): RedisWindowLog {
     this.#windowLog = new RedisWindowLog(this.#pub, this.#writes, this.#options.prefix, window, report);
     return this.#windowLog;
   }
 
+  /**
+   * Connects, subscribes and beats once. Rejects with `ERR_SSE_REDIS_UNAVAILABLE` when Redis
+   * is not reachable within 5 × `commandTimeoutMs` (at least 5 s), but keeps trying: the node
+   * joins by itself once Redis is up, and serves locally meanwhile.
+   */
   async start(handler: RequestHandler, self: HelloAnswer): Promise<void> {
     this.#handler = handler;
     this.#self = self;
@@ -400,8 +338,8 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
       const [liveIds, expired] = (await this.#pub.eval(
         BEAT,
         2,
-        this.#nodesKey,
-        this.#helloKey,
+        this.#keys.nodes,
+        this.#keys.hello,
         this.nodeId,
         JSON.stringify(this.#self),
         this.#options.nodeTtlMs,
@@ -426,7 +364,7 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
 
   /** Removes dead nodes: from the set, their hello, their directory entries. Any node may; it is idempotent. */
   async #collect(expired: string[]): Promise<void> {
-    const removed = (await this.#pub.eval(COLLECT, 2, this.#nodesKey, this.#helloKey, this.#options.nodeTtlMs, ...expired)) as string[];
+    const removed = (await this.#pub.eval(COLLECT, 2, this.#keys.nodes, this.#keys.hello, this.#options.nodeTtlMs, ...expired)) as string[];
     // One DEL per node: each node's keys share a slot, different nodes' keys need not.
     await Promise.all(removed.map((id) => this.#pub.del(...this.directory.keysOf(id))));
     for (const id of removed) this.#drop(id, true);
@@ -444,7 +382,7 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
     if (!settling) for (const id of this.#unreachable.keys()) if (!liveSet.has(id)) this.#drop(id, true);
     const fresh = live.filter((id) => !this.#peers.has(id));
     if (fresh.length === 0) return;
-    const hellos = await this.#pub.hmget(this.#helloKey, ...fresh);
+    const hellos = await this.#pub.hmget(this.#keys.hello, ...fresh);
     for (const [i, id] of fresh.entries()) {
       const raw = hellos[i];
       if (typeof raw !== 'string') continue;
@@ -497,7 +435,7 @@ export class RedisTransport extends EventEmitter<TransportEvents> implements Clu
       if (this.#pub.status === 'ready') {
         await this.#pub.publish(this.#allChannel, JSON.stringify({ k: 'bye', from: this.nodeId } satisfies Envelope));
         await Promise.all([
-          this.#pub.multi().zrem(this.#nodesKey, this.nodeId).hdel(this.#helloKey, this.nodeId).exec(),
+          this.#pub.multi().zrem(this.#keys.nodes, this.nodeId).hdel(this.#keys.hello, this.nodeId).exec(),
           this.#pub.del(...this.directory.keysOf(this.nodeId)),
         ]);
       }

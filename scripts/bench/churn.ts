@@ -26,17 +26,14 @@ import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { redisServerInstalled, startRedisServer, INSTALL_HINT, type RedisProcess } from '../redis-process.js';
 import type { Rpc } from './ipc.js';
-import { spawn, stop } from './procs.js';
+import { flag, opt } from './cli.js';
+import { spawn, stop, stopAfter } from './procs.js';
 import { StampedSseClients } from './stamped-sse-clients.js';
 import { median } from './stats.js';
 
-const quick = process.argv.includes('--quick');
-const argOf = (flag: string): string | undefined => {
-  const i = process.argv.indexOf(flag);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-};
-const SETUPS = (argOf('--only')?.split(',') ?? ['single', 'redis', 'lan']) as Setup[];
-const BEFORE = argOf('--before');
+const quick = flag('quick');
+const SETUPS = (opt('only')?.split(',') ?? ['single', 'redis', 'lan']) as Setup[];
+const BEFORE = opt('before');
 const RATE = 200;
 const QUIET = quick ? 3 : 5;
 const FLOOD = quick ? 8 : 12;
@@ -215,11 +212,7 @@ const mb = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
 const ms = (v: number): string => (Number.isFinite(v) ? v.toFixed(1) : 'n/a');
 
 async function main(): Promise<void> {
-  const limit = setTimeout(() => {
-    console.error(`churn benchmark: time limit of ${TIME_LIMIT_MS / 60_000} min reached; stopping`);
-    process.exit(1);
-  }, TIME_LIMIT_MS);
-  limit.unref();
+  stopAfter(TIME_LIMIT_MS, `churn benchmark: time limit of ${TIME_LIMIT_MS / 60_000} min reached; stopping`);
   const loadBefore = loadavg()
     .map((l) => l.toFixed(1))
     .join(' / ');

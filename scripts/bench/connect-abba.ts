@@ -18,23 +18,19 @@
 // compiles that lib/ with tsc first and runs the output, as the package ships it (dist/lib):
 // without it, the server runs the TypeScript through tsx, whose keepNames transpile gives
 // every closure a request creates a `defineProperty` that the published build does not have.
-import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { buildCheckout, checkout, removeCheckout } from './checkout.js';
-import type { Rpc } from './ipc.js';
-import { spawn, stop } from './procs.js';
+import { abbaOrder, openStreams, perRound, ratioCell, shutDown, startServer, type BenchServer as Server } from './abba.js';
+import { flag, opt } from './cli.js';
+import { buildCheckout, checkout } from './checkout.js';
+import { threadTimes, type ThreadTimes } from './cpu-time.js';
+import { stopAfter } from './procs.js';
 import { median } from './stats.js';
 
-const argv = process.argv.slice(2);
-const opt = (name: string, fallback: string): string => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1]! : fallback;
-};
 const specs = opt('servers', 'raw,koa,lib').split(',');
 const N = Number(opt('n', '10000'));
 const ROUNDS = Number(opt('rounds', '8'));
 /** Each round on new processes, warmed up as fanout.ts's connect table does (50 streams): the cold cost. */
-const FRESH = argv.includes('--fresh');
+const FRESH = flag('fresh');
 const CLIENTS = 2;
 const CONCURRENCY = 128;
 /** Source addresses per client and round (the last byte): ≤ 1,000 streams each. */
@@ -44,17 +40,7 @@ if (!(N > 0 && N <= 10_000)) throw new Error('--n must be 1..10000');
 if (!(ROUNDS > 0 && ROUNDS <= 120)) throw new Error('--rounds must be 1..120');
 // Bounded: the whole run stops itself after this long.
 const LIMIT_MS = 30 * 60_000;
-setTimeout(() => {
-  console.error(`connect-abba: still running after ${LIMIT_MS / 60_000} min, stopping`);
-  process.exit(1);
-}, LIMIT_MS).unref();
-
-interface Server {
-  label: string;
-  rpc: Rpc;
-  clients: Rpc[];
-  dir?: string;
-}
+stopAfter(LIMIT_MS, `connect-abba: still running after ${LIMIT_MS / 60_000} min, stopping`);
 
 const FILES: Record<string, string> = { raw: 'servers/raw.ts', koa: 'servers/koa.ts', lib: 'servers/lib.ts' };
 
@@ -75,46 +61,7 @@ async function start(spec: string): Promise<Server> {
   // --prof <dir>: a --cpu-prof profile of every server into <dir> (written when it stops).
   const prof = opt('prof', '');
   const profArgs = prof !== '' ? ['--cpu-prof', '--cpu-prof-interval', '100', `--cpu-prof-dir=${prof}`] : [];
-  const { rpc, ready: port } = await spawn(file, [], ['--expose-gc', ...profArgs], spec, env);
-  const clients = await Promise.all(
-    Array.from({ length: CLIENTS }, (_, i) => spawn('client.ts', ['sse', String(port)], [], `${spec} client ${i}`).then((c) => c.rpc)),
-  );
-  return { label: spec, rpc, clients, dir };
-}
-
-/** One stream's CPU (µs), split as the kernel accounts it per thread. */
-interface Split {
-  /** The server's main thread, in JavaScript and Node (user time). */
-  user: number;
-  /** The main thread in the kernel: accept, reads, writes, epoll, page faults. */
-  sys: number;
-  /** V8's helper threads (concurrent GC marking, TurboFan compiles) and libuv's. */
-  helpers: number;
-}
-
-/** CPU time of the process `pid` per kind of thread, in µs, from /proc (Linux). */
-function threadTimes(pid: number): Split {
-  const tick = 1e6 / 100; // USER_HZ
-  const out: Split = { user: 0, sys: 0, helpers: 0 };
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    } catch {
-      continue; // the thread ended meanwhile
-    }
-    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const utime = Number(f[11]) * tick;
-    const stime = Number(f[12]) * tick;
-    if (Number(tid) === pid) {
-      out.user += utime;
-      out.sys += stime;
-    } else {
-      out.helpers += utime + stime;
-    }
-  }
-  return out;
+  return startServer({ file, label: spec, env, execArgv: profArgs, dir, clients: CLIENTS });
 }
 
 async function waitCount(server: Server, want: (count: number) => boolean): Promise<void> {
@@ -130,37 +77,22 @@ async function round(server: Server, r: number, slot: number): Promise<Sample> {
   const pid = server.rpc.child.pid!;
   const threads0 = threadTimes(pid);
   const cpu0 = await server.rpc.call<{ cpu: number }>('cpu');
-  const share = Math.ceil(N / CLIENTS);
-  const opened = await Promise.all(
-    server.clients.map((c, i) =>
-      c.call<{ start: number; end: number; failed: number; firstError?: string }>(
-        'connect',
-        {
-          from: i * share,
-          to: Math.min(N, (i + 1) * share),
-          concurrency: CONCURRENCY,
-          localAddresses: ADDRESSES.map((a) => `127.${40 + r}.${slot * CLIENTS + i}.${a}`),
-        },
-        120_000,
-      ),
-    ),
-  );
-  const failed = opened.reduce((s, o) => s + o.failed, 0);
-  if (failed > 0) throw new Error(`${server.label}: ${failed} streams failed: ${opened.find((o) => o.firstError)?.firstError}`);
+  const opened = await openStreams(server, N, CONCURRENCY, (i) => ADDRESSES.map((a) => `127.${40 + r}.${slot * CLIENTS + i}.${a}`));
   await waitCount(server, (c) => c >= N);
   const cpu1 = await server.rpc.call<{ cpu: number }>('cpu');
   const threads1 = threadTimes(pid);
   const us = Math.max(...opened.map((o) => o.end)) - Math.min(...opened.map((o) => o.start));
   for (const c of server.clients) await c.call('closeAll');
   await waitCount(server, (c) => c === 0);
-  const per = (k: keyof Split) => (threads1[k] - threads0[k]) / N;
+  const per = (k: keyof ThreadTimes) => (threads1[k] - threads0[k]) / N;
   return { cpuUs: (cpu1.cpu - cpu0.cpu) / N, perSec: (N / us) * 1e6, split: { user: per('user'), sys: per('sys'), helpers: per('helpers') } };
 }
 
 interface Sample {
   cpuUs: number;
   perSec: number;
-  split: Split;
+  /** One stream's CPU (µs), split by thread. */
+  split: ThreadTimes;
 }
 
 /** Opens and closes the connect table's 50 warm-up streams. */
@@ -168,12 +100,6 @@ async function warmUp(server: Server): Promise<void> {
   await server.clients[0]!.call('connect', { from: N, to: N + 50, concurrency: 16 }, 60_000);
   await server.clients[0]!.call('closeAll');
   await waitCount(server, (c) => c === 0);
-}
-
-async function shutDown(server: Server): Promise<void> {
-  for (const c of server.clients) await stop(c);
-  await stop(server.rpc);
-  if (server.dir !== undefined) removeCheckout(server.dir);
 }
 
 const servers: Server[] = [];
@@ -186,11 +112,7 @@ try {
   const samples = specs.map(() => [] as Sample[]);
   for (let r = 1; r <= ROUNDS; r++) {
     // Each server goes first, and last, in turn.
-    const order = specs.map((_, i) => i);
-    const shift = (r - 1) % specs.length;
-    const rotated = [...order.slice(shift), ...order.slice(0, shift)];
-    if (r % 2 === 0) rotated.reverse();
-    for (const i of rotated) {
+    for (const i of abbaOrder(specs.length, r)) {
       if (FRESH) {
         const s = await start(specs[i]!);
         try {
@@ -218,12 +140,11 @@ try {
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const [i, label] of specs.entries()) {
     const xs = samples[i]!;
-    const rate = xs.map((x, k) => x.perSec / ref[k]!.perSec);
-    const cpu = xs.map((x, k) => x.cpuUs / ref[k]!.cpuUs);
-    const range = (v: number[]) => `${Math.min(...v).toFixed(2)}–${Math.max(...v).toFixed(2)}`;
+    const rate = perRound(xs, ref, (x) => x.perSec);
+    const cpu = perRound(xs, ref, (x) => x.cpuUs);
     const m = (f: (x: Sample) => number) => median(xs.map(f)).toFixed(1);
     console.log(
-      `| ${label} | ${median(xs.map((x) => x.perSec)).toFixed(0)} | ${median(rate).toFixed(2)}× (${range(rate)}) | ${m((x) => x.cpuUs)} | ${median(cpu).toFixed(2)}× (${range(cpu)}) | ${m((x) => x.split.user)} | ${m((x) => x.split.sys)} | ${m((x) => x.split.helpers)} |`,
+      `| ${label} | ${median(xs.map((x) => x.perSec)).toFixed(0)} | ${ratioCell(rate, 2)} | ${m((x) => x.cpuUs)} | ${ratioCell(cpu, 2)} | ${m((x) => x.split.user)} | ${m((x) => x.split.sys)} | ${m((x) => x.split.helpers)} |`,
     );
   }
 } finally {

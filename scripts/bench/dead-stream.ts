@@ -17,24 +17,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { setUserTimeout, userTimeoutUnavailable } from '../../lib/local/tcp-user-timeout.js';
 import type { LanHost } from '../../test/helpers/lan.js';
 import { netnsUnavailable, NsProcess, privateLan } from '../../test/helpers/netns.js';
-import { spawn, stop } from './procs.js';
+import { flag, opt } from './cli.js';
+import { spawn, stop, stopAfter } from './procs.js';
 import { median } from './stats.js';
 
-const argv = process.argv.slice(2);
-const opt = (name: string): string | undefined => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
 const N = Number(opt('n') ?? 10_000);
 if (!(N >= 100 && N <= 15_000)) throw new Error('--n must be 100..15000');
-const DETECT = argv.includes('--detect');
+const DETECT = flag('detect');
 const HEARTBEAT_MS = 1000;
 const TICKS = 10;
-const overall = setTimeout(() => {
-  console.error('dead-stream: overall time limit reached, stopping');
-  process.exit(1);
-}, 12 * 60_000);
-overall.unref();
+stopAfter(12 * 60_000, 'dead-stream: overall time limit reached, stopping');
 
 interface Round {
   mode: 'on' | 'off';

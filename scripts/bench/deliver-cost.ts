@@ -16,28 +16,23 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect as tcpConnect, type AddressInfo, type Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
-import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
+import { abbaOrder, perRound } from './abba.js';
+import { flag, opt } from './cli.js';
 import { checkout, removeCheckout } from './checkout.js';
-import { root } from './procs.js';
+import { loadAverage } from './cpu-time.js';
+import { root, stopAfter } from './procs.js';
+import { chunkOf, corkedWrite } from './servers/socket-write.js';
 import { median } from './stats.js';
 import type { LocalNode } from '../../lib/local/local-node.js';
 
-const argv = process.argv.slice(2);
-const opt = (name: string, fallback: string): string => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1]! : fallback;
-};
 const builds = opt('builds', 'lib').split(',');
 const N = Number(opt('n', '3000'));
 const ROUNDS = Number(opt('rounds', '200'));
 const BATCH = 10;
 if (!(N > 0 && N * 2 * (builds.length + 1) < 19_000)) throw new Error('--n too large for the file limit (20,000 per process)');
 if (!(ROUNDS > 0 && ROUNDS <= 2000)) throw new Error('--rounds must be 1..2000');
-setTimeout(() => {
-  console.error('deliver-cost: time limit reached, stopping');
-  process.exit(1);
-}, 10 * 60_000).unref();
+stopAfter(10 * 60_000, 'deliver-cost: time limit reached, stopping');
 
 interface Way {
   label: string;
@@ -45,31 +40,13 @@ interface Way {
   dir?: string;
 }
 
-// ---- the hand-tuned way (as servers/raw-socket.ts) --------------------------------------
+// ---- the hand-tuned way (servers/socket-write.ts, the raw-socket server's) -----------------
 const rawSockets: Socket[] = [];
-let corked: Socket[] = [];
-function rawWrite(socket: Socket, buf: Buffer): void {
-  if (!socket.writableCorked) {
-    if (corked.length === 0) {
-      process.nextTick(() => {
-        const list = corked;
-        corked = [];
-        for (const s of list) s.uncork();
-      });
-    }
-    socket.cork();
-    corked.push(socket);
-  }
-  socket.write(buf);
-}
-function chunkOf(frame: Buffer): Buffer {
-  return Buffer.concat([Buffer.from(`${frame.length.toString(16)}\r\n`), frame, Buffer.from('\r\n')]);
-}
 const raw: Way = {
   label: 'raw socket.write',
   broadcast: (frame) => {
     const buf = chunkOf(frame);
-    for (const s of rawSockets) rawWrite(s, buf);
+    for (const s of rawSockets) corkedWrite(s, buf);
   },
 };
 
@@ -104,7 +81,7 @@ async function libWay(spec: string): Promise<Way> {
 }
 
 const ways: Way[] = [raw];
-if (argv.includes('--ceiling')) ways.push(joined);
+if (flag('ceiling')) ways.push(joined);
 for (const b of builds) ways.push(await libWay(b));
 
 const server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -182,14 +159,11 @@ async function round(way: Way): Promise<{ user: number; sys: number }> {
 
 const samples = ways.map(() => [] as { user: number; sys: number }[]);
 for (let w = 0; w < ways.length; w++) for (let i = 0; i < 20; i++) await round(ways[w]!); // warm-up
-for (let r = 0; r < ROUNDS; r++) {
-  const order = ways.map((_, i) => i);
-  const rotated = [...order.slice(r % ways.length), ...order.slice(0, r % ways.length)];
-  if (r % 2 === 1) rotated.reverse();
-  for (const w of rotated) samples[w]!.push(await round(ways[w]!));
+for (let r = 1; r <= ROUNDS; r++) {
+  for (const w of abbaOrder(ways.length, r)) samples[w]!.push(await round(ways[w]!));
 }
 if (pending > 0) console.error(`(clients still ${pending} bytes behind at the end)`);
-const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+const load = loadAverage();
 console.log(`Node ${process.version}; ${N} streams per way, ${BATCH} broadcasts per round, ${ROUNDS} rounds alternating; load average ${load}.`);
 console.log('ns of CPU per delivery, medians over rounds (the synchronous broadcast + flush); × raw = median of per-round ratios.\n');
 console.log('| way | user ns | system ns | total ns | × raw (total) | total − raw (ns) |');
@@ -197,7 +171,7 @@ console.log('|---|---:|---:|---:|---:|---:|');
 for (const [w, way] of ways.entries()) {
   const xs = samples[w]!;
   const tot = xs.map((x) => x.user + x.sys);
-  const ratio = tot.map((t, i) => t / (samples[0]![i]!.user + samples[0]![i]!.sys));
+  const ratio = perRound(xs, samples[0]!, (x) => x.user + x.sys);
   const diff = tot.map((t, i) => t - (samples[0]![i]!.user + samples[0]![i]!.sys));
   console.log(
     `| ${way.label} | ${median(xs.map((x) => x.user)).toFixed(0)} | ${median(xs.map((x) => x.sys)).toFixed(0)} | ${median(tot).toFixed(0)} | ${median(ratio).toFixed(3)}× | ${median(diff).toFixed(0)} |`,

@@ -17,19 +17,15 @@
 // tree), lib@<commit> (that commit's build, beside the working tree's) or lib@<dir> (a lib/
 // folder: a bench-only build with a feature switched off); `+nowindow` after a lib server turns
 // its recovery window off (no `id:` on ordinary events).
-import { readdirSync, readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { checkout, removeCheckout } from './checkout.js';
-import type { Rpc } from './ipc.js';
-import { spawn, stop } from './procs.js';
+import { abbaOrder, openStreams, perRound, ratioCell, shutDown, startServer, type BenchServer as Server } from './abba.js';
+import { opt } from './cli.js';
+import { checkout } from './checkout.js';
+import { loadAverage, threadTimes } from './cpu-time.js';
+import { stopAfter } from './procs.js';
 import { median } from './stats.js';
 
-const argv = process.argv.slice(2);
-const opt = (name: string, fallback: string): string => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1]! : fallback;
-};
 const specs = opt('servers', 'raw-socket,lib').split(',');
 const N = Number(opt('n', '10000'));
 const ROUNDS = Number(opt('rounds', '6'));
@@ -46,17 +42,7 @@ if (!(DELIVERIES > 0 && DELIVERIES <= 5_000_000)) throw new Error('--deliveries 
 if (PHASE !== 'burst' && PHASE !== 'targeted') throw new Error('--phase must be burst or targeted');
 if (!(SENDS > 0 && SENDS <= 1_000_000)) throw new Error('--sends must be 1..1000000');
 const LIMIT_MS = 20 * 60_000;
-setTimeout(() => {
-  console.error(`fanout-abba: still running after ${LIMIT_MS / 60_000} min, stopping`);
-  process.exit(1);
-}, LIMIT_MS).unref();
-
-interface Server {
-  label: string;
-  rpc: Rpc;
-  clients: Rpc[];
-  dir?: string;
-}
+stopAfter(LIMIT_MS, `fanout-abba: still running after ${LIMIT_MS / 60_000} min, stopping`);
 
 const FILES: Record<string, string> = { raw: 'servers/raw.ts', 'raw-socket': 'servers/raw-socket.ts', lib: 'servers/lib.ts' };
 
@@ -71,51 +57,10 @@ async function start(spec: string, slot: number): Promise<Server> {
   if (dir !== undefined) env.BENCH_LIB_DIR = `${dir}/lib`;
   if (fromDir) env.BENCH_LIB_DIR = build;
   if (noWindow) env.BENCH_RECOVERY = 'off';
-  const { rpc, ready: port } = await spawn(file, [], ['--expose-gc'], spec, env);
-  const clients = await Promise.all(
-    Array.from({ length: CLIENTS }, (_, i) => spawn('client.ts', ['sse', String(port)], [], `${spec} client ${i}`).then((c) => c.rpc)),
-  );
-  const share = Math.ceil(N / CLIENTS);
-  const opened = await Promise.all(
-    clients.map((c, i) =>
-      c.call<{ failed: number; firstError?: string }>(
-        'connect',
-        {
-          from: i * share,
-          to: Math.min(N, (i + 1) * share),
-          concurrency: 128,
-          localAddresses: Array.from({ length: 8 }, (_, a) => `127.60.${slot * CLIENTS + i}.${a + 1}`),
-        },
-        120_000,
-      ),
-    ),
-  );
-  const failed = opened.reduce((s, o) => s + o.failed, 0);
-  if (failed > 0) throw new Error(`${spec}: ${failed} streams failed: ${opened.find((o) => o.firstError)?.firstError}`);
-  for (let i = 0; i < 500 && (await rpc.call<number>('count')) < N; i++) await sleep(20);
-  return { label: spec, rpc, clients, dir };
-}
-
-/** CPU time of the process `pid`, in µs, from /proc (Linux): main thread user / kernel, other threads. */
-function threadTimes(pid: number): { user: number; sys: number; helpers: number } {
-  const tick = 1e6 / 100; // USER_HZ
-  const out = { user: 0, sys: 0, helpers: 0 };
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const utime = Number(f[11]) * tick;
-    const stime = Number(f[12]) * tick;
-    if (Number(tid) === pid) {
-      out.user += utime;
-      out.sys += stime;
-    } else out.helpers += utime + stime;
-  }
-  return out;
+  const server = await startServer({ file, label: spec, env, dir, clients: CLIENTS });
+  await openStreams(server, N, 128, (i) => Array.from({ length: 8 }, (_, a) => `127.60.${slot * CLIENTS + i}.${a + 1}`));
+  for (let i = 0; i < 500 && (await server.rpc.call<number>('count')) < N; i++) await sleep(20);
+  return server;
 }
 
 interface Sample {
@@ -164,12 +109,6 @@ async function burst(server: Server): Promise<Sample> {
   };
 }
 
-async function shutDown(server: Server): Promise<void> {
-  await stop(server.rpc);
-  for (const c of server.clients) await stop(c);
-  if (server.dir !== undefined) removeCheckout(server.dir);
-}
-
 const servers: Server[] = [];
 try {
   for (const [i, spec] of specs.entries()) servers.push(await start(spec, i));
@@ -177,11 +116,7 @@ try {
   for (const s of servers) await burst(s);
   const samples = specs.map(() => [] as Sample[]);
   for (let r = 1; r <= ROUNDS; r++) {
-    const order = specs.map((_, i) => i);
-    const shift = (r - 1) % specs.length;
-    const rotated = [...order.slice(shift), ...order.slice(0, shift)];
-    if (r % 2 === 0) rotated.reverse();
-    for (const i of rotated) samples[i]!.push(await burst(servers[i]!));
+    for (const i of abbaOrder(specs.length, r)) samples[i]!.push(await burst(servers[i]!));
     process.stderr.write(`round ${r}/${ROUNDS}: ${specs.map((spec, i) => `${spec} ${samples[i]!.at(-1)!.cpuUs.toFixed(3)} µs`).join(', ')}\n`);
   }
   const ref = samples[0]!;
@@ -191,7 +126,7 @@ try {
       ? `${SENDS.toLocaleString('en')} targeted sends (${TARGETED_BATCH} per turn) to random users`
       : `bursts of ${k} broadcasts (${BATCH} per turn, ${(k * N).toLocaleString('en')} deliveries)`;
   console.log(
-    `Node ${process.version}; ${N.toLocaleString('en')} streams per server, ${what}, ${ROUNDS} rounds, order rotated; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} at the end.`,
+    `Node ${process.version}; ${N.toLocaleString('en')} streams per server, ${what}, ${ROUNDS} rounds, order rotated; load average ${loadAverage()} at the end.`,
   );
   console.log(`Medians over rounds; × ${specs[0]} = median of the per-round ratios (range). CPU µs per delivery, split by thread.\n`);
   console.log(
@@ -200,12 +135,11 @@ try {
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const [i, label] of specs.entries()) {
     const xs = samples[i]!;
-    const cpu = xs.map((x, j) => x.cpuUs / ref[j]!.cpuUs);
+    const cpu = perRound(xs, ref, (x) => x.cpuUs);
     const inv = cpu.map((x) => 1 / x);
-    const range = (v: number[]) => `${Math.min(...v).toFixed(2)}–${Math.max(...v).toFixed(2)}`;
     const m = (f: (x: Sample) => number, d = 3) => median(xs.map(f)).toFixed(d);
     console.log(
-      `| ${label} | ${m((x) => x.perSec, 0)} | ${m((x) => x.cpuUs)} | ${median(cpu).toFixed(3)}× (${range(cpu)}) | ${median(inv).toFixed(3)}× | ${m((x) => x.user)} | ${m((x) => x.sys)} | ${m((x) => x.helpers)} |`,
+      `| ${label} | ${m((x) => x.perSec, 0)} | ${m((x) => x.cpuUs)} | ${ratioCell(cpu, 3)} | ${median(inv).toFixed(3)}× | ${m((x) => x.user)} | ${m((x) => x.sys)} | ${m((x) => x.helpers)} |`,
     );
   }
 } finally {

@@ -20,18 +20,13 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { abbaOrder } from './abba.js';
 import { checkout, removeCheckout } from './checkout.js';
 import type { Rpc } from './ipc.js';
-import { root, spawn, stop } from './procs.js';
+import { flag, opt } from './cli.js';
+import { root, spawn, stop, stopAfter } from './procs.js';
 import { printReport, writeReport, type Pair, type Phase, type Run, type ServerKind } from './report.js';
 import { Histogram, median } from './stats.js';
-
-const argv = process.argv.slice(2);
-const flag = (name: string): boolean => argv.includes(`--${name}`);
-const opt = (name: string): string | undefined => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
 
 const QUICK = flag('quick');
 const WINDOW = opt('window') ?? 'on';
@@ -86,14 +81,7 @@ const SERVER_FILES: Record<ServerKind, string> = {
 
 // ---- child processes (scripts/bench/procs.ts) --------------------------------------
 
-const deadline = setTimeout(
-  () => {
-    console.error(`bench: overall time limit reached, stopping`);
-    process.exit(1);
-  },
-  (against === undefined ? (QUICK ? 5 : 25) : 40) * 60_000,
-);
-deadline.unref();
+stopAfter((against === undefined ? (QUICK ? 5 : 25) : 40) * 60_000, `bench: overall time limit reached, stopping`);
 
 // ---- one measured phase ----------------------------------------------------------------
 
@@ -347,9 +335,7 @@ async function compareBuilds(commits: string[]): Promise<void> {
     for (const n of sizes) {
       const runs = builds.map((): Run[] => []);
       for (let r = 0; r < rounds; r++) {
-        const order = builds.map((_, i) => (i + r) % builds.length);
-        if (r % 2 === 1) order.reverse();
-        for (const i of order) {
+        for (const i of abbaOrder(builds.length, r + 1)) {
           const run = await runOne('lib', n, builds[i]!.dir);
           runs[i]!.push(run);
           const b = run.burst[0];

@@ -1,5 +1,5 @@
 // Child processes of a benchmark orchestrator: forked with tsx and an IPC channel, killed
-// when the orchestrator exits (normally, by a signal or by its own time limit).
+// when the orchestrator exits (normally, by a signal or by its own time limit, `stopAfter`).
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,6 +14,14 @@ process.on('exit', () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => process.exit(130));
+
+/** Bounds the run: still running after `ms`, it prints `message` and exits with 1 (which kills the children). */
+export function stopAfter(ms: number, message: string): void {
+  setTimeout(() => {
+    console.error(message);
+    process.exit(1);
+  }, ms).unref();
+}
 
 /** Forks `file` (relative to scripts/bench) and waits for its `{ready}` message. */
 export async function spawn(

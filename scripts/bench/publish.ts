@@ -9,24 +9,17 @@
 //
 //   npx tsx scripts/bench/publish.ts [--n 10000] [--rounds 4] [--concurrency 16] [--batch 100]
 import { createParser } from 'eventsource-parser';
-import { spawn, stop } from './procs.js';
+import { opt } from './cli.js';
+import { spawn, stop, stopAfter } from './procs.js';
 import { Histogram, median, nowUs } from './stats.js';
 
-const argv = process.argv.slice(2);
-const opt = (name: string, fallback: string): number => {
-  const i = argv.indexOf(`--${name}`);
-  return Number(i >= 0 ? argv[i + 1]! : fallback);
-};
-const N = opt('n', '10000');
-const ROUNDS = opt('rounds', '4');
-const CONCURRENCY = opt('concurrency', '16');
-const BATCH = opt('batch', '100');
+const N = Number(opt('n', '10000'));
+const ROUNDS = Number(opt('rounds', '4'));
+const CONCURRENCY = Number(opt('concurrency', '16'));
+const BATCH = Number(opt('batch', '100'));
 if (!(N > 0 && N <= 200_000) || !(ROUNDS > 0 && ROUNDS <= 20) || !(BATCH > 0 && BATCH <= 1000)) throw new Error('bad arguments');
 const LIMIT_MS = 15 * 60_000;
-setTimeout(() => {
-  console.error('publish bench: still running after 15 min, stopping');
-  process.exit(1);
-}, LIMIT_MS).unref();
+stopAfter(LIMIT_MS, 'publish bench: still running after 15 min, stopping');
 
 const MODES = ['inproc', 'single', 'batch'] as const;
 type Mode = (typeof MODES)[number];

@@ -23,15 +23,12 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { INSTALL_HINT, redisCpuSeconds, redisServerInstalled, startRedisServer, type RedisProcess } from '../redis-process.js';
 import type { Rpc } from './ipc.js';
-import { root, spawn, stop } from './procs.js';
+import { opt } from './cli.js';
+import { root, spawn, stop, stopAfter } from './procs.js';
 import { environment } from './report.js';
 import { median } from './stats.js';
 
 const argv = process.argv.slice(2);
-const opt = (name: string, fallback: string): string => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1]! : fallback;
-};
 type Config = 'copies1' | 'copies2' | 'redis' | 'default';
 const LABELS: Record<Config, string> = {
   copies1: 'LAN, `copies: 1` (owner only)',
@@ -52,10 +49,7 @@ const USERS = 1000;
 if (!(ROUNDS >= 1 && ROUNDS <= 20)) throw new Error('--rounds must be 1..20');
 if (!(SENDS >= 1 && SENDS <= 20_000)) throw new Error('--sends must be 1..20000');
 const LIMIT_MS = 15 * 60_000;
-setTimeout(() => {
-  console.error(`qos-copies: still running after ${LIMIT_MS / 60_000} min, stopping`);
-  process.exit(1);
-}, LIMIT_MS).unref();
+stopAfter(LIMIT_MS, `qos-copies: still running after ${LIMIT_MS / 60_000} min, stopping`);
 
 interface Cluster {
   config: Config;

@@ -11,13 +11,10 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createParser } from 'eventsource-parser';
 import { createHub, ssePlugin, type QosOptions } from '../../lib/index.js';
+import { flag, opt } from './cli.js';
 
-const arg = (name: string, fallback: number): number => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const SENDS = arg('sends', 100_000);
-const BACKLOG = arg('backlog', 10_000);
+const SENDS = Number(opt('sends', '100000'));
+const BACKLOG = Number(opt('backlog', '10000'));
 const CONCURRENCY = 1000;
 const payload = { type: 'offer-accepted', candidateId: 123456, jobId: 987, at: '2026-11-25T10:00:00Z', note: 'x'.repeat(24) };
 
@@ -151,7 +148,7 @@ const normal = await sendRate({ synchronous: 'NORMAL' });
 const full = await sendRate({ synchronous: 'FULL' });
 const drain = await drainTime({ synchronous: 'NORMAL' });
 let redis: { sends: number; cpu: typeof cpuPerSend; drain: { ms: number; received: number } } | undefined;
-if (process.argv.includes('--redis')) {
+if (flag('redis')) {
   const server = await startRedis();
   try {
     const sends = await sendRate({ redis: server.url }, server.pid);

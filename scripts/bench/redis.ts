@@ -21,11 +21,12 @@ import { WebSocket } from 'ws';
 import { INSTALL_HINT, redisCpuSeconds, redisServerInstalled, startRedisServer, type RedisProcess } from '../redis-process.js';
 import { checkout, removeCheckout } from './checkout.js';
 import type { Rpc } from './ipc.js';
-import { spawn, stop } from './procs.js';
+import { flag, opt } from './cli.js';
+import { spawn, stop, stopAfter } from './procs.js';
 import { forEachStamp, StampedSseClients } from './stamped-sse-clients.js';
 import { Histogram, nowUs } from './stats.js';
 
-const quick = process.argv.includes('--quick');
+const quick = flag('quick');
 const RATE = 1000;
 const SECONDS = quick ? 3 : 10;
 const CLIENTS = quick ? 300 : 900;
@@ -228,10 +229,6 @@ async function run(kind: Kind, redis: RedisProcess): Promise<Result> {
  */
 async function latencyAbba(redis: RedisProcess): Promise<void> {
   const rows: string[] = [];
-  const opt = (name: string): string | undefined => {
-    const at = process.argv.indexOf(`--${name}`);
-    return at >= 0 ? process.argv[at + 1] : undefined;
-  };
   // sse@<commit>: that commit's build of the library, beside the working tree's.
   const specs = opt('rounds')?.split(',') ?? ['sse', 'socketio', 'socketio', 'sse'];
   const sends = opt('sends') ?? 'both';
@@ -277,13 +274,10 @@ if (!redisServerInstalled()) {
   console.error(`redis-server is not installed. On Debian or Ubuntu:\n  ${INSTALL_HINT}`);
   process.exit(1);
 }
-setTimeout(() => {
-  console.error(`bench:redis: time limit (${TIME_LIMIT_MS / 60_000} min) reached, stopping`);
-  process.exit(1);
-}, TIME_LIMIT_MS).unref();
+stopAfter(TIME_LIMIT_MS, `bench:redis: time limit (${TIME_LIMIT_MS / 60_000} min) reached, stopping`);
 
 const redis = await startRedisServer({ aof: true });
-if (process.argv.includes('--latency-abba')) {
+if (flag('latency-abba')) {
   try {
     await latencyAbba(redis);
   } finally {

@@ -11,18 +11,15 @@ import { Agent, request } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkout, removeCheckout } from './checkout.js';
+import { opt } from './cli.js';
 import { Rpc } from './ipc.js';
 import { median } from './stats.js';
 
-const arg = (name: string, fallback: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1]! : fallback;
-};
-const BEFORE = arg('before', 'ab4c3e3');
-const AFTER = arg('after', '');
-const ROUNDS = Number(arg('rounds', '10'));
-const CONNECTS = Number(arg('connects', '1500'));
-const REQUESTS = Number(arg('requests', '4000'));
+const BEFORE = opt('before', 'ab4c3e3');
+const AFTER = opt('after', '');
+const ROUNDS = Number(opt('rounds', '10'));
+const CONNECTS = Number(opt('connects', '1500'));
+const REQUESTS = Number(opt('requests', '4000'));
 const IN_FLIGHT = 16;
 const WARMUP = 500;
 const ROUND_TIMEOUT_MS = 60_000;

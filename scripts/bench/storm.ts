@@ -31,17 +31,13 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort, INSTALL_HINT, redisCpuSeconds, redisServerInstalled, startRedisServer, type RedisProcess } from '../redis-process.js';
 import type { Rpc } from './ipc.js';
-import { root, spawn, stop } from './procs.js';
+import { flag, opt } from './cli.js';
+import { root, spawn, stop, stopAfter } from './procs.js';
 import { environment } from './report.js';
 import { Histogram, nowUs } from './stats.js';
 import { stormChart, stormTables, type StormRun } from './storm-report.js';
 
-const argv = process.argv.slice(2);
-const opt = (name: string): string | undefined => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
-const QUICK = argv.includes('--quick');
+const QUICK = flag('quick');
 const N = Number(opt('n') ?? (QUICK ? 2000 : 15_000));
 if (!(N >= 30 && N <= 18_000)) throw new Error('--n must be 30..18000 (one server process holds at most ~19,900 sockets)');
 const ONLY = new Set(opt('only')?.split(',') ?? ['lib', 'raw', 'better-sse', 'socket.io', 'cluster', 'cluster-copies', 'cluster-redis']);
@@ -51,7 +47,7 @@ if (ONLY.has('cluster-redis') && !redisServerInstalled()) {
   process.exit(1);
 }
 const SPREADS = (opt('spreads') ?? '1000,5000,15000').split(',').map(Number);
-const WRITE = argv.includes('--write') || (!QUICK && !argv.includes('--no-write'));
+const WRITE = flag('write') || (!QUICK && !flag('no-write'));
 const PER_USER = 5;
 const LIVE_RATE = 200;
 /** Client processes: a few thousand streams each, each from its own loopback source addresses. */
@@ -60,14 +56,7 @@ const CLIENTS = Math.max(2, Math.ceil(N / 6000));
 const STORM_LIMIT_MS = QUICK ? 25_000 : 45_000;
 
 const started = Date.now();
-const overall = setTimeout(
-  () => {
-    console.error('storm: overall time limit reached, stopping');
-    process.exit(1);
-  },
-  (QUICK ? 6 : 15) * 60_000,
-);
-overall.unref();
+stopAfter((QUICK ? 6 : 15) * 60_000, 'storm: overall time limit reached, stopping');
 
 /** Source addresses per client process. */
 const SOURCES_PER_CLIENT = 4;

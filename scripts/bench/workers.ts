@@ -12,15 +12,11 @@ import { createServer } from 'node:net';
 import { cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Rpc } from './ipc.js';
-import { spawn, stop } from './procs.js';
+import { flag, opt } from './cli.js';
+import { spawn, stop, stopAfter } from './procs.js';
 import { Histogram } from './stats.js';
 
-const argv = process.argv.slice(2);
-const opt = (name: string): string | undefined => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
-const QUICK = argv.includes('--quick');
+const QUICK = flag('quick');
 const HELD = Number(opt('held') ?? (QUICK ? 4000 : 38_000));
 const FANOUT = Number(opt('fanout') ?? (QUICK ? 2000 : 10_000));
 const CLIENTS = 4;
@@ -29,13 +25,7 @@ const PER_ADDRESS = 1000;
 const BURST_DELIVERIES = QUICK ? 200_000 : 1_000_000;
 const BATCH = 10;
 
-setTimeout(
-  () => {
-    console.error('bench:workers: time limit reached, stopping');
-    process.exit(1);
-  },
-  (QUICK ? 4 : 15) * 60_000,
-).unref();
+stopAfter((QUICK ? 4 : 15) * 60_000, 'bench:workers: time limit reached, stopping');
 
 async function freePort(): Promise<number> {
   const server = createServer();

@@ -1,8 +1,8 @@
 // Property-based test of what the Redis engine reads from its pub/sub channels
-// (lib/cluster/redis-transport.ts): anything published there by anyone who can reach the Redis
-// (another app, a faulty node) is dropped or answered, never thrown from the subscriber (which
-// would take the process down), and the node goes on answering its peers. A real redis-server
-// on a free loopback port, started by the test.
+// (lib/cluster/redis-transport.ts; the envelope's check in redis-envelope.ts): anything
+// published there by anyone who can reach the Redis (another app, a faulty node) is dropped or
+// answered, never thrown from the subscriber (which would take the process down), and the node
+// goes on answering its peers. A real redis-server on a free loopback port, started by the test.
 import test from 'ava';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';

@@ -5,29 +5,13 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { runServer, streamUser } from './harness.js';
 import { openRawHead } from './raw-streams.js';
+import { chunkOf, corkedWrite } from './socket-write.js';
 
 const all = new Set<Socket>();
 const byUser = new Map<string, Socket>();
-let corked: Socket[] = [];
 
 function chunk(event: string, data: object): Buffer {
-  const frame = Buffer.from(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-  return Buffer.concat([Buffer.from(`${frame.length.toString(16)}\r\n`), frame, Buffer.from('\r\n')]);
-}
-
-function write(socket: Socket, buf: Buffer): void {
-  if (!socket.writableCorked) {
-    if (corked.length === 0) {
-      process.nextTick(() => {
-        const list = corked;
-        corked = [];
-        for (const s of list) s.uncork();
-      });
-    }
-    socket.cork();
-    corked.push(socket);
-  }
-  socket.write(buf);
+  return chunkOf(Buffer.from(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`));
 }
 
 const server = createServer((req, res: ServerResponse) => {
@@ -46,11 +30,11 @@ const server = createServer((req, res: ServerResponse) => {
 await runServer(server, {
   broadcast: (event, data) => {
     const buf = chunk(event, data);
-    for (const socket of all) write(socket, buf);
+    for (const socket of all) corkedWrite(socket, buf);
   },
   sendToUser: (userId, event, data) => {
     const socket = byUser.get(userId);
-    if (socket !== undefined) write(socket, chunk(event, data));
+    if (socket !== undefined) corkedWrite(socket, chunk(event, data));
   },
   count: () => all.size,
 });
