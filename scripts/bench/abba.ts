@@ -9,14 +9,15 @@ import { spawn, stop } from './procs.js';
 import { median } from './stats.js';
 
 /**
- * The order of round `round` (from 1) over `count` contenders: rotated by one every round and
- * reversed every second round, so that each goes first, and last, in turn. Not so with an even
- * count: the reversal undoes the rotation, and only the even-indexed ones ever go first (two:
- * always A B). Kept as the published results were measured; the fix changes every benchmark's order.
+ * The order of round `round` (from 1) over `count` contenders: A B, then B A, then rotated by
+ * one every second round (A B C, C B A, B C A, A C B, …), so that over 2 × `count` rounds each
+ * goes first twice and last twice, whatever the count (test/unit/bench-order.test.ts). Rotating
+ * every round and reversing every second one, as before 2026-12-06 13:40 UTC, undid the
+ * rotation for an even count: with two contenders A always went first.
  */
 export function abbaOrder(count: number, round: number): number[] {
   const order = Array.from({ length: count }, (_, i) => i);
-  const shift = (round - 1) % count;
+  const shift = Math.floor((round - 1) / 2) % count;
   const rotated = [...order.slice(shift), ...order.slice(0, shift)];
   if (round % 2 === 0) rotated.reverse();
   return rotated;
