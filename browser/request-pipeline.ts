@@ -71,7 +71,7 @@ export class RequestPipeline {
       const call = new PendingCall(++this.#seq, this.#o.queueTimeout, info, run, resolve, reject);
       const idle = this.#outbox.size === 0 && !this.#draining && this.#retryTimer === undefined;
       if (idle && this.#host.connectionId() !== undefined) {
-        void this.#execute(call);
+        void this.#execute(call).then((more) => (more ? this.drain() : undefined));
         return;
       }
       if (!this.#outbox.push(call)) {
@@ -124,7 +124,10 @@ export class RequestPipeline {
     this.#outbox.rejectAll(reason);
   }
 
-  /** One attempt. Resolves false if the call went back to the outbox. */
+  /**
+   * One attempt. Resolves whether to go on draining: false if the call went back to the outbox
+   * to wait (for a retry or the next connection).
+   */
   async #execute(call: PendingCall): Promise<boolean> {
     const connectionId = this.#host.connectionId()!;
     this.#inflight++;
@@ -148,7 +151,9 @@ export class RequestPipeline {
       this.#host.failed(err);
       this.#outbox.requeue(call);
       this.#host.connectionLost(connectionId, err);
-      return false;
+      // A newer connection opened while this was in flight (a shared stream moved to another
+      // tab): its `connected` found nothing waiting, so nothing else would wake the call.
+      return this.#host.connectionId() !== connectionId;
     } catch (err) {
       if (!isNetworkError(err) || this.#abort.signal.aborted) {
         call.reject(err);

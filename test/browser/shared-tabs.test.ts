@@ -4,7 +4,7 @@
  * per host. Closing the leader's tab hands the stream to another tab without losing a durable
  * message or showing one twice.
  */
-import type { Page } from 'playwright-core';
+import type { Page, Route } from 'playwright-core';
 import { browserTest, connected, createClient, openPage, startServer, useChromium, waitFor } from './harness.js';
 
 useChromium();
@@ -131,6 +131,37 @@ browserTest('closing the leader tab moves the stream: no durable message lost or
     throw err;
   });
   t.is(await hub.getConnectionCount(), 1);
+});
+
+browserTest("a send in flight on the old leader's connection when the stream moves is sent again on the new one, once", async (t) => {
+  // The CI race, with the timing forced: the follower's send leaves on the leader's connection,
+  // is held until the leader's tab closed and the stream moved to a new connection, then reaches
+  // the server, which no longer knows the old connection (404 ERR_SSE_UNKNOWN_CONNECTION).
+  const { hub, origin, received } = await startServer(t);
+  const pages = [await openPage(t, origin), await openPage(t, origin), await openPage(t, origin)];
+  // A short queue timeout: a call left waiting fails the test within it, not after 30 s.
+  for (const page of pages) await createClient(page, 'tabs9', { shareAcrossTabs: true, queueTimeout: 10_000 });
+  const [old] = new Set(await Promise.all(pages.map((p) => connected(p))));
+  const [leader] = await leaders(pages);
+  const follower = pages.find((p) => p !== leader)!;
+  let held: Route | undefined;
+  await follower.route('**/connect/message/held.do*', async (route) => {
+    if (held === undefined) held = route;
+    else await route.continue();
+  });
+  const result = follower.evaluate(() => window.sse.sendJson('held', { n: 1 }).then(() => 'sent', String));
+  await waitFor(() => held !== undefined, 'the send to leave the follower');
+  await leader!.close({ runBeforeUnload: false });
+  await follower.waitForFunction((old) => window.sse.stateName === 'open' && window.sse.connectionId !== old, old, { timeout: 20_000 });
+  const now = await follower.evaluate(() => window.sse.connectionId!);
+  // The server dropped the old connection: the one left is the new leader's.
+  for (let i = 0; i < 200 && (await hub.getConnectionCount()) !== 1; i++) await new Promise((r) => setTimeout(r, 50));
+  t.is(await hub.getConnectionCount(), 1);
+  await held!.continue();
+  t.is(await result, 'sent');
+  const arrived = received.filter((r) => r.path === 'held');
+  t.is(arrived.length, 1, 'it reached the app once');
+  t.is(arrived[0]!.connectionId, now, 'over the new connection');
 });
 
 browserTest('without Web Locks each tab keeps a stream of its own', async (t) => {
