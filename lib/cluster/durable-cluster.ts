@@ -126,9 +126,11 @@ export class DurableCluster implements QosCluster {
       return removed;
     });
     link.handle('qos-copy-acks', (_from, request) => this.#acksMeanwhile(request.acks));
-    link.handle('qos-pull-me', (from) => {
+    link.handle('qos-pull-me', (from, request) => {
+      // A peer sharing this node's store: the messages are in that store, read it again now.
+      if (request.tag !== undefined && request.tag === this.#ownTag) answers.readOwnAgain();
       // Not up here yet: this node pulls from it anyway once it sees it up (peer-up), after its sends.
-      if (link.peers().some((p) => p.nodeId === from)) answers.pullFrom(from);
+      else if (link.peers().some((p) => p.nodeId === from)) answers.pullFrom(from);
       return null;
     });
     link.handle('qos-copy-held', (_from, request) => answers.held(request.ids.slice(0, RECONCILE_PAGE)));
@@ -369,12 +371,14 @@ export class DurableCluster implements QosCluster {
    * A peer came up (back, or first seen): when this node made durable sends that may have
    * missed it (stored while it was down here, so not forwarded), it is told to pull from this
    * node. Its own pull when it saw this node up may have come before them: the two nodes see
-   * each other at different moments. Not a peer sharing this node's store: it reads that itself.
+   * each other at different moments. A peer sharing this node's store (Redis) reads nothing
+   * from its peers when it sees them up: told, it reads the store again for its streams.
    */
   #tellPull(peer: HelloAnswer): void {
     const missed = this.#missed.up(peer.nodeId);
-    if (!missed || this.#ownTag === undefined || peer.qosTag === this.#ownTag) return;
-    this.#link.request(peer.nodeId, { type: 'qos-pull-me' }).catch((err: unknown) => this.#link.peerError(peer.nodeId, 'qos-pull-me', err));
+    const tag = this.#ownTag;
+    if (!missed || tag === undefined) return;
+    this.#link.request(peer.nodeId, { type: 'qos-pull-me', tag }).catch((err: unknown) => this.#link.peerError(peer.nodeId, 'qos-pull-me', err));
   }
 
   /** Sends acks of durable messages to the node that owns them (found by the id's tag). */
