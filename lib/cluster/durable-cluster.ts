@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { HelloAnswer } from '../core/hello.js';
 import type {
   AckedBy,
@@ -32,6 +33,10 @@ const RECONCILE_PAGE = 5000;
 const UNSEEN_GRACE_MS = 5000;
 /** How long the list of owners whose copies this node holds is reused by pulls (a storm pulls thousands of times a second). */
 const TAGS_TTL_MS = 1000;
+/** Most tries to tell a peer that stayed up to pull after a forward to it failed; then it is told when it next comes up. */
+const TELL_TRIES = 3;
+/** The pause before the second try, doubled before each next one. */
+const TELL_BACKOFF_MS = 250;
 
 const tagOf = (id: string): string => id.slice(-8);
 const byId = (x: DurableMessage, y: DurableMessage): number => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0);
@@ -70,6 +75,8 @@ export class DurableCluster implements QosCluster {
   #tags: { at: number; tags: string[] } | undefined;
   /** Peers this node's durable sends may have missed (down in its view meanwhile): told to pull when they come up. */
   readonly #missed = new MissedSends();
+  /** Peers up being told to pull after a forward to them failed; `again`: another failed since the tell left. */
+  readonly #telling = new Map<string, { again: boolean }>();
   /** Acks told by holders after an absence, so that the same ack told by another holder is no duplicate. */
   readonly #told = new Set<string>();
   readonly #stats: Omit<ReplicationStats, 'held'> = {
@@ -361,7 +368,7 @@ export class DurableCluster implements QosCluster {
     const { id, kind, keys, event, data, listening } = send;
     this.#missed.sending();
     const { values, failed } = await this.#link.send({ kind, keys, event, data, listening, id });
-    if (failed.length > 0) this.#missed.failed(failed);
+    if (failed.length > 0) this.#missedBy(failed);
     let count = 0;
     for (const n of values) count += n;
     return count;
@@ -379,6 +386,48 @@ export class DurableCluster implements QosCluster {
     const tag = this.#ownTag;
     if (!missed || tag === undefined) return;
     this.#link.request(peer.nodeId, { type: 'qos-pull-me', tag }).catch((err: unknown) => this.#link.peerError(peer.nodeId, 'qos-pull-me', err));
+  }
+
+  /**
+   * Peers a forwarded durable send did not reach. One down is told to pull when it comes up
+   * ({@link MissedSends}). One still up (the forward timed out or was refused, and it stayed)
+   * would keep it from its streams until they reconnect: it is told now, once for the failures
+   * of a moment, again if more fail meanwhile, tried {@link TELL_TRIES} times.
+   */
+  #missedBy(failed: string[]): void {
+    this.#missed.failed(failed);
+    const up = new Set(this.#link.peers().map((p) => p.nodeId));
+    for (const nodeId of failed) {
+      if (!up.has(nodeId)) continue;
+      const telling = this.#telling.get(nodeId);
+      if (telling !== undefined) {
+        telling.again = true;
+        continue;
+      }
+      const state = { again: true };
+      this.#telling.set(nodeId, state);
+      void this.#tellUp(nodeId, state).finally(() => this.#telling.delete(nodeId));
+    }
+  }
+
+  async #tellUp(nodeId: string, state: { again: boolean }): Promise<void> {
+    const link = this.#link;
+    const tag = this.#ownTag;
+    if (tag === undefined) return;
+    for (let tries = 0; state.again && tries < TELL_TRIES;) {
+      // Gone down meanwhile: told when it comes up.
+      if (link.closed || !link.peers().some((p) => p.nodeId === nodeId)) return;
+      state.again = false;
+      try {
+        await link.request(nodeId, { type: 'qos-pull-me', tag });
+        tries = 0;
+      } catch (err) {
+        state.again = true;
+        // Reported once it gives up: the peer is then told when it next comes up.
+        if (++tries < TELL_TRIES) await delay(TELL_BACKOFF_MS * 2 ** (tries - 1), undefined, { ref: false });
+        else link.peerError(nodeId, 'qos-pull-me', err);
+      }
+    }
   }
 
   /** Sends acks of durable messages to the node that owns them (found by the id's tag). */

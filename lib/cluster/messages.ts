@@ -254,7 +254,8 @@ export interface CopyHeldRequest {
 /**
  * From a node whose durable sends may have missed the recipient: made while it held the
  * recipient down (stored, not forwarded; the recipient may have pulled from it before they
- * were). The recipient pulls again from the sender for its streams (`qos-pending`); when the sender shares its
+ * were), or forwarded to it in vain while it stayed up (timed out, refused). The recipient
+ * pulls again from the sender for its streams (`qos-pending`); when the sender shares its
  * store (`tag` is its own), it reads that store again instead. Answered with null.
  */
 export interface PullMeRequest {

@@ -26,6 +26,8 @@ export class Replay extends EventEmitter<{ error: [error: unknown] }> {
   readonly #cluster: QosCluster | undefined;
   /** A connection without `Last-Event-ID` reads the logs stored in the last this-many ms (0: none; `qos.newConnectionLogMs`). */
   readonly #newConnectionLogMs: number;
+  /** Reads again under way per stream (`#oneAtATime`), by what asked for them; `again`: asked once more meanwhile. */
+  readonly #running = new WeakMap<Connection, Map<string, { again: boolean }>>();
 
   constructor(local: LocalNode, delivery: DurableDelivery, own: OwnPages | undefined, cluster: QosCluster | undefined, newConnectionLogMs = 0) {
     super();
@@ -44,15 +46,17 @@ export class Replay extends EventEmitter<{ error: [error: unknown] }> {
    */
   pullFrom(peerId: string): void {
     for (const conn of this.#local.connections()) {
-      if (conn.userId !== undefined || conn.accessToken !== undefined) void this.#pullFromPeers(conn, undefined, peerId, undefined);
+      if (conn.userId === undefined && conn.accessToken === undefined) continue;
+      this.#oneAtATime(conn, `pull ${peerId}`, () => this.#pullFromPeers(conn, undefined, peerId, undefined));
     }
   }
 
   /**
    * A peer sharing this node's store (Redis) stored durable sends it did not forward here (this
-   * node was down in its view): the streams here read their queues in the store again, past
-   * what their last read of it vouched for. A stream connected throughout gets them now
-   * instead of on its next connection; what an earlier read again wrote is not written twice.
+   * node was down in its view, or the forward failed): the streams here read their queues in
+   * the store again, past what their last read of it vouched for. A stream connected
+   * throughout gets them now instead of on its next connection; what an earlier read again
+   * wrote is not written twice.
    */
   readOwnAgain(): void {
     const own = this.#own;
@@ -60,17 +64,48 @@ export class Replay extends EventEmitter<{ error: [error: unknown] }> {
     for (const conn of this.#local.connections()) {
       const refs = queueRefsOf(conn);
       if (refs.length === 0 || conn.closed) continue;
-      const { phase, after } = this.#delivery.ownAgainPhase(conn);
-      const again = async (): Promise<void> => {
+      this.#oneAtATime(conn, 'own', async () => {
+        const { phase, after } = this.#delivery.ownAgainPhase(conn);
         try {
           const fresh = (rows: DurableMessage[]): DurableMessage[] => this.#delivery.unpulled(conn, rows);
           await this.#pages(own, conn, refs, after, undefined, (mark) => phase.read(true, mark), fresh);
+        } catch (err) {
+          this.#failed(own, err);
         } finally {
           await this.#delivery.finish(conn, phase);
         }
-      };
-      void again().catch((err: unknown) => this.#failed(own, err));
+      });
     }
+  }
+
+  /**
+   * Runs `read` (a read again for `conn`, asked by a peer), one at a time per stream and
+   * `key`: asked again while one runs, it runs once more after it (what the new ask is about
+   * may have been stored after that read), however often it was asked meanwhile. A peer tells
+   * this node after each of many failed forwards: one read in flight per stream, not one per failure.
+   */
+  #oneAtATime(conn: Connection, key: string, read: () => Promise<void>): void {
+    const running = this.#running.get(conn) ?? new Map<string, { again: boolean }>();
+    const state = running.get(key);
+    if (state !== undefined) {
+      state.again = true;
+      return;
+    }
+    this.#running.set(conn, running);
+    const mine = { again: false };
+    running.set(key, mine);
+    const loop = async (): Promise<void> => {
+      do {
+        mine.again = false;
+        await read();
+      } while (mine.again && !conn.closed);
+    };
+    void loop()
+      .catch((err: unknown) => this.emit('error', err))
+      .finally(() => {
+        running.delete(key);
+        if (running.size === 0 && this.#running.get(conn) === running) this.#running.delete(conn);
+      });
   }
 
   /**
