@@ -226,3 +226,65 @@ test('a peer that stays up but refuses to be told: tried 3 times, reported once,
   await eventually(() => tells === 4, 'x tells p once it sees it up');
   t.is((await page.next('offer', 5000)).id, sent.messageId, 'delivered to the page connected throughout');
 });
+
+/**
+ * Makes the node on `transport` one of an earlier build of protocol 2: its hello says nothing
+ * of `qos-pull-me`, and it refuses one as a request of a kind it does not know (the request
+ * check of this build refuses unknown kinds the same way). Answers who sent it one.
+ */
+function earlierBuild(transport: MemoryTransport): { sentPullMe: string[] } {
+  const sentPullMe: string[] = [];
+  intercept(
+    transport,
+    (from, request, handler) => {
+      if (request.type !== 'qos-pull-me') return handler(from, request);
+      sentPullMe.push(from);
+      return handler(from, { type: 'qos-pull-me-unknown' } as unknown as ClusterRequest);
+    },
+    (self) => {
+      const earlier: HelloAnswer = { ...self };
+      delete earlier.qosPullMe;
+      return earlier;
+    },
+  );
+  return { sentPullMe };
+}
+
+test('mixed builds: a peer of an earlier build (no qos-pull-me in its hello) is never told to pull, and still gets a partition’s message by its own pull', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sse-peer-back-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const bus = new MemoryBus();
+  const pTransport = bus.transport('p');
+  const earlier = earlierBuild(pTransport);
+  const x = await start(t, dir, bus.transport('x'), 'x');
+  const p = await start(t, dir, pTransport, 'p');
+  await eventually(() => x.plugin.hub.cluster!.peers().length === 1 && p.plugin.hub.cluster!.peers().length === 1, 'x and p up');
+  t.is(p.plugin.hub.cluster!.peers()[0]!.qosPullMe, true, 'p hears that x answers qos-pull-me');
+  t.is(x.plugin.hub.cluster!.peers()[0]!.qosPullMe, undefined, "x hears nothing of it from p's earlier build");
+  const peerErrors: string[] = [];
+  x.plugin.hub.on('peer-error', ({ nodeId, operation }) => peerErrors.push(`${nodeId} ${operation}`));
+
+  // A partition with a durable send for the page's user on x's side: x would tell p on the heal.
+  bus.cut('p');
+  await eventually(() => x.plugin.hub.cluster!.peers().length === 0, 'x sees p down');
+  const page = await RawStream.open(t, `${p.base}/connect?access-token=7&ack=1`);
+  const during = await x.plugin.hub.qos.sendByUserId(7, 'offer', 'during the partition');
+  bus.heal('p');
+  // p pulls from x when it sees it up, as earlier builds do.
+  t.is((await page.next('offer', 5000)).id, during.messageId, 'delivered by p’s own pull');
+  await eventually(() => x.plugin.hub.cluster!.peers().length === 1, 'x sees p up');
+  // A marker through x after the heal: by then x has seen p up and decided whether to tell it.
+  await x.plugin.hub.qos.sendByUserId(7, 'marker', 'end');
+  await page.next('marker', 5000);
+  t.deepEqual(earlier.sentPullMe, [], 'x sent p no request of a kind it does not know');
+  t.deepEqual(
+    peerErrors.filter((e) => e.endsWith('qos-pull-me')),
+    [],
+    'and reported no refusal',
+  );
+  t.deepEqual(
+    page.named('offer').map((e) => e.id),
+    [during.messageId],
+    'the message once',
+  );
+});

@@ -116,6 +116,7 @@ export class DurableCluster implements QosCluster {
     this.#answers = answers;
     if (answers.tag !== undefined) link.announce({ qosTag: answers.tag });
     if (answers.copies !== undefined) link.announce({ qosCopies: true });
+    link.announce({ qosPullMe: true });
     link.deliverDurable((item) => answers.deliver(item));
     const pulls = { pendingFor: (request: PendingRequest, limit: number) => this.#answerPull(request, limit) };
     link.handle('qos-pending', (_from, request) => pulls.pendingFor(request, PENDING_PAGE));
@@ -384,7 +385,8 @@ export class DurableCluster implements QosCluster {
   #tellPull(peer: HelloAnswer): void {
     const missed = this.#missed.up(peer.nodeId);
     const tag = this.#ownTag;
-    if (!missed || tag === undefined) return;
+    // A peer of an earlier build would refuse the request: its streams get them on their next connection.
+    if (!missed || tag === undefined || peer.qosPullMe !== true) return;
     this.#link.request(peer.nodeId, { type: 'qos-pull-me', tag }).catch((err: unknown) => this.#link.peerError(peer.nodeId, 'qos-pull-me', err));
   }
 
@@ -396,7 +398,8 @@ export class DurableCluster implements QosCluster {
    */
   #missedBy(failed: string[]): void {
     this.#missed.failed(failed);
-    const up = new Set(this.#link.peers().map((p) => p.nodeId));
+    // A peer of an earlier build would refuse the request: its streams get them on their next connection.
+    const up = new Set(this.#link.peers().flatMap((p) => (p.qosPullMe === true ? [p.nodeId] : [])));
     for (const nodeId of failed) {
       if (!up.has(nodeId)) continue;
       const telling = this.#telling.get(nodeId);
