@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
-import { createHub, ssePlugin, type SsePluginOptions } from '../lib/index.js';
+import { createHub, ssePlugin, SseBadRequestError, SsePeerError, type ClusterRequest, type SsePluginOptions } from '../lib/index.js';
 import { addressOf, eventually, introduce, recordingProxy, SECRET } from './helpers/cluster.js';
 import { freePort } from './helpers/redis-server.js';
 import { startPlugin, tokenUser, type StartedPlugin } from './helpers/server.js';
@@ -305,4 +305,30 @@ test('a node back after being marked down is seen up by the peer it first talks 
   t.is((await stream.next('bell', 10_000)).id, first.messageId, 'the pull was answered');
   const sent = await a.plugin.hub.qos.sendByUserId(41, 'bell', { n: 1 });
   t.is((await stream.next('bell', 10_000)).id, sent.messageId);
+});
+
+test('mixed builds over HTTP: a request of a kind this build does not know (a later one’s) is refused and reported, and the node stays a peer', async (t) => {
+  const a = await node(t, {});
+  const b = await node(t, {});
+  introduce([a.plugin.hub, b.plugin.hub]);
+  await eventually(() => a.plugin.hub.cluster!.peers().length === 1 && b.plugin.hub.cluster!.peers().length === 1, 'peers up');
+  // A stream on b first: the plugin reports to the app once it has served a request.
+  const onB = await RawStream.open(t, `${b.base}/connect?access-token=7`);
+  const bId = a.plugin.hub.cluster!.peers()[0]!.nodeId;
+  const later = { type: 'qos-later-kind' } as unknown as ClusterRequest;
+  const refused = await a.plugin.hub.cluster!.request(bId, later).then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  t.true(refused instanceof SsePeerError);
+  t.is((refused as SsePeerError).code, 'ERR_SSE_PEER_REFUSED');
+  // The receiver says why, once, as an error of its own (a faulty or newer peer): nothing else happened.
+  await eventually(() => b.errors.length === 1, 'b reports it');
+  t.true(b.errors[0] instanceof SseBadRequestError);
+  t.deepEqual(a.errors, []);
+  // Both still peers, and b answers what follows.
+  t.is(await a.plugin.hub.sendByUserId(7, 'bell', 1), 1);
+  await onB.next('bell');
+  t.is(a.plugin.hub.cluster!.peers().length, 1);
+  t.is(b.plugin.hub.cluster!.peers().length, 1);
 });

@@ -2,7 +2,7 @@ import test, { type ExecutionContext } from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MemoryBus, type HelloAnswer, type MemoryTransport } from '../lib/index.js';
+import { MemoryBus, type ClusterRequest, type HelloAnswer, type MemoryTransport, type RequestHandler } from '../lib/index.js';
 import { eventually } from './helpers/cluster.js';
 import { startPlugin, type StartedPlugin } from './helpers/server.js';
 import { RawStream } from './helpers/stream.js';
@@ -111,4 +111,180 @@ test('a peer that comes back is told to pull only by the nodes that made durable
   await eventually(() => told.length > 0, 'x tells p');
   // q made no durable send meanwhile, and p's own sends (none) missed nobody.
   t.deepEqual(told, ['x>p']);
+});
+
+/** What the node on `transport` does with each request from a peer (`handler`: what it would do), and what its hello says. */
+function intercept(
+  transport: MemoryTransport,
+  how: (from: string, request: ClusterRequest, handler: RequestHandler) => Promise<unknown>,
+  hello: (self: HelloAnswer) => HelloAnswer = (self) => self,
+): void {
+  const start = transport.start.bind(transport);
+  transport.start = (handler, self) => start((from, request) => how(from, request, handler), hello(self));
+}
+
+const carriesDurable = (request: ClusterRequest): boolean => request.type === 'send' && request.items.some((item) => item.id !== undefined);
+
+/** Makes the node on `transport` never answer the first peer's send that carries a durable message (lost on the way): its sender times out, and both stay up. */
+function loseFirstDurableSend(transport: MemoryTransport): { lost: Promise<void> } {
+  let lose: (() => void) | undefined;
+  const lost = new Promise<void>((resolve) => (lose = resolve));
+  intercept(transport, (from, request, handler) => {
+    if (lose === undefined || !carriesDurable(request)) return handler(from, request);
+    lose();
+    lose = undefined;
+    return new Promise<never>(() => undefined);
+  });
+  return { lost };
+}
+
+/** Counts the pulls (`qos-pending*`) the node on `transport` made of its peers that have been answered. */
+function answeredPulls(transport: MemoryTransport): { count: number } {
+  const pulls = { count: 0 };
+  const request = transport.request.bind(transport);
+  transport.request = (peerId, req, timeoutMs) => {
+    const answer = request(peerId, req, timeoutMs);
+    if (req.type === 'qos-pending' || req.type === 'qos-pending-batch') void answer.finally(() => pulls.count++).catch(() => undefined);
+    return answer;
+  };
+  return pulls;
+}
+
+test("a durable send whose forward to the page's node timed out while both stayed up: delivered to the connected page, once", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sse-peer-back-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const bus = new MemoryBus();
+  const pTransport = bus.transport('p');
+  const losing = loseFirstDurableSend(pTransport);
+  const pulls = answeredPulls(pTransport);
+  const x = await start(t, dir, bus.transport('x'), 'x');
+  const p = await start(t, dir, pTransport, 'p');
+  await eventually(() => x.plugin.hub.cluster!.peers().length === 1 && p.plugin.hub.cluster!.peers().length === 1, 'x and p up');
+  const peerErrors: string[] = [];
+  x.plugin.hub.on('peer-error', ({ nodeId, operation }) => peerErrors.push(`${nodeId} ${operation}`));
+
+  // ack=1: the page acknowledges nothing here, so what x holds for it stays pending at x.
+  const page = await RawStream.open(t, `${p.base}/connect?access-token=7&ack=1`);
+  // The page's own pull from x (on connect) is over before the send: only another pull brings it.
+  await eventually(() => pulls.count >= 1, "x answered the page's pull");
+  const sent = await x.plugin.hub.qos.sendByUserId(7, 'offer', 'lost on the way');
+  await losing.lost;
+  t.is(sent.delivered, 0, "p's part timed out");
+  t.deepEqual(peerErrors, ['p send'], 'the forward to p failed');
+  t.is(x.plugin.hub.cluster!.peers().length, 1, 'p stays up in x’s view');
+
+  // The page, connected to p throughout, gets it without reconnecting.
+  t.is((await page.next('offer', 5000)).id, sent.messageId, 'delivered to the page connected throughout');
+  // Once: a marker sent after it is the next event, and nothing came twice.
+  await x.plugin.hub.qos.sendByUserId(7, 'marker', 'end');
+  await page.next('marker', 5000);
+  t.deepEqual(
+    page.named('offer').map((e) => e.id),
+    [sent.messageId],
+    'the message once',
+  );
+});
+
+test('a peer that stays up but refuses to be told: tried 3 times, reported once, then told when it next comes up', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sse-peer-back-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const bus = new MemoryBus();
+  const pTransport = bus.transport('p');
+  let refusing = true;
+  let tells = 0;
+  let lose = true;
+  intercept(pTransport, (from, request, handler) => {
+    if (lose && carriesDurable(request)) {
+      lose = false;
+      return new Promise<never>(() => undefined);
+    }
+    if (request.type !== 'qos-pull-me') return handler(from, request);
+    tells++;
+    return refusing ? Promise.reject(new Error('busy')) : handler(from, request);
+  });
+  const pulls = answeredPulls(pTransport);
+  const x = await start(t, dir, bus.transport('x'), 'x');
+  const p = await start(t, dir, pTransport, 'p');
+  await eventually(() => x.plugin.hub.cluster!.peers().length === 1 && p.plugin.hub.cluster!.peers().length === 1, 'x and p up');
+  let gaveUp = 0;
+  x.plugin.hub.on('peer-error', ({ operation }) => {
+    if (operation === 'qos-pull-me') gaveUp++;
+  });
+  const page = await RawStream.open(t, `${p.base}/connect?access-token=7&ack=1`);
+  await eventually(() => pulls.count >= 1, "x answered the page's pull");
+  const sent = await x.plugin.hub.qos.sendByUserId(7, 'offer', 'lost on the way');
+  await eventually(() => gaveUp > 0, 'x gives up telling p');
+  t.is(tells, 3, 'told 3 times, then given up');
+  t.is(gaveUp, 1, 'reported once');
+  t.is(page.named('offer').length, 0, 'not delivered while p refuses');
+
+  // p goes down and comes back, accepting now: told when x sees it up.
+  refusing = false;
+  bus.cut('p');
+  await eventually(() => x.plugin.hub.cluster!.peers().length === 0, 'x sees p down');
+  bus.heal('p');
+  await eventually(() => tells === 4, 'x tells p once it sees it up');
+  t.is((await page.next('offer', 5000)).id, sent.messageId, 'delivered to the page connected throughout');
+});
+
+/**
+ * Makes the node on `transport` one of an earlier build of protocol 2: its hello says nothing
+ * of `qos-pull-me`, and it refuses one as a request of a kind it does not know (the request
+ * check of this build refuses unknown kinds the same way). Answers who sent it one.
+ */
+function earlierBuild(transport: MemoryTransport): { sentPullMe: string[] } {
+  const sentPullMe: string[] = [];
+  intercept(
+    transport,
+    (from, request, handler) => {
+      if (request.type !== 'qos-pull-me') return handler(from, request);
+      sentPullMe.push(from);
+      return handler(from, { type: 'qos-pull-me-unknown' } as unknown as ClusterRequest);
+    },
+    (self) => {
+      const earlier: HelloAnswer = { ...self };
+      delete earlier.qosPullMe;
+      return earlier;
+    },
+  );
+  return { sentPullMe };
+}
+
+test('mixed builds: a peer of an earlier build (no qos-pull-me in its hello) is never told to pull, and still gets a partition’s message by its own pull', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sse-peer-back-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const bus = new MemoryBus();
+  const pTransport = bus.transport('p');
+  const earlier = earlierBuild(pTransport);
+  const x = await start(t, dir, bus.transport('x'), 'x');
+  const p = await start(t, dir, pTransport, 'p');
+  await eventually(() => x.plugin.hub.cluster!.peers().length === 1 && p.plugin.hub.cluster!.peers().length === 1, 'x and p up');
+  t.is(p.plugin.hub.cluster!.peers()[0]!.qosPullMe, true, 'p hears that x answers qos-pull-me');
+  t.is(x.plugin.hub.cluster!.peers()[0]!.qosPullMe, undefined, "x hears nothing of it from p's earlier build");
+  const peerErrors: string[] = [];
+  x.plugin.hub.on('peer-error', ({ nodeId, operation }) => peerErrors.push(`${nodeId} ${operation}`));
+
+  // A partition with a durable send for the page's user on x's side: x would tell p on the heal.
+  bus.cut('p');
+  await eventually(() => x.plugin.hub.cluster!.peers().length === 0, 'x sees p down');
+  const page = await RawStream.open(t, `${p.base}/connect?access-token=7&ack=1`);
+  const during = await x.plugin.hub.qos.sendByUserId(7, 'offer', 'during the partition');
+  bus.heal('p');
+  // p pulls from x when it sees it up, as earlier builds do.
+  t.is((await page.next('offer', 5000)).id, during.messageId, 'delivered by p’s own pull');
+  await eventually(() => x.plugin.hub.cluster!.peers().length === 1, 'x sees p up');
+  // A marker through x after the heal: by then x has seen p up and decided whether to tell it.
+  await x.plugin.hub.qos.sendByUserId(7, 'marker', 'end');
+  await page.next('marker', 5000);
+  t.deepEqual(earlier.sentPullMe, [], 'x sent p no request of a kind it does not know');
+  t.deepEqual(
+    peerErrors.filter((e) => e.endsWith('qos-pull-me')),
+    [],
+    'and reported no refusal',
+  );
+  t.deepEqual(
+    page.named('offer').map((e) => e.id),
+    [during.messageId],
+    'the message once',
+  );
 });

@@ -252,13 +252,16 @@ export interface CopyHeldRequest {
 }
 
 /**
- * From a node that just saw the recipient come up (back, or for the first time) and made
- * durable sends while it held it down: they were stored, not forwarded, and the recipient may
- * have pulled from it before they were. The recipient pulls again from the sender for its
- * streams (`qos-pending`). Answered with null.
+ * From a node whose durable sends may have missed the recipient: made while it held the
+ * recipient down (stored, not forwarded; the recipient may have pulled from it before they
+ * were), or forwarded to it in vain while it stayed up (timed out, refused). The recipient
+ * pulls again from the sender for its streams (`qos-pending`); when the sender shares its
+ * store (`tag` is its own), it reads that store again instead. Answered with null.
  */
 export interface PullMeRequest {
   type: 'qos-pull-me';
+  /** The sender's store tag (absent from earlier builds, which never tell a peer sharing their store). */
+  tag?: string;
 }
 
 /** A query as it crosses the wire: a name of the query map and its arguments. */

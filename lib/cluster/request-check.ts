@@ -180,6 +180,7 @@ export function checkClusterRequest(value: unknown): ClusterRequest {
       string(r.tag, 'tag');
       break;
     case 'qos-pull-me':
+      if (r.tag !== undefined) string(r.tag, 'tag');
       break;
     default:
       throw malformed('type');

@@ -8,5 +8,7 @@ export interface HelloAnswer {
   qosTag?: string;
   /** This node keeps copies of its peers' durable messages (`qos.replication`: a SQLite store). */
   qosCopies?: boolean;
+  /** This node answers `qos-pull-me` (earlier builds of protocol 2 do not: they are never sent one). */
+  qosPullMe?: boolean;
   protocol: number;
 }

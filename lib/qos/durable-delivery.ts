@@ -79,6 +79,19 @@ export class DurableDelivery extends EventEmitter<DurableDeliveryEvents> {
     return { queue, log };
   }
 
+  /**
+   * Another read of this node's queues for `conn` (a peer sharing its store stored sends it did
+   * not forward here): the queue phase runs again, its marks kept; `after` is the highest id a
+   * read of it vouched for, so the read starts past what the stream already got from the store.
+   */
+  ownAgainPhase(conn: Connection): { phase: ReplayPhase; after: string } {
+    let state = this.#replays.get(conn);
+    if (state === undefined) this.#replays.set(conn, (state = {}));
+    if (state.queue === undefined) state.queue = new ReplayPhase();
+    else state.queue.begin();
+    return { phase: state.queue, after: this.#tag === undefined ? '' : state.queue.mark(true, this.#tag) };
+  }
+
   /** The phase of a pull from the peers starting for `conn` (another run of it, when one went before: its marks stay true). */
   pullPhase(conn: Connection): ReplayPhase {
     let state = this.#replays.get(conn);
@@ -89,10 +102,11 @@ export class DurableDelivery extends EventEmitter<DurableDeliveryEvents> {
   }
 
   /**
-   * Of the messages a pull of everything pending for `conn` answered, those no earlier pull of
-   * it handed to the writer (a peer answers what is not acknowledged yet: a second pull close
-   * to the first answers much the same). A listening-mode message the connection does not
-   * listen to is not written, so not kept: a later pull may write it.
+   * Of the messages a pull of everything pending for `conn` answered (or a read of this node's
+   * store again), those no earlier one of it handed to the writer (a peer answers what is not
+   * acknowledged yet: a second pull close to the first answers much the same). A
+   * listening-mode message the connection does not listen to is not written, so not kept: a
+   * later pull may write it.
    */
   unpulled(conn: Connection, messages: DurableMessage[]): DurableMessage[] {
     // Most pulls answer nothing: no set for them (one per stream would cost memory at scale).

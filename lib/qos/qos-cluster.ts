@@ -130,6 +130,8 @@ export interface DurableAnswers {
   ownerAway(tag: string): void;
   /** A peer that saw this node come up stored durable sends meanwhile that it did not forward here: the connections here pull from it. */
   pullFrom(peerId: string): void;
+  /** The same from a peer sharing this node's store (Redis): the connections here read this node's store again, after what they read. */
+  readOwnAgain(): void;
   /** Acks of this node's messages made while it was away, kept by the holders of copies: removed now. */
   acksMeanwhile(acks: CopyAck[]): Promise<AcksMeanwhile>;
   /** Which of `ids` (this node's) are still stored here. */

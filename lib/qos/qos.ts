@@ -89,6 +89,9 @@ export class Qos extends EventEmitter<QosEvents> {
       pullFrom: (peerId) => {
         if (!this.#closed) this.#replay.pullFrom(peerId);
       },
+      readOwnAgain: () => {
+        if (!this.#closed) this.#replay.readOwnAgain();
+      },
       acksMeanwhile: (acks) => role.acksMeanwhile(acks),
       held: (ids) => role.held(ids),
       ownPage: (after, limit) => role.ownPage(after, limit),

@@ -54,6 +54,11 @@ export class ReplayPhase {
     return true;
   }
 
+  /** The highest id a read vouched for, of the owner with `tag` and one class (queues, or logs); '' when none. */
+  mark(queue: boolean, tag: string): string {
+    return this.#marks.get(markKey(queue, tag)) ?? '';
+  }
+
   /** A page of this node's store was read: it vouches for every message of its class up to `mark`. */
   read(queue: boolean, mark: string): void {
     if (mark !== '') this.#vouch(markKey(queue, mark), mark);

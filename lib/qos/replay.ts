@@ -5,7 +5,7 @@ import type { ListenersChange, LocalNode } from '../local/local-node.js';
 import type { DurableDelivery } from './durable-delivery.js';
 import type { OwnPages } from './durable-role.js';
 import { idAt, isMessageId } from './message-id.js';
-import type { PendingRequest, QosCluster } from './qos-cluster.js';
+import type { DurableMessage, PendingRequest, QosCluster } from './qos-cluster.js';
 import type { ReplayPhase } from './replay-phase.js';
 import { logRefsOf, queueRefsOf } from './target-refs.js';
 
@@ -26,6 +26,8 @@ export class Replay extends EventEmitter<{ error: [error: unknown] }> {
   readonly #cluster: QosCluster | undefined;
   /** A connection without `Last-Event-ID` reads the logs stored in the last this-many ms (0: none; `qos.newConnectionLogMs`). */
   readonly #newConnectionLogMs: number;
+  /** Reads again under way per stream (`#oneAtATime`), by what asked for them; `again`: asked once more meanwhile. */
+  readonly #running = new WeakMap<Connection, Map<string, { again: boolean }>>();
 
   constructor(local: LocalNode, delivery: DurableDelivery, own: OwnPages | undefined, cluster: QosCluster | undefined, newConnectionLogMs = 0) {
     super();
@@ -44,8 +46,66 @@ export class Replay extends EventEmitter<{ error: [error: unknown] }> {
    */
   pullFrom(peerId: string): void {
     for (const conn of this.#local.connections()) {
-      if (conn.userId !== undefined || conn.accessToken !== undefined) this.#pullFromPeers(conn, undefined, peerId, undefined);
+      if (conn.userId === undefined && conn.accessToken === undefined) continue;
+      this.#oneAtATime(conn, `pull ${peerId}`, () => this.#pullFromPeers(conn, undefined, peerId, undefined));
     }
+  }
+
+  /**
+   * A peer sharing this node's store (Redis) stored durable sends it did not forward here (this
+   * node was down in its view, or the forward failed): the streams here read their queues in
+   * the store again, past what their last read of it vouched for. A stream connected
+   * throughout gets them now instead of on its next connection; what an earlier read again
+   * wrote is not written twice.
+   */
+  readOwnAgain(): void {
+    const own = this.#own;
+    if (own === undefined) return;
+    for (const conn of this.#local.connections()) {
+      const refs = queueRefsOf(conn);
+      if (refs.length === 0 || conn.closed) continue;
+      this.#oneAtATime(conn, 'own', async () => {
+        const { phase, after } = this.#delivery.ownAgainPhase(conn);
+        try {
+          const fresh = (rows: DurableMessage[]): DurableMessage[] => this.#delivery.unpulled(conn, rows);
+          await this.#pages(own, conn, refs, after, undefined, (mark) => phase.read(true, mark), fresh);
+        } catch (err) {
+          this.#failed(own, err);
+        } finally {
+          await this.#delivery.finish(conn, phase);
+        }
+      });
+    }
+  }
+
+  /**
+   * Runs `read` (a read again for `conn`, asked by a peer), one at a time per stream and
+   * `key`: asked again while one runs, it runs once more after it (what the new ask is about
+   * may have been stored after that read), however often it was asked meanwhile. A peer tells
+   * this node after each of many failed forwards: one read in flight per stream, not one per failure.
+   */
+  #oneAtATime(conn: Connection, key: string, read: () => Promise<void>): void {
+    const running = this.#running.get(conn) ?? new Map<string, { again: boolean }>();
+    const state = running.get(key);
+    if (state !== undefined) {
+      state.again = true;
+      return;
+    }
+    this.#running.set(conn, running);
+    const mine = { again: false };
+    running.set(key, mine);
+    const loop = async (): Promise<void> => {
+      do {
+        mine.again = false;
+        await read();
+      } while (mine.again && !conn.closed);
+    };
+    void loop()
+      .catch((err: unknown) => this.emit('error', err))
+      .finally(() => {
+        running.delete(key);
+        if (running.size === 0 && this.#running.get(conn) === running) this.#running.delete(conn);
+      });
   }
 
   /**
@@ -54,7 +114,7 @@ export class Replay extends EventEmitter<{ error: [error: unknown] }> {
    */
   pullCopiesOf(tag: string): void {
     for (const conn of this.#local.connections()) {
-      if (conn.userId !== undefined || conn.accessToken !== undefined) this.#pullFromPeers(conn, undefined, undefined, undefined, tag);
+      if (conn.userId !== undefined || conn.accessToken !== undefined) void this.#pullFromPeers(conn, undefined, undefined, undefined, tag);
     }
   }
 
@@ -66,7 +126,7 @@ export class Replay extends EventEmitter<{ error: [error: unknown] }> {
       const { queue, log } = this.#delivery.ownPhases(conn, resume !== undefined);
       void this.#replay(own, conn, queue, log, resume).catch((err: unknown) => this.#failed(own, err));
     }
-    this.#pullFromPeers(conn, undefined, undefined, resume);
+    void this.#pullFromPeers(conn, undefined, undefined, resume);
   }
 
   /**
@@ -86,22 +146,25 @@ export class Replay extends EventEmitter<{ error: [error: unknown] }> {
     if (added.length === 0 || conn.closed || queueRefsOf(conn).length === 0) return;
     const own = this.#own;
     if (own !== undefined) void this.#pages(own, conn, queueRefsOf(conn), '', added).catch((err: unknown) => this.#failed(own, err));
-    this.#pullFromPeers(conn, added, undefined, undefined);
+    void this.#pullFromPeers(conn, added, undefined, undefined);
   }
 
-  /** Asks the owners of durable messages what they hold for `conn`, and writes it through the one replay writer. */
+  /**
+   * Asks the owners of durable messages what they hold for `conn`, and writes it through the
+   * one replay writer. Resolves once written (never rejects: a failure is reported as `error`).
+   */
   #pullFromPeers(
     conn: Connection,
     events: string[] | undefined,
     peerId: string | undefined,
     lastEventId: string | undefined,
     copiesOf?: string,
-  ): void {
+  ): Promise<void> {
     const cluster = this.#cluster;
-    if (cluster === undefined) return;
+    if (cluster === undefined) return Promise.resolve();
     const refs = queueRefsOf(conn);
     const logRefs = lastEventId === undefined ? [] : logRefsOf(conn);
-    if (refs.length === 0 && logRefs.length === 0) return;
+    if (refs.length === 0 && logRefs.length === 0) return Promise.resolve();
     const request: PendingRequest = { refs, logRefs };
     if (lastEventId !== undefined) request.lastEventId = lastEventId;
     if (events !== undefined) request.events = events;
@@ -122,7 +185,7 @@ export class Replay extends EventEmitter<{ error: [error: unknown] }> {
         if (phase !== undefined) await this.#delivery.finish(conn, phase);
       }
     };
-    void pull().catch((err: unknown) => this.emit('error', err));
+    return pull().catch((err: unknown) => void this.emit('error', err));
   }
 
   /** This node's store, to a connection that opened: its queues, then the logs after `resume`. */
@@ -144,7 +207,8 @@ export class Replay extends EventEmitter<{ error: [error: unknown] }> {
 
   /**
    * Writes this node's stored messages for `refs` after `cursor`, oldest first, a page at a
-   * time, until a short page. `onRead` gets each page's mark (the store's highest id when it read).
+   * time, until a short page. `onRead` gets each page's mark (the store's highest id when it
+   * read); `fresh` picks what of a page to write (default all).
    */
   async #pages(
     own: OwnPages,
@@ -153,13 +217,14 @@ export class Replay extends EventEmitter<{ error: [error: unknown] }> {
     cursor: string,
     events: string[] | undefined,
     onRead?: (mark: string) => void,
+    fresh?: (rows: DurableMessage[]) => DurableMessage[],
   ): Promise<void> {
     for (;;) {
       if (conn.closed || own.closed) return;
       const { messages: rows, mark } = await own.page(refs, cursor, REPLAY_PAGE, events);
       onRead?.(mark);
       if (rows.length > 0) {
-        if (!(await this.#delivery.write(conn, rows))) return;
+        if (!(await this.#delivery.write(conn, fresh === undefined ? rows : fresh(rows)))) return;
         cursor = rows[rows.length - 1]!.id;
       }
       if (rows.length < REPLAY_PAGE) return;

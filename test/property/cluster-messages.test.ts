@@ -138,7 +138,7 @@ const requests: { [T in RequestType]: fc.Arbitrary<RequestOf<T>> } = {
   }),
   'qos-pending': pending.map((p) => ({ type: 'qos-pending' as const, ...p })),
   'qos-pending-batch': fc.record({ type: fc.constant('qos-pending-batch' as const), requests: fc.array(pending, { maxLength: 3 }) }),
-  'qos-pull-me': fc.constant({ type: 'qos-pull-me' as const }),
+  'qos-pull-me': fc.record({ type: fc.constant('qos-pull-me' as const), tag: text }, { requiredKeys: ['type'] }),
   'qos-list': fc.record({
     type: fc.constant('qos-list' as const),
     filter: fc.record({ userId: text, accessToken: text, tenantId: text, channel: text, listeners: texts }, { requiredKeys: [] }),

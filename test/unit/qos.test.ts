@@ -559,3 +559,22 @@ test('without a store, Qos only serves the messages its peers own', async (t) =>
   t.deepEqual(acked, [], 'nothing is removed here: there is no store');
   t.deepEqual(errors, []);
 });
+
+test('told to pull from a peer again and again while a pull from it is on its way: one more pull after it, not one per tell', async (t) => {
+  const { qos, open, cluster, errors } = setup(t);
+  open({ user: user7 });
+  await eventually(() => cluster.pulls.length === 1, 'the pull on open');
+  let answer!: () => void;
+  const held = new Promise<DurableMessage[][]>((resolve) => (answer = () => resolve([])));
+  cluster.pending = () => held;
+  // A peer whose forwards fail tells this node after each failure.
+  for (let i = 0; i < 5; i++) qos.pullFrom('peer-1');
+  t.is(cluster.pulls.length, 2, 'one pull from peer-1 on its way');
+  answer();
+  await eventually(() => cluster.pulls.length === 3, 'one more once it is answered');
+  await new Promise((resolve) => setImmediate(resolve));
+  await held;
+  await new Promise((resolve) => setImmediate(resolve));
+  t.is(cluster.pulls.length, 3, 'and no other');
+  t.deepEqual(errors, []);
+});
