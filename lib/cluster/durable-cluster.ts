@@ -1,4 +1,3 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import type { HelloAnswer } from '../core/hello.js';
 import type {
   AckedBy,
@@ -18,8 +17,8 @@ import type { StoreFilter } from '../qos/qos-store.js';
 import type { ClusterLink } from './cluster-link.js';
 import { CopyBatches } from './copy-batches.js';
 import { byOwner, tagOf } from './message-owner.js';
-import { MissedSends } from './missed-sends.js';
 import { PENDING_PAGE, PendingPulls, servePulls } from './pending-pulls.js';
+import { PullNotices } from './pull-notices.js';
 import { Rereplication } from './rereplication.js';
 import { rendezvous } from './rendezvous.js';
 
@@ -34,10 +33,6 @@ const RECONCILE_PAGE = 5000;
 const UNSEEN_GRACE_MS = 5000;
 /** How long the list of owners whose copies this node holds is reused by pulls (a storm pulls thousands of times a second). */
 const TAGS_TTL_MS = 1000;
-/** Most tries to tell a peer that stayed up to pull after a forward to it failed; then it is told when it next comes up. */
-const TELL_TRIES = 3;
-/** The pause before the second try, doubled before each next one. */
-const TELL_BACKOFF_MS = 250;
 
 /**
  * Durable delivery's side of the cluster: implements {@link QosCluster} over the cluster's
@@ -71,10 +66,8 @@ export class DurableCluster implements QosCluster {
   readonly #peerTags = new Map<string, string>();
   /** The owners this node holds copies of, cached for {@link TAGS_TTL_MS}. */
   #tags: { at: number; tags: string[] } | undefined;
-  /** Peers this node's durable sends may have missed (down in its view meanwhile): told to pull when they come up. */
-  readonly #missed = new MissedSends();
-  /** Peers up being told to pull after a forward to them failed; `again`: another failed since the tell left. */
-  readonly #telling = new Map<string, { again: boolean }>();
+  /** Peers this node's durable sends may have missed: told to pull them. */
+  readonly #pullNotices: PullNotices;
   /** Acks told by holders after an absence, so that the same ack told by another holder is no duplicate. */
   readonly #told = new Set<string>();
   readonly #stats: Omit<ReplicationStats, 'held'> = {
@@ -89,6 +82,7 @@ export class DurableCluster implements QosCluster {
 
   constructor(link: ClusterLink) {
     this.#link = link;
+    this.#pullNotices = new PullNotices(link, () => this.#ownTag);
     this.#pulls = new PendingPulls(
       (nodeId, request) => link.request(nodeId, request),
       () => link.closed,
@@ -285,7 +279,7 @@ export class DurableCluster implements QosCluster {
 
   /** A peer went down: when it owned messages and no other node shares its store, the connections here get them from the holders of copies. */
   #peerDown(nodeId: string): void {
-    this.#missed.down(nodeId);
+    this.#pullNotices.down(nodeId);
     const tag = this.#peerTags.get(nodeId);
     this.#peerTags.delete(nodeId);
     if (tag === undefined || tag === this.#ownTag) return;
@@ -296,7 +290,7 @@ export class DurableCluster implements QosCluster {
 
   /** A peer came up: when this node holds copies of its messages, or acks kept for it, they are reconciled before anything is pulled from it. */
   #peerUp(peer: HelloAnswer): void {
-    this.#tellPull(peer);
+    this.#pullNotices.up(peer);
     const tag = peer.qosTag;
     if (tag !== undefined) {
       this.#again.seen(tag);
@@ -365,70 +359,12 @@ export class DurableCluster implements QosCluster {
   /** Forwards a durable send to every peer; resolves to the connections they wrote it to. */
   async forwardSend(send: DurableSend): Promise<number> {
     const { id, kind, keys, event, data, listening } = send;
-    this.#missed.sending();
+    this.#pullNotices.sending();
     const { values, failed } = await this.#link.send({ kind, keys, event, data, listening, id });
-    if (failed.length > 0) this.#missedBy(failed);
+    if (failed.length > 0) this.#pullNotices.failed(failed);
     let count = 0;
     for (const n of values) count += n;
     return count;
-  }
-
-  /**
-   * A peer came up (back, or first seen): when this node made durable sends that may have
-   * missed it (stored while it was down here, so not forwarded), it is told to pull from this
-   * node. Its own pull when it saw this node up may have come before them: the two nodes see
-   * each other at different moments. A peer sharing this node's store (Redis) reads nothing
-   * from its peers when it sees them up: told, it reads the store again for its streams.
-   */
-  #tellPull(peer: HelloAnswer): void {
-    const missed = this.#missed.up(peer.nodeId);
-    const tag = this.#ownTag;
-    // A peer of an earlier build would refuse the request: its streams get them on their next connection.
-    if (!missed || tag === undefined || peer.qosPullMe !== true) return;
-    this.#link.request(peer.nodeId, { type: 'qos-pull-me', tag }).catch((err: unknown) => this.#link.peerError(peer.nodeId, 'qos-pull-me', err));
-  }
-
-  /**
-   * Peers a forwarded durable send did not reach. One down is told to pull when it comes up
-   * ({@link MissedSends}). One still up (the forward timed out or was refused, and it stayed)
-   * would keep it from its streams until they reconnect: it is told now, once for the failures
-   * of a moment, again if more fail meanwhile, tried {@link TELL_TRIES} times.
-   */
-  #missedBy(failed: string[]): void {
-    this.#missed.failed(failed);
-    // A peer of an earlier build would refuse the request: its streams get them on their next connection.
-    const up = new Set(this.#link.peers().flatMap((p) => (p.qosPullMe === true ? [p.nodeId] : [])));
-    for (const nodeId of failed) {
-      if (!up.has(nodeId)) continue;
-      const telling = this.#telling.get(nodeId);
-      if (telling !== undefined) {
-        telling.again = true;
-        continue;
-      }
-      const state = { again: true };
-      this.#telling.set(nodeId, state);
-      void this.#tellUp(nodeId, state).finally(() => this.#telling.delete(nodeId));
-    }
-  }
-
-  async #tellUp(nodeId: string, state: { again: boolean }): Promise<void> {
-    const link = this.#link;
-    const tag = this.#ownTag;
-    if (tag === undefined) return;
-    for (let tries = 0; state.again && tries < TELL_TRIES;) {
-      // Gone down meanwhile: told when it comes up.
-      if (link.closed || !link.peers().some((p) => p.nodeId === nodeId)) return;
-      state.again = false;
-      try {
-        await link.request(nodeId, { type: 'qos-pull-me', tag });
-        tries = 0;
-      } catch (err) {
-        state.again = true;
-        // Reported once it gives up: the peer is then told when it next comes up.
-        if (++tries < TELL_TRIES) await delay(TELL_BACKOFF_MS * 2 ** (tries - 1), undefined, { ref: false });
-        else link.peerError(nodeId, 'qos-pull-me', err);
-      }
-    }
   }
 
   /** Sends acks of durable messages to the node that owns them (found by the id's tag). */
