@@ -2,7 +2,7 @@ import test, { type ExecutionContext } from 'ava';
 import { setTimeout as delay } from 'node:timers/promises';
 import { eventually } from './helpers/cluster.js';
 import { threeNodes as nodes } from './helpers/memory-cluster.js';
-import type { SsePlugin } from '../lib/index.js';
+import { MemoryBus, type MemoryTransport, type SsePlugin } from '../lib/index.js';
 import { startPlugin } from './helpers/server.js';
 import { RawStream, type Received } from './helpers/stream.js';
 
@@ -269,4 +269,71 @@ test('a send a peer was asked for and failed (timed out): a page resuming from a
   const back = await RawStream.open(t, `${c.base}/connect?access-token=1&recover=${encodeURIComponent(last.id!)}`);
   t.false(finishOf(back).recovered, 'the page may have been on b when x was sent');
   await back.until(() => bells(back).some((e) => e.data === 'z'), "what a's part holds is still written");
+});
+
+/**
+ * a, b and c where b's cluster endpoint, once b has closed gracefully, stops answering without
+ * its peers noticing (over HTTP they notice at their next health checks): they still list b and
+ * their sends to it fail meanwhile.
+ */
+async function closingUnnoticed(t: ExecutionContext) {
+  const bus = new MemoryBus();
+  const start = async (transport: MemoryTransport) => {
+    const started = await startPlugin(t, { cluster: { transport, timeoutMs: 300 } });
+    await started.plugin.hub.ready();
+    return started;
+  };
+  const a = await start(bus.transport('a'));
+  const bTransport = bus.transport('b');
+  const leave = bTransport.close.bind(bTransport);
+  bTransport.close = async () => bus.stall('b');
+  t.teardown(async () => {
+    bus.heal('b');
+    await leave();
+  });
+  const b = await start(bTransport);
+  const c = await start(bus.transport('c'));
+  return { a, b, c };
+}
+
+test('a peer that closed gracefully has no stream left: a send it fails to take after handing its window over, before the sender sees it gone, leaves a later resume recovered true', async (t) => {
+  const { a, b, c } = await closingUnnoticed(t);
+  const page = await RawStream.open(t, `${c.base}/connect?access-token=1`);
+  // b drains its streams and hands its window to a and c, then stops answering; a still lists it.
+  await b.plugin.close();
+  t.is(a.plugin.hub.cluster!.peers().length, 2, 'a still lists b');
+  t.is(await a.plugin.hub.sendByUserId('1', 'bell', 'x'), 1, 'b fails to take x (it times out)');
+  await page.until(() => bells(page).some((e) => e.data === 'x'), 'x');
+  // A resume point whose replay range starts after x.
+  await delay(SLACK_MS + 200);
+  await a.plugin.hub.sendByUserId('1', 'bell', 'y');
+  await page.until(() => bells(page).some((e) => e.data === 'y'), 'y');
+  const last = bells(page).at(-1)!;
+  await page.close();
+  await a.plugin.hub.sendByUserId('1', 'bell', 'z');
+  const back = await RawStream.open(t, `${c.base}/connect?access-token=1&recover=${encodeURIComponent(last.id!)}`);
+  t.true(finishOf(back).recovered, 'no page was on b when it failed x: b had handed its window over');
+  await back.until(() => bells(back).some((e) => e.data === 'z'), 'z');
+});
+
+test('a send a peer failed to take while it still served its pages stays a failed take once that peer closed gracefully and is gone: recovered false', async (t) => {
+  const { bus, a, b, c } = await threeNodes(t);
+  const page = await RawStream.open(t, `${c.base}/connect?access-token=1`);
+  bus.stall('b');
+  // b does not answer: a page on b may never get x (a cannot know).
+  t.is(await a.plugin.hub.sendByUserId('1', 'bell', 'x'), 1);
+  bus.heal('b');
+  await page.until(() => bells(page).some((e) => e.data === 'x'), 'x');
+  await delay(SLACK_MS + 200);
+  await a.plugin.hub.sendByUserId('1', 'bell', 'y');
+  await page.until(() => bells(page).some((e) => e.data === 'y'), 'y');
+  const last = bells(page).at(-1)!;
+  await page.close();
+  // b closes gracefully: its pages come back elsewhere and its handed window answers for it, so
+  // its going down says nothing of a page that missed x there and saw y.
+  await b.plugin.close();
+  await eventually(() => a.plugin.hub.cluster!.peers().length === 1 && c.plugin.hub.cluster!.peers().length === 1, 'b gone');
+  const back = await RawStream.open(t, `${c.base}/connect?access-token=1&recover=${encodeURIComponent(last.id!)}`);
+  t.false(finishOf(back).recovered, 'the page may have been on b when x was sent');
+  await back.close();
 });

@@ -2,6 +2,7 @@ import { epochStart, formatWindowId, parseWindowId, type WindowPosition } from '
 import type { SendTargetKind } from '../core/targets.js';
 import { reaches, type RecoveryTarget, type RecoveryWindow, type WindowPart } from '../local/recovery-window.js';
 import type { ClusterLink } from './cluster-link.js';
+import { ClosedPeers } from './closed-peers.js';
 import type { HandedPart, HandedWindow, WindowAnswer, WindowHandoffRequest, WindowRequest } from './messages.js';
 import type { SharedWindowLog } from './transport.js';
 
@@ -32,11 +33,14 @@ export class WindowCluster {
   readonly #starts = new Map<string, number>();
   /** The windows of nodes that closed gracefully, handed here (see {@link WindowCluster.handoff}), by node id, with when they expire. */
   readonly #handed = new Map<string, { part: HandedWindow; expires: number; bytes: number }>();
+  /** The peers that handed their window here (closed gracefully). */
+  readonly #closedPeers: ClosedPeers;
 
   constructor(link: ClusterLink, window: RecoveryWindow, log: SharedWindowLog | undefined) {
     this.#link = link;
     this.#window = window;
     this.#log = log;
+    this.#closedPeers = new ClosedPeers(window.settings.slackMs);
     if (log !== undefined) window.divert(log.add);
     else {
       // A peer's send that reached this node later than half the slack after its id (the other
@@ -48,14 +52,22 @@ export class WindowCluster {
         }
       });
       // A send of this node that a peer may never have written: its pages that stayed connected missed it.
+      // Not a peer that handed its window here: it has no stream left (it is closing).
       link.watchWindowMisses((item, peers) => {
         const at = parseWindowId(item.wid);
-        if (at !== undefined) window.markMissed(at.ms, at.seq, peers);
+        const missedBy = peers.filter((peer) => !this.#closedPeers.drained(peer));
+        if (at !== undefined && missedBy.length > 0) window.markMissed(at.ms, at.seq, missedBy);
       });
     }
-    link.handle('window', (_from, request) => this.#answer(request));
+    link.handle('window', (from, request) => {
+      this.#closedPeers.heardFrom(from);
+      return this.#answer(request);
+    });
     link.handle('window-epoch', () => window.epoch);
-    link.handle('window-handoff', (_from, request) => this.#keep(request));
+    link.handle('window-handoff', (from, request) => {
+      this.#closedPeers.handedOff(from);
+      return this.#keep(request);
+    });
   }
 
   /** Once the cluster runs: the shared store's epoch (Redis), if any. */
@@ -74,6 +86,7 @@ export class WindowCluster {
     if (this.#log !== undefined || this.#link.closed) return;
     const before = this.#lives.get(nodeId);
     this.#lives.set(nodeId, null);
+    this.#closedPeers.back(nodeId);
     const window = this.#window;
     const request: WindowRequest = { type: 'window', from: '-', who: { channels: [], listeners: [] } };
     this.#link.request(nodeId, request).then(
@@ -94,7 +107,10 @@ export class WindowCluster {
   #started(nodeId: string, start: number, endedBy: number): void {
     const known = this.#starts.get(nodeId);
     this.#starts.set(nodeId, start);
-    if (known !== undefined && known !== start) this.#lives.set(`${nodeId}#${known}`, endedBy);
+    if (known !== undefined && known !== start) {
+      this.#lives.set(`${nodeId}#${known}`, endedBy);
+      this.#closedPeers.back(nodeId);
+    }
   }
 
   /**
@@ -207,8 +223,10 @@ export class WindowCluster {
   peerDown(nodeId: string, now = Date.now()): void {
     if (this.#log !== undefined) return;
     if (this.#lives.get(nodeId) == null) this.#lives.set(nodeId, now);
+    this.#closedPeers.down(nodeId, now);
     const forget = now - this.#window.settings.windowMs - this.#window.settings.slackMs - LIFE_MARGIN_MS;
     for (const [id, at] of this.#lives) if (at !== null && at < forget) this.#lives.delete(id);
+    this.#closedPeers.forget(forget);
   }
 
   /**
@@ -291,8 +309,10 @@ export class WindowCluster {
   /**
    * Whether a peer went down since this node saw it fail a send: its pages reconnected then,
    * and a resume from there is judged by when it went down (see {@link WindowCluster.recover}).
+   * Not one that closed gracefully: its handed window answers for it, and its pages are not
+   * judged by when it went (see {@link ClosedPeers}).
    */
-  readonly #wentDown = (nodeId: string): boolean => typeof this.#lives.get(nodeId) === 'number';
+  readonly #wentDown = (nodeId: string): boolean => typeof this.#lives.get(nodeId) === 'number' && !this.#closedPeers.closedGracefully(nodeId);
 
   /** Where the replay range of `from` starts: the slack before it, not before the epoch began. */
   #lower(from: WindowPosition): number {
