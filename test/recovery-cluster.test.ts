@@ -337,3 +337,24 @@ test('a send a peer failed to take while it still served its pages stays a faile
   t.false(finishOf(back).recovered, 'the page may have been on b when x was sent');
   await back.close();
 });
+
+test("a send a peer still up failed to take, in the window a node handed over when it closed: recovered false also once that node's own part is no longer needed", async (t) => {
+  const { bus, a, b, c } = await threeNodes(t);
+  const page = await RawStream.open(t, `${b.base}/connect?access-token=1`);
+  bus.stall('b');
+  // b does not answer: the page on b may never get x (here b writes it late, when it resumes).
+  t.is(await a.plugin.hub.sendByUserId('1', 'bell', 'x'), 0);
+  bus.heal('b');
+  // a closes gracefully (b and c hold its window, with x's note) and is gone.
+  await a.plugin.close();
+  await eventually(() => c.plugin.hub.cluster!.peers().length === 1, 'c sees a gone');
+  // A resume point whose replay range starts after a went: a's sends are not needed, x's note is.
+  await delay(SLACK_MS + 200);
+  await c.plugin.hub.sendByUserId('1', 'bell', 'y');
+  await page.until(() => bells(page).some((e) => e.data === 'y'), 'y');
+  const last = bells(page).at(-1)!;
+  await page.close();
+  const back = await RawStream.open(t, `${c.base}/connect?access-token=1&recover=${encodeURIComponent(last.id!)}`);
+  t.false(finishOf(back).recovered, 'a page on b when x was sent, which stayed there, may have missed it');
+  await back.close();
+});

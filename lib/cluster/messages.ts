@@ -179,6 +179,12 @@ export interface HandedPart {
   lives: Record<string, number | null>;
   covered: boolean;
   frames: string[];
+  /**
+   * A send of that node before the range, that reaches the page, was failed by a peer this
+   * holder cannot excuse: the recovery is not covered, whenever that node went (absent: an
+   * older version).
+   */
+  missedLive?: boolean;
 }
 
 /**

@@ -199,24 +199,32 @@ export class WindowCluster {
       );
       const { self, node, start, lives } = part;
       const covered = part.droppedMs < lower && from.ms >= now - this.#window.settings.windowMs && !missedLive;
-      parts.push({ self, node, start, lives, covered, frames });
+      parts.push({ self, node, start, lives, covered, frames, missedLive });
     }
     return parts;
   }
 
   /**
    * Writes each handed-off node's frames once (several peers may hold its window; a covered
-   * part first) into `frames`, and answers the reports of the nodes whose part is covered.
+   * part first) into `frames`, and answers the reports of the nodes whose part is covered, and
+   * whether a send one of them made before the range may have been missed live (each holder
+   * that has its part says so: none excuses the peer that failed it).
    */
-  #takeHanded(parts: HandedPart[], frames: Buffer[]): LifeReport[] {
+  #takeHanded(parts: HandedPart[], frames: Buffer[]): { reports: LifeReport[]; missedLive: boolean } {
     const chosen = new Map<string, HandedPart>();
-    for (const p of parts) if (!chosen.has(p.self) || (p.covered && !chosen.get(p.self)!.covered)) chosen.set(p.self, p);
+    const excused = new Set<string>();
+    for (const p of parts) {
+      if (!chosen.has(p.self) || (p.covered && !chosen.get(p.self)!.covered)) chosen.set(p.self, p);
+      if (p.missedLive !== true) excused.add(p.self);
+    }
     const reports: LifeReport[] = [];
     for (const p of chosen.values()) {
       for (const text of p.frames) frames.push(Buffer.from(text, 'utf8'));
       if (p.covered) reports.push({ self: p.self, node: p.node, start: p.start, lives: p.lives });
     }
-    return reports;
+    // Such a send concerns the pages of the peer that failed it, not the node that sent it: also
+    // when that node went down before the range (its part is not needed then), the page may have missed it.
+    return { reports, missedLive: [...chosen.keys()].some((self) => !excused.has(self)) };
   }
 
   /** A peer went down, or left: remembered with the time, for the resume points of the window's length. */
@@ -247,8 +255,8 @@ export class WindowCluster {
       const part = this.#window.knows(from.epoch) ? this.#window.since(from, who, undefined, this.#wentDown) : { covered: false, frames: [] };
       if (!this.#window.knows(from.epoch)) return part;
       const handed = this.#takeHanded(this.#handedParts(from, who), part.frames);
-      if (!part.covered) return part;
-      return { covered: this.#othersSilent(from, [this.#report()], handed), frames: part.frames };
+      if (!part.covered || handed.missedLive) return { covered: false, frames: part.frames };
+      return { covered: this.#othersSilent(from, [this.#report()], handed.reports), frames: part.frames };
     }
     return this.#ask(
       from,
@@ -287,7 +295,9 @@ export class WindowCluster {
       }
       for (const text of answer.frames) if (typeof text === 'string') frames.push(Buffer.from(text, 'utf8'));
     }
-    const handed = this.#takeHanded([...this.#handedParts(from, who), ...answers.flatMap(handedOf)], frames);
+    const taken = this.#takeHanded([...this.#handedParts(from, who), ...answers.flatMap(handedOf)], frames);
+    if (taken.missedLive) covered = false;
+    const handed = taken.reports;
     const reports = answers.map(reportOf);
     // A node that answers with another window than the one it told before restarted under its
     // node id, maybe unseen: its former window's sends since the range started are unknown.
