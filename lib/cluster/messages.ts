@@ -188,6 +188,17 @@ export interface HandedPart {
 }
 
 /**
+ * After a forward of ordinary sends to a peer failed (it timed out: the peer may have written
+ * them all the same, late), the sender asks it which of them it wrote, by their window ids
+ * (`wids`). Answered with those it wrote (a string array); one it does not remember counts as
+ * not written.
+ */
+export interface WindowTookRequest {
+  type: 'window-took';
+  wids: string[];
+}
+
+/**
  * A node closing gracefully hands its window to its peers, after it stopped taking sends
  * (`parts`: its own, and those it held for nodes gone before it): they answer for it once it
  * is gone (see `WindowCluster`). Answered with `true`.
@@ -296,6 +307,7 @@ export type ClusterRequest =
   | WindowRequest
   | { type: 'window-epoch' }
   | WindowHandoffRequest
+  | WindowTookRequest
   | CopyRequest
   | CopyRemoveRequest
   | CopyAcksRequest

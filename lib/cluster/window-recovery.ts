@@ -3,7 +3,8 @@ import type { SendTargetKind } from '../core/targets.js';
 import { reaches, type RecoveryTarget, type RecoveryWindow, type WindowPart } from '../local/recovery-window.js';
 import type { ClusterLink } from './cluster-link.js';
 import { ClosedPeers } from './closed-peers.js';
-import type { HandedPart, HandedWindow, WindowAnswer, WindowHandoffRequest, WindowRequest } from './messages.js';
+import type { HandedPart, HandedWindow, WindowAnswer, WindowHandoffRequest, WindowRequest, WindowTookRequest } from './messages.js';
+import { TakenSends } from './taken-sends.js';
 import type { SharedWindowLog } from './transport.js';
 
 /** How long a node's end is remembered beyond the window: a resume point older than the window is not covered anyway. */
@@ -35,19 +36,27 @@ export class WindowCluster {
   readonly #handed = new Map<string, { part: HandedWindow; expires: number; bytes: number }>();
   /** The peers that handed their window here (closed gracefully). */
   readonly #closedPeers: ClosedPeers;
+  /** The peers' sends written here lately, by window id: a sender whose forward timed out asks. */
+  readonly #taken: TakenSends;
+  /** This node's sends a peer failed to take, by peer, to ask it about at the end of the tick (`window-took`). */
+  #toAsk = new Map<string, string[]>();
 
   constructor(link: ClusterLink, window: RecoveryWindow, log: SharedWindowLog | undefined) {
     this.#link = link;
     this.#window = window;
     this.#log = log;
     this.#closedPeers = new ClosedPeers(window.settings.slackMs);
+    this.#taken = new TakenSends(window.settings.slackMs);
     if (log !== undefined) window.divert(log.add);
     else {
       // A peer's send that reached this node later than half the slack after its id (the other
       // half is for clocks) may have missed a page that left meanwhile: this node replays it too.
       link.watchWindowItems((item, frame) => {
         const at = parseWindowId(item.wid);
-        if (at !== undefined && Date.now() - at.ms > window.settings.slackMs / 2) {
+        if (at === undefined) return;
+        const now = Date.now();
+        this.#taken.took(item.wid!, now);
+        if (now - at.ms > window.settings.slackMs / 2) {
           window.recordLate(item.kind as SendTargetKind, item.keys, item.event, item.listening, frame);
         }
       });
@@ -56,7 +65,9 @@ export class WindowCluster {
       link.watchWindowMisses((item, peers) => {
         const at = parseWindowId(item.wid);
         const missedBy = peers.filter((peer) => !this.#closedPeers.drained(peer));
-        if (at !== undefined && missedBy.length > 0) window.markMissed(at.ms, at.seq, missedBy);
+        if (at === undefined || missedBy.length === 0) return;
+        window.markMissed(at.ms, at.seq, missedBy);
+        this.#askTook(missedBy, item.wid!);
       });
     }
     link.handle('window', (from, request) => {
@@ -64,10 +75,46 @@ export class WindowCluster {
       return this.#answer(request);
     });
     link.handle('window-epoch', () => window.epoch);
+    link.handle('window-took', (_from, request) => this.#taken.which(request.wids));
     link.handle('window-handoff', (from, request) => {
       this.#closedPeers.handedOff(from);
       return this.#keep(request);
     });
+  }
+
+  /**
+   * Asks `peers`, which failed to take this node's send `wid`, whether they wrote it all the
+   * same (late): at the end of the tick, one `window-took` per peer, within the cluster's
+   * timeout. Noted as missed meanwhile (a resume in between is told false); those a peer
+   * says it wrote are no longer. A peer that does not answer leaves them noted.
+   */
+  #askTook(peers: readonly string[], wid: string): void {
+    if (this.#toAsk.size === 0) setImmediate(() => this.#flushTook());
+    for (const peer of peers) {
+      const wids = this.#toAsk.get(peer);
+      if (wids === undefined) this.#toAsk.set(peer, [wid]);
+      else wids.push(wid);
+    }
+  }
+
+  #flushTook(): void {
+    const asks = this.#toAsk;
+    this.#toAsk = new Map();
+    if (this.#link.closed) return;
+    for (const [peer, wids] of asks) {
+      const request: WindowTookRequest = { type: 'window-took', wids };
+      this.#link.request(peer, request).then(
+        (answer) => {
+          if (!Array.isArray(answer)) return;
+          const took = new Set(answer);
+          for (const wid of wids) {
+            const at = took.has(wid) ? parseWindowId(wid) : undefined;
+            if (at !== undefined) this.#window.unmarkMissed(at.ms, at.seq, peer);
+          }
+        },
+        (err: unknown) => this.#link.peerError(peer, 'window-took', err),
+      );
+    }
   }
 
   /** Once the cluster runs: the shared store's epoch (Redis), if any. */
