@@ -1,5 +1,5 @@
-/** Most window ids remembered (about 60 bytes each): past it the oldest go, and a check about them hears "not written". */
-const MAX_TAKEN = 65_536;
+/** Most window ids remembered (about 120 bytes each): past it the oldest go, and a check about them hears "not written". */
+const MAX_TAKEN = 16_384;
 
 /**
  * The window ids of the peers' ordinary sends this node wrote lately (LAN recovery window),
