@@ -2,8 +2,8 @@ import test, { type ExecutionContext } from 'ava';
 import { setTimeout as delay } from 'node:timers/promises';
 import { eventually } from './helpers/cluster.js';
 import { threeNodes as nodes } from './helpers/memory-cluster.js';
-import type { SsePlugin } from '../lib/index.js';
-import { startPlugin } from './helpers/server.js';
+import { MemoryBus, type MemoryTransport, type SsePlugin } from '../lib/index.js';
+import { startPlugin, type StartedPlugin } from './helpers/server.js';
 import { RawStream, type Received } from './helpers/stream.js';
 
 // The recovery window across the nodes of a cluster (in-process bus): each node keeps its own
@@ -108,6 +108,28 @@ test('nodes that start apart agree on the oldest epoch once they meet', async (t
   await eventually(async () => new Set(await epochs()).size === 1, 'one epoch');
   t.pass();
 });
+
+/**
+ * `sender` sends `data` to user 1 while `peer` is paused: the peer fails to take it (it times
+ * out), and fails the sender's question whether it wrote it late (`window-took`) too; then it
+ * resumes (and writes the send late, which the sender does not know). Answers the count.
+ */
+async function failedTake(bus: MemoryBus, sender: StartedPlugin, peer: string, data: string): Promise<number> {
+  bus.stall(peer);
+  const hub = sender.plugin.hub;
+  const asked = new Promise<void>((resolve) => {
+    const listener = (info: { nodeId: string; operation: string }): void => {
+      if (info.nodeId !== peer || info.operation !== 'window-took') return;
+      hub.off('peer-error', listener);
+      resolve();
+    };
+    hub.on('peer-error', listener);
+  });
+  const count = await hub.sendByUserId('1', 'bell', data);
+  await asked;
+  bus.heal(peer);
+  return count;
+}
 
 /** How far before a resume point the nodes of {@link threeNodes} replay: `timeoutMs + 1 s`. */
 const SLACK_MS = 1300;
@@ -232,9 +254,7 @@ test('a node back under the same node id (a configured nodeId) with a new window
 test('a node that closed gracefully hands over the sends a peer failed to take: a page resuming from after one still hears recovered false', async (t) => {
   const { bus, a, c } = await threeNodes(t);
   const page = await RawStream.open(t, `${c.base}/connect?access-token=1`);
-  bus.stall('b');
-  t.is(await a.plugin.hub.sendByUserId('1', 'bell', 'x'), 1);
-  bus.heal('b');
+  t.is(await failedTake(bus, a, 'b', 'x'), 1);
   await page.until(() => bells(page).some((e) => e.data === 'x'), 'x');
   await delay(SLACK_MS + 200);
   await a.plugin.hub.sendByUserId('1', 'bell', 'y');
@@ -252,10 +272,8 @@ test('a node that closed gracefully hands over the sends a peer failed to take: 
 test('a send a peer was asked for and failed (timed out): a page resuming from after it may have missed it live there, recovered false while it is in the window', async (t) => {
   const { bus, a, c } = await threeNodes(t);
   const page = await RawStream.open(t, `${c.base}/connect?access-token=1`);
-  bus.stall('b');
   // b does not answer: its pages (if any) may never get it.
-  t.is(await a.plugin.hub.sendByUserId('1', 'bell', 'x'), 1);
-  bus.heal('b');
+  t.is(await failedTake(bus, a, 'b', 'x'), 1);
   await page.until(() => bells(page).some((e) => e.data === 'x'), 'x');
   // A resume point whose replay range starts after x.
   const sentAt = Date.now();
@@ -269,4 +287,113 @@ test('a send a peer was asked for and failed (timed out): a page resuming from a
   const back = await RawStream.open(t, `${c.base}/connect?access-token=1&recover=${encodeURIComponent(last.id!)}`);
   t.false(finishOf(back).recovered, 'the page may have been on b when x was sent');
   await back.until(() => bells(back).some((e) => e.data === 'z'), "what a's part holds is still written");
+});
+
+/**
+ * a, b and c where b's cluster endpoint, once b has closed gracefully, stops answering without
+ * its peers noticing (over HTTP they notice at their next health checks): they still list b and
+ * their sends to it fail meanwhile.
+ */
+async function closingUnnoticed(t: ExecutionContext) {
+  const bus = new MemoryBus();
+  const start = async (transport: MemoryTransport) => {
+    const started = await startPlugin(t, { cluster: { transport, timeoutMs: 300 } });
+    await started.plugin.hub.ready();
+    return started;
+  };
+  const a = await start(bus.transport('a'));
+  const bTransport = bus.transport('b');
+  const leave = bTransport.close.bind(bTransport);
+  bTransport.close = async () => bus.stall('b');
+  t.teardown(async () => {
+    bus.heal('b');
+    await leave();
+  });
+  const b = await start(bTransport);
+  const c = await start(bus.transport('c'));
+  return { a, b, c };
+}
+
+test('a peer that closed gracefully has no stream left: a send it fails to take after handing its window over, before the sender sees it gone, leaves a later resume recovered true', async (t) => {
+  const { a, b, c } = await closingUnnoticed(t);
+  const page = await RawStream.open(t, `${c.base}/connect?access-token=1`);
+  // b drains its streams and hands its window to a and c, then stops answering; a still lists it.
+  await b.plugin.close();
+  t.is(a.plugin.hub.cluster!.peers().length, 2, 'a still lists b');
+  t.is(await a.plugin.hub.sendByUserId('1', 'bell', 'x'), 1, 'b fails to take x (it times out)');
+  await page.until(() => bells(page).some((e) => e.data === 'x'), 'x');
+  // A resume point whose replay range starts after x.
+  await delay(SLACK_MS + 200);
+  await a.plugin.hub.sendByUserId('1', 'bell', 'y');
+  await page.until(() => bells(page).some((e) => e.data === 'y'), 'y');
+  const last = bells(page).at(-1)!;
+  await page.close();
+  await a.plugin.hub.sendByUserId('1', 'bell', 'z');
+  const back = await RawStream.open(t, `${c.base}/connect?access-token=1&recover=${encodeURIComponent(last.id!)}`);
+  t.true(finishOf(back).recovered, 'no page was on b when it failed x: b had handed its window over');
+  await back.until(() => bells(back).some((e) => e.data === 'z'), 'z');
+});
+
+test('a send a peer failed to take while it still served its pages stays a failed take once that peer closed gracefully and is gone: recovered false', async (t) => {
+  const { bus, a, b, c } = await threeNodes(t);
+  const page = await RawStream.open(t, `${c.base}/connect?access-token=1`);
+  // b does not answer: a page on b may never get x (a cannot know).
+  t.is(await failedTake(bus, a, 'b', 'x'), 1);
+  await page.until(() => bells(page).some((e) => e.data === 'x'), 'x');
+  await delay(SLACK_MS + 200);
+  await a.plugin.hub.sendByUserId('1', 'bell', 'y');
+  await page.until(() => bells(page).some((e) => e.data === 'y'), 'y');
+  const last = bells(page).at(-1)!;
+  await page.close();
+  // b closes gracefully: its pages come back elsewhere and its handed window answers for it, so
+  // its going down says nothing of a page that missed x there and saw y.
+  await b.plugin.close();
+  await eventually(() => a.plugin.hub.cluster!.peers().length === 1 && c.plugin.hub.cluster!.peers().length === 1, 'b gone');
+  const back = await RawStream.open(t, `${c.base}/connect?access-token=1&recover=${encodeURIComponent(last.id!)}`);
+  t.false(finishOf(back).recovered, 'the page may have been on b when x was sent');
+  await back.close();
+});
+
+test("a send a peer still up failed to take, in the window a node handed over when it closed: recovered false also once that node's own part is no longer needed", async (t) => {
+  const { bus, a, b, c } = await threeNodes(t);
+  const page = await RawStream.open(t, `${b.base}/connect?access-token=1`);
+  // b does not answer: the page on b may never get x (here b writes it late, when it resumes).
+  t.is(await failedTake(bus, a, 'b', 'x'), 0);
+  // a closes gracefully (b and c hold its window, with x's note) and is gone.
+  await a.plugin.close();
+  await eventually(() => c.plugin.hub.cluster!.peers().length === 1, 'c sees a gone');
+  // A resume point whose replay range starts after a went: a's sends are not needed, x's note is.
+  await delay(SLACK_MS + 200);
+  await c.plugin.hub.sendByUserId('1', 'bell', 'y');
+  await page.until(() => bells(page).some((e) => e.data === 'y'), 'y');
+  const last = bells(page).at(-1)!;
+  await page.close();
+  const back = await RawStream.open(t, `${c.base}/connect?access-token=1&recover=${encodeURIComponent(last.id!)}`);
+  t.false(finishOf(back).recovered, 'a page on b when x was sent, which stayed there, may have missed it');
+  await back.close();
+});
+
+test('a send a peer took only after its sender gave up on it (the peer was paused a moment) reaches its page live, and is no failed take once the peer says it wrote it: recovered true', async (t) => {
+  const { bus, a, b, c } = await threeNodes(t);
+  const page = await RawStream.open(t, `${b.base}/connect?access-token=1`);
+  bus.stall('b');
+  t.is(await a.plugin.hub.sendByUserId('1', 'bell', 'x'), 0, 'b did not answer in time');
+  // b resumes before a asks it whether it wrote x (window-took).
+  bus.heal('b');
+  await page.until(() => bells(page).some((e) => e.data === 'x'), 'x, written late on b');
+  // A resume point whose replay range starts after x.
+  await delay(SLACK_MS + 200);
+  await a.plugin.hub.sendByUserId('1', 'bell', 'y');
+  await page.until(() => bells(page).some((e) => e.data === 'y'), 'y');
+  const last = bells(page).at(-1)!;
+  await page.close();
+  await a.plugin.hub.sendByUserId('1', 'bell', 'z');
+  const back = await RawStream.open(t, `${c.base}/connect?access-token=1&recover=${encodeURIComponent(last.id!)}`);
+  t.true(finishOf(back).recovered, 'b told a it wrote x');
+  await back.until(() => bells(back).some((e) => e.data === 'z'), 'z');
+  t.deepEqual(
+    bells(page).map((e) => e.data),
+    ['x', 'y'],
+    'the page on b got x live, in order',
+  );
 });

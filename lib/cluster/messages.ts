@@ -179,6 +179,23 @@ export interface HandedPart {
   lives: Record<string, number | null>;
   covered: boolean;
   frames: string[];
+  /**
+   * A send of that node before the range, that reaches the page, was failed by a peer this
+   * holder cannot excuse: the recovery is not covered, whenever that node went (absent: an
+   * older version).
+   */
+  missedLive?: boolean;
+}
+
+/**
+ * After a forward of ordinary sends to a peer failed (it timed out: the peer may have written
+ * them all the same, late), the sender asks it which of them it wrote, by their window ids
+ * (`wids`). Answered with those it wrote (a string array); one it does not remember counts as
+ * not written.
+ */
+export interface WindowTookRequest {
+  type: 'window-took';
+  wids: string[];
 }
 
 /**
@@ -293,6 +310,7 @@ export type ClusterRequest =
   | WindowRequest
   | { type: 'window-epoch' }
   | WindowHandoffRequest
+  | WindowTookRequest
   | CopyRequest
   | CopyRemoveRequest
   | CopyAcksRequest

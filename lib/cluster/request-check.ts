@@ -115,6 +115,9 @@ export function checkClusterRequest(value: unknown): ClusterRequest {
     }
     case 'window-epoch':
       break;
+    case 'window-took':
+      strings(r.wids, 'wids');
+      break;
     case 'window-handoff':
       arrayOf(r.parts, 'parts', (item, at) => {
         const p = objectOf(item, at);

@@ -2,7 +2,9 @@ import { epochStart, formatWindowId, parseWindowId, type WindowPosition } from '
 import type { SendTargetKind } from '../core/targets.js';
 import { reaches, type RecoveryTarget, type RecoveryWindow, type WindowPart } from '../local/recovery-window.js';
 import type { ClusterLink } from './cluster-link.js';
-import type { HandedPart, HandedWindow, WindowAnswer, WindowHandoffRequest, WindowRequest } from './messages.js';
+import { ClosedPeers } from './closed-peers.js';
+import type { HandedPart, HandedWindow, WindowAnswer, WindowHandoffRequest, WindowRequest, WindowTookRequest } from './messages.js';
+import { TakenSends } from './taken-sends.js';
 import type { SharedWindowLog } from './transport.js';
 
 /** How long a node's end is remembered beyond the window: a resume point older than the window is not covered anyway. */
@@ -32,30 +34,87 @@ export class WindowCluster {
   readonly #starts = new Map<string, number>();
   /** The windows of nodes that closed gracefully, handed here (see {@link WindowCluster.handoff}), by node id, with when they expire. */
   readonly #handed = new Map<string, { part: HandedWindow; expires: number; bytes: number }>();
+  /** The peers that handed their window here (closed gracefully). */
+  readonly #closedPeers: ClosedPeers;
+  /** The peers' sends written here lately, by window id: a sender whose forward timed out asks. */
+  readonly #taken: TakenSends;
+  /** This node's sends a peer failed to take, by peer, to ask it about at the end of the tick (`window-took`). */
+  #toAsk = new Map<string, string[]>();
 
   constructor(link: ClusterLink, window: RecoveryWindow, log: SharedWindowLog | undefined) {
     this.#link = link;
     this.#window = window;
     this.#log = log;
+    this.#closedPeers = new ClosedPeers(window.settings.slackMs);
+    this.#taken = new TakenSends(window.settings.slackMs);
     if (log !== undefined) window.divert(log.add);
     else {
       // A peer's send that reached this node later than half the slack after its id (the other
       // half is for clocks) may have missed a page that left meanwhile: this node replays it too.
       link.watchWindowItems((item, frame) => {
         const at = parseWindowId(item.wid);
-        if (at !== undefined && Date.now() - at.ms > window.settings.slackMs / 2) {
+        if (at === undefined) return;
+        const now = Date.now();
+        this.#taken.took(item.wid!, now);
+        if (now - at.ms > window.settings.slackMs / 2) {
           window.recordLate(item.kind as SendTargetKind, item.keys, item.event, item.listening, frame);
         }
       });
       // A send of this node that a peer may never have written: its pages that stayed connected missed it.
+      // Not a peer that handed its window here: it has no stream left (it is closing).
       link.watchWindowMisses((item, peers) => {
         const at = parseWindowId(item.wid);
-        if (at !== undefined) window.markMissed(at.ms, at.seq, peers);
+        const missedBy = peers.filter((peer) => !this.#closedPeers.drained(peer));
+        if (at === undefined || missedBy.length === 0) return;
+        window.markMissed(at.ms, at.seq, missedBy);
+        this.#askTook(missedBy, item.wid!);
       });
     }
-    link.handle('window', (_from, request) => this.#answer(request));
+    link.handle('window', (from, request) => {
+      this.#closedPeers.heardFrom(from);
+      return this.#answer(request);
+    });
     link.handle('window-epoch', () => window.epoch);
-    link.handle('window-handoff', (_from, request) => this.#keep(request));
+    link.handle('window-took', (_from, request) => this.#taken.which(request.wids));
+    link.handle('window-handoff', (from, request) => {
+      this.#closedPeers.handedOff(from);
+      return this.#keep(request);
+    });
+  }
+
+  /**
+   * Asks `peers`, which failed to take this node's send `wid`, whether they wrote it all the
+   * same (late): at the end of the tick, one `window-took` per peer, within the cluster's
+   * timeout. Noted as missed meanwhile (a resume in between is told false); those a peer
+   * says it wrote are no longer. A peer that does not answer leaves them noted.
+   */
+  #askTook(peers: readonly string[], wid: string): void {
+    if (this.#toAsk.size === 0) setImmediate(() => this.#flushTook());
+    for (const peer of peers) {
+      const wids = this.#toAsk.get(peer);
+      if (wids === undefined) this.#toAsk.set(peer, [wid]);
+      else wids.push(wid);
+    }
+  }
+
+  #flushTook(): void {
+    const asks = this.#toAsk;
+    this.#toAsk = new Map();
+    if (this.#link.closed) return;
+    for (const [peer, wids] of asks) {
+      const request: WindowTookRequest = { type: 'window-took', wids };
+      this.#link.request(peer, request).then(
+        (answer) => {
+          if (!Array.isArray(answer)) return;
+          const took = new Set(answer);
+          for (const wid of wids) {
+            const at = took.has(wid) ? parseWindowId(wid) : undefined;
+            if (at !== undefined) this.#window.unmarkMissed(at.ms, at.seq, peer);
+          }
+        },
+        (err: unknown) => this.#link.peerError(peer, 'window-took', err),
+      );
+    }
   }
 
   /** Once the cluster runs: the shared store's epoch (Redis), if any. */
@@ -74,6 +133,7 @@ export class WindowCluster {
     if (this.#log !== undefined || this.#link.closed) return;
     const before = this.#lives.get(nodeId);
     this.#lives.set(nodeId, null);
+    this.#closedPeers.back(nodeId);
     const window = this.#window;
     const request: WindowRequest = { type: 'window', from: '-', who: { channels: [], listeners: [] } };
     this.#link.request(nodeId, request).then(
@@ -94,7 +154,10 @@ export class WindowCluster {
   #started(nodeId: string, start: number, endedBy: number): void {
     const known = this.#starts.get(nodeId);
     this.#starts.set(nodeId, start);
-    if (known !== undefined && known !== start) this.#lives.set(`${nodeId}#${known}`, endedBy);
+    if (known !== undefined && known !== start) {
+      this.#lives.set(`${nodeId}#${known}`, endedBy);
+      this.#closedPeers.back(nodeId);
+    }
   }
 
   /**
@@ -183,32 +246,42 @@ export class WindowCluster {
       );
       const { self, node, start, lives } = part;
       const covered = part.droppedMs < lower && from.ms >= now - this.#window.settings.windowMs && !missedLive;
-      parts.push({ self, node, start, lives, covered, frames });
+      parts.push({ self, node, start, lives, covered, frames, missedLive });
     }
     return parts;
   }
 
   /**
    * Writes each handed-off node's frames once (several peers may hold its window; a covered
-   * part first) into `frames`, and answers the reports of the nodes whose part is covered.
+   * part first) into `frames`, and answers the reports of the nodes whose part is covered, and
+   * whether a send one of them made before the range may have been missed live (each holder
+   * that has its part says so: none excuses the peer that failed it).
    */
-  #takeHanded(parts: HandedPart[], frames: Buffer[]): LifeReport[] {
+  #takeHanded(parts: HandedPart[], frames: Buffer[]): { reports: LifeReport[]; missedLive: boolean } {
     const chosen = new Map<string, HandedPart>();
-    for (const p of parts) if (!chosen.has(p.self) || (p.covered && !chosen.get(p.self)!.covered)) chosen.set(p.self, p);
+    const excused = new Set<string>();
+    for (const p of parts) {
+      if (!chosen.has(p.self) || (p.covered && !chosen.get(p.self)!.covered)) chosen.set(p.self, p);
+      if (p.missedLive !== true) excused.add(p.self);
+    }
     const reports: LifeReport[] = [];
     for (const p of chosen.values()) {
       for (const text of p.frames) frames.push(Buffer.from(text, 'utf8'));
       if (p.covered) reports.push({ self: p.self, node: p.node, start: p.start, lives: p.lives });
     }
-    return reports;
+    // Such a send concerns the pages of the peer that failed it, not the node that sent it: also
+    // when that node went down before the range (its part is not needed then), the page may have missed it.
+    return { reports, missedLive: [...chosen.keys()].some((self) => !excused.has(self)) };
   }
 
   /** A peer went down, or left: remembered with the time, for the resume points of the window's length. */
   peerDown(nodeId: string, now = Date.now()): void {
     if (this.#log !== undefined) return;
     if (this.#lives.get(nodeId) == null) this.#lives.set(nodeId, now);
+    this.#closedPeers.down(nodeId, now);
     const forget = now - this.#window.settings.windowMs - this.#window.settings.slackMs - LIFE_MARGIN_MS;
     for (const [id, at] of this.#lives) if (at !== null && at < forget) this.#lives.delete(id);
+    this.#closedPeers.forget(forget);
   }
 
   /**
@@ -229,8 +302,8 @@ export class WindowCluster {
       const part = this.#window.knows(from.epoch) ? this.#window.since(from, who, undefined, this.#wentDown) : { covered: false, frames: [] };
       if (!this.#window.knows(from.epoch)) return part;
       const handed = this.#takeHanded(this.#handedParts(from, who), part.frames);
-      if (!part.covered) return part;
-      return { covered: this.#othersSilent(from, [this.#report()], handed), frames: part.frames };
+      if (!part.covered || handed.missedLive) return { covered: false, frames: part.frames };
+      return { covered: this.#othersSilent(from, [this.#report()], handed.reports), frames: part.frames };
     }
     return this.#ask(
       from,
@@ -269,7 +342,9 @@ export class WindowCluster {
       }
       for (const text of answer.frames) if (typeof text === 'string') frames.push(Buffer.from(text, 'utf8'));
     }
-    const handed = this.#takeHanded([...this.#handedParts(from, who), ...answers.flatMap(handedOf)], frames);
+    const taken = this.#takeHanded([...this.#handedParts(from, who), ...answers.flatMap(handedOf)], frames);
+    if (taken.missedLive) covered = false;
+    const handed = taken.reports;
     const reports = answers.map(reportOf);
     // A node that answers with another window than the one it told before restarted under its
     // node id, maybe unseen: its former window's sends since the range started are unknown.
@@ -291,8 +366,10 @@ export class WindowCluster {
   /**
    * Whether a peer went down since this node saw it fail a send: its pages reconnected then,
    * and a resume from there is judged by when it went down (see {@link WindowCluster.recover}).
+   * Not one that closed gracefully: its handed window answers for it, and its pages are not
+   * judged by when it went (see {@link ClosedPeers}).
    */
-  readonly #wentDown = (nodeId: string): boolean => typeof this.#lives.get(nodeId) === 'number';
+  readonly #wentDown = (nodeId: string): boolean => typeof this.#lives.get(nodeId) === 'number' && !this.#closedPeers.closedGracefully(nodeId);
 
   /** Where the replay range of `from` starts: the slack before it, not before the epoch began. */
   #lower(from: WindowPosition): number {

@@ -106,7 +106,7 @@ export class RecoveryWindow {
   #lastMs = 0;
   #seq = 0;
   /** This node's sends that a peer may never have written (see {@link RecoveryWindow.markMissed}), oldest first. */
-  readonly #missed: { entry: SendTarget & { ms: number }; peers: readonly string[] }[] = [];
+  readonly #missed: { entry: SendTarget & { ms: number }; seq: number; peers: readonly string[] }[] = [];
   /** Where sends go instead of this memory (the Redis engine's stream), if anywhere. */
   #sink: WindowSink | undefined;
   /** `epoch.ms.` of the last id given, in base 36: built once per millisecond, not per send. */
@@ -285,9 +285,20 @@ export class RecoveryWindow {
           event: this.#event[j]!,
           listening: this.#listening[j]!,
         };
-        this.#missed.push({ entry, peers });
+        this.#missed.push({ entry, seq, peers });
         return;
       }
+    }
+  }
+
+  /** `peer` wrote the send (`ms`, `seq`) after all (late): it no longer counts as missed by it. */
+  unmarkMissed(ms: number, seq: number, peer: string): void {
+    for (let i = this.#missed.length - 1; i >= 0; i--) {
+      const m = this.#missed[i]!;
+      if (m.entry.ms !== ms || m.seq !== seq || !m.peers.includes(peer)) continue;
+      const peers = m.peers.filter((p) => p !== peer);
+      if (peers.length > 0) m.peers = peers;
+      else this.#missed.splice(i, 1);
     }
   }
 

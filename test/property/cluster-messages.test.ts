@@ -164,6 +164,7 @@ const requests: { [T in RequestType]: fc.Arbitrary<RequestOf<T>> } = {
     ),
   }),
   'window-epoch': fc.constant({ type: 'window-epoch' as const }),
+  'window-took': fc.record({ type: fc.constant('window-took' as const), wids: texts }),
   'window-handoff': fc.record({
     type: fc.constant('window-handoff' as const),
     parts: fc.array(

@@ -86,3 +86,20 @@ test('an epoch with a line break (from a peer or Redis) cannot reach a frame: th
   w.useEpoch('0000000a\nevent: x');
   t.throws(() => w.nextId(2_000), { code: 'ERR_SSE_INVALID_FIELD' });
 });
+
+test('a send a peer failed to take: a resume from after it is not covered until every such peer said it wrote it after all', (t) => {
+  const w = new RecoveryWindow({ ...settings, slackMs: 1000 }, 1_000);
+  const x = w.nextId(10_000);
+  w.record(x, 'user', ['a'], 'e', false, encodeFrame({ event: 'e', data: 'x', id: x.id }));
+  w.markMissed(x.ms, x.seq, ['p', 'q']);
+  const y = w.nextId(20_000);
+  w.record(y, 'user', ['a'], 'e', false, encodeFrame({ event: 'e', data: 'y', id: y.id }));
+  const from = parseWindowId(y.id)!;
+  t.false(w.since(from, who('a'), 21_000).covered);
+  t.true(w.since(from, who('b'), 21_000).covered, 'x does not reach b');
+  w.unmarkMissed(x.ms, x.seq + 1, 'p');
+  w.unmarkMissed(x.ms, x.seq, 'p');
+  t.false(w.since(from, who('a'), 21_000).covered, 'q has not said so');
+  w.unmarkMissed(x.ms, x.seq, 'q');
+  t.true(w.since(from, who('a'), 21_000).covered);
+});
