@@ -2,8 +2,9 @@ import test, { type ExecutionContext } from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MemoryBus, type ClusterRequest, type HelloAnswer, type MemoryTransport, type RequestHandler } from '../lib/index.js';
+import { MemoryBus, type ClusterRequest, type HelloAnswer, type MemoryTransport } from '../lib/index.js';
 import { eventually } from './helpers/cluster.js';
+import { intercept } from './helpers/memory-cluster.js';
 import { startPlugin, type StartedPlugin } from './helpers/server.js';
 import { RawStream } from './helpers/stream.js';
 
@@ -112,16 +113,6 @@ test('a peer that comes back is told to pull only by the nodes that made durable
   // q made no durable send meanwhile, and p's own sends (none) missed nobody.
   t.deepEqual(told, ['x>p']);
 });
-
-/** What the node on `transport` does with each request from a peer (`handler`: what it would do), and what its hello says. */
-function intercept(
-  transport: MemoryTransport,
-  how: (from: string, request: ClusterRequest, handler: RequestHandler) => Promise<unknown>,
-  hello: (self: HelloAnswer) => HelloAnswer = (self) => self,
-): void {
-  const start = transport.start.bind(transport);
-  transport.start = (handler, self) => start((from, request) => how(from, request, handler), hello(self));
-}
 
 const carriesDurable = (request: ClusterRequest): boolean => request.type === 'send' && request.items.some((item) => item.id !== undefined);
 

@@ -1,8 +1,8 @@
 import test, { type ExecutionContext } from 'ava';
 import { setTimeout as delay } from 'node:timers/promises';
 import { eventually } from './helpers/cluster.js';
-import { threeNodes as nodes } from './helpers/memory-cluster.js';
-import { MemoryBus, type MemoryTransport, type SsePlugin } from '../lib/index.js';
+import { intercept, threeNodes as nodes } from './helpers/memory-cluster.js';
+import { MemoryBus, type HelloAnswer, type MemoryTransport, type SsePlugin } from '../lib/index.js';
 import { startPlugin, type StartedPlugin } from './helpers/server.js';
 import { RawStream, type Received } from './helpers/stream.js';
 
@@ -395,5 +395,57 @@ test('a send a peer took only after its sender gave up on it (the peer was pause
     bells(page).map((e) => e.data),
     ['x', 'y'],
     'the page on b got x live, in order',
+  );
+});
+
+test('mixed builds: a peer of an earlier build (no window-took in its hello) is never asked; what it failed to take stays noted (recovered false), with no error', async (t) => {
+  const bus = new MemoryBus();
+  const asked: string[] = [];
+  const bTransport = bus.transport('b');
+  // b refuses a kind it does not know, as the request check of an earlier build does.
+  intercept(
+    bTransport,
+    (from, request, handler) => {
+      if (request.type !== 'window-took') return handler(from, request);
+      asked.push(from);
+      return Promise.reject(new Error('unknown request kind'));
+    },
+    (self) => {
+      const earlier: HelloAnswer = { ...self };
+      delete earlier.windowTook;
+      return earlier;
+    },
+  );
+  const start = async (id: string, transport: MemoryTransport): Promise<StartedPlugin> => {
+    const started = await startPlugin(t, { cluster: { transport, timeoutMs: 300 } });
+    await started.plugin.hub.ready();
+    return started;
+  };
+  const a = await start('a', bus.transport('a'));
+  await start('b', bTransport);
+  const c = await start('c', bus.transport('c'));
+  await eventually(() => a.plugin.hub.cluster!.peers().length === 2 && c.plugin.hub.cluster!.peers().length === 2, 'three nodes up');
+  t.is(c.plugin.hub.cluster!.peers().find((p) => p.nodeId !== 'b')?.windowTook, true, 'a says it answers window-took');
+  t.is(a.plugin.hub.cluster!.peers().find((p) => p.nodeId === 'b')?.windowTook, undefined, "b's earlier build says nothing of it");
+  const errors: string[] = [];
+  a.plugin.hub.on('peer-error', ({ nodeId, operation }) => errors.push(`${nodeId} ${operation}`));
+
+  const page = await RawStream.open(t, `${c.base}/connect?access-token=1`);
+  bus.stall('b');
+  t.is(await a.plugin.hub.sendByUserId('1', 'bell', 'x'), 1);
+  bus.heal('b');
+  await page.until(() => bells(page).some((e) => e.data === 'x'), 'x');
+  await delay(SLACK_MS + 200);
+  await a.plugin.hub.sendByUserId('1', 'bell', 'y');
+  await page.until(() => bells(page).some((e) => e.data === 'y'), 'y');
+  const last = bells(page).at(-1)!;
+  await page.close();
+  const back = await RawStream.open(t, `${c.base}/connect?access-token=1&recover=${encodeURIComponent(last.id!)}`);
+  t.false(finishOf(back).recovered, 'the page may have been on b when x was sent');
+  await back.close();
+  t.deepEqual(asked, [], 'b was never asked');
+  t.false(
+    errors.some((e) => e.endsWith('window-took')),
+    errors.join(', '),
   );
 });

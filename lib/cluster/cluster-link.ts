@@ -48,7 +48,7 @@ export interface ClusterLink {
   /** Hears of each of this node's ordinary sends with a recovery-window id that peers were asked for and failed (timed out, refused): their ids. */
   watchWindowMisses(watch: (item: SendItem, peers: string[]) => void): void;
   /** Adds to what this node tells its peers in its `hello` (before the cluster starts). */
-  announce(fields: Pick<HelloAnswer, 'qosTag' | 'qosCopies' | 'qosPullMe'>): void;
+  announce(fields: Pick<HelloAnswer, 'qosTag' | 'qosCopies' | 'qosPullMe' | 'windowTook'>): void;
   /** Calls `up` when a verified peer comes up, `down` when one goes down (before the hub's own listeners). */
   onPeers(up: (peer: HelloAnswer) => void, down: (nodeId: string) => void): void;
 }

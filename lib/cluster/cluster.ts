@@ -124,7 +124,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   /** Hears of this node's ordinary sends with a window id that a peer was asked and failed (see {@link ClusterLink.watchWindowMisses}). */
   #windowMisses: ((item: SendItem, peers: string[]) => void) | undefined;
   /** What modules add to this node's `hello`. */
-  #announced: Pick<HelloAnswer, 'qosTag' | 'qosCopies' | 'qosPullMe'> = {};
+  #announced: Pick<HelloAnswer, 'qosTag' | 'qosCopies' | 'qosPullMe' | 'windowTook'> = {};
   #batch: PendingSend[] = [];
   #scheduled = false;
   /** Count-free sends of this tick ({@link Cluster.sendUncounted}). */
@@ -243,7 +243,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   }
 
   /** @internal */
-  announce(fields: Pick<HelloAnswer, 'qosTag' | 'qosCopies' | 'qosPullMe'>): void {
+  announce(fields: Pick<HelloAnswer, 'qosTag' | 'qosCopies' | 'qosPullMe' | 'windowTook'>): void {
     this.#announced = { ...this.#announced, ...fields };
   }
 

@@ -76,6 +76,7 @@ export class WindowCluster {
     });
     link.handle('window-epoch', () => window.epoch);
     link.handle('window-took', (_from, request) => this.#taken.which(request.wids));
+    link.announce({ windowTook: true });
     link.handle('window-handoff', (from, request) => {
       this.#closedPeers.handedOff(from);
       return this.#keep(request);
@@ -101,7 +102,10 @@ export class WindowCluster {
     const asks = this.#toAsk;
     this.#toAsk = new Map();
     if (this.#link.closed) return;
+    // A peer of an earlier build would refuse the request: its notes stay (false, never true wrongly).
+    const able = new Set(this.#link.peers().flatMap((p) => (p.windowTook === true ? [p.nodeId] : [])));
     for (const [peer, wids] of asks) {
+      if (!able.has(peer)) continue;
       const request: WindowTookRequest = { type: 'window-took', wids };
       this.#link.request(peer, request).then(
         (answer) => {

@@ -10,5 +10,7 @@ export interface HelloAnswer {
   qosCopies?: boolean;
   /** This node answers `qos-pull-me` (earlier builds of protocol 2 do not: they are never sent one). */
   qosPullMe?: boolean;
+  /** This node answers `window-took` (earlier builds of protocol 2 do not: they are never asked). */
+  windowTook?: boolean;
   protocol: number;
 }

@@ -1,5 +1,5 @@
 import type { ExecutionContext } from 'ava';
-import { MemoryBus } from '../../lib/index.js';
+import { MemoryBus, type ClusterRequest, type HelloAnswer, type MemoryTransport, type RequestHandler } from '../../lib/index.js';
 import { startPlugin, type StartedPlugin } from './server.js';
 
 /**
@@ -20,4 +20,14 @@ export async function threeNodes(
   const b = await node('b');
   const c = await node('c');
   return { bus, a, b, c };
+}
+
+/** What the node on `transport` does with each request from a peer (`handler`: what it would do), and what its hello says. */
+export function intercept(
+  transport: MemoryTransport,
+  how: (from: string, request: ClusterRequest, handler: RequestHandler) => Promise<unknown>,
+  hello: (self: HelloAnswer) => HelloAnswer = (self) => self,
+): void {
+  const start = transport.start.bind(transport);
+  transport.start = (handler, self) => start((from, request) => how(from, request, handler), hello(self));
 }
