@@ -7,9 +7,10 @@
 import test, { type ExecutionContext } from 'ava';
 import { MemoryBus, type MemoryTransport } from '../lib/index.js';
 import { eventually } from './helpers/cluster.js';
+import { durableSendLoser } from './helpers/memory-cluster.js';
 import { RedisServer, redisTest } from './helpers/redis-server.js';
 import { startPlugin, type StartedPlugin } from './helpers/server.js';
-import { RawStream } from './helpers/stream.js';
+import { eachOnceInOrder, RawStream } from './helpers/stream.js';
 
 const { unavailable } = redisTest('qos-peer-back-redis');
 const ci = process.env.CI === 'true' || process.env.CI === '1';
@@ -47,15 +48,8 @@ redisSerial(
     bus.heal('p');
     t.is((await page.next('offer', 5000)).id, during.messageId, 'delivered to the page connected throughout');
 
-    // Once: a marker sent after it is the next event, and nothing came twice.
     await eventually(() => x.plugin.hub.cluster!.peers().length === 1, 'x sees p up');
-    await x.plugin.hub.qos.sendByUserId(7, 'marker', 'end');
-    await page.next('marker', 5000);
-    t.deepEqual(
-      page.named('offer').map((e) => e.id),
-      [before.messageId, during.messageId],
-      'each message once, in order',
-    );
+    await eachOnceInOrder(t, page, 'offer', [before.messageId, during.messageId], () => x.plugin.hub.qos.sendByUserId(7, 'marker', 'end'));
     t.deepEqual([...x.errors, ...p.errors], []);
   },
 );
@@ -66,15 +60,7 @@ redisSerial(
     const redis = await RedisServer.start(t);
     const bus = new MemoryBus();
     const pTransport = bus.transport('p');
-    // Once `lose` is set, p never answers the next peer's send carrying a durable message: its sender times out.
-    let lose = false;
-    const startP = pTransport.start.bind(pTransport);
-    pTransport.start = (handler, self) =>
-      startP((from, request) => {
-        if (!lose || request.type !== 'send' || !request.items.some((item) => item.id !== undefined)) return handler(from, request);
-        lose = false;
-        return new Promise<never>(() => undefined);
-      }, self);
+    const loser = durableSendLoser(pTransport);
     const x = await start(t, redis, bus.transport('x'));
     const p = await start(t, redis, pTransport);
     await eventually(() => x.plugin.hub.cluster!.peers().length === 1 && p.plugin.hub.cluster!.peers().length === 1, 'x and p up');
@@ -83,17 +69,12 @@ redisSerial(
     const before = await x.plugin.hub.qos.sendByUserId(7, 'offer', 'before the page connected');
     const page = await RawStream.open(t, `${p.base}/connect?access-token=7&ack=1`);
     t.is((await page.next('offer')).id, before.messageId, 'replayed on connect');
-    lose = true;
+    // p never answers the next peer's send carrying a durable message: its sender times out.
+    const lost = loser.loseNext();
     const sent = await x.plugin.hub.qos.sendByUserId(7, 'offer', 'lost on the way');
-    t.false(lose, 'the forward to p was lost');
+    await lost;
     t.is(sent.delivered, 0, "p's part timed out");
     t.is((await page.next('offer', 5000)).id, sent.messageId, 'delivered to the page connected throughout');
-    await x.plugin.hub.qos.sendByUserId(7, 'marker', 'end');
-    await page.next('marker', 5000);
-    t.deepEqual(
-      page.named('offer').map((e) => e.id),
-      [before.messageId, sent.messageId],
-      'each message once, in order',
-    );
+    await eachOnceInOrder(t, page, 'offer', [before.messageId, sent.messageId], () => x.plugin.hub.qos.sendByUserId(7, 'marker', 'end'));
   },
 );

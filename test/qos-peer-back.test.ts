@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryBus, type ClusterRequest, type HelloAnswer, type MemoryTransport } from '../lib/index.js';
 import { eventually } from './helpers/cluster.js';
-import { intercept } from './helpers/memory-cluster.js';
+import { carriesDurable, durableSendLoser, intercept } from './helpers/memory-cluster.js';
 import { startPlugin, type StartedPlugin } from './helpers/server.js';
-import { RawStream } from './helpers/stream.js';
+import { eachOnceInOrder, RawStream } from './helpers/stream.js';
 
 // A durable send made by a node that still holds the page's node down, after that node has
 // already pulled from it (the race CI found in the LAN partition test, right after a heal):
@@ -80,14 +80,7 @@ test("a send stored while the sender held the page's node down, after that node 
   // x sees p up: the page gets it without reconnecting.
   view.release();
   t.is((await page.next('offer', 5000)).id, after.messageId, 'delivered to the page connected throughout');
-  // Once each: a marker sent after both is the next event, and nothing came twice.
-  await x.plugin.hub.qos.sendByUserId(7, 'marker', 'end');
-  await page.next('marker', 5000);
-  t.deepEqual(
-    page.named('offer').map((e) => e.id),
-    [before.messageId, after.messageId],
-    'each message once, in order',
-  );
+  await eachOnceInOrder(t, page, 'offer', [before.messageId, after.messageId], () => x.plugin.hub.qos.sendByUserId(7, 'marker', 'end'));
 });
 
 test('a peer that comes back is told to pull only by the nodes that made durable sends while it was down', async (t) => {
@@ -114,21 +107,6 @@ test('a peer that comes back is told to pull only by the nodes that made durable
   t.deepEqual(told, ['x>p']);
 });
 
-const carriesDurable = (request: ClusterRequest): boolean => request.type === 'send' && request.items.some((item) => item.id !== undefined);
-
-/** Makes the node on `transport` never answer the first peer's send that carries a durable message (lost on the way): its sender times out, and both stay up. */
-function loseFirstDurableSend(transport: MemoryTransport): { lost: Promise<void> } {
-  let lose: (() => void) | undefined;
-  const lost = new Promise<void>((resolve) => (lose = resolve));
-  intercept(transport, (from, request, handler) => {
-    if (lose === undefined || !carriesDurable(request)) return handler(from, request);
-    lose();
-    lose = undefined;
-    return new Promise<never>(() => undefined);
-  });
-  return { lost };
-}
-
 /** Counts the pulls (`qos-pending*`) the node on `transport` made of its peers that have been answered. */
 function answeredPulls(transport: MemoryTransport): { count: number } {
   const pulls = { count: 0 };
@@ -146,7 +124,7 @@ test("a durable send whose forward to the page's node timed out while both staye
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const bus = new MemoryBus();
   const pTransport = bus.transport('p');
-  const losing = loseFirstDurableSend(pTransport);
+  const loser = durableSendLoser(pTransport);
   const pulls = answeredPulls(pTransport);
   const x = await start(t, dir, bus.transport('x'), 'x');
   const p = await start(t, dir, pTransport, 'p');
@@ -158,22 +136,16 @@ test("a durable send whose forward to the page's node timed out while both staye
   const page = await RawStream.open(t, `${p.base}/connect?access-token=7&ack=1`);
   // The page's own pull from x (on connect) is over before the send: only another pull brings it.
   await eventually(() => pulls.count >= 1, "x answered the page's pull");
+  const lost = loser.loseNext();
   const sent = await x.plugin.hub.qos.sendByUserId(7, 'offer', 'lost on the way');
-  await losing.lost;
+  await lost;
   t.is(sent.delivered, 0, "p's part timed out");
   t.deepEqual(peerErrors, ['p send'], 'the forward to p failed');
   t.is(x.plugin.hub.cluster!.peers().length, 1, 'p stays up in x’s view');
 
   // The page, connected to p throughout, gets it without reconnecting.
   t.is((await page.next('offer', 5000)).id, sent.messageId, 'delivered to the page connected throughout');
-  // Once: a marker sent after it is the next event, and nothing came twice.
-  await x.plugin.hub.qos.sendByUserId(7, 'marker', 'end');
-  await page.next('marker', 5000);
-  t.deepEqual(
-    page.named('offer').map((e) => e.id),
-    [sent.messageId],
-    'the message once',
-  );
+  await eachOnceInOrder(t, page, 'offer', [sent.messageId], () => x.plugin.hub.qos.sendByUserId(7, 'marker', 'end'));
 });
 
 test('a peer that stays up but refuses to be told: tried 3 times, reported once, then told when it next comes up', async (t) => {

@@ -134,6 +134,19 @@ async function failedTake(bus: MemoryBus, sender: StartedPlugin, peer: string, d
 /** How far before a resume point the nodes of {@link threeNodes} replay: `timeoutMs + 1 s`. */
 const SLACK_MS = 1300;
 
+/**
+ * A resume point past the replay range of what `page` got so far: once the slack is over,
+ * `sender` sends `data` to user 1, the page sees it and leaves. Answers its last bell.
+ */
+async function laterResumePoint(page: RawStream, sender: StartedPlugin, data: string): Promise<Received> {
+  await delay(SLACK_MS + 200);
+  await sender.plugin.hub.sendByUserId('1', 'bell', data);
+  await page.until(() => bells(page).some((e) => e.data === data), data);
+  const last = bells(page).at(-1)!;
+  await page.close();
+  return last;
+}
+
 test('a node down since before the replay range starts sent nothing the page missed: recovered true', async (t) => {
   const { bus, a, c } = await threeNodes(t);
   bus.cut('b');
@@ -256,11 +269,7 @@ test('a node that closed gracefully hands over the sends a peer failed to take: 
   const page = await RawStream.open(t, `${c.base}/connect?access-token=1`);
   t.is(await failedTake(bus, a, 'b', 'x'), 1);
   await page.until(() => bells(page).some((e) => e.data === 'x'), 'x');
-  await delay(SLACK_MS + 200);
-  await a.plugin.hub.sendByUserId('1', 'bell', 'y');
-  await page.until(() => bells(page).some((e) => e.data === 'y'), 'y');
-  const last = bells(page).at(-1)!;
-  await page.close();
+  const last = await laterResumePoint(page, a, 'y');
   // a leaves gracefully: b and c answer for its part, and must not vouch past x either.
   await a.plugin.close();
   await eventually(() => c.plugin.hub.cluster!.peers().length === 1, 'c sees a gone');
@@ -277,11 +286,7 @@ test('a send a peer was asked for and failed (timed out): a page resuming from a
   await page.until(() => bells(page).some((e) => e.data === 'x'), 'x');
   // A resume point whose replay range starts after x.
   const sentAt = Date.now();
-  await delay(SLACK_MS + 200);
-  await a.plugin.hub.sendByUserId('1', 'bell', 'y');
-  await page.until(() => bells(page).some((e) => e.data === 'y'), 'y');
-  const last = bells(page).at(-1)!;
-  await page.close();
+  const last = await laterResumePoint(page, a, 'y');
   t.true(Date.now() - sentAt > SLACK_MS);
   await a.plugin.hub.sendByUserId('1', 'bell', 'z');
   const back = await RawStream.open(t, `${c.base}/connect?access-token=1&recover=${encodeURIComponent(last.id!)}`);
@@ -323,11 +328,7 @@ test('a peer that closed gracefully has no stream left: a send it fails to take 
   t.is(await a.plugin.hub.sendByUserId('1', 'bell', 'x'), 1, 'b fails to take x (it times out)');
   await page.until(() => bells(page).some((e) => e.data === 'x'), 'x');
   // A resume point whose replay range starts after x.
-  await delay(SLACK_MS + 200);
-  await a.plugin.hub.sendByUserId('1', 'bell', 'y');
-  await page.until(() => bells(page).some((e) => e.data === 'y'), 'y');
-  const last = bells(page).at(-1)!;
-  await page.close();
+  const last = await laterResumePoint(page, a, 'y');
   await a.plugin.hub.sendByUserId('1', 'bell', 'z');
   const back = await RawStream.open(t, `${c.base}/connect?access-token=1&recover=${encodeURIComponent(last.id!)}`);
   t.true(finishOf(back).recovered, 'no page was on b when it failed x: b had handed its window over');
@@ -340,11 +341,7 @@ test('a send a peer failed to take while it still served its pages stays a faile
   // b does not answer: a page on b may never get x (a cannot know).
   t.is(await failedTake(bus, a, 'b', 'x'), 1);
   await page.until(() => bells(page).some((e) => e.data === 'x'), 'x');
-  await delay(SLACK_MS + 200);
-  await a.plugin.hub.sendByUserId('1', 'bell', 'y');
-  await page.until(() => bells(page).some((e) => e.data === 'y'), 'y');
-  const last = bells(page).at(-1)!;
-  await page.close();
+  const last = await laterResumePoint(page, a, 'y');
   // b closes gracefully: its pages come back elsewhere and its handed window answers for it, so
   // its going down says nothing of a page that missed x there and saw y.
   await b.plugin.close();
@@ -363,11 +360,7 @@ test("a send a peer still up failed to take, in the window a node handed over wh
   await a.plugin.close();
   await eventually(() => c.plugin.hub.cluster!.peers().length === 1, 'c sees a gone');
   // A resume point whose replay range starts after a went: a's sends are not needed, x's note is.
-  await delay(SLACK_MS + 200);
-  await c.plugin.hub.sendByUserId('1', 'bell', 'y');
-  await page.until(() => bells(page).some((e) => e.data === 'y'), 'y');
-  const last = bells(page).at(-1)!;
-  await page.close();
+  const last = await laterResumePoint(page, c, 'y');
   const back = await RawStream.open(t, `${c.base}/connect?access-token=1&recover=${encodeURIComponent(last.id!)}`);
   t.false(finishOf(back).recovered, 'a page on b when x was sent, which stayed there, may have missed it');
   await back.close();
@@ -382,11 +375,7 @@ test('a send a peer took only after its sender gave up on it (the peer was pause
   bus.heal('b');
   await page.until(() => bells(page).some((e) => e.data === 'x'), 'x, written late on b');
   // A resume point whose replay range starts after x.
-  await delay(SLACK_MS + 200);
-  await a.plugin.hub.sendByUserId('1', 'bell', 'y');
-  await page.until(() => bells(page).some((e) => e.data === 'y'), 'y');
-  const last = bells(page).at(-1)!;
-  await page.close();
+  const last = await laterResumePoint(page, a, 'y');
   await a.plugin.hub.sendByUserId('1', 'bell', 'z');
   const back = await RawStream.open(t, `${c.base}/connect?access-token=1&recover=${encodeURIComponent(last.id!)}`);
   t.true(finishOf(back).recovered, 'b told a it wrote x');
@@ -435,11 +424,7 @@ test('mixed builds: a peer of an earlier build (no window-took in its hello) is 
   t.is(await a.plugin.hub.sendByUserId('1', 'bell', 'x'), 1);
   bus.heal('b');
   await page.until(() => bells(page).some((e) => e.data === 'x'), 'x');
-  await delay(SLACK_MS + 200);
-  await a.plugin.hub.sendByUserId('1', 'bell', 'y');
-  await page.until(() => bells(page).some((e) => e.data === 'y'), 'y');
-  const last = bells(page).at(-1)!;
-  await page.close();
+  const last = await laterResumePoint(page, a, 'y');
   const back = await RawStream.open(t, `${c.base}/connect?access-token=1&recover=${encodeURIComponent(last.id!)}`);
   t.false(finishOf(back).recovered, 'the page may have been on b when x was sent');
   await back.close();

@@ -31,3 +31,21 @@ export function intercept(
   const start = transport.start.bind(transport);
   transport.start = (handler, self) => start((from, request) => how(from, request, handler), hello(self));
 }
+
+export const carriesDurable = (request: ClusterRequest): boolean => request.type === 'send' && request.items.some((item) => item.id !== undefined);
+
+/**
+ * Lets the node on `transport` (before it starts) lose a peer's send that carries a durable
+ * message: after `loseNext()`, it never answers the next such send (lost on the way), so its
+ * sender times out and both stay up. `loseNext` resolves once one was lost.
+ */
+export function durableSendLoser(transport: MemoryTransport): { loseNext: () => Promise<void> } {
+  let lose: (() => void) | undefined;
+  intercept(transport, (from, request, handler) => {
+    if (lose === undefined || !carriesDurable(request)) return handler(from, request);
+    lose();
+    lose = undefined;
+    return new Promise<never>(() => undefined);
+  });
+  return { loseNext: () => new Promise<void>((resolve) => (lose = resolve)) };
+}

@@ -123,3 +123,23 @@ export class RawStream {
     return this.#done;
   }
 }
+
+/**
+ * What `page` got of `event` is `ids`, each once and in this order: checked once a `marker`
+ * event that `sendMarker` sends after them has come (nothing else can still be on its way).
+ */
+export async function eachOnceInOrder(
+  t: ExecutionContext,
+  page: RawStream,
+  event: string,
+  ids: string[],
+  sendMarker: () => Promise<unknown>,
+): Promise<void> {
+  await sendMarker();
+  await page.next('marker', 5000);
+  t.deepEqual(
+    page.named(event).map((e) => e.id),
+    ids,
+    'each message once, in order',
+  );
+}
