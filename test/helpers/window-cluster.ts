@@ -155,7 +155,8 @@ export async function rollingRestart(t: ExecutionContext, { nodes, restart }: Wi
     const stopped = await node.line((m) => typeof m.stopped === 'number');
     senders.set(String(stopped.sender), Number(stopped.stopped));
   }
-  await sleep(1500);
+  // What is still on its way: a resume held while a peer answers (the LAN nodes' timeoutMs, 2 s).
+  await sleep(2500);
   t.is(senders.size, 6, 'six sender incarnations');
   const sum = report(t, pages, senders);
   t.is(sum.duplicates, 0);
@@ -191,7 +192,8 @@ export async function killOne(t: ExecutionContext, { nodes }: WindowCluster, vic
     const stopped = await node.line((m) => typeof m.stopped === 'number');
     senders.set(String(stopped.sender), Number(stopped.stopped));
   }
-  await sleep(1500);
+  // What is still on its way: a resume held while a peer answers (the LAN nodes' timeoutMs, 2 s).
+  await sleep(2500);
   const moved = pages.filter((p) => p.finishes.some((f) => f.node === victim.base));
   t.true(moved.length > 0, 'some pages were on the killed node');
   t.true(
