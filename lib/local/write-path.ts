@@ -185,20 +185,9 @@ export function writeHeadWith(response: ServerResponse, frame: Buffer | string):
     }
     frame = Buffer.from(frame, 'utf8');
   }
-  const bytes = frame.length;
-  const hex = bytes === 0 ? '' : bytes.toString(16);
-  const out = Buffer.allocUnsafe(head.length + (bytes === 0 ? 0 : hex.length + bytes + 4));
-  let at = out.write(head, 0, 'latin1');
-  if (bytes > 0) {
-    at += out.write(hex, at, 'latin1');
-    out[at++] = 13;
-    out[at++] = 10;
-    at += frame.copy(out, at);
-    out[at++] = 13;
-    out[at] = 10;
-  }
   res._headerSent = true;
-  socket.write(out);
+  const headBytes = Buffer.from(head, 'latin1');
+  socket.write(frame.length === 0 ? headBytes : Buffer.concat([headBytes, chunkOf([frame], frame.length)]));
   return true;
 }
 
